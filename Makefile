@@ -1,0 +1,89 @@
+# Aegis build. Plain GNU make, objects out of tree, libraries through pkg-config.
+#   make            build aegisd and aegisctl into build/
+#   make run        install deps, build, create a dev PKI/config/db under var/, run aegisd on :8443
+#   make test       install deps, build, run every test (ends with "N passed, N failed")
+#   make check      the same suite under ASan+UBSan (build-asan/)
+#   make format     clang-format every C file
+BUILD    ?= build
+SAN      ?=
+PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium
+CC       ?= cc
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+ifeq ($(SAN),1)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HARDEN   := -fstack-protector-strong -fPIE
+else
+OPT      := -O2 -g
+endif
+CPPFLAGS += -D_GNU_SOURCE -Iserver -Ipki -I$(BUILD)/gen
+CFLAGS   += -std=c11 $(WARN) $(OPT) $(HARDEN) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Code shared by the daemon, the CLI and the unit tests.
+LIB_SRCS := server/config.c server/log.c server/util.c server/store.c server/auth.c \
+            server/jsonx.c $(wildcard pki/*.c)
+DAEMON_SRCS := server/main.c server/http.c server/routes.c server/metrics.c \
+               $(wildcard server/api_*.c)
+CTL_SRCS := server/aegisctl.c $(wildcard server/ctl_*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+SCHEMA := $(sort $(wildcard db/schema/*.sql))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema.o
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run test check format deps clean unit
+all: $(BUILD)/aegisd $(BUILD)/aegisctl
+
+$(BUILD)/aegisd: $(DAEMON_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/aegisctl: $(CTL_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Migrations are compiled into the binary, so a daemon always knows the newest schema it understands.
+$(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
+	@mkdir -p $(dir $@)
+	sh db/embed.sh $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+unit: $(UNIT_BINS)
+
+deps:
+	@sh deploy/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh deploy/dev-run.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@sh tests/run.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  sh tests/run.sh build-asan
+
+format:
+	clang-format -i $(wildcard server/*.c server/*.h pki/*.c pki/*.h tests/unit/*.c)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,220 @@
+#include "config.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL };
+
+struct key_def {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    size_t size; /* KEY_STR: buffer size */
+    int64_t min, max;
+};
+
+#define STR(field) KEY_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0
+#define INT(field, lo, hi) KEY_INT, offsetof(struct config, field), 0, lo, hi
+
+static const struct key_def keys[] = {
+    {"listen", KEY_LISTEN, 0, 0, 0, 0},
+    {"data_dir", STR(data_dir)},
+    {"database", STR(database)},
+    {"pki_dir", STR(pki_dir)},
+    {"tls_cert", STR(tls_cert)},
+    {"tls_key", STR(tls_key)},
+    {"log_level", KEY_LEVEL, 0, 0, 0, 0},
+    {"log_file", STR(log_file)},
+    {"threads", INT(threads, 0, 256)},
+    {"max_connections", INT(max_connections, 1, 100000)},
+    {"connection_timeout", INT(connection_timeout_s, 1, 3600)},
+    {"max_body_bytes", INT(max_body_bytes, 1024, 64 * 1024 * 1024)},
+    {"import_max_bytes", INT(import_max_bytes, 1024, 256 * 1024 * 1024)},
+    {"drain_timeout", INT(drain_timeout_s, 0, 600)},
+    {"per_ip_connections", INT(per_ip_connections, 0, 100000)},
+    {"cert_lifetime", INT(cert_lifetime_s, 3600, 7 * 86400)},
+    {"nonce_ttl", INT(nonce_ttl_s, 5, 3600)},
+};
+
+void
+config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+    c->listen_port = 8443;
+    snprintf(c->data_dir, sizeof(c->data_dir), "var");
+    snprintf(c->log_level, sizeof(c->log_level), "info");
+    c->threads = 0;
+    c->max_connections = 1024;
+    c->connection_timeout_s = 30;
+    c->max_body_bytes = 1024 * 1024;
+    c->import_max_bytes = 8 * 1024 * 1024;
+    c->drain_timeout_s = 10;
+    c->per_ip_connections = 0;
+    c->cert_lifetime_s = 86400;
+    c->nonce_ttl_s = 60;
+}
+
+int
+config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    int64_t p;
+    if (hl == 0 || hl >= hostlen || util_parse_i64(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int
+config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
+           size_t errlen)
+{
+    const struct key_def *k = NULL;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(keys[i].name, key) == 0) {
+            k = &keys[i];
+            break;
+        }
+    }
+    if (k == NULL) {
+        snprintf(err, errlen, "%s: unknown key '%.64s'", where, key);
+        return -1;
+    }
+    enum log_level lvl;
+    int64_t v;
+    switch (k->type) {
+    case KEY_LISTEN:
+        if (config_parse_listen(value, c->listen_host, sizeof(c->listen_host), &c->listen_port) !=
+            0) {
+            snprintf(err, errlen, "%s: listen: expected host:port, got '%.64s'", where, value);
+            return -1;
+        }
+        return 0;
+    case KEY_LEVEL:
+        if (log_parse_level(value, &lvl) != 0) {
+            snprintf(err, errlen, "%s: log_level: expected debug, info, warn or error", where);
+            return -1;
+        }
+        snprintf(c->log_level, sizeof(c->log_level), "%s", value);
+        return 0;
+    case KEY_INT:
+        if (util_parse_i64(value, k->min, k->max, &v) != 0) {
+            snprintf(err, errlen, "%s: %s: expected an integer from %lld to %lld, got '%.32s'", where,
+                     key, (long long)k->min, (long long)k->max, value);
+            return -1;
+        }
+        *(int64_t *)((char *)c + k->offset) = v;
+        return 0;
+    case KEY_STR:
+        if (strlen(value) >= k->size || strlen(value) == 0) {
+            snprintf(err, errlen, "%s: %s: value is empty or longer than %zu bytes", where, key,
+                     k->size - 1);
+            return -1;
+        }
+        memcpy((char *)c + k->offset, value, strlen(value) + 1);
+        return 0;
+    }
+    return -1;
+}
+
+static char *
+trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int
+config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    int rc = -1;
+    char line[2048];
+    char where[CONFIG_PATH_MAX + 32];
+    int lineno = 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open config file", path);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s: line too long", where);
+            goto out;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s: expected 'key = value'", where);
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        if (config_set(c, key, val, where, err, errlen) != 0)
+            goto out;
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: read error", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    fclose(f);
+    return rc;
+}
+
+static int
+derive(char *dst, size_t len, const char *dir, const char *name)
+{
+    if (dst[0] != '\0')
+        return 0;
+    return snprintf(dst, len, "%s/%s", dir, name) < (int)len ? 0 : -1;
+}
+
+int
+config_finalize(struct config *c, char *err, size_t errlen)
+{
+    if (derive(c->database, sizeof(c->database), c->data_dir, "aegis.db") != 0 ||
+        derive(c->pki_dir, sizeof(c->pki_dir), c->data_dir, "pki") != 0 ||
+        derive(c->tls_cert, sizeof(c->tls_cert), c->pki_dir, "server.crt") != 0 ||
+        derive(c->tls_key, sizeof(c->tls_key), c->pki_dir, "server.key") != 0) {
+        snprintf(err, errlen, "derived path too long (data_dir or pki_dir)");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* aegisd configuration: one table of keys (name, type, bounds, default), read from a "key = value" file and
+ * overridden by flags. The loaded configuration is the only mutable global state of the daemon. */
+#ifndef AEGIS_CONFIG_H
+#define AEGIS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 1024
+
+struct config {
+    char listen_host[256];
+    int listen_port; /* 0 = any free port (tests) */
+    char data_dir[CONFIG_PATH_MAX];
+    char database[CONFIG_PATH_MAX]; /* default: <data_dir>/aegis.db */
+    char pki_dir[CONFIG_PATH_MAX];  /* default: <data_dir>/pki */
+    char tls_cert[CONFIG_PATH_MAX]; /* default: <pki_dir>/server.crt */
+    char tls_key[CONFIG_PATH_MAX];  /* default: <pki_dir>/server.key */
+    char log_level[16];
+    char log_file[CONFIG_PATH_MAX]; /* empty: stderr */
+    int64_t threads;                /* 0: one per CPU */
+    int64_t max_connections;
+    int64_t connection_timeout_s;
+    int64_t max_body_bytes;
+    int64_t import_max_bytes;
+    int64_t drain_timeout_s;
+    int64_t per_ip_connections;
+    int64_t cert_lifetime_s;
+    int64_t nonce_ttl_s;
+};
+
+/* Fills c with the defaults. */
+void config_defaults(struct config *c);
+
+/* Reads path into c (on top of what c holds). Unknown keys, bad values and missing files are refused with
+ * "file:line: reason" in err. Returns 0 / -1. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Sets one key from a string, as the file would ("listen", "data_dir", ...). where names the source for
+ * error messages ("--listen"). Returns 0 / -1. */
+int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
+               size_t errlen);
+
+/* Derives the default paths (database, pki_dir, tls_*) from data_dir where they were not set.
+ * Returns 0 / -1 (a path too long). */
+int config_finalize(struct config *c, char *err, size_t errlen);
+
+/* Parses "host:port" or "[v6]:port" into host and port. Returns 0 / -1. */
+int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

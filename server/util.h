@@ -1,0 +1,40 @@
+/* Small helpers shared by every module: strict number parsing, time formatting, hex. */
+#ifndef AEGIS_UTIL_H
+#define AEGIS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a whole decimal string into [min, max]. No sign games, no trailing junk, no overflow.
+ * Returns 0, or -1 if s is not such a number. */
+int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Formats a unix time as RFC 3339 UTC ("2026-11-22T10:00:00Z") into buf (>= 21 bytes). Returns buf. */
+char *util_rfc3339(int64_t t, char *buf, size_t len);
+
+/* Parses RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ". Returns 0, or -1. */
+int util_parse_rfc3339(const char *s, int64_t *out);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void util_hex(const unsigned char *in, size_t n, char *out);
+
+/* Wall-clock unix seconds. */
+int64_t util_now(void);
+
+/* Monotonic time in nanoseconds, for durations. */
+uint64_t util_mono_ns(void);
+
+/* Number of online CPUs, at least 1. */
+int util_ncpu(void);
+
+/* Reads a whole file of at most max bytes into a new NUL-terminated buffer (caller frees).
+ * Returns NULL on error or when the file is larger than max. */
+char *util_read_file(const char *path, size_t max, size_t *len);
+
+/* Writes data to path atomically (temp file + rename) with the given mode. Returns 0 / -1. */
+int util_write_file(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Creates a directory and its parents with the given mode. Returns 0 / -1. */
+int util_mkdirs(const char *path, unsigned mode);
+
+#endif
