@@ -17,7 +17,8 @@ struct key_def {
     int64_t min, max;
 };
 
-#define STR(field) KEY_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0
+#define STR(field)                                                                                 \
+    KEY_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0
 #define INT(field, lo, hi) KEY_INT, offsetof(struct config, field), 0, lo, hi
 
 static const struct key_def keys[] = {
@@ -121,8 +122,8 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
         return 0;
     case KEY_INT:
         if (util_parse_i64(value, k->min, k->max, &v) != 0) {
-            snprintf(err, errlen, "%s: %s: expected an integer from %lld to %lld, got '%.32s'", where,
-                     key, (long long)k->min, (long long)k->max, value);
+            snprintf(err, errlen, "%s: %s: expected an integer from %lld to %lld, got '%.32s'",
+                     where, key, (long long)k->min, (long long)k->max, value);
             return -1;
         }
         *(int64_t *)((char *)c + k->offset) = v;

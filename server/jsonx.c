@@ -32,7 +32,8 @@ jsonx_only_keys(const json_t *obj, const char *const *allowed, char *err, size_t
 int
 jsonx_text_ok(const char *s, size_t len)
 {
-    /* jansson already guarantees valid UTF-8 for parsed strings; control characters are ours to refuse. */
+    /* jansson already guarantees valid UTF-8 for parsed strings; control characters are ours to
+     * refuse. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f)

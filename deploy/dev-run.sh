@@ -1,0 +1,35 @@
+#!/bin/sh
+# `make run`: on first run creates a local dev PKI, a config, a database and a dev tenant under var/,
+# then runs aegisd in the foreground on https://127.0.0.1:8443.
+set -eu
+BUILD=${1:-build}
+VAR=var
+CTL="$BUILD/aegisctl --data-dir $VAR"
+mkdir -p "$VAR"
+chmod 0700 "$VAR"
+if [ ! -f "$VAR/pki/root.crt" ]; then
+    $CTL pki init --hosts localhost,127.0.0.1,::1
+fi
+if [ ! -f "$VAR/aegisd.conf" ]; then
+    sed -e "s|^data_dir = .*|data_dir = $VAR|" deploy/aegisd.conf > "$VAR/aegisd.conf"
+fi
+$CTL migrate
+if [ ! -f "$VAR/dev-admin.token" ]; then
+    if ! $CTL tenant create dev --token-out "$VAR/dev-admin.token"; then
+        echo "note: tenant 'dev' exists but $VAR/dev-admin.token is gone; create a token with aegisctl tokens create" >&2
+    fi
+fi
+cat <<MSG
+
+  Aegis dev instance
+  config      $VAR/aegisd.conf
+  database    $VAR/aegis.db
+  PKI         $VAR/pki (root CA: $VAR/pki/root.crt)
+  dev token   $VAR/dev-admin.token (admin of tenant 'dev'; dev only, keep it private)
+
+  Try:
+    curl --cacert $VAR/pki/root.crt -H "Authorization: Bearer \$(cat $VAR/dev-admin.token)" https://127.0.0.1:8443/v1/tenant
+    $BUILD/aegisctl --cacert $VAR/pki/root.crt --token-file $VAR/dev-admin.token products list
+
+MSG
+exec "$BUILD/aegisd" --config "$VAR/aegisd.conf"

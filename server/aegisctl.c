@@ -1,0 +1,662 @@
+/* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the command in
+ * one table and runs it; the commands live in ctl_local.c (data directory) and ctl_api.c (REST API). */
+#include "ctl.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SERVER "https://127.0.0.1:8443"
+
+/* Every command, in the order of `aegisctl --help`. */
+static const struct ctl_cmd commands[] = {
+    /* --- local --- */
+    {"pki", "init", ctl_pki_init, 0, "[--hosts LIST]",
+     "create the root CA, the server certificate and missing tenant issuing CAs",
+     "Creates <pki_dir>/root.{crt,key} and server.{crt,key} unless they exist (keys mode 0600, directory\n"
+     "0700), migrates the database, then creates an issuing CA (valid 2 years) for every tenant that has\n"
+     "none. Safe to run again.\n"
+     "\n"
+     "Options:\n"
+     "  --hosts LIST   comma-separated DNS names and IP addresses for the server certificate\n"
+     "                 (default \"localhost,127.0.0.1,::1\")\n"},
+    {"pki", "rotate", ctl_pki_rotate, 0, "TENANT_NAME", "create a new issuing CA for a tenant",
+     "Creates a new issuing CA (valid 2 years) for the tenant and makes it the active one. Older CAs stay\n"
+     "listed (and their certificates valid) until they expire.\n"},
+    {"tenant", "create", ctl_tenant_create, 0, "NAME [--token-out FILE]",
+     "create a tenant, its issuing CA and its first admin token",
+     "Creates the tenant NAME (1-64 characters of [a-zA-Z0-9._-]), its issuing CA and an admin token\n"
+     "named \"initial-admin\". The PKI must be initialised first (aegisctl pki init).\n"
+     "Prints the token once; with --json prints {\"tenant\": {...}, \"token\": \"aegis_...\"}.\n"
+     "\n"
+     "Options:\n"
+     "  --token-out FILE   write the token to FILE (mode 0600) instead of printing it\n"},
+    {"tenant", "list", ctl_tenant_list, 0, "", "list the tenants in the database",
+     "Lists every tenant (id, name, created_at) from the database; --json prints the array.\n"},
+    {"migrate", NULL, ctl_migrate, 0, "", "apply pending database migrations",
+     "Applies the migrations compiled into this binary and prints the schema version. A database\n"
+     "newer than this binary is refused (exit 4).\n"},
+    /* --- API --- */
+    {"tenant", "show", ctl_tenant_show, 1, "", "show the caller's tenant (GET /v1/tenant)",
+     "Shows the tenant the token belongs to.\n"},
+    {"tokens", "create", ctl_tokens_create, 1, "NAME --role admin|operator|reader",
+     "create an API token (admin)",
+     "Creates an API token and prints it once. Keep it: only its hash is stored.\n"
+     "\n"
+     "Options:\n"
+     "  --role ROLE   admin, operator or reader (required)\n"},
+    {"tokens", "list", ctl_tokens_list, 1, "", "list API tokens (admin)",
+     "Lists the tenant's tokens (never their secrets).\n"},
+    {"tokens", "revoke", ctl_tokens_revoke, 1, "ID", "revoke an API token (admin)",
+     "Revokes the token ID; it answers 401 from its next request on. Idempotent.\n"},
+    {"products", "create", ctl_products_create, 1, "NAME [--description D]", "create a product",
+     "Creates a product. NAME is 1-128 bytes, unique in the tenant.\n"
+     "\n"
+     "Options:\n"
+     "  --description D   0-1024 bytes\n"},
+    {"products", "list", ctl_products_list, 1, "", "list products",
+     "Lists every product of the tenant (all pages).\n"},
+    {"products", "show", ctl_products_show, 1, "ID", "show a product", "Shows the product ID.\n"},
+    {"products", "update", ctl_products_update, 1, "ID [--name N] [--description D]",
+     "rename a product or change its description",
+     "Changes the name and/or the description of the product ID (at least one option).\n"},
+    {"products", "delete", ctl_products_delete, 1, "ID", "delete a product",
+     "Deletes the product ID. Refused (409 conflict) while it has device groups.\n"},
+    {"groups", "create", ctl_groups_create, 1, "NAME --product ID [--description D]",
+     "create a device group in a product",
+     "Creates a device group. NAME is unique within the product.\n"
+     "\n"
+     "Options:\n"
+     "  --product ID       the product (required)\n"
+     "  --description D    0-1024 bytes\n"},
+    {"groups", "list", ctl_groups_list, 1, "[--product ID]", "list device groups",
+     "Lists the tenant's device groups (all pages), or those of one product.\n"},
+    {"groups", "show", ctl_groups_show, 1, "ID", "show a device group", "Shows the group ID.\n"},
+    {"groups", "update", ctl_groups_update, 1, "ID [--name N] [--description D]",
+     "rename a device group or change its description",
+     "Changes the name and/or the description of the group ID (at least one option).\n"},
+    {"groups", "delete", ctl_groups_delete, 1, "ID", "delete a device group",
+     "Deletes the group ID. Refused (409 conflict) while devices are in it.\n"},
+    {"devices", "import", ctl_devices_import, 1, "FILE [--no-claim] [--group ID]",
+     "import device public keys from manufacturing",
+     "Imports devices from FILE, a JSON document that is one of:\n"
+     "  [\"-----BEGIN PUBLIC KEY-----\\n...\", ...]            PEM strings\n"
+     "  [{\"public_key\": \"-----BEGIN PUBLIC KEY-----...\"}, ...]\n"
+     "  {\"devices\": [{\"public_key\": ...}, ...], \"claim\": true, \"group_id\": 1}   the API body\n"
+     "Keys are EC P-256 SubjectPublicKeyInfo PEM. The import is atomic: on any bad entry nothing is\n"
+     "stored and every bad entry is listed as \"index: error: message\".\n"
+     "\n"
+     "Options:\n"
+     "  --no-claim   only register the devices, do not claim them into the tenant\n"
+     "  --group ID   put the claimed devices into group ID\n"},
+    {"devices", "list", ctl_devices_list, 1,
+     "[--group ID] [--state S] [--limit N] [--cursor C] [--all]", "list devices",
+     "Lists devices ordered by id, one page (default 100) unless --all.\n"
+     "\n"
+     "Options:\n"
+     "  --group ID    only devices in group ID\n"
+     "  --state S     unclaimed, active or blocked\n"
+     "  --limit N     page size, 1-1000\n"
+     "  --cursor C    start at this cursor (next_cursor of a previous page)\n"
+     "  --all         follow next_cursor to the last page\n"},
+    {"devices", "show", ctl_devices_show, 1, "ID", "show a device",
+     "Shows the device ID (64 hex characters: SHA-256 of its public key).\n"},
+    {"devices", "claim", ctl_devices_claim, 1, "ID [--group ID]",
+     "claim an imported device into the tenant",
+     "Claims the device ID (idempotent for the owner).\n"
+     "\n"
+     "Options:\n"
+     "  --group ID   put it into group ID\n"},
+    {"devices", "move", ctl_devices_move, 1, "ID --group ID|none", "move a device to another group",
+     "Moves the claimed device ID into a group, or out of any group with --group none.\n"},
+    {"devices", "block", ctl_devices_block, 1, "ID", "block a device",
+     "Blocks the device ID: it is denied attestation and device mTLS from its next request on.\n"},
+    {"devices", "unblock", ctl_devices_unblock, 1, "ID", "unblock a device",
+     "Unblocks the device ID.\n"},
+    {"audit", "list", ctl_audit_list, 1, "[--limit N] [--cursor C] [--all]",
+     "list the audit log, newest first (admin)",
+     "Lists audit entries, newest first, one page (default 100) unless --all.\n"
+     "\n"
+     "Options:\n"
+     "  --limit N     page size, 1-1000\n"
+     "  --cursor C    start at this cursor\n"
+     "  --all         follow next_cursor to the last page\n"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char global_help[] =
+    "Global options (before the command):\n"
+    "  --data-dir DIR    data directory (default \"var\"): database DIR/aegis.db, PKI DIR/pki\n"
+    "  --config FILE     aegisd configuration file; database and pki_dir are taken from it\n"
+    "  --server URL      API base URL (env AEGIS_SERVER; default " DEFAULT_SERVER ")\n"
+    "  --token T         API token (env AEGIS_TOKEN); prefer --token-file or the environment\n"
+    "  --token-file F    read the API token from file F\n"
+    "  --cacert FILE     CA certificate(s) to verify the server (env AEGIS_CACERT;\n"
+    "                    default <pki_dir>/root.crt when it exists)\n"
+    "  --json            print JSON (API responses as received, pretty); also accepted after the\n"
+    "                    command\n"
+    "  --help            this help; COMMAND --help for a command's help\n"
+    "  --version         print the version\n";
+
+static const char exit_help[] = "Exit codes: 0 ok, 1 API error, 2 usage error, 3 connection or TLS "
+                                "failure, 4 local failure (files, database, PKI).\n";
+
+static void
+print_cmd_name(FILE *f, const struct ctl_cmd *cmd)
+{
+    if (cmd->name != NULL)
+        fprintf(f, "%s %s", cmd->group, cmd->name);
+    else
+        fprintf(f, "%s", cmd->group);
+}
+
+static void
+print_cmd_usage(FILE *f, const struct ctl_cmd *cmd)
+{
+    fprintf(f, "usage: aegisctl [GLOBAL OPTIONS] ");
+    print_cmd_name(f, cmd);
+    if (cmd->usage[0] != '\0')
+        fprintf(f, " %s", cmd->usage);
+    fprintf(f, "\n");
+}
+
+static void
+print_cmd_help(FILE *f, const struct ctl_cmd *cmd)
+{
+    print_cmd_usage(f, cmd);
+    fprintf(f, "\n%s.\n\n%s", cmd->summary, cmd->help);
+    fprintf(f, "\nSee aegisctl --help for the global options.\n");
+}
+
+static void
+print_command_list(FILE *f, const char *group)
+{
+    for (int api = 0; api <= 1; api++) {
+        int header = 0;
+        for (size_t i = 0; i < NCOMMANDS; i++) {
+            const struct ctl_cmd *cmd = &commands[i];
+            if (cmd->api != api || (group != NULL && strcmp(cmd->group, group) != 0))
+                continue;
+            if (!header) {
+                fprintf(f, "%s", api ? "API commands (--server, --token):\n"
+                                     : "Local commands (on the data directory):\n");
+                header = 1;
+            }
+            char name[64];
+            snprintf(name, sizeof(name), "%s%s%s", cmd->group, cmd->name ? " " : "",
+                     cmd->name ? cmd->name : "");
+            fprintf(f, "  %-18s %s\n", name, cmd->summary);
+        }
+        if (header && api == 0)
+            fprintf(f, "\n");
+    }
+}
+
+static void
+print_help(FILE *f)
+{
+    fprintf(f, "usage: aegisctl [GLOBAL OPTIONS] COMMAND [ARGS] [--help]\n\n%s\n", global_help);
+    print_command_list(f, NULL);
+    fprintf(f, "\n%s", exit_help);
+}
+
+void
+ctl_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+int
+ctl_usage_error(struct ctl *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    if (c != NULL && c->cmd != NULL) {
+        print_cmd_usage(stderr, c->cmd);
+        fprintf(stderr, "(aegisctl ");
+        print_cmd_name(stderr, c->cmd);
+        fprintf(stderr, " --help for details)\n");
+    } else {
+        fprintf(stderr, "usage: aegisctl [GLOBAL OPTIONS] COMMAND [ARGS] (aegisctl --help)\n");
+    }
+    return CTL_EXIT_USAGE;
+}
+
+int
+ctl_parse_exit(int parse_rc)
+{
+    return parse_rc > 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+}
+
+int
+ctl_parse(struct ctl *c, int argc, char **argv, const struct ctl_opt *opts, const char **pos,
+          int minpos, int maxpos, int *npos)
+{
+    int n = 0, only_pos = 0;
+    unsigned seen = 0; /* bit i: opts[i] given */
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                print_cmd_help(stdout, c->cmd);
+                return 1;
+            }
+            if (strcmp(a, "--json") == 0) {
+                c->json = 1;
+                continue;
+            }
+            const char *eq = strchr(a, '=');
+            size_t nl = eq != NULL ? (size_t)(eq - a) : strlen(a);
+            int k = -1;
+            for (int j = 0; opts != NULL && opts[j].name != NULL; j++) {
+                if (strlen(opts[j].name) == nl && strncmp(opts[j].name, a, nl) == 0) {
+                    k = j;
+                    break;
+                }
+            }
+            if (k < 0) {
+                ctl_usage_error(c, "unknown option '%.*s'", (int)(nl > 64 ? 64 : nl), a);
+                return -1;
+            }
+            if (k < 32 && (seen & (1u << k)) != 0) {
+                ctl_usage_error(c, "option %s given twice", opts[k].name);
+                return -1;
+            }
+            if (k < 32)
+                seen |= 1u << k;
+            if (opts[k].kind == CTL_OPT_FLAG) {
+                if (eq != NULL) {
+                    ctl_usage_error(c, "option %s takes no value", opts[k].name);
+                    return -1;
+                }
+                *opts[k].flag = 1;
+                continue;
+            }
+            const char *val = eq != NULL ? eq + 1 : NULL;
+            if (val == NULL) {
+                if (i + 1 >= argc) {
+                    ctl_usage_error(c, "option %s needs a value", opts[k].name);
+                    return -1;
+                }
+                val = argv[++i];
+            }
+            *opts[k].str = val;
+            continue;
+        }
+        if (n >= maxpos) {
+            ctl_usage_error(c, "unexpected argument '%.64s'", a);
+            return -1;
+        }
+        pos[n++] = a;
+    }
+    if (n < minpos) {
+        ctl_usage_error(c, "missing argument");
+        return -1;
+    }
+    if (npos != NULL)
+        *npos = n;
+    return 0;
+}
+
+int
+ctl_int(struct ctl *c, const char *what, const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (util_parse_i64(s, min, max, out) != 0) {
+        ctl_usage_error(c, "%s: expected an integer from %lld to %lld, got '%.32s'", what,
+                        (long long)min, (long long)max, s);
+        return -1;
+    }
+    return 0;
+}
+
+int
+ctl_config(struct ctl *c)
+{
+    char err[512];
+    if (c->cfg_ready)
+        return 0;
+    config_defaults(&c->cfg);
+    if (c->config_path != NULL && config_load_file(&c->cfg, c->config_path, err, sizeof(err)) != 0)
+        goto fail;
+    if (c->data_dir != NULL &&
+        config_set(&c->cfg, "data_dir", c->data_dir, "--data-dir", err, sizeof(err)) != 0)
+        goto fail;
+    if (config_finalize(&c->cfg, err, sizeof(err)) != 0)
+        goto fail;
+    c->cfg_ready = 1;
+    return 0;
+fail:
+    ctl_err("%s", err);
+    return -1;
+}
+
+/* --- output --- */
+
+void
+ctl_print_json(const json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    fputc('\n', stdout);
+}
+
+/* Number of characters (UTF-8 code points) in s. */
+static size_t
+width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            w++;
+    return w;
+}
+
+/* Replaces control characters with '?' in place. */
+static void
+sanitize(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            *s = '?';
+}
+
+/* Cuts s (in place) to at most max characters, ending in "..." when cut. */
+static void
+truncate_to(char *s, size_t max)
+{
+    if (max < 4 || width(s) <= max)
+        return;
+    size_t chars = 0;
+    char *p = s;
+    for (; *p; p++) {
+        if (((unsigned char)*p & 0xC0) != 0x80) {
+            if (chars == max - 3)
+                break;
+            chars++;
+        }
+    }
+    memcpy(p, "...", 4);
+}
+
+/* The text of a JSON value for display (malloc'd), unsanitized; "-" for absent or null. */
+static char *
+value_text(const json_t *v)
+{
+    char buf[64];
+    if (v == NULL || json_is_null(v))
+        return strdup("-");
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return strdup(buf);
+    }
+    if (json_is_real(v)) {
+        snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+        return strdup(buf);
+    }
+    if (json_is_boolean(v))
+        return strdup(json_is_true(v) ? "true" : "false");
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+void
+ctl_print_table(const json_t *items, const struct ctl_col *cols)
+{
+    size_t ncols = 0, nrows = json_is_array(items) ? json_array_size(items) : 0;
+    while (cols[ncols].header != NULL)
+        ncols++;
+    size_t *w = calloc(ncols, sizeof(*w));
+    char **cells = calloc(nrows * ncols + 1, sizeof(*cells));
+    if (w == NULL || cells == NULL) {
+        ctl_err("out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < ncols; j++)
+        w[j] = width(cols[j].header);
+    for (size_t i = 0; i < nrows; i++) {
+        const json_t *row = json_array_get(items, i);
+        for (size_t j = 0; j < ncols; j++) {
+            char *t = value_text(json_is_object(row) ? json_object_get(row, cols[j].key) : NULL);
+            if (t == NULL) {
+                ctl_err("out of memory");
+                goto out;
+            }
+            sanitize(t);
+            if (cols[j].max > 0)
+                truncate_to(t, cols[j].max);
+            cells[i * ncols + j] = t;
+            if (width(t) > w[j])
+                w[j] = width(t);
+        }
+    }
+    for (size_t j = 0; j < ncols; j++) {
+        if (j + 1 < ncols)
+            printf("%s%*s  ", cols[j].header, (int)(w[j] - width(cols[j].header)), "");
+        else
+            printf("%s\n", cols[j].header);
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        for (size_t j = 0; j < ncols; j++) {
+            const char *t = cells[i * ncols + j];
+            if (j + 1 < ncols)
+                printf("%s%*s  ", t, (int)(w[j] - width(t)), "");
+            else
+                printf("%s\n", t);
+        }
+    }
+out:
+    if (cells != NULL)
+        for (size_t i = 0; i < nrows * ncols; i++)
+            free(cells[i]);
+    free(cells);
+    free(w);
+}
+
+void
+ctl_print_object(const json_t *obj)
+{
+    const char *key;
+    const json_t *v;
+    size_t kw = 0;
+    if (!json_is_object(obj)) {
+        ctl_print_json(obj);
+        return;
+    }
+    json_object_foreach((json_t *)obj, key, v) {
+        if (strlen(key) > kw)
+            kw = strlen(key);
+    }
+    json_object_foreach((json_t *)obj, key, v) {
+        char k[128];
+        snprintf(k, sizeof(k), "%s", key);
+        sanitize(k);
+        char *t = value_text(v);
+        if (t == NULL) {
+            ctl_err("out of memory");
+            return;
+        }
+        if (json_is_string(v) && strchr(t, '\n') != NULL) {
+            printf("%s:\n", k);
+            char *save = NULL;
+            for (char *line = strtok_r(t, "\n", &save); line != NULL;
+                 line = strtok_r(NULL, "\n", &save)) {
+                sanitize(line);
+                printf("    %s\n", line);
+            }
+        } else {
+            sanitize(t);
+            printf("%s:%*s %s\n", k, (int)(kw - strlen(key)), "", t);
+        }
+        free(t);
+    }
+}
+
+/* --- main --- */
+
+static const struct ctl_cmd *
+find_command(const char *group, const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].group, group) != 0)
+            continue;
+        if (commands[i].name == NULL || (name != NULL && strcmp(commands[i].name, name) == 0))
+            return &commands[i];
+    }
+    return NULL;
+}
+
+static int
+group_exists(const char *group)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].group, group) == 0)
+            return 1;
+    return 0;
+}
+
+/* A global option taking a value: "--name value" or "--name=value". Returns 1 when argv[*i] is this option
+ * (value in *out, *i advanced), 0 when it is another, -1 on a usage error. */
+static int
+global_value(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    const char *a = argv[*i];
+    size_t nl = strlen(name);
+    if (strncmp(a, name, nl) != 0 || (a[nl] != '\0' && a[nl] != '='))
+        return 0;
+    if (*out != NULL) {
+        ctl_usage_error(NULL, "option %s given twice", name);
+        return -1;
+    }
+    if (a[nl] == '=') {
+        *out = a + nl + 1;
+        return 1;
+    }
+    if (*i + 1 >= argc) {
+        ctl_usage_error(NULL, "option %s needs a value", name);
+        return -1;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+static const char *
+env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct ctl c;
+    int help = 0, version = 0, i;
+    memset(&c, 0, sizeof(c));
+    log_set_level(LOG_WARN);
+
+    /* 1. global options */
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0')
+            break;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help = 1;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            version = 1;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            c.json = 1;
+            continue;
+        }
+        int r = 0;
+        const struct {
+            const char *name;
+            const char **dst;
+        } vals[] = {{"--data-dir", &c.data_dir},   {"--config", &c.config_path},
+                    {"--server", &c.server},       {"--token-file", &c.token_file},
+                    {"--token", &c.token_arg},     {"--cacert", &c.cacert}};
+        for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]) && r == 0; k++)
+            r = global_value(argc, argv, &i, vals[k].name, vals[k].dst);
+        if (r < 0)
+            return CTL_EXIT_USAGE;
+        if (r == 0)
+            return ctl_usage_error(NULL, "unknown global option '%.64s'", a);
+    }
+    if (version) {
+        printf("aegisctl %s\n", AEGIS_VERSION);
+        return CTL_EXIT_OK;
+    }
+    if (help) {
+        print_help(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (i >= argc) {
+        print_help(stderr);
+        return CTL_EXIT_USAGE;
+    }
+
+    /* 2. the command */
+    const char *group = argv[i];
+    const char *name = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!group_exists(group))
+        return ctl_usage_error(NULL, "unknown command '%.64s'", group);
+    const struct ctl_cmd *cmd = find_command(group, name);
+    if (cmd == NULL) {
+        if (name != NULL && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+            print_command_list(stdout, group);
+            return CTL_EXIT_OK;
+        }
+        if (name == NULL)
+            ctl_err("'%s' needs a subcommand", group);
+        else
+            ctl_err("unknown command '%.64s %.64s'", group, name);
+        print_command_list(stderr, group);
+        return CTL_EXIT_USAGE;
+    }
+    int words = cmd->name != NULL ? 2 : 1;
+
+    /* 3. settings from the environment (flags win) */
+    if (c.server == NULL)
+        c.server = env("AEGIS_SERVER");
+    if (c.server == NULL)
+        c.server = DEFAULT_SERVER;
+    if (c.cacert == NULL)
+        c.cacert = env("AEGIS_CACERT");
+    if (c.token_arg != NULL && c.token_file != NULL)
+        return ctl_usage_error(NULL, "--token and --token-file exclude each other");
+
+    /* 4. run */
+    c.cmd = cmd;
+    int rc = cmd->run(&c, argc - i - words, argv + i + words);
+    ctl_api_cleanup(&c);
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
+        ctl_err("cannot write the output");
+        rc = CTL_EXIT_LOCAL;
+    }
+    return rc;
+}

@@ -1,0 +1,417 @@
+/* REST handlers for devices (docs/api.md): import, list, get, claim, move, block, unblock.
+ *
+ * Device ids in paths must be exactly 64 lower-case hex characters, the only form the API ever
+ * returns. Upper-case hex is refused with 400 bad_request rather than lower-cased, so that a device
+ * has one URL and ids are compared byte for byte everywhere (the store, the request log, audit
+ * details). */
+#include "api.h"
+#include "api_util.h"
+#include "jsonx.h"
+#include "pki.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEVICE_ID_LEN 64
+#define IMPORT_MAX 10000      /* entries per import */
+#define PUBLIC_KEY_MAX 4096   /* bytes of one entry's PEM */
+#define IMPORT_ERRORS_MAX 100 /* entries of an "errors" list; "error_count" has the total */
+
+/* Checks the {id} path parameter. Returns 0 and *id (borrowed from r), or -1 with 400 bad_request
+ * set. */
+static int
+device_param(api_req *r, const char **id)
+{
+    const char *s = r->params[0];
+    if (strlen(s) != DEVICE_ID_LEN || strspn(s, "0123456789abcdef") != DEVICE_ID_LEN) {
+        api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
+        return -1;
+    }
+    *id = s;
+    return 0;
+}
+
+/* What a STORE_NOTFOUND is about when a group was named too: the store does not say which was
+ * missing. */
+static const char *
+device_what(int64_t group_id)
+{
+    return group_id > 0 ? "device or device group" : "device";
+}
+
+/* Body {"group_id": n|null} of claim (optional) and move (required); null and absent give 0 (no
+ * group). Returns 0, or -1 with a 400 reply set. */
+static int
+group_body(api_req *r, int required, int64_t *group_id)
+{
+    static const char *const keys[] = {"group_id", NULL};
+    char err[API_ERR_LEN];
+    int present = 0;
+
+    *group_id = 0;
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    if (jsonx_int(r->json, "group_id", 0, 1, 1, INT64_MAX, group_id, &present, err, sizeof(err)) !=
+        0) {
+        api_invalid(r, err);
+        return -1;
+    }
+    if (required && !present) {
+        api_invalid(r, "field 'group_id' is required");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- import --- */
+
+struct slot {
+    char id[DEVICE_ID_LEN + 1];
+    char *pem; /* normalised PEM (malloc'd) */
+};
+
+struct import {
+    json_t *devices; /* the body's array (borrowed) */
+    size_t n;
+    int claim;
+    int64_t group_id; /* 0: none */
+    struct slot *slots;
+    struct store_import_entry *entries; /* point into slots */
+    size_t *seen;                       /* hash set of device ids: slot index + 1, 0 = empty */
+    size_t seen_cap;                    /* power of two >= 2n, so a probe always ends */
+    json_t *errors;                     /* the first IMPORT_ERRORS_MAX entry errors */
+    size_t nerrors;                     /* all entry errors */
+};
+
+/* Validates the body around the entries. Returns 0, or -1 with a 400 reply set. */
+static int
+parse_import_body(api_req *r, struct import *im)
+{
+    static const char *const keys[] = {"devices", "claim", "group_id", NULL};
+    char err[API_ERR_LEN];
+
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    im->devices = json_object_get(r->json, "devices");
+    im->n = json_array_size(im->devices);
+    if (!json_is_array(im->devices) || im->n < 1 || im->n > IMPORT_MAX) {
+        snprintf(err, sizeof(err), "field 'devices' must be an array of 1 to %d entries",
+                 IMPORT_MAX);
+        api_invalid(r, err);
+        return -1;
+    }
+    im->claim = 1;
+    if (jsonx_bool(r->json, "claim", 0, &im->claim, err, sizeof(err)) != 0 ||
+        jsonx_int(r->json, "group_id", 0, 1, 1, INT64_MAX, &im->group_id, NULL, err, sizeof(err)) !=
+            0) {
+        api_invalid(r, err);
+        return -1;
+    }
+    if (im->group_id > 0 && !im->claim) {
+        api_invalid(r, "field 'group_id' needs 'claim': true");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+import_alloc(struct import *im)
+{
+    im->seen_cap = 16;
+    while (im->seen_cap < 2 * im->n)
+        im->seen_cap *= 2;
+    im->slots = calloc(im->n, sizeof(*im->slots));
+    im->entries = calloc(im->n, sizeof(*im->entries));
+    im->seen = calloc(im->seen_cap, sizeof(*im->seen));
+    im->errors = json_array();
+    return im->slots && im->entries && im->seen && im->errors ? 0 : -1;
+}
+
+static void
+import_free(struct import *im)
+{
+    for (size_t i = 0; im->slots != NULL && i < im->n; i++)
+        free(im->slots[i].pem);
+    free(im->slots);
+    free(im->entries);
+    free(im->seen);
+    json_decref(im->errors);
+}
+
+/* Parses entry v ({"public_key": PEM}) into s. Returns NULL, or the entry error code with the
+ * reason in err. */
+static const char *
+check_entry(const json_t *v, struct slot *s, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"public_key", NULL};
+    char *pem = NULL;
+
+    if (!json_is_object(v)) {
+        snprintf(err, errlen, "entry must be an object");
+        return "invalid_entry";
+    }
+    if (jsonx_only_keys(v, keys, err, errlen) != 0)
+        return "invalid_entry";
+    const json_t *pk = json_object_get(v, "public_key");
+    if (!json_is_string(pk)) {
+        snprintf(err, errlen, "field 'public_key' is required and must be a string");
+        return "invalid_entry";
+    }
+    size_t len = json_string_length(pk);
+    if (len < 1 || len > PUBLIC_KEY_MAX) {
+        snprintf(err, errlen, "field 'public_key' must be 1 to %d bytes long", PUBLIC_KEY_MAX);
+        return "invalid_entry";
+    }
+    if (pki_device_id_from_pem(json_string_value(pk), len, s->id, &pem, err, errlen) != 0) {
+        free(pem); /* NULL unless pki left something behind */
+        return "bad_public_key";
+    }
+    s->pem = pem;
+    return NULL;
+}
+
+/* FNV-1a of a device id; ids are hashes already, this only spreads them over the table. */
+static size_t
+id_hash(const char *id)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *id != '\0'; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+/* Adds slot i's device id to the set. Returns the index of an earlier slot with the same id, or
+ * SIZE_MAX. */
+static size_t
+seen_add(struct import *im, size_t i)
+{
+    const char *id = im->slots[i].id;
+    size_t mask = im->seen_cap - 1;
+    for (size_t p = id_hash(id) & mask;; p = (p + 1) & mask) {
+        size_t v = im->seen[p];
+        if (v == 0) {
+            im->seen[p] = i + 1;
+            return SIZE_MAX;
+        }
+        if (strcmp(im->slots[v - 1].id, id) == 0)
+            return v - 1;
+    }
+}
+
+static void
+add_error(struct import *im, size_t index, const char *code, const char *msg)
+{
+    if (im->nerrors++ < IMPORT_ERRORS_MAX)
+        json_array_append_new(im->errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)index,
+                                                    "error", code, "message", msg));
+}
+
+/* Checks every entry (all of them, to report every error) and fills im->entries for the valid ones.
+ */
+static void
+validate_entries(struct import *im)
+{
+    char err[API_ERR_LEN];
+    for (size_t i = 0; i < im->n; i++) {
+        const char *code =
+            check_entry(json_array_get(im->devices, i), &im->slots[i], err, sizeof(err));
+        if (code == NULL) {
+            size_t first = seen_add(im, i);
+            if (first != SIZE_MAX) {
+                snprintf(err, sizeof(err), "same public key as entry %zu", first);
+                code = "duplicate";
+            }
+        }
+        if (code != NULL) {
+            add_error(im, i, code, err);
+            continue;
+        }
+        im->entries[i].device_id = im->slots[i].id;
+        im->entries[i].public_key_pem = im->slots[i].pem;
+    }
+}
+
+/* Replies status/code with {"errors": the first IMPORT_ERRORS_MAX of errors (stolen, may be NULL),
+ * "error_count": total}. */
+static void
+reply_entry_errors(api_req *r, int status, const char *code, json_t *errors, size_t total,
+                   const char *msg)
+{
+    if (errors == NULL)
+        errors = json_array();
+    while (json_array_size(errors) > IMPORT_ERRORS_MAX)
+        json_array_remove(errors, json_array_size(errors) - 1);
+    json_t *extra = json_pack("{s:o, s:I}", "errors", errors, "error_count", (json_int_t)total);
+    api_error_with(r, status, code, extra, "%s", msg);
+}
+
+/* {"imported", "created", "claimed", "devices": [{"index", "device_id"}]}, or NULL when out of
+ * memory. */
+static json_t *
+import_result(const struct import *im, size_t created)
+{
+    json_t *devs = json_array();
+    for (size_t i = 0; devs != NULL && i < im->n; i++) {
+        json_t *d = json_pack("{s:I, s:s}", "index", (json_int_t)i, "device_id", im->slots[i].id);
+        if (json_array_append_new(devs, d) != 0) {
+            json_decref(devs);
+            devs = NULL;
+        }
+    }
+    return json_pack("{s:I, s:I, s:b, s:o}", "imported", (json_int_t)im->n, "created",
+                     (json_int_t)created, "claimed", im->claim, "devices", devs);
+}
+
+void
+api_devices_import(api_req *r)
+{
+    struct import im;
+    json_t *store_errors = NULL;
+    size_t created = 0;
+    char msg[128];
+    struct store_actor a = api_actor(r);
+    int rc;
+
+    memset(&im, 0, sizeof(im));
+    if (parse_import_body(r, &im) != 0)
+        return;
+    if (import_alloc(&im) != 0) {
+        api_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    validate_entries(&im);
+    if (im.nerrors > 0) {
+        snprintf(msg, sizeof(msg), "%zu of %zu entries are invalid; nothing was imported",
+                 im.nerrors, im.n);
+        reply_entry_errors(r, 400, "import_failed", im.errors, im.nerrors, msg);
+        im.errors = NULL;
+        goto out;
+    }
+    rc = store_device_import(r->app->st, r->tenant_id, im.entries, im.n, im.claim, im.group_id, &a,
+                             &store_errors, &created);
+    if (rc == STORE_CONFLICT) {
+        reply_entry_errors(r, 409, "already_claimed", store_errors, json_array_size(store_errors),
+                           "devices are claimed by another tenant; nothing was imported");
+        store_errors = NULL;
+    } else if (rc == STORE_NOTFOUND) {
+        api_error(r, 404, "not_found", "device group not found");
+    } else if (rc != STORE_OK) {
+        api_store_error(r, rc, "device");
+    } else {
+        api_reply_built(r, 200, import_result(&im, created));
+    }
+out:
+    json_decref(store_errors);
+    import_free(&im);
+}
+
+/* --- list, get, claim, move, block --- */
+
+/* ?state=: NULL when absent. Returns 0, or -1 with 400 bad_request set. */
+static int
+state_query(api_req *r, const char **state)
+{
+    static const char *const states[] = {"unclaimed", "active", "blocked", NULL};
+    const char *s = api_query(r, "state");
+
+    *state = NULL;
+    if (s == NULL)
+        return 0;
+    for (const char *const *p = states; *p != NULL; p++) {
+        if (strcmp(*p, s) == 0) {
+            *state = *p;
+            return 0;
+        }
+    }
+    api_error(r, 400, "bad_request", "state must be one of unclaimed, active, blocked");
+    return -1;
+}
+
+void
+api_devices_list(api_req *r)
+{
+    struct store_page pg;
+    char next[API_CURSOR_BUF] = "";
+    json_t *items = NULL;
+    int64_t group_id = 0; /* 0: any */
+    const char *state = NULL;
+
+    if (api_query_i64(r, "group_id", 1, INT64_MAX, &group_id) < 0 || state_query(r, &state) != 0 ||
+        api_page(r, &pg) != 0)
+        return;
+    int rc = store_device_list(r->app->st, r->tenant_id, group_id, state, &pg, &items, next);
+    api_reply_list(r, rc, items, next, "device");
+}
+
+void
+api_devices_get(api_req *r)
+{
+    const char *id;
+    json_t *obj = NULL;
+    if (device_param(r, &id) != 0)
+        return;
+    int rc = store_device_get(r->app->st, r->tenant_id, id, &obj);
+    api_reply_store(r, rc, 200, obj, "device");
+}
+
+void
+api_devices_claim(api_req *r)
+{
+    const char *id;
+    int64_t group_id = 0;
+    json_t *obj = NULL;
+
+    /* The body is optional: r->json is NULL when none was sent. */
+    if (device_param(r, &id) != 0 || (r->json != NULL && group_body(r, 0, &group_id) != 0))
+        return;
+    struct store_actor a = api_actor(r);
+    int rc = store_device_claim(r->app->st, r->tenant_id, id, group_id, &a, &obj);
+    if (rc == STORE_CONFLICT) {
+        json_decref(obj);
+        api_error(r, 409, "already_claimed", "device is claimed by another tenant");
+        return;
+    }
+    api_reply_store(r, rc, 200, obj, device_what(group_id));
+}
+
+void
+api_devices_update(api_req *r)
+{
+    const char *id;
+    int64_t group_id = 0;
+    json_t *obj = NULL;
+
+    if (device_param(r, &id) != 0 || group_body(r, 1, &group_id) != 0)
+        return;
+    struct store_actor a = api_actor(r);
+    int rc = store_device_move(r->app->st, r->tenant_id, id, group_id, &a, &obj);
+    api_reply_store(r, rc, 200, obj, device_what(group_id));
+}
+
+static void
+set_blocked(api_req *r, int blocked)
+{
+    const char *id;
+    json_t *obj = NULL;
+    if (device_param(r, &id) != 0)
+        return;
+    struct store_actor a = api_actor(r);
+    int rc = store_device_set_blocked(r->app->st, r->tenant_id, id, blocked, &a, &obj);
+    api_reply_store(r, rc, 200, obj, "device");
+}
+
+void
+api_devices_block(api_req *r)
+{
+    set_blocked(r, 1);
+}
+
+void
+api_devices_unblock(api_req *r)
+{
+    set_blocked(r, 0);
+}

@@ -1,0 +1,147 @@
+/* The reply and argument helpers of api.h, shared by every handler. */
+#include "api.h"
+#include "jsonx.h"
+#include "util.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *
+api_query(api_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int
+api_query_i64(api_req *r, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    const char *v = api_query(r, key);
+    if (v == NULL)
+        return 0;
+    if (util_parse_i64(v, min, max, out) != 0) {
+        api_error(r, 400, "bad_request", "query argument '%s' must be an integer from %lld to %lld",
+                  key, (long long)min, (long long)max);
+        return -1;
+    }
+    return 1;
+}
+
+int
+api_page(api_req *r, struct store_page *pg)
+{
+    int64_t limit = 100;
+    if (api_query_i64(r, "limit", 1, 1000, &limit) < 0)
+        return -1;
+    const char *cursor = api_query(r, "cursor");
+    if (cursor != NULL && (strlen(cursor) == 0 || strlen(cursor) > 128)) {
+        api_error(r, 400, "bad_request", "malformed cursor");
+        return -1;
+    }
+    pg->limit = (int)limit;
+    pg->cursor = cursor;
+    return 0;
+}
+
+void
+api_reply(api_req *r, int status, json_t *body)
+{
+    json_decref(r->resp);
+    r->resp = body;
+    r->status = status;
+}
+
+void
+api_reply_page(api_req *r, json_t *items, const char *next_cursor)
+{
+    json_t *page = json_object();
+    json_object_set_new(page, "items", items);
+    json_object_set_new(page, "next_cursor",
+                        next_cursor != NULL && next_cursor[0] != '\0' ? json_string(next_cursor)
+                                                                      : json_null());
+    api_reply(r, 200, page);
+}
+
+void
+api_reply_text(api_req *r, int status, const char *ctype, char *text, size_t len)
+{
+    free(r->resp_text);
+    r->resp_text = text;
+    r->resp_len = len;
+    r->resp_ctype = ctype;
+    r->status = status;
+}
+
+static void
+verror(api_req *r, int status, const char *code, json_t *extra, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    json_t *e = extra != NULL ? extra : json_object();
+    json_object_set_new(e, "error", json_string(code));
+    json_object_set_new(e, "message", json_string(msg));
+    r->err_code = code;
+    api_reply(r, status, e);
+}
+
+void
+api_error(api_req *r, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(r, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void
+api_error_with(api_req *r, int status, const char *code, json_t *extra, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(r, status, code, extra, fmt, ap);
+    va_end(ap);
+}
+
+void
+api_store_error(api_req *r, int rc, const char *what)
+{
+    switch (rc) {
+    case STORE_NOTFOUND:
+        api_error(r, 404, "not_found", "%s not found", what);
+        break;
+    case STORE_CONFLICT:
+        api_error(r, 409, "conflict", "%s conflicts with an existing one or is in use", what);
+        break;
+    case STORE_INVALID:
+        api_error(r, 400, "bad_request", "invalid argument for %s", what);
+        break;
+    default:
+        api_error(r, 500, "internal", "internal error");
+        break;
+    }
+}
+
+int
+api_body_keys(api_req *r, const char *const *allowed)
+{
+    char err[128];
+    if (jsonx_only_keys(r->json, allowed, err, sizeof(err)) != 0) {
+        api_invalid(r, err);
+        return -1;
+    }
+    return 0;
+}
+
+void
+api_invalid(api_req *r, const char *msg)
+{
+    api_error(r, 400, "validation_failed", "%s", msg);
+}
+
+struct store_actor
+api_actor(const api_req *r)
+{
+    struct store_actor a = {r->tenant_id, r->actor};
+    return a;
+}

@@ -1,0 +1,160 @@
+/* REST handlers for the caller's tenant, its API tokens and its audit log (docs/api.md). */
+#include "api.h"
+#include "api_util.h"
+#include "auth.h"
+#include "jsonx.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <string.h>
+
+#define TOKEN_NAME_MAX 128
+
+void
+api_tenant_get(api_req *r)
+{
+    json_t *obj = NULL;
+    int rc = store_tenant_get(r->app->st, r->tenant_id, &obj);
+    api_reply_store(r, rc, 200, obj, "tenant");
+}
+
+/* Validates {"name", "role"}; *role gets the canonical role name. Returns 0, or -1 with a 400 reply
+ * set. */
+static int
+parse_token_body(api_req *r, const char **name, const char **role)
+{
+    static const char *const keys[] = {"name", "role", NULL};
+    char err[API_ERR_LEN];
+    const char *role_in = NULL;
+
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    if (jsonx_str(r->json, "name", 1, 1, TOKEN_NAME_MAX, name, err, sizeof(err)) != 0 ||
+        jsonx_str(r->json, "role", 1, 1, 16, &role_in, err, sizeof(err)) != 0) {
+        api_invalid(r, err);
+        return -1;
+    }
+    enum role ro = auth_role_parse(role_in);
+    if (ro == ROLE_NONE) {
+        api_invalid(r, "field 'role' must be \"admin\", \"operator\" or \"reader\"");
+        return -1;
+    }
+    *role = auth_role_name(ro);
+    return 0;
+}
+
+/* The stored object of token id, as GET /v1/tokens shows it (new reference), or NULL. store.h has
+ * no store_token_get, so the tenant's token list is searched. */
+static json_t *
+load_token(api_req *r, int64_t id)
+{
+    json_t *list = NULL, *found = NULL, *t;
+    size_t i;
+
+    if (store_token_list(r->app->st, r->tenant_id, &list) != STORE_OK)
+        return NULL;
+    json_array_foreach(list, i, t)
+    {
+        if (json_integer_value(json_object_get(t, "id")) == id) {
+            found = json_incref(t);
+            break;
+        }
+    }
+    json_decref(list);
+    return found;
+}
+
+/* The token object of a token just created: the stored row, or (should it not be readable) the same
+ * shape built from what the handler knows, so that the one-time secret still reaches the caller. */
+static json_t *
+token_object(api_req *r, int64_t id, const char *name, const char *role)
+{
+    json_t *obj = load_token(r, id);
+    if (obj != NULL)
+        return obj;
+    log_warn("api: token %lld created but not readable back; answering from the request",
+             (long long)id);
+    char now[32];
+    struct store_actor a = api_actor(r);
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:n}", "id", (json_int_t)id, "name", name, "role",
+                     role, "created_at", util_rfc3339(util_now(), now, sizeof(now)), "created_by",
+                     a.who != NULL ? a.who : "", "revoked_at");
+}
+
+void
+api_tokens_create(api_req *r)
+{
+    const char *name = NULL, *role = NULL;
+    char secret[AUTH_SECRET_LEN + 1];
+    char token[AUTH_TOKEN_MAX];
+    unsigned char hash[32];
+    json_t *obj = NULL;
+    int64_t id = 0;
+    struct store_actor a = api_actor(r);
+    int rc;
+
+    if (parse_token_body(r, &name, &role) != 0)
+        return;
+    if (auth_secret_new(secret, hash) != 0) {
+        log_error("api: auth_secret_new failed");
+        api_error(r, 500, "internal", "internal error");
+        goto out;
+    }
+    rc = store_token_create(r->app->st, r->tenant_id, name, role, hash, &a, &id);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "token");
+        goto out;
+    }
+    if (auth_token_format(id, secret, token, sizeof(token)) != 0) {
+        log_error("api: auth_token_format failed for token %lld", (long long)id);
+        api_error(r, 500, "internal", "internal error");
+        goto out;
+    }
+    obj = token_object(r, id, name, role);
+    if (obj == NULL || json_object_set_new(obj, "token", json_string(token)) != 0) {
+        api_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    api_reply(r, 201, obj);
+    obj = NULL;
+out:
+    json_decref(obj);
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(token, sizeof(token));
+    sodium_memzero(hash, sizeof(hash));
+}
+
+void
+api_tokens_list(api_req *r)
+{
+    json_t *items = NULL;
+    int rc = store_token_list(r->app->st, r->tenant_id, &items);
+    api_reply_list(r, rc, items, "", "token");
+}
+
+void
+api_tokens_revoke(api_req *r)
+{
+    int64_t id;
+    if (api_param_id(r, 0, "token", &id) != 0)
+        return;
+    struct store_actor a = api_actor(r);
+    int rc = store_token_revoke(r->app->st, r->tenant_id, id, &a);
+    api_reply_store(r, rc, 204, NULL, "token");
+}
+
+void
+api_audit_list(api_req *r)
+{
+    struct store_page pg;
+    char next[API_CURSOR_BUF] = "";
+    json_t *items = NULL;
+
+    if (api_page(r, &pg) != 0)
+        return;
+    int rc = store_audit_list(r->app->st, r->tenant_id, &pg, &items, next);
+    api_reply_list(r, rc, items, next, "audit entry");
+}

@@ -1,0 +1,482 @@
+#include "http.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* TLS 1.2 and 1.3 only, server's cipher preference. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
+#define HEADER_POOL_BYTES (64 * 1024)
+
+struct http_server {
+    struct app *app;
+    struct MHD_Daemon *mhd;
+    atomic_int active;
+    size_t nroutes;
+};
+
+/* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
+struct request {
+    api_req r;
+    int route; /* index, ROUTES_NOT_FOUND or ROUTES_BAD_METHOD */
+    char allow[64];
+    uint64_t start_ns;
+    char *body;
+    size_t len, cap, limit;
+    int too_large;
+    int answered;
+    char peer[INET6_ADDRSTRLEN];
+};
+
+int
+http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[8];
+    int fd = -1, one = 1;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen %s:%d: %s", host, port, gai_strerror(gai));
+        goto fail;
+    }
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "listen %s:%d: %m", host, port);
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(err, errlen, "getsockname: %m");
+        goto fail;
+    }
+    *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    freeaddrinfo(res);
+    return fd;
+fail:
+    if (res != NULL)
+        freeaddrinfo(res);
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static size_t
+route_limit(const struct http_server *h, int route)
+{
+    size_t n;
+    const struct route *t = routes_table(&n);
+    if (route < 0)
+        return (size_t)h->app->cfg->max_body_bytes;
+    if (t[route].body == BODY_NONE)
+        return 0;
+    if (t[route].limit == LIMIT_IMPORT)
+        return (size_t)h->app->cfg->import_max_bytes;
+    return (size_t)h->app->cfg->max_body_bytes;
+}
+
+static void
+peer_name(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)len);
+}
+
+/* Authenticates a bearer token and checks the route's minimum role. Sets a 401/403 reply on
+ * failure. */
+static int
+authenticate_token(struct request *q, const struct route *rt)
+{
+    api_req *r = &q->r;
+    const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    struct store_token tok;
+    unsigned char hash[32];
+    int64_t id;
+    memset(&tok, 0, sizeof(tok));
+    if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0) {
+        api_error(r, 401, "unauthorized", "a bearer token is required");
+        return -1;
+    }
+    const char *t = hdr + 7;
+    while (*t == ' ')
+        t++;
+    if (strlen(t) > AUTH_TOKEN_MAX || auth_token_parse(t, &id, hash) != 0) {
+        api_error(r, 401, "unauthorized", "malformed token");
+        return -1;
+    }
+    int rc = store_token_get_auth(r->app->st, id, &tok);
+    if (rc == STORE_ERR) {
+        api_error(r, 503, "unavailable", "database is not reachable");
+        return -1;
+    }
+    /* Compare even when the id is unknown, so timing tells nothing about which ids exist. */
+    int match = auth_hash_equal(hash, tok.hash) && rc == STORE_OK;
+    sodium_memzero(hash, sizeof(hash));
+    if (!match || tok.revoked) {
+        api_error(r, 401, "unauthorized", "unknown or revoked token");
+        return -1;
+    }
+    r->tenant_id = tok.tenant_id;
+    r->token_id = tok.id;
+    r->role = auth_role_parse(tok.role);
+    snprintf(r->actor, sizeof(r->actor), "token:%lld", (long long)tok.id);
+    if (r->role < rt->min_role) {
+        api_error(r, 403, "forbidden", "this action needs the %s role",
+                  auth_role_name(rt->min_role));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+content_type_is_json(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (ct == NULL)
+        return 0;
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+/* Parses the body for JSON routes into r->json. Sets a 4xx reply on failure. */
+static int
+parse_body(struct request *q, const struct route *rt)
+{
+    api_req *r = &q->r;
+    if (rt->body == BODY_NONE || (rt->body == BODY_JSON_OPTIONAL && q->len == 0))
+        return 0;
+    if (q->len == 0) {
+        api_error(r, 400, "invalid_json", "a JSON object body is required");
+        return -1;
+    }
+    if (!content_type_is_json(r->conn)) {
+        api_error(r, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return -1;
+    }
+    json_error_t jerr;
+    r->json = json_loadb(q->body, q->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (r->json == NULL) {
+        api_error(r, 400, "invalid_json", "invalid JSON at line %d column %d: %.80s", jerr.line,
+                  jerr.column, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(r->json)) {
+        api_error(r, 400, "invalid_json", "the body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+dispatch(struct http_server *h, struct request *q)
+{
+    size_t n;
+    const struct route *t = routes_table(&n);
+    api_req *r = &q->r;
+    if (q->route == ROUTES_NOT_FOUND) {
+        api_error(r, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (q->route == ROUTES_BAD_METHOD) {
+        api_error(r, 405, "method_not_allowed", "allowed: %s", q->allow);
+        return;
+    }
+    const struct route *rt = &t[q->route];
+    r->route = rt->pattern;
+    if (rt->auth == AUTH_TOKEN && authenticate_token(q, rt) != 0)
+        return;
+    if (rt->auth == AUTH_DEVICE) {
+        api_error(r, 401, "client_certificate_required", "a device certificate is required");
+        return;
+    }
+    if (parse_body(q, rt) != 0)
+        return;
+    (void)h;
+    rt->handler(r);
+    if (r->status == 0)
+        api_error(r, 500, "internal", "the handler produced no response");
+}
+
+static enum MHD_Result
+queue_reply(struct request *q, struct MHD_Connection *c)
+{
+    api_req *r = &q->r;
+    char *buf = NULL;
+    size_t len = 0;
+    const char *ctype = "application/json";
+    if (r->resp != NULL) {
+        buf = json_dumps(r->resp, JSON_COMPACT);
+        len = buf ? strlen(buf) : 0;
+        if (buf == NULL)
+            r->status = 500;
+    } else if (r->resp_text != NULL) {
+        buf = r->resp_text;
+        len = r->resp_len;
+        r->resp_text = NULL;
+        ctype = r->resp_ctype;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, buf != NULL ? buf : (void *)"",
+        buf != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(buf);
+        return MHD_NO;
+    }
+    if (len > 0 || r->status != 204)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->status == 405)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->allow);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    q->answered = 1;
+    return ret;
+}
+
+static struct request *
+request_new(struct http_server *h, struct MHD_Connection *c, const char *url, const char *method)
+{
+    struct request *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return NULL;
+    q->start_ns = util_mono_ns();
+    q->r.app = h->app;
+    q->r.conn = c;
+    q->r.method = method;
+    q->r.path = url;
+    q->r.route = "unmatched";
+    q->route = routes_match(method, url, q->r.params, q->allow, sizeof(q->allow));
+    q->limit = route_limit(h, q->route);
+    peer_name(c, q->peer, sizeof(q->peer));
+    return q;
+}
+
+/* The declared Content-Length, or -1 when absent. */
+static long long
+declared_length(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    int64_t v;
+    if (cl == NULL || util_parse_i64(cl, 0, INT64_MAX, &v) != 0)
+        return -1;
+    return (long long)v;
+}
+
+static void
+reply_too_large(struct request *q)
+{
+    if (q->limit == 0)
+        api_error(&q->r, 413, "payload_too_large", "this endpoint takes no request body");
+    else
+        api_error(&q->r, 413, "payload_too_large", "request body exceeds %zu bytes", q->limit);
+}
+
+static int
+append_body(struct request *q, const char *data, size_t n)
+{
+    if (q->len + n > q->limit)
+        return -1;
+    if (q->len + n > q->cap) {
+        size_t ncap = q->cap ? q->cap : 4096;
+        while (ncap < q->len + n)
+            ncap *= 2;
+        if (ncap > q->limit)
+            ncap = q->limit;
+        char *nb = realloc(q->body, ncap);
+        if (nb == NULL)
+            return -1;
+        q->body = nb;
+        q->cap = ncap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    return 0;
+}
+
+/* libmicrohttpd's access handler. The response is queued only once the whole body has arrived
+ * (never on the first call), so libmicrohttpd keeps the connection alive; the exception is a body
+ * that is too large, which is refused at once and the connection closed rather than read. */
+static enum MHD_Result
+on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+          const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct http_server *h = cls;
+    struct request *q = *con_cls;
+    (void)version;
+    if (q == NULL) {
+        q = request_new(h, c, url, method);
+        if (q == NULL)
+            return MHD_NO;
+        *con_cls = q;
+        atomic_fetch_add(&h->active, 1);
+        long long cl = declared_length(c);
+        if (cl > (long long)q->limit) {
+            reply_too_large(q);
+            return queue_reply(q, c);
+        }
+        return MHD_YES;
+    }
+    if (q->answered) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (append_body(q, upload, *upload_size) != 0) {
+            *upload_size = 0;
+            reply_too_large(q);
+            return queue_reply(q, c);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(h, q);
+    return queue_reply(q, c);
+}
+
+static void
+request_free(struct request *q)
+{
+    json_decref(q->r.json);
+    json_decref(q->r.resp);
+    free(q->r.resp_text);
+    free(q->body);
+    free(q);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *h = cls;
+    struct request *q = *con_cls;
+    (void)c;
+    if (q == NULL)
+        return;
+    uint64_t dur = util_mono_ns() - q->start_ns;
+    int status = q->r.status;
+    metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
+    log_info("msg=request method=%s route=%s status=%d dur_ms=%.2f tenant=%lld token=%lld "
+             "bytes_in=%zu peer=%s%s%s%s",
+             q->r.method, q->r.route, status, (double)dur / 1e6, (long long)q->r.tenant_id,
+             (long long)q->r.token_id, q->len, q->peer, q->r.err_code ? " error=" : "",
+             q->r.err_code ? q->r.err_code : "",
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    request_free(q);
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->active, 1);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *h = cls;
+    (void)c;
+    (void)socket_context;
+    metrics_connection(h->app->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_debug("msg=\"libmicrohttpd: %s\"", msg);
+}
+
+http_server *
+http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem, char *err,
+           size_t errlen)
+{
+    struct http_server *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        close(listen_fd);
+        return NULL;
+    }
+    h->app = app;
+    routes_table(&h->nroutes);
+    const struct config *cfg = app->cfg;
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    h->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
+        close(listen_fd);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void
+http_quiesce(http_server *h)
+{
+    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+int
+http_active(http_server *h)
+{
+    return atomic_load(&h->active);
+}
+
+void
+http_stop(http_server *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

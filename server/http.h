@@ -1,0 +1,29 @@
+/* http: the HTTPS front of aegisd on libmicrohttpd (GnuTLS): a thread pool sized to the cores with epoll,
+ * TLS 1.2+, per-route body limits, connection limits and timeouts, token authentication, one log line and one
+ * metrics sample per request. Requests are dispatched through the route table (routes.c). */
+#ifndef AEGIS_HTTP_H
+#define AEGIS_HTTP_H
+
+#include "api.h"
+
+#include <stddef.h>
+
+typedef struct http_server http_server;
+
+/* A listening TCP socket on host:port (port 0 picks a free one). *bound_port gets the port.
+ * Returns the fd, or -1 with a message in err. */
+int http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen);
+
+/* Starts serving on listen_fd (ownership passes to the server) with the TLS certificate chain and key in
+ * cert_pem / key_pem (the key buffer is wiped by the caller after return; it is not kept). Returns NULL on
+ * error (message in err). Free with http_stop. */
+http_server *http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem,
+                        char *err, size_t errlen);
+/* Stops accepting connections; requests in progress go on. */
+void http_quiesce(http_server *h);
+/* Requests in progress (accepted, response not yet fully sent). */
+int http_active(http_server *h);
+/* Closes every connection and frees the server. Accepts NULL. */
+void http_stop(http_server *h);
+
+#endif

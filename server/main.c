@@ -1,0 +1,324 @@
+/* aegisd: parse the configuration, open keys, database and socket, serve, and on SIGTERM drain and
+ * exit. */
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "pki.h"
+#include "routes.h"
+#include "signer.h"
+#include "store.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define AEGIS_VERSION "0.1.0"
+#define PEM_MAX (64 * 1024)
+
+struct daemon_state {
+    struct config cfg;
+    struct app app;
+    http_server *http;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline_ns;
+    int draining;
+    const char *ready_file;
+    int check_only;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: aegisd [options]\n"
+               "  -c, --config FILE      configuration file (see deploy/aegisd.conf)\n"
+               "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
+               "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
+               "      --log-level LEVEL  debug, info, warn or error\n"
+               "      --ready-file FILE  write the bound port to FILE once serving\n"
+               "      --check-config     validate the configuration and exit\n"
+               "  -V, --version          print the version and exit\n"
+               "  -h, --help             this help\n");
+}
+
+/* Returns 0 to go on, 1 to exit 0 (help/version), -1 to exit 2 (usage or config error). */
+static int
+parse_args(struct daemon_state *d, int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"data-dir", required_argument, NULL, 'd'},
+                                         {"log-level", required_argument, NULL, 'L'},
+                                         {"ready-file", required_argument, NULL, 'r'},
+                                         {"check-config", no_argument, NULL, 'C'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_file = NULL, *listen = NULL, *data_dir = NULL, *level = NULL;
+    char err[1200];
+    int c;
+    while ((c = getopt_long(argc, argv, "c:l:d:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'L':
+            level = optarg;
+            break;
+        case 'r':
+            d->ready_file = optarg;
+            break;
+        case 'C':
+            d->check_only = 1;
+            break;
+        case 'V':
+            printf("aegisd %s\n", AEGIS_VERSION);
+            return 1;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "aegisd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    config_defaults(&d->cfg);
+    /* The file first, then flags on top of it. */
+    if ((config_file && config_load_file(&d->cfg, config_file, err, sizeof(err)) != 0) ||
+        (listen && config_set(&d->cfg, "listen", listen, "--listen", err, sizeof(err)) != 0) ||
+        (data_dir &&
+         config_set(&d->cfg, "data_dir", data_dir, "--data-dir", err, sizeof(err)) != 0) ||
+        (level && config_set(&d->cfg, "log_level", level, "--log-level", err, sizeof(err)) != 0) ||
+        config_finalize(&d->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "aegisd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+setup_logging(const struct config *cfg)
+{
+    enum log_level lvl = LOG_INFO;
+    log_parse_level(cfg->log_level, &lvl);
+    log_set_level(lvl);
+    if (log_open(cfg->log_file) != 0) {
+        fprintf(stderr, "aegisd: cannot open log file %s\n", cfg->log_file);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the TLS certificate and key; the key file must be private. Caller wipes and frees *key. */
+static int
+load_tls(const struct config *cfg, char **cert, char **key)
+{
+    char err[512];
+    if (pki_check_key_perms(cfg->tls_key, err, sizeof(err)) != 0) {
+        log_error("msg=\"TLS key refused: %s\" hint=\"run: aegisctl --data-dir %s pki init\"", err,
+                  cfg->data_dir);
+        return -1;
+    }
+    size_t klen = 0;
+    *cert = util_read_file(cfg->tls_cert, PEM_MAX, NULL);
+    *key = util_read_file(cfg->tls_key, PEM_MAX, &klen);
+    if (*cert == NULL || *key == NULL) {
+        log_error("msg=\"cannot read TLS certificate %s or key %s\"", cfg->tls_cert, cfg->tls_key);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+open_store(struct daemon_state *d)
+{
+    char err[512];
+    int applied = 0, version = 0;
+    int pool = (d->cfg.threads > 0 ? (int)d->cfg.threads : util_ncpu()) + 2;
+    if (store_open(d->cfg.database, pool, &d->app.st, err, sizeof(err)) != STORE_OK) {
+        log_error("msg=\"cannot open database %s: %s\"", d->cfg.database, err);
+        return -1;
+    }
+    if (store_migrate(d->app.st, &applied, err, sizeof(err)) != STORE_OK) {
+        log_error("msg=\"database %s refused: %s\"", d->cfg.database, err);
+        return -1;
+    }
+    store_schema_version(d->app.st, &version);
+    log_info("msg=\"database ready\" path=%s schema_version=%d migrations_applied=%d",
+             d->cfg.database, version, applied);
+    return 0;
+}
+
+static int
+open_metrics(struct daemon_state *d, const char ***labels, const char ***methods)
+{
+    size_t n;
+    const struct route *t = routes_table(&n);
+    *labels = calloc(n, sizeof(char *));
+    *methods = calloc(n, sizeof(char *));
+    if (*labels == NULL || *methods == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        (*labels)[i] = t[i].pattern;
+        (*methods)[i] = t[i].method;
+    }
+    d->app.metrics = metrics_new(n, *labels, *methods);
+    return d->app.metrics ? 0 : -1;
+}
+
+static int
+start_http(struct daemon_state *d)
+{
+    char err[512];
+    char *cert = NULL, *key = NULL;
+    int port = 0, rc = -1;
+    if (load_tls(&d->cfg, &cert, &key) != 0)
+        goto out;
+    int fd = http_listen(d->cfg.listen_host, d->cfg.listen_port, &port, err, sizeof(err));
+    if (fd < 0) {
+        log_error("msg=\"%s\"", err);
+        goto out;
+    }
+    d->http = http_start(&d->app, fd, cert, key, err, sizeof(err));
+    if (d->http == NULL) {
+        log_error("msg=\"%s\"", err);
+        goto out;
+    }
+    log_info("msg=listening url=https://%s%s%s:%d threads=%lld",
+             strchr(d->cfg.listen_host, ':') ? "[" : "", d->cfg.listen_host,
+             strchr(d->cfg.listen_host, ':') ? "]" : "", port,
+             (long long)(d->cfg.threads > 0 ? d->cfg.threads : util_ncpu()));
+    if (d->ready_file != NULL) {
+        char buf[16];
+        int n = snprintf(buf, sizeof(buf), "%d\n", port);
+        if (util_write_file(d->ready_file, buf, (size_t)n, 0644) != 0) {
+            log_error("msg=\"cannot write ready file %s\"", d->ready_file);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (key != NULL) {
+        sodium_memzero(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    return rc;
+}
+
+static void
+on_drain_tick(uv_timer_t *t)
+{
+    struct daemon_state *d = t->data;
+    int active = http_active(d->http);
+    if (active > 0 && util_mono_ns() < d->drain_deadline_ns)
+        return;
+    if (active > 0)
+        log_warn("msg=\"drain timeout, closing %d requests\"", active);
+    uv_stop(&d->loop);
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon_state *d = s->data;
+    if (signum == SIGHUP) {
+        if (log_reopen() != 0)
+            log_error("msg=\"cannot reopen log file\"");
+        log_info("msg=\"log reopened\"");
+        return;
+    }
+    if (d->draining)
+        return;
+    d->draining = 1;
+    log_info("msg=\"shutting down: draining requests\" signal=%d active=%d", signum,
+             http_active(d->http));
+    http_quiesce(d->http);
+    d->drain_deadline_ns = util_mono_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
+    uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
+}
+
+static int
+run_loop(struct daemon_state *d)
+{
+    if (uv_loop_init(&d->loop) != 0)
+        return -1;
+    uv_signal_t *sigs[] = {&d->sigterm, &d->sigint, &d->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&d->loop, sigs[i]);
+        sigs[i]->data = d;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    uv_timer_init(&d->loop, &d->drain_timer);
+    d->drain_timer.data = d;
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)sigs[i], NULL);
+    uv_close((uv_handle_t *)&d->drain_timer, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct daemon_state d;
+    const char **labels = NULL, **methods = NULL;
+    char err[512];
+    int rc = 1;
+    memset(&d, 0, sizeof(d));
+    d.app.cfg = &d.cfg;
+
+    int pa = parse_args(&d, argc, argv);
+    if (pa != 0)
+        return pa > 0 ? 0 : 2;
+    if (d.check_only) {
+        printf("configuration ok\n");
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0 || setup_logging(&d.cfg) != 0)
+        goto out;
+    log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d.cfg.data_dir);
+    if (open_store(&d) != 0)
+        goto out;
+    d.app.sg = signer_new(d.cfg.pki_dir, err, sizeof(err));
+    if (d.app.sg == NULL) {
+        log_error("msg=\"signer: %s\"", err);
+        goto out;
+    }
+    if (open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
+        goto out;
+    if (run_loop(&d) != 0)
+        goto out;
+    log_info("msg=stopped");
+    rc = 0;
+out:
+    http_stop(d.http);
+    signer_free(d.app.sg);
+    metrics_free(d.app.metrics);
+    store_close(d.app.st);
+    free(labels);
+    free(methods);
+    return rc;
+}

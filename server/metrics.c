@@ -1,0 +1,205 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Statuses the API answers with; anything else is counted as "other". */
+static const int statuses[] = {200, 201, 204, 400, 401, 403, 404, 405,
+                               409, 411, 413, 415, 429, 500, 503, 0};
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+
+/* Histogram bucket upper bounds in microseconds (Prometheus' usual seconds ladder). */
+static const uint64_t bounds_us[] = {1000,   5000,   10000,   25000,   50000,  100000,
+                                     250000, 500000, 1000000, 2500000, 5000000};
+#define NBUCKET (sizeof(bounds_us) / sizeof(bounds_us[0]))
+
+struct series {
+    atomic_uint_fast64_t by_status[NSTATUS];
+    atomic_uint_fast64_t buckets[NBUCKET]; /* not cumulative; summed at render */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+};
+
+struct metrics {
+    size_t nroutes;
+    const char *const *labels;
+    const char *const *methods;
+    atomic_int_fast64_t connections;
+    struct series *s; /* nroutes + 1 */
+};
+
+struct metrics *
+metrics_new(size_t nroutes, const char *const *labels, const char *const *methods)
+{
+    struct metrics *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    m->s = calloc(nroutes + 1, sizeof(*m->s));
+    if (m->s == NULL) {
+        free(m);
+        return NULL;
+    }
+    m->nroutes = nroutes;
+    m->labels = labels;
+    m->methods = methods;
+    return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+    if (m == NULL)
+        return;
+    free(m->s);
+    free(m);
+}
+
+static size_t
+status_slot(int status)
+{
+    for (size_t i = 0; i < NSTATUS - 1; i++)
+        if (statuses[i] == status)
+            return i;
+    return NSTATUS - 1;
+}
+
+void
+metrics_observe(struct metrics *m, size_t route, int status, uint64_t duration_ns)
+{
+    if (route > m->nroutes)
+        route = m->nroutes;
+    struct series *s = &m->s[route];
+    uint64_t us = duration_ns / 1000;
+    atomic_fetch_add(&s->by_status[status_slot(status)], 1);
+    atomic_fetch_add(&s->count, 1);
+    atomic_fetch_add(&s->sum_us, us);
+    for (size_t b = 0; b < NBUCKET; b++) {
+        if (us <= bounds_us[b]) {
+            atomic_fetch_add(&s->buckets[b], 1);
+            break;
+        }
+    }
+}
+
+void
+metrics_connection(struct metrics *m, int delta)
+{
+    atomic_fetch_add(&m->connections, delta);
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+bprintf(struct buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap * 2 + (size_t)n;
+        char *np = realloc(b->p, ncap);
+        if (np == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+static void
+render_route(struct buf *b, const char *label, const char *method, struct series *s)
+{
+    for (size_t i = 0; i < NSTATUS; i++) {
+        uint64_t v = atomic_load(&s->by_status[i]);
+        if (v == 0)
+            continue;
+        char st[8];
+        if (statuses[i] == 0)
+            snprintf(st, sizeof(st), "other");
+        else
+            snprintf(st, sizeof(st), "%d", statuses[i]);
+        bprintf(b, "aegis_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+                label, method, st, (unsigned long long)v);
+    }
+}
+
+static void
+render_histogram(struct buf *b, const char *label, const char *method, struct series *s)
+{
+    uint64_t count = atomic_load(&s->count);
+    if (count == 0)
+        return;
+    uint64_t cum = 0;
+    for (size_t i = 0; i < NBUCKET; i++) {
+        cum += atomic_load(&s->buckets[i]);
+        bprintf(b,
+                "aegis_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%g\"} "
+                "%llu\n",
+                label, method, (double)bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    bprintf(b,
+            "aegis_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"+Inf\"} "
+            "%llu\n",
+            label, method, (unsigned long long)count);
+    bprintf(b, "aegis_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n", label,
+            method, (double)atomic_load(&s->sum_us) / 1e6);
+    bprintf(b, "aegis_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
+            label, method, (unsigned long long)count);
+}
+
+char *
+metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
+{
+    struct buf b = {malloc(8192), 0, 8192, 0};
+    if (b.p == NULL)
+        return NULL;
+    bprintf(&b, "# HELP aegis_http_requests_total HTTP requests by route, method and status.\n"
+                "# TYPE aegis_http_requests_total counter\n");
+    for (size_t r = 0; r <= m->nroutes; r++) {
+        const char *label = r < m->nroutes ? m->labels[r] : "unmatched";
+        const char *method = r < m->nroutes ? m->methods[r] : "any";
+        render_route(&b, label, method, &m->s[r]);
+    }
+    bprintf(&b, "# HELP aegis_http_request_duration_seconds Request latency by route.\n"
+                "# TYPE aegis_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r <= m->nroutes; r++) {
+        const char *label = r < m->nroutes ? m->labels[r] : "unmatched";
+        const char *method = r < m->nroutes ? m->methods[r] : "any";
+        render_histogram(&b, label, method, &m->s[r]);
+    }
+    bprintf(&b,
+            "# HELP aegis_http_connections Open HTTP connections.\n"
+            "# TYPE aegis_http_connections gauge\n"
+            "aegis_http_connections %lld\n"
+            "# HELP aegis_db_errors_total Database errors since start.\n"
+            "# TYPE aegis_db_errors_total counter\n"
+            "aegis_db_errors_total %llu\n",
+            (long long)atomic_load(&m->connections), (unsigned long long)db_errors);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

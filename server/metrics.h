@@ -1,0 +1,25 @@
+/* metrics: request counters and latency histograms per route, rendered in Prometheus text format.
+ * Lock-free (atomics); routes are fixed at start, so every series is preallocated. */
+#ifndef AEGIS_METRICS_H
+#define AEGIS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+
+/* Series for nroutes routes plus one "unmatched" slot (index nroutes). labels[i] is the route pattern and
+ * methods[i] its method; both must outlive the metrics. Returns NULL on allocation failure.
+ * Free with metrics_free. */
+struct metrics *metrics_new(size_t nroutes, const char *const *labels, const char *const *methods);
+void metrics_free(struct metrics *m);
+
+/* Records one finished request: route index (nroutes for unmatched), HTTP status, duration in ns. */
+void metrics_observe(struct metrics *m, size_t route, int status, uint64_t duration_ns);
+/* Open connections gauge. */
+void metrics_connection(struct metrics *m, int delta);
+
+/* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on OOM. */
+char *metrics_render(struct metrics *m, uint64_t db_errors, size_t *len);
+
+#endif

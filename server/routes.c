@@ -1,0 +1,112 @@
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define R(m, p, a, role, b, l, h)                                                                  \
+    {                                                                                              \
+        m, p, a, role, b, l, h                                                                     \
+    }
+
+static const struct route table[] = {
+    /* operational */
+    R("GET", "/healthz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_healthz),
+    R("GET", "/readyz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_readyz),
+    R("GET", "/metrics", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_metrics),
+    /* tenant, tokens, audit */
+    R("GET", "/v1/tenant", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_tenant_get),
+    R("POST", "/v1/tokens", AUTH_TOKEN, ROLE_ADMIN, BODY_JSON, LIMIT_DEFAULT, api_tokens_create),
+    R("GET", "/v1/tokens", AUTH_TOKEN, ROLE_ADMIN, BODY_NONE, LIMIT_DEFAULT, api_tokens_list),
+    R("DELETE", "/v1/tokens/{id}", AUTH_TOKEN, ROLE_ADMIN, BODY_NONE, LIMIT_DEFAULT,
+      api_tokens_revoke),
+    R("GET", "/v1/audit", AUTH_TOKEN, ROLE_ADMIN, BODY_NONE, LIMIT_DEFAULT, api_audit_list),
+    /* products */
+    R("POST", "/v1/products", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_products_create),
+    R("GET", "/v1/products", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_products_list),
+    R("GET", "/v1/products/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_products_get),
+    R("PATCH", "/v1/products/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_products_update),
+    R("DELETE", "/v1/products/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_products_delete),
+    /* device groups */
+    R("POST", "/v1/device-groups", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_groups_create),
+    R("GET", "/v1/device-groups", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_groups_list),
+    R("GET", "/v1/device-groups/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_groups_get),
+    R("PATCH", "/v1/device-groups/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_groups_update),
+    R("DELETE", "/v1/device-groups/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_groups_delete),
+    /* devices */
+    R("POST", "/v1/devices/import", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_IMPORT,
+      api_devices_import),
+    R("GET", "/v1/devices", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_devices_list),
+    R("GET", "/v1/devices/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_devices_get),
+    R("PATCH", "/v1/devices/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_devices_update),
+    R("POST", "/v1/devices/{id}/claim", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
+      LIMIT_DEFAULT, api_devices_claim),
+    R("POST", "/v1/devices/{id}/block", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_devices_block),
+    R("POST", "/v1/devices/{id}/unblock", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_devices_unblock),
+};
+
+const struct route *
+routes_table(size_t *n)
+{
+    *n = sizeof(table) / sizeof(table[0]);
+    return table;
+}
+
+/* Matches one pattern against path; captures {x} segments. Returns 1 on a match. */
+static int
+match_pattern(const char *pattern, const char *path, char params[][API_PARAM_MAX + 1])
+{
+    const char *p = pattern, *s = path;
+    int np = 0;
+    while (*p != '\0' && *s != '\0') {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            size_t len = se ? (size_t)(se - s) : strlen(s);
+            if (pe == NULL || len == 0 || len > API_PARAM_MAX || np >= API_MAX_PARAMS)
+                return 0;
+            memcpy(params[np], s, len);
+            params[np][len] = '\0';
+            np++;
+            p = pe + 1;
+            s += len;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+int
+routes_match(const char *method, const char *path, char params[][API_PARAM_MAX + 1], char *allow,
+             size_t allowlen)
+{
+    size_t n = sizeof(table) / sizeof(table[0]);
+    int path_known = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!match_pattern(table[i].pattern, path, params))
+            continue;
+        if (strcmp(table[i].method, method) == 0)
+            return (int)i;
+        path_known = 1;
+        size_t used = strlen(allow);
+        snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", table[i].method);
+    }
+    return path_known ? ROUTES_BAD_METHOD : ROUTES_NOT_FOUND;
+}
