@@ -99,7 +99,8 @@ int store_token_revoke(store *s, int64_t tenant_id, int64_t id, const struct sto
 int store_product_create(store *s, int64_t tenant_id, const char *name, const char *description,
                          const struct store_actor *a, json_t **out);
 int store_product_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
-/* items: array; next_cursor (>= 64 bytes) gets "" on the last page. Ordered by id. */
+/* items: array; next_cursor (>= 65 bytes: a device cursor is a 64-char id) gets "" on the last page.
+ * Ordered by id. */
 int store_product_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                        char *next_cursor);
 /* name/description NULL = unchanged. */

@@ -1,0 +1,503 @@
+/* aegisctl commands that work on the data directory directly: the PKI, tenants and database migrations.
+ * They run on the machine of the daemon, as the user that owns the data directory. */
+#include "ctl.h"
+
+#include "auth.h"
+#include "pki.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TENANT_CA_LIFETIME_S (2 * 365 * 86400LL)
+#define TENANT_NAME_MAX 64
+#define DEFAULT_HOSTS "localhost,127.0.0.1,::1"
+
+static int
+tenant_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > TENANT_NAME_MAX)
+        return 0;
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Creates the directory holding path (mode 0700) if missing. Returns 0 / -1 (error printed). */
+static int
+make_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        ctl_err("path too long: %.64s...", path);
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (util_mkdirs(dir, 0700) != 0) {
+        ctl_err("cannot create directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens the database and migrates it. create: make the database (and its directory) when missing; else a
+ * missing database is an error. *applied (may be NULL) gets the number of migrations applied. Returns
+ * CTL_EXIT_OK with *out, or CTL_EXIT_LOCAL (error printed). */
+static int
+open_store(struct ctl *c, int create, store **out, int *applied)
+{
+    char err[512];
+    store *st = NULL;
+    int n = 0;
+    *out = NULL;
+    if (ctl_config(c) != 0)
+        return CTL_EXIT_LOCAL;
+    if (!create && access(c->cfg.database, F_OK) != 0) {
+        ctl_err("no database at %s (aegisctl migrate or aegisctl tenant create makes one)",
+                c->cfg.database);
+        return CTL_EXIT_LOCAL;
+    }
+    if (create && make_parent_dir(c->cfg.database) != 0)
+        return CTL_EXIT_LOCAL;
+    err[0] = '\0';
+    if (store_open(c->cfg.database, 1, &st, err, sizeof(err)) != STORE_OK) {
+        ctl_err("cannot open database %s: %s", c->cfg.database, err);
+        return CTL_EXIT_LOCAL;
+    }
+    err[0] = '\0';
+    if (store_migrate(st, &n, err, sizeof(err)) != STORE_OK) {
+        ctl_err("%s: %s", c->cfg.database, err[0] ? err : "migration failed");
+        store_close(st);
+        return CTL_EXIT_LOCAL;
+    }
+    if (applied != NULL)
+        *applied = n;
+    *out = st;
+    return CTL_EXIT_OK;
+}
+
+/* 1 if the PKI directory has a root CA, else prints how to make one and returns 0. */
+static int
+pki_ready(struct ctl *c)
+{
+    char key[PATH_MAX], crt[PATH_MAX];
+    if (snprintf(key, sizeof(key), "%s/root.key", c->cfg.pki_dir) >= (int)sizeof(key) ||
+        snprintf(crt, sizeof(crt), "%s/root.crt", c->cfg.pki_dir) >= (int)sizeof(crt)) {
+        ctl_err("pki_dir path too long");
+        return 0;
+    }
+    if (access(key, F_OK) != 0 || access(crt, F_OK) != 0) {
+        ctl_err("the PKI is not initialised (no %s): run `aegisctl pki init` first", key);
+        return 0;
+    }
+    return 1;
+}
+
+/* What make_tenant_ca made. */
+struct ca_made {
+    int64_t id;
+    char key_name[128];
+    int64_t not_before, not_after;
+};
+
+/* Creates an issuing CA for the tenant and records it as the active one. Returns 0 / -1 (error printed). */
+static int
+make_tenant_ca(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_name,
+               struct ca_made *m)
+{
+    char err[512];
+    char *cert_pem = NULL;
+    int rc = -1;
+    struct store_actor actor = {tenant_id, "aegisctl"};
+    memset(m, 0, sizeof(*m));
+    err[0] = '\0';
+    if (pki_tenant_ca_create(c->cfg.pki_dir, tenant_id, tenant_name, TENANT_CA_LIFETIME_S,
+                             m->key_name, sizeof(m->key_name), &cert_pem, &m->not_before,
+                             &m->not_after, err, sizeof(err)) != 0) {
+        ctl_err("tenant %s: cannot create an issuing CA: %s", tenant_name, err);
+        goto out;
+    }
+    if (store_ca_add(st, tenant_id, cert_pem, m->key_name, m->not_before, m->not_after, 1, &actor,
+                     &m->id) != STORE_OK) {
+        ctl_err("tenant %s: issuing CA %s was created but could not be recorded in the database",
+                tenant_name, m->key_name);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(cert_pem);
+    return rc;
+}
+
+static json_t *
+ca_json(int64_t tenant_id, const char *tenant_name, const struct ca_made *m)
+{
+    char nb[32], na[32];
+    return json_pack("{s:I, s:s, s:I, s:s, s:s, s:s}", "tenant_id", (json_int_t)tenant_id, "tenant",
+                     tenant_name, "ca_id", (json_int_t)m->id, "key_name", m->key_name,
+                     "not_before", util_rfc3339(m->not_before, nb, sizeof(nb)), "not_after",
+                     util_rfc3339(m->not_after, na, sizeof(na)));
+}
+
+/* Adds the value to the array (stolen); -1 if either is missing (out of memory). */
+static int
+append(json_t *arr, json_t *v)
+{
+    if (arr == NULL || v == NULL) {
+        json_decref(v);
+        return -1;
+    }
+    return json_array_append_new(arr, v);
+}
+
+int
+ctl_pki_init(struct ctl *c, int argc, char **argv)
+{
+    const char *hosts = NULL;
+    const struct ctl_opt opts[] = {{"--hosts", CTL_OPT_STR, &hosts, NULL}, {NULL, 0, NULL, NULL}};
+    char err[512];
+    store *st = NULL;
+    json_t *tenants = NULL, *made = NULL;
+    int rc = CTL_EXIT_LOCAL, created = 0, applied = 0;
+
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (hosts == NULL)
+        hosts = DEFAULT_HOSTS;
+    if (hosts[0] == '\0')
+        return ctl_usage_error(c, "--hosts: empty list");
+    if (ctl_config(c) != 0)
+        return CTL_EXIT_LOCAL;
+    if (make_parent_dir(c->cfg.pki_dir) != 0)
+        return CTL_EXIT_LOCAL;
+    err[0] = '\0';
+    if (pki_init_dir(c->cfg.pki_dir, hosts, &created, err, sizeof(err)) != 0) {
+        ctl_err("pki init %s: %s", c->cfg.pki_dir, err);
+        return CTL_EXIT_LOCAL;
+    }
+    if (!c->json) {
+        if (created)
+            printf("created root CA and server certificate in %s\n", c->cfg.pki_dir);
+        else
+            printf("PKI in %s already initialised\n", c->cfg.pki_dir);
+    }
+
+    rc = open_store(c, 1, &st, &applied);
+    if (rc != CTL_EXIT_OK)
+        goto out;
+    rc = CTL_EXIT_LOCAL;
+    if (store_tenant_list(st, &tenants) != STORE_OK) {
+        ctl_err("cannot list tenants (database error)");
+        goto out;
+    }
+    made = json_array();
+    if (made == NULL)
+        goto out;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tenants, i, t)
+    {
+        json_t *cas = NULL;
+        json_int_t tid = json_integer_value(json_object_get(t, "id"));
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (tid <= 0 || name == NULL) {
+            ctl_err("unexpected tenant row from the database");
+            goto out;
+        }
+        if (store_ca_list(st, tid, util_now(), &cas) != STORE_OK) {
+            ctl_err("tenant %s: cannot list its issuing CAs (database error)", name);
+            goto out;
+        }
+        size_t ncas = json_array_size(cas);
+        json_decref(cas);
+        if (ncas > 0)
+            continue;
+        struct ca_made m;
+        if (make_tenant_ca(c, st, tid, name, &m) != 0)
+            goto out;
+        if (append(made, ca_json(tid, name, &m)) != 0)
+            goto out;
+        if (!c->json) {
+            char na[32];
+            printf("tenant %s (id %lld): created issuing CA %s, valid until %s\n", name,
+                   (long long)tid, m.key_name, util_rfc3339(m.not_after, na, sizeof(na)));
+        }
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:b, s:s, s:i, s:O}", "pki_dir", c->cfg.pki_dir, "created",
+                              created, "database", c->cfg.database, "migrations_applied", applied,
+                              "tenant_cas", made);
+        if (o == NULL)
+            goto out;
+        ctl_print_json(o);
+        json_decref(o);
+    }
+    rc = CTL_EXIT_OK;
+out:
+    json_decref(made);
+    json_decref(tenants);
+    store_close(st);
+    return rc;
+}
+
+int
+ctl_pki_rotate(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1] = {NULL};
+    store *st = NULL;
+    int64_t tid = 0;
+    struct ca_made m;
+    char na[32];
+    int rc;
+
+    int pr = ctl_parse(c, argc, argv, NULL, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (!tenant_name_ok(pos[0]))
+        return ctl_usage_error(c, "TENANT_NAME: 1-64 characters of [a-zA-Z0-9._-]");
+    if (ctl_config(c) != 0 || !pki_ready(c))
+        return CTL_EXIT_LOCAL;
+    rc = open_store(c, 0, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = CTL_EXIT_LOCAL;
+    int r = store_tenant_find(st, pos[0], &tid);
+    if (r == STORE_NOTFOUND) {
+        ctl_err("no tenant named '%s'", pos[0]);
+        goto out;
+    }
+    if (r != STORE_OK) {
+        ctl_err("cannot look up tenant '%s' (database error)", pos[0]);
+        goto out;
+    }
+    if (make_tenant_ca(c, st, tid, pos[0], &m) != 0)
+        goto out;
+    if (c->json) {
+        json_t *o = ca_json(tid, pos[0], &m);
+        if (o == NULL)
+            goto out;
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("tenant %s (id %lld): new active issuing CA %s (id %lld), valid until %s\n"
+               "older issuing CAs stay listed until they expire\n",
+               pos[0], (long long)tid, m.key_name, (long long)m.id,
+               util_rfc3339(m.not_after, na, sizeof(na)));
+    }
+    rc = CTL_EXIT_OK;
+out:
+    store_close(st);
+    return rc;
+}
+
+/* 1 if the directory that will hold path is writable. */
+static int
+parent_writable(const char *path)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return 0;
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return access(".", W_OK) == 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK) == 0;
+}
+
+int
+ctl_tenant_create(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1] = {NULL};
+    const char *token_out = NULL;
+    const struct ctl_opt opts[] = {{"--token-out", CTL_OPT_STR, &token_out, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    store *st = NULL;
+    json_t *tenant = NULL, *o = NULL;
+    char secret[AUTH_SECRET_LEN + 1];
+    unsigned char hash[32];
+    char token[AUTH_TOKEN_MAX + 2]; /* + "\n" for --token-out */
+    int64_t tid = 0, token_id = 0;
+    int rc, ca_ok = 0;
+    struct ca_made m;
+    const char *name;
+
+    memset(secret, 0, sizeof(secret));
+    memset(hash, 0, sizeof(hash));
+    memset(token, 0, sizeof(token));
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    name = pos[0];
+    if (!tenant_name_ok(name))
+        return ctl_usage_error(c, "NAME: 1-64 characters of [a-zA-Z0-9._-]");
+    if (token_out != NULL && token_out[0] == '\0')
+        return ctl_usage_error(c, "--token-out: empty file name");
+    if (ctl_config(c) != 0 || !pki_ready(c))
+        return CTL_EXIT_LOCAL;
+    if (token_out != NULL && !parent_writable(token_out)) {
+        ctl_err("cannot write the token file %s: directory missing or not writable", token_out);
+        return CTL_EXIT_LOCAL;
+    }
+    rc = open_store(c, 1, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = CTL_EXIT_LOCAL;
+
+    /* 1. the tenant */
+    struct store_actor op = {0, "aegisctl"};
+    int r = store_tenant_create(st, name, &op, &tid);
+    if (r == STORE_CONFLICT) {
+        ctl_err("a tenant named '%s' already exists", name);
+        goto out;
+    }
+    if (r != STORE_OK) {
+        ctl_err("cannot create tenant '%s' (database error)", name);
+        goto out;
+    }
+
+    /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later, but
+     * nothing else could hand out a first token. */
+    struct store_actor actor = {tid, "aegisctl"};
+    if (auth_secret_new(secret, hash) != 0) {
+        ctl_err("tenant %s created (id %lld), but no random source for its admin token", name,
+                (long long)tid);
+        goto out;
+    }
+    if (store_token_create(st, tid, "initial-admin", "admin", hash, &actor, &token_id) !=
+            STORE_OK ||
+        auth_token_format(token_id, secret, token, AUTH_TOKEN_MAX) != 0) {
+        ctl_err("tenant %s created (id %lld), but its admin token could not be stored", name,
+                (long long)tid);
+        goto out;
+    }
+
+    /* 3. its issuing CA */
+    ca_ok = make_tenant_ca(c, st, tid, name, &m) == 0;
+
+    /* 4. report */
+    if (store_tenant_get(st, tid, &tenant) != STORE_OK || tenant == NULL)
+        tenant = json_pack("{s:I, s:s}", "id", (json_int_t)tid, "name", name);
+    if (token_out != NULL) {
+        size_t tl = strlen(token);
+        token[tl] = '\n';
+        int w = util_write_file(token_out, token, tl + 1, 0600);
+        token[tl] = '\0';
+        if (w != 0) {
+            ctl_err("cannot write the token file %s: %s", token_out, strerror(errno));
+            goto out;
+        }
+    }
+    if (c->json) {
+        o = json_pack("{s:O?}", "tenant", tenant);
+        if (o == NULL ||
+            json_object_set_new(o, token_out ? "token_file" : "token",
+                                json_string(token_out ? token_out : token)) != 0) {
+            ctl_err("out of memory");
+            goto out;
+        }
+        ctl_print_json(o);
+    } else {
+        printf("tenant %s created (id %lld)\n", name, (long long)tid);
+        if (token_out != NULL)
+            printf("admin token written to %s\n", token_out);
+        else
+            printf("admin token (shown once): %s\n", token);
+    }
+    if (!ca_ok) {
+        ctl_err("tenant %s has no issuing CA yet: run `aegisctl pki init` to create it", name);
+        goto out;
+    }
+    rc = CTL_EXIT_OK;
+out:
+    if (o != NULL) {
+        json_t *tv = json_object_get(o, "token");
+        if (json_is_string(tv))
+            sodium_memzero((char *)json_string_value(tv), json_string_length(tv));
+    }
+    json_decref(o);
+    json_decref(tenant);
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(hash, sizeof(hash));
+    sodium_memzero(token, sizeof(token));
+    store_close(st);
+    return rc;
+}
+
+int
+ctl_tenant_list(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {
+        {"ID", "id", 0}, {"NAME", "name", 0}, {"CREATED_AT", "created_at", 0}, {NULL, NULL, 0}};
+    store *st = NULL;
+    json_t *tenants = NULL;
+    int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    int rc = open_store(c, 0, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (store_tenant_list(st, &tenants) != STORE_OK) {
+        ctl_err("cannot list tenants (database error)");
+        rc = CTL_EXIT_LOCAL;
+        goto out;
+    }
+    if (c->json)
+        ctl_print_json(tenants);
+    else
+        ctl_print_table(tenants, cols);
+out:
+    json_decref(tenants);
+    store_close(st);
+    return rc;
+}
+
+int
+ctl_migrate(struct ctl *c, int argc, char **argv)
+{
+    store *st = NULL;
+    int applied = 0, version = 0;
+    int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    int rc = open_store(c, 1, &st, &applied);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (store_schema_version(st, &version) != STORE_OK) {
+        ctl_err("cannot read the schema version (database error)");
+        rc = CTL_EXIT_LOCAL;
+        goto out;
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:i, s:i}", "database", c->cfg.database, "version", version,
+                              "applied", applied);
+        if (o == NULL) {
+            rc = CTL_EXIT_LOCAL;
+            goto out;
+        }
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("database at version %d (applied %d)\n", version, applied);
+    }
+out:
+    store_close(st);
+    return rc;
+}
