@@ -10,15 +10,18 @@ PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium
 CC       ?= cc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+SANITIZE := -fsanitize=address,undefined
 ifeq ($(SAN),1)
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT      := -O1 -g -fno-omit-frame-pointer $(SANITIZE) -fno-sanitize-recover=undefined
 HARDEN   := -fstack-protector-strong -fPIE
+SAN_LD   := $(SANITIZE)
 else
 OPT      := -O2 -g
+SAN_LD   :=
 endif
 CPPFLAGS += -D_GNU_SOURCE -Iserver -Ipki -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(WARN) $(OPT) $(HARDEN) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDFLAGS  += -pie -Wl,-z,relro,-z,now $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SAN_LD)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

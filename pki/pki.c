@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -35,8 +36,8 @@
 #define DEFAULT_HOSTS "localhost,127.0.0.1,::1"
 #define TENANT_CA_MAX 100000
 
-/* "what: <last OpenSSL error>", then clears the OpenSSL error queue. Never contains key material: OpenSSL's
- * error strings name the failing operation and reason only. */
+/* "what: <last OpenSSL error>", then clears the OpenSSL error queue. Never contains key material:
+ * OpenSSL's error strings name the failing operation and reason only. */
 static void
 ossl_err(char *err, size_t errlen, const char *what)
 {
@@ -51,7 +52,8 @@ ossl_err(char *err, size_t errlen, const char *what)
     ERR_clear_error();
 }
 
-/* A passphrase callback that refuses, so an encrypted key never makes OpenSSL prompt on the terminal. */
+/* A passphrase callback that refuses, so an encrypted key never makes OpenSSL prompt on the
+ * terminal. */
 static int
 no_passphrase(char *buf, int size, int rwflag, void *u)
 {
@@ -133,18 +135,19 @@ name_add(X509_NAME *name, const char *field, const char *value, size_t len)
 static X509_NAME *
 make_name(const char *cn, const char *org)
 {
-    X509_NAME *name = X509_NAME_new();
+    X509_NAME *name = X509_NAME_new(), *ret = NULL;
     if (name == NULL)
-        return NULL;
+        goto out;
     if (org != NULL && *org != '\0' &&
         name_add(name, "O", org, utf8_prefix(org, NAME_CHARS_MAX)) != 1)
-        goto fail;
+        goto out;
     if (name_add(name, "CN", cn, utf8_prefix(cn, NAME_CHARS_MAX)) != 1)
-        goto fail;
-    return name;
-fail:
+        goto out;
+    ret = name;
+    name = NULL;
+out:
     X509_NAME_free(name);
-    return NULL;
+    return ret;
 }
 
 /* 128 random bits, top bit cleared (positive DER INTEGER), never zero. */
@@ -177,8 +180,8 @@ set_validity(X509 *cert, int64_t not_before, int64_t not_after)
     return 0;
 }
 
-/* Adds one extension from its OpenSSL config-string form. issuer may be cert itself (self-signed). Values are
- * constants of this file, never caller input. */
+/* Adds one extension from its OpenSSL config-string form. issuer may be cert itself (self-signed).
+ * Values are constants of this file, never caller input. */
 static int
 add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
@@ -263,8 +266,8 @@ check_mode(const char *path, const struct stat *st, char *err, size_t errlen)
     }
     if ((st->st_mode & 077) != 0) {
         snprintf(err, errlen,
-                 "%s: key file is accessible by group or others (mode %04o); run chmod 600 %s", path,
-                 (unsigned)(st->st_mode & 07777), path);
+                 "%s: key file is accessible by group or others (mode %04o); run chmod 600 %s",
+                 path, (unsigned)(st->st_mode & 07777), path);
         return -1;
     }
     return 0;
@@ -406,8 +409,8 @@ pki_load_cert(const char *path, X509 **out, char *err, size_t errlen)
     char *pem = util_read_file(path, CERT_PEM_MAX, &len);
     *out = NULL;
     if (pem == NULL) {
-        snprintf(err, errlen, "%s: cannot read certificate (missing or larger than %d bytes)",
-                 path, CERT_PEM_MAX);
+        snprintf(err, errlen, "%s: cannot read certificate (missing or larger than %d bytes)", path,
+                 CERT_PEM_MAX);
         return -1;
     }
     *out = pki_cert_from_pem(pem, len);
@@ -502,8 +505,8 @@ pki_make_root(const char *cn, int64_t lifetime_s, EVP_PKEY **key, X509 **cert, c
 }
 
 int
-pki_make_ca(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org,
-            int64_t lifetime_s, EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
+pki_make_ca(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org, int64_t lifetime_s,
+            EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
 {
     if (parent_key == NULL || parent == NULL) {
         snprintf(err, errlen, "CA needs a parent key and certificate");
@@ -536,8 +539,10 @@ san_push(GENERAL_NAMES *gens, int type, const char *value, size_t len, char *err
         }
     }
     gen = GENERAL_NAME_new();
-    if (gen == NULL)
-        goto oom;
+    if (gen == NULL) {
+        ossl_err(err, errlen, "cannot build SAN");
+        goto out;
+    }
     if (type == GEN_IPADD) {
         ip = a2i_IPADDRESS(buf);
         if (ip == NULL) {
@@ -549,18 +554,19 @@ san_push(GENERAL_NAMES *gens, int type, const char *value, size_t len, char *err
         ip = NULL;
     } else {
         ia5 = ASN1_IA5STRING_new();
-        if (ia5 == NULL || ASN1_STRING_set(ia5, buf, (int)len) != 1)
-            goto oom;
+        if (ia5 == NULL || ASN1_STRING_set(ia5, buf, (int)len) != 1) {
+            ossl_err(err, errlen, "cannot build SAN");
+            goto out;
+        }
         GENERAL_NAME_set0_value(gen, type, ia5);
         ia5 = NULL;
     }
-    if (sk_GENERAL_NAME_push(gens, gen) <= 0)
-        goto oom;
+    if (sk_GENERAL_NAME_push(gens, gen) <= 0) {
+        ossl_err(err, errlen, "cannot build SAN");
+        goto out;
+    }
     gen = NULL;
     rc = 0;
-    goto out;
-oom:
-    ossl_err(err, errlen, "cannot build SAN");
 out:
     ASN1_OCTET_STRING_free(ip);
     ASN1_IA5STRING_free(ia5);
@@ -747,7 +753,8 @@ pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t 
         ossl_err(err, errlen, "CSR signature does not verify");
         goto out;
     }
-    /* Only the verified public key is taken from the CSR: subject and extensions come from the profile. */
+    /* Only the verified public key is taken from the CSR: subject and extensions come from the
+     * profile. */
     if (issue_leaf(ca_key, ca_cert, pub, p, out, err, errlen) != 0)
         goto out;
     rc = 0;
@@ -764,18 +771,64 @@ pki_issue_for_key(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *subject_key,
     return issue_leaf(ca_key, ca_cert, subject_key, p, out, err, errlen);
 }
 
+/* OpenSSL 3.0 spends most of a one-off key parse setting up its decoder chain, so a parser keeps
+ * one narrow decoder (DER SubjectPublicKeyInfo, EC) and reuses it for every key of a batch. */
+struct pki_key_parser {
+    OSSL_DECODER_CTX *dctx;
+    EVP_PKEY *out; /* where the decoder puts each key; taken and reset after every parse */
+};
+
+pki_key_parser *
+pki_key_parser_new(void)
+{
+    pki_key_parser *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->dctx = OSSL_DECODER_CTX_new_for_pkey(&p->out, "DER", "SubjectPublicKeyInfo", "EC",
+                                            EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+    if (p->dctx == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void
+pki_key_parser_free(pki_key_parser *p)
+{
+    if (p == NULL)
+        return;
+    OSSL_DECODER_CTX_free(p->dctx);
+    EVP_PKEY_free(p->out);
+    free(p);
+}
+
+/* Only whitespace left in bio. */
+static int
+rest_is_space(BIO *bio)
+{
+    char rest[256];
+    int r;
+    while ((r = BIO_read(bio, rest, sizeof(rest))) > 0) {
+        for (int k = 0; k < r; k++)
+            if (!isspace((unsigned char)rest[k]))
+                return 0;
+    }
+    return 1;
+}
+
 int
-pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem, char *err,
-                       size_t errlen)
+pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, char id[65],
+                         char **norm_pem, char *err, size_t errlen)
 {
     static const char begin[] = "-----BEGIN PUBLIC KEY-----";
     int rc = -1;
     BIO *bio = NULL, *outbio = NULL;
     EVP_PKEY *pkey = NULL;
-    unsigned char *der = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL, *canon = NULL;
+    long derlen = 0;
     unsigned char md[32];
-    unsigned int mdlen = 0;
-    char rest[256];
 
     if (norm_pem != NULL)
         *norm_pem = NULL;
@@ -796,37 +849,43 @@ pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem
         ossl_err(err, errlen, "cannot allocate");
         goto out;
     }
-    pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
-    if (pkey == NULL) {
+    if (PEM_read_bio(bio, &name, &header, &der, &derlen) != 1 || strcmp(name, "PUBLIC KEY") != 0 ||
+        header[0] != '\0') {
         ossl_err(err, errlen, "not a PEM public key");
         goto out;
     }
     /* ... and nothing but whitespace after it. */
-    int r;
-    while ((r = BIO_read(bio, rest, sizeof(rest))) > 0) {
-        for (int k = 0; k < r; k++) {
-            if (!isspace((unsigned char)rest[k])) {
-                snprintf(err, errlen, "unexpected data after the PEM public key");
-                goto out;
-            }
-        }
+    if (!rest_is_space(bio)) {
+        snprintf(err, errlen, "unexpected data after the PEM public key");
+        goto out;
     }
+    const unsigned char *q = der;
+    size_t qlen = (size_t)derlen;
+    if (OSSL_DECODER_from_data(p->dctx, &q, &qlen) != 1 || p->out == NULL || qlen != 0) {
+        EVP_PKEY_free(p->out);
+        p->out = NULL;
+        snprintf(err, errlen, "public key is not an EC P-256 SubjectPublicKeyInfo");
+        goto out;
+    }
+    pkey = p->out;
+    p->out = NULL;
     if (!is_p256(pkey)) {
         snprintf(err, errlen, "public key is not EC P-256");
         goto out;
     }
-    int dlen = i2d_PUBKEY(pkey, &der);
-    if (dlen <= 0 || der == NULL) {
+    /* The ID is over the canonical encoding, whatever form (e.g. compressed point) was sent. */
+    int clen = i2d_PUBKEY(pkey, &canon);
+    if (clen <= 0 || canon == NULL) {
         ossl_err(err, errlen, "cannot encode public key");
         goto out;
     }
-    if (EVP_Digest(der, (size_t)dlen, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+    if (EVP_Digest(canon, (size_t)clen, md, NULL, EVP_sha256(), NULL) != 1) {
         ossl_err(err, errlen, "cannot hash public key");
         goto out;
     }
     if (norm_pem != NULL) {
         outbio = BIO_new(BIO_s_mem());
-        if (outbio == NULL || PEM_write_bio_PUBKEY(outbio, pkey) != 1 ||
+        if (outbio == NULL || PEM_write_bio(outbio, "PUBLIC KEY", "", canon, clen) <= 0 ||
             (*norm_pem = bio_to_string(outbio, NULL)) == NULL) {
             ossl_err(err, errlen, "cannot encode public key");
             goto out;
@@ -836,10 +895,27 @@ pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem
     rc = 0;
 out:
     ERR_clear_error();
+    OPENSSL_free(name);
+    OPENSSL_free(header);
     OPENSSL_free(der);
+    OPENSSL_free(canon);
     EVP_PKEY_free(pkey);
     BIO_free(bio);
     BIO_free(outbio);
+    return rc;
+}
+
+int
+pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem, char *err,
+                       size_t errlen)
+{
+    pki_key_parser *p = pki_key_parser_new();
+    if (p == NULL) {
+        snprintf(err, errlen, "cannot allocate a key parser");
+        return -1;
+    }
+    int rc = pki_key_parser_device_id(p, pem, len, id, norm_pem, err, errlen);
+    pki_key_parser_free(p);
     return rc;
 }
 
@@ -861,8 +937,8 @@ exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Splits hosts into a comma-separated DNS list and IP list (each entry classified by whether it parses as
- * an IP address). */
+/* Splits hosts into a comma-separated DNS list and IP list (each entry classified by whether it
+ * parses as an IP address). */
 static int
 split_hosts(const char *hosts, char *dns, char *ip, size_t len, char *err, size_t errlen)
 {
@@ -982,8 +1058,8 @@ pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t
                  dir);
         goto out;
     }
-    /* The server key is disposable: it is (re)made whenever its certificate is missing or predates the
-     * root. server.crt is written last, so it marks a complete pair. */
+    /* The server key is disposable: it is (re)made whenever its certificate is missing or predates
+     * the root. server.crt is written last, so it marks a complete pair. */
     if (made_root || !have_scrt) {
         if (rkey == NULL && (pki_load_key(root_key, &rkey, err, errlen) != 0 ||
                              pki_load_cert(root_crt, &rcert, err, errlen) != 0))
@@ -1045,7 +1121,8 @@ pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name
     *cert_pem = NULL;
     if (dir == NULL || tenant_id <= 0 || tenant_name == NULL || *tenant_name == '\0' ||
         lifetime_s <= 0) {
-        snprintf(err, errlen, "tenant CA needs a directory, a tenant id > 0, a name and a lifetime");
+        snprintf(err, errlen,
+                 "tenant CA needs a directory, a tenant id > 0, a name and a lifetime");
         goto out;
     }
     if (join(root_key, sizeof(root_key), dir, "root.key", err, errlen) != 0 ||
@@ -1067,8 +1144,8 @@ pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name
         snprintf(err, errlen, "%s: cannot list directory: %s", tdir, strerror(errno));
         goto out;
     }
-    /* Reserve ca-<n>.key with O_EXCL so two concurrent creators never pick the same n; the real key then
-     * replaces the placeholder atomically. */
+    /* Reserve ca-<n>.key with O_EXCL so two concurrent creators never pick the same n; the real key
+     * then replaces the placeholder atomically. */
     for (;;) {
         n++;
         if (n > TENANT_CA_MAX) {

@@ -1,13 +1,14 @@
-/* pki: certificates and keys with OpenSSL 3 EVP APIs only. ECDSA P-256 everywhere, SHA-256 signatures.
+/* pki: certificates and keys with OpenSSL 3 EVP APIs only. ECDSA P-256 everywhere, SHA-256
+ * signatures.
  *
  * Layout of a PKI directory (created by pki_init_dir / aegisctl pki init):
- *   root.crt, root.key          offline root CA (in production this key stays on the offline machine)
- *   server.crt, server.key      the daemon's TLS certificate (serverAuth), issued by the root
- *   tenants/<tenant_id>/ca-<n>.crt, .key   the tenant's online issuing CAs, issued by the root
+ *   root.crt, root.key          offline root CA (in production this key stays on the offline
+ * machine) server.crt, server.key      the daemon's TLS certificate (serverAuth), issued by the
+ * root tenants/<tenant_id>/ca-<n>.crt, .key   the tenant's online issuing CAs, issued by the root
  * Private keys are PKCS#8 PEM, written 0600, and refused on load if group- or world-readable.
  *
- * Errors: functions return 0 or -1 and put a reason in err (no secrets in it). Objects returned through
- * pointers are owned by the caller (EVP_PKEY_free / X509_free / free for char *). */
+ * Errors: functions return 0 or -1 and put a reason in err (no secrets in it). Objects returned
+ * through pointers are owned by the caller (EVP_PKEY_free / X509_free / free for char *). */
 #ifndef AEGIS_PKI_H
 #define AEGIS_PKI_H
 
@@ -36,8 +37,8 @@ X509 *pki_cert_from_pem(const char *pem, size_t len);
 /* Self-signed root CA: CN=cn, basicConstraints CA:TRUE (critical), KU keyCertSign|cRLSign, SKI. */
 int pki_make_root(const char *cn, int64_t lifetime_s, EVP_PKEY **key, X509 **cert, char *err,
                   size_t errlen);
-/* Intermediate (issuing) CA signed by the parent: CA:TRUE pathlen:0, KU keyCertSign|cRLSign, SKI, AKI. Its
- * lifetime is clipped to the parent's notAfter. */
+/* Intermediate (issuing) CA signed by the parent: CA:TRUE pathlen:0, KU keyCertSign|cRLSign, SKI,
+ * AKI. Its lifetime is clipped to the parent's notAfter. */
 int pki_make_ca(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org,
                 int64_t lifetime_s, EVP_PKEY **key, X509 **cert, char *err, size_t errlen);
 
@@ -54,27 +55,40 @@ struct pki_leaf_profile {
     int64_t now;              /* issuance time (unix s); notBefore = now - PKI_BACKDATE_S */
 };
 
-/* Issues a leaf from a PEM PKCS#10 CSR: checks the CSR's signature and that its key is EC P-256; the subject and
- * extensions come from the profile, never from the CSR. 128-bit random serial (positive), AKI/SKI,
- * basicConstraints CA:FALSE, KU digitalSignature (critical), EKU per profile. */
+/* Issues a leaf from a PEM PKCS#10 CSR: checks the CSR's signature and that its key is EC P-256;
+ * the subject and extensions come from the profile, never from the CSR. 128-bit random serial
+ * (positive), AKI/SKI, basicConstraints CA:FALSE, KU digitalSignature (critical), EKU per profile.
+ */
 int pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t csr_len,
                        const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen);
 /* Issues a leaf for a key the caller holds (the server's TLS certificate), same profile rules. */
 int pki_issue_for_key(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *subject_key,
                       const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen);
 
-/* Parses a PEM public key (SubjectPublicKeyInfo), which must be EC P-256; id gets the hex SHA-256 of its DER
- * encoding (the device ID), norm_pem (may be NULL) a normalised PEM (malloc'd). */
+/* Parses a PEM public key (SubjectPublicKeyInfo), which must be EC P-256; id gets the hex SHA-256
+ * of its DER encoding (the device ID), norm_pem (may be NULL) a normalised PEM (malloc'd). */
 int pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem, char *err,
                            size_t errlen);
 
-/* Creates root and server certificate under dir (mode 0700) unless they exist. hosts is a comma-separated
- * list of DNS names / IP addresses for the server certificate ("localhost,127.0.0.1,::1"). *created is set to 1
- * when anything new was made. */
+/* A reusable parser of device public keys for bulk import: OpenSSL 3.0's decoder set-up dominates
+ * the cost of parsing one key, so it is done once per batch. Not thread-safe: one parser per
+ * request. pki_key_parser_new returns NULL on allocation failure; free with pki_key_parser_free
+ * (accepts NULL). */
+typedef struct pki_key_parser pki_key_parser;
+pki_key_parser *pki_key_parser_new(void);
+void pki_key_parser_free(pki_key_parser *p);
+/* As pki_device_id_from_pem, with a parser. */
+int pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, char id[65],
+                             char **norm_pem, char *err, size_t errlen);
+
+/* Creates root and server certificate under dir (mode 0700) unless they exist. hosts is a
+ * comma-separated list of DNS names / IP addresses for the server certificate
+ * ("localhost,127.0.0.1,::1"). *created is set to 1 when anything new was made. */
 int pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t errlen);
 
-/* Creates a new issuing CA for a tenant under dir/tenants/<tenant_id>/ca-<n>.{crt,key}, signed by dir/root.key.
- * key_name gets "tenants/<id>/ca-<n>" (the signer's name for it); cert_pem (malloc'd) the certificate. */
+/* Creates a new issuing CA for a tenant under dir/tenants/<tenant_id>/ca-<n>.{crt,key}, signed by
+ * dir/root.key. key_name gets "tenants/<id>/ca-<n>" (the signer's name for it); cert_pem (malloc'd)
+ * the certificate. */
 int pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name,
                          int64_t lifetime_s, char *key_name, size_t key_name_len, char **cert_pem,
                          int64_t *not_before, int64_t *not_after, char *err, size_t errlen);

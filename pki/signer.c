@@ -61,27 +61,27 @@ signer_new(const char *pki_dir, char *err, size_t errlen)
     struct stat st;
     if (pki_dir == NULL || *pki_dir == '\0') {
         snprintf(err, errlen, "signer: no PKI directory given");
-        goto fail;
+        goto out;
     }
     if (stat(pki_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "signer: %s: not a directory", pki_dir);
-        goto fail;
+        goto out;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "signer: out of memory");
-        goto fail;
+        goto out;
     }
     if (snprintf(s->dir, sizeof(s->dir), "%s", pki_dir) >= (int)sizeof(s->dir)) {
         snprintf(err, errlen, "signer: PKI directory path too long");
-        goto fail;
+        goto out;
     }
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         snprintf(err, errlen, "signer: cannot create mutex");
-        goto fail;
+        goto out;
     }
     return s;
-fail:
+out:
     free(s);
     return NULL;
 }
@@ -97,8 +97,8 @@ signer_free(signer *s)
     free(s);
 }
 
-/* The key named name, from the cache or loaded (permissions checked). The caller owns one reference and
- * releases it with EVP_PKEY_free. */
+/* The key named name, from the cache or loaded (permissions checked). The caller owns one reference
+ * and releases it with EVP_PKEY_free. */
 static EVP_PKEY *
 get_key(signer *s, const char *name, char *err, size_t errlen)
 {
@@ -123,7 +123,8 @@ get_key(signer *s, const char *name, char *err, size_t errlen)
             goto out;
         }
     }
-    /* Loading under the lock keeps two threads from loading one key twice; it happens once per key. */
+    /* Loading under the lock keeps two threads from loading one key twice; it happens once per key.
+     */
     if (pki_load_key(path, &loaded, err, errlen) != 0)
         goto out;
     struct slot *sl = NULL;
@@ -152,9 +153,9 @@ out:
 }
 
 int
-signer_issue_from_csr(signer *s, const char *key_name, const char *ca_cert_pem,
-                      const char *csr_pem, size_t csr_len, const struct pki_leaf_profile *p,
-                      char **cert_pem, char *err, size_t errlen)
+signer_issue_from_csr(signer *s, const char *key_name, const char *ca_cert_pem, const char *csr_pem,
+                      size_t csr_len, const struct pki_leaf_profile *p, char **cert_pem, char *err,
+                      size_t errlen)
 {
     int rc = -1;
     EVP_PKEY *key = NULL;

@@ -83,6 +83,7 @@ struct import {
     struct store_import_entry *entries; /* point into slots */
     size_t *seen;                       /* hash set of device ids: slot index + 1, 0 = empty */
     size_t seen_cap;                    /* power of two >= 2n, so a probe always ends */
+    pki_key_parser *parser;             /* one per request: parsing reuses its decoder */
     json_t *errors;                     /* the first IMPORT_ERRORS_MAX entry errors */
     size_t nerrors;                     /* all entry errors */
 };
@@ -128,7 +129,8 @@ import_alloc(struct import *im)
     im->entries = calloc(im->n, sizeof(*im->entries));
     im->seen = calloc(im->seen_cap, sizeof(*im->seen));
     im->errors = json_array();
-    return im->slots && im->entries && im->seen && im->errors ? 0 : -1;
+    im->parser = pki_key_parser_new();
+    return im->slots && im->entries && im->seen && im->errors && im->parser ? 0 : -1;
 }
 
 static void
@@ -139,13 +141,14 @@ import_free(struct import *im)
     free(im->slots);
     free(im->entries);
     free(im->seen);
+    pki_key_parser_free(im->parser);
     json_decref(im->errors);
 }
 
 /* Parses entry v ({"public_key": PEM}) into s. Returns NULL, or the entry error code with the
  * reason in err. */
 static const char *
-check_entry(const json_t *v, struct slot *s, char *err, size_t errlen)
+check_entry(pki_key_parser *parser, const json_t *v, struct slot *s, char *err, size_t errlen)
 {
     static const char *const keys[] = {"public_key", NULL};
     char *pem = NULL;
@@ -166,7 +169,8 @@ check_entry(const json_t *v, struct slot *s, char *err, size_t errlen)
         snprintf(err, errlen, "field 'public_key' must be 1 to %d bytes long", PUBLIC_KEY_MAX);
         return "invalid_entry";
     }
-    if (pki_device_id_from_pem(json_string_value(pk), len, s->id, &pem, err, errlen) != 0) {
+    if (pki_key_parser_device_id(parser, json_string_value(pk), len, s->id, &pem, err, errlen) !=
+        0) {
         free(pem); /* NULL unless pki left something behind */
         return "bad_public_key";
     }
@@ -217,8 +221,8 @@ validate_entries(struct import *im)
 {
     char err[API_ERR_LEN];
     for (size_t i = 0; i < im->n; i++) {
-        const char *code =
-            check_entry(json_array_get(im->devices, i), &im->slots[i], err, sizeof(err));
+        const char *code = check_entry(im->parser, json_array_get(im->devices, i), &im->slots[i],
+                                       err, sizeof(err));
         if (code == NULL) {
             size_t first = seen_add(im, i);
             if (first != SIZE_MAX) {
