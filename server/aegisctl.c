@@ -1,5 +1,6 @@
-/* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the command in
- * one table and runs it; the commands live in ctl_local.c (data directory) and ctl_api.c (REST API). */
+/* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the
+ * command in one table and runs it; the commands live in ctl_local.c (data directory) and ctl_api.c
+ * (REST API). */
 #include "ctl.h"
 
 #include "log.h"
@@ -17,19 +18,23 @@ static const struct ctl_cmd commands[] = {
     /* --- local --- */
     {"pki", "init", ctl_pki_init, 0, "[--hosts LIST]",
      "create the root CA, the server certificate and missing tenant issuing CAs",
-     "Creates <pki_dir>/root.{crt,key} and server.{crt,key} unless they exist (keys mode 0600, directory\n"
-     "0700), migrates the database, then creates an issuing CA (valid 2 years) for every tenant that has\n"
+     "Creates <pki_dir>/root.{crt,key} and server.{crt,key} unless they exist (keys mode 0600, "
+     "directory\n"
+     "0700), migrates the database, then creates an issuing CA (valid 2 years) for every tenant "
+     "that has\n"
      "none. Safe to run again.\n"
      "\n"
      "Options:\n"
      "  --hosts LIST   comma-separated DNS names and IP addresses for the server certificate\n"
      "                 (default \"localhost,127.0.0.1,::1\")\n"},
     {"pki", "rotate", ctl_pki_rotate, 0, "TENANT_NAME", "create a new issuing CA for a tenant",
-     "Creates a new issuing CA (valid 2 years) for the tenant and makes it the active one. Older CAs stay\n"
+     "Creates a new issuing CA (valid 2 years) for the tenant and makes it the active one. Older "
+     "CAs stay\n"
      "listed (and their certificates valid) until they expire.\n"},
     {"tenant", "create", ctl_tenant_create, 0, "NAME [--token-out FILE]",
      "create a tenant, its issuing CA and its first admin token",
-     "Creates the tenant NAME (1-64 characters of [a-zA-Z0-9._-]), its issuing CA and an admin token\n"
+     "Creates the tenant NAME (1-64 characters of [a-zA-Z0-9._-]), its issuing CA and an admin "
+     "token\n"
      "named \"initial-admin\". The PKI must be initialised first (aegisctl pki init).\n"
      "Prints the token once; with --json prints {\"tenant\": {...}, \"token\": \"aegis_...\"}.\n"
      "\n"
@@ -86,8 +91,10 @@ static const struct ctl_cmd commands[] = {
      "Imports devices from FILE, a JSON document that is one of:\n"
      "  [\"-----BEGIN PUBLIC KEY-----\\n...\", ...]            PEM strings\n"
      "  [{\"public_key\": \"-----BEGIN PUBLIC KEY-----...\"}, ...]\n"
-     "  {\"devices\": [{\"public_key\": ...}, ...], \"claim\": true, \"group_id\": 1}   the API body\n"
-     "Keys are EC P-256 SubjectPublicKeyInfo PEM. The import is atomic: on any bad entry nothing is\n"
+     "  {\"devices\": [{\"public_key\": ...}, ...], \"claim\": true, \"group_id\": 1}   the API "
+     "body\n"
+     "Keys are EC P-256 SubjectPublicKeyInfo PEM. The import is atomic: on any bad entry nothing "
+     "is\n"
      "stored and every bad entry is listed as \"index: error: message\".\n"
      "\n"
      "Options:\n"
@@ -183,8 +190,9 @@ print_command_list(FILE *f, const char *group)
             if (cmd->api != api || (group != NULL && strcmp(cmd->group, group) != 0))
                 continue;
             if (!header) {
-                fprintf(f, "%s", api ? "API commands (--server, --token):\n"
-                                     : "Local commands (on the data directory):\n");
+                fprintf(f, "%s",
+                        api ? "API commands (--server, --token):\n"
+                            : "Local commands (on the data directory):\n");
                 header = 1;
             }
             char name[64];
@@ -262,6 +270,10 @@ ctl_parse(struct ctl *c, int argc, char **argv, const struct ctl_opt *opts, cons
             if (strcmp(a, "--json") == 0) {
                 c->json = 1;
                 continue;
+            }
+            if (strncmp(a, "--json=", 7) == 0) {
+                ctl_usage_error(c, "option --json takes no value");
+                return -1;
             }
             const char *eq = strchr(a, '=');
             size_t nl = eq != NULL ? (size_t)(eq - a) : strlen(a);
@@ -480,11 +492,13 @@ ctl_print_object(const json_t *obj)
         ctl_print_json(obj);
         return;
     }
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         if (strlen(key) > kw)
             kw = strlen(key);
     }
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         char k[128];
         snprintf(k, sizeof(k), "%s", key);
         sanitize(k);
@@ -503,7 +517,10 @@ ctl_print_object(const json_t *obj)
             }
         } else {
             sanitize(t);
-            printf("%s:%*s %s\n", k, (int)(kw - strlen(key)), "", t);
+            if (t[0] == '\0')
+                printf("%s:\n", k);
+            else
+                printf("%s:%*s %s\n", k, (int)(kw - strlen(key)), "", t);
         }
         free(t);
     }
@@ -532,8 +549,8 @@ group_exists(const char *group)
     return 0;
 }
 
-/* A global option taking a value: "--name value" or "--name=value". Returns 1 when argv[*i] is this option
- * (value in *out, *i advanced), 0 when it is another, -1 on a usage error. */
+/* A global option taking a value: "--name value" or "--name=value". Returns 1 when argv[*i] is this
+ * option (value in *out, *i advanced), 0 when it is another, -1 on a usage error. */
 static int
 global_value(int argc, char **argv, int *i, const char *name, const char **out)
 {
@@ -597,9 +614,9 @@ main(int argc, char **argv)
         const struct {
             const char *name;
             const char **dst;
-        } vals[] = {{"--data-dir", &c.data_dir},   {"--config", &c.config_path},
-                    {"--server", &c.server},       {"--token-file", &c.token_file},
-                    {"--token", &c.token_arg},     {"--cacert", &c.cacert}};
+        } vals[] = {{"--data-dir", &c.data_dir}, {"--config", &c.config_path},
+                    {"--server", &c.server},     {"--token-file", &c.token_file},
+                    {"--token", &c.token_arg},   {"--cacert", &c.cacert}};
         for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]) && r == 0; k++)
             r = global_value(argc, argv, &i, vals[k].name, vals[k].dst);
         if (r < 0)

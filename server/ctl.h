@@ -1,12 +1,14 @@
-/* aegisctl internals shared by aegisctl.c (main, global options, command table), ctl_local.c (commands that work
- * on the data directory: pki, tenants, migrations) and ctl_api.c (commands that call the REST API).
+/* aegisctl internals shared by aegisctl.c (main, global options, command table), ctl_local.c
+ * (commands that work on the data directory: pki, tenants, migrations) and ctl_api.c (commands that
+ * call the REST API).
  *
  * Conventions:
  *  - A command handler gets the arguments after its command words and returns the process exit code
  *    (CTL_EXIT_*). It prints its own results to stdout and its own errors to stderr ("error: ...").
- *  - Argument parsing is strict: unknown options, options given twice, missing values, extra or missing
- *    positional arguments and malformed integers are usage errors (exit 2, usage printed).
- *  - The token is never printed except by the two commands that create one (tenant create, tokens create). */
+ *  - Argument parsing is strict: unknown options, options given twice, missing values, extra or
+ *    missing positional arguments and malformed integers are usage errors (exit 2, usage printed).
+ *  - The token is never printed except by the two commands that create one (tenant create,
+ *    tokens create). */
 #ifndef AEGIS_CTL_H
 #define AEGIS_CTL_H
 
@@ -16,9 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef AEGIS_VERSION
-#define AEGIS_VERSION "0.1.0"
-#endif
+#include "version.h"
 
 enum ctl_exit {
     CTL_EXIT_OK = 0,
@@ -35,7 +35,7 @@ struct ctl_cmd {
     const char *group;
     const char *name;
     int (*run)(struct ctl *c, int argc, char **argv);
-    int api; /* 1: talks to the REST API; 0: works on the data directory */
+    int api;             /* 1: talks to the REST API; 0: works on the data directory */
     const char *usage;   /* arguments after the command words, e.g. "NAME [--description D]" */
     const char *summary; /* one line for the command list */
     const char *help;    /* details for --help: what it does, options, output */
@@ -43,29 +43,31 @@ struct ctl_cmd {
 
 /* Global state of one invocation. Strings point into argv or the environment unless noted. */
 struct ctl {
-    const char *data_dir;      /* --data-dir, or NULL */
-    const char *config_path;   /* --config, or NULL */
-    int cfg_ready;             /* cfg resolved (ctl_config) */
-    struct config cfg;         /* database and pki_dir come from here */
-    const char *server;        /* --server / AEGIS_SERVER, or NULL for the default (checked by ctl_api.c) */
-    const char *token_arg;     /* --token, or NULL */
-    const char *token_file;    /* --token-file, or NULL */
-    const char *cacert;        /* --cacert / AEGIS_CACERT, or NULL (then <pki_dir>/root.crt if present) */
-    int json;                  /* --json */
+    const char *data_dir;    /* --data-dir, or NULL */
+    const char *config_path; /* --config, or NULL */
+    int cfg_ready;           /* cfg resolved (ctl_config) */
+    struct config cfg;       /* database and pki_dir come from here */
+    const char
+        *server; /* --server / AEGIS_SERVER, or NULL for the default (checked by ctl_api.c) */
+    const char *token_arg;  /* --token, or NULL */
+    const char *token_file; /* --token-file, or NULL */
+    const char *cacert; /* --cacert / AEGIS_CACERT, or NULL (then <pki_dir>/root.crt if present) */
+    int json;           /* --json */
     const struct ctl_cmd *cmd; /* the command being run, for usage messages */
     void *http;                /* ctl_api.c's connection state (lazily created, ctl_api_cleanup) */
 };
 
-/* Resolves c->cfg once: --config FILE (config_load_file) and/or --data-dir (config_set "data_dir"), then
- * config_finalize. Returns 0, or -1 with the error printed. */
+/* Resolves c->cfg once: --config FILE (config_load_file) and/or --data-dir (config_set "data_dir"),
+ * then config_finalize. Returns 0, or -1 with the error printed. */
 int ctl_config(struct ctl *c);
 
 /* --- argument parsing (aegisctl.c) --- */
 
 enum ctl_opt_kind { CTL_OPT_FLAG, CTL_OPT_STR };
 
-/* One option of a command. name includes the dashes ("--group"). For CTL_OPT_FLAG *flag is set to 1; for
- * CTL_OPT_STR *str gets the value (borrowed from argv). Both "--opt value" and "--opt=value" are accepted. */
+/* One option of a command. name includes the dashes ("--group"). For CTL_OPT_FLAG *flag is set to
+ * 1; for CTL_OPT_STR *str gets the value (borrowed from argv). Both "--opt value" and "--opt=value"
+ * are accepted. */
 struct ctl_opt {
     const char *name;
     enum ctl_opt_kind kind;
@@ -73,18 +75,20 @@ struct ctl_opt {
     int *flag;
 };
 
-/* Parses argv (the arguments after the command words) against opts (terminated by an entry with name NULL;
- * opts may be NULL for none). Positional arguments go to pos[0..maxpos-1]; *npos (may be NULL) gets their
- * number. "--" ends the options; "--json" is accepted everywhere as the global flag.
- * Returns 0 when parsed, 1 when --help was asked (help already printed: the command returns CTL_EXIT_OK), or
- * -1 on a usage error (message and usage already printed: the command returns CTL_EXIT_USAGE). */
+/* Parses argv (the arguments after the command words) against opts (terminated by an entry with
+ * name NULL; opts may be NULL for none). Positional arguments go to pos[0..maxpos-1]; *npos (may be
+ * NULL) gets their number. "--" ends the options; "--json" is accepted everywhere as the global
+ * flag. Returns 0 when parsed, 1 when --help was asked (help already printed: the command returns
+ * CTL_EXIT_OK), or -1 on a usage error (message and usage already printed: the command returns
+ * CTL_EXIT_USAGE). */
 int ctl_parse(struct ctl *c, int argc, char **argv, const struct ctl_opt *opts, const char **pos,
               int minpos, int maxpos, int *npos);
 
 /* Maps ctl_parse's result to an exit code: 1 -> CTL_EXIT_OK, -1 -> CTL_EXIT_USAGE. */
 int ctl_parse_exit(int parse_rc);
 
-/* Parses an integer argument in [min, max]; prints a usage error naming what and returns -1 if malformed. */
+/* Parses an integer argument in [min, max]; prints a usage error naming what and returns -1 if
+ * malformed. */
 int ctl_int(struct ctl *c, const char *what, const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Prints "error: <msg>" and the usage of the current command to stderr. Returns CTL_EXIT_USAGE. */
@@ -96,19 +100,20 @@ void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a JSON value pretty (2-space indent) to stdout, with a final newline. */
 void ctl_print_json(const json_t *v);
 
-/* A column of a table: header, the object key it shows, and a width cap in characters (0 = none). */
+/* A column of a table: header, the object key it shows, and a width cap in characters (0 = none).
+ */
 struct ctl_col {
     const char *header;
     const char *key;
     size_t max;
 };
 
-/* Prints an array of objects as an aligned table (cols terminated by an entry with header NULL); missing and
- * null values show as "-". Control characters are shown as '?'. */
+/* Prints an array of objects as an aligned table (cols terminated by an entry with header NULL);
+ * missing and null values show as "-". Control characters are shown as '?'. */
 void ctl_print_table(const json_t *items, const struct ctl_col *cols);
 
-/* Prints an object as aligned "key: value" lines; multi-line strings (PEM) continue indented below their key,
- * nested objects and arrays print as compact JSON. */
+/* Prints an object as aligned "key: value" lines; multi-line strings (PEM) continue indented below
+ * their key, nested objects and arrays print as compact JSON. */
 void ctl_print_object(const json_t *obj);
 
 /* --- local commands (ctl_local.c) --- */

@@ -1,5 +1,5 @@
-/* aegisctl commands that work on the data directory directly: the PKI, tenants and database migrations.
- * They run on the machine of the daemon, as the user that owns the data directory. */
+/* aegisctl commands that work on the data directory directly: the PKI, tenants and database
+ * migrations. They run on the machine of the daemon, as the user that owns the data directory. */
 #include "ctl.h"
 
 #include "auth.h"
@@ -54,9 +54,9 @@ make_parent_dir(const char *path)
     return 0;
 }
 
-/* Opens the database and migrates it. create: make the database (and its directory) when missing; else a
- * missing database is an error. *applied (may be NULL) gets the number of migrations applied. Returns
- * CTL_EXIT_OK with *out, or CTL_EXIT_LOCAL (error printed). */
+/* Opens the database and migrates it. create: make the database (and its directory) when missing;
+ * else a missing database is an error. *applied (may be NULL) gets the number of migrations
+ * applied. Returns CTL_EXIT_OK with *out, or CTL_EXIT_LOCAL (error printed). */
 static int
 open_store(struct ctl *c, int create, store **out, int *applied)
 {
@@ -114,7 +114,8 @@ struct ca_made {
     int64_t not_before, not_after;
 };
 
-/* Creates an issuing CA for the tenant and records it as the active one. Returns 0 / -1 (error printed). */
+/* Creates an issuing CA for the tenant and records it as the active one. Returns 0 / -1 (error
+ * printed). */
 static int
 make_tenant_ca(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_name,
                struct ca_made *m)
@@ -148,8 +149,8 @@ ca_json(int64_t tenant_id, const char *tenant_name, const struct ca_made *m)
 {
     char nb[32], na[32];
     return json_pack("{s:I, s:s, s:I, s:s, s:s, s:s}", "tenant_id", (json_int_t)tenant_id, "tenant",
-                     tenant_name, "ca_id", (json_int_t)m->id, "key_name", m->key_name,
-                     "not_before", util_rfc3339(m->not_before, nb, sizeof(nb)), "not_after",
+                     tenant_name, "ca_id", (json_int_t)m->id, "key_name", m->key_name, "not_before",
+                     util_rfc3339(m->not_before, nb, sizeof(nb)), "not_after",
                      util_rfc3339(m->not_after, na, sizeof(na)));
 }
 
@@ -373,8 +374,8 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
         goto out;
     }
 
-    /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later, but
-     * nothing else could hand out a first token. */
+    /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later,
+     * but nothing else could hand out a first token. */
     struct store_actor actor = {tid, "aegisctl"};
     if (auth_secret_new(secret, hash) != 0) {
         ctl_err("tenant %s created (id %lld), but no random source for its admin token", name,
@@ -407,9 +408,8 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
     }
     if (c->json) {
         o = json_pack("{s:O?}", "tenant", tenant);
-        if (o == NULL ||
-            json_object_set_new(o, token_out ? "token_file" : "token",
-                                json_string(token_out ? token_out : token)) != 0) {
+        if (o == NULL || json_object_set_new(o, token_out ? "token_file" : "token",
+                                             json_string(token_out ? token_out : token)) != 0) {
             ctl_err("out of memory");
             goto out;
         }

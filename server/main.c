@@ -10,6 +10,7 @@
 #include "signer.h"
 #include "store.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <uv.h>
 
-#define AEGIS_VERSION "0.1.0"
 #define PEM_MAX (64 * 1024)
 
 struct daemon_state {
