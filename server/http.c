@@ -22,6 +22,8 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
+/* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection is cut. */
+#define DISCARD_MAX (4 * 1024 * 1024)
 
 struct http_server {
     struct app *app;
@@ -39,6 +41,7 @@ struct request {
     char *body;
     size_t len, cap, limit;
     int too_large;
+    size_t discarded; /* bytes of an oversized body read and dropped */
     int answered;
     char peer[INET6_ADDRSTRLEN];
 };
@@ -356,15 +359,21 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (append_body(q, upload, *upload_size) != 0) {
-            *upload_size = 0;
-            reply_too_large(q);
-            return queue_reply(q, c);
+        /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
+         * (chunked) body is read and dropped, up to a bound past which the connection is cut. */
+        if (q->too_large || append_body(q, upload, *upload_size) != 0) {
+            q->too_large = 1;
+            q->discarded += *upload_size;
+            if (q->discarded > DISCARD_MAX)
+                return MHD_NO;
         }
         *upload_size = 0;
         return MHD_YES;
     }
-    dispatch(h, q);
+    if (q->too_large)
+        reply_too_large(q);
+    else
+        dispatch(h, q);
     return queue_reply(q, c);
 }
 
