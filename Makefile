@@ -6,7 +6,7 @@
 #   make format     clang-format every C file
 BUILD    ?= build
 SAN      ?=
-PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium
+PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium libcurl
 CC       ?= cc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -23,19 +23,24 @@ CPPFLAGS += -D_GNU_SOURCE -Iserver -Ipki -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(WARN) $(OPT) $(HARDEN) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SAN_LD)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
-CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Code shared by the daemon, the CLI and the unit tests.
-LIB_SRCS := server/config.c server/log.c server/util.c server/store.c server/auth.c \
+LIB_SRCS := server/config.c server/log.c server/util.c $(wildcard server/store*.c) server/auth.c \
             server/jsonx.c $(wildcard pki/*.c)
-DAEMON_SRCS := server/main.c server/http.c server/routes.c server/metrics.c \
-               $(wildcard server/api_*.c)
 CTL_SRCS := server/aegisctl.c $(wildcard server/ctl_*.c)
+# The daemon: every other file of server/.
+DAEMON_SRCS := $(filter-out $(LIB_SRCS) $(CTL_SRCS),$(wildcard server/*.c))
+# The reference device stack and the simulator never see server/ headers (only their own and ota/).
+FW_SRCS := $(wildcard firmware-ref/*.c)
+SIM_SRCS := $(wildcard device-sim/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 SCHEMA := $(sort $(wildcard db/schema/*.sql))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema.o
+FW_LIB := $(BUILD)/libaegisdev.a
+FW_OBJS := $(FW_SRCS:%.c=$(BUILD)/%.o)
+SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -43,13 +48,27 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 .PHONY: all run test check format deps clean unit
-all: $(BUILD)/aegisd $(BUILD)/aegisctl
+all: $(BUILD)/aegisd $(BUILD)/aegisctl $(if $(SIM_SRCS),$(BUILD)/aegis-sim)
+
+$(BUILD)/firmware-ref/%.o $(BUILD)/device-sim/%.o: CPPFLAGS := -D_GNU_SOURCE -Ifirmware-ref -Idevice-sim -Iota
+
+$(FW_LIB): $(FW_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/aegis-sim: $(SIM_OBJS) $(FW_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/aegisd: $(DAEMON_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/aegisctl: $(CTL_OBJS) $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests of the device stack (test_fw_*.c) see only firmware-ref/; the others see the service's code.
+$(BUILD)/tests/test_fw_%: tests/unit/test_fw_%.c $(FW_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -Ifirmware-ref -Iota $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(FW_LIB) $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -90,7 +109,8 @@ check: deps
 	  sh tests/run.sh build-asan
 
 format:
-	clang-format -i $(wildcard server/*.c server/*.h pki/*.c pki/*.h tests/unit/*.c)
+	clang-format -i $(wildcard server/*.[ch] pki/*.[ch] firmware-ref/*.[ch] device-sim/*.[ch] \
+	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c)
 
 clean:
 	rm -rf build build-asan

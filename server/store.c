@@ -181,6 +181,10 @@ static const char SQL_DEVICE_MOVE[] =
     "UPDATE devices SET group_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_DEVICE_BLOCK[] =
     "UPDATE devices SET blocked = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_DEVICE_AUTH[] =
+    "SELECT coalesce(d.tenant_id, 0), coalesce(d.group_id, 0), coalesce(g.product_id, 0), "
+    "d.blocked, d.public_key_pem FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
+    "WHERE d.id = ?1";
 static const char SQL_GROUP_OWNED[] =
     "SELECT 1 FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_PRODUCT_OWNED[] = "SELECT 1 FROM products WHERE id = ?1 AND tenant_id = ?2";
@@ -1829,6 +1833,41 @@ store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t **ou
         goto out;
     c = take(s);
     rc = load_device(s, c, tenant_id, device_id, out);
+out:
+    give(s, c);
+    return rc;
+}
+
+int
+store_device_auth(store *s, const char *device_id, struct store_device_auth *out)
+{
+    struct conn *c = NULL;
+    int rc = STORE_INVALID;
+
+    memset(out, 0, sizeof(*out));
+    if (!device_id_ok(device_id))
+        goto out;
+    c = take(s);
+    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_AUTH);
+    rc = STORE_ERR;
+    if (st == NULL || sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK)
+        goto out;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = STORE_NOTFOUND;
+        goto out;
+    }
+    if (step != SQLITE_ROW) {
+        rc = db_error(s, c, "device auth");
+        goto out;
+    }
+    out->tenant_id = sqlite3_column_int64(st, 0);
+    out->group_id = sqlite3_column_int64(st, 1);
+    out->product_id = sqlite3_column_int64(st, 2);
+    out->blocked = sqlite3_column_int(st, 3) != 0;
+    const unsigned char *pem = sqlite3_column_text(st, 4);
+    snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem ? (const char *)pem : "");
+    rc = STORE_OK;
 out:
     give(s, c);
     return rc;
