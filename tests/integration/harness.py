@@ -39,6 +39,7 @@ CTL_TIMEOUT = 60
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 _live = []  # every Daemon with a running process, for the atexit hook
+_instances = []  # every Daemon whose temp dir still exists, for the atexit hook
 
 
 def build_dir():
@@ -173,9 +174,10 @@ class Client:
                 resp = conn.getresponse()
                 raw = resp.read()
                 return resp.status, resp.headers, raw
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                # A keep-alive connection the server closed while idle: retry once on a new connection.
-                # The request never reached a handler, so this is safe for POST too.
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # The server may close an idle keep-alive connection at any time (connection_timeout): retry
+                # once, on a fresh connection. A server that drops the request again fails there, so this
+                # hides nothing persistent; tests about connection reuse check conn.sock themselves.
                 self.close()
                 if attempt == 2 or not reused:
                     raise
@@ -219,12 +221,17 @@ class Daemon:
         self.token = None
         self._ctx = None
         self._clients = []
-        os.mkdir(self.data_dir, 0o700)
-        self.ctl_local("pki", "init", "--hosts", hosts)
-        for name in tenants:
-            self.create_tenant(name)
-        if config is not None:
-            self.write_config(config)
+        _instances.append(self)
+        try:
+            os.mkdir(self.data_dir, 0o700)
+            self.ctl_local("pki", "init", "--hosts", hosts)
+            for name in tenants:
+                self.create_tenant(name)
+            if config is not None:
+                self.write_config(config)
+        except BaseException:
+            self.cleanup()
+            raise
 
     # --- setup ---
 
@@ -374,6 +381,8 @@ class Daemon:
         """Kills the daemon if still running and removes the temp dir. Never raises."""
         self.close_clients()
         self.kill()
+        if self in _instances:
+            _instances.remove(self)
         if not os.environ.get("AEGIS_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -405,6 +414,8 @@ class Daemon:
 def _kill_all():
     for d in list(_live):
         d.kill()
+    for d in list(_instances):
+        d.cleanup()
 
 
 atexit.register(_kill_all)

@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 import unittest
 import warnings
 

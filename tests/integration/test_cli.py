@@ -1,0 +1,159 @@
+"""aegisctl against a live daemon: output, exit codes (0 ok, 1 API error, 2 usage, 3 connection, 4 local)."""
+
+import json
+import os
+import subprocess
+
+import harness
+
+
+def items_of(out):
+    """The objects of a --json list output: a page {"items": [...]} or a plain array."""
+    v = json.loads(out)
+    if isinstance(v, dict) and "items" in v:
+        return v["items"]
+    if isinstance(v, list):
+        return v
+    raise AssertionError("list output is neither an array nor a page: %r" % out[:300])
+
+
+class CliTest(harness.DaemonTestCase):
+    tenants = ("acme",)
+
+    def ctl(self, *args, **kw):
+        return self.d.ctl(*args, **kw)
+
+    def assertExit(self, p, code):
+        self.assertEqual(p.returncode, code, "exit %d, expected %d\nstdout: %s\nstderr: %s"
+                         % (p.returncode, code, p.stdout[-2000:], p.stderr[-2000:]))
+
+    def test_products_create_and_list(self):
+        p = self.ctl("products", "create", "cli-product", "--description", "from the CLI", json_out=True)
+        self.assertExit(p, 0)
+        made = json.loads(p.stdout)
+        self.assertEqual((made["name"], made["description"]), ("cli-product", "from the CLI"))
+        self.assertIsInstance(made["id"], int)
+        # The API sees it.
+        st, _, body = self.api("GET", "/v1/products/%d" % made["id"])
+        self.assertEqual((st, body["name"]), (200, "cli-product"))
+        p = self.ctl("products", "list", json_out=True)
+        self.assertExit(p, 0)
+        self.assertIn(made["id"], [x["id"] for x in items_of(p.stdout)])
+        # The table output shows it too.
+        p = self.ctl("products", "list")
+        self.assertExit(p, 0)
+        self.assertIn("cli-product", p.stdout)
+        # Duplicate: API error, exit 1.
+        p = self.ctl("products", "create", "cli-product")
+        self.assertExit(p, 1)
+        self.assertIn("conflict", p.stderr)
+
+    def test_products_list_all_pages(self):
+        for i in range(105):  # more than one default page of 100
+            self.create("/v1/products", {"name": "cli-many-%03d" % i})
+        p = self.ctl("products", "list", json_out=True)
+        self.assertExit(p, 0)
+        names = {x["name"] for x in items_of(p.stdout)}
+        self.assertTrue({"cli-many-%03d" % i for i in range(105)} <= names, "products list stopped at one page")
+
+    def test_devices_import_and_list_all(self):
+        st, _, prod = self.api("POST", "/v1/products", {"name": "cli-devices"})
+        st, _, g = self.api("POST", "/v1/device-groups", {"product_id": prod["id"], "name": "cli-g"})
+        self.assertEqual(st, 201, g)
+        keys = harness.gen_keys(150)
+        path = os.path.join(self.d.tmp, "keys.json")
+        with open(path, "w") as f:
+            json.dump(keys, f)
+        p = self.ctl("devices", "import", path, "--group", str(g["id"]))
+        self.assertExit(p, 0)
+        p = self.ctl("devices", "list", "--group", str(g["id"]), "--all", "--limit", "40", json_out=True)
+        self.assertExit(p, 0)
+        ids = [x["id"] for x in items_of(p.stdout)]
+        self.assertEqual(len(ids), 150)
+        self.assertEqual(set(ids), {harness.device_id(k) for k in keys})
+        # One page only without --all.
+        p = self.ctl("devices", "list", "--group", str(g["id"]), "--limit", "40", json_out=True)
+        self.assertExit(p, 0)
+        self.assertEqual(len(items_of(p.stdout)), 40)
+
+    def test_devices_import_bad_entry(self):
+        keys = harness.gen_keys(3)
+        keys[1] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+        path = os.path.join(self.d.tmp, "bad-keys.json")
+        with open(path, "w") as f:
+            json.dump(keys, f)
+        p = self.ctl("devices", "import", path)
+        self.assertExit(p, 1)
+        self.assertIn("bad_public_key", p.stderr)
+        self.assertIn("1", p.stderr)
+        st, _, _ = self.api("GET", "/v1/devices/" + harness.device_id(keys[0]))
+        self.assertEqual(st, 404, "a failed CLI import stored devices")
+
+    def test_devices_import_missing_file_is_local_error(self):
+        p = self.ctl("devices", "import", os.path.join(self.d.tmp, "no-such-file.json"))
+        self.assertExit(p, 4)
+
+    def test_reader_token_cannot_write(self):
+        p = self.ctl("tokens", "create", "cli-reader", "--role", "reader", json_out=True)
+        self.assertExit(p, 0)
+        tok = json.loads(p.stdout)["token"]
+        self.assertTrue(tok.startswith("aegis_"))
+        p = self.ctl("products", "list", token=tok)
+        self.assertExit(p, 0)
+        p = self.ctl("products", "create", "by-cli-reader", token=tok)
+        self.assertExit(p, 1)
+        self.assertIn("forbidden", p.stderr)
+        # tokens list never shows a secret.
+        p = self.ctl("tokens", "list", json_out=True)
+        self.assertExit(p, 0)
+        self.assertNotIn(tok.split("_", 2)[2], p.stdout)
+        self.assertNotIn(self.d.token.split("_", 2)[2], p.stdout)
+
+    def test_token_file(self):
+        path = os.path.join(self.d.tmp, "token")
+        with open(path, "w") as f:
+            f.write(self.d.token + "\n")
+        os.chmod(path, 0o600)
+        p = self.ctl("--token-file", path, "tenant", "show", token=None)
+        self.assertExit(p, 0)
+        self.assertIn("acme", p.stdout)
+
+    def test_bad_token_is_api_error(self):
+        p = self.ctl("products", "list", token="aegis_1_" + "x" * 43)
+        self.assertExit(p, 1)
+        self.assertIn("unauthorized", p.stderr)
+
+    def test_usage_errors(self):
+        for args in (("frobnicate",), ("products", "frobnicate"), ("products", "create"),
+                     ("products", "create", "a", "b"), ("products", "list", "--no-such-option"),
+                     ("tokens", "create", "x", "--role"), ("devices", "list", "--limit", "abc")):
+            with self.subTest(args=args):
+                self.assertExit(self.ctl(*args), 2)
+
+    def test_unreachable_server(self):
+        sock, port = harness.free_refusing_port()
+        try:
+            p = self.ctl("products", "list", server="https://127.0.0.1:%d" % port)
+        finally:
+            sock.close()
+        self.assertExit(p, 3)
+
+    def test_untrusted_server_certificate(self):
+        other = os.path.join(self.d.tmp, "other-ca")
+        os.mkdir(other)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", os.path.join(other, "k.pem"), "-out", os.path.join(other, "ca.pem"),
+                        "-subj", "/CN=not-aegis", "-days", "1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        p = self.ctl("products", "list", cacert=os.path.join(other, "ca.pem"))
+        self.assertExit(p, 3)
+
+    def test_tenant_create_while_daemon_runs(self):
+        p = harness.run_tool([harness.binary("aegisctl"), "--data-dir", self.d.data_dir, "tenant", "create",
+                              "late-tenant", "--json"])
+        self.assertExit(p, 0)
+        tok = json.loads(p.stdout)["token"]
+        st, _, body = self.api("GET", "/v1/tenant", token=tok)
+        self.assertEqual((st, body["name"]), (200, "late-tenant"))
+        st, _, body = self.api("POST", "/v1/products", {"name": "late-product"}, token=tok)
+        self.assertEqual(st, 201, body)
