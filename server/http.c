@@ -22,7 +22,8 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
-/* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection is cut. */
+/* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection
+ * is cut. */
 #define DISCARD_MAX (4 * 1024 * 1024)
 
 struct http_server {
@@ -284,6 +285,10 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     q->r.path = url;
     q->r.route = "unmatched";
     q->route = routes_match(method, url, q->r.params, q->allow, sizeof(q->allow));
+    if (q->route >= 0) {
+        size_t n;
+        q->r.route = routes_table(&n)[q->route].pattern;
+    }
     q->limit = route_limit(h, q->route);
     peer_name(c, q->peer, sizeof(q->peer));
     return q;
@@ -449,15 +454,16 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         close(listen_fd);
