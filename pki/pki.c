@@ -42,8 +42,8 @@ static void
 ossl_err(char *err, size_t errlen, const char *what)
 {
     unsigned long e = ERR_peek_last_error();
-    char buf[256];
     if (e != 0) {
+        char buf[256];
         ERR_error_string_n(e, buf, sizeof(buf));
         snprintf(err, errlen, "%s: %s", what, buf);
     } else {

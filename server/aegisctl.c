@@ -435,7 +435,7 @@ ctl_print_table(const json_t *items, const struct ctl_col *cols)
     size_t ncols = 0, nrows = json_is_array(items) ? json_array_size(items) : 0;
     while (cols[ncols].header != NULL)
         ncols++;
-    size_t *w = calloc(ncols, sizeof(*w));
+    size_t *w = calloc(ncols + 1, sizeof(*w));
     char **cells = calloc(nrows * ncols + 1, sizeof(*cells));
     if (w == NULL || cells == NULL) {
         ctl_err("out of memory");

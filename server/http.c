@@ -71,6 +71,7 @@ http_listen(const char *host, int port, int *bound_port, char *err, size_t errle
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         snprintf(err, errlen, "getsockname: %m");
         goto fail;

@@ -424,7 +424,7 @@ alloc_store(int pool_size)
         goto out;
     atomic_init(&s->errors, 0);
     s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
-    s->idle = calloc((size_t)pool_size, sizeof(*s->idle));
+    s->idle = calloc((size_t)pool_size, sizeof(struct conn *));
     if (s->conns == NULL || s->idle == NULL)
         goto out;
     s->size = pool_size;
