@@ -47,7 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all run test check format deps clean unit
+.PHONY: all run test check format lint deps clean unit
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(if $(SIM_SRCS),$(BUILD)/aegis-sim)
 
 $(BUILD)/firmware-ref/%.o $(BUILD)/device-sim/%.o: CPPFLAGS := -D_GNU_SOURCE -Ifirmware-ref -Idevice-sim -Iota
@@ -111,6 +111,14 @@ check: deps
 format:
 	clang-format -i $(wildcard server/*.[ch] pki/*.[ch] firmware-ref/*.[ch] device-sim/*.[ch] \
 	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c)
+
+# Static analysis of the service and the device stack (zero warnings expected).
+lint: $(BUILD)/gen/schema.c
+	cppcheck --enable=warning,style,performance,portability --std=c11 --quiet --error-exitcode=1 \
+	  -D_GNU_SOURCE -Iserver -Ipki -Ifirmware-ref --suppress=missingIncludeSystem \
+	  server/*.c pki/*.c $(FW_SRCS) $(SIM_SRCS)
+	clang-tidy --quiet $(wildcard server/*.c pki/*.c) -- -std=c11 -D_GNU_SOURCE -Iserver -Ipki \
+	  -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 
 clean:
 	rm -rf build build-asan
