@@ -1,9 +1,10 @@
 /* The interface between the HTTP layer (http.c, routes.c) and the REST handlers (api_*.c).
  *
- * A handler receives an api_req whose body is already size-checked and, for JSON routes, parsed into r->json
- * (an object), and whose caller is already authenticated and authorised for the route's minimum role. It must
- * set exactly one response with api_reply*, api_error* or api_store_error. Handlers never touch SQL: they call
- * store_* only. The response is freed by the HTTP layer. */
+ * A handler receives an api_req whose body is already size-checked and, for JSON routes, parsed
+ * into r->json (an object), and whose caller is already authenticated and authorised for the
+ * route's minimum role. It must set exactly one response with api_reply*, api_error* or
+ * api_store_error. Handlers never touch SQL: they call store_* only. The response is freed by the
+ * HTTP layer. */
 #ifndef AEGIS_API_H
 #define AEGIS_API_H
 
@@ -17,13 +18,17 @@
 
 struct signer;
 struct metrics;
+struct devauth;
+struct devauth_identity;
 
-/* Long-lived daemon state shared by all requests (read-only after start, or internally synchronised). */
+/* Long-lived daemon state shared by all requests (read-only after start, or internally
+ * synchronised). */
 struct app {
     const struct config *cfg;
     store *st;
     struct signer *sg;
     struct metrics *metrics;
+    struct devauth *devauth;
 };
 
 #define API_MAX_PARAMS 2
@@ -45,6 +50,9 @@ typedef struct api_req {
     enum role role;
     char actor[40]; /* "token:<id>", for store_actor */
 
+    /* The authenticated device (AUTH_DEVICE routes), else NULL. tenant_id is set to its tenant. */
+    const struct devauth_identity *device;
+
     void *conn; /* the libmicrohttpd connection, for api_query */
 
     /* Response, owned by the request. */
@@ -60,10 +68,11 @@ typedef void (*api_handler)(api_req *r);
 
 /* Query-string argument, or NULL. Borrowed from the connection. */
 const char *api_query(api_req *r, const char *key);
-/* Integer query argument in [min, max]: 1 and *out when present, 0 when absent, -1 when malformed (a 400 reply
- * is then set). */
+/* Integer query argument in [min, max]: 1 and *out when present, 0 when absent, -1 when malformed
+ * (a 400 reply is then set). */
 int api_query_i64(api_req *r, const char *key, int64_t min, int64_t max, int64_t *out);
-/* Parses ?limit= (1..1000, default 100) and ?cursor= (<= 128 bytes). -1 with a 400 reply set when bad. */
+/* Parses ?limit= (1..1000, default 100) and ?cursor= (<= 128 bytes). -1 with a 400 reply set when
+ * bad. */
 int api_page(api_req *r, struct store_page *pg);
 
 /* Replies with body (stolen; NULL for an empty body, e.g. 204). */
@@ -81,7 +90,8 @@ void api_error_with(api_req *r, int status, const char *code, json_t *extra, con
 /* Maps a STORE_* code to a reply: NOTFOUND 404 not_found "<what> not found", CONFLICT 409 conflict,
  * INVALID 400 bad_request, ERR 500 internal. */
 void api_store_error(api_req *r, int rc, const char *what);
-/* Checks r->json has only the allowed keys (NULL-terminated); else replies 400 validation_failed, -1. */
+/* Checks r->json has only the allowed keys (NULL-terminated); else replies 400 validation_failed,
+ * -1. */
 int api_body_keys(api_req *r, const char *const *allowed);
 /* Replies 400 validation_failed with msg. */
 void api_invalid(api_req *r, const char *msg);

@@ -1,11 +1,13 @@
 #include "http.h"
 
+#include "devauth.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -45,6 +47,7 @@ struct request {
     size_t discarded; /* bytes of an oversized body read and dropped */
     int answered;
     char peer[INET6_ADDRSTRLEN];
+    struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
 };
 
 int
@@ -165,6 +168,47 @@ authenticate_token(struct request *q, const struct route *rt)
     return 0;
 }
 
+/* Authenticates the device behind the TLS client certificate (see devauth.h). Sets a 401/403/503
+ * reply on failure. */
+static int
+authenticate_device(struct request *q)
+{
+    api_req *r = &q->r;
+    struct devauth_cert chain[4];
+    unsigned n = 0;
+    char err[160];
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    const gnutls_datum_t *peers = NULL;
+    if (ci != NULL && ci->tls_session != NULL)
+        peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+    if (peers == NULL)
+        n = 0;
+    if (n > 4)
+        n = 4;
+    for (unsigned i = 0; i < n; i++) {
+        chain[i].der = peers[i].data;
+        chain[i].len = peers[i].size;
+    }
+    enum devauth_result rc =
+        devauth_verify(r->app->devauth, chain, n, util_now(), &q->device, err, sizeof(err));
+    switch (rc) {
+    case DEVAUTH_OK:
+        r->device = &q->device;
+        r->tenant_id = q->device.tenant_id;
+        return 0;
+    case DEVAUTH_BLOCKED:
+        api_error(r, 403, "device_blocked", "%s", err);
+        return -1;
+    case DEVAUTH_ERROR:
+        api_error(r, 503, "unavailable", "%s", err);
+        return -1;
+    default:
+        api_error(r, 401, "unauthorized", "%s", err);
+        return -1;
+    }
+}
+
 static int
 content_type_is_json(struct MHD_Connection *c)
 {
@@ -222,10 +266,8 @@ dispatch(struct http_server *h, struct request *q)
     r->route = rt->pattern;
     if (rt->auth == AUTH_TOKEN && authenticate_token(q, rt) != 0)
         return;
-    if (rt->auth == AUTH_DEVICE) {
-        api_error(r, 401, "client_certificate_required", "a device certificate is required");
+    if (rt->auth == AUTH_DEVICE && authenticate_device(q) != 0)
         return;
-    }
     if (parse_body(q, rt) != 0)
         return;
     (void)h;
@@ -439,8 +481,8 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 http_server *
-http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem, char *err,
-           size_t errlen)
+http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem,
+           const char *trust_pem, char *err, size_t errlen)
 {
     struct http_server *h = calloc(1, sizeof(*h));
     if (h == NULL) {
@@ -458,12 +500,12 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_MEM_TRUST, trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         close(listen_fd);

@@ -2,6 +2,7 @@
  * exit. */
 #include "api.h"
 #include "config.h"
+#include "devauth.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -187,17 +188,24 @@ open_metrics(struct daemon_state *d, const char ***labels, const char ***methods
 static int
 start_http(struct daemon_state *d)
 {
-    char err[512];
-    char *cert = NULL, *key = NULL;
+    char err[512], root_path[CONFIG_PATH_MAX + 16];
+    char *cert = NULL, *key = NULL, *trust = NULL;
     int port = 0, rc = -1;
     if (load_tls(&d->cfg, &cert, &key) != 0)
         goto out;
+    /* Device certificates chain to the root through the tenants' issuing CAs. */
+    snprintf(root_path, sizeof(root_path), "%s/root.crt", d->cfg.pki_dir);
+    trust = util_read_file(root_path, PEM_MAX, NULL);
+    if (trust == NULL) {
+        log_error("msg=\"cannot read the root CA certificate %s\"", root_path);
+        goto out;
+    }
     int fd = http_listen(d->cfg.listen_host, d->cfg.listen_port, &port, err, sizeof(err));
     if (fd < 0) {
         log_error("msg=\"%s\"", err);
         goto out;
     }
-    d->http = http_start(&d->app, fd, cert, key, err, sizeof(err));
+    d->http = http_start(&d->app, fd, cert, key, trust, err, sizeof(err));
     if (d->http == NULL) {
         log_error("msg=\"%s\"", err);
         goto out;
@@ -221,6 +229,7 @@ out:
         free(key);
     }
     free(cert);
+    free(trust);
     return rc;
 }
 
@@ -307,7 +316,8 @@ main(int argc, char **argv)
         log_error("msg=\"signer: %s\"", err);
         goto out;
     }
-    if (open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
+    d.app.devauth = devauth_new(d.app.st);
+    if (d.app.devauth == NULL || open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
         goto out;
     if (run_loop(&d) != 0)
         goto out;
@@ -315,6 +325,7 @@ main(int argc, char **argv)
     rc = 0;
 out:
     http_stop(d.http);
+    devauth_free(d.app.devauth);
     signer_free(d.app.sg);
     metrics_free(d.app.metrics);
     store_close(d.app.st);

@@ -55,6 +55,10 @@ static const struct route table[] = {
       api_devices_block),
     R("POST", "/v1/devices/{id}/unblock", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
       api_devices_unblock),
+    /* device endpoints, mutual TLS */
+    R("GET", "/v1/device/whoami", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, dev_whoami),
+    R("GET", "/v1/device/trust-bundle", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_trust_bundle),
 };
 
 const struct route *

@@ -1,5 +1,6 @@
-/* routes: the whole HTTP surface of aegisd in one table (method, path pattern, auth kind, minimum role, body
- * kind, body limit, handler), so every route gets the same authentication and limits by construction. */
+/* routes: the whole HTTP surface of aegisd in one table (method, path pattern, auth kind, minimum
+ * role, body kind, body limit, handler), so every route gets the same authentication and limits by
+ * construction. */
 #ifndef AEGIS_ROUTES_H
 #define AEGIS_ROUTES_H
 
@@ -37,13 +38,17 @@ struct route {
 /* The table and its length. */
 const struct route *routes_table(size_t *n);
 
-/* Finds the route for method and path, filling params with the {x} segments (decoded as-is, each at most
- * API_PARAM_MAX bytes). Returns the route index, ROUTES_NOT_FOUND, or ROUTES_BAD_METHOD with the allowed
- * methods ("GET, POST") in allow. */
+/* Finds the route for method and path, filling params with the {x} segments (decoded as-is, each at
+ * most API_PARAM_MAX bytes). Returns the route index, ROUTES_NOT_FOUND, or ROUTES_BAD_METHOD with
+ * the allowed methods ("GET, POST") in allow. */
 #define ROUTES_NOT_FOUND (-1)
 #define ROUTES_BAD_METHOD (-2)
 int routes_match(const char *method, const char *path, char params[][API_PARAM_MAX + 1],
                  char *allow, size_t allowlen);
+
+/* Device identity handlers (dev_identity.c), mTLS. */
+void dev_whoami(api_req *r);
+void dev_trust_bundle(api_req *r);
 
 /* Operational handlers (api_ops.c). */
 void api_healthz(api_req *r);

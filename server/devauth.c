@@ -1,0 +1,301 @@
+#include "devauth.h"
+
+#include "log.h"
+#include "pki.h"
+#include "util.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_SLOTS 64
+#define CACHE_TTL_NS (5ull * 1000000000ull)
+#define MAX_CHAIN 4
+#define URI_PREFIX "urn:aegis:tenant:"
+
+struct cache_slot {
+    int64_t tenant_id;
+    uint64_t loaded_ns;
+    X509_STORE *trust; /* the tenant's unexpired issuing CAs */
+};
+
+struct devauth {
+    store *st;
+    pthread_mutex_t lock;
+    struct cache_slot slots[CACHE_SLOTS];
+};
+
+devauth *
+devauth_new(store *st)
+{
+    devauth *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->st = st;
+    pthread_mutex_init(&d->lock, NULL);
+    return d;
+}
+
+void
+devauth_free(devauth *d)
+{
+    if (d == NULL)
+        return;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        X509_STORE_free(d->slots[i].trust);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+int
+devauth_parse_uri(const char *uri, int64_t *tenant_id, char device_id[65])
+{
+    size_t plen = strlen(URI_PREFIX);
+    if (strncmp(uri, URI_PREFIX, plen) != 0)
+        return -1;
+    const char *t = uri + plen;
+    const char *colon = strchr(t, ':');
+    if (colon == NULL || colon == t || colon - t > 19)
+        return -1;
+    char tbuf[20];
+    memcpy(tbuf, t, (size_t)(colon - t));
+    tbuf[colon - t] = '\0';
+    if (util_parse_i64(tbuf, 1, INT64_MAX, tenant_id) != 0 || tbuf[0] == '0')
+        return -1;
+    const char *dev = colon + 1;
+    if (strncmp(dev, "device:", 7) != 0)
+        return -1;
+    dev += 7;
+    if (strlen(dev) != 64)
+        return -1;
+    for (int i = 0; i < 64; i++) {
+        char c = dev[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+    }
+    memcpy(device_id, dev, 65);
+    return 0;
+}
+
+/* The one SAN URI of the certificate, parsed. */
+static int
+cert_identity(X509 *leaf, int64_t *tenant_id, char device_id[65])
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    int rc = -1, found = 0;
+    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+        if (gn->type != GEN_URI)
+            continue;
+        const ASN1_IA5STRING *s = gn->d.uniformResourceIdentifier;
+        char uri[160];
+        if (found++ || s->length <= 0 || (size_t)s->length >= sizeof(uri))
+            goto out;
+        memcpy(uri, s->data, (size_t)s->length);
+        uri[s->length] = '\0';
+        if (strlen(uri) != (size_t)s->length || devauth_parse_uri(uri, tenant_id, device_id) != 0)
+            goto out;
+    }
+    rc = found == 1 ? 0 : -1;
+out:
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+/* A new trust store holding the tenant's unexpired issuing CAs, or NULL. */
+static X509_STORE *
+load_trust(devauth *d, int64_t tenant_id, int64_t now)
+{
+    json_t *cas = NULL;
+    X509_STORE *trust = NULL;
+    if (store_ca_list(d->st, tenant_id, now, &cas) != STORE_OK || json_array_size(cas) == 0)
+        goto out;
+    trust = X509_STORE_new();
+    if (trust == NULL)
+        goto out;
+    size_t i;
+    json_t *ca;
+    json_array_foreach(cas, i, ca)
+    {
+        const char *pem = json_string_value(json_object_get(ca, "cert_pem"));
+        X509 *cert = pem ? pki_cert_from_pem(pem, strlen(pem)) : NULL;
+        if (cert != NULL)
+            X509_STORE_add_cert(trust, cert);
+        X509_free(cert);
+    }
+out:
+    json_decref(cas);
+    return trust;
+}
+
+/* The tenant's trust store, from the cache or freshly loaded; the caller frees its reference. */
+static X509_STORE *
+tenant_trust(devauth *d, int64_t tenant_id, int64_t now)
+{
+    uint64_t t = util_mono_ns();
+    struct cache_slot *slot = &d->slots[(uint64_t)tenant_id % CACHE_SLOTS];
+    X509_STORE *trust = NULL;
+    pthread_mutex_lock(&d->lock);
+    if (slot->trust != NULL && slot->tenant_id == tenant_id && t - slot->loaded_ns < CACHE_TTL_NS) {
+        trust = slot->trust;
+        X509_STORE_up_ref(trust);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (trust != NULL)
+        return trust;
+    trust = load_trust(d, tenant_id, now);
+    if (trust == NULL)
+        return NULL;
+    pthread_mutex_lock(&d->lock);
+    X509_STORE_free(slot->trust);
+    slot->trust = trust;
+    slot->tenant_id = tenant_id;
+    slot->loaded_ns = t;
+    X509_STORE_up_ref(trust);
+    pthread_mutex_unlock(&d->lock);
+    return trust;
+}
+
+static int64_t
+asn1_time_unix(const ASN1_TIME *at)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(at, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+static void
+serial_hex(X509 *cert, char *out, size_t len)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    snprintf(out, len, "%s", hex ? hex : "");
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
+/* Verifies leaf (with the peer's other certificates as untrusted intermediates) against trust at
+ * now. */
+static enum devauth_result
+verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) * untrusted, int64_t now, char *err,
+             size_t errlen)
+{
+    enum devauth_result rc = DEVAUTH_BAD_CERT;
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (ctx == NULL || X509_STORE_CTX_init(ctx, trust, leaf, untrusted) != 1) {
+        rc = DEVAUTH_ERROR;
+        snprintf(err, errlen, "cannot verify");
+        goto out;
+    }
+    /* The tenant's issuing CA is the trust anchor: the root is offline and not needed here. */
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+    if (X509_verify_cert(ctx) == 1) {
+        rc = DEVAUTH_OK;
+        goto out;
+    }
+    int e = X509_STORE_CTX_get_error(ctx);
+    rc = (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
+             ? DEVAUTH_EXPIRED
+             : DEVAUTH_BAD_CERT;
+    snprintf(err, errlen, "client certificate refused: %s", X509_verify_cert_error_string(e));
+out:
+    X509_STORE_CTX_free(ctx);
+    return rc;
+}
+
+/* Parses the presented chain: *leaf and the rest as *untrusted. */
+static int
+parse_chain(const struct devauth_cert *chain, size_t n, X509 **leaf, STACK_OF(X509) * *untrusted)
+{
+    *untrusted = sk_X509_new_null();
+    if (*untrusted == NULL)
+        return -1;
+    for (size_t i = 0; i < n && i < MAX_CHAIN; i++) {
+        const unsigned char *p = chain[i].der;
+        X509 *c = d2i_X509(NULL, &p, (long)chain[i].len);
+        if (c == NULL || p != chain[i].der + chain[i].len) {
+            X509_free(c);
+            return -1;
+        }
+        if (i == 0)
+            *leaf = c;
+        else if (!sk_X509_push(*untrusted, c)) {
+            X509_free(c);
+            return -1;
+        }
+    }
+    return *leaf != NULL ? 0 : -1;
+}
+
+enum devauth_result
+devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t now,
+               struct devauth_identity *id, char *err, size_t errlen)
+{
+    enum devauth_result rc = DEVAUTH_BAD_CERT;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    X509_STORE *trust = NULL;
+    struct store_device_auth dev;
+
+    memset(id, 0, sizeof(*id));
+    if (n == 0) {
+        snprintf(err, errlen, "a device certificate is required");
+        return DEVAUTH_NO_CERT;
+    }
+    if (parse_chain(chain, n, &leaf, &untrusted) != 0) {
+        snprintf(err, errlen, "unparsable client certificate");
+        goto out;
+    }
+    if (cert_identity(leaf, &id->tenant_id, id->device_id) != 0) {
+        snprintf(err, errlen, "client certificate does not name an Aegis device");
+        goto out;
+    }
+    trust = tenant_trust(d, id->tenant_id, now);
+    if (trust == NULL) {
+        snprintf(err, errlen, "client certificate refused: unknown issuer");
+        goto out;
+    }
+    rc = verify_chain(trust, leaf, untrusted, now, err, errlen);
+    if (rc != DEVAUTH_OK)
+        goto out;
+    int src = store_device_auth(d->st, id->device_id, &dev);
+    if (src == STORE_ERR) {
+        rc = DEVAUTH_ERROR;
+        snprintf(err, errlen, "database unavailable");
+        goto out;
+    }
+    if (src != STORE_OK || dev.tenant_id != id->tenant_id) {
+        rc = DEVAUTH_UNKNOWN_DEVICE;
+        snprintf(err, errlen, "device is not registered to this tenant");
+        goto out;
+    }
+    if (dev.blocked) {
+        rc = DEVAUTH_BLOCKED;
+        snprintf(err, errlen, "device is blocked");
+        goto out;
+    }
+    id->group_id = dev.group_id;
+    id->product_id = dev.product_id;
+    id->not_before = asn1_time_unix(X509_get0_notBefore(leaf));
+    id->not_after = asn1_time_unix(X509_get0_notAfter(leaf));
+    serial_hex(leaf, id->serial, sizeof(id->serial));
+    rc = DEVAUTH_OK;
+out:
+    X509_STORE_free(trust);
+    X509_free(leaf);
+    sk_X509_pop_free(untrusted, X509_free);
+    if (rc != DEVAUTH_OK)
+        memset(id, 0, sizeof(*id));
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* devauth: authenticates a device from the TLS client certificate chain it presented (mutual TLS).
+ * The TLS layer (GnuTLS, in libmicrohttpd) proves possession of the certificate's key; devauth
+ * decides whether the certificate names a device that may talk to us now:
+ *   - its SAN URI is urn:aegis:tenant:<tid>:device:<id>;
+ *   - it chains to one of that tenant's unexpired issuing CAs (old and new during rollover), is
+ * within its validity, and has the clientAuth purpose;
+ *   - the device exists, is claimed by that tenant, and is not blocked at this moment (checked on
+ * every call, so a block takes effect on the next request). Tenant trust stores are cached for a
+ * few seconds, so a CA added by `aegisctl pki rotate` is picked up without a restart. Thread-safe.
+ */
+#ifndef AEGIS_DEVAUTH_H
+#define AEGIS_DEVAUTH_H
+
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum devauth_result {
+    DEVAUTH_OK = 0,
+    DEVAUTH_NO_CERT = -1,        /* no client certificate */
+    DEVAUTH_BAD_CERT = -2,       /* unparsable, not ours, wrong chain or purpose */
+    DEVAUTH_EXPIRED = -3,        /* outside its validity */
+    DEVAUTH_UNKNOWN_DEVICE = -4, /* not in the registry or not claimed by the tenant */
+    DEVAUTH_BLOCKED = -5,
+    DEVAUTH_ERROR = -6, /* database or allocation failure */
+};
+
+/* A DER certificate as presented by the peer, leaf first. */
+struct devauth_cert {
+    const unsigned char *der;
+    size_t len;
+};
+
+struct devauth_identity {
+    char device_id[65];
+    int64_t tenant_id;
+    int64_t group_id;   /* 0: none */
+    int64_t product_id; /* 0: none */
+    char serial[80];    /* certificate serial, hex */
+    int64_t not_before;
+    int64_t not_after;
+};
+
+typedef struct devauth devauth;
+
+/* Returns NULL on allocation failure. st must outlive it. Free with devauth_free (accepts NULL). */
+devauth *devauth_new(store *st);
+void devauth_free(devauth *d);
+
+/* Checks the chain (n certificates, leaf first) at time now. On DEVAUTH_OK fills *id. err gets a
+ * short reason for the log and the client (no secrets). */
+enum devauth_result devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n,
+                                   int64_t now, struct devauth_identity *id, char *err,
+                                   size_t errlen);
+
+/* Parses "urn:aegis:tenant:<tid>:device:<64 hex>". Returns 0 / -1. */
+int devauth_parse_uri(const char *uri, int64_t *tenant_id, char device_id[65]);
+
+#endif
