@@ -117,7 +117,11 @@ class OpenApiMatchesRoutesTest(unittest.TestCase):
                 self.assertEqual(roles[0], role, "x-aegis-min-role differs from routes.c")
                 no_security = any(SECURITY_NONE_RE.match(line) for line in body)
                 bearer = any(line.strip().startswith("- bearerAuth:") for line in body)
-                if auth == "AUTH_NONE":
+                if auth == "AUTH_DEVICE":
+                    self.assertTrue(no_security and not bearer, "AUTH_DEVICE route has no API security")
+                    self.assertTrue(any("x-aegis-auth: device-mtls" in line for line in body),
+                                    "AUTH_DEVICE route must say x-aegis-auth: device-mtls")
+                elif auth == "AUTH_NONE":
                     self.assertTrue(no_security and not bearer, "AUTH_NONE route must have security: []")
                 elif auth == "AUTH_TOKEN":
                     self.assertTrue(bearer and not no_security, "AUTH_TOKEN route must require bearerAuth")
