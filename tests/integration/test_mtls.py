@@ -1,0 +1,211 @@
+"""Device mutual TLS (/v1/device/whoami, /v1/device/trust-bundle) against the real daemon.
+
+Device certificates are made here with the openssl CLI and the tenant's issuing CA key from the data dir (the
+attestation flow that normally issues them is tested in test_attest.py and test_sim.py), so this file tests the
+mTLS gate on its own: chain to the tenant's CAs, validity, identity, claim and block state on every request."""
+
+import hashlib
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import time
+import unittest
+
+from harness import DaemonTestCase
+
+
+def openssl(*args, stdin=None):
+    p = subprocess.run(["openssl"] + list(args), input=stdin, capture_output=True, timeout=30)
+    if p.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    return p.stdout
+
+
+class Device:
+    """A device identity key (also used as the certificate key here) and its ID."""
+
+    def __init__(self, tmp, name):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.key = os.path.join(self.dir, "key.pem")
+        openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", self.key)
+        self.pub = openssl("ec", "-in", self.key, "-pubout").decode()
+        der = openssl("pkey", "-pubin", "-outform", "DER", stdin=self.pub.encode())
+        self.id = hashlib.sha256(der).hexdigest()
+
+    def issue(self, ca_crt, ca_key, tenant_id, days=1, name="cert.pem", uri=None):
+        """A leaf for this device signed by ca (the issuing CA files of the data dir)."""
+        csr = os.path.join(self.dir, "req.csr")
+        ext = os.path.join(self.dir, "ext.cnf")
+        out = os.path.join(self.dir, name)
+        openssl("req", "-new", "-key", self.key, "-subj", "/CN=" + self.id, "-out", csr)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=URI:%s\nextendedKeyUsage=clientAuth,serverAuth\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    % (uri or "urn:aegis:tenant:%d:device:%s" % (tenant_id, self.id)))
+        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-set_serial",
+                str(int.from_bytes(os.urandom(8), "big")), "-days", str(days), "-extfile", ext, "-out", out)
+        return out
+
+
+class MutualTLSTest(DaemonTestCase):
+    tenants = ("acme", "other")
+
+    @classmethod
+    def prepare(cls):
+        cls.tmp = os.path.join(cls.d.tmp, "devices")
+        os.makedirs(cls.tmp)
+
+    def ca(self, tenant, n=1):
+        tid = self.d.tenant_ids[tenant]
+        base = os.path.join(self.d.pki_dir, "tenants", str(tid), "ca-%d" % n)
+        return base + ".crt", base + ".key"
+
+    def new_device(self, name, tenant="acme", claim=True):
+        dev = Device(self.tmp, name)
+        body = self.assertOk(self.api("POST", "/v1/devices/import",
+                                      {"devices": [{"public_key": dev.pub}], "claim": claim},
+                                      token=self.token_of(tenant)))
+        self.assertEqual(body["devices"][0]["device_id"], dev.id)
+        return dev
+
+    def conn(self, cert=None, key=None):
+        ctx = ssl.create_default_context(cafile=self.d.cacert)
+        if cert is not None:
+            ctx.load_cert_chain(cert, key)
+        return http.client.HTTPSConnection("127.0.0.1", self.d.port, context=ctx, timeout=10)
+
+    def get(self, conn, path):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        data = r.read()
+        ctype = r.getheader("Content-Type", "")
+        body = json.loads(data) if ctype.startswith("application/json") else data.decode()
+        return r.status, body
+
+    def test_whoami_with_issued_certificate(self):
+        dev = self.new_device("ok")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"])
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["device_id"], dev.id)
+        self.assertEqual(body["tenant_id"], self.d.tenant_ids["acme"])
+        self.assertIsNone(body["group_id"])
+        self.assertRegex(body["certificate"]["serial"], r"^[0-9a-f]+$")
+        # keep-alive: a second request on the same TLS connection
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 200)
+        c.close()
+
+    def test_no_certificate_is_401(self):
+        c = self.conn()
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401)
+        self.assertEqual(body["error"], "unauthorized")
+        c.close()
+
+    def test_token_routes_do_not_need_a_certificate_and_ignore_one(self):
+        st, _, body = self.api("GET", "/v1/tenant")
+        self.assertEqual(st, 200)
+
+    def test_self_signed_certificate_is_401(self):
+        dev = self.new_device("self")
+        cert = os.path.join(dev.dir, "self.pem")
+        openssl("req", "-x509", "-key", dev.key, "-subj", "/CN=x", "-days", "1", "-addext",
+                "subjectAltName=URI:urn:aegis:tenant:%d:device:%s" % (self.d.tenant_ids["acme"], dev.id),
+                "-out", cert)
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401, body)
+        c.close()
+
+    def test_certificate_claiming_another_tenant_is_401(self):
+        # Signed by acme's CA, but the SAN claims tenant "other": the chain must be checked against other's CAs.
+        dev = self.new_device("liar", tenant="other")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["other"])
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401, body)
+        c.close()
+
+    def test_certificate_of_device_of_other_tenant_is_401(self):
+        # A correct chain for acme, naming a device that "other" owns.
+        dev = self.new_device("theirs", tenant="other")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"])
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401, body)
+        c.close()
+
+    def test_unclaimed_device_is_401(self):
+        dev = self.new_device("unclaimed", claim=False)
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"])
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401, body)
+        c.close()
+
+    def test_expired_certificate_is_401(self):
+        dev = self.new_device("expired")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"], days=0)
+        time.sleep(1.2)
+        c = self.conn(cert, dev.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 401, body)
+        self.assertIn("expired", body["message"])
+        c.close()
+
+    def test_block_takes_effect_on_next_request(self):
+        dev = self.new_device("blockme")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"])
+        c = self.conn(cert, dev.key)
+        st, _ = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 200)
+        self.assertOk(self.api("POST", "/v1/devices/%s/block" % dev.id))
+        st, body = self.get(c, "/v1/device/whoami")  # same connection, still-valid certificate
+        self.assertEqual(st, 403, body)
+        self.assertEqual(body["error"], "device_blocked")
+        self.assertOk(self.api("POST", "/v1/devices/%s/unblock" % dev.id))
+        st, _ = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 200)
+        c.close()
+
+    def test_rollover_old_and_new_issuing_ca_both_accepted(self):
+        dev_old = self.new_device("old-ca")
+        crt1, key1 = self.ca("acme")
+        cert_old = dev_old.issue(crt1, key1, self.d.tenant_ids["acme"])
+        self.d.ctl_local("pki", "rotate", "acme")
+        crt2, key2 = self.ca("acme", 2)
+        self.assertTrue(os.path.exists(crt2), "pki rotate made no ca-2")
+        dev_new = self.new_device("new-ca")
+        cert_new = dev_new.issue(crt2, key2, self.d.tenant_ids["acme"])
+        # The daemon caches a tenant's trust store for a few seconds; the new CA must be used within ~6 s.
+        deadline = time.time() + 8
+        while True:
+            c = self.conn(cert_new, dev_new.key)
+            st, body = self.get(c, "/v1/device/whoami")
+            c.close()
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(st, 200, body)
+        c = self.conn(cert_old, dev_old.key)
+        st, body = self.get(c, "/v1/device/whoami")
+        self.assertEqual(st, 200, body)
+        st, bundle = self.get(c, "/v1/device/trust-bundle")
+        self.assertEqual(st, 200)
+        self.assertEqual(bundle.count("BEGIN CERTIFICATE"), 2, "bundle must hold old and new CA")
+        c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
