@@ -124,6 +124,51 @@ static const struct ctl_cmd commands[] = {
      "Blocks the device ID: it is denied attestation and device mTLS from its next request on.\n"},
     {"devices", "unblock", ctl_devices_unblock, 1, "ID", "unblock a device",
      "Unblocks the device ID.\n"},
+    {"refvals", "list", ctl_refvals_list, CTL_BOTH, "",
+     "list reference values (platform: local; platform + tenant: API)",
+     "Lists known-good measurements. With --data-dir or --config (and no --server, --token,\n"
+     "--token-file) it reads the platform's values (bootloader, os) from the database; otherwise "
+     "it\n"
+     "calls the API, which lists the platform's values and the tenant's (app).\n"},
+    {"refvals", "add", ctl_refvals_add, CTL_BOTH,
+     "--stage bootloader|os|app --component C --version V --svn N --digest HEX",
+     "add a reference value (bootloader, os: local; app: API)",
+     "Adds a known-good measurement. Platform values (--stage bootloader or os) are the service\n"
+     "operator's and are added on the data directory, like `tenant create`; app values (--stage\n"
+     "app) are the tenant's and are added through the API (operator role).\n"
+     "\n"
+     "Options:\n"
+     "  --stage S       bootloader, os or app (required)\n"
+     "  --component C   1-64 characters of [a-z0-9._-] (required)\n"
+     "  --version V     1-32 printable ASCII characters, no spaces (required)\n"
+     "  --svn N         security version, 0-4294967295 (required)\n"
+     "  --digest HEX    SHA-256 of the image, 64 hex characters (required)\n"},
+    {"refvals", "remove", ctl_refvals_remove, CTL_BOTH, "ID",
+     "remove a reference value (platform: local; app: API)",
+     "Removes the reference value ID: a platform value with --data-dir or --config (and no\n"
+     "--server, --token, --token-file), else one of the tenant's values through the API.\n"
+     "Devices measuring it fail attestation (unknown_measurement) from their next attempt on.\n"},
+    {"minimums", "list", ctl_minimums_list, 1, "", "list security minimums",
+     "Lists the tenant's minimum security versions per component.\n"},
+    {"minimums", "set", ctl_minimums_set, 1, "COMPONENT N",
+     "set the minimum security version of a component",
+     "Sets the minimum svn of COMPONENT to N (0-4294967295). Devices measuring a lower svn fail\n"
+     "attestation (rollback) from their next attempt on.\n"},
+    {"minimums", "remove", ctl_minimums_remove, 1, "COMPONENT",
+     "remove the minimum security version of a component",
+     "Removes the minimum svn of COMPONENT.\n"},
+    {"attestations", "list", ctl_attestations_list, 1,
+     "[--device ID] [--result pass|fail] [--limit N] [--cursor C] [--all]",
+     "list attestation attempts, newest first",
+     "Lists attestation attempts of the tenant's devices, newest first, one page (default 100)\n"
+     "unless --all.\n"
+     "\n"
+     "Options:\n"
+     "  --device ID     only this device's attempts\n"
+     "  --result R      pass or fail\n"
+     "  --limit N       page size, 1-1000\n"
+     "  --cursor C      start at this cursor\n"
+     "  --all           follow next_cursor to the last page\n"},
     {"audit", "list", ctl_audit_list, 1, "[--limit N] [--cursor C] [--all]",
      "list the audit log, newest first (admin)",
      "Lists audit entries, newest first, one page (default 100) unless --all.\n"
@@ -187,7 +232,8 @@ print_command_list(FILE *f, const char *group)
         int header = 0;
         for (size_t i = 0; i < NCOMMANDS; i++) {
             const struct ctl_cmd *cmd = &commands[i];
-            if (cmd->api != api || (group != NULL && strcmp(cmd->group, group) != 0))
+            if ((cmd->api != api && cmd->api != CTL_BOTH) ||
+                (group != NULL && strcmp(cmd->group, group) != 0))
                 continue;
             if (!header) {
                 fprintf(f, "%s",
@@ -337,6 +383,12 @@ ctl_int(struct ctl *c, const char *what, const char *s, int64_t min, int64_t max
         return -1;
     }
     return 0;
+}
+
+int
+ctl_local_mode(const struct ctl *c)
+{
+    return (c->data_dir != NULL || c->config_path != NULL) && !c->api_explicit;
 }
 
 int
@@ -658,6 +710,7 @@ main(int argc, char **argv)
     int words = cmd->name != NULL ? 2 : 1;
 
     /* 3. settings from the environment (flags win) */
+    c.api_explicit = c.server != NULL || c.token_arg != NULL || c.token_file != NULL;
     if (c.server == NULL)
         c.server = env("AEGIS_SERVER");
     if (c.server == NULL)

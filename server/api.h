@@ -20,6 +20,7 @@ struct signer;
 struct metrics;
 struct devauth;
 struct devauth_identity;
+struct ratelimit;
 
 /* Long-lived daemon state shared by all requests (read-only after start, or internally
  * synchronised). */
@@ -29,6 +30,8 @@ struct app {
     struct signer *sg;
     struct metrics *metrics;
     struct devauth *devauth;
+    /* attestation challenges and attempts per client address (NULL: no limit) */
+    struct ratelimit *challenge_rl;
 };
 
 #define API_MAX_PARAMS 2
@@ -53,7 +56,8 @@ typedef struct api_req {
     /* The authenticated device (AUTH_DEVICE routes), else NULL. tenant_id is set to its tenant. */
     const struct devauth_identity *device;
 
-    void *conn; /* the libmicrohttpd connection, for api_query */
+    void *conn;    /* the libmicrohttpd connection, for api_query */
+    char peer[46]; /* the client's IP address (text), "" when unknown */
 
     /* Response, owned by the request. */
     int status;
@@ -62,6 +66,7 @@ typedef struct api_req {
     size_t resp_len;
     const char *resp_ctype;
     const char *err_code; /* the "error" of an error reply, for the request log */
+    int retry_after;      /* > 0: sent as a Retry-After header (seconds), e.g. with a 429 */
 } api_req;
 
 typedef void (*api_handler)(api_req *r);
@@ -124,5 +129,19 @@ void api_devices_claim(api_req *r);
 void api_devices_update(api_req *r);
 void api_devices_block(api_req *r);
 void api_devices_unblock(api_req *r);
+
+/* --- attestation: manufacturer endpoints (api_attest.c) --- */
+void api_refvals_list(api_req *r);
+void api_refvals_create(api_req *r);
+void api_refvals_delete(api_req *r);
+void api_minimums_list(api_req *r);
+void api_minimums_set(api_req *r);
+void api_minimums_delete(api_req *r);
+void api_device_attestations(api_req *r);
+void api_attestations_list(api_req *r);
+
+/* --- attestation: device endpoints without a client certificate (dev_attest.c) --- */
+void dev_attest_challenge(api_req *r);
+void dev_attest(api_req *r);
 
 #endif

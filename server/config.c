@@ -39,6 +39,8 @@ static const struct key_def keys[] = {
     {"per_ip_connections", INT(per_ip_connections, 0, 100000)},
     {"cert_lifetime", INT(cert_lifetime_s, 3600, 7 * 86400)},
     {"nonce_ttl", INT(nonce_ttl_s, 5, 3600)},
+    {"challenge_rate", INT(challenge_rate, 1, 1000000)},
+    {"challenge_burst", INT(challenge_burst, 1, 1000000)},
 };
 
 void
@@ -58,6 +60,8 @@ config_defaults(struct config *c)
     c->per_ip_connections = 0;
     c->cert_lifetime_s = 86400;
     c->nonce_ttl_s = 60;
+    c->challenge_rate = 50;
+    c->challenge_burst = 100;
 }
 
 int

@@ -27,6 +27,8 @@ struct config {
     int64_t per_ip_connections;
     int64_t cert_lifetime_s;
     int64_t nonce_ttl_s;
+    int64_t challenge_rate;  /* attestation challenges (and, apart, attempts) per s per address */
+    int64_t challenge_burst; /* and the burst allowed above that rate */
 };
 
 /* Fills c with the defaults. */

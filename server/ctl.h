@@ -29,13 +29,17 @@ enum ctl_exit {
 };
 
 struct ctl;
+struct store_measurement;
+
+#define CTL_BOTH 2 /* struct ctl_cmd.api of a command that works locally or over the API */
 
 /* One command: "group name" (name NULL for one-word commands such as "migrate"). */
 struct ctl_cmd {
     const char *group;
     const char *name;
     int (*run)(struct ctl *c, int argc, char **argv);
-    int api;             /* 1: talks to the REST API; 0: works on the data directory */
+    int api; /* 1: talks to the REST API; 0: works on the data directory; CTL_BOTH: either (the
+              * command says which, see ctl_local_mode) */
     const char *usage;   /* arguments after the command words, e.g. "NAME [--description D]" */
     const char *summary; /* one line for the command list */
     const char *help;    /* details for --help: what it does, options, output */
@@ -53,9 +57,14 @@ struct ctl {
     const char *token_file; /* --token-file, or NULL */
     const char *cacert; /* --cacert / AEGIS_CACERT, or NULL (then <pki_dir>/root.crt if present) */
     int json;           /* --json */
+    int api_explicit;   /* --server, --token or --token-file was given */
     const struct ctl_cmd *cmd; /* the command being run, for usage messages */
     void *http;                /* ctl_api.c's connection state (lazily created, ctl_api_cleanup) */
 };
+
+/* 1 when a CTL_BOTH command works on the data directory: --data-dir or --config was given and
+ * none of --server, --token, --token-file. */
+int ctl_local_mode(const struct ctl *c);
 
 /* Resolves c->cfg once: --config FILE (config_load_file) and/or --data-dir (config_set "data_dir"),
  * then config_finalize. Returns 0, or -1 with the error printed. */
@@ -122,6 +131,11 @@ int ctl_pki_rotate(struct ctl *c, int argc, char **argv);
 int ctl_tenant_create(struct ctl *c, int argc, char **argv);
 int ctl_tenant_list(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
+/* Platform reference values (bootloader, os) on the data directory; called by the refvals
+ * commands of ctl_api.c in local mode. */
+int ctl_refvals_add_local(struct ctl *c, const struct store_measurement *m);
+int ctl_refvals_list_local(struct ctl *c);
+int ctl_refvals_remove_local(struct ctl *c, int64_t id);
 
 /* --- API commands (ctl_api.c) --- */
 int ctl_tenant_show(struct ctl *c, int argc, char **argv);
@@ -146,6 +160,18 @@ int ctl_devices_move(struct ctl *c, int argc, char **argv);
 int ctl_devices_block(struct ctl *c, int argc, char **argv);
 int ctl_devices_unblock(struct ctl *c, int argc, char **argv);
 int ctl_audit_list(struct ctl *c, int argc, char **argv);
+/* Attestation policy and records (CTL_BOTH for refvals: platform values locally, the tenant's app
+ * values over the API). */
+int ctl_refvals_list(struct ctl *c, int argc, char **argv);
+int ctl_refvals_add(struct ctl *c, int argc, char **argv);
+int ctl_refvals_remove(struct ctl *c, int argc, char **argv);
+int ctl_minimums_list(struct ctl *c, int argc, char **argv);
+int ctl_minimums_set(struct ctl *c, int argc, char **argv);
+int ctl_minimums_remove(struct ctl *c, int argc, char **argv);
+int ctl_attestations_list(struct ctl *c, int argc, char **argv);
+
+/* Columns of reference value tables (shared by the local and the API listing). */
+extern const struct ctl_col ctl_refval_cols[];
 
 /* Releases ctl_api.c's connection state (curl handle); safe when none was made. */
 void ctl_api_cleanup(struct ctl *c);

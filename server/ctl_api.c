@@ -5,6 +5,7 @@
 #include "ctl.h"
 
 #include "auth.h"
+#include "store.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -1322,4 +1323,198 @@ ctl_audit_list(struct ctl *c, int argc, char **argv)
     if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) > 128))
         return ctl_usage_error(c, "--cursor: 1-128 bytes");
     return list_and_print(c, "/v1/audit", &q, limit, cursor, all, cols);
+}
+
+/* --- attestation: reference values, security minimums, attempts --- */
+
+static int
+component_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static int
+version_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++)
+        if (n == 32 || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+            return 0;
+    return n >= 1;
+}
+
+/* A SHA-256 digest: 64 hex characters, lower-cased into out. */
+static int
+parse_digest(struct ctl *c, const char *s, char out[65])
+{
+    size_t n = strlen(s);
+    if (n != 64 || strspn(s, "0123456789abcdefABCDEF") != 64) {
+        ctl_usage_error(c, "--digest: expected 64 hex characters (SHA-256 of the image)");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
+    out[64] = '\0';
+    return 0;
+}
+
+int
+ctl_refvals_list(struct ctl *c, int argc, char **argv)
+{
+    struct query q = {{0}, 0, 0};
+    int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (ctl_local_mode(c))
+        return ctl_refvals_list_local(c);
+    return list_and_print(c, "/v1/reference-values", &q, 0, NULL, 1, ctl_refval_cols);
+}
+
+int
+ctl_refvals_add(struct ctl *c, int argc, char **argv)
+{
+    const char *stage = NULL, *component = NULL, *version = NULL, *svn_s = NULL, *digest_s = NULL;
+    const struct ctl_opt opts[] = {
+        {"--stage", CTL_OPT_STR, &stage, NULL},     {"--component", CTL_OPT_STR, &component, NULL},
+        {"--version", CTL_OPT_STR, &version, NULL}, {"--svn", CTL_OPT_STR, &svn_s, NULL},
+        {"--digest", CTL_OPT_STR, &digest_s, NULL}, {NULL, 0, NULL, NULL}};
+    char digest[65];
+    int64_t svn;
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (stage == NULL || component == NULL || version == NULL || svn_s == NULL || digest_s == NULL)
+        return ctl_usage_error(c, "--stage, --component, --version, --svn and --digest are "
+                                  "required");
+    if (strcmp(stage, "bootloader") != 0 && strcmp(stage, "os") != 0 && strcmp(stage, "app") != 0)
+        return ctl_usage_error(c, "--stage: expected bootloader, os or app");
+    if (!component_ok(component))
+        return ctl_usage_error(c, "--component: 1-64 characters of [a-z0-9._-]");
+    if (!version_ok(version))
+        return ctl_usage_error(c, "--version: 1-32 printable ASCII characters, no spaces");
+    if (ctl_int(c, "--svn", svn_s, 0, STORE_SVN_MAX, &svn) != 0 ||
+        parse_digest(c, digest_s, digest) != 0)
+        return CTL_EXIT_USAGE;
+    if (strcmp(stage, "app") != 0) {
+        struct store_measurement m = {stage, component, version, svn, digest};
+        return ctl_refvals_add_local(c, &m);
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", stage, "component", component,
+                             "version", version, "svn", (json_int_t)svn, "digest", digest);
+    if (body == NULL) {
+        ctl_err("out of memory");
+        return CTL_EXIT_LOCAL;
+    }
+    int rc = show(c, "POST", "/v1/reference-values", body);
+    json_decref(body);
+    return rc;
+}
+
+int
+ctl_refvals_remove(struct ctl *c, int argc, char **argv)
+{
+    int64_t id;
+    int ec;
+    char path[64], done[80];
+    if (args_with_id(c, argc, argv, NULL, &id, &ec) != 0)
+        return ec;
+    if (ctl_local_mode(c))
+        return ctl_refvals_remove_local(c, id);
+    snprintf(path, sizeof(path), "/v1/reference-values/%lld", (long long)id);
+    snprintf(done, sizeof(done), "reference value %lld removed", (long long)id);
+    return delete_and_say(c, path, done);
+}
+
+int
+ctl_minimums_list(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {{"COMPONENT", "component", 0},
+                                          {"MIN_SVN", "min_svn", 0},
+                                          {"UPDATED_AT", "updated_at", 0},
+                                          {NULL, NULL, 0}};
+    struct query q = {{0}, 0, 0};
+    int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    return list_and_print(c, "/v1/security-minimums", &q, 0, NULL, 1, cols);
+}
+
+int
+ctl_minimums_set(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL};
+    char path[128];
+    int64_t min;
+    int pr = ctl_parse(c, argc, argv, NULL, pos, 2, 2, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (!component_ok(pos[0]))
+        return ctl_usage_error(c, "COMPONENT: 1-64 characters of [a-z0-9._-]");
+    if (ctl_int(c, "N", pos[1], 0, STORE_SVN_MAX, &min) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *body = json_pack("{s:I}", "min_svn", (json_int_t)min);
+    if (body == NULL) {
+        ctl_err("out of memory");
+        return CTL_EXIT_LOCAL;
+    }
+    snprintf(path, sizeof(path), "/v1/security-minimums/%s", pos[0]);
+    int rc = show(c, "PUT", path, body);
+    json_decref(body);
+    return rc;
+}
+
+int
+ctl_minimums_remove(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1] = {NULL};
+    char path[128], done[128];
+    int pr = ctl_parse(c, argc, argv, NULL, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (!component_ok(pos[0]))
+        return ctl_usage_error(c, "COMPONENT: 1-64 characters of [a-z0-9._-]");
+    snprintf(path, sizeof(path), "/v1/security-minimums/%s", pos[0]);
+    snprintf(done, sizeof(done), "minimum of %s removed", pos[0]);
+    return delete_and_say(c, path, done);
+}
+
+int
+ctl_attestations_list(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {
+        {"ID", "id", 0},         {"CREATED_AT", "created_at", 0}, {"DEVICE_ID", "device_id", 0},
+        {"RESULT", "result", 0}, {"REASON", "reason", 0},         {"PEER", "peer", 0},
+        {NULL, NULL, 0}};
+    const char *device = NULL, *result = NULL, *limit_s = NULL, *cursor = NULL;
+    int all = 0;
+    const struct ctl_opt opts[] = {
+        {"--device", CTL_OPT_STR, &device, NULL}, {"--result", CTL_OPT_STR, &result, NULL},
+        {"--limit", CTL_OPT_STR, &limit_s, NULL}, {"--cursor", CTL_OPT_STR, &cursor, NULL},
+        {"--all", CTL_OPT_FLAG, NULL, &all},      {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    char path[128];
+    int64_t limit;
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (parse_limit(c, limit_s, &limit) != 0)
+        return CTL_EXIT_USAGE;
+    if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) > 128))
+        return ctl_usage_error(c, "--cursor: 1-128 bytes");
+    if (result != NULL && strcmp(result, "pass") != 0 && strcmp(result, "fail") != 0)
+        return ctl_usage_error(c, "--result: expected pass or fail");
+    if (device != NULL && result != NULL)
+        return ctl_usage_error(c, "--device and --result exclude each other");
+    if (device != NULL) {
+        char id[65];
+        if (parse_device_id(c, device, id) != 0)
+            return CTL_EXIT_USAGE;
+        snprintf(path, sizeof(path), "/v1/devices/%s/attestations", id);
+    } else {
+        snprintf(path, sizeof(path), "/v1/attestations");
+        if (result != NULL)
+            query_add(&q, "result", result);
+    }
+    return list_and_print(c, path, &q, limit, cursor, all, cols);
 }

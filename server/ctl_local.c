@@ -501,3 +501,95 @@ out:
     store_close(st);
     return rc;
 }
+
+/* --- platform reference values --- */
+
+const struct ctl_col ctl_refval_cols[] = {{"ID", "id", 0},           {"SCOPE", "scope", 0},
+                                          {"STAGE", "stage", 0},     {"COMPONENT", "component", 0},
+                                          {"VERSION", "version", 0}, {"SVN", "svn", 0},
+                                          {"DIGEST", "digest", 0},   {NULL, NULL, 0}};
+
+int
+ctl_refvals_add_local(struct ctl *c, const struct store_measurement *m)
+{
+    const struct store_actor actor = {0, "aegisctl"};
+    store *st = NULL;
+    json_t *o = NULL;
+    int rc = open_store(c, 0, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = CTL_EXIT_LOCAL;
+    int r = store_refval_add(st, 0, m, &actor, &o);
+    if (r == STORE_CONFLICT) {
+        ctl_err("a platform reference value for %s %s %s exists already", m->stage, m->component,
+                m->version);
+        goto out;
+    }
+    if (r != STORE_OK) {
+        ctl_err("cannot add the reference value (%s)",
+                r == STORE_INVALID ? "invalid value" : "database error");
+        goto out;
+    }
+    if (c->json)
+        ctl_print_json(o);
+    else
+        ctl_print_object(o);
+    rc = CTL_EXIT_OK;
+out:
+    json_decref(o);
+    store_close(st);
+    return rc;
+}
+
+int
+ctl_refvals_list_local(struct ctl *c)
+{
+    char cursor[129] = "", next[129];
+    store *st = NULL;
+    json_t *all = json_array(), *items = NULL;
+    int rc = all != NULL ? open_store(c, 0, &st, NULL) : CTL_EXIT_LOCAL;
+    if (rc != CTL_EXIT_OK)
+        goto out;
+    for (;;) {
+        struct store_page pg = {cursor[0] != '\0' ? cursor : NULL, 1000};
+        if (store_refval_list(st, 0, &pg, &items, next) != STORE_OK ||
+            json_array_extend(all, items) != 0) {
+            ctl_err("cannot list the reference values (database error)");
+            rc = CTL_EXIT_LOCAL;
+            goto out;
+        }
+        json_decref(items);
+        items = NULL;
+        if (next[0] == '\0')
+            break;
+        memcpy(cursor, next, sizeof(cursor));
+    }
+    if (c->json)
+        ctl_print_json(all);
+    else
+        ctl_print_table(all, ctl_refval_cols);
+out:
+    json_decref(items);
+    json_decref(all);
+    store_close(st);
+    return rc;
+}
+
+int
+ctl_refvals_remove_local(struct ctl *c, int64_t id)
+{
+    const struct store_actor actor = {0, "aegisctl"};
+    store *st = NULL;
+    int rc = open_store(c, 0, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    int r = store_refval_delete(st, 0, id, &actor);
+    if (r == STORE_NOTFOUND)
+        ctl_err("no platform reference value %lld", (long long)id);
+    else if (r != STORE_OK)
+        ctl_err("cannot remove the reference value (database error)");
+    else if (!c->json)
+        printf("platform reference value %lld removed\n", (long long)id);
+    store_close(st);
+    return r == STORE_OK ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
+}

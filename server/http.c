@@ -102,6 +102,8 @@ route_limit(const struct http_server *h, int route)
         return 0;
     if (t[route].limit == LIMIT_IMPORT)
         return (size_t)h->app->cfg->import_max_bytes;
+    if (t[route].limit == LIMIT_EVIDENCE)
+        return ROUTES_EVIDENCE_MAX_BYTES;
     return (size_t)h->app->cfg->max_body_bytes;
 }
 
@@ -309,6 +311,11 @@ queue_reply(struct request *q, struct MHD_Connection *c)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (r->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->allow);
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     q->answered = 1;
@@ -334,6 +341,7 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     }
     q->limit = route_limit(h, q->route);
     peer_name(c, q->peer, sizeof(q->peer));
+    memcpy(q->r.peer, q->peer, sizeof(q->r.peer));
     return q;
 }
 

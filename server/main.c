@@ -2,11 +2,13 @@
  * exit. */
 #include "api.h"
 #include "config.h"
+#include "cron.h"
 #include "devauth.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "pki.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "signer.h"
 #include "store.h"
@@ -30,6 +32,7 @@ struct daemon_state {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
+    cron *cron;
     uint64_t drain_deadline_ns;
     int draining;
     const char *ready_file;
@@ -279,7 +282,11 @@ run_loop(struct daemon_state *d)
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
+    d->cron = cron_start(&d->loop, &d->app);
+    if (d->cron == NULL)
+        log_warn("msg=\"periodic jobs not started: out of memory\"");
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    cron_stop(d->cron);
     for (int i = 0; i < 3; i++)
         uv_close((uv_handle_t *)sigs[i], NULL);
     uv_close((uv_handle_t *)&d->drain_timer, NULL);
@@ -316,6 +323,10 @@ main(int argc, char **argv)
         log_error("msg=\"signer: %s\"", err);
         goto out;
     }
+    d.app.challenge_rl = ratelimit_new((double)d.cfg.challenge_rate, (double)d.cfg.challenge_burst,
+                                       RATELIMIT_DEFAULT_CAPACITY);
+    if (d.app.challenge_rl == NULL)
+        goto out;
     d.app.devauth = devauth_new(d.app.st);
     if (d.app.devauth == NULL || open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
         goto out;
@@ -327,6 +338,7 @@ out:
     http_stop(d.http);
     devauth_free(d.app.devauth);
     signer_free(d.app.sg);
+    ratelimit_free(d.app.challenge_rl);
     metrics_free(d.app.metrics);
     store_close(d.app.st);
     free(labels);

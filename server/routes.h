@@ -21,9 +21,12 @@ enum body_kind {
 };
 
 enum body_limit {
-    LIMIT_DEFAULT, /* config max_body_bytes */
-    LIMIT_IMPORT,  /* config import_max_bytes */
+    LIMIT_DEFAULT,  /* config max_body_bytes */
+    LIMIT_IMPORT,   /* config import_max_bytes */
+    LIMIT_EVIDENCE, /* ROUTES_EVIDENCE_MAX_BYTES: device attestation bodies (docs/protocol.md 3) */
 };
+
+#define ROUTES_EVIDENCE_MAX_BYTES (64 * 1024)
 
 struct route {
     const char *method;

@@ -11,6 +11,7 @@
  * Values are only ever bound, never formatted into SQL. Database errors are logged with SQLite's
  * message (never with bound values) and counted for /metrics. */
 #include "store.h"
+#include "store_int.h"
 
 #include "jsonx.h"
 #include "log.h"
@@ -28,38 +29,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define POOL_MAX 64
-#define STMT_CACHE_MAX 80
-#define BUSY_TIMEOUT_MS 5000
-#define NAME_MAX_BYTES 128
-#define DESC_MAX_BYTES 1024
-#define ACTOR_MAX_BYTES 64
-#define PAGE_MAX 1000
-#define DEVICE_ID_LEN 64
-#define CURSOR_BUF 65 /* the header's minimum for next_cursor: a device id and its NUL */
-
-struct cached_stmt {
-    const char *sql; /* the string constant it was prepared from (compared by address) */
-    sqlite3_stmt *st;
-};
-
-struct conn {
-    sqlite3 *db;
-    struct cached_stmt cache[STMT_CACHE_MAX];
-    int ncache;
-};
-
-struct store {
-    pthread_mutex_t lock; /* guards idle and nidle */
-    pthread_cond_t cond;  /* signalled when a connection goes back to the pool */
-    int sync_ready;       /* lock and cond initialised */
-    struct conn *conns;   /* size connections */
-    struct conn **idle;   /* stack of the nidle connections not in use */
-    int size;
-    int nidle;
-    atomic_uint_least64_t errors;
-};
 
 /* --- SQL --- */
 /* Every statement is a named constant: the statement cache is keyed by these addresses. */
@@ -146,11 +115,12 @@ static const char SQL_GROUP_HAS_DEVICES[] =
 static const char SQL_GROUP_DELETE[] = "DELETE FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
 
 /* Device rows: id, tenant_id, blocked, group_id, product_id, public_key_pem, created_at,
- * claimed_at, updated_at. Visible to a tenant: claimed by it, or unclaimed and imported by it. */
+ * claimed_at, updated_at, attest_at, attest_result, attest_reason. Visible to a tenant: claimed by
+ * it, or unclaimed and imported by it. */
 #define DEVICE_SELECT                                                                              \
     "SELECT d.id, d.tenant_id, d.blocked, d.group_id, g.product_id, d.public_key_pem, "            \
-    "d.created_at, d.claimed_at, d.updated_at FROM devices d "                                     \
-    "LEFT JOIN device_groups g ON g.id = d.group_id "
+    "d.created_at, d.claimed_at, d.updated_at, d.attest_at, d.attest_result, d.attest_reason "     \
+    "FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
 static const char SQL_DEVICE_GET[] =
     DEVICE_SELECT "WHERE d.id = ?1 AND (d.tenant_id = ?2 OR "
                   "(d.tenant_id IS NULL AND d.registered_by = ?2))";
@@ -174,8 +144,12 @@ static const char SQL_DEVICE_OWNER[] =
 static const char SQL_DEVICE_ADD[] =
     "INSERT INTO devices (id, public_key_pem, registered_by, tenant_id, group_id, blocked, "
     "created_at, claimed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?6)";
+/* The last attestation stays only when the claiming tenant is the one that could already see it. */
 static const char SQL_DEVICE_CLAIM[] =
-    "UPDATE devices SET tenant_id = ?2, group_id = ?3, claimed_at = ?4, updated_at = ?4 "
+    "UPDATE devices SET tenant_id = ?2, group_id = ?3, claimed_at = ?4, updated_at = ?4, "
+    "attest_at = CASE WHEN registered_by = ?2 THEN attest_at END, "
+    "attest_result = CASE WHEN registered_by = ?2 THEN attest_result END, "
+    "attest_reason = CASE WHEN registered_by = ?2 THEN attest_reason END "
     "WHERE id = ?1 AND tenant_id IS NULL";
 static const char SQL_DEVICE_MOVE[] =
     "UPDATE devices SET group_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
@@ -207,8 +181,8 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Logs and counts a database error on c. what names the operation, never a value. Returns
  * STORE_ERR. */
-static int
-db_error(store *s, struct conn *c, const char *what)
+int
+store__db_error(store *s, struct conn *c, const char *what)
 {
     atomic_fetch_add(&s->errors, 1);
     log_error("msg=\"store: %s failed\" sqlite=\"%s\" code=%d", what,
@@ -220,8 +194,8 @@ db_error(store *s, struct conn *c, const char *what)
 /* Turns the failed result rc of a write into a STORE code. A unique violation is a conflict and a
  * CHECK violation a bad argument (neither is a database error); anything else is logged and
  * counted. */
-static int
-write_error(store *s, struct conn *c, int rc, const char *what)
+int
+store__write_error(store *s, struct conn *c, int rc, const char *what)
 {
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return STORE_CONFLICT;
@@ -230,15 +204,15 @@ write_error(store *s, struct conn *c, int rc, const char *what)
                  sqlite3_errmsg(c->db));
         return STORE_INVALID;
     }
-    return db_error(s, c, what);
+    return store__db_error(s, c, what);
 }
 
 /* --- Connections and statements --- */
 
 /* The cached statement for sql (one of the SQL_ constants above), reset and without bindings.
  * Borrowed from c; NULL on error (logged). */
-static sqlite3_stmt *
-prep(store *s, struct conn *c, const char *sql)
+sqlite3_stmt *
+store__prep(store *s, struct conn *c, const char *sql)
 {
     for (int i = 0; i < c->ncache; i++) {
         if (c->cache[i].sql == sql) {
@@ -254,7 +228,7 @@ prep(store *s, struct conn *c, const char *sql)
     }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        db_error(s, c, "prepare");
+        store__db_error(s, c, "prepare");
         return NULL;
     }
     c->cache[c->ncache].sql = sql;
@@ -267,24 +241,24 @@ prep(store *s, struct conn *c, const char *sql)
 static int
 exec1(store *s, struct conn *c, const char *sql)
 {
-    sqlite3_stmt *st = prep(s, c, sql);
+    sqlite3_stmt *st = store__prep(s, c, sql);
     if (st == NULL)
         return STORE_ERR;
-    int rc = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_error(s, c, sql);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : store__db_error(s, c, sql);
     sqlite3_reset(st);
     return rc;
 }
 
-static int
-begin(store *s, struct conn *c)
+int
+store__begin(store *s, struct conn *c)
 {
     return exec1(s, c, SQL_BEGIN);
 }
 
 /* Ends the transaction open on c, if any: commits when rc is STORE_OK, else rolls back. Returns rc,
  * or STORE_ERR when the commit failed. Accepts c == NULL. */
-static int
-end_tx(store *s, struct conn *c, int rc)
+int
+store__end_tx(store *s, struct conn *c, int rc)
 {
     if (c == NULL || sqlite3_get_autocommit(c->db))
         return rc;
@@ -295,9 +269,10 @@ end_tx(store *s, struct conn *c, int rc)
     return rc == STORE_OK ? STORE_ERR : rc;
 }
 
-/* Takes an idle connection, waiting while all are in use. The caller gives it back with give(). */
-static struct conn *
-take(store *s)
+/* Takes an idle connection, waiting while all are in use. The caller gives it back with
+ * store__give(). */
+struct conn *
+store__take(store *s)
 {
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0)
@@ -309,8 +284,8 @@ take(store *s)
 
 /* Puts c back into the pool: resets every statement (ending any read), drops their bindings, and
  * rolls back a transaction a caller forgot. Accepts NULL. */
-static void
-give(store *s, struct conn *c)
+void
+store__give(store *s, struct conn *c)
 {
     if (c == NULL)
         return;
@@ -502,18 +477,18 @@ store_error_count(const store *s)
 int
 store_ping(store *s)
 {
-    struct conn *c = take(s);
+    struct conn *c = store__take(s);
     int rc = STORE_ERR;
-    sqlite3_stmt *st = prep(s, c, SQL_PING);
+    sqlite3_stmt *st = store__prep(s, c, SQL_PING);
     if (st == NULL)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(s, c, "ping");
+        store__db_error(s, c, "ping");
         goto out;
     }
     rc = STORE_OK;
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -521,63 +496,64 @@ out:
 
 /* Steps a statement expected to return at most one row. Returns STORE_OK with a row, STORE_NOTFOUND
  * without, STORE_ERR on error (logged). */
-static int
-step_row(store *s, struct conn *c, sqlite3_stmt *st, const char *what)
+int
+store__step_row(store *s, struct conn *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         return STORE_OK;
     if (rc == SQLITE_DONE)
         return STORE_NOTFOUND;
-    return db_error(s, c, what);
+    return store__db_error(s, c, what);
 }
 
 /* Steps a write statement to its end. */
-static int
-step_done(store *s, struct conn *c, sqlite3_stmt *st, const char *what)
+int
+store__step_done(store *s, struct conn *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE ? STORE_OK : write_error(s, c, rc, what);
+    return rc == SQLITE_DONE ? STORE_OK : store__write_error(s, c, rc, what);
 }
 
 /* rc is the OR of some sqlite3_bind_* results: anything but SQLITE_OK is a logged error. */
-static int
-bound(store *s, struct conn *c, int rc)
+int
+store__bound(store *s, struct conn *c, int rc)
 {
-    return rc == SQLITE_OK ? STORE_OK : db_error(s, c, "bind");
+    return rc == SQLITE_OK ? STORE_OK : store__db_error(s, c, "bind");
 }
 
 /* Binds text that may be NULL (as SQL NULL). */
-static int
-bind_text(sqlite3_stmt *st, int i, const char *v)
+int
+store__bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return v != NULL ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
 
 /* Binds an id that is 0 when absent (as SQL NULL). */
-static int
-bind_id(sqlite3_stmt *st, int i, int64_t v)
+int
+store__bind_id(sqlite3_stmt *st, int i, int64_t v)
 {
     return v > 0 ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
 }
 
 /* Runs an "is this id the tenant's" query (?1 id, ?2 tenant): STORE_OK or STORE_NOTFOUND. */
-static int
-owned(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id)
+int
+store__owned(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id)
 {
-    sqlite3_stmt *st = prep(s, c, sql);
+    sqlite3_stmt *st = store__prep(s, c, sql);
     if (st == NULL)
         return STORE_ERR;
-    int rc = bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id));
+    int rc =
+        store__bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id));
     if (rc == STORE_OK)
-        rc = step_row(s, c, st, "ownership check");
+        rc = store__step_row(s, c, st, "ownership check");
     sqlite3_reset(st);
     return rc;
 }
 
 /* 1 if s is text of min..max bytes, valid UTF-8 without control characters. */
-static int
-text_ok(const char *s, size_t min, size_t max)
+int
+store__text_ok(const char *s, size_t min, size_t max)
 {
     if (s == NULL)
         return 0;
@@ -589,15 +565,15 @@ text_ok(const char *s, size_t min, size_t max)
     return utf8 != NULL;
 }
 
-static int
-actor_ok(const struct store_actor *a)
+int
+store__actor_ok(const struct store_actor *a)
 {
-    return a != NULL && text_ok(a->who, 1, ACTOR_MAX_BYTES);
+    return a != NULL && store__text_ok(a->who, 1, ACTOR_MAX_BYTES);
 }
 
 /* 1 if id is a device id: 64 lower-case hex characters. */
-static int
-device_id_ok(const char *id)
+int
+store__device_id_ok(const char *id)
 {
     if (id == NULL)
         return 0;
@@ -613,25 +589,25 @@ device_id_ok(const char *id)
 /* --- JSON of rows --- */
 /* Each returns a new reference, or NULL when out of memory. */
 
-static json_t *
-json_time(int64_t t)
+json_t *
+store__json_time(int64_t t)
 {
     char buf[32];
     return json_string(util_rfc3339(t, buf, sizeof(buf)));
 }
 
 /* Column i as an RFC 3339 time, or JSON null when NULL. */
-static json_t *
-col_time(sqlite3_stmt *st, int i)
+json_t *
+store__col_time(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
         return json_null();
-    return json_time(sqlite3_column_int64(st, i));
+    return store__json_time(sqlite3_column_int64(st, i));
 }
 
 /* Column i as an integer, or JSON null when NULL. */
-static json_t *
-col_int(sqlite3_stmt *st, int i)
+json_t *
+store__col_int(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
         return json_null();
@@ -639,8 +615,8 @@ col_int(sqlite3_stmt *st, int i)
 }
 
 /* Column i (NOT NULL text) as a string. */
-static json_t *
-col_text(sqlite3_stmt *st, int i)
+json_t *
+store__col_text(sqlite3_stmt *st, int i)
 {
     const char *t = (const char *)sqlite3_column_text(st, i);
     if (t == NULL)
@@ -648,8 +624,8 @@ col_text(sqlite3_stmt *st, int i)
     return json_stringn(t, (size_t)sqlite3_column_bytes(st, i));
 }
 
-static json_int_t
-col_id(sqlite3_stmt *st, int i)
+json_int_t
+store__col_id(sqlite3_stmt *st, int i)
 {
     return (json_int_t)sqlite3_column_int64(st, i);
 }
@@ -658,44 +634,60 @@ col_id(sqlite3_stmt *st, int i)
 static json_t *
 tenant_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:o, s:o}", "id", col_id(st, 0), "name", col_text(st, 1), "created_at",
-                     col_time(st, 2));
+    return json_pack("{s:I, s:o, s:o}", "id", store__col_id(st, 0), "name", store__col_text(st, 1),
+                     "created_at", store__col_time(st, 2));
 }
 
 /* id, cert_pem, key_name, not_before, not_after, active */
 static json_t *
 ca_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:b}", "id", col_id(st, 0), "cert_pem",
-                     col_text(st, 1), "key_name", col_text(st, 2), "not_before", col_time(st, 3),
-                     "not_after", col_time(st, 4), "active", sqlite3_column_int(st, 5) != 0);
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:b}", "id", store__col_id(st, 0), "cert_pem",
+                     store__col_text(st, 1), "key_name", store__col_text(st, 2), "not_before",
+                     store__col_time(st, 3), "not_after", store__col_time(st, 4), "active",
+                     sqlite3_column_int(st, 5) != 0);
 }
 
 /* id, name, role, created_at, created_by, revoked_at */
 static json_t *
 token_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "id", col_id(st, 0), "name", col_text(st, 1),
-                     "role", col_text(st, 2), "created_at", col_time(st, 3), "created_by",
-                     col_text(st, 4), "revoked_at", col_time(st, 5));
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "name",
+                     store__col_text(st, 1), "role", store__col_text(st, 2), "created_at",
+                     store__col_time(st, 3), "created_by", store__col_text(st, 4), "revoked_at",
+                     store__col_time(st, 5));
 }
 
 /* PRODUCT_COLS */
 static json_t *
 product_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", col_id(st, 0), "name", col_text(st, 1),
-                     "description", col_text(st, 2), "created_at", col_time(st, 3), "updated_at",
-                     col_time(st, 4));
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "name",
+                     store__col_text(st, 1), "description", store__col_text(st, 2), "created_at",
+                     store__col_time(st, 3), "updated_at", store__col_time(st, 4));
 }
 
 /* GROUP_COLS */
 static json_t *
 group_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "id", col_id(st, 0), "product_id",
-                     col_id(st, 1), "name", col_text(st, 2), "description", col_text(st, 3),
-                     "created_at", col_time(st, 4), "updated_at", col_time(st, 5));
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "product_id",
+                     store__col_id(st, 1), "name", store__col_text(st, 2), "description",
+                     store__col_text(st, 3), "created_at", store__col_time(st, 4), "updated_at",
+                     store__col_time(st, 5));
+}
+
+/* Columns 9..11 of DEVICE_SELECT: null before the first attestation, else {"at", "result",
+ * "reason" (null on pass)}. */
+static json_t *
+device_attestation_json(sqlite3_stmt *st)
+{
+    if (sqlite3_column_type(st, 9) == SQLITE_NULL || sqlite3_column_type(st, 10) == SQLITE_NULL)
+        return json_null();
+    json_t *reason =
+        sqlite3_column_type(st, 11) == SQLITE_NULL ? json_null() : store__col_text(st, 11);
+    return json_pack("{s:o, s:o, s:o}", "at", store__col_time(st, 9), "result",
+                     store__col_text(st, 10), "reason", reason);
 }
 
 /* DEVICE_SELECT */
@@ -707,10 +699,11 @@ device_json(sqlite3_stmt *st)
         state = "unclaimed";
     else if (sqlite3_column_int(st, 2) != 0)
         state = "blocked";
-    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_text(st, 0), "state",
-                     state, "group_id", col_int(st, 3), "product_id", col_int(st, 4), "public_key",
-                     col_text(st, 5), "created_at", col_time(st, 6), "claimed_at", col_time(st, 7),
-                     "updated_at", col_time(st, 8));
+    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", store__col_text(st, 0),
+                     "state", state, "group_id", store__col_int(st, 3), "product_id",
+                     store__col_int(st, 4), "public_key", store__col_text(st, 5), "created_at",
+                     store__col_time(st, 6), "claimed_at", store__col_time(st, 7), "updated_at",
+                     store__col_time(st, 8), "attestation", device_attestation_json(st));
 }
 
 /* id, actor, action, object_type, object_id, detail, created_at */
@@ -720,31 +713,29 @@ audit_json(sqlite3_stmt *st)
     json_t *object_id = NULL;
     switch (sqlite3_column_type(st, 4)) {
     case SQLITE_INTEGER:
-        object_id = col_int(st, 4);
+        object_id = store__col_int(st, 4);
         break;
     case SQLITE_NULL:
         object_id = json_null();
         break;
     default:
-        object_id = col_text(st, 4);
+        object_id = store__col_text(st, 4);
         break;
     }
     const char *detail = (const char *)sqlite3_column_text(st, 5);
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_id(st, 0), "actor",
-                     col_text(st, 1), "action", col_text(st, 2), "object_type", col_text(st, 3),
-                     "object_id", object_id, "detail",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "actor",
+                     store__col_text(st, 1), "action", store__col_text(st, 2), "object_type",
+                     store__col_text(st, 3), "object_id", object_id, "detail",
                      detail != NULL ? json_loads(detail, JSON_REJECT_DUPLICATES, NULL) : NULL,
-                     "created_at", col_time(st, 6));
+                     "created_at", store__col_time(st, 6));
 }
-
-typedef json_t *(*row_json_fn)(sqlite3_stmt *st);
 
 /* Steps st to its end, appending row_json of each row to a new array *items. When limit > 0, st
  * must return up to limit + 1 rows: only limit are kept, and next_cursor gets column 0 of the last
  * kept row if a further row exists, else "". */
-static int
-collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, row_json_fn row_json, json_t **items,
-        char *next_cursor)
+int
+store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, store__row_json_fn row_json,
+               json_t **items, char *next_cursor)
 {
     char last[CURSOR_BUF] = "";
     json_t *arr = json_array();
@@ -770,7 +761,7 @@ collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, row_json_fn row_j
         n++;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        db_error(s, c, "list");
+        store__db_error(s, c, "list");
         goto out;
     }
     *items = arr;
@@ -782,18 +773,19 @@ out:
 }
 
 /* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */
-static int
-load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
-           row_json_fn row_json, json_t **out)
+int
+store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
+                  store__row_json_fn row_json, json_t **out)
 {
-    sqlite3_stmt *st = prep(s, c, sql);
+    sqlite3_stmt *st = store__prep(s, c, sql);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id))))
+    if ((rc = store__bound(s, c,
+                           sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id))))
         goto out;
-    if ((rc = step_row(s, c, st, "load")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "load")) != STORE_OK)
         goto out;
     if ((*out = row_json(st)) == NULL)
         rc = STORE_ERR;
@@ -807,14 +799,15 @@ out:
 static int
 load_device(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
 {
-    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_GET);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_GET);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id))) != 0)
+    if ((rc = store__bound(
+             s, c, store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id))) != 0)
         goto out;
-    if ((rc = step_row(s, c, st, "device load")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "device load")) != STORE_OK)
         goto out;
     if ((*out = device_json(st)) == NULL)
         rc = STORE_ERR;
@@ -826,15 +819,15 @@ out:
 
 /* --- Pages --- */
 
-static int
-page_ok(const struct store_page *pg)
+int
+store__page_ok(const struct store_page *pg)
 {
     return pg != NULL && pg->limit >= 1 && pg->limit <= PAGE_MAX;
 }
 
 /* An integer-id cursor: dflt when absent, STORE_INVALID when malformed. */
-static int
-int_cursor(const struct store_page *pg, int64_t dflt, int64_t *out)
+int
+store__int_cursor(const struct store_page *pg, int64_t dflt, int64_t *out)
 {
     if (pg->cursor == NULL) {
         *out = dflt;
@@ -844,25 +837,27 @@ int_cursor(const struct store_page *pg, int64_t dflt, int64_t *out)
 }
 
 /* Lists with a statement whose ?1 is the tenant, ?2 the cursor and ?3 the row limit (limit + 1). */
-static int
-list_by_id(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg, int64_t after,
-           int64_t extra, row_json_fn row_json, json_t **items, char *next_cursor)
+int
+store__list_by_id(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg,
+                  int64_t after, int64_t extra, store__row_json_fn row_json, json_t **items,
+                  char *next_cursor)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, sql);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, sql);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, after) |
-                   sqlite3_bind_int(st, 3, pg->limit + 1) |
-                   (sqlite3_bind_parameter_count(st) >= 4 ? sqlite3_bind_int64(st, 4, extra) : 0));
+    rc = store__bound(
+        s, c,
+        sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, after) |
+            sqlite3_bind_int(st, 3, pg->limit + 1) |
+            (sqlite3_bind_parameter_count(st) >= 4 ? sqlite3_bind_int64(st, 4, extra) : 0));
     if (rc != STORE_OK)
         goto out;
-    rc = collect(s, c, st, pg->limit, row_json, items, next_cursor);
+    rc = store__collect(s, c, st, pg->limit, row_json, items, next_cursor);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -870,9 +865,10 @@ out:
 
 /* Writes an audit row in the open transaction. object_id is object_text when set, else object_int
  * when > 0, else NULL. detail is stolen (NULL means out of memory). */
-static int
-audit(store *s, struct conn *c, int64_t tenant_id, const struct store_actor *a, const char *action,
-      const char *object_type, int64_t object_int, const char *object_text, json_t *detail)
+int
+store__audit(store *s, struct conn *c, int64_t tenant_id, const struct store_actor *a,
+             const char *action, const char *object_type, int64_t object_int,
+             const char *object_text, json_t *detail)
 {
     char *text = NULL;
     int rc = STORE_ERR;
@@ -882,16 +878,16 @@ audit(store *s, struct conn *c, int64_t tenant_id, const struct store_actor *a, 
         log_error("msg=\"store: cannot build audit detail\" action=%s", action);
         goto out;
     }
-    if ((st = prep(s, c, SQL_AUDIT_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_AUDIT_ADD)) == NULL)
         goto out;
-    rc = bound(
-        s, c,
-        sqlite3_bind_int64(st, 1, tenant_id) | bind_text(st, 2, a->who) | bind_text(st, 3, action) |
-            bind_text(st, 4, object_type) |
-            (object_text != NULL ? bind_text(st, 5, object_text) : bind_id(st, 5, object_int)) |
-            bind_text(st, 6, text) | sqlite3_bind_int64(st, 7, util_now()));
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, a->who) |
+                          store__bind_text(st, 3, action) | store__bind_text(st, 4, object_type) |
+                          (object_text != NULL ? store__bind_text(st, 5, object_text)
+                                               : store__bind_id(st, 5, object_int)) |
+                          store__bind_text(st, 6, text) | sqlite3_bind_int64(st, 7, util_now()));
     if (rc == STORE_OK)
-        rc = step_done(s, c, st, "audit insert");
+        rc = store__step_done(s, c, st, "audit insert");
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -909,11 +905,12 @@ store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_
 
     if (items != NULL)
         *items = NULL;
-    if (items == NULL || next_cursor == NULL || !page_ok(pg))
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg))
         goto out;
-    if ((rc = int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
+    if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
         goto out;
-    rc = list_by_id(s, tenant_id, SQL_AUDIT_LIST, pg, before, 0, audit_json, items, next_cursor);
+    rc = store__list_by_id(s, tenant_id, SQL_AUDIT_LIST, pg, before, 0, audit_json, items,
+                           next_cursor);
 out:
     return rc;
 }
@@ -938,19 +935,19 @@ read_version(store *s, struct conn *c, int *version)
     int rc = STORE_ERR;
 
     *version = 0;
-    if ((st = prep(s, c, SQL_MIGRATIONS_EXIST)) == NULL)
+    if ((st = store__prep(s, c, SQL_MIGRATIONS_EXIST)) == NULL)
         goto out;
-    if ((rc = step_row(s, c, st, "schema version")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "schema version")) != STORE_OK)
         goto out;
     int exists = sqlite3_column_int(st, 0);
     sqlite3_reset(st);
     if (!exists)
         goto out;
-    if ((st = prep(s, c, SQL_VERSION)) == NULL) {
+    if ((st = store__prep(s, c, SQL_VERSION)) == NULL) {
         rc = STORE_ERR;
         goto out;
     }
-    if ((rc = step_row(s, c, st, "schema version")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "schema version")) != STORE_OK)
         goto out;
     *version = sqlite3_column_int(st, 0);
 out:
@@ -985,7 +982,7 @@ migrate_one(store *s, struct conn *c, const struct schema_migration *m, int newe
     sqlite3_stmt *st = NULL;
 
     *did = 0;
-    if ((rc = begin(s, c)) != STORE_OK)
+    if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     if ((rc = read_version(s, c, &cur)) != STORE_OK)
         goto out;
@@ -993,24 +990,24 @@ migrate_one(store *s, struct conn *c, const struct schema_migration *m, int newe
         goto out;
     if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
         seterr(err, errlen, "migration %s failed: %s", m->name, msg != NULL ? msg : "?");
-        rc = db_error(s, c, m->name);
+        rc = store__db_error(s, c, m->name);
         goto out;
     }
-    if ((st = prep(s, c, SQL_MIGRATION_ADD)) == NULL) {
+    if ((st = store__prep(s, c, SQL_MIGRATION_ADD)) == NULL) {
         rc = STORE_ERR;
         goto out;
     }
-    rc = bound(s, c,
-               sqlite3_bind_int(st, 1, m->version) | bind_text(st, 2, m->name) |
-                   sqlite3_bind_int64(st, 3, util_now()));
+    rc = store__bound(s, c,
+                      sqlite3_bind_int(st, 1, m->version) | store__bind_text(st, 2, m->name) |
+                          sqlite3_bind_int64(st, 3, util_now()));
     if (rc == STORE_OK)
-        rc = step_done(s, c, st, "migration record");
+        rc = store__step_done(s, c, st, "migration record");
     *did = rc == STORE_OK;
 out:
     if (st != NULL)
         sqlite3_reset(st);
     sqlite3_free(msg);
-    rc = end_tx(s, c, rc);
+    rc = store__end_tx(s, c, rc);
     if (rc != STORE_OK) {
         *did = 0;
         if (err != NULL && errlen > 0 && err[0] == '\0')
@@ -1023,7 +1020,7 @@ int
 store_migrate(store *s, int *applied, char *err, size_t errlen)
 {
     int rc = STORE_ERR, n = 0, cur = 0, newest = newest_version();
-    struct conn *c = take(s);
+    struct conn *c = store__take(s);
 
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -1047,7 +1044,7 @@ store_migrate(store *s, int *applied, char *err, size_t errlen)
     }
     rc = STORE_OK;
 out:
-    give(s, c);
+    store__give(s, c);
     if (applied != NULL)
         *applied = n;
     return rc;
@@ -1056,9 +1053,9 @@ out:
 int
 store_schema_version(store *s, int *version)
 {
-    struct conn *c = take(s);
+    struct conn *c = store__take(s);
     int v = 0, rc = read_version(s, c, &v);
-    give(s, c);
+    store__give(s, c);
     if (version != NULL)
         *version = rc == STORE_OK ? v : 0;
     return rc;
@@ -1074,24 +1071,25 @@ store_tenant_create(store *s, const char *name, const struct store_actor *a, int
     int64_t new_id = 0;
     int rc = STORE_INVALID;
 
-    if (!text_ok(name, 1, NAME_MAX_BYTES) || !actor_ok(a))
+    if (!store__text_ok(name, 1, NAME_MAX_BYTES) || !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_TENANT_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_TENANT_ADD)) == NULL)
         goto out;
-    if ((rc = bound(s, c, bind_text(st, 1, name) | sqlite3_bind_int64(st, 2, util_now()))) != 0)
+    if ((rc = store__bound(
+             s, c, store__bind_text(st, 1, name) | sqlite3_bind_int64(st, 2, util_now()))) != 0)
         goto out;
-    if ((rc = step_done(s, c, st, "tenant insert")) != STORE_OK)
+    if ((rc = store__step_done(s, c, st, "tenant insert")) != STORE_OK)
         goto out;
     new_id = sqlite3_last_insert_rowid(c->db);
-    rc = audit(s, c, new_id, a, "tenant.create", "tenant", new_id, NULL,
-               json_pack("{s:s}", "name", name));
+    rc = store__audit(s, c, new_id, a, "tenant.create", "tenant", new_id, NULL,
+                      json_pack("{s:s}", "name", name));
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && id != NULL)
         *id = new_id;
     return rc;
@@ -1100,21 +1098,21 @@ out:
 int
 store_tenant_get(store *s, int64_t id, json_t **out)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_TENANT_GET);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_GET);
     int rc = STORE_ERR;
 
     *out = NULL;
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
         goto out;
-    if ((rc = step_row(s, c, st, "tenant get")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "tenant get")) != STORE_OK)
         goto out;
     if ((*out = tenant_json(st)) == NULL)
         rc = STORE_ERR;
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1127,47 +1125,47 @@ store_tenant_find(store *s, const char *name, int64_t *id)
 
     if (name == NULL)
         goto out;
-    c = take(s);
+    c = store__take(s);
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_TENANT_FIND)) == NULL)
+    if ((st = store__prep(s, c, SQL_TENANT_FIND)) == NULL)
         goto out;
-    if ((rc = bound(s, c, bind_text(st, 1, name))) != STORE_OK)
+    if ((rc = store__bound(s, c, store__bind_text(st, 1, name))) != STORE_OK)
         goto out;
-    if ((rc = step_row(s, c, st, "tenant find")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "tenant find")) != STORE_OK)
         goto out;
     if (id != NULL)
         *id = sqlite3_column_int64(st, 0);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
 int
 store_tenant_list(store *s, json_t **out)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_TENANT_LIST);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_LIST);
     int rc = STORE_ERR;
 
     *out = NULL;
     if (st != NULL)
-        rc = collect(s, c, st, 0, tenant_json, out, NULL);
-    give(s, c);
+        rc = store__collect(s, c, st, 0, tenant_json, out, NULL);
+    store__give(s, c);
     return rc;
 }
 
 /* Checks inside a transaction that the tenant exists. */
-static int
-tenant_exists(store *s, struct conn *c, int64_t tenant_id)
+int
+store__tenant_exists(store *s, struct conn *c, int64_t tenant_id)
 {
-    sqlite3_stmt *st = prep(s, c, SQL_TENANT_GET);
+    sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_GET);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK)
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK)
         goto out;
-    rc = step_row(s, c, st, "tenant check");
+    rc = store__step_row(s, c, st, "tenant check");
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -1186,36 +1184,40 @@ store_ca_add(store *s, int64_t tenant_id, const char *cert_pem, const char *key_
     int64_t new_id = 0;
     int rc = STORE_INVALID;
 
-    if (cert_pem == NULL || !text_ok(key_name, 1, 256) || not_after <= not_before || !actor_ok(a))
+    if (cert_pem == NULL || !store__text_ok(key_name, 1, 256) || not_after <= not_before ||
+        !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = tenant_exists(s, c, tenant_id)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
     if (active) {
-        if ((st = prep(s, c, SQL_CA_DEACTIVATE)) == NULL)
+        if ((st = store__prep(s, c, SQL_CA_DEACTIVATE)) == NULL)
             goto out;
-        if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK ||
-            (rc = step_done(s, c, st, "ca deactivate")) != STORE_OK)
+        if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK ||
+            (rc = store__step_done(s, c, st, "ca deactivate")) != STORE_OK)
             goto out;
         rc = STORE_ERR;
     }
-    if ((st = prep(s, c, SQL_CA_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_CA_ADD)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, tenant_id) | bind_text(st, 2, cert_pem) |
-                   bind_text(st, 3, key_name) | sqlite3_bind_int64(st, 4, not_before) |
-                   sqlite3_bind_int64(st, 5, not_after) | sqlite3_bind_int(st, 6, active != 0) |
-                   sqlite3_bind_int64(st, 7, util_now()));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, "ca insert")) != STORE_OK)
+    rc = store__bound(
+        s, c,
+        sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, cert_pem) |
+            store__bind_text(st, 3, key_name) | sqlite3_bind_int64(st, 4, not_before) |
+            sqlite3_bind_int64(st, 5, not_after) | sqlite3_bind_int(st, 6, active != 0) |
+            sqlite3_bind_int64(st, 7, util_now()));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "ca insert")) != STORE_OK)
         goto out;
     new_id = sqlite3_last_insert_rowid(c->db);
-    rc = audit(s, c, tenant_id, a, "ca.create", "ca", new_id, NULL,
-               json_pack("{s:s, s:b, s:o, s:o}", "key_name", key_name, "active", active != 0,
-                         "not_before", json_time(not_before), "not_after", json_time(not_after)));
+    rc = store__audit(s, c, tenant_id, a, "ca.create", "ca", new_id, NULL,
+                      json_pack("{s:s, s:b, s:o, s:o}", "key_name", key_name, "active", active != 0,
+                                "not_before", store__json_time(not_before), "not_after",
+                                store__json_time(not_after)));
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && id != NULL)
         *id = new_id;
     return rc;
@@ -1224,18 +1226,19 @@ out:
 int
 store_ca_list(store *s, int64_t tenant_id, int64_t now, json_t **out)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_CA_LIST);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_CA_LIST);
     int rc = STORE_ERR;
 
     *out = NULL;
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now))))
+    if ((rc = store__bound(s, c,
+                           sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now))))
         goto out;
-    rc = collect(s, c, st, 0, ca_json, out, NULL);
+    rc = store__collect(s, c, st, 0, ca_json, out, NULL);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1257,26 +1260,29 @@ store_token_create(store *s, int64_t tenant_id, const char *name, const char *ro
     int64_t new_id = 0;
     int rc = STORE_INVALID;
 
-    if (!text_ok(name, 1, NAME_MAX_BYTES) || !role_ok(role) || hash == NULL || !actor_ok(a))
+    if (!store__text_ok(name, 1, NAME_MAX_BYTES) || !role_ok(role) || hash == NULL ||
+        !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = tenant_exists(s, c, tenant_id)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_TOKEN_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_TOKEN_ADD)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, tenant_id) | bind_text(st, 2, name) |
-                   bind_text(st, 3, role) | sqlite3_bind_blob(st, 4, hash, 32, SQLITE_TRANSIENT) |
-                   sqlite3_bind_int64(st, 5, util_now()) | bind_text(st, 6, a->who));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, "token insert")) != STORE_OK)
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, name) |
+                          store__bind_text(st, 3, role) |
+                          sqlite3_bind_blob(st, 4, hash, 32, SQLITE_TRANSIENT) |
+                          sqlite3_bind_int64(st, 5, util_now()) | store__bind_text(st, 6, a->who));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "token insert")) != STORE_OK)
         goto out;
     new_id = sqlite3_last_insert_rowid(c->db);
-    rc = audit(s, c, tenant_id, a, "token.create", "token", new_id, NULL,
-               json_pack("{s:s, s:s}", "name", name, "role", role));
+    rc = store__audit(s, c, tenant_id, a, "token.create", "token", new_id, NULL,
+                      json_pack("{s:s, s:s}", "name", name, "role", role));
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && id != NULL)
         *id = new_id;
     return rc;
@@ -1285,21 +1291,21 @@ out:
 int
 store_token_get_auth(store *s, int64_t id, struct store_token *out)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_TOKEN_AUTH);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_TOKEN_AUTH);
     int rc = STORE_ERR;
 
     memset(out, 0, sizeof(*out));
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
         goto out;
-    if ((rc = step_row(s, c, st, "token load")) != STORE_OK)
+    if ((rc = store__step_row(s, c, st, "token load")) != STORE_OK)
         goto out;
     const void *hash = sqlite3_column_blob(st, 2);
     const unsigned char *role = sqlite3_column_text(st, 1);
     if (hash == NULL || role == NULL || sqlite3_column_bytes(st, 2) != 32) {
-        rc = db_error(s, c, "token load (bad row)");
+        rc = store__db_error(s, c, "token load (bad row)");
         goto out;
     }
     out->id = id;
@@ -1308,25 +1314,25 @@ store_token_get_auth(store *s, int64_t id, struct store_token *out)
     memcpy(out->hash, hash, 32);
     out->revoked = sqlite3_column_int(st, 3) != 0;
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
 int
 store_token_list(store *s, int64_t tenant_id, json_t **out)
 {
-    struct conn *c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_TOKEN_LIST);
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_TOKEN_LIST);
     int rc = STORE_ERR;
 
     *out = NULL;
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK)
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK)
         goto out;
-    rc = collect(s, c, st, 0, token_json, out, NULL);
+    rc = store__collect(s, c, st, 0, token_json, out, NULL);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1338,34 +1344,35 @@ store_token_revoke(store *s, int64_t tenant_id, int64_t id, const struct store_a
     json_t *detail = NULL;
     int rc = STORE_INVALID;
 
-    if (!actor_ok(a))
+    if (!store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_TOKEN_STATE)) == NULL)
+    if ((st = store__prep(s, c, SQL_TOKEN_STATE)) == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id))) ||
-        (rc = step_row(s, c, st, "token state")) != STORE_OK)
+    if ((rc = store__bound(s, c,
+                           sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id))) ||
+        (rc = store__step_row(s, c, st, "token state")) != STORE_OK)
         goto out;
     if (sqlite3_column_int(st, 1) != 0)
         goto out; /* already revoked: nothing to do, nothing to audit */
-    detail = json_pack("{s:o}", "name", col_text(st, 0));
+    detail = json_pack("{s:o}", "name", store__col_text(st, 0));
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_TOKEN_REVOKE)) == NULL)
+    if ((st = store__prep(s, c, SQL_TOKEN_REVOKE)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                   sqlite3_bind_int64(st, 3, util_now()));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, "token revoke")) != STORE_OK)
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          sqlite3_bind_int64(st, 3, util_now()));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "token revoke")) != STORE_OK)
         goto out;
-    rc = audit(s, c, tenant_id, a, "token.revoke", "token", id, NULL, detail);
+    rc = store__audit(s, c, tenant_id, a, "token.revoke", "token", id, NULL, detail);
     detail = NULL;
 out:
     json_decref(detail);
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     return rc;
 }
 
@@ -1384,28 +1391,30 @@ store_product_create(store *s, int64_t tenant_id, const char *name, const char *
         *out = NULL;
     if (description == NULL)
         description = "";
-    if (!text_ok(name, 1, NAME_MAX_BYTES) || !text_ok(description, 0, DESC_MAX_BYTES) ||
-        !actor_ok(a))
+    if (!store__text_ok(name, 1, NAME_MAX_BYTES) ||
+        !store__text_ok(description, 0, DESC_MAX_BYTES) || !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = tenant_exists(s, c, tenant_id)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_PRODUCT_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_PRODUCT_ADD)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, tenant_id) | bind_text(st, 2, name) |
-                   bind_text(st, 3, description) | sqlite3_bind_int64(st, 4, util_now()));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, "product insert")) != STORE_OK)
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, name) |
+                          store__bind_text(st, 3, description) |
+                          sqlite3_bind_int64(st, 4, util_now()));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "product insert")) != STORE_OK)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(c->db);
-    if ((rc = audit(s, c, tenant_id, a, "product.create", "product", id, NULL,
-                    json_pack("{s:s}", "name", name))) != STORE_OK)
+    if ((rc = store__audit(s, c, tenant_id, a, "product.create", "product", id, NULL,
+                           json_pack("{s:s}", "name", name))) != STORE_OK)
         goto out;
-    rc = load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, &obj);
+    rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, &obj);
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && out != NULL)
         *out = obj;
     else
@@ -1416,10 +1425,10 @@ out:
 int
 store_product_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
-    struct conn *c = take(s);
+    struct conn *c = store__take(s);
     *out = NULL;
-    int rc = load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, out);
-    give(s, c);
+    int rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, out);
+    store__give(s, c);
     return rc;
 }
 
@@ -1432,11 +1441,12 @@ store_product_list(store *s, int64_t tenant_id, const struct store_page *pg, jso
 
     if (items != NULL)
         *items = NULL;
-    if (items == NULL || next_cursor == NULL || !page_ok(pg))
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg))
         goto out;
-    if ((rc = int_cursor(pg, 0, &after)) != STORE_OK)
+    if ((rc = store__int_cursor(pg, 0, &after)) != STORE_OK)
         goto out;
-    rc = list_by_id(s, tenant_id, SQL_PRODUCT_LIST, pg, after, 0, product_json, items, next_cursor);
+    rc = store__list_by_id(s, tenant_id, SQL_PRODUCT_LIST, pg, after, 0, product_json, items,
+                           next_cursor);
 out:
     return rc;
 }
@@ -1462,7 +1472,7 @@ update_detail(const char *name, const char *description)
 static int
 update_named(store *s, int64_t tenant_id, int64_t id, const char *name, const char *description,
              const struct store_actor *a, const char *sql, const char *get_sql,
-             row_json_fn row_json, const char *action, const char *object_type, json_t **out)
+             store__row_json_fn row_json, const char *action, const char *object_type, json_t **out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -1471,34 +1481,35 @@ update_named(store *s, int64_t tenant_id, int64_t id, const char *name, const ch
 
     if (out != NULL)
         *out = NULL;
-    if ((name != NULL && !text_ok(name, 1, NAME_MAX_BYTES)) ||
-        (description != NULL && !text_ok(description, 0, DESC_MAX_BYTES)) || !actor_ok(a))
+    if ((name != NULL && !store__text_ok(name, 1, NAME_MAX_BYTES)) ||
+        (description != NULL && !store__text_ok(description, 0, DESC_MAX_BYTES)) ||
+        !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     if (name != NULL || description != NULL) {
         rc = STORE_ERR;
-        if ((st = prep(s, c, sql)) == NULL)
+        if ((st = store__prep(s, c, sql)) == NULL)
             goto out;
-        rc = bound(s, c,
-                   sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                       bind_text(st, 3, name) | bind_text(st, 4, description) |
-                       sqlite3_bind_int64(st, 5, util_now()));
-        if (rc != STORE_OK || (rc = step_done(s, c, st, action)) != STORE_OK)
+        rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                              store__bind_text(st, 3, name) | store__bind_text(st, 4, description) |
+                              sqlite3_bind_int64(st, 5, util_now()));
+        if (rc != STORE_OK || (rc = store__step_done(s, c, st, action)) != STORE_OK)
             goto out;
         if (sqlite3_changes(c->db) == 0) {
             rc = STORE_NOTFOUND;
             goto out;
         }
-        if ((rc = audit(s, c, tenant_id, a, action, object_type, id, NULL,
-                        update_detail(name, description))) != STORE_OK)
+        if ((rc = store__audit(s, c, tenant_id, a, action, object_type, id, NULL,
+                               update_detail(name, description))) != STORE_OK)
             goto out;
     }
-    rc = load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj);
+    rc = store__load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj);
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && out != NULL)
         *out = obj;
     else
@@ -1518,43 +1529,43 @@ store_product_update(store *s, int64_t tenant_id, int64_t id, const char *name,
  * tells whether it still has children (?1 id), del_sql deletes it (?1 id, ?2 tenant). */
 static int
 delete_named(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a,
-             const char *get_sql, row_json_fn row_json, const char *busy_sql, const char *del_sql,
-             const char *action, const char *object_type)
+             const char *get_sql, store__row_json_fn row_json, const char *busy_sql,
+             const char *del_sql, const char *action, const char *object_type)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
     json_t *obj = NULL;
     int rc = STORE_INVALID;
 
-    if (!actor_ok(a))
+    if (!store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
-    if ((rc = load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj)) != STORE_OK)
+    if ((rc = store__load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, busy_sql)) == NULL)
+    if ((st = store__prep(s, c, busy_sql)) == NULL)
         goto out;
-    if ((rc = bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK ||
-        (rc = step_row(s, c, st, action)) != STORE_OK)
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK ||
+        (rc = store__step_row(s, c, st, action)) != STORE_OK)
         goto out;
     if (sqlite3_column_int(st, 0) != 0) {
         rc = STORE_CONFLICT;
         goto out;
     }
     rc = STORE_ERR;
-    if ((st = prep(s, c, del_sql)) == NULL)
+    if ((st = store__prep(s, c, del_sql)) == NULL)
         goto out;
-    rc = bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, action)) != STORE_OK)
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, tenant_id));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, action)) != STORE_OK)
         goto out;
-    rc = audit(s, c, tenant_id, a, action, object_type, id, NULL,
-               json_pack("{s:O}", "name", json_object_get(obj, "name")));
+    rc = store__audit(s, c, tenant_id, a, action, object_type, id, NULL,
+                      json_pack("{s:O}", "name", json_object_get(obj, "name")));
 out:
     json_decref(obj);
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     return rc;
 }
 
@@ -1580,31 +1591,31 @@ store_group_create(store *s, int64_t tenant_id, int64_t product_id, const char *
         *out = NULL;
     if (description == NULL)
         description = "";
-    if (!text_ok(name, 1, NAME_MAX_BYTES) || !text_ok(description, 0, DESC_MAX_BYTES) ||
-        !actor_ok(a))
+    if (!store__text_ok(name, 1, NAME_MAX_BYTES) ||
+        !store__text_ok(description, 0, DESC_MAX_BYTES) || !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK ||
-        (rc = owned(s, c, SQL_PRODUCT_OWNED, product_id, tenant_id)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__owned(s, c, SQL_PRODUCT_OWNED, product_id, tenant_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = prep(s, c, SQL_GROUP_ADD)) == NULL)
+    if ((st = store__prep(s, c, SQL_GROUP_ADD)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, product_id) |
-                   bind_text(st, 3, name) | bind_text(st, 4, description) |
-                   sqlite3_bind_int64(st, 5, util_now()));
-    if (rc != STORE_OK || (rc = step_done(s, c, st, "group insert")) != STORE_OK)
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, product_id) |
+                          store__bind_text(st, 3, name) | store__bind_text(st, 4, description) |
+                          sqlite3_bind_int64(st, 5, util_now()));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "group insert")) != STORE_OK)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(c->db);
-    if ((rc = audit(s, c, tenant_id, a, "group.create", "group", id, NULL,
-                    json_pack("{s:s, s:I}", "name", name, "product_id", (json_int_t)product_id))) !=
-        STORE_OK)
+    if ((rc = store__audit(s, c, tenant_id, a, "group.create", "group", id, NULL,
+                           json_pack("{s:s, s:I}", "name", name, "product_id",
+                                     (json_int_t)product_id))) != STORE_OK)
         goto out;
-    rc = load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, &obj);
+    rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, &obj);
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && out != NULL)
         *out = obj;
     else
@@ -1615,10 +1626,10 @@ out:
 int
 store_group_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
-    struct conn *c = take(s);
+    struct conn *c = store__take(s);
     *out = NULL;
-    int rc = load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, out);
-    give(s, c);
+    int rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, out);
+    store__give(s, c);
     return rc;
 }
 
@@ -1631,12 +1642,12 @@ store_group_list(store *s, int64_t tenant_id, int64_t product_id, const struct s
 
     if (items != NULL)
         *items = NULL;
-    if (items == NULL || next_cursor == NULL || !page_ok(pg) || product_id < 0)
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg) || product_id < 0)
         goto out;
-    if ((rc = int_cursor(pg, 0, &after)) != STORE_OK)
+    if ((rc = store__int_cursor(pg, 0, &after)) != STORE_OK)
         goto out;
-    rc = list_by_id(s, tenant_id, product_id > 0 ? SQL_GROUP_LIST_PRODUCT : SQL_GROUP_LIST, pg,
-                    after, product_id, group_json, items, next_cursor);
+    rc = store__list_by_id(s, tenant_id, product_id > 0 ? SQL_GROUP_LIST_PRODUCT : SQL_GROUP_LIST,
+                           pg, after, product_id, group_json, items, next_cursor);
 out:
     return rc;
 }
@@ -1669,14 +1680,14 @@ struct device_owner {
 static int
 device_owner(store *s, struct conn *c, const char *device_id, struct device_owner *o)
 {
-    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_OWNER);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_OWNER);
     int rc = STORE_ERR;
 
     memset(o, 0, sizeof(*o));
     if (st == NULL)
         goto out;
-    if ((rc = bound(s, c, bind_text(st, 1, device_id))) != STORE_OK ||
-        (rc = step_row(s, c, st, "device owner")) != STORE_OK)
+    if ((rc = store__bound(s, c, store__bind_text(st, 1, device_id))) != STORE_OK ||
+        (rc = store__step_row(s, c, st, "device owner")) != STORE_OK)
         goto out;
     o->tenant_id = sqlite3_column_int64(st, 0);
     o->group_id = sqlite3_column_int64(st, 1);
@@ -1692,16 +1703,16 @@ static int
 device_claim(store *s, struct conn *c, const char *device_id, int64_t tenant_id, int64_t group_id,
              int64_t now)
 {
-    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_CLAIM);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_CLAIM);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
-    rc = bound(s, c,
-               bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                   bind_id(st, 3, group_id) | sqlite3_bind_int64(st, 4, now));
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          store__bind_id(st, 3, group_id) | sqlite3_bind_int64(st, 4, now));
     if (rc == STORE_OK)
-        rc = step_done(s, c, st, "device claim");
+        rc = store__step_done(s, c, st, "device claim");
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -1748,16 +1759,17 @@ import_one(store *s, struct conn *c, struct import_ctx *x, size_t index,
     if (failing)
         return STORE_OK;
 
-    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_ADD);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_ADD);
     if (st == NULL)
         return STORE_ERR;
-    rc = bound(s, c,
-               bind_text(st, 1, e->device_id) | bind_text(st, 2, e->public_key_pem) |
-                   sqlite3_bind_int64(st, 3, x->tenant_id) |
-                   bind_id(st, 4, x->claim ? x->tenant_id : 0) |
-                   bind_id(st, 5, x->claim ? x->group_id : 0) | sqlite3_bind_int64(st, 6, x->now) |
-                   (x->claim ? sqlite3_bind_int64(st, 7, x->now) : sqlite3_bind_null(st, 7)));
-    if (rc == STORE_OK && (rc = step_done(s, c, st, "device insert")) == STORE_OK)
+    rc = store__bound(
+        s, c,
+        store__bind_text(st, 1, e->device_id) | store__bind_text(st, 2, e->public_key_pem) |
+            sqlite3_bind_int64(st, 3, x->tenant_id) |
+            store__bind_id(st, 4, x->claim ? x->tenant_id : 0) |
+            store__bind_id(st, 5, x->claim ? x->group_id : 0) | sqlite3_bind_int64(st, 6, x->now) |
+            (x->claim ? sqlite3_bind_int64(st, 7, x->now) : sqlite3_bind_null(st, 7)));
+    if (rc == STORE_OK && (rc = store__step_done(s, c, st, "device insert")) == STORE_OK)
         x->created++;
     sqlite3_reset(st);
     return rc;
@@ -1767,10 +1779,10 @@ static int
 import_args_ok(const struct store_import_entry *e, size_t n, int claim, int64_t group_id,
                const struct store_actor *a)
 {
-    if (e == NULL || n == 0 || group_id < 0 || (group_id > 0 && !claim) || !actor_ok(a))
+    if (e == NULL || n == 0 || group_id < 0 || (group_id > 0 && !claim) || !store__actor_ok(a))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!device_id_ok(e[i].device_id) || e[i].public_key_pem == NULL)
+        if (!store__device_id_ok(e[i].device_id) || e[i].public_key_pem == NULL)
             return 0;
     return 1;
 }
@@ -1793,10 +1805,11 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
     rc = STORE_ERR;
     if ((x.errors = json_array()) == NULL)
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = tenant_exists(s, c, tenant_id)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
         goto out;
-    if (group_id > 0 && (rc = owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
+    if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
         if ((rc = import_one(s, c, &x, i, &e[i])) != STORE_OK)
@@ -1805,13 +1818,13 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
         rc = STORE_CONFLICT;
         goto out;
     }
-    rc = audit(s, c, tenant_id, a, "device.import", "device", 0, NULL,
-               json_pack("{s:I, s:I, s:b, s:o}", "count", (json_int_t)n, "created",
-                         (json_int_t)x.created, "claimed", x.claim, "group_id",
-                         group_id > 0 ? json_integer(group_id) : json_null()));
+    rc = store__audit(s, c, tenant_id, a, "device.import", "device", 0, NULL,
+                      json_pack("{s:I, s:I, s:b, s:o}", "count", (json_int_t)n, "created",
+                                (json_int_t)x.created, "claimed", x.claim, "group_id",
+                                group_id > 0 ? json_integer(group_id) : json_null()));
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_CONFLICT && errors != NULL && json_array_size(x.errors) > 0) {
         *errors = x.errors;
         x.errors = NULL;
@@ -1829,12 +1842,12 @@ store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t **ou
     int rc = STORE_INVALID;
 
     *out = NULL;
-    if (!device_id_ok(device_id))
+    if (!store__device_id_ok(device_id))
         goto out;
-    c = take(s);
+    c = store__take(s);
     rc = load_device(s, c, tenant_id, device_id, out);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1845,10 +1858,10 @@ store_device_auth(store *s, const char *device_id, struct store_device_auth *out
     int rc = STORE_INVALID;
 
     memset(out, 0, sizeof(*out));
-    if (!device_id_ok(device_id))
+    if (!store__device_id_ok(device_id))
         goto out;
-    c = take(s);
-    sqlite3_stmt *st = prep(s, c, SQL_DEVICE_AUTH);
+    c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_AUTH);
     rc = STORE_ERR;
     if (st == NULL || sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK)
         goto out;
@@ -1858,7 +1871,7 @@ store_device_auth(store *s, const char *device_id, struct store_device_auth *out
         goto out;
     }
     if (step != SQLITE_ROW) {
-        rc = db_error(s, c, "device auth");
+        rc = store__db_error(s, c, "device auth");
         goto out;
     }
     out->tenant_id = sqlite3_column_int64(st, 0);
@@ -1869,7 +1882,7 @@ store_device_auth(store *s, const char *device_id, struct store_device_auth *out
     snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem ? (const char *)pem : "");
     rc = STORE_OK;
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1910,8 +1923,8 @@ store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *sta
 
     if (items != NULL)
         *items = NULL;
-    if (items == NULL || next_cursor == NULL || !page_ok(pg) || group_id < 0 || !state_ok(state) ||
-        (pg->cursor != NULL && !device_id_ok(pg->cursor)))
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg) || group_id < 0 ||
+        !state_ok(state) || (pg->cursor != NULL && !store__device_id_ok(pg->cursor)))
         goto out;
     next_cursor[0] = '\0';
     rc = STORE_ERR;
@@ -1920,18 +1933,19 @@ store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *sta
         rc = *items != NULL ? STORE_OK : STORE_ERR;
         goto out;
     }
-    c = take(s);
-    if ((st = prep(s, c, sql)) == NULL)
+    c = store__take(s);
+    if ((st = store__prep(s, c, sql)) == NULL)
         goto out;
-    rc = bound(s, c,
-               sqlite3_bind_int64(st, 1, group_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                   bind_text(st, 3, pg->cursor != NULL ? pg->cursor : "") |
-                   sqlite3_bind_int(st, 4, blocked) | sqlite3_bind_int(st, 5, pg->limit + 1));
+    rc =
+        store__bound(s, c,
+                     sqlite3_bind_int64(st, 1, group_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                         store__bind_text(st, 3, pg->cursor != NULL ? pg->cursor : "") |
+                         sqlite3_bind_int(st, 4, blocked) | sqlite3_bind_int(st, 5, pg->limit + 1));
     if (rc != STORE_OK)
         goto out;
-    rc = collect(s, c, st, pg->limit, device_json, items, next_cursor);
+    rc = store__collect(s, c, st, pg->limit, device_json, items, next_cursor);
 out:
-    give(s, c);
+    store__give(s, c);
     return rc;
 }
 
@@ -1946,29 +1960,30 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
 
     if (out != NULL)
         *out = NULL;
-    if (!device_id_ok(device_id) || group_id < 0 || !actor_ok(a))
+    if (!store__device_id_ok(device_id) || group_id < 0 || !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
         goto out;
     if (o.tenant_id != 0 && o.tenant_id != tenant_id) {
         rc = STORE_CONFLICT;
         goto out;
     }
-    if (group_id > 0 && (rc = owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
+    if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
         goto out;
     if (o.tenant_id == 0) { /* else already ours: kept as it is */
         if ((rc = device_claim(s, c, device_id, tenant_id, group_id, util_now())) != STORE_OK ||
-            (rc = audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id,
-                        json_pack("{s:o}", "group_id",
-                                  group_id > 0 ? json_integer(group_id) : json_null()))) !=
+            (rc = store__audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id,
+                               json_pack("{s:o}", "group_id",
+                                         group_id > 0 ? json_integer(group_id) : json_null()))) !=
                 STORE_OK)
             goto out;
     }
     rc = load_device(s, c, tenant_id, device_id, &obj);
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && out != NULL)
         *out = obj;
     else
@@ -1997,10 +2012,11 @@ change_device(store *s, int64_t tenant_id, const char *device_id, const struct d
 
     if (out != NULL)
         *out = NULL;
-    if (!device_id_ok(device_id) || !actor_ok(a))
+    if (!store__device_id_ok(device_id) || !store__actor_ok(a))
         goto out;
-    c = take(s);
-    if ((rc = begin(s, c)) != STORE_OK || (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
         goto out;
     if (o.tenant_id != tenant_id) {
         rc = STORE_NOTFOUND;
@@ -2010,8 +2026,8 @@ change_device(store *s, int64_t tenant_id, const char *device_id, const struct d
         goto out;
     rc = load_device(s, c, tenant_id, device_id, &obj);
 out:
-    rc = end_tx(s, c, rc);
-    give(s, c);
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
     if (rc == STORE_OK && out != NULL)
         *out = obj;
     else
@@ -2028,25 +2044,26 @@ apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
     int rc;
 
     if (ch->group_id > 0 &&
-        (rc = owned(s, c, SQL_GROUP_OWNED, ch->group_id, tenant_id)) != STORE_OK)
+        (rc = store__owned(s, c, SQL_GROUP_OWNED, ch->group_id, tenant_id)) != STORE_OK)
         return rc;
     if (o->group_id == ch->group_id)
         return STORE_OK; /* already there */
-    if ((st = prep(s, c, SQL_DEVICE_MOVE)) == NULL)
+    if ((st = store__prep(s, c, SQL_DEVICE_MOVE)) == NULL)
         return STORE_ERR;
-    rc = bound(s, c,
-               bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                   bind_id(st, 3, ch->group_id) | sqlite3_bind_int64(st, 4, util_now()));
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          store__bind_id(st, 3, ch->group_id) |
+                          sqlite3_bind_int64(st, 4, util_now()));
     if (rc == STORE_OK)
-        rc = step_done(s, c, st, "device move");
+        rc = store__step_done(s, c, st, "device move");
     sqlite3_reset(st);
     if (rc != STORE_OK)
         return rc;
-    return audit(s, c, tenant_id, a, "device.move", "device", 0, device_id,
-                 json_pack("{s:o, s:o}", "group_id",
-                           ch->group_id > 0 ? json_integer(ch->group_id) : json_null(),
-                           "previous_group_id",
-                           o->group_id > 0 ? json_integer(o->group_id) : json_null()));
+    return store__audit(s, c, tenant_id, a, "device.move", "device", 0, device_id,
+                        json_pack("{s:o, s:o}", "group_id",
+                                  ch->group_id > 0 ? json_integer(ch->group_id) : json_null(),
+                                  "previous_group_id",
+                                  o->group_id > 0 ? json_integer(o->group_id) : json_null()));
 }
 
 static int
@@ -2059,18 +2076,19 @@ apply_blocked(store *s, struct conn *c, int64_t tenant_id, const char *device_id
 
     if (o->blocked == ch->blocked)
         return STORE_OK; /* idempotent */
-    if ((st = prep(s, c, SQL_DEVICE_BLOCK)) == NULL)
+    if ((st = store__prep(s, c, SQL_DEVICE_BLOCK)) == NULL)
         return STORE_ERR;
-    rc = bound(s, c,
-               bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                   sqlite3_bind_int(st, 3, ch->blocked) | sqlite3_bind_int64(st, 4, util_now()));
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          sqlite3_bind_int(st, 3, ch->blocked) |
+                          sqlite3_bind_int64(st, 4, util_now()));
     if (rc == STORE_OK)
-        rc = step_done(s, c, st, "device block");
+        rc = store__step_done(s, c, st, "device block");
     sqlite3_reset(st);
     if (rc != STORE_OK)
         return rc;
-    return audit(s, c, tenant_id, a, ch->blocked ? "device.block" : "device.unblock", "device", 0,
-                 device_id, json_object());
+    return store__audit(s, c, tenant_id, a, ch->blocked ? "device.block" : "device.unblock",
+                        "device", 0, device_id, json_object());
 }
 
 int

@@ -132,8 +132,9 @@ int store_group_delete(store *s, int64_t tenant_id, int64_t id, const struct sto
 
 /* --- devices ---
  * {"id", "state" ("unclaimed" | "active" | "blocked"), "group_id" (null | n), "product_id" (null |
- * n), "public_key" (PEM), "created_at", "claimed_at" (null | time), "updated_at"} A device is
- * visible to the tenant that claimed it, and while unclaimed to the tenant that imported it. */
+ * n), "public_key" (PEM), "created_at", "claimed_at" (null | time), "updated_at", "attestation"
+ * (null | {"at", "result", "reason"}: the last attestation)} A device is visible to the tenant that
+ * claimed it, and while unclaimed to the tenant that imported it. */
 struct store_import_entry {
     const char *device_id;      /* hex SHA-256 of the DER SubjectPublicKeyInfo, 64 chars */
     const char *public_key_pem; /* normalised PEM */
@@ -181,5 +182,100 @@ int store_device_auth(store *s, const char *device_id, struct store_device_auth 
 /* Newest first. */
 int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                      char *next_cursor);
+
+/* --- device attestation (store_attest.c; docs/protocol.md section 3) ---
+ * Measurements and reference values share one shape. Hex is lower-case; a component is 1..64 bytes
+ * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..4294967295. */
+#define STORE_NONCE_LEN 32
+#define STORE_NONCES_PER_DEVICE 4 /* outstanding nonces per device; a fifth replaces the oldest */
+#define STORE_SVN_MAX 4294967295LL
+
+struct store_measurement {
+    const char *stage;     /* "bootloader", "os" or "app" */
+    const char *component; /* e.g. "aegis-os" */
+    const char *version;   /* e.g. "1.2.0" */
+    int64_t svn;
+    const char *digest; /* 64 hex: SHA-256 of the image */
+};
+
+/* Records a challenge nonce of a registered device (claimed or not), valid until expires_at
+ * (> created_at). In the same transaction the device's expired nonces are dropped, and its oldest
+ * beyond STORE_NONCES_PER_DEVICE. STORE_NOTFOUND: the device is not in the registry (nothing is
+ * stored: the caller answers with an unstored nonce); STORE_INVALID: malformed argument. */
+int store_nonce_issue(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
+                      int64_t created_at, int64_t expires_at);
+/* Uses up a nonce: one DELETE of the row with this nonce AND this device (atomic single use), then
+ * checks its expiry against now. STORE_OK: it was issued to this device, unused and unexpired.
+ * STORE_NOTFOUND: unknown, already used, expired (and now consumed), or issued to another device
+ * (whose nonce stays untouched). */
+int store_nonce_consume(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
+                        int64_t now);
+/* Deletes at most max_rows (1..100000) nonces that expired at or before now; *purged (may be NULL)
+ * gets their number. A caller that wants them all calls again while *purged == max_rows. */
+int store_nonce_purge(store *s, int64_t now, int max_rows, int *purged);
+
+/* Reference values: {"id", "scope": "platform"|"tenant", "stage", "component", "version", "svn",
+ * "digest", "created_at"}. Platform values (tenant_id 0: stages bootloader and os) belong to the
+ * service operator (aegisctl); a tenant's values (stage app) to the tenant. */
+/* Adds a value to the scope of tenant_id (0 = platform). STORE_INVALID: bad field, or a stage that
+ * does not fit the scope; STORE_CONFLICT: the scope has (stage, component, version) already;
+ * STORE_NOTFOUND: no such tenant. A tenant's value writes an audit row (refval.create); platform
+ * values have no tenant audit log. */
+int store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
+                     const struct store_actor *a, json_t **out);
+/* Page, by id, of the platform values and (tenant_id > 0) the tenant's. */
+int store_refval_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                      char *next_cursor);
+/* Deletes value id of the scope of tenant_id: 0 deletes only platform values, a tenant only its own
+ * (another tenant's or a platform value is STORE_NOTFOUND). Audit row refval.delete for tenants. */
+int store_refval_delete(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a);
+/* STORE_OK when each of the n measurements equals a reference value in stage, component, version,
+ * svn and digest (platform values for bootloader and os, the tenant's for app). STORE_NOTFOUND with
+ * *index (may be NULL) the first that matches none. */
+int store_refval_match(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
+                       size_t *index);
+
+/* Security minimums of a tenant: {"component", "min_svn", "updated_at"}. */
+/* Creates or replaces the minimum svn of component (audit minimum.set). */
+int store_minimum_set(store *s, int64_t tenant_id, const char *component, int64_t min_svn,
+                      const struct store_actor *a, json_t **out);
+/* Page ordered by component (the cursor is the last component shown). */
+int store_minimum_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                       char *next_cursor);
+/* STORE_NOTFOUND when the tenant has no minimum for component (audit minimum.delete). */
+int store_minimum_delete(store *s, int64_t tenant_id, const char *component,
+                         const struct store_actor *a);
+/* STORE_OK when each measurement's svn is at least the tenant's minimum for its component
+ * (components without one pass). STORE_CONFLICT with *index and *min_svn (each may be NULL) of the
+ * first that is below. */
+int store_minimum_check(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
+                        size_t *index, int64_t *min_svn);
+
+/* Attestation records: {"id", "device_id", "created_at", "result": "pass"|"fail", "reason": null |
+ * string, "measurements": [event objects as presented], "certificate": null | {"serial",
+ * "not_after"}, "peer": null | client address}. A device JSON shows its last one as "attestation":
+ * null | {"at", "result", "reason"}. */
+struct store_attestation {
+    const char *device_id;
+    int64_t at;
+    int pass;
+    const char *reason;         /* fail: 1..64 bytes (e.g. "bad_nonce"); NULL on pass */
+    const json_t *measurements; /* a JSON array (borrowed), or NULL for [] */
+    const char *cert_serial;    /* pass: the issued certificate's serial (hex) */
+    int64_t cert_not_after;     /* pass: its notAfter */
+    const char *peer;           /* the client address, or NULL */
+};
+/* Records one attempt and makes it the device's last attestation, in one transaction. The record
+ * belongs to the tenant that sees the device: its owner, or while unclaimed its importer (a later
+ * claim by another tenant does not carry the last attestation over). STORE_NOTFOUND: the device is
+ * not in the registry. *id (may be NULL) gets the record's id. */
+int store_attestation_record(store *s, const struct store_attestation *a, int64_t *id);
+/* Page of the device's records, newest first. STORE_NOTFOUND: the device is not visible to the
+ * tenant. */
+int store_attestation_list_device(store *s, int64_t tenant_id, const char *device_id,
+                                  const struct store_page *pg, json_t **items, char *next_cursor);
+/* Page of the tenant's records, newest first; result NULL = any, else "pass" or "fail". */
+int store_attestation_list(store *s, int64_t tenant_id, const char *result,
+                           const struct store_page *pg, json_t **items, char *next_cursor);
 
 #endif

@@ -5,7 +5,8 @@ import threading
 
 import harness
 
-DEVICE_FIELDS = {"id", "state", "group_id", "product_id", "public_key", "created_at", "claimed_at", "updated_at"}
+DEVICE_FIELDS = {"id", "state", "group_id", "product_id", "public_key", "created_at", "claimed_at", "updated_at",
+                 "attestation"}
 
 
 def p384_key():

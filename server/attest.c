@@ -1,0 +1,586 @@
+/* attest: evidence parsing and verification (attest.h, docs/protocol.md). */
+#include "attest.h"
+
+#include "jsonx.h"
+#include "pki.h"
+#include "util.h"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define HEX_LEN (2 * ATTEST_HASH_LEN)
+#define PUBKEY_PEM_MAX 4096
+
+const unsigned char attest_msg_prefix[16] = {'A', 'E', 'G', 'I', 'S', '-', 'A', 'T',
+                                             'T', 'E', 'S', 'T', '-', 'V', '1', 0};
+
+static const char COMPONENT_CHARS[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+const char *
+attest_stage_name(enum attest_stage stage)
+{
+    switch (stage) {
+    case ATTEST_STAGE_BOOTLOADER:
+        return "bootloader";
+    case ATTEST_STAGE_OS:
+        return "os";
+    case ATTEST_STAGE_APP:
+        return "app";
+    }
+    return "?";
+}
+
+int
+attest_component_ok(const char *s, size_t len)
+{
+    return s != NULL && len >= 1 && len <= ATTEST_COMPONENT_MAX &&
+           strspn(s, COMPONENT_CHARS) == len;
+}
+
+int
+attest_version_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (s == NULL || len < 1 || len > ATTEST_VERSION_MAX)
+        return 0;
+    while (i < len && (unsigned char)s[i] >= 0x21 && (unsigned char)s[i] <= 0x7e)
+        i++;
+    return i == len;
+}
+
+int
+attest_hex32_ok(const char *s, size_t len)
+{
+    return s != NULL && len == HEX_LEN && strspn(s, "0123456789abcdef") == HEX_LEN;
+}
+
+/* --- Parsing --- */
+
+/* The string field key of obj (required): *s and *len, or -1 with a reason. where prefixes the
+ * field name in messages ("" or "event_log[2]."). */
+static int
+get_string(const json_t *obj, const char *where, const char *key, const char **s, size_t *len,
+           char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (v == NULL) {
+        seterr(err, errlen, "field '%s%s' is required", where, key);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        seterr(err, errlen, "field '%s%s' must be a string", where, key);
+        return -1;
+    }
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+    return 0;
+}
+
+/* A field of exactly 64 lower-case hex characters, decoded into out (32 bytes). */
+static int
+get_hex32(const json_t *obj, const char *where, const char *key, unsigned char *out, char *err,
+          size_t errlen)
+{
+    const char *s;
+    size_t len, bin = 0;
+    if (get_string(obj, where, key, &s, &len, err, errlen) != 0)
+        return -1;
+    if (!attest_hex32_ok(s, len) ||
+        sodium_hex2bin(out, ATTEST_HASH_LEN, s, len, NULL, &bin, NULL) != 0 ||
+        bin != ATTEST_HASH_LEN) {
+        seterr(err, errlen, "field '%s%s' must be %d lower-case hex characters", where, key,
+               HEX_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+parse_stage(const json_t *ev, const char *where, size_t i, enum attest_stage *stage, char *err,
+            size_t errlen)
+{
+    const char *s;
+    size_t len;
+    enum attest_stage want =
+        i == 0 ? ATTEST_STAGE_BOOTLOADER : (i == 1 ? ATTEST_STAGE_OS : ATTEST_STAGE_APP);
+    if (get_string(ev, where, "stage", &s, &len, err, errlen) != 0)
+        return -1;
+    if (strcmp(s, "bootloader") != 0 && strcmp(s, "os") != 0 && strcmp(s, "app") != 0) {
+        seterr(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
+        return -1;
+    }
+    if (len != strlen(s) || strcmp(s, attest_stage_name(want)) != 0) {
+        seterr(err, errlen,
+               "field '%sstage' must be \"%s\" (one bootloader, then one os, then 1 to %d apps)",
+               where, attest_stage_name(want), ATTEST_EVENTS_MAX - 2);
+        return -1;
+    }
+    *stage = want;
+    return 0;
+}
+
+static int
+parse_component(const json_t *ev, const char *where, char *out, char *err, size_t errlen)
+{
+    const char *s;
+    size_t len;
+    if (get_string(ev, where, "component", &s, &len, err, errlen) != 0)
+        return -1;
+    if (!attest_component_ok(s, len)) {
+        seterr(err, errlen, "field '%scomponent' must be 1 to %d characters of [a-z0-9._-]", where,
+               ATTEST_COMPONENT_MAX);
+        return -1;
+    }
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
+static int
+parse_version(const json_t *ev, const char *where, char *out, char *err, size_t errlen)
+{
+    const char *s;
+    size_t len;
+    if (get_string(ev, where, "version", &s, &len, err, errlen) != 0)
+        return -1;
+    if (!attest_version_ok(s, len)) {
+        seterr(err, errlen, "field '%sversion' must be 1 to %d printable ASCII characters", where,
+               ATTEST_VERSION_MAX);
+        return -1;
+    }
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
+static int
+parse_svn(const json_t *ev, const char *where, uint32_t *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(ev, "svn");
+    if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > (json_int_t)UINT32_MAX) {
+        seterr(err, errlen, "field '%ssvn' must be an integer from 0 to %lu", where,
+               (unsigned long)UINT32_MAX);
+        return -1;
+    }
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static int
+parse_event(const json_t *v, size_t i, struct attest_event *e, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"stage", "component", "version", "svn", "digest", NULL};
+    char where[32], why[160];
+    snprintf(where, sizeof(where), "event_log[%zu].", i);
+    if (!json_is_object(v)) {
+        seterr(err, errlen, "event_log[%zu] must be an object", i);
+        return -1;
+    }
+    if (jsonx_only_keys(v, keys, why, sizeof(why)) != 0) {
+        seterr(err, errlen, "event_log[%zu]: %s", i, why);
+        return -1;
+    }
+    if (parse_stage(v, where, i, &e->stage, err, errlen) != 0 ||
+        parse_component(v, where, e->component, err, errlen) != 0 ||
+        parse_version(v, where, e->version, err, errlen) != 0 ||
+        parse_svn(v, where, &e->svn, err, errlen) != 0 ||
+        get_hex32(v, where, "digest", e->digest, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static int
+parse_events(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
+{
+    const json_t *log = json_object_get(body, "event_log");
+    size_t n = json_array_size(log);
+    if (log == NULL || !json_is_array(log) || n < ATTEST_EVENTS_MIN || n > ATTEST_EVENTS_MAX) {
+        seterr(err, errlen, "field 'event_log' must be an array of %d to %d events",
+               ATTEST_EVENTS_MIN, ATTEST_EVENTS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parse_event(json_array_get(log, i), i, &ev->events[i], err, errlen) != 0)
+            return -1;
+    ev->nevents = n;
+    return 0;
+}
+
+/* 1 if the rest of bio is whitespace only. */
+static int
+rest_is_space(BIO *bio)
+{
+    char buf[64];
+    int n;
+    while ((n = BIO_read(bio, buf, (int)sizeof(buf))) > 0)
+        for (int i = 0; i < n; i++)
+            if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n')
+                return 0;
+    return 1;
+}
+
+/* Decodes the one PEM block of the CSR text into ev->csr_der (its DER is checked later). */
+static int
+pem_decode_csr(struct attest_evidence *ev, char *err, size_t errlen)
+{
+    BIO *bio = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    int rc = -1;
+
+    if (ev->csr_pem_len < 11 || memcmp(ev->csr_pem, "-----BEGIN ", 11) != 0 ||
+        (bio = BIO_new_mem_buf(ev->csr_pem, (int)ev->csr_pem_len)) == NULL)
+        goto out;
+    if (PEM_read_bio(bio, &name, &header, &data, &len) != 1 || len <= 0 ||
+        (strcmp(name, PEM_STRING_X509_REQ) != 0 && strcmp(name, PEM_STRING_X509_REQ_OLD) != 0) ||
+        header[0] != '\0' || (size_t)len > sizeof(ev->csr_der) || !rest_is_space(bio))
+        goto out;
+    memcpy(ev->csr_der, data, (size_t)len);
+    ev->csr_der_len = (size_t)len;
+    rc = 0;
+out:
+    if (rc != 0)
+        seterr(err, errlen, "field 'csr' must be one PEM CERTIFICATE REQUEST block");
+    ERR_clear_error();
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(bio);
+    return rc;
+}
+
+static int
+parse_csr(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
+{
+    const char *s;
+    size_t len;
+    if (get_string(body, "", "csr", &s, &len, err, errlen) != 0)
+        return -1;
+    if (len < 1 || len > ATTEST_CSR_MAX || strlen(s) != len) {
+        seterr(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", ATTEST_CSR_MAX);
+        return -1;
+    }
+    ev->csr_pem = s;
+    ev->csr_pem_len = len;
+    return pem_decode_csr(ev, err, errlen);
+}
+
+static int
+parse_signature(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
+{
+    const char *s, *end = NULL;
+    size_t len, bin = 0;
+    if (get_string(body, "", "signature", &s, &len, err, errlen) != 0)
+        return -1;
+    if (len < 4 || len > ATTEST_SIG_B64_MAX ||
+        sodium_base642bin(ev->sig, sizeof(ev->sig), s, len, NULL, &bin, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != s + len || bin == 0) {
+        seterr(err, errlen,
+               "field 'signature' must be padded base64 (RFC 4648) of at most %d characters",
+               ATTEST_SIG_B64_MAX);
+        return -1;
+    }
+    ev->sig_len = bin;
+    return 0;
+}
+
+static int
+parse_header(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, "version");
+    if (v == NULL || !json_is_integer(v) || json_integer_value(v) != ATTEST_PROTOCOL_VERSION) {
+        seterr(err, errlen, "field 'version' must be %d", ATTEST_PROTOCOL_VERSION);
+        return -1;
+    }
+    if (get_hex32(body, "", "device_id", ev->device_id_raw, err, errlen) != 0)
+        return -1;
+    util_hex(ev->device_id_raw, ATTEST_HASH_LEN, ev->device_id);
+    if (get_hex32(body, "", "nonce", ev->nonce, err, errlen) != 0 ||
+        get_hex32(body, "", "composite", ev->composite, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+int
+attest_parse(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"version",   "device_id", "nonce",     "composite",
+                                       "event_log", "csr",       "signature", NULL};
+    memset(ev, 0, sizeof(*ev));
+    if (!json_is_object(body)) {
+        seterr(err, errlen, "the evidence must be a JSON object");
+        return -1;
+    }
+    if (jsonx_only_keys(body, keys, err, errlen) != 0 || parse_header(body, ev, err, errlen) != 0 ||
+        parse_events(body, ev, err, errlen) != 0 || parse_csr(body, ev, err, errlen) != 0 ||
+        parse_signature(body, ev, err, errlen) != 0) {
+        sodium_memzero(ev->nonce, sizeof(ev->nonce));
+        return -1;
+    }
+    return 0;
+}
+
+/* --- Encoding, composite, message --- */
+
+int
+attest_sha256(const void *data, size_t len, unsigned char out[ATTEST_HASH_LEN])
+{
+    unsigned int n = 0;
+    int ok = EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == ATTEST_HASH_LEN;
+    if (!ok)
+        ERR_clear_error();
+    return ok ? 0 : -1;
+}
+
+size_t
+attest_event_encode(const struct attest_event *e, unsigned char out[ATTEST_ENC_MAX])
+{
+    size_t cl = strnlen(e->component, ATTEST_COMPONENT_MAX);
+    size_t vl = strnlen(e->version, ATTEST_VERSION_MAX);
+    size_t n = 0;
+    out[n++] = (unsigned char)e->stage;
+    out[n++] = (unsigned char)cl;
+    memcpy(out + n, e->component, cl);
+    n += cl;
+    out[n++] = (unsigned char)vl;
+    memcpy(out + n, e->version, vl);
+    n += vl;
+    out[n++] = (unsigned char)(e->svn >> 24);
+    out[n++] = (unsigned char)(e->svn >> 16);
+    out[n++] = (unsigned char)(e->svn >> 8);
+    out[n++] = (unsigned char)e->svn;
+    memcpy(out + n, e->digest, ATTEST_HASH_LEN);
+    return n + ATTEST_HASH_LEN;
+}
+
+int
+attest_measurement(const struct attest_event *e, unsigned char out[ATTEST_HASH_LEN])
+{
+    unsigned char enc[ATTEST_ENC_MAX];
+    size_t n = attest_event_encode(e, enc);
+    return attest_sha256(enc, n, out);
+}
+
+int
+attest_composite(const struct attest_event *ev, size_t n, unsigned char out[ATTEST_HASH_LEN])
+{
+    unsigned char buf[2 * ATTEST_HASH_LEN];
+    memset(buf, 0, ATTEST_HASH_LEN); /* C_0 */
+    for (size_t i = 0; i < n; i++) {
+        if (attest_measurement(&ev[i], buf + ATTEST_HASH_LEN) != 0 ||
+            attest_sha256(buf, sizeof(buf), buf) != 0)
+            return -1;
+    }
+    memcpy(out, buf, ATTEST_HASH_LEN);
+    return 0;
+}
+
+void
+attest_message(const unsigned char nonce[ATTEST_HASH_LEN],
+               const unsigned char device_id[ATTEST_HASH_LEN],
+               const unsigned char composite[ATTEST_HASH_LEN],
+               const unsigned char csr_hash[ATTEST_HASH_LEN], unsigned char out[ATTEST_MSG_LEN])
+{
+    memcpy(out, attest_msg_prefix, sizeof(attest_msg_prefix));
+    memcpy(out + 16, nonce, ATTEST_HASH_LEN);
+    memcpy(out + 48, device_id, ATTEST_HASH_LEN);
+    memcpy(out + 80, composite, ATTEST_HASH_LEN);
+    memcpy(out + 112, csr_hash, ATTEST_HASH_LEN);
+}
+
+/* --- Keys, signatures, CSRs --- */
+
+/* A passphrase callback that refuses (an encrypted PEM never prompts). */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* 1 if pkey is an EC key on the named curve P-256. */
+static int
+is_p256(EVP_PKEY *pkey)
+{
+    char group[64];
+    size_t glen = 0;
+    if (pkey == NULL || !EVP_PKEY_is_a(pkey, "EC"))
+        return 0;
+    if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    return strcmp(group, SN_X9_62_prime256v1) == 0 || strcmp(group, "P-256") == 0;
+}
+
+static EVP_PKEY *
+load_pubkey(const char *pem)
+{
+    size_t len = strnlen(pem, PUBKEY_PEM_MAX + 1);
+    if (len == 0 || len > PUBKEY_PEM_MAX)
+        return NULL;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
+    BIO_free(bio);
+    return key;
+}
+
+int
+attest_verify_signature(const char *pubkey_pem, const unsigned char *msg, size_t msglen,
+                        const unsigned char *sig, size_t siglen, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    int rc = 0;
+
+    if (pubkey_pem == NULL || msg == NULL || sig == NULL || siglen == 0) {
+        seterr(err, errlen, "signature or key missing");
+        goto out;
+    }
+    key = load_pubkey(pubkey_pem);
+    if (!is_p256(key)) {
+        seterr(err, errlen, "the registered identity key is not an EC P-256 public key");
+        goto out;
+    }
+    /* A new context for every verification: OpenSSL 3.0.x could keep the first key of a reused
+     * context re-initialised with another. */
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1) {
+        seterr(err, errlen, "cannot set up signature verification");
+        rc = -1;
+        goto out;
+    }
+    if (EVP_DigestVerify(md, sig, siglen, msg, msglen) == 1)
+        rc = 1;
+    else
+        seterr(err, errlen, "the signature does not verify with the device's identity key");
+out:
+    ERR_clear_error();
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int
+attest_check_csr(const unsigned char *der, size_t len, char *err, size_t errlen)
+{
+    X509_REQ *req = NULL;
+    const unsigned char *p = der;
+    int rc = -1;
+
+    if (der == NULL || len == 0 || len > ATTEST_CSR_DER_MAX) {
+        seterr(err, errlen, "the CSR is empty or too large");
+        goto out;
+    }
+    req = d2i_X509_REQ(NULL, &p, (long)len);
+    if (req == NULL || p != der + len) {
+        seterr(err, errlen, "the CSR is not one DER PKCS#10 request");
+        goto out;
+    }
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+    if (!is_p256(pub)) {
+        seterr(err, errlen, "the CSR's key is not EC P-256");
+        goto out;
+    }
+    if (X509_REQ_verify(req, pub) != 1) {
+        seterr(err, errlen, "the CSR's self-signature does not verify");
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_REQ_free(req);
+    return rc;
+}
+
+static int
+asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return -1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+int
+attest_cert_info(const char *pem, char serial[ATTEST_SERIAL_HEX_MAX], int64_t *not_before,
+                 int64_t *not_after, char *err, size_t errlen)
+{
+    X509 *cert = NULL;
+    BIGNUM *bn = NULL;
+    char *hex = NULL;
+    int rc = -1;
+
+    serial[0] = '\0';
+    if (pem == NULL || (cert = pki_cert_from_pem(pem, strlen(pem))) == NULL) {
+        seterr(err, errlen, "not a PEM certificate");
+        goto out;
+    }
+    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    if (hex == NULL || strlen(hex) >= ATTEST_SERIAL_HEX_MAX ||
+        asn1_time_unix(X509_get0_notBefore(cert), not_before) != 0 ||
+        asn1_time_unix(X509_get0_notAfter(cert), not_after) != 0) {
+        seterr(err, errlen, "unreadable certificate serial or validity");
+        goto out;
+    }
+    for (size_t i = 0; hex[i] != '\0'; i++)
+        serial[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
+    serial[strlen(hex)] = '\0';
+    rc = 0;
+out:
+    ERR_clear_error();
+    OPENSSL_free(hex);
+    BN_free(bn);
+    X509_free(cert);
+    return rc;
+}
+
+json_t *
+attest_events_json(const struct attest_evidence *ev)
+{
+    json_t *arr = json_array();
+    char hex[HEX_LEN + 1];
+    for (size_t i = 0; arr != NULL && i < ev->nevents; i++) {
+        const struct attest_event *e = &ev->events[i];
+        util_hex(e->digest, ATTEST_HASH_LEN, hex);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", attest_stage_name(e->stage),
+                              "component", e->component, "version", e->version, "svn",
+                              (json_int_t)e->svn, "digest", hex);
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}

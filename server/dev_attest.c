@@ -1,0 +1,454 @@
+/* Device attestation endpoints (docs/protocol.md section 3), over TLS without a client
+ * certificate: POST /v1/device/attest/challenge hands out single-use nonces, POST /v1/device/attest
+ * checks evidence in the protocol's order and answers a short-lived certificate or 403
+ * attestation_failed with the first failing reason. Every attempt of a registered device is
+ * recorded; nonces are never logged. */
+#include "api.h"
+#include "api_util.h"
+#include "attest.h"
+#include "log.h"
+#include "pki.h"
+#include "ratelimit.h"
+#include "signer.h"
+#include "store.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SAN_URI_MAX 160
+#define RL_KEY_MAX 64
+#define MSG_MAX 256
+
+/* --- challenge --- */
+
+/* The rate-limit key of a client address: the address, or for IPv6 its /64 (one host commonly
+ * holds a whole /64). */
+static void
+client_key(const char *peer, char *out, size_t len)
+{
+    struct in6_addr a6;
+    if (strchr(peer, ':') != NULL && inet_pton(AF_INET6, peer, &a6) == 1 &&
+        !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        char text[INET6_ADDRSTRLEN];
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) != NULL) {
+            snprintf(out, len, "%s/64", text);
+            return;
+        }
+    }
+    snprintf(out, len, "%s", peer);
+}
+
+/* Takes a token for the caller's address from the challenge limiter: challenges and evidence
+ * (prefix "a:", a bucket of its own at the same rate) are limited separately. Returns 0, or -1 with
+ * 429 rate_limited and Retry-After set. */
+static int
+rate_allowed(api_req *r, const char *prefix, const char *what)
+{
+    char key[RL_KEY_MAX], addr[RL_KEY_MAX];
+    int retry = 0;
+    client_key(r->peer, addr, sizeof(addr));
+    snprintf(key, sizeof(key), "%s%s", prefix, addr);
+    if (addr[0] == '\0' || ratelimit_take(r->app->challenge_rl, key, util_mono_ns(), &retry))
+        return 0;
+    r->retry_after = retry;
+    api_error(r, 429, "rate_limited", "too many %s from this address; retry in %d s", what, retry);
+    return -1;
+}
+
+/* The body {"device_id": "<64 lower-case hex>"}. Returns 0 with *id borrowed from r->json, or -1
+ * with a 400 reply set. */
+static int
+challenge_body(api_req *r, const char **id)
+{
+    static const char *const keys[] = {"device_id", NULL};
+    const json_t *v;
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    v = json_object_get(r->json, "device_id");
+    if (!json_is_string(v) || !attest_hex32_ok(json_string_value(v), json_string_length(v))) {
+        api_invalid(r, "field 'device_id' must be 64 lower-case hex characters");
+        return -1;
+    }
+    *id = json_string_value(v);
+    return 0;
+}
+
+void
+dev_attest_challenge(api_req *r)
+{
+    unsigned char nonce[ATTEST_HASH_LEN];
+    char hex[2 * ATTEST_HASH_LEN + 1], exp[32];
+    const char *device_id = NULL;
+    int64_t now = util_now(), ttl = r->app->cfg->nonce_ttl_s;
+
+    if (rate_allowed(r, "", "challenges") != 0 || challenge_body(r, &device_id) != 0)
+        return;
+    randombytes_buf(nonce, sizeof(nonce));
+    /* An unknown device gets a nonce too (never stored, so it can never pass): the answer does not
+     * tell whether a device ID is registered. */
+    int rc = store_nonce_issue(r->app->st, device_id, nonce, now, now + ttl);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        api_store_error(r, rc, "nonce");
+        goto out;
+    }
+    log_debug("msg=\"attestation challenge\" device=%s known=%d peer=%s", device_id, rc == STORE_OK,
+              r->peer);
+    util_hex(nonce, sizeof(nonce), hex);
+    api_reply_built(r, 200,
+                    json_pack("{s:s, s:s, s:I}", "nonce", hex, "expires_at",
+                              util_rfc3339(now + ttl, exp, sizeof(exp)), "ttl_s", (json_int_t)ttl));
+out:
+    sodium_memzero(nonce, sizeof(nonce));
+    sodium_memzero(hex, sizeof(hex));
+}
+
+/* --- attest --- */
+
+/* One attestation attempt. */
+struct attempt {
+    api_req *r;
+    int64_t now;
+    struct attest_evidence ev;
+    struct store_device_auth dev;
+    int registered;       /* the device is in the registry: the attempt is recorded */
+    json_t *measurements; /* the event log as presented, for the record */
+};
+
+/* Records the attempt of a registered device. Returns the store code. */
+static int
+record(struct attempt *a, const char *reason, const char *serial, int64_t not_after)
+{
+    struct store_attestation rec = {
+        .device_id = a->ev.device_id,
+        .at = a->now,
+        .pass = reason == NULL,
+        .reason = reason,
+        .measurements = a->measurements,
+        .cert_serial = serial,
+        .cert_not_after = not_after,
+        .peer = a->r->peer[0] != '\0' ? a->r->peer : NULL,
+    };
+    int rc = store_attestation_record(a->r->app->st, &rec, NULL);
+    if (rc != STORE_OK)
+        log_error("msg=\"cannot record an attestation\" device=%s rc=%d", a->ev.device_id, rc);
+    return rc;
+}
+
+static void fail(struct attempt *a, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records the failure (registered devices only) and answers 403 attestation_failed. */
+static void
+fail(struct attempt *a, const char *reason, const char *fmt, ...)
+{
+    char msg[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (a->registered)
+        (void)record(a, reason, NULL, 0);
+    log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
+             a->ev.device_id, (long long)a->dev.tenant_id, a->r->peer);
+    api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
+                   msg);
+}
+
+/* Checks 1-3: registered, claimed, not blocked. Returns 0, or -1 with the reply set. */
+static int
+check_device(struct attempt *a)
+{
+    int rc = store_device_auth(a->r->app->st, a->ev.device_id, &a->dev);
+    if (rc == STORE_NOTFOUND) {
+        fail(a, "unknown_device", "the device is not registered");
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_store_error(a->r, rc, "device");
+        return -1;
+    }
+    a->registered = 1;
+    a->r->tenant_id = a->dev.tenant_id;
+    if (a->dev.tenant_id == 0) {
+        fail(a, "not_claimed", "the device is not claimed by a tenant");
+        return -1;
+    }
+    if (a->dev.blocked) {
+        fail(a, "blocked", "the device is blocked");
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks 4-6: nonce (consumed here, pass or fail), identity signature, CSR. Returns 0, or -1 with
+ * the reply set. */
+static int
+check_proof(struct attempt *a)
+{
+    unsigned char csr_hash[ATTEST_HASH_LEN], msg[ATTEST_MSG_LEN];
+    char err[MSG_MAX] = "";
+    int rc = -1;
+
+    int src = store_nonce_consume(a->r->app->st, a->ev.device_id, a->ev.nonce, a->now);
+    if (src == STORE_NOTFOUND) {
+        fail(a, "bad_nonce", "the nonce is unknown, used, expired or not this device's");
+        goto out;
+    }
+    if (src != STORE_OK) {
+        api_store_error(a->r, src, "nonce");
+        goto out;
+    }
+    if (attest_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
+        api_error(a->r, 500, "internal", "cannot hash the CSR");
+        goto out;
+    }
+    attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
+    int v = attest_verify_signature(a->dev.public_key_pem, msg, sizeof(msg), a->ev.sig,
+                                    a->ev.sig_len, err, sizeof(err));
+    if (v < 0) {
+        log_error("msg=\"signature check failed\" device=%s err=\"%s\"", a->ev.device_id, err);
+        api_error(a->r, 500, "internal", "cannot verify the signature");
+        goto out;
+    }
+    if (v == 0) {
+        fail(a, "bad_signature", "%s", err);
+        goto out;
+    }
+    if (attest_check_csr(a->ev.csr_der, a->ev.csr_der_len, err, sizeof(err)) != 0) {
+        fail(a, "bad_csr", "%s", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    sodium_memzero(msg, sizeof(msg));
+    sodium_memzero(a->ev.nonce, sizeof(a->ev.nonce));
+    return rc;
+}
+
+/* Checks 7-9: the log replays to the composite, every event is a known-good measurement, and none
+ * is below the tenant's minimum svn. Returns 0, or -1 with the reply set. */
+static int
+check_measurements(struct attempt *a)
+{
+    struct store_measurement m[ATTEST_EVENTS_MAX];
+    char digest[ATTEST_EVENTS_MAX][2 * ATTEST_HASH_LEN + 1];
+    unsigned char composite[ATTEST_HASH_LEN];
+    size_t bad = 0;
+    int64_t min_svn = 0;
+
+    if (attest_composite(a->ev.events, a->ev.nevents, composite) != 0) {
+        api_error(a->r, 500, "internal", "cannot replay the event log");
+        return -1;
+    }
+    if (CRYPTO_memcmp(composite, a->ev.composite, sizeof(composite)) != 0) {
+        fail(a, "log_mismatch", "the event log does not replay to the composite digest");
+        return -1;
+    }
+    for (size_t i = 0; i < a->ev.nevents; i++) {
+        const struct attest_event *e = &a->ev.events[i];
+        util_hex(e->digest, ATTEST_HASH_LEN, digest[i]);
+        m[i] = (struct store_measurement){attest_stage_name(e->stage), e->component, e->version,
+                                          (int64_t)e->svn, digest[i]};
+    }
+    int rc = store_refval_match(a->r->app->st, a->dev.tenant_id, m, a->ev.nevents, &bad);
+    if (rc == STORE_NOTFOUND) {
+        fail(a, "unknown_measurement",
+             "event_log[%zu] (%s %s %s, svn %lld) matches no reference value", bad, m[bad].stage,
+             m[bad].component, m[bad].version, (long long)m[bad].svn);
+        return -1;
+    }
+    if (rc == STORE_OK)
+        rc = store_minimum_check(a->r->app->st, a->dev.tenant_id, m, a->ev.nevents, &bad, &min_svn);
+    if (rc == STORE_CONFLICT) {
+        fail(a, "rollback", "event_log[%zu] (%s) has svn %lld, below the minimum %lld", bad,
+             m[bad].component, (long long)m[bad].svn, (long long)min_svn);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_store_error(a->r, rc, "reference values");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- the certificate --- */
+
+/* Appends pem (and a newline if it lacks one) to the malloc'd string *buf of *len bytes. */
+static int
+append_pem(char **buf, size_t *len, const char *pem)
+{
+    size_t n = pem != NULL ? strlen(pem) : 0;
+    char *nb = realloc(*buf, *len + n + 2);
+    if (nb == NULL)
+        return -1;
+    if (n > 0)
+        memcpy(nb + *len, pem, n);
+    *len += n;
+    if (n > 0 && pem[n - 1] != '\n')
+        nb[(*len)++] = '\n';
+    nb[*len] = '\0';
+    *buf = nb;
+    return 0;
+}
+
+/* What the tenant's CAs give a certificate: the active CA (borrowed from cas) and the bundle of
+ * every unexpired CA (malloc'd). */
+struct issuer {
+    json_t *cas;
+    const char *ca_pem;
+    const char *key_name;
+    char *bundle;
+    size_t bundle_len;
+};
+
+static void
+issuer_free(struct issuer *is)
+{
+    json_decref(is->cas);
+    free(is->bundle);
+}
+
+/* Returns 0, or -1 with the reply set. */
+static int
+load_issuer(struct attempt *a, struct issuer *is)
+{
+    size_t i;
+    json_t *ca;
+    int rc = store_ca_list(a->r->app->st, a->dev.tenant_id, a->now, &is->cas);
+    if (rc != STORE_OK) {
+        api_store_error(a->r, rc, "issuing CA");
+        return -1;
+    }
+    json_array_foreach(is->cas, i, ca)
+    {
+        if (is->ca_pem == NULL && json_is_true(json_object_get(ca, "active"))) {
+            is->ca_pem = json_string_value(json_object_get(ca, "cert_pem"));
+            is->key_name = json_string_value(json_object_get(ca, "key_name"));
+        }
+        if (append_pem(&is->bundle, &is->bundle_len,
+                       json_string_value(json_object_get(ca, "cert_pem"))) != 0) {
+            api_error(a->r, 500, "internal", "out of memory");
+            return -1;
+        }
+    }
+    if (is->ca_pem == NULL || is->key_name == NULL) {
+        log_error("msg=\"attestation passed but the tenant has no active issuing CA\" tenant=%lld "
+                  "hint=\"aegisctl pki rotate <tenant>\"",
+                  (long long)a->dev.tenant_id);
+        api_error(a->r, 503, "unavailable", "the tenant has no active issuing CA");
+        return -1;
+    }
+    return 0;
+}
+
+/* Issues the device certificate from the CSR (profile of section 3.4). *leaf is malloc'd. */
+static int
+issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
+{
+    json_t *tenant = NULL;
+    char uri[SAN_URI_MAX], err[MSG_MAX];
+    int rc = -1;
+
+    int src = store_tenant_get(a->r->app->st, a->dev.tenant_id, &tenant);
+    if (src != STORE_OK) {
+        api_store_error(a->r, src, "tenant");
+        goto out;
+    }
+    snprintf(uri, sizeof(uri), "urn:aegis:tenant:%lld:device:%s", (long long)a->dev.tenant_id,
+             a->ev.device_id);
+    struct pki_leaf_profile p = {a->ev.device_id,
+                                 json_string_value(json_object_get(tenant, "name")),
+                                 uri,
+                                 NULL,
+                                 NULL,
+                                 1,
+                                 1,
+                                 a->r->app->cfg->cert_lifetime_s,
+                                 a->now};
+    if (signer_issue_from_csr(a->r->app->sg, is->key_name, is->ca_pem, a->ev.csr_pem,
+                              a->ev.csr_pem_len, &p, leaf, err, sizeof(err)) != 0) {
+        log_error("msg=\"cannot issue a device certificate\" device=%s tenant=%lld err=\"%s\"",
+                  a->ev.device_id, (long long)a->dev.tenant_id, err);
+        api_error(a->r, 500, "internal", "cannot issue the certificate");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(tenant);
+    return rc;
+}
+
+/* Issues the certificate, records the pass and answers 200. */
+static void
+pass(struct attempt *a)
+{
+    struct issuer is = {NULL, NULL, NULL, NULL, 0};
+    char *leaf = NULL, *chain = NULL;
+    char serial[ATTEST_SERIAL_HEX_MAX], err[MSG_MAX], nb[32], na[32];
+    size_t chain_len = 0;
+    int64_t not_before = 0, not_after = 0;
+
+    if (load_issuer(a, &is) != 0 || issue_leaf(a, &is, &leaf) != 0)
+        goto out;
+    if (attest_cert_info(leaf, serial, &not_before, &not_after, err, sizeof(err)) != 0 ||
+        append_pem(&chain, &chain_len, leaf) != 0 || append_pem(&chain, &chain_len, is.ca_pem)) {
+        api_error(a->r, 500, "internal", "cannot assemble the certificate chain");
+        goto out;
+    }
+    if (record(a, NULL, serial, not_after) != STORE_OK) {
+        api_error(a->r, 500, "internal", "cannot record the attestation");
+        goto out;
+    }
+    log_info("msg=attestation result=pass device=%s tenant=%lld serial=%s peer=%s", a->ev.device_id,
+             (long long)a->dev.tenant_id, serial, a->r->peer);
+    api_reply_built(a->r, 200,
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "result", "pass", "certificate",
+                              leaf, "chain", chain, "trust_bundle", is.bundle, "not_before",
+                              util_rfc3339(not_before, nb, sizeof(nb)), "not_after",
+                              util_rfc3339(not_after, na, sizeof(na))));
+out:
+    free(leaf);
+    free(chain);
+    issuer_free(&is);
+}
+
+void
+dev_attest(api_req *r)
+{
+    struct attempt *a = calloc(1, sizeof(*a));
+    char err[MSG_MAX];
+
+    if (a == NULL) {
+        api_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    a->r = r;
+    a->now = util_now();
+    /* Every attempt of a registered device writes a record: bound them per address too. */
+    if (rate_allowed(r, "a:", "attestation attempts") != 0)
+        goto out;
+    /* A body without the evidence's shape does not consume the nonce. */
+    if (attest_parse(r->json, &a->ev, err, sizeof(err)) != 0) {
+        api_error(r, 400, "invalid_evidence", "%s", err);
+        goto out;
+    }
+    if ((a->measurements = attest_events_json(&a->ev)) == NULL) {
+        api_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    if (check_device(a) == 0 && check_proof(a) == 0 && check_measurements(a) == 0)
+        pass(a);
+out:
+    json_decref(a->measurements);
+    sodium_memzero(a, sizeof(*a));
+    free(a);
+}

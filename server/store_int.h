@@ -1,0 +1,140 @@
+/* store internals shared by the store's source files (store.c: pool, statements, migrations,
+ * tenants, products, groups, devices, audit; store_attest.c: attestation). Nothing outside
+ * server/store*.c includes this header: the rest of Aegis sees only store.h.
+ *
+ * Conventions (as in store.c):
+ *  - A call takes a connection with store__take() for its whole duration and gives it back with
+ *    store__give(); changes run between store__begin() and store__end_tx() and write their audit
+ *    row with store__audit() in the same transaction.
+ *  - Statements are named `static const char SQL_...[]` constants of the calling file; the
+ *    per-connection statement cache is keyed by their addresses (store__prep).
+ *  - Values are only ever bound, never formatted into SQL. Database errors are logged without
+ *    values (store__db_error) and counted for /metrics.
+ *  - Functions return STORE_OK or a negative STORE_* code unless their comment says otherwise. */
+#ifndef AEGIS_STORE_INT_H
+#define AEGIS_STORE_INT_H
+
+#include "store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_MAX 64
+#define STMT_CACHE_MAX 128 /* statements per connection: every SQL_ constant of store*.c */
+#define BUSY_TIMEOUT_MS 5000
+#define NAME_MAX_BYTES 128
+#define DESC_MAX_BYTES 1024
+#define ACTOR_MAX_BYTES 64
+#define PAGE_MAX 1000
+#define DEVICE_ID_LEN 64
+#define CURSOR_BUF 65 /* the header's minimum for next_cursor: a device id and its NUL */
+
+struct cached_stmt {
+    const char *sql; /* the string constant it was prepared from (compared by address) */
+    sqlite3_stmt *st;
+};
+
+struct conn {
+    sqlite3 *db;
+    struct cached_stmt cache[STMT_CACHE_MAX];
+    int ncache;
+};
+
+struct store {
+    pthread_mutex_t lock; /* guards idle and nidle */
+    pthread_cond_t cond;  /* signalled when a connection goes back to the pool */
+    int sync_ready;       /* lock and cond initialised */
+    struct conn *conns;   /* size connections */
+    struct conn **idle;   /* stack of the nidle connections not in use */
+    int size;
+    int nidle;
+    atomic_uint_least64_t errors;
+};
+
+/* --- errors --- */
+/* Logs and counts a database error on c (may be NULL). what names the operation, never a value.
+ * Returns STORE_ERR. */
+int store__db_error(store *s, struct conn *c, const char *what);
+/* Turns the failed sqlite3_step result rc of a write into a STORE code: a unique violation is
+ * STORE_CONFLICT, a CHECK violation STORE_INVALID, anything else a logged STORE_ERR. */
+int store__write_error(store *s, struct conn *c, int rc, const char *what);
+
+/* --- connections, statements, transactions --- */
+/* Takes an idle connection, waiting while all are in use. Give it back with store__give. */
+struct conn *store__take(store *s);
+/* Puts c back: resets every statement, rolls back a forgotten transaction. Accepts NULL. */
+void store__give(store *s, struct conn *c);
+/* The cached statement for sql (an SQL_ constant), reset and without bindings. Borrowed from c;
+ * NULL on error (logged). */
+sqlite3_stmt *store__prep(store *s, struct conn *c, const char *sql);
+/* BEGIN IMMEDIATE. */
+int store__begin(store *s, struct conn *c);
+/* Ends the transaction open on c, if any: commits when rc is STORE_OK, else rolls back. Returns
+ * rc, or STORE_ERR when the commit failed. Accepts c == NULL. */
+int store__end_tx(store *s, struct conn *c, int rc);
+
+/* --- stepping and binding --- */
+/* A statement expected to return at most one row: STORE_OK with a row, STORE_NOTFOUND without. */
+int store__step_row(store *s, struct conn *c, sqlite3_stmt *st, const char *what);
+/* Steps a write statement to its end (errors through store__write_error). */
+int store__step_done(store *s, struct conn *c, sqlite3_stmt *st, const char *what);
+/* rc is the OR of sqlite3_bind_* results: anything but SQLITE_OK is a logged STORE_ERR. */
+int store__bound(store *s, struct conn *c, int rc);
+/* Binds text that may be NULL (as SQL NULL). Returns an SQLite code. */
+int store__bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Binds an id that is 0 when absent (as SQL NULL). Returns an SQLite code. */
+int store__bind_id(sqlite3_stmt *st, int i, int64_t v);
+/* Runs an "is this id the tenant's" query (?1 id, ?2 tenant): STORE_OK or STORE_NOTFOUND. */
+int store__owned(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id);
+/* Inside a transaction: STORE_OK if the tenant exists, else STORE_NOTFOUND. */
+int store__tenant_exists(store *s, struct conn *c, int64_t tenant_id);
+
+/* --- argument checks: 1 if acceptable, else 0 --- */
+/* Text of min..max bytes, valid UTF-8 without control characters. */
+int store__text_ok(const char *s, size_t min, size_t max);
+int store__actor_ok(const struct store_actor *a);
+/* 64 lower-case hex characters. */
+int store__device_id_ok(const char *id);
+
+/* --- JSON of columns (new references; NULL when out of memory) --- */
+json_t *store__json_time(int64_t t);
+/* Column i as an RFC 3339 time, or JSON null when NULL. */
+json_t *store__col_time(sqlite3_stmt *st, int i);
+/* Column i as an integer, or JSON null when NULL. */
+json_t *store__col_int(sqlite3_stmt *st, int i);
+/* Column i (NOT NULL text) as a string. */
+json_t *store__col_text(sqlite3_stmt *st, int i);
+json_int_t store__col_id(sqlite3_stmt *st, int i);
+
+/* --- lists --- */
+typedef json_t *(*store__row_json_fn)(sqlite3_stmt *st);
+/* Steps st to its end, appending row_json of each row to a new array *items. When limit > 0, st
+ * must return up to limit + 1 rows: only limit are kept, and next_cursor (CURSOR_BUF bytes) gets
+ * column 0 of the last kept row if a further row exists, else "". */
+int store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit,
+                   store__row_json_fn row_json, json_t **items, char *next_cursor);
+/* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */
+int store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
+                      store__row_json_fn row_json, json_t **out);
+/* 1 if pg is a valid page request. */
+int store__page_ok(const struct store_page *pg);
+/* An integer-id cursor: dflt when absent, STORE_INVALID when malformed. */
+int store__int_cursor(const struct store_page *pg, int64_t dflt, int64_t *out);
+/* Lists with a statement whose ?1 is the tenant, ?2 the cursor and ?3 the row limit (limit + 1),
+ * and ?4 extra when the statement has a fourth parameter. Takes its own connection. */
+int store__list_by_id(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg,
+                      int64_t after, int64_t extra, store__row_json_fn row_json, json_t **items,
+                      char *next_cursor);
+
+/* --- audit --- */
+/* Writes an audit row in the open transaction. object_id is object_text when set, else object_int
+ * when > 0, else NULL. detail is stolen (NULL means out of memory). */
+int store__audit(store *s, struct conn *c, int64_t tenant_id, const struct store_actor *a,
+                 const char *action, const char *object_type, int64_t object_int,
+                 const char *object_text, json_t *detail);
+
+#endif

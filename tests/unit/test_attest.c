@@ -1,0 +1,623 @@
+/* Unit tests of the attestation verifier (server/attest.c): the protocol's test vector
+ * (docs/protocol.md section 6), strict evidence parsing, signatures and CSR checks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "attest.c" /* the module is part of the daemon, not of the library the tests link */
+
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+#include <stdlib.h>
+
+/* --- the test vector of docs/protocol.md section 6 --- */
+
+/* The identity key of the vector (a test key: never use it on a device). */
+static const char ID_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExqLzwvyXVyBn8B0mTfMrLIiZYqYe\n"
+                             "0VaUlypjrhsRDzqWKVi+OT+Lw/PknsPl2KVuJXqVOZPQAgIwxXDBXZoCRA==\n"
+                             "-----END PUBLIC KEY-----\n";
+/* Another P-256 key: the vector's signature must not verify with it. */
+static const char OTHER_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                                "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEh8AzOkt3gquVbvDmkPLx+XtB21iV\n"
+                                "lUu3drLbKXXhpVBs+iHF1LNLoD0f35RypJ3tYluEeDrAmurBhQVU+VKY2w==\n"
+                                "-----END PUBLIC KEY-----\n";
+static const char DEVICE_ID[] = "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525";
+/* SHA-256("aegis test csr"): the vector takes it as SHA256(csr_der). */
+static const char CSR_HASH[] = "6d0453310873dc0d01777098ae920693d0394cbaa649b5cc5779914567aa1f8f";
+
+struct vector_event {
+    enum attest_stage stage;
+    const char *component, *version;
+    uint32_t svn;
+    const char *digest; /* SHA-256 of "<component> <version> image" */
+    const char *enc, *measurement, *composite;
+};
+
+static const struct vector_event VEC[3] = {
+    {ATTEST_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1,
+     "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd",
+     "010861656769732d626c05312e302e3000000001"
+     "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd",
+     "0ccc292e0944820bc659690a537597fdb891ca85bc2984a9a7efffd1cb4cbf7d",
+     "d399a9536d046779e34728f3a17c7b95d923c9230dfa2445a2a5f47f93a0b27f"},
+    {ATTEST_STAGE_OS, "aegis-os", "2.3.1", 7,
+     "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3",
+     "020861656769732d6f7305322e332e3100000007"
+     "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3",
+     "803a4908ab29b10d3b37493d4698da64b1af624894881153a499d8c10cfc6f50",
+     "24cbd4d78c6ea6e3ed4db4f8512c08d61d11c83ee949483c26b8a295cfffb2c2"},
+    {ATTEST_STAGE_APP, "acme-thermo", "0.9.0-rc1", 42,
+     "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270",
+     "030b61636d652d746865726d6f09302e392e302d7263310000002a"
+     "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270",
+     "dbf587d2ef7968f35b688cae39d03bbb76d5915f99bb27e32e64db9d638403f7",
+     "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"},
+};
+
+static const char MSG_HEX[] = "41454749532d4154544553542d563100"
+                              "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                              "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525"
+                              "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"
+                              "6d0453310873dc0d01777098ae920693d0394cbaa649b5cc5779914567aa1f8f";
+/* A DER ECDSA signature over MSG_HEX with the vector's identity key. */
+static const char SIG_HEX[] = "30450220058ae71dbbdff9f3b61d1c6cbb2239cb83736b60f1a8a66a79caf34a8b8e"
+                              "0aea022100973816cc05c13451bb6d7c1add5fd109dc49e3a01d41ad30b00dec4d"
+                              "9a87376f";
+
+static size_t
+unhex(const char *hex, unsigned char *out, size_t max)
+{
+    size_t n = 0;
+    assert_int_equal(sodium_hex2bin(out, max, hex, strlen(hex), NULL, &n, NULL), 0);
+    return n;
+}
+
+static void
+assert_hex(const unsigned char *b, size_t n, const char *want)
+{
+    char got[2 * ATTEST_ENC_MAX + 1];
+    assert_true(n <= ATTEST_ENC_MAX);
+    util_hex(b, n, got);
+    assert_string_equal(got, want);
+}
+
+static void
+vector_events(struct attest_event ev[3])
+{
+    memset(ev, 0, 3 * sizeof(*ev));
+    for (int i = 0; i < 3; i++) {
+        ev[i].stage = VEC[i].stage;
+        snprintf(ev[i].component, sizeof(ev[i].component), "%s", VEC[i].component);
+        snprintf(ev[i].version, sizeof(ev[i].version), "%s", VEC[i].version);
+        ev[i].svn = VEC[i].svn;
+        assert_int_equal(unhex(VEC[i].digest, ev[i].digest, 32), 32);
+    }
+}
+
+static void
+test_vector_digests_are_image_hashes(void **state)
+{
+    (void)state;
+    unsigned char h[32];
+    char text[96];
+    for (int i = 0; i < 3; i++) {
+        snprintf(text, sizeof(text), "%s %s image", VEC[i].component, VEC[i].version);
+        assert_int_equal(attest_sha256(text, strlen(text), h), 0);
+        assert_hex(h, 32, VEC[i].digest);
+    }
+    assert_int_equal(attest_sha256("aegis test csr", 14, h), 0);
+    assert_hex(h, 32, CSR_HASH);
+    /* The device ID is SHA-256 of the key's DER SubjectPublicKeyInfo. */
+    char id[65];
+    assert_int_equal(pki_device_id_from_pem(ID_PUB, strlen(ID_PUB), id, NULL, text, sizeof(text)),
+                     0);
+    assert_string_equal(id, DEVICE_ID);
+}
+
+static void
+test_vector_encoding_and_composite(void **state)
+{
+    (void)state;
+    struct attest_event ev[3];
+    unsigned char enc[ATTEST_ENC_MAX], h[32];
+    vector_events(ev);
+    for (int i = 0; i < 3; i++) {
+        size_t n = attest_event_encode(&ev[i], enc);
+        assert_hex(enc, n, VEC[i].enc);
+        assert_int_equal(attest_measurement(&ev[i], h), 0);
+        assert_hex(h, 32, VEC[i].measurement);
+        assert_int_equal(attest_composite(ev, (size_t)i + 1, h), 0);
+        assert_hex(h, 32, VEC[i].composite);
+    }
+    /* The fold starts from 32 zero bytes: no events, no change. */
+    assert_int_equal(attest_composite(ev, 0, h), 0);
+    assert_hex(h, 32, "0000000000000000000000000000000000000000000000000000000000000000");
+}
+
+static void
+test_vector_message(void **state)
+{
+    (void)state;
+    unsigned char nonce[32], id[32], comp[32], csr[32], msg[ATTEST_MSG_LEN];
+    char hex[2 * ATTEST_MSG_LEN + 1];
+    for (int i = 0; i < 32; i++)
+        nonce[i] = (unsigned char)i;
+    unhex(DEVICE_ID, id, 32);
+    unhex(VEC[2].composite, comp, 32);
+    unhex(CSR_HASH, csr, 32);
+    attest_message(nonce, id, comp, csr, msg);
+    util_hex(msg, sizeof(msg), hex);
+    assert_string_equal(hex, MSG_HEX);
+    assert_memory_equal(msg, "AEGIS-ATTEST-V1", 16); /* with its NUL */
+}
+
+static void
+test_vector_signature(void **state)
+{
+    (void)state;
+    unsigned char msg[ATTEST_MSG_LEN], sig[80];
+    char err[160];
+    assert_int_equal(unhex(MSG_HEX, msg, sizeof(msg)), ATTEST_MSG_LEN);
+    size_t slen = unhex(SIG_HEX, sig, sizeof(sig));
+    /* Alternate keys several times: every call must use its own key (fresh context). */
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(
+            attest_verify_signature(ID_PUB, msg, sizeof(msg), sig, slen, err, sizeof(err)), 1);
+        assert_int_equal(
+            attest_verify_signature(OTHER_PUB, msg, sizeof(msg), sig, slen, err, sizeof(err)), 0);
+    }
+    msg[100] ^= 1;
+    assert_int_equal(attest_verify_signature(ID_PUB, msg, sizeof(msg), sig, slen, err, sizeof(err)),
+                     0);
+    msg[100] ^= 1;
+    sig[slen - 1] ^= 1;
+    assert_int_equal(attest_verify_signature(ID_PUB, msg, sizeof(msg), sig, slen, err, sizeof(err)),
+                     0);
+    sig[slen - 1] ^= 1;
+    /* Not DER, truncated, not a key. */
+    assert_int_equal(attest_verify_signature(ID_PUB, msg, sizeof(msg), (const unsigned char *)"xx",
+                                             2, err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        attest_verify_signature(ID_PUB, msg, sizeof(msg), sig, slen - 3, err, sizeof(err)), 0);
+    assert_int_equal(
+        attest_verify_signature("not a key", msg, sizeof(msg), sig, slen, err, sizeof(err)), 0);
+}
+
+/* --- keys and CSRs made at run time --- */
+
+static EVP_PKEY *
+ec_key(const char *curve)
+{
+    EVP_PKEY *k = EVP_EC_gen(curve);
+    assert_non_null(k);
+    return k;
+}
+
+/* A CSR signed by key, as DER (malloc'd; *len set). */
+static unsigned char *
+csr_der(EVP_PKEY *key, size_t *len)
+{
+    X509_REQ *req = X509_REQ_new();
+    unsigned char *der = NULL;
+    assert_non_null(req);
+    assert_int_equal(X509_REQ_set_version(req, 0), 1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                                (const unsigned char *)"ignored", -1, -1, 0),
+                     1);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    int n = i2d_X509_REQ(req, &der);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    X509_REQ_free(req);
+    return der;
+}
+
+/* The PEM of a DER CSR (malloc'd). */
+static char *
+csr_pem(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *out;
+    assert_non_null(req);
+    assert_int_equal(PEM_write_bio_X509_REQ(bio, req), 1);
+    long n = BIO_get_mem_data(bio, &data);
+    out = calloc(1, (size_t)n + 1);
+    memcpy(out, data, (size_t)n);
+    BIO_free(bio);
+    X509_REQ_free(req);
+    return out;
+}
+
+static void
+test_csr_checks(void **state)
+{
+    (void)state;
+    char err[160];
+    size_t len;
+    EVP_PKEY *p256 = ec_key("P-256"), *p384 = ec_key("P-384"), *rsa = EVP_RSA_gen(2048);
+    assert_non_null(rsa);
+
+    unsigned char *good = csr_der(p256, &len);
+    assert_int_equal(attest_check_csr(good, len, err, sizeof(err)), 0);
+    /* trailing bytes, truncation, garbage */
+    unsigned char *longer = malloc(len + 1);
+    memcpy(longer, good, len);
+    longer[len] = 0;
+    assert_int_equal(attest_check_csr(longer, len + 1, err, sizeof(err)), -1);
+    assert_int_equal(attest_check_csr(good, len - 1, err, sizeof(err)), -1);
+    assert_int_equal(attest_check_csr((const unsigned char *)"garbage", 7, err, sizeof(err)), -1);
+    assert_int_equal(attest_check_csr(good, 0, err, sizeof(err)), -1);
+    /* a bad self-signature: flip a bit in the signature's last byte */
+    good[len - 1] ^= 1;
+    assert_int_equal(attest_check_csr(good, len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "self-signature"));
+    free(good);
+    free(longer);
+
+    unsigned char *d = csr_der(p384, &len);
+    assert_int_equal(attest_check_csr(d, len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "P-256"));
+    free(d);
+    d = csr_der(rsa, &len);
+    assert_int_equal(attest_check_csr(d, len, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "P-256"));
+    free(d);
+    EVP_PKEY_free(p256);
+    EVP_PKEY_free(p384);
+    EVP_PKEY_free(rsa);
+}
+
+static void
+test_signature_with_rsa_key_refused(void **state)
+{
+    (void)state;
+    unsigned char msg[ATTEST_MSG_LEN] = {0}, sig[80];
+    char err[160], *pem = NULL;
+    size_t slen = unhex(SIG_HEX, sig, sizeof(sig));
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PUBKEY(bio, rsa), 1);
+    long n = BIO_get_mem_data(bio, &pem);
+    char *text = calloc(1, (size_t)n + 1);
+    memcpy(text, pem, (size_t)n);
+    assert_int_equal(attest_verify_signature(text, msg, sizeof(msg), sig, slen, err, sizeof(err)),
+                     0);
+    assert_non_null(strstr(err, "P-256"));
+    free(text);
+    BIO_free(bio);
+    EVP_PKEY_free(rsa);
+}
+
+/* --- parsing --- */
+
+struct fx {
+    EVP_PKEY *key;
+    unsigned char *der;
+    size_t der_len;
+    char *pem;
+    json_t *body; /* a valid evidence body */
+};
+
+static json_t *
+vector_event_json(int i)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:s}", "stage", attest_stage_name(VEC[i].stage),
+                     "component", VEC[i].component, "version", VEC[i].version, "svn",
+                     (int)VEC[i].svn, "digest", VEC[i].digest);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->key = ec_key("P-256");
+    f->der = csr_der(f->key, &f->der_len);
+    f->pem = csr_pem(f->der, f->der_len);
+    f->body = json_pack("{s:i, s:s, s:s, s:s, s:[o, o, o], s:s, s:s}", "version", 1, "device_id",
+                        DEVICE_ID, "nonce",
+                        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                        "composite", VEC[2].composite, "event_log", vector_event_json(0),
+                        vector_event_json(1), vector_event_json(2), "csr", f->pem, "signature",
+                        "MEUCIAWK5x273/nzth0cbLsiOcuDc2tg8aimannK80qLjgrqAiEAlzgWzAXBNFG7bXwa3V/"
+                        "RCdxJ46AdQa0wsA3sTZqHN28=");
+    assert_non_null(f->body);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    json_decref(f->body);
+    free(f->pem);
+    free(f->der);
+    EVP_PKEY_free(f->key);
+    free(f);
+    return 0;
+}
+
+static void
+test_parse_valid(void **state)
+{
+    struct fx *f = *state;
+    struct attest_evidence *ev = calloc(1, sizeof(*ev));
+    char err[256] = "";
+    unsigned char sig[80];
+    assert_int_equal(attest_parse(f->body, ev, err, sizeof(err)), 0);
+    assert_string_equal(ev->device_id, DEVICE_ID);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(ev->nonce[i], i);
+    assert_int_equal(ev->nevents, 3);
+    assert_int_equal(ev->events[2].stage, ATTEST_STAGE_APP);
+    assert_string_equal(ev->events[2].component, "acme-thermo");
+    assert_string_equal(ev->events[2].version, "0.9.0-rc1");
+    assert_int_equal(ev->events[2].svn, 42);
+    assert_int_equal(ev->csr_der_len, f->der_len);
+    assert_memory_equal(ev->csr_der, f->der, f->der_len);
+    assert_ptr_equal(ev->csr_pem, json_string_value(json_object_get(f->body, "csr")));
+    size_t slen = unhex(SIG_HEX, sig, sizeof(sig));
+    assert_int_equal(ev->sig_len, slen);
+    assert_memory_equal(ev->sig, sig, slen);
+    /* The composite of the parsed log is the vector's. */
+    unsigned char c[32];
+    assert_int_equal(attest_composite(ev->events, ev->nevents, c), 0);
+    assert_memory_equal(c, ev->composite, 32);
+    json_t *j = attest_events_json(ev);
+    assert_true(json_equal(j, json_object_get(f->body, "event_log")));
+    json_decref(j);
+    free(ev);
+}
+
+static void
+test_parse_eight_events(void **state)
+{
+    struct fx *f = *state;
+    struct attest_evidence *ev = calloc(1, sizeof(*ev));
+    char err[256];
+    json_t *log = json_object_get(f->body, "event_log");
+    for (int i = 0; i < 5; i++)
+        json_array_append_new(log, vector_event_json(2));
+    assert_int_equal(json_array_size(log), 8);
+    assert_int_equal(attest_parse(f->body, ev, err, sizeof(err)), 0);
+    assert_int_equal(ev->nevents, 8);
+    json_array_append_new(log, vector_event_json(2));
+    assert_int_equal(attest_parse(f->body, ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "event_log"));
+    free(ev);
+}
+
+/* One way to break a valid body: set path ("key" or "event_log.N.key") to the JSON literal value,
+ * or delete it when value is NULL. */
+struct mutation {
+    const char *path;
+    const char *value;
+    const char *err_has; /* a substring of the error message */
+};
+
+static void
+apply(json_t *body, const struct mutation *m)
+{
+    json_t *obj = body;
+    char key[64];
+    snprintf(key, sizeof(key), "%s", m->path);
+    int idx = -1;
+    if (strncmp(m->path, "event_log.", 10) == 0) {
+        idx = atoi(m->path + 10);
+        obj = json_array_get(json_object_get(body, "event_log"), (size_t)idx);
+        snprintf(key, sizeof(key), "%s", strchr(m->path + 10, '.') + 1);
+        assert_non_null(obj);
+    }
+    if (m->value == NULL) {
+        assert_int_equal(json_object_del(obj, key), 0);
+        return;
+    }
+    json_error_t jerr;
+    json_t *v = json_loads(m->value, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    assert_non_null(v);
+    assert_int_equal(json_object_set_new(obj, key, v), 0);
+}
+
+static const struct mutation MUTATIONS[] = {
+    {"extra", "1", "unknown"},
+    {"version", NULL, "version"},
+    {"version", "2", "version"},
+    {"version", "\"1\"", "version"},
+    {"version", "1.0", "version"},
+    {"device_id", NULL, "device_id"},
+    {"device_id", "\"0CE17F0B2A589611EE12E8A6374854DE93794F7C63C0C863F12F9C0C34CCC525\"",
+     "device_id"},
+    {"device_id", "\"0ce17f0b\"", "device_id"},
+    {"device_id", "7", "device_id"},
+    {"nonce", NULL, "nonce"},
+    {"nonce", "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1\"", "nonce"},
+    {"nonce", "\"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"", "nonce"},
+    {"composite", NULL, "composite"},
+    {"composite", "null", "composite"},
+    {"event_log", NULL, "event_log"},
+    {"event_log", "{}", "event_log"},
+    {"event_log", "[]", "event_log"},
+    {"event_log.0.stage", "\"os\"", "bootloader"},
+    {"event_log.1.stage", "\"bootloader\"", "os"},
+    {"event_log.1.stage", "\"app\"", "os"},
+    {"event_log.2.stage", "\"os\"", "app"},
+    {"event_log.2.stage", "\"kernel\"", "stage"},
+    {"event_log.0.extra", "true", "unknown"},
+    {"event_log.1.digest", NULL, "digest"},
+    {"event_log.2.component", "\"Acme\"", "component"},
+    {"event_log.2.component", "\"\"", "component"},
+    {"event_log.2.component", "\"a b\"", "component"},
+    {"event_log.2.component",
+     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", "component"},
+    {"event_log.2.version", "\"\"", "version"},
+    {"event_log.2.version", "\"1.0 beta\"", "version"},
+    {"event_log.2.version", "\"123456789012345678901234567890123\"", "version"},
+    {"event_log.2.version", "\"1.\\u00e9\"", "version"},
+    {"event_log.2.version", "\"1\\u0000\"", "version"},
+    {"event_log.2.version", "3", "version"},
+    {"event_log.2.svn", "-1", "svn"},
+    {"event_log.2.svn", "4294967296", "svn"},
+    {"event_log.2.svn", "\"42\"", "svn"},
+    {"event_log.2.svn", "4.2", "svn"},
+    {"event_log.2.svn", "true", "svn"},
+    {"event_log.2.digest", "\"28c2eb\"", "digest"},
+    {"event_log.2.digest", "\"28C2EB485677225E582E05AAB123655160F102AA26B2F11D458FB865709C5270\"",
+     "digest"},
+    {"csr", NULL, "csr"},
+    {"csr", "42", "csr"},
+    {"csr", "\"\"", "csr"},
+    {"csr", "\"hello\"", "csr"},
+    {"csr", "\"-----BEGIN CERTIFICATE-----\\nMAA=\\n-----END CERTIFICATE-----\\n\"", "csr"},
+    {"csr",
+     "\"-----BEGIN CERTIFICATE REQUEST-----\\nnot base64!\\n-----END CERTIFICATE REQUEST-----\\n\"",
+     "csr"},
+    {"signature", NULL, "signature"},
+    {"signature", "\"\"", "signature"},
+    {"signature", "\"not base64\"", "signature"},
+    {"signature",
+     "\"MEUCIAWK5x273/nzth0cbLsiOcuDc2tg8aimannK80qLjgrqAiEAlzgWzAXBNFG7bXwa3V/"
+     "RCdxJ46AdQa0wsA3sTZqHN28\"",
+     "signature"},
+    {"signature",
+     "\"MEUCIAWK5x273/nzth0cbLsiOcuDc2tg8aimannK80qLjgrq\\nAiEAlzgWzAXBNFG7bXwa3V/"
+     "RCdxJ46AdQa0wsA3sTZqHN28=\"",
+     "signature"},
+    {"signature", "[1]", "signature"},
+};
+
+static void
+test_parse_failures(void **state)
+{
+    struct fx *f = *state;
+    struct attest_evidence *ev = calloc(1, sizeof(*ev));
+    char err[256];
+    for (size_t i = 0; i < sizeof(MUTATIONS) / sizeof(MUTATIONS[0]); i++) {
+        json_t *b = json_deep_copy(f->body);
+        apply(b, &MUTATIONS[i]);
+        err[0] = '\0';
+        int rc = attest_parse(b, ev, err, sizeof(err));
+        if (rc != -1 || strstr(err, MUTATIONS[i].err_has) == NULL)
+            fail_msg("mutation %zu (%s = %s): rc %d, error \"%s\"", i, MUTATIONS[i].path,
+                     MUTATIONS[i].value ? MUTATIONS[i].value : "(deleted)", rc, err);
+        json_decref(b);
+    }
+    /* not an object */
+    json_t *arr = json_array();
+    assert_int_equal(attest_parse(arr, ev, err, sizeof(err)), -1);
+    json_decref(arr);
+    free(ev);
+}
+
+/* Builds a body with csr set to text and checks the parse result. */
+static void
+parse_csr_text(struct fx *f, const char *text, int want)
+{
+    struct attest_evidence *ev = calloc(1, sizeof(*ev));
+    char err[256];
+    json_t *b = json_deep_copy(f->body);
+    json_object_set_new(b, "csr", json_string(text));
+    assert_int_equal(attest_parse(b, ev, err, sizeof(err)), want);
+    json_decref(b);
+    free(ev);
+}
+
+static void
+test_parse_csr_pem_shapes(void **state)
+{
+    struct fx *f = *state;
+    size_t n = strlen(f->pem);
+    char *buf = calloc(1, 2 * n + ATTEST_CSR_MAX + 16);
+
+    /* trailing whitespace is fine, trailing text is not */
+    snprintf(buf, 2 * n + 16, "%s\n\n  \n", f->pem);
+    parse_csr_text(f, buf, 0);
+    snprintf(buf, 2 * n + 16, "%sjunk\n", f->pem);
+    parse_csr_text(f, buf, -1);
+    /* two blocks, leading text */
+    snprintf(buf, 2 * n + 16, "%s%s", f->pem, f->pem);
+    parse_csr_text(f, buf, -1);
+    snprintf(buf, 2 * n + 16, "x\n%s", f->pem);
+    parse_csr_text(f, buf, -1);
+    /* longer than 8 KiB (padded with whitespace, otherwise valid) */
+    memcpy(buf, f->pem, n);
+    memset(buf + n, '\n', ATTEST_CSR_MAX + 1 - n);
+    buf[ATTEST_CSR_MAX + 1] = '\0';
+    parse_csr_text(f, buf, -1);
+    buf[ATTEST_CSR_MAX] = '\0';
+    parse_csr_text(f, buf, 0);
+    free(buf);
+}
+
+static void
+test_signature_length_bound(void **state)
+{
+    struct fx *f = *state;
+    struct attest_evidence *ev = calloc(1, sizeof(*ev));
+    char err[256], b64[256];
+    unsigned char raw[150];
+    memset(raw, 0x30, sizeof(raw));
+    /* 150 bytes -> 200 characters: accepted by the parser (the signature check refuses it) */
+    sodium_bin2base64(b64, sizeof(b64), raw, 150, sodium_base64_VARIANT_ORIGINAL);
+    assert_int_equal(strlen(b64), 200);
+    json_t *b = json_deep_copy(f->body);
+    json_object_set_new(b, "signature", json_string(b64));
+    assert_int_equal(attest_parse(b, ev, err, sizeof(err)), 0);
+    assert_int_equal(ev->sig_len, 150);
+    /* 151 bytes -> 204 characters: refused */
+    memset(raw, 0x30, sizeof(raw));
+    unsigned char more[151];
+    memset(more, 0x30, sizeof(more));
+    sodium_bin2base64(b64, sizeof(b64), more, 151, sodium_base64_VARIANT_ORIGINAL);
+    json_object_set_new(b, "signature", json_string(b64));
+    assert_int_equal(attest_parse(b, ev, err, sizeof(err)), -1);
+    json_decref(b);
+    free(ev);
+}
+
+static void
+test_cert_info(void **state)
+{
+    (void)state;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    char err[160], serial[ATTEST_SERIAL_HEX_MAX];
+    int64_t nb = 0, na = 0;
+    assert_int_equal(pki_make_root("test root", 86400, &key, &cert, err, sizeof(err)), 0);
+    char *pem = pki_cert_pem(cert);
+    assert_int_equal(attest_cert_info(pem, serial, &nb, &na, err, sizeof(err)), 0);
+    assert_true(strlen(serial) > 0 && strspn(serial, "0123456789abcdef") == strlen(serial));
+    assert_true(na - nb >= 86400 - 1 && na - nb <= 86400 + PKI_BACKDATE_S + 1);
+    assert_int_equal(attest_cert_info("nope", serial, &nb, &na, err, sizeof(err)), -1);
+    free(pem);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+int
+main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vector_digests_are_image_hashes),
+        cmocka_unit_test(test_vector_encoding_and_composite),
+        cmocka_unit_test(test_vector_message),
+        cmocka_unit_test(test_vector_signature),
+        cmocka_unit_test(test_csr_checks),
+        cmocka_unit_test(test_signature_with_rsa_key_refused),
+        cmocka_unit_test_setup_teardown(test_parse_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_eight_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_csr_pem_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signature_length_bound, setup, teardown),
+        cmocka_unit_test(test_cert_info),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
