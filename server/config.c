@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL };
+enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL, KEY_EVENT_LOOP };
 
 struct key_def {
     const char *name;
@@ -29,6 +29,7 @@ static const struct key_def keys[] = {
     {"tls_cert", STR(tls_cert)},
     {"tls_key", STR(tls_key)},
     {"log_level", KEY_LEVEL, 0, 0, 0, 0},
+    {"event_loop", KEY_EVENT_LOOP, 0, 0, 0, 0},
     {"log_file", STR(log_file)},
     {"threads", INT(threads, 0, 256)},
     {"max_connections", INT(max_connections, 1, 100000)},
@@ -116,6 +117,13 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
             snprintf(err, errlen, "%s: listen: expected host:port, got '%.64s'", where, value);
             return -1;
         }
+        return 0;
+    case KEY_EVENT_LOOP:
+        if (strcmp(value, "poll") != 0 && strcmp(value, "epoll") != 0) {
+            snprintf(err, errlen, "%s: event_loop: expected poll or epoll", where);
+            return -1;
+        }
+        c->event_loop_epoll = strcmp(value, "epoll") == 0;
         return 0;
     case KEY_LEVEL:
         if (log_parse_level(value, &lvl) != 0) {

@@ -1,5 +1,6 @@
-/* aegisd configuration: one table of keys (name, type, bounds, default), read from a "key = value" file and
- * overridden by flags. The loaded configuration is the only mutable global state of the daemon. */
+/* aegisd configuration: one table of keys (name, type, bounds, default), read from a "key = value"
+ * file and overridden by flags. The loaded configuration is the only mutable global state of the
+ * daemon. */
 #ifndef AEGIS_CONFIG_H
 #define AEGIS_CONFIG_H
 
@@ -19,6 +20,7 @@ struct config {
     char log_level[16];
     char log_file[CONFIG_PATH_MAX]; /* empty: stderr */
     int64_t threads;                /* 0: one per CPU */
+    int event_loop_epoll;           /* libmicrohttpd's event loop: 0 poll (default), 1 epoll */
     int64_t max_connections;
     int64_t connection_timeout_s;
     int64_t max_body_bytes;
@@ -34,12 +36,12 @@ struct config {
 /* Fills c with the defaults. */
 void config_defaults(struct config *c);
 
-/* Reads path into c (on top of what c holds). Unknown keys, bad values and missing files are refused with
- * "file:line: reason" in err. Returns 0 / -1. */
+/* Reads path into c (on top of what c holds). Unknown keys, bad values and missing files are
+ * refused with "file:line: reason" in err. Returns 0 / -1. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
-/* Sets one key from a string, as the file would ("listen", "data_dir", ...). where names the source for
- * error messages ("--listen"). Returns 0 / -1. */
+/* Sets one key from a string, as the file would ("listen", "data_dir", ...). where names the source
+ * for error messages ("--listen"). Returns 0 / -1. */
 int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
                size_t errlen);
 

@@ -502,8 +502,11 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
     routes_table(&h->nroutes);
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
+     * connection whose handshake waits for the client in a zero-timeout loop (measured: three times
+     * the CPU for the same attestation load, see README "Performance"). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (cfg->event_loop_epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,

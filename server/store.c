@@ -36,6 +36,8 @@
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
+static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
 static const char SQL_PING[] = "SELECT count(*) FROM sqlite_schema";
 
 static const char SQL_MIGRATIONS_CREATE[] =
@@ -249,10 +251,47 @@ exec1(store *s, struct conn *c, const char *sql)
     return rc;
 }
 
+static void
+release_write(store *s, struct conn *c)
+{
+    if (c->light) {
+        (void)exec1(s, c, SQL_SYNC_FULL);
+        c->light = 0;
+    }
+    if (c->writing) {
+        c->writing = 0;
+        pthread_mutex_unlock(&s->write_lock);
+    }
+}
+
+static int
+begin_tx(store *s, struct conn *c, int light)
+{
+    pthread_mutex_lock(&s->write_lock);
+    c->writing = 1;
+    if (light) {
+        c->light = 1;
+        if (exec1(s, c, SQL_SYNC_NORMAL) != STORE_OK)
+            goto fail;
+    }
+    if (exec1(s, c, SQL_BEGIN) != STORE_OK)
+        goto fail;
+    return STORE_OK;
+fail:
+    release_write(s, c);
+    return STORE_ERR;
+}
+
 int
 store__begin(store *s, struct conn *c)
 {
-    return exec1(s, c, SQL_BEGIN);
+    return begin_tx(s, c, 0);
+}
+
+int
+store__begin_light(store *s, struct conn *c)
+{
+    return begin_tx(s, c, 1);
 }
 
 /* Ends the transaction open on c, if any: commits when rc is STORE_OK, else rolls back. Returns rc,
@@ -260,13 +299,17 @@ store__begin(store *s, struct conn *c)
 int
 store__end_tx(store *s, struct conn *c, int rc)
 {
-    if (c == NULL || sqlite3_get_autocommit(c->db))
+    if (c == NULL)
         return rc;
-    if (rc == STORE_OK && exec1(s, c, SQL_COMMIT) == STORE_OK)
-        return STORE_OK;
-    if (!sqlite3_get_autocommit(c->db))
-        (void)exec1(s, c, SQL_ROLLBACK);
-    return rc == STORE_OK ? STORE_ERR : rc;
+    if (!sqlite3_get_autocommit(c->db)) {
+        if (rc != STORE_OK || exec1(s, c, SQL_COMMIT) != STORE_OK) {
+            if (!sqlite3_get_autocommit(c->db))
+                (void)exec1(s, c, SQL_ROLLBACK);
+            rc = rc == STORE_OK ? STORE_ERR : rc;
+        }
+    }
+    release_write(s, c);
+    return rc;
 }
 
 /* Takes an idle connection, waiting while all are in use. The caller gives it back with
@@ -297,6 +340,7 @@ store__give(store *s, struct conn *c)
         log_error("msg=\"store: transaction left open, rolling back\"");
         (void)exec1(s, c, SQL_ROLLBACK);
     }
+    release_write(s, c);
     pthread_mutex_lock(&s->lock);
     s->idle[s->nidle++] = c;
     pthread_cond_signal(&s->cond);
@@ -409,6 +453,11 @@ alloc_store(int pool_size)
         pthread_mutex_destroy(&s->lock);
         goto out;
     }
+    if (pthread_mutex_init(&s->write_lock, NULL) != 0) {
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        goto out;
+    }
     s->sync_ready = 1;
     ok = 1;
 out:
@@ -462,6 +511,7 @@ store_close(store *s)
     if (s->sync_ready) {
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->write_lock);
     }
     free(s->conns);
     free(s->idle);

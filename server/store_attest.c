@@ -267,7 +267,7 @@ store_nonce_issue(store *s, const char *device_id, const unsigned char nonce[STO
     if (!store__device_id_ok(device_id) || nonce == NULL || expires_at <= created_at)
         goto out;
     c = store__take(s);
-    if ((rc = store__begin(s, c)) != STORE_OK ||
+    if ((rc = store__begin_light(s, c)) != STORE_OK ||
         (rc = device_query(s, c, SQL_DEVICE_KNOWN, device_id, 0)) != STORE_OK)
         goto out;
     if ((rc = exec_device_int(s, c, SQL_NONCE_DROP_EXPIRED, device_id, created_at,
@@ -293,6 +293,8 @@ store_nonce_consume(store *s, const char *device_id, const unsigned char nonce[S
     if (!store__device_id_ok(device_id) || nonce == NULL)
         goto out;
     c = store__take(s);
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
     rc = STORE_ERR;
     if ((st = store__prep(s, c, SQL_NONCE_CONSUME)) == NULL)
         goto out;
@@ -316,6 +318,8 @@ out:
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
+    /* The nonce is gone whether or not it was still valid: commit either way. */
+    (void)store__end_tx(s, c, rc == STORE_NOTFOUND ? STORE_OK : rc);
     store__give(s, c);
     return rc;
 }
@@ -332,6 +336,8 @@ store_nonce_purge(store *s, int64_t now, int max_rows, int *purged)
     if (max_rows < 1 || max_rows > PURGE_MAX)
         goto out;
     c = store__take(s);
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
     rc = STORE_ERR;
     if ((st = store__prep(s, c, SQL_NONCE_PURGE)) == NULL)
         goto out;
@@ -341,6 +347,7 @@ store_nonce_purge(store *s, int64_t now, int max_rows, int *purged)
     if (purged != NULL)
         *purged = sqlite3_changes(c->db);
 out:
+    rc = store__end_tx(s, c, rc);
     store__give(s, c);
     return rc;
 }

@@ -42,14 +42,20 @@ struct conn {
     sqlite3 *db;
     struct cached_stmt cache[STMT_CACHE_MAX];
     int ncache;
+    int writing; /* holds the store's write lock (between begin and end_tx) */
+    int light;   /* the open transaction runs with synchronous=NORMAL */
 };
 
 struct store {
     pthread_mutex_t lock; /* guards idle and nidle */
     pthread_cond_t cond;  /* signalled when a connection goes back to the pool */
-    int sync_ready;       /* lock and cond initialised */
-    struct conn *conns;   /* size connections */
-    struct conn **idle;   /* stack of the nidle connections not in use */
+    /* One writer at a time inside the process: SQLite allows one anyway, and waiting on a mutex
+     * beats SQLite's busy handler, which sleeps in steps of milliseconds. Other processes
+     * (aegisctl) still meet the busy timeout. */
+    pthread_mutex_t write_lock;
+    int sync_ready;     /* lock and cond initialised */
+    struct conn *conns; /* size connections */
+    struct conn **idle; /* stack of the nidle connections not in use */
     int size;
     int nidle;
     atomic_uint_least64_t errors;
@@ -73,6 +79,9 @@ void store__give(store *s, struct conn *c);
 sqlite3_stmt *store__prep(store *s, struct conn *c, const char *sql);
 /* BEGIN IMMEDIATE. */
 int store__begin(store *s, struct conn *c);
+/* As store__begin, for rows that need not survive a power loss (nonces): the commit survives a
+ * crash or restart of the daemon (WAL), but skips the fsync. */
+int store__begin_light(store *s, struct conn *c);
 /* Ends the transaction open on c, if any: commits when rc is STORE_OK, else rolls back. Returns
  * rc, or STORE_ERR when the commit failed. Accepts c == NULL. */
 int store__end_tx(store *s, struct conn *c, int rc);

@@ -321,6 +321,23 @@ test_config_set(void **state)
 }
 
 static void
+test_event_loop(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(c.event_loop_epoll, 0); /* poll by default */
+    assert_int_equal(config_set(&c, "event_loop", "epoll", "f:1", err, sizeof(err)), 0);
+    assert_int_equal(c.event_loop_epoll, 1);
+    assert_int_equal(config_set(&c, "event_loop", "poll", "f:2", err, sizeof(err)), 0);
+    assert_int_equal(c.event_loop_epoll, 0);
+    assert_int_equal(config_set(&c, "event_loop", "select", "f:3", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "f:3"));
+    assert_non_null(strstr(err, "poll or epoll"));
+}
+
+static void
 test_finalize(void **state)
 {
     (void)state;
@@ -376,6 +393,7 @@ main(void)
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_config_set),
+        cmocka_unit_test(test_event_loop),
         cmocka_unit_test(test_finalize),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
