@@ -1,0 +1,115 @@
+/* device: the reference device's attestation client, an asynchronous state machine over the HAL
+ * (docs/protocol.md sections 3 and 4).
+ *
+ *   adev_device_attest:  boot (measure) -> POST /v1/device/attest/challenge -> fresh operational
+ *                        key + CSR, evidence signed by the identity key -> POST /v1/device/attest
+ *                        -> store the key, certificate, chain and trust bundle -> (whoami) ->
+ *                        (arm the renewal timer)
+ *   adev_device_whoami:  GET /v1/device/whoami over mutual TLS with the stored certificate
+ *
+ * Failures that may pass on a later try (429 and 503, honouring Retry-After; timeouts, refused
+ * connections, other network errors) are retried with exponential backoff and jitter, up to
+ * max_attempts requests per operation; an attestation retry starts again from a fresh challenge.
+ * TLS failures, a wrong clock and refusals are final for the operation.
+ *
+ * Every operation ends with exactly one report to the callback, always from the event loop (never
+ * from inside adev_device_attest/whoami). The callback may start the next operation or free the
+ * device.
+ *
+ * Device storage used: the boot manifest and images (boot.h), and the credential: one secret blob
+ * "credential.json" written atomically, so that the operational key and its certificate can never
+ * disagree after a crash, and one write (one fsync) per certificate:
+ *   {"version": 1, "key": "<PEM operational private key>", "certificate": "<PEM leaf>",
+ *    "chain": "<PEM leaf, issuing CA>", "trust_bundle": "<PEM>", "not_before": <unix s>,
+ *    "not_after": <unix s>, "renew_at": <unix s>} */
+#ifndef ADEV_DEVICE_H
+#define ADEV_DEVICE_H
+
+#include "adev_hal.h"
+#include "boot.h"
+
+#include <stdint.h>
+
+#define ADEV_BLOB_CREDENTIAL "credential.json"
+
+/* A stored credential; every string malloc'd and NUL-terminated. */
+struct adev_credential {
+    char *key_pem; /* secret */
+    char *cert_pem;
+    char *chain_pem;
+    char *bundle_pem;
+    int64_t not_before, not_after, renew_at;
+};
+
+/* Loads the credential of st into c and checks that the key belongs to the certificate. Returns
+ * 0; -2 when there is none; -1 when it is unreadable. Release with adev_credential_clear. */
+int adev_credential_load(adev_storage *st, struct adev_credential *c);
+/* Wipes the key and frees every field (c itself is the caller's). */
+void adev_credential_clear(struct adev_credential *c);
+
+struct adev_device_config {
+    const char *server_url;     /* base URL, e.g. "https://127.0.0.1:8443" (copied) */
+    const char *server_ca_pem;  /* trust anchor(s) of the service's TLS certificate (copied) */
+    uint32_t timeout_ms;        /* per request; 0: the transport's default */
+    unsigned max_attempts;      /* requests per operation, retries included; 0: 5 */
+    uint32_t backoff_base_ms;   /* first retry delay without Retry-After; 0: 500 */
+    uint32_t backoff_max_ms;    /* 0: 30000 */
+    uint32_t retry_after_max_s; /* longest Retry-After honoured; 0: 300 */
+    int whoami_after_attest;    /* call whoami after each successful attestation */
+    int auto_renew;             /* arm a timer for the renewal point after each pass */
+    struct adev_boot_opts boot;
+    /* Test fault: after a passing attestation, throw the answer away and send the very same
+     * evidence again (a replayed, already-used nonce); the second answer is the outcome. */
+    int fault_replay;
+};
+
+enum adev_op {
+    ADEV_OP_ATTEST = 1,
+    ADEV_OP_WHOAMI = 2,
+};
+
+enum adev_outcome {
+    ADEV_PASS = 0,     /* reason "pass" (attest) or "ok" (whoami) */
+    ADEV_REJECTED = 1, /* the service refused: reason is its "reason" or "error" code */
+    ADEV_FAILED = 2,   /* the device could not complete it: a client-side reason (tls_error,
+                          clock_skew, timeout, connect_error, boot_failed, bad_response, ...) */
+};
+
+struct adev_report {
+    enum adev_op op;
+    int renewal; /* an attestation while holding a certificate */
+    enum adev_outcome outcome;
+    const char *reason; /* see enum adev_outcome; valid during the callback */
+    const char *detail; /* the service's message or the transport's error text, or "" */
+    long http_status;   /* status of the last answer, 0 if none */
+    unsigned attempts;  /* requests made for this operation */
+    double latency_ms;  /* start of the operation to this report, retries included */
+    int64_t not_before; /* of the new certificate (attest pass), else 0 */
+    int64_t not_after;
+    int64_t renew_at; /* the chosen renewal point (attest pass), else 0 */
+};
+
+typedef struct adev_device adev_device;
+typedef void (*adev_report_cb)(adev_device *dev, const struct adev_report *r, void *arg);
+
+/* A device over hal (borrowed: every part must outlive the device). Reads the identity public
+ * key. NULL on failure. */
+adev_device *adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg,
+                             adev_report_cb cb, void *arg);
+/* The device ID (64 lower-case hex characters). */
+const char *adev_device_id_hex(const adev_device *d);
+/* Starts an attestation (a renewal when a certificate is held). 0, or -1 when an operation is
+ * already running (no report then). */
+int adev_device_attest(adev_device *d);
+/* Starts a whoami call with the stored certificate. 0, or -1 when busy. */
+int adev_device_whoami(adev_device *d);
+/* 1 when the device holds a credential (in storage). */
+int adev_device_has_certificate(adev_device *d);
+/* Cancels what is in flight (no report) and frees the device. Accepts NULL. */
+void adev_device_free(adev_device *d);
+
+/* A uniformly random renewal point in [not_before + 50 % of the lifetime, not_before + 80 %],
+ * lifetime = not_after - not_before, drawn with adev_random (no modulo bias). */
+int adev_renew_point(int64_t not_before, int64_t not_after, int64_t *at);
+
+#endif

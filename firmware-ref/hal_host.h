@@ -1,0 +1,36 @@
+/* hal_host: the host (Linux) port of the key store, storage, clock and randomness of adev_hal.h.
+ *
+ * A device lives in one directory:
+ *   DIR/keystore/identity.key   the identity key (PKCS#8 PEM, 0600 in a 0700 directory). Only this
+ *                               port's key store touches it; storage names cannot reach it.
+ *   DIR/storage/<name>          storage blobs (0644, or 0600 for secrets), written to a temporary
+ *                               file, fsync'd, renamed over the old one, then the directory
+ * fsync'd. Randomness is OpenSSL's RAND_bytes; the clock is time() plus a configurable skew.
+ */
+#ifndef ADEV_HAL_HOST_H
+#define ADEV_HAL_HOST_H
+
+#include "adev_hal.h"
+
+/* Makes DIR (0700) and a new identity key in its key store unless one exists ("manufacturing").
+ * *created (may be NULL) is set to 1 when a key was made. Returns 0 or -1. */
+int adev_host_keystore_create(const char *dir, int *created);
+/* Opens the key store of DIR; refuses a key file readable by group or others. NULL on failure. */
+adev_keystore *adev_host_keystore_open(const char *dir);
+
+/* Opens (creating DIR/storage, 0700, if needed) the storage of DIR, and removes temporary files
+ * left by an interrupted write. NULL on failure. */
+adev_storage *adev_host_storage_open(const char *dir);
+
+/* Flag of adev_host_storage_open_flags: writes stay atomic (temporary file + rename) but are not
+ * fsync'd, for bulk provisioning that syncs the file system once at the end (a crash may then lose
+ * recent writes, never mix old and new bytes). */
+#define ADEV_HOST_STORAGE_NOSYNC 1
+/* As adev_host_storage_open, with flags (0 or ADEV_HOST_STORAGE_NOSYNC). */
+adev_storage *adev_host_storage_open_flags(const char *dir, int flags);
+
+/* A clock that is time() + skew_s seconds. */
+adev_clock *adev_host_clock_new(int64_t skew_s);
+void adev_host_clock_set_skew(adev_clock *c, int64_t skew_s);
+
+#endif
