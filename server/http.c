@@ -33,6 +33,7 @@ struct http_server {
     struct MHD_Daemon *mhd;
     atomic_int active;
     size_t nroutes;
+    MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
 };
 
 /* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
@@ -499,6 +500,7 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
         return NULL;
     }
     h->app = app;
+    h->quiesced_fd = MHD_INVALID_SOCKET;
     routes_table(&h->nroutes);
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
@@ -529,9 +531,10 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
 void
 http_quiesce(http_server *h)
 {
-    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* The socket is closed only after MHD_stop_daemon: in epoll mode the worker threads take it out
+     * of their epoll sets lazily, and libmicrohttpd aborts if it was closed under them. */
+    if (h->quiesced_fd == MHD_INVALID_SOCKET)
+        h->quiesced_fd = MHD_quiesce_daemon(h->mhd);
 }
 
 int
@@ -546,5 +549,7 @@ http_stop(http_server *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->mhd);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
     free(h);
 }
