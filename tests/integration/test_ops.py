@@ -271,7 +271,7 @@ class VersionHelpTest(harness.DaemonTestCase):
         self.assertIn("--no-such-flag", p.stderr + p.stdout)
 
 
-class EpollEventLoopTest(DaemonTestCase):
+class EpollEventLoopTest(harness.DaemonTestCase):
     """The non-default event_loop = epoll serves, keeps connections alive, and shuts down cleanly on SIGTERM
     (it once aborted in libmicrohttpd when the quiesced listen socket was closed before the workers let go)."""
 
