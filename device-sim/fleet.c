@@ -83,6 +83,7 @@ struct sim {
     size_t next, active, finished;
     long concurrency;
     int whoami_only, renew, fresh, json;
+    int no_whoami; /* attest only (benchmarks) */
     int64_t skew;
     uint32_t timeout_ms;
     unsigned attempts;
@@ -203,7 +204,7 @@ on_report(adev_device *dev, const struct adev_report *r, void *arg)
     switch (sd->step) {
     case S_ATTEST:
     case S_RENEW:
-        if (r->outcome == ADEV_PASS) {
+        if (r->outcome == ADEV_PASS && !sd->sim->no_whoami) {
             sd->step = sd->step == S_ATTEST ? S_WHOAMI : S_RENEW_WHOAMI; /* chained by device */
             return;
         }
@@ -236,7 +237,7 @@ dev_start(struct sim *s, struct simdev *sd)
     cfg.timeout_ms = s->timeout_ms;
     cfg.max_attempts = s->attempts;
     cfg.backoff_base_ms = BACKOFF_BASE_MS;
-    cfg.whoami_after_attest = 1;
+    cfg.whoami_after_attest = !s->no_whoami;
     cfg.boot.tamper_os = sd->fault == F_TAMPERED_OS;
     cfg.boot.boot_previous_os = sd->fault == F_OLD_OS;
     cfg.fault_replay = sd->fault == F_REPLAY;
@@ -457,13 +458,15 @@ usage(FILE *f, int whoami)
         fprintf(
             f,
             "usage: aegis-sim run --dir D --server URL --cacert FILE [--devices N] [--from I]\n"
-            "                     [--concurrency K] [--renew] [--fresh] [--skew SECONDS]\n"
+            "                     [--concurrency K] [--renew] [--fresh] [--no-whoami]\n"
+            "                     [--skew SECONDS]\n"
             "                     [--fault NAME[=COUNT|@I,J,..]]... [--timeout-ms MS] "
             "[--attempts N] [--json]\n"
             "  Boots, attests, stores the certificate and calls whoami over mutual TLS, for\n"
             "  devices [I, I+N) of D (default: all), K at a time (default %d).\n"
             "  --renew     then renew once (a fresh attestation) and call whoami again\n"
             "  --fresh     forget stored certificates first\n"
+            "  --no-whoami stop after attestation (for benchmarks)\n"
             "  --fault     tampered-os | old-os | replay-nonce | blocked | clock-skew, on COUNT\n"
             "              devices (default 1, lowest indexes first) or on the listed indexes\n"
             "  --skew      clock offset of clock-skew devices in seconds (default %d)\n",
@@ -520,21 +523,15 @@ fleet_main(int argc, char **argv, int whoami_only)
     int64_t n_opt = -1, from = 0, v;
     long total = 0;
     json_t *sum = NULL;
-    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
-                                         {"server", required_argument, NULL, 's'},
-                                         {"cacert", required_argument, NULL, 'c'},
-                                         {"devices", required_argument, NULL, 'n'},
-                                         {"from", required_argument, NULL, 'f'},
-                                         {"concurrency", required_argument, NULL, 'k'},
-                                         {"renew", no_argument, NULL, 'r'},
-                                         {"fresh", no_argument, NULL, 'F'},
-                                         {"fault", required_argument, NULL, 'x'},
-                                         {"skew", required_argument, NULL, 'w'},
-                                         {"timeout-ms", required_argument, NULL, 't'},
-                                         {"attempts", required_argument, NULL, 'a'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},      {"server", required_argument, NULL, 's'},
+        {"cacert", required_argument, NULL, 'c'},   {"devices", required_argument, NULL, 'n'},
+        {"from", required_argument, NULL, 'f'},     {"concurrency", required_argument, NULL, 'k'},
+        {"renew", no_argument, NULL, 'r'},          {"no-whoami", no_argument, NULL, 'W'},
+        {"fresh", no_argument, NULL, 'F'},          {"fault", required_argument, NULL, 'x'},
+        {"skew", required_argument, NULL, 'w'},     {"timeout-ms", required_argument, NULL, 't'},
+        {"attempts", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int c, usage_err = 0;
 
     memset(&s, 0, sizeof(s));
@@ -564,6 +561,9 @@ fleet_main(int argc, char **argv, int whoami_only)
         case 'k':
             usage_err |= sim_parse_i64(optarg, 1, 10000, &v) != 0;
             s.concurrency = (long)v;
+            break;
+        case 'W':
+            s.no_whoami = 1;
             break;
         case 'r':
             s.renew = 1;

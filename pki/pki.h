@@ -70,6 +70,10 @@ int pki_issue_for_key(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *subject_key,
 int pki_device_id_from_pem(const char *pem, size_t len, char id[65], char **norm_pem, char *err,
                            size_t errlen);
 
+/* Parses a PEM SubjectPublicKeyInfo that must be EC P-256 (e.g. a registered identity key). Returns
+ * a new key (EVP_PKEY_free) or NULL. */
+EVP_PKEY *pki_pubkey_from_pem(const char *pem, size_t len);
+
 /* A reusable parser of device public keys for bulk import: OpenSSL 3.0's decoder set-up dominates
  * the cost of parsing one key, so it is done once per batch. Not thread-safe: one parser per
  * request. pki_key_parser_new returns NULL on allocation failure; free with pki_key_parser_free

@@ -415,16 +415,6 @@ attest_message(const unsigned char nonce[ATTEST_HASH_LEN],
 
 /* --- Keys, signatures, CSRs --- */
 
-/* A passphrase callback that refuses (an encrypted PEM never prompts). */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
 
 /* 1 if pkey is an EC key on the named curve P-256. */
 static int
@@ -447,10 +437,7 @@ load_pubkey(const char *pem)
     size_t len = strnlen(pem, PUBKEY_PEM_MAX + 1);
     if (len == 0 || len > PUBKEY_PEM_MAX)
         return NULL;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(bio);
-    return key;
+    return pki_pubkey_from_pem(pem, len);
 }
 
 int
