@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,8 +34,11 @@ struct http_server {
     struct MHD_Daemon *mhd;
     atomic_int active;
     size_t nroutes;
-    MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
+    MHD_socket quiesced_fd;     /* the listen socket after http_quiesce, closed by http_stop */
+    pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
 };
+
+enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
 
 /* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
 struct request {
@@ -49,6 +53,9 @@ struct request {
     int answered;
     char peer[INET6_ADDRSTRLEN];
     struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
+    struct http_server *server;
+    int deferred;                 /* api_defer was called: the reply comes from another thread */
+    enum defer_state defer_state; /* under server->defer_lock */
 };
 
 int
@@ -330,6 +337,7 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     if (q == NULL)
         return NULL;
     q->start_ns = util_mono_ns();
+    q->server = h;
     q->r.app = h->app;
     q->r.conn = c;
     q->r.method = method;
@@ -388,6 +396,54 @@ append_body(struct request *q, const char *data, size_t n)
     return 0;
 }
 
+/* After a handler deferred its reply: suspend the connection, unless the reply already came. */
+static enum MHD_Result
+suspend_deferred(struct http_server *h, struct request *q, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->defer_lock);
+    int done = q->defer_state == DEFER_DONE;
+    if (!done) {
+        q->defer_state = DEFER_SUSPENDED;
+        MHD_suspend_connection(c);
+    }
+    pthread_mutex_unlock(&h->defer_lock);
+    return done ? queue_reply(q, c) : MHD_YES;
+}
+
+/* libmicrohttpd calls the access handler again once a suspended connection is resumed. */
+static enum MHD_Result
+resume_deferred(struct http_server *h, struct request *q, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&h->defer_lock);
+    int done = q->defer_state == DEFER_DONE;
+    pthread_mutex_unlock(&h->defer_lock);
+    return done ? queue_reply(q, c) : MHD_YES;
+}
+
+api_deferred *
+api_defer(api_req *r)
+{
+    struct request *q = (struct request *)(void *)r; /* r is the first member */
+    q->deferred = 1;
+    return (api_deferred *)q;
+}
+
+void
+api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after)
+{
+    struct request *q = (struct request *)(void *)d;
+    struct http_server *h = q->server;
+    /* The handler's thread reads the reply only after it sees DEFER_DONE under the lock. */
+    api_reply(&q->r, status, body);
+    q->r.retry_after = retry_after;
+    pthread_mutex_lock(&h->defer_lock);
+    int suspended = q->defer_state == DEFER_SUSPENDED;
+    q->defer_state = DEFER_DONE;
+    if (suspended)
+        MHD_resume_connection(q->r.conn);
+    pthread_mutex_unlock(&h->defer_lock);
+}
+
 /* libmicrohttpd's access handler. The response is queued only once the whole body has arrived
  * (never on the first call), so libmicrohttpd keeps the connection alive; the exception is a body
  * that is too large, which is refused at once and the connection closed rather than read. */
@@ -415,6 +471,8 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         *upload_size = 0;
         return MHD_YES;
     }
+    if (q->deferred)
+        return resume_deferred(h, q, c);
     if (*upload_size > 0) {
         /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
          * (chunked) body is read and dropped, up to a bound past which the connection is cut. */
@@ -431,6 +489,8 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         reply_too_large(q);
     else
         dispatch(h, q);
+    if (q->deferred)
+        return suspend_deferred(h, q, c);
     return queue_reply(q, c);
 }
 
@@ -501,6 +561,7 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
     }
     h->app = app;
     h->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&h->defer_lock, NULL);
     routes_table(&h->nroutes);
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
@@ -508,7 +569,8 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
      * connection whose handshake waits for the client in a zero-timeout loop (measured: three times
      * the CPU for the same attestation load, see README "Performance"). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (cfg->event_loop_epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (cfg->event_loop_epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -551,5 +613,6 @@ http_stop(http_server *h)
     MHD_stop_daemon(h->mhd);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->defer_lock);
     free(h);
 }
