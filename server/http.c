@@ -595,8 +595,12 @@ http_quiesce(http_server *h)
 {
     /* The socket is closed only after MHD_stop_daemon: in epoll mode the worker threads take it out
      * of their epoll sets lazily, and libmicrohttpd aborts if it was closed under them. */
-    if (h->quiesced_fd == MHD_INVALID_SOCKET)
-        h->quiesced_fd = MHD_quiesce_daemon(h->mhd);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        return;
+    h->quiesced_fd = MHD_quiesce_daemon(h->mhd);
+    /* Stop listening now (new connections are refused) while the descriptor stays valid. */
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        shutdown(h->quiesced_fd, SHUT_RDWR);
 }
 
 int
