@@ -64,9 +64,8 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* 1 if pkey is an EC key on P-256 (named curve), else 0. */
-static int
-is_p256(EVP_PKEY *pkey)
+int
+pki_is_p256(EVP_PKEY *pkey)
 {
     char group[64];
     size_t glen = 0;
@@ -334,7 +333,7 @@ pki_load_key(const char *path, EVP_PKEY **out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: not a readable (unencrypted PEM) private key", path);
         goto out;
     }
-    if (!is_p256(key)) {
+    if (!pki_is_p256(key)) {
         snprintf(err, errlen, "%s: not an EC P-256 key", path);
         goto out;
     }
@@ -656,7 +655,7 @@ issue_leaf(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pubkey, const struct pki_l
         snprintf(err, errlen, "profile allows neither clientAuth nor serverAuth");
         goto out;
     }
-    if (!is_p256(pubkey)) {
+    if (!pki_is_p256(pubkey)) {
         snprintf(err, errlen, "subject key is not EC P-256");
         goto out;
     }
@@ -745,7 +744,7 @@ pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t 
         ossl_err(err, errlen, "CSR has an unreadable public key");
         goto out;
     }
-    if (!is_p256(pub)) {
+    if (!pki_is_p256(pub)) {
         snprintf(err, errlen, "CSR key is not EC P-256");
         goto out;
     }
@@ -869,7 +868,7 @@ pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, char id
     }
     pkey = p->out;
     p->out = NULL;
-    if (!is_p256(pkey)) {
+    if (!pki_is_p256(pkey)) {
         snprintf(err, errlen, "public key is not EC P-256");
         goto out;
     }
@@ -927,7 +926,7 @@ pki_pubkey_from_pem(const char *pem, size_t len)
     const unsigned char *q = der;
     size_t qlen = (size_t)derlen;
     if (dctx == NULL || OSSL_DECODER_from_data(dctx, &q, &qlen) != 1 || qlen != 0 ||
-        !is_p256(key)) {
+        !pki_is_p256(key)) {
         EVP_PKEY_free(key);
         key = NULL;
     }

@@ -19,6 +19,9 @@
 
 #define PKI_BACKDATE_S 300 /* notBefore of leaves is backdated this much for clock skew */
 
+/* 1 if pkey is an EC key on the named curve P-256, else 0 (NULL gives 0). */
+int pki_is_p256(EVP_PKEY *pkey);
+
 /* A new ECDSA P-256 key. */
 int pki_keygen(EVP_PKEY **out, char *err, size_t errlen);
 /* Writes key as PKCS#8 PEM with mode 0600 (atomically). */

@@ -415,22 +415,6 @@ attest_message(const unsigned char nonce[ATTEST_HASH_LEN],
 
 /* --- Keys, signatures, CSRs --- */
 
-
-/* 1 if pkey is an EC key on the named curve P-256. */
-static int
-is_p256(EVP_PKEY *pkey)
-{
-    char group[64];
-    size_t glen = 0;
-    if (pkey == NULL || !EVP_PKEY_is_a(pkey, "EC"))
-        return 0;
-    if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) != 1) {
-        ERR_clear_error();
-        return 0;
-    }
-    return strcmp(group, SN_X9_62_prime256v1) == 0 || strcmp(group, "P-256") == 0;
-}
-
 static EVP_PKEY *
 load_pubkey(const char *pem)
 {
@@ -453,7 +437,7 @@ attest_verify_signature(const char *pubkey_pem, const unsigned char *msg, size_t
         goto out;
     }
     key = load_pubkey(pubkey_pem);
-    if (!is_p256(key)) {
+    if (!pki_is_p256(key)) {
         seterr(err, errlen, "the registered identity key is not an EC P-256 public key");
         goto out;
     }
@@ -493,7 +477,7 @@ attest_check_csr(const unsigned char *der, size_t len, char *err, size_t errlen)
         goto out;
     }
     EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
-    if (!is_p256(pub)) {
+    if (!pki_is_p256(pub)) {
         seterr(err, errlen, "the CSR's key is not EC P-256");
         goto out;
     }
