@@ -6,6 +6,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -29,6 +30,9 @@ struct devauth {
     pthread_mutex_t lock;
     struct cache_slot slots[CACHE_SLOTS];
 };
+
+static enum devauth_result check_device(devauth *d, struct devauth_identity *id, char *err,
+                                        size_t errlen);
 
 devauth *
 devauth_new(store *st)
@@ -246,7 +250,6 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
     X509 *leaf = NULL;
     STACK_OF(X509) *untrusted = NULL;
     X509_STORE *trust = NULL;
-    struct store_device_auth dev;
 
     memset(id, 0, sizeof(*id));
     if (n == 0) {
@@ -269,6 +272,26 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
     rc = verify_chain(trust, leaf, untrusted, now, err, errlen);
     if (rc != DEVAUTH_OK)
         goto out;
+    id->not_before = asn1_time_unix(X509_get0_notBefore(leaf));
+    id->not_after = asn1_time_unix(X509_get0_notAfter(leaf));
+    serial_hex(leaf, id->serial, sizeof(id->serial));
+    rc = check_device(d, id, err, errlen);
+out:
+    X509_STORE_free(trust);
+    X509_free(leaf);
+    sk_X509_pop_free(untrusted, X509_free);
+    if (rc != DEVAUTH_OK)
+        memset(id, 0, sizeof(*id));
+    return rc;
+}
+
+/* The device's state now: claimed by the certificate's tenant and not blocked. Fills group/product.
+ */
+static enum devauth_result
+check_device(devauth *d, struct devauth_identity *id, char *err, size_t errlen)
+{
+    struct store_device_auth dev;
+    enum devauth_result rc;
     int src = store_device_auth(d->st, id->device_id, &dev);
     if (src == STORE_ERR) {
         rc = DEVAUTH_ERROR;
@@ -287,14 +310,37 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
     }
     id->group_id = dev.group_id;
     id->product_id = dev.product_id;
-    id->not_before = asn1_time_unix(X509_get0_notBefore(leaf));
-    id->not_after = asn1_time_unix(X509_get0_notAfter(leaf));
-    serial_hex(leaf, id->serial, sizeof(id->serial));
     rc = DEVAUTH_OK;
 out:
-    X509_STORE_free(trust);
-    X509_free(leaf);
-    sk_X509_pop_free(untrusted, X509_free);
+    return rc;
+}
+
+enum devauth_result
+devauth_verify_cached(devauth *d, struct devauth_conn *cache, const struct devauth_cert *chain,
+                      size_t n, int64_t now, struct devauth_identity *id, char *err, size_t errlen)
+{
+    unsigned char h[32];
+    if (cache == NULL || n == 0)
+        return devauth_verify(d, chain, n, now, id, err, errlen);
+    SHA256(chain[0].der, chain[0].len, h);
+    if (!cache->valid || memcmp(h, cache->leaf_sha256, sizeof(h)) != 0) {
+        enum devauth_result rc = devauth_verify(d, chain, n, now, id, err, errlen);
+        /* Only what verified is cached, and the device's state is checked again on every request.
+         */
+        cache->valid = rc == DEVAUTH_OK;
+        if (cache->valid) {
+            memcpy(cache->leaf_sha256, h, sizeof(h));
+            cache->id = *id;
+        }
+        return rc;
+    }
+    *id = cache->id;
+    if (now < id->not_before || now > id->not_after) {
+        memset(id, 0, sizeof(*id));
+        snprintf(err, errlen, "client certificate refused: certificate has expired");
+        return DEVAUTH_EXPIRED;
+    }
+    enum devauth_result rc = check_device(d, id, err, errlen);
     if (rc != DEVAUTH_OK)
         memset(id, 0, sizeof(*id));
     return rc;

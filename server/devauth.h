@@ -42,6 +42,16 @@ struct devauth_identity {
     int64_t not_after;
 };
 
+/* What one TLS connection already proved: the peer's certificate chain cannot change within a
+ * connection, so the chain is verified once per connection (keyed by the leaf's SHA-256); validity
+ * and the device's state are still checked on every request. Zero-initialise; owned by the
+ * connection. */
+struct devauth_conn {
+    int valid;
+    unsigned char leaf_sha256[32];
+    struct devauth_identity id;
+};
+
 typedef struct devauth devauth;
 
 /* Returns NULL on allocation failure. st must outlive it. Free with devauth_free (accepts NULL). */
@@ -53,6 +63,10 @@ void devauth_free(devauth *d);
 enum devauth_result devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n,
                                    int64_t now, struct devauth_identity *id, char *err,
                                    size_t errlen);
+/* As devauth_verify, reusing (and filling) the connection's cache, which may be NULL. */
+enum devauth_result devauth_verify_cached(devauth *d, struct devauth_conn *cache,
+                                          const struct devauth_cert *chain, size_t n, int64_t now,
+                                          struct devauth_identity *id, char *err, size_t errlen);
 
 /* Parses "urn:aegis:tenant:<tid>:device:<64 hex>". Returns 0 / -1. */
 int devauth_parse_uri(const char *uri, int64_t *tenant_id, char device_id[65]);

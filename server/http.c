@@ -200,8 +200,11 @@ authenticate_device(struct request *q)
         chain[i].der = peers[i].data;
         chain[i].len = peers[i].size;
     }
-    enum devauth_result rc =
-        devauth_verify(r->app->devauth, chain, n, util_now(), &q->device, err, sizeof(err));
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct devauth_conn *cache = sc != NULL ? sc->socket_context : NULL;
+    enum devauth_result rc = devauth_verify_cached(r->app->devauth, cache, chain, n, util_now(),
+                                                   &q->device, err, sizeof(err));
     switch (rc) {
     case DEVAUTH_OK:
         r->device = &q->device;
@@ -533,7 +536,13 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 {
     struct http_server *h = cls;
     (void)c;
-    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* NULL on allocation failure: devauth then verifies on every request. */
+        *socket_context = calloc(1, sizeof(struct devauth_conn));
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
     metrics_connection(h->app->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
