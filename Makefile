@@ -47,7 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all run test check format lint deps clean unit
+.PHONY: all run test check format lint deps clean unit bench
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(if $(SIM_SRCS),$(BUILD)/aegis-sim)
 
 $(BUILD)/firmware-ref/%.o $(BUILD)/device-sim/%.o: CPPFLAGS := -D_GNU_SOURCE -Ifirmware-ref -Idevice-sim -Iota
@@ -111,6 +111,14 @@ check: deps
 format:
 	clang-format -i $(wildcard server/*.[ch] pki/*.[ch] firmware-ref/*.[ch] device-sim/*.[ch] \
 	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c)
+
+# Benchmark tools (bench/*/*.c), not part of make test: make bench, then bench/*/run.py.
+BENCH_SRCS := $(wildcard bench/*/*.c)
+bench: all $(BENCH_SRCS:%.c=$(BUILD)/%)
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # Static analysis of the service and the device stack (zero warnings expected).
 lint: $(BUILD)/gen/schema.c

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: crash reports acknowledged (durably) per second over mutual-TLS keep-alive from many devices,
+each sending batches of 1 to 10 reports, next to two references measured in the same run:
+  (a) the raw SQLite insert rate of the same rows (into a copy of the daemon's database, 1,000 rows per
+      synchronous=FULL transaction, rows generated inside SQLite so no client overhead is counted);
+  (b) nginx serving a small static file over TLS to the same client (bench/ingest/loadgen.c, same connections).
+Last output line: key=value figures, ratios included.
+
+usage: bench/ingest/run.py [--build build] [--devices 256] [--concurrency 64] [--seconds 10]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+
+
+def loadgen(build, *args):
+    p = subprocess.run([os.path.join(build, "bench", "ingest", "loadgen")] + list(args),
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("loadgen failed: %s" % p.stderr)
+    sys.stdout.write(p.stdout)
+    last = p.stdout.strip().splitlines()[-1]
+    return dict(kv.split("=") for kv in last.split())
+
+
+def raw_sqlite_rate(db_path, rows=200000, per_tx=1000):
+    """Rows per second of plain INSERTs of crash rows into telemetry_reports, synchronous=FULL."""
+    con = sqlite3.connect(db_path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    tenant, device, bucket = con.execute(
+        "SELECT r.tenant_id, r.device_id, r.bucket_id FROM telemetry_reports r "
+        "WHERE r.type = 'crash' LIMIT 1").fetchone()
+    base = con.execute("SELECT coalesce(max(report_id), 0) + 1 FROM telemetry_reports").fetchone()[0]
+    t0 = time.time()
+    for start in range(0, rows, per_tx):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute(
+            "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2) "
+            "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, uptime_s, "
+            "component, image_version, reason, pc, lr, return_addresses, fault_registers, free_memory, "
+            "received_at, bucket_id) SELECT ?3, ?4, i, 'crash', '00112233445566778899aabbccddeeff', "
+            "i % 86400, 'aegis-os', '2.1.0', 'hardfault', '0x8001000', '0x8002000', '[\"0x8003000\"]', "
+            "'{\"cfsr\":\"0x8200\"}', 1234, ?5, ?6 FROM n",
+            (base + start, base + start + per_tx - 1, tenant, device, int(time.time()), bucket))
+        con.execute("COMMIT")
+    rate = rows / (time.time() - t0)
+    con.close()
+    return rate
+
+
+def start_nginx(tmp, cert, key):
+    root = os.path.join(tmp, "www")
+    os.makedirs(root)
+    with open(os.path.join(root, "ack.json"), "w") as f:
+        f.write(json.dumps({"stored": 5, "duplicates": 0, "rejected": 0,
+                            "results": [{"report_id": i, "status": "stored"} for i in range(5)]}))
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""worker_processes %d;
+pid %s/nginx.pid;
+error_log %s/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root %s;
+    }
+}
+""" % (os.cpu_count(), tmp, tmp, port, cert, key, root))
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"],
+                            stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc, port
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.environ.get("AEGIS_BUILD", "build"))
+    ap.add_argument("--devices", type=int, default=256)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    os.environ["AEGIS_BUILD"] = build
+    import harness  # noqa: E402
+
+    if shutil.which("nginx") is None:
+        subprocess.run(["sh", "-c", "apt-get install -y -qq nginx >/dev/null"], check=True)
+    sim = harness.binary("aegis-sim")
+    d = harness.Daemon(config={"challenge_rate": "1000000", "challenge_burst": "1000000",
+                               "telemetry_rate": "1000000", "telemetry_burst": "1000000",
+                               "max_connections": "4096"}, log_level="warn")
+    fleet_root = tempfile.mkdtemp(prefix="aegis-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    nginx = None
+    try:
+        d.start()
+        fleet = os.path.join(fleet_root, "fleet")
+        subprocess.run([sim, "provision", "--devices", str(args.devices), "--dir", fleet], check=True,
+                       stdout=subprocess.DEVNULL)
+        d.ctl("devices", "import", os.path.join(fleet, "import.json"))
+        for rv in json.load(open(os.path.join(fleet, "refvals.json"))):
+            opts = ["refvals", "add", "--stage", rv["stage"], "--component", rv["component"], "--version",
+                    rv["version"], "--svn", str(rv["svn"]), "--digest", rv["digest"]]
+            (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
+        subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
+                        "--json"], check=True, stdout=subprocess.DEVNULL)
+        ingest = loadgen(build, "telemetry", "--url", d.url() + "/v1/device/telemetry", "--cacert",
+                         d.cacert, "--fleet", fleet, "--devices", str(args.devices), "--concurrency",
+                         str(args.concurrency), "--seconds", str(args.seconds))
+        d.stop()
+        db_copy = os.path.join(fleet_root, "raw.db")
+        shutil.copy(os.path.join(d.data_dir, "aegis.db"), db_copy)
+        raw = raw_sqlite_rate(db_copy)
+        print("raw SQLite: %.0f rows/s (1,000 per synchronous=FULL transaction)" % raw)
+        nginx, port = start_nginx(fleet_root, os.path.join(d.pki_dir, "server.crt"),
+                                  os.path.join(d.pki_dir, "server.key"))
+        ng = loadgen(build, "get", "--url", "https://127.0.0.1:%d/ack.json" % port, "--cacert", d.cacert,
+                     "--concurrency", str(args.concurrency), "--seconds", str(args.seconds))
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait()
+        d.cleanup()
+        shutil.rmtree(fleet_root, ignore_errors=True)
+    reports = float(ingest["reports_per_s"])
+    reqs = float(ingest["requests_per_s"])
+    ngx = float(ng["requests_per_s"])
+    print("reports_per_s=%.0f requests_per_s=%.0f p99_ms=%s raw_sqlite_rows_per_s=%.0f ratio_raw=%.2f "
+          "nginx_requests_per_s=%.0f ratio_nginx=%.2f"
+          % (reports, reqs, ingest["p99_ms"], raw, reports / raw, ngx, reqs / ngx))
+
+
+if __name__ == "__main__":
+    main()
