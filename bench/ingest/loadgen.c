@@ -1,12 +1,14 @@
-/* loadgen: a keep-alive HTTPS load generator for the ingest benchmark, on libcurl's multi interface.
+/* loadgen: a keep-alive HTTPS load generator for the ingest benchmark, on libcurl's multi
+ * interface.
  *
- *   loadgen telemetry --url URL --cacert F --fleet DIR [--devices N] [--concurrency C] [--seconds S]
- *   loadgen get --url URL --cacert F [--concurrency C] [--seconds S]
+ *   loadgen telemetry --url URL --cacert F --fleet DIR [--devices N] [--concurrency C] [--seconds
+ * S] loadgen get --url URL --cacert F [--concurrency C] [--seconds S]
  *
- * telemetry: C connections, each as one simulated device (mutual TLS with the device's stored certificate from
- * DIR/dev-NNNNN/storage/credential.json), POSTing batches of 1 to 10 crash reports (a device's usual backlog) to
- * /v1/device/telemetry back to back; counts the reports the service acknowledged ("stored"). get: C connections
- * GETting URL back to back (the reference: nginx serving a static file). Last line: key=value figures. */
+ * telemetry: C connections, each as one simulated device (mutual TLS with the device's stored
+ * certificate from DIR/dev-NNNNN/storage/credential.json), POSTing batches of 1 to 10 crash reports
+ * (a device's usual backlog) to /v1/device/telemetry back to back; counts the reports the service
+ * acknowledged ("stored"). get: C connections GETting URL back to back (the reference: nginx
+ * serving a static file). Last line: key=value figures. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdint.h>
