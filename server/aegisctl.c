@@ -169,6 +169,73 @@ static const struct ctl_cmd commands[] = {
      "  --limit N       page size, 1-1000\n"
      "  --cursor C      start at this cursor\n"
      "  --all           follow next_cursor to the last page\n"},
+    {"failures", "buckets", ctl_failures_buckets, 1,
+     "[--component C] [--version V] [--product ID] [--group ID] [--since T] [--until T] "
+     "[--sort count|devices|recent] [--limit N] [--cursor C] [--all]",
+     "list crash buckets (failures grouped by signature)",
+     "Lists the tenant's crash buckets: crashes with the same component, reason, pc and first "
+     "three\n"
+     "return addresses. Without filters (or with --component only) the figures are all-time; with\n"
+     "--version, --product, --group, --since or --until they are counted over the stored reports\n"
+     "that match (reports older than the retention are gone).\n"
+     "\n"
+     "Options:\n"
+     "  --component C   only crashes of this component\n"
+     "  --version V     only crashes of this image version\n"
+     "  --product ID    only crashes of devices in this product\n"
+     "  --group ID      only crashes of devices in this device group\n"
+     "  --since T       received at or after T (RFC 3339 UTC, e.g. 2026-11-22T10:00:00Z)\n"
+     "  --until T       received before T\n"
+     "  --sort S        count (most reports first, default), devices or recent\n"
+     "  --limit N       page size, 1-1000\n"
+     "  --cursor C      start at this cursor\n"
+     "  --all           follow next_cursor to the last page\n"},
+    {"failures", "show", ctl_failures_show, 1, "ID", "show a crash bucket",
+     "Shows the bucket ID: its signature and figures, its counts per image version, and up to 10\n"
+     "of its reports, newest first.\n"},
+    {"failures", "device", ctl_failures_device, 1,
+     "ID [--type crash|heartbeat|reboot] [--limit N] [--cursor C] [--all]",
+     "list a device's reports, newest first",
+     "Lists the reports of the device ID (64 hex characters), newest first, one page (default "
+     "100)\n"
+     "unless --all, then its counters: reports stored, reports it dropped (queue full), last "
+     "upload.\n"
+     "\n"
+     "Options:\n"
+     "  --type T      crash, heartbeat or reboot\n"
+     "  --limit N     page size, 1-1000\n"
+     "  --cursor C    start at this cursor\n"
+     "  --all         follow next_cursor to the last page\n"},
+    {"failures", "rates", ctl_failures_rates, 1,
+     "[--component C] [--since T] [--until T] [--granularity hour|day]",
+     "crash rates per image version (crashes per device-hour)",
+     "Shows, for the window (default: the last 7 days), the device-hours, crashes and crash rate "
+     "of\n"
+     "every image version and of every version per hour or day, and the fleet's crash-free\n"
+     "device-hours. Device-hours come from the devices' heartbeats.\n"
+     "\n"
+     "Options:\n"
+     "  --component C     only this component\n"
+     "  --since T         from T (RFC 3339 UTC)\n"
+     "  --until T         to T (default now)\n"
+     "  --granularity G   hour (windows up to 31 days) or day (default)\n"},
+    {"failures", "export", ctl_failures_export, 1, "--format csv|jsonl [--since T] [--until T]",
+     "export every report (streamed to stdout)",
+     "Writes the tenant's stored reports, in the order received, to stdout as CSV (a header line,\n"
+     "then one line per report; columns in docs/api.md) or JSON lines. The export is streamed: "
+     "use\n"
+     "  aegisctl failures export --format csv > reports.csv\n"
+     "\n"
+     "Options:\n"
+     "  --format F    csv or jsonl (required)\n"
+     "  --since T     received at or after T (RFC 3339 UTC)\n"
+     "  --until T     received before T\n"},
+    {"failures", "flags", ctl_failures_flags, 1, "[--limit N] [--cursor C] [--all]",
+     "list emerging-problem flags, newest first",
+     "Lists the flags raised by the service: new_bucket (a new crash bucket seen on more than\n"
+     "flag_new_bucket_devices devices within its first hour) and rate_regression (an image "
+     "version\n"
+     "whose crash rate exceeds its predecessor's by flag_rate_factor_pct percent).\n"},
     {"audit", "list", ctl_audit_list, 1, "[--limit N] [--cursor C] [--all]",
      "list the audit log, newest first (admin)",
      "Lists audit entries, newest first, one page (default 100) unless --all.\n"

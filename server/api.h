@@ -15,12 +15,14 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct signer;
 struct metrics;
 struct devauth;
 struct devauth_identity;
 struct ratelimit;
+struct ingest;
 
 /* Long-lived daemon state shared by all requests (read-only after start, or internally
  * synchronised). */
@@ -32,10 +34,22 @@ struct app {
     struct devauth *devauth;
     /* attestation challenges and attempts per client address (NULL: no limit) */
     struct ratelimit *challenge_rl;
+    /* telemetry uploads per device (NULL: no limit) */
+    struct ratelimit *telemetry_rl;
+    /* the telemetry writer (ingest.h); NULL: uploads answer 503 */
+    struct ingest *ingest;
 };
 
 #define API_MAX_PARAMS 2
 #define API_PARAM_MAX 128
+
+/* The reader of a streaming reply (api_reply_stream): writes up to max bytes of the body at offset
+ * pos into buf and returns their number (> 0), API_STREAM_END after the last byte, or
+ * API_STREAM_ERROR to cut the connection (the client sees a truncated body). Called from the
+ * connection's thread, one call at a time. */
+typedef ssize_t (*api_stream_read)(void *ctx, uint64_t pos, char *buf, size_t max);
+#define API_STREAM_END ((ssize_t)-1)
+#define API_STREAM_ERROR ((ssize_t)-2)
 
 typedef struct api_req {
     struct app *app;
@@ -67,6 +81,10 @@ typedef struct api_req {
     const char *resp_ctype;
     const char *err_code; /* the "error" of an error reply, for the request log */
     int retry_after;      /* > 0: sent as a Retry-After header (seconds), e.g. with a 429 */
+    /* a streaming reply (api_reply_stream), owned by the request until the response takes it */
+    api_stream_read stream_read;
+    void (*stream_free)(void *ctx);
+    void *stream_ctx;
 } api_req;
 
 typedef void (*api_handler)(api_req *r);
@@ -93,6 +111,12 @@ void api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_aft
 void api_reply(api_req *r, int status, json_t *body);
 /* Replies {"items": items, "next_cursor": next or null} (items stolen). */
 void api_reply_page(api_req *r, json_t *items, const char *next_cursor);
+/* Replies with a body of unknown length made as the client reads it (chunked transfer): read (see
+ * api_stream_read) pulls the body piece by piece, so a large export never sits in memory. ctx is
+ * stolen: free_ctx (may be NULL) is called once, when the response is done or dropped. Must be the
+ * handler's last reply call. Implemented in http.c. */
+void api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read,
+                      void (*free_ctx)(void *ctx), void *ctx);
 /* Replies with a raw body (text is malloc'd, stolen). */
 void api_reply_text(api_req *r, int status, const char *ctype, char *text, size_t len);
 /* Replies {"error": code, "message": ...}. */
@@ -152,5 +176,15 @@ void api_attestations_list(api_req *r);
 /* --- attestation: device endpoints without a client certificate (dev_attest.c) --- */
 void dev_attest_challenge(api_req *r);
 void dev_attest(api_req *r);
+
+/* --- failure reporting (docs/telemetry.md): the device upload (dev_telemetry.c, mutual TLS) and
+ * the manufacturer's views (api_failures.c) --- */
+void dev_telemetry(api_req *r);
+void api_failure_buckets(api_req *r);
+void api_failure_bucket_get(api_req *r);
+void api_device_reports(api_req *r);
+void api_crash_rates(api_req *r);
+void api_failures_export(api_req *r);
+void api_failure_flags(api_req *r);
 
 #endif

@@ -42,6 +42,13 @@ static const struct key_def keys[] = {
     {"nonce_ttl", INT(nonce_ttl_s, 5, 3600)},
     {"challenge_rate", INT(challenge_rate, 1, 1000000)},
     {"challenge_burst", INT(challenge_burst, 1, 1000000)},
+    {"telemetry_rate", INT(telemetry_rate, 1, 1000000)},
+    {"telemetry_burst", INT(telemetry_burst, 1, 1000000)},
+    {"ingest_queue_max", INT(ingest_queue_max, 1, 1000000)},
+    {"report_retention_days", INT(report_retention_days, 1, 3650)},
+    {"flag_new_bucket_devices", INT(flag_new_bucket_devices, 1, 1000000)},
+    {"flag_rate_factor_pct", INT(flag_rate_factor_pct, 101, 100000)},
+    {"flag_min_device_hours", INT(flag_min_device_hours, 1, 1000000000)},
 };
 
 void
@@ -63,6 +70,13 @@ config_defaults(struct config *c)
     c->nonce_ttl_s = 60;
     c->challenge_rate = 50;
     c->challenge_burst = 100;
+    c->telemetry_rate = 5;
+    c->telemetry_burst = 20;
+    c->ingest_queue_max = 20000;
+    c->report_retention_days = 90;
+    c->flag_new_bucket_devices = 10;
+    c->flag_rate_factor_pct = 200;
+    c->flag_min_device_hours = 24;
 }
 
 int

@@ -1,6 +1,7 @@
 #include "cron.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -9,6 +10,13 @@
  * long. */
 #define NONCE_PURGE_BATCH 5000
 #define NONCE_PURGE_MAX_BATCHES 20
+/* Old telemetry reports are deleted in small transactions, so the ingest writer never waits long
+ * for the write lock; a few per tick (about 1,000 reports per second at most). */
+#define REPORT_PURGE_BATCH 1000
+#define REPORT_PURGE_MAX_BATCHES 5
+/* New buckets are watched for flagging this long after they were first seen (their first hour, and
+ * slack for reports that arrive late). */
+#define NEW_BUCKET_WATCH_S (2 * 86400)
 
 struct step {
     const char *name;
@@ -17,9 +25,13 @@ struct step {
 };
 
 static void purge_nonces(struct app *app);
+static void detect_failures(struct app *app);
+static void purge_reports(struct app *app);
 
 static const struct step steps[] = {
     {"purge_nonces", 10000, purge_nonces},
+    {"detect_failures", 5000, detect_failures},
+    {"purge_reports", 5000, purge_reports},
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
@@ -40,6 +52,43 @@ purge_nonces(struct app *app)
     }
     if (total > 0)
         log_debug("msg=\"purged expired nonces\" count=%d", total);
+}
+
+/* Emerging problems (docs/api.md "Failure reporting"): new buckets that spread fast, and image
+ * versions that crash more than their predecessors. Each condition is flagged once. */
+static void
+detect_failures(struct app *app)
+{
+    const struct config *cfg = app->cfg;
+    int64_t now = util_now();
+    int raised = 0;
+    if (store_flag_new_buckets(app->st, now - NEW_BUCKET_WATCH_S, cfg->flag_new_bucket_devices, now,
+                               &raised) == STORE_OK &&
+        raised > 0) {
+        metrics_failure_flags(app->metrics, METRICS_FLAG_NEW_BUCKET, (uint64_t)raised);
+        log_info("msg=\"failure flags raised\" kind=new_bucket count=%d", raised);
+    }
+    if (store_flag_rate_regressions(app->st, cfg->flag_rate_factor_pct,
+                                    cfg->flag_min_device_hours * 3600, now, &raised) == STORE_OK &&
+        raised > 0) {
+        metrics_failure_flags(app->metrics, METRICS_FLAG_RATE_REGRESSION, (uint64_t)raised);
+        log_info("msg=\"failure flags raised\" kind=rate_regression count=%d", raised);
+    }
+}
+
+/* Retention: reports older than report_retention_days go; the aggregates stay. */
+static void
+purge_reports(struct app *app)
+{
+    int64_t before = util_now() - app->cfg->report_retention_days * 86400;
+    int purged = REPORT_PURGE_BATCH, total = 0;
+    for (int i = 0; i < REPORT_PURGE_MAX_BATCHES && purged == REPORT_PURGE_BATCH; i++) {
+        if (store_report_purge(app->st, before, REPORT_PURGE_BATCH, &purged) != STORE_OK)
+            break;
+        total += purged;
+    }
+    if (total > 0)
+        log_info("msg=\"purged old telemetry reports\" count=%d", total);
 }
 
 static void

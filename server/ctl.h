@@ -169,6 +169,13 @@ int ctl_minimums_list(struct ctl *c, int argc, char **argv);
 int ctl_minimums_set(struct ctl *c, int argc, char **argv);
 int ctl_minimums_remove(struct ctl *c, int argc, char **argv);
 int ctl_attestations_list(struct ctl *c, int argc, char **argv);
+/* Failure reporting (docs/telemetry.md). */
+int ctl_failures_buckets(struct ctl *c, int argc, char **argv);
+int ctl_failures_show(struct ctl *c, int argc, char **argv);
+int ctl_failures_device(struct ctl *c, int argc, char **argv);
+int ctl_failures_rates(struct ctl *c, int argc, char **argv);
+int ctl_failures_export(struct ctl *c, int argc, char **argv);
+int ctl_failures_flags(struct ctl *c, int argc, char **argv);
 
 /* Columns of reference value tables (shared by the local and the API listing). */
 extern const struct ctl_col ctl_refval_cols[];

@@ -1518,3 +1518,427 @@ ctl_attestations_list(struct ctl *c, int argc, char **argv)
     }
     return list_and_print(c, path, &q, limit, cursor, all, cols);
 }
+
+/* --- failure reporting --- */
+
+/* --since / --until: RFC 3339 UTC times, passed on as they are. */
+static int
+add_time(struct ctl *c, struct query *q, const char *opt, const char *key, const char *v)
+{
+    int64_t t;
+    if (v == NULL)
+        return 0;
+    if (util_parse_rfc3339(v, &t) != 0) {
+        ctl_usage_error(c, "%s: expected an RFC 3339 UTC time such as 2026-11-22T10:00:00Z", opt);
+        return -1;
+    }
+    query_add(q, key, v);
+    return 0;
+}
+
+static int
+cursor_ok(struct ctl *c, const char *cursor)
+{
+    if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) > 128)) {
+        ctl_usage_error(c, "--cursor: 1-128 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+/* The string o[key], or dflt. */
+static const char *
+text_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : dflt;
+}
+
+/* Replaces the real numbers under key in every object of items by text with `digits` decimals, for
+ * tables (ctl_print_table shows reals with all their digits). */
+static void
+round_reals(json_t *items, const char *key, int digits)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *v = json_object_get(it, key);
+        if (json_is_real(v)) {
+            char buf[48];
+            snprintf(buf, sizeof(buf), "%.*f", digits, json_real_value(v));
+            json_object_set_new(it, key, json_string(buf));
+        }
+    }
+}
+
+int
+ctl_failures_buckets(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {{"ID", "id", 0},
+                                          {"COUNT", "count", 0},
+                                          {"DEVICES", "devices", 0},
+                                          {"COMPONENT", "component", 24},
+                                          {"REASON", "reason", 0},
+                                          {"PC", "pc", 0},
+                                          {"FIRST_SEEN", "first_seen", 0},
+                                          {"LAST_SEEN", "last_seen", 0},
+                                          {NULL, NULL, 0}};
+    const char *component = NULL, *version = NULL, *product = NULL, *group = NULL, *since = NULL,
+               *until = NULL, *sort = NULL, *limit_s = NULL, *cursor = NULL;
+    int all = 0;
+    const struct ctl_opt opts[] = {{"--component", CTL_OPT_STR, &component, NULL},
+                                   {"--version", CTL_OPT_STR, &version, NULL},
+                                   {"--product", CTL_OPT_STR, &product, NULL},
+                                   {"--group", CTL_OPT_STR, &group, NULL},
+                                   {"--since", CTL_OPT_STR, &since, NULL},
+                                   {"--until", CTL_OPT_STR, &until, NULL},
+                                   {"--sort", CTL_OPT_STR, &sort, NULL},
+                                   {"--limit", CTL_OPT_STR, &limit_s, NULL},
+                                   {"--cursor", CTL_OPT_STR, &cursor, NULL},
+                                   {"--all", CTL_OPT_FLAG, NULL, &all},
+                                   {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    int64_t limit, id;
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (parse_limit(c, limit_s, &limit) != 0 || cursor_ok(c, cursor) != 0)
+        return CTL_EXIT_USAGE;
+    if (component != NULL) {
+        if (!component_ok(component))
+            return ctl_usage_error(c, "--component: 1-64 characters of [a-z0-9._-]");
+        query_add(&q, "component", component);
+    }
+    if (version != NULL) {
+        if (!version_ok(version))
+            return ctl_usage_error(c, "--version: 1-32 printable ASCII characters, no spaces");
+        query_add(&q, "image_version", version);
+    }
+    if (product != NULL) {
+        if (parse_id(c, "--product", product, &id) != 0)
+            return CTL_EXIT_USAGE;
+        query_add_i64(&q, "product_id", id);
+    }
+    if (group != NULL) {
+        if (parse_id(c, "--group", group, &id) != 0)
+            return CTL_EXIT_USAGE;
+        query_add_i64(&q, "group_id", id);
+    }
+    if (add_time(c, &q, "--since", "since", since) != 0 ||
+        add_time(c, &q, "--until", "until", until) != 0)
+        return CTL_EXIT_USAGE;
+    if (sort != NULL) {
+        if (strcmp(sort, "count") != 0 && strcmp(sort, "devices") != 0 &&
+            strcmp(sort, "recent") != 0)
+            return ctl_usage_error(c, "--sort: expected count, devices or recent");
+        query_add(&q, "sort", sort);
+    }
+    return list_and_print(c, "/v1/failures/buckets", &q, limit, cursor, all, cols);
+}
+
+int
+ctl_failures_show(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col vcols[] = {{"IMAGE_VERSION", "image_version", 0},
+                                           {"COUNT", "count", 0},
+                                           {"FIRST_SEEN", "first_seen", 0},
+                                           {"LAST_SEEN", "last_seen", 0},
+                                           {NULL, NULL, 0}};
+    static const struct ctl_col scols[] = {{"RECEIVED_AT", "received_at", 0},
+                                           {"DEVICE_ID", "device_id", 0},
+                                           {"REPORT_ID", "report_id", 0},
+                                           {"VERSION", "image_version", 0},
+                                           {"LR", "lr", 0},
+                                           {"MESSAGE", "message", 50},
+                                           {NULL, NULL, 0}};
+    int64_t id;
+    int ec;
+    char path[64];
+    json_t *o = NULL;
+    if (args_with_id(c, argc, argv, NULL, &id, &ec) != 0)
+        return ec;
+    snprintf(path, sizeof(path), "/v1/failures/buckets/%lld", (long long)id);
+    int rc = request_object(c, "GET", path, NULL, &o);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(o);
+    } else {
+        json_t *versions = json_incref(json_object_get(o, "versions"));
+        json_t *samples = json_incref(json_object_get(o, "samples"));
+        json_object_del(o, "versions");
+        json_object_del(o, "samples");
+        ctl_print_object(o);
+        printf("\nversions:\n");
+        ctl_print_table(versions, vcols);
+        printf("\nsamples (newest first):\n");
+        ctl_print_table(samples, scols);
+        json_decref(versions);
+        json_decref(samples);
+    }
+    json_decref(o);
+    return CTL_EXIT_OK;
+}
+
+int
+ctl_failures_device(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {{"REPORT_ID", "report_id", 0},
+                                          {"TYPE", "type", 0},
+                                          {"RECEIVED_AT", "received_at", 0},
+                                          {"UPTIME_S", "uptime_s", 0},
+                                          {"COMPONENT", "component", 20},
+                                          {"VERSION", "image_version", 0},
+                                          {"REASON", "reason", 0},
+                                          {"PC", "pc", 0},
+                                          {"BUCKET", "bucket_id", 0},
+                                          {"MESSAGE", "message", 40},
+                                          {NULL, NULL, 0}};
+    const char *type = NULL, *limit_s = NULL, *cursor = NULL;
+    int all = 0;
+    const struct ctl_opt opts[] = {{"--type", CTL_OPT_STR, &type, NULL},
+                                   {"--limit", CTL_OPT_STR, &limit_s, NULL},
+                                   {"--cursor", CTL_OPT_STR, &cursor, NULL},
+                                   {"--all", CTL_OPT_FLAG, NULL, &all},
+                                   {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    char path[128];
+    int64_t limit;
+    int ec;
+    json_t *first = NULL;
+    if (device_args(c, argc, argv, opts, "/reports", path, sizeof(path), &ec) != 0)
+        return ec;
+    if (parse_limit(c, limit_s, &limit) != 0 || cursor_ok(c, cursor) != 0)
+        return CTL_EXIT_USAGE;
+    if (type != NULL) {
+        if (strcmp(type, "crash") != 0 && strcmp(type, "heartbeat") != 0 &&
+            strcmp(type, "reboot") != 0)
+            return ctl_usage_error(c, "--type: expected crash, heartbeat or reboot");
+        query_add(&q, "type", type);
+    }
+    if (c->json)
+        return list_and_print(c, path, &q, limit, cursor, all, cols);
+    /* the device's counters come with every page */
+    char one[192];
+    snprintf(one, sizeof(one), "%s?limit=1", path);
+    int rc = request_object(c, "GET", one, NULL, &first);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = list_and_print(c, path, &q, limit, cursor, all, cols);
+    if (rc == CTL_EXIT_OK) {
+        const json_t *s = json_object_get(first, "summary");
+        char *last = NULL;
+        const json_t *lu = json_object_get(s, "last_upload");
+        if (json_is_string(lu))
+            last = strdup(json_string_value(lu));
+        printf("\nreports stored: %lld, dropped on the device: %lld, last upload: %s\n",
+               (long long)json_integer_value(json_object_get(s, "reports")),
+               (long long)json_integer_value(json_object_get(s, "dropped")),
+               last != NULL ? last : "-");
+        free(last);
+    }
+    json_decref(first);
+    return rc;
+}
+
+int
+ctl_failures_rates(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col vcols[] = {{"COMPONENT", "component", 24},
+                                           {"VERSION", "image_version", 0},
+                                           {"FIRST_SEEN", "first_seen", 0},
+                                           {"DEVICE_HOURS", "device_hours", 0},
+                                           {"CRASHES", "crashes", 0},
+                                           {"CRASHES_PER_HOUR", "crash_rate", 0},
+                                           {NULL, NULL, 0}};
+    static const struct ctl_col pcols[] = {{"PERIOD", "period_start", 0},
+                                           {"COMPONENT", "component", 24},
+                                           {"VERSION", "image_version", 0},
+                                           {"DEVICE_HOURS", "device_hours", 0},
+                                           {"CRASHES", "crashes", 0},
+                                           {"CRASHES_PER_HOUR", "crash_rate", 0},
+                                           {NULL, NULL, 0}};
+    const char *component = NULL, *since = NULL, *until = NULL, *gran = NULL;
+    const struct ctl_opt opts[] = {{"--component", CTL_OPT_STR, &component, NULL},
+                                   {"--since", CTL_OPT_STR, &since, NULL},
+                                   {"--until", CTL_OPT_STR, &until, NULL},
+                                   {"--granularity", CTL_OPT_STR, &gran, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    char path[URL_MAX];
+    json_t *o = NULL;
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (component != NULL) {
+        if (!component_ok(component))
+            return ctl_usage_error(c, "--component: 1-64 characters of [a-z0-9._-]");
+        query_add(&q, "component", component);
+    }
+    if (add_time(c, &q, "--since", "since", since) != 0 ||
+        add_time(c, &q, "--until", "until", until) != 0)
+        return CTL_EXIT_USAGE;
+    if (gran != NULL) {
+        if (strcmp(gran, "hour") != 0 && strcmp(gran, "day") != 0)
+            return ctl_usage_error(c, "--granularity: expected hour or day");
+        query_add(&q, "granularity", gran);
+    }
+    if (q.bad ||
+        snprintf(path, sizeof(path), "/v1/failures/crash-rates%s", q.s) >= (int)sizeof(path))
+        return ctl_usage_error(c, "arguments too long");
+    int rc = request_object(c, "GET", path, NULL, &o);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (c->json) {
+        ctl_print_json(o);
+    } else {
+        json_t *versions = json_object_get(o, "versions"), *items = json_object_get(o, "items");
+        const json_t *fleet = json_object_get(o, "fleet");
+        round_reals(versions, "device_hours", 1);
+        round_reals(versions, "crash_rate", 4);
+        round_reals(items, "device_hours", 1);
+        round_reals(items, "crash_rate", 4);
+        const char *gran_s = text_or(o, "granularity", "period");
+        printf("%s to %s, by %s\n\nversions:\n", text_or(o, "since", "?"), text_or(o, "until", "?"),
+               gran_s);
+        ctl_print_table(versions, vcols);
+        printf("\nper %s:\n", gran_s);
+        ctl_print_table(items, pcols);
+        double dh = json_number_value(json_object_get(fleet, "device_hours"));
+        double free_h = json_number_value(json_object_get(fleet, "crash_free_device_hours"));
+        printf("\nfleet: %.1f device-hours, %lld crashes, %.1f crash-free device-hours", dh,
+               (long long)json_integer_value(json_object_get(fleet, "crashes")), free_h);
+        if (dh > 0)
+            printf(" (%.2f%%)", 100.0 * free_h / dh);
+        printf("\n");
+        if (json_is_true(json_object_get(o, "truncated")))
+            printf("(truncated: narrow --since/--until or --component)\n");
+    }
+    json_decref(o);
+    return CTL_EXIT_OK;
+}
+
+int
+ctl_failures_flags(struct ctl *c, int argc, char **argv)
+{
+    static const struct ctl_col cols[] = {{"ID", "id", 0},
+                                          {"CREATED_AT", "created_at", 0},
+                                          {"KIND", "kind", 0},
+                                          {"COMPONENT", "component", 24},
+                                          {"VERSION", "image_version", 0},
+                                          {"PREVIOUS", "previous_version", 0},
+                                          {"BUCKET", "bucket_id", 0},
+                                          {"DETAIL", "detail", 60},
+                                          {NULL, NULL, 0}};
+    const char *limit_s = NULL, *cursor = NULL;
+    int all = 0;
+    const struct ctl_opt opts[] = {{"--limit", CTL_OPT_STR, &limit_s, NULL},
+                                   {"--cursor", CTL_OPT_STR, &cursor, NULL},
+                                   {"--all", CTL_OPT_FLAG, NULL, &all},
+                                   {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    int64_t limit;
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (parse_limit(c, limit_s, &limit) != 0 || cursor_ok(c, cursor) != 0)
+        return CTL_EXIT_USAGE;
+    return list_and_print(c, "/v1/failures/flags", &q, limit, cursor, all, cols);
+}
+
+/* A streamed download: the body goes to out as it arrives; an error reply (HTTP >= 400) is kept
+ * (bounded) for print_api_error instead. */
+struct sink {
+    CURL *curl;
+    FILE *out;
+    struct buf err;
+    long status;
+    int write_failed;
+    uint64_t bytes;
+};
+
+static size_t
+on_stream(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct sink *k = userdata;
+    size_t n = size * nmemb;
+    if (k->status == 0)
+        curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &k->status);
+    if (k->status >= 400 || k->status < 200)
+        return n <= 64 * 1024 - k->err.len ? on_write(ptr, size, nmemb, &k->err) : 0;
+    if (fwrite(ptr, 1, n, k->out) != n) {
+        k->write_failed = 1;
+        return 0;
+    }
+    k->bytes += n;
+    return n;
+}
+
+int
+ctl_failures_export(struct ctl *c, int argc, char **argv)
+{
+    const char *format = NULL, *since = NULL, *until = NULL;
+    const struct ctl_opt opts[] = {{"--format", CTL_OPT_STR, &format, NULL},
+                                   {"--since", CTL_OPT_STR, &since, NULL},
+                                   {"--until", CTL_OPT_STR, &until, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    struct query q = {{0}, 0, 0};
+    struct http *h = NULL;
+    struct sink k;
+    char url[URL_MAX];
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
+        return ctl_usage_error(c, "--format: expected csv or jsonl");
+    query_add(&q, "format", format);
+    if (add_time(c, &q, "--since", "since", since) != 0 ||
+        add_time(c, &q, "--until", "until", until) != 0)
+        return CTL_EXIT_USAGE;
+    int rc = http_setup(c, &h);
+    if (rc != CTL_EXIT_OK || h == NULL)
+        return rc != CTL_EXIT_OK ? rc : CTL_EXIT_LOCAL;
+    if (q.bad ||
+        snprintf(url, sizeof(url), "%s/v1/failures/export%s", h->base, q.s) >= (int)sizeof(url))
+        return ctl_usage_error(c, "arguments too long");
+    memset(&k, 0, sizeof(k));
+    k.curl = h->curl;
+    k.out = stdout;
+    CURL *cu = h->curl;
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h->hdrs);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &k);
+    /* an export may take long and be large: no overall timeout or size cap, but a stall is an error
+     */
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 0L);
+    curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, HTTP_TIMEOUT_S);
+    CURLcode cr = curl_easy_perform(cu);
+    if (k.status == 0)
+        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &k.status);
+    if (k.write_failed) {
+        ctl_err("cannot write the export: %s", strerror(errno));
+        rc = CTL_EXIT_LOCAL;
+    } else if (k.status >= 400) {
+        print_api_error(c, k.status, &k.err);
+        rc = CTL_EXIT_API;
+    } else if (cr != CURLE_OK) {
+        ctl_err("the export was cut short after %llu bytes: %s", (unsigned long long)k.bytes,
+                h->errbuf[0] ? h->errbuf : curl_easy_strerror(cr));
+        rc = k.bytes > 0 ? CTL_EXIT_API : CTL_EXIT_CONN;
+    } else if (k.status < 200 || k.status > 299) {
+        ctl_err("bad_response: unexpected HTTP status %ld", k.status);
+        rc = CTL_EXIT_API;
+    } else {
+        rc = fflush(stdout) == 0 ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
+    }
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, (void *)NULL);
+    buf_free(&k.err);
+    return rc;
+}

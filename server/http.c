@@ -28,13 +28,16 @@
 /* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection
  * is cut. */
 #define DISCARD_MAX (4 * 1024 * 1024)
+/* Most bytes a streaming reply's reader is asked for at once. */
+#define STREAM_BLOCK (64 * 1024)
 
 struct http_server {
     struct app *app;
     struct MHD_Daemon *mhd;
     atomic_int active;
     size_t nroutes;
-    MHD_socket quiesced_fd;     /* the listen socket after http_quiesce, closed by http_stop */
+    MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
+    atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
     pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
 };
 
@@ -51,6 +54,7 @@ struct request {
     int too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     int answered;
+    int close_after; /* answer with Connection: close */
     char peer[INET6_ADDRSTRLEN];
     struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
     struct http_server *server;
@@ -112,6 +116,8 @@ route_limit(const struct http_server *h, int route)
         return (size_t)h->app->cfg->import_max_bytes;
     if (t[route].limit == LIMIT_EVIDENCE)
         return ROUTES_EVIDENCE_MAX_BYTES;
+    if (t[route].limit == LIMIT_TELEMETRY)
+        return ROUTES_TELEMETRY_MAX_BYTES;
     return (size_t)h->app->cfg->max_body_bytes;
 }
 
@@ -285,8 +291,42 @@ dispatch(struct http_server *h, struct request *q)
         return;
     (void)h;
     rt->handler(r);
-    if (r->status == 0)
+    /* A deferred request's reply belongs to the thread that completes it, maybe already. */
+    if (r->status == 0 && !q->deferred)
         api_error(r, 500, "internal", "the handler produced no response");
+}
+
+/* The response of a streaming reply (api_reply_stream): the reader runs in this connection's thread
+ * as the client takes the body (chunked), and the response owns the reader's context from here on.
+ */
+static struct MHD_Response *
+stream_response(api_req *r, const char **ctype)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, STREAM_BLOCK, r->stream_read, r->stream_ctx, r->stream_free);
+    if (resp != NULL) {
+        r->stream_read = NULL;
+        r->stream_ctx = NULL;
+        *ctype = r->resp_ctype;
+    }
+    return resp;
+}
+
+void
+api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read,
+                 void (*free_ctx)(void *ctx), void *ctx)
+{
+    json_decref(r->resp);
+    r->resp = NULL;
+    free(r->resp_text);
+    r->resp_text = NULL;
+    if (r->stream_free != NULL && r->stream_ctx != NULL)
+        r->stream_free(r->stream_ctx);
+    r->stream_read = read;
+    r->stream_free = free_ctx;
+    r->stream_ctx = ctx;
+    r->resp_ctype = ctype;
+    r->status = status;
 }
 
 static enum MHD_Result
@@ -307,9 +347,13 @@ queue_reply(struct request *q, struct MHD_Connection *c)
         r->resp_text = NULL;
         ctype = r->resp_ctype;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, buf != NULL ? buf : (void *)"",
-        buf != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp;
+    if (buf == NULL && r->stream_read != NULL)
+        resp = stream_response(r, &ctype);
+    else
+        resp = MHD_create_response_from_buffer(len, buf != NULL ? buf : (void *)"",
+                                               buf != NULL ? MHD_RESPMEM_MUST_FREE
+                                                           : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         free(buf);
         return MHD_NO;
@@ -322,6 +366,8 @@ queue_reply(struct request *q, struct MHD_Connection *c)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (r->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->allow);
+    if (q->close_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", r->retry_after);
@@ -463,6 +509,13 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
             return MHD_NO;
         *con_cls = q;
         atomic_fetch_add(&h->active, 1);
+        if (atomic_load(&h->quiescing)) {
+            /* A keep-alive client's new request during the drain: everything behind the handlers
+             * (e.g. the ingest writer) may already be gone. */
+            q->close_after = 1;
+            api_error(&q->r, 503, "unavailable", "the service is shutting down");
+            return queue_reply(q, c);
+        }
         long long cl = declared_length(c);
         if (cl > (long long)q->limit) {
             reply_too_large(q);
@@ -500,6 +553,8 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 static void
 request_free(struct request *q)
 {
+    if (q->r.stream_ctx != NULL && q->r.stream_free != NULL)
+        q->r.stream_free(q->r.stream_ctx); /* a stream reply that was never sent */
     json_decref(q->r.json);
     json_decref(q->r.resp);
     free(q->r.resp_text);
@@ -606,6 +661,7 @@ http_quiesce(http_server *h)
      * of their epoll sets lazily, and libmicrohttpd aborts if it was closed under them. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         return;
+    atomic_store(&h->quiescing, 1);
     h->quiesced_fd = MHD_quiesce_daemon(h->mhd);
     /* Stop listening now (new connections are refused) while the descriptor stays valid. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)

@@ -5,6 +5,7 @@
 #include "cron.h"
 #include "devauth.h"
 #include "http.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "pki.h"
@@ -300,6 +301,7 @@ main(int argc, char **argv)
 {
     struct daemon_state d;
     const char **labels = NULL, **methods = NULL;
+    struct ingest *ing = NULL;
     char err[512];
     int rc = 1;
     memset(&d, 0, sizeof(d));
@@ -327,6 +329,11 @@ main(int argc, char **argv)
                                        RATELIMIT_DEFAULT_CAPACITY);
     if (d.app.challenge_rl == NULL)
         goto out;
+    d.app.telemetry_rl = ratelimit_new((double)d.cfg.telemetry_rate, (double)d.cfg.telemetry_burst,
+                                       RATELIMIT_DEFAULT_CAPACITY);
+    d.app.ingest = ingest_new(&d.app);
+    if (d.app.telemetry_rl == NULL || d.app.ingest == NULL)
+        goto out;
     d.app.devauth = devauth_new(d.app.st);
     if (d.app.devauth == NULL || open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
         goto out;
@@ -335,10 +342,16 @@ main(int argc, char **argv)
     log_info("msg=stopped");
     rc = 0;
 out:
+    /* After the drain: uploads arriving from now on answer 503, what is queued is written and
+     * answered, then the writer stops (before http_stop, which would drop suspended requests). */
+    ing = d.app.ingest;
+    d.app.ingest = NULL;
+    ingest_free(ing);
     http_stop(d.http);
     devauth_free(d.app.devauth);
     signer_free(d.app.sg);
     ratelimit_free(d.app.challenge_rl);
+    ratelimit_free(d.app.telemetry_rl);
     metrics_free(d.app.metrics);
     store_close(d.app.st);
     free(labels);

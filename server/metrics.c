@@ -28,7 +28,10 @@ struct metrics {
     const char *const *labels;
     const char *const *methods;
     atomic_int_fast64_t connections;
-    struct series *s; /* nroutes + 1 */
+    struct series *s;                /* nroutes + 1 */
+    atomic_uint_fast64_t reports[3]; /* stored, duplicate, rejected */
+    atomic_uint_fast64_t flags[2];   /* enum metrics_flag_kind */
+    atomic_int_fast64_t ingest_in_flight;
 };
 
 struct metrics *
@@ -88,6 +91,31 @@ void
 metrics_connection(struct metrics *m, int delta)
 {
     atomic_fetch_add(&m->connections, delta);
+}
+
+void
+metrics_telemetry(struct metrics *m, uint64_t stored, uint64_t duplicates, uint64_t rejected)
+{
+    if (m == NULL)
+        return;
+    atomic_fetch_add(&m->reports[0], stored);
+    atomic_fetch_add(&m->reports[1], duplicates);
+    atomic_fetch_add(&m->reports[2], rejected);
+}
+
+void
+metrics_failure_flags(struct metrics *m, enum metrics_flag_kind kind, uint64_t n)
+{
+    if (m == NULL || (kind != METRICS_FLAG_NEW_BUCKET && kind != METRICS_FLAG_RATE_REGRESSION))
+        return;
+    atomic_fetch_add(&m->flags[kind], n);
+}
+
+void
+metrics_ingest_in_flight(struct metrics *m, int64_t n)
+{
+    if (m != NULL)
+        atomic_store(&m->ingest_in_flight, n);
 }
 
 struct buf {
@@ -196,6 +224,25 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
             "# TYPE aegis_db_errors_total counter\n"
             "aegis_db_errors_total %llu\n",
             (long long)atomic_load(&m->connections), (unsigned long long)db_errors);
+    bprintf(&b,
+            "# HELP aegis_telemetry_reports_total Telemetry reports answered, by status.\n"
+            "# TYPE aegis_telemetry_reports_total counter\n"
+            "aegis_telemetry_reports_total{status=\"stored\"} %llu\n"
+            "aegis_telemetry_reports_total{status=\"duplicate\"} %llu\n"
+            "aegis_telemetry_reports_total{status=\"rejected\"} %llu\n"
+            "# HELP aegis_failure_flags_total Emerging-problem flags raised, by kind.\n"
+            "# TYPE aegis_failure_flags_total counter\n"
+            "aegis_failure_flags_total{kind=\"new_bucket\"} %llu\n"
+            "aegis_failure_flags_total{kind=\"rate_regression\"} %llu\n"
+            "# HELP aegis_ingest_in_flight_reports Telemetry reports queued for or being written.\n"
+            "# TYPE aegis_ingest_in_flight_reports gauge\n"
+            "aegis_ingest_in_flight_reports %lld\n",
+            (unsigned long long)atomic_load(&m->reports[0]),
+            (unsigned long long)atomic_load(&m->reports[1]),
+            (unsigned long long)atomic_load(&m->reports[2]),
+            (unsigned long long)atomic_load(&m->flags[0]),
+            (unsigned long long)atomic_load(&m->flags[1]),
+            (long long)atomic_load(&m->ingest_in_flight));
     if (b.oom) {
         free(b.p);
         return NULL;

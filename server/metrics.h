@@ -19,6 +19,14 @@ void metrics_observe(struct metrics *m, size_t route, int status, uint64_t durat
 /* Open connections gauge. */
 void metrics_connection(struct metrics *m, int delta);
 
+/* Telemetry reports answered stored, duplicate and rejected (aegis_telemetry_reports_total{status}). */
+void metrics_telemetry(struct metrics *m, uint64_t stored, uint64_t duplicates, uint64_t rejected);
+/* Failure flags raised (aegis_failure_flags_total{kind}). */
+enum metrics_flag_kind { METRICS_FLAG_NEW_BUCKET = 0, METRICS_FLAG_RATE_REGRESSION = 1 };
+void metrics_failure_flags(struct metrics *m, enum metrics_flag_kind kind, uint64_t n);
+/* Reports in flight to the telemetry writer (aegis_ingest_in_flight_reports gauge). */
+void metrics_ingest_in_flight(struct metrics *m, int64_t n);
+
 /* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on OOM. */
 char *metrics_render(struct metrics *m, uint64_t db_errors, size_t *len);
 

@@ -57,6 +57,8 @@ static const struct route table[] = {
       api_devices_unblock),
     R("GET", "/v1/devices/{id}/attestations", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_device_attestations),
+    R("GET", "/v1/devices/{id}/reports", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_device_reports),
     /* attestation policy and records */
     R("GET", "/v1/reference-values", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_refvals_list),
@@ -72,6 +74,17 @@ static const struct route table[] = {
       LIMIT_DEFAULT, api_minimums_delete),
     R("GET", "/v1/attestations", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_attestations_list),
+    /* failure reporting (docs/telemetry.md) */
+    R("GET", "/v1/failures/buckets", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_failure_buckets),
+    R("GET", "/v1/failures/buckets/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_failure_bucket_get),
+    R("GET", "/v1/failures/crash-rates", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_crash_rates),
+    R("GET", "/v1/failures/export", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_failures_export),
+    R("GET", "/v1/failures/flags", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_failure_flags),
     /* device attestation: TLS without a client certificate (docs/protocol.md section 3) */
     R("POST", "/v1/device/attest/challenge", AUTH_NONE, ROLE_NONE, BODY_JSON, LIMIT_EVIDENCE,
       dev_attest_challenge),
@@ -80,6 +93,8 @@ static const struct route table[] = {
     R("GET", "/v1/device/whoami", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, dev_whoami),
     R("GET", "/v1/device/trust-bundle", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_trust_bundle),
+    R("POST", "/v1/device/telemetry", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_TELEMETRY,
+      dev_telemetry),
 };
 
 const struct route *

@@ -21,12 +21,14 @@ enum body_kind {
 };
 
 enum body_limit {
-    LIMIT_DEFAULT,  /* config max_body_bytes */
-    LIMIT_IMPORT,   /* config import_max_bytes */
-    LIMIT_EVIDENCE, /* ROUTES_EVIDENCE_MAX_BYTES: device attestation bodies (docs/protocol.md 3) */
+    LIMIT_DEFAULT,   /* config max_body_bytes */
+    LIMIT_IMPORT,    /* config import_max_bytes */
+    LIMIT_EVIDENCE,  /* ROUTES_EVIDENCE_MAX_BYTES: device attestation bodies (docs/protocol.md 3) */
+    LIMIT_TELEMETRY, /* ROUTES_TELEMETRY_MAX_BYTES: telemetry uploads (docs/telemetry.md 1) */
 };
 
 #define ROUTES_EVIDENCE_MAX_BYTES (64 * 1024)
+#define ROUTES_TELEMETRY_MAX_BYTES (256 * 1024)
 
 struct route {
     const char *method;

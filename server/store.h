@@ -278,4 +278,170 @@ int store_attestation_list_device(store *s, int64_t tenant_id, const char *devic
 int store_attestation_list(store *s, int64_t tenant_id, const char *result,
                            const struct store_page *pg, json_t **items, char *next_cursor);
 
+/* --- failure reporting (store_telemetry.c; docs/telemetry.md) ---
+ * Reports are stored once per (device, report_id), in one synchronous=FULL transaction per call: a
+ * report the service acknowledges survives power loss. Crashes are grouped into buckets per tenant
+ * by a signature, hex SHA-256 of "component|reason|pc|ra1|ra2|ra3" with every address normalised
+ * (lower-case hex without leading zeros: "0x0800ABCD" -> "0x800abcd", missing return addresses
+ * empty). Heartbeats add device-seconds per running image version and hour (crash rate = crashes
+ * per device-hour). Times are those of receipt. */
+#define STORE_TEL_ADDR_LEN 19  /* a normalised address "0x" + 1..16 hex digits, and its NUL */
+#define STORE_TEL_FRAMES_MAX 8 /* return addresses of a crash */
+#define STORE_TEL_SIG_FRAMES 3 /* of which the signature takes the first 3 */
+#define STORE_TEL_IMAGES_MAX 8 /* images of a heartbeat */
+#define STORE_TEL_MESSAGE_MAX 256
+#define STORE_TEL_U32_MAX 4294967295LL
+#define STORE_TEL_REPORT_ID_MAX 9007199254740991LL /* 2^53 - 1 */
+
+enum store_report_type {
+    STORE_REPORT_CRASH = 1,
+    STORE_REPORT_HEARTBEAT = 2,
+    STORE_REPORT_REBOOT = 3,
+};
+/* struct store_report.result after store_telemetry_ingest. */
+enum store_report_result {
+    STORE_REPORT_PENDING = 0,
+    STORE_REPORT_STORED = 1,
+    STORE_REPORT_DUPLICATE = 2,
+};
+
+/* Normalises an address "0x" + 1..16 hex digits (either case) of len bytes into out: lower case,
+ * without leading zeros ("0x0" for zero). Returns 0, or -1 when in is not such an address. */
+int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN]);
+/* The bucket signature (64 hex characters and a NUL into out) of a crash: component, reason and pc
+ * as given (the caller passes normalised addresses), and the first STORE_TEL_SIG_FRAMES of the nra
+ * return addresses. */
+void store_telemetry_signature(const char *component, const char *reason, const char *pc,
+                               const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65]);
+
+/* One validated report (docs/telemetry.md section 1). Strings are borrowed; addresses normalised.
+ */
+struct store_report {
+    int64_t tenant_id;
+    const char *device_id;
+    int64_t group_id;   /* the device's, 0 when none */
+    int64_t product_id; /* the device's, 0 when none */
+    enum store_report_type type;
+    int64_t report_id; /* 1 .. 2^53-1 */
+    const char *boot_id;
+    int64_t uptime_s;
+    int64_t free_memory; /* crash and heartbeat */
+    /* crash; reason is also the reboot's */
+    const char *component;
+    const char *image_version;
+    const char *reason;
+    char pc[STORE_TEL_ADDR_LEN];
+    char lr[STORE_TEL_ADDR_LEN];
+    char ra[STORE_TEL_FRAMES_MAX][STORE_TEL_ADDR_LEN];
+    size_t nra;
+    const char *fault_registers; /* JSON object text {"name": "0x..."} */
+    const char *message;         /* NULL when absent; message_len bytes of UTF-8 (may hold NUL) */
+    size_t message_len;
+    /* heartbeat */
+    int64_t period_s;
+    size_t nimages;
+    const char *image_component[STORE_TEL_IMAGES_MAX];
+    const char *image_versions[STORE_TEL_IMAGES_MAX];
+    const char *images;   /* JSON object text {"component": "version"} */
+    const char *counters; /* JSON object text {"name": n} */
+    /* reboot */
+    const char *previous_boot_id;
+    /* set by store_telemetry_ingest */
+    enum store_report_result result;
+};
+/* One upload (batch) of a device: its reports are reports[first .. first + nreports) of the call.
+ * Its "dropped" count is added to the device's counter, unless every report of it was a duplicate
+ * (a retry of an upload that was stored but whose answer was lost). */
+struct store_upload {
+    int64_t tenant_id;
+    const char *device_id;
+    int64_t dropped; /* 0 .. 2^32-1 */
+    size_t first;
+    size_t nreports;
+};
+
+/* Stores n reports and applies nup uploads in ONE transaction (one fsync), received at time now:
+ * each report is inserted unless (device, report_id) is stored already (or earlier in the same
+ * call), and its result set to STORED or DUPLICATE; stored crashes update their bucket (created on
+ * first sight), its devices and version counts; heartbeats and crashes update the usage per hour
+ * and version. On any error nothing is stored (every result stays PENDING). STORE_INVALID: a
+ * malformed report (checked before the transaction). */
+int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
+                           const struct store_upload *up, size_t nup, int64_t now);
+
+enum store_bucket_sort {
+    STORE_BUCKETS_BY_COUNT = 0,   /* most reports first */
+    STORE_BUCKETS_BY_DEVICES = 1, /* most distinct devices first */
+    STORE_BUCKETS_BY_RECENT = 2,  /* last seen first */
+};
+/* Filters of a bucket list: NULL / 0 = any. With only component (or nothing), the list shows the
+ * buckets' all- time figures; with image_version, product_id, group_id, since or until, its figures
+ * are counted over the stored reports that match (reports older than the retention are gone). since
+ * inclusive, until exclusive. */
+struct store_bucket_filter {
+    const char *component;
+    const char *image_version;
+    int64_t product_id;
+    int64_t group_id;
+    int64_t since; /* 0 = none */
+    int64_t until; /* 0 = none */
+    enum store_bucket_sort sort;
+};
+/* Bucket: {"id", "signature", "component", "reason", "pc", "frames": [3 addresses at most],
+ * "first_seen", "last_seen", "count", "devices"}. Page in the filter's order (ties by id). */
+int store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter *f,
+                      const struct store_page *pg, json_t **items, char *next_cursor);
+/* A bucket with "versions": [{"image_version", "count", "first_seen", "last_seen"}] (most reports
+ * first) and "samples": up to 10 of its stored reports, newest first. STORE_NOTFOUND: not the
+ * tenant's. */
+int store_bucket_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
+
+/* Report: {"id", "device_id", "report_id", "type", "boot_id", "uptime_s", "received_at"} and by
+ * type: crash
+ * {"component", "image_version", "reason", "pc", "lr", "return_addresses", "fault_registers",
+ * "free_memory", "message", "bucket_id"}; heartbeat {"period_s", "free_memory", "images",
+ * "counters"}; reboot {"reason", "previous_boot_id"}. */
+/* Page of a device's reports, newest (highest report_id) first; type NULL = any. STORE_NOTFOUND:
+ * the device is not visible to the tenant. */
+int store_device_reports(store *s, int64_t tenant_id, const char *device_id, const char *type,
+                         const struct store_page *pg, json_t **items, char *next_cursor);
+/* {"dropped", "reports", "last_upload" (null | time)} of a device visible to the tenant. */
+int store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_t **out);
+/* Up to limit (1..PAGE_MAX) of the tenant's reports received in [since, until), in receipt order
+ * after the keyset (*after_time, *after_id) (start with 0, 0), which is advanced to the last row
+ * returned. *items gets the reports (fewer than limit: the end). For streaming exports: each call
+ * is its own short read. */
+int store_report_export(store *s, int64_t tenant_id, int64_t since, int64_t until,
+                        int64_t *after_time, int64_t *after_id, int limit, json_t **items);
+
+/* Crash rates of the tenant in [since, until) (hours), per period of granularity seconds (3600 or
+ * 86400):
+ * {"items": [{"component", "image_version", "period_start", "device_hours", "crashes",
+ * "crash_rate"}], "versions": [{"component", "image_version", "first_seen", "device_hours",
+ * "crashes", "crash_rate"}], "fleet": {"device_hours", "crashes", "crash_hours",
+ * "crash_free_device_hours"}, "truncated": bool}. component NULL = all. crash_rate is crashes per
+ * device-hour (null without device-hours); at most max_items items (truncated tells). */
+int store_crash_rates(store *s, int64_t tenant_id, const char *component, int64_t since,
+                      int64_t until, int64_t granularity, int max_items, json_t **out);
+
+/* Flags: {"id", "kind": "new_bucket" | "rate_regression", "created_at", "bucket_id" (null | id),
+ * "component", "image_version" (null | text), "previous_version" (null | text), "detail": {...}}.
+ * Newest first. */
+int store_flag_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                    char *next_cursor);
+/* Raises (once) a new_bucket flag for every bucket of any tenant first seen at or after since and
+ * seen on more than min_devices devices within its first hour. *raised gets the number of new
+ * flags. */
+int store_flag_new_buckets(store *s, int64_t since, int64_t min_devices, int64_t now, int *raised);
+/* Raises (once) a rate_regression flag for every image version whose crash rate exceeds its
+ * predecessor's (the version of the same component first seen before it) by more than factor_pct
+ * percent of it, both with at least min_device_seconds of use and the version with at least one
+ * crash. *raised as above. */
+int store_flag_rate_regressions(store *s, int64_t factor_pct, int64_t min_device_seconds,
+                                int64_t now, int *raised);
+/* Deletes at most max_rows (1..100000) reports received before `before` (and the per-device
+ * crash-hour marks of that age) in one short transaction; *purged gets the number of reports.
+ * Aggregates stay. */
+int store_report_purge(store *s, int64_t before, int max_rows, int *purged);
+
 #endif

@@ -1,0 +1,437 @@
+/* POST /v1/device/telemetry (docs/telemetry.md): a device uploads up to 100 reports over mutual
+ * TLS. The batch is checked as a whole (400 invalid_batch), each report on its own (a malformed one
+ * is answered "rejected" while the others are stored), then handed to the writer (ingest.h), which
+ * answers once the reports are committed. Per-device token bucket (429) and a bounded writer queue
+ * (503) push back. Free text is stored as data and never logged. */
+#include "api.h"
+#include "api_util.h"
+#include "devauth.h"
+#include "ingest.h"
+#include "jsonx.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "store.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPORTS_MAX 100
+#define COMPONENT_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
+#define REGISTERS_MAX 8
+#define REGISTER_NAME_MAX 16
+#define COUNTERS_MAX 16
+#define COUNTER_NAME_MAX 32
+#define REASON_MAX 32
+#define HEX_ID_LEN 32
+
+/* --- field checks: each returns 0, or -1 with the reason in it->error --- */
+
+static int reject(struct ingest_item *it, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+reject(struct ingest_item *it, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->error, sizeof(it->error), fmt, ap);
+    va_end(ap);
+    it->rejected = 1;
+    return -1;
+}
+
+/* 1 when s (len bytes, no NUL inside) is min..max characters of set. */
+static int
+chars_ok(const char *s, size_t len, size_t min, size_t max, const char *set)
+{
+    return len >= min && len <= max && strlen(s) == len && strspn(s, set) == len;
+}
+
+static int
+printable_ok(const char *s, size_t len, size_t max)
+{
+    if (len < 1 || len > max || strlen(s) != len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* A string field; *out borrowed from the report. */
+static int
+str_field(struct ingest_item *it, const json_t *rep, const char *key, const char **out, size_t *len)
+{
+    const json_t *v = json_object_get(rep, key);
+    if (v == NULL)
+        return reject(it, "%s: required", key);
+    if (!json_is_string(v))
+        return reject(it, "%s: must be a string", key);
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return 0;
+}
+
+static int
+int_field(struct ingest_item *it, const json_t *rep, const char *key, int64_t min, int64_t max,
+          int64_t *out)
+{
+    const json_t *v = json_object_get(rep, key);
+    if (v == NULL)
+        return reject(it, "%s: required", key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return reject(it, "%s: must be an integer from %lld to %lld", key, (long long)min,
+                      (long long)max);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* A string of set characters. */
+static int
+name_field(struct ingest_item *it, const json_t *rep, const char *key, size_t max, const char *set,
+           const char *what, const char **out)
+{
+    size_t len = 0;
+    if (str_field(it, rep, key, out, &len) != 0)
+        return -1;
+    if (!chars_ok(*out, len, 1, max, set))
+        return reject(it, "%s: must be 1 to %zu characters of %s", key, max, what);
+    return 0;
+}
+
+static int
+hex_id_field(struct ingest_item *it, const json_t *rep, const char *key, const char **out)
+{
+    size_t len = 0;
+    if (str_field(it, rep, key, out, &len) != 0)
+        return -1;
+    if (!chars_ok(*out, len, HEX_ID_LEN, HEX_ID_LEN, "0123456789abcdef"))
+        return reject(it, "%s: must be 32 lower-case hex characters", key);
+    return 0;
+}
+
+static int
+addr_value(struct ingest_item *it, const json_t *v, const char *what, char out[STORE_TEL_ADDR_LEN])
+{
+    if (!json_is_string(v) ||
+        store_telemetry_addr(json_string_value(v), json_string_length(v), out) != 0)
+        return reject(it, "%s: must be \"0x\" and 1 to 16 hex digits", what);
+    return 0;
+}
+
+static int
+addr_field(struct ingest_item *it, const json_t *rep, const char *key, char out[STORE_TEL_ADDR_LEN])
+{
+    const json_t *v = json_object_get(rep, key);
+    if (v == NULL)
+        return reject(it, "%s: required", key);
+    return addr_value(it, v, key, out);
+}
+
+/* Keys of a report: the common ones and those of its type. */
+static int
+keys_ok(struct ingest_item *it, const json_t *rep, const char *const *extra)
+{
+    static const char *const common[] = {"type", "report_id", "boot_id", "uptime_s", NULL};
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)rep, key, v)
+    {
+        int known = 0;
+        for (size_t i = 0; common[i] != NULL && !known; i++)
+            known = strcmp(key, common[i]) == 0;
+        for (size_t i = 0; extra[i] != NULL && !known; i++)
+            known = strcmp(key, extra[i]) == 0;
+        if (!known)
+            return reject(it, "unknown field '%.32s'", key);
+    }
+    return 0;
+}
+
+/* Dumps o compactly with sorted keys into a new text owned by the item. */
+static int
+own_json(struct ingest_item *it, size_t slot, const json_t *o, const char **out)
+{
+    it->owned[slot] = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    if (it->owned[slot] == NULL)
+        return reject(it, "out of memory");
+    *out = it->owned[slot];
+    return 0;
+}
+
+/* --- report types --- */
+
+static int
+parse_crash(struct ingest_item *it, const json_t *rep)
+{
+    static const char *const keys[] = {
+        "component",        "image_version",   "reason",      "pc",      "lr",
+        "return_addresses", "fault_registers", "free_memory", "message", NULL};
+    struct store_report *r = &it->rep;
+    const json_t *ra, *regs, *msg, *v;
+    json_t *norm = NULL;
+    const char *key;
+    size_t len = 0, i;
+    int rc = -1;
+
+    if (keys_ok(it, rep, keys) != 0 ||
+        name_field(it, rep, "component", 64, COMPONENT_CHARS, "[a-z0-9._-]", &r->component) != 0)
+        goto out;
+    if (str_field(it, rep, "image_version", &r->image_version, &len) != 0)
+        goto out;
+    if (!printable_ok(r->image_version, len, 32)) {
+        reject(it, "image_version: must be 1 to 32 printable ASCII characters");
+        goto out;
+    }
+    if (name_field(it, rep, "reason", REASON_MAX, NAME_CHARS, "[a-z0-9_]", &r->reason) != 0 ||
+        addr_field(it, rep, "pc", r->pc) != 0 || addr_field(it, rep, "lr", r->lr) != 0 ||
+        int_field(it, rep, "free_memory", 0, STORE_TEL_U32_MAX, &r->free_memory) != 0)
+        goto out;
+    ra = json_object_get(rep, "return_addresses");
+    if (ra == NULL || !json_is_array(ra) || json_array_size(ra) > STORE_TEL_FRAMES_MAX) {
+        reject(it, "return_addresses: must be an array of 0 to %d addresses", STORE_TEL_FRAMES_MAX);
+        goto out;
+    }
+    json_array_foreach(ra, i, v)
+    {
+        char what[48];
+        snprintf(what, sizeof(what), "return_addresses[%zu]", i);
+        if (addr_value(it, v, what, r->ra[i]) != 0)
+            goto out;
+    }
+    r->nra = json_array_size(ra);
+    regs = json_object_get(rep, "fault_registers");
+    if (regs == NULL || !json_is_object(regs) || json_object_size(regs) > REGISTERS_MAX) {
+        reject(it, "fault_registers: must be an object of 0 to %d registers", REGISTERS_MAX);
+        goto out;
+    }
+    if ((norm = json_object()) == NULL) {
+        reject(it, "out of memory");
+        goto out;
+    }
+    json_object_foreach((json_t *)regs, key, v)
+    {
+        char addr[STORE_TEL_ADDR_LEN], what[48];
+        if (!chars_ok(key, strlen(key), 1, REGISTER_NAME_MAX, NAME_CHARS)) {
+            reject(it, "fault_registers: names must be 1 to %d characters of [a-z0-9_]",
+                   REGISTER_NAME_MAX);
+            goto out;
+        }
+        snprintf(what, sizeof(what), "fault_registers.%s", key);
+        if (addr_value(it, v, what, addr) != 0)
+            goto out;
+        if (json_object_set_new(norm, key, json_string(addr)) != 0) {
+            reject(it, "out of memory");
+            goto out;
+        }
+    }
+    if (own_json(it, 0, norm, &r->fault_registers) != 0)
+        goto out;
+    msg = json_object_get(rep, "message");
+    if (msg != NULL) {
+        if (!json_is_string(msg) || json_string_length(msg) > STORE_TEL_MESSAGE_MAX) {
+            reject(it, "message: must be a string of at most %d bytes", STORE_TEL_MESSAGE_MAX);
+            goto out;
+        }
+        r->message = json_string_value(msg);
+        r->message_len = json_string_length(msg);
+    }
+    r->type = STORE_REPORT_CRASH;
+    rc = 0;
+out:
+    json_decref(norm);
+    return rc;
+}
+
+static int
+parse_heartbeat(struct ingest_item *it, const json_t *rep)
+{
+    static const char *const keys[] = {"period_s", "free_memory", "images", "counters", NULL};
+    struct store_report *r = &it->rep;
+    const json_t *images, *counters, *v;
+    const char *key;
+
+    if (keys_ok(it, rep, keys) != 0 ||
+        int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
+        int_field(it, rep, "free_memory", 0, STORE_TEL_U32_MAX, &r->free_memory) != 0)
+        return -1;
+    images = json_object_get(rep, "images");
+    if (images == NULL || !json_is_object(images) || json_object_size(images) < 1 ||
+        json_object_size(images) > STORE_TEL_IMAGES_MAX)
+        return reject(it, "images: must be an object of 1 to %d component versions",
+                      STORE_TEL_IMAGES_MAX);
+    json_object_foreach((json_t *)images, key, v)
+    {
+        if (!chars_ok(key, strlen(key), 1, 64, COMPONENT_CHARS))
+            return reject(it, "images: components must be 1 to 64 characters of [a-z0-9._-]");
+        if (!json_is_string(v) || !printable_ok(json_string_value(v), json_string_length(v), 32))
+            return reject(it, "images.%s: must be 1 to 32 printable ASCII characters", key);
+        r->image_component[r->nimages] = key;
+        r->image_versions[r->nimages] = json_string_value(v);
+        r->nimages++;
+    }
+    counters = json_object_get(rep, "counters");
+    if (counters == NULL || !json_is_object(counters) || json_object_size(counters) > COUNTERS_MAX)
+        return reject(it, "counters: must be an object of 0 to %d counters", COUNTERS_MAX);
+    json_object_foreach((json_t *)counters, key, v)
+    {
+        if (!chars_ok(key, strlen(key), 1, COUNTER_NAME_MAX, NAME_CHARS))
+            return reject(it, "counters: names must be 1 to %d characters of [a-z0-9_]",
+                          COUNTER_NAME_MAX);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > STORE_TEL_REPORT_ID_MAX)
+            return reject(it, "counters.%s: must be an integer from 0 to %lld", key,
+                          STORE_TEL_REPORT_ID_MAX);
+    }
+    if (own_json(it, 1, images, &r->images) != 0 || own_json(it, 2, counters, &r->counters) != 0)
+        return -1;
+    r->type = STORE_REPORT_HEARTBEAT;
+    return 0;
+}
+
+static int
+parse_reboot(struct ingest_item *it, const json_t *rep)
+{
+    static const char *const keys[] = {"reason", "previous_boot_id", NULL};
+    static const char *const reasons[] = {"crash", "watchdog", "power", "update",
+                                          "user",  "unknown",  NULL};
+    struct store_report *r = &it->rep;
+    size_t len = 0;
+    int known = 0;
+
+    if (keys_ok(it, rep, keys) != 0 || str_field(it, rep, "reason", &r->reason, &len) != 0)
+        return -1;
+    for (size_t i = 0; reasons[i] != NULL && !known; i++)
+        known = strlen(r->reason) == len && strcmp(r->reason, reasons[i]) == 0;
+    if (!known)
+        return reject(it, "reason: must be crash, watchdog, power, update, user or unknown");
+    if (hex_id_field(it, rep, "previous_boot_id", &r->previous_boot_id) != 0)
+        return -1;
+    r->type = STORE_REPORT_REBOOT;
+    return 0;
+}
+
+/* One report of the batch into it (rejected with a reason when malformed). */
+static void
+parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batch *b,
+             const struct devauth_identity *dev)
+{
+    struct store_report *r = &it->rep;
+    const json_t *id = json_object_get(rep, "report_id");
+    const char *type = NULL;
+    size_t len = 0;
+
+    it->report_id = -1;
+    if (!json_is_object(rep)) {
+        reject(it, "a report must be a JSON object");
+        return;
+    }
+    if (json_is_integer(id) && json_integer_value(id) >= 1 &&
+        json_integer_value(id) <= STORE_TEL_REPORT_ID_MAX)
+        it->report_id = json_integer_value(id);
+    r->tenant_id = dev->tenant_id;
+    r->device_id = b->device_id;
+    r->group_id = dev->group_id;
+    r->product_id = dev->product_id;
+    if (str_field(it, rep, "type", &type, &len) != 0 ||
+        int_field(it, rep, "report_id", 1, STORE_TEL_REPORT_ID_MAX, &r->report_id) != 0 ||
+        hex_id_field(it, rep, "boot_id", &r->boot_id) != 0 ||
+        int_field(it, rep, "uptime_s", 0, STORE_TEL_U32_MAX, &r->uptime_s) != 0)
+        return;
+    if (strlen(type) == len && strcmp(type, "crash") == 0)
+        (void)parse_crash(it, rep);
+    else if (strlen(type) == len && strcmp(type, "heartbeat") == 0)
+        (void)parse_heartbeat(it, rep);
+    else if (strlen(type) == len && strcmp(type, "reboot") == 0)
+        (void)parse_reboot(it, rep);
+    else
+        reject(it, "type: must be crash, heartbeat or reboot");
+}
+
+/* The whole body into a new batch. Returns 0, or -1 with a 400 (or 500) reply set. */
+static int
+parse_batch(api_req *r, struct ingest_batch **out)
+{
+    static const char *const keys[] = {"version", "dropped", "reports", NULL};
+    const json_t *reports, *rep;
+    char err[API_ERR_LEN];
+    int64_t version = 0, dropped = 0;
+    size_t i;
+
+    *out = NULL;
+    if (jsonx_only_keys(r->json, keys, err, sizeof(err)) != 0 ||
+        jsonx_int(r->json, "version", 1, 0, 1, 1, &version, NULL, err, sizeof(err)) != 0 ||
+        jsonx_int(r->json, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err,
+                  sizeof(err)) != 0) {
+        api_error(r, 400, "invalid_batch", "%s", err);
+        return -1;
+    }
+    reports = json_object_get(r->json, "reports");
+    if (!json_is_array(reports) || json_array_size(reports) < 1 ||
+        json_array_size(reports) > REPORTS_MAX) {
+        api_error(r, 400, "invalid_batch", "field 'reports' must be an array of 1 to %d reports",
+                  REPORTS_MAX);
+        return -1;
+    }
+    struct ingest_batch *b = ingest_batch_new(json_array_size(reports));
+    if (b == NULL) {
+        api_error(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    b->json = json_incref(r->json);
+    b->n = json_array_size(reports);
+    snprintf(b->device_id, sizeof(b->device_id), "%s", r->device->device_id);
+    b->upload.tenant_id = r->device->tenant_id;
+    b->upload.device_id = b->device_id;
+    b->upload.dropped = dropped;
+    json_array_foreach(reports, i, rep)
+    {
+        parse_report(&b->items[i], rep, b, r->device);
+        b->nvalid += !b->items[i].rejected;
+    }
+    *out = b;
+    return 0;
+}
+
+void
+dev_telemetry(api_req *r)
+{
+    struct ingest_batch *b = NULL;
+    int retry = 0;
+
+    if (!ratelimit_take(r->app->telemetry_rl, r->device->device_id, util_mono_ns(), &retry)) {
+        r->retry_after = retry;
+        api_error(r, 429, "rate_limited", "too many uploads from this device; retry in %d s",
+                  retry);
+        return;
+    }
+    if (parse_batch(r, &b) != 0)
+        goto out;
+    if (b->nvalid == 0 && b->upload.dropped == 0) {
+        /* nothing to store: answer at once */
+        size_t rejected = 0;
+        json_t *answer = ingest_batch_answer(b, NULL, NULL, &rejected);
+        metrics_telemetry(r->app->metrics, 0, 0, rejected);
+        api_reply_built(r, 200, answer);
+        goto out;
+    }
+    int rc = r->app->ingest != NULL ? ingest_submit(r->app->ingest, r, b, &retry) : INGEST_STOPPING;
+    if (rc == INGEST_OK) {
+        b = NULL; /* the writer answers */
+        goto out;
+    }
+    r->retry_after = retry > 0 ? retry : 1;
+    if (rc == INGEST_FULL)
+        api_error(r, 503, "overloaded", "the service is busy storing reports; retry in %d s",
+                  r->retry_after);
+    else
+        api_error(r, 503, "unavailable", "the service is shutting down; retry in %d s",
+                  r->retry_after);
+out:
+    ingest_batch_free(b);
+}

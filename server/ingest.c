@@ -1,0 +1,331 @@
+/* ingest: one writer thread with group commit (ingest.h).
+ *
+ * The queue is a singly linked list of batches under one mutex; the writer takes whole batches off
+ * its head until the next would pass INGEST_GROUP_MAX reports, writes them with one
+ * store_telemetry_ingest call (one transaction, one fsync), answers every request of the group, and
+ * only then releases their reports from the in-flight count. The writer's arrays are sized once at
+ * start, so a group costs no allocation beyond the answers. */
+#include "ingest.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_MIN_S 1
+#define RETRY_MAX_S 30
+#define WRITER_RATE_GUESS 5000 /* reports per second, for the Retry-After of a full queue */
+#define BATCH_MAX 1000         /* items of one batch (the protocol allows 100) */
+
+struct ingest {
+    struct app *app;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a batch was queued, or stopping */
+    struct ingest_batch *head, *tail;
+    size_t in_flight; /* items queued or being written */
+    size_t max;
+    int stopping;
+    pthread_t thread;
+    int started;
+    /* the writer's own arrays, INGEST_GROUP_MAX + BATCH slack */
+    struct store_report **reps;
+    struct store_upload *ups;
+    struct ingest_batch **group;
+    size_t cap_reps, cap_group;
+};
+
+/* --- batches --- */
+
+struct ingest_batch *
+ingest_batch_new(size_t n)
+{
+    if (n == 0 || n > BATCH_MAX)
+        return NULL;
+    return calloc(1, sizeof(struct ingest_batch) + n * sizeof(struct ingest_item));
+}
+
+void
+ingest_batch_free(struct ingest_batch *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t k = 0; k < sizeof(b->items[i].owned) / sizeof(b->items[i].owned[0]); k++)
+            free(b->items[i].owned[k]);
+    json_decref(b->json);
+    free(b);
+}
+
+/* One entry of "results". */
+static json_t *
+result_json(const struct ingest_item *it, size_t index)
+{
+    if (it->rejected) {
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)index, "status",
+                              "rejected", "error", "invalid_report", "message", it->error);
+        if (o != NULL && it->report_id > 0 &&
+            json_object_set_new(o, "report_id", json_integer(it->report_id)) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        return o;
+    }
+    const char *status = it->rep.result == STORE_REPORT_STORED      ? "stored"
+                         : it->rep.result == STORE_REPORT_DUPLICATE ? "duplicate"
+                                                                    : "pending";
+    return json_pack("{s:I, s:s}", "report_id", (json_int_t)it->report_id, "status", status);
+}
+
+json_t *
+ingest_batch_answer(const struct ingest_batch *b, size_t *stored, size_t *dups, size_t *rejected)
+{
+    size_t ns = 0, nd = 0, nr = 0;
+    json_t *results = json_array(), *answer = NULL;
+    if (results == NULL)
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ingest_item *it = &b->items[i];
+        json_t *r = result_json(it, i);
+        if (r == NULL || json_array_append_new(results, r) != 0)
+            goto out;
+        if (it->rejected)
+            nr++;
+        else if (it->rep.result == STORE_REPORT_STORED)
+            ns++;
+        else if (it->rep.result == STORE_REPORT_DUPLICATE)
+            nd++;
+    }
+    answer = json_pack("{s:I, s:I, s:I, s:O}", "stored", (json_int_t)ns, "duplicates",
+                       (json_int_t)nd, "rejected", (json_int_t)nr, "results", results);
+out:
+    json_decref(results);
+    if (stored != NULL)
+        *stored = ns;
+    if (dups != NULL)
+        *dups = nd;
+    if (rejected != NULL)
+        *rejected = nr;
+    return answer;
+}
+
+/* --- the writer --- */
+
+/* Seconds a device should wait when the queue holds n reports. */
+static int
+retry_seconds(size_t n)
+{
+    size_t s = RETRY_MIN_S + n / WRITER_RATE_GUESS;
+    return s > RETRY_MAX_S ? RETRY_MAX_S : (int)s;
+}
+
+/* Answers every batch of the group and frees it. ok: the group was written. */
+static void
+answer_group(ingest *ing, struct ingest_batch **group, size_t ng, int ok)
+{
+    size_t total[3] = {0, 0, 0};
+    for (size_t i = 0; i < ng; i++) {
+        struct ingest_batch *b = group[i];
+        if (!ok) {
+            api_deferred_reply(b->deferred, 503,
+                               json_pack("{s:s, s:s}", "error", "unavailable", "message",
+                                         "the reports could not be stored; retry later"),
+                               retry_seconds(0) + 1);
+        } else {
+            size_t s = 0, d = 0, r = 0;
+            json_t *answer = ingest_batch_answer(b, &s, &d, &r);
+            if (answer == NULL)
+                api_deferred_reply(
+                    b->deferred, 500,
+                    json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory"), 0);
+            else
+                api_deferred_reply(b->deferred, 200, answer, 0);
+            total[0] += s;
+            total[1] += d;
+            total[2] += r;
+        }
+        ingest_batch_free(b);
+    }
+    if (ok)
+        metrics_telemetry(ing->app->metrics, total[0], total[1], total[2]);
+}
+
+/* Lays the group's valid reports and uploads out for the store. Returns the number of reports. */
+static size_t
+lay_out(ingest *ing, struct ingest_batch **group, size_t ng)
+{
+    size_t nrep = 0;
+    for (size_t i = 0; i < ng; i++) {
+        struct ingest_batch *b = group[i];
+        b->upload.first = nrep;
+        for (size_t k = 0; k < b->n; k++)
+            if (!b->items[k].rejected)
+                ing->reps[nrep++] = &b->items[k].rep;
+        b->upload.nreports = nrep - b->upload.first;
+        ing->ups[i] = b->upload;
+    }
+    return nrep;
+}
+
+/* Writes one group in one transaction; when a batch is refused as invalid (a bug: handlers validate
+ * with the store's rules), each batch is written on its own so that one cannot fail the others. */
+static void
+write_group(ingest *ing, struct ingest_batch **group, size_t ng)
+{
+    size_t nrep = lay_out(ing, group, ng);
+    uint64_t t0 = util_mono_ns();
+    int rc = store_telemetry_ingest(ing->app->st, ing->reps, nrep, ing->ups, ng, util_now());
+    log_debug("msg=\"telemetry group written\" batches=%zu reports=%zu rc=%d dur_ms=%.2f", ng, nrep,
+              rc, (double)(util_mono_ns() - t0) / 1e6);
+    if (rc == STORE_INVALID && ng > 1) {
+        for (size_t i = 0; i < ng; i++)
+            write_group(ing, &group[i], 1);
+        return;
+    }
+    if (rc != STORE_OK)
+        log_error("msg=\"telemetry reports not stored\" batches=%zu reports=%zu rc=%d", ng, nrep,
+                  rc);
+    answer_group(ing, group, ng, rc == STORE_OK);
+}
+
+static void *
+writer(void *arg)
+{
+    ingest *ing = arg;
+    for (;;) {
+        size_t ng = 0, items = 0;
+        pthread_mutex_lock(&ing->lock);
+        while (ing->head == NULL && !ing->stopping)
+            pthread_cond_wait(&ing->cond, &ing->lock);
+        if (ing->head == NULL) {
+            pthread_mutex_unlock(&ing->lock);
+            break; /* stopping, and everything is answered */
+        }
+        while (ing->head != NULL && ng < ing->cap_group &&
+               (ng == 0 || items + ing->head->n <= INGEST_GROUP_MAX)) {
+            struct ingest_batch *b = ing->head;
+            ing->head = b->next;
+            b->next = NULL;
+            items += b->n;
+            ing->group[ng++] = b;
+        }
+        if (ing->head == NULL)
+            ing->tail = NULL;
+        pthread_mutex_unlock(&ing->lock);
+
+        write_group(ing, ing->group, ng);
+
+        pthread_mutex_lock(&ing->lock);
+        ing->in_flight -= items;
+        metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+        pthread_mutex_unlock(&ing->lock);
+    }
+    return NULL;
+}
+
+ingest *
+ingest_new(struct app *app)
+{
+    ingest *ing = calloc(1, sizeof(*ing));
+    int locks = 0;
+    if (ing == NULL)
+        goto fail;
+    ing->app = app;
+    ing->max = app->cfg->ingest_queue_max > 0 ? (size_t)app->cfg->ingest_queue_max : 1;
+    /* A group holds at most INGEST_GROUP_MAX reports, plus one batch that started it alone. */
+    ing->cap_reps = INGEST_GROUP_MAX + BATCH_MAX;
+    ing->cap_group = INGEST_GROUP_MAX;
+    ing->reps = calloc(ing->cap_reps, sizeof(struct store_report *));
+    ing->ups = calloc(ing->cap_group, sizeof(*ing->ups));
+    ing->group = calloc(ing->cap_group, sizeof(struct ingest_batch *));
+    if (ing->reps == NULL || ing->ups == NULL || ing->group == NULL)
+        goto fail;
+    if (pthread_mutex_init(&ing->lock, NULL) != 0)
+        goto fail;
+    locks = 1;
+    if (pthread_cond_init(&ing->cond, NULL) != 0)
+        goto fail;
+    locks = 2;
+    if (pthread_create(&ing->thread, NULL, writer, ing) != 0)
+        goto fail;
+    ing->started = 1;
+    return ing;
+fail:
+    log_error("msg=\"telemetry writer not started (out of memory or threads)\"");
+    if (ing != NULL) {
+        if (locks >= 2)
+            pthread_cond_destroy(&ing->cond);
+        if (locks >= 1)
+            pthread_mutex_destroy(&ing->lock);
+        free(ing->reps);
+        free(ing->ups);
+        free(ing->group);
+        free(ing);
+    }
+    return NULL;
+}
+
+void
+ingest_free(ingest *ing)
+{
+    if (ing == NULL)
+        return;
+    pthread_mutex_lock(&ing->lock);
+    ing->stopping = 1;
+    pthread_cond_signal(&ing->cond);
+    pthread_mutex_unlock(&ing->lock);
+    if (ing->started)
+        pthread_join(ing->thread, NULL);
+    pthread_cond_destroy(&ing->cond);
+    pthread_mutex_destroy(&ing->lock);
+    free(ing->reps);
+    free(ing->ups);
+    free(ing->group);
+    free(ing);
+}
+
+int
+ingest_submit(ingest *ing, api_req *r, struct ingest_batch *b, int *retry_after)
+{
+    int rc = INGEST_OK;
+    if (retry_after != NULL)
+        *retry_after = 0;
+    pthread_mutex_lock(&ing->lock);
+    if (ing->stopping) {
+        rc = INGEST_STOPPING;
+        if (retry_after != NULL)
+            *retry_after = RETRY_MAX_S;
+        goto out;
+    }
+    /* A batch larger than the whole queue still passes when nothing else is in flight. */
+    if (ing->in_flight > 0 && ing->in_flight + b->n > ing->max) {
+        rc = INGEST_FULL;
+        if (retry_after != NULL)
+            *retry_after = retry_seconds(ing->in_flight);
+        goto out;
+    }
+    b->deferred = api_defer(r);
+    b->next = NULL;
+    if (ing->tail != NULL)
+        ing->tail->next = b;
+    else
+        ing->head = b;
+    ing->tail = b;
+    ing->in_flight += b->n;
+    metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+    pthread_cond_signal(&ing->cond);
+out:
+    pthread_mutex_unlock(&ing->lock);
+    return rc;
+}
+
+size_t
+ingest_in_flight(ingest *ing)
+{
+    pthread_mutex_lock(&ing->lock);
+    size_t n = ing->in_flight;
+    pthread_mutex_unlock(&ing->lock);
+    return n;
+}

@@ -1,0 +1,1270 @@
+/* store: failure reporting (store.h "failure reporting"; docs/telemetry.md): reports, crash
+ * buckets, usage per image version and hour, flags, retention. Same rules as store.c (store_int.h):
+ * one connection per call, changes in one BEGIN IMMEDIATE transaction, values only bound.
+ *
+ * Ingest writes a whole group of reports (the ingest writer's group commit) in one synchronous=FULL
+ * transaction: one fsync for thousands of reports. A report is looked up by (device, report_id)
+ * first, so a duplicate touches no aggregate; the UNIQUE constraint backs this up. */
+#include "store.h"
+#include "store_int.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOUR 3600
+#define SAMPLES_MAX 10
+#define PURGE_MAX 100000
+#define COMPONENT_MAX 64
+#define VERSION_MAX 32
+#define REASON_MAX 32
+#define BOOT_ID_LEN 32
+#define SIG_HEX_LEN 64
+#define INGEST_MAX 100000 /* reports per call */
+#define CURSOR_PAIR_BUF 48
+
+/* --- SQL --- */
+
+static const char SQL_TEL_EXISTS[] =
+    "SELECT 1 FROM telemetry_reports WHERE device_id = ?1 AND report_id = ?2";
+static const char SQL_TEL_BUCKET_UPSERT[] =
+    "INSERT INTO failure_buckets (tenant_id, signature, component, reason, pc, frames, first_seen, "
+    "last_seen, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) "
+    "ON CONFLICT (tenant_id, signature) DO UPDATE SET last_seen = max(last_seen, "
+    "excluded.last_seen), "
+    "count = count + 1 RETURNING id";
+static const char SQL_TEL_BUCKET_DEVICE[] =
+    "INSERT OR IGNORE INTO bucket_devices (bucket_id, device_id, first_seen) VALUES (?1, ?2, ?3)";
+static const char SQL_TEL_BUCKET_DEVICES_INC[] =
+    "UPDATE failure_buckets SET devices = devices + 1, "
+    "devices_first_hour = devices_first_hour + (?2 < first_seen + 3600) WHERE id = ?1";
+static const char SQL_TEL_BUCKET_VERSION[] =
+    "INSERT INTO bucket_versions (bucket_id, image_version, count, first_seen, last_seen) "
+    "VALUES (?1, ?2, 1, ?3, ?3) ON CONFLICT (bucket_id, image_version) DO UPDATE SET "
+    "count = count + 1, last_seen = max(last_seen, excluded.last_seen)";
+static const char SQL_TEL_REPORT_ADD[] =
+    "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, uptime_s, "
+    "group_id, product_id, component, image_version, reason, pc, lr, return_addresses, "
+    "fault_registers, free_memory, message, period_s, images, counters, previous_boot_id, "
+    "received_at, bucket_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+static const char SQL_TEL_USAGE[] =
+    "INSERT INTO telemetry_usage (tenant_id, component, image_version, hour, device_seconds, "
+    "crashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (tenant_id, component, hour, image_version) DO UPDATE SET "
+    "device_seconds = device_seconds + excluded.device_seconds, "
+    "crashes = crashes + excluded.crashes";
+static const char SQL_TEL_VERSION[] =
+    "INSERT INTO telemetry_versions (tenant_id, component, image_version, first_seen, "
+    "device_seconds, crashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (tenant_id, component, image_version) DO UPDATE SET "
+    "device_seconds = device_seconds + excluded.device_seconds, "
+    "crashes = crashes + excluded.crashes";
+static const char SQL_TEL_FLEET[] =
+    "INSERT INTO telemetry_fleet (tenant_id, hour, device_seconds, crashes, crash_hours) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id, hour) DO UPDATE SET "
+    "device_seconds = device_seconds + excluded.device_seconds, "
+    "crashes = crashes + excluded.crashes, crash_hours = crash_hours + excluded.crash_hours";
+static const char SQL_TEL_CRASH_HOUR[] =
+    "INSERT OR IGNORE INTO telemetry_crash_hours (tenant_id, hour, device_id) VALUES (?1, ?2, ?3)";
+/* A device that changed tenants starts its counters again. */
+static const char SQL_TEL_DEVICE_UPSERT[] =
+    "INSERT INTO telemetry_devices (device_id, tenant_id, dropped, reports, last_upload) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device_id) DO UPDATE SET "
+    "dropped = CASE WHEN tenant_id = excluded.tenant_id THEN dropped + excluded.dropped "
+    "ELSE excluded.dropped END, "
+    "reports = CASE WHEN tenant_id = excluded.tenant_id THEN reports + excluded.reports "
+    "ELSE excluded.reports END, "
+    "tenant_id = excluded.tenant_id, last_upload = excluded.last_upload";
+
+#define BUCKET_COLS                                                                                \
+    "id, signature, component, reason, pc, frames, first_seen, last_seen, count, devices"
+/* ?1 tenant, ?2 component or NULL, ?3 row limit, ?4 sort, ?5 ?6 the keyset (sort key, id). */
+static const char SQL_BUCKET_LIST[] =
+    "SELECT " BUCKET_COLS ", CASE ?4 WHEN 1 THEN devices WHEN 2 THEN last_seen ELSE count END AS k "
+    "FROM failure_buckets WHERE tenant_id = ?1 AND (?2 IS NULL OR component = ?2) "
+    "AND (k < ?5 OR (k = ?5 AND id > ?6)) ORDER BY k DESC, id LIMIT ?3";
+/* As above over the stored reports that match: ?7 since, ?8 until, ?9 image version or NULL, ?10
+ * product (0 = any), ?11 group (0 = any). */
+static const char SQL_BUCKET_LIST_REPORTS[] =
+    "SELECT b.id, b.signature, b.component, b.reason, b.pc, b.frames, min(r.received_at), "
+    "max(r.received_at), count(*), count(DISTINCT r.device_id), "
+    "CASE ?4 WHEN 1 THEN count(DISTINCT r.device_id) WHEN 2 THEN max(r.received_at) "
+    "ELSE count(*) END AS k "
+    "FROM telemetry_reports r JOIN failure_buckets b ON b.id = r.bucket_id "
+    "WHERE r.tenant_id = ?1 AND r.received_at >= ?7 AND r.received_at < ?8 "
+    "AND r.bucket_id IS NOT NULL AND (?2 IS NULL OR r.component = ?2) "
+    "AND (?9 IS NULL OR r.image_version = ?9) AND (?10 = 0 OR r.product_id = ?10) "
+    "AND (?11 = 0 OR r.group_id = ?11) "
+    "GROUP BY b.id HAVING k < ?5 OR (k = ?5 AND b.id > ?6) ORDER BY k DESC, b.id LIMIT ?3";
+static const char SQL_BUCKET_GET[] =
+    "SELECT " BUCKET_COLS " FROM failure_buckets WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_BUCKET_VERSIONS[] =
+    "SELECT image_version, count, first_seen, last_seen FROM bucket_versions WHERE bucket_id = ?1 "
+    "ORDER BY count DESC, image_version LIMIT 1000";
+
+#define REPORT_COLS                                                                                \
+    "id, device_id, report_id, type, boot_id, uptime_s, received_at, component, image_version, "   \
+    "reason, pc, lr, return_addresses, fault_registers, free_memory, message, period_s, images, "  \
+    "counters, previous_boot_id, bucket_id"
+static const char SQL_BUCKET_SAMPLES[] = "SELECT " REPORT_COLS " FROM telemetry_reports "
+                                         "WHERE bucket_id = ?1 ORDER BY id DESC LIMIT ?2";
+static const char SQL_TEL_DEVICE_VISIBLE[] =
+    "SELECT 1 FROM devices WHERE id = ?1 AND "
+    "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
+/* ?1 device, ?2 tenant, ?3 before this report_id, ?4 type or NULL, ?5 row limit */
+static const char SQL_DEVICE_REPORTS[] =
+    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE device_id = ?1 AND tenant_id = ?2 "
+    "AND report_id < ?3 AND (?4 IS NULL OR type = ?4) ORDER BY report_id DESC LIMIT ?5";
+static const char SQL_DEVICE_TELEMETRY[] =
+    "SELECT dropped, reports, last_upload FROM telemetry_devices "
+    "WHERE device_id = ?1 AND tenant_id = ?2";
+static const char SQL_REPORT_EXPORT[] =
+    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE tenant_id = ?1 AND received_at >= ?2 "
+    "AND received_at < ?3 AND (received_at, id) > (?4, ?5) ORDER BY received_at, id LIMIT ?6";
+
+/* ?1 tenant, ?2 component or NULL, ?3 row limit, ?4 granularity, ?5 since, ?6 until */
+static const char SQL_RATE_ITEMS[] =
+    "SELECT component, image_version, (hour / ?4) * ?4 AS p, sum(device_seconds), sum(crashes) "
+    "FROM telemetry_usage WHERE tenant_id = ?1 AND (?2 IS NULL OR component = ?2) "
+    "AND hour >= ?5 AND hour < ?6 GROUP BY component, image_version, p "
+    "ORDER BY p, component, image_version LIMIT ?3";
+static const char SQL_RATE_VERSIONS[] =
+    "SELECT u.component, u.image_version, v.first_seen, sum(u.device_seconds), sum(u.crashes) "
+    "FROM telemetry_usage u LEFT JOIN telemetry_versions v ON v.tenant_id = u.tenant_id "
+    "AND v.component = u.component AND v.image_version = u.image_version "
+    "WHERE u.tenant_id = ?1 AND (?2 IS NULL OR u.component = ?2) AND u.hour >= ?5 "
+    "AND u.hour < ?6 AND ?4 > 0 GROUP BY u.component, u.image_version "
+    "ORDER BY u.component, v.first_seen, u.image_version LIMIT ?3";
+static const char SQL_RATE_FLEET[] =
+    "SELECT coalesce(sum(device_seconds), 0), coalesce(sum(crashes), 0), "
+    "coalesce(sum(crash_hours), 0) FROM telemetry_fleet "
+    "WHERE tenant_id = ?1 AND hour >= ?2 AND hour < ?3";
+
+#define FLAG_COLS                                                                                  \
+    "id, kind, created_at, bucket_id, component, image_version, previous_version, detail"
+static const char SQL_FLAG_LIST[] = "SELECT " FLAG_COLS " FROM failure_flags "
+                                    "WHERE tenant_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+static const char SQL_FLAG_NEW_BUCKETS[] =
+    "INSERT OR IGNORE INTO failure_flags (tenant_id, kind, subject, bucket_id, component, "
+    "image_version, previous_version, detail, created_at) "
+    "SELECT tenant_id, 'new_bucket', CAST(id AS TEXT), id, component, NULL, NULL, "
+    "json_object('devices_first_hour', devices_first_hour, 'threshold', ?2, 'reason', reason, "
+    "'pc', pc, 'signature', signature), ?3 "
+    "FROM failure_buckets WHERE first_seen >= ?1 AND devices_first_hour > ?2 ORDER BY id";
+static const char SQL_FLAG_REGRESSIONS[] =
+    "INSERT OR IGNORE INTO failure_flags (tenant_id, kind, subject, bucket_id, component, "
+    "image_version, previous_version, detail, created_at) "
+    "SELECT tenant_id, 'rate_regression', component || '@' || image_version, NULL, component, "
+    "image_version, prev_version, "
+    "json_object('crashes', crashes, 'device_hours', device_seconds / 3600.0, "
+    "'crash_rate', crashes * 3600.0 / device_seconds, 'previous_crashes', prev_crashes, "
+    "'previous_device_hours', prev_seconds / 3600.0, "
+    "'previous_crash_rate', prev_crashes * 3600.0 / prev_seconds, 'factor_pct', ?1), ?3 "
+    "FROM (SELECT tenant_id, component, image_version, device_seconds, crashes, "
+    "lag(image_version) OVER w AS prev_version, lag(device_seconds) OVER w AS prev_seconds, "
+    "lag(crashes) OVER w AS prev_crashes FROM telemetry_versions "
+    "WINDOW w AS (PARTITION BY tenant_id, component ORDER BY first_seen, image_version)) "
+    "WHERE prev_version IS NOT NULL AND device_seconds >= ?2 AND prev_seconds >= ?2 "
+    "AND crashes > 0 AND crashes * 100.0 * prev_seconds > ?1 * 1.0 * prev_crashes * device_seconds "
+    "ORDER BY tenant_id, component, image_version";
+
+static const char SQL_REPORT_PURGE[] =
+    "DELETE FROM telemetry_reports WHERE id IN "
+    "(SELECT id FROM telemetry_reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)";
+static const char SQL_CRASH_HOURS_PURGE[] =
+    "DELETE FROM telemetry_crash_hours WHERE (tenant_id, hour, device_id) IN "
+    "(SELECT tenant_id, hour, device_id FROM telemetry_crash_hours WHERE hour < ?1 LIMIT ?2)";
+
+/* --- Addresses and signatures --- */
+
+int
+store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN])
+{
+    size_t i = 2, o = 2;
+    if (in == NULL || len < 3 || len > 18 || in[0] != '0' || in[1] != 'x')
+        return -1;
+    for (size_t k = 2; k < len; k++) {
+        char ch = in[k];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return -1;
+    }
+    while (i + 1 < len && in[i] == '0')
+        i++;
+    out[0] = '0';
+    out[1] = 'x';
+    for (; i < len; i++)
+        out[o++] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] - 'A' + 'a' : in[i]);
+    out[o] = '\0';
+    return 0;
+}
+
+void
+store_telemetry_signature(const char *component, const char *reason, const char *pc,
+                          const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65])
+{
+    /* component (64) + reason (32) + 4 addresses (18 each) + 5 separators */
+    char text[COMPONENT_MAX + REASON_MAX + 4 * STORE_TEL_ADDR_LEN + 8];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int n = snprintf(text, sizeof(text), "%s|%s|%s|%s|%s|%s", component, reason, pc,
+                     nra > 0 ? ra[0] : "", nra > 1 ? ra[1] : "", nra > 2 ? ra[2] : "");
+    if (n < 0 || (size_t)n >= sizeof(text) ||
+        EVP_Digest(text, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        /* only with arguments beyond their bounds (or no memory in OpenSSL): never a valid
+         * signature */
+        memset(out, 'x', SIG_HEX_LEN);
+        out[SIG_HEX_LEN] = '\0';
+        return;
+    }
+    util_hex(md, 32, out);
+}
+
+/* --- Argument checks (the schema's CHECK constraints say the same) --- */
+
+static int
+charset_ok(const char *s, size_t min, size_t max, const char *set)
+{
+    if (s == NULL)
+        return 0;
+    size_t n = strlen(s);
+    return n >= min && n <= max && strspn(s, set) == n;
+}
+
+static int
+component_ok(const char *c)
+{
+    return charset_ok(c, 1, COMPONENT_MAX, "abcdefghijklmnopqrstuvwxyz0123456789._-");
+}
+
+static int
+version_ok(const char *v)
+{
+    if (v == NULL)
+        return 0;
+    size_t n = 0;
+    for (; v[n] != '\0'; n++)
+        if (n == VERSION_MAX || (unsigned char)v[n] < 0x21 || (unsigned char)v[n] > 0x7e)
+            return 0;
+    return n >= 1;
+}
+
+static int
+hex32_ok(const char *s)
+{
+    return charset_ok(s, BOOT_ID_LEN, BOOT_ID_LEN, "0123456789abcdef");
+}
+
+static int
+addr_ok(const char *a)
+{
+    char norm[STORE_TEL_ADDR_LEN];
+    return a != NULL && store_telemetry_addr(a, strlen(a), norm) == 0 && strcmp(a, norm) == 0;
+}
+
+static int
+report_ok(const struct store_report *r)
+{
+    if (r == NULL || r->tenant_id < 1 || !store__device_id_ok(r->device_id) || r->report_id < 1 ||
+        r->report_id > STORE_TEL_REPORT_ID_MAX || !hex32_ok(r->boot_id) || r->uptime_s < 0 ||
+        r->uptime_s > STORE_TEL_U32_MAX || r->group_id < 0 || r->product_id < 0)
+        return 0;
+    switch (r->type) {
+    case STORE_REPORT_CRASH:
+        if (!component_ok(r->component) || !version_ok(r->image_version) ||
+            !charset_ok(r->reason, 1, REASON_MAX, "abcdefghijklmnopqrstuvwxyz0123456789_") ||
+            !addr_ok(r->pc) || !addr_ok(r->lr) || r->nra > STORE_TEL_FRAMES_MAX ||
+            r->fault_registers == NULL || r->free_memory < 0 ||
+            r->free_memory > STORE_TEL_U32_MAX ||
+            (r->message != NULL && r->message_len > STORE_TEL_MESSAGE_MAX))
+            return 0;
+        for (size_t i = 0; i < r->nra; i++)
+            if (!addr_ok(r->ra[i]))
+                return 0;
+        return 1;
+    case STORE_REPORT_HEARTBEAT:
+        if (r->period_s < 1 || r->period_s > 86400 || r->nimages < 1 ||
+            r->nimages > STORE_TEL_IMAGES_MAX || r->images == NULL || r->counters == NULL ||
+            r->free_memory < 0 || r->free_memory > STORE_TEL_U32_MAX)
+            return 0;
+        for (size_t i = 0; i < r->nimages; i++)
+            if (!component_ok(r->image_component[i]) || !version_ok(r->image_versions[i]))
+                return 0;
+        return 1;
+    case STORE_REPORT_REBOOT:
+        return charset_ok(r->reason, 1, REASON_MAX, "abcdefghijklmnopqrstuvwxyz0123456789_") &&
+               hex32_ok(r->previous_boot_id);
+    }
+    return 0;
+}
+
+static const char *
+type_name(enum store_report_type t)
+{
+    return t == STORE_REPORT_CRASH ? "crash" : t == STORE_REPORT_HEARTBEAT ? "heartbeat" : "reboot";
+}
+
+/* --- Ingest --- */
+
+/* Steps a write statement whose bindings are set, resets it. */
+static int
+run_write(store *s, struct conn *c, sqlite3_stmt *st, int bind_rc, const char *what)
+{
+    int rc = store__bound(s, c, bind_rc);
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* STORE_OK when (device, report_id) is stored already (in the database or earlier in this
+ * transaction), STORE_NOTFOUND when not. */
+static int
+report_exists(store *s, struct conn *c, const struct store_report *r)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_EXISTS);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(
+        s, c, store__bind_text(st, 1, r->device_id) | sqlite3_bind_int64(st, 2, r->report_id));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "report lookup");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The first STORE_TEL_SIG_FRAMES return addresses as a JSON array text (caller frees), or NULL. */
+static char *
+frames_text(const struct store_report *r)
+{
+    json_t *a = json_array();
+    char *t = NULL;
+    for (size_t i = 0; a != NULL && i < r->nra && i < STORE_TEL_SIG_FRAMES; i++)
+        if (json_array_append_new(a, json_string(r->ra[i])) != 0)
+            goto out;
+    if (a != NULL)
+        t = json_dumps(a, JSON_COMPACT);
+out:
+    json_decref(a);
+    return t;
+}
+
+static char *
+ra_text(const struct store_report *r)
+{
+    json_t *a = json_array();
+    char *t = NULL;
+    for (size_t i = 0; a != NULL && i < r->nra; i++)
+        if (json_array_append_new(a, json_string(r->ra[i])) != 0)
+            goto out;
+    if (a != NULL)
+        t = json_dumps(a, JSON_COMPACT);
+out:
+    json_decref(a);
+    return t;
+}
+
+/* Creates or counts the crash's bucket; *bucket_id gets its id. */
+static int
+bucket_add(store *s, struct conn *c, const struct store_report *r, int64_t now, int64_t *bucket_id)
+{
+    char sig[SIG_HEX_LEN + 1];
+    char *frames = frames_text(r);
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_ERR;
+
+    if (frames == NULL)
+        goto out;
+    store_telemetry_signature(r->component, r->reason, r->pc,
+                              (const char(*)[STORE_TEL_ADDR_LEN])r->ra, r->nra, sig);
+    if ((st = store__prep(s, c, SQL_TEL_BUCKET_UPSERT)) == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, r->tenant_id) | store__bind_text(st, 2, sig) |
+                          store__bind_text(st, 3, r->component) |
+                          store__bind_text(st, 4, r->reason) | store__bind_text(st, 5, r->pc) |
+                          store__bind_text(st, 6, frames) | sqlite3_bind_int64(st, 7, now));
+    if (rc != STORE_OK)
+        goto out;
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+        rc = store__write_error(s, c, step, "bucket upsert");
+        goto out;
+    }
+    *bucket_id = sqlite3_column_int64(st, 0);
+    if ((step = sqlite3_step(st)) != SQLITE_DONE) {
+        rc = store__write_error(s, c, step, "bucket upsert");
+        goto out;
+    }
+    sqlite3_reset(st);
+    /* a new device of the bucket */
+    if ((st = store__prep(s, c, SQL_TEL_BUCKET_DEVICE)) == NULL) {
+        rc = STORE_ERR;
+        goto out;
+    }
+    rc = run_write(s, c, st,
+                   sqlite3_bind_int64(st, 1, *bucket_id) | store__bind_text(st, 2, r->device_id) |
+                       sqlite3_bind_int64(st, 3, now),
+                   "bucket device");
+    if (rc != STORE_OK)
+        goto out;
+    if (sqlite3_changes(c->db) > 0) {
+        if ((st = store__prep(s, c, SQL_TEL_BUCKET_DEVICES_INC)) == NULL) {
+            rc = STORE_ERR;
+            goto out;
+        }
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, *bucket_id) | sqlite3_bind_int64(st, 2, now),
+                       "bucket devices");
+        if (rc != STORE_OK)
+            goto out;
+    }
+    if ((st = store__prep(s, c, SQL_TEL_BUCKET_VERSION)) == NULL) {
+        rc = STORE_ERR;
+        goto out;
+    }
+    rc = run_write(s, c, st,
+                   sqlite3_bind_int64(st, 1, *bucket_id) |
+                       store__bind_text(st, 2, r->image_version) | sqlite3_bind_int64(st, 3, now),
+                   "bucket version");
+    st = NULL;
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    free(frames);
+    return rc;
+}
+
+static int
+report_insert(store *s, struct conn *c, const struct store_report *r, int64_t now,
+              int64_t bucket_id)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_REPORT_ADD);
+    char *ra = NULL;
+    int crash = r->type == STORE_REPORT_CRASH, hb = r->type == STORE_REPORT_HEARTBEAT;
+    int rc = STORE_ERR;
+
+    if (st == NULL || (crash && (ra = ra_text(r)) == NULL))
+        goto out;
+    int b = sqlite3_bind_int64(st, 1, r->tenant_id) | store__bind_text(st, 2, r->device_id) |
+            sqlite3_bind_int64(st, 3, r->report_id) | store__bind_text(st, 4, type_name(r->type)) |
+            store__bind_text(st, 5, r->boot_id) | sqlite3_bind_int64(st, 6, r->uptime_s) |
+            sqlite3_bind_int64(st, 7, r->group_id) | sqlite3_bind_int64(st, 8, r->product_id) |
+            sqlite3_bind_int64(st, 22, now) | store__bind_id(st, 23, crash ? bucket_id : 0);
+    if (crash) {
+        b |= store__bind_text(st, 9, r->component) | store__bind_text(st, 10, r->image_version) |
+             store__bind_text(st, 12, r->pc) | store__bind_text(st, 13, r->lr) |
+             store__bind_text(st, 14, ra) | store__bind_text(st, 15, r->fault_registers) |
+             (r->message != NULL
+                  ? sqlite3_bind_text(st, 17, r->message, (int)r->message_len, SQLITE_TRANSIENT)
+                  : SQLITE_OK);
+    }
+    if (crash || r->type == STORE_REPORT_REBOOT)
+        b |= store__bind_text(st, 11, r->reason);
+    if (crash || hb)
+        b |= sqlite3_bind_int64(st, 16, r->free_memory);
+    if (hb)
+        b |= sqlite3_bind_int64(st, 18, r->period_s) | store__bind_text(st, 19, r->images) |
+             store__bind_text(st, 20, r->counters);
+    if (r->type == STORE_REPORT_REBOOT)
+        b |= store__bind_text(st, 21, r->previous_boot_id);
+    rc = run_write(s, c, st, b, "report insert");
+    st = NULL;
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    free(ra);
+    return rc;
+}
+
+/* Adds seconds and crashes of (component, version) at hour to the usage and the version totals. */
+static int
+usage_add(store *s, struct conn *c, int64_t tenant_id, const char *component, const char *version,
+          int64_t hour, int64_t now, int64_t seconds, int64_t crashes)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_USAGE);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component) |
+                           store__bind_text(st, 3, version) | sqlite3_bind_int64(st, 4, hour) |
+                           sqlite3_bind_int64(st, 5, seconds) | sqlite3_bind_int64(st, 6, crashes),
+                       "usage upsert");
+    if (rc != STORE_OK || (st = store__prep(s, c, SQL_TEL_VERSION)) == NULL)
+        return rc != STORE_OK ? rc : STORE_ERR;
+    return run_write(s, c, st,
+                     sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component) |
+                         store__bind_text(st, 3, version) | sqlite3_bind_int64(st, 4, now) |
+                         sqlite3_bind_int64(st, 5, seconds) | sqlite3_bind_int64(st, 6, crashes),
+                     "version upsert");
+}
+
+static int
+fleet_add(store *s, struct conn *c, int64_t tenant_id, int64_t hour, int64_t seconds,
+          int64_t crashes, int64_t crash_hours)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_FLEET);
+    if (st == NULL)
+        return STORE_ERR;
+    return run_write(s, c, st,
+                     sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, hour) |
+                         sqlite3_bind_int64(st, 3, seconds) | sqlite3_bind_int64(st, 4, crashes) |
+                         sqlite3_bind_int64(st, 5, crash_hours),
+                     "fleet upsert");
+}
+
+/* A crash: its device-hour is marked (once) and counted in the fleet. */
+static int
+crash_usage(store *s, struct conn *c, const struct store_report *r, int64_t hour, int64_t now)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_CRASH_HOUR);
+    int rc;
+    if (st == NULL)
+        return STORE_ERR;
+    rc = run_write(s, c, st,
+                   sqlite3_bind_int64(st, 1, r->tenant_id) | sqlite3_bind_int64(st, 2, hour) |
+                       store__bind_text(st, 3, r->device_id),
+                   "crash hour");
+    if (rc != STORE_OK)
+        return rc;
+    int first = sqlite3_changes(c->db) > 0;
+    if ((rc = fleet_add(s, c, r->tenant_id, hour, 0, 1, first)) != STORE_OK)
+        return rc;
+    return usage_add(s, c, r->tenant_id, r->component, r->image_version, hour, now, 0, 1);
+}
+
+static int
+heartbeat_usage(store *s, struct conn *c, const struct store_report *r, int64_t hour, int64_t now)
+{
+    int rc = fleet_add(s, c, r->tenant_id, hour, r->period_s, 0, 0);
+    for (size_t i = 0; rc == STORE_OK && i < r->nimages; i++)
+        rc = usage_add(s, c, r->tenant_id, r->image_component[i], r->image_versions[i], hour, now,
+                       r->period_s, 0);
+    return rc;
+}
+
+/* Stores one report unless it is a duplicate; sets r->result. */
+static int
+ingest_one(store *s, struct conn *c, struct store_report *r, int64_t now)
+{
+    int64_t hour = now - now % HOUR, bucket_id = 0;
+    int rc = report_exists(s, c, r);
+    if (rc == STORE_OK) {
+        r->result = STORE_REPORT_DUPLICATE;
+        return STORE_OK;
+    }
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    if (r->type == STORE_REPORT_CRASH && ((rc = bucket_add(s, c, r, now, &bucket_id)) != STORE_OK ||
+                                          (rc = crash_usage(s, c, r, hour, now)) != STORE_OK))
+        return rc;
+    if (r->type == STORE_REPORT_HEARTBEAT && (rc = heartbeat_usage(s, c, r, hour, now)) != STORE_OK)
+        return rc;
+    if ((rc = report_insert(s, c, r, now, bucket_id)) != STORE_OK)
+        return rc;
+    r->result = STORE_REPORT_STORED;
+    return STORE_OK;
+}
+
+/* The device's counters after one upload: stored reports, and the reports it dropped. */
+static int
+device_counters(store *s, struct conn *c, const struct store_upload *up, int64_t stored,
+                int64_t dropped, int64_t now)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_DEVICE_UPSERT);
+    if (st == NULL)
+        return STORE_ERR;
+    return run_write(s, c, st,
+                     store__bind_text(st, 1, up->device_id) |
+                         sqlite3_bind_int64(st, 2, up->tenant_id) |
+                         sqlite3_bind_int64(st, 3, dropped) | sqlite3_bind_int64(st, 4, stored) |
+                         sqlite3_bind_int64(st, 5, now),
+                     "device counters");
+}
+
+int
+store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
+                       const struct store_upload *up, size_t nup, int64_t now)
+{
+    struct conn *c = NULL;
+    int rc = STORE_INVALID;
+
+    if ((n > 0 && reports == NULL) || (nup > 0 && up == NULL) || n > INGEST_MAX || nup > INGEST_MAX)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!report_ok(reports[i]))
+            goto out;
+        reports[i]->result = STORE_REPORT_PENDING;
+    }
+    for (size_t i = 0; i < nup; i++)
+        if (up[i].tenant_id < 1 || !store__device_id_ok(up[i].device_id) || up[i].dropped < 0 ||
+            up[i].dropped > STORE_TEL_U32_MAX || up[i].first > n ||
+            up[i].nreports > n - up[i].first)
+            goto out;
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK)
+        goto out;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = ingest_one(s, c, reports[i], now);
+    for (size_t i = 0; i < nup && rc == STORE_OK; i++) {
+        int64_t stored = 0, dups = 0;
+        for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++) {
+            stored += reports[k]->result == STORE_REPORT_STORED;
+            dups += reports[k]->result == STORE_REPORT_DUPLICATE;
+        }
+        /* A retry of an upload that was stored but not acknowledged holds only duplicates: its
+         * dropped count was added the first time. */
+        rc =
+            device_counters(s, c, &up[i], stored, stored == 0 && dups > 0 ? 0 : up[i].dropped, now);
+    }
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    if (rc != STORE_OK)
+        for (size_t i = 0; reports != NULL && i < n; i++)
+            if (reports[i] != NULL)
+                reports[i]->result = STORE_REPORT_PENDING;
+    return rc;
+}
+
+/* --- JSON of rows --- */
+
+/* Column i, JSON text, parsed (NULL column: JSON null). NULL when out of memory or invalid. */
+static json_t *
+col_json(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t != NULL ? json_loads(t, JSON_REJECT_DUPLICATES, NULL) : NULL;
+}
+
+static json_t *
+col_text_or_null(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() : store__col_text(st, i);
+}
+
+/* BUCKET_COLS (first_seen and last_seen at 6 and 7, count and devices at 8 and 9) */
+static json_t *
+bucket_json(sqlite3_stmt *st)
+{
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}", "id",
+                     store__col_id(st, 0), "signature", store__col_text(st, 1), "component",
+                     store__col_text(st, 2), "reason", store__col_text(st, 3), "pc",
+                     store__col_text(st, 4), "frames", col_json(st, 5), "first_seen",
+                     store__col_time(st, 6), "last_seen", store__col_time(st, 7), "count",
+                     store__col_id(st, 8), "devices", store__col_id(st, 9));
+}
+
+/* Sets key to v (stolen); 0, or -1 when v is NULL (out of memory). */
+static int
+set(json_t *o, const char *key, json_t *v)
+{
+    return v == NULL || json_object_set_new(o, key, v) != 0 ? -1 : 0;
+}
+
+/* REPORT_COLS */
+static json_t *
+report_json(sqlite3_stmt *st)
+{
+    const char *type = (const char *)sqlite3_column_text(st, 3);
+    json_t *o = json_pack("{s:I, s:o, s:I, s:o, s:o, s:I, s:o}", "id", store__col_id(st, 0),
+                          "device_id", store__col_text(st, 1), "report_id", store__col_id(st, 2),
+                          "type", store__col_text(st, 3), "boot_id", store__col_text(st, 4),
+                          "uptime_s", store__col_id(st, 5), "received_at", store__col_time(st, 6));
+    int bad = o == NULL || type == NULL;
+    if (!bad && strcmp(type, "crash") == 0) {
+        const char *msg = (const char *)sqlite3_column_text(st, 15);
+        bad = set(o, "component", store__col_text(st, 7)) ||
+              set(o, "image_version", store__col_text(st, 8)) ||
+              set(o, "reason", store__col_text(st, 9)) || set(o, "pc", store__col_text(st, 10)) ||
+              set(o, "lr", store__col_text(st, 11)) ||
+              set(o, "return_addresses", col_json(st, 12)) ||
+              set(o, "fault_registers", col_json(st, 13)) ||
+              set(o, "free_memory", store__col_int(st, 14)) ||
+              set(o, "message",
+                  msg != NULL ? json_stringn(msg, (size_t)sqlite3_column_bytes(st, 15))
+                              : json_null()) ||
+              set(o, "bucket_id", store__col_int(st, 20));
+    } else if (!bad && strcmp(type, "heartbeat") == 0) {
+        bad = set(o, "period_s", store__col_int(st, 16)) ||
+              set(o, "free_memory", store__col_int(st, 14)) || set(o, "images", col_json(st, 17)) ||
+              set(o, "counters", col_json(st, 18));
+    } else if (!bad) {
+        bad = set(o, "reason", col_text_or_null(st, 9)) ||
+              set(o, "previous_boot_id", col_text_or_null(st, 19));
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* FLAG_COLS */
+static json_t *
+flag_json(sqlite3_stmt *st)
+{
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "kind",
+                     store__col_text(st, 1), "created_at", store__col_time(st, 2), "bucket_id",
+                     store__col_int(st, 3), "component", store__col_text(st, 4), "image_version",
+                     col_text_or_null(st, 5), "previous_version", col_text_or_null(st, 6), "detail",
+                     col_json(st, 7));
+}
+
+/* --- Lists with their own cursors --- */
+
+typedef void (*cursor_fn)(sqlite3_stmt *st, char *out, size_t len);
+
+/* As store__collect, with the cursor of a row made by cursor. */
+static int
+collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, store__row_json_fn row_json,
+        cursor_fn cursor, json_t **items, char *next_cursor)
+{
+    char last[CURSOR_BUF] = "";
+    json_t *arr = json_array();
+    int rc = STORE_ERR, n = 0, step;
+
+    next_cursor[0] = '\0';
+    if (arr == NULL)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            memcpy(next_cursor, last, strlen(last) + 1);
+            break;
+        }
+        json_t *row = row_json(st);
+        if (row == NULL || json_array_append_new(arr, row) != 0) {
+            log_error("msg=\"store: cannot build a JSON row (out of memory?)\"");
+            goto out;
+        }
+        cursor(st, last, sizeof(last));
+        n++;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        store__db_error(s, c, "list");
+        goto out;
+    }
+    *items = arr;
+    arr = NULL;
+    rc = STORE_OK;
+out:
+    json_decref(arr);
+    return rc;
+}
+
+/* "<sort key>.<id>" of a bucket row (the key is the last column, 10). */
+static void
+bucket_cursor(sqlite3_stmt *st, char *out, size_t len)
+{
+    snprintf(out, len, "%lld.%lld", (long long)sqlite3_column_int64(st, 10),
+             (long long)sqlite3_column_int64(st, 0));
+}
+
+/* The report_id of a report row. */
+static void
+report_cursor(sqlite3_stmt *st, char *out, size_t len)
+{
+    snprintf(out, len, "%lld", (long long)sqlite3_column_int64(st, 2));
+}
+
+/* Parses "<k>.<id>" (k may be negative? no: counts and times are >= 0). */
+static int
+pair_cursor(const char *cur, int64_t *k, int64_t *id)
+{
+    char a[CURSOR_PAIR_BUF];
+    const char *dot = strchr(cur, '.');
+    if (dot == NULL || (size_t)(dot - cur) >= sizeof(a))
+        return STORE_INVALID;
+    memcpy(a, cur, (size_t)(dot - cur));
+    a[dot - cur] = '\0';
+    if (util_parse_i64(a, 0, INT64_MAX, k) != 0 || util_parse_i64(dot + 1, 0, INT64_MAX, id) != 0)
+        return STORE_INVALID;
+    return STORE_OK;
+}
+
+/* --- Buckets --- */
+
+int
+store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter *f,
+                  const struct store_page *pg, json_t **items, char *next_cursor)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t k = INT64_MAX, after = 0;
+    int rc = STORE_INVALID;
+
+    if (items != NULL)
+        *items = NULL;
+    if (items == NULL || next_cursor == NULL || f == NULL || !store__page_ok(pg) ||
+        (f->component != NULL && !component_ok(f->component)) ||
+        (f->image_version != NULL && !version_ok(f->image_version)) || f->product_id < 0 ||
+        f->group_id < 0 || f->since < 0 || f->until < 0 || f->sort < STORE_BUCKETS_BY_COUNT ||
+        f->sort > STORE_BUCKETS_BY_RECENT)
+        goto out;
+    if (pg->cursor != NULL && (rc = pair_cursor(pg->cursor, &k, &after)) != STORE_OK)
+        goto out;
+    int scan = f->image_version != NULL || f->product_id > 0 || f->group_id > 0 || f->since > 0 ||
+               f->until > 0;
+    c = store__take(s);
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, scan ? SQL_BUCKET_LIST_REPORTS : SQL_BUCKET_LIST)) == NULL)
+        goto out;
+    int b = sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, f->component) |
+            sqlite3_bind_int(st, 3, pg->limit + 1) | sqlite3_bind_int(st, 4, (int)f->sort) |
+            sqlite3_bind_int64(st, 5, k) | sqlite3_bind_int64(st, 6, after);
+    if (scan)
+        b |= sqlite3_bind_int64(st, 7, f->since) |
+             sqlite3_bind_int64(st, 8, f->until > 0 ? f->until : INT64_MAX) |
+             store__bind_text(st, 9, f->image_version) | sqlite3_bind_int64(st, 10, f->product_id) |
+             sqlite3_bind_int64(st, 11, f->group_id);
+    if ((rc = store__bound(s, c, b)) != STORE_OK)
+        goto out;
+    rc = collect(s, c, st, pg->limit, bucket_json, bucket_cursor, items, next_cursor);
+out:
+    store__give(s, c);
+    return rc;
+}
+
+/* {"image_version", "count", "first_seen", "last_seen"} */
+static json_t *
+bucket_version_json(sqlite3_stmt *st)
+{
+    return json_pack("{s:o, s:I, s:o, s:o}", "image_version", store__col_text(st, 0), "count",
+                     store__col_id(st, 1), "first_seen", store__col_time(st, 2), "last_seen",
+                     store__col_time(st, 3));
+}
+
+/* Runs st (bindings set) and returns its rows as a new array in *out. */
+static int
+rows(store *s, struct conn *c, sqlite3_stmt *st, store__row_json_fn row_json, json_t **out)
+{
+    char ignored[CURSOR_BUF];
+    return store__collect(s, c, st, 0, row_json, out, ignored);
+}
+
+/* The rows of a statement whose ?1 is a bucket id (and ?2 a row limit when limit > 0), as a new
+ * array. */
+static int
+bucket_rows(store *s, struct conn *c, const char *sql, int64_t id, int limit,
+            store__row_json_fn row_json, json_t **out)
+{
+    sqlite3_stmt *st = store__prep(s, c, sql);
+    int rc = STORE_ERR;
+    if (st == NULL)
+        return rc;
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, id) |
+                          (limit > 0 ? sqlite3_bind_int(st, 2, limit) : SQLITE_OK));
+    if (rc == STORE_OK)
+        rc = rows(s, c, st, row_json, out);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int
+store_bucket_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
+{
+    struct conn *c = NULL;
+    json_t *obj = NULL, *versions = NULL, *samples = NULL;
+    int rc = STORE_INVALID;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || id < 1)
+        goto out;
+    c = store__take(s);
+    if ((rc = store__load_by_id(s, c, SQL_BUCKET_GET, id, tenant_id, bucket_json, &obj)) !=
+            STORE_OK ||
+        (rc = bucket_rows(s, c, SQL_BUCKET_VERSIONS, id, 0, bucket_version_json, &versions)) !=
+            STORE_OK ||
+        (rc = bucket_rows(s, c, SQL_BUCKET_SAMPLES, id, SAMPLES_MAX, report_json, &samples)) !=
+            STORE_OK)
+        goto out;
+    /* json_object_set_new takes the value, even when it fails */
+    int bad = json_object_set_new(obj, "versions", versions) != 0;
+    bad |= json_object_set_new(obj, "samples", samples) != 0;
+    versions = samples = NULL;
+    if (bad) {
+        rc = STORE_ERR;
+        goto out;
+    }
+    *out = obj;
+    obj = NULL;
+out:
+    json_decref(obj);
+    json_decref(versions);
+    json_decref(samples);
+    store__give(s, c);
+    return rc;
+}
+
+/* --- Reports --- */
+
+static int
+device_visible(store *s, struct conn *c, int64_t tenant_id, const char *device_id)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_DEVICE_VISIBLE);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(
+        s, c, store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "device lookup");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int
+store_device_reports(store *s, int64_t tenant_id, const char *device_id, const char *type,
+                     const struct store_page *pg, json_t **items, char *next_cursor)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t before = INT64_MAX;
+    int rc = STORE_INVALID;
+
+    if (items != NULL)
+        *items = NULL;
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg) ||
+        !store__device_id_ok(device_id) ||
+        (type != NULL && strcmp(type, "crash") != 0 && strcmp(type, "heartbeat") != 0 &&
+         strcmp(type, "reboot") != 0))
+        goto out;
+    if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
+        goto out;
+    c = store__take(s);
+    if ((rc = device_visible(s, c, tenant_id, device_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_DEVICE_REPORTS)) == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          sqlite3_bind_int64(st, 3, before) | store__bind_text(st, 4, type) |
+                          sqlite3_bind_int(st, 5, pg->limit + 1));
+    if (rc == STORE_OK)
+        rc = collect(s, c, st, pg->limit, report_json, report_cursor, items, next_cursor);
+out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || !store__device_id_ok(device_id))
+        goto out;
+    c = store__take(s);
+    if ((rc = device_visible(s, c, tenant_id, device_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_DEVICE_TELEMETRY)) == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "device telemetry");
+    if (rc == STORE_OK)
+        *out = json_pack("{s:I, s:I, s:o}", "dropped", store__col_id(st, 0), "reports",
+                         store__col_id(st, 1), "last_upload", store__col_time(st, 2));
+    else if (rc == STORE_NOTFOUND)
+        *out = json_pack("{s:i, s:i, s:n}", "dropped", 0, "reports", 0, "last_upload");
+    else
+        goto out;
+    rc = *out != NULL ? STORE_OK : STORE_ERR;
+out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_report_export(store *s, int64_t tenant_id, int64_t since, int64_t until, int64_t *after_time,
+                    int64_t *after_id, int limit, json_t **items)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    json_t *arr = NULL;
+    int rc = STORE_INVALID, step;
+
+    if (items != NULL)
+        *items = NULL;
+    if (items == NULL || after_time == NULL || after_id == NULL || limit < 1 || limit > PAGE_MAX ||
+        since < 0 || until < since)
+        goto out;
+    c = store__take(s);
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_REPORT_EXPORT)) == NULL || (arr = json_array()) == NULL)
+        goto out;
+    if ((rc = store__bound(s, c,
+                           sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, since) |
+                               sqlite3_bind_int64(st, 3, until) |
+                               sqlite3_bind_int64(st, 4, *after_time) |
+                               sqlite3_bind_int64(st, 5, *after_id) |
+                               sqlite3_bind_int(st, 6, limit))) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    int64_t t = *after_time, id = *after_id;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = report_json(st);
+        if (row == NULL || json_array_append_new(arr, row) != 0)
+            goto out;
+        id = sqlite3_column_int64(st, 0);
+        t = sqlite3_column_int64(st, 6);
+    }
+    if (step != SQLITE_DONE) {
+        store__db_error(s, c, "report export");
+        goto out;
+    }
+    *after_time = t;
+    *after_id = id;
+    *items = arr;
+    arr = NULL;
+    rc = STORE_OK;
+out:
+    json_decref(arr);
+    store__give(s, c);
+    return rc;
+}
+
+/* --- Crash rates --- */
+
+static json_t *
+hours(int64_t seconds)
+{
+    return json_real((double)seconds / HOUR);
+}
+
+static json_t *
+rate(int64_t crashes, int64_t seconds)
+{
+    return seconds > 0 ? json_real((double)crashes * HOUR / (double)seconds) : json_null();
+}
+
+/* SQL_RATE_ITEMS */
+static json_t *
+rate_item_json(sqlite3_stmt *st)
+{
+    int64_t secs = sqlite3_column_int64(st, 3), crashes = sqlite3_column_int64(st, 4);
+    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "component", store__col_text(st, 0),
+                     "image_version", store__col_text(st, 1), "period_start",
+                     store__col_time(st, 2), "device_hours", hours(secs), "crashes",
+                     (json_int_t)crashes, "crash_rate", rate(crashes, secs));
+}
+
+/* SQL_RATE_VERSIONS */
+static json_t *
+rate_version_json(sqlite3_stmt *st)
+{
+    int64_t secs = sqlite3_column_int64(st, 3), crashes = sqlite3_column_int64(st, 4);
+    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "component", store__col_text(st, 0),
+                     "image_version", store__col_text(st, 1), "first_seen", store__col_time(st, 2),
+                     "device_hours", hours(secs), "crashes", (json_int_t)crashes, "crash_rate",
+                     rate(crashes, secs));
+}
+
+/* Runs one of the rate statements (?1 tenant, ?2 component, ?3 limit, ?4 granularity, ?5 since, ?6
+ * until) into *out; *more is set when a row beyond max was there. */
+static int
+rate_rows(store *s, struct conn *c, const char *sql, int64_t tenant_id, const char *component,
+          int64_t granularity, int64_t since, int64_t until, int max, store__row_json_fn fn,
+          json_t **out, int *more)
+{
+    char next[CURSOR_BUF];
+    sqlite3_stmt *st = store__prep(s, c, sql);
+    int rc = STORE_ERR;
+    if (st == NULL)
+        goto out;
+    rc =
+        store__bound(s, c,
+                     sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component) |
+                         sqlite3_bind_int(st, 3, max + 1) | sqlite3_bind_int64(st, 4, granularity) |
+                         sqlite3_bind_int64(st, 5, since) | sqlite3_bind_int64(st, 6, until));
+    if (rc == STORE_OK)
+        rc = store__collect(s, c, st, max, fn, out, next);
+    if (rc == STORE_OK && next[0] != '\0')
+        *more = 1;
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+int
+store_crash_rates(store *s, int64_t tenant_id, const char *component, int64_t since, int64_t until,
+                  int64_t granularity, int max_items, json_t **out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    json_t *items = NULL, *versions = NULL, *fleet = NULL;
+    int rc = STORE_INVALID, more = 0;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || (component != NULL && !component_ok(component)) || since < 0 ||
+        until < since || (granularity != HOUR && granularity != 24 * HOUR) || max_items < 1 ||
+        max_items > 100000)
+        goto out;
+    c = store__take(s);
+    if ((rc = rate_rows(s, c, SQL_RATE_ITEMS, tenant_id, component, granularity, since, until,
+                        max_items, rate_item_json, &items, &more)) != STORE_OK ||
+        (rc = rate_rows(s, c, SQL_RATE_VERSIONS, tenant_id, component, granularity, since, until,
+                        max_items, rate_version_json, &versions, &more)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_RATE_FLEET)) == NULL)
+        goto out;
+    if ((rc = store__bound(s, c,
+                           sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, since) |
+                               sqlite3_bind_int64(st, 3, until))) != STORE_OK ||
+        (rc = store__step_row(s, c, st, "fleet hours")) != STORE_OK)
+        goto out;
+    int64_t secs = sqlite3_column_int64(st, 0), crashes = sqlite3_column_int64(st, 1),
+            crash_hours = sqlite3_column_int64(st, 2);
+    double free_hours = (double)secs / HOUR - (double)crash_hours;
+    fleet = json_pack("{s:o, s:I, s:I, s:f}", "device_hours", hours(secs), "crashes",
+                      (json_int_t)crashes, "crash_hours", (json_int_t)crash_hours,
+                      "crash_free_device_hours", free_hours > 0 ? free_hours : 0.0);
+    rc = STORE_ERR;
+    if (fleet == NULL)
+        goto out;
+    *out = json_pack("{s:o, s:o, s:o, s:b}", "items", items, "versions", versions, "fleet", fleet,
+                     "truncated", more);
+    items = versions = fleet = NULL;
+    if (*out != NULL)
+        rc = STORE_OK;
+out:
+    json_decref(items);
+    json_decref(versions);
+    json_decref(fleet);
+    store__give(s, c);
+    return rc;
+}
+
+/* --- Flags --- */
+
+int
+store_flag_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                char *next_cursor)
+{
+    int64_t before = 0;
+    int rc = STORE_INVALID;
+
+    if (items != NULL)
+        *items = NULL;
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg))
+        goto out;
+    if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
+        goto out;
+    rc = store__list_by_id(s, tenant_id, SQL_FLAG_LIST, pg, before, 0, flag_json, items,
+                           next_cursor);
+out:
+    return rc;
+}
+
+/* Runs a flag-raising statement (?1 ?2 its arguments, ?3 now) in its own transaction. */
+static int
+raise_flags(store *s, const char *sql, int64_t a1, int64_t a2, int64_t now, int *raised)
+{
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *raised = 0;
+    if ((rc = store__begin(s, c)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, sql)) == NULL)
+        goto out;
+    rc = run_write(s, c, st,
+                   sqlite3_bind_int64(st, 1, a1) | sqlite3_bind_int64(st, 2, a2) |
+                       sqlite3_bind_int64(st, 3, now),
+                   "flag detection");
+    if (rc == STORE_OK)
+        *raised = sqlite3_changes(c->db);
+out:
+    rc = store__end_tx(s, c, rc);
+    if (rc != STORE_OK)
+        *raised = 0;
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_flag_new_buckets(store *s, int64_t since, int64_t min_devices, int64_t now, int *raised)
+{
+    int ignored;
+    if (raised == NULL)
+        raised = &ignored;
+    *raised = 0;
+    if (since < 0 || min_devices < 0)
+        return STORE_INVALID;
+    return raise_flags(s, SQL_FLAG_NEW_BUCKETS, since, min_devices, now, raised);
+}
+
+int
+store_flag_rate_regressions(store *s, int64_t factor_pct, int64_t min_device_seconds, int64_t now,
+                            int *raised)
+{
+    int ignored;
+    if (raised == NULL)
+        raised = &ignored;
+    *raised = 0;
+    if (factor_pct < 100 || min_device_seconds < 1)
+        return STORE_INVALID;
+    return raise_flags(s, SQL_FLAG_REGRESSIONS, factor_pct, min_device_seconds, now, raised);
+}
+
+/* --- Retention --- */
+
+int
+store_report_purge(store *s, int64_t before, int max_rows, int *purged)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    if (purged != NULL)
+        *purged = 0;
+    if (max_rows < 1 || max_rows > PURGE_MAX)
+        goto out;
+    c = store__take(s);
+    /* Deleting needs no fsync of its own: a purge lost to a power cut is done again. */
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_REPORT_PURGE)) == NULL)
+        goto out;
+    rc = run_write(s, c, st, sqlite3_bind_int64(st, 1, before) | sqlite3_bind_int(st, 2, max_rows),
+                   "report purge");
+    if (rc != STORE_OK)
+        goto out;
+    if (purged != NULL)
+        *purged = sqlite3_changes(c->db);
+    /* crash-hour marks only matter for the current hour: two hours back is old enough */
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_CRASH_HOURS_PURGE)) == NULL)
+        goto out;
+    int64_t now = util_now();
+    rc = run_write(s, c, st,
+                   sqlite3_bind_int64(st, 1, now - now % HOUR - HOUR) |
+                       sqlite3_bind_int(st, 2, max_rows),
+                   "crash hour purge");
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    return rc;
+}
