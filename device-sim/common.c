@@ -31,6 +31,20 @@ sim_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 }
 
 int
+sim_parse_prob(const char *s, double *out)
+{
+    if (s == NULL || *s == '\0' || !((*s >= '0' && *s <= '9') || *s == '.'))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == NULL || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int
 sim_device_dir(const char *fleet, size_t i, char *out)
 {
     int n = snprintf(out, SIM_PATH_MAX, "%s/dev-%05zu", fleet, i);

@@ -1,11 +1,10 @@
 /* fleet: "run" and "whoami": many devices on one libuv loop, each a firmware-ref device with its
- * own directory, host HAL and transport (its own connections), all served by one adev_uvnet. */
-#include "sim.h"
+ * own directory, host HAL and transport (its own connections), all served by one adev_uvnet. With
+ * --boots, each device goes through a cycle of boots instead (boots.c). */
+#include "fleet.h"
 
-#include "device.h"
 #include "evidence.h"
 #include "hal_host.h"
-#include "transport_uv.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -20,78 +19,18 @@
 #define BACKOFF_BASE_MS 200
 #define CA_MAX (1u << 20)
 #define FAULT_SPECS_MAX 32
-#define CODE_MAX 64
-
-enum fault {
-    F_NONE = 0,
-    F_TAMPERED_OS,
-    F_OLD_OS,
-    F_REPLAY,
-    F_BLOCKED,
-    F_CLOCK_SKEW,
-    F_EXPIRED_CERT,
-    F_COUNT
-};
 
 static const char *const fault_names[F_COUNT] = {
     NULL, "tampered-os", "old-os", "replay-nonce", "blocked", "clock-skew", "expired-cert",
 };
 
-/* What the summary counts: one step of a device's flow. */
-enum step { S_ATTEST, S_WHOAMI, S_RENEW, S_RENEW_WHOAMI, S_COUNT };
 static const char *const step_names[S_COUNT] = {"attest", "whoami", "renew", "renew_whoami"};
-
-struct result {
-    char code[S_COUNT][CODE_MAX]; /* "" = step not reached */
-    int pass[S_COUNT];
-    double ms[S_COUNT];
-    unsigned attempts;
-    int issued; /* obtained a certificate in this run */
-    int64_t not_before, not_after, renew_at;
-    char detail[256]; /* of the first failure */
-};
 
 struct fault_spec {
     enum fault f;
     long count;  /* devices to take from the lowest free indexes, or 0 */
     size_t *idx; /* explicit indexes (absolute), or NULL */
     size_t n_idx;
-};
-
-struct sim;
-
-struct simdev {
-    struct sim *sim;
-    size_t index; /* absolute */
-    enum fault fault;
-    enum step step;
-    adev_keystore *ks;
-    adev_storage *st;
-    adev_clock *clk;
-    adev_transport *tr;
-    adev_device *dev;
-    struct result *res;
-};
-
-struct sim {
-    uv_loop_t loop;
-    adev_uvnet *net;
-    const char *fleet, *server;
-    char *ca_pem;
-    char **ids;
-    size_t first, n; /* selected devices: [first, first + n) */
-    size_t next, active, finished;
-    long concurrency;
-    int whoami_only, renew, fresh, json;
-    int no_whoami; /* attest only (benchmarks) */
-    int64_t skew;
-    uint32_t timeout_ms;
-    unsigned attempts;
-    enum fault *faults; /* per selected device */
-    struct result *results;
-    struct simdev *devs;
-    int setup_errors;
-    int running; /* inside uv_run: uv_stop when the last device is done */
 };
 
 static void fill(struct sim *s);
@@ -148,10 +87,11 @@ parse_fault(const char *arg, struct fault_spec *spec)
 
 /* --- one device ------------------------------------------------------------------------------ */
 
-static void
-dev_destroy(struct simdev *sd)
+void
+fleet_dev_destroy(struct simdev *sd)
 {
-    adev_device_free(sd->dev);
+    adev_device_free(sd->dev); /* before the queue it borrows */
+    boots_dev_destroy(sd);
     adev_transport_free(sd->tr);
     adev_clock_free(sd->clk);
     adev_storage_free(sd->st);
@@ -163,11 +103,11 @@ dev_destroy(struct simdev *sd)
     sd->ks = NULL;
 }
 
-static void
-dev_done(struct simdev *sd)
+void
+fleet_dev_done(struct simdev *sd)
 {
     struct sim *s = sd->sim;
-    dev_destroy(sd);
+    fleet_dev_destroy(sd);
     s->active--;
     s->finished++;
     if (s->finished == s->n && s->running)
@@ -176,8 +116,8 @@ dev_done(struct simdev *sd)
         fill(s);
 }
 
-static void
-record(struct simdev *sd, enum step st, const struct adev_report *r)
+void
+fleet_record(struct simdev *sd, enum step st, const struct adev_report *r)
 {
     struct result *res = sd->res;
     snprintf(res->code[st], sizeof(res->code[st]), "%s", r->reason);
@@ -195,12 +135,16 @@ record(struct simdev *sd, enum step st, const struct adev_report *r)
     }
 }
 
-static void
-on_report(adev_device *dev, const struct adev_report *r, void *arg)
+void
+fleet_on_report(adev_device *dev, const struct adev_report *r, void *arg)
 {
     struct simdev *sd = arg;
     (void)dev;
-    record(sd, sd->step, r);
+    if (sd->sim->bt.boots > 0) {
+        boots_on_report(sd, r);
+        return;
+    }
+    fleet_record(sd, sd->step, r);
     switch (sd->step) {
     case S_ATTEST:
     case S_RENEW:
@@ -220,7 +164,7 @@ on_report(adev_device *dev, const struct adev_report *r, void *arg)
     default:
         break;
     }
-    dev_done(sd);
+    fleet_dev_done(sd);
 }
 
 static int
@@ -243,18 +187,24 @@ dev_start(struct sim *s, struct simdev *sd)
     cfg.fault_replay = sd->fault == F_REPLAY;
     if (sim_device_dir(s->fleet, sd->index, dir) != 0 ||
         (sd->ks = adev_host_keystore_open(dir)) == NULL ||
-        (sd->st = adev_host_storage_open(dir)) == NULL ||
-        (sd->clk = adev_host_clock_new(sd->fault == F_CLOCK_SKEW ? s->skew : 0)) == NULL ||
-        (sd->tr = adev_uvnet_transport_new(s->net)) == NULL)
+        (sd->st = adev_host_storage_open_flags(dir, s->no_fsync ? ADEV_HOST_STORAGE_NOSYNC : 0)) ==
+            NULL ||
+        (sd->clk = adev_host_clock_new(sd->fault == F_CLOCK_SKEW ? s->skew : 0)) == NULL)
         goto out;
     if (s->fresh && adev_storage_remove(sd->st, ADEV_BLOB_CREDENTIAL) != 0)
+        goto out;
+    if (s->bt.boots > 0) {
+        rc = boots_start(s, sd);
+        goto out;
+    }
+    if ((sd->tr = adev_uvnet_transport_new(s->net)) == NULL)
         goto out;
     hal.keys = sd->ks;
     hal.storage = sd->st;
     hal.clock = sd->clk;
     hal.transport = sd->tr;
     hal.timers = adev_uvnet_timers(s->net);
-    sd->dev = adev_device_new(&hal, &cfg, on_report, sd);
+    sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL)
         goto out;
     if (strcmp(adev_device_id_hex(sd->dev), s->ids[sd->index]) != 0) {
@@ -268,7 +218,7 @@ dev_start(struct sim *s, struct simdev *sd)
 out:
     if (rc != 0) {
         fprintf(stderr, "aegis-sim: device %zu could not start\n", sd->index);
-        dev_destroy(sd);
+        fleet_dev_destroy(sd);
     }
     return rc;
 }
@@ -353,6 +303,8 @@ results_json(struct sim *s)
         }
         if (r->detail[0] != '\0')
             json_object_set_new(o, "detail", json_string(r->detail));
+        if (s->bt.boots > 0)
+            json_object_set_new(o, "telemetry", boots_device_json(&s->devs[i]));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -432,6 +384,8 @@ print_text(struct sim *s, json_t *sum)
         }
         printf("\n");
     }
+    if (json_object_get(sum, "telemetry") != NULL)
+        boots_print(json_object_get(sum, "telemetry"));
     for (size_t i = 0, shown = 0; i < s->n && shown < 10; i++) {
         if (s->results[i].detail[0] != '\0') {
             printf("  device %zu: %s\n", s->first + i, s->results[i].detail);
@@ -469,7 +423,22 @@ usage(FILE *f, int whoami)
             "  --no-whoami stop after attestation (for benchmarks)\n"
             "  --fault     tampered-os | old-os | replay-nonce | blocked | clock-skew, on COUNT\n"
             "              devices (default 1, lowest indexes first) or on the listed indexes\n"
-            "  --skew      clock offset of clock-skew devices in seconds (default %d)\n",
+            "  --skew      clock offset of clock-skew devices in seconds (default %d)\n"
+            "  --no-fsync  device storage without fsync (faster; not power-loss safe)\n"
+            "failure reporting (device-sim/README.md):\n"
+            "                     [--boots N] [--crash RATE[@COMPONENT[:VERSION]]]... [--drain]\n"
+            "                     [--power-loss P] [--offline P] [--uptime S] [--queue N]\n"
+            "                     [--upload-backoff-ms BASE[:MAX]] [--upload-attempts N] [--seed "
+            "N]\n"
+            "  --boots     N simulated boots per device: reboot report, attest, upload the\n"
+            "              queue, a heartbeat after --uptime S (3600), maybe a crash, reboot\n"
+            "  --crash     per boot, the probability of a crash in COMPONENT (default the app)\n"
+            "              at VERSION (default the running one); several, tried in order\n"
+            "  --power-loss  per upload answer: power lost before the device applies it\n"
+            "  --offline   per boot: the network goes away for 0.2-3 s at the first upload\n"
+            "  --drain     then boot and upload until every queue is empty\n"
+            "  --queue     queue capacity (32); --upload-backoff-ms (50:2000) and\n"
+            "              --upload-attempts (8): the upload's retries, scaled down\n",
             CONCURRENCY_DEFAULT, SKEW_DEFAULT);
 }
 
@@ -523,16 +492,34 @@ fleet_main(int argc, char **argv, int whoami_only)
     int64_t n_opt = -1, from = 0, v;
     long total = 0;
     json_t *sum = NULL;
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},      {"server", required_argument, NULL, 's'},
-        {"cacert", required_argument, NULL, 'c'},   {"devices", required_argument, NULL, 'n'},
-        {"from", required_argument, NULL, 'f'},     {"concurrency", required_argument, NULL, 'k'},
-        {"renew", no_argument, NULL, 'r'},          {"no-whoami", no_argument, NULL, 'W'},
-        {"fresh", no_argument, NULL, 'F'},          {"fault", required_argument, NULL, 'x'},
-        {"skew", required_argument, NULL, 'w'},     {"timeout-ms", required_argument, NULL, 't'},
-        {"attempts", required_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    int c, usage_err = 0;
+    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
+                                         {"server", required_argument, NULL, 's'},
+                                         {"cacert", required_argument, NULL, 'c'},
+                                         {"devices", required_argument, NULL, 'n'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"concurrency", required_argument, NULL, 'k'},
+                                         {"renew", no_argument, NULL, 'r'},
+                                         {"no-whoami", no_argument, NULL, 'W'},
+                                         {"fresh", no_argument, NULL, 'F'},
+                                         {"fault", required_argument, NULL, 'x'},
+                                         {"skew", required_argument, NULL, 'w'},
+                                         {"timeout-ms", required_argument, NULL, 't'},
+                                         {"attempts", required_argument, NULL, 'a'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"boots", required_argument, NULL, 'B'},
+                                         {"crash", required_argument, NULL, 'C'},
+                                         {"power-loss", required_argument, NULL, 'P'},
+                                         {"offline", required_argument, NULL, 'O'},
+                                         {"drain", no_argument, NULL, 'D'},
+                                         {"uptime", required_argument, NULL, 'U'},
+                                         {"queue", required_argument, NULL, 'Q'},
+                                         {"upload-backoff-ms", required_argument, NULL, 'b'},
+                                         {"upload-attempts", required_argument, NULL, 'A'},
+                                         {"seed", required_argument, NULL, 'S'},
+                                         {"no-fsync", no_argument, NULL, 'N'},
+                                         {NULL, 0, NULL, 0}};
+    int c, usage_err = 0, boot_opts = 0;
 
     memset(&s, 0, sizeof(s));
     memset(specs, 0, sizeof(specs));
@@ -594,6 +581,66 @@ fleet_main(int argc, char **argv, int whoami_only)
         case 'j':
             s.json = 1;
             break;
+        case 'B':
+            usage_err |= sim_parse_i64(optarg, 1, 1000, &v) != 0;
+            s.bt.boots = (long)v;
+            break;
+        case 'C':
+            if (s.bt.n_crash >= CRASH_SPECS_MAX ||
+                boots_parse_crash(optarg, &s.bt.crash[s.bt.n_crash]) != 0) {
+                fprintf(stderr, "aegis-sim: bad --crash %s\n", optarg);
+                usage_err = 1;
+            } else {
+                s.bt.n_crash++;
+            }
+            boot_opts = 1;
+            break;
+        case 'P':
+            usage_err |= sim_parse_prob(optarg, &s.bt.power_loss) != 0;
+            boot_opts = 1;
+            break;
+        case 'O':
+            usage_err |= sim_parse_prob(optarg, &s.bt.offline) != 0;
+            boot_opts = 1;
+            break;
+        case 'D':
+            s.bt.drain = 1;
+            boot_opts = 1;
+            break;
+        case 'U':
+            usage_err |= sim_parse_i64(optarg, 1, 86400, &v) != 0;
+            s.bt.uptime_s = (uint32_t)v;
+            boot_opts = 1;
+            break;
+        case 'Q':
+            usage_err |= sim_parse_i64(optarg, 1, ADEV_CRASH_CAPACITY_MAX, &v) != 0;
+            s.bt.queue = (unsigned)v;
+            boot_opts = 1;
+            break;
+        case 'b': {
+            int64_t base = 0, max = 0;
+            char *colon = strchr(optarg, ':');
+            if (colon != NULL)
+                *colon = '\0';
+            usage_err |= sim_parse_i64(optarg, 1, 600000, &base) != 0;
+            usage_err |= colon != NULL && sim_parse_i64(colon + 1, 1, 3600000, &max) != 0;
+            s.bt.backoff_base_ms = (uint32_t)base;
+            s.bt.backoff_max_ms = (uint32_t)max;
+            boot_opts = 1;
+            break;
+        }
+        case 'A':
+            usage_err |= sim_parse_i64(optarg, 1, 1000, &v) != 0;
+            s.bt.upload_attempts = (unsigned)v;
+            boot_opts = 1;
+            break;
+        case 'S':
+            usage_err |= sim_parse_i64(optarg, 0, INT64_MAX, &v) != 0;
+            s.bt.seed = (uint64_t)v;
+            break;
+        case 'N':
+            s.no_fsync = 1;
+            break;
         case 'h':
             usage(stdout, whoami_only);
             rc = SIM_EXIT_OK;
@@ -602,8 +649,11 @@ fleet_main(int argc, char **argv, int whoami_only)
             usage_err = 1;
         }
     }
+    if (boot_opts && s.bt.boots == 0)
+        s.bt.boots = 1; /* the failure-reporting options imply one boot */
     if (usage_err || optind != argc || s.fleet == NULL || s.server == NULL || cacert == NULL ||
-        (whoami_only && s.renew) || strncmp(s.server, "https://", 8) != 0) {
+        (whoami_only && (s.renew || s.bt.boots > 0)) || (s.renew && s.bt.boots > 0) ||
+        strncmp(s.server, "https://", 8) != 0) {
         usage(stderr, whoami_only);
         rc = SIM_EXIT_USAGE;
         goto out;
@@ -635,6 +685,13 @@ fleet_main(int argc, char **argv, int whoami_only)
         rc = SIM_EXIT_USAGE;
         goto out;
     }
+    boots_defaults(&s.bt);
+    s.rng = s.bt.seed;
+    s.upload_outcomes = json_object();
+    s.attest_outcomes = json_object();
+    s.crash_sites = json_object();
+    if (s.upload_outcomes == NULL || s.attest_outcomes == NULL || s.crash_sites == NULL)
+        goto out;
     for (size_t i = 0; i < s.n; i++) {
         s.devs[i].sim = &s;
         s.devs[i].index = s.first + i;
@@ -677,6 +734,8 @@ fleet_main(int argc, char **argv, int whoami_only)
         json_object_set_new(sum, step_names[st], step_json(&s, (enum step)st));
     }
     json_object_set_new(sum, "faults", faults_json(&s));
+    if (s.bt.boots > 0)
+        json_object_set_new(sum, "telemetry", boots_summary(&s));
     json_object_set_new(sum, "setup_errors", json_integer(s.setup_errors));
     if (s.json) {
         json_object_set_new(sum, "results", results_json(&s));
@@ -691,7 +750,7 @@ fleet_main(int argc, char **argv, int whoami_only)
     rc = s.setup_errors == 0 ? SIM_EXIT_OK : SIM_EXIT_ERROR;
 out:
     for (size_t i = 0; s.devs != NULL && i < s.n; i++)
-        dev_destroy(&s.devs[i]);
+        fleet_dev_destroy(&s.devs[i]);
     adev_uvnet_free(s.net);
     if (loop_ok) {
         uv_run(&s.loop, UV_RUN_DEFAULT); /* close callbacks free the handles */
@@ -699,6 +758,9 @@ out:
             fprintf(stderr, "aegis-sim: libuv handles left open\n");
     }
     json_decref(sum);
+    json_decref(s.upload_outcomes);
+    json_decref(s.attest_outcomes);
+    json_decref(s.crash_sites);
     for (size_t k = 0; k < n_specs; k++)
         free(specs[k].idx);
     if (n_specs < FAULT_SPECS_MAX)

@@ -15,6 +15,8 @@ usage(FILE *f)
                "  run       --dir D --server URL --cacert FILE [--devices N] [--from I]\n"
                "            [--concurrency K] [--renew] [--fresh] [--fault NAME[=COUNT|@I,..]]...\n"
                "            [--skew S] [--json]\n"
+               "            [--boots N] [--crash RATE[@COMPONENT[:VERSION]]]... [--drain]\n"
+               "            [--power-loss P] [--offline P]\n"
                "  whoami    --dir D --server URL --cacert FILE [--devices N] [--from I] [--json]\n"
                "  d2d       --dir D --a I --b J\n");
 }

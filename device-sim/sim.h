@@ -31,6 +31,8 @@ int sim_d2d(int argc, char **argv);
 
 /* Parses a whole decimal integer in [min, max]. 0 or -1. */
 int sim_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Parses a probability: a decimal number in [0, 1]. 0 or -1. */
+int sim_parse_prob(const char *s, double *out);
 /* "D/dev-NNNNN" of device index i into out[SIM_PATH_MAX]. 0 or -1. */
 int sim_device_dir(const char *fleet, size_t i, char *out);
 /* Number of devices of a fleet (from D/devices.json), or -1. ids (may be NULL) gets a malloc'd

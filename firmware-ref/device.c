@@ -13,6 +13,10 @@
 #define DEFAULT_BACKOFF_BASE_MS 500
 #define DEFAULT_BACKOFF_MAX_MS 30000
 #define DEFAULT_RETRY_AFTER_MAX_S 300
+#define DEFAULT_UPLOAD_BATCH 10
+#define DEFAULT_UPLOAD_ATTEMPTS 8
+#define DEFAULT_UPLOAD_BASE_MS 1000
+#define DEFAULT_UPLOAD_MAX_MS 300000
 #define CREDENTIAL_MAX (256 * 1024)
 #define REASON_MAX 64
 #define DETAIL_MAX 256
@@ -45,9 +49,16 @@ struct adev_device {
     adev_opkey *op_key;
     char *evidence;
 
-    /* the credential whoami uses (loaded from storage) */
+    /* the credential whoami and uploads use (loaded from storage) */
     struct adev_credential cred;
     int have_cred;
+
+    /* upload state */
+    int upload_next;   /* chain an upload after the whoami that follows an attestation */
+    size_t batch_size; /* reports per request (halved by a 413) */
+    unsigned fails;    /* failed upload requests in a row */
+    char *upload_body;
+    struct adev_report up; /* acknowledgements counted so far */
 
     char reason[REASON_MAX];
     char detail[DETAIL_MAX];
@@ -57,6 +68,7 @@ static void send_challenge(adev_device *d);
 static void send_attest(adev_device *d);
 static void send_whoami(adev_device *d);
 static void start_attest(adev_device *d);
+static void start_upload(adev_device *d);
 
 /* --- helpers --------------------------------------------------------------------------------- */
 
@@ -110,6 +122,22 @@ adev_renew_point(int64_t not_before, int64_t not_after, int64_t *at)
     return 0;
 }
 
+uint64_t
+adev_upload_delay_ms(uint32_t base_ms, uint32_t max_ms, unsigned retry, long retry_after_s,
+                     uint32_t retry_after_max_s)
+{
+    if (retry_after_s > 0) {
+        uint64_t s = (uint64_t)retry_after_s < retry_after_max_s ? (uint64_t)retry_after_s
+                                                                 : retry_after_max_s;
+        return 1000 * s + rand_below(500 * s + 1);
+    }
+    unsigned shift = retry > 30 ? 30 : retry;
+    uint64_t window = (uint64_t)base_ms << shift;
+    if (window > max_ms)
+        window = max_ms;
+    return rand_below(window + 1);
+}
+
 /* Copies a code from the service into d->reason, keeping only [a-z0-9_] (it ends up in logs and
  * summaries). */
 static const char *
@@ -135,11 +163,12 @@ set_detail(adev_device *d, const char *s)
 
 static int schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *));
 
-/* Ends the operation with one report. Whatever follows (whoami after an attestation, the
- * renewal timer) is armed before the callback runs, so the callback may free the device. */
+/* Ends the operation with one report. Whatever follows (the next operation of the flow, then,
+ * and the renewal timer) is armed before the callback runs, so the callback may free the
+ * device. */
 static void
 finish_then(adev_device *d, enum adev_outcome outcome, const char *reason, long status,
-            const struct adev_report *extra, void (*then)(adev_device *))
+            const struct adev_report *extra, enum adev_op next_op, void (*then)(adev_device *))
 {
     struct adev_report r;
     memset(&r, 0, sizeof(r));
@@ -159,12 +188,14 @@ finish_then(adev_device *d, enum adev_outcome outcome, const char *reason, long 
     d->call = NULL;
     if (then != NULL) { /* the next operation of the same flow (keeps the renewal flag) */
         d->busy = 1;
-        d->op = ADEV_OP_WHOAMI;
+        d->op = next_op;
         d->attempts = 0;
         d->retries = 0;
         d->t0_us = adev_clock_monotonic_us(d->hal.clock);
         if (schedule(d, 0, then) != 0)
             d->busy = 0;
+        else
+            r.next_op = next_op;
     }
     d->cb(d, &r, d->arg);
 }
@@ -173,7 +204,7 @@ static void
 finish(adev_device *d, enum adev_outcome outcome, const char *reason, long status,
        const struct adev_report *extra)
 {
-    finish_then(d, outcome, reason, status, extra, NULL);
+    finish_then(d, outcome, reason, status, extra, 0, NULL);
 }
 
 /* The service's code of a refusal: "reason" when present (attestation_failed), else "error". */
@@ -373,6 +404,7 @@ adev_device_attest(adev_device *d)
     d->op = ADEV_OP_ATTEST;
     d->renewal = adev_device_has_certificate(d);
     d->replayed = 0;
+    d->upload_next = 0;
     d->attempts = 0;
     d->retries = 0;
     d->detail[0] = '\0';
@@ -507,8 +539,13 @@ attest_passed(adev_device *d, const struct adev_http_response *resp)
         uint64_t ms = wait_s > 0 ? (uint64_t)wait_s * 1000 : 0;
         d->renew_timer = adev_timer_start(d->hal.timers, ms, on_renew, d);
     }
-    finish_then(d, ADEV_PASS, "pass", resp->status, &extra,
-                d->cfg.whoami_after_attest ? on_whoami_next : NULL);
+    d->upload_next = d->cfg.upload_after_attest && adev_crash_pending(d->cfg.crashq) > 0;
+    if (d->cfg.whoami_after_attest)
+        finish_then(d, ADEV_PASS, "pass", resp->status, &extra, ADEV_OP_WHOAMI, on_whoami_next);
+    else if (d->upload_next)
+        finish_then(d, ADEV_PASS, "pass", resp->status, &extra, ADEV_OP_UPLOAD, start_upload);
+    else
+        finish(d, ADEV_PASS, "pass", resp->status, &extra);
 out:
     json_decref(root);
 }
@@ -585,6 +622,7 @@ adev_device_whoami(adev_device *d)
     d->busy = 1;
     d->op = ADEV_OP_WHOAMI;
     d->renewal = 0;
+    d->upload_next = 0;
     d->attempts = 0;
     d->retries = 0;
     d->t0_us = adev_clock_monotonic_us(d->hal.clock);
@@ -613,7 +651,10 @@ on_whoami(const struct adev_http_response *resp, void *arg)
         fail_internal(d, "bad_response", resp->status);
         goto out;
     }
-    finish(d, ADEV_PASS, "ok", resp->status, NULL);
+    if (d->upload_next && adev_crash_pending(d->cfg.crashq) > 0)
+        finish_then(d, ADEV_PASS, "ok", resp->status, NULL, ADEV_OP_UPLOAD, start_upload);
+    else
+        finish(d, ADEV_PASS, "ok", resp->status, NULL);
 out:
     json_decref(root);
 }
@@ -644,6 +685,164 @@ send_whoami(adev_device *d)
     d->call = adev_transport_request(d->hal.transport, &req, on_whoami, d);
     if (d->call == NULL)
         fail_internal(d, "internal_error", 0);
+}
+
+/* --- upload --------------------------------------------------------------------------------- */
+
+static void send_batch(adev_device *d);
+
+int
+adev_device_upload(adev_device *d)
+{
+    if (d == NULL || d->busy || d->cfg.crashq == NULL)
+        return -1;
+    d->busy = 1;
+    d->op = ADEV_OP_UPLOAD;
+    d->renewal = 0;
+    d->upload_next = 0;
+    d->attempts = 0;
+    d->retries = 0;
+    d->detail[0] = '\0';
+    d->t0_us = adev_clock_monotonic_us(d->hal.clock);
+    if (schedule(d, 0, start_upload) != 0) {
+        d->busy = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+start_upload(adev_device *d)
+{
+    memset(&d->up, 0, sizeof(d->up));
+    d->detail[0] = '\0';
+    d->batch_size = d->cfg.upload_batch;
+    d->fails = 0;
+    send_batch(d);
+}
+
+/* Ends the upload with its counts. */
+static void
+upload_done(adev_device *d, enum adev_outcome outcome, const char *reason, long status)
+{
+    struct adev_report r = d->up;
+    adev_crash_abandon(d->cfg.crashq);
+    r.remaining = adev_crash_pending(d->cfg.crashq);
+    finish(d, outcome, reason, status, &r);
+}
+
+/* A failed request: retried after a backoff while it may pass and fails remain, else the end. */
+static void
+upload_retry_or_fail(adev_device *d, const struct adev_http_response *resp)
+{
+    int retryable = 0;
+
+    set_detail(d, resp->detail);
+    if (resp->err == ADEV_NET_TIMEOUT || resp->err == ADEV_NET_CONNECT ||
+        resp->err == ADEV_NET_OTHER)
+        retryable = 1;
+    if (resp->err == ADEV_NET_OK && (resp->status == 429 || resp->status >= 500))
+        retryable = 1;
+    d->fails++;
+    if (retryable && d->fails < d->cfg.upload_max_attempts) {
+        uint64_t ms =
+            adev_upload_delay_ms(d->cfg.upload_backoff_base_ms, d->cfg.upload_backoff_max_ms,
+                                 d->retries, resp->retry_after_s, d->cfg.retry_after_max_s);
+        if (schedule(d, ms, send_batch) == 0) {
+            d->retries++;
+            return;
+        }
+    }
+    if (resp->err != ADEV_NET_OK) {
+        upload_done(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0);
+        return;
+    }
+    const char *code = refusal_code(d, resp);
+    upload_done(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status);
+}
+
+static void
+on_upload(const struct adev_http_response *resp, void *arg)
+{
+    adev_device *d = arg;
+    struct adev_crash_ack a;
+
+    d->call = NULL;
+    if (resp->err != ADEV_NET_OK || resp->status != 200) {
+        adev_crash_abandon(d->cfg.crashq);
+        if (resp->err == ADEV_NET_OK && resp->status == 413 && d->batch_size > 1) {
+            d->batch_size /= 2; /* too large for the service: smaller batches */
+            send_batch(d);
+            return;
+        }
+        upload_retry_or_fail(d, resp);
+        return;
+    }
+    if (d->cfg.fault_lose_ack != NULL && d->cfg.fault_lose_ack(d, d->arg)) {
+        set_detail(d, "test fault: power lost before the answer was applied");
+        upload_done(d, ADEV_FAILED, "power_loss", resp->status);
+        return;
+    }
+    int rc = adev_crash_ack(d->cfg.crashq, resp->body, resp->body_len, &a);
+    if (rc != 0) {
+        set_detail(d, rc == -2 ? "the queue could not be written"
+                               : "telemetry answer without results for the batch");
+        upload_done(d, ADEV_FAILED, rc == -2 ? "storage_error" : "bad_response", resp->status);
+        return;
+    }
+    d->up.batches++;
+    d->up.stored += a.stored;
+    d->up.duplicates += a.duplicates;
+    d->up.rejected += a.rejected;
+    d->up.crashes_acked += a.crashes;
+    d->fails = 0;
+    d->retries = 0;
+    if (a.remaining == 0) {
+        upload_done(d, ADEV_PASS, "ok", resp->status);
+        return;
+    }
+    send_batch(d); /* the next batch at once */
+}
+
+static void
+send_batch(adev_device *d)
+{
+    char url[1024];
+    struct adev_http_request req;
+    size_t n = 0;
+
+    if (!d->have_cred && load_credential(d) != 0) {
+        upload_done(d, ADEV_FAILED, "no_certificate", 0);
+        return;
+    }
+    free(d->upload_body);
+    d->upload_body = adev_crash_batch(d->cfg.crashq, d->batch_size, &n);
+    if (d->upload_body == NULL) {
+        if (n == 0)
+            upload_done(d, ADEV_PASS, "ok", 0); /* nothing (more) to send */
+        else
+            upload_done(d, ADEV_FAILED, "storage_error", 0);
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    if (url_of(d, "/v1/device/telemetry", url, sizeof(url)) != 0) {
+        upload_done(d, ADEV_FAILED, "internal_error", 0);
+        return;
+    }
+    req.method = "POST";
+    req.url = url;
+    req.content_type = "application/json";
+    req.body = d->upload_body;
+    req.body_len = strlen(d->upload_body);
+    req.ca_pem = d->ca;
+    req.client_cert_pem = d->cred.chain_pem;
+    req.client_key_pem = d->cred.key_pem;
+    req.now = adev_clock_now(d->hal.clock);
+    req.timeout_ms = d->cfg.timeout_ms;
+    d->attempts++;
+    d->call = adev_transport_request(d->hal.transport, &req, on_upload, d);
+    if (d->call == NULL)
+        upload_done(d, ADEV_FAILED, "internal_error", 0);
 }
 
 /* --- lifetime -------------------------------------------------------------------------------- */
@@ -683,6 +882,16 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
     if (d->cfg.retry_after_max_s == 0)
         d->cfg.retry_after_max_s = DEFAULT_RETRY_AFTER_MAX_S;
+    if (d->cfg.upload_batch == 0)
+        d->cfg.upload_batch = DEFAULT_UPLOAD_BATCH;
+    if (d->cfg.upload_batch > ADEV_CRASH_BATCH_MAX)
+        d->cfg.upload_batch = ADEV_CRASH_BATCH_MAX;
+    if (d->cfg.upload_max_attempts == 0)
+        d->cfg.upload_max_attempts = DEFAULT_UPLOAD_ATTEMPTS;
+    if (d->cfg.upload_backoff_base_ms == 0)
+        d->cfg.upload_backoff_base_ms = DEFAULT_UPLOAD_BASE_MS;
+    if (d->cfg.upload_backoff_max_ms == 0)
+        d->cfg.upload_backoff_max_ms = DEFAULT_UPLOAD_MAX_MS;
     if (adev_keystore_public_der(hal->keys, spki) != 0 || adev_device_id(spki, d->id) != 0)
         goto out;
     adev_hex(d->id, sizeof(d->id), d->id_hex);
@@ -691,6 +900,12 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
 out:
     adev_device_free(d);
     return res;
+}
+
+const struct adev_boot_log *
+adev_device_boot_log(const adev_device *d)
+{
+    return d != NULL ? &d->boot : NULL;
 }
 
 const char *
@@ -716,6 +931,8 @@ adev_device_free(adev_device *d)
     adev_timer_cancel(d->hal.timers, d->renew_timer);
     adev_opkey_free(d->op_key);
     free(d->evidence);
+    free(d->upload_body);
+    adev_crash_abandon(d->cfg.crashq);
     drop_credential(d);
     free(d->url);
     free(d->ca);

@@ -6,11 +6,21 @@
  *                        -> store the key, certificate, chain and trust bundle -> (whoami) ->
  *                        (arm the renewal timer)
  *   adev_device_whoami:  GET /v1/device/whoami over mutual TLS with the stored certificate
+ *   adev_device_upload:  POST /v1/device/telemetry over mutual TLS: the failure-report queue
+ *                        (crash.h) in batches, oldest first, until it is empty
+ *                        (docs/telemetry.md)
  *
  * Failures that may pass on a later try (429 and 503, honouring Retry-After; timeouts, refused
  * connections, other network errors) are retried with exponential backoff and jitter, up to
  * max_attempts requests per operation; an attestation retry starts again from a fresh challenge.
  * TLS failures, a wrong clock and refusals are final for the operation.
+ *
+ * Uploads delete a report from the queue only when the service acknowledged it ("stored" or
+ * "duplicate"; "rejected" reports are deleted and counted). A failed request (timeouts, refused
+ * connections, 429, 5xx) is retried after an exponential backoff with full jitter (uniform in
+ * [0, min(max, base * 2^n)], base 1 s and max 5 min by default), or after Retry-After plus up to
+ * half of it again when the service sends one; upload_max_attempts failures in a row end the
+ * operation (the queue is kept for the next one). A 413 halves the batch.
  *
  * Every operation ends with exactly one report to the callback, always from the event loop (never
  * from inside adev_device_attest/whoami). The callback may start the next operation or free the
@@ -27,6 +37,7 @@
 
 #include "adev_hal.h"
 #include "boot.h"
+#include "crash.h"
 
 #include <stdint.h>
 
@@ -47,6 +58,8 @@ int adev_credential_load(adev_storage *st, struct adev_credential *c);
 /* Wipes the key and frees every field (c itself is the caller's). */
 void adev_credential_clear(struct adev_credential *c);
 
+typedef struct adev_device adev_device;
+
 struct adev_device_config {
     const char *server_url;     /* base URL, e.g. "https://127.0.0.1:8443" (copied) */
     const char *server_ca_pem;  /* trust anchor(s) of the service's TLS certificate (copied) */
@@ -61,15 +74,29 @@ struct adev_device_config {
     /* Test fault: after a passing attestation, throw the answer away and send the very same
      * evidence again (a replayed, already-used nonce); the second answer is the outcome. */
     int fault_replay;
+
+    /* Failure reporting: the queue adev_device_upload sends (borrowed; NULL: none). */
+    adev_crashq *crashq;
+    int upload_after_attest;         /* upload after each passing attestation (after its whoami
+                                        when chained) when the queue holds reports */
+    unsigned upload_batch;           /* reports per request; 0: 10 (at most 100) */
+    unsigned upload_max_attempts;    /* failed requests in a row that end an upload; 0: 8 */
+    uint32_t upload_backoff_base_ms; /* 0: 1000 */
+    uint32_t upload_backoff_max_ms;  /* 0: 300000 */
+    /* Test fault: called when an upload's 200 answer arrives, with the callback's arg; when it
+     * returns nonzero the answer is thrown away unapplied (power lost after the request went out)
+     * and the upload ends with ADEV_FAILED "power_loss". */
+    int (*fault_lose_ack)(adev_device *d, void *arg);
 };
 
 enum adev_op {
     ADEV_OP_ATTEST = 1,
     ADEV_OP_WHOAMI = 2,
+    ADEV_OP_UPLOAD = 3,
 };
 
 enum adev_outcome {
-    ADEV_PASS = 0,     /* reason "pass" (attest) or "ok" (whoami) */
+    ADEV_PASS = 0,     /* reason "pass" (attest) or "ok" (whoami; upload: the queue is empty) */
     ADEV_REJECTED = 1, /* the service refused: reason is its "reason" or "error" code */
     ADEV_FAILED = 2,   /* the device could not complete it: a client-side reason (tls_error,
                           clock_skew, timeout, connect_error, boot_failed, bad_response, ...) */
@@ -86,10 +113,16 @@ struct adev_report {
     double latency_ms;  /* start of the operation to this report, retries included */
     int64_t not_before; /* of the new certificate (attest pass), else 0 */
     int64_t not_after;
-    int64_t renew_at; /* the chosen renewal point (attest pass), else 0 */
+    int64_t renew_at;     /* the chosen renewal point (attest pass), else 0 */
+    enum adev_op next_op; /* the operation the device chained after this one (its report
+                             follows), or 0 */
+    /* upload: what the service acknowledged during this operation */
+    unsigned batches; /* answers applied */
+    unsigned stored, duplicates, rejected;
+    unsigned crashes_acked; /* crash reports among stored and duplicates */
+    size_t remaining;       /* reports left in the queue */
 };
 
-typedef struct adev_device adev_device;
 typedef void (*adev_report_cb)(adev_device *dev, const struct adev_report *r, void *arg);
 
 /* A device over hal (borrowed: every part must outlive the device). Reads the identity public
@@ -103,6 +136,12 @@ const char *adev_device_id_hex(const adev_device *d);
 int adev_device_attest(adev_device *d);
 /* Starts a whoami call with the stored certificate. 0, or -1 when busy. */
 int adev_device_whoami(adev_device *d);
+/* Starts uploading the failure-report queue (cfg.crashq) with the stored certificate; reports
+ * ADEV_PASS "ok" once the queue is empty (at once when it was). 0, or -1 when busy or without a
+ * queue. */
+int adev_device_upload(adev_device *d);
+/* The measurements of the last boot the device ran (n == 0 before any). */
+const struct adev_boot_log *adev_device_boot_log(const adev_device *d);
 /* 1 when the device holds a credential (in storage). */
 int adev_device_has_certificate(adev_device *d);
 /* Cancels what is in flight (no report) and frees the device. Accepts NULL. */
@@ -111,5 +150,11 @@ void adev_device_free(adev_device *d);
 /* A uniformly random renewal point in [not_before + 50 % of the lifetime, not_before + 80 %],
  * lifetime = not_after - not_before, drawn with adev_random (no modulo bias). */
 int adev_renew_point(int64_t not_before, int64_t not_after, int64_t *at);
+
+/* The delay in ms before retry number retry (0 for the first) of an upload: with a Retry-After of
+ * s > 0 seconds (at most retry_after_max_s), uniform in [s, 1.5 s]; else ("full jitter") uniform
+ * in [0, min(max_ms, base_ms * 2^retry)]. Drawn with adev_random, without modulo bias. */
+uint64_t adev_upload_delay_ms(uint32_t base_ms, uint32_t max_ms, unsigned retry, long retry_after_s,
+                              uint32_t retry_after_max_s);
 
 #endif

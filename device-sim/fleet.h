@@ -1,0 +1,155 @@
+/* fleet: the state of "run" and "whoami" (fleet.c), shared with the boot cycle of `run --boots`
+ * (boots.c). Private to device-sim. */
+#ifndef AEGIS_SIM_FLEET_H
+#define AEGIS_SIM_FLEET_H
+
+#include "sim.h"
+
+#include "crash.h"
+#include "device.h"
+#include "transport_uv.h"
+
+#include <jansson.h>
+#include <uv.h>
+
+#define CODE_MAX 64
+#define CRASH_SPECS_MAX 16
+
+enum fault {
+    F_NONE = 0,
+    F_TAMPERED_OS,
+    F_OLD_OS,
+    F_REPLAY,
+    F_BLOCKED,
+    F_CLOCK_SKEW,
+    F_EXPIRED_CERT,
+    F_COUNT
+};
+
+/* What the summary counts: one step of a device's flow. */
+enum step { S_ATTEST, S_WHOAMI, S_RENEW, S_RENEW_WHOAMI, S_COUNT };
+
+struct result {
+    char code[S_COUNT][CODE_MAX]; /* "" = step not reached */
+    int pass[S_COUNT];
+    double ms[S_COUNT];
+    unsigned attempts;
+    int issued; /* obtained a certificate in this run */
+    int64_t not_before, not_after, renew_at;
+    char detail[256]; /* of the first failure */
+};
+
+/* --crash RATE[@COMPONENT[:VERSION]] */
+struct crash_spec {
+    double rate;
+    char component[ADEV_COMPONENT_MAX + 1]; /* "" = the device's app */
+    char version[ADEV_VERSION_MAX + 1];     /* "" = the version it runs */
+};
+
+/* Options of the boot cycle (boots.c); boots == 0: not used. */
+struct boots_opts {
+    long boots; /* simulated boots per device */
+    struct crash_spec crash[CRASH_SPECS_MAX];
+    size_t n_crash;
+    double power_loss; /* per upload request: power lost before its answer is applied */
+    double offline;    /* per boot: the network goes away for a while at the first upload */
+    int drain;         /* after the boots, boot again until the queue is empty */
+    uint32_t uptime_s; /* simulated uptime of a boot (the heartbeat period) */
+    unsigned queue;    /* queue capacity; 0: the device default */
+    uint32_t backoff_base_ms, backoff_max_ms;
+    unsigned upload_attempts;
+    uint32_t offline_min_ms, offline_max_ms;
+    uint64_t seed;
+};
+
+/* One device's counts over the run (boots.c). */
+struct boots_dev {
+    adev_crashq *q;
+    adev_timer *timer; /* the next power-on */
+    long boot, drain_boots;
+    int draining, crashed, offline_armed, drain_tries;
+    double offline_until_ms;
+    const char *reset_cause; /* seen by the next boot */
+    char attest_code[CODE_MAX];
+    uint64_t crashes_made, crash_reports, crash_repeats, crash_dropped;
+    uint64_t reports_made[3]; /* crash, heartbeat, reboot: new report IDs */
+    uint64_t dropped;         /* reports lost to a full queue (any type) */
+    uint64_t stored, duplicates, rejected, crashes_acked, crashes_rejected, batches;
+    uint64_t power_losses, offline_boots, uploads, upload_ok, upload_requests;
+    size_t queued_start, queued_crashes_start, queued_end, queued_crashes_end;
+    uint64_t dropped_pending_end;
+};
+
+struct sim;
+
+struct simdev {
+    struct sim *sim;
+    size_t index; /* absolute */
+    enum fault fault;
+    enum step step;
+    adev_keystore *ks;
+    adev_storage *st;
+    adev_clock *clk;
+    adev_transport *tr;
+    adev_device *dev;
+    struct result *res;
+    struct boots_dev bd;
+};
+
+struct sim {
+    uv_loop_t loop;
+    adev_uvnet *net;
+    const char *fleet, *server;
+    char *ca_pem;
+    char **ids;
+    size_t first, n; /* selected devices: [first, first + n) */
+    size_t next, active, finished;
+    long concurrency;
+    int whoami_only, renew, fresh, json;
+    int no_whoami; /* attest only (benchmarks) */
+    int no_fsync;  /* device storage without fsync (faster, not power-loss safe) */
+    int64_t skew;
+    uint32_t timeout_ms;
+    unsigned attempts;
+    enum fault *faults; /* per selected device */
+    struct result *results;
+    struct simdev *devs;
+    int setup_errors;
+    int running; /* inside uv_run: uv_stop when the last device is done */
+    struct boots_opts bt;
+    uint64_t rng; /* the run's pseudo-random state (--seed) */
+    json_t *upload_outcomes, *attest_outcomes, *crash_sites; /* boot-cycle tallies */
+};
+
+/* --- fleet.c --- */
+
+/* The report callback of every device. */
+void fleet_on_report(adev_device *dev, const struct adev_report *r, void *arg);
+/* Records a report of step st in the device's result. */
+void fleet_record(struct simdev *sd, enum step st, const struct adev_report *r);
+/* Frees what the device holds (accepts a partly started device). */
+void fleet_dev_destroy(struct simdev *sd);
+/* The device is finished: frees it and starts the next one. */
+void fleet_dev_done(struct simdev *sd);
+
+/* --- boots.c --- */
+
+/* Parses RATE[@COMPONENT[:VERSION]]. 0 or -1. */
+int boots_parse_crash(const char *arg, struct crash_spec *out);
+/* Sets defaults for the options left 0. */
+void boots_defaults(struct boots_opts *o);
+/* Starts the device's first boot (its ks, st and clk are open). 0 or -1. */
+int boots_start(struct sim *s, struct simdev *sd);
+/* A report of the device's firmware during the boot cycle. */
+void boots_on_report(struct simdev *sd, const struct adev_report *r);
+/* Frees the boot-cycle state of a device. */
+void boots_dev_destroy(struct simdev *sd);
+/* The "telemetry" object of the summary, and the per-device one. */
+json_t *boots_summary(struct sim *s);
+json_t *boots_device_json(const struct simdev *sd);
+/* Prints the "telemetry" object as text. */
+void boots_print(json_t *telemetry);
+/* A uniform double in [0, 1) from the run's generator. */
+double boots_uniform(struct sim *s);
+
+#endif

@@ -1,0 +1,860 @@
+/* crash: the persistent, bounded failure-report queue (see crash.h). */
+#include "crash.h"
+
+#include "evidence.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOB_VERSION 1
+#define ID_BLOCK 256              /* report IDs reserved per write of the IDs blob */
+#define ID_MAX ((int64_t)1 << 53) /* report_id < 2^53 */
+#define COUNTER_MAX (((int64_t)1 << 53) - 1)
+#define IDS_BLOB_MAX 1024
+#define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
+#define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
+#define PERIOD_MAX 86400
+#define HEX_ADDR 19 /* "0x" + 16 hex digits + NUL */
+#define NAME_BUF 65
+
+struct adev_crashq {
+    adev_storage *st;
+    unsigned capacity;
+    json_t *doc;        /* the stored queue (crash.h) */
+    int64_t reserved;   /* every report_id given is below this */
+    int booted;         /* adev_crash_boot ran on this object */
+    uint32_t hb_uptime; /* uptime of the previous heartbeat of this boot */
+    /* the batch in flight */
+    int64_t inflight[ADEV_CRASH_BATCH_MAX];
+    size_t n_inflight;
+    int64_t sent_dropped; /* "dropped" of the batch */
+};
+
+/* The queue's own counters, in heartbeats and in adev_crash_stats. */
+static const char *const counter_names[] = {
+    "boots", "crashes", "crash_repeats", "reports_dropped", "reports_rejected", "upload_batches"};
+#define N_COUNTERS (sizeof(counter_names) / sizeof(counter_names[0]))
+
+static const char *const reboot_reasons[] = {"crash",  "watchdog", "power",
+                                             "update", "user",     "unknown"};
+
+/* --- small helpers --------------------------------------------------------------------------- */
+
+static int64_t
+get_int(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static int
+set_int(json_t *o, const char *key, int64_t v)
+{
+    return json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void
+bump(json_t *doc, const char *counter, int64_t by)
+{
+    json_t *c = json_object_get(doc, "counters");
+    int64_t v = get_int(c, counter);
+    v = v > COUNTER_MAX - by ? COUNTER_MAX : v + by;
+    set_int(c, counter, v);
+}
+
+static int
+is_reboot_reason(const char *s)
+{
+    for (size_t i = 0; s != NULL && i < sizeof(reboot_reasons) / sizeof(reboot_reasons[0]); i++) {
+        if (strcmp(s, reboot_reasons[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+enum charset { CS_COMPONENT, CS_CODE, CS_PRINTABLE };
+
+/* Copies at most max characters of s into out (max + 1 bytes): upper case folded (component,
+ * code), a character outside the set replaced ('_', or '?' for printable). Empty: fallback. */
+static void
+clean(const char *s, enum charset cs, size_t max, char *out, const char *fallback)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p != '\0' && o < max;
+         p++) {
+        unsigned char c = *p;
+        int ok;
+        if (cs == CS_PRINTABLE) {
+            ok = c >= 0x21 && c <= 0x7e;
+        } else {
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c - 'A' + 'a');
+            ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                 (cs == CS_COMPONENT && (c == '.' || c == '-'));
+        }
+        out[o++] = ok ? (char)c : (cs == CS_PRINTABLE ? '?' : '_');
+    }
+    out[o] = '\0';
+    if (o == 0)
+        snprintf(out, max + 1, "%s", fallback);
+}
+
+/* Length of the valid UTF-8 character at p (1-4), or 0 when p does not start one (overlong
+ * forms, surrogates and code points past U+10FFFF are invalid). */
+static size_t
+utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Copies valid UTF-8 from s into out (max + 1 bytes): at most max bytes, never half a character,
+ * each invalid byte replaced by '?'. Returns the length. */
+static size_t
+clean_utf8(const char *s, char *out, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (p != NULL && *p != '\0') {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            if (o + 1 > max)
+                break;
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        if (o + n > max)
+            break;
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void
+addr(uint64_t v, char out[HEX_ADDR])
+{
+    snprintf(out, HEX_ADDR, "0x%" PRIx64, v);
+}
+
+static int
+in_flight(const adev_crashq *q, int64_t id)
+{
+    for (size_t i = 0; i < q->n_inflight; i++) {
+        if (q->inflight[i] == id)
+            return 1;
+    }
+    return 0;
+}
+
+/* --- the stored queue ------------------------------------------------------------------------ */
+
+static json_t *
+fresh_doc(int64_t next_id)
+{
+    json_t *doc = json_pack("{s:i, s:I, s:I, s:{}, s:[]}", "version", BLOB_VERSION, "next_id",
+                            (json_int_t)next_id, "dropped", (json_int_t)0, "counters", "reports");
+    json_t *c = json_object_get(doc, "counters");
+    for (size_t i = 0; c != NULL && i < N_COUNTERS; i++)
+        set_int(c, counter_names[i], 0);
+    return doc;
+}
+
+static int
+is_hex32(const char *s)
+{
+    uint8_t b[16];
+    return s != NULL && strlen(s) == 32 && adev_unhex(s, b, sizeof(b)) == 0;
+}
+
+/* Checks the shape of a loaded queue: what the rest of this file relies on. */
+static int
+valid_doc(json_t *doc)
+{
+    json_t *reports = json_object_get(doc, "reports"), *r;
+    json_t *boot = json_object_get(doc, "boot_id"), *reason = json_object_get(doc, "next_reason");
+    int64_t next_id = get_int(doc, "next_id"), prev = 0;
+    size_t i;
+
+    if (!json_is_object(doc) || get_int(doc, "version") != BLOB_VERSION || next_id < 1 ||
+        next_id > ID_MAX || get_int(doc, "dropped") < 0 || get_int(doc, "inflight_dropped") < 0 ||
+        !json_is_array(reports) || !json_is_object(json_object_get(doc, "counters")))
+        return 0;
+    if (boot != NULL && !is_hex32(json_string_value(boot)))
+        return 0;
+    if (reason != NULL && !is_reboot_reason(json_string_value(reason)))
+        return 0;
+    json_array_foreach(reports, i, r)
+    {
+        int64_t id = get_int(r, "report_id");
+        if (!json_is_object(r) || !json_is_string(json_object_get(r, "type")) || id <= prev ||
+            id >= next_id)
+            return 0;
+        prev = id;
+    }
+    return 1;
+}
+
+/* Reads the ID reservation: 0, -2 when there is none (or it is unreadable), -1 on a read error. */
+static int
+load_reserved(adev_storage *st, int64_t *reserved)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    int rc = adev_storage_read(st, ADEV_CRASH_IDS_BLOB, IDS_BLOB_MAX, &text, &len);
+    if (rc == -1)
+        goto out;
+    rc = -2;
+    if (text == NULL)
+        goto out;
+    root = json_loadb((const char *)text, len, 0, NULL);
+    int64_t r = get_int(root, "reserved");
+    if (get_int(root, "version") != BLOB_VERSION || r < 1 || r > ID_MAX)
+        goto out;
+    *reserved = r;
+    rc = 0;
+out:
+    json_decref(root);
+    free(text);
+    return rc;
+}
+
+/* Writes next (stolen) as the queue, reserving IDs first when next_id passes the reservation.
+ * On success q->doc becomes next; on failure q is unchanged. */
+static int
+commit(adev_crashq *q, json_t *next)
+{
+    int rc = -1;
+    char *text = NULL;
+    char ids[96];
+
+    if (next == NULL)
+        goto out;
+    int64_t next_id = get_int(next, "next_id");
+    if (next_id > q->reserved) {
+        int64_t r = next_id + ID_BLOCK > ID_MAX ? ID_MAX : next_id + ID_BLOCK;
+        int n = snprintf(ids, sizeof(ids), "{\"version\":%d,\"reserved\":%" PRId64 "}",
+                         BLOB_VERSION, r);
+        if (n <= 0 || (size_t)n >= sizeof(ids) ||
+            adev_storage_write(q->st, ADEV_CRASH_IDS_BLOB, ids, (size_t)n, 0) != 0)
+            goto out;
+        q->reserved = r;
+    }
+    text = json_dumps(next, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL || adev_storage_write(q->st, ADEV_CRASH_BLOB, text, strlen(text), 0) != 0)
+        goto out;
+    json_decref(q->doc);
+    q->doc = next;
+    next = NULL;
+    rc = 0;
+out:
+    json_decref(next);
+    free(text);
+    return rc;
+}
+
+static json_t *
+copy_doc(const adev_crashq *q)
+{
+    return json_deep_copy(q->doc);
+}
+
+/* Appends r (stolen; its "report_id" is set here) to next's reports, or counts it as dropped when
+ * the queue is full. Returns enum adev_crash_result or -1. */
+static int
+enqueue(adev_crashq *q, json_t *next, json_t *r)
+{
+    json_t *reports = json_object_get(next, "reports");
+    int64_t id = get_int(next, "next_id");
+
+    if (r == NULL)
+        return -1;
+    if (json_array_size(reports) >= q->capacity) {
+        json_decref(r);
+        set_int(next, "dropped", get_int(next, "dropped") + 1);
+        bump(next, "reports_dropped", 1);
+        return ADEV_CRASH_DROPPED;
+    }
+    if (id >= ID_MAX || set_int(r, "report_id", id) != 0 || set_int(next, "next_id", id + 1) != 0 ||
+        json_array_append_new(reports, r) != 0)
+        return -1;
+    return ADEV_CRASH_QUEUED;
+}
+
+adev_crashq *
+adev_crash_open(adev_storage *st, const struct adev_crash_opts *opts)
+{
+    adev_crashq *q = NULL, *res = NULL;
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int64_t reserved = 0;
+
+    if (st == NULL || (opts != NULL && opts->capacity > ADEV_CRASH_CAPACITY_MAX))
+        goto out;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        goto out;
+    q->st = st;
+    q->capacity = opts != NULL && opts->capacity > 0 ? opts->capacity : ADEV_CRASH_CAPACITY;
+    int have_ids = load_reserved(st, &reserved);
+    if (have_ids == -1)
+        goto out;
+    q->reserved = have_ids == 0 ? reserved : 0;
+    size_t max = (size_t)ADEV_CRASH_CAPACITY_MAX * REPORT_BYTES_MAX + 65536;
+    int r = adev_storage_read(st, ADEV_CRASH_BLOB, max, &text, &len);
+    if (r == -1)
+        goto out;
+    if (r == 0) {
+        q->doc = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!valid_doc(q->doc)) { /* unreadable: start afresh, above every ID given */
+            json_decref(q->doc);
+            q->doc = NULL;
+        }
+    }
+    if (q->doc == NULL) {
+        int64_t first = 1;
+        if (have_ids == 0) {
+            first = reserved;
+        } else if (opts != NULL && opts->clock != NULL) {
+            int64_t now = adev_clock_now(opts->clock);
+            if (now >= SANE_CLOCK && now < ((int64_t)1 << 32))
+                first = now << 20;
+        }
+        q->doc = fresh_doc(first);
+        if (q->doc == NULL)
+            goto out;
+    }
+    res = q;
+    q = NULL;
+out:
+    adev_crash_free(q);
+    free(text);
+    return res;
+}
+
+void
+adev_crash_free(adev_crashq *q)
+{
+    if (q == NULL)
+        return;
+    json_decref(q->doc);
+    free(q);
+}
+
+/* --- records --------------------------------------------------------------------------------- */
+
+int
+adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
+{
+    int rc = -1, result = ADEV_CRASH_NONE;
+    json_t *next = NULL;
+    uint8_t raw[16];
+    char boot_id[ADEV_BOOT_ID_HEX], prev[ADEV_BOOT_ID_HEX] = "";
+    const char *reason;
+
+    if (q == NULL || q->booted || adev_random(raw, sizeof(raw)) != 0)
+        goto out;
+    adev_hex(raw, sizeof(raw), boot_id);
+    next = copy_doc(q);
+    if (next == NULL)
+        goto out;
+    const char *old = json_string_value(json_object_get(next, "boot_id"));
+    if (old != NULL)
+        snprintf(prev, sizeof(prev), "%s", old);
+    reason = json_string_value(json_object_get(next, "next_reason"));
+    if (!is_reboot_reason(reason))
+        reason = is_reboot_reason(reset_cause) ? reset_cause : "unknown";
+    if (prev[0] != '\0') {
+        result =
+            enqueue(q, next,
+                    json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "type", "reboot", "report_id",
+                              (json_int_t)0, "boot_id", boot_id, "uptime_s", (json_int_t)uptime_s,
+                              "reason", reason, "previous_boot_id", prev));
+        if (result < 0)
+            goto out;
+    }
+    json_object_del(next, "next_reason"); /* reason points into it: used above only */
+    if (json_object_set_new(next, "boot_id", json_string(boot_id)) != 0)
+        goto out;
+    bump(next, "boots", 1);
+    rc = commit(q, next);
+    next = NULL;
+    if (rc != 0)
+        goto out;
+    q->booted = 1;
+    q->hb_uptime = 0;
+    rc = result;
+out:
+    json_decref(next);
+    return rc;
+}
+
+/* The newest crash of the queue, or NULL. */
+static json_t *
+newest_crash(json_t *reports)
+{
+    for (size_t i = json_array_size(reports); i > 0; i--) {
+        json_t *r = json_array_get(reports, i - 1);
+        const char *type = json_string_value(json_object_get(r, "type"));
+        if (type != NULL && strcmp(type, "crash") == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static int
+same_str(json_t *o, const char *key, const char *s)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL && strcmp(v, s) == 0;
+}
+
+static json_t *
+crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *component,
+             const char *reason, const char *pc)
+{
+    json_t *r = NULL, *res = NULL, *ret = NULL, *regs = NULL;
+    char version[ADEV_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR], name[17];
+    char message[ADEV_CRASH_MESSAGE_MAX + 1];
+
+    clean(ci->image_version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+    addr(ci->lr, lr);
+    r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "crash", "report_id",
+                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
+                  "uptime_s", (json_int_t)ci->uptime_s, "component", component, "image_version",
+                  version, "reason", reason, "pc", pc, "lr", lr);
+    ret = json_array();
+    regs = json_object();
+    if (r == NULL || ret == NULL || regs == NULL)
+        goto out;
+    for (size_t i = 0; i < ci->n_return && i < ADEV_CRASH_RET_MAX; i++) {
+        addr(ci->return_addresses[i], a);
+        if (json_array_append_new(ret, json_string(a)) != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < ci->n_regs && i < ADEV_CRASH_REGS_MAX; i++) {
+        clean(ci->regs[i].name, CS_CODE, 16, name, "reg");
+        addr(ci->regs[i].value, a);
+        if (json_object_set_new(regs, name, json_string(a)) != 0)
+            goto out;
+    }
+    if (json_object_set(r, "return_addresses", ret) != 0 ||
+        json_object_set(r, "fault_registers", regs) != 0 ||
+        set_int(r, "free_memory", ci->free_memory) != 0)
+        goto out;
+    if (ci->message != NULL) {
+        size_t n = clean_utf8(ci->message, message, ADEV_CRASH_MESSAGE_MAX);
+        if (json_object_set_new(r, "message", json_stringn(message, n)) != 0)
+            goto out;
+    }
+    res = r;
+    r = NULL;
+out:
+    json_decref(ret);
+    json_decref(regs);
+    json_decref(r);
+    return res;
+}
+
+int
+adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
+{
+    int rc = -1, result;
+    json_t *next = NULL;
+    char component[ADEV_COMPONENT_MAX + 1], reason[33], pc[HEX_ADDR];
+
+    if (q == NULL || ci == NULL || !q->booted)
+        goto out;
+    clean(ci->component, CS_COMPONENT, ADEV_COMPONENT_MAX, component, "unknown");
+    clean(ci->reason, CS_CODE, 32, reason, "unknown");
+    addr(ci->pc, pc);
+    next = copy_doc(q);
+    if (next == NULL)
+        goto out;
+    json_t *reports = json_object_get(next, "reports");
+    json_t *last = newest_crash(reports);
+    if (json_array_size(reports) >= q->capacity && last != NULL &&
+        !in_flight(q, get_int(last, "report_id")) && same_str(last, "component", component) &&
+        same_str(last, "reason", reason) && same_str(last, "pc", pc)) {
+        if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0)
+            goto out;
+        bump(next, "crash_repeats", 1);
+        result = ADEV_CRASH_REPEAT;
+    } else {
+        result = enqueue(q, next, crash_report(q, ci, component, reason, pc));
+        if (result < 0)
+            goto out;
+    }
+    bump(next, "crashes", 1);
+    if (json_object_set_new(next, "next_reason",
+                            json_string(strcmp(reason, "watchdog") == 0 ? "watchdog" : "crash")) !=
+        0)
+        goto out;
+    rc = commit(q, next);
+    next = NULL;
+    if (rc == 0)
+        rc = result;
+out:
+    json_decref(next);
+    return rc;
+}
+
+int
+adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
+{
+    int rc = -1, result;
+    json_t *next = NULL, *r = NULL, *images = NULL, *counters = NULL;
+    char comp[ADEV_COMPONENT_MAX + 1], version[ADEV_VERSION_MAX + 1], name[33];
+
+    if (q == NULL || hb == NULL || !q->booted || hb->n_images == 0 ||
+        (hb->n_counters > 0 && hb->counters == NULL) || hb->images == NULL)
+        goto out;
+    images = json_object();
+    counters = json_object();
+    if (images == NULL || counters == NULL)
+        goto out;
+    for (size_t i = 0; i < hb->n_images && i < ADEV_CRASH_IMAGES_MAX; i++) {
+        clean(hb->images[i].component, CS_COMPONENT, ADEV_COMPONENT_MAX, comp, "unknown");
+        clean(hb->images[i].version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+        if (json_object_set_new(images, comp, json_string(version)) != 0)
+            goto out;
+    }
+    json_t *own = json_object_get(q->doc, "counters");
+    for (size_t i = 0; i < N_COUNTERS; i++) {
+        if (set_int(counters, counter_names[i], get_int(own, counter_names[i])) != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < ADEV_CRASH_COUNTERS_MAX;
+         i++) {
+        clean(hb->counters[i].name, CS_CODE, 32, name, "counter");
+        uint64_t v = hb->counters[i].value;
+        if (json_object_get(counters, name) == NULL &&
+            set_int(counters, name, v > (uint64_t)COUNTER_MAX ? COUNTER_MAX : (int64_t)v) != 0)
+            goto out;
+    }
+    uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
+    period = period > PERIOD_MAX ? PERIOD_MAX : period;
+    r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type", "heartbeat", "report_id",
+                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
+                  "uptime_s", (json_int_t)hb->uptime_s, "period_s", (json_int_t)period,
+                  "free_memory", (json_int_t)hb->free_memory, "images", images, "counters",
+                  counters);
+    next = copy_doc(q);
+    if (r == NULL || next == NULL)
+        goto out;
+    result = enqueue(q, next, r);
+    r = NULL;
+    if (result < 0)
+        goto out;
+    rc = commit(q, next);
+    next = NULL;
+    if (rc != 0)
+        goto out;
+    q->hb_uptime = hb->uptime_s;
+    rc = result;
+out:
+    json_decref(r);
+    json_decref(next);
+    json_decref(images);
+    json_decref(counters);
+    return rc;
+}
+
+int
+adev_crash_set_reboot_reason(adev_crashq *q, const char *reason)
+{
+    json_t *next = NULL;
+    if (q == NULL || !is_reboot_reason(reason))
+        return -1;
+    next = copy_doc(q);
+    if (next == NULL || json_object_set_new(next, "next_reason", json_string(reason)) != 0) {
+        json_decref(next);
+        return -1;
+    }
+    return commit(q, next);
+}
+
+/* --- upload ---------------------------------------------------------------------------------- */
+
+void
+adev_crash_abandon(adev_crashq *q)
+{
+    if (q == NULL)
+        return;
+    q->n_inflight = 0;
+    q->sent_dropped = 0;
+}
+
+/* The wire form of a stored report: a crash's local "repeats" becomes text in its message. */
+static json_t *
+wire_report(json_t *stored)
+{
+    json_t *r = json_deep_copy(stored);
+    int64_t repeats = get_int(stored, "repeats");
+    char note[64], msg[ADEV_CRASH_MESSAGE_MAX + 1];
+
+    if (r == NULL || repeats <= 0)
+        return r;
+    json_object_del(r, "repeats");
+    int n = snprintf(note, sizeof(note), "[crash loop: repeated %" PRId64 " more times]", repeats);
+    const char *old = json_string_value(json_object_get(r, "message"));
+    size_t room = ADEV_CRASH_MESSAGE_MAX - (size_t)n - 1; /* old text, a space, the note */
+    size_t k = old != NULL ? clean_utf8(old, msg, room) : 0;
+    snprintf(msg + k, sizeof(msg) - k, "%s%s", k > 0 ? " " : "", note);
+    if (json_object_set_new(r, "message", json_string(msg)) != 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The dropped count of the next batch, and how many of the oldest reports it may hold (*limit,
+ * 0: any). With a count in flight, the batch is the one that carried it (its first report_id to
+ * "inflight_last"); a stale marker (its first report gone, which an answer would have cleared in
+ * the same write) is dropped. */
+static int64_t
+batch_dropped(const adev_crashq *q, json_t *reports, size_t *limit, int *marker)
+{
+    *limit = 0;
+    *marker = 0;
+    if (json_object_get(q->doc, "inflight_dropped") == NULL)
+        return get_int(q->doc, "dropped");
+    if (get_int(json_array_get(reports, 0), "report_id") != get_int(q->doc, "inflight_first"))
+        return get_int(q->doc, "dropped");
+    int64_t last = get_int(q->doc, "inflight_last");
+    size_t k = 0;
+    while (k < json_array_size(reports) && get_int(json_array_get(reports, k), "report_id") <= last)
+        k++;
+    *limit = k;
+    *marker = 1;
+    return get_int(q->doc, "inflight_dropped");
+}
+
+char *
+adev_crash_batch(adev_crashq *q, size_t max, size_t *n)
+{
+    char *body = NULL;
+    json_t *root = NULL, *arr = NULL, *next = NULL;
+    size_t limit = 0;
+    int marker = 0;
+
+    if (n != NULL)
+        *n = 1;
+    if (q == NULL || n == NULL || max == 0)
+        goto out;
+    adev_crash_abandon(q);
+    json_t *reports = json_object_get(q->doc, "reports");
+    size_t count = json_array_size(reports);
+    if (count == 0) {
+        *n = 0;
+        goto out;
+    }
+    int64_t dropped = batch_dropped(q, reports, &limit, &marker);
+    if (limit > 0) /* the batch a dropped count went with */
+        count = limit;
+    count = count < max ? count : max;
+    count = count < ADEV_CRASH_BATCH_MAX ? count : ADEV_CRASH_BATCH_MAX;
+    for (;;) {
+        json_decref(root);
+        arr = json_array();
+        root = json_pack("{s:i, s:I, s:o}", "version", 1, "dropped", (json_int_t)dropped, "reports",
+                         arr);
+        if (root == NULL)
+            goto out;
+        for (size_t i = 0; i < count; i++) {
+            if (json_array_append_new(arr, wire_report(json_array_get(reports, i))) != 0)
+                goto out;
+        }
+        free(body);
+        body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (body == NULL)
+            goto out;
+        if (strlen(body) <= ADEV_CRASH_BODY_MAX || count == 1)
+            break;
+        count--;
+    }
+    int64_t first = get_int(json_array_get(reports, 0), "report_id");
+    int64_t last = get_int(json_array_get(reports, count - 1), "report_id");
+    int64_t sent_max = get_int(q->doc, "sent_max");
+    if (!marker && dropped > 0 && last <= sent_max) {
+        /* every report of the batch may have been stored by an earlier request whose answer was
+         * lost: the service would take the batch for a retry and not add the count. It waits for
+         * a batch with a report never sent. */
+        dropped = 0;
+        free(body);
+        body = NULL;
+        if (set_int(root, "dropped", 0) != 0 ||
+            (body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+            goto out;
+    }
+    int new_marker = dropped > 0 && (!marker || last < get_int(q->doc, "inflight_last"));
+    int stale = !marker && json_object_get(q->doc, "inflight_dropped") != NULL;
+    if (new_marker || stale || last > sent_max) {
+        /* written before the request goes out: the highest report_id ever sent, and a dropped
+         * count in flight with exactly these reports */
+        next = copy_doc(q);
+        if (next == NULL || (last > sent_max && set_int(next, "sent_max", last) != 0))
+            goto out;
+        if (stale) {
+            json_object_del(next, "inflight_dropped");
+            json_object_del(next, "inflight_first");
+            json_object_del(next, "inflight_last");
+        }
+        if (new_marker &&
+            ((!marker && set_int(next, "dropped", get_int(next, "dropped") - dropped) != 0) ||
+             set_int(next, "inflight_dropped", dropped) != 0 ||
+             set_int(next, "inflight_first", first) != 0 ||
+             set_int(next, "inflight_last", last) != 0))
+            goto out;
+        int c = commit(q, next);
+        next = NULL;
+        if (c != 0)
+            goto out;
+    }
+    reports = json_object_get(q->doc, "reports"); /* commit replaced the document */
+    for (size_t i = 0; i < count; i++)
+        q->inflight[i] = get_int(json_array_get(reports, i), "report_id");
+    q->n_inflight = count;
+    q->sent_dropped = dropped;
+    *n = count;
+out:
+    if (n != NULL && *n != 0 && q != NULL && q->n_inflight == 0) {
+        free(body); /* failed */
+        body = NULL;
+        adev_crash_abandon(q);
+    }
+    json_decref(root);
+    json_decref(next);
+    return body;
+}
+
+/* Index of report id in reports, or -1. */
+static long
+find_report(json_t *reports, int64_t id)
+{
+    for (size_t i = 0; i < json_array_size(reports); i++) {
+        if (get_int(json_array_get(reports, i), "report_id") == id)
+            return (long)i;
+    }
+    return -1;
+}
+
+int
+adev_crash_ack(adev_crashq *q, const char *body, size_t len, struct adev_crash_ack *out)
+{
+    int rc = -1;
+    json_t *root = NULL, *next = NULL, *e;
+    struct adev_crash_ack a;
+    size_t i;
+
+    memset(&a, 0, sizeof(a));
+    if (q == NULL || body == NULL || q->n_inflight == 0)
+        goto out;
+    root = json_loadb(body, len, 0, NULL);
+    json_t *results = json_object_get(root, "results");
+    next = copy_doc(q);
+    if (!json_is_array(results) || next == NULL)
+        goto out;
+    json_t *reports = json_object_get(next, "reports");
+    json_array_foreach(results, i, e)
+    {
+        json_t *jid = json_object_get(e, "report_id");
+        const char *status = json_string_value(json_object_get(e, "status"));
+        if (!json_is_integer(jid) || status == NULL || !in_flight(q, json_integer_value(jid)))
+            continue;
+        int stored = strcmp(status, "stored") == 0, dup = strcmp(status, "duplicate") == 0;
+        int rejected = strcmp(status, "rejected") == 0;
+        long at = find_report(reports, json_integer_value(jid));
+        if ((!stored && !dup && !rejected) || at < 0)
+            continue;
+        int crash = same_str(json_array_get(reports, (size_t)at), "type", "crash");
+        a.stored += (unsigned)stored;
+        a.duplicates += (unsigned)dup;
+        a.rejected += (unsigned)rejected;
+        a.crashes += (unsigned)(crash && !rejected);
+        a.crashes_rejected += (unsigned)(crash && rejected);
+        if (json_array_remove(reports, (size_t)at) != 0)
+            goto out;
+    }
+    if (a.stored + a.duplicates + a.rejected == 0)
+        goto out;
+    if (a.rejected > 0)
+        bump(next, "reports_rejected", a.rejected);
+    bump(next, "upload_batches", 1);
+    if (q->sent_dropped > 0) { /* delivered, by this request or an earlier one of the batch */
+        json_object_del(next, "inflight_dropped");
+        json_object_del(next, "inflight_first");
+        json_object_del(next, "inflight_last");
+    }
+    a.remaining = json_array_size(reports);
+    rc = commit(q, next) == 0 ? 0 : -2;
+    next = NULL;
+out:
+    if (q != NULL)
+        adev_crash_abandon(q);
+    if (out != NULL)
+        *out = a;
+    json_decref(root);
+    json_decref(next);
+    return rc;
+}
+
+/* --- state ----------------------------------------------------------------------------------- */
+
+size_t
+adev_crash_pending(const adev_crashq *q)
+{
+    return q != NULL ? json_array_size(json_object_get(q->doc, "reports")) : 0;
+}
+
+void
+adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (q == NULL)
+        return;
+    json_t *reports = json_object_get(q->doc, "reports"), *r, *c;
+    size_t i;
+    out->queued = json_array_size(reports);
+    json_array_foreach(reports, i, r)
+    {
+        out->queued_crashes += same_str(r, "type", "crash");
+    }
+    out->next_id = (uint64_t)get_int(q->doc, "next_id");
+    out->dropped = (uint64_t)(get_int(q->doc, "dropped") + get_int(q->doc, "inflight_dropped"));
+    c = json_object_get(q->doc, "counters");
+    out->boots = (uint64_t)get_int(c, "boots");
+    out->crashes = (uint64_t)get_int(c, "crashes");
+    out->crash_repeats = (uint64_t)get_int(c, "crash_repeats");
+    out->reports_dropped = (uint64_t)get_int(c, "reports_dropped");
+    out->reports_rejected = (uint64_t)get_int(c, "reports_rejected");
+    out->upload_batches = (uint64_t)get_int(c, "upload_batches");
+    const char *b = json_string_value(json_object_get(q->doc, "boot_id"));
+    snprintf(out->boot_id, sizeof(out->boot_id), "%s", b != NULL ? b : "");
+}
