@@ -62,9 +62,14 @@ def raw_sqlite_rate(db_path, rows=200000, per_tx=1000):
 def start_nginx(tmp, cert, key):
     root = os.path.join(tmp, "www")
     os.makedirs(root)
-    with open(os.path.join(root, "ack.json"), "w") as f:
+    # nginx's workers run unprivileged: the document root must be readable by them.
+    os.chmod(tmp, 0o755)
+    os.chmod(root, 0o755)
+    ack = os.path.join(root, "ack.json")
+    with open(ack, "w") as f:
         f.write(json.dumps({"stored": 5, "duplicates": 0, "rejected": 0,
                             "results": [{"report_id": i, "status": "stored"} for i in range(5)]}))
+    os.chmod(ack, 0o644)
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
