@@ -709,8 +709,9 @@ fleet_main(int argc, char **argv, int whoami_only)
     double t0 = sim_now_ms();
     fill(&s);
     if (s.finished < s.n) {
-        s.running = 1;
+        s.running = 1; /* read by the device callbacks that uv_run calls */
         uv_run(&s.loop, UV_RUN_DEFAULT);
+        // cppcheck-suppress redundantAssignment
         s.running = 0;
     }
     double elapsed_s = (sim_now_ms() - t0) / 1000.0;

@@ -253,7 +253,6 @@ static void
 retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*again)(adev_device *))
 {
     int retryable = 0;
-    uint64_t delay_ms = 0;
 
     set_detail(d, resp->detail);
     if (resp->err == ADEV_NET_TIMEOUT || resp->err == ADEV_NET_CONNECT ||
@@ -262,6 +261,7 @@ retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*agai
     if (resp->err == ADEV_NET_OK && (resp->status == 429 || resp->status == 503))
         retryable = 1;
     if (retryable && d->attempts < d->cfg.max_attempts) {
+        uint64_t delay_ms;
         if (resp->retry_after_s >= 0) {
             uint64_t s = (uint64_t)resp->retry_after_s;
             delay_ms = 1000 * (s < d->cfg.retry_after_max_s ? s : d->cfg.retry_after_max_s);

@@ -47,7 +47,9 @@ dev_trust_bundle(api_req *r)
     json_array_foreach(cas, i, ca)
     {
         const char *c = json_string_value(json_object_get(ca, "cert_pem"));
-        size_t n = c ? strlen(c) : 0;
+        if (c == NULL)
+            continue;
+        size_t n = strlen(c);
         if (len + n + 1 > cap) {
             cap = (len + n + 1) * 2;
             char *np = realloc(pem, cap);
