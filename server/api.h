@@ -98,13 +98,14 @@ int api_query_i64(api_req *r, const char *key, int64_t min, int64_t max, int64_t
  * bad. */
 int api_page(api_req *r, struct store_page *pg);
 
-/* Deferred replies, for work finished by another thread (e.g. the ingest writer's group commit): the handler
- * calls api_defer and returns without replying; the connection is suspended (its thread serves others) until
- * api_deferred_reply completes it, from any thread, exactly once. A request is deferred at most once. The
- * daemon's drain on SIGTERM waits for deferred requests too. */
+/* Deferred replies, for work finished by another thread (e.g. the ingest writer's group commit):
+ * the handler calls api_defer and returns without replying; the connection is suspended (its thread
+ * serves others) until api_deferred_reply completes it, from any thread, exactly once. A request is
+ * deferred at most once. The daemon's drain on SIGTERM waits for deferred requests too. */
 typedef struct api_deferred api_deferred;
 api_deferred *api_defer(api_req *r);
-/* Completes a deferred request: status, body (stolen, may be NULL), and Retry-After seconds when > 0. */
+/* Completes a deferred request: status, body (stolen, may be NULL), and Retry-After seconds when >
+ * 0. */
 void api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after);
 
 /* Replies with body (stolen; NULL for an empty body, e.g. 204). */

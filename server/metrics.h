@@ -8,18 +8,20 @@
 
 struct metrics;
 
-/* Series for nroutes routes plus one "unmatched" slot (index nroutes). labels[i] is the route pattern and
- * methods[i] its method; both must outlive the metrics. Returns NULL on allocation failure.
- * Free with metrics_free. */
+/* Series for nroutes routes plus one "unmatched" slot (index nroutes). labels[i] is the route
+ * pattern and methods[i] its method; both must outlive the metrics. Returns NULL on allocation
+ * failure. Free with metrics_free. */
 struct metrics *metrics_new(size_t nroutes, const char *const *labels, const char *const *methods);
 void metrics_free(struct metrics *m);
 
-/* Records one finished request: route index (nroutes for unmatched), HTTP status, duration in ns. */
+/* Records one finished request: route index (nroutes for unmatched), HTTP status, duration in ns.
+ */
 void metrics_observe(struct metrics *m, size_t route, int status, uint64_t duration_ns);
 /* Open connections gauge. */
 void metrics_connection(struct metrics *m, int delta);
 
-/* Telemetry reports answered stored, duplicate and rejected (aegis_telemetry_reports_total{status}). */
+/* Telemetry reports answered stored, duplicate and rejected
+ * (aegis_telemetry_reports_total{status}). */
 void metrics_telemetry(struct metrics *m, uint64_t stored, uint64_t duplicates, uint64_t rejected);
 /* Failure flags raised (aegis_failure_flags_total{kind}). */
 enum metrics_flag_kind { METRICS_FLAG_NEW_BUCKET = 0, METRICS_FLAG_RATE_REGRESSION = 1 };
@@ -27,7 +29,8 @@ void metrics_failure_flags(struct metrics *m, enum metrics_flag_kind kind, uint6
 /* Reports in flight to the telemetry writer (aegis_ingest_in_flight_reports gauge). */
 void metrics_ingest_in_flight(struct metrics *m, int64_t n);
 
-/* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on OOM. */
+/* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on
+ * OOM. */
 char *metrics_render(struct metrics *m, uint64_t db_errors, size_t *len);
 
 #endif
