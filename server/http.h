@@ -1,7 +1,7 @@
-/* http: the HTTPS front of aegisd on libmicrohttpd (GnuTLS): a thread pool sized to the cores with
- * epoll, TLS 1.2+, per-route body limits, connection limits and timeouts, token authentication, one
- * log line and one metrics sample per request. Requests are dispatched through the route table
- * (routes.c). */
+/* http: the HTTPS front of aegisd on libmicrohttpd (GnuTLS): a thread pool sized to the cores
+ * (poll, or epoll), TLS 1.2+, per-route body limits, connection limits and timeouts, token
+ * authentication, one log line and one metrics sample per request. Requests are dispatched through
+ * the route table (routes.c). */
 #ifndef AEGIS_HTTP_H
 #define AEGIS_HTTP_H
 
