@@ -41,19 +41,21 @@ static const char SQL_TEL_BUCKET_UPSERT[] =
     "count = count + 1 RETURNING id";
 static const char SQL_TEL_BUCKET_DEVICE[] =
     "INSERT OR IGNORE INTO bucket_devices (bucket_id, device_id, first_seen) VALUES (?1, ?2, ?3)";
-static const char SQL_TEL_BUCKET_DEVICES_INC[] =
-    "UPDATE failure_buckets SET devices = devices + 1, "
-    "devices_first_hour = devices_first_hour + (?2 < first_seen + 3600) WHERE id = ?1";
+/* The group's further reports (?2) and new devices (?3) of a bucket, ?4 the time. */
+static const char SQL_TEL_BUCKET_COUNTS[] =
+    "UPDATE failure_buckets SET count = count + ?2, devices = devices + ?3, "
+    "devices_first_hour = devices_first_hour + CASE WHEN ?4 < first_seen + 3600 THEN ?3 ELSE 0 END "
+    "WHERE id = ?1";
 static const char SQL_TEL_BUCKET_VERSION[] =
     "INSERT INTO bucket_versions (bucket_id, image_version, count, first_seen, last_seen) "
-    "VALUES (?1, ?2, 1, ?3, ?3) ON CONFLICT (bucket_id, image_version) DO UPDATE SET "
-    "count = count + 1, last_seen = max(last_seen, excluded.last_seen)";
+    "VALUES (?1, ?2, ?4, ?3, ?3) ON CONFLICT (bucket_id, image_version) DO UPDATE SET "
+    "count = count + excluded.count, last_seen = max(last_seen, excluded.last_seen)";
 static const char SQL_TEL_REPORT_ADD[] =
     "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, uptime_s, "
     "group_id, product_id, component, image_version, reason, pc, lr, return_addresses, "
     "fault_registers, free_memory, message, period_s, images, counters, previous_boot_id, "
     "received_at, bucket_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) ON CONFLICT (device_id, report_id) DO NOTHING";
 static const char SQL_TEL_USAGE[] =
     "INSERT INTO telemetry_usage (tenant_id, component, image_version, hour, device_seconds, "
     "crashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -205,25 +207,45 @@ store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN])
     return 0;
 }
 
+/* The text hashed into a signature into out (len bytes): its length, or -1 when too long. */
+static int
+sig_text(const char *component, const char *reason, const char *pc,
+         const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s|%s|%s|%s|%s|%s", component, reason, pc, nra > 0 ? ra[0] : "",
+                     nra > 1 ? ra[1] : "", nra > 2 ? ra[2] : "");
+    return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+/* The signature of a text from sig_text. */
+static void
+sig_digest(const char *text, size_t n, char out[SIG_HEX_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(text, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        /* only with no memory in OpenSSL: never a valid signature */
+        memset(out, 'x', SIG_HEX_LEN);
+        out[SIG_HEX_LEN] = '\0';
+        return;
+    }
+    util_hex(md, 32, out);
+}
+
 void
 store_telemetry_signature(const char *component, const char *reason, const char *pc,
                           const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65])
 {
     /* component (64) + reason (32) + 4 addresses (18 each) + 5 separators */
     char text[COMPONENT_MAX + REASON_MAX + 4 * STORE_TEL_ADDR_LEN + 8];
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    int n = snprintf(text, sizeof(text), "%s|%s|%s|%s|%s|%s", component, reason, pc,
-                     nra > 0 ? ra[0] : "", nra > 1 ? ra[1] : "", nra > 2 ? ra[2] : "");
-    if (n < 0 || (size_t)n >= sizeof(text) ||
-        EVP_Digest(text, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
-        /* only with arguments beyond their bounds (or no memory in OpenSSL): never a valid
-         * signature */
+    int n = sig_text(component, reason, pc, ra, nra, text, sizeof(text));
+    if (n < 0) {
+        /* only with arguments beyond their bounds: never a valid signature */
         memset(out, 'x', SIG_HEX_LEN);
         out[SIG_HEX_LEN] = '\0';
         return;
     }
-    util_hex(md, 32, out);
+    sig_digest(text, (size_t)n, out);
 }
 
 /* --- Argument checks (the schema's CHECK constraints say the same) --- */
@@ -339,52 +361,176 @@ report_exists(store *s, struct conn *c, const struct store_report *r)
     return rc;
 }
 
-/* The first STORE_TEL_SIG_FRAMES return addresses as a JSON array text (caller frees), or NULL. */
-static char *
-frames_text(const struct store_report *r)
+/* The first n normalised addresses of ra as a compact JSON array text (what json_dumps with
+ * JSON_COMPACT gives: the addresses need no escaping) into out. */
+#define ADDR_ARRAY_BUF (2 + STORE_TEL_FRAMES_MAX * (STORE_TEL_ADDR_LEN + 2))
+static const char *
+addr_array(const char (*ra)[STORE_TEL_ADDR_LEN], size_t n, char out[ADDR_ARRAY_BUF])
 {
-    json_t *a = json_array();
-    char *t = NULL;
-    for (size_t i = 0; a != NULL && i < r->nra && i < STORE_TEL_SIG_FRAMES; i++)
-        if (json_array_append_new(a, json_string(r->ra[i])) != 0)
-            goto out;
-    if (a != NULL)
-        t = json_dumps(a, JSON_COMPACT);
-out:
-    json_decref(a);
-    return t;
+    size_t o = 0;
+    out[o++] = '[';
+    for (size_t i = 0; i < n && i < STORE_TEL_FRAMES_MAX; i++) {
+        size_t len = strnlen(ra[i], STORE_TEL_ADDR_LEN - 1);
+        if (i > 0)
+            out[o++] = ',';
+        out[o++] = '"';
+        memcpy(out + o, ra[i], len);
+        o += len;
+        out[o++] = '"';
+    }
+    out[o++] = ']';
+    out[o] = '\0';
+    return out;
 }
 
-static char *
-ra_text(const struct store_report *r)
+/* In-memory aggregates of one group, each applied once per distinct key: an open-addressing hash
+ * table over a dense array of entries (entry pointers are valid until the next insertion). */
+#define AGG_KEY_MAX 200
+
+struct agg_ent {
+    uint64_t h;
+    size_t klen;
+    char key[AGG_KEY_MAX];
+    int64_t id; /* bucket id */
+    int64_t tenant_id;
+    int64_t n1, n2, n3;  /* counts, per table (struct group) */
+    const char *s1, *s2; /* borrowed texts to bind */
+};
+
+struct agg {
+    struct agg_ent *e; /* n entries in order of insertion */
+    size_t n, ecap;
+    uint32_t *slot; /* cap slots: index + 1 of an entry, 0 when free */
+    size_t cap;
+};
+
+/* The tables of a group and the meaning of their counts. */
+struct group {
+    struct agg buckets; /* tenant, signature text: id; n1 reports beyond the first, n2 devices */
+    struct agg bdevs;   /* bucket id, device: id, s1 device; n1 the index in buckets */
+    struct agg bvers;   /* bucket id, version: id, s1 version; n1 reports */
+    struct agg chours;  /* tenant, device (the hour is the group's): s1 device */
+    struct agg fleet;   /* tenant: n1 seconds, n2 crashes, n3 crash hours */
+    struct agg usage;   /* tenant, component, version: s1, s2; n1 seconds, n2 crashes */
+    struct agg devs;    /* device: tenant, s1 device; n1 dropped, n2 reports */
+};
+
+static void
+agg_free(struct agg *t)
 {
-    json_t *a = json_array();
-    char *t = NULL;
-    for (size_t i = 0; a != NULL && i < r->nra; i++)
-        if (json_array_append_new(a, json_string(r->ra[i])) != 0)
-            goto out;
-    if (a != NULL)
-        t = json_dumps(a, JSON_COMPACT);
-out:
-    json_decref(a);
-    return t;
+    free(t->e);
+    free(t->slot);
 }
 
-/* Creates or counts the crash's bucket; *bucket_id gets its id. */
+static uint64_t
+agg_hash(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of key (free when absent). */
+static size_t
+agg_slot(const struct agg *t, const char *k, size_t klen, uint64_t h)
+{
+    size_t i = (size_t)h & (t->cap - 1);
+    while (t->slot[i] != 0) {
+        const struct agg_ent *e = &t->e[t->slot[i] - 1];
+        if (e->h == h && e->klen == klen && memcmp(e->key, k, klen) == 0)
+            break;
+        i = (i + 1) & (t->cap - 1);
+    }
+    return i;
+}
+
+/* The entry of key, added (zeroed) when absent (*added set). NULL when out of memory. */
+static struct agg_ent *
+agg_get(struct agg *t, const char *k, size_t klen, int *added, size_t *idx)
+{
+    uint64_t h = agg_hash(k, klen);
+    *added = 0;
+    if (klen > AGG_KEY_MAX)
+        return NULL;
+    if (t->cap > 0) {
+        size_t i = agg_slot(t, k, klen, h);
+        if (t->slot[i] != 0) {
+            *idx = t->slot[i] - 1;
+            return &t->e[*idx];
+        }
+    }
+    if (t->n == t->ecap) {
+        size_t ncap = t->ecap == 0 ? 64 : t->ecap * 2;
+        struct agg_ent *ne = realloc(t->e, ncap * sizeof(*ne));
+        if (ne == NULL)
+            return NULL;
+        t->e = ne;
+        t->ecap = ncap;
+    }
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t ncap = t->cap == 0 ? 128 : t->cap * 2;
+        uint32_t *ns = calloc(ncap, sizeof(*ns));
+        if (ns == NULL)
+            return NULL;
+        free(t->slot);
+        t->slot = ns;
+        t->cap = ncap;
+        for (size_t j = 0; j < t->n; j++)
+            t->slot[agg_slot(t, t->e[j].key, t->e[j].klen, t->e[j].h)] = (uint32_t)(j + 1);
+    }
+    struct agg_ent *e = &t->e[t->n];
+    memset(e, 0, sizeof(*e));
+    e->h = h;
+    e->klen = klen;
+    memcpy(e->key, k, klen);
+    t->slot[agg_slot(t, k, klen, h)] = (uint32_t)(t->n + 1);
+    *idx = t->n++;
+    *added = 1;
+    return e;
+}
+
+/* Key builders: append to k (AGG_KEY_MAX bytes) at o; return the new length, AGG_KEY_MAX + 1 once
+ * too long. Texts keep their NUL as separator. */
+static size_t
+key_i64(char *k, size_t o, int64_t v)
+{
+    if (o + sizeof(v) > AGG_KEY_MAX)
+        return AGG_KEY_MAX + 1;
+    memcpy(k + o, &v, sizeof(v));
+    return o + sizeof(v);
+}
+
+static size_t
+key_str(char *k, size_t o, const char *v)
+{
+    size_t n = strlen(v) + 1;
+    if (o > AGG_KEY_MAX || n > AGG_KEY_MAX - o)
+        return AGG_KEY_MAX + 1;
+    memcpy(k + o, v, n);
+    return o + n;
+}
+
 static int
-bucket_add(store *s, struct conn *c, const struct store_report *r, int64_t now, int64_t *bucket_id)
+oom(void)
 {
-    char sig[SIG_HEX_LEN + 1];
-    char *frames = frames_text(r);
-    sqlite3_stmt *st = NULL;
+    log_error("msg=\"telemetry ingest: out of memory\"");
+    return STORE_ERR;
+}
+
+/* Creates or counts (once) the crash's bucket, whose signature is sig; *bucket_id gets its id. */
+static int
+bucket_add(store *s, struct conn *c, const struct store_report *r, const char *sig, int64_t now,
+           int64_t *bucket_id)
+{
+    char frames[ADDR_ARRAY_BUF];
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_BUCKET_UPSERT);
     int rc = STORE_ERR;
 
-    if (frames == NULL)
+    if (st == NULL)
         goto out;
-    store_telemetry_signature(r->component, r->reason, r->pc,
-                              (const char(*)[STORE_TEL_ADDR_LEN])r->ra, r->nra, sig);
-    if ((st = store__prep(s, c, SQL_TEL_BUCKET_UPSERT)) == NULL)
-        goto out;
+    addr_array((const char(*)[STORE_TEL_ADDR_LEN])r->ra,
+               r->nra < STORE_TEL_SIG_FRAMES ? r->nra : STORE_TEL_SIG_FRAMES, frames);
     rc = store__bound(s, c,
                       sqlite3_bind_int64(st, 1, r->tenant_id) | store__bind_text(st, 2, sig) |
                           store__bind_text(st, 3, r->component) |
@@ -398,194 +544,334 @@ bucket_add(store *s, struct conn *c, const struct store_report *r, int64_t now, 
         goto out;
     }
     *bucket_id = sqlite3_column_int64(st, 0);
-    if ((step = sqlite3_step(st)) != SQLITE_DONE) {
+    if ((step = sqlite3_step(st)) != SQLITE_DONE)
         rc = store__write_error(s, c, step, "bucket upsert");
-        goto out;
-    }
-    sqlite3_reset(st);
-    /* a new device of the bucket */
-    if ((st = store__prep(s, c, SQL_TEL_BUCKET_DEVICE)) == NULL) {
-        rc = STORE_ERR;
-        goto out;
-    }
-    rc = run_write(s, c, st,
-                   sqlite3_bind_int64(st, 1, *bucket_id) | store__bind_text(st, 2, r->device_id) |
-                       sqlite3_bind_int64(st, 3, now),
-                   "bucket device");
-    if (rc != STORE_OK)
-        goto out;
-    if (sqlite3_changes(c->db) > 0) {
-        if ((st = store__prep(s, c, SQL_TEL_BUCKET_DEVICES_INC)) == NULL) {
-            rc = STORE_ERR;
-            goto out;
-        }
-        rc = run_write(s, c, st,
-                       sqlite3_bind_int64(st, 1, *bucket_id) | sqlite3_bind_int64(st, 2, now),
-                       "bucket devices");
-        if (rc != STORE_OK)
-            goto out;
-    }
-    if ((st = store__prep(s, c, SQL_TEL_BUCKET_VERSION)) == NULL) {
-        rc = STORE_ERR;
-        goto out;
-    }
-    rc = run_write(s, c, st,
-                   sqlite3_bind_int64(st, 1, *bucket_id) |
-                       store__bind_text(st, 2, r->image_version) | sqlite3_bind_int64(st, 3, now),
-                   "bucket version");
-    st = NULL;
 out:
     if (st != NULL)
         sqlite3_reset(st);
-    free(frames);
     return rc;
 }
 
+/* As store__bind_text, without a copy: for texts that outlive the statement's step (every
+ * statement here is stepped and reset before its texts go away). */
+static int
+bind_static(sqlite3_stmt *st, int i, const char *v)
+{
+    return v != NULL ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Inserts the report unless (device, report_id) is stored already: *added 1 when inserted. */
 static int
 report_insert(store *s, struct conn *c, const struct store_report *r, int64_t now,
-              int64_t bucket_id)
+              int64_t bucket_id, int *added)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_TEL_REPORT_ADD);
-    char *ra = NULL;
+    char ra[ADDR_ARRAY_BUF];
     int crash = r->type == STORE_REPORT_CRASH, hb = r->type == STORE_REPORT_HEARTBEAT;
-    int rc = STORE_ERR;
 
-    if (st == NULL || (crash && (ra = ra_text(r)) == NULL))
-        goto out;
-    int b = sqlite3_bind_int64(st, 1, r->tenant_id) | store__bind_text(st, 2, r->device_id) |
-            sqlite3_bind_int64(st, 3, r->report_id) | store__bind_text(st, 4, type_name(r->type)) |
-            store__bind_text(st, 5, r->boot_id) | sqlite3_bind_int64(st, 6, r->uptime_s) |
+    *added = 0;
+    if (st == NULL)
+        return STORE_ERR;
+    int b = sqlite3_bind_int64(st, 1, r->tenant_id) | bind_static(st, 2, r->device_id) |
+            sqlite3_bind_int64(st, 3, r->report_id) | bind_static(st, 4, type_name(r->type)) |
+            bind_static(st, 5, r->boot_id) | sqlite3_bind_int64(st, 6, r->uptime_s) |
             sqlite3_bind_int64(st, 7, r->group_id) | sqlite3_bind_int64(st, 8, r->product_id) |
             sqlite3_bind_int64(st, 22, now) | store__bind_id(st, 23, crash ? bucket_id : 0);
     if (crash) {
-        b |= store__bind_text(st, 9, r->component) | store__bind_text(st, 10, r->image_version) |
-             store__bind_text(st, 12, r->pc) | store__bind_text(st, 13, r->lr) |
-             store__bind_text(st, 14, ra) | store__bind_text(st, 15, r->fault_registers) |
+        addr_array((const char(*)[STORE_TEL_ADDR_LEN])r->ra, r->nra, ra);
+        b |= bind_static(st, 9, r->component) | bind_static(st, 10, r->image_version) |
+             bind_static(st, 12, r->pc) | bind_static(st, 13, r->lr) | bind_static(st, 14, ra) |
+             bind_static(st, 15, r->fault_registers) |
              (r->message != NULL
-                  ? sqlite3_bind_text(st, 17, r->message, (int)r->message_len, SQLITE_TRANSIENT)
+                  ? sqlite3_bind_text(st, 17, r->message, (int)r->message_len, SQLITE_STATIC)
                   : SQLITE_OK);
     }
     if (crash || r->type == STORE_REPORT_REBOOT)
-        b |= store__bind_text(st, 11, r->reason);
+        b |= bind_static(st, 11, r->reason);
     if (crash || hb)
         b |= sqlite3_bind_int64(st, 16, r->free_memory);
     if (hb)
-        b |= sqlite3_bind_int64(st, 18, r->period_s) | store__bind_text(st, 19, r->images) |
-             store__bind_text(st, 20, r->counters);
+        b |= sqlite3_bind_int64(st, 18, r->period_s) | bind_static(st, 19, r->images) |
+             bind_static(st, 20, r->counters);
     if (r->type == STORE_REPORT_REBOOT)
-        b |= store__bind_text(st, 21, r->previous_boot_id);
-    rc = run_write(s, c, st, b, "report insert");
-    st = NULL;
-out:
-    if (st != NULL)
-        sqlite3_reset(st);
-    free(ra);
+        b |= bind_static(st, 21, r->previous_boot_id);
+    int rc = run_write(s, c, st, b, "report insert");
+    if (rc == STORE_OK)
+        *added = sqlite3_changes(c->db) > 0;
     return rc;
 }
 
-/* Adds seconds and crashes of (component, version) at hour to the usage and the version totals. */
+/* Counts seconds and crashes of (component, version) in the group's usage. */
 static int
-usage_add(store *s, struct conn *c, int64_t tenant_id, const char *component, const char *version,
-          int64_t hour, int64_t now, int64_t seconds, int64_t crashes)
+usage_count(struct group *g, int64_t tenant_id, const char *component, const char *version,
+            int64_t seconds, int64_t crashes)
 {
-    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_USAGE);
-    if (st == NULL)
-        return STORE_ERR;
-    int rc = run_write(s, c, st,
-                       sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component) |
-                           store__bind_text(st, 3, version) | sqlite3_bind_int64(st, 4, hour) |
-                           sqlite3_bind_int64(st, 5, seconds) | sqlite3_bind_int64(st, 6, crashes),
-                       "usage upsert");
-    if (rc != STORE_OK || (st = store__prep(s, c, SQL_TEL_VERSION)) == NULL)
-        return rc != STORE_OK ? rc : STORE_ERR;
-    return run_write(s, c, st,
-                     sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component) |
-                         store__bind_text(st, 3, version) | sqlite3_bind_int64(st, 4, now) |
-                         sqlite3_bind_int64(st, 5, seconds) | sqlite3_bind_int64(st, 6, crashes),
-                     "version upsert");
-}
-
-static int
-fleet_add(store *s, struct conn *c, int64_t tenant_id, int64_t hour, int64_t seconds,
-          int64_t crashes, int64_t crash_hours)
-{
-    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_FLEET);
-    if (st == NULL)
-        return STORE_ERR;
-    return run_write(s, c, st,
-                     sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, hour) |
-                         sqlite3_bind_int64(st, 3, seconds) | sqlite3_bind_int64(st, 4, crashes) |
-                         sqlite3_bind_int64(st, 5, crash_hours),
-                     "fleet upsert");
-}
-
-/* A crash: its device-hour is marked (once) and counted in the fleet. */
-static int
-crash_usage(store *s, struct conn *c, const struct store_report *r, int64_t hour, int64_t now)
-{
-    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_CRASH_HOUR);
-    int rc;
-    if (st == NULL)
-        return STORE_ERR;
-    rc = run_write(s, c, st,
-                   sqlite3_bind_int64(st, 1, r->tenant_id) | sqlite3_bind_int64(st, 2, hour) |
-                       store__bind_text(st, 3, r->device_id),
-                   "crash hour");
-    if (rc != STORE_OK)
-        return rc;
-    int first = sqlite3_changes(c->db) > 0;
-    if ((rc = fleet_add(s, c, r->tenant_id, hour, 0, 1, first)) != STORE_OK)
-        return rc;
-    return usage_add(s, c, r->tenant_id, r->component, r->image_version, hour, now, 0, 1);
-}
-
-static int
-heartbeat_usage(store *s, struct conn *c, const struct store_report *r, int64_t hour, int64_t now)
-{
-    int rc = fleet_add(s, c, r->tenant_id, hour, r->period_s, 0, 0);
-    for (size_t i = 0; rc == STORE_OK && i < r->nimages; i++)
-        rc = usage_add(s, c, r->tenant_id, r->image_component[i], r->image_versions[i], hour, now,
-                       r->period_s, 0);
-    return rc;
-}
-
-/* Stores one report unless it is a duplicate; sets r->result. */
-static int
-ingest_one(store *s, struct conn *c, struct store_report *r, int64_t now)
-{
-    int64_t hour = now - now % HOUR, bucket_id = 0;
-    int rc = report_exists(s, c, r);
-    if (rc == STORE_OK) {
-        r->result = STORE_REPORT_DUPLICATE;
-        return STORE_OK;
+    char k[AGG_KEY_MAX];
+    size_t klen = key_str(k, key_str(k, key_i64(k, 0, tenant_id), component), version), idx;
+    int added;
+    struct agg_ent *e = agg_get(&g->usage, k, klen, &added, &idx);
+    if (e == NULL)
+        return oom();
+    if (added) {
+        e->tenant_id = tenant_id;
+        e->s1 = component;
+        e->s2 = version;
     }
-    if (rc != STORE_NOTFOUND)
-        return rc;
-    if (r->type == STORE_REPORT_CRASH && ((rc = bucket_add(s, c, r, now, &bucket_id)) != STORE_OK ||
-                                          (rc = crash_usage(s, c, r, hour, now)) != STORE_OK))
-        return rc;
-    if (r->type == STORE_REPORT_HEARTBEAT && (rc = heartbeat_usage(s, c, r, hour, now)) != STORE_OK)
-        return rc;
-    if ((rc = report_insert(s, c, r, now, bucket_id)) != STORE_OK)
-        return rc;
-    r->result = STORE_REPORT_STORED;
+    e->n1 += seconds;
+    e->n2 += crashes;
     return STORE_OK;
 }
 
-/* The device's counters after one upload: stored reports, and the reports it dropped. */
+static struct agg_ent *
+fleet_entry(struct group *g, int64_t tenant_id)
+{
+    char k[AGG_KEY_MAX];
+    size_t klen = key_i64(k, 0, tenant_id), idx;
+    int added;
+    struct agg_ent *e = agg_get(&g->fleet, k, klen, &added, &idx);
+    if (e != NULL)
+        e->tenant_id = tenant_id;
+    return e;
+}
+
+/* Counts a stored crash of bucket bidx (index in g->buckets) in the group's aggregates. */
 static int
-device_counters(store *s, struct conn *c, const struct store_upload *up, int64_t stored,
-                int64_t dropped, int64_t now)
+crash_count(struct group *g, const struct store_report *r, size_t bidx)
+{
+    char k[AGG_KEY_MAX];
+    int64_t bucket_id = g->buckets.e[bidx].id;
+    size_t klen = key_str(k, key_i64(k, 0, bucket_id), r->device_id), idx;
+    int added;
+    struct agg_ent *e = agg_get(&g->bdevs, k, klen, &added, &idx);
+    if (e == NULL)
+        return oom();
+    if (added) {
+        e->id = bucket_id;
+        e->s1 = r->device_id;
+        e->n1 = (int64_t)bidx;
+    }
+    klen = key_str(k, key_i64(k, 0, bucket_id), r->image_version);
+    if ((e = agg_get(&g->bvers, k, klen, &added, &idx)) == NULL)
+        return oom();
+    if (added) {
+        e->id = bucket_id;
+        e->s1 = r->image_version;
+    }
+    e->n1++;
+    klen = key_str(k, key_i64(k, 0, r->tenant_id), r->device_id);
+    if ((e = agg_get(&g->chours, k, klen, &added, &idx)) == NULL)
+        return oom();
+    if (added) {
+        e->tenant_id = r->tenant_id;
+        e->s1 = r->device_id;
+    }
+    if ((e = fleet_entry(g, r->tenant_id)) == NULL)
+        return oom();
+    e->n2++;
+    return usage_count(g, r->tenant_id, r->component, r->image_version, 0, 1);
+}
+
+static int
+heartbeat_count(struct group *g, const struct store_report *r)
+{
+    struct agg_ent *e = fleet_entry(g, r->tenant_id);
+    int rc = e != NULL ? STORE_OK : oom();
+    if (e != NULL)
+        e->n1 += r->period_s;
+    for (size_t i = 0; rc == STORE_OK && i < r->nimages; i++)
+        rc = usage_count(g, r->tenant_id, r->image_component[i], r->image_versions[i], r->period_s,
+                         0);
+    return rc;
+}
+
+/* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */
+static int
+ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, int64_t now)
+{
+    int64_t bucket_id = 0;
+    size_t bidx = 0;
+    int rc, added, new_bucket = 0;
+
+    if (r->type == STORE_REPORT_CRASH) {
+        char k[AGG_KEY_MAX], sig[SIG_HEX_LEN + 1];
+        size_t klen = key_i64(k, 0, r->tenant_id);
+        int n = sig_text(r->component, r->reason, r->pc, (const char(*)[STORE_TEL_ADDR_LEN])r->ra,
+                         r->nra, k + klen, AGG_KEY_MAX - klen);
+        if (n < 0)
+            return STORE_ERR;
+        struct agg_ent *b = agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx);
+        if (b == NULL)
+            return oom();
+        bucket_id = b->id; /* 0 when new here, or seen before only in duplicates */
+        if (bucket_id == 0) {
+            /* the bucket's first report in the group: is it new? */
+            if ((rc = report_exists(s, c, r)) == STORE_OK) {
+                r->result = STORE_REPORT_DUPLICATE;
+                return STORE_OK;
+            }
+            if (rc != STORE_NOTFOUND)
+                return rc;
+            sig_digest(k + klen, (size_t)n, sig);
+            if ((rc = bucket_add(s, c, r, sig, now, &bucket_id)) != STORE_OK)
+                return rc;
+            g->buckets.e[bidx].id = bucket_id;
+            new_bucket = 1;
+        }
+    }
+    if ((rc = report_insert(s, c, r, now, bucket_id, &added)) != STORE_OK)
+        return rc;
+    if (!added) {
+        r->result = STORE_REPORT_DUPLICATE;
+        return STORE_OK;
+    }
+    r->result = STORE_REPORT_STORED;
+    if (r->type == STORE_REPORT_CRASH) {
+        if (!new_bucket)
+            g->buckets.e[bidx].n1++; /* the first is counted by its upsert */
+        return crash_count(g, r, bidx);
+    }
+    if (r->type == STORE_REPORT_HEARTBEAT)
+        return heartbeat_count(g, r);
+    return STORE_OK;
+}
+
+/* The device's counters after uploads: stored reports, and the reports it dropped. */
+static int
+device_counters(store *s, struct conn *c, const struct agg_ent *d, int64_t now)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_TEL_DEVICE_UPSERT);
     if (st == NULL)
         return STORE_ERR;
     return run_write(s, c, st,
-                     store__bind_text(st, 1, up->device_id) |
-                         sqlite3_bind_int64(st, 2, up->tenant_id) |
-                         sqlite3_bind_int64(st, 3, dropped) | sqlite3_bind_int64(st, 4, stored) |
+                     bind_static(st, 1, d->s1) | sqlite3_bind_int64(st, 2, d->tenant_id) |
+                         sqlite3_bind_int64(st, 3, d->n1) | sqlite3_bind_int64(st, 4, d->n2) |
                          sqlite3_bind_int64(st, 5, now),
                      "device counters");
+}
+
+/* Counts the uploads per device. The counters of a device that changed tenants within the group
+ * are written at the change, so that they start again as they would upload by upload. */
+static int
+uploads_count(store *s, struct conn *c, struct group *g, struct store_report *const *reports,
+              const struct store_upload *up, size_t nup, int64_t now)
+{
+    for (size_t i = 0; i < nup; i++) {
+        int64_t stored = 0, dups = 0;
+        for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++) {
+            stored += reports[k]->result == STORE_REPORT_STORED;
+            dups += reports[k]->result == STORE_REPORT_DUPLICATE;
+        }
+        /* A retry of an upload that was stored but not acknowledged holds only duplicates: its
+         * dropped count was added the first time. */
+        int64_t dropped = stored == 0 && dups > 0 ? 0 : up[i].dropped;
+        char k[AGG_KEY_MAX];
+        size_t klen = key_str(k, 0, up[i].device_id), idx;
+        int added, rc;
+        struct agg_ent *d = agg_get(&g->devs, k, klen, &added, &idx);
+        if (d == NULL)
+            return oom();
+        if (!added && d->tenant_id != up[i].tenant_id) {
+            if ((rc = device_counters(s, c, d, now)) != STORE_OK)
+                return rc;
+            added = 1;
+        }
+        if (added) {
+            d->tenant_id = up[i].tenant_id;
+            d->s1 = up[i].device_id;
+            d->n1 = d->n2 = 0;
+        }
+        d->n1 += dropped;
+        d->n2 += stored;
+    }
+    return STORE_OK;
+}
+
+/* Writes the group's aggregates: one statement (or two) per distinct key. */
+static int
+group_apply(store *s, struct conn *c, struct group *g, int64_t now)
+{
+    int64_t hour = now - now % HOUR;
+    sqlite3_stmt *st;
+    int rc = STORE_OK;
+
+    for (size_t i = 0; i < g->bdevs.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->bdevs.e[i];
+        if ((st = store__prep(s, c, SQL_TEL_BUCKET_DEVICE)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->id) | bind_static(st, 2, e->s1) |
+                           sqlite3_bind_int64(st, 3, now),
+                       "bucket device");
+        if (rc == STORE_OK && sqlite3_changes(c->db) > 0)
+            g->buckets.e[e->n1].n2++;
+    }
+    for (size_t i = 0; i < g->buckets.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->buckets.e[i];
+        if (e->id == 0 || (e->n1 == 0 && e->n2 == 0))
+            continue;
+        if ((st = store__prep(s, c, SQL_TEL_BUCKET_COUNTS)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->id) | sqlite3_bind_int64(st, 2, e->n1) |
+                           sqlite3_bind_int64(st, 3, e->n2) | sqlite3_bind_int64(st, 4, now),
+                       "bucket counts");
+    }
+    for (size_t i = 0; i < g->bvers.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->bvers.e[i];
+        if ((st = store__prep(s, c, SQL_TEL_BUCKET_VERSION)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->id) | bind_static(st, 2, e->s1) |
+                           sqlite3_bind_int64(st, 3, now) | sqlite3_bind_int64(st, 4, e->n1),
+                       "bucket version");
+    }
+    for (size_t i = 0; i < g->chours.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->chours.e[i];
+        if ((st = store__prep(s, c, SQL_TEL_CRASH_HOUR)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->tenant_id) | sqlite3_bind_int64(st, 2, hour) |
+                           bind_static(st, 3, e->s1),
+                       "crash hour");
+        if (rc == STORE_OK && sqlite3_changes(c->db) > 0) {
+            struct agg_ent *f = fleet_entry(g, e->tenant_id);
+            if (f == NULL)
+                return oom();
+            f->n3++;
+        }
+    }
+    for (size_t i = 0; i < g->fleet.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->fleet.e[i];
+        if ((st = store__prep(s, c, SQL_TEL_FLEET)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->tenant_id) | sqlite3_bind_int64(st, 2, hour) |
+                           sqlite3_bind_int64(st, 3, e->n1) | sqlite3_bind_int64(st, 4, e->n2) |
+                           sqlite3_bind_int64(st, 5, e->n3),
+                       "fleet upsert");
+    }
+    for (size_t i = 0; i < g->usage.n && rc == STORE_OK; i++) {
+        const struct agg_ent *e = &g->usage.e[i];
+        if ((st = store__prep(s, c, SQL_TEL_USAGE)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->tenant_id) | bind_static(st, 2, e->s1) |
+                           bind_static(st, 3, e->s2) | sqlite3_bind_int64(st, 4, hour) |
+                           sqlite3_bind_int64(st, 5, e->n1) | sqlite3_bind_int64(st, 6, e->n2),
+                       "usage upsert");
+        if (rc != STORE_OK)
+            break;
+        if ((st = store__prep(s, c, SQL_TEL_VERSION)) == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       sqlite3_bind_int64(st, 1, e->tenant_id) | bind_static(st, 2, e->s1) |
+                           bind_static(st, 3, e->s2) | sqlite3_bind_int64(st, 4, now) |
+                           sqlite3_bind_int64(st, 5, e->n1) | sqlite3_bind_int64(st, 6, e->n2),
+                       "version upsert");
+    }
+    for (size_t i = 0; i < g->devs.n && rc == STORE_OK; i++)
+        rc = device_counters(s, c, &g->devs.e[i], now);
+    return rc;
 }
 
 int
@@ -593,6 +879,7 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
                        const struct store_upload *up, size_t nup, int64_t now)
 {
     struct conn *c = NULL;
+    struct group g = {0};
     int rc = STORE_INVALID;
 
     if ((n > 0 && reports == NULL) || (nup > 0 && up == NULL) || n > INGEST_MAX || nup > INGEST_MAX)
@@ -611,21 +898,21 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
     if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
-        rc = ingest_one(s, c, reports[i], now);
-    for (size_t i = 0; i < nup && rc == STORE_OK; i++) {
-        int64_t stored = 0, dups = 0;
-        for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++) {
-            stored += reports[k]->result == STORE_REPORT_STORED;
-            dups += reports[k]->result == STORE_REPORT_DUPLICATE;
-        }
-        /* A retry of an upload that was stored but not acknowledged holds only duplicates: its
-         * dropped count was added the first time. */
-        rc =
-            device_counters(s, c, &up[i], stored, stored == 0 && dups > 0 ? 0 : up[i].dropped, now);
-    }
+        rc = ingest_one(s, c, &g, reports[i], now);
+    if (rc == STORE_OK)
+        rc = uploads_count(s, c, &g, reports, up, nup, now);
+    if (rc == STORE_OK)
+        rc = group_apply(s, c, &g, now);
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
+    agg_free(&g.buckets);
+    agg_free(&g.bdevs);
+    agg_free(&g.bvers);
+    agg_free(&g.chours);
+    agg_free(&g.fleet);
+    agg_free(&g.usage);
+    agg_free(&g.devs);
     if (rc != STORE_OK)
         for (size_t i = 0; reports != NULL && i < n; i++)
             if (reports[i] != NULL)
