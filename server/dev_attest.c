@@ -4,6 +4,7 @@
  * attestation_failed with the first failing reason. Every attempt of a registered device is
  * recorded; nonces are never logged. */
 #include "api.h"
+#include "metrics.h"
 #include "api_util.h"
 #include "attest.h"
 #include "log.h"
@@ -157,6 +158,7 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
     va_end(ap);
     if (a->registered)
         (void)record(a, reason, NULL, 0);
+    metrics_attestation(a->r->app->metrics, reason);
     log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
              a->ev.device_id, (long long)a->dev.tenant_id, a->r->peer);
     api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
@@ -408,6 +410,7 @@ pass(struct attempt *a)
         api_error(a->r, 500, "internal", "cannot record the attestation");
         goto out;
     }
+    metrics_attestation(a->r->app->metrics, NULL);
     log_info("msg=attestation result=pass device=%s tenant=%lld serial=%s peer=%s", a->ev.device_id,
              (long long)a->dev.tenant_id, serial, a->r->peer);
     api_reply_built(a->r, 200,

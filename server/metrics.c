@@ -23,6 +23,12 @@ struct series {
     atomic_uint_fast64_t sum_us;
 };
 
+/* Attestation outcomes: pass, the reasons of docs/protocol.md 3.3, and anything else. */
+static const char *const attest_results[] = {
+    "pass",    "unknown_device", "not_claimed",         "blocked",  "bad_nonce", "bad_signature",
+    "bad_csr", "log_mismatch",   "unknown_measurement", "rollback", "other"};
+#define NATTEST (sizeof(attest_results) / sizeof(attest_results[0]))
+
 struct metrics {
     size_t nroutes;
     const char *const *labels;
@@ -32,7 +38,19 @@ struct metrics {
     atomic_uint_fast64_t reports[3]; /* stored, duplicate, rejected */
     atomic_uint_fast64_t flags[2];   /* enum metrics_flag_kind */
     atomic_int_fast64_t ingest_in_flight;
+    atomic_uint_fast64_t attestations[NATTEST]; /* by attest_results */
 };
+
+void
+metrics_attestation(struct metrics *m, const char *reason)
+{
+    size_t i = 0; /* "pass" */
+    if (reason != NULL) {
+        for (i = 1; i < NATTEST - 1 && strcmp(attest_results[i], reason) != 0; i++)
+            ;
+    }
+    atomic_fetch_add(&m->attestations[i], 1);
+}
 
 struct metrics *
 metrics_new(size_t nroutes, const char *const *labels, const char *const *methods)
@@ -243,6 +261,12 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
             (unsigned long long)atomic_load(&m->flags[0]),
             (unsigned long long)atomic_load(&m->flags[1]),
             (long long)atomic_load(&m->ingest_in_flight));
+    bprintf(&b, "# HELP aegis_attestations_total Device attestations, by result and reason.\n"
+                "# TYPE aegis_attestations_total counter\n");
+    for (size_t i = 0; i < NATTEST; i++)
+        bprintf(&b, "aegis_attestations_total{result=\"%s\",reason=\"%s\"} %llu\n",
+                i == 0 ? "pass" : "fail", i == 0 ? "" : attest_results[i],
+                (unsigned long long)atomic_load(&m->attestations[i]));
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -23,6 +23,8 @@ void metrics_connection(struct metrics *m, int delta);
 /* Telemetry reports answered stored, duplicate and rejected
  * (aegis_telemetry_reports_total{status}). */
 void metrics_telemetry(struct metrics *m, uint64_t stored, uint64_t duplicates, uint64_t rejected);
+/* One attestation: reason NULL for a pass, else its failure reason (aegis_attestations_total). */
+void metrics_attestation(struct metrics *m, const char *reason);
 /* Failure flags raised (aegis_failure_flags_total{kind}). */
 enum metrics_flag_kind { METRICS_FLAG_NEW_BUCKET = 0, METRICS_FLAG_RATE_REGRESSION = 1 };
 void metrics_failure_flags(struct metrics *m, enum metrics_flag_kind kind, uint64_t n);

@@ -251,6 +251,26 @@ class AttestTest(AttestBase):
 
     # --- every reason, in the protocol's order ---
 
+    def attest_counter(self, result, reason):
+        st, _, raw = self.client.request("GET", "/metrics", token=None)
+        self.assertEqual(st, 200)
+        text = raw.decode()
+        key = 'aegis_attestations_total{result="%s",reason="%s"} ' % (result, reason)
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(line[len(key):])
+        self.fail("no %s in /metrics" % key)
+
+    def test_metrics_count_results_by_reason(self):
+        passes = self.attest_counter("pass", "")
+        unknown = self.attest_counter("fail", "unknown_device")
+        dev = self.new_device()
+        self.assertEqual(self.attest(dev)[0], 200)
+        ghost = self.new_device(register=False)
+        self.assertFails(self.attest(ghost), "unknown_device")
+        self.assertEqual(self.attest_counter("pass", ""), passes + 1)
+        self.assertEqual(self.attest_counter("fail", "unknown_device"), unknown + 1)
+
     def test_unknown_device(self):
         dev = self.new_device(register=False)
         before = len(self.list_all("/v1/attestations"))
