@@ -312,6 +312,18 @@ store__end_tx(store *s, struct conn *c, int rc)
     return rc;
 }
 
+int
+store__finish(store *s, struct conn *c, int rc, json_t *obj, json_t **out)
+{
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    if (rc == STORE_OK && out != NULL)
+        *out = obj;
+    else
+        json_decref(obj);
+    return rc;
+}
+
 /* Takes an idle connection, waiting while all are in use. The caller gives it back with
  * store__give(). */
 struct conn *
@@ -1463,13 +1475,7 @@ store_product_create(store *s, int64_t tenant_id, const char *name, const char *
         goto out;
     rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 int
@@ -1558,13 +1564,7 @@ update_named(store *s, int64_t tenant_id, int64_t id, const char *name, const ch
     }
     rc = store__load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 int
@@ -1664,13 +1664,7 @@ store_group_create(store *s, int64_t tenant_id, int64_t product_id, const char *
         goto out;
     rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 int
@@ -2032,13 +2026,7 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
     }
     rc = load_device(s, c, tenant_id, device_id, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 /* The shared body of move and block/unblock: the device must be claimed by the tenant; change()
@@ -2076,13 +2064,7 @@ change_device(store *s, int64_t tenant_id, const char *device_id, const struct d
         goto out;
     rc = load_device(s, c, tenant_id, device_id, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 static int

@@ -402,13 +402,7 @@ store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
         goto out;
     rc = store__load_by_id(s, c, SQL_REFVAL_GET, id, tenant_id, refval_json, &obj);
 out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    if (rc == STORE_OK && out != NULL)
-        *out = obj;
-    else
-        json_decref(obj);
-    return rc;
+    return store__finish(s, c, rc, obj, out);
 }
 
 int

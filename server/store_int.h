@@ -85,6 +85,10 @@ int store__begin_light(store *s, struct conn *c);
 /* Ends the transaction open on c, if any: commits when rc is STORE_OK, else rolls back. Returns
  * rc, or STORE_ERR when the commit failed. Accepts c == NULL. */
 int store__end_tx(store *s, struct conn *c, int rc);
+/* The common end of a change that returns an object: ends the transaction on c (commit when rc is
+ * STORE_OK), gives c back (c may be NULL), and hands obj to *out on success (out may be NULL),
+ * freeing it otherwise. Returns the final code. */
+int store__finish(store *s, struct conn *c, int rc, json_t *obj, json_t **out);
 
 /* --- stepping and binding --- */
 /* A statement expected to return at most one row: STORE_OK with a row, STORE_NOTFOUND without. */
