@@ -38,6 +38,10 @@ static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
 static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
+/* 64 MiB of page cache for the telemetry writer (negative: KiB), enough for the hot pages of the
+ * report indexes of a large fleet. */
+static const char SQL_INGEST_CACHE[] = "PRAGMA cache_size = -65536";
+static const char SQL_INGEST_CKPT[] = "PRAGMA wal_autocheckpoint = 10000";
 static const char SQL_PING[] = "SELECT count(*) FROM sqlite_schema";
 
 static const char SQL_MIGRATIONS_CREATE[] =
@@ -339,11 +343,10 @@ store__take(store *s)
 
 /* Puts c back into the pool: resets every statement (ending any read), drops their bindings, and
  * rolls back a transaction a caller forgot. Accepts NULL. */
-void
-store__give(store *s, struct conn *c)
+/* Ends whatever a call left on c: statements reset, bindings dropped, a transaction rolled back. */
+static void
+conn_settle(store *s, struct conn *c)
 {
-    if (c == NULL)
-        return;
     for (int i = 0; i < c->ncache; i++) {
         sqlite3_reset(c->cache[i].st);
         sqlite3_clear_bindings(c->cache[i].st);
@@ -353,10 +356,34 @@ store__give(store *s, struct conn *c)
         (void)exec1(s, c, SQL_ROLLBACK);
     }
     release_write(s, c);
+}
+
+void
+store__give(store *s, struct conn *c)
+{
+    if (c == NULL)
+        return;
+    conn_settle(s, c);
     pthread_mutex_lock(&s->lock);
     s->idle[s->nidle++] = c;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+struct conn *
+store__take_ingest(store *s)
+{
+    pthread_mutex_lock(&s->ingest_lock);
+    return &s->ingest;
+}
+
+void
+store__give_ingest(store *s, struct conn *c)
+{
+    if (c == NULL)
+        return;
+    conn_settle(s, c);
+    pthread_mutex_unlock(&s->ingest_lock);
 }
 
 /* Runs a PRAGMA and copies the text of its first result column into out ("" when it returns no
@@ -470,6 +497,12 @@ alloc_store(int pool_size)
         pthread_mutex_destroy(&s->lock);
         goto out;
     }
+    if (pthread_mutex_init(&s->ingest_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->write_lock);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        goto out;
+    }
     s->sync_ready = 1;
     ok = 1;
 out:
@@ -484,6 +517,7 @@ int
 store_open(const char *path, int pool_size, store **out, char *err, size_t errlen)
 {
     store *s = NULL;
+    char val[32];
     int rc = STORE_INVALID;
 
     if (out != NULL)
@@ -504,6 +538,13 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
             goto out;
         s->idle[s->nidle++] = &s->conns[i];
     }
+    if (conn_open(&s->ingest, path, err, errlen) != 0)
+        goto out;
+    if (pragma(s->ingest.db, SQL_INGEST_CACHE, val, sizeof(val)) != 0 ||
+        pragma(s->ingest.db, SQL_INGEST_CKPT, val, sizeof(val)) != 0) {
+        seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->ingest.db));
+        goto out;
+    }
     *out = s;
     s = NULL;
     rc = STORE_OK;
@@ -520,10 +561,13 @@ store_close(store *s)
         return;
     for (int i = 0; s->conns != NULL && i < s->size; i++)
         conn_close(&s->conns[i]);
+    conn_close(&s->ingest);
+    store__tel_cache_free(s->ingest_buckets);
     if (s->sync_ready) {
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->write_lock);
+        pthread_mutex_destroy(&s->ingest_lock);
     }
     free(s->conns);
     free(s->idle);

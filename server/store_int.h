@@ -33,6 +33,8 @@
 #define DEVICE_ID_LEN 64
 #define CURSOR_BUF 65 /* the header's minimum for next_cursor: a device id and its NUL */
 
+struct tel_cache;
+
 struct cached_stmt {
     const char *sql; /* the string constant it was prepared from (compared by address) */
     sqlite3_stmt *st;
@@ -58,6 +60,12 @@ struct store {
     struct conn **idle; /* stack of the nidle connections not in use */
     int size;
     int nidle;
+    /* The telemetry writer's own connection, outside the pool: its page cache stays warm between
+     * group commits (a pool connection's is dropped whenever another connection has written), and
+     * it is sized for the report indexes. ingest_lock serialises its (normally single) user. */
+    struct conn ingest;
+    pthread_mutex_t ingest_lock;
+    struct tel_cache *ingest_buckets; /* store_telemetry.c; guarded by ingest_lock */
     atomic_uint_least64_t errors;
 };
 
@@ -74,6 +82,11 @@ int store__write_error(store *s, struct conn *c, int rc, const char *what);
 struct conn *store__take(store *s);
 /* Puts c back: resets every statement, rolls back a forgotten transaction. Accepts NULL. */
 void store__give(store *s, struct conn *c);
+/* Frees the telemetry writer's cache of bucket ids (store_telemetry.c). Accepts NULL. */
+void store__tel_cache_free(struct tel_cache *t);
+/* The telemetry writer's dedicated connection (struct store), taken and given back as above. */
+struct conn *store__take_ingest(store *s);
+void store__give_ingest(store *s, struct conn *c);
 /* The cached statement for sql (an SQL_ constant), reset and without bindings. Borrowed from c;
  * NULL on error (logged). */
 sqlite3_stmt *store__prep(store *s, struct conn *c, const char *sql);

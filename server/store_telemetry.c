@@ -44,7 +44,8 @@ static const char SQL_TEL_BUCKET_DEVICE[] =
 /* The group's further reports (?2) and new devices (?3) of a bucket, ?4 the time. */
 static const char SQL_TEL_BUCKET_COUNTS[] =
     "UPDATE failure_buckets SET count = count + ?2, devices = devices + ?3, "
-    "devices_first_hour = devices_first_hour + CASE WHEN ?4 < first_seen + 3600 THEN ?3 ELSE 0 END "
+    "last_seen = max(last_seen, ?4), devices_first_hour = devices_first_hour + CASE WHEN ?4 < "
+    "first_seen + 3600 THEN ?3 ELSE 0 END "
     "WHERE id = ?1";
 static const char SQL_TEL_BUCKET_VERSION[] =
     "INSERT INTO bucket_versions (bucket_id, image_version, count, first_seen, last_seen) "
@@ -406,7 +407,8 @@ struct agg {
 
 /* The tables of a group and the meaning of their counts. */
 struct group {
-    struct agg buckets; /* tenant, signature text: id; n1 reports beyond the first, n2 devices */
+    struct agg buckets; /* tenant, signature text: id; n1 reports not counted yet, n2 devices,
+                           n3 1 when created or counted by this group's upsert */
     struct agg bdevs;   /* bucket id, device: id, s1 device; n1 the index in buckets */
     struct agg bvers;   /* bucket id, version: id, s1 version; n1 reports */
     struct agg chours;  /* tenant, device (the hour is the group's): s1 device */
@@ -420,6 +422,24 @@ agg_free(struct agg *t)
 {
     free(t->e);
     free(t->slot);
+}
+
+/* Bucket ids by (tenant, signature text) that the writer has seen committed, so that a known
+ * bucket's first report in a group needs neither a lookup nor an upsert. Buckets are never deleted,
+ * so an id once committed stays right; the cache is emptied when it reaches TEL_CACHE_MAX. */
+#define TEL_CACHE_MAX 16384
+
+struct tel_cache {
+    struct agg ids;
+};
+
+void
+store__tel_cache_free(struct tel_cache *t)
+{
+    if (t == NULL)
+        return;
+    agg_free(&t->ids);
+    free(t);
 }
 
 static uint64_t
@@ -443,6 +463,16 @@ agg_slot(const struct agg *t, const char *k, size_t klen, uint64_t h)
         i = (i + 1) & (t->cap - 1);
     }
     return i;
+}
+
+/* The entry of key, or NULL when absent. */
+static const struct agg_ent *
+agg_find(const struct agg *t, const char *k, size_t klen)
+{
+    if (t->cap == 0)
+        return NULL;
+    size_t i = agg_slot(t, k, klen, agg_hash(k, klen));
+    return t->slot[i] != 0 ? &t->e[t->slot[i] - 1] : NULL;
 }
 
 /* The entry of key, added (zeroed) when absent (*added set). NULL when out of memory. */
@@ -702,6 +732,11 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
         struct agg_ent *b = agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx);
         if (b == NULL)
             return oom();
+        if (b->id == 0 && s->ingest_buckets != NULL) {
+            const struct agg_ent *known = agg_find(&s->ingest_buckets->ids, k, klen + (size_t)n);
+            if (known != NULL)
+                b->id = known->id;
+        }
         bucket_id = b->id; /* 0 when new here, or seen before only in duplicates */
         if (bucket_id == 0) {
             /* the bucket's first report in the group: is it new? */
@@ -715,6 +750,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
             if ((rc = bucket_add(s, c, r, sig, now, &bucket_id)) != STORE_OK)
                 return rc;
             g->buckets.e[bidx].id = bucket_id;
+            g->buckets.e[bidx].n3 = 1;
             new_bucket = 1;
         }
     }
@@ -874,6 +910,29 @@ group_apply(store *s, struct conn *c, struct group *g, int64_t now)
     return rc;
 }
 
+/* Remembers the buckets of a committed group in the writer's cache. A failure only costs a later
+ * lookup. */
+static void
+cache_buckets(store *s, const struct group *g)
+{
+    struct tel_cache *t = s->ingest_buckets;
+    if (t == NULL && (t = s->ingest_buckets = calloc(1, sizeof(*t))) == NULL)
+        return;
+    if (t->ids.n + g->buckets.n > TEL_CACHE_MAX) {
+        agg_free(&t->ids);
+        memset(&t->ids, 0, sizeof(t->ids));
+    }
+    for (size_t i = 0; i < g->buckets.n; i++) {
+        const struct agg_ent *b = &g->buckets.e[i];
+        int added;
+        size_t idx;
+        struct agg_ent *e;
+        if (b->n3 == 0 || (e = agg_get(&t->ids, b->key, b->klen, &added, &idx)) == NULL)
+            continue;
+        e->id = b->id;
+    }
+}
+
 int
 store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
                        const struct store_upload *up, size_t nup, int64_t now)
@@ -894,7 +953,7 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
             up[i].dropped > STORE_TEL_U32_MAX || up[i].first > n ||
             up[i].nreports > n - up[i].first)
             goto out;
-    c = store__take(s);
+    c = store__take_ingest(s);
     if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
@@ -905,7 +964,9 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
         rc = group_apply(s, c, &g, now);
 out:
     rc = store__end_tx(s, c, rc);
-    store__give(s, c);
+    if (rc == STORE_OK)
+        cache_buckets(s, &g);
+    store__give_ingest(s, c);
     agg_free(&g.buckets);
     agg_free(&g.bdevs);
     agg_free(&g.bvers);

@@ -290,6 +290,59 @@ test_dedup(void **state)
     json_decref(items);
 }
 
+/* Buckets known from earlier groups (the writer's cache of bucket ids) are counted like new ones:
+ * count, devices, versions and last_seen move, a retried report is not counted again, and a
+ * group that rolls back leaves nothing cached (its bucket id is reused by the next new bucket). */
+static void
+test_known_buckets_across_groups(void **state)
+{
+    struct fx *f = *state;
+    char next[CURSOR_BUF], err[256] = "";
+    struct store_bucket_filter flt = {0};
+    json_t *b = NULL;
+
+    mk_crash(f, 0, D1, 1, "1.0", "0x10");
+    ingest(f, 1, T0);
+    mk_crash(f, 0, D1, 1, "1.0", "0x10"); /* a retry */
+    mk_crash(f, 1, D2, 1, "2.0", "0x10");
+    mk_crash(f, 2, D1, 2, "1.0", "0x10");
+    ingest(f, 3, T0 + 100);
+    assert_int_equal(f->r[0].result, STORE_REPORT_DUPLICATE);
+    assert_int_equal(f->r[1].result, STORE_REPORT_STORED);
+    json_t *items = bucket_list(f, f->ta, &flt, 10, NULL, next);
+    assert_int_equal(json_array_size(items), 1);
+    json_t *top = json_array_get(items, 0);
+    assert_int_equal(jint(top, "count"), 3);
+    assert_int_equal(jint(top, "devices"), 2);
+    assert_string_equal(jstr(top, "first_seen"), "2027-01-15T08:00:00Z"); /* T0 */
+    assert_string_equal(jstr(top, "last_seen"), "2027-01-15T08:01:40Z");  /* T0 + 100 */
+    assert_int_equal(store_bucket_get(f->s, f->ta, jint(top, "id"), &b), STORE_OK);
+    assert_int_equal(json_array_size(json_object_get(b, "versions")), 2);
+    json_decref(b);
+    json_decref(items);
+
+    /* a group that fails after creating bucket 0x20: nothing of it stays, nor in the cache */
+    mk_crash(f, 0, D1, 3, "1.0", "0x20");
+    mk_crash(f, 1, "4444444444444444444444444444444444444444444444444444444444444444", 1, "1.0",
+             "0x30"); /* not a registered device */
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 2, NULL, 0, T0 + 200), STORE_ERR);
+    mk_crash(f, 0, D1, 4, "1.0", "0x40"); /* takes the id 0x20 had */
+    mk_crash(f, 1, D1, 3, "1.0", "0x20");
+    ingest(f, 2, T0 + 300);
+    items = bucket_list(f, f->ta, &flt, 10, NULL, next);
+    assert_int_equal(json_array_size(items), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *it = json_array_get(items, i);
+        assert_int_equal(jint(it, "count"), strcmp(jstr(it, "pc"), "0x10") == 0 ? 3 : 1);
+        assert_true(strcmp(jstr(it, "pc"), "0x30") != 0);
+    }
+    json_decref(items);
+    /* the failed group counted one database error: start a fresh count for the teardown */
+    assert_int_equal(store_error_count(f->s), 1);
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
+}
+
 /* A malformed report fails the whole call before anything is written. */
 static void
 test_invalid_report_stores_nothing(void **state)
@@ -627,6 +680,7 @@ main(void)
         cmocka_unit_test(test_signature),
         cmocka_unit_test_setup_teardown(test_bucket_normalisation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_buckets_across_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_report_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregates_and_rates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_list_sort_filters_pages, setup, teardown),
