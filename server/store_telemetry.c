@@ -41,10 +41,14 @@ static const char SQL_TEL_BUCKET_UPSERT[] =
     "count = count + 1 RETURNING id";
 static const char SQL_TEL_BUCKET_DEVICE[] =
     "INSERT OR IGNORE INTO bucket_devices (bucket_id, device_id, first_seen) VALUES (?1, ?2, ?3)";
-/* The group's further reports (?2) and new devices (?3) of a bucket, ?4 the time. */
+/* The group's further reports (?2), new devices (?3) and newest report ids (?5, a JSON array) of
+ * a bucket, ?4 the time. samples keeps the ?6 (SAMPLES_MAX) newest ids, newest first. */
 static const char SQL_TEL_BUCKET_COUNTS[] =
     "UPDATE failure_buckets SET count = count + ?2, devices = devices + ?3, "
-    "last_seen = max(last_seen, ?4), devices_first_hour = devices_first_hour + CASE WHEN ?4 < "
+    "last_seen = max(last_seen, ?4), samples = (SELECT json_group_array(value) FROM "
+    "(SELECT value FROM json_each(?5) UNION ALL SELECT value FROM "
+    "json_each(failure_buckets.samples) "
+    "ORDER BY value DESC LIMIT ?6)), devices_first_hour = devices_first_hour + CASE WHEN ?4 < "
     "first_seen + 3600 THEN ?3 ELSE 0 END "
     "WHERE id = ?1";
 static const char SQL_TEL_BUCKET_VERSION[] =
@@ -116,8 +120,10 @@ static const char SQL_BUCKET_VERSIONS[] =
     "id, device_id, report_id, type, boot_id, uptime_s, received_at, component, image_version, "   \
     "reason, pc, lr, return_addresses, fault_registers, free_memory, message, period_s, images, "  \
     "counters, previous_boot_id, bucket_id"
-static const char SQL_BUCKET_SAMPLES[] = "SELECT " REPORT_COLS " FROM telemetry_reports "
-                                         "WHERE bucket_id = ?1 ORDER BY id DESC LIMIT ?2";
+/* The ids in samples whose reports retention has not deleted yet. */
+static const char SQL_BUCKET_SAMPLES[] =
+    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN (SELECT value FROM "
+    "json_each((SELECT samples FROM failure_buckets WHERE id = ?1))) ORDER BY id DESC LIMIT ?2";
 static const char SQL_TEL_DEVICE_VISIBLE[] =
     "SELECT 1 FROM devices WHERE id = ?1 AND "
     "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
@@ -178,9 +184,11 @@ static const char SQL_FLAG_REGRESSIONS[] =
     "AND crashes > 0 AND crashes * 100.0 * prev_seconds > ?1 * 1.0 * prev_crashes * device_seconds "
     "ORDER BY tenant_id, component, image_version";
 
+/* The oldest ?2 reports by id (ids grow with received_at: no index by age to maintain), those of
+ * them received before ?1. */
 static const char SQL_REPORT_PURGE[] =
-    "DELETE FROM telemetry_reports WHERE id IN "
-    "(SELECT id FROM telemetry_reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)";
+    "DELETE FROM telemetry_reports WHERE id IN (SELECT id FROM "
+    "(SELECT id, received_at FROM telemetry_reports ORDER BY id LIMIT ?2) WHERE received_at < ?1)";
 static const char SQL_CRASH_HOURS_PURGE[] =
     "DELETE FROM telemetry_crash_hours WHERE (tenant_id, hour, device_id) IN "
     "(SELECT tenant_id, hour, device_id FROM telemetry_crash_hours WHERE hour < ?1 LIMIT ?2)";
@@ -394,8 +402,10 @@ struct agg_ent {
     char key[AGG_KEY_MAX];
     int64_t id; /* bucket id */
     int64_t tenant_id;
-    int64_t n1, n2, n3;  /* counts, per table (struct group) */
-    const char *s1, *s2; /* borrowed texts to bind */
+    int64_t n1, n2, n3;           /* counts, per table (struct group) */
+    const char *s1, *s2;          /* borrowed texts to bind */
+    int64_t samples[SAMPLES_MAX]; /* buckets: ids of the group's newest reports, oldest first */
+    size_t nsamples;
 };
 
 struct agg {
@@ -714,6 +724,31 @@ heartbeat_count(struct group *g, const struct store_report *r)
     return rc;
 }
 
+/* Keeps id among the bucket's newest reports of the group (ids grow: it is the newest). */
+static void
+sample_add(struct agg_ent *b, int64_t id)
+{
+    if (b->nsamples == SAMPLES_MAX) {
+        memmove(b->samples, b->samples + 1, (SAMPLES_MAX - 1) * sizeof(b->samples[0]));
+        b->nsamples--;
+    }
+    b->samples[b->nsamples++] = id;
+}
+
+/* The bucket's sample ids as a JSON array text, newest first, into out. */
+#define SAMPLES_BUF (2 + SAMPLES_MAX * 21)
+static const char *
+samples_json(const struct agg_ent *b, char out[SAMPLES_BUF])
+{
+    size_t o = 0;
+    out[o++] = '[';
+    for (size_t i = b->nsamples; i > 0; i--)
+        o += (size_t)snprintf(out + o, SAMPLES_BUF - o, "%s%lld", i < b->nsamples ? "," : "",
+                              (long long)b->samples[i - 1]);
+    snprintf(out + o, SAMPLES_BUF - o, "]");
+    return out;
+}
+
 /* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */
 static int
 ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, int64_t now)
@@ -762,8 +797,10 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
     }
     r->result = STORE_REPORT_STORED;
     if (r->type == STORE_REPORT_CRASH) {
+        struct agg_ent *b = &g->buckets.e[bidx];
         if (!new_bucket)
-            g->buckets.e[bidx].n1++; /* the first is counted by its upsert */
+            b->n1++; /* the first is counted by its upsert */
+        sample_add(b, sqlite3_last_insert_rowid(c->db));
         return crash_count(g, r, bidx);
     }
     if (r->type == STORE_REPORT_HEARTBEAT)
@@ -843,13 +880,16 @@ group_apply(store *s, struct conn *c, struct group *g, int64_t now)
     }
     for (size_t i = 0; i < g->buckets.n && rc == STORE_OK; i++) {
         const struct agg_ent *e = &g->buckets.e[i];
-        if (e->id == 0 || (e->n1 == 0 && e->n2 == 0))
+        char samples[SAMPLES_BUF];
+        if (e->id == 0 || e->nsamples == 0) /* no report of it stored */
             continue;
         if ((st = store__prep(s, c, SQL_TEL_BUCKET_COUNTS)) == NULL)
             return STORE_ERR;
         rc = run_write(s, c, st,
                        sqlite3_bind_int64(st, 1, e->id) | sqlite3_bind_int64(st, 2, e->n1) |
-                           sqlite3_bind_int64(st, 3, e->n2) | sqlite3_bind_int64(st, 4, now),
+                           sqlite3_bind_int64(st, 3, e->n2) | sqlite3_bind_int64(st, 4, now) |
+                           bind_static(st, 5, samples_json(e, samples)) |
+                           sqlite3_bind_int(st, 6, SAMPLES_MAX),
                        "bucket counts");
     }
     for (size_t i = 0; i < g->bvers.n && rc == STORE_OK; i++) {

@@ -33,30 +33,29 @@ def loadgen(build, *args):
     return dict(kv.split("=") for kv in last.split())
 
 
-def raw_sqlite_rate(db_path, rows=200000, per_tx=1000):
-    """Rows per second of plain INSERTs of crash rows into telemetry_reports, synchronous=FULL."""
+def raw_sqlite_rate(db_path, per_tx=1000):
+    """Rows per second of plain INSERTs of the same rows the daemon stored in this run, in the order
+    it stored them, into an emptied telemetry_reports of a copy of its database (same schema,
+    constraints and indexes), per_tx rows per synchronous=FULL transaction. The rows come from an
+    in-memory table inside SQLite, so no client overhead is counted. Returns (rate, rows)."""
     con = sqlite3.connect(db_path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
-    tenant, device, bucket = con.execute(
-        "SELECT r.tenant_id, r.device_id, r.bucket_id FROM telemetry_reports r "
-        "WHERE r.type = 'crash' LIMIT 1").fetchone()
-    base = con.execute("SELECT coalesce(max(report_id), 0) + 1 FROM telemetry_reports").fetchone()[0]
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("PRAGMA temp_store=MEMORY")
+    con.execute("CREATE TEMP TABLE src AS SELECT * FROM telemetry_reports ORDER BY id")
+    rows = con.execute("SELECT count(*) FROM temp.src").fetchone()[0]
+    con.execute("DELETE FROM telemetry_reports")
+    con.execute("VACUUM")
     t0 = time.time()
     for start in range(0, rows, per_tx):
         con.execute("BEGIN IMMEDIATE")
-        con.execute(
-            "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2) "
-            "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, uptime_s, "
-            "component, image_version, reason, pc, lr, return_addresses, fault_registers, free_memory, "
-            "received_at, bucket_id) SELECT ?3, ?4, i, 'crash', '00112233445566778899aabbccddeeff', "
-            "i % 86400, 'aegis-os', '2.1.0', 'hardfault', '0x8001000', '0x8002000', '[\"0x8003000\"]', "
-            "'{\"cfsr\":\"0x8200\"}', 1234, ?5, ?6 FROM n",
-            (base + start, base + start + per_tx - 1, tenant, device, int(time.time()), bucket))
+        con.execute("INSERT INTO telemetry_reports SELECT * FROM temp.src WHERE rowid > ?1 AND rowid <= ?2",
+                    (start, start + per_tx))
         con.execute("COMMIT")
     rate = rows / (time.time() - t0)
     con.close()
-    return rate
+    return rate, rows
 
 
 def start_nginx(tmp, cert, key):
@@ -136,8 +135,9 @@ def main():
         d.stop()
         db_copy = os.path.join(fleet_root, "raw.db")
         shutil.copy(os.path.join(d.data_dir, "aegis.db"), db_copy)
-        raw = raw_sqlite_rate(db_copy)
-        print("raw SQLite: %.0f rows/s (1,000 per synchronous=FULL transaction)" % raw)
+        raw, raw_rows = raw_sqlite_rate(db_copy)
+        print("raw SQLite: %.0f rows/s (the run's %d rows again, 1,000 per synchronous=FULL transaction)"
+              % (raw, raw_rows))
         nginx, port = start_nginx(fleet_root, os.path.join(d.pki_dir, "server.crt"),
                                   os.path.join(d.pki_dir, "server.key"))
         ng = loadgen(build, "get", "--url", "https://127.0.0.1:%d/ack.json" % port, "--cacert", d.cacert,

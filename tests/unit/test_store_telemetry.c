@@ -8,10 +8,12 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "schema.h"
 #include "store.h"
 #include "util.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +343,139 @@ test_known_buckets_across_groups(void **state)
     assert_int_equal(store_error_count(f->s), 1);
     store_close(f->s);
     assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
+}
+
+/* The ids of the samples of the bucket at the top of the list, newest first, into ids. */
+static size_t
+top_samples(struct fx *f, int64_t *ids, size_t max)
+{
+    char next[CURSOR_BUF];
+    struct store_bucket_filter flt = {0};
+    json_t *b = NULL, *items = bucket_list(f, f->ta, &flt, 1, NULL, next);
+    assert_int_equal(store_bucket_get(f->s, f->ta, jint(json_array_get(items, 0), "id"), &b),
+                     STORE_OK);
+    json_t *samples = json_object_get(b, "samples");
+    size_t n = json_array_size(samples);
+    assert_true(n <= max);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = jint(json_array_get(samples, i), "report_id");
+    json_decref(b);
+    json_decref(items);
+    return n;
+}
+
+/* A bucket's samples are its 10 newest stored reports, newest first, across groups; reports
+ * deleted by retention drop out. */
+static void
+test_bucket_samples(void **state)
+{
+    struct fx *f = *state;
+    int64_t ids[16];
+    int purged = 0;
+    for (int i = 0; i < 12; i++)
+        mk_crash(f, i, D1, i + 1, "1.0", "0x10");
+    ingest(f, 12, T0);
+    assert_int_equal(top_samples(f, ids, 16), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ids[i], 12 - i);
+    mk_crash(f, 0, D2, 1, "1.0", "0x10");
+    mk_crash(f, 1, D1, 13, "1.0", "0x20"); /* another bucket */
+    mk_crash(f, 2, D1, 14, "1.0", "0x10");
+    ingest(f, 3, T0 + 86400);
+    assert_int_equal(top_samples(f, ids, 16), 10);
+    assert_int_equal(ids[0], 14);
+    assert_int_equal(ids[1], 1); /* D2's report 1 */
+    for (int i = 2; i < 10; i++)
+        assert_int_equal(ids[i], 14 - i);
+    /* retention deletes the 12 reports of T0: the two newer samples stay */
+    assert_int_equal(store_report_purge(f->s, T0 + 1, 1000, &purged), STORE_OK);
+    assert_int_equal(purged, 12);
+    assert_int_equal(top_samples(f, ids, 16), 2);
+    assert_int_equal(ids[0], 14);
+    assert_int_equal(ids[1], 1);
+}
+
+static void
+exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg != NULL ? msg : "?");
+}
+
+/* Migration 4 on a database of version 3 with reports: the bucket gets its 10 newest report ids as
+ * samples, and the two report indexes it replaces are gone. */
+static void
+test_migration_4_backfills_samples(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aegis-mig4-XXXXXX", path[64], sql[1024], err[256] = "", p[80];
+    sqlite3 *db = NULL;
+    store *s = NULL;
+    int applied = 0;
+    json_t *b = NULL;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/aegis.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode=WAL");
+    exec_ok(db, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (int i = 0; i < schema_migration_count && schema_migrations[i].version <= 3; i++) {
+        exec_ok(db, schema_migrations[i].sql);
+        snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations VALUES (%d, '%s', 1)",
+                 schema_migrations[i].version, schema_migrations[i].name);
+        exec_ok(db, sql);
+    }
+    exec_ok(db, "INSERT INTO tenants (id, name, created_at) VALUES (1, 'acme', 1)");
+    exec_ok(db, "INSERT INTO devices (id, public_key_pem, registered_by, tenant_id, created_at, "
+                "claimed_at, updated_at) VALUES ('" D1 "', 'k', 1, 1, 1, 1, 1)");
+    exec_ok(db, "INSERT INTO failure_buckets (id, tenant_id, signature, component, reason, pc, "
+                "first_seen, last_seen, count, devices) VALUES (1, 1, printf('%064d', 0), "
+                "'aegis-app', 'hardfault', '0x10', 1, 12, 12, 1)");
+    for (int i = 1; i <= 12; i++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, "
+                 "uptime_s, component, image_version, reason, pc, lr, return_addresses, "
+                 "fault_registers, free_memory, received_at, bucket_id) VALUES "
+                 "(1, '" D1 "', %d, 'crash', '" BOOT "', 1, 'aegis-app', '1.0', 'hardfault', "
+                 "'0x10', '0x1', '[]', '{}', 1, %d, 1)",
+                 i, i);
+        exec_ok(db, sql);
+    }
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(path, 2, &s, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_migrate(s, &applied, err, sizeof(err)), STORE_OK);
+    assert_true(applied >= 1);
+    assert_int_equal(store_bucket_get(s, 1, 1, &b), STORE_OK);
+    json_t *samples = json_object_get(b, "samples");
+    assert_int_equal(json_array_size(samples), 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(jint(json_array_get(samples, i), "report_id"), 12 - (int64_t)i);
+    json_decref(b);
+    assert_int_equal(store_error_count(s), 0);
+    store_close(s);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                           "('telemetry_reports_by_bucket', 'telemetry_reports_by_age')",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+    rmdir(dir);
 }
 
 /* A malformed report fails the whole call before anything is written. */
@@ -681,6 +816,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bucket_normalisation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_buckets_across_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bucket_samples, setup, teardown),
+        cmocka_unit_test(test_migration_4_backfills_samples),
         cmocka_unit_test_setup_teardown(test_invalid_report_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregates_and_rates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_list_sort_filters_pages, setup, teardown),
