@@ -41,15 +41,12 @@ static const char SQL_TEL_BUCKET_UPSERT[] =
     "count = count + 1 RETURNING id";
 static const char SQL_TEL_BUCKET_DEVICE[] =
     "INSERT OR IGNORE INTO bucket_devices (bucket_id, device_id, first_seen) VALUES (?1, ?2, ?3)";
-/* The group's further reports (?2), new devices (?3) and newest report ids (?5, a JSON array) of
- * a bucket, ?4 the time. samples keeps the ?6 (SAMPLES_MAX) newest ids, newest first. */
+/* The group's further reports (?2), new devices (?3) and newest report ids (?5, newest first, 19
+ * digits each: migration 0004) of a bucket, ?4 the time. samples keeps the first ?6 characters. */
 static const char SQL_TEL_BUCKET_COUNTS[] =
     "UPDATE failure_buckets SET count = count + ?2, devices = devices + ?3, "
-    "last_seen = max(last_seen, ?4), samples = (SELECT json_group_array(value) FROM "
-    "(SELECT value FROM json_each(?5) UNION ALL SELECT value FROM "
-    "json_each(failure_buckets.samples) "
-    "ORDER BY value DESC LIMIT ?6)), devices_first_hour = devices_first_hour + CASE WHEN ?4 < "
-    "first_seen + 3600 THEN ?3 ELSE 0 END "
+    "last_seen = max(last_seen, ?4), samples = substr(?5 || samples, 1, ?6), "
+    "devices_first_hour = devices_first_hour + CASE WHEN ?4 < first_seen + 3600 THEN ?3 ELSE 0 END "
     "WHERE id = ?1";
 static const char SQL_TEL_BUCKET_VERSION[] =
     "INSERT INTO bucket_versions (bucket_id, image_version, count, first_seen, last_seen) "
@@ -120,10 +117,12 @@ static const char SQL_BUCKET_VERSIONS[] =
     "id, device_id, report_id, type, boot_id, uptime_s, received_at, component, image_version, "   \
     "reason, pc, lr, return_addresses, fault_registers, free_memory, message, period_s, images, "  \
     "counters, previous_boot_id, bucket_id"
-/* The ids in samples whose reports retention has not deleted yet. */
+/* The reports of the ids in samples (19 digits each) that retention has not deleted yet. */
 static const char SQL_BUCKET_SAMPLES[] =
-    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN (SELECT value FROM "
-    "json_each((SELECT samples FROM failure_buckets WHERE id = ?1))) ORDER BY id DESC LIMIT ?2";
+    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN ("
+    "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?2) "
+    "SELECT CAST(substr(b.samples, k.i * 19 + 1, 19) AS INTEGER) FROM failure_buckets b, k "
+    "WHERE b.id = ?1 AND k.i * 19 < length(b.samples)) ORDER BY id DESC LIMIT ?2";
 static const char SQL_TEL_DEVICE_VISIBLE[] =
     "SELECT 1 FROM devices WHERE id = ?1 AND "
     "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
@@ -735,17 +734,17 @@ sample_add(struct agg_ent *b, int64_t id)
     b->samples[b->nsamples++] = id;
 }
 
-/* The bucket's sample ids as a JSON array text, newest first, into out. */
-#define SAMPLES_BUF (2 + SAMPLES_MAX * 21)
+/* The bucket's sample ids as failure_buckets.samples text (newest first, 19 digits each) into
+ * out. */
+#define SAMPLE_DIGITS 19
+#define SAMPLES_BUF (SAMPLES_MAX * SAMPLE_DIGITS + 1)
 static const char *
-samples_json(const struct agg_ent *b, char out[SAMPLES_BUF])
+samples_text(const struct agg_ent *b, char out[SAMPLES_BUF])
 {
     size_t o = 0;
-    out[o++] = '[';
+    out[0] = '\0';
     for (size_t i = b->nsamples; i > 0; i--)
-        o += (size_t)snprintf(out + o, SAMPLES_BUF - o, "%s%lld", i < b->nsamples ? "," : "",
-                              (long long)b->samples[i - 1]);
-    snprintf(out + o, SAMPLES_BUF - o, "]");
+        o += (size_t)snprintf(out + o, SAMPLES_BUF - o, "%019lld", (long long)b->samples[i - 1]);
     return out;
 }
 
@@ -888,8 +887,8 @@ group_apply(store *s, struct conn *c, struct group *g, int64_t now)
         rc = run_write(s, c, st,
                        sqlite3_bind_int64(st, 1, e->id) | sqlite3_bind_int64(st, 2, e->n1) |
                            sqlite3_bind_int64(st, 3, e->n2) | sqlite3_bind_int64(st, 4, now) |
-                           bind_static(st, 5, samples_json(e, samples)) |
-                           sqlite3_bind_int(st, 6, SAMPLES_MAX),
+                           bind_static(st, 5, samples_text(e, samples)) |
+                           sqlite3_bind_int(st, 6, SAMPLES_MAX * SAMPLE_DIGITS),
                        "bucket counts");
     }
     for (size_t i = 0; i < g->bvers.n && rc == STORE_OK; i++) {
