@@ -5,8 +5,7 @@
 -- group's ids with one concatenation and truncation. Ids of reports deleted by retention are
 -- skipped when read. Retention deletes the oldest reports in id order (ids grow with
 -- received_at), so the index by age goes too.
-ALTER TABLE failure_buckets ADD COLUMN samples TEXT NOT NULL DEFAULT ''
-    CHECK (length(samples) % 19 = 0 AND samples NOT GLOB '*[^0-9]*');
+ALTER TABLE failure_buckets ADD COLUMN samples TEXT NOT NULL DEFAULT '' CHECK (length(samples) % 19 = 0);
 UPDATE failure_buckets SET samples = coalesce((
     SELECT group_concat(printf('%019d', id), '') FROM (
         SELECT id FROM telemetry_reports WHERE bucket_id = failure_buckets.id ORDER BY id DESC LIMIT 10)), '');
