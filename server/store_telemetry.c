@@ -31,23 +31,25 @@
 
 /* --- SQL --- */
 
-static const char SQL_TEL_EXISTS[] =
-    "SELECT 1 FROM telemetry_reports WHERE device_id = ?1 AND report_id = ?2";
+/* A bucket by signature, created when new (the no-op update makes RETURNING answer for an existing
+ * one too). */
 static const char SQL_TEL_BUCKET_UPSERT[] =
-    "INSERT INTO failure_buckets (tenant_id, signature, component, reason, pc, frames, first_seen, "
-    "last_seen, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) "
-    "ON CONFLICT (tenant_id, signature) DO UPDATE SET last_seen = max(last_seen, "
-    "excluded.last_seen), "
-    "count = count + 1 RETURNING id";
+    "INSERT INTO failure_buckets (tenant_id, signature, component, reason, pc, frames, first_seen) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT (tenant_id, signature) DO UPDATE SET tenant_id = excluded.tenant_id RETURNING id";
+/* Its counters, created when new; answers the newest stored report (the samples chain's head). */
+static const char SQL_TEL_BUCKET_STATS_ADD[] =
+    "INSERT INTO bucket_stats (bucket_id, last_seen) VALUES (?1, ?2) "
+    "ON CONFLICT (bucket_id) DO UPDATE SET bucket_id = excluded.bucket_id RETURNING last_report";
 static const char SQL_TEL_BUCKET_DEVICE[] =
     "INSERT OR IGNORE INTO bucket_devices (bucket_id, device_id, first_seen) VALUES (?1, ?2, ?3)";
-/* The group's further reports (?2), new devices (?3) and newest report ids (?5, newest first, 19
- * digits each: migration 0004) of a bucket, ?4 the time. samples keeps the first ?6 characters. */
+/* The group's reports (?2), new devices (?3) and newest report (?5) of a bucket, ?4 the time. */
 static const char SQL_TEL_BUCKET_COUNTS[] =
-    "UPDATE failure_buckets SET count = count + ?2, devices = devices + ?3, "
-    "last_seen = max(last_seen, ?4), samples = substr(?5 || samples, 1, ?6), "
-    "devices_first_hour = devices_first_hour + CASE WHEN ?4 < first_seen + 3600 THEN ?3 ELSE 0 END "
-    "WHERE id = ?1";
+    "UPDATE bucket_stats SET count = count + ?2, devices = devices + ?3, "
+    "last_seen = max(last_seen, ?4), last_report = max(last_report, ?5), "
+    "devices_first_hour = devices_first_hour + CASE WHEN ?4 < "
+    "(SELECT first_seen FROM failure_buckets WHERE id = ?1) + 3600 THEN ?3 ELSE 0 END "
+    "WHERE bucket_id = ?1";
 static const char SQL_TEL_BUCKET_VERSION[] =
     "INSERT INTO bucket_versions (bucket_id, image_version, count, first_seen, last_seen) "
     "VALUES (?1, ?2, ?4, ?3, ?3) ON CONFLICT (bucket_id, image_version) DO UPDATE SET "
@@ -56,8 +58,9 @@ static const char SQL_TEL_REPORT_ADD[] =
     "INSERT INTO telemetry_reports (tenant_id, device_id, report_id, type, boot_id, uptime_s, "
     "group_id, product_id, component, image_version, reason, pc, lr, return_addresses, "
     "fault_registers, free_memory, message, period_s, images, counters, previous_boot_id, "
-    "received_at, bucket_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) ON CONFLICT (device_id, report_id) DO NOTHING";
+    "received_at, bucket_id, prev_in_bucket) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) "
+    "ON CONFLICT (device_id, report_id) DO NOTHING";
 static const char SQL_TEL_USAGE[] =
     "INSERT INTO telemetry_usage (tenant_id, component, image_version, hour, device_seconds, "
     "crashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -88,12 +91,15 @@ static const char SQL_TEL_DEVICE_UPSERT[] =
     "tenant_id = excluded.tenant_id, last_upload = excluded.last_upload";
 
 #define BUCKET_COLS                                                                                \
-    "id, signature, component, reason, pc, frames, first_seen, last_seen, count, devices"
+    "b.id, b.signature, b.component, b.reason, b.pc, b.frames, b.first_seen, s.last_seen, "        \
+    "s.count, s.devices"
+#define BUCKETS "failure_buckets b JOIN bucket_stats s ON s.bucket_id = b.id"
 /* ?1 tenant, ?2 component or NULL, ?3 row limit, ?4 sort, ?5 ?6 the keyset (sort key, id). */
 static const char SQL_BUCKET_LIST[] =
-    "SELECT " BUCKET_COLS ", CASE ?4 WHEN 1 THEN devices WHEN 2 THEN last_seen ELSE count END AS k "
-    "FROM failure_buckets WHERE tenant_id = ?1 AND (?2 IS NULL OR component = ?2) "
-    "AND (k < ?5 OR (k = ?5 AND id > ?6)) ORDER BY k DESC, id LIMIT ?3";
+    "SELECT " BUCKET_COLS
+    ", CASE ?4 WHEN 1 THEN s.devices WHEN 2 THEN s.last_seen ELSE s.count END "
+    "AS k FROM " BUCKETS " WHERE b.tenant_id = ?1 AND (?2 IS NULL OR b.component = ?2) "
+    "AND (k < ?5 OR (k = ?5 AND b.id > ?6)) ORDER BY k DESC, b.id LIMIT ?3";
 /* As above over the stored reports that match: ?7 since, ?8 until, ?9 image version or NULL, ?10
  * product (0 = any), ?11 group (0 = any). */
 static const char SQL_BUCKET_LIST_REPORTS[] =
@@ -108,7 +114,7 @@ static const char SQL_BUCKET_LIST_REPORTS[] =
     "AND (?11 = 0 OR r.group_id = ?11) "
     "GROUP BY b.id HAVING k < ?5 OR (k = ?5 AND b.id > ?6) ORDER BY k DESC, b.id LIMIT ?3";
 static const char SQL_BUCKET_GET[] =
-    "SELECT " BUCKET_COLS " FROM failure_buckets WHERE id = ?1 AND tenant_id = ?2";
+    "SELECT " BUCKET_COLS " FROM " BUCKETS " WHERE b.id = ?1 AND b.tenant_id = ?2";
 static const char SQL_BUCKET_VERSIONS[] =
     "SELECT image_version, count, first_seen, last_seen FROM bucket_versions WHERE bucket_id = ?1 "
     "ORDER BY count DESC, image_version LIMIT 1000";
@@ -117,12 +123,14 @@ static const char SQL_BUCKET_VERSIONS[] =
     "id, device_id, report_id, type, boot_id, uptime_s, received_at, component, image_version, "   \
     "reason, pc, lr, return_addresses, fault_registers, free_memory, message, period_s, images, "  \
     "counters, previous_boot_id, bucket_id"
-/* The reports of the ids in samples (19 digits each) that retention has not deleted yet. */
+/* The bucket's ?2 newest reports: its samples chain from last_report back through prev_in_bucket,
+ * ending at a report retention deleted. */
 static const char SQL_BUCKET_SAMPLES[] =
-    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN ("
-    "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?2) "
-    "SELECT CAST(substr(b.samples, k.i * 19 + 1, 19) AS INTEGER) FROM failure_buckets b, k "
-    "WHERE b.id = ?1 AND k.i * 19 < length(b.samples)) ORDER BY id DESC LIMIT ?2";
+    "WITH RECURSIVE chain(id, n) AS (SELECT last_report, 1 FROM bucket_stats WHERE bucket_id = ?1 "
+    "UNION ALL SELECT r.prev_in_bucket, chain.n + 1 FROM chain JOIN telemetry_reports r "
+    "ON r.id = chain.id WHERE chain.n < ?2 AND r.prev_in_bucket IS NOT NULL) "
+    "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN (SELECT id FROM chain) "
+    "ORDER BY id DESC LIMIT ?2";
 static const char SQL_TEL_DEVICE_VISIBLE[] =
     "SELECT 1 FROM devices WHERE id = ?1 AND "
     "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
@@ -162,10 +170,10 @@ static const char SQL_FLAG_LIST[] = "SELECT " FLAG_COLS " FROM failure_flags "
 static const char SQL_FLAG_NEW_BUCKETS[] =
     "INSERT OR IGNORE INTO failure_flags (tenant_id, kind, subject, bucket_id, component, "
     "image_version, previous_version, detail, created_at) "
-    "SELECT tenant_id, 'new_bucket', CAST(id AS TEXT), id, component, NULL, NULL, "
-    "json_object('devices_first_hour', devices_first_hour, 'threshold', ?2, 'reason', reason, "
-    "'pc', pc, 'signature', signature), ?3 "
-    "FROM failure_buckets WHERE first_seen >= ?1 AND devices_first_hour > ?2 ORDER BY id";
+    "SELECT b.tenant_id, 'new_bucket', CAST(b.id AS TEXT), b.id, b.component, NULL, NULL, "
+    "json_object('devices_first_hour', s.devices_first_hour, 'threshold', ?2, 'reason', b.reason, "
+    "'pc', b.pc, 'signature', b.signature), ?3 "
+    "FROM " BUCKETS " WHERE b.first_seen >= ?1 AND s.devices_first_hour > ?2 ORDER BY b.id";
 static const char SQL_FLAG_REGRESSIONS[] =
     "INSERT OR IGNORE INTO failure_flags (tenant_id, kind, subject, bucket_id, component, "
     "image_version, previous_version, detail, created_at) "
@@ -353,22 +361,6 @@ run_write(store *s, struct conn *c, sqlite3_stmt *st, int bind_rc, const char *w
     return rc;
 }
 
-/* STORE_OK when (device, report_id) is stored already (in the database or earlier in this
- * transaction), STORE_NOTFOUND when not. */
-static int
-report_exists(store *s, struct conn *c, const struct store_report *r)
-{
-    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_EXISTS);
-    if (st == NULL)
-        return STORE_ERR;
-    int rc = store__bound(
-        s, c, store__bind_text(st, 1, r->device_id) | sqlite3_bind_int64(st, 2, r->report_id));
-    if (rc == STORE_OK)
-        rc = store__step_row(s, c, st, "report lookup");
-    sqlite3_reset(st);
-    return rc;
-}
-
 /* The first n normalised addresses of ra as a compact JSON array text (what json_dumps with
  * JSON_COMPACT gives: the addresses need no escaping) into out. */
 #define ADDR_ARRAY_BUF (2 + STORE_TEL_FRAMES_MAX * (STORE_TEL_ADDR_LEN + 2))
@@ -401,10 +393,9 @@ struct agg_ent {
     char key[AGG_KEY_MAX];
     int64_t id; /* bucket id */
     int64_t tenant_id;
-    int64_t n1, n2, n3;           /* counts, per table (struct group) */
-    const char *s1, *s2;          /* borrowed texts to bind */
-    int64_t samples[SAMPLES_MAX]; /* buckets: ids of the group's newest reports, oldest first */
-    size_t nsamples;
+    int64_t n1, n2, n3;  /* counts, per table (struct group) */
+    const char *s1, *s2; /* borrowed texts to bind */
+    int64_t last;        /* buckets: id of the newest stored report, 0 when none */
 };
 
 struct agg {
@@ -416,8 +407,7 @@ struct agg {
 
 /* The tables of a group and the meaning of their counts. */
 struct group {
-    struct agg buckets; /* tenant, signature text: id; n1 reports not counted yet, n2 devices,
-                           n3 1 when created or counted by this group's upsert */
+    struct agg buckets; /* tenant, signature text: id, last; n1 reports, n2 new devices */
     struct agg bdevs;   /* bucket id, device: id, s1 device; n1 the index in buckets */
     struct agg bvers;   /* bucket id, version: id, s1 version; n1 reports */
     struct agg chours;  /* tenant, device (the hour is the group's): s1 device */
@@ -433,9 +423,11 @@ agg_free(struct agg *t)
     free(t->slot);
 }
 
-/* Bucket ids by (tenant, signature text) that the writer has seen committed, so that a known
- * bucket's first report in a group needs neither a lookup nor an upsert. Buckets are never deleted,
- * so an id once committed stays right; the cache is emptied when it reaches TEL_CACHE_MAX. */
+/* Buckets by (tenant, signature text) that the writer has seen committed, with their id and newest
+ * report, so that a known bucket's first report in a group needs no upsert. Buckets are never
+ * deleted, so an id once committed stays right; the newest report is this process's view (another
+ * daemon writing to the same database only shortens the samples chain). The cache is emptied when
+ * it reaches TEL_CACHE_MAX. */
 #define TEL_CACHE_MAX 16384
 
 struct tel_cache {
@@ -557,14 +549,15 @@ oom(void)
     return STORE_ERR;
 }
 
-/* Creates or counts (once) the crash's bucket, whose signature is sig; *bucket_id gets its id. */
+/* The crash's bucket, whose signature is sig, created when new (with its counters): its id and
+ * newest stored report into b. */
 static int
 bucket_add(store *s, struct conn *c, const struct store_report *r, const char *sig, int64_t now,
-           int64_t *bucket_id)
+           struct agg_ent *b)
 {
     char frames[ADDR_ARRAY_BUF];
-    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_BUCKET_UPSERT);
-    int rc = STORE_ERR;
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_BUCKET_UPSERT), *stats = NULL;
+    int rc = STORE_ERR, step;
 
     if (st == NULL)
         goto out;
@@ -577,17 +570,34 @@ bucket_add(store *s, struct conn *c, const struct store_report *r, const char *s
                           store__bind_text(st, 6, frames) | sqlite3_bind_int64(st, 7, now));
     if (rc != STORE_OK)
         goto out;
-    int step = sqlite3_step(st);
-    if (step != SQLITE_ROW) {
+    if ((step = sqlite3_step(st)) != SQLITE_ROW) {
         rc = store__write_error(s, c, step, "bucket upsert");
         goto out;
     }
-    *bucket_id = sqlite3_column_int64(st, 0);
-    if ((step = sqlite3_step(st)) != SQLITE_DONE)
+    b->id = sqlite3_column_int64(st, 0);
+    if ((step = sqlite3_step(st)) != SQLITE_DONE) {
         rc = store__write_error(s, c, step, "bucket upsert");
+        goto out;
+    }
+    rc = STORE_ERR;
+    if ((stats = store__prep(s, c, SQL_TEL_BUCKET_STATS_ADD)) == NULL)
+        goto out;
+    rc =
+        store__bound(s, c, sqlite3_bind_int64(stats, 1, b->id) | sqlite3_bind_int64(stats, 2, now));
+    if (rc != STORE_OK)
+        goto out;
+    if ((step = sqlite3_step(stats)) != SQLITE_ROW) {
+        rc = store__write_error(s, c, step, "bucket stats");
+        goto out;
+    }
+    b->last = sqlite3_column_int64(stats, 0);
+    if ((step = sqlite3_step(stats)) != SQLITE_DONE)
+        rc = store__write_error(s, c, step, "bucket stats");
 out:
     if (st != NULL)
         sqlite3_reset(st);
+    if (stats != NULL)
+        sqlite3_reset(stats);
     return rc;
 }
 
@@ -599,10 +609,11 @@ bind_static(sqlite3_stmt *st, int i, const char *v)
     return v != NULL ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-/* Inserts the report unless (device, report_id) is stored already: *added 1 when inserted. */
+/* Inserts the report unless (device, report_id) is stored already: *added 1 when inserted. A
+ * crash goes to bucket_id, after the bucket's report prev (0: none). */
 static int
 report_insert(store *s, struct conn *c, const struct store_report *r, int64_t now,
-              int64_t bucket_id, int *added)
+              int64_t bucket_id, int64_t prev, int *added)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_TEL_REPORT_ADD);
     char ra[ADDR_ARRAY_BUF];
@@ -615,7 +626,8 @@ report_insert(store *s, struct conn *c, const struct store_report *r, int64_t no
             sqlite3_bind_int64(st, 3, r->report_id) | bind_static(st, 4, type_name(r->type)) |
             bind_static(st, 5, r->boot_id) | sqlite3_bind_int64(st, 6, r->uptime_s) |
             sqlite3_bind_int64(st, 7, r->group_id) | sqlite3_bind_int64(st, 8, r->product_id) |
-            sqlite3_bind_int64(st, 22, now) | store__bind_id(st, 23, crash ? bucket_id : 0);
+            sqlite3_bind_int64(st, 22, now) | store__bind_id(st, 23, crash ? bucket_id : 0) |
+            store__bind_id(st, 24, crash ? prev : 0);
     if (crash) {
         addr_array((const char(*)[STORE_TEL_ADDR_LEN])r->ra, r->nra, ra);
         b |= bind_static(st, 9, r->component) | bind_static(st, 10, r->image_version) |
@@ -723,38 +735,13 @@ heartbeat_count(struct group *g, const struct store_report *r)
     return rc;
 }
 
-/* Keeps id among the bucket's newest reports of the group (ids grow: it is the newest). */
-static void
-sample_add(struct agg_ent *b, int64_t id)
-{
-    if (b->nsamples == SAMPLES_MAX) {
-        memmove(b->samples, b->samples + 1, (SAMPLES_MAX - 1) * sizeof(b->samples[0]));
-        b->nsamples--;
-    }
-    b->samples[b->nsamples++] = id;
-}
-
-/* The bucket's sample ids as failure_buckets.samples text (newest first, 19 digits each) into
- * out. */
-#define SAMPLE_DIGITS 19
-#define SAMPLES_BUF (SAMPLES_MAX * SAMPLE_DIGITS + 1)
-static const char *
-samples_text(const struct agg_ent *b, char out[SAMPLES_BUF])
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = b->nsamples; i > 0; i--)
-        o += (size_t)snprintf(out + o, SAMPLES_BUF - o, "%019lld", (long long)b->samples[i - 1]);
-    return out;
-}
-
 /* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */
 static int
 ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, int64_t now)
 {
-    int64_t bucket_id = 0;
+    struct agg_ent *b = NULL;
     size_t bidx = 0;
-    int rc, added, new_bucket = 0;
+    int rc, added;
 
     if (r->type == STORE_REPORT_CRASH) {
         char k[AGG_KEY_MAX], sig[SIG_HEX_LEN + 1];
@@ -763,43 +750,32 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
                          r->nra, k + klen, AGG_KEY_MAX - klen);
         if (n < 0)
             return STORE_ERR;
-        struct agg_ent *b = agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx);
-        if (b == NULL)
+        if ((b = agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx)) == NULL)
             return oom();
-        if (b->id == 0 && s->ingest_buckets != NULL) {
+        if (added && s->ingest_buckets != NULL) {
             const struct agg_ent *known = agg_find(&s->ingest_buckets->ids, k, klen + (size_t)n);
-            if (known != NULL)
+            if (known != NULL) {
                 b->id = known->id;
-        }
-        bucket_id = b->id; /* 0 when new here, or seen before only in duplicates */
-        if (bucket_id == 0) {
-            /* the bucket's first report in the group: is it new? */
-            if ((rc = report_exists(s, c, r)) == STORE_OK) {
-                r->result = STORE_REPORT_DUPLICATE;
-                return STORE_OK;
+                b->last = known->last;
             }
-            if (rc != STORE_NOTFOUND)
-                return rc;
+        }
+        if (b->id == 0) {
             sig_digest(k + klen, (size_t)n, sig);
-            if ((rc = bucket_add(s, c, r, sig, now, &bucket_id)) != STORE_OK)
+            if ((rc = bucket_add(s, c, r, sig, now, b)) != STORE_OK)
                 return rc;
-            g->buckets.e[bidx].id = bucket_id;
-            g->buckets.e[bidx].n3 = 1;
-            new_bucket = 1;
         }
     }
-    if ((rc = report_insert(s, c, r, now, bucket_id, &added)) != STORE_OK)
+    if ((rc = report_insert(s, c, r, now, b != NULL ? b->id : 0, b != NULL ? b->last : 0,
+                            &added)) != STORE_OK)
         return rc;
     if (!added) {
         r->result = STORE_REPORT_DUPLICATE;
         return STORE_OK;
     }
     r->result = STORE_REPORT_STORED;
-    if (r->type == STORE_REPORT_CRASH) {
-        struct agg_ent *b = &g->buckets.e[bidx];
-        if (!new_bucket)
-            b->n1++; /* the first is counted by its upsert */
-        sample_add(b, sqlite3_last_insert_rowid(c->db));
+    if (b != NULL) {
+        b->n1++;
+        b->last = sqlite3_last_insert_rowid(c->db);
         return crash_count(g, r, bidx);
     }
     if (r->type == STORE_REPORT_HEARTBEAT)
@@ -879,16 +855,14 @@ group_apply(store *s, struct conn *c, struct group *g, int64_t now)
     }
     for (size_t i = 0; i < g->buckets.n && rc == STORE_OK; i++) {
         const struct agg_ent *e = &g->buckets.e[i];
-        char samples[SAMPLES_BUF];
-        if (e->id == 0 || e->nsamples == 0) /* no report of it stored */
+        if (e->id == 0 || e->n1 == 0) /* no report of it stored */
             continue;
         if ((st = store__prep(s, c, SQL_TEL_BUCKET_COUNTS)) == NULL)
             return STORE_ERR;
         rc = run_write(s, c, st,
                        sqlite3_bind_int64(st, 1, e->id) | sqlite3_bind_int64(st, 2, e->n1) |
                            sqlite3_bind_int64(st, 3, e->n2) | sqlite3_bind_int64(st, 4, now) |
-                           bind_static(st, 5, samples_text(e, samples)) |
-                           sqlite3_bind_int(st, 6, SAMPLES_MAX * SAMPLE_DIGITS),
+                           sqlite3_bind_int64(st, 5, e->last),
                        "bucket counts");
     }
     for (size_t i = 0; i < g->bvers.n && rc == STORE_OK; i++) {
@@ -966,9 +940,10 @@ cache_buckets(store *s, const struct group *g)
         int added;
         size_t idx;
         struct agg_ent *e;
-        if (b->n3 == 0 || (e = agg_get(&t->ids, b->key, b->klen, &added, &idx)) == NULL)
+        if (b->id == 0 || (e = agg_get(&t->ids, b->key, b->klen, &added, &idx)) == NULL)
             continue;
         e->id = b->id;
+        e->last = b->last;
     }
 }
 

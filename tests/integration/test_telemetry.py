@@ -363,7 +363,7 @@ class DurabilityTest(TelemetryBase):
                               "report_id HAVING count(*) > 1)").fetchone()[0]
             self.assertEqual(dups, 0)
             crashes = db.execute("SELECT count(*) FROM telemetry_reports WHERE type = 'crash'").fetchone()[0]
-            counted = db.execute("SELECT coalesce(sum(count), 0) FROM failure_buckets").fetchone()[0]
+            counted = db.execute("SELECT coalesce(sum(count), 0) FROM bucket_stats").fetchone()[0]
             self.assertEqual(crashes, counted, "bucket counts and reports were committed together")
         finally:
             db.close()

@@ -404,8 +404,8 @@ exec_ok(sqlite3 *db, const char *sql)
         fail_msg("%s: %s", sql, msg != NULL ? msg : "?");
 }
 
-/* Migration 4 on a database of version 3 with reports: the bucket gets its 10 newest report ids as
- * samples, and the two report indexes it replaces are gone. */
+/* Migration 4 on a database of version 3 with reports: the bucket keeps its counters and its 10
+ * newest reports are its samples, and the two report indexes it replaces are gone. */
 static void
 test_migration_4_backfills_samples(void **state)
 {
@@ -450,6 +450,8 @@ test_migration_4_backfills_samples(void **state)
     assert_int_equal(store_migrate(s, &applied, err, sizeof(err)), STORE_OK);
     assert_true(applied >= 1);
     assert_int_equal(store_bucket_get(s, 1, 1, &b), STORE_OK);
+    assert_int_equal(jint(b, "count"), 12); /* the counters moved to bucket_stats */
+    assert_int_equal(jint(b, "devices"), 1);
     json_t *samples = json_object_get(b, "samples");
     assert_int_equal(json_array_size(samples), 10);
     for (size_t i = 0; i < 10; i++)
