@@ -1,10 +1,13 @@
-/* ingest: one writer thread with group commit (ingest.h).
+/* ingest: one writer thread with group commit, and a syncer thread (ingest.h).
  *
  * The queue is a singly linked list of batches under one mutex; the writer takes whole batches off
- * its head until the next would pass INGEST_GROUP_MAX reports, writes them with one
- * store_telemetry_ingest call (one transaction, one fsync), answers every request of the group, and
- * only then releases their reports from the in-flight count. The writer's arrays are sized once at
- * start, so a group costs no allocation beyond the answers. */
+ * its head until the next would pass INGEST_GROUP_MAX reports and writes them with one
+ * store_telemetry_ingest call (one transaction). The commit reaches the write-ahead log without
+ * waiting for the disk; the group's batches then go to the syncer, which makes everything committed
+ * so far durable with one store_telemetry_sync, answers every request of those groups, and only
+ * then releases their reports from the in-flight count. So the disk's flush of group k overlaps
+ * the writing of group k+1, and one flush often covers several groups. The writer's arrays are
+ * sized once at start, so a group costs no allocation beyond the answers. */
 #include "ingest.h"
 
 #include "log.h"
@@ -30,6 +33,12 @@ struct ingest {
     int stopping;
     pthread_t thread;
     int started;
+    /* committed batches waiting for the syncer (under lock) */
+    pthread_cond_t sync_cond; /* a batch was committed, or sync_stopping */
+    struct ingest_batch *sync_head, *sync_tail;
+    int sync_stopping;
+    pthread_t syncer;
+    int syncer_started;
     /* the writer's own arrays, INGEST_GROUP_MAX + BATCH slack */
     struct store_report **reps;
     struct store_upload *ups;
@@ -121,35 +130,74 @@ retry_seconds(size_t n)
     return s > RETRY_MAX_S ? RETRY_MAX_S : (int)s;
 }
 
-/* Answers every batch of the group and frees it. ok: the group was written. */
+/* Takes n reports off the in-flight count once their requests are answered. */
 static void
-answer_group(ingest *ing, struct ingest_batch **group, size_t ng, int ok)
+release(ingest *ing, size_t n)
 {
-    size_t total[3] = {0, 0, 0};
-    for (size_t i = 0; i < ng; i++) {
-        struct ingest_batch *b = group[i];
+    pthread_mutex_lock(&ing->lock);
+    ing->in_flight -= n;
+    metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+    pthread_mutex_unlock(&ing->lock);
+}
+
+/* Answers a list of batches (linked by next) and frees them. ok: their reports are durable. */
+static void
+answer_batches(ingest *ing, struct ingest_batch *b, int ok)
+{
+    size_t total[3] = {0, 0, 0}, items = 0;
+    while (b != NULL) {
+        struct ingest_batch *next = b->next;
         if (!ok) {
             api_deferred_reply(b->deferred, 503,
                                json_pack("{s:s, s:s}", "error", "unavailable", "message",
                                          "the reports could not be stored; retry later"),
                                retry_seconds(0) + 1);
         } else {
-            size_t s = 0, d = 0, r = 0;
-            json_t *answer = ingest_batch_answer(b, &s, &d, &r);
+            size_t st = 0, d = 0, r = 0;
+            json_t *answer = ingest_batch_answer(b, &st, &d, &r);
             if (answer == NULL)
                 api_deferred_reply(
                     b->deferred, 500,
                     json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory"), 0);
             else
                 api_deferred_reply(b->deferred, 200, answer, 0);
-            total[0] += s;
+            total[0] += st;
             total[1] += d;
             total[2] += r;
         }
+        items += b->n;
         ingest_batch_free(b);
+        b = next;
     }
     if (ok)
         metrics_telemetry(ing->app->metrics, total[0], total[1], total[2]);
+    release(ing, items);
+}
+
+/* Links the group's batches into a list (by next); returns its head, *tail its last. */
+static struct ingest_batch *
+link_group(struct ingest_batch **group, size_t ng, struct ingest_batch **tail)
+{
+    for (size_t i = 0; i < ng; i++)
+        group[i]->next = i + 1 < ng ? group[i + 1] : NULL;
+    *tail = group[ng - 1];
+    return group[0];
+}
+
+/* Hands a committed group to the syncer. */
+static void
+to_syncer(ingest *ing, struct ingest_batch **group, size_t ng)
+{
+    struct ingest_batch *tail;
+    struct ingest_batch *head = link_group(group, ng, &tail);
+    pthread_mutex_lock(&ing->lock);
+    if (ing->sync_tail != NULL)
+        ing->sync_tail->next = head;
+    else
+        ing->sync_head = head;
+    ing->sync_tail = tail;
+    pthread_cond_signal(&ing->sync_cond);
+    pthread_mutex_unlock(&ing->lock);
 }
 
 /* Lays the group's valid reports and uploads out for the store. Returns the number of reports. */
@@ -184,10 +232,13 @@ write_group(ingest *ing, struct ingest_batch **group, size_t ng)
             write_group(ing, &group[i], 1);
         return;
     }
-    if (rc != STORE_OK)
-        log_error("msg=\"telemetry reports not stored\" batches=%zu reports=%zu rc=%d", ng, nrep,
-                  rc);
-    answer_group(ing, group, ng, rc == STORE_OK);
+    if (rc == STORE_OK) {
+        to_syncer(ing, group, ng);
+        return;
+    }
+    log_error("msg=\"telemetry reports not stored\" batches=%zu reports=%zu rc=%d", ng, nrep, rc);
+    struct ingest_batch *tail;
+    answer_batches(ing, link_group(group, ng, &tail), 0);
 }
 
 static void *
@@ -216,11 +267,25 @@ writer(void *arg)
         pthread_mutex_unlock(&ing->lock);
 
         write_group(ing, ing->group, ng);
+    }
+    return NULL;
+}
 
+/* Makes committed groups durable and answers them, as many as are waiting per flush. */
+static void *
+syncer(void *arg)
+{
+    ingest *ing = arg;
+    for (;;) {
         pthread_mutex_lock(&ing->lock);
-        ing->in_flight -= items;
-        metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+        while (ing->sync_head == NULL && !ing->sync_stopping)
+            pthread_cond_wait(&ing->sync_cond, &ing->lock);
+        struct ingest_batch *list = ing->sync_head;
+        ing->sync_head = ing->sync_tail = NULL;
         pthread_mutex_unlock(&ing->lock);
+        if (list == NULL)
+            break; /* stopping, and everything is answered */
+        answer_batches(ing, list, store_telemetry_sync(ing->app->st) == STORE_OK);
     }
     return NULL;
 }
@@ -248,6 +313,12 @@ ingest_new(struct app *app)
     if (pthread_cond_init(&ing->cond, NULL) != 0)
         goto fail;
     locks = 2;
+    if (pthread_cond_init(&ing->sync_cond, NULL) != 0)
+        goto fail;
+    locks = 3;
+    if (pthread_create(&ing->syncer, NULL, syncer, ing) != 0)
+        goto fail;
+    ing->syncer_started = 1;
     if (pthread_create(&ing->thread, NULL, writer, ing) != 0)
         goto fail;
     ing->started = 1;
@@ -255,6 +326,15 @@ ingest_new(struct app *app)
 fail:
     log_error("msg=\"telemetry writer not started (out of memory or threads)\"");
     if (ing != NULL) {
+        if (ing->syncer_started) {
+            pthread_mutex_lock(&ing->lock);
+            ing->sync_stopping = 1;
+            pthread_cond_signal(&ing->sync_cond);
+            pthread_mutex_unlock(&ing->lock);
+            pthread_join(ing->syncer, NULL);
+        }
+        if (locks >= 3)
+            pthread_cond_destroy(&ing->sync_cond);
         if (locks >= 2)
             pthread_cond_destroy(&ing->cond);
         if (locks >= 1)
@@ -278,6 +358,14 @@ ingest_free(ingest *ing)
     pthread_mutex_unlock(&ing->lock);
     if (ing->started)
         pthread_join(ing->thread, NULL);
+    /* the writer has handed over its last group: let the syncer answer it and stop */
+    pthread_mutex_lock(&ing->lock);
+    ing->sync_stopping = 1;
+    pthread_cond_signal(&ing->sync_cond);
+    pthread_mutex_unlock(&ing->lock);
+    if (ing->syncer_started)
+        pthread_join(ing->syncer, NULL);
+    pthread_cond_destroy(&ing->sync_cond);
     pthread_cond_destroy(&ing->cond);
     pthread_mutex_destroy(&ing->lock);
     free(ing->reps);

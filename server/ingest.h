@@ -2,8 +2,10 @@
  *
  * Handlers (dev_telemetry.c) validate an upload into a batch and hand it over with ingest_submit,
  * which defers the request (api_defer). One writer thread takes everything queued, up to
- * INGEST_GROUP_MAX reports, writes it in ONE transaction (store_telemetry_ingest: one fsync for the
- * group), and only then answers each request (api_deferred_reply) with its per-report results.
+ * INGEST_GROUP_MAX reports, and writes it in ONE transaction (store_telemetry_ingest); a syncer
+ * thread makes the committed groups durable (store_telemetry_sync: one flush of the write-ahead log
+ * for every group committed since the last) and only then answers each request
+ * (api_deferred_reply) with its per-report results.
  * Reports in flight (queued or being written) are bounded by config ingest_queue_max: above it
  * ingest_submit refuses, and the handler answers 503 overloaded, so memory never grows with the
  * backlog. Thread-safe. */

@@ -360,7 +360,7 @@ struct store_upload {
     size_t nreports;
 };
 
-/* Stores n reports and applies nup uploads in ONE transaction (one fsync), received at time now:
+/* Stores n reports and applies nup uploads in ONE transaction, received at time now:
  * each report is inserted unless (device, report_id) is stored already (or earlier in the same
  * call), and its result set to STORED or DUPLICATE; stored crashes update their bucket (created on
  * first sight), its devices and version counts; heartbeats and crashes update the usage per hour
@@ -368,6 +368,12 @@ struct store_upload {
  * malformed report (checked before the transaction). */
 int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
                            const struct store_upload *up, size_t nup, int64_t now);
+/* The commit of store_telemetry_ingest is consistent but not yet durable: it reaches the
+ * write-ahead log without waiting for the disk, so that the next group can be written while the
+ * disk works. This call makes every ingest committed before it durable (one fdatasync of the log;
+ * any thread may run it while the next ingest is written). Acknowledge reports only after it
+ * returns STORE_OK. STORE_ERR (logged): durability unknown, acknowledge nothing. */
+int store_telemetry_sync(store *s);
 
 enum store_bucket_sort {
     STORE_BUCKETS_BY_COUNT = 0,   /* most reports first */

@@ -66,6 +66,12 @@ struct store {
     struct conn ingest;
     pthread_mutex_t ingest_lock;
     struct tel_cache *ingest_buckets; /* store_telemetry.c; guarded by ingest_lock */
+    /* The ingest connection commits with synchronous=NORMAL; store_telemetry_sync makes its
+     * commits durable with an fdatasync of the write-ahead log through wal_fd (opened on first
+     * use, reopened if the file was replaced). Guarded by sync_lock. */
+    pthread_mutex_t sync_lock;
+    char *wal_path;
+    int wal_fd;
     atomic_uint_least64_t errors;
 };
 

@@ -480,6 +480,23 @@ test_migration_4_backfills_samples(void **state)
     rmdir(dir);
 }
 
+/* Ingest commits reach the log; store_telemetry_sync makes them durable, any number of times. */
+static void
+test_sync(void **state)
+{
+    struct fx *f = *state;
+    struct store_page pg = {NULL, 100};
+    char next[CURSOR_BUF];
+    json_t *items = NULL;
+    mk_crash(f, 0, D1, 1, "1.0", "0x10");
+    ingest(f, 1, T0);
+    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_device_reports(f->s, f->ta, D1, NULL, &pg, &items, next), STORE_OK);
+    assert_int_equal(json_array_size(items), 1);
+    json_decref(items);
+}
+
 /* A malformed report fails the whole call before anything is written. */
 static void
 test_invalid_report_stores_nothing(void **state)
@@ -819,6 +836,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_buckets_across_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
         cmocka_unit_test(test_migration_4_backfills_samples),
         cmocka_unit_test_setup_teardown(test_invalid_report_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregates_and_rates, setup, teardown),
