@@ -616,7 +616,8 @@ report_insert(store *s, struct conn *c, const struct store_report *r, int64_t no
               int64_t bucket_id, int64_t prev, int *added)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_TEL_REPORT_ADD);
-    char ra[ADDR_ARRAY_BUF];
+    /* bound without a copy: it must live until the statement has run */
+    char ra[ADDR_ARRAY_BUF]; // cppcheck-suppress variableScope
     int crash = r->type == STORE_REPORT_CRASH, hb = r->type == STORE_REPORT_HEARTBEAT;
 
     *added = 0;
@@ -744,7 +745,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
     int rc, added;
 
     if (r->type == STORE_REPORT_CRASH) {
-        char k[AGG_KEY_MAX], sig[SIG_HEX_LEN + 1];
+        char k[AGG_KEY_MAX];
         size_t klen = key_i64(k, 0, r->tenant_id);
         int n = sig_text(r->component, r->reason, r->pc, (const char(*)[STORE_TEL_ADDR_LEN])r->ra,
                          r->nra, k + klen, AGG_KEY_MAX - klen);
@@ -760,6 +761,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
             }
         }
         if (b->id == 0) {
+            char sig[SIG_HEX_LEN + 1];
             sig_digest(k + klen, (size_t)n, sig);
             if ((rc = bucket_add(s, c, r, sig, now, b)) != STORE_OK)
                 return rc;
@@ -814,12 +816,13 @@ uploads_count(store *s, struct conn *c, struct group *g, struct store_report *co
         int64_t dropped = stored == 0 && dups > 0 ? 0 : up[i].dropped;
         char k[AGG_KEY_MAX];
         size_t klen = key_str(k, 0, up[i].device_id), idx;
-        int added, rc;
+        int added;
         struct agg_ent *d = agg_get(&g->devs, k, klen, &added, &idx);
         if (d == NULL)
             return oom();
         if (!added && d->tenant_id != up[i].tenant_id) {
-            if ((rc = device_counters(s, c, d, now)) != STORE_OK)
+            int rc = device_counters(s, c, d, now);
+            if (rc != STORE_OK)
                 return rc;
             added = 1;
         }
