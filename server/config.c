@@ -46,6 +46,7 @@ static const struct key_def keys[] = {
     {"telemetry_burst", INT(telemetry_burst, 1, 1000000)},
     {"ingest_queue_max", INT(ingest_queue_max, 1, 1000000)},
     {"report_retention_days", INT(report_retention_days, 1, 3650)},
+    {"attestation_retention_days", INT(attestation_retention_days, 1, 3650)},
     {"flag_new_bucket_devices", INT(flag_new_bucket_devices, 1, 1000000)},
     {"flag_rate_factor_pct", INT(flag_rate_factor_pct, 101, 100000)},
     {"flag_min_device_hours", INT(flag_min_device_hours, 1, 1000000000)},
@@ -74,6 +75,7 @@ config_defaults(struct config *c)
     c->telemetry_burst = 20;
     c->ingest_queue_max = 20000;
     c->report_retention_days = 90;
+    c->attestation_retention_days = 90;
     c->flag_new_bucket_devices = 10;
     c->flag_rate_factor_pct = 200;
     c->flag_min_device_hours = 24;

@@ -32,10 +32,11 @@ struct config {
     int64_t challenge_rate;  /* attestation challenges (and, apart, attempts) per s per address */
     int64_t challenge_burst; /* and the burst allowed above that rate */
     /* failure reporting (docs/telemetry.md) */
-    int64_t telemetry_rate;          /* uploads per s per device (token bucket) */
-    int64_t telemetry_burst;         /* and the burst allowed above that rate */
-    int64_t ingest_queue_max;        /* reports in flight to the writer; above: 503 overloaded */
-    int64_t report_retention_days;   /* reports older than this are deleted (aggregates stay) */
+    int64_t telemetry_rate;             /* uploads per s per device (token bucket) */
+    int64_t telemetry_burst;            /* and the burst allowed above that rate */
+    int64_t ingest_queue_max;           /* reports in flight to the writer; above: 503 overloaded */
+    int64_t report_retention_days;      /* reports older than this are deleted (aggregates stay) */
+    int64_t attestation_retention_days; /* attestation records older than this are deleted */
     int64_t flag_new_bucket_devices; /* flag a new bucket seen on more devices in its first hour */
     int64_t flag_rate_factor_pct;    /* flag a version whose crash rate exceeds its predecessor's
                                       * by this factor, in percent (200 = 2.0x) */

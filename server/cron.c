@@ -10,10 +10,11 @@
  * long. */
 #define NONCE_PURGE_BATCH 5000
 #define NONCE_PURGE_MAX_BATCHES 20
-/* Old telemetry reports are deleted in small transactions, so the ingest writer never waits long
- * for the write lock; a few per tick (about 1,000 reports per second at most). */
-#define REPORT_PURGE_BATCH 1000
-#define REPORT_PURGE_MAX_BATCHES 5
+/* Old telemetry reports and attestation records are deleted in small transactions, so the ingest
+ * writer never waits long for the write lock; a few per tick (about 1,000 rows per second each at
+ * most). */
+#define RETENTION_BATCH 1000
+#define RETENTION_MAX_BATCHES 5
 /* New buckets are watched for flagging this long after they were first seen (their first hour, and
  * slack for reports that arrive late). */
 #define NEW_BUCKET_WATCH_S (2 * 86400)
@@ -27,11 +28,13 @@ struct step {
 static void purge_nonces(struct app *app);
 static void detect_failures(struct app *app);
 static void purge_reports(struct app *app);
+static void purge_attestations(struct app *app);
 
 static const struct step steps[] = {
     {"purge_nonces", 10000, purge_nonces},
     {"detect_failures", 5000, detect_failures},
     {"purge_reports", 5000, purge_reports},
+    {"purge_attestations", 5000, purge_attestations},
 };
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
@@ -81,14 +84,30 @@ static void
 purge_reports(struct app *app)
 {
     int64_t before = util_now() - app->cfg->report_retention_days * 86400;
-    int purged = REPORT_PURGE_BATCH, total = 0;
-    for (int i = 0; i < REPORT_PURGE_MAX_BATCHES && purged == REPORT_PURGE_BATCH; i++) {
-        if (store_report_purge(app->st, before, REPORT_PURGE_BATCH, &purged) != STORE_OK)
+    int purged = RETENTION_BATCH, total = 0;
+    for (int i = 0; i < RETENTION_MAX_BATCHES && purged == RETENTION_BATCH; i++) {
+        if (store_report_purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
             break;
         total += purged;
     }
     if (total > 0)
         log_info("msg=\"purged old telemetry reports\" count=%d", total);
+}
+
+/* Retention: attestation records older than attestation_retention_days go; each device's last
+ * result stays in the registry. */
+static void
+purge_attestations(struct app *app)
+{
+    int64_t before = util_now() - app->cfg->attestation_retention_days * 86400;
+    int purged = RETENTION_BATCH, total = 0;
+    for (int i = 0; i < RETENTION_MAX_BATCHES && purged == RETENTION_BATCH; i++) {
+        if (store_attestation_purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
+            break;
+        total += purged;
+    }
+    if (total > 0)
+        log_info("msg=\"purged old attestation records\" count=%d", total);
 }
 
 static void

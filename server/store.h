@@ -277,6 +277,11 @@ int store_attestation_list_device(store *s, int64_t tenant_id, const char *devic
 /* Page of the tenant's records, newest first; result NULL = any, else "pass" or "fail". */
 int store_attestation_list(store *s, int64_t tenant_id, const char *result,
                            const struct store_page *pg, json_t **items, char *next_cursor);
+/* Retention: deletes up to max_rows (1..100000) of the oldest records, those created before
+ * `before`, in one transaction; *purged (may be NULL) gets the count. A device's last attestation
+ * (its result in the registry) stays. Records are taken in id order, which follows creation time
+ * (a clock stepped back only delays the records behind a younger one). */
+int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged);
 
 /* --- failure reporting (store_telemetry.c; docs/telemetry.md) ---
  * Reports are stored once per (device, report_id), in one synchronous=FULL transaction per call: a

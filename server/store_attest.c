@@ -54,6 +54,10 @@ static const char SQL_REFVAL_GET[] =
 static const char SQL_REFVAL_LIST[] = "SELECT " REFVAL_COLS " FROM reference_values "
                                       "WHERE (scope = 0 OR scope = ?1) AND id > ?2 "
                                       "ORDER BY id LIMIT ?3";
+/* The oldest ?2 records by id, those of them created before ?1 (no index by time to maintain). */
+static const char SQL_ATTESTATION_PURGE[] =
+    "DELETE FROM attestations WHERE id IN (SELECT id FROM "
+    "(SELECT id, created_at FROM attestations ORDER BY id LIMIT ?2) WHERE created_at < ?1)";
 static const char SQL_REFVAL_DELETE[] = "DELETE FROM reference_values WHERE id = ?1 AND scope = ?2";
 static const char SQL_REFVAL_MATCH[] =
     "SELECT 1 FROM reference_values WHERE scope = ?1 AND stage = ?2 AND component = ?3 "
@@ -343,6 +347,35 @@ store_nonce_purge(store *s, int64_t now, int max_rows, int *purged)
         goto out;
     rc = store__bound(s, c, sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int(st, 2, max_rows));
     if (rc != STORE_OK || (rc = store__step_done(s, c, st, "nonce purge")) != STORE_OK)
+        goto out;
+    if (purged != NULL)
+        *purged = sqlite3_changes(c->db);
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    if (purged != NULL)
+        *purged = 0;
+    if (max_rows < 1 || max_rows > PURGE_MAX)
+        goto out;
+    c = store__take(s);
+    /* Deleting needs no fsync of its own: a purge lost to a power cut is done again. */
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_ATTESTATION_PURGE)) == NULL)
+        goto out;
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, before) | sqlite3_bind_int(st, 2, max_rows));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "attestation purge")) != STORE_OK)
         goto out;
     if (purged != NULL)
         *purged = sqlite3_changes(c->db);

@@ -519,6 +519,43 @@ test_attestation_records(void **state)
     json_decref(m);
 }
 
+/* Retention deletes old records in batches, oldest first; the device keeps its last result. */
+static void
+test_attestation_purge(void **state)
+{
+    struct fx *f = *state;
+    json_t *items = NULL, *last;
+    char next[CURSOR_BUF];
+    int64_t now = util_now(), day = 86400;
+    int purged = -1;
+
+    struct store_attestation r1 = rec(D1, now - 100 * day, "bad_nonce");
+    assert_int_equal(store_attestation_record(f->s, &r1, NULL), STORE_OK);
+    struct store_attestation r2 = rec(D1, now - 95 * day, NULL);
+    assert_int_equal(store_attestation_record(f->s, &r2, NULL), STORE_OK);
+    struct store_attestation r3 = rec(D1, now - 10 * day, "rollback");
+    assert_int_equal(store_attestation_record(f->s, &r3, NULL), STORE_OK);
+    assert_int_equal(store_attestation_purge(f->s, now - 90 * day, 1, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_attestation_purge(f->s, now - 90 * day, 1, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_attestation_purge(f->s, now - 90 * day, 1, &purged), STORE_OK);
+    assert_int_equal(purged, 0);
+    assert_int_equal(store_attestation_purge(f->s, now, 0, &purged), STORE_INVALID);
+    struct store_page pg = {NULL, 100};
+    assert_int_equal(store_attestation_list_device(f->s, f->ta, D1, &pg, &items, next), STORE_OK);
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(jstr(json_array_get(items, 0), "reason"), "rollback");
+    json_decref(items);
+    /* every record gone: the registry still has the last result */
+    assert_int_equal(store_attestation_purge(f->s, now + 1, 1000, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
+    last = last_of(f, f->ta, D1);
+    assert_string_equal(jstr(last, "result"), "fail");
+    assert_string_equal(jstr(last, "reason"), "rollback");
+    json_decref(last);
+}
+
 static void
 test_attestation_of_unclaimed_device(void **state)
 {
@@ -562,6 +599,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_refvals_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimums, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attestation_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attestation_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attestation_of_unclaimed_device, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
