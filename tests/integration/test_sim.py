@@ -417,5 +417,53 @@ class ExpiredCertTest(SimMixin, harness.DaemonTestCase):
         self.assertEqual(s["whoami"]["outcomes"], {"ok": 3}, s)
 
 
+class RetentionTest(SimMixin, harness.DaemonTestCase):
+    """Retention through the daemon's own periodic job: restarted 100 days in its future (libfaketime), it
+    deletes the attestation records and crash reports older than their 90-day retention, while the devices
+    keep their last attestation and the buckets keep their counts."""
+
+    tenants = ("acme",)
+    config = dict(SIM_CONFIG, telemetry_rate=100000, telemetry_burst=100000)
+
+    @classmethod
+    def prepare(cls):
+        cls.provision(3)
+        cls.import_devices(range(3), "acme")
+        cls.add_refvals(("acme",))
+        s = cls.sim_run("--crash", "1.0@aegis-app", "--drain")
+        assert s["attest"]["outcomes"] == {"pass": 3}, s
+
+    restart_in_future = ExpiredCertTest.restart_in_future
+
+    def count(self, path):
+        st, _, body = self.api("GET", path + ("&" if "?" in path else "?") + "limit=1000")
+        self.assertEqual(st, 200, body)
+        return len(body["items"])
+
+    def crash_total(self):
+        st, _, body = self.api("GET", "/v1/failures/buckets?limit=1000")
+        self.assertEqual(st, 200, body)
+        return sum(b["count"] for b in body["items"])
+
+    @unittest.skipUnless(os.path.exists(FAKETIME_LIB), "libfaketime missing (deploy/install-deps.sh installs it)")
+    def test_old_records_and_reports_are_deleted(self):
+        dev = self.ids[0]
+        self.assertGreater(self.count("/v1/attestations"), 0)
+        reports = self.count("/v1/devices/%s/reports?type=crash" % dev)
+        self.assertGreater(reports, 0)
+        crashes = self.crash_total()
+        self.restart_in_future("+100d")
+        deadline = time.time() + 30
+        while time.time() < deadline and (self.count("/v1/attestations") > 0 or
+                                          self.count("/v1/devices/%s/reports" % dev) > 0):
+            time.sleep(0.5)
+        self.assertEqual(self.count("/v1/attestations"), 0)
+        self.assertEqual(self.count("/v1/devices/%s/reports" % dev), 0)
+        st, _, body = self.api("GET", "/v1/devices/" + dev)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["attestation"]["result"], "pass")
+        self.assertEqual(self.crash_total(), crashes)
+
+
 if __name__ == "__main__":
     unittest.main()
