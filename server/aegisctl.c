@@ -42,6 +42,18 @@ static const struct ctl_cmd commands[] = {
      "  --token-out FILE   write the token to FILE (mode 0600) instead of printing it\n"},
     {"tenant", "list", ctl_tenant_list, 0, "", "list the tenants in the database",
      "Lists every tenant (id, name, created_at) from the database; --json prints the array.\n"},
+    {"tenant", "token", ctl_tenant_token, 0,
+     "NAME [--role admin|operator|reader] [--name LABEL] [--token-out FILE]",
+     "mint an API token for an existing tenant (recovery)",
+     "Creates an API token for the tenant NAME directly in the database, for when no admin token "
+     "is\n"
+     "left (lost or revoked). The token is audited as created by aegisctl. Prints it once; with\n"
+     "--json prints {\"tenant\", \"name\", \"role\", \"token\"}.\n"
+     "\n"
+     "Options:\n"
+     "  --role ROLE        admin (default), operator or reader\n"
+     "  --name LABEL       the token's name (default \"recovery-admin\")\n"
+     "  --token-out FILE   write the token to FILE (mode 0600) instead of printing it\n"},
     {"migrate", NULL, ctl_migrate, 0, "", "apply pending database migrations",
      "Applies the migrations compiled into this binary and prints the schema version. A database\n"
      "newer than this binary is refused (exit 4).\n"},

@@ -130,6 +130,7 @@ int ctl_pki_init(struct ctl *c, int argc, char **argv);
 int ctl_pki_rotate(struct ctl *c, int argc, char **argv);
 int ctl_tenant_create(struct ctl *c, int argc, char **argv);
 int ctl_tenant_list(struct ctl *c, int argc, char **argv);
+int ctl_tenant_token(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
 /* Platform reference values (bootloader, os) on the data directory; called by the refvals
  * commands of ctl_api.c in local mode. */

@@ -323,6 +323,51 @@ parent_writable(const char *path)
     return access(dir, W_OK) == 0;
 }
 
+/* A new API token of tenant tid (label, role) into token (AUTH_TOKEN_MAX + 2 bytes), shown once.
+ * 0, or -1 (reported) when no random source or the store refused. */
+static int
+mint_token(store *st, int64_t tid, const char *tenant_name, const char *label, const char *role,
+           char *token)
+{
+    char secret[AUTH_SECRET_LEN + 1];
+    unsigned char hash[32];
+    int64_t token_id = 0;
+    struct store_actor actor = {tid, "aegisctl"};
+    int rc = -1;
+
+    if (auth_secret_new(secret, hash) != 0) {
+        ctl_err("no random source for the token of tenant %s", tenant_name);
+        goto out;
+    }
+    if (store_token_create(st, tid, label, role, hash, &actor, &token_id) != STORE_OK ||
+        auth_token_format(token_id, secret, token, AUTH_TOKEN_MAX) != 0) {
+        ctl_err("the token of tenant %s could not be stored", tenant_name);
+        goto out;
+    }
+    rc = 0;
+out:
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(hash, sizeof(hash));
+    return rc;
+}
+
+/* Writes token to token_out (0600, with a newline) when set. 0, or -1 (reported). */
+static int
+save_token(const char *token_out, char *token)
+{
+    if (token_out == NULL)
+        return 0;
+    size_t tl = strlen(token);
+    token[tl] = '\n';
+    int w = util_write_file(token_out, token, tl + 1, 0600);
+    token[tl] = '\0';
+    if (w != 0) {
+        ctl_err("cannot write the token file %s: %s", token_out, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int
 ctl_tenant_create(struct ctl *c, int argc, char **argv)
 {
@@ -332,16 +377,12 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
                                    {NULL, 0, NULL, NULL}};
     store *st = NULL;
     json_t *tenant = NULL, *o = NULL;
-    char secret[AUTH_SECRET_LEN + 1];
-    unsigned char hash[32];
     char token[AUTH_TOKEN_MAX + 2]; /* + "\n" for --token-out */
-    int64_t tid = 0, token_id = 0;
+    int64_t tid = 0;
     int rc, ca_ok = 0;
     struct ca_made m;
     const char *name;
 
-    memset(secret, 0, sizeof(secret));
-    memset(hash, 0, sizeof(hash));
     memset(token, 0, sizeof(token));
     int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
     if (pr != 0)
@@ -374,19 +415,12 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
         goto out;
     }
 
-    /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later,
-     * but nothing else could hand out a first token. */
-    struct store_actor actor = {tid, "aegisctl"};
-    if (auth_secret_new(secret, hash) != 0) {
-        ctl_err("tenant %s created (id %lld), but no random source for its admin token", name,
-                (long long)tid);
-        goto out;
-    }
-    if (store_token_create(st, tid, "initial-admin", "admin", hash, &actor, &token_id) !=
-            STORE_OK ||
-        auth_token_format(token_id, secret, token, AUTH_TOKEN_MAX) != 0) {
-        ctl_err("tenant %s created (id %lld), but its admin token could not be stored", name,
-                (long long)tid);
+    /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later
+     * (and `aegisctl tenant token` mints another token if this one is lost). */
+    if (mint_token(st, tid, name, "initial-admin", "admin", token) != 0) {
+        ctl_err(
+            "tenant %s was created (id %lld): mint its admin token with `aegisctl tenant token %s`",
+            name, (long long)tid, name);
         goto out;
     }
 
@@ -396,16 +430,8 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
     /* 4. report */
     if (store_tenant_get(st, tid, &tenant) != STORE_OK || tenant == NULL)
         tenant = json_pack("{s:I, s:s}", "id", (json_int_t)tid, "name", name);
-    if (token_out != NULL) {
-        size_t tl = strlen(token);
-        token[tl] = '\n';
-        int w = util_write_file(token_out, token, tl + 1, 0600);
-        token[tl] = '\0';
-        if (w != 0) {
-            ctl_err("cannot write the token file %s: %s", token_out, strerror(errno));
-            goto out;
-        }
-    }
+    if (save_token(token_out, token) != 0)
+        goto out;
     if (c->json) {
         o = json_pack("{s:O?}", "tenant", tenant);
         if (o == NULL || json_object_set_new(o, token_out ? "token_file" : "token",
@@ -434,8 +460,95 @@ out:
     }
     json_decref(o);
     json_decref(tenant);
-    sodium_memzero(secret, sizeof(secret));
-    sodium_memzero(hash, sizeof(hash));
+    sodium_memzero(token, sizeof(token));
+    store_close(st);
+    return rc;
+}
+
+/* The id of the tenant named name: 0 when there is none, -1 on a database error. */
+static int64_t
+tenant_id_by_name(store *st, const char *name)
+{
+    json_t *tenants = NULL, *t;
+    size_t i;
+    int64_t id = 0;
+    if (store_tenant_list(st, &tenants) != STORE_OK)
+        return -1;
+    json_array_foreach(tenants, i, t)
+    {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n != NULL && strcmp(n, name) == 0)
+            id = json_integer_value(json_object_get(t, "id"));
+    }
+    json_decref(tenants);
+    return id;
+}
+
+int
+ctl_tenant_token(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1] = {NULL};
+    const char *token_out = NULL, *role = "admin", *label = "recovery-admin";
+    const struct ctl_opt opts[] = {{"--token-out", CTL_OPT_STR, &token_out, NULL},
+                                   {"--role", CTL_OPT_STR, &role, NULL},
+                                   {"--name", CTL_OPT_STR, &label, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    store *st = NULL;
+    json_t *o = NULL;
+    char token[AUTH_TOKEN_MAX + 2]; /* + "\n" for --token-out */
+    int rc;
+
+    memset(token, 0, sizeof(token));
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    const char *name = pos[0];
+    if (!tenant_name_ok(name))
+        return ctl_usage_error(c, "NAME: 1-64 characters of [a-zA-Z0-9._-]");
+    if (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0 && strcmp(role, "reader") != 0)
+        return ctl_usage_error(c, "--role: admin, operator or reader");
+    if (label[0] == '\0' || strlen(label) > 128)
+        return ctl_usage_error(c, "--name: 1-128 bytes");
+    if (token_out != NULL && (token_out[0] == '\0' || !parent_writable(token_out)))
+        return ctl_usage_error(c, "--token-out: a file in an existing, writable directory");
+    if (ctl_config(c) != 0)
+        return CTL_EXIT_LOCAL;
+    rc = open_store(c, 0, &st, NULL);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = CTL_EXIT_LOCAL;
+    int64_t tid = tenant_id_by_name(st, name);
+    if (tid < 0) {
+        ctl_err("cannot read the tenants (database error)");
+        goto out;
+    }
+    if (tid == 0) {
+        ctl_err("no tenant named '%s'", name);
+        goto out;
+    }
+    if (mint_token(st, tid, name, label, role, token) != 0 || save_token(token_out, token) != 0)
+        goto out;
+    if (c->json) {
+        o = json_pack("{s:s, s:s, s:s, s:s}", "tenant", name, "name", label, "role", role,
+                      token_out ? "token_file" : "token", token_out ? token_out : token);
+        if (o == NULL) {
+            ctl_err("out of memory");
+            goto out;
+        }
+        ctl_print_json(o);
+    } else if (token_out != NULL) {
+        printf("%s token of tenant %s written to %s\n", role, name, token_out);
+    } else {
+        printf("%s token of tenant %s (shown once): %s\n", role, name, token);
+    }
+    rc = CTL_EXIT_OK;
+out:
+    if (o != NULL) {
+        json_t *tv = json_object_get(o, "token");
+        if (json_is_string(tv))
+            sodium_memzero((char *)json_string_value(tv), json_string_length(tv));
+    }
+    json_decref(o);
     sodium_memzero(token, sizeof(token));
     store_close(st);
     return rc;

@@ -148,6 +148,39 @@ class CliTest(harness.DaemonTestCase):
         p = self.ctl("products", "list", cacert=os.path.join(other, "ca.pem"))
         self.assertExit(p, 3)
 
+    def test_tenant_token_recovers_access(self):
+        ctl = [harness.binary("aegisctl"), "--data-dir", self.d.data_dir]
+        p = harness.run_tool(ctl + ["tenant", "create", "locked-out", "--json"])
+        self.assertExit(p, 0)
+        lost = json.loads(p.stdout)["token"]
+        # the only admin token is revoked: nothing through the API can mint another
+        st, _, body = self.api("GET", "/v1/tokens", token=lost)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.api("DELETE", "/v1/tokens/%s" % body["items"][0]["id"], token=lost)
+        self.assertEqual(st, 204, body)
+        st, _, _ = self.api("GET", "/v1/tenant", token=lost)
+        self.assertEqual(st, 401)
+        out = os.path.join(self.d.tmp, "recovered.token")
+        p = harness.run_tool(ctl + ["tenant", "token", "locked-out", "--token-out", out])
+        self.assertExit(p, 0)
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+        with open(out) as f:
+            tok = f.read().strip()
+        self.assertNotIn(tok, p.stdout + p.stderr)
+        st, _, body = self.api("GET", "/v1/tenant", token=tok)
+        self.assertEqual((st, body["name"]), (200, "locked-out"))
+        st, _, body = self.api("POST", "/v1/products", {"name": "recovered"}, token=tok)
+        self.assertEqual(st, 201, body)
+        # a reader token, and the refusals
+        p = harness.run_tool(ctl + ["--json", "tenant", "token", "locked-out", "--role", "reader"])
+        self.assertExit(p, 0)
+        reader = json.loads(p.stdout)
+        self.assertEqual(reader["role"], "reader")
+        st, _, _ = self.api("POST", "/v1/products", {"name": "nope"}, token=reader["token"])
+        self.assertEqual(st, 403)
+        self.assertExit(harness.run_tool(ctl + ["tenant", "token", "no-such-tenant"]), 4)
+        self.assertExit(harness.run_tool(ctl + ["tenant", "token", "locked-out", "--role", "root"]), 2)
+
     def test_tenant_create_while_daemon_runs(self):
         p = harness.run_tool([harness.binary("aegisctl"), "--data-dir", self.d.data_dir, "tenant", "create",
                               "late-tenant", "--json"])
