@@ -4,8 +4,10 @@
 #   make test       install deps, build, run every test (ends with "N passed, N failed")
 #   make check      the same suite under ASan+UBSan (build-asan/)
 #   make format     clang-format every C file
+#   make fuzz       fuzz the parsers with libFuzzer (clang, build-fuzz/), FUZZ_SECONDS each
 BUILD    ?= build
 SAN      ?=
+FUZZ     ?=
 PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium libcurl
 CC       ?= cc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
@@ -14,6 +16,11 @@ SANITIZE := -fsanitize=address,undefined
 ifeq ($(SAN),1)
 OPT      := -O1 -g -fno-omit-frame-pointer $(SANITIZE) -fno-sanitize-recover=undefined
 HARDEN   := -fstack-protector-strong -fPIE
+SAN_LD   := $(SANITIZE)
+else ifeq ($(FUZZ),1)
+CC       := clang
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+HARDEN   := -fPIE
 SAN_LD   := $(SANITIZE)
 else
 OPT      := -O2 -g
@@ -46,8 +53,16 @@ CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+# Fuzz targets (fuzz/fuzz_*.c: LLVMFuzzerTestOneInput over a parser). In every build they are linked
+# with fuzz/replay.c and tests/run.sh runs them over their seed corpus (fuzz/corpus/NAME/); with
+# FUZZ=1 (make fuzz) they are libFuzzer binaries. They link the daemon without main() and without
+# the file a target includes to reach static functions (FUZZ_INCLUDES).
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJS := $(filter-out $(BUILD)/server/main.o,$(DAEMON_OBJS)) $(LIB_OBJS)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all run test check format lint deps clean unit bench
+.PHONY: all run test check format lint deps clean unit bench fuzz
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(if $(SIM_SRCS),$(BUILD)/aegis-sim)
 
 $(BUILD)/firmware-ref/%.o $(BUILD)/device-sim/%.o: CPPFLAGS := -D_GNU_SOURCE -Ifirmware-ref -Idevice-sim -Iota
@@ -74,6 +89,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CMOCKA_LIBS)
 
+$(BUILD)/fuzz/fuzz_telemetry: FUZZ_INCLUDES := $(BUILD)/server/dev_telemetry.o
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) $(if $(FUZZ),-fsanitize=fuzzer) \
+	  -o $@ $< $(if $(FUZZ),,fuzz/replay.c) $(filter-out $(FUZZ_INCLUDES),$(FUZZ_OBJS)) $(LDLIBS)
+
 $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
@@ -90,7 +111,7 @@ $(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
 $(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-unit: $(UNIT_BINS) $(TOOL_BINS)
+unit: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
 
 deps:
 	@sh deploy/install-deps.sh
@@ -108,9 +129,22 @@ check: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  sh tests/run.sh build-asan
 
+# Each target fuzz_NAME in turn for FUZZ_SECONDS, starting from its seed corpus fuzz/corpus/NAME/; new
+# inputs go to build-fuzz/corpus/NAME/, crashes to build-fuzz/ (add a crash's input to the seed corpus
+# once fixed, so every make test replays it).
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=build-fuzz FUZZ=1 $(FUZZ_SRCS:fuzz/%.c=build-fuzz/fuzz/%)
+	@set -e; for f in $(FUZZ_SRCS:fuzz/fuzz_%.c=%); do \
+	  mkdir -p build-fuzz/corpus/$$f; \
+	  echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
+	  build-fuzz/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -artifact_prefix=build-fuzz/fuzz_$$f- build-fuzz/corpus/$$f fuzz/corpus/$$f; \
+	done
+
 format:
 	clang-format -i $(wildcard server/*.[ch] pki/*.[ch] firmware-ref/*.[ch] device-sim/*.[ch] \
-	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c)
+	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c fuzz/*.c)
 
 # Benchmark tools (bench/*/*.c), not part of make test: make bench, then bench/*/run.py.
 BENCH_SRCS := $(wildcard bench/*/*.c)
@@ -129,6 +163,6 @@ lint: $(BUILD)/gen/schema.c
 	  -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

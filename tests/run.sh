@@ -99,6 +99,26 @@ for bin in "$BUILD"/tests/test_*; do
     failed=$((failed + f))
 done
 
+# --- fuzz regression: every fuzz target (fuzz/fuzz_NAME.c, linked with fuzz/replay.c) over its seed
+# corpus fuzz/corpus/NAME/; one test per target, failed by a target's abort or a sanitizer report. ---
+for bin in "$BUILD"/fuzz/fuzz_*; do
+    if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
+        continue
+    fi
+    name=$(basename "$bin")
+    corpus="$ROOT/fuzz/corpus/${name#fuzz_}"
+    out="$TMP/$name.out"
+    if [ -d "$corpus" ] && with_timeout "$UNIT_TIMEOUT" "$bin" "$corpus"/* >"$out" 2>&1; then
+        echo "fuzz $name: $(tail -n 1 "$out") replayed"
+        passed=$((passed + 1))
+    else
+        echo "=== fuzz $name failed; output:"
+        cat "$out" 2>/dev/null
+        add_failure "fuzz $name"
+        failed=$((failed + 1))
+    fi
+done
+
 # --- integration tests ---
 if ! command -v python3 >/dev/null 2>&1; then
     echo "run.sh: python3 not found" >&2

@@ -1,0 +1,65 @@
+/* fuzz_telemetry: bodies of POST /v1/device/telemetry through the batch parser of
+ * server/dev_telemetry.c, as the HTTP layer hands them over (parsed with JSON_REJECT_DUPLICATES, a
+ * JSON object, an authenticated device). Beyond the sanitizers, it checks what the writer relies
+ * on: a batch holds 1..REPORTS_MAX items, an accepted item carries a report id and the device's
+ * tenant, a rejected one a message, and the answer has one result per item. */
+#include "../server/dev_telemetry.c"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check_batch(const struct ingest_batch *b)
+{
+    size_t valid = 0;
+    if (b->n < 1 || b->n > REPORTS_MAX)
+        abort();
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ingest_item *it = &b->items[i];
+        if (it->rejected) {
+            if (it->error[0] == '\0')
+                abort();
+            continue;
+        }
+        valid++;
+        if (it->report_id < 1 || it->rep.report_id != it->report_id || it->rep.tenant_id != 7 ||
+            it->rep.device_id == NULL || it->rep.boot_id == NULL)
+            abort();
+    }
+    if (valid != b->nvalid)
+        abort();
+    json_t *answer = ingest_batch_answer(b, NULL, NULL, NULL);
+    if (answer == NULL || json_array_size(json_object_get(answer, "results")) != b->n)
+        abort();
+    json_decref(answer);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct devauth_identity dev = {.tenant_id = 7, .group_id = 2, .product_id = 3};
+    api_req r;
+    json_error_t jerr;
+    struct ingest_batch *b = NULL;
+
+    memset(dev.device_id, 'a', 64);
+    memset(&r, 0, sizeof(r));
+    r.json = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
+    if (r.json == NULL || !json_is_object(r.json))
+        goto out;
+    r.device = &dev;
+    r.tenant_id = dev.tenant_id;
+    if (parse_batch(&r, &b) == 0) {
+        check_batch(b);
+        ingest_batch_free(b);
+    } else if (r.status < 400 || r.resp == NULL) {
+        abort(); /* a refused batch has its error reply */
+    }
+out:
+    json_decref(r.resp);
+    free(r.resp_text);
+    json_decref(r.json);
+    return 0;
+}
