@@ -19,7 +19,8 @@ HARDEN   := -fstack-protector-strong -fPIE
 SAN_LD   := $(SANITIZE)
 else ifeq ($(FUZZ),1)
 CC       := clang
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined
 HARDEN   := -fPIE
 SAN_LD   := $(SANITIZE)
 else

@@ -323,15 +323,14 @@ parent_writable(const char *path)
     return access(dir, W_OK) == 0;
 }
 
-/* A new API token of tenant tid (label, role) into token (AUTH_TOKEN_MAX + 2 bytes), shown once.
- * 0, or -1 (reported) when no random source or the store refused. */
+/* A new API token of tenant tid (label, role) into token (AUTH_TOKEN_MAX + 2 bytes), shown once;
+ * its id into *token_id. 0, or -1 (reported) when no random source or the store refused. */
 static int
 mint_token(store *st, int64_t tid, const char *tenant_name, const char *label, const char *role,
-           char *token)
+           char *token, int64_t *token_id)
 {
     char secret[AUTH_SECRET_LEN + 1];
     unsigned char hash[32];
-    int64_t token_id = 0;
     struct store_actor actor = {tid, "aegisctl"};
     int rc = -1;
 
@@ -339,8 +338,8 @@ mint_token(store *st, int64_t tid, const char *tenant_name, const char *label, c
         ctl_err("no random source for the token of tenant %s", tenant_name);
         goto out;
     }
-    if (store_token_create(st, tid, label, role, hash, &actor, &token_id) != STORE_OK ||
-        auth_token_format(token_id, secret, token, AUTH_TOKEN_MAX) != 0) {
+    if (store_token_create(st, tid, label, role, hash, &actor, token_id) != STORE_OK ||
+        auth_token_format(*token_id, secret, token, AUTH_TOKEN_MAX) != 0) {
         ctl_err("the token of tenant %s could not be stored", tenant_name);
         goto out;
     }
@@ -351,9 +350,10 @@ out:
     return rc;
 }
 
-/* Writes token to token_out (0600, with a newline) when set. 0, or -1 (reported). */
+/* Writes token to token_out (0600, with a newline) when set. 0, or -1 (reported) after revoking
+ * the token (id token_id of tenant tid), which nobody would hold. */
 static int
-save_token(const char *token_out, char *token)
+save_token(store *st, int64_t tid, int64_t token_id, const char *token_out, char *token)
 {
     if (token_out == NULL)
         return 0;
@@ -362,7 +362,10 @@ save_token(const char *token_out, char *token)
     int w = util_write_file(token_out, token, tl + 1, 0600);
     token[tl] = '\0';
     if (w != 0) {
+        struct store_actor actor = {tid, "aegisctl"};
         ctl_err("cannot write the token file %s: %s", token_out, strerror(errno));
+        if (store_token_revoke(st, tid, token_id, &actor) != STORE_OK)
+            ctl_err("and the token (id %lld) could not be revoked: revoke it", (long long)token_id);
         return -1;
     }
     return 0;
@@ -378,7 +381,7 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
     store *st = NULL;
     json_t *tenant = NULL, *o = NULL;
     char token[AUTH_TOKEN_MAX + 2]; /* + "\n" for --token-out */
-    int64_t tid = 0;
+    int64_t tid = 0, token_id = 0;
     int rc, ca_ok = 0;
     struct ca_made m;
     const char *name;
@@ -417,7 +420,7 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
 
     /* 2. its first admin token, before the CA: if the CA fails, `aegisctl pki init` makes it later
      * (and `aegisctl tenant token` mints another token if this one is lost). */
-    if (mint_token(st, tid, name, "initial-admin", "admin", token) != 0) {
+    if (mint_token(st, tid, name, "initial-admin", "admin", token, &token_id) != 0) {
         ctl_err(
             "tenant %s was created (id %lld): mint its admin token with `aegisctl tenant token %s`",
             name, (long long)tid, name);
@@ -430,7 +433,7 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
     /* 4. report */
     if (store_tenant_get(st, tid, &tenant) != STORE_OK || tenant == NULL)
         tenant = json_pack("{s:I, s:s}", "id", (json_int_t)tid, "name", name);
-    if (save_token(token_out, token) != 0)
+    if (save_token(st, tid, token_id, token_out, token) != 0)
         goto out;
     if (c->json) {
         o = json_pack("{s:O?}", "tenant", tenant);
@@ -526,7 +529,9 @@ ctl_tenant_token(struct ctl *c, int argc, char **argv)
         ctl_err("no tenant named '%s'", name);
         goto out;
     }
-    if (mint_token(st, tid, name, label, role, token) != 0 || save_token(token_out, token) != 0)
+    int64_t token_id = 0;
+    if (mint_token(st, tid, name, label, role, token, &token_id) != 0 ||
+        save_token(st, tid, token_id, token_out, token) != 0)
         goto out;
     if (c->json) {
         o = json_pack("{s:s, s:s, s:s, s:s}", "tenant", name, "name", label, "role", role,

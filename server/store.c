@@ -484,6 +484,7 @@ alloc_store(int pool_size)
     if (s == NULL)
         goto out;
     atomic_init(&s->errors, 0);
+    atomic_init(&s->wal_broken, 0);
     s->wal_fd = -1;
     s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
     s->idle = calloc((size_t)pool_size, sizeof(struct conn *));
@@ -655,8 +656,12 @@ store_telemetry_sync(store *s)
                   s->wal_path, strerror(errno));
         goto out;
     }
+    if (atomic_load(&s->wal_broken))
+        goto out;
     if (fdatasync(s->wal_fd) != 0) {
-        log_error("msg=\"store: cannot sync the write-ahead log\" path=%s error=\"%s\"",
+        atomic_store(&s->wal_broken, 1);
+        log_error("msg=\"store: cannot flush the write-ahead log; no telemetry is acknowledged and "
+                  "the service is not ready until aegisd is restarted\" path=%s error=\"%s\"",
                   s->wal_path, strerror(errno));
         goto out;
     }
@@ -674,7 +679,7 @@ store_ping(store *s)
     struct conn *c = store__take(s);
     int rc = STORE_ERR;
     sqlite3_stmt *st = store__prep(s, c, SQL_PING);
-    if (st == NULL)
+    if (st == NULL || atomic_load(&s->wal_broken))
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW) {
         store__db_error(s, c, "ping");

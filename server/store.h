@@ -284,12 +284,12 @@ int store_attestation_list(store *s, int64_t tenant_id, const char *result,
 int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged);
 
 /* --- failure reporting (store_telemetry.c; docs/telemetry.md) ---
- * Reports are stored once per (device, report_id), in one synchronous=FULL transaction per call: a
- * report the service acknowledges survives power loss. Crashes are grouped into buckets per tenant
- * by a signature, hex SHA-256 of "component|reason|pc|ra1|ra2|ra3" with every address normalised
- * (lower-case hex without leading zeros: "0x0800ABCD" -> "0x800abcd", missing return addresses
- * empty). Heartbeats add device-seconds per running image version and hour (crash rate = crashes
- * per device-hour). Times are those of receipt. */
+ * Reports are stored once per (device, report_id), in one transaction per call, made durable by
+ * store_telemetry_sync: a report the service acknowledges after it survives power loss. Crashes are
+ * grouped into buckets per tenant by a signature, hex SHA-256 of "component|reason|pc|ra1|ra2|ra3"
+ * with every address normalised (lower-case hex without leading zeros: "0x0800ABCD" -> "0x800abcd",
+ * missing return addresses empty). Heartbeats add device-seconds per running image version and hour
+ * (crash rate = crashes per device-hour). Times are those of receipt. */
 #define STORE_TEL_ADDR_LEN 19  /* a normalised address "0x" + 1..16 hex digits, and its NUL */
 #define STORE_TEL_FRAMES_MAX 8 /* return addresses of a crash */
 #define STORE_TEL_SIG_FRAMES 3 /* of which the signature takes the first 3 */
@@ -377,7 +377,9 @@ int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t
  * write-ahead log without waiting for the disk, so that the next group can be written while the
  * disk works. This call makes every ingest committed before it durable (one fdatasync of the log;
  * any thread may run it while the next ingest is written). Acknowledge reports only after it
- * returns STORE_OK. STORE_ERR (logged): durability unknown, acknowledge nothing. */
+ * returns STORE_OK. STORE_ERR (logged): durability unknown, acknowledge nothing. Once a flush has
+ * failed, every later call fails too, and store_ping reports the store not ready, until the
+ * process restarts (a failed flush may have dropped the pages it could not write). */
 int store_telemetry_sync(store *s);
 
 enum store_bucket_sort {

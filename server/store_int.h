@@ -72,6 +72,10 @@ struct store {
     pthread_mutex_t sync_lock;
     char *wal_path;
     int wal_fd;
+    /* A flush of the log failed: Linux reports it once and may have dropped the dirty pages, so a
+     * later flush that succeeds proves nothing. From then on nothing is acknowledged (and the store
+     * is not ready) until a restart recovers from what is on disk. */
+    atomic_int wal_broken;
     atomic_uint_least64_t errors;
 };
 

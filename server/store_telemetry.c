@@ -31,6 +31,8 @@
 
 /* --- SQL --- */
 
+static const char SQL_TEL_EXISTS[] =
+    "SELECT 1 FROM telemetry_reports WHERE device_id = ?1 AND report_id = ?2";
 /* A bucket by signature, created when new (the no-op update makes RETURNING answer for an existing
  * one too). */
 static const char SQL_TEL_BUCKET_UPSERT[] =
@@ -357,6 +359,22 @@ run_write(store *s, struct conn *c, sqlite3_stmt *st, int bind_rc, const char *w
     int rc = store__bound(s, c, bind_rc);
     if (rc == STORE_OK)
         rc = store__step_done(s, c, st, what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* STORE_OK when (device, report_id) is stored already (in the database or earlier in this
+ * transaction), STORE_NOTFOUND when not. */
+static int
+report_exists(store *s, struct conn *c, const struct store_report *r)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TEL_EXISTS);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(
+        s, c, store__bind_text(st, 1, r->device_id) | sqlite3_bind_int64(st, 2, r->report_id));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "report lookup");
     sqlite3_reset(st);
     return rc;
 }
@@ -753,7 +771,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
             return STORE_ERR;
         if ((b = agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx)) == NULL)
             return oom();
-        if (added && s->ingest_buckets != NULL) {
+        if (b->id == 0 && s->ingest_buckets != NULL) {
             const struct agg_ent *known = agg_find(&s->ingest_buckets->ids, k, klen + (size_t)n);
             if (known != NULL) {
                 b->id = known->id;
@@ -761,6 +779,14 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
             }
         }
         if (b->id == 0) {
+            /* An unknown bucket is created only for a new report: a report id sent again with
+             * other contents (a device whose ids restarted) must not leave an empty bucket. */
+            if ((rc = report_exists(s, c, r)) == STORE_OK) {
+                r->result = STORE_REPORT_DUPLICATE;
+                return STORE_OK;
+            }
+            if (rc != STORE_NOTFOUND)
+                return rc;
             char sig[SIG_HEX_LEN + 1];
             sig_digest(k + klen, (size_t)n, sig);
             if ((rc = bucket_add(s, c, r, sig, now, b)) != STORE_OK)

@@ -101,14 +101,16 @@ done
 
 # --- fuzz regression: every fuzz target (fuzz/fuzz_NAME.c, linked with fuzz/replay.c) over its seed
 # corpus fuzz/corpus/NAME/; one test per target, failed by a target's abort or a sanitizer report. ---
-for bin in "$BUILD"/fuzz/fuzz_*; do
-    if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
-        continue
-    fi
-    name=$(basename "$bin")
+for src in "$ROOT"/fuzz/fuzz_*.c; do
+    [ -f "$src" ] || continue
+    name=$(basename "$src" .c)
+    bin="$BUILD/fuzz/$name"
     corpus="$ROOT/fuzz/corpus/${name#fuzz_}"
     out="$TMP/$name.out"
-    if [ -d "$corpus" ] && with_timeout "$UNIT_TIMEOUT" "$bin" "$corpus"/* >"$out" 2>&1; then
+    if [ ! -x "$bin" ]; then
+        echo "not built: $bin" >"$out"
+    fi
+    if [ -x "$bin" ] && [ -d "$corpus" ] && with_timeout "$UNIT_TIMEOUT" "$bin" "$corpus"/* >"$out" 2>&1; then
         echo "fuzz $name: $(tail -n 1 "$out") replayed"
         passed=$((passed + 1))
     else

@@ -178,6 +178,14 @@ class CliTest(harness.DaemonTestCase):
         self.assertEqual(reader["role"], "reader")
         st, _, _ = self.api("POST", "/v1/products", {"name": "nope"}, token=reader["token"])
         self.assertEqual(st, 403)
+        # a token file that cannot be written: the minted token is revoked, not left for nobody
+        p = harness.run_tool(ctl + ["tenant", "token", "locked-out", "--name", "unwritten", "--token-out",
+                                    self.d.tmp])
+        self.assertExit(p, 4)
+        st, _, body = self.api("GET", "/v1/tokens", token=tok)
+        unwritten = [t for t in body["items"] if t["name"] == "unwritten"]
+        self.assertEqual(len(unwritten), 1, body)
+        self.assertIsNotNone(unwritten[0]["revoked_at"])
         self.assertExit(harness.run_tool(ctl + ["tenant", "token", "no-such-tenant"]), 4)
         self.assertExit(harness.run_tool(ctl + ["tenant", "token", "locked-out", "--role", "root"]), 2)
 

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "schema.h"
 #include "store.h"
+#include "store_int.h" /* test_sync_failure_is_sticky swaps the store's log path */
 #include "util.h"
 
 #include <jansson.h>
@@ -22,6 +23,7 @@
 
 #define PEM                                                                                        \
     "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+#undef CURSOR_BUF /* store_int.h: the store's minimum; the tests use a larger buffer */
 #define CURSOR_BUF 129
 #define D1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "2222222222222222222222222222222222222222222222222222222222222222"
@@ -284,10 +286,17 @@ test_dedup(void **state)
     assert_int_equal(jint(sum, "dropped"), 3);
     assert_int_equal(jint(sum, "reports"), 2);
     json_decref(sum);
+    /* the same report id again with other contents (a device whose ids restarted): a duplicate,
+     * and no empty bucket for its signature */
+    mk_crash(f, 0, D1, 7, "1.0", "0x20");
+    up = upload(D1, f->ta, 0, 0, 1);
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 1, &up, 1, T0 + 9), STORE_OK);
+    assert_int_equal(f->r[0].result, STORE_REPORT_DUPLICATE);
     /* the bucket counted the crash once */
     char next[CURSOR_BUF];
     struct store_bucket_filter flt = {0};
     json_t *items = bucket_list(f, f->ta, &flt, 10, NULL, next);
+    assert_int_equal(json_array_size(items), 1);
     assert_int_equal(jint(json_array_get(items, 0), "count"), 1);
     json_decref(items);
 }
@@ -495,6 +504,33 @@ test_sync(void **state)
     assert_int_equal(store_device_reports(f->s, f->ta, D1, NULL, &pg, &items, next), STORE_OK);
     assert_int_equal(json_array_size(items), 1);
     json_decref(items);
+}
+
+/* A failed flush of the log is sticky: Linux reports it once and may drop the pages it could not
+ * write, so no later flush is trusted and the store stops being ready. The log is swapped for
+ * /dev/null, whose fdatasync fails (EINVAL), through the store's internals. */
+static void
+test_sync_failure_is_sticky(void **state)
+{
+    struct fx *f = *state;
+    char err[256] = "";
+    mk_crash(f, 0, D1, 1, "1.0", "0x10");
+    ingest(f, 1, T0);
+    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_ping(f->s), STORE_OK);
+    char *real = f->s->wal_path;
+    f->s->wal_path = strdup("/dev/null");
+    assert_non_null(f->s->wal_path);
+    assert_int_equal(store_telemetry_sync(f->s), STORE_ERR);
+    free(f->s->wal_path);
+    f->s->wal_path = real;
+    assert_int_equal(store_telemetry_sync(f->s), STORE_ERR); /* the real log again: still refused */
+    assert_int_equal(store_ping(f->s), STORE_ERR);
+    /* a restart (a new store on the same file) trusts the disk again */
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_ping(f->s), STORE_OK);
 }
 
 /* A malformed report fails the whole call before anything is written. */
@@ -837,6 +873,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_known_buckets_across_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_is_sticky, setup, teardown),
         cmocka_unit_test(test_migration_4_backfills_samples),
         cmocka_unit_test_setup_teardown(test_invalid_report_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregates_and_rates, setup, teardown),
