@@ -6,6 +6,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,6 +499,14 @@ ctl_print_json(const json_t *v)
 {
     json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
     fputc('\n', stdout);
+}
+
+void
+ctl_json_forget(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_string(v))
+        sodium_memzero((char *)json_string_value(v), json_string_length(v));
 }
 
 /* Number of characters (UTF-8 code points) in s. */

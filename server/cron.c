@@ -79,19 +79,27 @@ detect_failures(struct app *app)
     }
 }
 
-/* Retention: reports older than report_retention_days go; the aggregates stay. */
+/* Deletes with purge, in batches of RETENTION_BATCH, what is older than days. */
 static void
-purge_reports(struct app *app)
+retention(struct app *app, int (*purge)(store *, int64_t, int, int *), int64_t days,
+          const char *what)
 {
-    int64_t before = util_now() - app->cfg->report_retention_days * 86400;
+    int64_t before = util_now() - days * 86400;
     int purged = RETENTION_BATCH, total = 0;
     for (int i = 0; i < RETENTION_MAX_BATCHES && purged == RETENTION_BATCH; i++) {
-        if (store_report_purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
+        if (purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
             break;
         total += purged;
     }
     if (total > 0)
-        log_info("msg=\"purged old telemetry reports\" count=%d", total);
+        log_info("msg=\"purged old %s\" count=%d", what, total);
+}
+
+/* Retention: reports older than report_retention_days go; the aggregates stay. */
+static void
+purge_reports(struct app *app)
+{
+    retention(app, store_report_purge, app->cfg->report_retention_days, "telemetry reports");
 }
 
 /* Retention: attestation records older than attestation_retention_days go; each device's last
@@ -99,15 +107,8 @@ purge_reports(struct app *app)
 static void
 purge_attestations(struct app *app)
 {
-    int64_t before = util_now() - app->cfg->attestation_retention_days * 86400;
-    int purged = RETENTION_BATCH, total = 0;
-    for (int i = 0; i < RETENTION_MAX_BATCHES && purged == RETENTION_BATCH; i++) {
-        if (store_attestation_purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
-            break;
-        total += purged;
-    }
-    if (total > 0)
-        log_info("msg=\"purged old attestation records\" count=%d", total);
+    retention(app, store_attestation_purge, app->cfg->attestation_retention_days,
+              "attestation records");
 }
 
 static void

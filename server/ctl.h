@@ -108,6 +108,8 @@ void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints a JSON value pretty (2-space indent) to stdout, with a final newline. */
 void ctl_print_json(const json_t *v);
+/* Overwrites the string o[key] (a token shown once) in place, before o is freed. Accepts NULL. */
+void ctl_json_forget(json_t *o, const char *key);
 
 /* A column of a table: header, the object key it shows, and a width cap in characters (0 = none).
  */

@@ -748,11 +748,7 @@ ctl_tokens_create(struct ctl *c, int argc, char **argv)
         rc = CTL_EXIT_API;
     }
 out:
-    if (o != NULL) {
-        json_t *tv = json_object_get(o, "token");
-        if (json_is_string(tv))
-            sodium_memzero((char *)json_string_value(tv), json_string_length(tv));
-    }
+    ctl_json_forget(o, "token");
     json_decref(o);
     json_decref(body);
     return rc;

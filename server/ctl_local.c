@@ -456,11 +456,7 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
     }
     rc = CTL_EXIT_OK;
 out:
-    if (o != NULL) {
-        json_t *tv = json_object_get(o, "token");
-        if (json_is_string(tv))
-            sodium_memzero((char *)json_string_value(tv), json_string_length(tv));
-    }
+    ctl_json_forget(o, "token");
     json_decref(o);
     json_decref(tenant);
     sodium_memzero(token, sizeof(token));
@@ -548,11 +544,7 @@ ctl_tenant_token(struct ctl *c, int argc, char **argv)
     }
     rc = CTL_EXIT_OK;
 out:
-    if (o != NULL) {
-        json_t *tv = json_object_get(o, "token");
-        if (json_is_string(tv))
-            sodium_memzero((char *)json_string_value(tv), json_string_length(tv));
-    }
+    ctl_json_forget(o, "token");
     json_decref(o);
     sodium_memzero(token, sizeof(token));
     store_close(st);

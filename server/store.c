@@ -674,6 +674,34 @@ out:
 }
 
 int
+store__purge(store *s, const char *sql, int64_t arg, int max_rows, int *purged, const char *what)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    if (purged != NULL)
+        *purged = 0;
+    if (max_rows < 1 || max_rows > PURGE_MAX)
+        goto out;
+    c = store__take(s);
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, sql)) == NULL)
+        goto out;
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, arg) | sqlite3_bind_int(st, 2, max_rows));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, what)) != STORE_OK)
+        goto out;
+    if (purged != NULL)
+        *purged = sqlite3_changes(c->db);
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    return rc;
+}
+
+int
 store_ping(store *s)
 {
     struct conn *c = store__take(s);

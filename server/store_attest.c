@@ -16,7 +16,6 @@
 #define DIGEST_HEX_LEN 64
 #define REASON_MAX 64
 #define PEER_MAX 64
-#define PURGE_MAX 100000
 #define MEASUREMENTS_MAX 64 /* per match/check call; the protocol allows 8 events */
 
 /* --- SQL --- */
@@ -331,58 +330,13 @@ out:
 int
 store_nonce_purge(store *s, int64_t now, int max_rows, int *purged)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = STORE_INVALID;
-
-    if (purged != NULL)
-        *purged = 0;
-    if (max_rows < 1 || max_rows > PURGE_MAX)
-        goto out;
-    c = store__take(s);
-    if ((rc = store__begin_light(s, c)) != STORE_OK)
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_NONCE_PURGE)) == NULL)
-        goto out;
-    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, now) | sqlite3_bind_int(st, 2, max_rows));
-    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "nonce purge")) != STORE_OK)
-        goto out;
-    if (purged != NULL)
-        *purged = sqlite3_changes(c->db);
-out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    return rc;
+    return store__purge(s, SQL_NONCE_PURGE, now, max_rows, purged, "nonce purge");
 }
 
 int
 store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = STORE_INVALID;
-
-    if (purged != NULL)
-        *purged = 0;
-    if (max_rows < 1 || max_rows > PURGE_MAX)
-        goto out;
-    c = store__take(s);
-    /* Deleting needs no fsync of its own: a purge lost to a power cut is done again. */
-    if ((rc = store__begin_light(s, c)) != STORE_OK)
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_ATTESTATION_PURGE)) == NULL)
-        goto out;
-    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, before) | sqlite3_bind_int(st, 2, max_rows));
-    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "attestation purge")) != STORE_OK)
-        goto out;
-    if (purged != NULL)
-        *purged = sqlite3_changes(c->db);
-out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    return rc;
+    return store__purge(s, SQL_ATTESTATION_PURGE, before, max_rows, purged, "attestation purge");
 }
 
 /* --- Reference values --- */

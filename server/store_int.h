@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #define POOL_MAX 64
+#define PURGE_MAX 100000   /* rows per retention batch */
 #define STMT_CACHE_MAX 128 /* statements per connection: every SQL_ constant of store*.c */
 #define BUSY_TIMEOUT_MS 5000
 #define NAME_MAX_BYTES 128
@@ -86,6 +87,13 @@ int store__db_error(store *s, struct conn *c, const char *what);
 /* Turns the failed sqlite3_step result rc of a write into a STORE code: a unique violation is
  * STORE_CONFLICT, a CHECK violation STORE_INVALID, anything else a logged STORE_ERR. */
 int store__write_error(store *s, struct conn *c, int rc, const char *what);
+
+/* --- retention --- */
+/* Runs one retention DELETE (sql binds ?1 = arg and ?2 = max_rows, 1..PURGE_MAX) in its own
+ * transaction without an fsync (a purge lost to a power cut is done again); *purged (may be NULL)
+ * gets the rows deleted. what names it in logs. */
+int store__purge(store *s, const char *sql, int64_t arg, int max_rows, int *purged,
+                 const char *what);
 
 /* --- connections, statements, transactions --- */
 /* Takes an idle connection, waiting while all are in use. Give it back with store__give. */

@@ -20,7 +20,6 @@
 
 #define HOUR 3600
 #define SAMPLES_MAX 10
-#define PURGE_MAX 100000
 #define COMPONENT_MAX 64
 #define VERSION_MAX 32
 #define REASON_MAX 32
@@ -1624,38 +1623,11 @@ store_flag_rate_regressions(store *s, int64_t factor_pct, int64_t min_device_sec
 int
 store_report_purge(store *s, int64_t before, int max_rows, int *purged)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = STORE_INVALID;
-
-    if (purged != NULL)
-        *purged = 0;
-    if (max_rows < 1 || max_rows > PURGE_MAX)
-        goto out;
-    c = store__take(s);
-    /* Deleting needs no fsync of its own: a purge lost to a power cut is done again. */
-    if ((rc = store__begin_light(s, c)) != STORE_OK)
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_REPORT_PURGE)) == NULL)
-        goto out;
-    rc = run_write(s, c, st, sqlite3_bind_int64(st, 1, before) | sqlite3_bind_int(st, 2, max_rows),
-                   "report purge");
+    int rc = store__purge(s, SQL_REPORT_PURGE, before, max_rows, purged, "report purge");
     if (rc != STORE_OK)
-        goto out;
-    if (purged != NULL)
-        *purged = sqlite3_changes(c->db);
+        return rc;
     /* crash-hour marks only matter for the current hour: two hours back is old enough */
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_CRASH_HOURS_PURGE)) == NULL)
-        goto out;
     int64_t now = util_now();
-    rc = run_write(s, c, st,
-                   sqlite3_bind_int64(st, 1, now - now % HOUR - HOUR) |
-                       sqlite3_bind_int(st, 2, max_rows),
-                   "crash hour purge");
-out:
-    rc = store__end_tx(s, c, rc);
-    store__give(s, c);
-    return rc;
+    return store__purge(s, SQL_CRASH_HOURS_PURGE, now - now % HOUR - HOUR, max_rows, NULL,
+                        "crash hour purge");
 }
