@@ -192,11 +192,12 @@ static const char SQL_FLAG_REGRESSIONS[] =
     "AND crashes > 0 AND crashes * 100.0 * prev_seconds > ?1 * 1.0 * prev_crashes * device_seconds "
     "ORDER BY tenant_id, component, image_version";
 
-/* The oldest ?2 reports by id (ids grow with received_at: no index by age to maintain), those of
- * them received before ?1. */
+/* Up to ?2 reports received before ?1, tenant by tenant through the index by (tenant, received_at)
+ * (CROSS JOIN keeps tenants the outer loop, so each tenant is one index range, never a scan), so a
+ * report stamped in the future (a clock that jumped) never holds up older ones. */
 static const char SQL_REPORT_PURGE[] =
-    "DELETE FROM telemetry_reports WHERE id IN (SELECT id FROM "
-    "(SELECT id, received_at FROM telemetry_reports ORDER BY id LIMIT ?2) WHERE received_at < ?1)";
+    "DELETE FROM telemetry_reports WHERE id IN (SELECT r.id FROM tenants t CROSS JOIN "
+    "telemetry_reports r WHERE r.tenant_id = t.id AND r.received_at < ?1 LIMIT ?2)";
 static const char SQL_CRASH_HOURS_PURGE[] =
     "DELETE FROM telemetry_crash_hours WHERE (tenant_id, hour, device_id) IN "
     "(SELECT tenant_id, hour, device_id FROM telemetry_crash_hours WHERE hour < ?1 LIMIT ?2)";

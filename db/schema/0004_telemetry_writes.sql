@@ -8,8 +8,8 @@
 --    10 reports back by primary key instead of an index over every report by bucket; reports that
 --    retention deleted end the chain (they are the oldest);
 --  * bucket_devices is keyed by device first, so a device's crashes in one commit share a page;
---  * retention deletes the oldest reports in id order (ids grow with received_at), so the index
---    by age goes.
+--  * retention finds old reports tenant by tenant through the index by (tenant_id, received_at),
+--    so the index by age alone goes.
 
 CREATE TABLE bucket_stats (
     bucket_id          INTEGER PRIMARY KEY REFERENCES failure_buckets (id),
