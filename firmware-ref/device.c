@@ -162,6 +162,7 @@ set_detail(adev_device *d, const char *s)
 }
 
 static int schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *));
+static int begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *));
 
 /* Ends the operation with one report. Whatever follows (the next operation of the flow, then,
  * and the renewal timer) is armed before the callback runs, so the callback may free the
@@ -186,17 +187,9 @@ finish_then(adev_device *d, enum adev_outcome outcome, const char *reason, long 
     r.latency_ms = (double)(adev_clock_monotonic_us(d->hal.clock) - d->t0_us) / 1000.0;
     d->busy = 0;
     d->call = NULL;
-    if (then != NULL) { /* the next operation of the same flow (keeps the renewal flag) */
-        d->busy = 1;
-        d->op = next_op;
-        d->attempts = 0;
-        d->retries = 0;
-        d->t0_us = adev_clock_monotonic_us(d->hal.clock);
-        if (schedule(d, 0, then) != 0)
-            d->busy = 0;
-        else
-            r.next_op = next_op;
-    }
+    /* the next operation of the same flow (keeps the renewal flag) */
+    if (then != NULL && begin_op(d, next_op, then) == 0)
+        r.next_op = next_op;
     d->cb(d, &r, d->arg);
 }
 
@@ -237,6 +230,23 @@ on_step(void *arg)
     adev_device *d = arg;
     d->step_timer = NULL;
     d->step(d);
+}
+
+/* Starts operation op (the device is idle): fresh attempt counters and clock, first step start on
+ * the next loop turn. 0, or -1 (the device stays idle) when the step cannot be scheduled. */
+static int
+begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *))
+{
+    d->busy = 1;
+    d->op = op;
+    d->attempts = 0;
+    d->retries = 0;
+    d->t0_us = adev_clock_monotonic_us(d->hal.clock);
+    if (schedule(d, 0, start) != 0) {
+        d->busy = 0;
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -400,20 +410,11 @@ adev_device_attest(adev_device *d)
         return -1;
     adev_timer_cancel(d->hal.timers, d->renew_timer);
     d->renew_timer = NULL;
-    d->busy = 1;
-    d->op = ADEV_OP_ATTEST;
     d->renewal = adev_device_has_certificate(d);
     d->replayed = 0;
     d->upload_next = 0;
-    d->attempts = 0;
-    d->retries = 0;
     d->detail[0] = '\0';
-    d->t0_us = adev_clock_monotonic_us(d->hal.clock);
-    if (schedule(d, 0, start_attest) != 0) {
-        d->busy = 0;
-        return -1;
-    }
-    return 0;
+    return begin_op(d, ADEV_OP_ATTEST, start_attest);
 }
 
 static void
@@ -619,18 +620,9 @@ adev_device_whoami(adev_device *d)
 {
     if (d == NULL || d->busy)
         return -1;
-    d->busy = 1;
-    d->op = ADEV_OP_WHOAMI;
     d->renewal = 0;
     d->upload_next = 0;
-    d->attempts = 0;
-    d->retries = 0;
-    d->t0_us = adev_clock_monotonic_us(d->hal.clock);
-    if (schedule(d, 0, on_whoami_next) != 0) {
-        d->busy = 0;
-        return -1;
-    }
-    return 0;
+    return begin_op(d, ADEV_OP_WHOAMI, on_whoami_next);
 }
 
 static void
@@ -696,19 +688,10 @@ adev_device_upload(adev_device *d)
 {
     if (d == NULL || d->busy || d->cfg.crashq == NULL)
         return -1;
-    d->busy = 1;
-    d->op = ADEV_OP_UPLOAD;
     d->renewal = 0;
     d->upload_next = 0;
-    d->attempts = 0;
-    d->retries = 0;
     d->detail[0] = '\0';
-    d->t0_us = adev_clock_monotonic_us(d->hal.clock);
-    if (schedule(d, 0, start_upload) != 0) {
-        d->busy = 0;
-        return -1;
-    }
-    return 0;
+    return begin_op(d, ADEV_OP_UPLOAD, start_upload);
 }
 
 static void

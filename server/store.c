@@ -1124,8 +1124,8 @@ out:
 }
 
 int
-store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
-                 char *next_cursor)
+store__list_newest(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg,
+                   store__row_json_fn row_json, json_t **items, char *next_cursor)
 {
     int64_t before = 0;
     int rc = STORE_INVALID;
@@ -1136,10 +1136,16 @@ store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_
         goto out;
     if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
         goto out;
-    rc = store__list_by_id(s, tenant_id, SQL_AUDIT_LIST, pg, before, 0, audit_json, items,
-                           next_cursor);
+    rc = store__list_by_id(s, tenant_id, sql, pg, before, 0, row_json, items, next_cursor);
 out:
     return rc;
+}
+
+int
+store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                 char *next_cursor)
+{
+    return store__list_newest(s, tenant_id, SQL_AUDIT_LIST, pg, audit_json, items, next_cursor);
 }
 
 /* --- Migrations --- */

@@ -173,6 +173,10 @@ int store__int_cursor(const struct store_page *pg, int64_t dflt, int64_t *out);
 int store__list_by_id(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg,
                       int64_t after, int64_t extra, store__row_json_fn row_json, json_t **items,
                       char *next_cursor);
+/* A newest-first page of the tenant's rows (sql as above, ?2 the id to stay below): checks the
+ * arguments and the cursor, then store__list_by_id. */
+int store__list_newest(store *s, int64_t tenant_id, const char *sql, const struct store_page *pg,
+                       store__row_json_fn row_json, json_t **items, char *next_cursor);
 
 /* --- audit --- */
 /* Writes an audit row in the open transaction. object_id is object_text when set, else object_int

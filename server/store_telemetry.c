@@ -1551,19 +1551,7 @@ int
 store_flag_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                 char *next_cursor)
 {
-    int64_t before = 0;
-    int rc = STORE_INVALID;
-
-    if (items != NULL)
-        *items = NULL;
-    if (items == NULL || next_cursor == NULL || !store__page_ok(pg))
-        goto out;
-    if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
-        goto out;
-    rc = store__list_by_id(s, tenant_id, SQL_FLAG_LIST, pg, before, 0, flag_json, items,
-                           next_cursor);
-out:
-    return rc;
+    return store__list_newest(s, tenant_id, SQL_FLAG_LIST, pg, flag_json, items, next_cursor);
 }
 
 /* Runs a flag-raising statement (?1 ?2 its arguments, ?3 now) in its own transaction. */
