@@ -140,38 +140,32 @@ release(ingest *ing, size_t n)
     pthread_mutex_unlock(&ing->lock);
 }
 
-/* Answers a list of batches (linked by next) and frees them. ok: their reports are durable. */
+/* Answers a list of batches (linked by next) and frees them. ok: their reports are durable. A
+ * batch is counted in the metrics and taken off the in-flight count before its answer goes out, so
+ * whoever reads /metrics after an answer sees that answer counted. */
 static void
 answer_batches(ingest *ing, struct ingest_batch *b, int ok)
 {
-    size_t total[3] = {0, 0, 0}, items = 0;
     while (b != NULL) {
         struct ingest_batch *next = b->next;
-        if (!ok) {
-            api_deferred_reply(b->deferred, 503,
-                               json_pack("{s:s, s:s}", "error", "unavailable", "message",
-                                         "the reports could not be stored; retry later"),
-                               retry_seconds(0) + 1);
-        } else {
+        int status = 503;
+        json_t *answer = NULL;
+        if (ok) {
             size_t st = 0, d = 0, r = 0;
-            json_t *answer = ingest_batch_answer(b, &st, &d, &r);
-            if (answer == NULL)
-                api_deferred_reply(
-                    b->deferred, 500,
-                    json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory"), 0);
-            else
-                api_deferred_reply(b->deferred, 200, answer, 0);
-            total[0] += st;
-            total[1] += d;
-            total[2] += r;
+            answer = ingest_batch_answer(b, &st, &d, &r);
+            status = answer != NULL ? 200 : 500;
+            metrics_telemetry(ing->app->metrics, st, d, r);
         }
-        items += b->n;
+        if (status == 503)
+            answer = json_pack("{s:s, s:s}", "error", "unavailable", "message",
+                               "the reports could not be stored; retry later");
+        else if (status == 500)
+            answer = json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory");
+        release(ing, b->n);
+        api_deferred_reply(b->deferred, status, answer, status == 503 ? retry_seconds(0) + 1 : 0);
         ingest_batch_free(b);
         b = next;
     }
-    if (ok)
-        metrics_telemetry(ing->app->metrics, total[0], total[1], total[2]);
-    release(ing, items);
 }
 
 /* Links the group's batches into a list (by next); returns its head, *tail its last. */
@@ -233,6 +227,7 @@ write_group(ingest *ing, struct ingest_batch **group, size_t ng)
         return;
     }
     if (rc == STORE_OK) {
+        metrics_ingest_commit(ing->app->metrics, nrep);
         to_syncer(ing, group, ng);
         return;
     }
@@ -285,7 +280,9 @@ syncer(void *arg)
         pthread_mutex_unlock(&ing->lock);
         if (list == NULL)
             break; /* stopping, and everything is answered */
-        answer_batches(ing, list, store_telemetry_sync(ing->app->st) == STORE_OK);
+        int durable = store_telemetry_sync(ing->app->st) == STORE_OK;
+        metrics_ingest_flush(ing->app->metrics);
+        answer_batches(ing, list, durable);
     }
     return NULL;
 }

@@ -38,6 +38,7 @@ struct metrics {
     atomic_uint_fast64_t reports[3]; /* stored, duplicate, rejected */
     atomic_uint_fast64_t flags[2];   /* enum metrics_flag_kind */
     atomic_int_fast64_t ingest_in_flight;
+    atomic_uint_fast64_t ingest_commits, ingest_group_reports, ingest_flushes;
     atomic_uint_fast64_t attestations[NATTEST]; /* by attest_results */
 };
 
@@ -134,6 +135,22 @@ metrics_ingest_in_flight(struct metrics *m, int64_t n)
 {
     if (m != NULL)
         atomic_store(&m->ingest_in_flight, n);
+}
+
+void
+metrics_ingest_commit(struct metrics *m, uint64_t reports)
+{
+    if (m == NULL)
+        return;
+    atomic_fetch_add(&m->ingest_commits, 1);
+    atomic_fetch_add(&m->ingest_group_reports, reports);
+}
+
+void
+metrics_ingest_flush(struct metrics *m)
+{
+    if (m != NULL)
+        atomic_fetch_add(&m->ingest_flushes, 1);
 }
 
 struct buf {
@@ -254,13 +271,28 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
             "aegis_failure_flags_total{kind=\"rate_regression\"} %llu\n"
             "# HELP aegis_ingest_in_flight_reports Telemetry reports queued for or being written.\n"
             "# TYPE aegis_ingest_in_flight_reports gauge\n"
-            "aegis_ingest_in_flight_reports %lld\n",
+            "aegis_ingest_in_flight_reports %lld\n"
+            "# HELP aegis_ingest_group_commits_total Group transactions committed by the telemetry "
+            "writer.\n"
+            "# TYPE aegis_ingest_group_commits_total counter\n"
+            "aegis_ingest_group_commits_total %llu\n"
+            "# HELP aegis_ingest_group_reports_total Reports written in committed groups, "
+            "duplicates included.\n"
+            "# TYPE aegis_ingest_group_reports_total counter\n"
+            "aegis_ingest_group_reports_total %llu\n"
+            "# HELP aegis_ingest_flushes_total Flushes of the telemetry log, each making every "
+            "group committed before it durable.\n"
+            "# TYPE aegis_ingest_flushes_total counter\n"
+            "aegis_ingest_flushes_total %llu\n",
             (unsigned long long)atomic_load(&m->reports[0]),
             (unsigned long long)atomic_load(&m->reports[1]),
             (unsigned long long)atomic_load(&m->reports[2]),
             (unsigned long long)atomic_load(&m->flags[0]),
             (unsigned long long)atomic_load(&m->flags[1]),
-            (long long)atomic_load(&m->ingest_in_flight));
+            (long long)atomic_load(&m->ingest_in_flight),
+            (unsigned long long)atomic_load(&m->ingest_commits),
+            (unsigned long long)atomic_load(&m->ingest_group_reports),
+            (unsigned long long)atomic_load(&m->ingest_flushes));
     bprintf(&b, "# HELP aegis_attestations_total Device attestations, by result and reason.\n"
                 "# TYPE aegis_attestations_total counter\n");
     for (size_t i = 0; i < NATTEST; i++)

@@ -30,6 +30,12 @@ enum metrics_flag_kind { METRICS_FLAG_NEW_BUCKET = 0, METRICS_FLAG_RATE_REGRESSI
 void metrics_failure_flags(struct metrics *m, enum metrics_flag_kind kind, uint64_t n);
 /* Reports in flight to the telemetry writer (aegis_ingest_in_flight_reports gauge). */
 void metrics_ingest_in_flight(struct metrics *m, int64_t n);
+/* One group transaction of the telemetry writer committed, holding reports reports
+ * (aegis_ingest_group_commits_total, aegis_ingest_group_reports_total). */
+void metrics_ingest_commit(struct metrics *m, uint64_t reports);
+/* One flush of the telemetry log by the syncer, however many groups it made durable
+ * (aegis_ingest_flushes_total). */
+void metrics_ingest_flush(struct metrics *m);
 
 /* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on
  * OOM. */

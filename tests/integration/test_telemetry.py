@@ -12,6 +12,7 @@ import http.client
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import ssl
@@ -244,14 +245,24 @@ class IngestTest(TelemetryBase):
         st, _, body = self.api("POST", "/v1/device/telemetry", batch([heartbeat(1)]))
         self.assertEqual(st, 401, body)
 
+    def ingest_counters(self):
+        text = self.client.request("GET", "/metrics", token=None)[2].decode()
+        return {k: int(v) for k, v in re.findall(r"^aegis_ingest_(\w+_total) (\d+)$", text, re.M)}
+
     def test_metrics_count_reports(self):
         dc = self.make_device()
-        dc.post(batch([crash(1), crash(2, pc="bad")]))
+        before = self.ingest_counters()
+        dc.post(batch([crash(1), crash(2), crash(3, pc="bad")]))
         st, _, raw = self.client.request("GET", "/metrics", token=None)
         text = raw.decode()
         self.assertRegex(text, r'aegis_telemetry_reports_total\{status="stored"\} [1-9]')
         self.assertRegex(text, r'aegis_telemetry_reports_total\{status="rejected"\} [1-9]')
         self.assertIn('aegis_failure_flags_total{kind="new_bucket"}', text)
+        # one upload is one group transaction of its two valid reports, made durable by one flush
+        after = self.ingest_counters()
+        self.assertEqual(after["group_commits_total"] - before["group_commits_total"], 1)
+        self.assertEqual(after["group_reports_total"] - before["group_reports_total"], 2)
+        self.assertEqual(after["flushes_total"] - before["flushes_total"], 1)
 
 
 class RateLimitTest(TelemetryBase):

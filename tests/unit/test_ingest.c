@@ -64,6 +64,23 @@ metrics_ingest_in_flight(struct metrics *m, int64_t n)
     (void)n;
 }
 
+static atomic_uint_fast64_t commits_total, group_reports_total, flushes_total;
+
+void
+metrics_ingest_commit(struct metrics *m, uint64_t reports)
+{
+    (void)m;
+    atomic_fetch_add(&commits_total, 1);
+    atomic_fetch_add(&group_reports_total, reports);
+}
+
+void
+metrics_ingest_flush(struct metrics *m)
+{
+    (void)m;
+    atomic_fetch_add(&flushes_total, 1);
+}
+
 /* --- fixture --- */
 
 struct fx {
@@ -83,6 +100,10 @@ setup(void **state)
     char err[256] = "";
     struct store_actor ctl = {0, "aegisctl"};
     assert_non_null(f);
+    atomic_store(&stored_total, 0);
+    atomic_store(&commits_total, 0);
+    atomic_store(&group_reports_total, 0);
+    atomic_store(&flushes_total, 0);
     snprintf(f->dir, sizeof(f->dir), "/tmp/aegis-ingest-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/aegis.db", f->dir);
@@ -196,9 +217,14 @@ test_every_batch_answered_after_commit(void **state)
     json_t *rej = json_array_get(json_object_get(f->req[0].body, "results"), 9);
     assert_string_equal(json_string_value(json_object_get(rej, "status")), "rejected");
     assert_int_equal(json_integer_value(json_object_get(rej, "index")), 9);
+    /* counted before answered: nothing is left to count once every request has its answer */
     assert_int_equal(ingest_in_flight(ing), 0);
-    ingest_free(ing);
     assert_int_equal(atomic_load(&stored_total), NREQ * 10 - 1);
+    assert_int_equal(atomic_load(&group_reports_total), NREQ * 10 - 1);
+    uint64_t commits = atomic_load(&commits_total), flushes = atomic_load(&flushes_total);
+    assert_true(commits >= 1 && commits <= NREQ);
+    assert_true(flushes >= 1 && flushes <= commits);
+    ingest_free(ing);
 }
 
 /* While the writer waits for the store's write lock, reports pile up to ingest_queue_max: the next
