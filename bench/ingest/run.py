@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Ingest benchmark: crash reports acknowledged (durably) per second over mutual-TLS keep-alive from many devices,
 each sending batches of 1 to 10 reports, next to two references measured in the same run:
-  (a) the raw SQLite insert rate of the same rows (into a copy of the daemon's database, 1,000 rows per
-      synchronous=FULL transaction, rows generated inside SQLite so no client overhead is counted);
+  (a) the raw SQLite insert rate of the same rows (into a copy of the daemon's database, rows replayed from
+      inside SQLite so no client overhead is counted), twice: 1,000 rows per synchronous=FULL transaction
+      (bulk, the headline ratio_raw), and as many rows per synchronous=FULL transaction as the daemon made
+      durable per flush of its log in this run (the same durability points: ratio_raw_same_tx);
   (b) nginx serving a small static file over TLS to the same client (bench/ingest/loadgen.c, same connections).
 Last output line: key=value figures, ratios included.
 
@@ -12,6 +14,7 @@ usage: bench/ingest/run.py [--build build] [--devices 256] [--concurrency 64] [-
 import argparse
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -56,6 +59,12 @@ def raw_sqlite_rate(db_path, per_tx=1000):
     rate = rows / (time.time() - t0)
     con.close()
     return rate, rows
+
+
+def ingest_counters(d):
+    """The daemon's aegis_ingest_*_total counters (group commits, reports in them, log flushes)."""
+    text = d.client(token=None).request("GET", "/metrics", token=None)[2].decode()
+    return {k: int(v) for k, v in re.findall(r"^aegis_ingest_(\w+_total) (\d+)$", text, re.M)}
 
 
 def start_nginx(tmp, cert, key):
@@ -132,12 +141,21 @@ def main():
         ingest = loadgen(build, "telemetry", "--url", d.url() + "/v1/device/telemetry", "--cacert",
                          d.cacert, "--fleet", fleet, "--devices", str(args.devices), "--concurrency",
                          str(args.concurrency), "--seconds", str(args.seconds))
+        counters = ingest_counters(d)
+        per_flush = max(1, round(counters["group_reports_total"] / max(1, counters["flushes_total"])))
+        print("daemon: %d group commits, %d log flushes, %.1f reports per commit, %d per flush"
+              % (counters["group_commits_total"], counters["flushes_total"],
+                 counters["group_reports_total"] / max(1, counters["group_commits_total"]), per_flush))
         d.stop()
-        db_copy = os.path.join(fleet_root, "raw.db")
-        shutil.copy(os.path.join(d.data_dir, "aegis.db"), db_copy)
-        raw, raw_rows = raw_sqlite_rate(db_copy)
-        print("raw SQLite: %.0f rows/s (the run's %d rows again, 1,000 per synchronous=FULL transaction)"
-              % (raw, raw_rows))
+        raws = {}
+        for per_tx in (1000, per_flush):
+            db_copy = os.path.join(fleet_root, "raw.db")
+            shutil.copy(os.path.join(d.data_dir, "aegis.db"), db_copy)
+            raws[per_tx], raw_rows = raw_sqlite_rate(db_copy, per_tx)
+            os.unlink(db_copy)
+            print("raw SQLite: %.0f rows/s (the run's %d rows again, %d per synchronous=FULL transaction)"
+                  % (raws[per_tx], raw_rows, per_tx))
+        raw, raw_same = raws[1000], raws[per_flush]
         nginx, port = start_nginx(fleet_root, os.path.join(d.pki_dir, "server.crt"),
                                   os.path.join(d.pki_dir, "server.key"))
         ng = loadgen(build, "get", "--url", "https://127.0.0.1:%d/ack.json" % port, "--cacert", d.cacert,
@@ -152,8 +170,8 @@ def main():
     reqs = float(ingest["requests_per_s"])
     ngx = float(ng["requests_per_s"])
     print("reports_per_s=%.0f requests_per_s=%.0f p99_ms=%s raw_sqlite_rows_per_s=%.0f ratio_raw=%.2f "
-          "nginx_requests_per_s=%.0f ratio_nginx=%.2f"
-          % (reports, reqs, ingest["p99_ms"], raw, reports / raw, ngx, reqs / ngx))
+          "raw_sqlite_same_tx_rows_per_s=%.0f ratio_raw_same_tx=%.2f nginx_requests_per_s=%.0f ratio_nginx=%.2f"
+          % (reports, reqs, ingest["p99_ms"], raw, reports / raw, raw_same, reports / raw_same, ngx, reqs / ngx))
 
 
 if __name__ == "__main__":
