@@ -435,8 +435,10 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
         seterr(err, errlen, "cannot put database %s in WAL mode: %s", path, sqlite3_errmsg(c->db));
         goto out;
     }
+    /* No checkpoint inside an API request: store_checkpoint does them off the request path. */
     if (pragma(c->db, "PRAGMA foreign_keys = ON", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA synchronous = FULL", val, sizeof(val)) != 0 ||
+        pragma(c->db, "PRAGMA wal_autocheckpoint = 0", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA foreign_keys", val, sizeof(val)) != 0 || strcmp(val, "1") != 0) {
         seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(c->db));
         goto out;
@@ -716,6 +718,28 @@ store_ping(store *s)
     rc = STORE_OK;
 out:
     store__give(s, c);
+    return rc;
+}
+
+int
+store_checkpoint(store *s, int *log_frames, int *copied_frames)
+{
+    int nlog = 0, ncopied = 0, rc = STORE_OK;
+    struct conn *c = store__take(s);
+    pthread_mutex_lock(&s->write_lock);
+    int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
+    pthread_mutex_unlock(&s->write_lock);
+    if (src == SQLITE_BUSY) {
+        nlog = ncopied = 0;
+    } else if (src != SQLITE_OK) {
+        rc = store__db_error(s, c, "checkpoint");
+        nlog = ncopied = 0;
+    }
+    store__give(s, c);
+    if (log_frames != NULL)
+        *log_frames = nlog;
+    if (copied_frames != NULL)
+        *copied_frames = ncopied;
     return rc;
 }
 

@@ -59,6 +59,14 @@ int store_migrate(store *s, int *applied, char *err, size_t errlen);
 int store_schema_version(store *s, int *version);
 /* A cheap query on the database, for /readyz. */
 int store_ping(store *s);
+/* Copies what the write-ahead log holds into the database file (a passive checkpoint), under the
+ * write lock so that the next write starts the log over. The pool's connections never checkpoint on
+ * their own, so no API request waits for one: the daemon runs this from a timer, and the telemetry
+ * writer's connection checkpoints by itself every 10,000 pages. *log_frames and *copied_frames
+ * (each may be NULL) get the log's size in pages and how many of them are in the database now
+ * (both 0 when another process was checkpointing, which is not an error). STORE_ERR (logged) on an
+ * error. */
+int store_checkpoint(store *s, int *log_frames, int *copied_frames);
 /* Number of database errors since open, for /metrics. */
 uint64_t store_error_count(const store *s);
 

@@ -4,6 +4,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 
 import harness
 
@@ -154,6 +155,21 @@ class OpsTest(harness.DaemonTestCase):
         self.assertEqual(errors, [])
         names = {p["name"] for p in self.list_all("/v1/products")}
         self.assertTrue({"conc-%d-%d" % (n, i) for n in range(8) for i in range(10)} <= names)
+
+    def test_log_checkpointed_off_the_request_path(self):
+        """API writes leave the write-ahead log to the daemon's timer, which copies all of it."""
+        start = len(self.d.log())
+        for i in range(20):
+            self.assertOk(self.api("POST", "/v1/products", {"name": "ckpt-%d" % i}), 201)
+        deadline = time.time() + 10
+        seen = []
+        while time.time() < deadline and not seen:
+            seen = re.findall(r"msg=checkpoint log_pages=(\d+) copied_pages=(\d+)", self.d.log()[start:])
+            time.sleep(0.2)
+        self.assertTrue(seen, "no checkpoint within 10 s of the writes")
+        log_pages, copied = map(int, seen[-1])
+        self.assertGreater(log_pages, 0)
+        self.assertEqual(copied, log_pages)
 
     def tls_handshake(self, ctx):
         raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
