@@ -78,6 +78,7 @@ verror(api_req *r, int status, const char *code, json_t *extra, const char *fmt,
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    util_utf8_repair(msg); /* a quoted client string may have been cut inside a character */
     json_t *e = extra != NULL ? extra : json_object();
     json_object_set_new(e, "error", json_string(code));
     json_object_set_new(e, "message", json_string(msg));

@@ -41,8 +41,18 @@ reject(struct ingest_item *it, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(it->error, sizeof(it->error), fmt, ap);
     va_end(ap);
+    util_utf8_repair(it->error); /* a quoted key may have been cut inside a character */
     it->rejected = 1;
     return -1;
+}
+
+/* The service could not check the item for want of memory: the whole upload is answered 503, so
+ * that the device keeps the report and sends it again (a "rejected" one would be deleted). */
+static int
+oom(struct ingest_item *it)
+{
+    it->oom = 1;
+    return reject(it, "out of memory");
 }
 
 /* 1 when s (len bytes, no NUL inside) is min..max characters of set. */
@@ -159,7 +169,7 @@ own_json(struct ingest_item *it, size_t slot, const json_t *o, const char **out)
 {
     it->owned[slot] = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     if (it->owned[slot] == NULL)
-        return reject(it, "out of memory");
+        return oom(it);
     *out = it->owned[slot];
     return 0;
 }
@@ -211,7 +221,7 @@ parse_crash(struct ingest_item *it, const json_t *rep)
         goto out;
     }
     if ((norm = json_object()) == NULL) {
-        reject(it, "out of memory");
+        oom(it);
         goto out;
     }
     json_object_foreach((json_t *)regs, key, v)
@@ -226,7 +236,7 @@ parse_crash(struct ingest_item *it, const json_t *rep)
         if (addr_value(it, v, what, addr) != 0)
             goto out;
         if (json_object_set_new(norm, key, json_string(addr)) != 0) {
-            reject(it, "out of memory");
+            oom(it);
             goto out;
         }
     }
@@ -353,7 +363,8 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
         reject(it, "type: must be crash, heartbeat or reboot");
 }
 
-/* The whole body into a new batch. Returns 0, or -1 with a 400 (or 500) reply set. */
+/* The whole body into a new batch. Returns 0, or -1 with a 400 (or, short of memory, 503) reply
+ * set. */
 static int
 parse_batch(api_req *r, struct ingest_batch **out)
 {
@@ -379,10 +390,8 @@ parse_batch(api_req *r, struct ingest_batch **out)
         return -1;
     }
     struct ingest_batch *b = ingest_batch_new(json_array_size(reports));
-    if (b == NULL) {
-        api_error(r, 500, "internal", "out of memory");
-        return -1;
-    }
+    if (b == NULL)
+        goto oom;
     b->json = json_incref(r->json);
     b->n = json_array_size(reports);
     snprintf(b->device_id, sizeof(b->device_id), "%s", r->device->device_id);
@@ -392,10 +401,17 @@ parse_batch(api_req *r, struct ingest_batch **out)
     json_array_foreach(reports, i, rep)
     {
         parse_report(&b->items[i], rep, b, r->device);
+        if (b->items[i].oom)
+            goto oom;
         b->nvalid += !b->items[i].rejected;
     }
     *out = b;
     return 0;
+oom:
+    ingest_batch_free(b);
+    r->retry_after = 1;
+    api_error(r, 503, "unavailable", "the service is short of memory; retry in 1 s");
+    return -1;
 }
 
 void

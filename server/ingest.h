@@ -24,8 +24,9 @@
 
 /* One report of an upload, in the order of the batch. */
 struct ingest_item {
-    int rejected;               /* malformed: answered "rejected", never stored */
-    int64_t report_id;          /* the report's report_id, -1 when it had no valid one */
+    int rejected;      /* malformed: answered "rejected", never stored */
+    int oom;           /* the service ran out of memory checking it: not the report's fault */
+    int64_t report_id; /* the report's report_id, -1 when it had no valid one */
     char error[INGEST_ERR_MAX]; /* why it was rejected */
     struct store_report rep;    /* a valid report (its strings point into the batch's JSON) */
     char *owned[3];             /* texts rep points at (JSON of registers, images, counters) */

@@ -35,6 +35,11 @@ char *util_read_file(const char *path, size_t max, size_t *len);
 /* Writes data to path atomically (temp file + rename) with the given mode. Returns 0 / -1. */
 int util_write_file(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Makes s valid UTF-8 in place: every byte that is not part of a well-formed sequence (a sequence
+ * cut short by a length limit, an overlong form, a surrogate, above U+10FFFF) becomes '?'. For
+ * messages that quote client data and must go into JSON. Returns the number of bytes replaced. */
+size_t util_utf8_repair(char *s);
+
 /* Creates a directory and its parents with the given mode. Returns 0 / -1. */
 int util_mkdirs(const char *path, unsigned mode);
 

@@ -172,6 +172,20 @@ class IngestTest(TelemetryBase):
         self.assertNotIn("report_id", body["results"][13])
         self.assertNotIn("report_id", body["results"][19])
 
+    def test_unknown_multibyte_field_is_a_per_report_error(self):
+        # the quoted name is cut to a length limit: never inside a character, which would make the answer
+        # invalid JSON (it was a 500 for the whole upload, sent again forever)
+        dc = self.make_device()
+        for key in ("a" + "\u00e9" * 40, "\U0001F600" * 20, "ab" + "\u20ac" * 30):
+            st, _, body = dc.post(batch([crash(1), dict(crash(2), **{key: 1})]))
+            self.assertEqual(st, 200, body)
+            self.assertEqual([r["status"] for r in body["results"]][1], "rejected", body)
+            self.assertIn("unknown field", body["results"][1]["message"])
+        st, _, body = self.api("POST", "/v1/products", {"name": "p-utf8", "\u00e9" * 60: 1})
+        self.assertEqual(st, 400, body)
+        self.assertEqual(body["error"], "validation_failed")
+        self.assertIn("unknown field", body["message"])
+
     def test_free_text_is_data(self):
         dc = self.make_device()
         msg = "'; DROP TABLE telemetry_reports; --\n<script>\"x\",\t\u00e9\U0001F600\u001b[31m"
