@@ -24,10 +24,11 @@
  * (Not into a report of the batch in flight: its answer would delete the new count.)
  *
  * The "dropped" count (reports lost since the last acknowledged upload) travels with a batch and
- * stays with it until an answer is applied. The service adds a batch's count only when the batch
- * is not all duplicates (a retry of a batch it stored: docs/api.md), so: before each request the
- * highest report_id ever sent is written ("sent_max"); a count goes only with a batch holding a
- * report never sent (one that cannot be all duplicates), and is written with that batch's report
+ * stays with it until an answer is applied. The service adds a batch's count only when the
+ * batch's highest report_id is above that of the last batch whose count it added (so a retry adds
+ * nothing: docs/telemetry.md section 1), so: before each request the highest report_id ever sent
+ * is written ("sent_max"); a count goes only with a batch holding a report never sent (its highest
+ * report_id is above any counted before), and is written with that batch's report
  * IDs ("inflight_dropped", "inflight_first", "inflight_last") before it is first sent; every retry,
  * also after a power loss, sends exactly those reports with exactly that count. The service adds
  * it once. Reports dropped meanwhile wait for a later batch.

@@ -404,6 +404,8 @@ parse_batch(api_req *r, struct ingest_batch **out)
         if (b->items[i].oom)
             goto oom;
         b->nvalid += !b->items[i].rejected;
+        if (b->items[i].report_id > b->upload.last_report_id)
+            b->upload.last_report_id = b->items[i].report_id;
     }
     *out = b;
     return 0;

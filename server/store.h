@@ -362,13 +362,17 @@ struct store_report {
     /* set by store_telemetry_ingest */
     enum store_report_result result;
 };
-/* One upload (batch) of a device: its reports are reports[first .. first + nreports) of the call.
- * Its "dropped" count is added to the device's counter, unless every report of it was a duplicate
- * (a retry of an upload that was stored but whose answer was lost). */
+/* One upload (batch) of a device: its valid reports are reports[first .. first + nreports) of the
+ * call. Its "dropped" count is added to the device's counter once: only when last_report_id is
+ * above that of the last upload whose count was added, so a retry of an upload whose answer was
+ * lost (the same reports) adds nothing, whether its reports were stored or rejected. */
 struct store_upload {
     int64_t tenant_id;
     const char *device_id;
-    int64_t dropped; /* 0 .. 2^32-1 */
+    int64_t dropped;        /* 0 .. 2^32-1 */
+    int64_t last_report_id; /* the highest report_id of the upload, rejected reports included; 0
+                               when none has one (its dropped count cannot be told from a retry's,
+                               and is not added) */
     size_t first;
     size_t nreports;
 };

@@ -83,13 +83,17 @@ static const char SQL_TEL_CRASH_HOUR[] =
     "INSERT OR IGNORE INTO telemetry_crash_hours (tenant_id, hour, device_id) VALUES (?1, ?2, ?3)";
 /* A device that changed tenants starts its counters again. */
 static const char SQL_TEL_DEVICE_UPSERT[] =
-    "INSERT INTO telemetry_devices (device_id, tenant_id, dropped, reports, last_upload) "
-    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device_id) DO UPDATE SET "
-    "dropped = CASE WHEN tenant_id = excluded.tenant_id THEN dropped + excluded.dropped "
-    "ELSE excluded.dropped END, "
+    "INSERT INTO telemetry_devices (device_id, tenant_id, reports, last_upload) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id) DO UPDATE SET "
+    "dropped = CASE WHEN tenant_id = excluded.tenant_id THEN dropped ELSE 0 END, "
+    "dropped_through = CASE WHEN tenant_id = excluded.tenant_id THEN dropped_through ELSE 0 END, "
     "reports = CASE WHEN tenant_id = excluded.tenant_id THEN reports + excluded.reports "
     "ELSE excluded.reports END, "
     "tenant_id = excluded.tenant_id, last_upload = excluded.last_upload";
+/* An upload's dropped count, once per upload (store.h struct store_upload). */
+static const char SQL_TEL_DEVICE_DROPPED[] =
+    "UPDATE telemetry_devices SET dropped = dropped + ?3, dropped_through = ?4 "
+    "WHERE device_id = ?1 AND tenant_id = ?2 AND dropped_through < ?4";
 
 #define BUCKET_COLS                                                                                \
     "b.id, b.signature, b.component, b.reason, b.pc, b.frames, b.first_seen, s.last_seen, "        \
@@ -431,7 +435,7 @@ struct group {
     struct agg chours;  /* tenant, device (the hour is the group's): s1 device */
     struct agg fleet;   /* tenant: n1 seconds, n2 crashes, n3 crash hours */
     struct agg usage;   /* tenant, component, version: s1, s2; n1 seconds, n2 crashes */
-    struct agg devs;    /* device: tenant, s1 device; n1 dropped, n2 reports */
+    struct agg devs;    /* device: tenant, s1 device; n2 reports */
 };
 
 static void
@@ -811,7 +815,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
     return STORE_OK;
 }
 
-/* The device's counters after uploads: stored reports, and the reports it dropped. */
+/* The device's counter of stored reports after uploads. */
 static int
 device_counters(store *s, struct conn *c, const struct agg_ent *d, int64_t now)
 {
@@ -820,9 +824,30 @@ device_counters(store *s, struct conn *c, const struct agg_ent *d, int64_t now)
         return STORE_ERR;
     return run_write(s, c, st,
                      bind_static(st, 1, d->s1) | sqlite3_bind_int64(st, 2, d->tenant_id) |
-                         sqlite3_bind_int64(st, 3, d->n1) | sqlite3_bind_int64(st, 4, d->n2) |
-                         sqlite3_bind_int64(st, 5, now),
+                         sqlite3_bind_int64(st, 3, d->n2) | sqlite3_bind_int64(st, 4, now),
                      "device counters");
+}
+
+/* Adds the uploads' dropped counts, each once (after the device rows exist). Rare: a device sends
+ * one only after its queue overflowed. */
+static int
+uploads_dropped(store *s, struct conn *c, const struct store_upload *up, size_t nup)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; i < nup && rc == STORE_OK; i++) {
+        if (up[i].dropped == 0 || up[i].last_report_id < 1)
+            continue;
+        sqlite3_stmt *st = store__prep(s, c, SQL_TEL_DEVICE_DROPPED);
+        if (st == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       bind_static(st, 1, up[i].device_id) |
+                           sqlite3_bind_int64(st, 2, up[i].tenant_id) |
+                           sqlite3_bind_int64(st, 3, up[i].dropped) |
+                           sqlite3_bind_int64(st, 4, up[i].last_report_id),
+                       "device dropped count");
+    }
+    return rc;
 }
 
 /* Counts the uploads per device. The counters of a device that changed tenants within the group
@@ -832,14 +857,9 @@ uploads_count(store *s, struct conn *c, struct group *g, struct store_report *co
               const struct store_upload *up, size_t nup, int64_t now)
 {
     for (size_t i = 0; i < nup; i++) {
-        int64_t stored = 0, dups = 0;
-        for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++) {
+        int64_t stored = 0;
+        for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++)
             stored += reports[k]->result == STORE_REPORT_STORED;
-            dups += reports[k]->result == STORE_REPORT_DUPLICATE;
-        }
-        /* A retry of an upload that was stored but not acknowledged holds only duplicates: its
-         * dropped count was added the first time. */
-        int64_t dropped = stored == 0 && dups > 0 ? 0 : up[i].dropped;
         char k[AGG_KEY_MAX];
         size_t klen = key_str(k, 0, up[i].device_id), idx;
         int added;
@@ -855,9 +875,8 @@ uploads_count(store *s, struct conn *c, struct group *g, struct store_report *co
         if (added) {
             d->tenant_id = up[i].tenant_id;
             d->s1 = up[i].device_id;
-            d->n1 = d->n2 = 0;
+            d->n2 = 0;
         }
-        d->n1 += dropped;
         d->n2 += stored;
     }
     return STORE_OK;
@@ -993,7 +1012,8 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
     }
     for (size_t i = 0; i < nup; i++)
         if (up[i].tenant_id < 1 || !store__device_id_ok(up[i].device_id) || up[i].dropped < 0 ||
-            up[i].dropped > STORE_TEL_U32_MAX || up[i].first > n ||
+            up[i].dropped > STORE_TEL_U32_MAX || up[i].last_report_id < 0 ||
+            up[i].last_report_id > STORE_TEL_REPORT_ID_MAX || up[i].first > n ||
             up[i].nreports > n - up[i].first)
             goto out;
     c = store__take_ingest(s);
@@ -1005,6 +1025,8 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
         rc = uploads_count(s, c, &g, reports, up, nup, now);
     if (rc == STORE_OK)
         rc = group_apply(s, c, &g, now);
+    if (rc == STORE_OK)
+        rc = uploads_dropped(s, c, up, nup);
 out:
     rc = store__end_tx(s, c, rc);
     if (rc == STORE_OK)

@@ -172,6 +172,19 @@ class IngestTest(TelemetryBase):
         self.assertNotIn("report_id", body["results"][13])
         self.assertNotIn("report_id", body["results"][19])
 
+    def test_dropped_counted_once_when_every_report_is_rejected(self):
+        dc = self.make_device()
+        bad = batch([crash(1, pc="0xZZ"), crash(2, component="App")], dropped=5)
+        for _ in range(3):  # the answer was lost twice: the same batch again
+            st, _, body = dc.post(bad)
+            self.assertEqual(st, 200, body)
+            self.assertEqual(body["rejected"], 2, body)
+        self.assertEqual(dc.post(batch([crash(3)], dropped=2))[0], 200)
+        st, _, body = self.api("GET", "/v1/devices/%s/reports" % dc.dev.id)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["summary"]["dropped"], 7, body["summary"])
+        self.assertEqual(body["summary"]["reports"], 1)
+
     def test_unknown_multibyte_field_is_a_per_report_error(self):
         # the quoted name is cut to a length limit: never inside a character, which would make the answer
         # invalid JSON (it was a 500 for the whole upload, sent again forever)

@@ -150,10 +150,15 @@ mk_heartbeat(struct fx *f, int i, const char *dev, int64_t rid, const char *vers
     return r;
 }
 
+/* An upload of reports first .. first + n - 1 of the fixture, its last_report_id their highest. */
 static struct store_upload
-upload(const char *dev, int64_t tenant, int64_t dropped, size_t first, size_t n)
+upload_of(const struct fx *f, const char *dev, int64_t tenant, int64_t dropped, size_t first,
+          size_t n)
 {
-    struct store_upload u = {tenant, dev, dropped, first, n};
+    struct store_upload u = {tenant, dev, dropped, 0, first, n};
+    for (size_t i = first; i < first + n; i++)
+        if (f->r[i].report_id > u.last_report_id)
+            u.last_report_id = f->r[i].report_id;
     return u;
 }
 
@@ -273,7 +278,7 @@ test_dedup(void **state)
     mk_crash(f, 0, D1, 7, "1.0", "0x10");
     mk_crash(f, 1, D1, 7, "1.0", "0x10"); /* the same report twice in one call */
     mk_heartbeat(f, 2, D1, 8, "1.0", 60);
-    up = upload(D1, f->ta, 3, 0, 3);
+    up = upload_of(f, D1, f->ta, 3, 0, 3);
     assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0), STORE_OK);
     assert_int_equal(f->r[0].result, STORE_REPORT_STORED);
     assert_int_equal(f->r[1].result, STORE_REPORT_DUPLICATE);
@@ -286,10 +291,23 @@ test_dedup(void **state)
     assert_int_equal(jint(sum, "dropped"), 3);
     assert_int_equal(jint(sum, "reports"), 2);
     json_decref(sum);
+    /* an upload whose reports were all rejected (none reaches the store), sent three times because
+     * its answers were lost: its count is added once; the next upload's is added too */
+    struct store_upload rejected = {f->ta, D1, 5, 12, 0, 0};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &rejected, 1, T0 + 6), STORE_OK);
+    struct store_upload later = {f->ta, D1, 2, 13, 0, 0};
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &later, 1, T0 + 7), STORE_OK);
+    /* one without any report id cannot be told from its retry: not added */
+    struct store_upload no_ids = {f->ta, D1, 4, 0, 0, 0};
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &no_ids, 1, T0 + 8), STORE_OK);
+    assert_int_equal(store_device_telemetry(f->s, f->ta, D1, &sum), STORE_OK);
+    assert_int_equal(jint(sum, "dropped"), 3 + 5 + 2);
+    json_decref(sum);
     /* the same report id again with other contents (a device whose ids restarted): a duplicate,
      * and no empty bucket for its signature */
     mk_crash(f, 0, D1, 7, "1.0", "0x20");
-    up = upload(D1, f->ta, 0, 0, 1);
+    up = upload_of(f, D1, f->ta, 0, 0, 1);
     assert_int_equal(store_telemetry_ingest(f->s, f->p, 1, &up, 1, T0 + 9), STORE_OK);
     assert_int_equal(f->r[0].result, STORE_REPORT_DUPLICATE);
     /* the bucket counted the crash once */
