@@ -731,7 +731,6 @@ boots_print(json_t *t)
         G("power_losses"), G("offline_boots"), G("upload_batches"), G("queued"),
         G("queued_crashes"), G("undrained_devices"),
         json_is_true(json_object_get(t, "balanced")) ? "balanced" : "NOT BALANCED");
-#undef G
     printf("  uploads:");
     json_object_foreach(json_object_get(json_object_get(t, "uploads"), "outcomes"), k, v)
     {
@@ -743,4 +742,17 @@ boots_print(json_t *t)
         printf(" %s %lld", k, (long long)json_integer_value(v));
     }
     printf("\n");
+    const json_t *svc = json_object_get(t, "service");
+    if (svc == NULL) {
+        printf("  service: not asked (--token-file or AEGIS_TOKEN)\n");
+        return;
+    }
+#define S(key) ((long long)json_integer_value(json_object_get(svc, key)))
+    printf(
+        "  crashes on devices %lld; the service holds %lld crash reports and %lld reports of this "
+        "run (devices had %lld and %lld acknowledged): %s\n",
+        G("crashes_made"), S("crash_reports"), S("reports"), G("crash_reports_acked"),
+        G("reports_acked"), json_is_true(json_object_get(svc, "equal")) ? "equal" : "NOT EQUAL");
+#undef S
+#undef G
 }

@@ -2,6 +2,7 @@
  * own directory, host HAL and transport (its own connections), all served by one adev_uvnet. With
  * --boots, each device goes through a cycle of boots instead (boots.c). */
 #include "fleet.h"
+#include "service.h"
 
 #include "evidence.h"
 #include "hal_host.h"
@@ -430,6 +431,7 @@ usage(FILE *f, int whoami)
             "                     [--power-loss P] [--offline P] [--uptime S] [--queue N]\n"
             "                     [--upload-backoff-ms BASE[:MAX]] [--upload-attempts N] [--seed "
             "N]\n"
+            "                     [--token-file FILE]\n"
             "  --boots     N simulated boots per device: reboot report, attest, upload the\n"
             "              queue, a heartbeat after --uptime S (3600), maybe a crash, reboot\n"
             "  --crash     per boot, the probability of a crash in COMPONENT (default the app)\n"
@@ -438,7 +440,9 @@ usage(FILE *f, int whoami)
             "  --offline   per boot: the network goes away for 0.2-3 s at the first upload\n"
             "  --drain     then boot and upload until every queue is empty\n"
             "  --queue     queue capacity (32); --upload-backoff-ms (50:2000) and\n"
-            "              --upload-attempts (8): the upload's retries, scaled down\n",
+            "              --upload-attempts (8): the upload's retries, scaled down\n"
+            "  --token-file  a tenant API token (else AEGIS_TOKEN): the summary adds what the\n"
+            "              service holds of the run's reports and crashes, read before and after\n",
             CONCURRENCY_DEFAULT, SKEW_DEFAULT);
 }
 
@@ -481,6 +485,32 @@ assign_faults(struct sim *s, struct fault_spec *specs, size_t n_specs)
     return 0;
 }
 
+/* What the service holds for the run's devices (service.h). 0 or -1 (reported). */
+static int
+count_held(const struct sim *s, const char *cacert, const char *token, struct service_count *out)
+{
+    char err[512];
+    if (service_count(s->server, cacert, token, s->ids + s->first, s->n, out, err, sizeof(err)) ==
+        0)
+        return 0;
+    fprintf(stderr, "aegis-sim: cannot read what the service holds: %s\n", err);
+    return -1;
+}
+
+/* Adds to the telemetry summary t what the service took in during the run (after - before) and
+ * whether it equals what the devices had acknowledged. */
+static int
+add_service(json_t *t, const struct service_count *before, const struct service_count *after)
+{
+    json_int_t reports = (json_int_t)(after->reports - before->reports);
+    json_int_t crashes = (json_int_t)(after->crash_reports - before->crash_reports);
+    int equal = reports == json_integer_value(json_object_get(t, "reports_acked")) &&
+                crashes == json_integer_value(json_object_get(t, "crash_reports_acked"));
+    return json_object_set_new(
+        t, "service",
+        json_pack("{s:I, s:I, s:b}", "reports", reports, "crash_reports", crashes, "equal", equal));
+}
+
 static int
 fleet_main(int argc, char **argv, int whoami_only)
 {
@@ -488,7 +518,9 @@ fleet_main(int argc, char **argv, int whoami_only)
     struct sim s;
     struct fault_spec specs[FAULT_SPECS_MAX];
     size_t n_specs = 0;
-    const char *cacert = NULL;
+    const char *cacert = NULL, *token_file = NULL, *token_bad = NULL;
+    char *token = NULL;
+    struct service_count held_before = {0, 0}, held_after = {0, 0};
     int64_t n_opt = -1, from = 0, v;
     long total = 0;
     json_t *sum = NULL;
@@ -518,6 +550,7 @@ fleet_main(int argc, char **argv, int whoami_only)
                                          {"upload-attempts", required_argument, NULL, 'A'},
                                          {"seed", required_argument, NULL, 'S'},
                                          {"no-fsync", no_argument, NULL, 'N'},
+                                         {"token-file", required_argument, NULL, 'T'},
                                          {NULL, 0, NULL, 0}};
     int c, usage_err = 0, boot_opts = 0;
 
@@ -641,6 +674,9 @@ fleet_main(int argc, char **argv, int whoami_only)
         case 'N':
             s.no_fsync = 1;
             break;
+        case 'T':
+            token_file = optarg;
+            break;
         case 'h':
             usage(stdout, whoami_only);
             rc = SIM_EXIT_OK;
@@ -686,6 +722,15 @@ fleet_main(int argc, char **argv, int whoami_only)
         goto out;
     }
     boots_defaults(&s.bt);
+    if (s.bt.boots > 0) {
+        token = service_token(token_file, &token_bad);
+        if (token_bad != NULL) {
+            fprintf(stderr, "aegis-sim: cannot read the token file %s\n", token_bad);
+            goto out;
+        }
+        if (token != NULL && count_held(&s, cacert, token, &held_before) != 0)
+            goto out;
+    }
     s.rng = s.bt.seed;
     s.upload_outcomes = json_object();
     s.attest_outcomes = json_object();
@@ -735,8 +780,14 @@ fleet_main(int argc, char **argv, int whoami_only)
         json_object_set_new(sum, step_names[st], step_json(&s, (enum step)st));
     }
     json_object_set_new(sum, "faults", faults_json(&s));
-    if (s.bt.boots > 0)
-        json_object_set_new(sum, "telemetry", boots_summary(&s));
+    if (s.bt.boots > 0) {
+        json_t *t = boots_summary(&s);
+        if (t == NULL || json_object_set_new(sum, "telemetry", t) != 0)
+            goto out;
+        if (token != NULL && (count_held(&s, cacert, token, &held_after) != 0 ||
+                              add_service(t, &held_before, &held_after) != 0))
+            goto out;
+    }
     json_object_set_new(sum, "setup_errors", json_integer(s.setup_errors));
     if (s.json) {
         json_object_set_new(sum, "results", results_json(&s));
@@ -770,6 +821,7 @@ out:
     free(s.results);
     free(s.devs);
     free(s.ca_pem);
+    service_token_free(token);
     sim_free_ids(s.ids, total > 0 ? (size_t)total : 0);
     return rc;
 }

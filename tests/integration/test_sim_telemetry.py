@@ -43,6 +43,15 @@ class TelemetryFleetMixin(SimMixin):
         cls.add_refvals(("acme",))
         cls.t_setup = time.monotonic() - t0
 
+    @classmethod
+    def token_file(cls, tenant="acme"):
+        """The tenant's API token in a 0600 file, for aegis-sim --token-file."""
+        path = os.path.join(cls.d.tmp, "token-" + tenant)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(cls.d.tokens[tenant] + "\n")
+        return path
+
     def buckets(self):
         return self.list_all("/v1/failures/buckets")
 
@@ -79,7 +88,7 @@ class SimTelemetryTest(TelemetryFleetMixin, harness.DaemonTestCase):
         cls.summary = cls.sim_run(
             "--devices", FLEET, "--concurrency", 32, "--boots", BOOTS, "--uptime", UPTIME,
             "--crash", "0.25@aegis-app", "--crash", "0.15@aegis-os:2.1.0",
-            "--power-loss", "0.15", "--offline", "0.15", "--drain", timeout=900)
+            "--power-loss", "0.15", "--offline", "0.15", "--drain", "--token-file", cls.token_file(), timeout=900)
         cls.t_run = time.monotonic() - t0
         t = cls.summary["telemetry"]
         print("\n[test_sim_telemetry] %d devices x %d boots (+%d drain boots): %.1f s (sim %.1f s); crashes %d, "
@@ -123,6 +132,9 @@ class SimTelemetryTest(TelemetryFleetMixin, harness.DaemonTestCase):
 
     def test_service_holds_every_crash_once(self):
         t = self.summary["telemetry"]
+        # the simulator's own summary says what the service holds, and that it equals what the devices made
+        self.assertEqual(t["service"], {"reports": t["reports_acked"], "crash_reports": t["crashes_made"],
+                                        "equal": True}, t)
         buckets = self.buckets()
         self.assertGreater(len(buckets), 0)
         self.assertEqual(sum(b["count"] for b in buckets), t["crashes_made"],
@@ -191,13 +203,18 @@ class SimTelemetryOverflowTest(TelemetryFleetMixin, harness.DaemonTestCase):
         cls.summary = cls.sim_run(
             "--devices", SMALL, "--boots", 10, "--queue", 4, "--crash", "0.9@aegis-app",
             "--offline", "0.8", "--upload-attempts", 1, "--power-loss", "0.3", "--drain",
-            timeout=600)
+            "--token-file", cls.token_file(), timeout=600)
 
     def test_overflow_accounted(self):
         t = self.summary["telemetry"]
         self.assertTrue(t["drained"], t)
         self.assertTrue(t["balanced"], t)
         self.assertGreater(t["crash_repeats"], 0, t)
+        # repeats and drops made fewer crash reports than crashes: the service holds every report made
+        self.assertEqual(t["service"], {"reports": t["reports_acked"], "crash_reports": t["crash_reports_acked"],
+                                        "equal": True}, t)
+        self.assertLess(t["service"]["crash_reports"], t["crashes_made"])
+
         self.assertGreater(t["dropped"], 0, t)
         self.assertEqual(t["crashes_made"], t["crash_reports_made"] + t["crash_repeats"] + t["crashes_dropped"])
         reports = self.export()
@@ -242,6 +259,32 @@ class SimTelemetryThrottledTest(TelemetryFleetMixin, harness.DaemonTestCase):
         self.assertNoDuplicates(reports)
         self.assertEqual(len([r for r in reports if r["type"] == "crash"]), t["crash_reports_acked"])
         self.assertEqual(t["crash_reports_acked"], t["crashes_made"])
+
+
+
+class SimServiceTotalsTest(TelemetryFleetMixin, harness.DaemonTestCase):
+    """aegis-sim reads what the service holds only with a token that works; its text summary says it."""
+
+    tenants = ("acme",)
+    config = CONFIG
+
+    @classmethod
+    def prepare(cls):
+        cls.setup_fleet(2)
+
+    def test_service_totals_need_a_valid_token(self):
+        bad = os.path.join(self.d.tmp, "bad-token")
+        with open(bad, "w") as f:
+            f.write("aegis_1_notarealsecret\n")
+        p = self.sim("run", "--dir", self.fleet, "--server", self.d.url(), "--cacert", self.d.cacert,
+                     "--devices", 1, "--boots", 1, "--token-file", bad)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot read what the service holds", p.stderr)
+        self.assertIn("HTTP 401", p.stderr)
+        p = self.sim("run", "--dir", self.fleet, "--server", self.d.url(), "--cacert", self.d.cacert,
+                     "--devices", 1, "--boots", 1, "--token-file", self.token_file())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"the service holds \d+ crash reports and \d+ reports of this run .*: equal")
 
 
 if __name__ == "__main__":
