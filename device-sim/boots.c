@@ -369,15 +369,17 @@ running(const struct adev_boot_log *log, const char *component, const char **app
     }
 }
 
-/* A crash of spec: one of SITES deterministic crash sites of the component and version. */
+/* A crash of spec at uptime (since boot), period seconds after the boot's last heartbeat, with
+ * what runs (images): one of SITES deterministic crash sites of the component and version. */
 static void
-crash(struct simdev *sd, const struct crash_spec *spec)
+crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_t period,
+      const struct adev_crash_image *images, size_t n_images)
 {
     struct sim *s = sd->sim;
     struct boots_dev *bd = &sd->bd;
     const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
     const char *app, *version;
-    char site_key[ADEV_COMPONENT_MAX + ADEV_VERSION_MAX + 2], message[64];
+    char site_key[ADEV_COMPONENT_MAX + ADEV_VERSION_MAX + 2], message[96];
     struct adev_crash_info ci;
 
     running(log, spec->component, &app, &version);
@@ -406,12 +408,16 @@ crash(struct simdev *sd, const struct crash_spec *spec)
                  (unsigned)(h % 900 + 100));
         ci.message = message;
     }
-    ci.uptime_s = s->bt.uptime_s + 1 + (uint32_t)(next_u64(s) % (s->bt.uptime_s / 2 + 1));
+    ci.uptime_s = uptime;
+    ci.images = images;
+    ci.n_images = n_images;
     ci.free_memory = 16384 + (uint32_t)(next_u64(s) % 49152);
     snprintf(site_key, sizeof(site_key), "%s@%s", ci.component, ci.image_version);
     tally(s->crash_sites, site_key, 1);
     bd->crashes_made++;
     int r = adev_crash_record(bd->q, &ci);
+    if (r == ADEV_CRASH_QUEUED || r == ADEV_CRASH_REPEAT) /* a repeat adds to the report's */
+        bd->device_seconds += period;
     if (r == ADEV_CRASH_QUEUED) {
         bd->crash_reports++;
         bd->reports_made[T_CRASH]++;
@@ -454,13 +460,27 @@ boot_runs(struct simdev *sd)
     hb.images = images;
     hb.uptime_s = s->bt.uptime_s;
     hb.free_memory = 16384 + (uint32_t)(next_u64(s) % 49152);
-    count_result(bd, adev_crash_heartbeat(bd->q, &hb), T_HEARTBEAT);
-    for (size_t k = 0; k < s->bt.n_crash; k++) {
-        if (boots_uniform(s) < s->bt.crash[k].rate) {
-            crash(sd, &s->bt.crash[k]);
-            power_off(sd, NULL); /* the crash recorded the reason */
-            return;
-        }
+    /* A crash, if any, comes at a uniform time in the boot's first 1.5 uptimes: before the
+     * heartbeat (the only report of that running time is the crash's) or after it. */
+    const struct crash_spec *spec = NULL;
+    for (size_t k = 0; k < s->bt.n_crash && spec == NULL; k++)
+        if (boots_uniform(s) < s->bt.crash[k].rate)
+            spec = &s->bt.crash[k];
+    uint32_t at = 1 + (uint32_t)(next_u64(s) % (s->bt.uptime_s + s->bt.uptime_s / 2));
+    uint32_t since_hb = at;
+    if (spec == NULL || at > s->bt.uptime_s) {
+        int r = adev_crash_heartbeat(bd->q, &hb);
+        count_result(bd, r, T_HEARTBEAT);
+        if (r == ADEV_CRASH_QUEUED)
+            bd->device_seconds += s->bt.uptime_s;
+        since_hb = at - s->bt.uptime_s;
+    } else {
+        bd->early_crashes++;
+    }
+    if (spec != NULL) {
+        crash(sd, spec, at, since_hb, images, hb.n_images);
+        power_off(sd, NULL); /* the crash recorded the reason */
+        return;
     }
     adev_crash_set_reboot_reason(bd->q, "user");
     power_off(sd, NULL);
@@ -646,6 +666,8 @@ boots_summary(struct sim *s)
         t.crash_reports += bd->crash_reports;
         t.crash_repeats += bd->crash_repeats;
         t.crash_dropped += bd->crash_dropped;
+        t.early_crashes += bd->early_crashes;
+        t.device_seconds += bd->device_seconds;
         for (int k = 0; k < 3; k++)
             t.reports_made[k] += bd->reports_made[k];
         t.dropped += bd->dropped;
@@ -680,6 +702,8 @@ boots_summary(struct sim *s)
     put(o, "crash_reports_made", t.crash_reports);
     put(o, "crash_repeats", t.crash_repeats);
     put(o, "crashes_dropped", t.crash_dropped);
+    put(o, "early_crashes", t.early_crashes);
+    put(o, "device_seconds", t.device_seconds);
     put(o, "reports_made", t.reports_made[0] + t.reports_made[1] + t.reports_made[2]);
     json_object_set_new(o, "reports_made_by_type",
                         json_pack("{s:I, s:I, s:I}", "crash", (json_int_t)t.reports_made[T_CRASH],

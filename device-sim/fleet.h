@@ -72,6 +72,8 @@ struct boots_dev {
     const char *reset_cause; /* seen by the next boot */
     char attest_code[CODE_MAX];
     uint64_t crashes_made, crash_reports, crash_repeats, crash_dropped;
+    uint64_t early_crashes;   /* before the boot's heartbeat */
+    uint64_t device_seconds;  /* running time in reports queued (heartbeats, crashes, repeats) */
     uint64_t reports_made[3]; /* crash, heartbeat, reboot: new report IDs */
     uint64_t dropped;         /* reports lost to a full queue (any type) */
     uint64_t stored, duplicates, rejected, crashes_acked, crashes_rejected, batches;

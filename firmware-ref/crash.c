@@ -435,6 +435,34 @@ same_str(json_t *o, const char *key, const char *s)
     return v != NULL && strcmp(v, s) == 0;
 }
 
+/* {"component": "version"} of what runs (cleaned), or NULL. */
+static json_t *
+images_json(const struct adev_crash_image *im, size_t n)
+{
+    char comp[ADEV_COMPONENT_MAX + 1], version[ADEV_VERSION_MAX + 1];
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < n && i < ADEV_CRASH_IMAGES_MAX; i++) {
+        clean(im[i].component, CS_COMPONENT, ADEV_COMPONENT_MAX, comp, "unknown");
+        clean(im[i].version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+        if (json_object_set_new(o, comp, json_string(version)) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    return o;
+}
+
+/* The running time a crash reports: its uptime since this boot's last heartbeat, when it says what
+ * runs (0: none). */
+static uint32_t
+crash_period(const adev_crashq *q, const struct adev_crash_info *ci)
+{
+    if (ci->images == NULL || ci->n_images == 0 || ci->uptime_s <= q->hb_uptime)
+        return 0;
+    uint32_t p = ci->uptime_s - q->hb_uptime;
+    return p > PERIOD_MAX ? PERIOD_MAX : p;
+}
+
 static json_t *
 crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *component,
              const char *reason, const char *pc)
@@ -473,6 +501,11 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
         if (json_object_set_new(r, "message", json_stringn(message, n)) != 0)
             goto out;
     }
+    uint32_t period = crash_period(q, ci);
+    if (period > 0 &&
+        (set_int(r, "period_s", period) != 0 ||
+         json_object_set_new(r, "images", images_json(ci->images, ci->n_images)) != 0))
+        goto out;
     res = r;
     r = NULL;
 out:
@@ -499,10 +532,15 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
         goto out;
     json_t *reports = json_object_get(next, "reports");
     json_t *last = newest_crash(reports);
+    uint32_t period = crash_period(q, ci);
     if (json_array_size(reports) >= q->capacity && last != NULL &&
-        !in_flight(q, get_int(last, "report_id")) && same_str(last, "component", component) &&
-        same_str(last, "reason", reason) && same_str(last, "pc", pc)) {
-        if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0)
+        get_int(last, "report_id") > get_int(q->doc, "sent_max") &&
+        same_str(last, "component", component) && same_str(last, "reason", reason) &&
+        same_str(last, "pc", pc)) {
+        int64_t p = get_int(last, "period_s") + period;
+        if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0 ||
+            (period > 0 && json_object_get(last, "images") != NULL &&
+             set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
             goto out;
         bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
@@ -518,8 +556,11 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
         goto out;
     rc = commit(q, next);
     next = NULL;
-    if (rc == 0)
+    if (rc == 0) {
         rc = result;
+        if (period > 0) /* counted: a later heartbeat of this boot starts from here */
+            q->hb_uptime = ci->uptime_s;
+    }
 out:
     json_decref(next);
     return rc;
@@ -530,21 +571,15 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
 {
     int rc = -1, result;
     json_t *next = NULL, *r = NULL, *images = NULL, *counters = NULL;
-    char comp[ADEV_COMPONENT_MAX + 1], version[ADEV_VERSION_MAX + 1], name[33];
+    char name[33];
 
     if (q == NULL || hb == NULL || !q->booted || hb->n_images == 0 ||
         (hb->n_counters > 0 && hb->counters == NULL) || hb->images == NULL)
         goto out;
-    images = json_object();
+    images = images_json(hb->images, hb->n_images);
     counters = json_object();
     if (images == NULL || counters == NULL)
         goto out;
-    for (size_t i = 0; i < hb->n_images && i < ADEV_CRASH_IMAGES_MAX; i++) {
-        clean(hb->images[i].component, CS_COMPONENT, ADEV_COMPONENT_MAX, comp, "unknown");
-        clean(hb->images[i].version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
-        if (json_object_set_new(images, comp, json_string(version)) != 0)
-            goto out;
-    }
     json_t *own = json_object_get(q->doc, "counters");
     for (size_t i = 0; i < N_COUNTERS; i++) {
         if (set_int(counters, counter_names[i], get_int(own, counter_names[i])) != 0)

@@ -94,6 +94,11 @@ enum adev_crash_result {
  * protocol's character sets and lengths (a crash report is never refused for its text): component
  * [a-z0-9._-] (1-64), image_version printable ASCII (1-32), reason and register names [a-z0-9_]
  * (1-32, 1-16), message valid UTF-8 of at most 256 bytes (cut at a character boundary). */
+struct adev_crash_image {
+    const char *component;
+    const char *version;
+};
+
 struct adev_crash_info {
     const char *component;     /* the component that faulted, e.g. "aegis-app" */
     const char *image_version; /* its running version */
@@ -109,17 +114,21 @@ struct adev_crash_info {
     uint32_t uptime_s;
     uint32_t free_memory;
     const char *message; /* optional free text (e.g. an assertion), or NULL */
+    /* What runs (optional: NULL/0 leaves it out). With it, the report also carries period_s, the
+     * uptime since this boot's last heartbeat (or since boot), and images, so that the service
+     * counts that running time, which no heartbeat will, in the crash rates (docs/telemetry.md
+     * section 1): a version that crashes before its first heartbeat still has device-hours. */
+    const struct adev_crash_image *images;
+    size_t n_images;
 };
 
 /* Records a crash: a new report, a crash-loop repeat, or a drop (enum adev_crash_result), and the
- * next boot's reboot reason ("watchdog" when reason is "watchdog", else "crash"), in one write.
+ * next boot's reboot reason ("watchdog" when reason is "watchdog", else "crash"), in one write. A
+ * repeat is counted on the newest queued crash of the same component, reason and pc if that report
+ * was never sent (one sent may be stored already, and its repeats would be lost); its period_s
+ * grows by the repeat's running time.
  * -1 on failure (nothing changed) or before adev_crash_boot. */
 int adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci);
-
-struct adev_crash_image {
-    const char *component;
-    const char *version;
-};
 
 struct adev_crash_counter {
     const char *name; /* [a-z0-9_], 1-32 */

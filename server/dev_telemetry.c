@@ -176,12 +176,37 @@ own_json(struct ingest_item *it, size_t slot, const json_t *o, const char **out)
 
 /* --- report types --- */
 
+/* "images": what ran during the report's period_s, {"component": "version"}, into r->image_*;
+ * its normalised JSON text into the item's owned[1]. */
+static int
+images_field(struct ingest_item *it, const json_t *rep)
+{
+    struct store_report *r = &it->rep;
+    const json_t *images = json_object_get(rep, "images"), *v;
+    const char *key;
+    if (images == NULL || !json_is_object(images) || json_object_size(images) < 1 ||
+        json_object_size(images) > STORE_TEL_IMAGES_MAX)
+        return reject(it, "images: must be an object of 1 to %d component versions",
+                      STORE_TEL_IMAGES_MAX);
+    json_object_foreach((json_t *)images, key, v)
+    {
+        if (!chars_ok(key, strlen(key), 1, 64, COMPONENT_CHARS))
+            return reject(it, "images: components must be 1 to 64 characters of [a-z0-9._-]");
+        if (!json_is_string(v) || !printable_ok(json_string_value(v), json_string_length(v), 32))
+            return reject(it, "images.%s: must be 1 to 32 printable ASCII characters", key);
+        r->image_component[r->nimages] = key;
+        r->image_versions[r->nimages] = json_string_value(v);
+        r->nimages++;
+    }
+    return own_json(it, 1, images, &r->images);
+}
+
 static int
 parse_crash(struct ingest_item *it, const json_t *rep)
 {
     static const char *const keys[] = {
-        "component",        "image_version",   "reason",      "pc",      "lr",
-        "return_addresses", "fault_registers", "free_memory", "message", NULL};
+        "component",       "image_version", "reason",  "pc",       "lr",     "return_addresses",
+        "fault_registers", "free_memory",   "message", "period_s", "images", NULL};
     struct store_report *r = &it->rep;
     const json_t *ra, *regs, *msg, *v;
     json_t *norm = NULL;
@@ -251,6 +276,12 @@ parse_crash(struct ingest_item *it, const json_t *rep)
         r->message = json_string_value(msg);
         r->message_len = json_string_length(msg);
     }
+    /* the uptime since the boot's last heartbeat, which no heartbeat will count: both or neither */
+    if (json_object_get(rep, "period_s") != NULL || json_object_get(rep, "images") != NULL) {
+        if (int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
+            images_field(it, rep) != 0)
+            goto out;
+    }
     r->type = STORE_REPORT_CRASH;
     rc = 0;
 out:
@@ -263,28 +294,15 @@ parse_heartbeat(struct ingest_item *it, const json_t *rep)
 {
     static const char *const keys[] = {"period_s", "free_memory", "images", "counters", NULL};
     struct store_report *r = &it->rep;
-    const json_t *images, *counters, *v;
+    const json_t *counters, *v;
     const char *key;
 
     if (keys_ok(it, rep, keys) != 0 ||
         int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
         int_field(it, rep, "free_memory", 0, STORE_TEL_U32_MAX, &r->free_memory) != 0)
         return -1;
-    images = json_object_get(rep, "images");
-    if (images == NULL || !json_is_object(images) || json_object_size(images) < 1 ||
-        json_object_size(images) > STORE_TEL_IMAGES_MAX)
-        return reject(it, "images: must be an object of 1 to %d component versions",
-                      STORE_TEL_IMAGES_MAX);
-    json_object_foreach((json_t *)images, key, v)
-    {
-        if (!chars_ok(key, strlen(key), 1, 64, COMPONENT_CHARS))
-            return reject(it, "images: components must be 1 to 64 characters of [a-z0-9._-]");
-        if (!json_is_string(v) || !printable_ok(json_string_value(v), json_string_length(v), 32))
-            return reject(it, "images.%s: must be 1 to 32 printable ASCII characters", key);
-        r->image_component[r->nimages] = key;
-        r->image_versions[r->nimages] = json_string_value(v);
-        r->nimages++;
-    }
+    if (images_field(it, rep) != 0)
+        return -1;
     counters = json_object_get(rep, "counters");
     if (counters == NULL || !json_is_object(counters) || json_object_size(counters) > COUNTERS_MAX)
         return reject(it, "counters: must be an object of 0 to %d counters", COUNTERS_MAX);
@@ -298,7 +316,7 @@ parse_heartbeat(struct ingest_item *it, const json_t *rep)
             return reject(it, "counters.%s: must be an integer from 0 to %lld", key,
                           STORE_TEL_REPORT_ID_MAX);
     }
-    if (own_json(it, 1, images, &r->images) != 0 || own_json(it, 2, counters, &r->counters) != 0)
+    if (own_json(it, 2, counters, &r->counters) != 0)
         return -1;
     r->type = STORE_REPORT_HEARTBEAT;
     return 0;

@@ -193,7 +193,8 @@ static const char SQL_FLAG_REGRESSIONS[] =
     "lag(crashes) OVER w AS prev_crashes FROM telemetry_versions "
     "WINDOW w AS (PARTITION BY tenant_id, component ORDER BY first_seen, image_version)) "
     "WHERE prev_version IS NOT NULL AND device_seconds >= ?2 AND prev_seconds >= ?2 "
-    "AND crashes > 0 AND crashes * 100.0 * prev_seconds > ?1 * 1.0 * prev_crashes * device_seconds "
+    "AND crashes > 0 AND crashes * 100.0 * prev_seconds > ?1 * 1.0 * max(prev_crashes, 1) * "
+    "device_seconds "
     "ORDER BY tenant_id, component, image_version";
 
 /* Up to ?2 reports received before ?1, tenant by tenant through the index by (tenant, received_at)
@@ -312,6 +313,20 @@ addr_ok(const char *a)
     return a != NULL && store_telemetry_addr(a, strlen(a), norm) == 0 && strcmp(a, norm) == 0;
 }
 
+/* period_s and the images that ran during it (a heartbeat's, or a crash's since its boot's last
+ * heartbeat). */
+static int
+period_ok(const struct store_report *r)
+{
+    if (r->period_s < 1 || r->period_s > 86400 || r->nimages < 1 ||
+        r->nimages > STORE_TEL_IMAGES_MAX || r->images == NULL)
+        return 0;
+    for (size_t i = 0; i < r->nimages; i++)
+        if (!component_ok(r->image_component[i]) || !version_ok(r->image_versions[i]))
+            return 0;
+    return 1;
+}
+
 static int
 report_ok(const struct store_report *r)
 {
@@ -331,16 +346,11 @@ report_ok(const struct store_report *r)
         for (size_t i = 0; i < r->nra; i++)
             if (!addr_ok(r->ra[i]))
                 return 0;
-        return 1;
+        /* a period with what ran during it, or neither */
+        return r->period_s == 0 ? r->nimages == 0 && r->images == NULL : period_ok(r);
     case STORE_REPORT_HEARTBEAT:
-        if (r->period_s < 1 || r->period_s > 86400 || r->nimages < 1 ||
-            r->nimages > STORE_TEL_IMAGES_MAX || r->images == NULL || r->counters == NULL ||
-            r->free_memory < 0 || r->free_memory > STORE_TEL_U32_MAX)
-            return 0;
-        for (size_t i = 0; i < r->nimages; i++)
-            if (!component_ok(r->image_component[i]) || !version_ok(r->image_versions[i]))
-                return 0;
-        return 1;
+        return r->counters != NULL && r->free_memory >= 0 && r->free_memory <= STORE_TEL_U32_MAX &&
+               period_ok(r);
     case STORE_REPORT_REBOOT:
         return charset_ok(r->reason, 1, REASON_MAX, "abcdefghijklmnopqrstuvwxyz0123456789_") &&
                hex32_ok(r->previous_boot_id);
@@ -664,9 +674,10 @@ report_insert(store *s, struct conn *c, const struct store_report *r, int64_t no
         b |= bind_static(st, 11, r->reason);
     if (crash || hb)
         b |= sqlite3_bind_int64(st, 16, r->free_memory);
+    if (r->period_s > 0) /* a heartbeat's, or a crash's since the last heartbeat */
+        b |= sqlite3_bind_int64(st, 18, r->period_s) | bind_static(st, 19, r->images);
     if (hb)
-        b |= sqlite3_bind_int64(st, 18, r->period_s) | bind_static(st, 19, r->images) |
-             bind_static(st, 20, r->counters);
+        b |= bind_static(st, 20, r->counters);
     if (r->type == STORE_REPORT_REBOOT)
         b |= bind_static(st, 21, r->previous_boot_id);
     int rc = run_write(s, c, st, b, "report insert");
@@ -708,6 +719,21 @@ fleet_entry(struct group *g, int64_t tenant_id)
     return e;
 }
 
+/* Counts the device-seconds of a heartbeat, or of a crash since its boot's last heartbeat, for the
+ * fleet and each image version that ran. */
+static int
+period_count(struct group *g, const struct store_report *r)
+{
+    struct agg_ent *e = fleet_entry(g, r->tenant_id);
+    int rc = e != NULL ? STORE_OK : oom();
+    if (e != NULL)
+        e->n1 += r->period_s;
+    for (size_t i = 0; rc == STORE_OK && i < r->nimages; i++)
+        rc = usage_count(g, r->tenant_id, r->image_component[i], r->image_versions[i], r->period_s,
+                         0);
+    return rc;
+}
+
 /* Counts a stored crash of bucket bidx (index in g->buckets) in the group's aggregates. */
 static int
 crash_count(struct group *g, const struct store_report *r, size_t bidx)
@@ -742,20 +768,8 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
     if ((e = fleet_entry(g, r->tenant_id)) == NULL)
         return oom();
     e->n2++;
-    return usage_count(g, r->tenant_id, r->component, r->image_version, 0, 1);
-}
-
-static int
-heartbeat_count(struct group *g, const struct store_report *r)
-{
-    struct agg_ent *e = fleet_entry(g, r->tenant_id);
-    int rc = e != NULL ? STORE_OK : oom();
-    if (e != NULL)
-        e->n1 += r->period_s;
-    for (size_t i = 0; rc == STORE_OK && i < r->nimages; i++)
-        rc = usage_count(g, r->tenant_id, r->image_component[i], r->image_versions[i], r->period_s,
-                         0);
-    return rc;
+    int rc = usage_count(g, r->tenant_id, r->component, r->image_version, 0, 1);
+    return rc == STORE_OK && r->period_s > 0 ? period_count(g, r) : rc;
 }
 
 /* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */
@@ -811,7 +825,7 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
         return crash_count(g, r, bidx);
     }
     if (r->type == STORE_REPORT_HEARTBEAT)
-        return heartbeat_count(g, r);
+        return period_count(g, r);
     return STORE_OK;
 }
 
@@ -1105,7 +1119,11 @@ report_json(sqlite3_stmt *st)
               set(o, "message",
                   msg != NULL ? json_stringn(msg, (size_t)sqlite3_column_bytes(st, 15))
                               : json_null()) ||
-              set(o, "bucket_id", store__col_int(st, 20));
+              set(o, "bucket_id", store__col_int(st, 20)) ||
+              set(o, "period_s",
+                  sqlite3_column_type(st, 16) == SQLITE_NULL ? json_null()
+                                                             : store__col_int(st, 16)) ||
+              set(o, "images", col_json(st, 17));
     } else if (!bad && strcmp(type, "heartbeat") == 0) {
         bad = set(o, "period_s", store__col_int(st, 16)) ||
               set(o, "free_memory", store__col_int(st, 14)) || set(o, "images", col_json(st, 17)) ||

@@ -124,9 +124,12 @@ class SimTelemetryTest(TelemetryFleetMixin, harness.DaemonTestCase):
         self.assertLess(by["aegis-app@1.0.0"], boots * 0.25 * 1.4)
         self.assertGreater(by["aegis-os@2.1.0"], boots * 0.75 * 0.15 * 0.5)  # checked after the app
         self.assertEqual(t["reports_made_by_type"]["crash"], t["crashes_made"])
-        # a heartbeat per boot that was not cut short by a power loss
-        self.assertLessEqual(t["reports_made_by_type"]["heartbeat"], boots)
-        self.assertGreaterEqual(t["reports_made_by_type"]["heartbeat"], boots - t["power_losses"])
+        # a heartbeat per boot that was not cut short by a power loss or by a crash before it
+        self.assertGreater(t["early_crashes"], 0, t)
+        self.assertLess(t["early_crashes"], t["crashes_made"], t)
+        self.assertLessEqual(t["reports_made_by_type"]["heartbeat"], boots - t["early_crashes"])
+        self.assertGreaterEqual(t["reports_made_by_type"]["heartbeat"],
+                                boots - t["early_crashes"] - t["power_losses"])
         # a reboot report at every boot but each device's first
         self.assertEqual(t["reports_made_by_type"]["reboot"], t["boots"] - FLEET)
 
@@ -185,8 +188,14 @@ class SimTelemetryTest(TelemetryFleetMixin, harness.DaemonTestCase):
         self.assertEqual(st, 200, rates)
         fleet = rates["fleet"]
         self.assertEqual(fleet["crashes"], t["crashes_made"], fleet)
-        self.assertAlmostEqual(float(fleet["device_hours"]),
-                               t["reports_made_by_type"]["heartbeat"] * UPTIME / 3600.0, places=3)
+        # heartbeats and crashes (the running time since the boot's heartbeat, or since boot) together
+        self.assertAlmostEqual(float(fleet["device_hours"]), t["device_seconds"] / 3600.0, places=3)
+        self.assertGreater(t["device_seconds"], t["reports_made_by_type"]["heartbeat"] * UPTIME, t)
+        # per version: a crash's running time counts for every image that ran (OS and app alike)
+        by_version = {(v["component"], v["image_version"]): v for v in rates["versions"]}
+        app, os_ = by_version[("aegis-app", "1.0.0")], by_version[("aegis-os", "2.1.0")]
+        self.assertAlmostEqual(float(app["device_hours"]), t["device_seconds"] / 3600.0, places=3)
+        self.assertAlmostEqual(float(os_["device_hours"]), t["device_seconds"] / 3600.0, places=3)
 
 
 class SimTelemetryOverflowTest(TelemetryFleetMixin, harness.DaemonTestCase):

@@ -185,6 +185,25 @@ class IngestTest(TelemetryBase):
         self.assertEqual(body["summary"]["dropped"], 7, body["summary"])
         self.assertEqual(body["summary"]["reports"], 1)
 
+    def test_crash_running_time(self):
+        dc = self.make_device()
+        images = {"aegis-app": "9.0.0", "aegis-os": "2.1.0"}
+        st, _, body = dc.post(batch([
+            crash(1, version="9.0.0", period_s=1800, images=images),
+            crash(2, version="9.0.0", period_s=1800),  # a period needs what ran
+            crash(3, version="9.0.0", images=images),  # and the reverse
+            crash(4, version="9.0.0", period_s=0, images=images),
+            crash(5, version="9.0.0", period_s=1800, images={}),
+        ]))
+        self.assertEqual(st, 200, body)
+        self.assertEqual([r["status"] for r in body["results"]], ["stored"] + ["rejected"] * 4, body)
+        got = [r for r in self.reports_of(dc) if r["report_id"] == 1][0]
+        self.assertEqual((got["period_s"], got["images"]), (1800, images))
+        st, _, rates = self.api("GET", "/v1/failures/crash-rates?component=aegis-app")
+        v = [x for x in rates["versions"] if x["image_version"] == "9.0.0"][0]
+        self.assertEqual((v["crashes"], v["device_hours"]), (1, 0.5), v)
+        self.assertEqual(v["crash_rate"], 2.0)
+
     def test_unknown_multibyte_field_is_a_per_report_error(self):
         # the quoted name is cut to a length limit: never inside a character, which would make the answer
         # invalid JSON (it was a 500 for the whole upload, sent again forever)

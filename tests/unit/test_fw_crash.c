@@ -138,9 +138,14 @@ report_problem(json_t *r)
             "type",      "report_id",        "boot_id",         "uptime_s",
             "component", "image_version",    "reason",          "pc",
             "lr",        "return_addresses", "fault_registers", "free_memory",
-            "?message"};
+            "?message",  "?period_s",        "?images"};
         if (!keys_ok(r, keys, N(keys)))
             return "crash keys";
+        json_t *cim = json_object_get(r, "images");
+        if ((json_object_get(r, "period_s") != NULL) != (cim != NULL) ||
+            (cim != NULL && (!int_in(r, "period_s", 1, 86400) || !json_is_object(cim) ||
+                             json_object_size(cim) < 1 || json_object_size(cim) > 8)))
+            return "crash period";
         if (!charset_ok(json_string_value(json_object_get(r, "component")), 1, 64, ".-") ||
             !printable_ok(json_string_value(json_object_get(r, "image_version")), 1, 32) ||
             !charset_ok(json_string_value(json_object_get(r, "reason")), 1, 32, NULL) ||
@@ -554,6 +559,69 @@ test_crash_loop(void **state)
     assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_DROPPED);
     json_decref(bj);
     free(body);
+}
+
+/* The uptime a crash reports (period_s, with images): since the boot's last heartbeat, or since
+ * boot; a later heartbeat of the boot counts from the crash. Without images, none. */
+static void
+test_crash_period(void **state)
+{
+    struct env *e = *state;
+    static const struct adev_crash_image img[] = {{"aegis-os", "2.1.0"}, {"aegis-app", "1.0.0"}};
+    struct adev_crash_info a = crash_at("aegis-app", "hardfault", 0x8004000);
+    a.images = img;
+    a.n_images = N(img);
+    reopen(e, 16);
+    assert_int_equal(adev_crash_boot(e->q, NULL, 0), ADEV_CRASH_NONE);
+    assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_QUEUED); /* at 77 s, no heartbeat */
+    reopen(e, 16);
+    assert_int_equal(adev_crash_boot(e->q, NULL, 0), ADEV_CRASH_QUEUED);
+    assert_int_equal(heartbeat(e->q, 60), ADEV_CRASH_QUEUED);
+    assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_QUEUED); /* 17 s after it */
+    assert_int_equal(heartbeat(e->q, 100), ADEV_CRASH_QUEUED);        /* 23 s after the crash */
+    struct adev_crash_info plain = crash_at("aegis-os", "assert", 0x8001000);
+    plain.uptime_s = 150;
+    assert_int_equal(adev_crash_record(e->q, &plain), ADEV_CRASH_QUEUED);
+    json_t *doc = stored(e), *reports = json_object_get(doc, "reports");
+    static const int64_t want[] = {77, -1, 60,
+                                   17, 23, -1}; /* crash, reboot, hb, crash, hb, crash */
+    assert_int_equal(json_array_size(reports), N(want));
+    for (size_t i = 0; i < N(want); i++) {
+        json_t *r = json_array_get(reports, i);
+        assert_null(report_problem(r));
+        json_t *p = json_object_get(r, "period_s");
+        if (want[i] < 0) {
+            assert_null(p);
+            continue;
+        }
+        assert_int_equal(json_integer_value(p), want[i]);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(r, "images"), "aegis-app")), "1.0.0");
+    }
+    json_decref(doc);
+}
+
+/* A crash-loop repeat is never counted on a report that was sent: after a power loss its answer
+ * may be "duplicate" (already stored), and the repeat would be lost. */
+static void
+test_repeat_not_on_a_sent_report(void **state)
+{
+    struct env *e = *state;
+    size_t n = 0;
+    struct adev_crash_info a = crash_at("aegis-app", "hardfault", 0x8004000);
+    reopen(e, 2);
+    assert_int_equal(adev_crash_boot(e->q, NULL, 0), ADEV_CRASH_NONE);
+    assert_int_equal(heartbeat(e->q, 60), ADEV_CRASH_QUEUED);
+    assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_QUEUED); /* full */
+    char *body = adev_crash_batch(e->q, 10, &n); /* sent, then the power goes */
+    assert_non_null(body);
+    free(body);
+    reopen(e, 2);
+    assert_int_equal(adev_crash_boot(e->q, NULL, 0), ADEV_CRASH_DROPPED);
+    assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_DROPPED);
+    json_t *doc = stored(e);
+    assert_null(json_object_get(json_array_get(json_object_get(doc, "reports"), 1), "repeats"));
+    json_decref(doc);
 }
 
 /* A queue whose blob is lost or unreadable starts again without reusing an ID. */
@@ -1678,6 +1746,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_text_is_cleaned, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_bounded_and_dropped, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_crash_loop, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_period, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_repeat_not_on_a_sent_report, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_ids_survive_a_lost_queue, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_upload_batches, up_setup, up_teardown),

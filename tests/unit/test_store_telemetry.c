@@ -886,6 +886,57 @@ test_flags(void **state)
     json_decref(items);
 }
 
+/* A crash carries the uptime since its boot's last heartbeat (period_s, images): those device-
+ * seconds count for each image that ran, so a version that crashes before its first heartbeat has
+ * a rate; and a predecessor without crashes counts as one, so one early crash is no regression. */
+static void
+test_crash_period_and_quiet_predecessor(void **state)
+{
+    struct fx *f = *state;
+    json_t *out = NULL;
+    int raised = -1;
+    mk_heartbeat(f, 0, D1, 1, "3.0", 3600); /* 3.0: one hour, no crash */
+    ingest(f, 1, T0);
+    struct store_report *c = mk_crash(f, 0, D1, 2, "4.0", "0x40");
+    c->period_s = 1800;
+    c->nimages = 1;
+    c->image_component[0] = "aegis-app";
+    c->image_versions[0] = "4.0";
+    c->images = "{\"aegis-app\":\"4.0\"}";
+    ingest(f, 1, T0 + 100);
+    assert_int_equal(
+        store_crash_rates(f->s, f->ta, "aegis-app", T0 - 3600, T0 + 3600, 3600, 100, &out),
+        STORE_OK);
+    json_t *v = json_array_get(json_object_get(out, "versions"), 1);
+    assert_string_equal(jstr(v, "image_version"), "4.0");
+    assert_true(jreal(v, "device_hours") == 0.5);
+    assert_int_equal(jint(v, "crashes"), 1);
+    assert_true(jreal(json_object_get(out, "fleet"), "device_hours") == 1.5);
+    json_decref(out);
+    /* 2 crashes per hour against (at least) 1: not above 2x */
+    assert_int_equal(store_flag_rate_regressions(f->s, 200, 1800, T0 + 200, &raised), STORE_OK);
+    assert_int_equal(raised, 0);
+    /* another early crash: 2 in 40 minutes, 3 per hour: flagged */
+    c = mk_crash(f, 0, D1, 3, "4.0", "0x40");
+    c->period_s = 600;
+    c->nimages = 1;
+    c->image_component[0] = "aegis-app";
+    c->image_versions[0] = "4.0";
+    c->images = "{\"aegis-app\":\"4.0\"}";
+    ingest(f, 1, T0 + 300);
+    assert_int_equal(store_flag_rate_regressions(f->s, 200, 1800, T0 + 400, &raised), STORE_OK);
+    assert_int_equal(raised, 1);
+    /* the crash keeps its period */
+    struct store_page pg = {NULL, 10};
+    char next[CURSOR_BUF];
+    json_t *items = NULL;
+    assert_int_equal(store_device_reports(f->s, f->ta, D1, "crash", &pg, &items, next), STORE_OK);
+    assert_int_equal(jint(json_array_get(items, 0), "period_s"), 600);
+    assert_string_equal(jstr(json_object_get(json_array_get(items, 0), "images"), "aegis-app"),
+                        "4.0");
+    json_decref(items);
+}
+
 int
 main(void)
 {
@@ -908,6 +959,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_reports_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_period_and_quiet_predecessor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
