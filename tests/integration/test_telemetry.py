@@ -758,7 +758,8 @@ class ExportMemoryTest(TelemetryBase):
         if sanitized(pid):
             # ASan keeps freed memory in its quarantine (256 MB by default): peak RSS says nothing there.
             return
-        self.assertLess(growth_mb, 30, "the export must not hold the reports in memory")
+        # a third of the CSV's size: an export held in memory (29.6 MB of text, more as rows) cannot pass
+        self.assertLess(growth_mb, 10, "the export must not hold the reports in memory")
 
 
 if __name__ == "__main__":

@@ -254,6 +254,9 @@ test_bound_and_flush(void **state)
         assert_int_equal(atomic_load(&f->req[i].replied), 1);
         assert_int_equal(f->req[i].status, 200);
     }
+    /* group commit: the batches that queued while the writer waited went in one transaction */
+    assert_true(atomic_load(&commits_total) <= 2);
+    assert_int_equal(atomic_load(&group_reports_total), 25);
     /* a batch larger than the bound passes when nothing else is in flight */
     ing = ingest_new(&f->app);
     assert_non_null(ing);
@@ -264,6 +267,26 @@ test_bound_and_flush(void **state)
 }
 
 /* A store failure answers 503 with Retry-After; nothing is half-stored. */
+/* A report is acknowledged only once the log is flushed: when the flush fails, the committed
+ * batch is answered 503 (the device keeps it and sends it again; the retry is a duplicate). */
+static void
+test_failed_flush_is_503(void **state)
+{
+    struct fx *f = *state;
+    ingest *ing = ingest_new(&f->app);
+    assert_non_null(ing);
+    atomic_store(&f->app.st->wal_broken, 1); /* as after a failed fdatasync (sticky) */
+    f->db_errors_expected = 1;
+    log_set_level(LOG_ERROR + 1);
+    assert_int_equal(ingest_submit(ing, &f->req[0].r, heartbeats(f, 1, 3, 0), NULL), INGEST_OK);
+    ingest_free(ing);
+    log_set_level(LOG_WARN);
+    assert_int_equal(f->req[0].status, 503);
+    assert_true(f->req[0].retry_after >= 1);
+    assert_string_equal(json_string_value(json_object_get(f->req[0].body, "error")), "unavailable");
+    assert_int_equal(atomic_load(&stored_total), 0); /* nothing counted as stored */
+}
+
 static void
 test_store_failure_is_503(void **state)
 {
@@ -304,6 +327,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_every_batch_answered_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_and_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_flush_is_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_and_free_edge_cases, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
