@@ -62,6 +62,9 @@ static const char SQL_TEL_REPORT_ADD[] =
     "received_at, bucket_id, prev_in_bucket) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
     "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) "
     "ON CONFLICT (device_id, report_id) DO NOTHING";
+/* Up to which report_id retention deleted a device's reports (each was stored once). */
+static const char SQL_TEL_PURGED_THROUGH[] =
+    "SELECT purged_through FROM telemetry_devices WHERE device_id = ?1";
 static const char SQL_TEL_USAGE[] =
     "INSERT INTO telemetry_usage (tenant_id, component, image_version, hour, device_seconds, "
     "crashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -202,7 +205,10 @@ static const char SQL_FLAG_REGRESSIONS[] =
  * report stamped in the future (a clock that jumped) never holds up older ones. */
 static const char SQL_REPORT_PURGE[] =
     "DELETE FROM telemetry_reports WHERE id IN (SELECT r.id FROM tenants t CROSS JOIN "
-    "telemetry_reports r WHERE r.tenant_id = t.id AND r.received_at < ?1 LIMIT ?2)";
+    "telemetry_reports r WHERE r.tenant_id = t.id AND r.received_at < ?1 LIMIT ?2) "
+    "RETURNING device_id, report_id";
+static const char SQL_PURGED_THROUGH[] =
+    "UPDATE telemetry_devices SET purged_through = max(purged_through, ?2) WHERE device_id = ?1";
 static const char SQL_CRASH_HOURS_PURGE[] =
     "DELETE FROM telemetry_crash_hours WHERE (tenant_id, hour, device_id) IN "
     "(SELECT tenant_id, hour, device_id FROM telemetry_crash_hours WHERE hour < ?1 LIMIT ?2)";
@@ -446,6 +452,7 @@ struct group {
     struct agg fleet;   /* tenant: n1 seconds, n2 crashes, n3 crash hours */
     struct agg usage;   /* tenant, component, version: s1, s2; n1 seconds, n2 crashes */
     struct agg devs;    /* device: tenant, s1 device; n2 reports */
+    struct agg purged;  /* device: n1 its purged_through, read once per group */
 };
 
 static void
@@ -772,6 +779,32 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
     return rc == STORE_OK && r->period_s > 0 ? period_count(g, r) : rc;
 }
 
+/* STORE_OK when retention deleted reports of the device up to r's report_id or beyond (r was stored
+ * once already), STORE_NOTFOUND when not. The device's mark is read once per group. */
+static int
+report_purged(store *s, struct conn *c, struct group *g, const struct store_report *r)
+{
+    char k[AGG_KEY_MAX];
+    size_t klen = key_str(k, 0, r->device_id), idx;
+    int added, rc = STORE_OK;
+    struct agg_ent *e = agg_get(&g->purged, k, klen, &added, &idx);
+    if (e == NULL)
+        return oom();
+    if (added) {
+        sqlite3_stmt *st = store__prep(s, c, SQL_TEL_PURGED_THROUGH);
+        if (st == NULL)
+            return STORE_ERR;
+        rc = store__bound(s, c, store__bind_text(st, 1, r->device_id));
+        if (rc == STORE_OK)
+            rc = store__step_row(s, c, st, "purge mark lookup");
+        e->n1 = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (rc != STORE_OK && rc != STORE_NOTFOUND)
+            return rc;
+    }
+    return r->report_id <= e->n1 ? STORE_OK : STORE_NOTFOUND;
+}
+
 /* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */
 static int
 ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, int64_t now)
@@ -780,6 +813,11 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
     size_t bidx = 0;
     int rc, added;
 
+    if ((rc = report_purged(s, c, g, r)) != STORE_NOTFOUND) {
+        if (rc == STORE_OK)
+            r->result = STORE_REPORT_DUPLICATE;
+        return rc;
+    }
     if (r->type == STORE_REPORT_CRASH) {
         char k[AGG_KEY_MAX];
         size_t klen = key_i64(k, 0, r->tenant_id);
@@ -1053,6 +1091,7 @@ out:
     agg_free(&g.fleet);
     agg_free(&g.usage);
     agg_free(&g.devs);
+    agg_free(&g.purged);
     if (rc != STORE_OK)
         for (size_t i = 0; reports != NULL && i < n; i++)
             if (reports[i] != NULL)
@@ -1649,10 +1688,79 @@ store_flag_rate_regressions(store *s, int64_t factor_pct, int64_t min_device_sec
 
 /* --- Retention --- */
 
+/* The highest report_id deleted per device in one purge batch. */
+struct purge_mark {
+    char device_id[DEVICE_ID_LEN + 1];
+    int64_t max;
+};
+
+/* Raises each device's purged_through to the highest report_id of its deleted reports. */
+static int
+mark_purged(store *s, struct conn *c, const struct purge_mark *m, size_t n)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        sqlite3_stmt *st = store__prep(s, c, SQL_PURGED_THROUGH);
+        if (st == NULL)
+            return STORE_ERR;
+        rc = run_write(s, c, st,
+                       bind_static(st, 1, m[i].device_id) | sqlite3_bind_int64(st, 2, m[i].max),
+                       "purge mark");
+    }
+    return rc;
+}
+
+/* One batch of old reports, and the devices' marks of what went, in one transaction. */
+static int
+purge_report_batch(store *s, int64_t before, int max_rows, int *purged)
+{
+    struct conn *c = store__take(s);
+    struct purge_mark *m = calloc((size_t)max_rows, sizeof(*m));
+    size_t n = 0;
+    int rows = 0, step, rc = STORE_ERR;
+    sqlite3_stmt *st;
+
+    if (m == NULL || store__begin_light(s, c) != STORE_OK ||
+        (st = store__prep(s, c, SQL_REPORT_PURGE)) == NULL ||
+        store__bound(s, c, sqlite3_bind_int64(st, 1, before) | sqlite3_bind_int(st, 2, max_rows)) !=
+            STORE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dev = (const char *)sqlite3_column_text(st, 0);
+        int64_t id = sqlite3_column_int64(st, 1);
+        size_t i = 0;
+        while (i < n && strcmp(m[i].device_id, dev != NULL ? dev : "") != 0)
+            i++;
+        if (i == n && n < (size_t)max_rows)
+            snprintf(m[n++].device_id, sizeof(m->device_id), "%s", dev != NULL ? dev : "");
+        if (i < n && id > m[i].max)
+            m[i].max = id;
+        rows++;
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        rc = store__db_error(s, c, "report purge");
+        goto out;
+    }
+    rc = mark_purged(s, c, m, n);
+    *purged = rows;
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    free(m);
+    return rc;
+}
+
 int
 store_report_purge(store *s, int64_t before, int max_rows, int *purged)
 {
-    int rc = store__purge(s, SQL_REPORT_PURGE, before, max_rows, purged, "report purge");
+    int dummy;
+    if (purged == NULL)
+        purged = &dummy;
+    *purged = 0;
+    if (max_rows < 1 || max_rows > PURGE_MAX)
+        return STORE_INVALID;
+    int rc = purge_report_batch(s, before, max_rows, purged);
     if (rc != STORE_OK)
         return rc;
     /* crash-hour marks only matter for the current hour: two hours back is old enough */

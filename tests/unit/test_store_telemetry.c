@@ -796,6 +796,40 @@ test_retention_batches(void **state)
     json_decref(items);
 }
 
+/* A report sent again after retention deleted it (a device back after months with a batch whose
+ * answer it never got) is a duplicate: stored once, counted once. */
+static void
+test_no_second_life_after_retention(void **state)
+{
+    struct fx *f = *state;
+    struct store_bucket_filter flt = {0};
+    char next[CURSOR_BUF];
+    json_t *items = NULL;
+    int purged = -1;
+    for (int i = 0; i < 3; i++)
+        mk_crash(f, i, D1, i + 1, "1.0", "0x10");
+    struct store_upload up = upload_of(f, D1, f->ta, 0, 0, 3);
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0), STORE_OK);
+    assert_int_equal(store_report_purge(f->s, T0 + 1, 100, &purged), STORE_OK);
+    assert_int_equal(purged, 3);
+    /* the same three again, and a new one */
+    for (int i = 0; i < 4; i++)
+        mk_crash(f, i, D1, i + 1, "1.0", "0x10");
+    up = upload_of(f, D1, f->ta, 0, 0, 4);
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 4, &up, 1, T0 + 100 * 86400), STORE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(f->r[i].result, STORE_REPORT_DUPLICATE);
+    assert_int_equal(f->r[3].result, STORE_REPORT_STORED);
+    items = bucket_list(f, f->ta, &flt, 10, NULL, next);
+    assert_int_equal(jint(json_array_get(items, 0), "count"), 4);
+    json_decref(items);
+    /* another device's ids are its own */
+    mk_crash(f, 0, D2, 1, "1.0", "0x10");
+    up = upload_of(f, D2, tenant_of(f, D2), 0, 0, 1);
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 1, &up, 1, T0 + 100 * 86400), STORE_OK);
+    assert_int_equal(f->r[0].result, STORE_REPORT_STORED);
+}
+
 static void
 test_device_reports_pages(void **state)
 {
@@ -957,6 +991,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_keyset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_second_life_after_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_reports_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_period_and_quiet_predecessor, setup, teardown),
