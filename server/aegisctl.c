@@ -520,13 +520,38 @@ width(const char *s)
     return w;
 }
 
-/* Replaces control characters with '?' in place. */
-static void
-sanitize(char *s)
+/* Bytes of a character at p that must not reach a terminal as it is, else 0: C0 and C1 controls
+ * and DEL (escape sequences), and the bidirectional controls and line separators that make a
+ * table show something other than its text (U+061C, U+200E-F, U+2028-E, U+2066-9). */
+static size_t
+unsafe_len(const unsigned char *p)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-            *s = '?';
+    if (p[0] < 0x20 || p[0] == 0x7f)
+        return 1;
+    if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) || (p[0] == 0xd8 && p[1] == 0x9c))
+        return 2;
+    if (p[0] == 0xe2 && p[1] == 0x80 &&
+        (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xa8 && p[2] <= 0xae)))
+        return 3;
+    if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+        return 3;
+    return 0;
+}
+
+void
+ctl_sanitize(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r != '\0') {
+        size_t n = unsafe_len(r);
+        if (n > 0) {
+            *w++ = '?';
+            r += n;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
 }
 
 /* Cuts s (in place) to at most max characters, ending in "..." when cut. */
@@ -591,7 +616,7 @@ ctl_print_table(const json_t *items, const struct ctl_col *cols)
                 ctl_err("out of memory");
                 goto out;
             }
-            sanitize(t);
+            ctl_sanitize(t);
             if (cols[j].max > 0)
                 truncate_to(t, cols[j].max);
             cells[i * ncols + j] = t;
@@ -641,7 +666,7 @@ ctl_print_object(const json_t *obj)
     {
         char k[128];
         snprintf(k, sizeof(k), "%s", key);
-        sanitize(k);
+        ctl_sanitize(k);
         char *t = value_text(v);
         if (t == NULL) {
             ctl_err("out of memory");
@@ -652,11 +677,11 @@ ctl_print_object(const json_t *obj)
             char *save = NULL;
             for (char *line = strtok_r(t, "\n", &save); line != NULL;
                  line = strtok_r(NULL, "\n", &save)) {
-                sanitize(line);
+                ctl_sanitize(line);
                 printf("    %s\n", line);
             }
         } else {
-            sanitize(t);
+            ctl_sanitize(t);
             if (t[0] == '\0')
                 printf("%s:\n", k);
             else

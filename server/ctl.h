@@ -105,6 +105,9 @@ int ctl_usage_error(struct ctl *c, const char *fmt, ...) __attribute__((format(p
 
 /* Prints "error: <msg>" to stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Makes service or device text safe to print on a terminal, in place: each control character (C0,
+ * DEL, C1) and each bidirectional control or line separator becomes one '?'. */
+void ctl_sanitize(char *s);
 
 /* Prints a JSON value pretty (2-space indent) to stdout, with a final newline. */
 void ctl_print_json(const json_t *v);

@@ -295,13 +295,15 @@ print_api_error(struct ctl *c, long status, const struct buf *b)
     if (code == NULL) {
         char text[201];
         snprintf(text, sizeof(text), "%s", b->len > 0 ? b->data : "(no body)");
-        for (char *p = text; *p; p++)
-            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
-                *p = ' ';
+        ctl_sanitize(text);
         ctl_err("http_%ld: %s", status, text);
         goto out;
     }
-    ctl_err("%s: %s", code, msg != NULL ? msg : "(no message)");
+    char *safe = strdup(msg != NULL ? msg : "(no message)");
+    if (safe != NULL)
+        ctl_sanitize(safe);
+    ctl_err("%s: %s", code, safe != NULL ? safe : "(no message)");
+    free(safe);
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(e, "errors"), i, it)

@@ -204,6 +204,18 @@ class IngestTest(TelemetryBase):
         self.assertEqual((v["crashes"], v["device_hours"]), (1, 0.5), v)
         self.assertEqual(v["crash_rate"], 2.0)
 
+    def test_cli_shows_device_text_inert(self):
+        """A device's message reaches the terminal without escape sequences or bidirectional overrides."""
+        dc = self.make_device()
+        nasty = "x\u009b31m\u202eevil\u2066y\u001b[2J\u2028z"
+        st, _, body = dc.post(batch([crash(1, pc="0x7777", message=nasty)]))
+        self.assertEqual(st, 200, body)
+        p = self.d.ctl("failures", "device", dc.dev.id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for bad in ("\u009b", "\u202e", "\u2066", "\u001b", "\u2028"):
+            self.assertNotIn(bad, p.stdout)
+        self.assertIn("x?31m?evil?y?[2J?z", p.stdout)
+
     def test_unknown_multibyte_field_is_a_per_report_error(self):
         # the quoted name is cut to a length limit: never inside a character, which would make the answer
         # invalid JSON (it was a 500 for the whole upload, sent again forever)
