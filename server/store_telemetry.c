@@ -519,10 +519,10 @@ agg_find(const struct agg *t, const char *k, size_t klen)
 static struct agg_ent *
 agg_get(struct agg *t, const char *k, size_t klen, int *added, size_t *idx)
 {
-    uint64_t h = agg_hash(k, klen);
     *added = 0;
-    if (klen > AGG_KEY_MAX)
+    if (klen > AGG_KEY_MAX) /* a key_* call ran out of room: nothing of k may be read */
         return NULL;
+    uint64_t h = agg_hash(k, klen);
     if (t->cap > 0) {
         size_t i = agg_slot(t, k, klen, h);
         if (t->slot[i] != 0) {
@@ -786,7 +786,7 @@ report_purged(store *s, struct conn *c, struct group *g, const struct store_repo
 {
     char k[AGG_KEY_MAX];
     size_t klen = key_str(k, 0, r->device_id), idx;
-    int added, rc = STORE_OK;
+    int added;
     struct agg_ent *e = agg_get(&g->purged, k, klen, &added, &idx);
     if (e == NULL)
         return oom();
@@ -794,7 +794,7 @@ report_purged(store *s, struct conn *c, struct group *g, const struct store_repo
         sqlite3_stmt *st = store__prep(s, c, SQL_TEL_PURGED_THROUGH);
         if (st == NULL)
             return STORE_ERR;
-        rc = store__bound(s, c, store__bind_text(st, 1, r->device_id));
+        int rc = store__bound(s, c, store__bind_text(st, 1, r->device_id));
         if (rc == STORE_OK)
             rc = store__step_row(s, c, st, "purge mark lookup");
         e->n1 = rc == STORE_OK ? sqlite3_column_int64(st, 0) : 0;
@@ -1717,7 +1717,7 @@ purge_report_batch(store *s, int64_t before, int max_rows, int *purged)
     struct conn *c = store__take(s);
     struct purge_mark *m = calloc((size_t)max_rows, sizeof(*m));
     size_t n = 0;
-    int rows = 0, step, rc = STORE_ERR;
+    int deleted = 0, step, rc = STORE_ERR;
     sqlite3_stmt *st;
 
     if (m == NULL || store__begin_light(s, c) != STORE_OK ||
@@ -1735,7 +1735,7 @@ purge_report_batch(store *s, int64_t before, int max_rows, int *purged)
             snprintf(m[n++].device_id, sizeof(m->device_id), "%s", dev != NULL ? dev : "");
         if (i < n && id > m[i].max)
             m[i].max = id;
-        rows++;
+        deleted++;
     }
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
@@ -1743,7 +1743,7 @@ purge_report_batch(store *s, int64_t before, int max_rows, int *purged)
         goto out;
     }
     rc = mark_purged(s, c, m, n);
-    *purged = rows;
+    *purged = deleted;
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
