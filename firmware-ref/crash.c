@@ -307,6 +307,18 @@ enqueue(adev_crashq *q, json_t *next, json_t *r)
     return ADEV_CRASH_QUEUED;
 }
 
+/* The first report_id of a device that lost its state and cannot tell the time: a random point in
+ * [2^32, 2^52), so that it reuses none of its old IDs (which the service would answer "duplicate")
+ * but with odds of about 2^-20 for a device that made a million reports. 1 if no randomness. */
+static int64_t
+random_first_id(void)
+{
+    uint64_t r = 0;
+    if (adev_random(&r, sizeof(r)) != 0)
+        return 1;
+    return (int64_t)((1ULL << 32) + r % ((1ULL << 52) - (1ULL << 32)));
+}
+
 adev_crashq *
 adev_crash_open(adev_storage *st, const struct adev_crash_opts *opts)
 {
@@ -345,6 +357,8 @@ adev_crash_open(adev_storage *st, const struct adev_crash_opts *opts)
             int64_t now = adev_clock_now(opts->clock);
             if (now >= SANE_CLOCK && now < ((int64_t)1 << 32))
                 first = now << 20;
+            else
+                first = random_first_id();
         }
         q->doc = fresh_doc(first);
         if (q->doc == NULL)

@@ -15,7 +15,10 @@
  * "telemetry-ids.json" ({"version": 1, "reserved": R}: every ID ever given is below R), written
  * once per block, so that a lost or unreadable queue blob never makes the device reuse an ID (the
  * service would take the new reports for duplicates). A device without either blob (first boot,
- * factory reset) starts at (unix time << 20) when its clock looks sane, else at 1.
+ * factory reset) starts at (unix time << 20) when its clock looks sane (later than every ID it gave
+ * before, unless it made over 2^20 reports a second), else at a random point in [2^32, 2^52), which
+ * reuses an old ID with negligible odds (a reused ID is answered "duplicate" and lost). Without a
+ * clock in the options (tests), at 1.
  *
  * Bounds. At most `capacity` reports (default 32). A report made while the queue is full is
  * dropped and counted (sent as "dropped" with the next batch), except a crash-loop repeat: a crash
@@ -66,7 +69,7 @@ typedef struct adev_crashq adev_crashq;
 struct adev_crash_opts {
     unsigned capacity; /* reports kept; 0: ADEV_CRASH_CAPACITY; at most ADEV_CRASH_CAPACITY_MAX */
     const adev_clock
-        *clock; /* seeds the first report_id of a device (borrowed); NULL: start at 1 */
+        *clock; /* seeds the first report_id of a device (borrowed); NULL: start at 1 (tests) */
 };
 
 /* Opens the queue of st (borrowed; must outlive the queue), creating it when missing. An

@@ -90,6 +90,7 @@ static const char SQL_TEL_DEVICE_UPSERT[] =
     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id) DO UPDATE SET "
     "dropped = CASE WHEN tenant_id = excluded.tenant_id THEN dropped ELSE 0 END, "
     "dropped_through = CASE WHEN tenant_id = excluded.tenant_id THEN dropped_through ELSE 0 END, "
+    "purged_through = CASE WHEN tenant_id = excluded.tenant_id THEN purged_through ELSE 0 END, "
     "reports = CASE WHEN tenant_id = excluded.tenant_id THEN reports + excluded.reports "
     "ELSE excluded.reports END, "
     "tenant_id = excluded.tenant_id, last_upload = excluded.last_upload";
@@ -779,8 +780,15 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
     return rc == STORE_OK && r->period_s > 0 ? period_count(g, r) : rc;
 }
 
+/* How far below a device's purged_through a report counts as one retention deleted. A device back
+ * after months re-sends what it sent last, just below the mark; a device that lost its ID state and
+ * starts again lower down (firmware-ref: at its clock << 20, or at random) must not have its new
+ * reports taken for old ones. */
+#define PURGED_WINDOW ((int64_t)1 << 20)
+
 /* STORE_OK when retention deleted reports of the device up to r's report_id or beyond (r was stored
- * once already), STORE_NOTFOUND when not. The device's mark is read once per group. */
+ * once already: within PURGED_WINDOW below the mark), STORE_NOTFOUND when not. The device's mark is
+ * read once per group. */
 static int
 report_purged(store *s, struct conn *c, struct group *g, const struct store_report *r)
 {
@@ -802,7 +810,8 @@ report_purged(store *s, struct conn *c, struct group *g, const struct store_repo
         if (rc != STORE_OK && rc != STORE_NOTFOUND)
             return rc;
     }
-    return r->report_id <= e->n1 ? STORE_OK : STORE_NOTFOUND;
+    return r->report_id <= e->n1 && r->report_id > e->n1 - PURGED_WINDOW ? STORE_OK
+                                                                         : STORE_NOTFOUND;
 }
 
 /* Stores one report unless it is a duplicate (sets r->result) and counts it in the group. */

@@ -663,6 +663,23 @@ test_ids_survive_a_lost_queue(void **state)
     assert_true(s.next_id >= (uint64_t)(time(NULL) - 5) << 20);
     assert_true(s.next_id < ((uint64_t)1 << 53));
     adev_clock_free(clk);
+    /* with a clock that was never set (1970), at a random point in [2^32, 2^52): not at 1, where
+     * it would reuse the IDs of its previous life */
+    clk = adev_host_clock_new(-(int64_t)time(NULL));
+    o.clock = clk;
+    uint64_t starts[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(adev_storage_remove(e->st, ADEV_CRASH_IDS_BLOB), 0);
+        assert_int_equal(adev_storage_remove(e->st, ADEV_CRASH_BLOB), 0);
+        adev_crash_free(e->q);
+        e->q = adev_crash_open(e->st, &o);
+        assert_non_null(e->q);
+        adev_crash_get_stats(e->q, &s);
+        starts[i] = s.next_id;
+        assert_true(s.next_id >= ((uint64_t)1 << 32) && s.next_id < ((uint64_t)1 << 52));
+    }
+    assert_true(starts[0] != starts[1]);
+    adev_clock_free(clk);
     /* the capacity has a ceiling */
     struct adev_crash_opts big = {ADEV_CRASH_CAPACITY_MAX + 1, NULL};
     assert_null(adev_crash_open(e->st, &big));

@@ -806,22 +806,26 @@ test_no_second_life_after_retention(void **state)
     char next[CURSOR_BUF];
     json_t *items = NULL;
     int purged = -1;
+    const int64_t base = 5000000;
     for (int i = 0; i < 3; i++)
-        mk_crash(f, i, D1, i + 1, "1.0", "0x10");
+        mk_crash(f, i, D1, base + i + 1, "1.0", "0x10");
     struct store_upload up = upload_of(f, D1, f->ta, 0, 0, 3);
     assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0), STORE_OK);
     assert_int_equal(store_report_purge(f->s, T0 + 1, 100, &purged), STORE_OK);
     assert_int_equal(purged, 3);
-    /* the same three again, and a new one */
+    /* the same three again, and a new one; and one far below (a device that lost its ID state
+     * and started again lower down: new, not an old one) */
     for (int i = 0; i < 4; i++)
-        mk_crash(f, i, D1, i + 1, "1.0", "0x10");
-    up = upload_of(f, D1, f->ta, 0, 0, 4);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 4, &up, 1, T0 + 100 * 86400), STORE_OK);
+        mk_crash(f, i, D1, base + i + 1, "1.0", "0x10");
+    mk_crash(f, 4, D1, 7, "1.0", "0x10");
+    up = upload_of(f, D1, f->ta, 0, 0, 5);
+    assert_int_equal(store_telemetry_ingest(f->s, f->p, 5, &up, 1, T0 + 100 * 86400), STORE_OK);
     for (int i = 0; i < 3; i++)
         assert_int_equal(f->r[i].result, STORE_REPORT_DUPLICATE);
     assert_int_equal(f->r[3].result, STORE_REPORT_STORED);
+    assert_int_equal(f->r[4].result, STORE_REPORT_STORED);
     items = bucket_list(f, f->ta, &flt, 10, NULL, next);
-    assert_int_equal(jint(json_array_get(items, 0), "count"), 4);
+    assert_int_equal(jint(json_array_get(items, 0), "count"), 5);
     json_decref(items);
     /* another device's ids are its own */
     mk_crash(f, 0, D2, 1, "1.0", "0x10");
