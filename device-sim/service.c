@@ -69,7 +69,7 @@ client_open(struct client *c, const char *cacert, const char *token)
         return -1;
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     c->headers = curl_slist_append(NULL, auth);
-    memset(auth, 0, sizeof(auth));
+    explicit_bzero(auth, sizeof(auth));
     if (c->headers == NULL)
         return -1;
     e |= curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
@@ -79,7 +79,12 @@ client_open(struct client *c, const char *cacert, const char *token)
     e |= curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
     e |= curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
     e |= curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &c->a);
+    e |= curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
     e |= curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+#else
+    e |= curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
     return e == 0 ? 0 : -1;
 }
 
@@ -99,6 +104,8 @@ get_json(struct client *c, const char *url, char *err, size_t errlen)
     json_t *j = NULL;
     c->a.len = 0;
     c->a.too_big = 0;
+    if (c->a.p != NULL)
+        c->a.p[0] = '\0'; /* an empty answer must not show the previous one */
     c->errbuf[0] = '\0';
     if (curl_easy_setopt(c->curl, CURLOPT_URL, url) != CURLE_OK) {
         seterr(err, errlen, "bad URL %s", url);
@@ -222,6 +229,6 @@ service_token_free(char *token)
 {
     if (token == NULL)
         return;
-    memset(token, 0, strlen(token));
+    explicit_bzero(token, strlen(token));
     free(token);
 }

@@ -522,12 +522,13 @@ width(const char *s)
 
 /* Bytes of a character at p that must not reach a terminal as it is, else 0: C0 and C1 controls
  * and DEL (escape sequences), and the bidirectional controls and line separators that make a
- * table show something other than its text (U+061C, U+200E-F, U+2028-E, U+2066-9). */
+ * table show something other than its text (U+061C, U+200E-F, U+2028-E, U+2066-9), and bytes
+ * that are not UTF-8. */
 static size_t
 unsafe_len(const unsigned char *p)
 {
-    if (p[0] < 0x20 || p[0] == 0x7f)
-        return 1;
+    if (p[0] < 0x20 || p[0] == 0x7f || util_utf8_char_len((const char *)p) == 0)
+        return 1; /* a control, or a byte of no well-formed character (a lone 0x9b is a CSI) */
     if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) || (p[0] == 0xd8 && p[1] == 0x9c))
         return 2;
     if (p[0] == 0xe2 && p[1] == 0x80 &&

@@ -209,9 +209,12 @@ seen_add(struct import *im, size_t i)
 static void
 add_error(struct import *im, size_t index, const char *code, const char *msg)
 {
+    char safe[API_ERR_LEN];
+    snprintf(safe, sizeof(safe), "%s", msg);
+    util_utf8_repair(safe); /* messages quote the entry's text */
     if (im->nerrors++ < IMPORT_ERRORS_MAX)
         json_array_append_new(im->errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)index,
-                                                    "error", code, "message", msg));
+                                                    "error", code, "message", safe));
 }
 
 /* Checks every entry (all of them, to report every error) and fills im->entries for the valid ones.

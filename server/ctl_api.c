@@ -299,21 +299,35 @@ print_api_error(struct ctl *c, long status, const struct buf *b)
         ctl_err("http_%ld: %s", status, text);
         goto out;
     }
-    char *safe = strdup(msg != NULL ? msg : "(no message)");
+    char *safe_code = strdup(code), *safe = strdup(msg != NULL ? msg : "(no message)");
+    if (safe_code != NULL)
+        ctl_sanitize(safe_code);
     if (safe != NULL)
         ctl_sanitize(safe);
-    ctl_err("%s: %s", code, safe != NULL ? safe : "(no message)");
+    ctl_err("%s: %s", safe_code != NULL ? safe_code : "error",
+            safe != NULL ? safe : "(no message)");
+    free(safe_code);
     free(safe);
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(e, "errors"), i, it)
     {
         json_t *idx = json_object_get(it, "index");
-        const char *ec = json_string_value(json_object_get(it, "error"));
-        const char *em = json_string_value(json_object_get(it, "message"));
+        char *ec = strdup(json_string_value(json_object_get(it, "error")) != NULL
+                              ? json_string_value(json_object_get(it, "error"))
+                              : "?");
+        char *em = strdup(json_string_value(json_object_get(it, "message")) != NULL
+                              ? json_string_value(json_object_get(it, "message"))
+                              : "");
+        if (ec != NULL)
+            ctl_sanitize(ec);
+        if (em != NULL)
+            ctl_sanitize(em);
         fprintf(stderr, "%lld: %s: %s\n",
                 json_is_integer(idx) ? (long long)json_integer_value(idx) : -1LL,
                 ec != NULL ? ec : "?", em != NULL ? em : "");
+        free(ec);
+        free(em);
     }
     if (c->json)
         ctl_print_json(e);

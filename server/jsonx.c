@@ -1,5 +1,7 @@
 #include "jsonx.h"
 
+#include "util.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@ jsonx_only_keys(const json_t *obj, const char *const *allowed, char *err, size_t
         }
         if (!ok) {
             snprintf(err, errlen, "unknown field '%.64s'", key);
+            util_utf8_repair(err); /* the name may have been cut inside a character */
             return -1;
         }
     }

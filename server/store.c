@@ -487,6 +487,7 @@ alloc_store(int pool_size)
         goto out;
     atomic_init(&s->errors, 0);
     atomic_init(&s->wal_broken, 0);
+    atomic_init(&s->ingest_commit_ns, 0);
     s->wal_fd = -1;
     s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
     s->idle = calloc((size_t)pool_size, sizeof(struct conn *));
@@ -721,10 +722,21 @@ out:
     return rc;
 }
 
+/* The telemetry writer counts as busy this long after a commit. */
+#define INGEST_BUSY_NS (2ULL * 1000 * 1000 * 1000)
+
 int
 store_checkpoint(store *s, int *log_frames, int *copied_frames)
 {
     int nlog = 0, ncopied = 0, rc = STORE_OK;
+    uint64_t last = atomic_load(&s->ingest_commit_ns);
+    if (atomic_load(&s->wal_broken) || (last != 0 && util_mono_ns() - last < INGEST_BUSY_NS)) {
+        if (log_frames != NULL)
+            *log_frames = 0;
+        if (copied_frames != NULL)
+            *copied_frames = 0;
+        return STORE_OK;
+    }
     struct conn *c = store__take(s);
     pthread_mutex_lock(&s->write_lock);
     int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);

@@ -64,8 +64,10 @@ int store_ping(store *s);
  * their own, so no API request waits for one: the daemon runs this from a timer, and the telemetry
  * writer's connection checkpoints by itself every 10,000 pages. *log_frames and *copied_frames
  * (each may be NULL) get the log's size in pages and how many of them are in the database now
- * (both 0 when another process was checkpointing, which is not an error). STORE_ERR (logged) on an
- * error. */
+ * (both 0 when another process was checkpointing, which is not an error). Skipped (both 0) while
+ * the telemetry writer commits (within 2 s of its last commit: it checkpoints by itself, and a
+ * checkpoint here would hold it up) and after a failed flush of the log (store_telemetry_sync).
+ * STORE_ERR (logged) on an error. */
 int store_checkpoint(store *s, int *log_frames, int *copied_frames);
 /* Number of database errors since open, for /metrics. */
 uint64_t store_error_count(const store *s);

@@ -77,6 +77,9 @@ struct store {
      * later flush that succeeds proves nothing. From then on nothing is acknowledged (and the store
      * is not ready) until a restart recovers from what is on disk. */
     atomic_int wal_broken;
+    /* util_mono_ns of the telemetry writer's last commit: store_checkpoint leaves the log to it
+     * while it writes (its connection checkpoints by itself). */
+    atomic_uint_least64_t ingest_commit_ns;
     atomic_uint_least64_t errors;
 };
 

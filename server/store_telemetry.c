@@ -1090,8 +1090,10 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
         rc = uploads_dropped(s, c, up, nup);
 out:
     rc = store__end_tx(s, c, rc);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         cache_buckets(s, &g);
+        atomic_store(&s->ingest_commit_ns, util_mono_ns());
+    }
     store__give_ingest(s, c);
     agg_free(&g.buckets);
     agg_free(&g.bdevs);

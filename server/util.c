@@ -207,6 +207,12 @@ utf8_seq_len(const unsigned char *s)
 }
 
 size_t
+util_utf8_char_len(const char *s)
+{
+    return utf8_seq_len((const unsigned char *)s);
+}
+
+size_t
 util_utf8_repair(char *s)
 {
     size_t replaced = 0;

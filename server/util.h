@@ -39,6 +39,9 @@ int util_write_file(const char *path, const void *data, size_t len, unsigned mod
  * cut short by a length limit, an overlong form, a surrogate, above U+10FFFF) becomes '?'. For
  * messages that quote client data and must go into JSON. Returns the number of bytes replaced. */
 size_t util_utf8_repair(char *s);
+/* Bytes of the well-formed UTF-8 character at s (1 for ASCII, NUL included), or 0 when s does not
+ * start one. */
+size_t util_utf8_char_len(const char *s);
 
 /* Creates a directory and its parents with the given mode. Returns 0 / -1. */
 int util_mkdirs(const char *path, unsigned mode);

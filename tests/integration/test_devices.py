@@ -102,6 +102,16 @@ class DevicesTest(harness.DaemonTestCase):
         self.assertEqual(self.count(group_id=g["id"]), 0)
         self.assert_nothing_stored(keys)
 
+    def test_import_errors_with_cut_multibyte_names(self):
+        # the quoted field name is cut to a length limit: never inside a character (the entry was lost)
+        keys = self.take(2)
+        entries = [{"public_key": keys[0], "\u00e9" * 40: 1}, {"public_key": keys[1], "a" + "\u20ac" * 30: 1}]
+        body = self.assertError(self.api("POST", "/v1/devices/import", {"devices": entries}), 400, "import_failed")
+        self.assertEqual(body["error_count"], 2)
+        self.assertEqual([e["index"] for e in body["errors"]], [0, 1], body)
+        for e in body["errors"]:
+            self.assertIn("unknown field", e["message"])
+
     def test_import_reports_every_bad_entry(self):
         keys = self.take(3)
         entries = [{"public_key": keys[0]}, {"public_key": p384_key()}, {"public_key": keys[1]},

@@ -224,6 +224,13 @@ test_every_batch_answered_after_commit(void **state)
     uint64_t commits = atomic_load(&commits_total), flushes = atomic_load(&flushes_total);
     assert_true(commits >= 1 && commits <= NREQ);
     assert_true(flushes >= 1 && flushes <= commits);
+    /* the writer has just committed: the timer's checkpoint leaves the log to it */
+    int nlog = -1, copied = -1;
+    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    assert_int_equal(nlog, 0);
+    atomic_store(&f->app.st->ingest_commit_ns, 0); /* long ago */
+    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    assert_true(nlog > 0 && copied == nlog);
     ingest_free(ing);
 }
 
@@ -266,7 +273,6 @@ test_bound_and_flush(void **state)
     assert_int_equal(json_integer_value(json_object_get(f->req[3].body, "stored")), 30);
 }
 
-/* A store failure answers 503 with Retry-After; nothing is half-stored. */
 /* A report is acknowledged only once the log is flushed: when the flush fails, the committed
  * batch is answered 503 (the device keeps it and sends it again; the retry is a duplicate). */
 static void
@@ -285,8 +291,14 @@ test_failed_flush_is_503(void **state)
     assert_true(f->req[0].retry_after >= 1);
     assert_string_equal(json_string_value(json_object_get(f->req[0].body, "error")), "unavailable");
     assert_int_equal(atomic_load(&stored_total), 0); /* nothing counted as stored */
+    /* nor is a log whose flush failed copied into the database */
+    int nlog = -1, copied = -1;
+    atomic_store(&f->app.st->ingest_commit_ns, 0);
+    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    assert_int_equal(nlog, 0);
 }
 
+/* A store failure answers 503 with Retry-After; nothing is half-stored. */
 static void
 test_store_failure_is_503(void **state)
 {
