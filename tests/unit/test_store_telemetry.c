@@ -927,6 +927,18 @@ test_flags(void **state)
 /* A crash carries the uptime since its boot's last heartbeat (period_s, images): those device-
  * seconds count for each image that ran, so a version that crashes before its first heartbeat has
  * a rate; and a predecessor without crashes counts as one, so one early crash is no regression. */
+/* Slot 0: a crash of D1 running aegis-app 4.0, period seconds after its boot's last heartbeat. */
+static void
+mk_early_crash(struct fx *f, int64_t rid, int64_t period)
+{
+    struct store_report *c = mk_crash(f, 0, D1, rid, "4.0", "0x40");
+    c->period_s = period;
+    c->nimages = 1;
+    c->image_component[0] = "aegis-app";
+    c->image_versions[0] = "4.0";
+    c->images = "{\"aegis-app\":\"4.0\"}";
+}
+
 static void
 test_crash_period_and_quiet_predecessor(void **state)
 {
@@ -935,12 +947,7 @@ test_crash_period_and_quiet_predecessor(void **state)
     int raised = -1;
     mk_heartbeat(f, 0, D1, 1, "3.0", 3600); /* 3.0: one hour, no crash */
     ingest(f, 1, T0);
-    struct store_report *c = mk_crash(f, 0, D1, 2, "4.0", "0x40");
-    c->period_s = 1800;
-    c->nimages = 1;
-    c->image_component[0] = "aegis-app";
-    c->image_versions[0] = "4.0";
-    c->images = "{\"aegis-app\":\"4.0\"}";
+    mk_early_crash(f, 2, 1800);
     ingest(f, 1, T0 + 100);
     assert_int_equal(
         store_crash_rates(f->s, f->ta, "aegis-app", T0 - 3600, T0 + 3600, 3600, 100, &out),
@@ -955,12 +962,7 @@ test_crash_period_and_quiet_predecessor(void **state)
     assert_int_equal(store_flag_rate_regressions(f->s, 200, 1800, T0 + 200, &raised), STORE_OK);
     assert_int_equal(raised, 0);
     /* another early crash: 2 in 40 minutes, 3 per hour: flagged */
-    c = mk_crash(f, 0, D1, 3, "4.0", "0x40");
-    c->period_s = 600;
-    c->nimages = 1;
-    c->image_component[0] = "aegis-app";
-    c->image_versions[0] = "4.0";
-    c->images = "{\"aegis-app\":\"4.0\"}";
+    mk_early_crash(f, 3, 600);
     ingest(f, 1, T0 + 300);
     assert_int_equal(store_flag_rate_regressions(f->s, 200, 1800, T0 + 400, &raised), STORE_OK);
     assert_int_equal(raised, 1);
