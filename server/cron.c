@@ -13,9 +13,9 @@
 /* Old telemetry reports and attestation records are deleted in small transactions, so the ingest
  * writer never waits long for the write lock, with a pause between them in which a waiting writer
  * takes the lock (a mutex is not fair: the loop thread would take it straight back). As many as fit
- * in a time budget per run (0.75 s every 5 s: the loop thread also handles signals), so
- * retention keeps up with a fleet that reports thousands
- * per second instead of falling behind at a fixed 1,000 rows per second. */
+ * in a time budget per run (0.75 s every 5 s: the loop thread also handles signals), so retention
+ * keeps up with a fleet that reports thousands per second instead of falling behind at a fixed
+ * 1,000 rows per second. */
 #define RETENTION_BATCH 1000
 #define RETENTION_BUDGET_NS (750ULL * 1000 * 1000)
 #define RETENTION_PAUSE_MS 2
@@ -35,11 +35,15 @@ static void purge_reports(struct app *app);
 static void purge_attestations(struct app *app);
 static void checkpoint(struct app *app);
 
+/* clang-format off */
 static const struct step steps[] = {
-    {"purge_nonces", 10000, purge_nonces},  {"detect_failures", 5000, detect_failures},
-    {"purge_reports", 5000, purge_reports}, {"purge_attestations", 5000, purge_attestations},
+    {"purge_nonces", 10000, purge_nonces},
+    {"detect_failures", 5000, detect_failures},
+    {"purge_reports", 5000, purge_reports},
+    {"purge_attestations", 5000, purge_attestations},
     {"checkpoint", 2000, checkpoint},
 };
+/* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
 struct cron {

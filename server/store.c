@@ -730,24 +730,20 @@ store_checkpoint(store *s, int *log_frames, int *copied_frames)
 {
     int nlog = 0, ncopied = 0, rc = STORE_OK;
     uint64_t last = atomic_load(&s->ingest_commit_ns);
-    if (atomic_load(&s->wal_broken) || (last != 0 && util_mono_ns() - last < INGEST_BUSY_NS)) {
-        if (log_frames != NULL)
-            *log_frames = 0;
-        if (copied_frames != NULL)
-            *copied_frames = 0;
-        return STORE_OK;
-    }
+    if (atomic_load(&s->wal_broken) || (last != 0 && util_mono_ns() - last < INGEST_BUSY_NS))
+        goto out;
     struct conn *c = store__take(s);
     pthread_mutex_lock(&s->write_lock);
     int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ncopied);
     pthread_mutex_unlock(&s->write_lock);
-    if (src == SQLITE_BUSY) {
-        nlog = ncopied = 0;
-    } else if (src != SQLITE_OK) {
-        rc = store__db_error(s, c, "checkpoint");
+    if (src != SQLITE_OK) {
+        /* BUSY: another process is checkpointing, which is no error */
+        if (src != SQLITE_BUSY)
+            rc = store__db_error(s, c, "checkpoint");
         nlog = ncopied = 0;
     }
     store__give(s, c);
+out:
     if (log_frames != NULL)
         *log_frames = nlog;
     if (copied_frames != NULL)
