@@ -54,9 +54,10 @@ static const char SQL_REFVAL_LIST[] = "SELECT " REFVAL_COLS " FROM reference_val
                                       "WHERE (scope = 0 OR scope = ?1) AND id > ?2 "
                                       "ORDER BY id LIMIT ?3";
 /* The oldest ?2 records by id, those of them created before ?1 (no index by time to maintain). */
+/* Through attestations_by_time (migration 0007): only old records are read, whatever their ids. */
 static const char SQL_ATTESTATION_PURGE[] =
-    "DELETE FROM attestations WHERE id IN (SELECT id FROM "
-    "(SELECT id, created_at FROM attestations ORDER BY id LIMIT ?2) WHERE created_at < ?1)";
+    "DELETE FROM attestations WHERE id IN "
+    "(SELECT id FROM attestations INDEXED BY attestations_by_time WHERE created_at < ?1 LIMIT ?2)";
 static const char SQL_REFVAL_DELETE[] = "DELETE FROM reference_values WHERE id = ?1 AND scope = ?2";
 static const char SQL_REFVAL_MATCH[] =
     "SELECT 1 FROM reference_values WHERE scope = ?1 AND stage = ?2 AND component = ?3 "

@@ -554,6 +554,16 @@ test_attestation_purge(void **state)
     assert_string_equal(jstr(last, "result"), "fail");
     assert_string_equal(jstr(last, "reason"), "rollback");
     json_decref(last);
+    /* records stamped in the future (a clock that jumped) at the lowest ids do not hold up the old
+     * ones behind them */
+    for (int i = 0; i < 3; i++) {
+        struct store_attestation fut = rec(D1, now + 400 * day, NULL);
+        assert_int_equal(store_attestation_record(f->s, &fut, NULL), STORE_OK);
+    }
+    struct store_attestation old = rec(D1, now - 200 * day, NULL);
+    assert_int_equal(store_attestation_record(f->s, &old, NULL), STORE_OK);
+    assert_int_equal(store_attestation_purge(f->s, now - 90 * day, 2, &purged), STORE_OK);
+    assert_int_equal(purged, 1);
 }
 
 static void
