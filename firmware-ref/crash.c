@@ -547,14 +547,15 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
     json_t *reports = json_object_get(next, "reports");
     json_t *last = newest_crash(reports);
     uint32_t period = crash_period(q, ci);
+    int counted = 0; /* the period is in a report */
     if (json_array_size(reports) >= q->capacity && last != NULL &&
         get_int(last, "report_id") > get_int(q->doc, "sent_max") &&
         same_str(last, "component", component) && same_str(last, "reason", reason) &&
         same_str(last, "pc", pc)) {
         int64_t p = get_int(last, "period_s") + period;
+        counted = period > 0 && json_object_get(last, "images") != NULL;
         if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0 ||
-            (period > 0 && json_object_get(last, "images") != NULL &&
-             set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
+            (counted && set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
             goto out;
         bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
@@ -562,6 +563,7 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
         result = enqueue(q, next, crash_report(q, ci, component, reason, pc));
         if (result < 0)
             goto out;
+        counted = period > 0 && result == ADEV_CRASH_QUEUED;
     }
     bump(next, "crashes", 1);
     if (json_object_set_new(next, "next_reason",
@@ -572,7 +574,7 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
     next = NULL;
     if (rc == 0) {
         rc = result;
-        if (period > 0) /* counted: a later heartbeat of this boot starts from here */
+        if (counted) /* a later heartbeat of this boot counts from here, else from before */
             q->hb_uptime = ci->uptime_s;
     }
 out:

@@ -712,6 +712,31 @@ ack_all(adev_crashq *q, size_t max)
     free(body);
 }
 
+/* A crash dropped for want of room carries no running time: the boot's next heartbeat counts it. */
+static void
+test_dropped_crash_leaves_its_period(void **state)
+{
+    struct env *e = *state;
+    static const struct adev_crash_image img[] = {{"aegis-app", "1.0.0"}};
+    struct adev_crash_info a = crash_at("aegis-app", "hardfault", 0x8004000);
+    struct adev_crash_info b = crash_at("aegis-app", "assert", 0x8005000);
+    a.images = b.images = img;
+    a.n_images = b.n_images = N(img);
+    b.uptime_s = 90;
+    reopen(e, 2);
+    assert_int_equal(adev_crash_boot(e->q, NULL, 0), ADEV_CRASH_NONE);
+    assert_int_equal(heartbeat(e->q, 60), ADEV_CRASH_QUEUED);
+    assert_int_equal(adev_crash_record(e->q, &a), ADEV_CRASH_QUEUED); /* 17 s, full */
+    assert_int_equal(adev_crash_record(e->q, &b), ADEV_CRASH_DROPPED);
+    ack_all(e->q, 10);
+    assert_int_equal(heartbeat(e->q, 100), ADEV_CRASH_QUEUED);
+    json_t *doc = stored(e);
+    json_t *hb = json_array_get(json_object_get(doc, "reports"), 0);
+    assert_string_equal(json_string_value(json_object_get(hb, "type")), "heartbeat");
+    assert_int_equal(json_integer_value(json_object_get(hb, "period_s")), 100 - 77);
+    json_decref(doc);
+}
+
 static int
 count_temps(const char *dir)
 {
@@ -1765,6 +1790,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_crash_loop, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_crash_period, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_repeat_not_on_a_sent_report, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_dropped_crash_leaves_its_period, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_ids_survive_a_lost_queue, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_upload_batches, up_setup, up_teardown),
