@@ -19,10 +19,15 @@ check_batch(const struct ingest_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const struct ingest_item *it = &b->items[i];
         if (it->rejected) {
-            if (it->error[0] == '\0')
+            char copy[sizeof(it->error)];
+            memcpy(copy, it->error, sizeof(copy));
+            if (it->error[0] == '\0' || util_utf8_repair(copy) != 0) /* it goes into JSON */
                 abort();
             continue;
         }
+        /* a crash has a running time with what ran, or neither */
+        if (it->rep.type == STORE_REPORT_CRASH && (it->rep.period_s == 0) != (it->rep.nimages == 0))
+            abort();
         valid++;
         if (it->report_id < 1 || it->rep.report_id != it->report_id || it->rep.tenant_id != 7 ||
             it->rep.device_id == NULL || it->rep.boot_id == NULL)
