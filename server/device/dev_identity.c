@@ -1,7 +1,7 @@
 /* Device endpoints that only need the authenticated identity: who am I, and whom do I trust. */
 #include "api.h"
 #include "devauth.h"
-#include "routes.h"
+#include "dev_handlers.h"
 #include "util.h"
 
 #include <stdlib.h>

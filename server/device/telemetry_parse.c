@@ -1,16 +1,8 @@
-/* POST /v1/device/telemetry (docs/telemetry.md): a device uploads up to 100 reports over mutual
- * TLS. The batch is checked as a whole (400 invalid_batch), each report on its own (a malformed one
- * is answered "rejected" while the others are stored), then handed to the writer (ingest.h), which
- * answers once the reports are committed. Per-device token bucket (429) and a bounded writer queue
- * (503) push back. Free text is stored as data and never logged. */
-#include "api.h"
-#include "api_util.h"
-#include "devauth.h"
-#include "ingest.h"
+/* telemetry_parse: the upload body of POST /v1/device/telemetry (docs/telemetry.md 1) into a
+ * batch for the writer. Pure: no SQL, no HTTP, no global state. */
+#include "telemetry_parse.h"
+
 #include "jsonx.h"
-#include "metrics.h"
-#include "ratelimit.h"
-#include "store.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -19,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPORTS_MAX 100
 #define COMPONENT_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
 #define REGISTERS_MAX 8
@@ -381,44 +372,41 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
         reject(it, "type: must be crash, heartbeat or reboot");
 }
 
-/* The whole body into a new batch. Returns 0, or -1 with a 400 (or, short of memory, 503) reply
- * set. */
-static int
-parse_batch(api_req *r, struct ingest_batch **out)
+int
+telemetry_parse_batch(const json_t *body, const struct devauth_identity *dev,
+                      struct ingest_batch **out, char *err, size_t errlen)
 {
     static const char *const keys[] = {"version", "dropped", "reports", NULL};
     const json_t *reports, *rep;
-    char err[API_ERR_LEN];
     int64_t version = 0, dropped = 0;
     size_t i;
 
     *out = NULL;
-    if (jsonx_only_keys(r->json, keys, err, sizeof(err)) != 0 ||
-        jsonx_int(r->json, "version", 1, 0, 1, 1, &version, NULL, err, sizeof(err)) != 0 ||
-        jsonx_int(r->json, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err,
-                  sizeof(err)) != 0) {
-        api_error(r, 400, "invalid_batch", "%s", err);
-        return -1;
+    if (jsonx_only_keys(body, keys, err, errlen) != 0 ||
+        jsonx_int(body, "version", 1, 0, 1, 1, &version, NULL, err, errlen) != 0 ||
+        jsonx_int(body, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err,
+                  errlen) != 0) {
+        return TELEMETRY_PARSE_INVALID;
     }
-    reports = json_object_get(r->json, "reports");
+    reports = json_object_get(body, "reports");
     if (!json_is_array(reports) || json_array_size(reports) < 1 ||
-        json_array_size(reports) > REPORTS_MAX) {
-        api_error(r, 400, "invalid_batch", "field 'reports' must be an array of 1 to %d reports",
-                  REPORTS_MAX);
-        return -1;
+        json_array_size(reports) > TELEMETRY_REPORTS_MAX) {
+        snprintf(err, errlen, "field 'reports' must be an array of 1 to %d reports",
+                 TELEMETRY_REPORTS_MAX);
+        return TELEMETRY_PARSE_INVALID;
     }
     struct ingest_batch *b = ingest_batch_new(json_array_size(reports));
     if (b == NULL)
         goto oom;
-    b->json = json_incref(r->json);
+    b->json = json_incref(body);
     b->n = json_array_size(reports);
-    snprintf(b->device_id, sizeof(b->device_id), "%s", r->device->device_id);
-    b->upload.tenant_id = r->device->tenant_id;
+    snprintf(b->device_id, sizeof(b->device_id), "%s", dev->device_id);
+    b->upload.tenant_id = dev->tenant_id;
     b->upload.device_id = b->device_id;
     b->upload.dropped = dropped;
     json_array_foreach(reports, i, rep)
     {
-        parse_report(&b->items[i], rep, b, r->device);
+        parse_report(&b->items[i], rep, b, dev);
         if (b->items[i].oom)
             goto oom;
         b->nvalid += !b->items[i].rejected;
@@ -426,48 +414,9 @@ parse_batch(api_req *r, struct ingest_batch **out)
             b->upload.last_report_id = b->items[i].report_id;
     }
     *out = b;
-    return 0;
+    return TELEMETRY_PARSE_OK;
 oom:
     ingest_batch_free(b);
-    r->retry_after = 1;
-    api_error(r, 503, "unavailable", "the service is short of memory; retry in 1 s");
-    return -1;
-}
-
-void
-dev_telemetry(api_req *r)
-{
-    struct ingest_batch *b = NULL;
-    int retry = 0;
-
-    if (!ratelimit_take(r->app->telemetry_rl, r->device->device_id, util_mono_ns(), &retry)) {
-        r->retry_after = retry;
-        api_error(r, 429, "rate_limited", "too many uploads from this device; retry in %d s",
-                  retry);
-        return;
-    }
-    if (parse_batch(r, &b) != 0)
-        goto out;
-    if (b->nvalid == 0 && b->upload.dropped == 0) {
-        /* nothing to store: answer at once */
-        size_t rejected = 0;
-        json_t *answer = ingest_batch_answer(b, NULL, NULL, &rejected);
-        metrics_telemetry(r->app->metrics, 0, 0, rejected);
-        api_reply_built(r, 200, answer);
-        goto out;
-    }
-    int rc = r->app->ingest != NULL ? ingest_submit(r->app->ingest, r, b, &retry) : INGEST_STOPPING;
-    if (rc == INGEST_OK) {
-        b = NULL; /* the writer answers */
-        goto out;
-    }
-    r->retry_after = retry > 0 ? retry : 1;
-    if (rc == INGEST_FULL)
-        api_error(r, 503, "overloaded", "the service is busy storing reports; retry in %d s",
-                  r->retry_after);
-    else
-        api_error(r, 503, "unavailable", "the service is shutting down; retry in %d s",
-                  r->retry_after);
-out:
-    ingest_batch_free(b);
+    snprintf(err, errlen, "out of memory");
+    return TELEMETRY_PARSE_OOM;
 }

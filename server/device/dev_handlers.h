@@ -1,0 +1,20 @@
+/* dev_handlers: the device-facing handlers (server/device/), one line each in the route table
+ * (server/routes.c). The challenge and evidence routes take no client certificate (the evidence
+ * proves the device); every other device route is mutual TLS (devauth.h). */
+#ifndef AEGIS_DEV_HANDLERS_H
+#define AEGIS_DEV_HANDLERS_H
+
+#include "api.h"
+
+/* attestation (dev_attest.c, docs/protocol.md 3) */
+void dev_attest_challenge(api_req *r);
+void dev_attest(api_req *r);
+
+/* identity (dev_identity.c, mutual TLS) */
+void dev_whoami(api_req *r);
+void dev_trust_bundle(api_req *r);
+
+/* failure reporting upload (dev_telemetry.c, mutual TLS, docs/telemetry.md) */
+void dev_telemetry(api_req *r);
+
+#endif
