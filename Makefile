@@ -27,82 +27,132 @@ else
 OPT      := -O2 -g
 SAN_LD   :=
 endif
-CPPFLAGS += -D_GNU_SOURCE -Iserver -Ipki -I$(BUILD)/gen
+CPPFLAGS += -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(WARN) $(OPT) $(HARDEN) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SAN_LD)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-# Code shared by the daemon, the CLI and the unit tests.
-LIB_SRCS := server/config.c server/log.c server/util.c $(wildcard server/store*.c) server/auth.c \
-            server/jsonx.c $(wildcard pki/*.c)
-CTL_SRCS := server/aegisctl.c $(wildcard server/ctl_*.c)
-# The daemon: every other file of server/.
-DAEMON_SRCS := $(filter-out $(LIB_SRCS) $(CTL_SRCS),$(wildcard server/*.c))
-# The reference device stack and the simulator never see server/ headers (only their own and ota/).
-FW_SRCS := $(wildcard firmware-ref/*.c)
-SIM_SRCS := $(wildcard device-sim/*.c)
+# --- Layers: one folder, one static library, lowest first (docs/architecture.md). A folder's files
+# are compiled with the include paths of the layers it may use, and no other; tests/check_layers.py
+# (run by make test) checks the same table for every #include. A binary links the libraries it
+# needs, and the linker takes from each only the objects that something references.
+#   layer        folder(s)                      may include
+INC_lib       := lib
+INC_proto     := proto lib
+INC_ota       := ota proto lib
+INC_pki       := pki proto lib
+INC_core      := server lib
+INC_store     := server/store proto lib
+INC_http      := server/http server/store server pki proto lib
+INC_device    := server/device server/http server/store server pki proto lib
+INC_api       := server/api server/http server/store server pki proto lib
+INC_daemon    := server server/api server/device server/http server/store pki proto lib
+INC_cli       := cli server/store server pki proto lib
+INC_fw        := firmware-ref ota proto lib
+INC_sim       := device-sim firmware-ref ota proto lib
+# Unit tests and fuzz targets see the layers they test (test_fw_*: only the device's).
+INC_test      := $(INC_daemon) $(BUILD)/gen
+INC_fwtest    := $(INC_fw)
+
+SRCS_lib    := $(wildcard lib/*.c)
+SRCS_proto  := $(wildcard proto/*.c)
+SRCS_ota    := $(wildcard ota/*.c)
+SRCS_pki    := $(wildcard pki/*.c)
+SRCS_core   := server/config.c server/metrics.c
+SRCS_store  := $(wildcard server/store/*.c)
+SRCS_http   := $(wildcard server/http/*.c)
+SRCS_device := $(wildcard server/device/*.c)
+SRCS_api    := $(wildcard server/api/*.c)
+SRCS_daemon := server/main.c server/cron.c server/routes.c
+SRCS_cli    := $(wildcard cli/*.c)
+SRCS_fw     := $(wildcard firmware-ref/*.c)
+SRCS_sim    := $(wildcard device-sim/*.c)
+
+lib_of = $(BUILD)/libaegis_$(1).a
+objs_of = $(SRCS_$(1):%.c=$(BUILD)/%.o)
+# Per-object include paths: every object of a layer gets that layer's -I list.
+$(foreach L,lib proto ota pki core store http device api daemon cli fw sim,\
+  $(eval $(call objs_of,$(L)): LAYER_INC := $(INC_$(L))))
+
+LIB_lib    := $(call lib_of,lib)
+LIB_proto  := $(call lib_of,proto)
+LIB_ota    := $(if $(SRCS_ota),$(call lib_of,ota))
+LIB_pki    := $(call lib_of,pki)
+LIB_core   := $(call lib_of,core)
+LIB_store  := $(call lib_of,store)
+LIB_http   := $(call lib_of,http)
+LIB_device := $(call lib_of,device)
+LIB_api    := $(call lib_of,api)
+FW_LIB     := $(BUILD)/libaegisdev.a
+
+$(LIB_lib): $(call objs_of,lib)
+$(LIB_proto): $(call objs_of,proto)
+$(LIB_ota): $(call objs_of,ota)
+$(LIB_pki): $(call objs_of,pki)
+$(LIB_core): $(call objs_of,core)
+$(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
+$(LIB_http): $(call objs_of,http)
+$(LIB_device): $(call objs_of,device)
+$(LIB_api): $(call objs_of,api)
+$(FW_LIB): $(call objs_of,fw)
+$(BUILD)/%.a:
+	@rm -f $@
+	ar rcs $@ $^
+
+# Link order: highest layer first.
+BASE_LIBS   := $(LIB_proto) $(LIB_lib)
+SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(BASE_LIBS)
+CLI_LIBS    := $(LIB_store) $(LIB_core) $(LIB_pki) $(BASE_LIBS)
+DEV_LIBS    := $(FW_LIB) $(LIB_ota) $(BASE_LIBS)
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 SCHEMA := $(sort $(wildcard db/schema/*.sql))
-
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema.o
-FW_LIB := $(BUILD)/libaegisdev.a
-FW_OBJS := $(FW_SRCS:%.c=$(BUILD)/%.o)
-SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/%.o)
-DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
-CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 # Fuzz targets (fuzz/fuzz_*.c: LLVMFuzzerTestOneInput over a parser). In every build they are linked
 # with fuzz/replay.c and tests/run.sh runs them over their seed corpus (fuzz/corpus/NAME/); with
-# FUZZ=1 (make fuzz) they are libFuzzer binaries. They link the daemon without main() and without
-# the file a target includes to reach static functions (FUZZ_INCLUDES).
+# FUZZ=1 (make fuzz) they are libFuzzer binaries. They link the libraries, as the daemon does.
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_OBJS := $(filter-out $(BUILD)/server/main.o,$(DAEMON_OBJS)) $(LIB_OBJS)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test check format lint deps clean unit bench fuzz
-all: $(BUILD)/aegisd $(BUILD)/aegisctl $(if $(SIM_SRCS),$(BUILD)/aegis-sim)
+.PHONY: all run test check format lint deps clean unit bench fuzz layers
+all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
 
-$(BUILD)/firmware-ref/%.o $(BUILD)/device-sim/%.o: CPPFLAGS := -D_GNU_SOURCE -Ifirmware-ref -Idevice-sim -Iota
-
-$(FW_LIB): $(FW_OBJS)
-	@rm -f $@
-	ar rcs $@ $^
-
-$(BUILD)/aegis-sim: $(SIM_OBJS) $(FW_LIB)
+$(BUILD)/aegisd: $(call objs_of,daemon) $(SERVER_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/aegisd: $(DAEMON_OBJS) $(LIB_OBJS)
+$(BUILD)/aegisctl: $(call objs_of,cli) $(CLI_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/aegisctl: $(CTL_OBJS) $(LIB_OBJS)
+$(BUILD)/aegis-sim: $(call objs_of,sim) $(DEV_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests of the device stack (test_fw_*.c) see only firmware-ref/; the others see the service's code.
-$(BUILD)/tests/test_fw_%: tests/unit/test_fw_%.c $(FW_LIB)
+# Unit tests of the device stack (test_fw_*.c) see only the device's layers; the others the service's.
+$(BUILD)/tests/test_fw_%: tests/unit/test_fw_%.c $(DEV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -Ifirmware-ref -Iota $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(FW_LIB) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_fwtest)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	  -o $@ $< $(DEV_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_test)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	  -o $@ $< $(SERVER_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/fuzz/fuzz_telemetry: FUZZ_INCLUDES := $(BUILD)/server/dev_telemetry.o
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(FUZZ_OBJS)
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/replay.c $(SERVER_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) $(if $(FUZZ),-fsanitize=fuzzer) \
-	  -o $@ $< $(if $(FUZZ),,fuzz/replay.c) $(filter-out $(FUZZ_INCLUDES),$(FUZZ_OBJS)) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_test)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	  $(if $(FUZZ),-fsanitize=fuzzer) -o $@ $< $(if $(FUZZ),,fuzz/replay.c) $(SERVER_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_OBJS)
+$(BUILD)/tests/tools/%: tests/tools/%.c $(SERVER_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_test)) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SERVER_LIBS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(LAYER_INC)) $(CFLAGS) -c -o $@ $<
 
 # Migrations are compiled into the binary, so a daemon always knows the newest schema it understands.
 $(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
@@ -110,7 +160,7 @@ $(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
 	sh db/embed.sh $(SCHEMA) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+	$(CC) $(CPPFLAGS) -Iserver/store $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
 unit: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
 
@@ -120,6 +170,10 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh deploy/dev-run.sh $(BUILD)
+
+# The layer rules of the include graph (tests/check_layers.py), also run by tests/run.sh.
+layers:
+	@python3 tests/check_layers.py
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
@@ -143,9 +197,12 @@ fuzz: deps
 	    -artifact_prefix=build-fuzz/fuzz_$$f- build-fuzz/corpus/$$f fuzz/corpus/$$f; \
 	done
 
+C_DIRS := lib proto ota pki server server/http server/device server/api server/store cli firmware-ref \
+          device-sim
+ALL_C := $(foreach d,$(C_DIRS),$(wildcard $(d)/*.c))
 format:
-	clang-format -i $(wildcard server/*.[ch] pki/*.[ch] firmware-ref/*.[ch] device-sim/*.[ch] \
-	  ota/*.[ch] bench/*/*.c tests/unit/*.c tests/tools/*.c fuzz/*.c)
+	clang-format -i $(foreach d,$(C_DIRS),$(wildcard $(d)/*.[ch])) bench/*/*.c tests/unit/*.c \
+	  tests/tools/*.c fuzz/*.c
 
 # Benchmark tools (bench/*/*.c), not part of make test: make bench, then bench/*/run.py.
 BENCH_SRCS := $(wildcard bench/*/*.c)
@@ -156,12 +213,22 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # Static analysis of the service and the device stack (zero warnings expected).
+# Each file is analysed with its own layer's include paths.
+SERVICE_C := $(filter-out firmware-ref/% device-sim/%,$(ALL_C))
 lint: $(BUILD)/gen/schema.c
 	cppcheck --enable=warning,style,performance,portability --std=c11 --quiet --inline-suppr --error-exitcode=1 \
-	  -D_GNU_SOURCE -Iserver -Ipki -Ifirmware-ref --suppress=missingIncludeSystem \
-	  server/*.c pki/*.c $(FW_SRCS) $(SIM_SRCS)
-	clang-tidy --quiet $(wildcard server/*.c pki/*.c) -- -std=c11 -D_GNU_SOURCE -Iserver -Ipki \
-	  -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+	  -D_GNU_SOURCE $(addprefix -I,$(INC_daemon) $(INC_cli) $(INC_sim)) --suppress=missingIncludeSystem \
+	  $(ALL_C)
+	@set -e; for L in lib proto ota pki core store http device api daemon cli; do \
+	  case $$L in lib) f="$(SRCS_lib)"; i="$(INC_lib)";; proto) f="$(SRCS_proto)"; i="$(INC_proto)";; \
+	  ota) f="$(SRCS_ota)"; i="$(INC_ota)";; pki) f="$(SRCS_pki)"; i="$(INC_pki)";; \
+	  core) f="$(SRCS_core)"; i="$(INC_core)";; store) f="$(SRCS_store)"; i="$(INC_store)";; \
+	  http) f="$(SRCS_http)"; i="$(INC_http)";; device) f="$(SRCS_device)"; i="$(INC_device)";; \
+	  api) f="$(SRCS_api)"; i="$(INC_api)";; daemon) f="$(SRCS_daemon)"; i="$(INC_daemon)";; \
+	  cli) f="$(SRCS_cli)"; i="$(INC_cli)";; esac; \
+	  [ -z "$$f" ] && continue; echo "clang-tidy $$L"; \
+	  clang-tidy --quiet $$f -- -std=c11 -D_GNU_SOURCE $$(for d in $$i; do printf ' -I%s' $$d; done) \
+	    -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS)); done
 
 clean:
 	rm -rf build build-asan build-fuzz

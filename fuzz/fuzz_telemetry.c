@@ -1,9 +1,14 @@
-/* fuzz_telemetry: bodies of POST /v1/device/telemetry through the batch parser of
- * server/dev_telemetry.c, as the HTTP layer hands them over (parsed with JSON_REJECT_DUPLICATES, a
- * JSON object, an authenticated device). Beyond the sanitizers, it checks what the writer relies
- * on: a batch holds 1..REPORTS_MAX items, an accepted item carries a report id and the device's
- * tenant, a rejected one a message, and the answer has one result per item. */
-#include "../server/dev_telemetry.c"
+/* fuzz_telemetry: bodies of POST /v1/device/telemetry through the batch parser
+ * (server/device/telemetry_parse.c), as the HTTP layer hands them over (parsed with
+ * JSON_REJECT_DUPLICATES, a JSON object, an authenticated device). Beyond the sanitizers, it checks
+ * what the writer relies on: a batch holds 1..TELEMETRY_REPORTS_MAX items, an accepted item carries
+ * a report id and the device's tenant, a rejected one a message, and the answer has one result per
+ * item. */
+#include "telemetry_parse.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <string.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +19,7 @@ static void
 check_batch(const struct ingest_batch *b)
 {
     size_t valid = 0;
-    if (b->n < 1 || b->n > REPORTS_MAX)
+    if (b->n < 1 || b->n > TELEMETRY_REPORTS_MAX)
         abort();
     for (size_t i = 0; i < b->n; i++) {
         const struct ingest_item *it = &b->items[i];
@@ -45,26 +50,22 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct devauth_identity dev = {.tenant_id = 7, .group_id = 2, .product_id = 3};
-    api_req r;
     json_error_t jerr;
     struct ingest_batch *b = NULL;
+    char err[192] = "";
 
     memset(dev.device_id, 'a', 64);
-    memset(&r, 0, sizeof(r));
-    r.json = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
-    if (r.json == NULL || !json_is_object(r.json))
+    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL || !json_is_object(body))
         goto out;
-    r.device = &dev;
-    r.tenant_id = dev.tenant_id;
-    if (parse_batch(&r, &b) == 0) {
+    int rc = telemetry_parse_batch(body, &dev, &b, err, sizeof(err));
+    if (rc == TELEMETRY_PARSE_OK) {
         check_batch(b);
         ingest_batch_free(b);
-    } else if (r.status < 400 || r.resp == NULL) {
-        abort(); /* a refused batch has its error reply */
+    } else if (b != NULL || err[0] == '\0') {
+        abort(); /* a refused batch has no batch and a reason */
     }
 out:
-    json_decref(r.resp);
-    free(r.resp_text);
-    json_decref(r.json);
+    json_decref(body);
     return 0;
 }

@@ -1,3 +1,4 @@
+#include "app.h"
 #include "cron.h"
 
 #include "log.h"

@@ -4,7 +4,7 @@
 #ifndef AEGIS_CRON_H
 #define AEGIS_CRON_H
 
-#include "api.h"
+#include "app.h"
 
 #include <uv.h>
 

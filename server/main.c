@@ -1,5 +1,6 @@
 /* aegisd: parse the configuration, open keys, database and socket, serve, and on SIGTERM drain and
  * exit. */
+#include "app.h"
 #include "api.h"
 #include "config.h"
 #include "cron.h"
@@ -209,7 +210,9 @@ start_http(struct daemon_state *d)
         log_error("msg=\"%s\"", err);
         goto out;
     }
-    d->http = http_start(&d->app, fd, cert, key, trust, err, sizeof(err));
+    size_t nroutes;
+    const struct route *routes = routes_table(&nroutes);
+    d->http = http_start(&d->app, routes, nroutes, fd, cert, key, trust, err, sizeof(err));
     if (d->http == NULL) {
         log_error("msg=\"%s\"", err);
         goto out;

@@ -1,7 +1,7 @@
 #include "routes.h"
 
-#include <stdio.h>
-#include <string.h>
+#include "api_handlers.h"
+#include "dev_handlers.h"
 
 #define R(m, p, a, role, b, l, h)                                                                  \
     {                                                                                              \
@@ -102,51 +102,4 @@ routes_table(size_t *n)
 {
     *n = sizeof(table) / sizeof(table[0]);
     return table;
-}
-
-/* Matches one pattern against path; captures {x} segments. Returns 1 on a match. */
-static int
-match_pattern(const char *pattern, const char *path, char params[][API_PARAM_MAX + 1])
-{
-    const char *p = pattern, *s = path;
-    int np = 0;
-    while (*p != '\0' && *s != '\0') {
-        if (*p == '{') {
-            const char *pe = strchr(p, '}');
-            const char *se = strchr(s, '/');
-            size_t len = se ? (size_t)(se - s) : strlen(s);
-            if (pe == NULL || len == 0 || len > API_PARAM_MAX || np >= API_MAX_PARAMS)
-                return 0;
-            memcpy(params[np], s, len);
-            params[np][len] = '\0';
-            np++;
-            p = pe + 1;
-            s += len;
-            continue;
-        }
-        if (*p != *s)
-            return 0;
-        p++;
-        s++;
-    }
-    return *p == '\0' && *s == '\0';
-}
-
-int
-routes_match(const char *method, const char *path, char params[][API_PARAM_MAX + 1], char *allow,
-             size_t allowlen)
-{
-    size_t n = sizeof(table) / sizeof(table[0]);
-    int path_known = 0;
-    allow[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        if (!match_pattern(table[i].pattern, path, params))
-            continue;
-        if (strcmp(table[i].method, method) == 0)
-            return (int)i;
-        path_known = 1;
-        size_t used = strlen(allow);
-        snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", table[i].method);
-    }
-    return path_known ? ROUTES_BAD_METHOD : ROUTES_NOT_FOUND;
 }

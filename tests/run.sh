@@ -121,6 +121,22 @@ for src in "$ROOT"/fuzz/fuzz_*.c; do
     fi
 done
 
+# --- layer rules of the include graph (tests/check_layers.py): the tree, and the checker's own
+# proof that it catches a forbidden include. ---
+for mode in "" "--self-test"; do
+    out="$TMP/layers.out"
+    # shellcheck disable=SC2086
+    if python3 "$ROOT/tests/check_layers.py" $mode >"$out" 2>&1; then
+        echo "layers ${mode:-tree}: $(tail -n 1 "$out")"
+        passed=$((passed + 1))
+    else
+        echo "=== layers ${mode:-tree} failed; output:"
+        cat "$out"
+        add_failure "layers ${mode:-tree}"
+        failed=$((failed + 1))
+    fi
+done
+
 # --- integration tests ---
 if ! command -v python3 >/dev/null 2>&1; then
     echo "run.sh: python3 not found" >&2

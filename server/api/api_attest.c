@@ -1,9 +1,11 @@
 /* REST handlers for attestation policy and records (docs/api.md "Attestation"): the tenant's
  * reference values (app stage; the platform's bootloader and os values are listed read-only),
  * security minimums, and the attestation records of its devices. */
+#include "api_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "api_util.h"
-#include "attest.h"
+#include "proto_fields.h"
 #include "jsonx.h"
 #include "store.h"
 
@@ -62,11 +64,11 @@ parse_refval(api_req *r, struct store_measurement *m)
         return -1;
     }
     m->stage = "app";
-    if (field(r, "component", attest_component_ok, "1 to 64 characters of [a-z0-9._-]",
+    if (field(r, "component", proto_component_ok, "1 to 64 characters of [a-z0-9._-]",
               &m->component) != 0 ||
-        field(r, "version", attest_version_ok, "1 to 32 printable ASCII characters", &m->version) !=
+        field(r, "version", proto_version_ok, "1 to 32 printable ASCII characters", &m->version) !=
             0 ||
-        field(r, "digest", attest_hex32_ok, "64 lower-case hex characters", &m->digest) != 0)
+        field(r, "digest", proto_digest_hex_ok, "64 lower-case hex characters", &m->digest) != 0)
         return -1;
     if (jsonx_int(r->json, "svn", 1, 0, 0, STORE_SVN_MAX, &m->svn, NULL, err, sizeof(err)) != 0) {
         api_invalid(r, err);
@@ -110,7 +112,7 @@ static int
 component_param(api_req *r, const char **component)
 {
     const char *s = r->params[0];
-    if (!attest_component_ok(s, strlen(s))) {
+    if (!proto_component_ok(s, strlen(s))) {
         api_error(r, 400, "bad_request", "component must be 1 to 64 characters of [a-z0-9._-]");
         return -1;
     }

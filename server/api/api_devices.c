@@ -4,6 +4,8 @@
  * returns. Upper-case hex is refused with 400 bad_request rather than lower-cased, so that a device
  * has one URL and ids are compared byte for byte everywhere (the store, the request log, audit
  * details). */
+#include "api_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "api_util.h"
 #include "jsonx.h"

@@ -2,9 +2,11 @@
  * reports, crash rates, emerging-problem flags, and the streamed export of every report (CSV or
  * JSON lines) whose reader pulls EXPORT_PAGE rows at a time from the store, so an export of
  * millions of reports holds one page in memory. */
+#include "api_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "api_util.h"
-#include "attest.h"
+#include "proto_fields.h"
 #include "store.h"
 #include "util.h"
 
@@ -61,7 +63,7 @@ static int
 query_component(api_req *r, const char **out)
 {
     *out = api_query(r, "component");
-    if (*out != NULL && !attest_component_ok(*out, strlen(*out))) {
+    if (*out != NULL && !proto_component_ok(*out, strlen(*out))) {
         api_error(r, 400, "bad_request", "component must be 1 to 64 characters of [a-z0-9._-]");
         return -1;
     }
@@ -96,7 +98,7 @@ api_failure_buckets(api_req *r)
         api_query_i64(r, "group_id", 1, INT64_MAX, &f.group_id) < 0 || api_page(r, &pg) != 0)
         return;
     f.image_version = api_query(r, "image_version");
-    if (f.image_version != NULL && !attest_version_ok(f.image_version, strlen(f.image_version))) {
+    if (f.image_version != NULL && !proto_version_ok(f.image_version, strlen(f.image_version))) {
         api_error(r, 400, "bad_request",
                   "image_version must be 1 to 32 printable ASCII characters");
         return;

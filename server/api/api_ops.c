@@ -1,8 +1,9 @@
 /* Operational endpoints: liveness, readiness, metrics. No authentication; nothing tenant-specific.
  */
+#include "app.h"
 #include "api.h"
 #include "metrics.h"
-#include "routes.h"
+#include "api_handlers.h"
 
 #include <stdlib.h>
 

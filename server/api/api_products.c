@@ -1,6 +1,8 @@
 /* REST handlers for products and device groups (docs/api.md). Both are "named" objects of the same
  * shape (name 1..128 bytes, description 0..1024 bytes, no control characters), so they share body
  * validation and the finishing of create/update/delete. */
+#include "api_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "api_util.h"
 #include "jsonx.h"

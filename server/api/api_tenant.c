@@ -1,4 +1,6 @@
 /* REST handlers for the caller's tenant, its API tokens and its audit log (docs/api.md). */
+#include "api_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "api_util.h"
 #include "auth.h"

@@ -3,6 +3,8 @@
  * checks evidence in the protocol's order and answers a short-lived certificate or 403
  * attestation_failed with the first failing reason. Every attempt of a registered device is
  * recorded; nonces are never logged. */
+#include "dev_handlers.h"
+#include "app.h"
 #include "api.h"
 #include "metrics.h"
 #include "api_util.h"

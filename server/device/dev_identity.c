@@ -1,4 +1,5 @@
 /* Device endpoints that only need the authenticated identity: who am I, and whom do I trust. */
+#include "app.h"
 #include "api.h"
 #include "devauth.h"
 #include "dev_handlers.h"

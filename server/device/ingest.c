@@ -8,6 +8,7 @@
  * then releases their reports from the in-flight count. So the disk's flush of group k overlaps
  * the writing of group k+1, and one flush often covers several groups. The writer's arrays are
  * sized once at start, so a group costs no allocation beyond the answers. */
+#include "app.h"
 #include "ingest.h"
 
 #include "log.h"

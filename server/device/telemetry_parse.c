@@ -373,8 +373,8 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
 }
 
 int
-telemetry_parse_batch(const json_t *body, const struct devauth_identity *dev,
-                      struct ingest_batch **out, char *err, size_t errlen)
+telemetry_parse_batch(json_t *body, const struct devauth_identity *dev, struct ingest_batch **out,
+                      char *err, size_t errlen)
 {
     static const char *const keys[] = {"version", "dropped", "reports", NULL};
     const json_t *reports, *rep;
@@ -384,8 +384,7 @@ telemetry_parse_batch(const json_t *body, const struct devauth_identity *dev,
     *out = NULL;
     if (jsonx_only_keys(body, keys, err, errlen) != 0 ||
         jsonx_int(body, "version", 1, 0, 1, 1, &version, NULL, err, errlen) != 0 ||
-        jsonx_int(body, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err,
-                  errlen) != 0) {
+        jsonx_int(body, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err, errlen) != 0) {
         return TELEMETRY_PARSE_INVALID;
     }
     reports = json_object_get(body, "reports");

@@ -15,11 +15,11 @@
 
 enum { TELEMETRY_PARSE_OK = 0, TELEMETRY_PARSE_INVALID = -1, TELEMETRY_PARSE_OOM = -2 };
 
-/* Parses body (a JSON object) uploaded by dev into a new batch *out (caller frees with
+/* Parses body (a JSON object, borrowed) uploaded by dev into a new batch *out (caller frees with
  * ingest_batch_free; it holds a reference to body). Returns TELEMETRY_PARSE_OK;
  * TELEMETRY_PARSE_INVALID with the reason in err (the upload is answered 400 invalid_batch); or
  * TELEMETRY_PARSE_OOM (503). *out is NULL unless OK. */
-int telemetry_parse_batch(const json_t *body, const struct devauth_identity *dev,
+int telemetry_parse_batch(json_t *body, const struct devauth_identity *dev,
                           struct ingest_batch **out, char *err, size_t errlen);
 
 #endif

@@ -1,4 +1,5 @@
-/* The interface between the HTTP layer (http.c, routes.c) and the REST handlers (api_*.c).
+/* api: the request/reply interface between the HTTP layer (http.c, api_req.c) and every handler
+ * (server/api/, server/device/).
  *
  * A handler receives an api_req whose body is already size-checked and, for JSON routes, parsed
  * into r->json (an object), and whose caller is already authenticated and authorised for the
@@ -9,7 +10,6 @@
 #define AEGIS_API_H
 
 #include "auth.h"
-#include "config.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -17,28 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct signer;
-struct metrics;
-struct devauth;
+struct app;
 struct devauth_identity;
-struct ratelimit;
-struct ingest;
-
-/* Long-lived daemon state shared by all requests (read-only after start, or internally
- * synchronised). */
-struct app {
-    const struct config *cfg;
-    store *st;
-    struct signer *sg;
-    struct metrics *metrics;
-    struct devauth *devauth;
-    /* attestation challenges and attempts per client address (NULL: no limit) */
-    struct ratelimit *challenge_rl;
-    /* telemetry uploads per device (NULL: no limit) */
-    struct ratelimit *telemetry_rl;
-    /* the telemetry writer (ingest.h); NULL: uploads answer 503 */
-    struct ingest *ingest;
-};
 
 #define API_MAX_PARAMS 2
 #define API_PARAM_MAX 128
@@ -136,56 +116,5 @@ int api_body_keys(api_req *r, const char *const *allowed);
 void api_invalid(api_req *r, const char *msg);
 /* The store_actor of the caller. */
 struct store_actor api_actor(const api_req *r);
-
-/* --- handlers (api_tenant.c, api_products.c, api_devices.c) --- */
-void api_tenant_get(api_req *r);
-void api_tokens_create(api_req *r);
-void api_tokens_list(api_req *r);
-void api_tokens_revoke(api_req *r);
-void api_audit_list(api_req *r);
-
-void api_products_create(api_req *r);
-void api_products_list(api_req *r);
-void api_products_get(api_req *r);
-void api_products_update(api_req *r);
-void api_products_delete(api_req *r);
-
-void api_groups_create(api_req *r);
-void api_groups_list(api_req *r);
-void api_groups_get(api_req *r);
-void api_groups_update(api_req *r);
-void api_groups_delete(api_req *r);
-
-void api_devices_import(api_req *r);
-void api_devices_list(api_req *r);
-void api_devices_get(api_req *r);
-void api_devices_claim(api_req *r);
-void api_devices_update(api_req *r);
-void api_devices_block(api_req *r);
-void api_devices_unblock(api_req *r);
-
-/* --- attestation: manufacturer endpoints (api_attest.c) --- */
-void api_refvals_list(api_req *r);
-void api_refvals_create(api_req *r);
-void api_refvals_delete(api_req *r);
-void api_minimums_list(api_req *r);
-void api_minimums_set(api_req *r);
-void api_minimums_delete(api_req *r);
-void api_device_attestations(api_req *r);
-void api_attestations_list(api_req *r);
-
-/* --- attestation: device endpoints without a client certificate (dev_attest.c) --- */
-void dev_attest_challenge(api_req *r);
-void dev_attest(api_req *r);
-
-/* --- failure reporting (docs/telemetry.md): the device upload (dev_telemetry.c, mutual TLS) and
- * the manufacturer's views (api_failures.c) --- */
-void dev_telemetry(api_req *r);
-void api_failure_buckets(api_req *r);
-void api_failure_bucket_get(api_req *r);
-void api_device_reports(api_req *r);
-void api_crash_rates(api_req *r);
-void api_failures_export(api_req *r);
-void api_failure_flags(api_req *r);
 
 #endif

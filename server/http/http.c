@@ -1,9 +1,10 @@
 #include "http.h"
 
+#include "app.h"
 #include "devauth.h"
 #include "log.h"
 #include "metrics.h"
-#include "routes.h"
+#include "router.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -35,6 +36,7 @@ struct http_server {
     struct app *app;
     struct MHD_Daemon *mhd;
     atomic_int active;
+    const struct route *routes; /* the daemon's route table (routes.c) */
     size_t nroutes;
     MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
     atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
@@ -46,7 +48,7 @@ enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
 /* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
 struct request {
     api_req r;
-    int route; /* index, ROUTES_NOT_FOUND or ROUTES_BAD_METHOD */
+    int route; /* index, ROUTER_NOT_FOUND or ROUTER_BAD_METHOD */
     char allow[64];
     uint64_t start_ns;
     char *body;
@@ -106,8 +108,7 @@ fail:
 static size_t
 route_limit(const struct http_server *h, int route)
 {
-    size_t n;
-    const struct route *t = routes_table(&n);
+    const struct route *t = h->routes;
     if (route < 0)
         return (size_t)h->app->cfg->max_body_bytes;
     if (t[route].body == BODY_NONE)
@@ -115,9 +116,9 @@ route_limit(const struct http_server *h, int route)
     if (t[route].limit == LIMIT_IMPORT)
         return (size_t)h->app->cfg->import_max_bytes;
     if (t[route].limit == LIMIT_EVIDENCE)
-        return ROUTES_EVIDENCE_MAX_BYTES;
+        return ROUTER_EVIDENCE_MAX_BYTES;
     if (t[route].limit == LIMIT_TELEMETRY)
-        return ROUTES_TELEMETRY_MAX_BYTES;
+        return ROUTER_TELEMETRY_MAX_BYTES;
     return (size_t)h->app->cfg->max_body_bytes;
 }
 
@@ -270,14 +271,13 @@ parse_body(struct request *q, const struct route *rt)
 static void
 dispatch(struct http_server *h, struct request *q)
 {
-    size_t n;
-    const struct route *t = routes_table(&n);
+    const struct route *t = h->routes;
     api_req *r = &q->r;
-    if (q->route == ROUTES_NOT_FOUND) {
+    if (q->route == ROUTER_NOT_FOUND) {
         api_error(r, 404, "not_found", "no such endpoint");
         return;
     }
-    if (q->route == ROUTES_BAD_METHOD) {
+    if (q->route == ROUTER_BAD_METHOD) {
         api_error(r, 405, "method_not_allowed", "allowed: %s", q->allow);
         return;
     }
@@ -392,11 +392,10 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     q->r.method = method;
     q->r.path = url;
     q->r.route = "unmatched";
-    q->route = routes_match(method, url, q->r.params, q->allow, sizeof(q->allow));
-    if (q->route >= 0) {
-        size_t n;
-        q->r.route = routes_table(&n)[q->route].pattern;
-    }
+    q->route =
+        router_match(h->routes, h->nroutes, method, url, q->r.params, q->allow, sizeof(q->allow));
+    if (q->route >= 0)
+        q->r.route = h->routes[q->route].pattern;
     q->limit = route_limit(h, q->route);
     peer_name(c, q->peer, sizeof(q->peer));
     memcpy(q->r.peer, q->peer, sizeof(q->r.peer));
@@ -614,8 +613,9 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 http_server *
-http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem,
-           const char *trust_pem, char *err, size_t errlen)
+http_start(struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+           const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
+           size_t errlen)
 {
     struct http_server *h = calloc(1, sizeof(*h));
     if (h == NULL) {
@@ -626,7 +626,8 @@ http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key
     h->app = app;
     h->quiesced_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&h->defer_lock, NULL);
-    routes_table(&h->nroutes);
+    h->routes = routes;
+    h->nroutes = nroutes;
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
     /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a

@@ -1,11 +1,12 @@
 /* http: the HTTPS front of aegisd on libmicrohttpd (GnuTLS): a thread pool sized to the cores
  * (poll, or epoll), TLS 1.2+, per-route body limits, connection limits and timeouts, token
  * authentication, one log line and one metrics sample per request. Requests are dispatched through
- * the route table (routes.c). */
+ * a route table the caller owns (the daemon's is server/routes.c). */
 #ifndef AEGIS_HTTP_H
 #define AEGIS_HTTP_H
 
 #include "api.h"
+#include "router.h"
 
 #include <stddef.h>
 
@@ -15,13 +16,14 @@ typedef struct http_server http_server;
  * Returns the fd, or -1 with a message in err. */
 int http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen);
 
-/* Starts serving on listen_fd (ownership passes to the server) with the TLS certificate chain and
- * key in cert_pem / key_pem (the key buffer is wiped by the caller after return; it is not kept).
- * trust_pem (the root CA) makes TLS ask clients for a certificate, optionally: device routes then
- * require one (devauth.h), the others ignore it. Returns NULL on error (message in err). Free with
- * http_stop. */
-http_server *http_start(struct app *app, int listen_fd, const char *cert_pem, const char *key_pem,
-                        const char *trust_pem, char *err, size_t errlen);
+/* Starts serving routes[0..n) (borrowed: must outlive the server) on listen_fd (ownership passes to
+ * the server) with the TLS certificate chain and key in cert_pem / key_pem (the key buffer is wiped
+ * by the caller after return; it is not kept). trust_pem (the root CA) makes TLS ask clients for a
+ * certificate, optionally: device routes then require one (devauth.h), the others ignore it.
+ * Returns NULL on error (message in err). Free with http_stop. */
+http_server *http_start(struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+                        const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
+                        size_t errlen);
 /* Stops accepting connections; requests in progress go on. */
 void http_quiesce(http_server *h);
 /* Requests in progress (accepted, response not yet fully sent). */

@@ -1,35 +1,14 @@
 /* ratelimit: sharded fixed-size table of token buckets (ratelimit.h). */
 #include "ratelimit.h"
+#include "ratelimit_int.h"
 
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NSHARDS 64 /* a power of two */
-#define PROBE 8    /* slots looked at for one key */
 #define NS_PER_S 1e9
-
-struct bucket {
-    char key[RATELIMIT_KEY_MAX + 1]; /* "" = empty slot */
-    double tokens;
-    uint64_t last_ns; /* when tokens was last brought up to date */
-};
-
-struct shard {
-    pthread_mutex_t lock;
-    struct bucket *slots;
-};
-
-struct ratelimit {
-    double rate, burst;
-    size_t nslots; /* per shard */
-    int nlocks;    /* shards whose lock is initialised */
-    unsigned char hash_key[crypto_shorthash_KEYBYTES];
-    struct shard shards[NSHARDS];
-};
 
 ratelimit *
 ratelimit_new(double rate, double burst, size_t capacity)
@@ -98,9 +77,9 @@ stale(const ratelimit *rl, const struct bucket *b, uint64_t now_ns)
     return t >= rl->burst;
 }
 
-/* The bucket of key in shard sh (probe window from start), made fresh if it was not there. */
-static struct bucket *
-find(const ratelimit *rl, struct shard *sh, size_t start, const char *key, uint64_t now_ns)
+struct bucket *
+ratelimit_find(const ratelimit *rl, struct shard *sh, size_t start, const char *key,
+               uint64_t now_ns)
 {
     struct bucket *victim = NULL;
     int victim_rank = 3; /* 0 empty, 1 stale, 2 least recently used */
@@ -151,7 +130,7 @@ ratelimit_take(ratelimit *rl, const char *key, uint64_t now_ns, int *retry_after
     struct shard *sh = &rl->shards[h & (NSHARDS - 1)];
 
     pthread_mutex_lock(&sh->lock);
-    struct bucket *b = find(rl, sh, (size_t)(h >> 8) % rl->nslots, key, now_ns);
+    struct bucket *b = ratelimit_find(rl, sh, (size_t)(h >> 8) % rl->nslots, key, now_ns);
     refill(rl, b, now_ns);
     if (b->tokens >= 1) {
         b->tokens -= 1;

@@ -5,9 +5,17 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "attest.c" /* the module is part of the daemon, not of the library the tests link */
+#include "attest.h"
+#include "pki.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <string.h>
 
 #include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/rsa.h>
 #include <stdlib.h>
 

@@ -7,11 +7,17 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "ingest.c"
+#include "ingest.h"
+#include "app.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
 
 #include "store_int.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define PEM                                                                                        \

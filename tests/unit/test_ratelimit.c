@@ -4,7 +4,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "ratelimit.c" /* the module is part of the daemon, not of the library the tests link */
+#include "ratelimit_int.h"
+
+#include <pthread.h>
+#include <string.h>
 
 #include <stdio.h>
 
@@ -136,21 +139,21 @@ test_eviction_order(void **state)
     sh->slots[3].tokens = 0; /* k3: recent and far from full */
     sh->slots[3].last_ns = 3 * S;
     /* At 2.5 s every slot but k0 and k3 is full: a new key takes the first of those (k1). */
-    struct bucket *b = find(rl, sh, 0, "new", 2 * S + S / 2);
+    struct bucket *b = ratelimit_find(rl, sh, 0, "new", 2 * S + S / 2);
     assert_ptr_equal(b, &sh->slots[1]);
     assert_string_equal(b->key, "new");
     assert_true(b->tokens == 5);
     /* A known key is found wherever it is in the window (here from start 6, wrapping). */
-    assert_ptr_equal(find(rl, sh, 6, "k3", 3 * S), &sh->slots[3]);
+    assert_ptr_equal(ratelimit_find(rl, sh, 6, "k3", 3 * S), &sh->slots[3]);
     /* Nothing full: the least recently used goes (k0). */
     for (size_t i = 1; i < PROBE; i++) {
         sh->slots[i].tokens = 0;
         sh->slots[i].last_ns = 3 * S;
     }
-    assert_ptr_equal(find(rl, sh, 0, "newer", 3 * S), &sh->slots[0]);
+    assert_ptr_equal(ratelimit_find(rl, sh, 0, "newer", 3 * S), &sh->slots[0]);
     /* An empty slot beats everything. */
     sh->slots[5].key[0] = '\0';
-    assert_ptr_equal(find(rl, sh, 0, "newest", 3 * S), &sh->slots[5]);
+    assert_ptr_equal(ratelimit_find(rl, sh, 0, "newest", 3 * S), &sh->slots[5]);
     ratelimit_free(rl);
 }
 

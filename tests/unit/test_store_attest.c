@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "app.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"

@@ -1,0 +1,102 @@
+/* proto_fields: the protocol's field rules (proto_fields.h). */
+#include "proto_fields.h"
+
+#include <string.h>
+
+static const char *const stage_names[] = {NULL, "bootloader", "os", "app"};
+
+const char *
+proto_stage_name(int stage)
+{
+    return stage >= PROTO_STAGE_BOOTLOADER && stage <= PROTO_STAGE_APP ? stage_names[stage] : NULL;
+}
+
+int
+proto_stage_parse(const char *name, size_t len)
+{
+    for (int i = PROTO_STAGE_BOOTLOADER; name != NULL && i <= PROTO_STAGE_APP; i++) {
+        if (strlen(stage_names[i]) == len && memcmp(name, stage_names[i], len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int
+proto_chars_ok(const char *s, size_t len, size_t min, size_t max, const char *set)
+{
+    if (s == NULL || len < min || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\0' || strchr(set, s[i]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+int
+proto_component_ok(const char *s, size_t len)
+{
+    return proto_chars_ok(s, len, 1, PROTO_COMPONENT_MAX, PROTO_COMPONENT_CHARS);
+}
+
+int
+proto_version_ok(const char *s, size_t len)
+{
+    if (s == NULL || len < 1 || len > PROTO_VERSION_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+int
+proto_hex_ok(const char *s, size_t len, size_t nbytes)
+{
+    return nbytes > 0 && len == 2 * nbytes && proto_chars_ok(s, len, len, len, "0123456789abcdef");
+}
+
+int
+proto_digest_hex_ok(const char *s, size_t len)
+{
+    return proto_hex_ok(s, len, PROTO_HASH_LEN);
+}
+
+void
+proto_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int
+hexval(char c, int lower_only)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (!lower_only && c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+proto_unhex(const char *hex, size_t len, uint8_t *out, size_t n, int lower_only)
+{
+    if (hex == NULL || len != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(hex[2 * i], lower_only), lo = hexval(hex[2 * i + 1], lower_only);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* app: the daemon's long-lived state, handed to every request as r->app. main.c fills it before
+ * the HTTP layer starts and never writes it again; the objects it points to are internally
+ * synchronised (or read-only), so handlers on any thread may use them. */
+#ifndef AEGIS_APP_H
+#define AEGIS_APP_H
+
+#include "config.h"
+#include "store.h"
+
+struct signer;
+struct metrics;
+struct devauth;
+struct devauth_identity;
+struct ratelimit;
+struct ingest;
+
+/* Long-lived daemon state shared by all requests (read-only after start, or internally
+ * synchronised). */
+struct app {
+    const struct config *cfg;
+    store *st;
+    struct signer *sg;
+    struct metrics *metrics;
+    struct devauth *devauth;
+    /* attestation challenges and attempts per client address (NULL: no limit) */
+    struct ratelimit *challenge_rl;
+    /* telemetry uploads per device (NULL: no limit) */
+    struct ratelimit *telemetry_rl;
+    /* the telemetry writer (ingest.h); NULL: uploads answer 503 */
+    struct ingest *ingest;
+};
+
+#endif
