@@ -1,6 +1,7 @@
 /* aegisd configuration: one table of keys (name, type, bounds, default), read from a "key = value"
- * file and overridden by flags. The loaded configuration is the only mutable global state of the
- * daemon. */
+ * file and overridden by flags. main.c loads it once into the daemon's state before anything
+ * starts; from then on every thread reads it through app->cfg and nothing writes it (SIGHUP
+ * reopens the log file only). There is no global copy. */
 #ifndef AEGIS_CONFIG_H
 #define AEGIS_CONFIG_H
 

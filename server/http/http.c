@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -281,6 +282,7 @@ dispatch(struct http_server *h, struct request *q)
         api_error(r, 405, "method_not_allowed", "allowed: %s", q->allow);
         return;
     }
+    assert(q->route >= 0 && (size_t)q->route < h->nroutes);
     const struct route *rt = &t[q->route];
     r->route = rt->pattern;
     if (rt->auth == AUTH_TOKEN && authenticate_token(q, rt) != 0)
@@ -472,6 +474,7 @@ api_deferred *
 api_defer(api_req *r)
 {
     struct request *q = (struct request *)(void *)r; /* r is the first member */
+    assert(!q->deferred); /* a request is deferred at most once (api.h) */
     q->deferred = 1;
     return (api_deferred *)q;
 }
@@ -485,6 +488,7 @@ api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after)
     api_reply(&q->r, status, body);
     q->r.retry_after = retry_after;
     pthread_mutex_lock(&h->defer_lock);
+    assert(q->deferred && q->defer_state != DEFER_DONE); /* completed exactly once */
     int suspended = q->defer_state == DEFER_SUSPENDED;
     q->defer_state = DEFER_DONE;
     if (suspended)

@@ -1,5 +1,6 @@
 #include "router.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ router_match(const struct route *table, size_t n, const char *method, const char
              char params[][API_PARAM_MAX + 1], char *allow, size_t allowlen)
 {
     int path_known = 0;
+    assert(table != NULL && allow != NULL && allowlen > 0);
     allow[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         if (!match_pattern(table[i].pattern, path, params))
