@@ -198,3 +198,140 @@ class CliTest(harness.DaemonTestCase):
         self.assertEqual((st, body["name"]), (200, "late-tenant"))
         st, _, body = self.api("POST", "/v1/products", {"name": "late-product"}, token=tok)
         self.assertEqual(st, 201, body)
+
+
+# --- the text output of list and show, pinned (a reference rendering of aegisctl's tables) ---
+
+def _text(v):
+    """A JSON value as aegisctl shows it in a table or a key: value line."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, str)):
+        return str(v)
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def render_table(items, cols):
+    """cols: (header, key, max width or 0); the last column is not padded."""
+    rows = []
+    for it in items:
+        row = []
+        for _, key, mx in cols:
+            t = _text(it.get(key))
+            if mx >= 4 and len(t) > mx:
+                t = t[:mx - 3] + "..."
+            row.append(t)
+        rows.append(row)
+    widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, (h, _, _) in enumerate(cols)]
+    lines = []
+    for cells in [[h for h, _, _ in cols]] + rows:
+        lines.append("  ".join(c.ljust(widths[j]) if j + 1 < len(cols) else c for j, c in enumerate(cells)))
+    return "".join(line + "\n" for line in lines)
+
+
+def render_object(obj):
+    kw = max(len(k) for k in obj)
+    out = ""
+    for k, v in obj.items():
+        t = _text(v)
+        if isinstance(v, str) and "\n" in v:
+            out += k + ":\n" + "".join("    " + line + "\n" for line in v.split("\n") if line)
+        elif t == "":
+            out += k + ":\n"
+        else:
+            out += k + ":" + " " * (kw - len(k)) + " " + t + "\n"
+    return out
+
+
+PRODUCT_COLS = [("ID", "id", 0), ("NAME", "name", 40), ("CREATED_AT", "created_at", 0),
+                ("UPDATED_AT", "updated_at", 0), ("DESCRIPTION", "description", 50)]
+GROUP_COLS = [("ID", "id", 0), ("PRODUCT_ID", "product_id", 0), ("NAME", "name", 40),
+              ("CREATED_AT", "created_at", 0), ("DESCRIPTION", "description", 50)]
+TOKEN_COLS = [("ID", "id", 0), ("NAME", "name", 40), ("ROLE", "role", 0), ("CREATED_AT", "created_at", 0),
+              ("CREATED_BY", "created_by", 0), ("REVOKED_AT", "revoked_at", 0)]
+DEVICE_COLS = [("ID", "id", 0), ("STATE", "state", 0), ("GROUP_ID", "group_id", 0),
+               ("PRODUCT_ID", "product_id", 0), ("CLAIMED_AT", "claimed_at", 0)]
+AUDIT_COLS = [("ID", "id", 0), ("CREATED_AT", "created_at", 0), ("ACTOR", "actor", 0), ("ACTION", "action", 0),
+              ("OBJECT_TYPE", "object_type", 0), ("OBJECT_ID", "object_id", 0), ("DETAIL", "detail", 60)]
+MINIMUM_COLS = [("COMPONENT", "component", 0), ("MIN_SVN", "min_svn", 0), ("UPDATED_AT", "updated_at", 0)]
+REFVAL_COLS = [("ID", "id", 0), ("SCOPE", "scope", 0), ("STAGE", "stage", 0), ("COMPONENT", "component", 0),
+               ("VERSION", "version", 0), ("SVN", "svn", 0), ("DIGEST", "digest", 0)]
+ATTEST_COLS = [("ID", "id", 0), ("CREATED_AT", "created_at", 0), ("DEVICE_ID", "device_id", 0),
+               ("RESULT", "result", 0), ("REASON", "reason", 0), ("PEER", "peer", 0)]
+BUCKET_COLS = [("ID", "id", 0), ("COUNT", "count", 0), ("DEVICES", "devices", 0), ("COMPONENT", "component", 24),
+               ("REASON", "reason", 0), ("PC", "pc", 0), ("FIRST_SEEN", "first_seen", 0),
+               ("LAST_SEEN", "last_seen", 0)]
+FLAG_COLS = [("ID", "id", 0), ("CREATED_AT", "created_at", 0), ("KIND", "kind", 0), ("COMPONENT", "component", 24),
+             ("VERSION", "image_version", 0), ("PREVIOUS", "previous_version", 0), ("BUCKET", "bucket_id", 0),
+             ("DETAIL", "detail", 60)]
+TENANT_COLS = [("ID", "id", 0), ("NAME", "name", 0), ("CREATED_AT", "created_at", 0)]
+
+
+class CliOutputTest(harness.DaemonTestCase):
+    """Every list and show prints exactly what the reference rendering of its --json output gives."""
+    tenants = ("pinned",)
+
+    @classmethod
+    def prepare(cls):
+        api = cls.client.api
+        st, _, p = api("POST", "/v1/products", {"name": "pin-product-with-a-name-longer-than-forty-characters",
+                                                "description": "d" * 60}, ...)
+        assert st == 201, p
+        api("POST", "/v1/products", {"name": "pin-short"}, ...)
+        st, _, g = api("POST", "/v1/device-groups", {"product_id": p["id"], "name": "pin-group"}, ...)
+        assert st == 201, g
+        cls.group = g
+        cls.product = p
+        keys = harness.gen_keys(3)
+        st, _, body = api("POST", "/v1/devices/import", {"devices": [{"public_key": k} for k in keys],
+                                                        "claim": True, "group_id": g["id"]}, ...)
+        assert st in (200, 201), body
+        cls.device = harness.device_id(keys[0])
+        api("PUT", "/v1/security-minimums/pin-fw", {"min_svn": 3}, ...)
+        api("POST", "/v1/reference-values", {"stage": "app", "component": "pin-fw", "version": "1.0",
+                                              "svn": 3, "digest": "ab" * 32}, ...)
+
+    def same(self, args, cols=None, stderr=""):
+        p = self.d.ctl(*args, json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        v = json.loads(p.stdout)
+        want = render_object(v) if cols is None else render_table(items_of(p.stdout), cols)
+        p = self.d.ctl(*args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, want, "aegisctl %s" % " ".join(args))
+        if cols is not None and isinstance(v, dict) and v.get("next_cursor"):
+            stderr = "(more: --cursor %s, or --all)\n" % v["next_cursor"]
+        self.assertEqual(p.stderr, stderr)
+
+    def test_lists(self):
+        self.same(("products", "list"), PRODUCT_COLS)
+        self.same(("groups", "list"), GROUP_COLS)
+        self.same(("groups", "list", "--product", str(self.product["id"])), GROUP_COLS)
+        self.same(("tokens", "list"), TOKEN_COLS)
+        self.same(("devices", "list"), DEVICE_COLS)
+        self.same(("devices", "list", "--limit", "2"), DEVICE_COLS)
+        self.same(("devices", "list", "--state", "active", "--all", "--limit", "1"), DEVICE_COLS)
+        self.same(("audit", "list", "--limit", "3"), AUDIT_COLS)
+        self.same(("minimums", "list"), MINIMUM_COLS)
+        self.same(("refvals", "list"), REFVAL_COLS)
+        self.same(("attestations", "list"), ATTEST_COLS)
+        self.same(("attestations", "list", "--device", self.device), ATTEST_COLS)
+        self.same(("failures", "buckets"), BUCKET_COLS)
+        self.same(("failures", "flags"), FLAG_COLS)
+
+    def test_local_tenant_list(self):
+        ctl = [harness.binary("aegisctl"), "--data-dir", self.d.data_dir, "tenant", "list"]
+        p = harness.run_tool(ctl + ["--json"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        want = render_table(json.loads(p.stdout), TENANT_COLS)
+        p = harness.run_tool(ctl)
+        self.assertEqual((p.returncode, p.stdout), (0, want))
+
+    def test_shows(self):
+        self.same(("tenant", "show"))
+        self.same(("products", "show", str(self.product["id"])))
+        self.same(("groups", "show", str(self.group["id"])))
+        self.same(("devices", "show", self.device))
+        self.same(("devices", "show", self.device.upper()))

@@ -1,6 +1,10 @@
 /* aegisctl commands that work on the data directory directly: the PKI, tenants and database
  * migrations. They run on the machine of the daemon, as the user that owns the data directory. */
-#include "ctl.h"
+#include "cmd_local.h"
+
+#include "ctl_args.h"
+#include "ctl_print.h"
+#include "ctl_store.h"
 
 #include "auth.h"
 #include "pki.h"
@@ -32,62 +36,6 @@ tenant_name_ok(const char *name)
             return 0;
     }
     return 1;
-}
-
-/* Creates the directory holding path (mode 0700) if missing. Returns 0 / -1 (error printed). */
-static int
-make_parent_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        ctl_err("path too long: %.64s...", path);
-        return -1;
-    }
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    if (util_mkdirs(dir, 0700) != 0) {
-        ctl_err("cannot create directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Opens the database and migrates it. create: make the database (and its directory) when missing;
- * else a missing database is an error. *applied (may be NULL) gets the number of migrations
- * applied. Returns CTL_EXIT_OK with *out, or CTL_EXIT_LOCAL (error printed). */
-static int
-open_store(struct ctl *c, int create, store **out, int *applied)
-{
-    char err[512];
-    store *st = NULL;
-    int n = 0;
-    *out = NULL;
-    if (ctl_config(c) != 0)
-        return CTL_EXIT_LOCAL;
-    if (!create && access(c->cfg.database, F_OK) != 0) {
-        ctl_err("no database at %s (aegisctl migrate or aegisctl tenant create makes one)",
-                c->cfg.database);
-        return CTL_EXIT_LOCAL;
-    }
-    if (create && make_parent_dir(c->cfg.database) != 0)
-        return CTL_EXIT_LOCAL;
-    err[0] = '\0';
-    if (store_open(c->cfg.database, 1, &st, err, sizeof(err)) != STORE_OK) {
-        ctl_err("cannot open database %s: %s", c->cfg.database, err);
-        return CTL_EXIT_LOCAL;
-    }
-    err[0] = '\0';
-    if (store_migrate(st, &n, err, sizeof(err)) != STORE_OK) {
-        ctl_err("%s: %s", c->cfg.database, err[0] ? err : "migration failed");
-        store_close(st);
-        return CTL_EXIT_LOCAL;
-    }
-    if (applied != NULL)
-        *applied = n;
-    *out = st;
-    return CTL_EXIT_OK;
 }
 
 /* 1 if the PKI directory has a root CA, else prints how to make one and returns 0. */
@@ -165,7 +113,7 @@ append(json_t *arr, json_t *v)
     return json_array_append_new(arr, v);
 }
 
-int
+static int
 ctl_pki_init(struct ctl *c, int argc, char **argv)
 {
     const char *hosts = NULL;
@@ -184,7 +132,7 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "--hosts: empty list");
     if (ctl_config(c) != 0)
         return CTL_EXIT_LOCAL;
-    if (make_parent_dir(c->cfg.pki_dir) != 0)
+    if (ctl_make_parent_dir(c->cfg.pki_dir) != 0)
         return CTL_EXIT_LOCAL;
     err[0] = '\0';
     if (pki_init_dir(c->cfg.pki_dir, hosts, &created, err, sizeof(err)) != 0) {
@@ -198,7 +146,7 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
             printf("PKI in %s already initialised\n", c->cfg.pki_dir);
     }
 
-    rc = open_store(c, 1, &st, &applied);
+    rc = ctl_store_open(c, 1, &st, &applied);
     if (rc != CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_LOCAL;
@@ -256,7 +204,7 @@ out:
     return rc;
 }
 
-int
+static int
 ctl_pki_rotate(struct ctl *c, int argc, char **argv)
 {
     const char *pos[1] = {NULL};
@@ -273,7 +221,7 @@ ctl_pki_rotate(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "TENANT_NAME: 1-64 characters of [a-zA-Z0-9._-]");
     if (ctl_config(c) != 0 || !pki_ready(c))
         return CTL_EXIT_LOCAL;
-    rc = open_store(c, 0, &st, NULL);
+    rc = ctl_store_open(c, 0, &st, NULL);
     if (rc != CTL_EXIT_OK)
         return rc;
     rc = CTL_EXIT_LOCAL;
@@ -371,7 +319,7 @@ save_token(store *st, int64_t tid, int64_t token_id, const char *token_out, char
     return 0;
 }
 
-int
+static int
 ctl_tenant_create(struct ctl *c, int argc, char **argv)
 {
     const char *pos[1] = {NULL};
@@ -401,7 +349,7 @@ ctl_tenant_create(struct ctl *c, int argc, char **argv)
         ctl_err("cannot write the token file %s: directory missing or not writable", token_out);
         return CTL_EXIT_LOCAL;
     }
-    rc = open_store(c, 1, &st, NULL);
+    rc = ctl_store_open(c, 1, &st, NULL);
     if (rc != CTL_EXIT_OK)
         return rc;
     rc = CTL_EXIT_LOCAL;
@@ -483,7 +431,7 @@ tenant_id_by_name(store *st, const char *name)
     return id;
 }
 
-int
+static int
 ctl_tenant_token(struct ctl *c, int argc, char **argv)
 {
     const char *pos[1] = {NULL};
@@ -512,7 +460,7 @@ ctl_tenant_token(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "--token-out: a file in an existing, writable directory");
     if (ctl_config(c) != 0)
         return CTL_EXIT_LOCAL;
-    rc = open_store(c, 0, &st, NULL);
+    rc = ctl_store_open(c, 0, &st, NULL);
     if (rc != CTL_EXIT_OK)
         return rc;
     rc = CTL_EXIT_LOCAL;
@@ -551,7 +499,7 @@ out:
     return rc;
 }
 
-int
+static int
 ctl_tenant_list(struct ctl *c, int argc, char **argv)
 {
     static const struct ctl_col cols[] = {
@@ -561,7 +509,7 @@ ctl_tenant_list(struct ctl *c, int argc, char **argv)
     int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
     if (pr != 0)
         return ctl_parse_exit(pr);
-    int rc = open_store(c, 0, &st, NULL);
+    int rc = ctl_store_open(c, 0, &st, NULL);
     if (rc != CTL_EXIT_OK)
         return rc;
     if (store_tenant_list(st, &tenants) != STORE_OK) {
@@ -579,7 +527,7 @@ out:
     return rc;
 }
 
-int
+static int
 ctl_migrate(struct ctl *c, int argc, char **argv)
 {
     store *st = NULL;
@@ -587,7 +535,7 @@ ctl_migrate(struct ctl *c, int argc, char **argv)
     int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
     if (pr != 0)
         return ctl_parse_exit(pr);
-    int rc = open_store(c, 1, &st, &applied);
+    int rc = ctl_store_open(c, 1, &st, &applied);
     if (rc != CTL_EXIT_OK)
         return rc;
     if (store_schema_version(st, &version) != STORE_OK) {
@@ -612,94 +560,53 @@ out:
     return rc;
 }
 
-/* --- platform reference values --- */
-
-const struct ctl_col ctl_refval_cols[] = {{"ID", "id", 0},           {"SCOPE", "scope", 0},
-                                          {"STAGE", "stage", 0},     {"COMPONENT", "component", 0},
-                                          {"VERSION", "version", 0}, {"SVN", "svn", 0},
-                                          {"DIGEST", "digest", 0},   {NULL, NULL, 0}};
-
-int
-ctl_refvals_add_local(struct ctl *c, const struct store_measurement *m)
-{
-    const struct store_actor actor = {0, "aegisctl"};
-    store *st = NULL;
-    json_t *o = NULL;
-    int rc = open_store(c, 0, &st, NULL);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    rc = CTL_EXIT_LOCAL;
-    int r = store_refval_add(st, 0, m, &actor, &o);
-    if (r == STORE_CONFLICT) {
-        ctl_err("a platform reference value for %s %s %s exists already", m->stage, m->component,
-                m->version);
-        goto out;
-    }
-    if (r != STORE_OK) {
-        ctl_err("cannot add the reference value (%s)",
-                r == STORE_INVALID ? "invalid value" : "database error");
-        goto out;
-    }
-    if (c->json)
-        ctl_print_json(o);
-    else
-        ctl_print_object(o);
-    rc = CTL_EXIT_OK;
-out:
-    json_decref(o);
-    store_close(st);
-    return rc;
-}
-
-int
-ctl_refvals_list_local(struct ctl *c)
-{
-    char cursor[129] = "", next[129];
-    store *st = NULL;
-    json_t *all = json_array(), *items = NULL;
-    int rc = all != NULL ? open_store(c, 0, &st, NULL) : CTL_EXIT_LOCAL;
-    if (rc != CTL_EXIT_OK)
-        goto out;
-    for (;;) {
-        struct store_page pg = {cursor[0] != '\0' ? cursor : NULL, 1000};
-        if (store_refval_list(st, 0, &pg, &items, next) != STORE_OK ||
-            json_array_extend(all, items) != 0) {
-            ctl_err("cannot list the reference values (database error)");
-            rc = CTL_EXIT_LOCAL;
-            goto out;
-        }
-        json_decref(items);
-        items = NULL;
-        if (next[0] == '\0')
-            break;
-        memcpy(cursor, next, sizeof(cursor));
-    }
-    if (c->json)
-        ctl_print_json(all);
-    else
-        ctl_print_table(all, ctl_refval_cols);
-out:
-    json_decref(items);
-    json_decref(all);
-    store_close(st);
-    return rc;
-}
-
-int
-ctl_refvals_remove_local(struct ctl *c, int64_t id)
-{
-    const struct store_actor actor = {0, "aegisctl"};
-    store *st = NULL;
-    int rc = open_store(c, 0, &st, NULL);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    int r = store_refval_delete(st, 0, id, &actor);
-    if (r == STORE_NOTFOUND)
-        ctl_err("no platform reference value %lld", (long long)id);
-    else if (r != STORE_OK)
-        ctl_err("cannot remove the reference value (database error)");
-    else if (!c->json)
-        printf("platform reference value %lld removed\n", (long long)id);
-    store_close(st);
-    return r == STORE_OK ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
-}
+const struct ctl_cmd cmd_local_cmds[] = {
+    {"pki", "init", ctl_pki_init, 0, "[--hosts LIST]",
+     "create the root CA, the server certificate and missing tenant issuing CAs",
+     "Creates <pki_dir>/root.{crt,key} and server.{crt,key} unless they exist (keys mode 0600, "
+     "directory\n"
+     "0700), migrates the database, then creates an issuing CA (valid 2 years) for every tenant "
+     "that has\n"
+     "none. Safe to run again.\n"
+     "\n"
+     "Options:\n"
+     "  --hosts LIST   comma-separated DNS names and IP addresses for the server certificate\n"
+     "                 (default \"localhost,127.0.0.1,::1\")\n",
+     NULL},
+    {"pki", "rotate", ctl_pki_rotate, 0, "TENANT_NAME", "create a new issuing CA for a tenant",
+     "Creates a new issuing CA (valid 2 years) for the tenant and makes it the active one. Older "
+     "CAs stay\n"
+     "listed (and their certificates valid) until they expire.\n",
+     NULL},
+    {"tenant", "create", ctl_tenant_create, 0, "NAME [--token-out FILE]",
+     "create a tenant, its issuing CA and its first admin token",
+     "Creates the tenant NAME (1-64 characters of [a-zA-Z0-9._-]), its issuing CA and an admin "
+     "token\n"
+     "named \"initial-admin\". The PKI must be initialised first (aegisctl pki init).\n"
+     "Prints the token once; with --json prints {\"tenant\": {...}, \"token\": \"aegis_...\"}.\n"
+     "\n"
+     "Options:\n"
+     "  --token-out FILE   write the token to FILE (mode 0600) instead of printing it\n",
+     NULL},
+    {"tenant", "list", ctl_tenant_list, 0, "", "list the tenants in the database",
+     "Lists every tenant (id, name, created_at) from the database; --json prints the array.\n",
+     NULL},
+    {"tenant", "token", ctl_tenant_token, 0,
+     "NAME [--role admin|operator|reader] [--name LABEL] [--token-out FILE]",
+     "mint an API token for an existing tenant (recovery)",
+     "Creates an API token for the tenant NAME directly in the database, for when no admin token "
+     "is\n"
+     "left (lost or revoked). The token is audited as created by aegisctl. Prints it once; with\n"
+     "--json prints {\"tenant\", \"name\", \"role\", \"token\"}.\n"
+     "\n"
+     "Options:\n"
+     "  --role ROLE        admin (default), operator or reader\n"
+     "  --name LABEL       the token's name (default \"recovery-admin\")\n"
+     "  --token-out FILE   write the token to FILE (mode 0600) instead of printing it\n",
+     NULL},
+    {"migrate", NULL, ctl_migrate, 0, "", "apply pending database migrations",
+     "Applies the migrations compiled into this binary and prints the schema version. A database\n"
+     "newer than this binary is refused (exit 4).\n",
+     NULL},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL},
+};

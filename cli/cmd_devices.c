@@ -1,0 +1,317 @@
+#include "cmd_devices.h"
+
+#include "ctl_args.h"
+#include "ctl_client.h"
+#include "ctl_res.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMPORT_FILE_MAX ((size_t)256 * 1024 * 1024)
+
+static const struct ctl_col device_cols[] = {{"ID", "id", 0},
+                                             {"STATE", "state", 0},
+                                             {"GROUP_ID", "group_id", 0},
+                                             {"PRODUCT_ID", "product_id", 0},
+                                             {"CLAIMED_AT", "claimed_at", 0},
+                                             {NULL, NULL, 0}};
+static const struct ctl_filter device_filters[] = {
+    {"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
+    {"--group", CTL_F_ID, "group_id", NULL, NULL, NULL},
+    {"--state", CTL_F_ENUM, "state", "unclaimed|active|blocked",
+     "--state: expected unclaimed, active or blocked", NULL},
+    {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
+    {"--all", CTL_F_ALL, NULL, NULL, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL}};
+static const struct ctl_resource devices_res = {"/v1/devices", device_cols, device_filters,
+                                                CTL_ID_DEVICE, NULL};
+
+/* Appends {"public_key": pem} to devices. */
+static int
+append_entry(json_t *devices, json_t *pem)
+{
+    json_t *o = json_pack("{s:O}", "public_key", pem);
+    if (o == NULL)
+        return -1;
+    return json_array_append_new(devices, o);
+}
+
+/* Turns the import file's JSON into the API body. Returns 0, or -1 with "file: reason" printed. */
+static int
+import_body(const char *file, json_t *doc, json_t **body)
+{
+    json_t *devices = NULL;
+    *body = NULL;
+    if (json_is_object(doc)) {
+        /* already the API body: {"devices": [...], "claim"?, "group_id"?} */
+        const char *key;
+        json_t *v;
+        json_object_foreach(doc, key, v)
+        {
+            if (strcmp(key, "devices") != 0 && strcmp(key, "claim") != 0 &&
+                strcmp(key, "group_id") != 0) {
+                ctl_err("%s: unknown key '%.64s' (expected devices, claim, group_id)", file, key);
+                return -1;
+            }
+        }
+        json_t *claim = json_object_get(doc, "claim");
+        json_t *gid = json_object_get(doc, "group_id");
+        if (!json_is_array(json_object_get(doc, "devices"))) {
+            ctl_err("%s: \"devices\" must be an array", file);
+            return -1;
+        }
+        if (claim != NULL && !json_is_boolean(claim)) {
+            ctl_err("%s: \"claim\" must be true or false", file);
+            return -1;
+        }
+        if (gid != NULL && !json_is_null(gid) &&
+            !(json_is_integer(gid) && json_integer_value(gid) > 0)) {
+            ctl_err("%s: \"group_id\" must be a positive integer", file);
+            return -1;
+        }
+        *body = json_deep_copy(doc);
+    } else if (json_is_array(doc)) {
+        /* [PEM, ...] or [{"public_key": PEM}, ...] */
+        size_t i;
+        json_t *e;
+        devices = json_array();
+        if (devices == NULL)
+            goto oom;
+        json_array_foreach(doc, i, e)
+        {
+            json_t *pem = NULL;
+            if (json_is_string(e)) {
+                pem = e;
+            } else if (json_is_object(e) && json_object_size(e) == 1 &&
+                       json_is_string(json_object_get(e, "public_key"))) {
+                pem = json_object_get(e, "public_key");
+            } else {
+                ctl_err("%s: entry %zu: expected a PEM string or {\"public_key\": PEM}", file, i);
+                json_decref(devices);
+                return -1;
+            }
+            if (append_entry(devices, pem) != 0)
+                goto oom;
+        }
+        *body = json_pack("{s:o}", "devices", devices);
+        devices = NULL;
+    } else {
+        ctl_err("%s: expected a JSON array of public keys or an object {\"devices\": [...]}", file);
+        return -1;
+    }
+    if (*body == NULL)
+        goto oom;
+    if (json_array_size(json_object_get(*body, "devices")) == 0) {
+        ctl_err("%s: no devices in the file", file);
+        json_decref(*body);
+        *body = NULL;
+        return -1;
+    }
+    return 0;
+oom:
+    json_decref(devices);
+    ctl_err("out of memory");
+    return -1;
+}
+
+static int
+ctl_devices_import(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1] = {NULL};
+    const char *group = NULL;
+    int no_claim = 0;
+    const struct ctl_opt opts[] = {{"--no-claim", CTL_OPT_FLAG, NULL, &no_claim},
+                                   {"--group", CTL_OPT_STR, &group, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    json_t *doc = NULL, *body = NULL, *o = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int64_t gid = 0;
+    int rc;
+
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (group != NULL && ctl_parse_id(c, "--group", group, &gid) != 0)
+        return CTL_EXIT_USAGE;
+    if (group != NULL && no_claim)
+        return ctl_usage_error(c, "--group needs the devices claimed (drop --no-claim)");
+
+    rc = CTL_EXIT_LOCAL;
+    text = util_read_file(pos[0], IMPORT_FILE_MAX, &len);
+    if (text == NULL) {
+        ctl_err("cannot read %s (missing, not a regular file, or larger than %zu MiB)", pos[0],
+                IMPORT_FILE_MAX >> 20);
+        goto out;
+    }
+    json_error_t jerr;
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        ctl_err("%s:%d:%d: %s", pos[0], jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
+    free(text);
+    text = NULL;
+    if (import_body(pos[0], doc, &body) != 0)
+        goto out;
+    json_decref(doc);
+    doc = NULL;
+    /* flags win over the file's own claim / group_id */
+    if (no_claim && json_object_set_new(body, "claim", json_false()) != 0)
+        goto oom;
+    if (json_object_get(body, "claim") == NULL &&
+        json_object_set_new(body, "claim", json_true()) != 0)
+        goto oom;
+    if (group != NULL && ctl_set_int(body, "group_id", gid) != 0)
+        goto out;
+    if (no_claim)
+        json_object_del(body, "group_id");
+    if (group != NULL && json_is_false(json_object_get(body, "claim"))) {
+        rc = ctl_usage_error(c, "--group needs the devices claimed (%s has \"claim\": false)",
+                             pos[0]);
+        goto out;
+    }
+
+    rc = ctl_request_object(c, "POST", "/v1/devices/import", body, &o);
+    if (rc != CTL_EXIT_OK)
+        goto out;
+    if (c->json) {
+        ctl_print_json(o);
+    } else {
+        json_t *imp = json_object_get(o, "imported"), *cre = json_object_get(o, "created");
+        if (!json_is_integer(imp) || !json_is_integer(cre)) {
+            ctl_err("bad_response: expected \"imported\" and \"created\" counts");
+            rc = CTL_EXIT_API;
+            goto out;
+        }
+        printf("imported %lld devices (%lld new)\n", (long long)json_integer_value(imp),
+               (long long)json_integer_value(cre));
+    }
+    goto out;
+oom:
+    ctl_err("out of memory");
+    rc = CTL_EXIT_LOCAL;
+out:
+    free(text);
+    json_decref(doc);
+    json_decref(body);
+    json_decref(o);
+    return rc;
+}
+
+static int
+ctl_devices_claim(struct ctl *c, int argc, char **argv)
+{
+    const char *group = NULL;
+    const struct ctl_opt opts[] = {{"--group", CTL_OPT_STR, &group, NULL}, {NULL, 0, NULL, NULL}};
+    char path[128];
+    int64_t gid;
+    int ec;
+    if (ctl_args_device(c, argc, argv, opts, "/claim", path, sizeof(path), &ec) != 0)
+        return ec;
+    if (group == NULL)
+        return ctl_show(c, "POST", path, NULL); /* the body is optional */
+    if (ctl_parse_id(c, "--group", group, &gid) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *body = json_pack("{s:I}", "group_id", (json_int_t)gid);
+    if (body == NULL) {
+        ctl_err("out of memory");
+        return CTL_EXIT_LOCAL;
+    }
+    int rc = ctl_show(c, "POST", path, body);
+    json_decref(body);
+    return rc;
+}
+
+static int
+ctl_devices_move(struct ctl *c, int argc, char **argv)
+{
+    const char *group = NULL;
+    const struct ctl_opt opts[] = {{"--group", CTL_OPT_STR, &group, NULL}, {NULL, 0, NULL, NULL}};
+    char path[128];
+    int64_t gid = 0;
+    int ec;
+    if (ctl_args_device(c, argc, argv, opts, "", path, sizeof(path), &ec) != 0)
+        return ec;
+    if (group == NULL)
+        return ctl_usage_error(c, "--group is required (a group ID, or none)");
+    if (strcmp(group, "none") != 0 && ctl_parse_id(c, "--group", group, &gid) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *body =
+        gid > 0 ? json_pack("{s:I}", "group_id", (json_int_t)gid) : json_pack("{s:n}", "group_id");
+    if (body == NULL) {
+        ctl_err("out of memory");
+        return CTL_EXIT_LOCAL;
+    }
+    int rc = ctl_show(c, "PATCH", path, body);
+    json_decref(body);
+    return rc;
+}
+
+static int
+ctl_devices_block(struct ctl *c, int argc, char **argv)
+{
+    char path[128];
+    int ec;
+    if (ctl_args_device(c, argc, argv, NULL, "/block", path, sizeof(path), &ec) != 0)
+        return ec;
+    return ctl_show(c, "POST", path, NULL);
+}
+
+static int
+ctl_devices_unblock(struct ctl *c, int argc, char **argv)
+{
+    char path[128];
+    int ec;
+    if (ctl_args_device(c, argc, argv, NULL, "/unblock", path, sizeof(path), &ec) != 0)
+        return ec;
+    return ctl_show(c, "POST", path, NULL);
+}
+
+const struct ctl_cmd cmd_devices_cmds[] = {
+    {"devices", "import", ctl_devices_import, 1, "FILE [--no-claim] [--group ID]",
+     "import device public keys from manufacturing",
+     "Imports devices from FILE, a JSON document that is one of:\n"
+     "  [\"-----BEGIN PUBLIC KEY-----\\n...\", ...]            PEM strings\n"
+     "  [{\"public_key\": \"-----BEGIN PUBLIC KEY-----...\"}, ...]\n"
+     "  {\"devices\": [{\"public_key\": ...}, ...], \"claim\": true, \"group_id\": 1}   the API "
+     "body\n"
+     "Keys are EC P-256 SubjectPublicKeyInfo PEM. The import is atomic: on any bad entry nothing "
+     "is\n"
+     "stored and every bad entry is listed as \"index: error: message\".\n"
+     "\n"
+     "Options:\n"
+     "  --no-claim   only register the devices, do not claim them into the tenant\n"
+     "  --group ID   put the claimed devices into group ID\n",
+     NULL},
+    {"devices", "list", ctl_res_list, 1,
+     "[--group ID] [--state S] [--limit N] [--cursor C] [--all]", "list devices",
+     "Lists devices ordered by id, one page (default 100) unless --all.\n"
+     "\n"
+     "Options:\n"
+     "  --group ID    only devices in group ID\n"
+     "  --state S     unclaimed, active or blocked\n"
+     "  --limit N     page size, 1-1000\n"
+     "  --cursor C    start at this cursor (next_cursor of a previous page)\n"
+     "  --all         follow next_cursor to the last page\n",
+     &devices_res},
+    {"devices", "show", ctl_res_show, 1, "ID", "show a device",
+     "Shows the device ID (64 hex characters: SHA-256 of its public key).\n", &devices_res},
+    {"devices", "claim", ctl_devices_claim, 1, "ID [--group ID]",
+     "claim an imported device into the tenant",
+     "Claims the device ID (idempotent for the owner).\n"
+     "\n"
+     "Options:\n"
+     "  --group ID   put it into group ID\n",
+     NULL},
+    {"devices", "move", ctl_devices_move, 1, "ID --group ID|none", "move a device to another group",
+     "Moves the claimed device ID into a group, or out of any group with --group none.\n", NULL},
+    {"devices", "block", ctl_devices_block, 1, "ID", "block a device",
+     "Blocks the device ID: it is denied attestation and device mTLS from its next request on.\n",
+     NULL},
+    {"devices", "unblock", ctl_devices_unblock, 1, "ID", "unblock a device",
+     "Unblocks the device ID.\n", NULL},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL},
+};
