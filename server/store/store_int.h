@@ -1,8 +1,17 @@
-/* store internals shared by the store's source files (store.c: pool, statements, migrations,
- * tenants, products, groups, devices, audit; store_attest.c: attestation). Nothing outside
- * server/store*.c includes this header: the rest of Aegis sees only store.h.
+/* store internals shared by the store's source files. Nothing outside server/store/ includes this
+ * header: the rest of Aegis sees only store.h.
  *
- * Conventions (as in store.c):
+ *   store.c           opening, pragmas, the connection pool, transactions, write-ahead-log flush,
+ *                     retention batches, ping and checkpoint
+ *   store_migrate.c   schema migrations
+ *   store_query.c     stepping, binding, argument checks, columns as JSON, paged lists
+ *   store_tenant.c    tenants, issuing CAs, API tokens, the audit log
+ *   store_catalog.c   products and device groups
+ *   store_devices.c   the device registry (import, claim, move, block, list, get, auth)
+ *   store_attest.c    nonces, reference values, minimums, attestation records
+ *   store_telemetry.c failure reports, buckets, crash rates, flags
+ *
+ * Conventions:
  *  - A call takes a connection with store__take() for its whole duration and gives it back with
  *    store__give(); changes run between store__begin() and store__end_tx() and write their audit
  *    row with store__audit() in the same transaction.
@@ -84,6 +93,9 @@ struct store {
 };
 
 /* --- errors --- */
+/* Formats a message into err (errlen bytes; err may be NULL). */
+void store__seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Logs and counts a database error on c (may be NULL). what names the operation, never a value.
  * Returns STORE_ERR. */
 int store__db_error(store *s, struct conn *c, const char *what);
