@@ -19,6 +19,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -96,6 +97,7 @@ store__write_error(store *s, struct conn *c, int rc, const char *what)
 sqlite3_stmt *
 store__prep(store *s, struct conn *c, const char *sql)
 {
+    assert(s != NULL && c != NULL && c->db != NULL && sql != NULL);
     for (int i = 0; i < c->ncache; i++) {
         if (c->cache[i].sql == sql) {
             sqlite3_reset(c->cache[i].st);
@@ -147,6 +149,7 @@ release_write(store *s, struct conn *c)
 static int
 begin_tx(store *s, struct conn *c, int light)
 {
+    assert(!c->writing); /* write_lock is not recursive: a nested begin would deadlock */
     pthread_mutex_lock(&s->write_lock);
     c->writing = 1;
     if (light) {
@@ -212,6 +215,7 @@ store__take(store *s)
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0)
         pthread_cond_wait(&s->cond, &s->lock);
+    assert(s->nidle <= s->size);
     struct conn *c = s->idle[--s->nidle];
     pthread_mutex_unlock(&s->lock);
     return c;
@@ -241,6 +245,7 @@ store__give(store *s, struct conn *c)
         return;
     conn_settle(s, c);
     pthread_mutex_lock(&s->lock);
+    assert(s->nidle < s->size); /* else a connection was given back twice */
     s->idle[s->nidle++] = c;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);

@@ -51,7 +51,7 @@ static const char SQL_PRODUCT_OWNED[] = "SELECT 1 FROM products WHERE id = ?1 AN
 
 /* PRODUCT_COLS */
 static json_t *
-product_json(sqlite3_stmt *st)
+catalog_product_json(sqlite3_stmt *st)
 {
     return json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "name",
                      store__col_text(st, 1), "description", store__col_text(st, 2), "created_at",
@@ -60,7 +60,7 @@ product_json(sqlite3_stmt *st)
 
 /* GROUP_COLS */
 static json_t *
-group_json(sqlite3_stmt *st)
+catalog_group_json(sqlite3_stmt *st)
 {
     return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "product_id",
                      store__col_id(st, 1), "name", store__col_text(st, 2), "description",
@@ -103,7 +103,7 @@ store_product_create(store *s, int64_t tenant_id, const char *name, const char *
     if ((rc = store__audit(s, c, tenant_id, a, "product.create", "product", id, NULL,
                            json_pack("{s:s}", "name", name))) != STORE_OK)
         goto out;
-    rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, &obj);
+    rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, catalog_product_json, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
@@ -113,7 +113,7 @@ store_product_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
     struct conn *c = store__take(s);
     *out = NULL;
-    int rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, product_json, out);
+    int rc = store__load_by_id(s, c, SQL_PRODUCT_GET, id, tenant_id, catalog_product_json, out);
     store__give(s, c);
     return rc;
 }
@@ -131,15 +131,15 @@ store_product_list(store *s, int64_t tenant_id, const struct store_page *pg, jso
         goto out;
     if ((rc = store__int_cursor(pg, 0, &after)) != STORE_OK)
         goto out;
-    rc = store__list_by_id(s, tenant_id, SQL_PRODUCT_LIST, pg, after, 0, product_json, items,
-                           next_cursor);
+    rc = store__list_by_id(s, tenant_id, SQL_PRODUCT_LIST, pg, after, 0, catalog_product_json,
+                           items, next_cursor);
 out:
     return rc;
 }
 
 /* The detail of an update: the fields that were given. NULL when out of memory. */
 static json_t *
-update_detail(const char *name, const char *description)
+catalog_update_detail(const char *name, const char *description)
 {
     json_t *d = json_object();
     if (d == NULL)
@@ -156,9 +156,10 @@ update_detail(const char *name, const char *description)
 /* The shared body of product and group updates: sql is the UPDATE (?1 id, ?2 tenant, ?3 name,
  * ?4 description, ?5 now), get_sql loads the row. */
 static int
-update_named(store *s, int64_t tenant_id, int64_t id, const char *name, const char *description,
-             const struct store_actor *a, const char *sql, const char *get_sql,
-             store__row_json_fn row_json, const char *action, const char *object_type, json_t **out)
+catalog_update_named(store *s, int64_t tenant_id, int64_t id, const char *name,
+                     const char *description, const struct store_actor *a, const char *sql,
+                     const char *get_sql, store__row_json_fn row_json, const char *action,
+                     const char *object_type, json_t **out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -189,7 +190,7 @@ update_named(store *s, int64_t tenant_id, int64_t id, const char *name, const ch
             goto out;
         }
         if ((rc = store__audit(s, c, tenant_id, a, action, object_type, id, NULL,
-                               update_detail(name, description))) != STORE_OK)
+                               catalog_update_detail(name, description))) != STORE_OK)
             goto out;
     }
     rc = store__load_by_id(s, c, get_sql, id, tenant_id, row_json, &obj);
@@ -201,16 +202,17 @@ int
 store_product_update(store *s, int64_t tenant_id, int64_t id, const char *name,
                      const char *description, const struct store_actor *a, json_t **out)
 {
-    return update_named(s, tenant_id, id, name, description, a, SQL_PRODUCT_UPDATE, SQL_PRODUCT_GET,
-                        product_json, "product.update", "product", out);
+    return catalog_update_named(s, tenant_id, id, name, description, a, SQL_PRODUCT_UPDATE,
+                                SQL_PRODUCT_GET, catalog_product_json, "product.update", "product",
+                                out);
 }
 
 /* The shared body of product and group deletes: get_sql loads the row (for its name), busy_sql
  * tells whether it still has children (?1 id), del_sql deletes it (?1 id, ?2 tenant). */
 static int
-delete_named(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a,
-             const char *get_sql, store__row_json_fn row_json, const char *busy_sql,
-             const char *del_sql, const char *action, const char *object_type)
+catalog_delete_named(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a,
+                     const char *get_sql, store__row_json_fn row_json, const char *busy_sql,
+                     const char *del_sql, const char *action, const char *object_type)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -252,8 +254,9 @@ out:
 int
 store_product_delete(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a)
 {
-    return delete_named(s, tenant_id, id, a, SQL_PRODUCT_GET, product_json, SQL_PRODUCT_HAS_GROUPS,
-                        SQL_PRODUCT_DELETE, "product.delete", "product");
+    return catalog_delete_named(s, tenant_id, id, a, SQL_PRODUCT_GET, catalog_product_json,
+                                SQL_PRODUCT_HAS_GROUPS, SQL_PRODUCT_DELETE, "product.delete",
+                                "product");
 }
 
 /* --- Device groups --- */
@@ -292,7 +295,7 @@ store_group_create(store *s, int64_t tenant_id, int64_t product_id, const char *
                            json_pack("{s:s, s:I}", "name", name, "product_id",
                                      (json_int_t)product_id))) != STORE_OK)
         goto out;
-    rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, &obj);
+    rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, catalog_group_json, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
@@ -302,7 +305,7 @@ store_group_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
 {
     struct conn *c = store__take(s);
     *out = NULL;
-    int rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, group_json, out);
+    int rc = store__load_by_id(s, c, SQL_GROUP_GET, id, tenant_id, catalog_group_json, out);
     store__give(s, c);
     return rc;
 }
@@ -321,7 +324,7 @@ store_group_list(store *s, int64_t tenant_id, int64_t product_id, const struct s
     if ((rc = store__int_cursor(pg, 0, &after)) != STORE_OK)
         goto out;
     rc = store__list_by_id(s, tenant_id, product_id > 0 ? SQL_GROUP_LIST_PRODUCT : SQL_GROUP_LIST,
-                           pg, after, product_id, group_json, items, next_cursor);
+                           pg, after, product_id, catalog_group_json, items, next_cursor);
 out:
     return rc;
 }
@@ -330,13 +333,13 @@ int
 store_group_update(store *s, int64_t tenant_id, int64_t id, const char *name,
                    const char *description, const struct store_actor *a, json_t **out)
 {
-    return update_named(s, tenant_id, id, name, description, a, SQL_GROUP_UPDATE, SQL_GROUP_GET,
-                        group_json, "group.update", "group", out);
+    return catalog_update_named(s, tenant_id, id, name, description, a, SQL_GROUP_UPDATE,
+                                SQL_GROUP_GET, catalog_group_json, "group.update", "group", out);
 }
 
 int
 store_group_delete(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a)
 {
-    return delete_named(s, tenant_id, id, a, SQL_GROUP_GET, group_json, SQL_GROUP_HAS_DEVICES,
-                        SQL_GROUP_DELETE, "group.delete", "group");
+    return catalog_delete_named(s, tenant_id, id, a, SQL_GROUP_GET, catalog_group_json,
+                                SQL_GROUP_HAS_DEVICES, SQL_GROUP_DELETE, "group.delete", "group");
 }

@@ -65,7 +65,7 @@ static const char SQL_GROUP_OWNED[] =
 /* Columns 9..11 of DEVICE_SELECT: null before the first attestation, else {"at", "result",
  * "reason" (null on pass)}. */
 static json_t *
-device_attestation_json(sqlite3_stmt *st)
+devices_attestation_json(sqlite3_stmt *st)
 {
     if (sqlite3_column_type(st, 9) == SQLITE_NULL || sqlite3_column_type(st, 10) == SQLITE_NULL)
         return json_null();
@@ -77,7 +77,7 @@ device_attestation_json(sqlite3_stmt *st)
 
 /* DEVICE_SELECT */
 static json_t *
-device_json(sqlite3_stmt *st)
+devices_json(sqlite3_stmt *st)
 {
     const char *state = "active";
     if (sqlite3_column_type(st, 1) == SQLITE_NULL)
@@ -88,12 +88,12 @@ device_json(sqlite3_stmt *st)
                      "state", state, "group_id", store__col_int(st, 3), "product_id",
                      store__col_int(st, 4), "public_key", store__col_text(st, 5), "created_at",
                      store__col_time(st, 6), "claimed_at", store__col_time(st, 7), "updated_at",
-                     store__col_time(st, 8), "attestation", device_attestation_json(st));
+                     store__col_time(st, 8), "attestation", devices_attestation_json(st));
 }
 
 /* Loads a device visible to the tenant. */
 static int
-load_device(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
+devices_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_GET);
     int rc = STORE_ERR;
@@ -105,7 +105,7 @@ load_device(store *s, struct conn *c, int64_t tenant_id, const char *device_id, 
         goto out;
     if ((rc = store__step_row(s, c, st, "device load")) != STORE_OK)
         goto out;
-    if ((*out = device_json(st)) == NULL)
+    if ((*out = devices_json(st)) == NULL)
         rc = STORE_ERR;
 out:
     if (st != NULL)
@@ -116,7 +116,7 @@ out:
 /* --- Devices --- */
 
 /* Who holds a device, read inside a transaction. */
-struct device_owner {
+struct devices_owner {
     int64_t tenant_id; /* 0 while unclaimed */
     int64_t group_id;  /* 0 when in no group */
     int blocked;
@@ -124,7 +124,7 @@ struct device_owner {
 
 /* STORE_OK with *o, STORE_NOTFOUND when the device is not in the registry. */
 static int
-device_owner(store *s, struct conn *c, const char *device_id, struct device_owner *o)
+devices_owner(store *s, struct conn *c, const char *device_id, struct devices_owner *o)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_OWNER);
     int rc = STORE_ERR;
@@ -146,8 +146,8 @@ out:
 
 /* Claims an unclaimed device into tenant_id and group_id (0 = none) at time now. */
 static int
-device_claim(store *s, struct conn *c, const char *device_id, int64_t tenant_id, int64_t group_id,
-             int64_t now)
+devices_claim_row(store *s, struct conn *c, const char *device_id, int64_t tenant_id,
+                  int64_t group_id, int64_t now)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_CLAIM);
     int rc = STORE_ERR;
@@ -165,7 +165,7 @@ out:
     return rc;
 }
 
-struct import_ctx {
+struct devices_import_ctx {
     int64_t tenant_id;
     int claim;
     int64_t group_id;
@@ -175,7 +175,7 @@ struct import_ctx {
 };
 
 static int
-import_conflict(struct import_ctx *x, size_t index, const char *device_id)
+devices_import_conflict(struct devices_import_ctx *x, size_t index, const char *device_id)
 {
     json_t *e =
         json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)index, "device_id", device_id,
@@ -186,18 +186,18 @@ import_conflict(struct import_ctx *x, size_t index, const char *device_id)
 /* Imports one entry. Once a conflict is known nothing more is written (the transaction will be
  * rolled back); the remaining entries are only checked, so that every conflict is reported. */
 static int
-import_one(store *s, struct conn *c, struct import_ctx *x, size_t index,
-           const struct store_import_entry *e)
+devices_import_one(store *s, struct conn *c, struct devices_import_ctx *x, size_t index,
+                   const struct store_import_entry *e)
 {
-    struct device_owner o;
+    struct devices_owner o;
     int failing = json_array_size(x->errors) > 0;
-    int rc = device_owner(s, c, e->device_id, &o);
+    int rc = devices_owner(s, c, e->device_id, &o);
 
     if (rc == STORE_OK) {
         if (o.tenant_id != 0 && o.tenant_id != x->tenant_id)
-            return import_conflict(x, index, e->device_id);
+            return devices_import_conflict(x, index, e->device_id);
         if (o.tenant_id == 0 && x->claim && !failing)
-            return device_claim(s, c, e->device_id, x->tenant_id, x->group_id, x->now);
+            return devices_claim_row(s, c, e->device_id, x->tenant_id, x->group_id, x->now);
         return STORE_OK; /* known: kept as it is */
     }
     if (rc != STORE_NOTFOUND)
@@ -222,8 +222,8 @@ import_one(store *s, struct conn *c, struct import_ctx *x, size_t index,
 }
 
 static int
-import_args_ok(const struct store_import_entry *e, size_t n, int claim, int64_t group_id,
-               const struct store_actor *a)
+devices_import_args_ok(const struct store_import_entry *e, size_t n, int claim, int64_t group_id,
+                       const struct store_actor *a)
 {
     if (e == NULL || n == 0 || group_id < 0 || (group_id > 0 && !claim) || !store__actor_ok(a))
         return 0;
@@ -238,7 +238,7 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
                     int claim, int64_t group_id, const struct store_actor *a, json_t **errors,
                     size_t *created)
 {
-    struct import_ctx x = {tenant_id, claim != 0, group_id, util_now(), NULL, 0};
+    struct devices_import_ctx x = {tenant_id, claim != 0, group_id, util_now(), NULL, 0};
     struct conn *c = NULL;
     int rc = STORE_INVALID;
 
@@ -246,7 +246,7 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
         *errors = NULL;
     if (created != NULL)
         *created = 0;
-    if (!import_args_ok(e, n, claim, group_id, a))
+    if (!devices_import_args_ok(e, n, claim, group_id, a))
         goto out;
     rc = STORE_ERR;
     if ((x.errors = json_array()) == NULL)
@@ -258,7 +258,7 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
     if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
-        if ((rc = import_one(s, c, &x, i, &e[i])) != STORE_OK)
+        if ((rc = devices_import_one(s, c, &x, i, &e[i])) != STORE_OK)
             goto out;
     if (json_array_size(x.errors) > 0) {
         rc = STORE_CONFLICT;
@@ -291,7 +291,7 @@ store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t **ou
     if (!store__device_id_ok(device_id))
         goto out;
     c = store__take(s);
-    rc = load_device(s, c, tenant_id, device_id, out);
+    rc = devices_load(s, c, tenant_id, device_id, out);
 out:
     store__give(s, c);
     return rc;
@@ -335,7 +335,7 @@ out:
 /* The list statement for a filter, and the blocked value it binds (-1 = any). NULL: the filter
  * matches nothing (unclaimed devices are in no group). */
 static const char *
-device_list_sql(int64_t group_id, const char *state, int *blocked)
+devices_list_sql(int64_t group_id, const char *state, int *blocked)
 {
     *blocked = -1;
     if (state != NULL && strcmp(state, "active") == 0)
@@ -352,7 +352,7 @@ device_list_sql(int64_t group_id, const char *state, int *blocked)
 }
 
 static int
-state_ok(const char *state)
+devices_state_ok(const char *state)
 {
     return state == NULL || strcmp(state, "unclaimed") == 0 || strcmp(state, "active") == 0 ||
            strcmp(state, "blocked") == 0;
@@ -370,11 +370,11 @@ store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *sta
     if (items != NULL)
         *items = NULL;
     if (items == NULL || next_cursor == NULL || !store__page_ok(pg) || group_id < 0 ||
-        !state_ok(state) || (pg->cursor != NULL && !store__device_id_ok(pg->cursor)))
+        !devices_state_ok(state) || (pg->cursor != NULL && !store__device_id_ok(pg->cursor)))
         goto out;
     next_cursor[0] = '\0';
     rc = STORE_ERR;
-    if ((sql = device_list_sql(group_id, state, &blocked)) == NULL) {
+    if ((sql = devices_list_sql(group_id, state, &blocked)) == NULL) {
         *items = json_array();
         rc = *items != NULL ? STORE_OK : STORE_ERR;
         goto out;
@@ -389,7 +389,7 @@ store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *sta
                          sqlite3_bind_int(st, 4, blocked) | sqlite3_bind_int(st, 5, pg->limit + 1));
     if (rc != STORE_OK)
         goto out;
-    rc = store__collect(s, c, st, pg->limit, device_json, items, next_cursor);
+    rc = store__collect(s, c, st, pg->limit, devices_json, items, next_cursor);
 out:
     store__give(s, c);
     return rc;
@@ -400,7 +400,7 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
                    const struct store_actor *a, json_t **out)
 {
     struct conn *c = NULL;
-    struct device_owner o;
+    struct devices_owner o;
     json_t *obj = NULL;
     int rc = STORE_INVALID;
 
@@ -410,7 +410,7 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
-        (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
+        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
         goto out;
     if (o.tenant_id != 0 && o.tenant_id != tenant_id) {
         rc = STORE_CONFLICT;
@@ -419,34 +419,36 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
     if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
         goto out;
     if (o.tenant_id == 0) { /* else already ours: kept as it is */
-        if ((rc = device_claim(s, c, device_id, tenant_id, group_id, util_now())) != STORE_OK ||
+        if ((rc = devices_claim_row(s, c, device_id, tenant_id, group_id, util_now())) !=
+                STORE_OK ||
             (rc = store__audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id,
                                json_pack("{s:o}", "group_id",
                                          group_id > 0 ? json_integer(group_id) : json_null()))) !=
                 STORE_OK)
             goto out;
     }
-    rc = load_device(s, c, tenant_id, device_id, &obj);
+    rc = devices_load(s, c, tenant_id, device_id, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
 
 /* The shared body of move and block/unblock: the device must be claimed by the tenant; change()
  * decides from the current row whether anything changes, and applies it with its audit row. */
-struct device_change {
+struct devices_change_req {
     int64_t group_id; /* move: the new group (0 = none) */
     int blocked;      /* block/unblock: the new flag */
 };
-typedef int (*device_change_fn)(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-                                const struct device_owner *o, const struct device_change *ch,
-                                const struct store_actor *a);
+typedef int (*devices_change_fn)(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                                 const struct devices_owner *o, const struct devices_change_req *ch,
+                                 const struct store_actor *a);
 
 static int
-change_device(store *s, int64_t tenant_id, const char *device_id, const struct device_change *ch,
-              device_change_fn change, const struct store_actor *a, json_t **out)
+devices_change(store *s, int64_t tenant_id, const char *device_id,
+               const struct devices_change_req *ch, devices_change_fn change,
+               const struct store_actor *a, json_t **out)
 {
     struct conn *c = NULL;
-    struct device_owner o;
+    struct devices_owner o;
     json_t *obj = NULL;
     int rc = STORE_INVALID;
 
@@ -456,7 +458,7 @@ change_device(store *s, int64_t tenant_id, const char *device_id, const struct d
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
-        (rc = device_owner(s, c, device_id, &o)) != STORE_OK)
+        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
         goto out;
     if (o.tenant_id != tenant_id) {
         rc = STORE_NOTFOUND;
@@ -464,15 +466,15 @@ change_device(store *s, int64_t tenant_id, const char *device_id, const struct d
     }
     if ((rc = change(s, c, tenant_id, device_id, &o, ch, a)) != STORE_OK)
         goto out;
-    rc = load_device(s, c, tenant_id, device_id, &obj);
+    rc = devices_load(s, c, tenant_id, device_id, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
 
 static int
-apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-           const struct device_owner *o, const struct device_change *ch,
-           const struct store_actor *a)
+devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                   const struct devices_owner *o, const struct devices_change_req *ch,
+                   const struct store_actor *a)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -501,9 +503,9 @@ apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
 }
 
 static int
-apply_blocked(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-              const struct device_owner *o, const struct device_change *ch,
-              const struct store_actor *a)
+devices_apply_blocked(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                      const struct devices_owner *o, const struct devices_change_req *ch,
+                      const struct store_actor *a)
 {
     sqlite3_stmt *st = NULL;
     int rc;
@@ -529,19 +531,19 @@ int
 store_device_move(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,
                   const struct store_actor *a, json_t **out)
 {
-    struct device_change ch = {group_id, 0};
+    struct devices_change_req ch = {group_id, 0};
     if (group_id < 0) {
         if (out != NULL)
             *out = NULL;
         return STORE_INVALID;
     }
-    return change_device(s, tenant_id, device_id, &ch, apply_move, a, out);
+    return devices_change(s, tenant_id, device_id, &ch, devices_apply_move, a, out);
 }
 
 int
 store_device_set_blocked(store *s, int64_t tenant_id, const char *device_id, int blocked,
                          const struct store_actor *a, json_t **out)
 {
-    struct device_change ch = {0, blocked != 0};
-    return change_device(s, tenant_id, device_id, &ch, apply_blocked, a, out);
+    struct devices_change_req ch = {0, blocked != 0};
+    return devices_change(s, tenant_id, device_id, &ch, devices_apply_blocked, a, out);
 }

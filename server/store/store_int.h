@@ -36,7 +36,7 @@
 #define PURGE_MAX 100000   /* rows per retention batch */
 #define STMT_CACHE_MAX 128 /* statements per connection: every SQL_ constant of store*.c */
 #define BUSY_TIMEOUT_MS 5000
-#define NAME_MAX_BYTES 128
+#define NAME_MAX_BYTES STORE_NAME_MAX
 #define DESC_MAX_BYTES 1024
 #define ACTOR_MAX_BYTES 64
 #define PAGE_MAX 1000
@@ -147,6 +147,10 @@ int store__bound(store *s, struct conn *c, int rc);
 int store__bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Binds an id that is 0 when absent (as SQL NULL). Returns an SQLite code. */
 int store__bind_id(sqlite3_stmt *st, int i, int64_t v);
+/* Steps sql with ?1 = id to its one row: STORE_OK with *st on the row (borrowed from c),
+ * STORE_NOTFOUND without. *st is NULL only when the statement could not be prepared. */
+int store__row_by_id(store *s, struct conn *c, const char *sql, int64_t id, const char *what,
+                     sqlite3_stmt **st);
 /* Runs an "is this id the tenant's" query (?1 id, ?2 tenant): STORE_OK or STORE_NOTFOUND. */
 int store__owned(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id);
 /* Inside a transaction: STORE_OK if the tenant exists, else STORE_NOTFOUND. */
@@ -176,6 +180,18 @@ typedef json_t *(*store__row_json_fn)(sqlite3_stmt *st);
  * column 0 of the last kept row if a further row exists, else "". */
 int store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit,
                    store__row_json_fn row_json, json_t **items, char *next_cursor);
+/* Typed rows: fills the zeroed element elem from the current row of st. Returns 0, or -1 (out of
+ * memory, or a row that breaks the schema's rules) leaving nothing allocated in elem. */
+typedef int (*store__row_fn)(sqlite3_stmt *st, void *elem);
+/* Steps st to its end, one element of elem_size bytes per row: *rows gets a malloc'd array (NULL
+ * when there is no row) and *n the elements filled. On an error both hold what was filled, for the
+ * caller to free. */
+int store__collect_rows(store *s, struct conn *c, sqlite3_stmt *st, size_t elem_size,
+                        store__row_fn row, void **rows, size_t *n);
+/* A new JSON array of to_json of each of the n typed rows (elem_size bytes each), or NULL when out
+ * of memory. */
+json_t *store__rows_json(const void *rows, size_t n, size_t elem_size,
+                         json_t *(*to_json)(const void *row));
 /* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */
 int store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
                       store__row_json_fn row_json, json_t **out);

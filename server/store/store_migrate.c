@@ -24,7 +24,7 @@ static const char SQL_MIGRATION_ADD[] =
 /* --- Migrations --- */
 
 static int
-newest_version(void)
+migrate_newest(void)
 {
     int v = 0;
     for (int i = 0; i < schema_migration_count; i++)
@@ -35,7 +35,7 @@ newest_version(void)
 
 /* The highest version recorded in schema_migrations, 0 when the table is missing or empty. */
 static int
-read_version(store *s, struct conn *c, int *version)
+migrate_read_version(store *s, struct conn *c, int *version)
 {
     sqlite3_stmt *st = NULL;
     int rc = STORE_ERR;
@@ -63,7 +63,7 @@ out:
 }
 
 static int
-refuse_newer(int current, int newest, char *err, size_t errlen)
+migrate_refuse_newer(int current, int newest, char *err, size_t errlen)
 {
     if (current <= newest)
         return STORE_OK;
@@ -90,9 +90,9 @@ migrate_one(store *s, struct conn *c, const struct schema_migration *m, int newe
     *did = 0;
     if ((rc = store__begin(s, c)) != STORE_OK)
         goto out;
-    if ((rc = read_version(s, c, &cur)) != STORE_OK)
+    if ((rc = migrate_read_version(s, c, &cur)) != STORE_OK)
         goto out;
-    if ((rc = refuse_newer(cur, newest, err, errlen)) != STORE_OK || m->version <= cur)
+    if ((rc = migrate_refuse_newer(cur, newest, err, errlen)) != STORE_OK || m->version <= cur)
         goto out;
     if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
         store__seterr(err, errlen, "migration %s failed: %s", m->name, msg != NULL ? msg : "?");
@@ -125,7 +125,7 @@ out:
 int
 store_migrate(store *s, int *applied, char *err, size_t errlen)
 {
-    int rc = STORE_ERR, n = 0, cur = 0, newest = newest_version();
+    int rc = STORE_ERR, n = 0, cur = 0, newest = migrate_newest();
     struct conn *c = store__take(s);
 
     if (err != NULL && errlen > 0)
@@ -136,9 +136,9 @@ store_migrate(store *s, int *applied, char *err, size_t errlen)
         goto out;
     }
     /* Checked outside a transaction too, so that a binary without migrations still refuses. */
-    if ((rc = read_version(s, c, &cur)) != STORE_OK)
+    if ((rc = migrate_read_version(s, c, &cur)) != STORE_OK)
         goto out;
-    if ((rc = refuse_newer(cur, newest, err, errlen)) != STORE_OK)
+    if ((rc = migrate_refuse_newer(cur, newest, err, errlen)) != STORE_OK)
         goto out;
     for (int i = 0; i < schema_migration_count; i++) {
         int did = 0;
@@ -161,7 +161,7 @@ int
 store_schema_version(store *s, int *version)
 {
     struct conn *c = store__take(s);
-    int v = 0, rc = read_version(s, c, &v);
+    int v = 0, rc = migrate_read_version(s, c, &v);
     store__give(s, c);
     if (version != NULL)
         *version = rc == STORE_OK ? v : 0;

@@ -8,9 +8,11 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* --- Small query helpers --- */
@@ -55,6 +57,18 @@ int
 store__bind_id(sqlite3_stmt *st, int i, int64_t v)
 {
     return v > 0 ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+int
+store__row_by_id(store *s, struct conn *c, const char *sql, int64_t id, const char *what,
+                 sqlite3_stmt **st)
+{
+    int rc;
+    if ((*st = store__prep(s, c, sql)) == NULL)
+        return STORE_ERR;
+    if ((rc = store__bound(s, c, sqlite3_bind_int64(*st, 1, id))) != STORE_OK)
+        return rc;
+    return store__step_row(s, c, *st, what);
 }
 
 /* Runs an "is this id the tenant's" query (?1 id, ?2 tenant): STORE_OK or STORE_NOTFOUND. */
@@ -162,6 +176,7 @@ store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, store__row
     json_t *arr = json_array();
     int rc = STORE_ERR, n = 0, step;
 
+    assert(st != NULL && row_json != NULL && items != NULL);
     if (next_cursor != NULL)
         next_cursor[0] = '\0';
     if (arr == NULL)
@@ -191,6 +206,51 @@ store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit, store__row
 out:
     json_decref(arr);
     return rc;
+}
+
+int
+store__collect_rows(store *s, struct conn *c, sqlite3_stmt *st, size_t elem_size, store__row_fn row,
+                    void **rows, size_t *n)
+{
+    size_t cap = 0;
+    int rc = STORE_ERR, step = SQLITE_OK;
+
+    assert(elem_size > 0 && rows != NULL && n != NULL);
+    *rows = NULL;
+    *n = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap > 0 ? 2 * cap : 8;
+            void *grown = realloc(*rows, ncap * elem_size);
+            if (grown == NULL)
+                goto out;
+            *rows = grown;
+            cap = ncap;
+        }
+        void *elem = (char *)*rows + *n * elem_size;
+        memset(elem, 0, elem_size);
+        if (row(st, elem) != 0)
+            goto out;
+        (*n)++;
+    }
+    rc = step == SQLITE_DONE ? STORE_OK : store__db_error(s, c, "list");
+out:
+    if (rc != STORE_OK && step == SQLITE_ROW)
+        log_error("msg=\"store: cannot build a row (out of memory?)\"");
+    return rc;
+}
+
+json_t *
+store__rows_json(const void *rows, size_t n, size_t elem_size, json_t *(*to_json)(const void *row))
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        if (json_array_append_new(arr, to_json((const char *)rows + i * elem_size)) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
 }
 
 /* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */

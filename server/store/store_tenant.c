@@ -43,6 +43,9 @@ static const char SQL_TOKEN_AUTH[] =
 static const char SQL_TOKEN_LIST[] =
     "SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens "
     "WHERE tenant_id = ?1 ORDER BY id";
+static const char SQL_TOKEN_GET[] =
+    "SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens "
+    "WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_TOKEN_STATE[] =
     "SELECT name, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_TOKEN_REVOKE[] =
@@ -50,22 +53,65 @@ static const char SQL_TOKEN_REVOKE[] =
 
 /* --- JSON of rows --- */
 
-/* id, name, created_at */
-static json_t *
-tenant_json(sqlite3_stmt *st)
+/* Tenants and CAs are read into typed rows first (internal callers use those); their JSON is made
+ * from the typed row, so both forms come from one reading of the columns. */
+
+/* id, name, created_at (a store__row_fn) */
+static int
+tenant_row(sqlite3_stmt *st, void *elem)
 {
-    return json_pack("{s:I, s:o, s:o}", "id", store__col_id(st, 0), "name", store__col_text(st, 1),
-                     "created_at", store__col_time(st, 2));
+    struct store_tenant *t = elem;
+    const unsigned char *name = sqlite3_column_text(st, 1);
+    int len = sqlite3_column_bytes(st, 1);
+
+    if (name == NULL || len < 0 || len > STORE_NAME_MAX) /* the schema's CHECK allows 1..128 */
+        return -1;
+    t->id = sqlite3_column_int64(st, 0);
+    memcpy(t->name, name, (size_t)len);
+    t->name[len] = '\0';
+    t->created_at = sqlite3_column_int64(st, 2);
+    return 0;
 }
 
-/* id, cert_pem, key_name, not_before, not_after, active */
 static json_t *
-ca_json(sqlite3_stmt *st)
+tenant_json(const void *row)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:b}", "id", store__col_id(st, 0), "cert_pem",
-                     store__col_text(st, 1), "key_name", store__col_text(st, 2), "not_before",
-                     store__col_time(st, 3), "not_after", store__col_time(st, 4), "active",
-                     sqlite3_column_int(st, 5) != 0);
+    const struct store_tenant *t = row;
+    return json_pack("{s:I, s:s, s:o}", "id", (json_int_t)t->id, "name", t->name, "created_at",
+                     store__json_time(t->created_at));
+}
+
+/* id, cert_pem, key_name, not_before, not_after, active (a store__row_fn) */
+static int
+ca_row(sqlite3_stmt *st, void *elem)
+{
+    struct store_ca *ca = elem;
+    const unsigned char *pem = sqlite3_column_text(st, 1), *key = sqlite3_column_text(st, 2);
+
+    if (pem == NULL || key == NULL)
+        return -1;
+    ca->cert_pem = strdup((const char *)pem);
+    ca->key_name = strdup((const char *)key);
+    if (ca->cert_pem == NULL || ca->key_name == NULL) {
+        free(ca->cert_pem);
+        free(ca->key_name);
+        return -1;
+    }
+    ca->id = sqlite3_column_int64(st, 0);
+    ca->not_before = sqlite3_column_int64(st, 3);
+    ca->not_after = sqlite3_column_int64(st, 4);
+    ca->active = sqlite3_column_int(st, 5) != 0;
+    return 0;
+}
+
+static json_t *
+ca_json(const void *row)
+{
+    const struct store_ca *ca = row;
+    return json_pack("{s:I, s:s, s:s, s:o, s:o, s:b}", "id", (json_int_t)ca->id, "cert_pem",
+                     ca->cert_pem, "key_name", ca->key_name, "not_before",
+                     store__json_time(ca->not_before), "not_after", store__json_time(ca->not_after),
+                     "active", ca->active);
 }
 
 /* id, name, role, created_at, created_by, revoked_at */
@@ -179,23 +225,28 @@ out:
 }
 
 int
-store_tenant_get(store *s, int64_t id, json_t **out)
+store_tenant_load(store *s, int64_t id, struct store_tenant *out)
 {
     struct conn *c = store__take(s);
-    sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_GET);
-    int rc = STORE_ERR;
+    sqlite3_stmt *st = NULL;
+
+    memset(out, 0, sizeof(*out));
+    int rc = store__row_by_id(s, c, SQL_TENANT_GET, id, "tenant get", &st);
+    if (rc == STORE_OK && tenant_row(st, out) != 0)
+        rc = store__db_error(s, c, "tenant get (bad row)");
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_tenant_get(store *s, int64_t id, json_t **out)
+{
+    struct store_tenant t;
+    int rc = store_tenant_load(s, id, &t);
 
     *out = NULL;
-    if (st == NULL)
-        goto out;
-    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
-        goto out;
-    if ((rc = store__step_row(s, c, st, "tenant get")) != STORE_OK)
-        goto out;
-    if ((*out = tenant_json(st)) == NULL)
+    if (rc == STORE_OK && (*out = tenant_json(&t)) == NULL)
         rc = STORE_ERR;
-out:
-    store__give(s, c);
     return rc;
 }
 
@@ -224,16 +275,38 @@ out:
 }
 
 int
-store_tenant_list(store *s, json_t **out)
+store_tenant_load_all(store *s, struct store_tenant **out, size_t *n)
 {
     struct conn *c = store__take(s);
     sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_LIST);
+    void *rows = NULL;
     int rc = STORE_ERR;
 
     *out = NULL;
+    *n = 0;
     if (st != NULL)
-        rc = store__collect(s, c, st, 0, tenant_json, out, NULL);
+        rc = store__collect_rows(s, c, st, sizeof(**out), tenant_row, &rows, n);
     store__give(s, c);
+    if (rc != STORE_OK) {
+        free(rows);
+        *n = 0;
+        return rc;
+    }
+    *out = rows;
+    return rc;
+}
+
+int
+store_tenant_list(store *s, json_t **out)
+{
+    struct store_tenant *t = NULL;
+    size_t n = 0;
+    int rc = store_tenant_load_all(s, &t, &n);
+
+    *out = NULL;
+    if (rc == STORE_OK && (*out = store__rows_json(t, n, sizeof(*t), tenant_json)) == NULL)
+        rc = STORE_ERR;
+    free(t);
     return rc;
 }
 
@@ -241,17 +314,10 @@ store_tenant_list(store *s, json_t **out)
 int
 store__tenant_exists(store *s, struct conn *c, int64_t tenant_id)
 {
-    sqlite3_stmt *st = store__prep(s, c, SQL_TENANT_GET);
-    int rc = STORE_ERR;
-
-    if (st == NULL)
-        goto out;
-    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id))) != STORE_OK)
-        goto out;
-    rc = store__step_row(s, c, st, "tenant check");
-out:
+    sqlite3_stmt *st = NULL;
+    int rc = store__row_by_id(s, c, SQL_TENANT_GET, tenant_id, "tenant check", &st);
     if (st != NULL)
-        sqlite3_reset(st);
+        sqlite3_reset(st); /* the caller goes on in this transaction */
     return rc;
 }
 
@@ -306,22 +372,54 @@ out:
     return rc;
 }
 
+void
+store_ca_free(struct store_ca *cas, size_t n)
+{
+    for (size_t i = 0; cas != NULL && i < n; i++) {
+        free(cas[i].cert_pem);
+        free(cas[i].key_name);
+    }
+    free(cas);
+}
+
 int
-store_ca_list(store *s, int64_t tenant_id, int64_t now, json_t **out)
+store_ca_load_all(store *s, int64_t tenant_id, int64_t now, struct store_ca **out, size_t *n)
 {
     struct conn *c = store__take(s);
     sqlite3_stmt *st = store__prep(s, c, SQL_CA_LIST);
+    void *rows = NULL;
     int rc = STORE_ERR;
 
     *out = NULL;
+    *n = 0;
     if (st == NULL)
         goto out;
     if ((rc = store__bound(s, c,
                            sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now))))
         goto out;
-    rc = store__collect(s, c, st, 0, ca_json, out, NULL);
+    rc = store__collect_rows(s, c, st, sizeof(**out), ca_row, &rows, n);
 out:
     store__give(s, c);
+    if (rc != STORE_OK) {
+        store_ca_free(rows, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = rows;
+    return rc;
+}
+
+int
+store_ca_list(store *s, int64_t tenant_id, int64_t now, json_t **out)
+{
+    struct store_ca *cas = NULL;
+    size_t n = 0;
+    int rc = store_ca_load_all(s, tenant_id, now, &cas, &n);
+
+    *out = NULL;
+    if (rc == STORE_OK && (*out = store__rows_json(cas, n, sizeof(*cas), ca_json)) == NULL)
+        rc = STORE_ERR;
+    store_ca_free(cas, n);
     return rc;
 }
 
@@ -375,15 +473,11 @@ int
 store_token_get_auth(store *s, int64_t id, struct store_token *out)
 {
     struct conn *c = store__take(s);
-    sqlite3_stmt *st = store__prep(s, c, SQL_TOKEN_AUTH);
-    int rc = STORE_ERR;
+    sqlite3_stmt *st = NULL;
 
     memset(out, 0, sizeof(*out));
-    if (st == NULL)
-        goto out;
-    if ((rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id))) != STORE_OK)
-        goto out;
-    if ((rc = store__step_row(s, c, st, "token load")) != STORE_OK)
+    int rc = store__row_by_id(s, c, SQL_TOKEN_AUTH, id, "token load", &st);
+    if (rc != STORE_OK)
         goto out;
     const void *hash = sqlite3_column_blob(st, 2);
     const unsigned char *role = sqlite3_column_text(st, 1);
@@ -415,6 +509,16 @@ store_token_list(store *s, int64_t tenant_id, json_t **out)
         goto out;
     rc = store__collect(s, c, st, 0, token_json, out, NULL);
 out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_token_get(store *s, int64_t tenant_id, int64_t id, json_t **out)
+{
+    struct conn *c = store__take(s);
+    *out = NULL;
+    int rc = store__load_by_id(s, c, SQL_TOKEN_GET, id, tenant_id, token_json, out);
     store__give(s, c);
     return rc;
 }

@@ -385,6 +385,21 @@ test_tenants(void **state)
     assert_string_equal(jstr(json_array_get(t, 1), "name"), "globex");
     json_decref(t);
 
+    /* The typed forms hold the same rows. */
+    struct store_tenant one, *all = NULL;
+    size_t n = 0;
+    assert_int_equal(store_tenant_load(f->s, f->tb, &one), STORE_OK);
+    assert_int_equal(one.id, f->tb);
+    assert_string_equal(one.name, "globex");
+    assert_true(one.created_at > 0 && one.created_at <= util_now());
+    assert_int_equal(store_tenant_load(f->s, 9999, &one), STORE_NOTFOUND);
+    assert_int_equal(store_tenant_load_all(f->s, &all, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(all[0].id, f->ta);
+    assert_string_equal(all[0].name, "acme");
+    assert_string_equal(all[1].name, "globex");
+    free(all);
+
     char actions[512];
     audit_actions(f, f->ta, actions, sizeof(actions));
     assert_string_equal(actions, "tenant.create");
@@ -426,6 +441,24 @@ test_cas(void **state)
     assert_int_equal(store_ca_list(f->s, f->tb, now, &l), STORE_OK);
     assert_int_equal(json_array_size(l), 0);
     json_decref(l);
+
+    /* The typed form: the same CAs in the same order. */
+    struct store_ca *cas = NULL;
+    size_t n = 0;
+    assert_int_equal(store_ca_load_all(f->s, f->ta, now, &cas, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(cas[0].id, c2);
+    assert_true(cas[0].active);
+    assert_string_equal(cas[0].cert_pem, "PEM2");
+    assert_string_equal(cas[0].key_name, "tenants/1/ca-2");
+    assert_int_equal(cas[0].not_before, now - 5);
+    assert_int_equal(cas[0].not_after, now + 2000);
+    assert_int_equal(cas[1].id, c1);
+    assert_false(cas[1].active);
+    store_ca_free(cas, n);
+    assert_int_equal(store_ca_load_all(f->s, f->tb, now, &cas, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_null(cas);
 
     char actions[512];
     audit_actions(f, f->ta, actions, sizeof(actions));
@@ -470,6 +503,12 @@ test_tokens(void **state)
     assert_true(json_is_null(json_object_get(it, "revoked_at")));
     assert_null(json_object_get(it, "hash"));
     assert_int_equal(json_object_size(it), 6);
+    json_t *one = NULL;
+    assert_int_equal(store_token_get(f->s, f->ta, t1, &one), STORE_OK);
+    assert_true(json_equal(one, it));
+    json_decref(one);
+    assert_int_equal(store_token_get(f->s, f->tb, t1, &one), STORE_NOTFOUND);
+    assert_null(one);
     json_decref(l);
 
     /* Tenant B cannot revoke A's token; A can, twice. */
