@@ -51,6 +51,8 @@ static const char SQL_PING[] = "SELECT count(*) FROM sqlite_schema";
 
 /* --- Errors --- */
 
+#define seterr store__seterr /* store.c's short name for it */
+
 void
 store__seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -301,8 +303,8 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
 
     if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        store__seterr(err, errlen, "cannot open database %s: %s", path,
-                      c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+        seterr(err, errlen, "cannot open database %s: %s", path,
+               c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
         goto out;
     }
     sqlite3_extended_result_codes(c->db, 1);
@@ -310,8 +312,7 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     if (pragma(c->db, "PRAGMA journal_mode = WAL", val, sizeof(val)) != 0 ||
         strcmp(val, "wal") != 0) {
-        store__seterr(err, errlen, "cannot put database %s in WAL mode: %s", path,
-                      sqlite3_errmsg(c->db));
+        seterr(err, errlen, "cannot put database %s in WAL mode: %s", path, sqlite3_errmsg(c->db));
         goto out;
     }
     /* No checkpoint inside an API request: store_checkpoint does them off the request path. */
@@ -319,7 +320,7 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
         pragma(c->db, "PRAGMA synchronous = FULL", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA wal_autocheckpoint = 0", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA foreign_keys", val, sizeof(val)) != 0 || strcmp(val, "1") != 0) {
-        store__seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(c->db));
+        seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(c->db));
         goto out;
     }
     rc = 0;
@@ -345,7 +346,7 @@ create_file(const char *path, char *err, size_t errlen)
     struct stat sb;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        store__seterr(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+        seterr(err, errlen, "cannot open database %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) != 0)
@@ -417,14 +418,14 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL || pool_size < 1 || pool_size > POOL_MAX) {
-        store__seterr(err, errlen, "bad store_open arguments (pool size 1..%d)", POOL_MAX);
+        seterr(err, errlen, "bad store_open arguments (pool size 1..%d)", POOL_MAX);
         goto out;
     }
     rc = STORE_ERR;
     if (create_file(path, err, errlen) != 0)
         goto out;
     if ((s = alloc_store(pool_size)) == NULL) {
-        store__seterr(err, errlen, "out of memory");
+        seterr(err, errlen, "out of memory");
         goto out;
     }
     for (int i = 0; i < pool_size; i++) {
@@ -435,15 +436,14 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
     if (conn_open(&s->ingest, path, err, errlen) != 0)
         goto out;
     if ((s->wal_path = malloc(strlen(path) + sizeof("-wal"))) == NULL) {
-        store__seterr(err, errlen, "out of memory");
+        seterr(err, errlen, "out of memory");
         goto out;
     }
     sprintf(s->wal_path, "%s-wal", path);
     if (pragma(s->ingest.db, SQL_INGEST_CACHE, val, sizeof(val)) != 0 ||
         pragma(s->ingest.db, SQL_INGEST_CKPT, val, sizeof(val)) != 0 ||
         pragma(s->ingest.db, SQL_INGEST_SYNC, val, sizeof(val)) != 0) {
-        store__seterr(err, errlen, "cannot configure database %s: %s", path,
-                      sqlite3_errmsg(s->ingest.db));
+        seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->ingest.db));
         goto out;
     }
     *out = s;
