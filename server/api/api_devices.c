@@ -92,7 +92,7 @@ struct import {
 
 /* Validates the body around the entries. Returns 0, or -1 with a 400 reply set. */
 static int
-parse_import_body(api_req *r, struct import *im)
+import_parse_body(api_req *r, struct import *im)
 {
     static const char *const keys[] = {"devices", "claim", "group_id", NULL};
     char err[API_ERR_LEN];
@@ -150,7 +150,8 @@ import_free(struct import *im)
 /* Parses entry v ({"public_key": PEM}) into s. Returns NULL, or the entry error code with the
  * reason in err. */
 static const char *
-check_entry(pki_key_parser *parser, const json_t *v, struct slot *s, char *err, size_t errlen)
+import_check_entry(pki_key_parser *parser, const json_t *v, struct slot *s, char *err,
+                   size_t errlen)
 {
     static const char *const keys[] = {"public_key", NULL};
     char *pem = NULL;
@@ -182,7 +183,7 @@ check_entry(pki_key_parser *parser, const json_t *v, struct slot *s, char *err, 
 
 /* FNV-1a of a device id; ids are hashes already, this only spreads them over the table. */
 static size_t
-id_hash(const char *id)
+import_id_hash(const char *id)
 {
     uint64_t h = 14695981039346656037ULL;
     for (; *id != '\0'; id++)
@@ -193,11 +194,11 @@ id_hash(const char *id)
 /* Adds slot i's device id to the set. Returns the index of an earlier slot with the same id, or
  * SIZE_MAX. */
 static size_t
-seen_add(struct import *im, size_t i)
+import_seen_add(struct import *im, size_t i)
 {
     const char *id = im->slots[i].id;
     size_t mask = im->seen_cap - 1;
-    for (size_t p = id_hash(id) & mask;; p = (p + 1) & mask) {
+    for (size_t p = import_id_hash(id) & mask;; p = (p + 1) & mask) {
         size_t v = im->seen[p];
         if (v == 0) {
             im->seen[p] = i + 1;
@@ -209,7 +210,7 @@ seen_add(struct import *im, size_t i)
 }
 
 static void
-add_error(struct import *im, size_t index, const char *code, const char *msg)
+import_add_error(struct import *im, size_t index, const char *code, const char *msg)
 {
     char safe[API_ERR_LEN];
     snprintf(safe, sizeof(safe), "%s", msg);
@@ -222,21 +223,21 @@ add_error(struct import *im, size_t index, const char *code, const char *msg)
 /* Checks every entry (all of them, to report every error) and fills im->entries for the valid ones.
  */
 static void
-validate_entries(struct import *im)
+import_validate(struct import *im)
 {
     char err[API_ERR_LEN];
     for (size_t i = 0; i < im->n; i++) {
-        const char *code = check_entry(im->parser, json_array_get(im->devices, i), &im->slots[i],
-                                       err, sizeof(err));
+        const char *code = import_check_entry(im->parser, json_array_get(im->devices, i),
+                                              &im->slots[i], err, sizeof(err));
         if (code == NULL) {
-            size_t first = seen_add(im, i);
+            size_t first = import_seen_add(im, i);
             if (first != SIZE_MAX) {
                 snprintf(err, sizeof(err), "same public key as entry %zu", first);
                 code = "duplicate";
             }
         }
         if (code != NULL) {
-            add_error(im, i, code, err);
+            import_add_error(im, i, code, err);
             continue;
         }
         im->entries[i].device_id = im->slots[i].id;
@@ -247,8 +248,8 @@ validate_entries(struct import *im)
 /* Replies status/code with {"errors": the first IMPORT_ERRORS_MAX of errors (stolen, may be NULL),
  * "error_count": total}. */
 static void
-reply_entry_errors(api_req *r, int status, const char *code, json_t *errors, size_t total,
-                   const char *msg)
+import_reply_errors(api_req *r, int status, const char *code, json_t *errors, size_t total,
+                    const char *msg)
 {
     if (errors == NULL)
         errors = json_array();
@@ -261,7 +262,7 @@ reply_entry_errors(api_req *r, int status, const char *code, json_t *errors, siz
 /* {"imported", "created", "claimed", "devices": [{"index", "device_id"}]}, or NULL when out of
  * memory. */
 static json_t *
-import_result(const struct import *im, size_t created)
+import_reply_body(const struct import *im, size_t created)
 {
     json_t *devs = json_array();
     for (size_t i = 0; devs != NULL && i < im->n; i++) {
@@ -286,32 +287,32 @@ api_devices_import(api_req *r)
     int rc;
 
     memset(&im, 0, sizeof(im));
-    if (parse_import_body(r, &im) != 0)
+    if (import_parse_body(r, &im) != 0)
         return;
     if (import_alloc(&im) != 0) {
         api_error(r, 500, "internal", "out of memory");
         goto out;
     }
-    validate_entries(&im);
+    import_validate(&im);
     if (im.nerrors > 0) {
         snprintf(msg, sizeof(msg), "%zu of %zu entries are invalid; nothing was imported",
                  im.nerrors, im.n);
-        reply_entry_errors(r, 400, "import_failed", im.errors, im.nerrors, msg);
+        import_reply_errors(r, 400, "import_failed", im.errors, im.nerrors, msg);
         im.errors = NULL;
         goto out;
     }
     rc = store_device_import(r->app->st, r->tenant_id, im.entries, im.n, im.claim, im.group_id, &a,
                              &store_errors, &created);
     if (rc == STORE_CONFLICT) {
-        reply_entry_errors(r, 409, "already_claimed", store_errors, json_array_size(store_errors),
-                           "devices are claimed by another tenant; nothing was imported");
+        import_reply_errors(r, 409, "already_claimed", store_errors, json_array_size(store_errors),
+                            "devices are claimed by another tenant; nothing was imported");
         store_errors = NULL;
     } else if (rc == STORE_NOTFOUND) {
         api_error(r, 404, "not_found", "device group not found");
     } else if (rc != STORE_OK) {
         api_store_error(r, rc, "device");
     } else {
-        api_reply_built(r, 200, import_result(&im, created));
+        api_reply_built(r, 200, import_reply_body(&im, created));
     }
 out:
     json_decref(store_errors);

@@ -48,25 +48,14 @@ parse_token_body(api_req *r, const char **name, const char **role)
     return 0;
 }
 
-/* The stored object of token id, as GET /v1/tokens shows it (new reference), or NULL. store.h has
- * no store_token_get, so the tenant's token list is searched. */
+/* The stored object of token id, as GET /v1/tokens shows it (new reference), or NULL. */
 static json_t *
 load_token(api_req *r, int64_t id)
 {
-    json_t *list = NULL, *found = NULL, *t;
-    size_t i;
-
-    if (store_token_list(r->app->st, r->tenant_id, &list) != STORE_OK)
+    json_t *obj = NULL;
+    if (store_token_get(r->app->st, r->tenant_id, id, &obj) != STORE_OK)
         return NULL;
-    json_array_foreach(list, i, t)
-    {
-        if (json_integer_value(json_object_get(t, "id")) == id) {
-            found = json_incref(t);
-            break;
-        }
-    }
-    json_decref(list);
-    return found;
+    return obj;
 }
 
 /* The token object of a token just created: the stored row, or (should it not be readable) the same

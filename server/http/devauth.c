@@ -115,25 +115,22 @@ out:
 static X509_STORE *
 load_trust(devauth *d, int64_t tenant_id, int64_t now)
 {
-    json_t *cas = NULL;
+    struct store_ca *cas = NULL;
+    size_t n = 0;
     X509_STORE *trust = NULL;
-    if (store_ca_list(d->st, tenant_id, now, &cas) != STORE_OK || json_array_size(cas) == 0)
+    if (store_ca_load_all(d->st, tenant_id, now, &cas, &n) != STORE_OK || n == 0)
         goto out;
     trust = X509_STORE_new();
     if (trust == NULL)
         goto out;
-    size_t i;
-    json_t *ca;
-    json_array_foreach(cas, i, ca)
-    {
-        const char *pem = json_string_value(json_object_get(ca, "cert_pem"));
-        X509 *cert = pem ? pki_cert_from_pem(pem, strlen(pem)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        X509 *cert = pki_cert_from_pem(cas[i].cert_pem, strlen(cas[i].cert_pem));
         if (cert != NULL)
             X509_STORE_add_cert(trust, cert);
         X509_free(cert);
     }
 out:
-    json_decref(cas);
+    store_ca_free(cas, n);
     return trust;
 }
 

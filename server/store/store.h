@@ -10,6 +10,9 @@
  * NULL.
  *  - Objects are returned in their API shape (field names and RFC 3339 UTC times as in
  * docs/api.md), so handlers pass them through.
+ *  - What the service itself reads (a tenant's name, its CAs, a token, a device's owner) comes as a
+ * typed struct instead (store_tenant_load, store_ca_load_all, store_token_get_auth,
+ * store_device_auth): the JSON shape is only for replies.
  *  - Every tenant-scoped function takes the caller's tenant_id; rows of other tenants answer
  * STORE_NOTFOUND.
  */
@@ -73,6 +76,12 @@ int store_checkpoint(store *s, int *log_frames, int *copied_frames);
 uint64_t store_error_count(const store *s);
 
 /* --- tenants (operator-level, used by aegisctl) --- */
+#define STORE_NAME_MAX 128 /* bytes of a tenant's name */
+struct store_tenant {
+    int64_t id;
+    char name[STORE_NAME_MAX + 1];
+    int64_t created_at;
+};
 /* STORE_CONFLICT if the name exists. */
 int store_tenant_create(store *s, const char *name, const struct store_actor *a, int64_t *id);
 /* {"id", "name", "created_at"} */
@@ -80,6 +89,10 @@ int store_tenant_get(store *s, int64_t id, json_t **out);
 int store_tenant_find(store *s, const char *name, int64_t *id);
 /* Array of tenant objects, by id. */
 int store_tenant_list(store *s, json_t **out);
+/* Typed forms of the two above: one tenant into *out; all tenants by id into *out (malloc'd, the
+ * caller frees it with free(); NULL when there are none) and *n. */
+int store_tenant_load(store *s, int64_t id, struct store_tenant *out);
+int store_tenant_load_all(store *s, struct store_tenant **out, size_t *n);
 
 /* --- issuing CAs of a tenant --- */
 /* Records an issuing CA. key_name is the signer's name for the key (e.g. "tenants/1/ca-1"). When
@@ -91,6 +104,19 @@ int store_ca_add(store *s, int64_t tenant_id, const char *cert_pem, const char *
 /* Array of {"id", "cert_pem", "key_name", "not_before", "not_after", "active" (bool)} for the
  * tenant's CAs that have not expired at time now, active first, then newest first. */
 int store_ca_list(store *s, int64_t tenant_id, int64_t now, json_t **out);
+/* The same CAs typed, in the same order: *out (free with store_ca_free; NULL when there are none)
+ * and *n. */
+struct store_ca {
+    int64_t id;
+    char *cert_pem; /* owned by the array */
+    char *key_name; /* owned by the array */
+    int64_t not_before;
+    int64_t not_after;
+    int active;
+};
+int store_ca_load_all(store *s, int64_t tenant_id, int64_t now, struct store_ca **out, size_t *n);
+/* Frees n CAs of store_ca_load_all and the array. Accepts NULL. */
+void store_ca_free(struct store_ca *cas, size_t n);
 
 /* --- API tokens --- */
 struct store_token {
@@ -108,6 +134,8 @@ int store_token_get_auth(store *s, int64_t id, struct store_token *out);
 /* Array of {"id", "name", "role", "created_at", "created_by", "revoked_at" (null or time)}; never
  * hashes. */
 int store_token_list(store *s, int64_t tenant_id, json_t **out);
+/* One token of the tenant in the shape of a list item. STORE_NOTFOUND if not the tenant's. */
+int store_token_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* Revokes (idempotent). STORE_NOTFOUND if not the tenant's. */
 int store_token_revoke(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a);
 

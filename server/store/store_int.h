@@ -1,8 +1,17 @@
-/* store internals shared by the store's source files (store.c: pool, statements, migrations,
- * tenants, products, groups, devices, audit; store_attest.c: attestation). Nothing outside
- * server/store*.c includes this header: the rest of Aegis sees only store.h.
+/* store internals shared by the store's source files. Nothing outside server/store/ includes this
+ * header: the rest of Aegis sees only store.h.
  *
- * Conventions (as in store.c):
+ *   store.c           opening, pragmas, the connection pool, transactions, write-ahead-log flush,
+ *                     retention batches, ping and checkpoint
+ *   store_migrate.c   schema migrations
+ *   store_query.c     stepping, binding, argument checks, columns as JSON, paged lists
+ *   store_tenant.c    tenants, issuing CAs, API tokens, the audit log
+ *   store_catalog.c   products and device groups
+ *   store_devices.c   the device registry (import, claim, move, block, list, get, auth)
+ *   store_attest.c    nonces, reference values, minimums, attestation records
+ *   store_telemetry.c failure reports, buckets, crash rates, flags
+ *
+ * Conventions:
  *  - A call takes a connection with store__take() for its whole duration and gives it back with
  *    store__give(); changes run between store__begin() and store__end_tx() and write their audit
  *    row with store__audit() in the same transaction.
@@ -27,7 +36,7 @@
 #define PURGE_MAX 100000   /* rows per retention batch */
 #define STMT_CACHE_MAX 128 /* statements per connection: every SQL_ constant of store*.c */
 #define BUSY_TIMEOUT_MS 5000
-#define NAME_MAX_BYTES 128
+#define NAME_MAX_BYTES STORE_NAME_MAX
 #define DESC_MAX_BYTES 1024
 #define ACTOR_MAX_BYTES 64
 #define PAGE_MAX 1000
@@ -90,6 +99,9 @@ int store__db_error(store *s, struct conn *c, const char *what);
 /* Turns the failed sqlite3_step result rc of a write into a STORE code: a unique violation is
  * STORE_CONFLICT, a CHECK violation STORE_INVALID, anything else a logged STORE_ERR. */
 int store__write_error(store *s, struct conn *c, int rc, const char *what);
+/* Formats a message into err (errlen bytes; err may be NULL). */
+void store__seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* --- retention --- */
 /* Runs one retention DELETE (sql binds ?1 = arg and ?2 = max_rows, 1..PURGE_MAX) in its own
@@ -135,6 +147,10 @@ int store__bound(store *s, struct conn *c, int rc);
 int store__bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Binds an id that is 0 when absent (as SQL NULL). Returns an SQLite code. */
 int store__bind_id(sqlite3_stmt *st, int i, int64_t v);
+/* Steps sql with ?1 = id to its one row: STORE_OK with *st on the row (borrowed from c),
+ * STORE_NOTFOUND without. *st is NULL only when the statement could not be prepared. */
+int store__row_by_id(store *s, struct conn *c, const char *sql, int64_t id, const char *what,
+                     sqlite3_stmt **st);
 /* Runs an "is this id the tenant's" query (?1 id, ?2 tenant): STORE_OK or STORE_NOTFOUND. */
 int store__owned(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id);
 /* Inside a transaction: STORE_OK if the tenant exists, else STORE_NOTFOUND. */
@@ -164,6 +180,18 @@ typedef json_t *(*store__row_json_fn)(sqlite3_stmt *st);
  * column 0 of the last kept row if a further row exists, else "". */
 int store__collect(store *s, struct conn *c, sqlite3_stmt *st, int limit,
                    store__row_json_fn row_json, json_t **items, char *next_cursor);
+/* Typed rows: fills the zeroed element elem from the current row of st. Returns 0, or -1 (out of
+ * memory, or a row that breaks the schema's rules) leaving nothing allocated in elem. */
+typedef int (*store__row_fn)(sqlite3_stmt *st, void *elem);
+/* Steps st to its end, one element of elem_size bytes per row: *rows gets a malloc'd array (NULL
+ * when there is no row) and *n the elements filled. On an error both hold what was filled, for the
+ * caller to free. */
+int store__collect_rows(store *s, struct conn *c, sqlite3_stmt *st, size_t elem_size,
+                        store__row_fn row, void **rows, size_t *n);
+/* A new JSON array of to_json of each of the n typed rows (elem_size bytes each), or NULL when out
+ * of memory. */
+json_t *store__rows_json(const void *rows, size_t n, size_t elem_size,
+                         json_t *(*to_json)(const void *row));
 /* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */
 int store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
                       store__row_json_fn row_json, json_t **out);

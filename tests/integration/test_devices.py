@@ -88,6 +88,17 @@ class DevicesTest(harness.DaemonTestCase):
         d = self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(keys[0])))
         self.assertEqual((d["state"], d["group_id"], d["product_id"]), ("active", None, None))
 
+    def test_import_into_a_group_not_the_tenants_stores_nothing(self):
+        # The group check runs in the import's transaction: another tenant's group, or none, is 404
+        # for the whole import, and not one entry is stored.
+        rg = self.group("import-rival", token=self.token_of("rival"))
+        keys = self.take(3)
+        for gid in (rg["id"], 999999):
+            body = self.assertError(self.import_keys(keys, group_id=gid), 404, "not_found")
+            self.assertEqual(body["message"], "device group not found")
+            self.assert_nothing_stored(keys)
+        self.assertEqual(self.count(group_id=rg["id"], token=self.token_of("rival")), 0)
+
     def test_import_one_bad_key_stores_nothing(self):
         g = self.group("bad-key")
         keys = self.take(10)

@@ -1,0 +1,549 @@
+/* store_devices: the device registry (store.h): import, claim, move, block, list, get, and the
+ * lookup that authenticates a device. */
+#include "store.h"
+#include "store_int.h"
+
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- SQL --- */
+
+/* Device rows: id, tenant_id, blocked, group_id, product_id, public_key_pem, created_at,
+ * claimed_at, updated_at, attest_at, attest_result, attest_reason. Visible to a tenant: claimed by
+ * it, or unclaimed and imported by it. */
+#define DEVICE_SELECT                                                                              \
+    "SELECT d.id, d.tenant_id, d.blocked, d.group_id, g.product_id, d.public_key_pem, "            \
+    "d.created_at, d.claimed_at, d.updated_at, d.attest_at, d.attest_result, d.attest_reason "     \
+    "FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
+static const char SQL_DEVICE_GET[] =
+    DEVICE_SELECT "WHERE d.id = ?1 AND (d.tenant_id = ?2 OR "
+                  "(d.tenant_id IS NULL AND d.registered_by = ?2))";
+/* The list statements share their parameters (each binds all five, whether it uses them or not): ?1
+ * group, ?2 tenant, ?3 cursor (after this id), ?4 blocked (-1 = any), ?5 row limit. */
+static const char SQL_DEVICE_LIST_ALL[] =
+    DEVICE_SELECT "WHERE d.tenant_id = ?2 AND d.id > ?3 "
+                  "UNION ALL " DEVICE_SELECT "WHERE d.tenant_id IS NULL AND d.registered_by = ?2 "
+                  "AND d.id > ?3 ORDER BY 1 LIMIT ?5";
+static const char SQL_DEVICE_LIST_UNCLAIMED[] =
+    DEVICE_SELECT "WHERE d.tenant_id IS NULL AND d.registered_by = ?2 AND d.id > ?3 "
+                  "ORDER BY d.id LIMIT ?5";
+static const char SQL_DEVICE_LIST_CLAIMED[] =
+    DEVICE_SELECT "WHERE d.tenant_id = ?2 AND d.blocked = ?4 AND d.id > ?3 "
+                  "ORDER BY d.id LIMIT ?5";
+static const char SQL_DEVICE_LIST_GROUP[] =
+    DEVICE_SELECT "WHERE d.group_id = ?1 AND d.tenant_id = ?2 AND d.id > ?3 "
+                  "AND (?4 = -1 OR d.blocked = ?4) ORDER BY d.id LIMIT ?5";
+static const char SQL_DEVICE_OWNER[] =
+    "SELECT tenant_id, group_id, blocked FROM devices WHERE id = ?1";
+static const char SQL_DEVICE_ADD[] =
+    "INSERT INTO devices (id, public_key_pem, registered_by, tenant_id, group_id, blocked, "
+    "created_at, claimed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?6)";
+/* The last attestation stays only when the claiming tenant is the one that could already see it. */
+static const char SQL_DEVICE_CLAIM[] =
+    "UPDATE devices SET tenant_id = ?2, group_id = ?3, claimed_at = ?4, updated_at = ?4, "
+    "attest_at = CASE WHEN registered_by = ?2 THEN attest_at END, "
+    "attest_result = CASE WHEN registered_by = ?2 THEN attest_result END, "
+    "attest_reason = CASE WHEN registered_by = ?2 THEN attest_reason END "
+    "WHERE id = ?1 AND tenant_id IS NULL";
+static const char SQL_DEVICE_MOVE[] =
+    "UPDATE devices SET group_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_DEVICE_BLOCK[] =
+    "UPDATE devices SET blocked = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_DEVICE_AUTH[] =
+    "SELECT coalesce(d.tenant_id, 0), coalesce(d.group_id, 0), coalesce(g.product_id, 0), "
+    "d.blocked, d.public_key_pem FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
+    "WHERE d.id = ?1";
+static const char SQL_GROUP_OWNED[] =
+    "SELECT 1 FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
+
+/* --- JSON of rows --- */
+
+/* Columns 9..11 of DEVICE_SELECT: null before the first attestation, else {"at", "result",
+ * "reason" (null on pass)}. */
+static json_t *
+devices_attestation_json(sqlite3_stmt *st)
+{
+    if (sqlite3_column_type(st, 9) == SQLITE_NULL || sqlite3_column_type(st, 10) == SQLITE_NULL)
+        return json_null();
+    json_t *reason =
+        sqlite3_column_type(st, 11) == SQLITE_NULL ? json_null() : store__col_text(st, 11);
+    return json_pack("{s:o, s:o, s:o}", "at", store__col_time(st, 9), "result",
+                     store__col_text(st, 10), "reason", reason);
+}
+
+/* DEVICE_SELECT */
+static json_t *
+devices_json(sqlite3_stmt *st)
+{
+    const char *state = "active";
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+        state = "unclaimed";
+    else if (sqlite3_column_int(st, 2) != 0)
+        state = "blocked";
+    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", store__col_text(st, 0),
+                     "state", state, "group_id", store__col_int(st, 3), "product_id",
+                     store__col_int(st, 4), "public_key", store__col_text(st, 5), "created_at",
+                     store__col_time(st, 6), "claimed_at", store__col_time(st, 7), "updated_at",
+                     store__col_time(st, 8), "attestation", devices_attestation_json(st));
+}
+
+/* Loads a device visible to the tenant. */
+static int
+devices_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_GET);
+    int rc = STORE_ERR;
+
+    if (st == NULL)
+        goto out;
+    if ((rc = store__bound(
+             s, c, store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id))) != 0)
+        goto out;
+    if ((rc = store__step_row(s, c, st, "device load")) != STORE_OK)
+        goto out;
+    if ((*out = devices_json(st)) == NULL)
+        rc = STORE_ERR;
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+/* --- Devices --- */
+
+/* Who holds a device, read inside a transaction. */
+struct devices_owner {
+    int64_t tenant_id; /* 0 while unclaimed */
+    int64_t group_id;  /* 0 when in no group */
+    int blocked;
+};
+
+/* STORE_OK with *o, STORE_NOTFOUND when the device is not in the registry. */
+static int
+devices_owner(store *s, struct conn *c, const char *device_id, struct devices_owner *o)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_OWNER);
+    int rc = STORE_ERR;
+
+    memset(o, 0, sizeof(*o));
+    if (st == NULL)
+        goto out;
+    if ((rc = store__bound(s, c, store__bind_text(st, 1, device_id))) != STORE_OK ||
+        (rc = store__step_row(s, c, st, "device owner")) != STORE_OK)
+        goto out;
+    o->tenant_id = sqlite3_column_int64(st, 0);
+    o->group_id = sqlite3_column_int64(st, 1);
+    o->blocked = sqlite3_column_int(st, 2);
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+/* Claims an unclaimed device into tenant_id and group_id (0 = none) at time now. */
+static int
+devices_claim_row(store *s, struct conn *c, const char *device_id, int64_t tenant_id,
+                  int64_t group_id, int64_t now)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_CLAIM);
+    int rc = STORE_ERR;
+
+    if (st == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          store__bind_id(st, 3, group_id) | sqlite3_bind_int64(st, 4, now));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, "device claim");
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+struct devices_import_ctx {
+    int64_t tenant_id;
+    int claim;
+    int64_t group_id;
+    int64_t now;
+    json_t *errors; /* the already_claimed entries found so far */
+    size_t created;
+};
+
+static int
+devices_import_conflict(struct devices_import_ctx *x, size_t index, const char *device_id)
+{
+    json_t *e =
+        json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)index, "device_id", device_id,
+                  "error", "already_claimed", "message", "device is claimed by another tenant");
+    return e != NULL && json_array_append_new(x->errors, e) == 0 ? STORE_OK : STORE_ERR;
+}
+
+/* Imports one entry. Once a conflict is known nothing more is written (the transaction will be
+ * rolled back); the remaining entries are only checked, so that every conflict is reported. */
+static int
+devices_import_one(store *s, struct conn *c, struct devices_import_ctx *x, size_t index,
+                   const struct store_import_entry *e)
+{
+    struct devices_owner o;
+    int failing = json_array_size(x->errors) > 0;
+    int rc = devices_owner(s, c, e->device_id, &o);
+
+    if (rc == STORE_OK) {
+        if (o.tenant_id != 0 && o.tenant_id != x->tenant_id)
+            return devices_import_conflict(x, index, e->device_id);
+        if (o.tenant_id == 0 && x->claim && !failing)
+            return devices_claim_row(s, c, e->device_id, x->tenant_id, x->group_id, x->now);
+        return STORE_OK; /* known: kept as it is */
+    }
+    if (rc != STORE_NOTFOUND)
+        return rc;
+    if (failing)
+        return STORE_OK;
+
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_ADD);
+    if (st == NULL)
+        return STORE_ERR;
+    rc = store__bound(
+        s, c,
+        store__bind_text(st, 1, e->device_id) | store__bind_text(st, 2, e->public_key_pem) |
+            sqlite3_bind_int64(st, 3, x->tenant_id) |
+            store__bind_id(st, 4, x->claim ? x->tenant_id : 0) |
+            store__bind_id(st, 5, x->claim ? x->group_id : 0) | sqlite3_bind_int64(st, 6, x->now) |
+            (x->claim ? sqlite3_bind_int64(st, 7, x->now) : sqlite3_bind_null(st, 7)));
+    if (rc == STORE_OK && (rc = store__step_done(s, c, st, "device insert")) == STORE_OK)
+        x->created++;
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int
+devices_import_args_ok(const struct store_import_entry *e, size_t n, int claim, int64_t group_id,
+                       const struct store_actor *a)
+{
+    if (e == NULL || n == 0 || group_id < 0 || (group_id > 0 && !claim) || !store__actor_ok(a))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!store__device_id_ok(e[i].device_id) || e[i].public_key_pem == NULL)
+            return 0;
+    return 1;
+}
+
+int
+store_device_import(store *s, int64_t tenant_id, const struct store_import_entry *e, size_t n,
+                    int claim, int64_t group_id, const struct store_actor *a, json_t **errors,
+                    size_t *created)
+{
+    struct devices_import_ctx x = {tenant_id, claim != 0, group_id, util_now(), NULL, 0};
+    struct conn *c = NULL;
+    int rc = STORE_INVALID;
+
+    if (errors != NULL)
+        *errors = NULL;
+    if (created != NULL)
+        *created = 0;
+    if (!devices_import_args_ok(e, n, claim, group_id, a))
+        goto out;
+    rc = STORE_ERR;
+    if ((x.errors = json_array()) == NULL)
+        goto out;
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
+        goto out;
+    if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = devices_import_one(s, c, &x, i, &e[i])) != STORE_OK)
+            goto out;
+    if (json_array_size(x.errors) > 0) {
+        rc = STORE_CONFLICT;
+        goto out;
+    }
+    rc = store__audit(s, c, tenant_id, a, "device.import", "device", 0, NULL,
+                      json_pack("{s:I, s:I, s:b, s:o}", "count", (json_int_t)n, "created",
+                                (json_int_t)x.created, "claimed", x.claim, "group_id",
+                                group_id > 0 ? json_integer(group_id) : json_null()));
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    if (rc == STORE_CONFLICT && errors != NULL && json_array_size(x.errors) > 0) {
+        *errors = x.errors;
+        x.errors = NULL;
+    }
+    if (rc == STORE_OK && created != NULL)
+        *created = x.created;
+    json_decref(x.errors);
+    return rc;
+}
+
+int
+store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    struct conn *c = NULL;
+    int rc = STORE_INVALID;
+
+    *out = NULL;
+    if (!store__device_id_ok(device_id))
+        goto out;
+    c = store__take(s);
+    rc = devices_load(s, c, tenant_id, device_id, out);
+out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_device_auth(store *s, const char *device_id, struct store_device_auth *out)
+{
+    struct conn *c = NULL;
+    int rc = STORE_INVALID;
+
+    memset(out, 0, sizeof(*out));
+    if (!store__device_id_ok(device_id))
+        goto out;
+    c = store__take(s);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_AUTH);
+    rc = STORE_ERR;
+    if (st == NULL || sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK)
+        goto out;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = STORE_NOTFOUND;
+        goto out;
+    }
+    if (step != SQLITE_ROW) {
+        rc = store__db_error(s, c, "device auth");
+        goto out;
+    }
+    out->tenant_id = sqlite3_column_int64(st, 0);
+    out->group_id = sqlite3_column_int64(st, 1);
+    out->product_id = sqlite3_column_int64(st, 2);
+    out->blocked = sqlite3_column_int(st, 3) != 0;
+    const unsigned char *pem = sqlite3_column_text(st, 4);
+    snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem ? (const char *)pem : "");
+    rc = STORE_OK;
+out:
+    store__give(s, c);
+    return rc;
+}
+
+/* The list statement for a filter, and the blocked value it binds (-1 = any). NULL: the filter
+ * matches nothing (unclaimed devices are in no group). */
+static const char *
+devices_list_sql(int64_t group_id, const char *state, int *blocked)
+{
+    *blocked = -1;
+    if (state != NULL && strcmp(state, "active") == 0)
+        *blocked = 0;
+    else if (state != NULL && strcmp(state, "blocked") == 0)
+        *blocked = 1;
+    int unclaimed = state != NULL && strcmp(state, "unclaimed") == 0;
+
+    if (group_id > 0)
+        return unclaimed ? NULL : SQL_DEVICE_LIST_GROUP;
+    if (unclaimed)
+        return SQL_DEVICE_LIST_UNCLAIMED;
+    return *blocked >= 0 ? SQL_DEVICE_LIST_CLAIMED : SQL_DEVICE_LIST_ALL;
+}
+
+static int
+devices_state_ok(const char *state)
+{
+    return state == NULL || strcmp(state, "unclaimed") == 0 || strcmp(state, "active") == 0 ||
+           strcmp(state, "blocked") == 0;
+}
+
+int
+store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *state,
+                  const struct store_page *pg, json_t **items, char *next_cursor)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *sql = NULL;
+    int blocked = -1, rc = STORE_INVALID;
+
+    if (items != NULL)
+        *items = NULL;
+    if (items == NULL || next_cursor == NULL || !store__page_ok(pg) || group_id < 0 ||
+        !devices_state_ok(state) || (pg->cursor != NULL && !store__device_id_ok(pg->cursor)))
+        goto out;
+    next_cursor[0] = '\0';
+    rc = STORE_ERR;
+    if ((sql = devices_list_sql(group_id, state, &blocked)) == NULL) {
+        *items = json_array();
+        rc = *items != NULL ? STORE_OK : STORE_ERR;
+        goto out;
+    }
+    c = store__take(s);
+    if ((st = store__prep(s, c, sql)) == NULL)
+        goto out;
+    rc =
+        store__bound(s, c,
+                     sqlite3_bind_int64(st, 1, group_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                         store__bind_text(st, 3, pg->cursor != NULL ? pg->cursor : "") |
+                         sqlite3_bind_int(st, 4, blocked) | sqlite3_bind_int(st, 5, pg->limit + 1));
+    if (rc != STORE_OK)
+        goto out;
+    rc = store__collect(s, c, st, pg->limit, devices_json, items, next_cursor);
+out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,
+                   const struct store_actor *a, json_t **out)
+{
+    struct conn *c = NULL;
+    struct devices_owner o;
+    json_t *obj = NULL;
+    int rc = STORE_INVALID;
+
+    if (out != NULL)
+        *out = NULL;
+    if (!store__device_id_ok(device_id) || group_id < 0 || !store__actor_ok(a))
+        goto out;
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
+        goto out;
+    if (o.tenant_id != 0 && o.tenant_id != tenant_id) {
+        rc = STORE_CONFLICT;
+        goto out;
+    }
+    if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
+        goto out;
+    if (o.tenant_id == 0) { /* else already ours: kept as it is */
+        if ((rc = devices_claim_row(s, c, device_id, tenant_id, group_id, util_now())) !=
+                STORE_OK ||
+            (rc = store__audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id,
+                               json_pack("{s:o}", "group_id",
+                                         group_id > 0 ? json_integer(group_id) : json_null()))) !=
+                STORE_OK)
+            goto out;
+    }
+    rc = devices_load(s, c, tenant_id, device_id, &obj);
+out:
+    return store__finish(s, c, rc, obj, out);
+}
+
+/* The shared body of move and block/unblock: the device must be claimed by the tenant; change()
+ * decides from the current row whether anything changes, and applies it with its audit row. */
+struct devices_change_req {
+    int64_t group_id; /* move: the new group (0 = none) */
+    int blocked;      /* block/unblock: the new flag */
+};
+typedef int (*devices_change_fn)(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                                 const struct devices_owner *o, const struct devices_change_req *ch,
+                                 const struct store_actor *a);
+
+static int
+devices_change(store *s, int64_t tenant_id, const char *device_id,
+               const struct devices_change_req *ch, devices_change_fn change,
+               const struct store_actor *a, json_t **out)
+{
+    struct conn *c = NULL;
+    struct devices_owner o;
+    json_t *obj = NULL;
+    int rc = STORE_INVALID;
+
+    if (out != NULL)
+        *out = NULL;
+    if (!store__device_id_ok(device_id) || !store__actor_ok(a))
+        goto out;
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
+        goto out;
+    if (o.tenant_id != tenant_id) {
+        rc = STORE_NOTFOUND;
+        goto out;
+    }
+    if ((rc = change(s, c, tenant_id, device_id, &o, ch, a)) != STORE_OK)
+        goto out;
+    rc = devices_load(s, c, tenant_id, device_id, &obj);
+out:
+    return store__finish(s, c, rc, obj, out);
+}
+
+static int
+devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                   const struct devices_owner *o, const struct devices_change_req *ch,
+                   const struct store_actor *a)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (ch->group_id > 0 &&
+        (rc = store__owned(s, c, SQL_GROUP_OWNED, ch->group_id, tenant_id)) != STORE_OK)
+        return rc;
+    if (o->group_id == ch->group_id)
+        return STORE_OK; /* already there */
+    if ((st = store__prep(s, c, SQL_DEVICE_MOVE)) == NULL)
+        return STORE_ERR;
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          store__bind_id(st, 3, ch->group_id) |
+                          sqlite3_bind_int64(st, 4, util_now()));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, "device move");
+    sqlite3_reset(st);
+    if (rc != STORE_OK)
+        return rc;
+    return store__audit(s, c, tenant_id, a, "device.move", "device", 0, device_id,
+                        json_pack("{s:o, s:o}", "group_id",
+                                  ch->group_id > 0 ? json_integer(ch->group_id) : json_null(),
+                                  "previous_group_id",
+                                  o->group_id > 0 ? json_integer(o->group_id) : json_null()));
+}
+
+static int
+devices_apply_blocked(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                      const struct devices_owner *o, const struct devices_change_req *ch,
+                      const struct store_actor *a)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (o->blocked == ch->blocked)
+        return STORE_OK; /* idempotent */
+    if ((st = store__prep(s, c, SQL_DEVICE_BLOCK)) == NULL)
+        return STORE_ERR;
+    rc = store__bound(s, c,
+                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+                          sqlite3_bind_int(st, 3, ch->blocked) |
+                          sqlite3_bind_int64(st, 4, util_now()));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, "device block");
+    sqlite3_reset(st);
+    if (rc != STORE_OK)
+        return rc;
+    return store__audit(s, c, tenant_id, a, ch->blocked ? "device.block" : "device.unblock",
+                        "device", 0, device_id, json_object());
+}
+
+int
+store_device_move(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,
+                  const struct store_actor *a, json_t **out)
+{
+    struct devices_change_req ch = {group_id, 0};
+    if (group_id < 0) {
+        if (out != NULL)
+            *out = NULL;
+        return STORE_INVALID;
+    }
+    return devices_change(s, tenant_id, device_id, &ch, devices_apply_move, a, out);
+}
+
+int
+store_device_set_blocked(store *s, int64_t tenant_id, const char *device_id, int blocked,
+                         const struct store_actor *a, json_t **out)
+{
+    struct devices_change_req ch = {0, blocked != 0};
+    return devices_change(s, tenant_id, device_id, &ch, devices_apply_blocked, a, out);
+}
