@@ -120,7 +120,9 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
     const struct ctl_opt opts[] = {{"--hosts", CTL_OPT_STR, &hosts, NULL}, {NULL, 0, NULL, NULL}};
     char err[512];
     store *st = NULL;
-    json_t *tenants = NULL, *made = NULL;
+    struct store_tenant *tenants = NULL;
+    size_t ntenants = 0;
+    json_t *made = NULL;
     int rc = CTL_EXIT_LOCAL, created = 0, applied = 0;
 
     int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
@@ -150,30 +152,23 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
     if (rc != CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_LOCAL;
-    if (store_tenant_list(st, &tenants) != STORE_OK) {
+    if (store_tenant_load_all(st, &tenants, &ntenants) != STORE_OK) {
         ctl_err("cannot list tenants (database error)");
         goto out;
     }
     made = json_array();
     if (made == NULL)
         goto out;
-    size_t i;
-    json_t *t;
-    json_array_foreach(tenants, i, t)
-    {
-        json_t *cas = NULL;
-        json_int_t tid = json_integer_value(json_object_get(t, "id"));
-        const char *name = json_string_value(json_object_get(t, "name"));
-        if (tid <= 0 || name == NULL) {
-            ctl_err("unexpected tenant row from the database");
-            goto out;
-        }
-        if (store_ca_list(st, tid, util_now(), &cas) != STORE_OK) {
+    for (size_t i = 0; i < ntenants; i++) {
+        struct store_ca *cas = NULL;
+        size_t ncas = 0;
+        int64_t tid = tenants[i].id;
+        const char *name = tenants[i].name;
+        if (store_ca_load_all(st, tid, util_now(), &cas, &ncas) != STORE_OK) {
             ctl_err("tenant %s: cannot list its issuing CAs (database error)", name);
             goto out;
         }
-        size_t ncas = json_array_size(cas);
-        json_decref(cas);
+        store_ca_free(cas, ncas);
         if (ncas > 0)
             continue;
         struct ca_made m;
@@ -199,7 +194,7 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
     rc = CTL_EXIT_OK;
 out:
     json_decref(made);
-    json_decref(tenants);
+    free(tenants);
     store_close(st);
     return rc;
 }
@@ -416,19 +411,11 @@ out:
 static int64_t
 tenant_id_by_name(store *st, const char *name)
 {
-    json_t *tenants = NULL, *t;
-    size_t i;
     int64_t id = 0;
-    if (store_tenant_list(st, &tenants) != STORE_OK)
-        return -1;
-    json_array_foreach(tenants, i, t)
-    {
-        const char *n = json_string_value(json_object_get(t, "name"));
-        if (n != NULL && strcmp(n, name) == 0)
-            id = json_integer_value(json_object_get(t, "id"));
-    }
-    json_decref(tenants);
-    return id;
+    int rc = store_tenant_find(st, name, &id);
+    if (rc == STORE_NOTFOUND)
+        return 0;
+    return rc == STORE_OK ? id : -1;
 }
 
 static int

@@ -5,6 +5,7 @@
 #include "dev_handlers.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,21 +36,18 @@ dev_whoami(api_req *r)
 void
 dev_trust_bundle(api_req *r)
 {
-    json_t *cas = NULL;
+    struct store_ca *cas = NULL;
+    size_t ncas = 0;
     char *pem = NULL;
     size_t len = 0, cap = 0;
-    int rc = store_ca_list(r->app->st, r->tenant_id, util_now(), &cas);
+    int rc = store_ca_load_all(r->app->st, r->tenant_id, util_now(), &cas, &ncas);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "trust bundle");
         goto out;
     }
-    size_t i;
-    json_t *ca;
-    json_array_foreach(cas, i, ca)
-    {
-        const char *c = json_string_value(json_object_get(ca, "cert_pem"));
-        if (c == NULL)
-            continue;
+    for (size_t i = 0; i < ncas; i++) {
+        const char *c = cas[i].cert_pem;
+        assert(c != NULL);
         size_t n = strlen(c);
         if (len + n + 1 > cap) {
             cap = (len + n + 1) * 2;
@@ -72,5 +70,5 @@ dev_trust_bundle(api_req *r)
     pem = NULL;
 out:
     free(pem);
-    json_decref(cas);
+    store_ca_free(cas, ncas);
 }
