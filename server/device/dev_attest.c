@@ -77,7 +77,7 @@ challenge_body(api_req *r, const char **id)
     if (api_body_object(r, keys) != 0)
         return -1;
     v = json_object_get(r->json, "device_id");
-    if (!json_is_string(v) || !attest_hex32_ok(json_string_value(v), json_string_length(v))) {
+    if (!json_is_string(v) || !proto_digest_hex_ok(json_string_value(v), json_string_length(v))) {
         api_invalid(r, "field 'device_id' must be 64 lower-case hex characters");
         return -1;
     }
@@ -88,8 +88,8 @@ challenge_body(api_req *r, const char **id)
 void
 dev_attest_challenge(api_req *r)
 {
-    unsigned char nonce[ATTEST_HASH_LEN];
-    char hex[2 * ATTEST_HASH_LEN + 1], exp[32];
+    unsigned char nonce[PROTO_HASH_LEN];
+    char hex[2 * PROTO_HASH_LEN + 1], exp[32];
     const char *device_id = NULL;
     int64_t now = util_now(), ttl = r->app->cfg->nonce_ttl_s;
 
@@ -198,7 +198,7 @@ check_device(struct attempt *a)
 static int
 check_proof(struct attempt *a)
 {
-    unsigned char csr_hash[ATTEST_HASH_LEN], msg[ATTEST_MSG_LEN];
+    unsigned char csr_hash[PROTO_HASH_LEN], msg[PROTO_MSG_LEN];
     char err[MSG_MAX] = "";
     int rc = -1;
 
@@ -211,11 +211,11 @@ check_proof(struct attempt *a)
         api_store_error(a->r, src, "nonce");
         goto out;
     }
-    if (attest_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
+    if (proto_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
         api_error(a->r, 500, "internal", "cannot hash the CSR");
         goto out;
     }
-    attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
+    proto_attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
     int v = attest_verify_signature(a->dev.public_key_pem, msg, sizeof(msg), a->ev.sig,
                                     a->ev.sig_len, err, sizeof(err));
     if (v < 0) {
@@ -243,13 +243,13 @@ out:
 static int
 check_measurements(struct attempt *a)
 {
-    struct store_measurement m[ATTEST_EVENTS_MAX];
-    char digest[ATTEST_EVENTS_MAX][2 * ATTEST_HASH_LEN + 1];
-    unsigned char composite[ATTEST_HASH_LEN];
+    struct store_measurement m[PROTO_EVENTS_MAX];
+    char digest[PROTO_EVENTS_MAX][2 * PROTO_HASH_LEN + 1];
+    unsigned char composite[PROTO_HASH_LEN];
     size_t bad = 0;
     int64_t min_svn = 0;
 
-    if (attest_composite(a->ev.events, a->ev.nevents, composite) != 0) {
+    if (proto_composite(a->ev.events, a->ev.nevents, composite) != 0) {
         api_error(a->r, 500, "internal", "cannot replay the event log");
         return -1;
     }
@@ -258,9 +258,9 @@ check_measurements(struct attempt *a)
         return -1;
     }
     for (size_t i = 0; i < a->ev.nevents; i++) {
-        const struct attest_event *e = &a->ev.events[i];
-        util_hex(e->digest, ATTEST_HASH_LEN, digest[i]);
-        m[i] = (struct store_measurement){attest_stage_name(e->stage), e->component, e->version,
+        const struct proto_event *e = &a->ev.events[i];
+        util_hex(e->digest, PROTO_HASH_LEN, digest[i]);
+        m[i] = (struct store_measurement){proto_stage_name(e->stage), e->component, e->version,
                                           (int64_t)e->svn, digest[i]};
     }
     int rc = store_refval_match(a->r->app->st, a->dev.tenant_id, m, a->ev.nevents, &bad);
