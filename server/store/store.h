@@ -193,7 +193,8 @@ int store_device_auth(store *s, const char *device_id, struct store_device_auth 
 int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                      char *next_cursor);
 
-/* --- device attestation (store_attest.c; docs/protocol.md section 3) ---
+/* --- device attestation (docs/protocol.md section 3): store_attest.c (nonces, an attempt's read
+ * and record), store_refval.c (reference values, minimums), store_attest_records.c (records) ---
  * Measurements and reference values share one shape. Hex is lower-case; a component is 1..64 bytes
  * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..4294967295. */
 #define STORE_NONCE_LEN 32

@@ -1,4 +1,4 @@
-/* Unit tests of the store's attestation part (server/store_attest.c): nonces, reference values,
+/* Unit tests of the store's attestation part (server/store/store_attest.c, store_refval.c, store_attest_records.c): nonces, reference values,
  * security minimums and attestation records, on a fresh SQLite database per test. */
 #include <stdarg.h>
 #include <stddef.h>
