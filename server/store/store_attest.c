@@ -1,19 +1,36 @@
-/* store: the device's side of attestation (store.h "device attestation"): challenge nonces and
- * the record of each attempt. Same rules as store.c (store_int.h): one connection per call, changes
- * in one BEGIN IMMEDIATE transaction, values only bound. */
+/* store: the device's side of attestation (store.h "device attestation"): challenge nonces, and
+ * for POST /v1/device/attest its two calls: store_attest_load (consume the nonce and read what the
+ * verifier decides on) and store_attestation_record (write the outcome). Same rules as store.c
+ * (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE transaction, values only
+ * bound. */
 #include "store.h"
 #include "store_int.h"
+#include "store_refval_int.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REASON_MAX 64
 #define PEER_MAX 64
 
+_Static_assert(sizeof(((struct store_attest_ctx *)0)->tenant_name) == NAME_MAX_BYTES + 1,
+               "a tenant name fits the context");
+_Static_assert(sizeof(((struct store_attest_ctx *)0)->public_key_pem) ==
+                   sizeof(((struct store_device_auth *)0)->public_key_pem),
+               "the identity key is read as for device authentication");
+
 /* --- SQL --- */
 
 static const char SQL_DEVICE_KNOWN[] = "SELECT 1 FROM devices WHERE id = ?1";
+static const char SQL_ATTEST_DEVICE[] =
+    "SELECT coalesce(d.tenant_id, 0), d.blocked, d.public_key_pem, coalesce(t.name, '') "
+    "FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id WHERE d.id = ?1";
+/* As store_ca_list: the active CA first, then the newest. */
+static const char SQL_ATTEST_CAS[] =
+    "SELECT cert_pem, key_name, active FROM tenant_cas WHERE tenant_id = ?1 AND not_after > ?2 "
+    "ORDER BY active DESC, id DESC";
 static const char SQL_DEVICE_RECORD_TENANT[] =
     "SELECT coalesce(tenant_id, registered_by) FROM devices WHERE id = ?1";
 static const char SQL_DEVICE_SET_LAST[] =
@@ -125,29 +142,24 @@ out:
     return rc;
 }
 
-int
-store_nonce_consume(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                    int64_t now)
+/* Deletes the device's row of nonce (one statement, so the delete is atomic: of two concurrent
+ * uses, one sees the row). *ok = 1 when there was one and it had not expired at now. */
+static int
+nonce_take(store *s, struct conn *c, const char *device_id,
+           const unsigned char nonce[STORE_NONCE_LEN], int64_t now, int *ok)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_CONSUME);
     int64_t expires_at = 0;
-    int rc = STORE_INVALID, found = 0, step;
+    int rc = STORE_ERR, found = 0, step;
 
-    if (!store__device_id_ok(device_id) || nonce == NULL)
-        goto out;
-    c = store__take(s);
-    if ((rc = store__begin_light(s, c)) != STORE_OK)
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_NONCE_CONSUME)) == NULL)
+    *ok = 0;
+    if (st == NULL)
         goto out;
     rc = store__bound(s, c,
                       sqlite3_bind_blob(st, 1, nonce, STORE_NONCE_LEN, SQLITE_TRANSIENT) |
                           store__bind_text(st, 2, device_id));
     if (rc != STORE_OK)
         goto out;
-    /* One statement, so the delete is atomic: of two concurrent uses, one sees the row. */
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         expires_at = sqlite3_column_int64(st, 0);
         found = 1;
@@ -156,16 +168,152 @@ store_nonce_consume(store *s, const char *device_id, const unsigned char nonce[S
         rc = store__write_error(s, c, step, "nonce consume");
         goto out;
     }
-    rc = found && expires_at > now ? STORE_OK : STORE_NOTFOUND;
+    *ok = found && expires_at > now;
 out:
     if (st != NULL) {
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        sqlite3_clear_bindings(st); /* no copy of the nonce lingers in the statement */
     }
-    /* The nonce is gone whether or not it was still valid: commit either way. */
-    (void)store__end_tx(s, c, rc == STORE_NOTFOUND ? STORE_OK : rc);
-    store__give(s, c);
     return rc;
+}
+
+/* The device's row and its owner's name; registered stays 0 for an unknown device. */
+static int
+attest_device(store *s, struct conn *c, const char *device_id, struct store_attest_ctx *out)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_ATTEST_DEVICE);
+    int rc = STORE_ERR;
+
+    if (st == NULL)
+        goto out;
+    if ((rc = store__bound(s, c, store__bind_text(st, 1, device_id))) != STORE_OK ||
+        (rc = store__step_row(s, c, st, "attest device")) != STORE_OK) {
+        if (rc == STORE_NOTFOUND)
+            rc = STORE_OK;
+        goto out;
+    }
+    out->registered = 1;
+    out->tenant_id = sqlite3_column_int64(st, 0);
+    out->blocked = sqlite3_column_int(st, 1) != 0;
+    const char *pem = (const char *)sqlite3_column_text(st, 2);
+    const char *name = (const char *)sqlite3_column_text(st, 3);
+    snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem != NULL ? pem : "");
+    snprintf(out->tenant_name, sizeof(out->tenant_name), "%s", name != NULL ? name : "");
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+/* Appends the CA of the current row of st (SQL_ATTEST_CAS) to out->cas. */
+static int
+ca_append(sqlite3_stmt *st, struct store_attest_ctx *out)
+{
+    struct store_attest_ca *cas = realloc(out->cas, (out->ncas + 1) * sizeof(*cas));
+    if (cas == NULL)
+        return STORE_ERR;
+    out->cas = cas;
+    struct store_attest_ca *ca = &cas[out->ncas];
+    const char *pem = (const char *)sqlite3_column_text(st, 0);
+    const char *key = (const char *)sqlite3_column_text(st, 1);
+    ca->cert_pem = strdup(pem != NULL ? pem : "");
+    ca->key_name = key != NULL ? strdup(key) : NULL;
+    ca->active = sqlite3_column_int(st, 2) != 0;
+    out->ncas++; /* counted even when a copy failed, so that ctx_free frees the other */
+    return ca->cert_pem == NULL || (key != NULL && ca->key_name == NULL) ? STORE_ERR : STORE_OK;
+}
+
+static int
+attest_cas(store *s, struct conn *c, int64_t tenant_id, int64_t now, struct store_attest_ctx *out)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_ATTEST_CAS);
+    int rc = STORE_ERR, step = SQLITE_DONE;
+
+    if (st == NULL)
+        goto out;
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now));
+    while (rc == STORE_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = ca_append(st, out);
+    if (rc == STORE_OK && step != SQLITE_DONE)
+        rc = store__db_error(s, c, "attest CAs");
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
+    return rc;
+}
+
+/* The policy of each measurement and the CAs, for a device whose nonce passed. */
+static int
+attest_policy(store *s, struct conn *c, int64_t now, const struct store_measurement *m, size_t n,
+              struct store_attest_ctx *out)
+{
+    int rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        rc = store__refval_known(s, c, out->tenant_id, &m[i], &out->known[i]);
+        if (rc == STORE_OK)
+            rc = store__minimum_of(s, c, out->tenant_id, m[i].component, &out->min_svn[i]);
+    }
+    if (rc == STORE_OK)
+        rc = attest_cas(s, c, out->tenant_id, now, out);
+    return rc;
+}
+
+static int
+measurements_ok(const struct store_measurement *m, size_t n)
+{
+    if (m == NULL || n == 0 || n > STORE_ATTEST_EVENTS_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!store__measurement_ok(&m[i]))
+            return 0;
+    return 1;
+}
+
+int
+store_attest_load(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
+                  int64_t now, const struct store_measurement *m, size_t n,
+                  struct store_attest_ctx *out)
+{
+    struct conn *c = NULL;
+    int rc = STORE_INVALID, read_rc = STORE_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (!store__device_id_ok(device_id) || nonce == NULL || !measurements_ok(m, n))
+        goto out;
+    c = store__take(s);
+    /* Without an fsync, as when nonces are issued: they need not survive a power loss. */
+    if ((rc = store__begin_light(s, c)) != STORE_OK ||
+        (rc = attest_device(s, c, device_id, out)) != STORE_OK)
+        goto out;
+    if (!out->registered || out->tenant_id == 0 || out->blocked)
+        goto out;
+    if ((rc = nonce_take(s, c, device_id, nonce, now, &out->nonce_ok)) != STORE_OK ||
+        !out->nonce_ok)
+        goto out;
+    /* The nonce is used up: that commits whatever the reads give. */
+    read_rc = attest_policy(s, c, now, m, n, out);
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    if (rc == STORE_OK)
+        rc = read_rc;
+    if (rc != STORE_OK)
+        store_attest_ctx_free(out);
+    return rc;
+}
+
+void
+store_attest_ctx_free(struct store_attest_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    for (size_t i = 0; i < ctx->ncas; i++) {
+        free(ctx->cas[i].cert_pem);
+        free(ctx->cas[i].key_name);
+    }
+    free(ctx->cas);
+    ctx->cas = NULL;
+    ctx->ncas = 0;
 }
 
 int

@@ -3,14 +3,14 @@
  * call, changes in one BEGIN IMMEDIATE transaction with their audit row, values only bound. */
 #include "store.h"
 #include "store_int.h"
+#include "store_refval_int.h"
 
 #include "proto_fields.h"
 #include "util.h"
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <string.h>
-
-#define MEASUREMENTS_MAX 64 /* per match/check call; the protocol allows 8 events */
 
 /* --- SQL --- */
 
@@ -81,8 +81,8 @@ svn_ok(int64_t svn)
     return svn >= 0 && svn <= STORE_SVN_MAX;
 }
 
-static int
-measurement_ok(const struct store_measurement *m)
+int
+store__measurement_ok(const struct store_measurement *m)
 {
     return m != NULL && stage_ok(m->stage) && component_ok(m->component) &&
            version_ok(m->version) && svn_ok(m->svn) && digest_ok(m->digest);
@@ -137,7 +137,7 @@ store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
 
     if (out != NULL)
         *out = NULL;
-    if (tenant_id < 0 || !measurement_ok(v) || !store__actor_ok(a) ||
+    if (tenant_id < 0 || !store__measurement_ok(v) || !store__actor_ok(a) ||
         platform_stage(v->stage) != (tenant_id == 0))
         goto out;
     c = store__take(s);
@@ -217,46 +217,29 @@ out:
     return rc;
 }
 
-static int
-measurements_ok(const struct store_measurement *m, size_t n)
-{
-    if (m == NULL || n == 0 || n > MEASUREMENTS_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!measurement_ok(&m[i]))
-            return 0;
-    return 1;
-}
-
+/* ?1 scope, then the measurement (bind_measurement). */
 int
-store_refval_match(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
-                   size_t *index)
+store__refval_known(store *s, struct conn *c, int64_t tenant_id, const struct store_measurement *m,
+                    int *known)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = STORE_INVALID;
+    sqlite3_stmt *st = store__prep(s, c, SQL_REFVAL_MATCH);
+    int64_t scope = platform_stage(m->stage) ? 0 : tenant_id;
+    int rc = STORE_ERR;
 
-    if (index != NULL)
-        *index = 0;
-    if (tenant_id < 1 || !measurements_ok(m, n))
+    assert(tenant_id > 0 && store__measurement_ok(m));
+    *known = 0;
+    if (st == NULL)
         goto out;
-    c = store__take(s);
-    for (size_t i = 0; i < n; i++) {
-        rc = STORE_ERR;
-        if ((st = store__prep(s, c, SQL_REFVAL_MATCH)) == NULL)
-            goto out;
-        int64_t scope = platform_stage(m[i].stage) ? 0 : tenant_id;
-        rc = store__bound(s, c, sqlite3_bind_int64(st, 1, scope) | bind_measurement(st, 2, &m[i]));
-        if (rc != STORE_OK || (rc = store__step_row(s, c, st, "refval match")) != STORE_OK) {
-            if (rc == STORE_NOTFOUND && index != NULL)
-                *index = i;
-            goto out;
-        }
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, scope) | bind_measurement(st, 2, m));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "refval match");
+    if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+        *known = rc == STORE_OK;
+        rc = STORE_OK;
     }
 out:
     if (st != NULL)
         sqlite3_reset(st);
-    store__give(s, c);
     return rc;
 }
 
@@ -390,42 +373,25 @@ out:
 }
 
 int
-store_minimum_check(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
-                    size_t *index, int64_t *min_svn)
+store__minimum_of(store *s, struct conn *c, int64_t tenant_id, const char *component,
+                  int64_t *min_svn)
 {
-    struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = STORE_INVALID;
+    sqlite3_stmt *st = store__prep(s, c, SQL_MINIMUM_GET);
+    int rc = STORE_ERR;
 
-    if (index != NULL)
-        *index = 0;
-    if (min_svn != NULL)
-        *min_svn = 0;
-    if (!measurements_ok(m, n))
+    *min_svn = -1;
+    if (st == NULL)
         goto out;
-    c = store__take(s);
-    rc = STORE_OK;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        rc = STORE_ERR;
-        if ((st = store__prep(s, c, SQL_MINIMUM_GET)) == NULL)
-            goto out;
-        rc = store__bound(
-            s, c, sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, m[i].component));
-        if (rc != STORE_OK)
-            goto out;
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, component));
+    if (rc == STORE_OK)
         rc = store__step_row(s, c, st, "minimum check");
-        if (rc == STORE_NOTFOUND) {
-            rc = STORE_OK; /* no minimum for this component */
-        } else if (rc == STORE_OK && m[i].svn < sqlite3_column_int64(st, 1)) {
-            if (index != NULL)
-                *index = i;
-            if (min_svn != NULL)
-                *min_svn = sqlite3_column_int64(st, 1);
-            rc = STORE_CONFLICT;
-        }
-        sqlite3_reset(st);
-    }
+    if (rc == STORE_OK)
+        *min_svn = sqlite3_column_int64(st, 1);
+    else if (rc == STORE_NOTFOUND)
+        rc = STORE_OK; /* no minimum for this component */
 out:
-    store__give(s, c);
+    if (st != NULL)
+        sqlite3_reset(st);
     return rc;
 }
