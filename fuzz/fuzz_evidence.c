@@ -1,8 +1,9 @@
-/* fuzz_evidence: bodies of POST /v1/device/attest through the evidence parser (server/attest.c,
- * docs/protocol.md 3.2), and an accepted one through the event encoding and composite fold. Beyond
- * the sanitizers, it checks the parser's promises: 3..8 events in stage order, lengths within their
- * buffers, the CSR pointing into the body. */
+/* fuzz_evidence: bodies of POST /v1/device/attest through the evidence parser
+ * (server/device/attest.c, docs/protocol.md 3.2), and an accepted one through the event encoding
+ * and composite fold. Beyond the sanitizers, it checks the parser's promises: 3..8 events in stage
+ * order, lengths within their buffers, the CSR pointing into the body. */
 #include "attest.h"
+#include "proto_event.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -14,24 +15,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 check_evidence(const json_t *body, const struct attest_evidence *ev)
 {
-    unsigned char enc[ATTEST_ENC_MAX], composite[ATTEST_HASH_LEN];
+    uint8_t enc[PROTO_EVENT_ENC_MAX], composite[PROTO_HASH_LEN];
+    size_t n = 0;
     const char *csr = json_string_value(json_object_get(body, "csr"));
-    if (ev->nevents < 3 || ev->nevents > ATTEST_EVENTS_MAX ||
+    if (ev->nevents < PROTO_EVENTS_MIN || ev->nevents > PROTO_EVENTS_MAX ||
         ev->csr_der_len > ATTEST_CSR_DER_MAX || ev->sig_len > ATTEST_SIG_MAX || csr == NULL ||
         ev->csr_pem != csr)
         abort();
-    if (ev->events[0].stage != ATTEST_STAGE_BOOTLOADER || ev->events[1].stage != ATTEST_STAGE_OS)
+    if (ev->events[0].stage != PROTO_STAGE_BOOTLOADER || ev->events[1].stage != PROTO_STAGE_OS ||
+        proto_event_log_check(ev->events, ev->nevents) != 0)
         abort();
     for (size_t i = 0; i < ev->nevents; i++) {
-        const struct attest_event *e = &ev->events[i];
-        if (i >= 2 && e->stage != ATTEST_STAGE_APP)
+        const struct proto_event *e = &ev->events[i];
+        if (i >= 2 && e->stage != PROTO_STAGE_APP)
             abort();
-        if (!attest_component_ok(e->component, strlen(e->component)) ||
-            !attest_version_ok(e->version, strlen(e->version)) ||
-            attest_event_encode(e, enc) > ATTEST_ENC_MAX)
+        if (!proto_component_ok(e->component, strlen(e->component)) ||
+            !proto_version_ok(e->version, strlen(e->version)) ||
+            proto_event_encode(e, enc, &n) != 0 || n > PROTO_EVENT_ENC_MAX)
             abort();
     }
-    if (attest_composite(ev->events, ev->nevents, composite) != 0)
+    if (proto_composite(ev->events, ev->nevents, composite) != 0)
         abort();
 }
 

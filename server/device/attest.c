@@ -3,7 +3,7 @@
 
 #include "jsonx.h"
 #include "pki.h"
-#include "util.h"
+#include "proto_fields.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -12,19 +12,14 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <assert.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#define HEX_LEN (2 * ATTEST_HASH_LEN)
 #define PUBKEY_PEM_MAX 4096
-
-const unsigned char attest_msg_prefix[16] = {'A', 'E', 'G', 'I', 'S', '-', 'A', 'T',
-                                             'T', 'E', 'S', 'T', '-', 'V', '1', 0};
-
-static const char COMPONENT_CHARS[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -38,44 +33,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-const char *
-attest_stage_name(enum attest_stage stage)
-{
-    switch (stage) {
-    case ATTEST_STAGE_BOOTLOADER:
-        return "bootloader";
-    case ATTEST_STAGE_OS:
-        return "os";
-    case ATTEST_STAGE_APP:
-        return "app";
-    }
-    return "?";
-}
-
-int
-attest_component_ok(const char *s, size_t len)
-{
-    return s != NULL && len >= 1 && len <= ATTEST_COMPONENT_MAX &&
-           strspn(s, COMPONENT_CHARS) == len;
-}
-
-int
-attest_version_ok(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (s == NULL || len < 1 || len > ATTEST_VERSION_MAX)
-        return 0;
-    while (i < len && (unsigned char)s[i] >= 0x21 && (unsigned char)s[i] <= 0x7e)
-        i++;
-    return i == len;
-}
-
-int
-attest_hex32_ok(const char *s, size_t len)
-{
-    return s != NULL && len == HEX_LEN && strspn(s, "0123456789abcdef") == HEX_LEN;
 }
 
 /* --- Parsing --- */
@@ -102,44 +59,42 @@ get_string(const json_t *obj, const char *where, const char *key, const char **s
 
 /* A field of exactly 64 lower-case hex characters, decoded into out (32 bytes). */
 static int
-get_hex32(const json_t *obj, const char *where, const char *key, unsigned char *out, char *err,
-          size_t errlen)
+get_hex32(const json_t *obj, const char *where, const char *key, uint8_t out[PROTO_HASH_LEN],
+          char *err, size_t errlen)
 {
     const char *s;
-    size_t len, bin = 0;
+    size_t len;
     if (get_string(obj, where, key, &s, &len, err, errlen) != 0)
         return -1;
-    if (!attest_hex32_ok(s, len) ||
-        sodium_hex2bin(out, ATTEST_HASH_LEN, s, len, NULL, &bin, NULL) != 0 ||
-        bin != ATTEST_HASH_LEN) {
+    if (!proto_digest_hex_ok(s, len) || proto_unhex(s, len, out, PROTO_HASH_LEN, 1) != 0) {
         seterr(err, errlen, "field '%s%s' must be %d lower-case hex characters", where, key,
-               HEX_LEN);
+               PROTO_HASH_HEX);
         return -1;
     }
     return 0;
 }
 
 static int
-parse_stage(const json_t *ev, const char *where, size_t i, enum attest_stage *stage, char *err,
-            size_t errlen)
+parse_stage(const json_t *ev, const char *where, size_t i, uint8_t *stage, char *err, size_t errlen)
 {
     const char *s;
     size_t len;
-    enum attest_stage want =
-        i == 0 ? ATTEST_STAGE_BOOTLOADER : (i == 1 ? ATTEST_STAGE_OS : ATTEST_STAGE_APP);
+    int want = i == 0 ? PROTO_STAGE_BOOTLOADER : (i == 1 ? PROTO_STAGE_OS : PROTO_STAGE_APP);
     if (get_string(ev, where, "stage", &s, &len, err, errlen) != 0)
         return -1;
-    if (strcmp(s, "bootloader") != 0 && strcmp(s, "os") != 0 && strcmp(s, "app") != 0) {
+    /* The name up to a NUL decides which message: "os\u0000x" is a misplaced stage name. */
+    int got = proto_stage_parse(s, strlen(s));
+    if (got < 0) {
         seterr(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
         return -1;
     }
-    if (len != strlen(s) || strcmp(s, attest_stage_name(want)) != 0) {
+    if (len != strlen(s) || got != want) {
         seterr(err, errlen,
                "field '%sstage' must be \"%s\" (one bootloader, then one os, then 1 to %d apps)",
-               where, attest_stage_name(want), ATTEST_EVENTS_MAX - 2);
+               where, proto_stage_name(want), PROTO_APPS_MAX);
         return -1;
     }
-    *stage = want;
+    *stage = (uint8_t)want;
     return 0;
 }
 
@@ -150,11 +105,12 @@ parse_component(const json_t *ev, const char *where, char *out, char *err, size_
     size_t len;
     if (get_string(ev, where, "component", &s, &len, err, errlen) != 0)
         return -1;
-    if (!attest_component_ok(s, len)) {
+    if (!proto_component_ok(s, len)) {
         seterr(err, errlen, "field '%scomponent' must be 1 to %d characters of [a-z0-9._-]", where,
-               ATTEST_COMPONENT_MAX);
+               PROTO_COMPONENT_MAX);
         return -1;
     }
+    assert(len <= PROTO_COMPONENT_MAX); /* out has PROTO_COMPONENT_MAX + 1 bytes */
     memcpy(out, s, len + 1);
     return 0;
 }
@@ -166,11 +122,12 @@ parse_version(const json_t *ev, const char *where, char *out, char *err, size_t 
     size_t len;
     if (get_string(ev, where, "version", &s, &len, err, errlen) != 0)
         return -1;
-    if (!attest_version_ok(s, len)) {
+    if (!proto_version_ok(s, len)) {
         seterr(err, errlen, "field '%sversion' must be 1 to %d printable ASCII characters", where,
-               ATTEST_VERSION_MAX);
+               PROTO_VERSION_MAX);
         return -1;
     }
+    assert(len <= PROTO_VERSION_MAX); /* out has PROTO_VERSION_MAX + 1 bytes */
     memcpy(out, s, len + 1);
     return 0;
 }
@@ -190,7 +147,7 @@ parse_svn(const json_t *ev, const char *where, uint32_t *out, char *err, size_t 
 }
 
 static int
-parse_event(const json_t *v, size_t i, struct attest_event *e, char *err, size_t errlen)
+parse_event(const json_t *v, size_t i, struct proto_event *e, char *err, size_t errlen)
 {
     static const char *const keys[] = {"stage", "component", "version", "svn", "digest", NULL};
     char where[32], why[160];
@@ -217,15 +174,16 @@ parse_events(const json_t *body, struct attest_evidence *ev, char *err, size_t e
 {
     const json_t *log = json_object_get(body, "event_log");
     size_t n = json_array_size(log);
-    if (log == NULL || !json_is_array(log) || n < ATTEST_EVENTS_MIN || n > ATTEST_EVENTS_MAX) {
+    if (log == NULL || !json_is_array(log) || n < PROTO_EVENTS_MIN || n > PROTO_EVENTS_MAX) {
         seterr(err, errlen, "field 'event_log' must be an array of %d to %d events",
-               ATTEST_EVENTS_MIN, ATTEST_EVENTS_MAX);
+               PROTO_EVENTS_MIN, PROTO_EVENTS_MAX);
         return -1;
     }
     for (size_t i = 0; i < n; i++)
         if (parse_event(json_array_get(log, i), i, &ev->events[i], err, errlen) != 0)
             return -1;
     ev->nevents = n;
+    assert(proto_event_log_check(ev->events, n) == 0); /* the encoding relies on it */
     return 0;
 }
 
@@ -313,13 +271,13 @@ static int
 parse_header(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(body, "version");
-    if (v == NULL || !json_is_integer(v) || json_integer_value(v) != ATTEST_PROTOCOL_VERSION) {
-        seterr(err, errlen, "field 'version' must be %d", ATTEST_PROTOCOL_VERSION);
+    if (v == NULL || !json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
+        seterr(err, errlen, "field 'version' must be %d", PROTO_VERSION);
         return -1;
     }
     if (get_hex32(body, "", "device_id", ev->device_id_raw, err, errlen) != 0)
         return -1;
-    util_hex(ev->device_id_raw, ATTEST_HASH_LEN, ev->device_id);
+    proto_hex(ev->device_id_raw, PROTO_HASH_LEN, ev->device_id);
     if (get_hex32(body, "", "nonce", ev->nonce, err, errlen) != 0 ||
         get_hex32(body, "", "composite", ev->composite, err, errlen) != 0)
         return -1;
@@ -343,74 +301,6 @@ attest_parse(const json_t *body, struct attest_evidence *ev, char *err, size_t e
         return -1;
     }
     return 0;
-}
-
-/* --- Encoding, composite, message --- */
-
-int
-attest_sha256(const void *data, size_t len, unsigned char out[ATTEST_HASH_LEN])
-{
-    unsigned int n = 0;
-    int ok = EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == ATTEST_HASH_LEN;
-    if (!ok)
-        ERR_clear_error();
-    return ok ? 0 : -1;
-}
-
-size_t
-attest_event_encode(const struct attest_event *e, unsigned char out[ATTEST_ENC_MAX])
-{
-    size_t cl = strnlen(e->component, ATTEST_COMPONENT_MAX);
-    size_t vl = strnlen(e->version, ATTEST_VERSION_MAX);
-    size_t n = 0;
-    out[n++] = (unsigned char)e->stage;
-    out[n++] = (unsigned char)cl;
-    memcpy(out + n, e->component, cl);
-    n += cl;
-    out[n++] = (unsigned char)vl;
-    memcpy(out + n, e->version, vl);
-    n += vl;
-    out[n++] = (unsigned char)(e->svn >> 24);
-    out[n++] = (unsigned char)(e->svn >> 16);
-    out[n++] = (unsigned char)(e->svn >> 8);
-    out[n++] = (unsigned char)e->svn;
-    memcpy(out + n, e->digest, ATTEST_HASH_LEN);
-    return n + ATTEST_HASH_LEN;
-}
-
-int
-attest_measurement(const struct attest_event *e, unsigned char out[ATTEST_HASH_LEN])
-{
-    unsigned char enc[ATTEST_ENC_MAX];
-    size_t n = attest_event_encode(e, enc);
-    return attest_sha256(enc, n, out);
-}
-
-int
-attest_composite(const struct attest_event *ev, size_t n, unsigned char out[ATTEST_HASH_LEN])
-{
-    unsigned char buf[2 * ATTEST_HASH_LEN];
-    memset(buf, 0, ATTEST_HASH_LEN); /* C_0 */
-    for (size_t i = 0; i < n; i++) {
-        if (attest_measurement(&ev[i], buf + ATTEST_HASH_LEN) != 0 ||
-            attest_sha256(buf, sizeof(buf), buf) != 0)
-            return -1;
-    }
-    memcpy(out, buf, ATTEST_HASH_LEN);
-    return 0;
-}
-
-void
-attest_message(const unsigned char nonce[ATTEST_HASH_LEN],
-               const unsigned char device_id[ATTEST_HASH_LEN],
-               const unsigned char composite[ATTEST_HASH_LEN],
-               const unsigned char csr_hash[ATTEST_HASH_LEN], unsigned char out[ATTEST_MSG_LEN])
-{
-    memcpy(out, attest_msg_prefix, sizeof(attest_msg_prefix));
-    memcpy(out + 16, nonce, ATTEST_HASH_LEN);
-    memcpy(out + 48, device_id, ATTEST_HASH_LEN);
-    memcpy(out + 80, composite, ATTEST_HASH_LEN);
-    memcpy(out + 112, csr_hash, ATTEST_HASH_LEN);
 }
 
 /* --- Keys, signatures, CSRs --- */
@@ -541,11 +431,11 @@ json_t *
 attest_events_json(const struct attest_evidence *ev)
 {
     json_t *arr = json_array();
-    char hex[HEX_LEN + 1];
+    char hex[PROTO_HASH_HEX + 1];
     for (size_t i = 0; arr != NULL && i < ev->nevents; i++) {
-        const struct attest_event *e = &ev->events[i];
-        util_hex(e->digest, ATTEST_HASH_LEN, hex);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", attest_stage_name(e->stage),
+        const struct proto_event *e = &ev->events[i];
+        proto_hex(e->digest, PROTO_HASH_LEN, hex);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", proto_stage_name(e->stage),
                               "component", e->component, "version", e->version, "svn",
                               (json_int_t)e->svn, "digest", hex);
         if (o == NULL || json_array_append_new(arr, o) != 0) {

@@ -2,13 +2,18 @@
  * certificate: POST /v1/device/attest/challenge hands out single-use nonces, POST /v1/device/attest
  * checks evidence in the protocol's order and answers a short-lived certificate or 403
  * attestation_failed with the first failing reason. Every attempt of a registered device is
- * recorded; nonces are never logged. */
+ * recorded; nonces are never logged.
+ *
+ * An attempt talks to the store twice: store_attest_load consumes the nonce and reads everything
+ * the checks need, store_attestation_record writes the outcome. The certificate is issued by the
+ * signer in between. */
 #include "dev_handlers.h"
 #include "app.h"
 #include "api.h"
 #include "metrics.h"
 #include "api_util.h"
 #include "attest.h"
+#include "proto_event.h"
 #include "log.h"
 #include "pki.h"
 #include "ratelimit.h"
@@ -17,6 +22,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -77,7 +83,7 @@ challenge_body(api_req *r, const char **id)
     if (api_body_object(r, keys) != 0)
         return -1;
     v = json_object_get(r->json, "device_id");
-    if (!json_is_string(v) || !attest_hex32_ok(json_string_value(v), json_string_length(v))) {
+    if (!json_is_string(v) || !proto_digest_hex_ok(json_string_value(v), json_string_length(v))) {
         api_invalid(r, "field 'device_id' must be 64 lower-case hex characters");
         return -1;
     }
@@ -88,8 +94,8 @@ challenge_body(api_req *r, const char **id)
 void
 dev_attest_challenge(api_req *r)
 {
-    unsigned char nonce[ATTEST_HASH_LEN];
-    char hex[2 * ATTEST_HASH_LEN + 1], exp[32];
+    unsigned char nonce[PROTO_HASH_LEN];
+    char hex[PROTO_HASH_HEX + 1], exp[32];
     const char *device_id = NULL;
     int64_t now = util_now(), ttl = r->app->cfg->nonce_ttl_s;
 
@@ -105,7 +111,7 @@ dev_attest_challenge(api_req *r)
     }
     log_debug("msg=\"attestation challenge\" device=%s known=%d peer=%s", device_id, rc == STORE_OK,
               r->peer);
-    util_hex(nonce, sizeof(nonce), hex);
+    proto_hex(nonce, sizeof(nonce), hex);
     api_reply_built(r, 200,
                     json_pack("{s:s, s:s, s:I}", "nonce", hex, "expires_at",
                               util_rfc3339(now + ttl, exp, sizeof(exp)), "ttl_s", (json_int_t)ttl));
@@ -121,9 +127,10 @@ struct attempt {
     api_req *r;
     int64_t now;
     struct attest_evidence ev;
-    struct store_device_auth dev;
-    int registered;       /* the device is in the registry: the attempt is recorded */
-    json_t *measurements; /* the event log as presented, for the record */
+    struct store_measurement m[PROTO_EVENTS_MAX]; /* the events as the store sees them */
+    char digest[PROTO_EVENTS_MAX][PROTO_HASH_HEX + 1];
+    struct store_attest_ctx ctx; /* what the store read for the attempt */
+    json_t *measurements;        /* the event log as presented, for the record */
 };
 
 /* Records the attempt of a registered device. Returns the store code. */
@@ -158,65 +165,67 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (a->registered)
+    if (a->ctx.registered)
         (void)record(a, reason, NULL, 0);
     metrics_attestation(a->r->app->metrics, reason);
     log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
-             a->ev.device_id, (long long)a->dev.tenant_id, a->r->peer);
+             a->ev.device_id, (long long)a->ctx.tenant_id, a->r->peer);
     api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
                    msg);
+}
+
+/* The events as store measurements (strings borrowed from a->ev and a->digest). */
+static void
+measurements_of(struct attempt *a)
+{
+    assert(a->ev.nevents <= PROTO_EVENTS_MAX && PROTO_EVENTS_MAX <= STORE_ATTEST_EVENTS_MAX);
+    for (size_t i = 0; i < a->ev.nevents; i++) {
+        const struct proto_event *e = &a->ev.events[i];
+        proto_hex(e->digest, PROTO_HASH_LEN, a->digest[i]);
+        a->m[i] = (struct store_measurement){proto_stage_name(e->stage), e->component, e->version,
+                                             (int64_t)e->svn, a->digest[i]};
+    }
 }
 
 /* Checks 1-3: registered, claimed, not blocked. Returns 0, or -1 with the reply set. */
 static int
 check_device(struct attempt *a)
 {
-    int rc = store_device_auth(a->r->app->st, a->ev.device_id, &a->dev);
-    if (rc == STORE_NOTFOUND) {
+    if (!a->ctx.registered) {
         fail(a, "unknown_device", "the device is not registered");
         return -1;
     }
-    if (rc != STORE_OK) {
-        api_store_error(a->r, rc, "device");
-        return -1;
-    }
-    a->registered = 1;
-    a->r->tenant_id = a->dev.tenant_id;
-    if (a->dev.tenant_id == 0) {
+    a->r->tenant_id = a->ctx.tenant_id;
+    if (a->ctx.tenant_id == 0) {
         fail(a, "not_claimed", "the device is not claimed by a tenant");
         return -1;
     }
-    if (a->dev.blocked) {
+    if (a->ctx.blocked) {
         fail(a, "blocked", "the device is blocked");
         return -1;
     }
     return 0;
 }
 
-/* Checks 4-6: nonce (consumed here, pass or fail), identity signature, CSR. Returns 0, or -1 with
- * the reply set. */
+/* Checks 4-6: nonce (consumed by store_attest_load, pass or fail), identity signature, CSR.
+ * Returns 0, or -1 with the reply set. */
 static int
 check_proof(struct attempt *a)
 {
-    unsigned char csr_hash[ATTEST_HASH_LEN], msg[ATTEST_MSG_LEN];
+    uint8_t csr_hash[PROTO_HASH_LEN], msg[PROTO_MSG_LEN];
     char err[MSG_MAX] = "";
     int rc = -1;
 
-    int src = store_nonce_consume(a->r->app->st, a->ev.device_id, a->ev.nonce, a->now);
-    if (src == STORE_NOTFOUND) {
+    if (!a->ctx.nonce_ok) {
         fail(a, "bad_nonce", "the nonce is unknown, used, expired or not this device's");
         goto out;
     }
-    if (src != STORE_OK) {
-        api_store_error(a->r, src, "nonce");
-        goto out;
-    }
-    if (attest_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
+    if (proto_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
         api_error(a->r, 500, "internal", "cannot hash the CSR");
         goto out;
     }
-    attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
-    int v = attest_verify_signature(a->dev.public_key_pem, msg, sizeof(msg), a->ev.sig,
+    proto_attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
+    int v = attest_verify_signature(a->ctx.public_key_pem, msg, sizeof(msg), a->ev.sig,
                                     a->ev.sig_len, err, sizeof(err));
     if (v < 0) {
         log_error("msg=\"signature check failed\" device=%s err=\"%s\"", a->ev.device_id, err);
@@ -243,13 +252,11 @@ out:
 static int
 check_measurements(struct attempt *a)
 {
-    struct store_measurement m[ATTEST_EVENTS_MAX];
-    char digest[ATTEST_EVENTS_MAX][2 * ATTEST_HASH_LEN + 1];
-    unsigned char composite[ATTEST_HASH_LEN];
-    size_t bad = 0;
-    int64_t min_svn = 0;
+    uint8_t composite[PROTO_HASH_LEN];
+    const struct store_measurement *m = a->m;
+    size_t i, n = a->ev.nevents;
 
-    if (attest_composite(a->ev.events, a->ev.nevents, composite) != 0) {
+    if (proto_composite(a->ev.events, n, composite) != 0) {
         api_error(a->r, 500, "internal", "cannot replay the event log");
         return -1;
     }
@@ -257,28 +264,19 @@ check_measurements(struct attempt *a)
         fail(a, "log_mismatch", "the event log does not replay to the composite digest");
         return -1;
     }
-    for (size_t i = 0; i < a->ev.nevents; i++) {
-        const struct attest_event *e = &a->ev.events[i];
-        util_hex(e->digest, ATTEST_HASH_LEN, digest[i]);
-        m[i] = (struct store_measurement){attest_stage_name(e->stage), e->component, e->version,
-                                          (int64_t)e->svn, digest[i]};
-    }
-    int rc = store_refval_match(a->r->app->st, a->dev.tenant_id, m, a->ev.nevents, &bad);
-    if (rc == STORE_NOTFOUND) {
+    for (i = 0; i < n && a->ctx.known[i]; i++)
+        ;
+    if (i < n) {
         fail(a, "unknown_measurement",
-             "event_log[%zu] (%s %s %s, svn %lld) matches no reference value", bad, m[bad].stage,
-             m[bad].component, m[bad].version, (long long)m[bad].svn);
+             "event_log[%zu] (%s %s %s, svn %lld) matches no reference value", i, m[i].stage,
+             m[i].component, m[i].version, (long long)m[i].svn);
         return -1;
     }
-    if (rc == STORE_OK)
-        rc = store_minimum_check(a->r->app->st, a->dev.tenant_id, m, a->ev.nevents, &bad, &min_svn);
-    if (rc == STORE_CONFLICT) {
-        fail(a, "rollback", "event_log[%zu] (%s) has svn %lld, below the minimum %lld", bad,
-             m[bad].component, (long long)m[bad].svn, (long long)min_svn);
-        return -1;
-    }
-    if (rc != STORE_OK) {
-        api_store_error(a->r, rc, "reference values");
+    for (i = 0; i < n && m[i].svn >= a->ctx.min_svn[i]; i++)
+        ;
+    if (i < n) {
+        fail(a, "rollback", "event_log[%zu] (%s) has svn %lld, below the minimum %lld", i,
+             m[i].component, (long long)m[i].svn, (long long)a->ctx.min_svn[i]);
         return -1;
     }
     return 0;
@@ -304,50 +302,31 @@ append_pem(char **buf, size_t *len, const char *pem)
     return 0;
 }
 
-/* What the tenant's CAs give a certificate: the active CA (borrowed from cas) and the bundle of
+/* What the tenant's CAs give a certificate: the active CA (borrowed from a->ctx) and the bundle of
  * every unexpired CA (malloc'd). */
 struct issuer {
-    json_t *cas;
-    const char *ca_pem;
-    const char *key_name;
+    const struct store_attest_ca *ca;
     char *bundle;
     size_t bundle_len;
 };
-
-static void
-issuer_free(struct issuer *is)
-{
-    json_decref(is->cas);
-    free(is->bundle);
-}
 
 /* Returns 0, or -1 with the reply set. */
 static int
 load_issuer(struct attempt *a, struct issuer *is)
 {
-    size_t i;
-    json_t *ca;
-    int rc = store_ca_list(a->r->app->st, a->dev.tenant_id, a->now, &is->cas);
-    if (rc != STORE_OK) {
-        api_store_error(a->r, rc, "issuing CA");
-        return -1;
-    }
-    json_array_foreach(is->cas, i, ca)
-    {
-        if (is->ca_pem == NULL && json_is_true(json_object_get(ca, "active"))) {
-            is->ca_pem = json_string_value(json_object_get(ca, "cert_pem"));
-            is->key_name = json_string_value(json_object_get(ca, "key_name"));
-        }
-        if (append_pem(&is->bundle, &is->bundle_len,
-                       json_string_value(json_object_get(ca, "cert_pem"))) != 0) {
+    for (size_t i = 0; i < a->ctx.ncas; i++) {
+        const struct store_attest_ca *ca = &a->ctx.cas[i];
+        if (is->ca == NULL && ca->active)
+            is->ca = ca;
+        if (append_pem(&is->bundle, &is->bundle_len, ca->cert_pem) != 0) {
             api_error(a->r, 500, "internal", "out of memory");
             return -1;
         }
     }
-    if (is->ca_pem == NULL || is->key_name == NULL) {
+    if (is->ca == NULL || is->ca->key_name == NULL) {
         log_error("msg=\"attestation passed but the tenant has no active issuing CA\" tenant=%lld "
                   "hint=\"aegisctl pki rotate <tenant>\"",
-                  (long long)a->dev.tenant_id);
+                  (long long)a->ctx.tenant_id);
         api_error(a->r, 503, "unavailable", "the tenant has no active issuing CA");
         return -1;
     }
@@ -358,44 +337,28 @@ load_issuer(struct attempt *a, struct issuer *is)
 static int
 issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
 {
-    json_t *tenant = NULL;
     char uri[SAN_URI_MAX], err[MSG_MAX];
-    int rc = -1;
 
-    int src = store_tenant_get(a->r->app->st, a->dev.tenant_id, &tenant);
-    if (src != STORE_OK) {
-        api_store_error(a->r, src, "tenant");
-        goto out;
-    }
-    snprintf(uri, sizeof(uri), "urn:aegis:tenant:%lld:device:%s", (long long)a->dev.tenant_id,
+    snprintf(uri, sizeof(uri), "urn:aegis:tenant:%lld:device:%s", (long long)a->ctx.tenant_id,
              a->ev.device_id);
-    struct pki_leaf_profile p = {a->ev.device_id,
-                                 json_string_value(json_object_get(tenant, "name")),
-                                 uri,
-                                 NULL,
-                                 NULL,
-                                 1,
-                                 1,
-                                 a->r->app->cfg->cert_lifetime_s,
-                                 a->now};
-    if (signer_issue_from_csr(a->r->app->sg, is->key_name, is->ca_pem, a->ev.csr_pem,
+    struct pki_leaf_profile p = {
+        a->ev.device_id, a->ctx.tenant_name, uri, NULL, NULL, 1, 1, a->r->app->cfg->cert_lifetime_s,
+        a->now};
+    if (signer_issue_from_csr(a->r->app->sg, is->ca->key_name, is->ca->cert_pem, a->ev.csr_pem,
                               a->ev.csr_pem_len, &p, leaf, err, sizeof(err)) != 0) {
         log_error("msg=\"cannot issue a device certificate\" device=%s tenant=%lld err=\"%s\"",
-                  a->ev.device_id, (long long)a->dev.tenant_id, err);
+                  a->ev.device_id, (long long)a->ctx.tenant_id, err);
         api_error(a->r, 500, "internal", "cannot issue the certificate");
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    json_decref(tenant);
-    return rc;
+    return 0;
 }
 
 /* Issues the certificate, records the pass and answers 200. */
 static void
 pass(struct attempt *a)
 {
-    struct issuer is = {NULL, NULL, NULL, NULL, 0};
+    struct issuer is = {NULL, NULL, 0};
     char *leaf = NULL, *chain = NULL;
     char serial[ATTEST_SERIAL_HEX_MAX], err[MSG_MAX], nb[32], na[32];
     size_t chain_len = 0;
@@ -404,7 +367,8 @@ pass(struct attempt *a)
     if (load_issuer(a, &is) != 0 || issue_leaf(a, &is, &leaf) != 0)
         goto out;
     if (attest_cert_info(leaf, serial, &not_before, &not_after, err, sizeof(err)) != 0 ||
-        append_pem(&chain, &chain_len, leaf) != 0 || append_pem(&chain, &chain_len, is.ca_pem)) {
+        append_pem(&chain, &chain_len, leaf) != 0 ||
+        append_pem(&chain, &chain_len, is.ca->cert_pem)) {
         api_error(a->r, 500, "internal", "cannot assemble the certificate chain");
         goto out;
     }
@@ -414,7 +378,7 @@ pass(struct attempt *a)
     }
     metrics_attestation(a->r->app->metrics, NULL);
     log_info("msg=attestation result=pass device=%s tenant=%lld serial=%s peer=%s", a->ev.device_id,
-             (long long)a->dev.tenant_id, serial, a->r->peer);
+             (long long)a->ctx.tenant_id, serial, a->r->peer);
     api_reply_built(a->r, 200,
                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "result", "pass", "certificate",
                               leaf, "chain", chain, "trust_bundle", is.bundle, "not_before",
@@ -423,7 +387,7 @@ pass(struct attempt *a)
 out:
     free(leaf);
     free(chain);
-    issuer_free(&is);
+    free(is.bundle);
 }
 
 void
@@ -450,9 +414,17 @@ dev_attest(api_req *r)
         api_error(r, 500, "internal", "out of memory");
         goto out;
     }
+    measurements_of(a);
+    int rc = store_attest_load(r->app->st, a->ev.device_id, a->ev.nonce, a->now, a->m,
+                               a->ev.nevents, &a->ctx);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "device");
+        goto out;
+    }
     if (check_device(a) == 0 && check_proof(a) == 0 && check_measurements(a) == 0)
         pass(a);
 out:
+    store_attest_ctx_free(&a->ctx);
     json_decref(a->measurements);
     sodium_memzero(a, sizeof(*a));
     free(a);

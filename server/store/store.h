@@ -221,7 +221,8 @@ int store_device_auth(store *s, const char *device_id, struct store_device_auth 
 int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                      char *next_cursor);
 
-/* --- device attestation (store_attest.c; docs/protocol.md section 3) ---
+/* --- device attestation (docs/protocol.md section 3): store_attest.c (nonces, an attempt's read
+ * and record), store_refval.c (reference values, minimums), store_attest_records.c (records) ---
  * Measurements and reference values share one shape. Hex is lower-case; a component is 1..64 bytes
  * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..4294967295. */
 #define STORE_NONCE_LEN 32
@@ -242,12 +243,6 @@ struct store_measurement {
  * stored: the caller answers with an unstored nonce); STORE_INVALID: malformed argument. */
 int store_nonce_issue(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
                       int64_t created_at, int64_t expires_at);
-/* Uses up a nonce: one DELETE of the row with this nonce AND this device (atomic single use), then
- * checks its expiry against now. STORE_OK: it was issued to this device, unused and unexpired.
- * STORE_NOTFOUND: unknown, already used, expired (and now consumed), or issued to another device
- * (whose nonce stays untouched). */
-int store_nonce_consume(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                        int64_t now);
 /* Deletes at most max_rows (1..100000) nonces that expired at or before now; *purged (may be NULL)
  * gets their number. A caller that wants them all calls again while *purged == max_rows. */
 int store_nonce_purge(store *s, int64_t now, int max_rows, int *purged);
@@ -267,12 +262,6 @@ int store_refval_list(store *s, int64_t tenant_id, const struct store_page *pg, 
 /* Deletes value id of the scope of tenant_id: 0 deletes only platform values, a tenant only its own
  * (another tenant's or a platform value is STORE_NOTFOUND). Audit row refval.delete for tenants. */
 int store_refval_delete(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a);
-/* STORE_OK when each of the n measurements equals a reference value in stage, component, version,
- * svn and digest (platform values for bootloader and os, the tenant's for app). STORE_NOTFOUND with
- * *index (may be NULL) the first that matches none. */
-int store_refval_match(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
-                       size_t *index);
-
 /* Security minimums of a tenant: {"component", "min_svn", "updated_at"}. */
 /* Creates or replaces the minimum svn of component (audit minimum.set). */
 int store_minimum_set(store *s, int64_t tenant_id, const char *component, int64_t min_svn,
@@ -283,11 +272,42 @@ int store_minimum_list(store *s, int64_t tenant_id, const struct store_page *pg,
 /* STORE_NOTFOUND when the tenant has no minimum for component (audit minimum.delete). */
 int store_minimum_delete(store *s, int64_t tenant_id, const char *component,
                          const struct store_actor *a);
-/* STORE_OK when each measurement's svn is at least the tenant's minimum for its component
- * (components without one pass). STORE_CONFLICT with *index and *min_svn (each may be NULL) of the
- * first that is below. */
-int store_minimum_check(store *s, int64_t tenant_id, const struct store_measurement *m, size_t n,
-                        size_t *index, int64_t *min_svn);
+/* What POST /v1/device/attest decides on (docs/protocol.md section 3.3), read in one call. */
+#define STORE_ATTEST_EVENTS_MAX 8 /* measurements of one attempt: the protocol's event log */
+/* One unexpired issuing CA of the device's tenant. */
+struct store_attest_ca {
+    char *cert_pem; /* malloc'd, owned by the context */
+    char *key_name; /* the signer's name for the CA key; malloc'd, NULL if the row has none */
+    int active;
+};
+struct store_attest_ctx {
+    int registered;    /* the device is in the registry; nothing below is set otherwise */
+    int64_t tenant_id; /* its owner, 0 while unclaimed */
+    int blocked;
+    char public_key_pem[512]; /* its identity key (as struct store_device_auth) */
+    char tenant_name[129];    /* the owner's name (1..128 bytes), "" while unclaimed */
+    /* Claimed and unblocked devices only (checks 1-3 come first and leave the nonce alone): the
+     * nonce was issued to the device, unused and unexpired. It is consumed either way. */
+    int nonce_ok;
+    /* Read only when nonce_ok, for each measurement of the call: */
+    int known[STORE_ATTEST_EVENTS_MAX];       /* equals a reference value (platform values for
+                                                 bootloader and os, the owner's for app) */
+    int64_t min_svn[STORE_ATTEST_EVENTS_MAX]; /* the owner's minimum for its component, -1: none */
+    struct store_attest_ca *cas;              /* the owner's unexpired CAs, active first, then
+                                                 newest first (malloc'd array of ncas) */
+    size_t ncas;
+};
+/* Reads what an attempt of device_id with nonce (n measurements, 1..STORE_ATTEST_EVENTS_MAX) is
+ * decided on, at time now, in one transaction that also consumes the nonce (a DELETE of the row
+ * with this nonce AND this device: of two concurrent uses one sees it; another device's nonce stays
+ * untouched). The consumption commits even when a later read fails. STORE_OK with *out filled (an
+ * unknown device is STORE_OK with registered 0); STORE_INVALID: malformed argument. Free *out with
+ * store_attest_ctx_free, whatever the result. */
+int store_attest_load(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
+                      int64_t now, const struct store_measurement *m, size_t n,
+                      struct store_attest_ctx *out);
+/* Frees what *ctx owns (its CAs) and clears them; ctx may be NULL. */
+void store_attest_ctx_free(struct store_attest_ctx *ctx);
 
 /* Attestation records: {"id", "device_id", "created_at", "result": "pass"|"fail", "reason": null |
  * string, "measurements": [event objects as presented], "certificate": null | {"serial",

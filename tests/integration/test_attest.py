@@ -687,13 +687,14 @@ class AttestRestartTest(AttestBase):
 
 
 class ProtocolVectorDocTest(harness.DaemonTestCase):
-    """The test vector of tests/unit/test_attest.c is the one written in docs/protocol.md section 6."""
+    """The test vector of proto/proto_vectors.c (the one copy the unit tests use) is the one written in
+    docs/protocol.md section 6."""
 
     start_daemon = False
 
     def test_vector_values_are_in_the_protocol(self):
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-        with open(os.path.join(root, "tests", "unit", "test_attest.c")) as f:
+        with open(os.path.join(root, "proto", "proto_vectors.c")) as f:
             src = f.read()
         with open(os.path.join(root, "docs", "protocol.md")) as f:
             doc = f.read()
@@ -706,7 +707,7 @@ class ProtocolVectorDocTest(harness.DaemonTestCase):
         # Adjacent C string literals form one constant; join them, then take every hex constant of >= 64 digits.
         joined = re.sub(r'"\s*\n\s*"', "", src)
         values = set(re.findall(r'"([0-9a-f]{64,})"', joined)) - {"0" * 64}
-        self.assertGreaterEqual(len(values), 15, "test_attest.c has fewer vector values than expected")
+        self.assertGreaterEqual(len(values), 15, "proto_vectors.c has fewer vector values than expected")
         for v in sorted(values):
             with self.subTest(value=v[:16]):
                 self.assertTrue(v in flat or v == msg, "%s... is not in docs/protocol.md section 6" % v[:32])

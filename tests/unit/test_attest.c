@@ -1,4 +1,4 @@
-/* Unit tests of the attestation verifier (server/attest.c): the protocol's test vector
+/* Unit tests of the attestation verifier (server/device/attest.c): the protocol's test vector
  * (docs/protocol.md section 6), strict evidence parsing, signatures and CSR checks. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,8 @@
 
 #include "attest.h"
 #include "pki.h"
+#include "proto_event.h"
+#include "proto_vectors.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -19,60 +21,20 @@
 #include <openssl/rsa.h>
 #include <stdlib.h>
 
-/* --- the test vector of docs/protocol.md section 6 --- */
+/* --- the test vector of docs/protocol.md section 6 (proto_vectors.h) --- */
 
-/* The identity key of the vector (a test key: never use it on a device). */
-static const char ID_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
-                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExqLzwvyXVyBn8B0mTfMrLIiZYqYe\n"
-                             "0VaUlypjrhsRDzqWKVi+OT+Lw/PknsPl2KVuJXqVOZPQAgIwxXDBXZoCRA==\n"
-                             "-----END PUBLIC KEY-----\n";
+#define VEC proto_vec_events
+#define ID_PUB proto_vec_identity_pub_pem
+#define DEVICE_ID proto_vec_device_id
+#define CSR_HASH proto_vec_csr_hash
+#define MSG_HEX proto_vec_message_hex
+#define SIG_HEX proto_vec_signature_hex
+
 /* Another P-256 key: the vector's signature must not verify with it. */
 static const char OTHER_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
                                 "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEh8AzOkt3gquVbvDmkPLx+XtB21iV\n"
                                 "lUu3drLbKXXhpVBs+iHF1LNLoD0f35RypJ3tYluEeDrAmurBhQVU+VKY2w==\n"
                                 "-----END PUBLIC KEY-----\n";
-static const char DEVICE_ID[] = "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525";
-/* SHA-256("aegis test csr"): the vector takes it as SHA256(csr_der). */
-static const char CSR_HASH[] = "6d0453310873dc0d01777098ae920693d0394cbaa649b5cc5779914567aa1f8f";
-
-struct vector_event {
-    enum attest_stage stage;
-    const char *component, *version;
-    uint32_t svn;
-    const char *digest; /* SHA-256 of "<component> <version> image" */
-    const char *enc, *measurement, *composite;
-};
-
-static const struct vector_event VEC[3] = {
-    {ATTEST_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1,
-     "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd",
-     "010861656769732d626c05312e302e3000000001"
-     "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd",
-     "0ccc292e0944820bc659690a537597fdb891ca85bc2984a9a7efffd1cb4cbf7d",
-     "d399a9536d046779e34728f3a17c7b95d923c9230dfa2445a2a5f47f93a0b27f"},
-    {ATTEST_STAGE_OS, "aegis-os", "2.3.1", 7,
-     "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3",
-     "020861656769732d6f7305322e332e3100000007"
-     "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3",
-     "803a4908ab29b10d3b37493d4698da64b1af624894881153a499d8c10cfc6f50",
-     "24cbd4d78c6ea6e3ed4db4f8512c08d61d11c83ee949483c26b8a295cfffb2c2"},
-    {ATTEST_STAGE_APP, "acme-thermo", "0.9.0-rc1", 42,
-     "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270",
-     "030b61636d652d746865726d6f09302e392e302d7263310000002a"
-     "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270",
-     "dbf587d2ef7968f35b688cae39d03bbb76d5915f99bb27e32e64db9d638403f7",
-     "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"},
-};
-
-static const char MSG_HEX[] = "41454749532d4154544553542d563100"
-                              "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-                              "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525"
-                              "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"
-                              "6d0453310873dc0d01777098ae920693d0394cbaa649b5cc5779914567aa1f8f";
-/* A DER ECDSA signature over MSG_HEX with the vector's identity key. */
-static const char SIG_HEX[] = "30450220058ae71dbbdff9f3b61d1c6cbb2239cb83736b60f1a8a66a79caf34a8b8e"
-                              "0aea022100973816cc05c13451bb6d7c1add5fd109dc49e3a01d41ad30b00dec4d"
-                              "9a87376f";
 
 static size_t
 unhex(const char *hex, unsigned char *out, size_t max)
@@ -85,14 +47,14 @@ unhex(const char *hex, unsigned char *out, size_t max)
 static void
 assert_hex(const unsigned char *b, size_t n, const char *want)
 {
-    char got[2 * ATTEST_ENC_MAX + 1];
-    assert_true(n <= ATTEST_ENC_MAX);
+    char got[2 * PROTO_EVENT_ENC_MAX + 1];
+    assert_true(n <= PROTO_EVENT_ENC_MAX);
     util_hex(b, n, got);
     assert_string_equal(got, want);
 }
 
 static void
-vector_events(struct attest_event ev[3])
+vector_events(struct proto_event ev[3])
 {
     memset(ev, 0, 3 * sizeof(*ev));
     for (int i = 0; i < 3; i++) {
@@ -112,10 +74,10 @@ test_vector_digests_are_image_hashes(void **state)
     char text[96];
     for (int i = 0; i < 3; i++) {
         snprintf(text, sizeof(text), "%s %s image", VEC[i].component, VEC[i].version);
-        assert_int_equal(attest_sha256(text, strlen(text), h), 0);
+        assert_int_equal(proto_sha256(text, strlen(text), h), 0);
         assert_hex(h, 32, VEC[i].digest);
     }
-    assert_int_equal(attest_sha256("aegis test csr", 14, h), 0);
+    assert_int_equal(proto_sha256(proto_vec_csr_bytes, strlen(proto_vec_csr_bytes), h), 0);
     assert_hex(h, 32, CSR_HASH);
     /* The device ID is SHA-256 of the key's DER SubjectPublicKeyInfo. */
     char id[65];
@@ -128,19 +90,20 @@ static void
 test_vector_encoding_and_composite(void **state)
 {
     (void)state;
-    struct attest_event ev[3];
-    unsigned char enc[ATTEST_ENC_MAX], h[32];
+    struct proto_event ev[3];
+    unsigned char enc[PROTO_EVENT_ENC_MAX], h[32];
     vector_events(ev);
     for (int i = 0; i < 3; i++) {
-        size_t n = attest_event_encode(&ev[i], enc);
+        size_t n = 0;
+        assert_int_equal(proto_event_encode(&ev[i], enc, &n), 0);
         assert_hex(enc, n, VEC[i].enc);
-        assert_int_equal(attest_measurement(&ev[i], h), 0);
+        assert_int_equal(proto_measurement(&ev[i], h), 0);
         assert_hex(h, 32, VEC[i].measurement);
-        assert_int_equal(attest_composite(ev, (size_t)i + 1, h), 0);
+        assert_int_equal(proto_composite(ev, (size_t)i + 1, h), 0);
         assert_hex(h, 32, VEC[i].composite);
     }
     /* The fold starts from 32 zero bytes: no events, no change. */
-    assert_int_equal(attest_composite(ev, 0, h), 0);
+    assert_int_equal(proto_composite(ev, 0, h), 0);
     assert_hex(h, 32, "0000000000000000000000000000000000000000000000000000000000000000");
 }
 
@@ -148,14 +111,14 @@ static void
 test_vector_message(void **state)
 {
     (void)state;
-    unsigned char nonce[32], id[32], comp[32], csr[32], msg[ATTEST_MSG_LEN];
-    char hex[2 * ATTEST_MSG_LEN + 1];
+    unsigned char nonce[32], id[32], comp[32], csr[32], msg[PROTO_MSG_LEN];
+    char hex[2 * PROTO_MSG_LEN + 1];
     for (int i = 0; i < 32; i++)
         nonce[i] = (unsigned char)i;
     unhex(DEVICE_ID, id, 32);
     unhex(VEC[2].composite, comp, 32);
     unhex(CSR_HASH, csr, 32);
-    attest_message(nonce, id, comp, csr, msg);
+    proto_attest_message(nonce, id, comp, csr, msg);
     util_hex(msg, sizeof(msg), hex);
     assert_string_equal(hex, MSG_HEX);
     assert_memory_equal(msg, "AEGIS-ATTEST-V1", 16); /* with its NUL */
@@ -165,9 +128,9 @@ static void
 test_vector_signature(void **state)
 {
     (void)state;
-    unsigned char msg[ATTEST_MSG_LEN], sig[80];
+    unsigned char msg[PROTO_MSG_LEN], sig[80];
     char err[160];
-    assert_int_equal(unhex(MSG_HEX, msg, sizeof(msg)), ATTEST_MSG_LEN);
+    assert_int_equal(unhex(MSG_HEX, msg, sizeof(msg)), PROTO_MSG_LEN);
     size_t slen = unhex(SIG_HEX, sig, sizeof(sig));
     /* Alternate keys several times: every call must use its own key (fresh context). */
     for (int round = 0; round < 3; round++) {
@@ -285,7 +248,7 @@ static void
 test_signature_with_rsa_key_refused(void **state)
 {
     (void)state;
-    unsigned char msg[ATTEST_MSG_LEN] = {0}, sig[80];
+    unsigned char msg[PROTO_MSG_LEN] = {0}, sig[80];
     char err[160], *pem = NULL;
     size_t slen = unhex(SIG_HEX, sig, sizeof(sig));
     EVP_PKEY *rsa = EVP_RSA_gen(2048);
@@ -315,7 +278,7 @@ struct fx {
 static json_t *
 vector_event_json(int i)
 {
-    return json_pack("{s:s, s:s, s:s, s:i, s:s}", "stage", attest_stage_name(VEC[i].stage),
+    return json_pack("{s:s, s:s, s:s, s:i, s:s}", "stage", proto_stage_name(VEC[i].stage),
                      "component", VEC[i].component, "version", VEC[i].version, "svn",
                      (int)VEC[i].svn, "digest", VEC[i].digest);
 }
@@ -328,13 +291,11 @@ setup(void **state)
     f->key = ec_key("P-256");
     f->der = csr_der(f->key, &f->der_len);
     f->pem = csr_pem(f->der, f->der_len);
-    f->body = json_pack("{s:i, s:s, s:s, s:s, s:[o, o, o], s:s, s:s}", "version", 1, "device_id",
-                        DEVICE_ID, "nonce",
-                        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                        "composite", VEC[2].composite, "event_log", vector_event_json(0),
-                        vector_event_json(1), vector_event_json(2), "csr", f->pem, "signature",
-                        "MEUCIAWK5x273/nzth0cbLsiOcuDc2tg8aimannK80qLjgrqAiEAlzgWzAXBNFG7bXwa3V/"
-                        "RCdxJ46AdQa0wsA3sTZqHN28=");
+    f->body = json_pack(
+        "{s:i, s:s, s:s, s:s, s:[o, o, o], s:s, s:s}", "version", 1, "device_id", DEVICE_ID,
+        "nonce", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "composite",
+        VEC[2].composite, "event_log", vector_event_json(0), vector_event_json(1),
+        vector_event_json(2), "csr", f->pem, "signature", proto_vec_signature_b64);
     assert_non_null(f->body);
     *state = f;
     return 0;
@@ -364,7 +325,7 @@ test_parse_valid(void **state)
     for (int i = 0; i < 32; i++)
         assert_int_equal(ev->nonce[i], i);
     assert_int_equal(ev->nevents, 3);
-    assert_int_equal(ev->events[2].stage, ATTEST_STAGE_APP);
+    assert_int_equal(ev->events[2].stage, PROTO_STAGE_APP);
     assert_string_equal(ev->events[2].component, "acme-thermo");
     assert_string_equal(ev->events[2].version, "0.9.0-rc1");
     assert_int_equal(ev->events[2].svn, 42);
@@ -376,7 +337,7 @@ test_parse_valid(void **state)
     assert_memory_equal(ev->sig, sig, slen);
     /* The composite of the parsed log is the vector's. */
     unsigned char c[32];
-    assert_int_equal(attest_composite(ev->events, ev->nevents, c), 0);
+    assert_int_equal(proto_composite(ev->events, ev->nevents, c), 0);
     assert_memory_equal(c, ev->composite, 32);
     json_t *j = attest_events_json(ev);
     assert_true(json_equal(j, json_object_get(f->body, "event_log")));

@@ -1,5 +1,6 @@
-/* Unit tests of the store's attestation part (server/store_attest.c): nonces, reference values,
- * security minimums and attestation records, on a fresh SQLite database per test. */
+/* Unit tests of the store's attestation part (server/store/store_attest.c, store_refval.c,
+ * store_attest_records.c): nonces, reference values, security minimums and attestation records, on
+ * a fresh SQLite database per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -123,6 +124,21 @@ audit_actions(struct fx *f, int64_t tenant, char *out, size_t outlen)
 
 /* --- nonces --- */
 
+/* A measurement for calls that only look at the nonce. */
+static const struct store_measurement ANY_M = {"bootloader", "bl", "1", 0, H_A};
+
+/* What store_attest_load says of the nonce: STORE_OK when it was good (and is consumed now),
+ * STORE_NOTFOUND when not, or the load's error. */
+static int
+consume(struct fx *f, const char *dev, const unsigned char n[STORE_NONCE_LEN], int64_t now)
+{
+    struct store_attest_ctx ctx;
+    int rc = store_attest_load(f->s, dev, n, now, &ANY_M, 1, &ctx);
+    int ok = ctx.nonce_ok;
+    store_attest_ctx_free(&ctx);
+    return rc != STORE_OK ? rc : ok ? STORE_OK : STORE_NOTFOUND;
+}
+
 static void
 test_nonce_single_use(void **state)
 {
@@ -134,10 +150,10 @@ test_nonce_single_use(void **state)
     assert_int_equal(store_nonce_issue(f->s, "ABC", n, now, now + 60), STORE_INVALID);
     assert_int_equal(store_nonce_issue(f->s, D1, n, now, now), STORE_INVALID);
     /* The unknown device's nonce was not stored. */
-    assert_int_equal(store_nonce_consume(f->s, UNKNOWN, n, now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, UNKNOWN, n, now), STORE_NOTFOUND);
     assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
-    assert_int_equal(store_nonce_consume(f->s, D1, n, now), STORE_OK);
-    assert_int_equal(store_nonce_consume(f->s, D1, n, now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, D1, n, now), STORE_OK);
+    assert_int_equal(consume(f, D1, n, now), STORE_NOTFOUND);
 }
 
 static void
@@ -149,9 +165,9 @@ test_nonce_bound_to_device(void **state)
     nonce_of(n, 2);
     assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
     /* Device 2 presenting device 1's nonce: refused, and device 1's nonce is not consumed. */
-    assert_int_equal(store_nonce_consume(f->s, D2, n, now), STORE_NOTFOUND);
-    assert_int_equal(store_nonce_consume(f->s, D3, n, now), STORE_NOTFOUND);
-    assert_int_equal(store_nonce_consume(f->s, D1, n, now), STORE_OK);
+    assert_int_equal(consume(f, D2, n, now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, D3, n, now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, D1, n, now), STORE_OK);
 }
 
 static void
@@ -162,8 +178,8 @@ test_nonce_expiry_consumes(void **state)
     int64_t now = util_now();
     nonce_of(n, 3);
     assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 5), STORE_OK);
-    assert_int_equal(store_nonce_consume(f->s, D1, n, now + 5), STORE_NOTFOUND); /* expired */
-    assert_int_equal(store_nonce_consume(f->s, D1, n, now), STORE_NOTFOUND);     /* and gone */
+    assert_int_equal(consume(f, D1, n, now + 5), STORE_NOTFOUND); /* expired */
+    assert_int_equal(consume(f, D1, n, now), STORE_NOTFOUND);     /* and gone */
 }
 
 static void
@@ -180,11 +196,11 @@ test_nonce_cap_replaces_oldest(void **state)
     unsigned char other[STORE_NONCE_LEN];
     nonce_of(other, 99);
     assert_int_equal(store_nonce_issue(f->s, D2, other, now, now + 60), STORE_OK);
-    assert_int_equal(store_nonce_consume(f->s, D1, n[0], now), STORE_NOTFOUND);
-    assert_int_equal(store_nonce_consume(f->s, D1, n[1], now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, D1, n[0], now), STORE_NOTFOUND);
+    assert_int_equal(consume(f, D1, n[1], now), STORE_NOTFOUND);
     for (int i = 2; i < 6; i++)
-        assert_int_equal(store_nonce_consume(f->s, D1, n[i], now), STORE_OK);
-    assert_int_equal(store_nonce_consume(f->s, D2, other, now), STORE_OK);
+        assert_int_equal(consume(f, D1, n[i], now), STORE_OK);
+    assert_int_equal(consume(f, D2, other, now), STORE_OK);
 }
 
 static void
@@ -210,8 +226,7 @@ test_nonce_purge_in_batches(void **state)
     assert_int_equal(purged, 0);
     for (unsigned i = 0; i < 9; i++) {
         nonce_of(n, 40 + i);
-        assert_int_equal(store_nonce_consume(f->s, devs[i / 3], n, now),
-                         i % 3 == 2 ? STORE_OK : STORE_NOTFOUND);
+        assert_int_equal(consume(f, devs[i / 3], n, now), i % 3 == 2 ? STORE_OK : STORE_NOTFOUND);
     }
 }
 
@@ -222,6 +237,54 @@ meas(const char *stage, const char *component, const char *version, int64_t svn,
 {
     struct store_measurement m = {stage, component, version, svn, digest};
     return m;
+}
+
+/* Loads the context of an attempt of dev with a fresh nonce and measurements m[0..n). */
+static int
+load(struct fx *f, const char *dev, const struct store_measurement *m, size_t n,
+     struct store_attest_ctx *ctx)
+{
+    static unsigned seq = 1000;
+    unsigned char nonce[STORE_NONCE_LEN];
+    int64_t now = util_now();
+    nonce_of(nonce, seq++);
+    assert_int_equal(store_nonce_issue(f->s, dev, nonce, now, now + 60), STORE_OK);
+    int rc = store_attest_load(f->s, dev, nonce, now, m, n, ctx);
+    assert_true(rc != STORE_OK || ctx->nonce_ok);
+    return rc;
+}
+
+/* The reference-value verdict of m[0..n) for a device of the tenant (D1 of A, D3 of B): STORE_OK
+ * when every measurement is known, else STORE_NOTFOUND with *idx the first unknown one. */
+static int
+match(struct fx *f, int64_t tenant, const struct store_measurement *m, size_t n, size_t *idx)
+{
+    struct store_attest_ctx ctx;
+    int rc = load(f, tenant == f->ta ? D1 : D3, m, n, &ctx);
+    for (*idx = 0; rc == STORE_OK && *idx < n; (*idx)++)
+        if (!ctx.known[*idx]) {
+            rc = STORE_NOTFOUND;
+            break;
+        }
+    store_attest_ctx_free(&ctx);
+    return rc;
+}
+
+/* The minimum verdict, as match: STORE_CONFLICT with *idx and *min of the first below. */
+static int
+below(struct fx *f, int64_t tenant, const struct store_measurement *m, size_t n, size_t *idx,
+      int64_t *min)
+{
+    struct store_attest_ctx ctx;
+    int rc = load(f, tenant == f->ta ? D1 : D3, m, n, &ctx);
+    for (*idx = 0; rc == STORE_OK && *idx < n; (*idx)++)
+        if (m[*idx].svn < ctx.min_svn[*idx]) {
+            *min = ctx.min_svn[*idx];
+            rc = STORE_CONFLICT;
+            break;
+        }
+    store_attest_ctx_free(&ctx);
+    return rc;
 }
 
 static int64_t
@@ -260,6 +323,80 @@ refval_ids(struct fx *f, int64_t tenant, char *out, size_t outlen)
             return;
         memcpy(cursor, next, sizeof(cursor));
     }
+}
+
+/* Checks 1-3 come before the nonce: an unknown, unclaimed or blocked device leaves it alone. */
+static void
+test_load_device_states(void **state)
+{
+    struct fx *f = *state;
+    struct store_attest_ctx ctx;
+    unsigned char n[STORE_NONCE_LEN];
+    int64_t now = util_now();
+    const char *d4 = "4444444444444444444444444444444444444444444444444444444444444444";
+
+    nonce_of(n, 7);
+    assert_int_equal(store_attest_load(f->s, UNKNOWN, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_false(ctx.registered);
+    assert_int_equal(store_attest_load(f->s, "x", n, now, &ANY_M, 1, &ctx), STORE_INVALID);
+    assert_int_equal(store_attest_load(f->s, D1, n, now, &ANY_M, 0, &ctx), STORE_INVALID);
+
+    import_dev(f, f->ta, &f->a, d4, 0);
+    assert_int_equal(store_nonce_issue(f->s, d4, n, now, now + 60), STORE_OK);
+    assert_int_equal(store_attest_load(f->s, d4, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_true(ctx.registered);
+    assert_int_equal(ctx.tenant_id, 0);
+    assert_false(ctx.nonce_ok);
+    assert_string_equal(ctx.tenant_name, "");
+
+    nonce_of(n, 8);
+    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
+    assert_int_equal(store_device_set_blocked(f->s, f->ta, D1, 1, &f->a, NULL), STORE_OK);
+    assert_int_equal(store_attest_load(f->s, D1, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_true(ctx.blocked);
+    assert_false(ctx.nonce_ok);
+    assert_int_equal(store_device_set_blocked(f->s, f->ta, D1, 0, &f->a, NULL), STORE_OK);
+    /* The blocked device's nonce was left for a later attempt. */
+    assert_int_equal(consume(f, D1, n, now), STORE_OK);
+}
+
+/* The owner's name, its key and its unexpired CAs, the active one first. */
+static void
+test_load_owner_and_cas(void **state)
+{
+    struct fx *f = *state;
+    struct store_attest_ctx ctx;
+    int64_t now = util_now(), id = 0;
+
+    assert_int_equal(
+        store_ca_add(f->s, f->ta, "old", "tenants/1/ca-1", now - 10, now + 100, 1, &ctl, &id),
+        STORE_OK);
+    assert_int_equal(
+        store_ca_add(f->s, f->ta, "expired", "tenants/1/ca-0", now - 99, now - 1, 0, &ctl, &id),
+        STORE_OK);
+    assert_int_equal(
+        store_ca_add(f->s, f->ta, "new", "tenants/1/ca-2", now - 10, now + 200, 1, &ctl, &id),
+        STORE_OK);
+    assert_int_equal(load(f, D1, &ANY_M, 1, &ctx), STORE_OK);
+    assert_int_equal(ctx.tenant_id, f->ta);
+    assert_string_equal(ctx.tenant_name, "acme");
+    assert_string_equal(ctx.public_key_pem, PEM);
+    assert_int_equal(ctx.ncas, 2);
+    assert_string_equal(ctx.cas[0].cert_pem, "new");
+    assert_string_equal(ctx.cas[0].key_name, "tenants/1/ca-2");
+    assert_true(ctx.cas[0].active);
+    assert_string_equal(ctx.cas[1].cert_pem, "old");
+    assert_false(ctx.cas[1].active);
+    assert_false(ctx.known[0]);
+    assert_int_equal(ctx.min_svn[0], -1);
+    store_attest_ctx_free(&ctx);
+    assert_null(ctx.cas);
+    store_attest_ctx_free(&ctx); /* idempotent */
+    /* Tenant B has no CA. */
+    assert_int_equal(load(f, D3, &ANY_M, 1, &ctx), STORE_OK);
+    assert_int_equal(ctx.ncas, 0);
+    assert_string_equal(ctx.tenant_name, "globex");
+    store_attest_ctx_free(&ctx);
 }
 
 static void
@@ -335,15 +472,15 @@ test_refvals_match(void **state)
     struct store_measurement m[3] = {meas("bootloader", "aegis-bl", "1.0.0", 1, H_A),
                                      meas("os", "aegis-os", "2.3.1", 7, H_B),
                                      meas("app", "thermo", "2.0", 3, H_C)};
-    assert_int_equal(store_refval_match(f->s, f->ta, m, 3, &idx), STORE_OK);
+    assert_int_equal(match(f, f->ta, m, 3, &idx), STORE_OK);
     /* Tenant B's values do not cover tenant A's app. */
-    assert_int_equal(store_refval_match(f->s, f->tb, m, 3, &idx), STORE_NOTFOUND);
+    assert_int_equal(match(f, f->tb, m, 3, &idx), STORE_NOTFOUND);
     assert_int_equal(idx, 2);
     struct store_measurement g = meas("app", "globex-app", "1", 1, H_C);
     m[2] = g;
-    assert_int_equal(store_refval_match(f->s, f->ta, m, 3, &idx), STORE_NOTFOUND);
+    assert_int_equal(match(f, f->ta, m, 3, &idx), STORE_NOTFOUND);
     assert_int_equal(idx, 2);
-    assert_int_equal(store_refval_match(f->s, f->tb, m, 3, &idx), STORE_OK);
+    assert_int_equal(match(f, f->tb, m, 3, &idx), STORE_OK);
     /* Every field counts. */
     const struct store_measurement wrong[] = {
         meas("os", "aegis-os", "2.3.1", 8, H_B), meas("os", "aegis-os", "2.3.2", 7, H_B),
@@ -351,10 +488,10 @@ test_refvals_match(void **state)
         meas("bootloader", "aegis-os", "2.3.1", 7, H_B)};
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
         m[1] = wrong[i];
-        assert_int_equal(store_refval_match(f->s, f->tb, m, 3, &idx), STORE_NOTFOUND);
+        assert_int_equal(match(f, f->tb, m, 3, &idx), STORE_NOTFOUND);
         assert_int_equal(idx, 1);
     }
-    assert_int_equal(store_refval_match(f->s, f->ta, m, 0, &idx), STORE_INVALID);
+    assert_int_equal(match(f, f->ta, m, 0, &idx), STORE_INVALID);
 }
 
 /* --- security minimums --- */
@@ -397,20 +534,20 @@ test_minimums(void **state)
     struct store_measurement m[3] = {meas("bootloader", "aegis-bl", "1", 0, H_A),
                                      meas("os", "aegis-os", "2", 2, H_B),
                                      meas("app", "thermo", "3", 6, H_C)};
-    assert_int_equal(store_minimum_check(f->s, f->ta, m, 3, &idx, &min), STORE_OK);
+    assert_int_equal(below(f, f->ta, m, 3, &idx, &min), STORE_OK);
     m[2].svn = 5;
-    assert_int_equal(store_minimum_check(f->s, f->ta, m, 3, &idx, &min), STORE_CONFLICT);
+    assert_int_equal(below(f, f->ta, m, 3, &idx, &min), STORE_CONFLICT);
     assert_int_equal(idx, 2);
     assert_int_equal(min, 6);
     m[1].svn = 1;
-    assert_int_equal(store_minimum_check(f->s, f->ta, m, 3, &idx, &min), STORE_CONFLICT);
+    assert_int_equal(below(f, f->ta, m, 3, &idx, &min), STORE_CONFLICT);
     assert_int_equal(idx, 1);
     assert_int_equal(min, 2);
 
     assert_int_equal(store_minimum_delete(f->s, f->ta, "aegis-os", &f->a), STORE_OK);
     assert_int_equal(store_minimum_delete(f->s, f->ta, "aegis-os", &f->a), STORE_NOTFOUND);
     assert_int_equal(store_minimum_delete(f->s, f->ta, "nothing", &f->a), STORE_NOTFOUND);
-    assert_int_equal(store_minimum_check(f->s, f->ta, m, 2, &idx, &min), STORE_OK);
+    assert_int_equal(below(f, f->ta, m, 2, &idx, &min), STORE_OK);
     audit_actions(f, f->ta, actions, sizeof(actions));
     assert_non_null(strstr(actions, "minimum.delete minimum.set minimum.set minimum.set"));
 }
@@ -606,6 +743,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_nonce_expiry_consumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_cap_replaces_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_purge_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_device_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_owner_and_cas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refvals_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refvals_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimums, setup, teardown),
