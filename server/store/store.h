@@ -16,6 +16,8 @@
 #ifndef AEGIS_STORE_H
 #define AEGIS_STORE_H
 
+#include "proto_telemetry.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -300,13 +302,9 @@ int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
  * with every address normalised (lower-case hex without leading zeros: "0x0800ABCD" -> "0x800abcd",
  * missing return addresses empty). Heartbeats add device-seconds per running image version and hour
  * (crash rate = crashes per device-hour). Times are those of receipt. */
-#define STORE_TEL_ADDR_LEN 19  /* a normalised address "0x" + 1..16 hex digits, and its NUL */
-#define STORE_TEL_FRAMES_MAX 8 /* return addresses of a crash */
-#define STORE_TEL_SIG_FRAMES 3 /* of which the signature takes the first 3 */
-#define STORE_TEL_IMAGES_MAX 8 /* images of a heartbeat */
-#define STORE_TEL_MESSAGE_MAX 256
-#define STORE_TEL_U32_MAX 4294967295LL
-#define STORE_TEL_REPORT_ID_MAX 9007199254740991LL /* 2^53 - 1 */
+/* The wire's limits are proto_telemetry.h's (PROTO_TEL_*); this is the buffer of a normalised
+ * address: "0x", 1..PROTO_TEL_ADDR_HEX_MAX hex digits and a NUL. */
+#define STORE_TEL_ADDR_LEN (2 + PROTO_TEL_ADDR_HEX_MAX + 1)
 
 enum store_report_type {
     STORE_REPORT_CRASH = 1,
@@ -324,7 +322,7 @@ enum store_report_result {
  * without leading zeros ("0x0" for zero). Returns 0, or -1 when in is not such an address. */
 int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN]);
 /* The bucket signature (64 hex characters and a NUL into out) of a crash: component, reason and pc
- * as given (the caller passes normalised addresses), and the first STORE_TEL_SIG_FRAMES of the nra
+ * as given (the caller passes normalised addresses), and the first PROTO_TEL_SIG_FRAMES of the nra
  * return addresses. */
 void store_telemetry_signature(const char *component, const char *reason, const char *pc,
                                const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65]);
@@ -347,7 +345,7 @@ struct store_report {
     const char *reason;
     char pc[STORE_TEL_ADDR_LEN];
     char lr[STORE_TEL_ADDR_LEN];
-    char ra[STORE_TEL_FRAMES_MAX][STORE_TEL_ADDR_LEN];
+    char ra[PROTO_TEL_FRAMES_MAX][STORE_TEL_ADDR_LEN];
     size_t nra;
     const char *fault_registers; /* JSON object text {"name": "0x..."} */
     const char *message;         /* NULL when absent; message_len bytes of UTF-8 (may hold NUL) */
@@ -355,8 +353,8 @@ struct store_report {
     /* heartbeat */
     int64_t period_s;
     size_t nimages;
-    const char *image_component[STORE_TEL_IMAGES_MAX];
-    const char *image_versions[STORE_TEL_IMAGES_MAX];
+    const char *image_component[PROTO_TEL_IMAGES_MAX];
+    const char *image_versions[PROTO_TEL_IMAGES_MAX];
     const char *images;   /* JSON object text {"component": "version"} */
     const char *counters; /* JSON object text {"name": n} */
     /* reboot */

@@ -20,10 +20,6 @@
 
 #define HOUR 3600
 #define SAMPLES_MAX 10
-#define COMPONENT_MAX 64
-#define VERSION_MAX 32
-#define REASON_MAX 32
-#define BOOT_ID_LEN 32
 #define SIG_HEX_LEN 64
 #define INGEST_MAX 100000 /* reports per call */
 #define CURSOR_PAIR_BUF 48
@@ -220,7 +216,7 @@ int
 store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN])
 {
     size_t i = 2, o = 2;
-    if (in == NULL || len < 3 || len > 18 || in[0] != '0' || in[1] != 'x')
+    if (in == NULL || len < 3 || len > 2 + PROTO_TEL_ADDR_HEX_MAX || in[0] != '0' || in[1] != 'x')
         return -1;
     for (size_t k = 2; k < len; k++) {
         char ch = in[k];
@@ -267,7 +263,7 @@ store_telemetry_signature(const char *component, const char *reason, const char 
                           const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65])
 {
     /* component (64) + reason (32) + 4 addresses (18 each) + 5 separators */
-    char text[COMPONENT_MAX + REASON_MAX + 4 * STORE_TEL_ADDR_LEN + 8];
+    char text[PROTO_COMPONENT_MAX + PROTO_TEL_REASON_MAX + 4 * STORE_TEL_ADDR_LEN + 8];
     int n = sig_text(component, reason, pc, ra, nra, text, sizeof(text));
     if (n < 0) {
         /* only with arguments beyond their bounds: never a valid signature */
@@ -278,39 +274,25 @@ store_telemetry_signature(const char *component, const char *reason, const char 
     sig_digest(text, (size_t)n, out);
 }
 
-/* --- Argument checks (the schema's CHECK constraints say the same) --- */
+/* --- Argument checks (the schema's CHECK constraints say the same; the rules are proto's) --- */
 
+/* s (NUL-terminated, may be NULL) follows rule. */
 static int
-charset_ok(const char *s, size_t min, size_t max, const char *set)
+text_ok(const char *s, int (*rule)(const char *, size_t))
 {
-    if (s == NULL)
-        return 0;
-    size_t n = strlen(s);
-    return n >= min && n <= max && strspn(s, set) == n;
+    return s != NULL && rule(s, strlen(s));
 }
 
 static int
-component_ok(const char *c)
+hex32_ok(const char *s, size_t len)
 {
-    return charset_ok(c, 1, COMPONENT_MAX, "abcdefghijklmnopqrstuvwxyz0123456789._-");
+    return proto_hex_ok(s, len, PROTO_TEL_BOOT_ID_HEX / 2);
 }
 
 static int
-version_ok(const char *v)
+name_ok(const char *s, size_t len)
 {
-    if (v == NULL)
-        return 0;
-    size_t n = 0;
-    for (; v[n] != '\0'; n++)
-        if (n == VERSION_MAX || (unsigned char)v[n] < 0x21 || (unsigned char)v[n] > 0x7e)
-            return 0;
-    return n >= 1;
-}
-
-static int
-hex32_ok(const char *s)
-{
-    return charset_ok(s, BOOT_ID_LEN, BOOT_ID_LEN, "0123456789abcdef");
+    return proto_chars_ok(s, len, 1, PROTO_TEL_REASON_MAX, PROTO_TEL_NAME_CHARS);
 }
 
 static int
@@ -326,10 +308,11 @@ static int
 period_ok(const struct store_report *r)
 {
     if (r->period_s < 1 || r->period_s > 86400 || r->nimages < 1 ||
-        r->nimages > STORE_TEL_IMAGES_MAX || r->images == NULL)
+        r->nimages > PROTO_TEL_IMAGES_MAX || r->images == NULL)
         return 0;
     for (size_t i = 0; i < r->nimages; i++)
-        if (!component_ok(r->image_component[i]) || !version_ok(r->image_versions[i]))
+        if (!text_ok(r->image_component[i], proto_component_ok) ||
+            !text_ok(r->image_versions[i], proto_version_ok))
             return 0;
     return 1;
 }
@@ -338,17 +321,17 @@ static int
 report_ok(const struct store_report *r)
 {
     if (r == NULL || r->tenant_id < 1 || !store__device_id_ok(r->device_id) || r->report_id < 1 ||
-        r->report_id > STORE_TEL_REPORT_ID_MAX || !hex32_ok(r->boot_id) || r->uptime_s < 0 ||
-        r->uptime_s > STORE_TEL_U32_MAX || r->group_id < 0 || r->product_id < 0)
+        r->report_id > PROTO_TEL_REPORT_ID_MAX || !text_ok(r->boot_id, hex32_ok) ||
+        r->uptime_s < 0 || r->uptime_s > PROTO_TEL_U32_MAX || r->group_id < 0 || r->product_id < 0)
         return 0;
     switch (r->type) {
     case STORE_REPORT_CRASH:
-        if (!component_ok(r->component) || !version_ok(r->image_version) ||
-            !charset_ok(r->reason, 1, REASON_MAX, "abcdefghijklmnopqrstuvwxyz0123456789_") ||
-            !addr_ok(r->pc) || !addr_ok(r->lr) || r->nra > STORE_TEL_FRAMES_MAX ||
+        if (!text_ok(r->component, proto_component_ok) ||
+            !text_ok(r->image_version, proto_version_ok) || !text_ok(r->reason, name_ok) ||
+            !addr_ok(r->pc) || !addr_ok(r->lr) || r->nra > PROTO_TEL_FRAMES_MAX ||
             r->fault_registers == NULL || r->free_memory < 0 ||
-            r->free_memory > STORE_TEL_U32_MAX ||
-            (r->message != NULL && r->message_len > STORE_TEL_MESSAGE_MAX))
+            r->free_memory > PROTO_TEL_U32_MAX ||
+            (r->message != NULL && r->message_len > PROTO_TEL_MESSAGE_MAX))
             return 0;
         for (size_t i = 0; i < r->nra; i++)
             if (!addr_ok(r->ra[i]))
@@ -356,11 +339,10 @@ report_ok(const struct store_report *r)
         /* a period with what ran during it, or neither */
         return r->period_s == 0 ? r->nimages == 0 && r->images == NULL : period_ok(r);
     case STORE_REPORT_HEARTBEAT:
-        return r->counters != NULL && r->free_memory >= 0 && r->free_memory <= STORE_TEL_U32_MAX &&
+        return r->counters != NULL && r->free_memory >= 0 && r->free_memory <= PROTO_TEL_U32_MAX &&
                period_ok(r);
     case STORE_REPORT_REBOOT:
-        return charset_ok(r->reason, 1, REASON_MAX, "abcdefghijklmnopqrstuvwxyz0123456789_") &&
-               hex32_ok(r->previous_boot_id);
+        return text_ok(r->reason, name_ok) && text_ok(r->previous_boot_id, hex32_ok);
     }
     return 0;
 }
@@ -402,13 +384,13 @@ report_exists(store *s, struct conn *c, const struct store_report *r)
 
 /* The first n normalised addresses of ra as a compact JSON array text (what json_dumps with
  * JSON_COMPACT gives: the addresses need no escaping) into out. */
-#define ADDR_ARRAY_BUF (2 + STORE_TEL_FRAMES_MAX * (STORE_TEL_ADDR_LEN + 2))
+#define ADDR_ARRAY_BUF (2 + PROTO_TEL_FRAMES_MAX * (STORE_TEL_ADDR_LEN + 2))
 static const char *
 addr_array(const char (*ra)[STORE_TEL_ADDR_LEN], size_t n, char out[ADDR_ARRAY_BUF])
 {
     size_t o = 0;
     out[o++] = '[';
-    for (size_t i = 0; i < n && i < STORE_TEL_FRAMES_MAX; i++) {
+    for (size_t i = 0; i < n && i < PROTO_TEL_FRAMES_MAX; i++) {
         size_t len = strnlen(ra[i], STORE_TEL_ADDR_LEN - 1);
         if (i > 0)
             out[o++] = ',';
@@ -602,7 +584,7 @@ bucket_add(store *s, struct conn *c, const struct store_report *r, const char *s
     if (st == NULL)
         goto out;
     addr_array((const char(*)[STORE_TEL_ADDR_LEN])r->ra,
-               r->nra < STORE_TEL_SIG_FRAMES ? r->nra : STORE_TEL_SIG_FRAMES, frames);
+               r->nra < PROTO_TEL_SIG_FRAMES ? r->nra : PROTO_TEL_SIG_FRAMES, frames);
     rc = store__bound(s, c,
                       sqlite3_bind_int64(st, 1, r->tenant_id) | store__bind_text(st, 2, sig) |
                           store__bind_text(st, 3, r->component) |
@@ -1073,8 +1055,8 @@ store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
     }
     for (size_t i = 0; i < nup; i++)
         if (up[i].tenant_id < 1 || !store__device_id_ok(up[i].device_id) || up[i].dropped < 0 ||
-            up[i].dropped > STORE_TEL_U32_MAX || up[i].last_report_id < 0 ||
-            up[i].last_report_id > STORE_TEL_REPORT_ID_MAX || up[i].first > n ||
+            up[i].dropped > PROTO_TEL_U32_MAX || up[i].last_report_id < 0 ||
+            up[i].last_report_id > PROTO_TEL_REPORT_ID_MAX || up[i].first > n ||
             up[i].nreports > n - up[i].first)
             goto out;
     c = store__take_ingest(s);
@@ -1285,10 +1267,10 @@ store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter 
     if (items != NULL)
         *items = NULL;
     if (items == NULL || next_cursor == NULL || f == NULL || !store__page_ok(pg) ||
-        (f->component != NULL && !component_ok(f->component)) ||
-        (f->image_version != NULL && !version_ok(f->image_version)) || f->product_id < 0 ||
-        f->group_id < 0 || f->since < 0 || f->until < 0 || f->sort < STORE_BUCKETS_BY_COUNT ||
-        f->sort > STORE_BUCKETS_BY_RECENT)
+        (f->component != NULL && !text_ok(f->component, proto_component_ok)) ||
+        (f->image_version != NULL && !text_ok(f->image_version, proto_version_ok)) ||
+        f->product_id < 0 || f->group_id < 0 || f->since < 0 || f->until < 0 ||
+        f->sort < STORE_BUCKETS_BY_COUNT || f->sort > STORE_BUCKETS_BY_RECENT)
         goto out;
     if (pg->cursor != NULL && (rc = pair_cursor(pg->cursor, &k, &after)) != STORE_OK)
         goto out;
@@ -1595,9 +1577,9 @@ store_crash_rates(store *s, int64_t tenant_id, const char *component, int64_t si
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || (component != NULL && !component_ok(component)) || since < 0 ||
-        until < since || (granularity != HOUR && granularity != 24 * HOUR) || max_items < 1 ||
-        max_items > 100000)
+    if (out == NULL || (component != NULL && !text_ok(component, proto_component_ok)) ||
+        since < 0 || until < since || (granularity != HOUR && granularity != 24 * HOUR) ||
+        max_items < 1 || max_items > 100000)
         goto out;
     c = store__take(s);
     if ((rc = rate_rows(s, c, SQL_RATE_ITEMS, tenant_id, component, granularity, since, until,
