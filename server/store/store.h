@@ -295,7 +295,7 @@ int store_attestation_list(store *s, int64_t tenant_id, const char *result,
  * (a clock stepped back only delays the records behind a younger one). */
 int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged);
 
-/* --- failure reporting (store_telemetry.c; docs/telemetry.md) ---
+/* --- failure reporting (store_tel_*.c; docs/telemetry.md) ---
  * Reports are stored once per (device, report_id), in one transaction per call, made durable by
  * store_telemetry_sync: a report the service acknowledges after it survives power loss. Crashes are
  * grouped into buckets per tenant by a signature, hex SHA-256 of "component|reason|pc|ra1|ra2|ra3"
@@ -377,13 +377,23 @@ struct store_upload {
     size_t nreports;
 };
 
+/* The telemetry writer: the one writer of reports, with its own connection outside the pool (its
+ * page cache stays warm between group commits), its cache of known buckets, and the flush of the
+ * write-ahead log that makes its commits durable. Open one per process (server/device/ingest.c);
+ * store_tel_writer_open returns STORE_OK, or STORE_ERR with the reason in err. Close it (accepts
+ * NULL) when no call is in flight, before store_close: s must outlive it. Its calls are
+ * thread-safe (serialised). */
+typedef struct store_tel_writer store_tel_writer;
+int store_tel_writer_open(store *s, store_tel_writer **out, char *err, size_t errlen);
+void store_tel_writer_close(store_tel_writer *w);
+
 /* Stores n reports and applies nup uploads in ONE transaction, received at time now:
  * each report is inserted unless (device, report_id) is stored already (or earlier in the same
  * call), and its result set to STORED or DUPLICATE; stored crashes update their bucket (created on
  * first sight), its devices and version counts; heartbeats and crashes update the usage per hour
  * and version. On any error nothing is stored (every result stays PENDING). STORE_INVALID: a
  * malformed report (checked before the transaction). */
-int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
+int store_telemetry_ingest(store_tel_writer *w, struct store_report *const *reports, size_t n,
                            const struct store_upload *up, size_t nup, int64_t now);
 /* The commit of store_telemetry_ingest is consistent but not yet durable: it reaches the
  * write-ahead log without waiting for the disk, so that the next group can be written while the
@@ -392,7 +402,7 @@ int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t
  * returns STORE_OK. STORE_ERR (logged): durability unknown, acknowledge nothing. Once a flush has
  * failed, every later call fails too, and store_ping reports the store not ready, until the
  * process restarts (a failed flush may have dropped the pages it could not write). */
-int store_telemetry_sync(store *s);
+int store_telemetry_sync(store_tel_writer *w);
 
 enum store_bucket_sort {
     STORE_BUCKETS_BY_COUNT = 0,   /* most reports first */
