@@ -1,4 +1,4 @@
-/* Unit tests of the store's failure-reporting part (server/store_telemetry.c): address
+/* Unit tests of the store's failure-reporting part (server/store/store_tel*.c): address
  * normalisation and bucket signatures, dedup, aggregates (buckets, versions, usage, fleet), lists
  * and filters, flags, retention in batches, and tenant isolation, on a fresh SQLite database per
  * test. */
