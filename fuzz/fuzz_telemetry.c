@@ -1,7 +1,7 @@
 /* fuzz_telemetry: bodies of POST /v1/device/telemetry through the batch parser
  * (server/device/telemetry_parse.c), as the HTTP layer hands them over (parsed with
  * JSON_REJECT_DUPLICATES, a JSON object, an authenticated device). Beyond the sanitizers, it checks
- * what the writer relies on: a batch holds 1..TELEMETRY_REPORTS_MAX items, an accepted item carries
+ * what the writer relies on: a batch holds 1..PROTO_TEL_REPORTS_MAX items, an accepted item carries
  * a report id and the device's tenant, a rejected one a message, and the answer has one result per
  * item. */
 #include "telemetry_parse.h"
@@ -19,7 +19,7 @@ static void
 check_batch(const struct ingest_batch *b)
 {
     size_t valid = 0;
-    if (b->n < 1 || b->n > TELEMETRY_REPORTS_MAX)
+    if (b->n < 1 || b->n > PROTO_TEL_REPORTS_MAX)
         abort();
     for (size_t i = 0; i < b->n; i++) {
         const struct ingest_item *it = &b->items[i];

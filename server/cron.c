@@ -1,10 +1,10 @@
-#include "app.h"
 #include "cron.h"
 
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 /* Expired nonces are deleted in batches this large, so one tick never holds the write lock for
@@ -27,14 +27,14 @@
 struct step {
     const char *name;
     uint64_t period_ms;
-    void (*run)(struct app *app);
+    void (*run)(cron *c);
 };
 
-static void purge_nonces(struct app *app);
-static void detect_failures(struct app *app);
-static void purge_reports(struct app *app);
-static void purge_attestations(struct app *app);
-static void checkpoint(struct app *app);
+static void purge_nonces(cron *c);
+static void detect_failures(cron *c);
+static void purge_reports(cron *c);
+static void purge_attestations(cron *c);
+static void checkpoint(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -49,26 +49,28 @@ static const struct step steps[] = {
 
 struct cron {
     uv_timer_t timer;
-    struct app *app;
+    store *st;
+    const struct config *cfg;
+    struct metrics *metrics;
     uint64_t last_ms[NSTEPS];
 };
 
 /* API requests never checkpoint the write-ahead log (store.h store_checkpoint): this keeps it short
  * when the telemetry writer, which checkpoints by itself, is idle. */
 static void
-checkpoint(struct app *app)
+checkpoint(cron *c)
 {
     int nlog = 0, copied = 0;
-    if (store_checkpoint(app->st, &nlog, &copied) == STORE_OK && nlog > 0)
+    if (store_checkpoint(c->st, &nlog, &copied) == STORE_OK && nlog > 0)
         log_debug("msg=checkpoint log_pages=%d copied_pages=%d", nlog, copied);
 }
 
 static void
-purge_nonces(struct app *app)
+purge_nonces(cron *c)
 {
     int purged = NONCE_PURGE_BATCH, total = 0;
     for (int i = 0; i < NONCE_PURGE_MAX_BATCHES && purged == NONCE_PURGE_BATCH; i++) {
-        if (store_nonce_purge(app->st, util_now(), NONCE_PURGE_BATCH, &purged) != STORE_OK)
+        if (store_nonce_purge(c->st, util_now(), NONCE_PURGE_BATCH, &purged) != STORE_OK)
             return;
         total += purged;
     }
@@ -79,29 +81,28 @@ purge_nonces(struct app *app)
 /* Emerging problems (docs/api.md "Failure reporting"): new buckets that spread fast, and image
  * versions that crash more than their predecessors. Each condition is flagged once. */
 static void
-detect_failures(struct app *app)
+detect_failures(cron *c)
 {
-    const struct config *cfg = app->cfg;
+    const struct config *cfg = c->cfg;
     int64_t now = util_now();
     int raised = 0;
-    if (store_flag_new_buckets(app->st, now - NEW_BUCKET_WATCH_S, cfg->flag_new_bucket_devices, now,
+    if (store_flag_new_buckets(c->st, now - NEW_BUCKET_WATCH_S, cfg->flag_new_bucket_devices, now,
                                &raised) == STORE_OK &&
         raised > 0) {
-        metrics_failure_flags(app->metrics, METRICS_FLAG_NEW_BUCKET, (uint64_t)raised);
+        metrics_failure_flags(c->metrics, METRICS_FLAG_NEW_BUCKET, (uint64_t)raised);
         log_info("msg=\"failure flags raised\" kind=new_bucket count=%d", raised);
     }
-    if (store_flag_rate_regressions(app->st, cfg->flag_rate_factor_pct,
+    if (store_flag_rate_regressions(c->st, cfg->flag_rate_factor_pct,
                                     cfg->flag_min_device_hours * 3600, now, &raised) == STORE_OK &&
         raised > 0) {
-        metrics_failure_flags(app->metrics, METRICS_FLAG_RATE_REGRESSION, (uint64_t)raised);
+        metrics_failure_flags(c->metrics, METRICS_FLAG_RATE_REGRESSION, (uint64_t)raised);
         log_info("msg=\"failure flags raised\" kind=rate_regression count=%d", raised);
     }
 }
 
 /* Deletes with purge, in batches of RETENTION_BATCH, what is older than days. */
 static void
-retention(struct app *app, int (*purge)(store *, int64_t, int, int *), int64_t days,
-          const char *what)
+retention(cron *c, int (*purge)(store *, int64_t, int, int *), int64_t days, const char *what)
 {
     int64_t before = util_now() - days * 86400;
     int purged = RETENTION_BATCH, total = 0;
@@ -112,7 +113,7 @@ retention(struct app *app, int (*purge)(store *, int64_t, int, int *), int64_t d
                 break; /* the rest on the next run */
             uv_sleep(RETENTION_PAUSE_MS);
         }
-        if (purge(app->st, before, RETENTION_BATCH, &purged) != STORE_OK)
+        if (purge(c->st, before, RETENTION_BATCH, &purged) != STORE_OK)
             break;
         total += purged;
     }
@@ -123,17 +124,17 @@ retention(struct app *app, int (*purge)(store *, int64_t, int, int *), int64_t d
 
 /* Retention: reports older than report_retention_days go; the aggregates stay. */
 static void
-purge_reports(struct app *app)
+purge_reports(cron *c)
 {
-    retention(app, store_report_purge, app->cfg->report_retention_days, "telemetry reports");
+    retention(c, store_report_purge, c->cfg->report_retention_days, "telemetry reports");
 }
 
 /* Retention: attestation records older than attestation_retention_days go; each device's last
  * result stays in the registry. */
 static void
-purge_attestations(struct app *app)
+purge_attestations(cron *c)
 {
-    retention(app, store_attestation_purge, app->cfg->attestation_retention_days,
+    retention(c, store_attestation_purge, c->cfg->attestation_retention_days,
               "attestation records");
 }
 
@@ -147,19 +148,22 @@ on_tick(uv_timer_t *t)
             continue;
         c->last_ms[i] = now;
         uint64_t t0 = util_mono_ns();
-        steps[i].run(c->app);
+        steps[i].run(c);
         log_debug("msg=cron step=%s dur_ms=%.2f", steps[i].name,
                   (double)(util_mono_ns() - t0) / 1e6);
     }
 }
 
 cron *
-cron_start(uv_loop_t *loop, struct app *app)
+cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m)
 {
+    assert(loop != NULL && st != NULL && cfg != NULL);
     cron *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    c->app = app;
+    c->st = st;
+    c->cfg = cfg;
+    c->metrics = m;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_tick, 1000, 1000);

@@ -4,15 +4,19 @@
 #ifndef AEGIS_CRON_H
 #define AEGIS_CRON_H
 
-#include "app.h"
+#include "config.h"
+#include "store.h"
 
 #include <uv.h>
 
 typedef struct cron cron;
 
-/* Starts the tick on loop. Returns NULL on allocation failure. Stop with cron_stop before the
- * loop's last run: the memory is freed in the timer's close callback. */
-cron *cron_start(uv_loop_t *loop, struct app *app);
+struct metrics;
+
+/* Starts the tick on loop, with the store, configuration and metrics (may be NULL) the steps use;
+ * all must outlive it. Returns NULL on allocation failure. Stop with cron_stop before the loop's
+ * last run: the memory is freed in the timer's close callback. */
+cron *cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m);
 void cron_stop(cron *c);
 
 #endif

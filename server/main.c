@@ -1,5 +1,8 @@
-/* aegisd: parse the configuration, open keys, database and socket, serve, and on SIGTERM drain and
- * exit. */
+/* aegisd: a checklist, then the loop. main() parses the configuration, opens what the daemon
+ * serves with (open_all: logging, database, signer, rate limits, metrics, the telemetry writer,
+ * device authentication), starts HTTPS, runs the libuv loop until SIGTERM/SIGINT has drained the
+ * requests, and closes everything in the one safe order (close_all). struct app is filled before
+ * http_start and never written again: handlers on any thread read it without locks. */
 #include "app.h"
 #include "api.h"
 #include "config.h"
@@ -35,6 +38,7 @@ struct daemon_state {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     cron *cron;
+    const char **route_labels, **route_methods; /* for metrics, which borrows them */
     uint64_t drain_deadline_ns;
     int draining;
     const char *ready_file;
@@ -174,20 +178,79 @@ open_store(struct daemon_state *d)
 }
 
 static int
-open_metrics(struct daemon_state *d, const char ***labels, const char ***methods)
+open_metrics(struct daemon_state *d)
 {
     size_t n;
     const struct route *t = routes_table(&n);
-    *labels = calloc(n, sizeof(char *));
-    *methods = calloc(n, sizeof(char *));
-    if (*labels == NULL || *methods == NULL)
+    d->route_labels = calloc(n, sizeof(char *));
+    d->route_methods = calloc(n, sizeof(char *));
+    if (d->route_labels == NULL || d->route_methods == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        (*labels)[i] = t[i].pattern;
-        (*methods)[i] = t[i].method;
+        d->route_labels[i] = t[i].pattern;
+        d->route_methods[i] = t[i].method;
     }
-    d->app.metrics = metrics_new(n, *labels, *methods);
+    d->app.metrics = metrics_new(n, d->route_labels, d->route_methods);
     return d->app.metrics ? 0 : -1;
+}
+
+static int
+open_signer(struct daemon_state *d)
+{
+    char err[512];
+    d->app.sg = signer_new(d->cfg.pki_dir, err, sizeof(err));
+    if (d->app.sg == NULL)
+        log_error("msg=\"signer: %s\"", err);
+    return d->app.sg != NULL ? 0 : -1;
+}
+
+static int
+open_rate_limits(struct daemon_state *d)
+{
+    d->app.challenge_rl = ratelimit_new((double)d->cfg.challenge_rate,
+                                        (double)d->cfg.challenge_burst, RATELIMIT_DEFAULT_CAPACITY);
+    d->app.telemetry_rl = ratelimit_new((double)d->cfg.telemetry_rate,
+                                        (double)d->cfg.telemetry_burst, RATELIMIT_DEFAULT_CAPACITY);
+    return d->app.challenge_rl != NULL && d->app.telemetry_rl != NULL ? 0 : -1;
+}
+
+/* The steps before HTTPS, in order; each logs its own failure (out of memory aside). */
+static int
+open_all(struct daemon_state *d)
+{
+    if (sodium_init() < 0 || setup_logging(&d->cfg) != 0)
+        return -1;
+    log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d->cfg.data_dir);
+    if (open_store(d) != 0 || open_signer(d) != 0 || open_rate_limits(d) != 0 ||
+        open_metrics(d) != 0)
+        return -1;
+    /* after the metrics, which it counts into */
+    d->app.ingest = ingest_new(d->app.st, (size_t)d->cfg.ingest_queue_max, d->app.metrics);
+    if (d->app.ingest == NULL)
+        return -1;
+    d->app.devauth = devauth_new(d->app.st);
+    return d->app.devauth != NULL ? 0 : -1;
+}
+
+/* The reverse of open_all and start_http, in the one safe order for requests still in flight
+ * (drain_timeout may have cut the drain short): the telemetry writer answers what it holds and
+ * refuses the rest before http_stop (which would drop suspended requests), and is freed only after
+ * it (no handler can call it any more). Accepts a partly opened daemon. */
+static void
+close_all(struct daemon_state *d)
+{
+    ingest_stop(d->app.ingest);
+    http_stop(d->http);
+    d->http = NULL;
+    ingest_free(d->app.ingest);
+    devauth_free(d->app.devauth);
+    signer_free(d->app.sg);
+    ratelimit_free(d->app.challenge_rl);
+    ratelimit_free(d->app.telemetry_rl);
+    metrics_free(d->app.metrics);
+    store_close(d->app.st);
+    free(d->route_labels);
+    free(d->route_methods);
 }
 
 static int
@@ -286,7 +349,7 @@ run_loop(struct daemon_state *d)
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
-    d->cron = cron_start(&d->loop, &d->app);
+    d->cron = cron_start(&d->loop, d->app.st, &d->cfg, d->app.metrics);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
     uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -303,9 +366,6 @@ int
 main(int argc, char **argv)
 {
     struct daemon_state d;
-    const char **labels = NULL, **methods = NULL;
-    struct ingest *ing = NULL;
-    char err[512];
     int rc = 1;
     memset(&d, 0, sizeof(d));
     d.app.cfg = &d.cfg;
@@ -318,46 +378,10 @@ main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (sodium_init() < 0 || setup_logging(&d.cfg) != 0)
-        goto out;
-    log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d.cfg.data_dir);
-    if (open_store(&d) != 0)
-        goto out;
-    d.app.sg = signer_new(d.cfg.pki_dir, err, sizeof(err));
-    if (d.app.sg == NULL) {
-        log_error("msg=\"signer: %s\"", err);
-        goto out;
+    if (open_all(&d) == 0 && start_http(&d) == 0 && run_loop(&d) == 0) {
+        log_info("msg=stopped");
+        rc = 0;
     }
-    d.app.challenge_rl = ratelimit_new((double)d.cfg.challenge_rate, (double)d.cfg.challenge_burst,
-                                       RATELIMIT_DEFAULT_CAPACITY);
-    if (d.app.challenge_rl == NULL)
-        goto out;
-    d.app.telemetry_rl = ratelimit_new((double)d.cfg.telemetry_rate, (double)d.cfg.telemetry_burst,
-                                       RATELIMIT_DEFAULT_CAPACITY);
-    d.app.ingest = ingest_new(&d.app);
-    if (d.app.telemetry_rl == NULL || d.app.ingest == NULL)
-        goto out;
-    d.app.devauth = devauth_new(d.app.st);
-    if (d.app.devauth == NULL || open_metrics(&d, &labels, &methods) != 0 || start_http(&d) != 0)
-        goto out;
-    if (run_loop(&d) != 0)
-        goto out;
-    log_info("msg=stopped");
-    rc = 0;
-out:
-    /* After the drain: uploads arriving from now on answer 503, what is queued is written and
-     * answered, then the writer stops (before http_stop, which would drop suspended requests). */
-    ing = d.app.ingest;
-    d.app.ingest = NULL;
-    ingest_free(ing);
-    http_stop(d.http);
-    devauth_free(d.app.devauth);
-    signer_free(d.app.sg);
-    ratelimit_free(d.app.challenge_rl);
-    ratelimit_free(d.app.telemetry_rl);
-    metrics_free(d.app.metrics);
-    store_close(d.app.st);
-    free(labels);
-    free(methods);
+    close_all(&d);
     return rc;
 }

@@ -1,8 +1,8 @@
 /* POST /v1/device/telemetry (docs/telemetry.md): a device uploads up to 100 reports over mutual
  * TLS. The batch is parsed (telemetry_parse.h; 400 invalid_batch, or per report "rejected" while
  * the others are stored), then handed to the writer (ingest.h), which answers once the reports are
- * durable. Per-device token bucket (429) and a bounded writer queue (503) push back. Free text is
- * stored as data and never logged. */
+ * durable (the request is deferred: api_defer). Per-device token bucket (429) and a bounded writer
+ * queue (503) push back. Free text is stored as data and never logged. */
 #include "api.h"
 #include "api_util.h"
 #include "app.h"
@@ -13,8 +13,46 @@
 #include "telemetry_parse.h"
 #include "util.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
+
+/* The writer's answer (ingest.h ingest_done_fn) to the deferred request ctx. */
+static void
+reply_deferred(void *ctx, int status, json_t *body, int retry_after)
+{
+    api_deferred_reply(ctx, status, body, retry_after);
+}
+
+/* Hands b to the writer, which answers r once its reports are durable; or answers r 503 when the
+ * writer refuses (b stays the caller's). Returns 1 when the writer took b. r is deferred first, so
+ * that the writer may answer before this returns; a refusal completes it at once, on this thread.
+ */
+static int
+submit(api_req *r, struct ingest_batch *b)
+{
+    /* set before the HTTP layer started and never written again: no lock needed */
+    ingest *ing = r->app->ingest;
+    api_deferred *d;
+    int retry = 0;
+
+    assert(ing != NULL);
+    d = api_defer(r);
+    int rc = ingest_submit(ing, b, (struct ingest_done){reply_deferred, d}, &retry);
+    if (rc == INGEST_OK)
+        return 1;
+    char msg[96];
+    retry = retry > 0 ? retry : 1;
+    r->err_code = rc == INGEST_FULL ? "overloaded" : "unavailable";
+    if (rc == INGEST_FULL)
+        snprintf(msg, sizeof(msg), "the service is busy storing reports; retry in %d s", retry);
+    else
+        snprintf(msg, sizeof(msg), "the service is shutting down; retry in %d s", retry);
+    api_deferred_reply(d, 503, json_pack("{s:s, s:s}", "error", r->err_code, "message", msg),
+                       retry);
+    return 0;
+}
 
 void
 dev_telemetry(api_req *r)
@@ -47,18 +85,8 @@ dev_telemetry(api_req *r)
         api_reply_built(r, 200, answer);
         goto out;
     }
-    int rc = r->app->ingest != NULL ? ingest_submit(r->app->ingest, r, b, &retry) : INGEST_STOPPING;
-    if (rc == INGEST_OK) {
+    if (submit(r, b))
         b = NULL; /* the writer answers */
-        goto out;
-    }
-    r->retry_after = retry > 0 ? retry : 1;
-    if (rc == INGEST_FULL)
-        api_error(r, 503, "overloaded", "the service is busy storing reports; retry in %d s",
-                  r->retry_after);
-    else
-        api_error(r, 503, "unavailable", "the service is shutting down; retry in %d s",
-                  r->retry_after);
 out:
     ingest_batch_free(b);
 }

@@ -8,13 +8,13 @@
  * then releases their reports from the in-flight count. So the disk's flush of group k overlaps
  * the writing of group k+1, and one flush often covers several groups. The writer's arrays are
  * sized once at start, so a group costs no allocation beyond the answers. */
-#include "app.h"
 #include "ingest.h"
 
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +25,16 @@
 #define BATCH_MAX 1000         /* items of one batch (the protocol allows 100) */
 
 struct ingest {
-    struct app *app;
+    store_tel_writer *w; /* the store's telemetry writer, owned */
+    struct metrics *metrics;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a batch was queued, or stopping */
     struct ingest_batch *head, *tail;
     size_t in_flight; /* items queued or being written */
     size_t max;
-    int stopping;
+    int stopping; /* under lock: ingest_submit refuses */
+    int stopped;  /* ingest_stop has joined the threads (its caller's thread only) */
+    int locks;    /* lock, cond and sync_cond initialised: 0..3 */
     pthread_t thread;
     int started;
     /* committed batches waiting for the syncer (under lock) */
@@ -137,7 +140,7 @@ release(ingest *ing, size_t n)
 {
     pthread_mutex_lock(&ing->lock);
     ing->in_flight -= n;
-    metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+    metrics_ingest_in_flight(ing->metrics, (int64_t)ing->in_flight);
     pthread_mutex_unlock(&ing->lock);
 }
 
@@ -155,7 +158,7 @@ answer_batches(ingest *ing, struct ingest_batch *b, int ok)
             size_t st = 0, d = 0, r = 0;
             answer = ingest_batch_answer(b, &st, &d, &r);
             status = answer != NULL ? 200 : 500;
-            metrics_telemetry(ing->app->metrics, st, d, r);
+            metrics_telemetry(ing->metrics, st, d, r);
         }
         if (status == 503)
             answer = json_pack("{s:s, s:s}", "error", "unavailable", "message",
@@ -163,7 +166,7 @@ answer_batches(ingest *ing, struct ingest_batch *b, int ok)
         else if (status == 500)
             answer = json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory");
         release(ing, b->n);
-        api_deferred_reply(b->deferred, status, answer, status == 503 ? retry_seconds(0) + 1 : 0);
+        b->done.fn(b->done.ctx, status, answer, status == 503 ? retry_seconds(0) + 1 : 0);
         ingest_batch_free(b);
         b = next;
     }
@@ -219,7 +222,7 @@ write_group(ingest *ing, struct ingest_batch **group, size_t ng)
 {
     size_t nrep = lay_out(ing, group, ng);
     uint64_t t0 = util_mono_ns();
-    int rc = store_telemetry_ingest(ing->app->st, ing->reps, nrep, ing->ups, ng, util_now());
+    int rc = store_telemetry_ingest(ing->w, ing->reps, nrep, ing->ups, ng, util_now());
     log_debug("msg=\"telemetry group written\" batches=%zu reports=%zu rc=%d dur_ms=%.2f", ng, nrep,
               rc, (double)(util_mono_ns() - t0) / 1e6);
     if (rc == STORE_INVALID && ng > 1) {
@@ -228,7 +231,7 @@ write_group(ingest *ing, struct ingest_batch **group, size_t ng)
         return;
     }
     if (rc == STORE_OK) {
-        metrics_ingest_commit(ing->app->metrics, nrep);
+        metrics_ingest_commit(ing->metrics, nrep);
         to_syncer(ing, group, ng);
         return;
     }
@@ -281,22 +284,43 @@ syncer(void *arg)
         pthread_mutex_unlock(&ing->lock);
         if (list == NULL)
             break; /* stopping, and everything is answered */
-        int durable = store_telemetry_sync(ing->app->st) == STORE_OK;
-        metrics_ingest_flush(ing->app->metrics);
+        int durable = store_telemetry_sync(ing->w) == STORE_OK;
+        metrics_ingest_flush(ing->metrics);
         answer_batches(ing, list, durable);
     }
     return NULL;
 }
 
+/* Stops the threads started (each answers what it holds first), destroys the locks made, closes
+ * the writer, frees. For ingest_new's failure and ingest_free. */
+static void
+destroy(ingest *ing)
+{
+    ingest_stop(ing);
+    if (ing->locks >= 3)
+        pthread_cond_destroy(&ing->sync_cond);
+    if (ing->locks >= 2)
+        pthread_cond_destroy(&ing->cond);
+    if (ing->locks >= 1)
+        pthread_mutex_destroy(&ing->lock);
+    store_tel_writer_close(ing->w);
+    free(ing->reps);
+    free(ing->ups);
+    free(ing->group);
+    free(ing);
+}
+
 ingest *
-ingest_new(struct app *app)
+ingest_new(store *st, size_t queue_max, struct metrics *m)
 {
     ingest *ing = calloc(1, sizeof(*ing));
-    int locks = 0;
+    char err[256] = "out of memory or threads";
+
+    assert(st != NULL);
     if (ing == NULL)
         goto fail;
-    ing->app = app;
-    ing->max = app->cfg->ingest_queue_max > 0 ? (size_t)app->cfg->ingest_queue_max : 1;
+    ing->metrics = m;
+    ing->max = queue_max > 0 ? queue_max : 1;
     /* A group holds at most INGEST_GROUP_MAX reports, plus one batch that started it alone. */
     ing->cap_reps = INGEST_GROUP_MAX + BATCH_MAX;
     ing->cap_group = INGEST_GROUP_MAX;
@@ -305,15 +329,17 @@ ingest_new(struct app *app)
     ing->group = calloc(ing->cap_group, sizeof(struct ingest_batch *));
     if (ing->reps == NULL || ing->ups == NULL || ing->group == NULL)
         goto fail;
+    if (store_tel_writer_open(st, &ing->w, err, sizeof(err)) != STORE_OK)
+        goto fail;
     if (pthread_mutex_init(&ing->lock, NULL) != 0)
         goto fail;
-    locks = 1;
+    ing->locks = 1;
     if (pthread_cond_init(&ing->cond, NULL) != 0)
         goto fail;
-    locks = 2;
+    ing->locks = 2;
     if (pthread_cond_init(&ing->sync_cond, NULL) != 0)
         goto fail;
-    locks = 3;
+    ing->locks = 3;
     if (pthread_create(&ing->syncer, NULL, syncer, ing) != 0)
         goto fail;
     ing->syncer_started = 1;
@@ -322,60 +348,55 @@ ingest_new(struct app *app)
     ing->started = 1;
     return ing;
 fail:
-    log_error("msg=\"telemetry writer not started (out of memory or threads)\"");
-    if (ing != NULL) {
-        if (ing->syncer_started) {
-            pthread_mutex_lock(&ing->lock);
-            ing->sync_stopping = 1;
-            pthread_cond_signal(&ing->sync_cond);
-            pthread_mutex_unlock(&ing->lock);
-            pthread_join(ing->syncer, NULL);
-        }
-        if (locks >= 3)
-            pthread_cond_destroy(&ing->sync_cond);
-        if (locks >= 2)
-            pthread_cond_destroy(&ing->cond);
-        if (locks >= 1)
-            pthread_mutex_destroy(&ing->lock);
-        free(ing->reps);
-        free(ing->ups);
-        free(ing->group);
-        free(ing);
-    }
+    log_error("msg=\"telemetry writer not started: %s\"", err);
+    if (ing != NULL)
+        destroy(ing);
     return NULL;
+}
+
+/* Sets a stop flag under the lock and wakes the thread that waits on cond. */
+static void
+raise_flag(ingest *ing, int *flag, pthread_cond_t *cond)
+{
+    pthread_mutex_lock(&ing->lock);
+    *flag = 1;
+    pthread_cond_signal(cond);
+    pthread_mutex_unlock(&ing->lock);
+}
+
+void
+ingest_stop(ingest *ing)
+{
+    if (ing == NULL || ing->stopped)
+        return;
+    ing->stopped = 1;
+    if (ing->locks < 3) {
+        assert(!ing->started && !ing->syncer_started); /* threads come after the locks */
+        return;
+    }
+    /* From here ingest_submit refuses: nothing is queued behind the writer's last group. */
+    raise_flag(ing, &ing->stopping, &ing->cond);
+    if (ing->started)
+        pthread_join(ing->thread, NULL);
+    /* the writer has handed over its last group: let the syncer answer it and stop */
+    raise_flag(ing, &ing->sync_stopping, &ing->sync_cond);
+    if (ing->syncer_started)
+        pthread_join(ing->syncer, NULL);
+    assert(ing->head == NULL && ing->sync_head == NULL && ing->in_flight == 0);
 }
 
 void
 ingest_free(ingest *ing)
 {
-    if (ing == NULL)
-        return;
-    pthread_mutex_lock(&ing->lock);
-    ing->stopping = 1;
-    pthread_cond_signal(&ing->cond);
-    pthread_mutex_unlock(&ing->lock);
-    if (ing->started)
-        pthread_join(ing->thread, NULL);
-    /* the writer has handed over its last group: let the syncer answer it and stop */
-    pthread_mutex_lock(&ing->lock);
-    ing->sync_stopping = 1;
-    pthread_cond_signal(&ing->sync_cond);
-    pthread_mutex_unlock(&ing->lock);
-    if (ing->syncer_started)
-        pthread_join(ing->syncer, NULL);
-    pthread_cond_destroy(&ing->sync_cond);
-    pthread_cond_destroy(&ing->cond);
-    pthread_mutex_destroy(&ing->lock);
-    free(ing->reps);
-    free(ing->ups);
-    free(ing->group);
-    free(ing);
+    if (ing != NULL)
+        destroy(ing);
 }
 
 int
-ingest_submit(ingest *ing, api_req *r, struct ingest_batch *b, int *retry_after)
+ingest_submit(ingest *ing, struct ingest_batch *b, struct ingest_done done, int *retry_after)
 {
     int rc = INGEST_OK;
+    assert(ing != NULL && b != NULL && done.fn != NULL);
     if (retry_after != NULL)
         *retry_after = 0;
     pthread_mutex_lock(&ing->lock);
@@ -392,7 +413,7 @@ ingest_submit(ingest *ing, api_req *r, struct ingest_batch *b, int *retry_after)
             *retry_after = retry_seconds(ing->in_flight);
         goto out;
     }
-    b->deferred = api_defer(r);
+    b->done = done;
     b->next = NULL;
     if (ing->tail != NULL)
         ing->tail->next = b;
@@ -400,7 +421,7 @@ ingest_submit(ingest *ing, api_req *r, struct ingest_batch *b, int *retry_after)
         ing->head = b;
     ing->tail = b;
     ing->in_flight += b->n;
-    metrics_ingest_in_flight(ing->app->metrics, (int64_t)ing->in_flight);
+    metrics_ingest_in_flight(ing->metrics, (int64_t)ing->in_flight);
     pthread_cond_signal(&ing->cond);
 out:
     pthread_mutex_unlock(&ing->lock);

@@ -1,18 +1,20 @@
 /* ingest: the one writer of telemetry reports (docs/telemetry.md), with group commit.
  *
  * Handlers (dev_telemetry.c) validate an upload into a batch and hand it over with ingest_submit,
- * which defers the request (api_defer). One writer thread takes everything queued, up to
- * INGEST_GROUP_MAX reports, and writes it in ONE transaction (store_telemetry_ingest); a syncer
- * thread makes the committed groups durable (store_telemetry_sync: one flush of the write-ahead log
- * for every group committed since the last) and only then answers each request
- * (api_deferred_reply) with its per-report results.
- * Reports in flight (queued or being written) are bounded by config ingest_queue_max: above it
- * ingest_submit refuses, and the handler answers 503 overloaded, so memory never grows with the
- * backlog. Thread-safe. */
+ * with a completion callback. One writer thread takes everything queued, up to INGEST_GROUP_MAX
+ * reports, and writes it in ONE transaction (store_telemetry_ingest, on the store's telemetry
+ * writer, which this module owns); a syncer thread makes the committed groups durable
+ * (store_telemetry_sync: one flush of the write-ahead log for every group committed since the
+ * last) and only then calls each batch's callback with its per-report results.
+ * Reports in flight (queued or being written) are bounded by queue_max: above it ingest_submit
+ * refuses, and the handler answers 503 overloaded, so memory never grows with the backlog.
+ * Depends on the store and metrics only. Thread-safe, but for ingest_free.
+ *
+ * Life: ingest_new; ingest_submit from any thread; ingest_stop (answers what is queued, refuses
+ * the rest) before the HTTP layer stops; ingest_free once no thread can call ingest_submit. */
 #ifndef AEGIS_INGEST_H
 #define AEGIS_INGEST_H
 
-#include "api.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -32,6 +34,16 @@ struct ingest_item {
     char *owned[3];             /* texts rep points at (JSON of registers, images, counters) */
 };
 
+/* The answer to a submitted batch: status 200 (body the batch's answer), 500 or 503 (body an error
+ * {"error", "message"}), body stolen (may be NULL when out of memory), retry_after seconds (0:
+ * none). Called exactly once per accepted batch, from one of the writer's threads (or
+ * ingest_stop's caller), never under the writer's lock. */
+typedef void (*ingest_done_fn)(void *ctx, int status, json_t *body, int retry_after);
+struct ingest_done {
+    ingest_done_fn fn;
+    void *ctx;
+};
+
 /* One upload of one device. */
 struct ingest_batch {
     json_t *json;               /* a reference to the request body, which the reports point into */
@@ -41,7 +53,7 @@ struct ingest_batch {
     size_t nvalid;              /* items not rejected */
     /* the writer's queue */
     struct ingest_batch *next;
-    api_deferred *deferred;
+    struct ingest_done done;    /* who gets the answer */
     struct ingest_item items[]; /* n */
 };
 
@@ -56,12 +68,18 @@ json_t *ingest_batch_answer(const struct ingest_batch *b, size_t *stored, size_t
                             size_t *rejected);
 
 typedef struct ingest ingest;
+struct metrics;
 
-/* Starts the writer thread on app->st, with app->cfg->ingest_queue_max (app->metrics, when set at
- * write time, gets the counts). Returns NULL on failure (logged). app must outlive it. */
-ingest *ingest_new(struct app *app);
-/* Stops taking batches, writes and answers every queued one (no request is left without a reply),
- * joins the writer, and frees. Accepts NULL. Call after the HTTP drain and before http_stop. */
+/* Opens the store's telemetry writer on st and starts the writer and syncer threads. queue_max:
+ * reports in flight before ingest_submit refuses (at least 1); m (may be NULL) gets the counts.
+ * Returns NULL on failure (logged). st and m must outlive it. */
+ingest *ingest_new(store *st, size_t queue_max, struct metrics *m);
+/* Stops taking batches (ingest_submit returns INGEST_STOPPING from now on), writes and answers
+ * every queued one (no request is left without a reply), and joins the threads. Idempotent; call
+ * from one thread (the daemon's main), after the HTTP drain and before http_stop. */
+void ingest_stop(ingest *ing);
+/* ingest_stop if not done yet, then frees. Accepts NULL. Only once no thread can call ingest_*
+ * (after http_stop). */
 void ingest_free(ingest *ing);
 
 enum {
@@ -69,10 +87,10 @@ enum {
     INGEST_FULL = -1,     /* too many reports in flight: answer 503 overloaded */
     INGEST_STOPPING = -2, /* shutting down: answer 503 unavailable */
 };
-/* Queues batch b for request r. INGEST_OK: r is deferred and b belongs to the writer, which answers
- * r. INGEST_FULL or INGEST_STOPPING: nothing happened (b is still the caller's, r not deferred);
+/* Queues batch b. INGEST_OK: b belongs to the writer, which calls done.fn(done.ctx, ...) once.
+ * INGEST_FULL or INGEST_STOPPING: nothing happened (b is still the caller's, done never called);
  * *retry_after (may be NULL) gets the seconds to suggest. */
-int ingest_submit(ingest *ing, api_req *r, struct ingest_batch *b, int *retry_after);
+int ingest_submit(ingest *ing, struct ingest_batch *b, struct ingest_done done, int *retry_after);
 /* Reports in flight, for /metrics. */
 size_t ingest_in_flight(ingest *ing);
 

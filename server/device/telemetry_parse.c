@@ -3,6 +3,8 @@
 #include "telemetry_parse.h"
 
 #include "jsonx.h"
+#include "proto_fields.h"
+#include "proto_telemetry.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -10,15 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define COMPONENT_CHARS "abcdefghijklmnopqrstuvwxyz0123456789._-"
-#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
-#define REGISTERS_MAX 8
-#define REGISTER_NAME_MAX 16
-#define COUNTERS_MAX 16
-#define COUNTER_NAME_MAX 32
-#define REASON_MAX 32
-#define HEX_ID_LEN 32
 
 /* --- field checks: each returns 0, or -1 with the reason in it->error --- */
 
@@ -44,24 +37,6 @@ oom(struct ingest_item *it)
 {
     it->oom = 1;
     return reject(it, "out of memory");
-}
-
-/* 1 when s (len bytes, no NUL inside) is min..max characters of set. */
-static int
-chars_ok(const char *s, size_t len, size_t min, size_t max, const char *set)
-{
-    return len >= min && len <= max && strlen(s) == len && strspn(s, set) == len;
-}
-
-static int
-printable_ok(const char *s, size_t len, size_t max)
-{
-    if (len < 1 || len > max || strlen(s) != len)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    return 1;
 }
 
 /* A string field; *out borrowed from the report. */
@@ -100,7 +75,7 @@ name_field(struct ingest_item *it, const json_t *rep, const char *key, size_t ma
     size_t len = 0;
     if (str_field(it, rep, key, out, &len) != 0)
         return -1;
-    if (!chars_ok(*out, len, 1, max, set))
+    if (!proto_chars_ok(*out, len, 1, max, set))
         return reject(it, "%s: must be 1 to %zu characters of %s", key, max, what);
     return 0;
 }
@@ -111,7 +86,7 @@ hex_id_field(struct ingest_item *it, const json_t *rep, const char *key, const c
     size_t len = 0;
     if (str_field(it, rep, key, out, &len) != 0)
         return -1;
-    if (!chars_ok(*out, len, HEX_ID_LEN, HEX_ID_LEN, "0123456789abcdef"))
+    if (!proto_hex_ok(*out, len, PROTO_TEL_BOOT_ID_HEX / 2))
         return reject(it, "%s: must be 32 lower-case hex characters", key);
     return 0;
 }
@@ -176,14 +151,14 @@ images_field(struct ingest_item *it, const json_t *rep)
     const json_t *images = json_object_get(rep, "images"), *v;
     const char *key;
     if (images == NULL || !json_is_object(images) || json_object_size(images) < 1 ||
-        json_object_size(images) > STORE_TEL_IMAGES_MAX)
+        json_object_size(images) > PROTO_TEL_IMAGES_MAX)
         return reject(it, "images: must be an object of 1 to %d component versions",
-                      STORE_TEL_IMAGES_MAX);
+                      PROTO_TEL_IMAGES_MAX);
     json_object_foreach((json_t *)images, key, v)
     {
-        if (!chars_ok(key, strlen(key), 1, 64, COMPONENT_CHARS))
+        if (!proto_component_ok(key, strlen(key)))
             return reject(it, "images: components must be 1 to 64 characters of [a-z0-9._-]");
-        if (!json_is_string(v) || !printable_ok(json_string_value(v), json_string_length(v), 32))
+        if (!json_is_string(v) || !proto_version_ok(json_string_value(v), json_string_length(v)))
             return reject(it, "images.%s: must be 1 to 32 printable ASCII characters", key);
         r->image_component[r->nimages] = key;
         r->image_versions[r->nimages] = json_string_value(v);
@@ -206,21 +181,23 @@ parse_crash(struct ingest_item *it, const json_t *rep)
     int rc = -1;
 
     if (keys_ok(it, rep, keys) != 0 ||
-        name_field(it, rep, "component", 64, COMPONENT_CHARS, "[a-z0-9._-]", &r->component) != 0)
+        name_field(it, rep, "component", PROTO_COMPONENT_MAX, PROTO_COMPONENT_CHARS, "[a-z0-9._-]",
+                   &r->component) != 0)
         goto out;
     if (str_field(it, rep, "image_version", &r->image_version, &len) != 0)
         goto out;
-    if (!printable_ok(r->image_version, len, 32)) {
+    if (!proto_version_ok(r->image_version, len)) {
         reject(it, "image_version: must be 1 to 32 printable ASCII characters");
         goto out;
     }
-    if (name_field(it, rep, "reason", REASON_MAX, NAME_CHARS, "[a-z0-9_]", &r->reason) != 0 ||
+    if (name_field(it, rep, "reason", PROTO_TEL_REASON_MAX, PROTO_TEL_NAME_CHARS, "[a-z0-9_]",
+                   &r->reason) != 0 ||
         addr_field(it, rep, "pc", r->pc) != 0 || addr_field(it, rep, "lr", r->lr) != 0 ||
-        int_field(it, rep, "free_memory", 0, STORE_TEL_U32_MAX, &r->free_memory) != 0)
+        int_field(it, rep, "free_memory", 0, PROTO_TEL_U32_MAX, &r->free_memory) != 0)
         goto out;
     ra = json_object_get(rep, "return_addresses");
-    if (ra == NULL || !json_is_array(ra) || json_array_size(ra) > STORE_TEL_FRAMES_MAX) {
-        reject(it, "return_addresses: must be an array of 0 to %d addresses", STORE_TEL_FRAMES_MAX);
+    if (ra == NULL || !json_is_array(ra) || json_array_size(ra) > PROTO_TEL_FRAMES_MAX) {
+        reject(it, "return_addresses: must be an array of 0 to %d addresses", PROTO_TEL_FRAMES_MAX);
         goto out;
     }
     json_array_foreach(ra, i, v)
@@ -232,8 +209,9 @@ parse_crash(struct ingest_item *it, const json_t *rep)
     }
     r->nra = json_array_size(ra);
     regs = json_object_get(rep, "fault_registers");
-    if (regs == NULL || !json_is_object(regs) || json_object_size(regs) > REGISTERS_MAX) {
-        reject(it, "fault_registers: must be an object of 0 to %d registers", REGISTERS_MAX);
+    if (regs == NULL || !json_is_object(regs) || json_object_size(regs) > PROTO_TEL_REGISTERS_MAX) {
+        reject(it, "fault_registers: must be an object of 0 to %d registers",
+               PROTO_TEL_REGISTERS_MAX);
         goto out;
     }
     if ((norm = json_object()) == NULL) {
@@ -243,9 +221,10 @@ parse_crash(struct ingest_item *it, const json_t *rep)
     json_object_foreach((json_t *)regs, key, v)
     {
         char addr[STORE_TEL_ADDR_LEN], what[48];
-        if (!chars_ok(key, strlen(key), 1, REGISTER_NAME_MAX, NAME_CHARS)) {
+        if (!proto_chars_ok(key, strlen(key), 1, PROTO_TEL_REGISTER_NAME_MAX,
+                            PROTO_TEL_NAME_CHARS)) {
             reject(it, "fault_registers: names must be 1 to %d characters of [a-z0-9_]",
-                   REGISTER_NAME_MAX);
+                   PROTO_TEL_REGISTER_NAME_MAX);
             goto out;
         }
         snprintf(what, sizeof(what), "fault_registers.%s", key);
@@ -260,8 +239,8 @@ parse_crash(struct ingest_item *it, const json_t *rep)
         goto out;
     msg = json_object_get(rep, "message");
     if (msg != NULL) {
-        if (!json_is_string(msg) || json_string_length(msg) > STORE_TEL_MESSAGE_MAX) {
-            reject(it, "message: must be a string of at most %d bytes", STORE_TEL_MESSAGE_MAX);
+        if (!json_is_string(msg) || json_string_length(msg) > PROTO_TEL_MESSAGE_MAX) {
+            reject(it, "message: must be a string of at most %d bytes", PROTO_TEL_MESSAGE_MAX);
             goto out;
         }
         r->message = json_string_value(msg);
@@ -290,22 +269,24 @@ parse_heartbeat(struct ingest_item *it, const json_t *rep)
 
     if (keys_ok(it, rep, keys) != 0 ||
         int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
-        int_field(it, rep, "free_memory", 0, STORE_TEL_U32_MAX, &r->free_memory) != 0)
+        int_field(it, rep, "free_memory", 0, PROTO_TEL_U32_MAX, &r->free_memory) != 0)
         return -1;
     if (images_field(it, rep) != 0)
         return -1;
     counters = json_object_get(rep, "counters");
-    if (counters == NULL || !json_is_object(counters) || json_object_size(counters) > COUNTERS_MAX)
-        return reject(it, "counters: must be an object of 0 to %d counters", COUNTERS_MAX);
+    if (counters == NULL || !json_is_object(counters) ||
+        json_object_size(counters) > PROTO_TEL_COUNTERS_MAX)
+        return reject(it, "counters: must be an object of 0 to %d counters",
+                      PROTO_TEL_COUNTERS_MAX);
     json_object_foreach((json_t *)counters, key, v)
     {
-        if (!chars_ok(key, strlen(key), 1, COUNTER_NAME_MAX, NAME_CHARS))
+        if (!proto_chars_ok(key, strlen(key), 1, PROTO_TEL_COUNTER_NAME_MAX, PROTO_TEL_NAME_CHARS))
             return reject(it, "counters: names must be 1 to %d characters of [a-z0-9_]",
-                          COUNTER_NAME_MAX);
+                          PROTO_TEL_COUNTER_NAME_MAX);
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) > STORE_TEL_REPORT_ID_MAX)
+            json_integer_value(v) > PROTO_TEL_REPORT_ID_MAX)
             return reject(it, "counters.%s: must be an integer from 0 to %lld", key,
-                          STORE_TEL_REPORT_ID_MAX);
+                          PROTO_TEL_REPORT_ID_MAX);
     }
     if (own_json(it, 2, counters, &r->counters) != 0)
         return -1;
@@ -317,17 +298,12 @@ static int
 parse_reboot(struct ingest_item *it, const json_t *rep)
 {
     static const char *const keys[] = {"reason", "previous_boot_id", NULL};
-    static const char *const reasons[] = {"crash", "watchdog", "power", "update",
-                                          "user",  "unknown",  NULL};
     struct store_report *r = &it->rep;
     size_t len = 0;
-    int known = 0;
 
     if (keys_ok(it, rep, keys) != 0 || str_field(it, rep, "reason", &r->reason, &len) != 0)
         return -1;
-    for (size_t i = 0; reasons[i] != NULL && !known; i++)
-        known = strlen(r->reason) == len && strcmp(r->reason, reasons[i]) == 0;
-    if (!known)
+    if (strlen(r->reason) != len || !proto_tel_reboot_reason_ok(r->reason, len))
         return reject(it, "reason: must be crash, watchdog, power, update, user or unknown");
     if (hex_id_field(it, rep, "previous_boot_id", &r->previous_boot_id) != 0)
         return -1;
@@ -351,16 +327,16 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
         return;
     }
     if (json_is_integer(id) && json_integer_value(id) >= 1 &&
-        json_integer_value(id) <= STORE_TEL_REPORT_ID_MAX)
+        json_integer_value(id) <= PROTO_TEL_REPORT_ID_MAX)
         it->report_id = json_integer_value(id);
     r->tenant_id = dev->tenant_id;
     r->device_id = b->device_id;
     r->group_id = dev->group_id;
     r->product_id = dev->product_id;
     if (str_field(it, rep, "type", &type, &len) != 0 ||
-        int_field(it, rep, "report_id", 1, STORE_TEL_REPORT_ID_MAX, &r->report_id) != 0 ||
+        int_field(it, rep, "report_id", 1, PROTO_TEL_REPORT_ID_MAX, &r->report_id) != 0 ||
         hex_id_field(it, rep, "boot_id", &r->boot_id) != 0 ||
-        int_field(it, rep, "uptime_s", 0, STORE_TEL_U32_MAX, &r->uptime_s) != 0)
+        int_field(it, rep, "uptime_s", 0, PROTO_TEL_U32_MAX, &r->uptime_s) != 0)
         return;
     if (strlen(type) == len && strcmp(type, "crash") == 0)
         (void)parse_crash(it, rep);
@@ -384,14 +360,14 @@ telemetry_parse_batch(json_t *body, const struct devauth_identity *dev, struct i
     *out = NULL;
     if (jsonx_only_keys(body, keys, err, errlen) != 0 ||
         jsonx_int(body, "version", 1, 0, 1, 1, &version, NULL, err, errlen) != 0 ||
-        jsonx_int(body, "dropped", 1, 0, 0, STORE_TEL_U32_MAX, &dropped, NULL, err, errlen) != 0) {
+        jsonx_int(body, "dropped", 1, 0, 0, PROTO_TEL_U32_MAX, &dropped, NULL, err, errlen) != 0) {
         return TELEMETRY_PARSE_INVALID;
     }
     reports = json_object_get(body, "reports");
     if (!json_is_array(reports) || json_array_size(reports) < 1 ||
-        json_array_size(reports) > TELEMETRY_REPORTS_MAX) {
+        json_array_size(reports) > PROTO_TEL_REPORTS_MAX) {
         snprintf(err, errlen, "field 'reports' must be an array of 1 to %d reports",
-                 TELEMETRY_REPORTS_MAX);
+                 PROTO_TEL_REPORTS_MAX);
         return TELEMETRY_PARSE_INVALID;
     }
     struct ingest_batch *b = ingest_batch_new(json_array_size(reports));

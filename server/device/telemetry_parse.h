@@ -11,8 +11,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define TELEMETRY_REPORTS_MAX 100 /* reports in one upload */
-
 enum { TELEMETRY_PARSE_OK = 0, TELEMETRY_PARSE_INVALID = -1, TELEMETRY_PARSE_OOM = -2 };
 
 /* Parses body (a JSON object, borrowed) uploaded by dev into a new batch *out (caller frees with

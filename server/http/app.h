@@ -26,7 +26,8 @@ struct app {
     struct ratelimit *challenge_rl;
     /* telemetry uploads per device (NULL: no limit) */
     struct ratelimit *telemetry_rl;
-    /* the telemetry writer (ingest.h); NULL: uploads answer 503 */
+    /* the telemetry writer (ingest.h), never NULL while HTTP serves; stopped (uploads answer 503)
+     * and freed only around http_stop (main.c close_all) */
     struct ingest *ingest;
 };
 

@@ -41,12 +41,6 @@ static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL";
 static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
-/* 64 MiB of page cache for the telemetry writer (negative: KiB), enough for the hot pages of the
- * report indexes of a large fleet. */
-static const char SQL_INGEST_CACHE[] = "PRAGMA cache_size = -65536";
-static const char SQL_INGEST_CKPT[] = "PRAGMA wal_autocheckpoint = 10000";
-/* Its commits are made durable by store_telemetry_sync, off the writer's path. */
-static const char SQL_INGEST_SYNC[] = "PRAGMA synchronous = NORMAL";
 static const char SQL_PING[] = "SELECT count(*) FROM sqlite_schema";
 
 /* --- Errors --- */
@@ -253,22 +247,6 @@ store__give(store *s, struct conn *c)
     pthread_mutex_unlock(&s->lock);
 }
 
-struct conn *
-store__take_ingest(store *s)
-{
-    pthread_mutex_lock(&s->ingest_lock);
-    return &s->ingest;
-}
-
-void
-store__give_ingest(store *s, struct conn *c)
-{
-    if (c == NULL)
-        return;
-    conn_settle(s, c);
-    pthread_mutex_unlock(&s->ingest_lock);
-}
-
 /* Runs a PRAGMA and copies the text of its first result column into out ("" when it returns no
  * row). */
 static int
@@ -338,6 +316,25 @@ conn_close(struct conn *c)
     c->db = NULL;
 }
 
+/* For a connection outside the pool (the telemetry writer's, store_tel_writer.c). */
+int
+store__conn_open(struct conn *c, const char *path, char *err, size_t errlen)
+{
+    return conn_open(c, path, err, errlen);
+}
+
+void
+store__conn_close(struct conn *c)
+{
+    conn_close(c);
+}
+
+void
+store__conn_settle(store *s, struct conn *c)
+{
+    conn_settle(s, c);
+}
+
 /* Creates the database file with mode 0600 if it does not exist, so that SQLite (which gives its
  * -wal and -shm files the database's mode) never creates anything more open. */
 static int
@@ -368,7 +365,6 @@ alloc_store(int pool_size)
     atomic_init(&s->errors, 0);
     atomic_init(&s->wal_broken, 0);
     atomic_init(&s->ingest_commit_ns, 0);
-    s->wal_fd = -1;
     s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
     s->idle = calloc((size_t)pool_size, sizeof(struct conn *));
     if (s->conns == NULL || s->idle == NULL)
@@ -381,19 +377,6 @@ alloc_store(int pool_size)
         goto out;
     }
     if (pthread_mutex_init(&s->write_lock, NULL) != 0) {
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->lock);
-        goto out;
-    }
-    if (pthread_mutex_init(&s->ingest_lock, NULL) != 0) {
-        pthread_mutex_destroy(&s->write_lock);
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->lock);
-        goto out;
-    }
-    if (pthread_mutex_init(&s->sync_lock, NULL) != 0) {
-        pthread_mutex_destroy(&s->ingest_lock);
-        pthread_mutex_destroy(&s->write_lock);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         goto out;
@@ -412,7 +395,6 @@ int
 store_open(const char *path, int pool_size, store **out, char *err, size_t errlen)
 {
     store *s = NULL;
-    char val[32];
     int rc = STORE_INVALID;
 
     if (out != NULL)
@@ -433,19 +415,6 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
             goto out;
         s->idle[s->nidle++] = &s->conns[i];
     }
-    if (conn_open(&s->ingest, path, err, errlen) != 0)
-        goto out;
-    if ((s->wal_path = malloc(strlen(path) + sizeof("-wal"))) == NULL) {
-        seterr(err, errlen, "out of memory");
-        goto out;
-    }
-    sprintf(s->wal_path, "%s-wal", path);
-    if (pragma(s->ingest.db, SQL_INGEST_CACHE, val, sizeof(val)) != 0 ||
-        pragma(s->ingest.db, SQL_INGEST_CKPT, val, sizeof(val)) != 0 ||
-        pragma(s->ingest.db, SQL_INGEST_SYNC, val, sizeof(val)) != 0) {
-        seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(s->ingest.db));
-        goto out;
-    }
     *out = s;
     s = NULL;
     rc = STORE_OK;
@@ -462,18 +431,11 @@ store_close(store *s)
         return;
     for (int i = 0; s->conns != NULL && i < s->size; i++)
         conn_close(&s->conns[i]);
-    conn_close(&s->ingest);
-    store__tel_cache_free(s->ingest_buckets);
     if (s->sync_ready) {
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->write_lock);
-        pthread_mutex_destroy(&s->ingest_lock);
-        pthread_mutex_destroy(&s->sync_lock);
     }
-    if (s->wal_fd >= 0)
-        close(s->wal_fd);
-    free(s->wal_path);
     free(s->conns);
     free(s->idle);
     free(s);
@@ -483,77 +445,6 @@ uint64_t
 store_error_count(const store *s)
 {
     return s != NULL ? (uint64_t)atomic_load(&s->errors) : 0;
-}
-
-/* Opens the write-ahead log for store_telemetry_sync, and syncs its directory once, so that a log
- * SQLite has just created is still found after a power loss. */
-static int
-wal_open(store *s)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(s->wal_path, '/');
-    int fd = open(s->wal_path, O_RDONLY | O_CLOEXEC), dfd = -1, rc = -1;
-
-    if (fd < 0)
-        goto out;
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", slash == s->wal_path ? 1 : (int)(slash - s->wal_path),
-                 s->wal_path);
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
-        goto out;
-    s->wal_fd = fd;
-    fd = -1;
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
-}
-
-/* 1 when wal_fd is still the log SQLite writes (not unlinked, and the file at its path). */
-static int
-wal_current(const store *s)
-{
-    struct stat open_st, path_st;
-    return fstat(s->wal_fd, &open_st) == 0 && open_st.st_nlink > 0 &&
-           stat(s->wal_path, &path_st) == 0 && open_st.st_ino == path_st.st_ino &&
-           open_st.st_dev == path_st.st_dev;
-}
-
-int
-store_telemetry_sync(store *s)
-{
-    int rc = STORE_ERR;
-
-    pthread_mutex_lock(&s->sync_lock);
-    if (s->wal_fd >= 0 && !wal_current(s)) {
-        close(s->wal_fd);
-        s->wal_fd = -1;
-    }
-    if (s->wal_fd < 0 && wal_open(s) != 0) {
-        log_error("msg=\"store: cannot open the write-ahead log to sync it\" path=%s error=\"%s\"",
-                  s->wal_path, strerror(errno));
-        goto out;
-    }
-    if (atomic_load(&s->wal_broken))
-        goto out;
-    if (fdatasync(s->wal_fd) != 0) {
-        atomic_store(&s->wal_broken, 1);
-        log_error("msg=\"store: cannot flush the write-ahead log; no telemetry is acknowledged and "
-                  "the service is not ready until aegisd is restarted\" path=%s error=\"%s\"",
-                  s->wal_path, strerror(errno));
-        goto out;
-    }
-    rc = STORE_OK;
-out:
-    if (rc != STORE_OK)
-        atomic_fetch_add(&s->errors, 1);
-    pthread_mutex_unlock(&s->sync_lock);
-    return rc;
 }
 
 int

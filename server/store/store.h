@@ -19,6 +19,8 @@
 #ifndef AEGIS_STORE_H
 #define AEGIS_STORE_H
 
+#include "proto_telemetry.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -341,20 +343,16 @@ int store_attestation_list(store *s, int64_t tenant_id, const char *result,
  * (a clock stepped back only delays the records behind a younger one). */
 int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged);
 
-/* --- failure reporting (store_telemetry.c; docs/telemetry.md) ---
+/* --- failure reporting (store_tel_*.c; docs/telemetry.md) ---
  * Reports are stored once per (device, report_id), in one transaction per call, made durable by
  * store_telemetry_sync: a report the service acknowledges after it survives power loss. Crashes are
  * grouped into buckets per tenant by a signature, hex SHA-256 of "component|reason|pc|ra1|ra2|ra3"
  * with every address normalised (lower-case hex without leading zeros: "0x0800ABCD" -> "0x800abcd",
  * missing return addresses empty). Heartbeats add device-seconds per running image version and hour
  * (crash rate = crashes per device-hour). Times are those of receipt. */
-#define STORE_TEL_ADDR_LEN 19  /* a normalised address "0x" + 1..16 hex digits, and its NUL */
-#define STORE_TEL_FRAMES_MAX 8 /* return addresses of a crash */
-#define STORE_TEL_SIG_FRAMES 3 /* of which the signature takes the first 3 */
-#define STORE_TEL_IMAGES_MAX 8 /* images of a heartbeat */
-#define STORE_TEL_MESSAGE_MAX 256
-#define STORE_TEL_U32_MAX 4294967295LL
-#define STORE_TEL_REPORT_ID_MAX 9007199254740991LL /* 2^53 - 1 */
+/* The wire's limits are proto_telemetry.h's (PROTO_TEL_*); this is the buffer of a normalised
+ * address: "0x", 1..PROTO_TEL_ADDR_HEX_MAX hex digits and a NUL. */
+#define STORE_TEL_ADDR_LEN (2 + PROTO_TEL_ADDR_HEX_MAX + 1)
 
 enum store_report_type {
     STORE_REPORT_CRASH = 1,
@@ -372,7 +370,7 @@ enum store_report_result {
  * without leading zeros ("0x0" for zero). Returns 0, or -1 when in is not such an address. */
 int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN]);
 /* The bucket signature (64 hex characters and a NUL into out) of a crash: component, reason and pc
- * as given (the caller passes normalised addresses), and the first STORE_TEL_SIG_FRAMES of the nra
+ * as given (the caller passes normalised addresses), and the first PROTO_TEL_SIG_FRAMES of the nra
  * return addresses. */
 void store_telemetry_signature(const char *component, const char *reason, const char *pc,
                                const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65]);
@@ -395,7 +393,7 @@ struct store_report {
     const char *reason;
     char pc[STORE_TEL_ADDR_LEN];
     char lr[STORE_TEL_ADDR_LEN];
-    char ra[STORE_TEL_FRAMES_MAX][STORE_TEL_ADDR_LEN];
+    char ra[PROTO_TEL_FRAMES_MAX][STORE_TEL_ADDR_LEN];
     size_t nra;
     const char *fault_registers; /* JSON object text {"name": "0x..."} */
     const char *message;         /* NULL when absent; message_len bytes of UTF-8 (may hold NUL) */
@@ -403,8 +401,8 @@ struct store_report {
     /* heartbeat */
     int64_t period_s;
     size_t nimages;
-    const char *image_component[STORE_TEL_IMAGES_MAX];
-    const char *image_versions[STORE_TEL_IMAGES_MAX];
+    const char *image_component[PROTO_TEL_IMAGES_MAX];
+    const char *image_versions[PROTO_TEL_IMAGES_MAX];
     const char *images;   /* JSON object text {"component": "version"} */
     const char *counters; /* JSON object text {"name": n} */
     /* reboot */
@@ -427,13 +425,23 @@ struct store_upload {
     size_t nreports;
 };
 
+/* The telemetry writer: the one writer of reports, with its own connection outside the pool (its
+ * page cache stays warm between group commits), its cache of known buckets, and the flush of the
+ * write-ahead log that makes its commits durable. Open one per process (server/device/ingest.c);
+ * store_tel_writer_open returns STORE_OK, or STORE_ERR with the reason in err. Close it (accepts
+ * NULL) when no call is in flight, before store_close: s must outlive it. Its calls are
+ * thread-safe (serialised). */
+typedef struct store_tel_writer store_tel_writer;
+int store_tel_writer_open(store *s, store_tel_writer **out, char *err, size_t errlen);
+void store_tel_writer_close(store_tel_writer *w);
+
 /* Stores n reports and applies nup uploads in ONE transaction, received at time now:
  * each report is inserted unless (device, report_id) is stored already (or earlier in the same
  * call), and its result set to STORED or DUPLICATE; stored crashes update their bucket (created on
  * first sight), its devices and version counts; heartbeats and crashes update the usage per hour
  * and version. On any error nothing is stored (every result stays PENDING). STORE_INVALID: a
  * malformed report (checked before the transaction). */
-int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t n,
+int store_telemetry_ingest(store_tel_writer *w, struct store_report *const *reports, size_t n,
                            const struct store_upload *up, size_t nup, int64_t now);
 /* The commit of store_telemetry_ingest is consistent but not yet durable: it reaches the
  * write-ahead log without waiting for the disk, so that the next group can be written while the
@@ -442,7 +450,7 @@ int store_telemetry_ingest(store *s, struct store_report *const *reports, size_t
  * returns STORE_OK. STORE_ERR (logged): durability unknown, acknowledge nothing. Once a flush has
  * failed, every later call fails too, and store_ping reports the store not ready, until the
  * process restarts (a failed flush may have dropped the pages it could not write). */
-int store_telemetry_sync(store *s);
+int store_telemetry_sync(store_tel_writer *w);
 
 enum store_bucket_sort {
     STORE_BUCKETS_BY_COUNT = 0,   /* most reports first */

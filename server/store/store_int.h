@@ -43,8 +43,6 @@
 #define DEVICE_ID_LEN 64
 #define CURSOR_BUF 65 /* the header's minimum for next_cursor: a device id and its NUL */
 
-struct tel_cache;
-
 struct cached_stmt {
     const char *sql; /* the string constant it was prepared from (compared by address) */
     sqlite3_stmt *st;
@@ -70,21 +68,10 @@ struct store {
     struct conn **idle; /* stack of the nidle connections not in use */
     int size;
     int nidle;
-    /* The telemetry writer's own connection, outside the pool: its page cache stays warm between
-     * group commits (a pool connection's is dropped whenever another connection has written), and
-     * it is sized for the report indexes. ingest_lock serialises its (normally single) user. */
-    struct conn ingest;
-    pthread_mutex_t ingest_lock;
-    struct tel_cache *ingest_buckets; /* store_telemetry.c; guarded by ingest_lock */
-    /* The ingest connection commits with synchronous=NORMAL; store_telemetry_sync makes its
-     * commits durable with an fdatasync of the write-ahead log through wal_fd (opened on first
-     * use, reopened if the file was replaced). Guarded by sync_lock. */
-    pthread_mutex_t sync_lock;
-    char *wal_path;
-    int wal_fd;
-    /* A flush of the log failed: Linux reports it once and may have dropped the dirty pages, so a
-     * later flush that succeeds proves nothing. From then on nothing is acknowledged (and the store
-     * is not ready) until a restart recovers from what is on disk. */
+    /* What the telemetry writer (store_tel_writer.c, which owns its own state) reports to the
+     * whole store. A flush of the log failed: Linux reports it once and may have dropped the dirty
+     * pages, so a later flush that succeeds proves nothing. From then on nothing is acknowledged
+     * (and the store is not ready) until a restart recovers from what is on disk. */
     atomic_int wal_broken;
     /* util_mono_ns of the telemetry writer's last commit: store_checkpoint leaves the log to it
      * while it writes (its connection checkpoints by itself). */
@@ -115,11 +102,13 @@ int store__purge(store *s, const char *sql, int64_t arg, int max_rows, int *purg
 struct conn *store__take(store *s);
 /* Puts c back: resets every statement, rolls back a forgotten transaction. Accepts NULL. */
 void store__give(store *s, struct conn *c);
-/* Frees the telemetry writer's cache of bucket ids (store_telemetry.c). Accepts NULL. */
-void store__tel_cache_free(struct tel_cache *t);
-/* The telemetry writer's dedicated connection (struct store), taken and given back as above. */
-struct conn *store__take_ingest(store *s);
-void store__give_ingest(store *s, struct conn *c);
+/* A connection outside the pool (the telemetry writer's), opened on the database file at path and
+ * configured as the pool's; on failure (-1, reason in err) c->db may be set: close it with
+ * store__conn_close, which finalises its statements. store__conn_settle ends whatever a call left
+ * on it, as store__give does for a pool connection. */
+int store__conn_open(struct conn *c, const char *path, char *err, size_t errlen);
+void store__conn_close(struct conn *c);
+void store__conn_settle(store *s, struct conn *c);
 /* The cached statement for sql (an SQL_ constant), reset and without bindings. Borrowed from c;
  * NULL on error (logged). */
 sqlite3_stmt *store__prep(store *s, struct conn *c, const char *sql);

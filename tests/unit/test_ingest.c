@@ -1,14 +1,13 @@
-/* Unit tests of the telemetry writer (server/ingest.c) on a real store, with the HTTP side faked:
- * api_defer and api_deferred_reply record the answer of each request. Covered: every submitted
- * batch is answered after its commit, groups, the in-flight bound (INGEST_FULL while the writer is
- * held up), flush on free, and the answer's shape. */
+/* Unit tests of the telemetry writer (server/device/ingest.c) on a real store; each batch's
+ * completion callback records its answer. Covered: every submitted batch is answered after its
+ * commit, groups, the in-flight bound (INGEST_FULL while the writer is held up), flush on stop and
+ * free, refusal after stop, and the answer's shape. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "ingest.h"
-#include "app.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,31 +25,26 @@
 #define BOOT "0123456789abcdef0123456789abcdef"
 #define NREQ 40
 
-/* --- fakes of the HTTP layer and metrics --- */
+/* --- the requests' answers, and fakes of the metrics --- */
 
 struct fake_req {
-    api_req r; /* first: api_defer gets &r */
     atomic_int replied;
     int status;
     int retry_after;
     json_t *body;
 };
 
-api_deferred *
-api_defer(api_req *r)
+static void
+on_done(void *ctx, int status, json_t *body, int retry_after)
 {
-    return (api_deferred *)(void *)r;
-}
-
-void
-api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after)
-{
-    struct fake_req *q = (struct fake_req *)(void *)d;
+    struct fake_req *q = ctx;
     q->status = status;
     q->body = body;
     q->retry_after = retry_after;
     atomic_fetch_add(&q->replied, 1);
 }
+
+#define DONE(f, i) ((struct ingest_done){on_done, &(f)->req[i]})
 
 static atomic_uint_fast64_t stored_total;
 
@@ -93,7 +87,7 @@ struct fx {
     char dir[64];
     char path[128];
     struct config cfg;
-    struct app app;
+    store *st;
     int64_t tenant;
     int db_errors_expected;
     struct fake_req req[NREQ];
@@ -113,17 +107,16 @@ setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/aegis-ingest-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/aegis.db", f->dir);
-    assert_int_equal(store_open(f->path, 3, &f->app.st, err, sizeof(err)), STORE_OK);
-    assert_int_equal(store_migrate(f->app.st, NULL, err, sizeof(err)), STORE_OK);
-    assert_int_equal(store_tenant_create(f->app.st, "acme", &ctl, &f->tenant), STORE_OK);
+    assert_int_equal(store_open(f->path, 3, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_migrate(f->st, NULL, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_tenant_create(f->st, "acme", &ctl, &f->tenant), STORE_OK);
     struct store_actor a = {f->tenant, "token:1"};
     struct store_import_entry e = {D1, PEM};
     json_t *errors = NULL;
     size_t created = 0;
-    assert_int_equal(store_device_import(f->app.st, f->tenant, &e, 1, 1, 0, &a, &errors, &created),
+    assert_int_equal(store_device_import(f->st, f->tenant, &e, 1, 1, 0, &a, &errors, &created),
                      STORE_OK);
     config_defaults(&f->cfg);
-    f->app.cfg = &f->cfg;
     *state = f;
     return 0;
 }
@@ -136,8 +129,8 @@ teardown(void **state)
     for (int i = 0; i < NREQ; i++)
         json_decref(f->req[i].body);
     if (!f->db_errors_expected)
-        assert_int_equal(store_error_count(f->app.st), 0);
-    store_close(f->app.st);
+        assert_int_equal(store_error_count(f->st), 0);
+    store_close(f->st);
     unlink(f->path);
     snprintf(p, sizeof(p), "%s-wal", f->path);
     unlink(p);
@@ -205,12 +198,11 @@ static void
 test_every_batch_answered_after_commit(void **state)
 {
     struct fx *f = *state;
-    ingest *ing = ingest_new(&f->app);
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
     for (int i = 0; i < NREQ; i++)
         assert_int_equal(
-            ingest_submit(ing, &f->req[i].r, heartbeats(f, 1 + i * 10, 10, i == 0), NULL),
-            INGEST_OK);
+            ingest_submit(ing, heartbeats(f, 1 + i * 10, 10, i == 0), DONE(f, i), NULL), INGEST_OK);
     wait_replies(f, NREQ);
     for (int i = 0; i < NREQ; i++) {
         assert_int_equal(atomic_load(&f->req[i].replied), 1);
@@ -232,10 +224,10 @@ test_every_batch_answered_after_commit(void **state)
     assert_true(flushes >= 1 && flushes <= commits);
     /* the writer has just committed: the timer's checkpoint leaves the log to it */
     int nlog = -1, copied = -1;
-    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    assert_int_equal(store_checkpoint(f->st, &nlog, &copied), STORE_OK);
     assert_int_equal(nlog, 0);
-    atomic_store(&f->app.st->ingest_commit_ns, 0); /* long ago */
-    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    atomic_store(&f->st->ingest_commit_ns, 0); /* long ago */
+    assert_int_equal(store_checkpoint(f->st, &nlog, &copied), STORE_OK);
     assert_true(nlog > 0 && copied == nlog);
     ingest_free(ing);
 }
@@ -249,18 +241,18 @@ test_bound_and_flush(void **state)
     struct fx *f = *state;
     int retry = 0;
     f->cfg.ingest_queue_max = 25;
-    pthread_mutex_lock(&f->app.st->write_lock);
-    ingest *ing = ingest_new(&f->app);
+    pthread_mutex_lock(&f->st->write_lock);
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
-    assert_int_equal(ingest_submit(ing, &f->req[0].r, heartbeats(f, 1, 10, 0), NULL), INGEST_OK);
-    assert_int_equal(ingest_submit(ing, &f->req[1].r, heartbeats(f, 11, 10, 0), NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 1, 10, 0), DONE(f, 0), NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 11, 10, 0), DONE(f, 1), NULL), INGEST_OK);
     struct ingest_batch *b = heartbeats(f, 21, 10, 0);
-    assert_int_equal(ingest_submit(ing, &f->req[2].r, b, &retry), INGEST_FULL);
+    assert_int_equal(ingest_submit(ing, b, DONE(f, 2), &retry), INGEST_FULL);
     assert_true(retry >= 1);
     assert_int_equal(ingest_in_flight(ing), 20);
     ingest_batch_free(b);
-    assert_int_equal(ingest_submit(ing, &f->req[2].r, heartbeats(f, 21, 5, 0), NULL), INGEST_OK);
-    pthread_mutex_unlock(&f->app.st->write_lock);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 21, 5, 0), DONE(f, 2), NULL), INGEST_OK);
+    pthread_mutex_unlock(&f->st->write_lock);
     /* free flushes: every request is answered before it returns */
     ingest_free(ing);
     for (int i = 0; i < 3; i++) {
@@ -271,9 +263,9 @@ test_bound_and_flush(void **state)
     assert_true(atomic_load(&commits_total) <= 2);
     assert_int_equal(atomic_load(&group_reports_total), 25);
     /* a batch larger than the bound passes when nothing else is in flight */
-    ing = ingest_new(&f->app);
+    ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
-    assert_int_equal(ingest_submit(ing, &f->req[3].r, heartbeats(f, 100, 30, 0), NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 100, 30, 0), DONE(f, 3), NULL), INGEST_OK);
     ingest_free(ing);
     assert_int_equal(f->req[3].status, 200);
     assert_int_equal(json_integer_value(json_object_get(f->req[3].body, "stored")), 30);
@@ -285,12 +277,12 @@ static void
 test_failed_flush_is_503(void **state)
 {
     struct fx *f = *state;
-    ingest *ing = ingest_new(&f->app);
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
-    atomic_store(&f->app.st->wal_broken, 1); /* as after a failed fdatasync (sticky) */
+    atomic_store(&f->st->wal_broken, 1); /* as after a failed fdatasync (sticky) */
     f->db_errors_expected = 1;
     log_set_level(LOG_ERROR + 1);
-    assert_int_equal(ingest_submit(ing, &f->req[0].r, heartbeats(f, 1, 3, 0), NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 1, 3, 0), DONE(f, 0), NULL), INGEST_OK);
     ingest_free(ing);
     log_set_level(LOG_WARN);
     assert_int_equal(f->req[0].status, 503);
@@ -299,8 +291,8 @@ test_failed_flush_is_503(void **state)
     assert_int_equal(atomic_load(&stored_total), 0); /* nothing counted as stored */
     /* nor is a log whose flush failed copied into the database */
     int nlog = -1, copied = -1;
-    atomic_store(&f->app.st->ingest_commit_ns, 0);
-    assert_int_equal(store_checkpoint(f->app.st, &nlog, &copied), STORE_OK);
+    atomic_store(&f->st->ingest_commit_ns, 0);
+    assert_int_equal(store_checkpoint(f->st, &nlog, &copied), STORE_OK);
     assert_int_equal(nlog, 0);
 }
 
@@ -309,7 +301,7 @@ static void
 test_store_failure_is_503(void **state)
 {
     struct fx *f = *state;
-    ingest *ing = ingest_new(&f->app);
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
     struct ingest_batch *b = heartbeats(f, 1, 3, 0);
     b->upload.tenant_id = 999999; /* no such tenant: the foreign key fails the transaction */
@@ -317,7 +309,7 @@ test_store_failure_is_503(void **state)
         b->items[i].rep.tenant_id = 999999;
     f->db_errors_expected = 1;
     log_set_level(LOG_ERROR + 1);
-    assert_int_equal(ingest_submit(ing, &f->req[0].r, b, NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, b, DONE(f, 0), NULL), INGEST_OK);
     ingest_free(ing);
     log_set_level(LOG_WARN);
     assert_int_equal(f->req[0].status, 503);
@@ -325,14 +317,43 @@ test_store_failure_is_503(void **state)
     assert_string_equal(json_string_value(json_object_get(f->req[0].body, "error")), "unavailable");
 }
 
+/* ingest_stop answers what is queued and refuses the rest; the batch refused stays the caller's,
+ * its callback never called; stop is idempotent and free after it is fine (main.c's order). */
+static void
+test_stop_answers_queued_refuses_rest(void **state)
+{
+    struct fx *f = *state;
+    int retry = 0;
+    pthread_mutex_lock(&f->st->write_lock); /* the writer waits: both batches stay queued */
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
+    assert_non_null(ing);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 1, 5, 0), DONE(f, 0), NULL), INGEST_OK);
+    assert_int_equal(ingest_submit(ing, heartbeats(f, 6, 5, 0), DONE(f, 1), NULL), INGEST_OK);
+    pthread_mutex_unlock(&f->st->write_lock);
+    ingest_stop(ing);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&f->req[i].replied), 1);
+        assert_int_equal(f->req[i].status, 200);
+    }
+    struct ingest_batch *b = heartbeats(f, 11, 5, 0);
+    assert_int_equal(ingest_submit(ing, b, DONE(f, 2), &retry), INGEST_STOPPING);
+    assert_true(retry >= 1);
+    assert_int_equal(atomic_load(&f->req[2].replied), 0);
+    ingest_batch_free(b);
+    ingest_stop(ing);
+    ingest_free(ing);
+    assert_int_equal(atomic_load(&f->req[2].replied), 0);
+}
+
 static void
 test_new_and_free_edge_cases(void **state)
 {
     struct fx *f = *state;
     ingest_free(NULL);
+    ingest_stop(NULL);
     ingest_batch_free(NULL);
     assert_null(ingest_batch_new(0));
-    ingest *ing = ingest_new(&f->app);
+    ingest *ing = ingest_new(f->st, (size_t)f->cfg.ingest_queue_max, NULL);
     assert_non_null(ing);
     ingest_free(ing); /* nothing queued */
 }
@@ -346,6 +367,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bound_and_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_is_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_answers_queued_refuses_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_and_free_edge_cases, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

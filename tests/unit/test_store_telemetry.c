@@ -1,4 +1,4 @@
-/* Unit tests of the store's failure-reporting part (server/store_telemetry.c): address
+/* Unit tests of the store's failure-reporting part (server/store/store_tel*.c): address
  * normalisation and bucket signatures, dedup, aggregates (buckets, versions, usage, fleet), lists
  * and filters, flags, retention in batches, and tenant isolation, on a fresh SQLite database per
  * test. */
@@ -10,7 +10,7 @@
 #include "log.h"
 #include "schema.h"
 #include "store.h"
-#include "store_int.h" /* test_sync_failure_is_sticky swaps the store's log path */
+#include "store_int.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -36,6 +36,7 @@ struct fx {
     char dir[64];
     char path[128];
     store *s;
+    store_tel_writer *w;
     int64_t ta, tb;
     struct store_actor a, b;
     struct store_report r[MAXR];
@@ -66,6 +67,7 @@ setup(void **state)
     snprintf(f->path, sizeof(f->path), "%s/aegis.db", f->dir);
     assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
     assert_int_equal(store_migrate(f->s, NULL, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_tel_writer_open(f->s, &f->w, err, sizeof(err)), STORE_OK);
     assert_int_equal(store_tenant_create(f->s, "acme", &ctl, &f->ta), STORE_OK);
     assert_int_equal(store_tenant_create(f->s, "globex", &ctl, &f->tb), STORE_OK);
     f->a = (struct store_actor){f->ta, "token:1"};
@@ -85,6 +87,7 @@ teardown(void **state)
     struct fx *f = *state;
     char p[160];
     assert_int_equal(store_error_count(f->s), 0);
+    store_tel_writer_close(f->w);
     store_close(f->s);
     unlink(f->path);
     snprintf(p, sizeof(p), "%s-wal", f->path);
@@ -166,7 +169,7 @@ upload_of(const struct fx *f, const char *dev, int64_t tenant, int64_t dropped, 
 static void
 ingest(struct fx *f, size_t n, int64_t now)
 {
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, n, NULL, 0, now), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, n, NULL, 0, now), STORE_OK);
 }
 
 static json_t *
@@ -279,12 +282,12 @@ test_dedup(void **state)
     mk_crash(f, 1, D1, 7, "1.0", "0x10"); /* the same report twice in one call */
     mk_heartbeat(f, 2, D1, 8, "1.0", 60);
     up = upload_of(f, D1, f->ta, 3, 0, 3);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 3, &up, 1, T0), STORE_OK);
     assert_int_equal(f->r[0].result, STORE_REPORT_STORED);
     assert_int_equal(f->r[1].result, STORE_REPORT_DUPLICATE);
     assert_int_equal(f->r[2].result, STORE_REPORT_STORED);
     /* the retry of the whole upload: only duplicates, and dropped is not counted twice */
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0 + 5), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 3, &up, 1, T0 + 5), STORE_OK);
     for (int i = 0; i < 3; i++)
         assert_int_equal(f->r[i].result, STORE_REPORT_DUPLICATE);
     assert_int_equal(store_device_telemetry(f->s, f->ta, D1, &sum), STORE_OK);
@@ -295,12 +298,12 @@ test_dedup(void **state)
      * its answers were lost: its count is added once; the next upload's is added too */
     struct store_upload rejected = {f->ta, D1, 5, 12, 0, 0};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &rejected, 1, T0 + 6), STORE_OK);
+        assert_int_equal(store_telemetry_ingest(f->w, f->p, 0, &rejected, 1, T0 + 6), STORE_OK);
     struct store_upload later = {f->ta, D1, 2, 13, 0, 0};
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &later, 1, T0 + 7), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 0, &later, 1, T0 + 7), STORE_OK);
     /* one without any report id cannot be told from its retry: not added */
     struct store_upload no_ids = {f->ta, D1, 4, 0, 0, 0};
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 0, &no_ids, 1, T0 + 8), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 0, &no_ids, 1, T0 + 8), STORE_OK);
     assert_int_equal(store_device_telemetry(f->s, f->ta, D1, &sum), STORE_OK);
     assert_int_equal(jint(sum, "dropped"), 3 + 5 + 2);
     json_decref(sum);
@@ -308,7 +311,7 @@ test_dedup(void **state)
      * and no empty bucket for its signature */
     mk_crash(f, 0, D1, 7, "1.0", "0x20");
     up = upload_of(f, D1, f->ta, 0, 0, 1);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 1, &up, 1, T0 + 9), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 1, &up, 1, T0 + 9), STORE_OK);
     assert_int_equal(f->r[0].result, STORE_REPORT_DUPLICATE);
     /* the bucket counted the crash once */
     char next[CURSOR_BUF];
@@ -354,7 +357,7 @@ test_known_buckets_across_groups(void **state)
     mk_crash(f, 0, D1, 3, "1.0", "0x20");
     mk_crash(f, 1, "4444444444444444444444444444444444444444444444444444444444444444", 1, "1.0",
              "0x30"); /* not a registered device */
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 2, NULL, 0, T0 + 200), STORE_ERR);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 2, NULL, 0, T0 + 200), STORE_ERR);
     mk_crash(f, 0, D1, 4, "1.0", "0x40"); /* takes the id 0x20 had */
     mk_crash(f, 1, D1, 3, "1.0", "0x20");
     ingest(f, 2, T0 + 300);
@@ -368,8 +371,10 @@ test_known_buckets_across_groups(void **state)
     json_decref(items);
     /* the failed group counted one database error: start a fresh count for the teardown */
     assert_int_equal(store_error_count(f->s), 1);
+    store_tel_writer_close(f->w);
     store_close(f->s);
     assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_tel_writer_open(f->s, &f->w, err, sizeof(err)), STORE_OK);
 }
 
 /* The ids of the samples of the bucket at the top of the list, newest first, into ids. */
@@ -517,16 +522,17 @@ test_sync(void **state)
     json_t *items = NULL;
     mk_crash(f, 0, D1, 1, "1.0", "0x10");
     ingest(f, 1, T0);
-    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
-    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_OK);
     assert_int_equal(store_device_reports(f->s, f->ta, D1, NULL, &pg, &items, next), STORE_OK);
     assert_int_equal(json_array_size(items), 1);
     json_decref(items);
 }
 
 /* A failed flush of the log is sticky: Linux reports it once and may drop the pages it could not
- * write, so no later flush is trusted and the store stops being ready. The log is swapped for
- * /dev/null, whose fdatasync fails (EINVAL), through the store's internals. */
+ * write, so no later flush is trusted and the store stops being ready. The log's path is pointed at
+ * /dev/null for a moment (the writer reopens a log that was replaced), whose fdatasync fails
+ * (EINVAL). */
 static void
 test_sync_failure_is_sticky(void **state)
 {
@@ -534,20 +540,24 @@ test_sync_failure_is_sticky(void **state)
     char err[256] = "";
     mk_crash(f, 0, D1, 1, "1.0", "0x10");
     ingest(f, 1, T0);
-    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_OK);
     assert_int_equal(store_ping(f->s), STORE_OK);
-    char *real = f->s->wal_path;
-    f->s->wal_path = strdup("/dev/null");
-    assert_non_null(f->s->wal_path);
-    assert_int_equal(store_telemetry_sync(f->s), STORE_ERR);
-    free(f->s->wal_path);
-    f->s->wal_path = real;
-    assert_int_equal(store_telemetry_sync(f->s), STORE_ERR); /* the real log again: still refused */
+    char wal[160], aside[170];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    snprintf(aside, sizeof(aside), "%s-wal.aside", f->path);
+    assert_int_equal(rename(wal, aside), 0);
+    assert_int_equal(symlink("/dev/null", wal), 0);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_ERR);
+    assert_int_equal(unlink(wal), 0);
+    assert_int_equal(rename(aside, wal), 0);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_ERR); /* the real log again: still refused */
     assert_int_equal(store_ping(f->s), STORE_ERR);
     /* a restart (a new store on the same file) trusts the disk again */
+    store_tel_writer_close(f->w);
     store_close(f->s);
     assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
-    assert_int_equal(store_telemetry_sync(f->s), STORE_OK);
+    assert_int_equal(store_tel_writer_open(f->s, &f->w, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_telemetry_sync(f->w), STORE_OK);
     assert_int_equal(store_ping(f->s), STORE_OK);
 }
 
@@ -562,11 +572,11 @@ test_invalid_report_stores_nothing(void **state)
     mk_crash(f, 0, D1, 1, "1.0", "0x10");
     mk_crash(f, 1, D1, 2, "1.0", "0x10");
     f->r[1].reason = "Bad Reason";
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 2, NULL, 0, T0), STORE_INVALID);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 2, NULL, 0, T0), STORE_INVALID);
     assert_int_equal(f->r[0].result, STORE_REPORT_PENDING);
     mk_crash(f, 1, D1, 2, "1.0", "0x10");
     snprintf(f->r[1].pc, sizeof(f->r[1].pc), "0x0010"); /* not normalised */
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 2, NULL, 0, T0), STORE_INVALID);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 2, NULL, 0, T0), STORE_INVALID);
     assert_int_equal(store_device_reports(f->s, f->ta, D1, NULL, &pg, &items, next), STORE_OK);
     assert_int_equal(json_array_size(items), 0);
     json_decref(items);
@@ -810,7 +820,7 @@ test_no_second_life_after_retention(void **state)
     for (int i = 0; i < 3; i++)
         mk_crash(f, i, D1, base + i + 1, "1.0", "0x10");
     struct store_upload up = upload_of(f, D1, f->ta, 0, 0, 3);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 3, &up, 1, T0), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 3, &up, 1, T0), STORE_OK);
     assert_int_equal(store_report_purge(f->s, T0 + 1, 100, &purged), STORE_OK);
     assert_int_equal(purged, 3);
     /* the same three again, and a new one; and one far below (a device that lost its ID state
@@ -819,7 +829,7 @@ test_no_second_life_after_retention(void **state)
         mk_crash(f, i, D1, base + i + 1, "1.0", "0x10");
     mk_crash(f, 4, D1, 7, "1.0", "0x10");
     up = upload_of(f, D1, f->ta, 0, 0, 5);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 5, &up, 1, T0 + 100 * 86400), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 5, &up, 1, T0 + 100 * 86400), STORE_OK);
     for (int i = 0; i < 3; i++)
         assert_int_equal(f->r[i].result, STORE_REPORT_DUPLICATE);
     assert_int_equal(f->r[3].result, STORE_REPORT_STORED);
@@ -830,7 +840,7 @@ test_no_second_life_after_retention(void **state)
     /* another device's ids are its own */
     mk_crash(f, 0, D2, 1, "1.0", "0x10");
     up = upload_of(f, D2, tenant_of(f, D2), 0, 0, 1);
-    assert_int_equal(store_telemetry_ingest(f->s, f->p, 1, &up, 1, T0 + 100 * 86400), STORE_OK);
+    assert_int_equal(store_telemetry_ingest(f->w, f->p, 1, &up, 1, T0 + 100 * 86400), STORE_OK);
     assert_int_equal(f->r[0].result, STORE_REPORT_STORED);
 }
 
