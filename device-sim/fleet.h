@@ -42,8 +42,8 @@ struct result {
 /* --crash RATE[@COMPONENT[:VERSION]] */
 struct crash_spec {
     double rate;
-    char component[ADEV_COMPONENT_MAX + 1]; /* "" = the device's app */
-    char version[ADEV_VERSION_MAX + 1];     /* "" = the version it runs */
+    char component[PROTO_COMPONENT_MAX + 1]; /* "" = the device's app */
+    char version[PROTO_VERSION_MAX + 1];     /* "" = the version it runs */
 };
 
 /* Options of the boot cycle (boots.c); boots == 0: not used. */

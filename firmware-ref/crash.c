@@ -10,15 +10,14 @@
 #include <string.h>
 
 #define BLOB_VERSION 1
-#define ID_BLOCK 256              /* report IDs reserved per write of the IDs blob */
-#define ID_MAX ((int64_t)1 << 53) /* report_id < 2^53 */
+#define ID_BLOCK 256                         /* report IDs reserved per write of the IDs blob */
+#define ID_MAX (PROTO_TEL_REPORT_ID_MAX + 1) /* report_id < 2^53 */
 #define COUNTER_MAX (((int64_t)1 << 53) - 1)
 #define IDS_BLOB_MAX 1024
 #define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
 #define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
 #define PERIOD_MAX 86400
-#define HEX_ADDR 19 /* "0x" + 16 hex digits + NUL */
-#define NAME_BUF 65
+#define HEX_ADDR (2 + PROTO_TEL_ADDR_HEX_MAX + 1) /* "0x", the digits, a NUL */
 
 struct adev_crashq {
     adev_storage *st;
@@ -28,7 +27,7 @@ struct adev_crashq {
     int booted;         /* adev_crash_boot ran on this object */
     uint32_t hb_uptime; /* uptime of the previous heartbeat of this boot */
     /* the batch in flight */
-    int64_t inflight[ADEV_CRASH_BATCH_MAX];
+    int64_t inflight[PROTO_TEL_REPORTS_MAX];
     size_t n_inflight;
     int64_t sent_dropped; /* "dropped" of the batch */
 };
@@ -37,9 +36,6 @@ struct adev_crashq {
 static const char *const counter_names[] = {
     "boots", "crashes", "crash_repeats", "reports_dropped", "reports_rejected", "upload_batches"};
 #define N_COUNTERS (sizeof(counter_names) / sizeof(counter_names[0]))
-
-static const char *const reboot_reasons[] = {"crash",  "watchdog", "power",
-                                             "update", "user",     "unknown"};
 
 /* --- small helpers --------------------------------------------------------------------------- */
 
@@ -68,11 +64,7 @@ bump(json_t *doc, const char *counter, int64_t by)
 static int
 is_reboot_reason(const char *s)
 {
-    for (size_t i = 0; s != NULL && i < sizeof(reboot_reasons) / sizeof(reboot_reasons[0]); i++) {
-        if (strcmp(s, reboot_reasons[i]) == 0)
-            return 1;
-    }
-    return 0;
+    return s != NULL && proto_tel_reboot_reason_ok(s, strlen(s));
 }
 
 enum charset { CS_COMPONENT, CS_CODE, CS_PRINTABLE };
@@ -88,12 +80,12 @@ clean(const char *s, enum charset cs, size_t max, char *out, const char *fallbac
         unsigned char c = *p;
         int ok;
         if (cs == CS_PRINTABLE) {
-            ok = c >= 0x21 && c <= 0x7e;
+            ok = proto_version_ok((const char *)&c, 1);
         } else {
             if (c >= 'A' && c <= 'Z')
                 c = (unsigned char)(c - 'A' + 'a');
-            ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                 (cs == CS_COMPONENT && (c == '.' || c == '-'));
+            ok = strchr(cs == CS_COMPONENT ? PROTO_COMPONENT_CHARS : PROTO_TEL_NAME_CHARS, c) !=
+                 NULL;
         }
         out[o++] = ok ? (char)c : (cs == CS_PRINTABLE ? '?' : '_');
     }
@@ -189,7 +181,8 @@ static int
 is_hex32(const char *s)
 {
     uint8_t b[16];
-    return s != NULL && strlen(s) == 32 && adev_unhex(s, b, sizeof(b)) == 0;
+    return s != NULL && strlen(s) == PROTO_TEL_BOOT_ID_HEX &&
+           proto_unhex(s, PROTO_TEL_BOOT_ID_HEX, b, sizeof(b), 0) == 0;
 }
 
 /* Checks the shape of a loaded queue: what the rest of this file relies on. */
@@ -389,12 +382,12 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     int rc = -1, result = ADEV_CRASH_NONE;
     json_t *next = NULL;
     uint8_t raw[16];
-    char boot_id[ADEV_BOOT_ID_HEX], prev[ADEV_BOOT_ID_HEX] = "";
+    char boot_id[PROTO_TEL_BOOT_ID_HEX + 1], prev[PROTO_TEL_BOOT_ID_HEX + 1] = "";
     const char *reason;
 
     if (q == NULL || q->booted || adev_random(raw, sizeof(raw)) != 0)
         goto out;
-    adev_hex(raw, sizeof(raw), boot_id);
+    proto_hex(raw, sizeof(raw), boot_id);
     next = copy_doc(q);
     if (next == NULL)
         goto out;
@@ -453,11 +446,11 @@ same_str(json_t *o, const char *key, const char *s)
 static json_t *
 images_json(const struct adev_crash_image *im, size_t n)
 {
-    char comp[ADEV_COMPONENT_MAX + 1], version[ADEV_VERSION_MAX + 1];
+    char comp[PROTO_COMPONENT_MAX + 1], version[PROTO_VERSION_MAX + 1];
     json_t *o = json_object();
-    for (size_t i = 0; o != NULL && i < n && i < ADEV_CRASH_IMAGES_MAX; i++) {
-        clean(im[i].component, CS_COMPONENT, ADEV_COMPONENT_MAX, comp, "unknown");
-        clean(im[i].version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+    for (size_t i = 0; o != NULL && i < n && i < PROTO_TEL_IMAGES_MAX; i++) {
+        clean(im[i].component, CS_COMPONENT, PROTO_COMPONENT_MAX, comp, "unknown");
+        clean(im[i].version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
         if (json_object_set_new(o, comp, json_string(version)) != 0) {
             json_decref(o);
             o = NULL;
@@ -482,10 +475,11 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
              const char *reason, const char *pc)
 {
     json_t *r = NULL, *res = NULL, *ret = NULL, *regs = NULL;
-    char version[ADEV_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR], name[17];
-    char message[ADEV_CRASH_MESSAGE_MAX + 1];
+    char version[PROTO_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR];
+    char name[PROTO_TEL_REGISTER_NAME_MAX + 1];
+    char message[PROTO_TEL_MESSAGE_MAX + 1];
 
-    clean(ci->image_version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+    clean(ci->image_version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
     addr(ci->lr, lr);
     r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "crash", "report_id",
                   (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
@@ -495,13 +489,13 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
     regs = json_object();
     if (r == NULL || ret == NULL || regs == NULL)
         goto out;
-    for (size_t i = 0; i < ci->n_return && i < ADEV_CRASH_RET_MAX; i++) {
+    for (size_t i = 0; i < ci->n_return && i < PROTO_TEL_FRAMES_MAX; i++) {
         addr(ci->return_addresses[i], a);
         if (json_array_append_new(ret, json_string(a)) != 0)
             goto out;
     }
-    for (size_t i = 0; i < ci->n_regs && i < ADEV_CRASH_REGS_MAX; i++) {
-        clean(ci->regs[i].name, CS_CODE, 16, name, "reg");
+    for (size_t i = 0; i < ci->n_regs && i < PROTO_TEL_REGISTERS_MAX; i++) {
+        clean(ci->regs[i].name, CS_CODE, PROTO_TEL_REGISTER_NAME_MAX, name, "reg");
         addr(ci->regs[i].value, a);
         if (json_object_set_new(regs, name, json_string(a)) != 0)
             goto out;
@@ -511,7 +505,7 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
         set_int(r, "free_memory", ci->free_memory) != 0)
         goto out;
     if (ci->message != NULL) {
-        size_t n = clean_utf8(ci->message, message, ADEV_CRASH_MESSAGE_MAX);
+        size_t n = clean_utf8(ci->message, message, PROTO_TEL_MESSAGE_MAX);
         if (json_object_set_new(r, "message", json_stringn(message, n)) != 0)
             goto out;
     }
@@ -534,12 +528,12 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
 {
     int rc = -1, result;
     json_t *next = NULL;
-    char component[ADEV_COMPONENT_MAX + 1], reason[33], pc[HEX_ADDR];
+    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1], pc[HEX_ADDR];
 
     if (q == NULL || ci == NULL || !q->booted)
         goto out;
-    clean(ci->component, CS_COMPONENT, ADEV_COMPONENT_MAX, component, "unknown");
-    clean(ci->reason, CS_CODE, 32, reason, "unknown");
+    clean(ci->component, CS_COMPONENT, PROTO_COMPONENT_MAX, component, "unknown");
+    clean(ci->reason, CS_CODE, PROTO_TEL_REASON_MAX, reason, "unknown");
     addr(ci->pc, pc);
     next = copy_doc(q);
     if (next == NULL)
@@ -587,7 +581,7 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
 {
     int rc = -1, result;
     json_t *next = NULL, *r = NULL, *images = NULL, *counters = NULL;
-    char name[33];
+    char name[PROTO_TEL_COUNTER_NAME_MAX + 1];
 
     if (q == NULL || hb == NULL || !q->booted || hb->n_images == 0 ||
         (hb->n_counters > 0 && hb->counters == NULL) || hb->images == NULL)
@@ -601,9 +595,9 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         if (set_int(counters, counter_names[i], get_int(own, counter_names[i])) != 0)
             goto out;
     }
-    for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < ADEV_CRASH_COUNTERS_MAX;
+    for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < PROTO_TEL_COUNTERS_MAX;
          i++) {
-        clean(hb->counters[i].name, CS_CODE, 32, name, "counter");
+        clean(hb->counters[i].name, CS_CODE, PROTO_TEL_COUNTER_NAME_MAX, name, "counter");
         uint64_t v = hb->counters[i].value;
         if (json_object_get(counters, name) == NULL &&
             set_int(counters, name, v > (uint64_t)COUNTER_MAX ? COUNTER_MAX : (int64_t)v) != 0)
@@ -668,14 +662,14 @@ wire_report(json_t *stored)
 {
     json_t *r = json_deep_copy(stored);
     int64_t repeats = get_int(stored, "repeats");
-    char note[64], msg[ADEV_CRASH_MESSAGE_MAX + 1];
+    char note[64], msg[PROTO_TEL_MESSAGE_MAX + 1];
 
     if (r == NULL || repeats <= 0)
         return r;
     json_object_del(r, "repeats");
     int n = snprintf(note, sizeof(note), "[crash loop: repeated %" PRId64 " more times]", repeats);
     const char *old = json_string_value(json_object_get(r, "message"));
-    size_t room = ADEV_CRASH_MESSAGE_MAX - (size_t)n - 1; /* old text, a space, the note */
+    size_t room = PROTO_TEL_MESSAGE_MAX - (size_t)n - 1; /* old text, a space, the note */
     size_t k = old != NULL ? clean_utf8(old, msg, room) : 0;
     snprintf(msg + k, sizeof(msg) - k, "%s%s", k > 0 ? " " : "", note);
     if (json_object_set_new(r, "message", json_string(msg)) != 0) {
@@ -730,12 +724,12 @@ adev_crash_batch(adev_crashq *q, size_t max, size_t *n)
     if (limit > 0) /* the batch a dropped count went with */
         count = limit;
     count = count < max ? count : max;
-    count = count < ADEV_CRASH_BATCH_MAX ? count : ADEV_CRASH_BATCH_MAX;
+    count = count < PROTO_TEL_REPORTS_MAX ? count : PROTO_TEL_REPORTS_MAX;
     for (;;) {
         json_decref(root);
         arr = json_array();
-        root = json_pack("{s:i, s:I, s:o}", "version", 1, "dropped", (json_int_t)dropped, "reports",
-                         arr);
+        root = json_pack("{s:i, s:I, s:o}", "version", PROTO_VERSION, "dropped",
+                         (json_int_t)dropped, "reports", arr);
         if (root == NULL)
             goto out;
         for (size_t i = 0; i < count; i++) {
@@ -746,7 +740,7 @@ adev_crash_batch(adev_crashq *q, size_t max, size_t *n)
         body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (body == NULL)
             goto out;
-        if (strlen(body) <= ADEV_CRASH_BODY_MAX || count == 1)
+        if (strlen(body) <= PROTO_TEL_BODY_MAX || count == 1)
             break;
         count--;
     }

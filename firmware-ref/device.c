@@ -29,7 +29,7 @@ struct adev_device {
     adev_report_cb cb;
     void *arg;
     uint8_t id[32];
-    char id_hex[ADEV_ID_HEX];
+    char id_hex[PROTO_HASH_HEX + 1];
 
     /* the operation in progress */
     int busy;
@@ -447,7 +447,8 @@ on_challenge(const struct adev_http_response *resp, void *arg)
     }
     root = json_loadb(resp->body, resp->body_len, 0, NULL);
     json_t *jn = json_object_get(root, "nonce");
-    if (!json_is_string(jn) || adev_unhex(json_string_value(jn), nonce, sizeof(nonce)) != 0) {
+    if (!json_is_string(jn) ||
+        proto_unhex(json_string_value(jn), json_string_length(jn), nonce, sizeof(nonce), 0) != 0) {
         set_detail(d, "challenge answer without a 64-hex nonce");
         fail_internal(d, "bad_response", resp->status);
         goto out;
@@ -867,8 +868,8 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.retry_after_max_s = DEFAULT_RETRY_AFTER_MAX_S;
     if (d->cfg.upload_batch == 0)
         d->cfg.upload_batch = DEFAULT_UPLOAD_BATCH;
-    if (d->cfg.upload_batch > ADEV_CRASH_BATCH_MAX)
-        d->cfg.upload_batch = ADEV_CRASH_BATCH_MAX;
+    if (d->cfg.upload_batch > PROTO_TEL_REPORTS_MAX)
+        d->cfg.upload_batch = PROTO_TEL_REPORTS_MAX;
     if (d->cfg.upload_max_attempts == 0)
         d->cfg.upload_max_attempts = DEFAULT_UPLOAD_ATTEMPTS;
     if (d->cfg.upload_backoff_base_ms == 0)
@@ -877,7 +878,7 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.upload_backoff_max_ms = DEFAULT_UPLOAD_MAX_MS;
     if (adev_keystore_public_der(hal->keys, spki) != 0 || adev_device_id(spki, d->id) != 0)
         goto out;
-    adev_hex(d->id, sizeof(d->id), d->id_hex);
+    proto_hex(d->id, sizeof(d->id), d->id_hex);
     res = d;
     d = NULL;
 out:
