@@ -1,7 +1,6 @@
 /* crash: the persistent, bounded failure-report queue (see crash.h). */
 #include "crash.h"
-
-#include "evidence.h"
+#include "crash_int.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -12,25 +11,11 @@
 #define BLOB_VERSION 1
 #define ID_BLOCK 256                         /* report IDs reserved per write of the IDs blob */
 #define ID_MAX (PROTO_TEL_REPORT_ID_MAX + 1) /* report_id < 2^53 */
-#define COUNTER_MAX (((int64_t)1 << 53) - 1)
 #define IDS_BLOB_MAX 1024
 #define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
 #define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
 #define PERIOD_MAX 86400
 #define HEX_ADDR (2 + PROTO_TEL_ADDR_HEX_MAX + 1) /* "0x", the digits, a NUL */
-
-struct adev_crashq {
-    adev_storage *st;
-    unsigned capacity;
-    json_t *doc;        /* the stored queue (crash.h) */
-    int64_t reserved;   /* every report_id given is below this */
-    int booted;         /* adev_crash_boot ran on this object */
-    uint32_t hb_uptime; /* uptime of the previous heartbeat of this boot */
-    /* the batch in flight */
-    int64_t inflight[PROTO_TEL_REPORTS_MAX];
-    size_t n_inflight;
-    int64_t sent_dropped; /* "dropped" of the batch */
-};
 
 /* The queue's own counters, in heartbeats and in adev_crash_stats. */
 static const char *const counter_names[] = {
@@ -39,26 +24,26 @@ static const char *const counter_names[] = {
 
 /* --- small helpers --------------------------------------------------------------------------- */
 
-static int64_t
-get_int(const json_t *o, const char *key)
+int64_t
+crash_get_int(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
-static int
-set_int(json_t *o, const char *key, int64_t v)
+int
+crash_set_int(json_t *o, const char *key, int64_t v)
 {
     return json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
-static void
-bump(json_t *doc, const char *counter, int64_t by)
+void
+crash_bump(json_t *doc, const char *counter, int64_t by)
 {
     json_t *c = json_object_get(doc, "counters");
-    int64_t v = get_int(c, counter);
-    v = v > COUNTER_MAX - by ? COUNTER_MAX : v + by;
-    set_int(c, counter, v);
+    int64_t v = crash_get_int(c, counter);
+    v = v > CRASH_COUNTER_MAX - by ? CRASH_COUNTER_MAX : v + by;
+    crash_set_int(c, counter, v);
 }
 
 static int
@@ -124,8 +109,8 @@ utf8_len(const unsigned char *p)
 
 /* Copies valid UTF-8 from s into out (max + 1 bytes): at most max bytes, never half a character,
  * each invalid byte replaced by '?'. Returns the length. */
-static size_t
-clean_utf8(const char *s, char *out, size_t max)
+size_t
+crash_clean_utf8(const char *s, char *out, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
@@ -154,16 +139,6 @@ addr(uint64_t v, char out[HEX_ADDR])
     snprintf(out, HEX_ADDR, "0x%" PRIx64, v);
 }
 
-static int
-in_flight(const adev_crashq *q, int64_t id)
-{
-    for (size_t i = 0; i < q->n_inflight; i++) {
-        if (q->inflight[i] == id)
-            return 1;
-    }
-    return 0;
-}
-
 /* --- the stored queue ------------------------------------------------------------------------ */
 
 static json_t *
@@ -173,7 +148,7 @@ fresh_doc(int64_t next_id)
                             (json_int_t)next_id, "dropped", (json_int_t)0, "counters", "reports");
     json_t *c = json_object_get(doc, "counters");
     for (size_t i = 0; c != NULL && i < N_COUNTERS; i++)
-        set_int(c, counter_names[i], 0);
+        crash_set_int(c, counter_names[i], 0);
     return doc;
 }
 
@@ -191,12 +166,13 @@ valid_doc(json_t *doc)
 {
     json_t *reports = json_object_get(doc, "reports"), *r;
     json_t *boot = json_object_get(doc, "boot_id"), *reason = json_object_get(doc, "next_reason");
-    int64_t next_id = get_int(doc, "next_id"), prev = 0;
+    int64_t next_id = crash_get_int(doc, "next_id"), prev = 0;
     size_t i;
 
-    if (!json_is_object(doc) || get_int(doc, "version") != BLOB_VERSION || next_id < 1 ||
-        next_id > ID_MAX || get_int(doc, "dropped") < 0 || get_int(doc, "inflight_dropped") < 0 ||
-        !json_is_array(reports) || !json_is_object(json_object_get(doc, "counters")))
+    if (!json_is_object(doc) || crash_get_int(doc, "version") != BLOB_VERSION || next_id < 1 ||
+        next_id > ID_MAX || crash_get_int(doc, "dropped") < 0 ||
+        crash_get_int(doc, "inflight_dropped") < 0 || !json_is_array(reports) ||
+        !json_is_object(json_object_get(doc, "counters")))
         return 0;
     if (boot != NULL && !is_hex32(json_string_value(boot)))
         return 0;
@@ -204,7 +180,7 @@ valid_doc(json_t *doc)
         return 0;
     json_array_foreach(reports, i, r)
     {
-        int64_t id = get_int(r, "report_id");
+        int64_t id = crash_get_int(r, "report_id");
         if (!json_is_object(r) || !json_is_string(json_object_get(r, "type")) || id <= prev ||
             id >= next_id)
             return 0;
@@ -227,8 +203,8 @@ load_reserved(adev_storage *st, int64_t *reserved)
     if (text == NULL)
         goto out;
     root = json_loadb((const char *)text, len, 0, NULL);
-    int64_t r = get_int(root, "reserved");
-    if (get_int(root, "version") != BLOB_VERSION || r < 1 || r > ID_MAX)
+    int64_t r = crash_get_int(root, "reserved");
+    if (crash_get_int(root, "version") != BLOB_VERSION || r < 1 || r > ID_MAX)
         goto out;
     *reserved = r;
     rc = 0;
@@ -240,8 +216,8 @@ out:
 
 /* Writes next (stolen) as the queue, reserving IDs first when next_id passes the reservation.
  * On success q->doc becomes next; on failure q is unchanged. */
-static int
-commit(adev_crashq *q, json_t *next)
+int
+crash_commit(adev_crashq *q, json_t *next)
 {
     int rc = -1;
     char *text = NULL;
@@ -249,7 +225,7 @@ commit(adev_crashq *q, json_t *next)
 
     if (next == NULL)
         goto out;
-    int64_t next_id = get_int(next, "next_id");
+    int64_t next_id = crash_get_int(next, "next_id");
     if (next_id > q->reserved) {
         int64_t r = next_id + ID_BLOCK > ID_MAX ? ID_MAX : next_id + ID_BLOCK;
         int n = snprintf(ids, sizeof(ids), "{\"version\":%d,\"reserved\":%" PRId64 "}",
@@ -272,8 +248,8 @@ out:
     return rc;
 }
 
-static json_t *
-copy_doc(const adev_crashq *q)
+json_t *
+crash_copy_doc(const adev_crashq *q)
 {
     return json_deep_copy(q->doc);
 }
@@ -284,18 +260,18 @@ static int
 enqueue(adev_crashq *q, json_t *next, json_t *r)
 {
     json_t *reports = json_object_get(next, "reports");
-    int64_t id = get_int(next, "next_id");
+    int64_t id = crash_get_int(next, "next_id");
 
     if (r == NULL)
         return -1;
     if (json_array_size(reports) >= q->capacity) {
         json_decref(r);
-        set_int(next, "dropped", get_int(next, "dropped") + 1);
-        bump(next, "reports_dropped", 1);
+        crash_set_int(next, "dropped", crash_get_int(next, "dropped") + 1);
+        crash_bump(next, "reports_dropped", 1);
         return ADEV_CRASH_DROPPED;
     }
-    if (id >= ID_MAX || set_int(r, "report_id", id) != 0 || set_int(next, "next_id", id + 1) != 0 ||
-        json_array_append_new(reports, r) != 0)
+    if (id >= ID_MAX || crash_set_int(r, "report_id", id) != 0 ||
+        crash_set_int(next, "next_id", id + 1) != 0 || json_array_append_new(reports, r) != 0)
         return -1;
     return ADEV_CRASH_QUEUED;
 }
@@ -388,7 +364,7 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     if (q == NULL || q->booted || adev_random(raw, sizeof(raw)) != 0)
         goto out;
     proto_hex(raw, sizeof(raw), boot_id);
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
     const char *old = json_string_value(json_object_get(next, "boot_id"));
@@ -409,8 +385,8 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     json_object_del(next, "next_reason"); /* reason points into it: used above only */
     if (json_object_set_new(next, "boot_id", json_string(boot_id)) != 0)
         goto out;
-    bump(next, "boots", 1);
-    rc = commit(q, next);
+    crash_bump(next, "boots", 1);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc != 0)
         goto out;
@@ -435,8 +411,8 @@ newest_crash(json_t *reports)
     return NULL;
 }
 
-static int
-same_str(json_t *o, const char *key, const char *s)
+int
+crash_same_str(json_t *o, const char *key, const char *s)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v != NULL && strcmp(v, s) == 0;
@@ -502,16 +478,16 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
     }
     if (json_object_set(r, "return_addresses", ret) != 0 ||
         json_object_set(r, "fault_registers", regs) != 0 ||
-        set_int(r, "free_memory", ci->free_memory) != 0)
+        crash_set_int(r, "free_memory", ci->free_memory) != 0)
         goto out;
     if (ci->message != NULL) {
-        size_t n = clean_utf8(ci->message, message, PROTO_TEL_MESSAGE_MAX);
+        size_t n = crash_clean_utf8(ci->message, message, PROTO_TEL_MESSAGE_MAX);
         if (json_object_set_new(r, "message", json_stringn(message, n)) != 0)
             goto out;
     }
     uint32_t period = crash_period(q, ci);
     if (period > 0 &&
-        (set_int(r, "period_s", period) != 0 ||
+        (crash_set_int(r, "period_s", period) != 0 ||
          json_object_set_new(r, "images", images_json(ci->images, ci->n_images)) != 0))
         goto out;
     res = r;
@@ -535,7 +511,7 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
     clean(ci->component, CS_COMPONENT, PROTO_COMPONENT_MAX, component, "unknown");
     clean(ci->reason, CS_CODE, PROTO_TEL_REASON_MAX, reason, "unknown");
     addr(ci->pc, pc);
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
     json_t *reports = json_object_get(next, "reports");
@@ -543,15 +519,15 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
     uint32_t period = crash_period(q, ci);
     int counted = 0; /* the period is in a report */
     if (json_array_size(reports) >= q->capacity && last != NULL &&
-        get_int(last, "report_id") > get_int(q->doc, "sent_max") &&
-        same_str(last, "component", component) && same_str(last, "reason", reason) &&
-        same_str(last, "pc", pc)) {
-        int64_t p = get_int(last, "period_s") + period;
+        crash_get_int(last, "report_id") > crash_get_int(q->doc, "sent_max") &&
+        crash_same_str(last, "component", component) && crash_same_str(last, "reason", reason) &&
+        crash_same_str(last, "pc", pc)) {
+        int64_t p = crash_get_int(last, "period_s") + period;
         counted = period > 0 && json_object_get(last, "images") != NULL;
-        if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0 ||
-            (counted && set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
+        if (crash_set_int(last, "repeats", crash_get_int(last, "repeats") + 1) != 0 ||
+            (counted && crash_set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
             goto out;
-        bump(next, "crash_repeats", 1);
+        crash_bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
     } else {
         result = enqueue(q, next, crash_report(q, ci, component, reason, pc));
@@ -559,12 +535,12 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
             goto out;
         counted = period > 0 && result == ADEV_CRASH_QUEUED;
     }
-    bump(next, "crashes", 1);
+    crash_bump(next, "crashes", 1);
     if (json_object_set_new(next, "next_reason",
                             json_string(strcmp(reason, "watchdog") == 0 ? "watchdog" : "crash")) !=
         0)
         goto out;
-    rc = commit(q, next);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc == 0) {
         rc = result;
@@ -592,7 +568,7 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         goto out;
     json_t *own = json_object_get(q->doc, "counters");
     for (size_t i = 0; i < N_COUNTERS; i++) {
-        if (set_int(counters, counter_names[i], get_int(own, counter_names[i])) != 0)
+        if (crash_set_int(counters, counter_names[i], crash_get_int(own, counter_names[i])) != 0)
             goto out;
     }
     for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < PROTO_TEL_COUNTERS_MAX;
@@ -600,7 +576,8 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         clean(hb->counters[i].name, CS_CODE, PROTO_TEL_COUNTER_NAME_MAX, name, "counter");
         uint64_t v = hb->counters[i].value;
         if (json_object_get(counters, name) == NULL &&
-            set_int(counters, name, v > (uint64_t)COUNTER_MAX ? COUNTER_MAX : (int64_t)v) != 0)
+            crash_set_int(counters, name,
+                          v > (uint64_t)CRASH_COUNTER_MAX ? CRASH_COUNTER_MAX : (int64_t)v) != 0)
             goto out;
     }
     uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
@@ -610,14 +587,14 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
                   "uptime_s", (json_int_t)hb->uptime_s, "period_s", (json_int_t)period,
                   "free_memory", (json_int_t)hb->free_memory, "images", images, "counters",
                   counters);
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (r == NULL || next == NULL)
         goto out;
     result = enqueue(q, next, r);
     r = NULL;
     if (result < 0)
         goto out;
-    rc = commit(q, next);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc != 0)
         goto out;
@@ -637,237 +614,12 @@ adev_crash_set_reboot_reason(adev_crashq *q, const char *reason)
     json_t *next = NULL;
     if (q == NULL || !is_reboot_reason(reason))
         return -1;
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (next == NULL || json_object_set_new(next, "next_reason", json_string(reason)) != 0) {
         json_decref(next);
         return -1;
     }
-    return commit(q, next);
-}
-
-/* --- upload ---------------------------------------------------------------------------------- */
-
-void
-adev_crash_abandon(adev_crashq *q)
-{
-    if (q == NULL)
-        return;
-    q->n_inflight = 0;
-    q->sent_dropped = 0;
-}
-
-/* The wire form of a stored report: a crash's local "repeats" becomes text in its message. */
-static json_t *
-wire_report(json_t *stored)
-{
-    json_t *r = json_deep_copy(stored);
-    int64_t repeats = get_int(stored, "repeats");
-    char note[64], msg[PROTO_TEL_MESSAGE_MAX + 1];
-
-    if (r == NULL || repeats <= 0)
-        return r;
-    json_object_del(r, "repeats");
-    int n = snprintf(note, sizeof(note), "[crash loop: repeated %" PRId64 " more times]", repeats);
-    const char *old = json_string_value(json_object_get(r, "message"));
-    size_t room = PROTO_TEL_MESSAGE_MAX - (size_t)n - 1; /* old text, a space, the note */
-    size_t k = old != NULL ? clean_utf8(old, msg, room) : 0;
-    snprintf(msg + k, sizeof(msg) - k, "%s%s", k > 0 ? " " : "", note);
-    if (json_object_set_new(r, "message", json_string(msg)) != 0) {
-        json_decref(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* The dropped count of the next batch, and how many of the oldest reports it may hold (*limit,
- * 0: any). With a count in flight, the batch is the one that carried it (its first report_id to
- * "inflight_last"); a stale marker (its first report gone, which an answer would have cleared in
- * the same write) is dropped. */
-static int64_t
-batch_dropped(const adev_crashq *q, json_t *reports, size_t *limit, int *marker)
-{
-    *limit = 0;
-    *marker = 0;
-    if (json_object_get(q->doc, "inflight_dropped") == NULL)
-        return get_int(q->doc, "dropped");
-    if (get_int(json_array_get(reports, 0), "report_id") != get_int(q->doc, "inflight_first"))
-        return get_int(q->doc, "dropped");
-    int64_t last = get_int(q->doc, "inflight_last");
-    size_t k = 0;
-    while (k < json_array_size(reports) && get_int(json_array_get(reports, k), "report_id") <= last)
-        k++;
-    *limit = k;
-    *marker = 1;
-    return get_int(q->doc, "inflight_dropped");
-}
-
-char *
-adev_crash_batch(adev_crashq *q, size_t max, size_t *n)
-{
-    char *body = NULL;
-    json_t *root = NULL, *arr = NULL, *next = NULL;
-    size_t limit = 0;
-    int marker = 0;
-
-    if (n != NULL)
-        *n = 1;
-    if (q == NULL || n == NULL || max == 0)
-        goto out;
-    adev_crash_abandon(q);
-    json_t *reports = json_object_get(q->doc, "reports");
-    size_t count = json_array_size(reports);
-    if (count == 0) {
-        *n = 0;
-        goto out;
-    }
-    int64_t dropped = batch_dropped(q, reports, &limit, &marker);
-    if (limit > 0) /* the batch a dropped count went with */
-        count = limit;
-    count = count < max ? count : max;
-    count = count < PROTO_TEL_REPORTS_MAX ? count : PROTO_TEL_REPORTS_MAX;
-    for (;;) {
-        json_decref(root);
-        arr = json_array();
-        root = json_pack("{s:i, s:I, s:o}", "version", PROTO_VERSION, "dropped",
-                         (json_int_t)dropped, "reports", arr);
-        if (root == NULL)
-            goto out;
-        for (size_t i = 0; i < count; i++) {
-            if (json_array_append_new(arr, wire_report(json_array_get(reports, i))) != 0)
-                goto out;
-        }
-        free(body);
-        body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (body == NULL)
-            goto out;
-        if (strlen(body) <= PROTO_TEL_BODY_MAX || count == 1)
-            break;
-        count--;
-    }
-    int64_t first = get_int(json_array_get(reports, 0), "report_id");
-    int64_t last = get_int(json_array_get(reports, count - 1), "report_id");
-    int64_t sent_max = get_int(q->doc, "sent_max");
-    if (!marker && dropped > 0 && last <= sent_max) {
-        /* every report of the batch may have been stored by an earlier request whose answer was
-         * lost: the service would take the batch for a retry and not add the count. It waits for
-         * a batch with a report never sent. */
-        dropped = 0;
-        free(body);
-        body = NULL;
-        if (set_int(root, "dropped", 0) != 0 ||
-            (body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-            goto out;
-    }
-    int new_marker = dropped > 0 && (!marker || last < get_int(q->doc, "inflight_last"));
-    int stale = !marker && json_object_get(q->doc, "inflight_dropped") != NULL;
-    if (new_marker || stale || last > sent_max) {
-        /* written before the request goes out: the highest report_id ever sent, and a dropped
-         * count in flight with exactly these reports */
-        next = copy_doc(q);
-        if (next == NULL || (last > sent_max && set_int(next, "sent_max", last) != 0))
-            goto out;
-        if (stale) {
-            json_object_del(next, "inflight_dropped");
-            json_object_del(next, "inflight_first");
-            json_object_del(next, "inflight_last");
-        }
-        if (new_marker &&
-            ((!marker && set_int(next, "dropped", get_int(next, "dropped") - dropped) != 0) ||
-             set_int(next, "inflight_dropped", dropped) != 0 ||
-             set_int(next, "inflight_first", first) != 0 ||
-             set_int(next, "inflight_last", last) != 0))
-            goto out;
-        int c = commit(q, next);
-        next = NULL;
-        if (c != 0)
-            goto out;
-    }
-    reports = json_object_get(q->doc, "reports"); /* commit replaced the document */
-    for (size_t i = 0; i < count; i++)
-        q->inflight[i] = get_int(json_array_get(reports, i), "report_id");
-    q->n_inflight = count;
-    q->sent_dropped = dropped;
-    *n = count;
-out:
-    if (n != NULL && *n != 0 && q != NULL && q->n_inflight == 0) {
-        free(body); /* failed */
-        body = NULL;
-        adev_crash_abandon(q);
-    }
-    json_decref(root);
-    json_decref(next);
-    return body;
-}
-
-/* Index of report id in reports, or -1. */
-static long
-find_report(json_t *reports, int64_t id)
-{
-    for (size_t i = 0; i < json_array_size(reports); i++) {
-        if (get_int(json_array_get(reports, i), "report_id") == id)
-            return (long)i;
-    }
-    return -1;
-}
-
-int
-adev_crash_ack(adev_crashq *q, const char *body, size_t len, struct adev_crash_ack *out)
-{
-    int rc = -1;
-    json_t *root = NULL, *next = NULL, *e;
-    struct adev_crash_ack a;
-    size_t i;
-
-    memset(&a, 0, sizeof(a));
-    if (q == NULL || body == NULL || q->n_inflight == 0)
-        goto out;
-    root = json_loadb(body, len, 0, NULL);
-    json_t *results = json_object_get(root, "results");
-    next = copy_doc(q);
-    if (!json_is_array(results) || next == NULL)
-        goto out;
-    json_t *reports = json_object_get(next, "reports");
-    json_array_foreach(results, i, e)
-    {
-        json_t *jid = json_object_get(e, "report_id");
-        const char *status = json_string_value(json_object_get(e, "status"));
-        if (!json_is_integer(jid) || status == NULL || !in_flight(q, json_integer_value(jid)))
-            continue;
-        int stored = strcmp(status, "stored") == 0, dup = strcmp(status, "duplicate") == 0;
-        int rejected = strcmp(status, "rejected") == 0;
-        long at = find_report(reports, json_integer_value(jid));
-        if ((!stored && !dup && !rejected) || at < 0)
-            continue;
-        int crash = same_str(json_array_get(reports, (size_t)at), "type", "crash");
-        a.stored += (unsigned)stored;
-        a.duplicates += (unsigned)dup;
-        a.rejected += (unsigned)rejected;
-        a.crashes += (unsigned)(crash && !rejected);
-        a.crashes_rejected += (unsigned)(crash && rejected);
-        if (json_array_remove(reports, (size_t)at) != 0)
-            goto out;
-    }
-    if (a.stored + a.duplicates + a.rejected == 0)
-        goto out;
-    if (a.rejected > 0)
-        bump(next, "reports_rejected", a.rejected);
-    bump(next, "upload_batches", 1);
-    if (q->sent_dropped > 0) { /* delivered, by this request or an earlier one of the batch */
-        json_object_del(next, "inflight_dropped");
-        json_object_del(next, "inflight_first");
-        json_object_del(next, "inflight_last");
-    }
-    a.remaining = json_array_size(reports);
-    rc = commit(q, next) == 0 ? 0 : -2;
-    next = NULL;
-out:
-    if (q != NULL)
-        adev_crash_abandon(q);
-    if (out != NULL)
-        *out = a;
-    json_decref(root);
-    json_decref(next);
-    return rc;
+    return crash_commit(q, next);
 }
 
 /* --- state ----------------------------------------------------------------------------------- */
@@ -889,17 +641,18 @@ adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out)
     out->queued = json_array_size(reports);
     json_array_foreach(reports, i, r)
     {
-        out->queued_crashes += same_str(r, "type", "crash");
+        out->queued_crashes += crash_same_str(r, "type", "crash");
     }
-    out->next_id = (uint64_t)get_int(q->doc, "next_id");
-    out->dropped = (uint64_t)(get_int(q->doc, "dropped") + get_int(q->doc, "inflight_dropped"));
+    out->next_id = (uint64_t)crash_get_int(q->doc, "next_id");
+    out->dropped =
+        (uint64_t)(crash_get_int(q->doc, "dropped") + crash_get_int(q->doc, "inflight_dropped"));
     c = json_object_get(q->doc, "counters");
-    out->boots = (uint64_t)get_int(c, "boots");
-    out->crashes = (uint64_t)get_int(c, "crashes");
-    out->crash_repeats = (uint64_t)get_int(c, "crash_repeats");
-    out->reports_dropped = (uint64_t)get_int(c, "reports_dropped");
-    out->reports_rejected = (uint64_t)get_int(c, "reports_rejected");
-    out->upload_batches = (uint64_t)get_int(c, "upload_batches");
+    out->boots = (uint64_t)crash_get_int(c, "boots");
+    out->crashes = (uint64_t)crash_get_int(c, "crashes");
+    out->crash_repeats = (uint64_t)crash_get_int(c, "crash_repeats");
+    out->reports_dropped = (uint64_t)crash_get_int(c, "reports_dropped");
+    out->reports_rejected = (uint64_t)crash_get_int(c, "reports_rejected");
+    out->upload_batches = (uint64_t)crash_get_int(c, "upload_batches");
     const char *b = json_string_value(json_object_get(q->doc, "boot_id"));
     snprintf(out->boot_id, sizeof(out->boot_id), "%s", b != NULL ? b : "");
 }
