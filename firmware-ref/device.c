@@ -4,6 +4,7 @@
 
 #include "evidence.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -479,31 +480,42 @@ out:
     json_decref(root);
 }
 
-static void
-send_whoami(adev_device *d)
+int
+device_send_mtls(adev_device *d, const char *method, const char *path, const char *body,
+                 adev_http_cb cb)
 {
     char url[1024];
     struct adev_http_request req;
 
-    if (!d->have_cred && device_load_credential(d) != 0) {
-        fail_internal(d, "no_certificate", 0);
-        return;
-    }
+    assert(d->have_cred); /* the client certificate of the request */
     memset(&req, 0, sizeof(req));
-    if (device_url_of(d, "/v1/device/whoami", url, sizeof(url)) != 0) {
-        fail_internal(d, "internal_error", 0);
-        return;
-    }
-    req.method = "GET";
+    if (device_url_of(d, path, url, sizeof(url)) != 0)
+        return -1;
+    req.method = method;
     req.url = url;
+    if (body != NULL) {
+        req.content_type = "application/json";
+        req.body = body;
+        req.body_len = strlen(body);
+    }
     req.ca_pem = d->ca;
     req.client_cert_pem = d->cred.chain_pem;
     req.client_key_pem = d->cred.key_pem;
     req.now = adev_clock_now(d->hal.clock);
     req.timeout_ms = d->cfg.timeout_ms;
     d->attempts++;
-    d->call = adev_transport_request(d->hal.transport, &req, on_whoami, d);
-    if (d->call == NULL)
+    d->call = adev_transport_request(d->hal.transport, &req, cb, d);
+    return d->call != NULL ? 0 : -1;
+}
+
+static void
+send_whoami(adev_device *d)
+{
+    if (!d->have_cred && device_load_credential(d) != 0) {
+        fail_internal(d, "no_certificate", 0);
+        return;
+    }
+    if (device_send_mtls(d, "GET", "/v1/device/whoami", NULL, on_whoami) != 0)
         fail_internal(d, "internal_error", 0);
 }
 

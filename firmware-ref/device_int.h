@@ -71,6 +71,10 @@ int device_begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *
 int device_schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *));
 /* The service's URL of path into out. 0, or -1 when it does not fit. */
 int device_url_of(const adev_device *d, const char *path, char *out, size_t len);
+/* Sends a request with the stored credential as client certificate (d->have_cred); cb gets the
+ * answer. body: JSON (borrowed until the answer), or NULL. 0, or -1 when it could not be sent. */
+int device_send_mtls(adev_device *d, const char *method, const char *path, const char *body,
+                     adev_http_cb cb);
 /* The first step of an upload (device_upload.c). */
 void device_start_upload(adev_device *d);
 

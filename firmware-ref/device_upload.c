@@ -118,8 +118,6 @@ on_upload(const struct adev_http_response *resp, void *arg)
 static void
 send_batch(adev_device *d)
 {
-    char url[1024];
-    struct adev_http_request req;
     size_t n = 0;
 
     if (!d->have_cred && device_load_credential(d) != 0) {
@@ -135,23 +133,6 @@ send_batch(adev_device *d)
             upload_done(d, ADEV_FAILED, "storage_error", 0);
         return;
     }
-    memset(&req, 0, sizeof(req));
-    if (device_url_of(d, "/v1/device/telemetry", url, sizeof(url)) != 0) {
-        upload_done(d, ADEV_FAILED, "internal_error", 0);
-        return;
-    }
-    req.method = "POST";
-    req.url = url;
-    req.content_type = "application/json";
-    req.body = d->upload_body;
-    req.body_len = strlen(d->upload_body);
-    req.ca_pem = d->ca;
-    req.client_cert_pem = d->cred.chain_pem;
-    req.client_key_pem = d->cred.key_pem;
-    req.now = adev_clock_now(d->hal.clock);
-    req.timeout_ms = d->cfg.timeout_ms;
-    d->attempts++;
-    d->call = adev_transport_request(d->hal.transport, &req, on_upload, d);
-    if (d->call == NULL)
+    if (device_send_mtls(d, "POST", "/v1/device/telemetry", d->upload_body, on_upload) != 0)
         upload_done(d, ADEV_FAILED, "internal_error", 0);
 }
