@@ -1,6 +1,7 @@
 /* boot: a measured-boot chain over device storage. */
 #include "boot.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,7 @@ adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_b
     memset(out, 0, sizeof(*out));
     if (load_manifest(st, chain, &n, &prev, &has_prev) != 0)
         return -1;
+    assert(n <= PROTO_EVENTS_MAX); /* out->events has room for the whole chain */
     if (opts->boot_previous_os) {
         if (!has_prev || n < 2 || chain[1].stage != PROTO_STAGE_OS)
             return -1;

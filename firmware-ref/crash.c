@@ -2,6 +2,7 @@
 #include "crash.h"
 #include "crash_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -262,6 +263,7 @@ enqueue(adev_crashq *q, json_t *next, json_t *r)
     json_t *reports = json_object_get(next, "reports");
     int64_t id = crash_get_int(next, "next_id");
 
+    assert(q->capacity >= 1 && q->capacity <= ADEV_CRASH_CAPACITY_MAX);
     if (r == NULL)
         return -1;
     if (json_array_size(reports) >= q->capacity) {
