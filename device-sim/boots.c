@@ -76,22 +76,6 @@ fnv1a(const char *a, const char *b)
 
 /* --- options --------------------------------------------------------------------------------- */
 
-static int
-token_ok(const char *s, size_t max, int version)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (version ? (c < 0x21 || c > 0x7e || c == ':')
-                    : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                        c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 int
 boots_parse_crash(const char *arg, struct crash_spec *out)
 {
@@ -105,11 +89,12 @@ boots_parse_crash(const char *arg, struct crash_spec *out)
         char *colon = strchr(at, ':');
         if (colon != NULL) {
             *colon++ = '\0';
-            if (!token_ok(colon, ADEV_VERSION_MAX, 1))
+            /* a version has no ':' here, which would make the option ambiguous */
+            if (!proto_version_ok(colon, strlen(colon)) || strchr(colon, ':') != NULL)
                 return -1;
             snprintf(out->version, sizeof(out->version), "%s", colon);
         }
-        if (!token_ok(at, ADEV_COMPONENT_MAX, 0))
+        if (!proto_component_ok(at, strlen(at)))
             return -1;
         snprintf(out->component, sizeof(out->component), "%s", at);
     }
@@ -359,7 +344,7 @@ running(const struct adev_boot_log *log, const char *component, const char **app
     *app = "aegis-app";
     *version = NULL;
     for (size_t i = 0; log != NULL && i < log->n; i++) {
-        if (log->events[i].stage == ADEV_STAGE_APP)
+        if (log->events[i].stage == PROTO_STAGE_APP)
             *app = log->events[i].component;
     }
     const char *want = component[0] != '\0' ? component : *app;
@@ -379,7 +364,7 @@ crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_
     struct boots_dev *bd = &sd->bd;
     const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
     const char *app, *version;
-    char site_key[ADEV_COMPONENT_MAX + ADEV_VERSION_MAX + 2], message[96];
+    char site_key[PROTO_COMPONENT_MAX + PROTO_VERSION_MAX + 2], message[96];
     struct adev_crash_info ci;
 
     running(log, spec->component, &app, &version);
@@ -439,7 +424,7 @@ boot_runs(struct simdev *sd)
     struct sim *s = sd->sim;
     struct boots_dev *bd = &sd->bd;
     const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
-    struct adev_crash_image images[ADEV_CRASH_IMAGES_MAX];
+    struct adev_crash_image images[PROTO_TEL_IMAGES_MAX];
     struct adev_crash_heartbeat hb;
 
     if (bd->draining) {
@@ -447,7 +432,7 @@ boot_runs(struct simdev *sd)
         return;
     }
     memset(&hb, 0, sizeof(hb));
-    for (size_t i = 0; log != NULL && i < log->n && hb.n_images < ADEV_CRASH_IMAGES_MAX; i++) {
+    for (size_t i = 0; log != NULL && i < log->n && hb.n_images < PROTO_TEL_IMAGES_MAX; i++) {
         images[hb.n_images].component = log->events[i].component;
         images[hb.n_images].version = log->events[i].version;
         hb.n_images++;

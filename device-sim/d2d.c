@@ -32,7 +32,7 @@ enum phase { P_HANDSHAKE, P_SEND, P_RECV, P_DONE };
 struct party {
     const char *name; /* "A" or "B" */
     size_t index;
-    char id[ADEV_ID_HEX];
+    char id[PROTO_HASH_HEX + 1];
     long long tenant;
     SSL_CTX *ctx;
     SSL *ssl;
@@ -59,7 +59,7 @@ san_identity(X509 *cert, long long *tenant, char *id, char *uri, size_t urilen)
             continue;
         const char *s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
         int len = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-        char buf[256], hex[ADEV_ID_HEX];
+        char buf[256], hex[PROTO_HASH_HEX + 1];
         long long t = 0;
         int used = 0;
         if (len <= 0 || (size_t)len >= sizeof(buf) || memchr(s, '\0', (size_t)len) != NULL)
@@ -171,7 +171,7 @@ check_peer(struct party *p)
 {
     X509 *peer = SSL_get0_peer_certificate(p->ssl);
     long long tenant = 0;
-    char id[ADEV_ID_HEX];
+    char id[PROTO_HASH_HEX + 1];
     if (peer == NULL || SSL_get_verify_result(p->ssl) != X509_V_OK) {
         snprintf(p->error, sizeof(p->error), "handshake: no verified peer certificate");
         return -1;

@@ -10,10 +10,12 @@
 #include "transport_uv.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <uv.h>
 
 #define CODE_MAX 64
 #define CRASH_SPECS_MAX 16
+#define FAULT_SPECS_MAX 32
 
 enum fault {
     F_NONE = 0,
@@ -29,6 +31,28 @@ enum fault {
 /* What the summary counts: one step of a device's flow. */
 enum step { S_ATTEST, S_WHOAMI, S_RENEW, S_RENEW_WHOAMI, S_COUNT };
 
+/* The names of the faults (NULL for F_NONE) and of the steps, as options and summaries spell them.
+ */
+extern const char *const fleet_fault_names[F_COUNT];
+extern const char *const fleet_step_names[S_COUNT];
+
+/* --fault NAME[=COUNT|@I,J,..] */
+struct fault_spec {
+    enum fault f;
+    long count;  /* devices to take from the lowest free indexes, or 0 */
+    size_t *idx; /* explicit indexes (absolute, malloc'd), or NULL */
+    size_t n_idx;
+};
+
+/* The options of a run that do not live in struct sim (fleet_opts.c). */
+struct fleet_args {
+    const char *cacert, *token_file;
+    int64_t n_opt, from; /* --devices (-1: all), --from */
+    struct fault_spec specs[FAULT_SPECS_MAX];
+    size_t n_specs;
+    int boot_opts; /* a failure-reporting option was given (implies --boots 1) */
+};
+
 struct result {
     char code[S_COUNT][CODE_MAX]; /* "" = step not reached */
     int pass[S_COUNT];
@@ -42,8 +66,8 @@ struct result {
 /* --crash RATE[@COMPONENT[:VERSION]] */
 struct crash_spec {
     double rate;
-    char component[ADEV_COMPONENT_MAX + 1]; /* "" = the device's app */
-    char version[ADEV_VERSION_MAX + 1];     /* "" = the version it runs */
+    char component[PROTO_COMPONENT_MAX + 1]; /* "" = the device's app */
+    char version[PROTO_VERSION_MAX + 1];     /* "" = the version it runs */
 };
 
 /* Options of the boot cycle (boots.c); boots == 0: not used. */
@@ -122,6 +146,24 @@ struct sim {
     uint64_t rng; /* the run's pseudo-random state (--seed) */
     json_t *upload_outcomes, *attest_outcomes, *crash_sites; /* boot-cycle tallies */
 };
+
+/* --- fleet_opts.c --- */
+
+/* Parses the command line into s (whoami_only set by the caller) and a (free with
+ * fleet_args_free, also after a failure). 0 to run; -1 to stop with *exit_code (after --help, or
+ * the usage on stderr). */
+int fleet_parse_args(int argc, char **argv, struct sim *s, struct fleet_args *a, int *exit_code);
+void fleet_args_free(struct fleet_args *a);
+void fleet_usage(FILE *f, int whoami);
+/* Assigns the specs' faults to the selected devices (s->faults). 0, or -1 (message printed). */
+int fleet_assign_faults(struct sim *s, const struct fault_spec *specs, size_t n_specs);
+
+/* --- fleet_summary.c --- */
+
+/* The summary up to its "faults" (caller frees), or NULL. */
+json_t *fleet_summary(struct sim *s, double elapsed_s);
+/* Prints the summary: JSON with the per-device results (--json), else text. 0 or -1. */
+int fleet_print(struct sim *s, json_t *sum);
 
 /* --- fleet.c --- */
 

@@ -55,7 +55,7 @@ synth_image(const char *component, const char *version, size_t size)
         seed[base + 1] = (uint8_t)(ctr >> 16);
         seed[base + 2] = (uint8_t)(ctr >> 8);
         seed[base + 3] = (uint8_t)ctr;
-        if (adev_sha256(seed, base + 4, block) != 0)
+        if (proto_sha256(seed, base + 4, block) != 0)
             goto out;
         memcpy(img + off, block, size - off < 32 ? size - off : 32);
     }
@@ -70,11 +70,11 @@ static json_t *
 refval(const struct adev_image *im)
 {
     uint8_t digest[32];
-    char hex[65];
-    if (adev_sha256(im->data, im->len, digest) != 0)
+    char hex[PROTO_HASH_HEX + 1];
+    if (proto_sha256(im->data, im->len, digest) != 0)
         return NULL;
-    adev_hex(digest, 32, hex);
-    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", adev_stage_name(im->stage), "component",
+    proto_hex(digest, 32, hex);
+    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", proto_stage_name(im->stage), "component",
                      im->component, "version", im->version, "svn", (json_int_t)im->svn, "digest",
                      hex);
 }
@@ -115,7 +115,7 @@ provision_one(const char *fleet, size_t i, const struct adev_image *boot,
               const struct adev_image *prev, json_t *import, json_t *devices)
 {
     int rc = -1;
-    char dir[SIM_PATH_MAX], idhex[ADEV_ID_HEX];
+    char dir[SIM_PATH_MAX], idhex[PROTO_HASH_HEX + 1];
     adev_keystore *ks = NULL;
     adev_storage *st = NULL;
     uint8_t spki[ADEV_SPKI_LEN], id[32];
@@ -130,7 +130,7 @@ provision_one(const char *fleet, size_t i, const struct adev_image *boot,
     if (adev_keystore_public_der(ks, spki) != 0 || adev_device_id(spki, id) != 0 ||
         (pem = spki_pem(spki, sizeof(spki))) == NULL)
         goto out;
-    adev_hex(id, 32, idhex);
+    proto_hex(id, 32, idhex);
     if (json_array_append_new(import, json_string(pem)) != 0 ||
         json_array_append_new(devices,
                               json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "device_id",
@@ -207,13 +207,13 @@ sim_provision(int argc, char **argv)
         usage(stderr);
         return SIM_EXIT_USAGE;
     }
-    struct adev_event probe;
+    struct proto_event probe;
     memset(&probe, 0, sizeof(probe));
-    probe.stage = ADEV_STAGE_APP;
+    probe.stage = PROTO_STAGE_APP;
     snprintf(probe.version, sizeof(probe.version), "%s", APP_VERSION);
-    if (strlen(app) > ADEV_COMPONENT_MAX ||
+    if (strlen(app) > PROTO_COMPONENT_MAX ||
         snprintf(probe.component, sizeof(probe.component), "%s", app) < 0 ||
-        adev_event_check(&probe) != 0) {
+        proto_event_check(&probe) != 0) {
         fprintf(stderr, "aegis-sim provision: --tenant-app must be 1-64 chars of [a-z0-9._-]\n");
         return SIM_EXIT_USAGE;
     }
@@ -235,12 +235,12 @@ sim_provision(int argc, char **argv)
         refvals == NULL || devices == NULL)
         goto out;
     const struct adev_image boot[3] = {
-        {ADEV_STAGE_BOOTLOADER, BL_COMPONENT, BL_VERSION, BL_SVN, bl, BL_SIZE},
-        {ADEV_STAGE_OS, OS_COMPONENT, OS_VERSION, OS_SVN, os, OS_SIZE},
-        {ADEV_STAGE_APP, app, APP_VERSION, APP_SVN, appimg, APP_SIZE},
+        {PROTO_STAGE_BOOTLOADER, BL_COMPONENT, BL_VERSION, BL_SVN, bl, BL_SIZE},
+        {PROTO_STAGE_OS, OS_COMPONENT, OS_VERSION, OS_SVN, os, OS_SIZE},
+        {PROTO_STAGE_APP, app, APP_VERSION, APP_SVN, appimg, APP_SIZE},
     };
-    const struct adev_image prev = {ADEV_STAGE_OS, OS_COMPONENT, OS_OLD_VERSION,
-                                    OS_OLD_SVN,    os_old,       OS_SIZE};
+    const struct adev_image prev = {PROTO_STAGE_OS, OS_COMPONENT, OS_OLD_VERSION,
+                                    OS_OLD_SVN,     os_old,       OS_SIZE};
     if (json_array_append_new(refvals, refval(&boot[0])) != 0 ||
         json_array_append_new(refvals, refval(&boot[1])) != 0 ||
         json_array_append_new(refvals, refval(&prev)) != 0 ||

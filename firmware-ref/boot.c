@@ -1,6 +1,7 @@
 /* boot: a measured-boot chain over device storage. */
 #include "boot.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,8 @@
 /* What an image claims to be (from the manifest). */
 struct entry {
     int stage;
-    char component[ADEV_COMPONENT_MAX + 1];
-    char version[ADEV_VERSION_MAX + 1];
+    char component[PROTO_COMPONENT_MAX + 1];
+    char version[PROTO_VERSION_MAX + 1];
     uint32_t svn;
     char image[ADEV_STORAGE_NAME_MAX + 1];
 };
@@ -29,9 +30,9 @@ parse_entry(json_t *o, struct entry *e)
                        "component", &component, "version", &version, "svn", &svn, "image",
                        &image) != 0)
         return -1;
-    e->stage = adev_stage_parse(stage);
+    e->stage = proto_stage_parse(stage, strlen(stage));
     if (e->stage < 0 || svn < 0 || svn > (json_int_t)UINT32_MAX ||
-        strlen(component) > ADEV_COMPONENT_MAX || strlen(version) > ADEV_VERSION_MAX ||
+        strlen(component) > PROTO_COMPONENT_MAX || strlen(version) > PROTO_VERSION_MAX ||
         strlen(image) > ADEV_STORAGE_NAME_MAX)
         return -1;
     snprintf(e->component, sizeof(e->component), "%s", component);
@@ -41,7 +42,7 @@ parse_entry(json_t *o, struct entry *e)
     return 0;
 }
 
-/* Reads the manifest: the boot chain into chain[ADEV_EVENTS_MAX] (*n entries) and the previous OS
+/* Reads the manifest: the boot chain into chain[PROTO_EVENTS_MAX] (*n entries) and the previous OS
  * (if any) into *prev (*has_prev). */
 static int
 load_manifest(adev_storage *st, struct entry *chain, size_t *n, struct entry *prev, int *has_prev)
@@ -61,7 +62,7 @@ load_manifest(adev_storage *st, struct entry *chain, size_t *n, struct entry *pr
     if (root == NULL || json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:o, s?o}", "version",
                                        &version, "stages", &stages, "previous", &previous) != 0)
         goto out;
-    if (version != 1 || !json_is_array(stages) || json_array_size(stages) > ADEV_EVENTS_MAX ||
+    if (version != 1 || !json_is_array(stages) || json_array_size(stages) > PROTO_EVENTS_MAX ||
         (previous != NULL && !json_is_array(previous)))
         goto out;
     for (size_t i = 0; i < json_array_size(stages); i++) {
@@ -73,7 +74,7 @@ load_manifest(adev_storage *st, struct entry *chain, size_t *n, struct entry *pr
         struct entry e;
         if (parse_entry(json_array_get(previous, i), &e) != 0)
             goto out;
-        if (e.stage == ADEV_STAGE_OS && !*has_prev) {
+        if (e.stage == PROTO_STAGE_OS && !*has_prev) {
             *prev = e;
             *has_prev = 1;
         }
@@ -88,7 +89,7 @@ out:
 /* One stage measuring the next: reads the image, hashes it, fills the event. tamper flips a byte
  * of the loaded bytes first (simulated modified flash). */
 static int
-measure(adev_storage *st, const struct entry *e, int tamper, struct adev_event *ev)
+measure(adev_storage *st, const struct entry *e, int tamper, struct proto_event *ev)
 {
     int rc = -1;
     uint8_t *img = NULL;
@@ -103,7 +104,7 @@ measure(adev_storage *st, const struct entry *e, int tamper, struct adev_event *
     snprintf(ev->component, sizeof(ev->component), "%s", e->component);
     snprintf(ev->version, sizeof(ev->version), "%s", e->version);
     ev->svn = e->svn;
-    if (adev_sha256(img, len, ev->digest) != 0 || adev_event_check(ev) != 0)
+    if (proto_sha256(img, len, ev->digest) != 0 || proto_event_check(ev) != 0)
         goto out;
     rc = 0;
 out:
@@ -114,7 +115,7 @@ out:
 int
 adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_boot_log *out)
 {
-    struct entry chain[ADEV_EVENTS_MAX], prev;
+    struct entry chain[PROTO_EVENTS_MAX], prev;
     size_t n = 0;
     int has_prev = 0;
     struct adev_boot_opts none = {0, 0};
@@ -126,28 +127,29 @@ adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_b
     memset(out, 0, sizeof(*out));
     if (load_manifest(st, chain, &n, &prev, &has_prev) != 0)
         return -1;
+    assert(n <= PROTO_EVENTS_MAX); /* out->events has room for the whole chain */
     if (opts->boot_previous_os) {
-        if (!has_prev || n < 2 || chain[1].stage != ADEV_STAGE_OS)
+        if (!has_prev || n < 2 || chain[1].stage != PROTO_STAGE_OS)
             return -1;
         chain[1] = prev; /* the bootloader picks the other slot */
     }
     /* ROM measures the bootloader, the bootloader the OS, the OS each app: every stage measures
      * and extends before it hands over control, so a stage cannot hide itself from the log. */
     for (size_t i = 0; i < n; i++) {
-        int tamper = opts->tamper_os && chain[i].stage == ADEV_STAGE_OS;
+        int tamper = opts->tamper_os && chain[i].stage == PROTO_STAGE_OS;
         if (measure(st, &chain[i], tamper, &out->events[i]) != 0 ||
-            adev_composite_extend(out->composite, &out->events[i]) != 0)
+            proto_composite_extend(out->composite, &out->events[i]) != 0)
             return -1;
         out->n = i + 1;
         /* "run" stage i: nothing to do in the simulation */
     }
-    return adev_event_log_check(out->events, out->n) == 0 ? 0 : -1;
+    return proto_event_log_check(out->events, out->n) == 0 ? 0 : -1;
 }
 
 static json_t *
 entry_json(const struct adev_image *im, const char *blob)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", adev_stage_name(im->stage), "component",
+    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "stage", proto_stage_name(im->stage), "component",
                      im->component, "version", im->version, "svn", (json_int_t)im->svn, "image",
                      blob);
 }
@@ -160,41 +162,41 @@ adev_boot_install(adev_storage *st, const struct adev_image *boot, size_t n,
     json_t *root = NULL, *stages = NULL, *prev = NULL;
     char *text = NULL;
     char blob[ADEV_STORAGE_NAME_MAX + 1];
-    struct adev_event check[ADEV_EVENTS_MAX];
+    struct proto_event check[PROTO_EVENTS_MAX];
     size_t apps = 0;
 
-    if (st == NULL || boot == NULL || n > ADEV_EVENTS_MAX || (nprev > 0 && previous == NULL))
+    if (st == NULL || boot == NULL || n > PROTO_EVENTS_MAX || (nprev > 0 && previous == NULL))
         goto out;
     for (size_t i = 0; i < n; i++) {
         memset(&check[i], 0, sizeof(check[i]));
         check[i].stage = (uint8_t)boot[i].stage;
         if (boot[i].component == NULL || boot[i].version == NULL || boot[i].data == NULL ||
-            strlen(boot[i].component) > ADEV_COMPONENT_MAX ||
-            strlen(boot[i].version) > ADEV_VERSION_MAX)
+            strlen(boot[i].component) > PROTO_COMPONENT_MAX ||
+            strlen(boot[i].version) > PROTO_VERSION_MAX)
             goto out;
         snprintf(check[i].component, sizeof(check[i].component), "%s", boot[i].component);
         snprintf(check[i].version, sizeof(check[i].version), "%s", boot[i].version);
     }
-    if (adev_event_log_check(check, n) != 0)
+    if (proto_event_log_check(check, n) != 0)
         goto out;
     stages = json_array();
     prev = json_array();
     if (stages == NULL || prev == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (boot[i].stage == ADEV_STAGE_APP)
+        if (boot[i].stage == PROTO_STAGE_APP)
             snprintf(blob, sizeof(blob), "app%zu.img", ++apps);
         else
-            snprintf(blob, sizeof(blob), "%s.img", adev_stage_name(boot[i].stage));
+            snprintf(blob, sizeof(blob), "%s.img", proto_stage_name(boot[i].stage));
         if (adev_storage_write(st, blob, boot[i].data, boot[i].len, 0) != 0 ||
             json_array_append_new(stages, entry_json(&boot[i], blob)) != 0)
             goto out;
     }
     for (size_t i = 0; i < nprev; i++) {
-        if (adev_stage_name(previous[i].stage) == NULL || previous[i].data == NULL ||
+        if (proto_stage_name(previous[i].stage) == NULL || previous[i].data == NULL ||
             previous[i].component == NULL || previous[i].version == NULL)
             goto out;
-        snprintf(blob, sizeof(blob), "%s.prev%zu.img", adev_stage_name(previous[i].stage), i);
+        snprintf(blob, sizeof(blob), "%s.prev%zu.img", proto_stage_name(previous[i].stage), i);
         if (adev_storage_write(st, blob, previous[i].data, previous[i].len, 0) != 0 ||
             json_array_append_new(prev, entry_json(&previous[i], blob)) != 0)
             goto out;

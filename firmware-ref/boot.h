@@ -27,7 +27,7 @@ struct adev_boot_opts {
 
 /* The measurements of one boot: the event log and its composite digest. */
 struct adev_boot_log {
-    struct adev_event events[ADEV_EVENTS_MAX];
+    struct proto_event events[PROTO_EVENTS_MAX];
     size_t n;
     uint8_t composite[32];
 };
@@ -46,7 +46,7 @@ struct adev_image {
 };
 
 /* Writes images and the manifest to st ("flashing"): boot[0..n) in boot order (a log that
- * adev_event_log_check accepts), previous[0..nprev) the older images kept (may be NULL/0).
+ * proto_event_log_check accepts), previous[0..nprev) the older images kept (may be NULL/0).
  * Returns 0 or -1. */
 int adev_boot_install(adev_storage *st, const struct adev_image *boot, size_t n,
                       const struct adev_image *previous, size_t nprev);

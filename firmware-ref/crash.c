@@ -1,8 +1,8 @@
 /* crash: the persistent, bounded failure-report queue (see crash.h). */
 #include "crash.h"
+#include "crash_int.h"
 
-#include "evidence.h"
-
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,69 +10,47 @@
 #include <string.h>
 
 #define BLOB_VERSION 1
-#define ID_BLOCK 256              /* report IDs reserved per write of the IDs blob */
-#define ID_MAX ((int64_t)1 << 53) /* report_id < 2^53 */
-#define COUNTER_MAX (((int64_t)1 << 53) - 1)
+#define ID_BLOCK 256                         /* report IDs reserved per write of the IDs blob */
+#define ID_MAX (PROTO_TEL_REPORT_ID_MAX + 1) /* report_id < 2^53 */
 #define IDS_BLOB_MAX 1024
 #define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
 #define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
 #define PERIOD_MAX 86400
-#define HEX_ADDR 19 /* "0x" + 16 hex digits + NUL */
-#define NAME_BUF 65
-
-struct adev_crashq {
-    adev_storage *st;
-    unsigned capacity;
-    json_t *doc;        /* the stored queue (crash.h) */
-    int64_t reserved;   /* every report_id given is below this */
-    int booted;         /* adev_crash_boot ran on this object */
-    uint32_t hb_uptime; /* uptime of the previous heartbeat of this boot */
-    /* the batch in flight */
-    int64_t inflight[ADEV_CRASH_BATCH_MAX];
-    size_t n_inflight;
-    int64_t sent_dropped; /* "dropped" of the batch */
-};
+#define HEX_ADDR (2 + PROTO_TEL_ADDR_HEX_MAX + 1) /* "0x", the digits, a NUL */
 
 /* The queue's own counters, in heartbeats and in adev_crash_stats. */
 static const char *const counter_names[] = {
     "boots", "crashes", "crash_repeats", "reports_dropped", "reports_rejected", "upload_batches"};
 #define N_COUNTERS (sizeof(counter_names) / sizeof(counter_names[0]))
 
-static const char *const reboot_reasons[] = {"crash",  "watchdog", "power",
-                                             "update", "user",     "unknown"};
-
 /* --- small helpers --------------------------------------------------------------------------- */
 
-static int64_t
-get_int(const json_t *o, const char *key)
+int64_t
+crash_get_int(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
-static int
-set_int(json_t *o, const char *key, int64_t v)
+int
+crash_set_int(json_t *o, const char *key, int64_t v)
 {
     return json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
-static void
-bump(json_t *doc, const char *counter, int64_t by)
+void
+crash_bump(json_t *doc, const char *counter, int64_t by)
 {
     json_t *c = json_object_get(doc, "counters");
-    int64_t v = get_int(c, counter);
-    v = v > COUNTER_MAX - by ? COUNTER_MAX : v + by;
-    set_int(c, counter, v);
+    int64_t v = crash_get_int(c, counter);
+    v = v > CRASH_COUNTER_MAX - by ? CRASH_COUNTER_MAX : v + by;
+    crash_set_int(c, counter, v);
 }
 
 static int
 is_reboot_reason(const char *s)
 {
-    for (size_t i = 0; s != NULL && i < sizeof(reboot_reasons) / sizeof(reboot_reasons[0]); i++) {
-        if (strcmp(s, reboot_reasons[i]) == 0)
-            return 1;
-    }
-    return 0;
+    return s != NULL && proto_tel_reboot_reason_ok(s, strlen(s));
 }
 
 enum charset { CS_COMPONENT, CS_CODE, CS_PRINTABLE };
@@ -88,12 +66,12 @@ clean(const char *s, enum charset cs, size_t max, char *out, const char *fallbac
         unsigned char c = *p;
         int ok;
         if (cs == CS_PRINTABLE) {
-            ok = c >= 0x21 && c <= 0x7e;
+            ok = proto_version_ok((const char *)&c, 1);
         } else {
             if (c >= 'A' && c <= 'Z')
                 c = (unsigned char)(c - 'A' + 'a');
-            ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                 (cs == CS_COMPONENT && (c == '.' || c == '-'));
+            ok = strchr(cs == CS_COMPONENT ? PROTO_COMPONENT_CHARS : PROTO_TEL_NAME_CHARS, c) !=
+                 NULL;
         }
         out[o++] = ok ? (char)c : (cs == CS_PRINTABLE ? '?' : '_');
     }
@@ -132,8 +110,8 @@ utf8_len(const unsigned char *p)
 
 /* Copies valid UTF-8 from s into out (max + 1 bytes): at most max bytes, never half a character,
  * each invalid byte replaced by '?'. Returns the length. */
-static size_t
-clean_utf8(const char *s, char *out, size_t max)
+size_t
+crash_clean_utf8(const char *s, char *out, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
@@ -162,16 +140,6 @@ addr(uint64_t v, char out[HEX_ADDR])
     snprintf(out, HEX_ADDR, "0x%" PRIx64, v);
 }
 
-static int
-in_flight(const adev_crashq *q, int64_t id)
-{
-    for (size_t i = 0; i < q->n_inflight; i++) {
-        if (q->inflight[i] == id)
-            return 1;
-    }
-    return 0;
-}
-
 /* --- the stored queue ------------------------------------------------------------------------ */
 
 static json_t *
@@ -181,7 +149,7 @@ fresh_doc(int64_t next_id)
                             (json_int_t)next_id, "dropped", (json_int_t)0, "counters", "reports");
     json_t *c = json_object_get(doc, "counters");
     for (size_t i = 0; c != NULL && i < N_COUNTERS; i++)
-        set_int(c, counter_names[i], 0);
+        crash_set_int(c, counter_names[i], 0);
     return doc;
 }
 
@@ -189,7 +157,8 @@ static int
 is_hex32(const char *s)
 {
     uint8_t b[16];
-    return s != NULL && strlen(s) == 32 && adev_unhex(s, b, sizeof(b)) == 0;
+    return s != NULL && strlen(s) == PROTO_TEL_BOOT_ID_HEX &&
+           proto_unhex(s, PROTO_TEL_BOOT_ID_HEX, b, sizeof(b), 0) == 0;
 }
 
 /* Checks the shape of a loaded queue: what the rest of this file relies on. */
@@ -198,12 +167,13 @@ valid_doc(json_t *doc)
 {
     json_t *reports = json_object_get(doc, "reports"), *r;
     json_t *boot = json_object_get(doc, "boot_id"), *reason = json_object_get(doc, "next_reason");
-    int64_t next_id = get_int(doc, "next_id"), prev = 0;
+    int64_t next_id = crash_get_int(doc, "next_id"), prev = 0;
     size_t i;
 
-    if (!json_is_object(doc) || get_int(doc, "version") != BLOB_VERSION || next_id < 1 ||
-        next_id > ID_MAX || get_int(doc, "dropped") < 0 || get_int(doc, "inflight_dropped") < 0 ||
-        !json_is_array(reports) || !json_is_object(json_object_get(doc, "counters")))
+    if (!json_is_object(doc) || crash_get_int(doc, "version") != BLOB_VERSION || next_id < 1 ||
+        next_id > ID_MAX || crash_get_int(doc, "dropped") < 0 ||
+        crash_get_int(doc, "inflight_dropped") < 0 || !json_is_array(reports) ||
+        !json_is_object(json_object_get(doc, "counters")))
         return 0;
     if (boot != NULL && !is_hex32(json_string_value(boot)))
         return 0;
@@ -211,7 +181,7 @@ valid_doc(json_t *doc)
         return 0;
     json_array_foreach(reports, i, r)
     {
-        int64_t id = get_int(r, "report_id");
+        int64_t id = crash_get_int(r, "report_id");
         if (!json_is_object(r) || !json_is_string(json_object_get(r, "type")) || id <= prev ||
             id >= next_id)
             return 0;
@@ -234,8 +204,8 @@ load_reserved(adev_storage *st, int64_t *reserved)
     if (text == NULL)
         goto out;
     root = json_loadb((const char *)text, len, 0, NULL);
-    int64_t r = get_int(root, "reserved");
-    if (get_int(root, "version") != BLOB_VERSION || r < 1 || r > ID_MAX)
+    int64_t r = crash_get_int(root, "reserved");
+    if (crash_get_int(root, "version") != BLOB_VERSION || r < 1 || r > ID_MAX)
         goto out;
     *reserved = r;
     rc = 0;
@@ -247,8 +217,8 @@ out:
 
 /* Writes next (stolen) as the queue, reserving IDs first when next_id passes the reservation.
  * On success q->doc becomes next; on failure q is unchanged. */
-static int
-commit(adev_crashq *q, json_t *next)
+int
+crash_commit(adev_crashq *q, json_t *next)
 {
     int rc = -1;
     char *text = NULL;
@@ -256,7 +226,7 @@ commit(adev_crashq *q, json_t *next)
 
     if (next == NULL)
         goto out;
-    int64_t next_id = get_int(next, "next_id");
+    int64_t next_id = crash_get_int(next, "next_id");
     if (next_id > q->reserved) {
         int64_t r = next_id + ID_BLOCK > ID_MAX ? ID_MAX : next_id + ID_BLOCK;
         int n = snprintf(ids, sizeof(ids), "{\"version\":%d,\"reserved\":%" PRId64 "}",
@@ -279,8 +249,8 @@ out:
     return rc;
 }
 
-static json_t *
-copy_doc(const adev_crashq *q)
+json_t *
+crash_copy_doc(const adev_crashq *q)
 {
     return json_deep_copy(q->doc);
 }
@@ -291,18 +261,19 @@ static int
 enqueue(adev_crashq *q, json_t *next, json_t *r)
 {
     json_t *reports = json_object_get(next, "reports");
-    int64_t id = get_int(next, "next_id");
+    int64_t id = crash_get_int(next, "next_id");
 
+    assert(q->capacity >= 1 && q->capacity <= ADEV_CRASH_CAPACITY_MAX);
     if (r == NULL)
         return -1;
     if (json_array_size(reports) >= q->capacity) {
         json_decref(r);
-        set_int(next, "dropped", get_int(next, "dropped") + 1);
-        bump(next, "reports_dropped", 1);
+        crash_set_int(next, "dropped", crash_get_int(next, "dropped") + 1);
+        crash_bump(next, "reports_dropped", 1);
         return ADEV_CRASH_DROPPED;
     }
-    if (id >= ID_MAX || set_int(r, "report_id", id) != 0 || set_int(next, "next_id", id + 1) != 0 ||
-        json_array_append_new(reports, r) != 0)
+    if (id >= ID_MAX || crash_set_int(r, "report_id", id) != 0 ||
+        crash_set_int(next, "next_id", id + 1) != 0 || json_array_append_new(reports, r) != 0)
         return -1;
     return ADEV_CRASH_QUEUED;
 }
@@ -389,13 +360,13 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     int rc = -1, result = ADEV_CRASH_NONE;
     json_t *next = NULL;
     uint8_t raw[16];
-    char boot_id[ADEV_BOOT_ID_HEX], prev[ADEV_BOOT_ID_HEX] = "";
+    char boot_id[PROTO_TEL_BOOT_ID_HEX + 1], prev[PROTO_TEL_BOOT_ID_HEX + 1] = "";
     const char *reason;
 
     if (q == NULL || q->booted || adev_random(raw, sizeof(raw)) != 0)
         goto out;
-    adev_hex(raw, sizeof(raw), boot_id);
-    next = copy_doc(q);
+    proto_hex(raw, sizeof(raw), boot_id);
+    next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
     const char *old = json_string_value(json_object_get(next, "boot_id"));
@@ -416,8 +387,8 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     json_object_del(next, "next_reason"); /* reason points into it: used above only */
     if (json_object_set_new(next, "boot_id", json_string(boot_id)) != 0)
         goto out;
-    bump(next, "boots", 1);
-    rc = commit(q, next);
+    crash_bump(next, "boots", 1);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc != 0)
         goto out;
@@ -442,8 +413,8 @@ newest_crash(json_t *reports)
     return NULL;
 }
 
-static int
-same_str(json_t *o, const char *key, const char *s)
+int
+crash_same_str(json_t *o, const char *key, const char *s)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v != NULL && strcmp(v, s) == 0;
@@ -453,11 +424,11 @@ same_str(json_t *o, const char *key, const char *s)
 static json_t *
 images_json(const struct adev_crash_image *im, size_t n)
 {
-    char comp[ADEV_COMPONENT_MAX + 1], version[ADEV_VERSION_MAX + 1];
+    char comp[PROTO_COMPONENT_MAX + 1], version[PROTO_VERSION_MAX + 1];
     json_t *o = json_object();
-    for (size_t i = 0; o != NULL && i < n && i < ADEV_CRASH_IMAGES_MAX; i++) {
-        clean(im[i].component, CS_COMPONENT, ADEV_COMPONENT_MAX, comp, "unknown");
-        clean(im[i].version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+    for (size_t i = 0; o != NULL && i < n && i < PROTO_TEL_IMAGES_MAX; i++) {
+        clean(im[i].component, CS_COMPONENT, PROTO_COMPONENT_MAX, comp, "unknown");
+        clean(im[i].version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
         if (json_object_set_new(o, comp, json_string(version)) != 0) {
             json_decref(o);
             o = NULL;
@@ -482,10 +453,11 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
              const char *reason, const char *pc)
 {
     json_t *r = NULL, *res = NULL, *ret = NULL, *regs = NULL;
-    char version[ADEV_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR], name[17];
-    char message[ADEV_CRASH_MESSAGE_MAX + 1];
+    char version[PROTO_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR];
+    char name[PROTO_TEL_REGISTER_NAME_MAX + 1];
+    char message[PROTO_TEL_MESSAGE_MAX + 1];
 
-    clean(ci->image_version, CS_PRINTABLE, ADEV_VERSION_MAX, version, "unknown");
+    clean(ci->image_version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
     addr(ci->lr, lr);
     r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "crash", "report_id",
                   (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
@@ -495,29 +467,29 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
     regs = json_object();
     if (r == NULL || ret == NULL || regs == NULL)
         goto out;
-    for (size_t i = 0; i < ci->n_return && i < ADEV_CRASH_RET_MAX; i++) {
+    for (size_t i = 0; i < ci->n_return && i < PROTO_TEL_FRAMES_MAX; i++) {
         addr(ci->return_addresses[i], a);
         if (json_array_append_new(ret, json_string(a)) != 0)
             goto out;
     }
-    for (size_t i = 0; i < ci->n_regs && i < ADEV_CRASH_REGS_MAX; i++) {
-        clean(ci->regs[i].name, CS_CODE, 16, name, "reg");
+    for (size_t i = 0; i < ci->n_regs && i < PROTO_TEL_REGISTERS_MAX; i++) {
+        clean(ci->regs[i].name, CS_CODE, PROTO_TEL_REGISTER_NAME_MAX, name, "reg");
         addr(ci->regs[i].value, a);
         if (json_object_set_new(regs, name, json_string(a)) != 0)
             goto out;
     }
     if (json_object_set(r, "return_addresses", ret) != 0 ||
         json_object_set(r, "fault_registers", regs) != 0 ||
-        set_int(r, "free_memory", ci->free_memory) != 0)
+        crash_set_int(r, "free_memory", ci->free_memory) != 0)
         goto out;
     if (ci->message != NULL) {
-        size_t n = clean_utf8(ci->message, message, ADEV_CRASH_MESSAGE_MAX);
+        size_t n = crash_clean_utf8(ci->message, message, PROTO_TEL_MESSAGE_MAX);
         if (json_object_set_new(r, "message", json_stringn(message, n)) != 0)
             goto out;
     }
     uint32_t period = crash_period(q, ci);
     if (period > 0 &&
-        (set_int(r, "period_s", period) != 0 ||
+        (crash_set_int(r, "period_s", period) != 0 ||
          json_object_set_new(r, "images", images_json(ci->images, ci->n_images)) != 0))
         goto out;
     res = r;
@@ -534,14 +506,14 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
 {
     int rc = -1, result;
     json_t *next = NULL;
-    char component[ADEV_COMPONENT_MAX + 1], reason[33], pc[HEX_ADDR];
+    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1], pc[HEX_ADDR];
 
     if (q == NULL || ci == NULL || !q->booted)
         goto out;
-    clean(ci->component, CS_COMPONENT, ADEV_COMPONENT_MAX, component, "unknown");
-    clean(ci->reason, CS_CODE, 32, reason, "unknown");
+    clean(ci->component, CS_COMPONENT, PROTO_COMPONENT_MAX, component, "unknown");
+    clean(ci->reason, CS_CODE, PROTO_TEL_REASON_MAX, reason, "unknown");
     addr(ci->pc, pc);
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
     json_t *reports = json_object_get(next, "reports");
@@ -549,15 +521,15 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
     uint32_t period = crash_period(q, ci);
     int counted = 0; /* the period is in a report */
     if (json_array_size(reports) >= q->capacity && last != NULL &&
-        get_int(last, "report_id") > get_int(q->doc, "sent_max") &&
-        same_str(last, "component", component) && same_str(last, "reason", reason) &&
-        same_str(last, "pc", pc)) {
-        int64_t p = get_int(last, "period_s") + period;
+        crash_get_int(last, "report_id") > crash_get_int(q->doc, "sent_max") &&
+        crash_same_str(last, "component", component) && crash_same_str(last, "reason", reason) &&
+        crash_same_str(last, "pc", pc)) {
+        int64_t p = crash_get_int(last, "period_s") + period;
         counted = period > 0 && json_object_get(last, "images") != NULL;
-        if (set_int(last, "repeats", get_int(last, "repeats") + 1) != 0 ||
-            (counted && set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
+        if (crash_set_int(last, "repeats", crash_get_int(last, "repeats") + 1) != 0 ||
+            (counted && crash_set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
             goto out;
-        bump(next, "crash_repeats", 1);
+        crash_bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
     } else {
         result = enqueue(q, next, crash_report(q, ci, component, reason, pc));
@@ -565,12 +537,12 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
             goto out;
         counted = period > 0 && result == ADEV_CRASH_QUEUED;
     }
-    bump(next, "crashes", 1);
+    crash_bump(next, "crashes", 1);
     if (json_object_set_new(next, "next_reason",
                             json_string(strcmp(reason, "watchdog") == 0 ? "watchdog" : "crash")) !=
         0)
         goto out;
-    rc = commit(q, next);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc == 0) {
         rc = result;
@@ -587,7 +559,7 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
 {
     int rc = -1, result;
     json_t *next = NULL, *r = NULL, *images = NULL, *counters = NULL;
-    char name[33];
+    char name[PROTO_TEL_COUNTER_NAME_MAX + 1];
 
     if (q == NULL || hb == NULL || !q->booted || hb->n_images == 0 ||
         (hb->n_counters > 0 && hb->counters == NULL) || hb->images == NULL)
@@ -598,15 +570,16 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         goto out;
     json_t *own = json_object_get(q->doc, "counters");
     for (size_t i = 0; i < N_COUNTERS; i++) {
-        if (set_int(counters, counter_names[i], get_int(own, counter_names[i])) != 0)
+        if (crash_set_int(counters, counter_names[i], crash_get_int(own, counter_names[i])) != 0)
             goto out;
     }
-    for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < ADEV_CRASH_COUNTERS_MAX;
+    for (size_t i = 0; i < hb->n_counters && json_object_size(counters) < PROTO_TEL_COUNTERS_MAX;
          i++) {
-        clean(hb->counters[i].name, CS_CODE, 32, name, "counter");
+        clean(hb->counters[i].name, CS_CODE, PROTO_TEL_COUNTER_NAME_MAX, name, "counter");
         uint64_t v = hb->counters[i].value;
         if (json_object_get(counters, name) == NULL &&
-            set_int(counters, name, v > (uint64_t)COUNTER_MAX ? COUNTER_MAX : (int64_t)v) != 0)
+            crash_set_int(counters, name,
+                          v > (uint64_t)CRASH_COUNTER_MAX ? CRASH_COUNTER_MAX : (int64_t)v) != 0)
             goto out;
     }
     uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
@@ -616,14 +589,14 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
                   "uptime_s", (json_int_t)hb->uptime_s, "period_s", (json_int_t)period,
                   "free_memory", (json_int_t)hb->free_memory, "images", images, "counters",
                   counters);
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (r == NULL || next == NULL)
         goto out;
     result = enqueue(q, next, r);
     r = NULL;
     if (result < 0)
         goto out;
-    rc = commit(q, next);
+    rc = crash_commit(q, next);
     next = NULL;
     if (rc != 0)
         goto out;
@@ -643,237 +616,12 @@ adev_crash_set_reboot_reason(adev_crashq *q, const char *reason)
     json_t *next = NULL;
     if (q == NULL || !is_reboot_reason(reason))
         return -1;
-    next = copy_doc(q);
+    next = crash_copy_doc(q);
     if (next == NULL || json_object_set_new(next, "next_reason", json_string(reason)) != 0) {
         json_decref(next);
         return -1;
     }
-    return commit(q, next);
-}
-
-/* --- upload ---------------------------------------------------------------------------------- */
-
-void
-adev_crash_abandon(adev_crashq *q)
-{
-    if (q == NULL)
-        return;
-    q->n_inflight = 0;
-    q->sent_dropped = 0;
-}
-
-/* The wire form of a stored report: a crash's local "repeats" becomes text in its message. */
-static json_t *
-wire_report(json_t *stored)
-{
-    json_t *r = json_deep_copy(stored);
-    int64_t repeats = get_int(stored, "repeats");
-    char note[64], msg[ADEV_CRASH_MESSAGE_MAX + 1];
-
-    if (r == NULL || repeats <= 0)
-        return r;
-    json_object_del(r, "repeats");
-    int n = snprintf(note, sizeof(note), "[crash loop: repeated %" PRId64 " more times]", repeats);
-    const char *old = json_string_value(json_object_get(r, "message"));
-    size_t room = ADEV_CRASH_MESSAGE_MAX - (size_t)n - 1; /* old text, a space, the note */
-    size_t k = old != NULL ? clean_utf8(old, msg, room) : 0;
-    snprintf(msg + k, sizeof(msg) - k, "%s%s", k > 0 ? " " : "", note);
-    if (json_object_set_new(r, "message", json_string(msg)) != 0) {
-        json_decref(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* The dropped count of the next batch, and how many of the oldest reports it may hold (*limit,
- * 0: any). With a count in flight, the batch is the one that carried it (its first report_id to
- * "inflight_last"); a stale marker (its first report gone, which an answer would have cleared in
- * the same write) is dropped. */
-static int64_t
-batch_dropped(const adev_crashq *q, json_t *reports, size_t *limit, int *marker)
-{
-    *limit = 0;
-    *marker = 0;
-    if (json_object_get(q->doc, "inflight_dropped") == NULL)
-        return get_int(q->doc, "dropped");
-    if (get_int(json_array_get(reports, 0), "report_id") != get_int(q->doc, "inflight_first"))
-        return get_int(q->doc, "dropped");
-    int64_t last = get_int(q->doc, "inflight_last");
-    size_t k = 0;
-    while (k < json_array_size(reports) && get_int(json_array_get(reports, k), "report_id") <= last)
-        k++;
-    *limit = k;
-    *marker = 1;
-    return get_int(q->doc, "inflight_dropped");
-}
-
-char *
-adev_crash_batch(adev_crashq *q, size_t max, size_t *n)
-{
-    char *body = NULL;
-    json_t *root = NULL, *arr = NULL, *next = NULL;
-    size_t limit = 0;
-    int marker = 0;
-
-    if (n != NULL)
-        *n = 1;
-    if (q == NULL || n == NULL || max == 0)
-        goto out;
-    adev_crash_abandon(q);
-    json_t *reports = json_object_get(q->doc, "reports");
-    size_t count = json_array_size(reports);
-    if (count == 0) {
-        *n = 0;
-        goto out;
-    }
-    int64_t dropped = batch_dropped(q, reports, &limit, &marker);
-    if (limit > 0) /* the batch a dropped count went with */
-        count = limit;
-    count = count < max ? count : max;
-    count = count < ADEV_CRASH_BATCH_MAX ? count : ADEV_CRASH_BATCH_MAX;
-    for (;;) {
-        json_decref(root);
-        arr = json_array();
-        root = json_pack("{s:i, s:I, s:o}", "version", 1, "dropped", (json_int_t)dropped, "reports",
-                         arr);
-        if (root == NULL)
-            goto out;
-        for (size_t i = 0; i < count; i++) {
-            if (json_array_append_new(arr, wire_report(json_array_get(reports, i))) != 0)
-                goto out;
-        }
-        free(body);
-        body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (body == NULL)
-            goto out;
-        if (strlen(body) <= ADEV_CRASH_BODY_MAX || count == 1)
-            break;
-        count--;
-    }
-    int64_t first = get_int(json_array_get(reports, 0), "report_id");
-    int64_t last = get_int(json_array_get(reports, count - 1), "report_id");
-    int64_t sent_max = get_int(q->doc, "sent_max");
-    if (!marker && dropped > 0 && last <= sent_max) {
-        /* every report of the batch may have been stored by an earlier request whose answer was
-         * lost: the service would take the batch for a retry and not add the count. It waits for
-         * a batch with a report never sent. */
-        dropped = 0;
-        free(body);
-        body = NULL;
-        if (set_int(root, "dropped", 0) != 0 ||
-            (body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-            goto out;
-    }
-    int new_marker = dropped > 0 && (!marker || last < get_int(q->doc, "inflight_last"));
-    int stale = !marker && json_object_get(q->doc, "inflight_dropped") != NULL;
-    if (new_marker || stale || last > sent_max) {
-        /* written before the request goes out: the highest report_id ever sent, and a dropped
-         * count in flight with exactly these reports */
-        next = copy_doc(q);
-        if (next == NULL || (last > sent_max && set_int(next, "sent_max", last) != 0))
-            goto out;
-        if (stale) {
-            json_object_del(next, "inflight_dropped");
-            json_object_del(next, "inflight_first");
-            json_object_del(next, "inflight_last");
-        }
-        if (new_marker &&
-            ((!marker && set_int(next, "dropped", get_int(next, "dropped") - dropped) != 0) ||
-             set_int(next, "inflight_dropped", dropped) != 0 ||
-             set_int(next, "inflight_first", first) != 0 ||
-             set_int(next, "inflight_last", last) != 0))
-            goto out;
-        int c = commit(q, next);
-        next = NULL;
-        if (c != 0)
-            goto out;
-    }
-    reports = json_object_get(q->doc, "reports"); /* commit replaced the document */
-    for (size_t i = 0; i < count; i++)
-        q->inflight[i] = get_int(json_array_get(reports, i), "report_id");
-    q->n_inflight = count;
-    q->sent_dropped = dropped;
-    *n = count;
-out:
-    if (n != NULL && *n != 0 && q != NULL && q->n_inflight == 0) {
-        free(body); /* failed */
-        body = NULL;
-        adev_crash_abandon(q);
-    }
-    json_decref(root);
-    json_decref(next);
-    return body;
-}
-
-/* Index of report id in reports, or -1. */
-static long
-find_report(json_t *reports, int64_t id)
-{
-    for (size_t i = 0; i < json_array_size(reports); i++) {
-        if (get_int(json_array_get(reports, i), "report_id") == id)
-            return (long)i;
-    }
-    return -1;
-}
-
-int
-adev_crash_ack(adev_crashq *q, const char *body, size_t len, struct adev_crash_ack *out)
-{
-    int rc = -1;
-    json_t *root = NULL, *next = NULL, *e;
-    struct adev_crash_ack a;
-    size_t i;
-
-    memset(&a, 0, sizeof(a));
-    if (q == NULL || body == NULL || q->n_inflight == 0)
-        goto out;
-    root = json_loadb(body, len, 0, NULL);
-    json_t *results = json_object_get(root, "results");
-    next = copy_doc(q);
-    if (!json_is_array(results) || next == NULL)
-        goto out;
-    json_t *reports = json_object_get(next, "reports");
-    json_array_foreach(results, i, e)
-    {
-        json_t *jid = json_object_get(e, "report_id");
-        const char *status = json_string_value(json_object_get(e, "status"));
-        if (!json_is_integer(jid) || status == NULL || !in_flight(q, json_integer_value(jid)))
-            continue;
-        int stored = strcmp(status, "stored") == 0, dup = strcmp(status, "duplicate") == 0;
-        int rejected = strcmp(status, "rejected") == 0;
-        long at = find_report(reports, json_integer_value(jid));
-        if ((!stored && !dup && !rejected) || at < 0)
-            continue;
-        int crash = same_str(json_array_get(reports, (size_t)at), "type", "crash");
-        a.stored += (unsigned)stored;
-        a.duplicates += (unsigned)dup;
-        a.rejected += (unsigned)rejected;
-        a.crashes += (unsigned)(crash && !rejected);
-        a.crashes_rejected += (unsigned)(crash && rejected);
-        if (json_array_remove(reports, (size_t)at) != 0)
-            goto out;
-    }
-    if (a.stored + a.duplicates + a.rejected == 0)
-        goto out;
-    if (a.rejected > 0)
-        bump(next, "reports_rejected", a.rejected);
-    bump(next, "upload_batches", 1);
-    if (q->sent_dropped > 0) { /* delivered, by this request or an earlier one of the batch */
-        json_object_del(next, "inflight_dropped");
-        json_object_del(next, "inflight_first");
-        json_object_del(next, "inflight_last");
-    }
-    a.remaining = json_array_size(reports);
-    rc = commit(q, next) == 0 ? 0 : -2;
-    next = NULL;
-out:
-    if (q != NULL)
-        adev_crash_abandon(q);
-    if (out != NULL)
-        *out = a;
-    json_decref(root);
-    json_decref(next);
-    return rc;
+    return crash_commit(q, next);
 }
 
 /* --- state ----------------------------------------------------------------------------------- */
@@ -895,17 +643,18 @@ adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out)
     out->queued = json_array_size(reports);
     json_array_foreach(reports, i, r)
     {
-        out->queued_crashes += same_str(r, "type", "crash");
+        out->queued_crashes += crash_same_str(r, "type", "crash");
     }
-    out->next_id = (uint64_t)get_int(q->doc, "next_id");
-    out->dropped = (uint64_t)(get_int(q->doc, "dropped") + get_int(q->doc, "inflight_dropped"));
+    out->next_id = (uint64_t)crash_get_int(q->doc, "next_id");
+    out->dropped =
+        (uint64_t)(crash_get_int(q->doc, "dropped") + crash_get_int(q->doc, "inflight_dropped"));
     c = json_object_get(q->doc, "counters");
-    out->boots = (uint64_t)get_int(c, "boots");
-    out->crashes = (uint64_t)get_int(c, "crashes");
-    out->crash_repeats = (uint64_t)get_int(c, "crash_repeats");
-    out->reports_dropped = (uint64_t)get_int(c, "reports_dropped");
-    out->reports_rejected = (uint64_t)get_int(c, "reports_rejected");
-    out->upload_batches = (uint64_t)get_int(c, "upload_batches");
+    out->boots = (uint64_t)crash_get_int(c, "boots");
+    out->crashes = (uint64_t)crash_get_int(c, "crashes");
+    out->crash_repeats = (uint64_t)crash_get_int(c, "crash_repeats");
+    out->reports_dropped = (uint64_t)crash_get_int(c, "reports_dropped");
+    out->reports_rejected = (uint64_t)crash_get_int(c, "reports_rejected");
+    out->upload_batches = (uint64_t)crash_get_int(c, "upload_batches");
     const char *b = json_string_value(json_object_get(q->doc, "boot_id"));
     snprintf(out->boot_id, sizeof(out->boot_id), "%s", b != NULL ? b : "");
 }

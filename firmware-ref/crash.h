@@ -47,6 +47,7 @@
 #define ADEV_CRASH_H
 
 #include "adev_hal.h"
+#include "proto_telemetry.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -55,14 +56,6 @@
 #define ADEV_CRASH_IDS_BLOB "telemetry-ids.json"
 #define ADEV_CRASH_CAPACITY 32 /* default queue size */
 #define ADEV_CRASH_CAPACITY_MAX 256
-#define ADEV_CRASH_RET_MAX 8  /* return addresses */
-#define ADEV_CRASH_REGS_MAX 8 /* fault registers */
-#define ADEV_CRASH_MESSAGE_MAX 256
-#define ADEV_CRASH_IMAGES_MAX 8 /* images in a heartbeat */
-#define ADEV_CRASH_COUNTERS_MAX 16
-#define ADEV_CRASH_BATCH_MAX 100 /* reports in one upload (the protocol's limit) */
-#define ADEV_CRASH_BODY_MAX (256 * 1024)
-#define ADEV_BOOT_ID_HEX 33 /* 32 hex characters and a NUL */
 
 typedef struct adev_crashq adev_crashq;
 
@@ -107,12 +100,12 @@ struct adev_crash_info {
     const char *image_version; /* its running version */
     const char *reason;        /* "hardfault", "watchdog", "assert", "stack_overflow", "oom", ... */
     uint64_t pc, lr;
-    uint64_t return_addresses[ADEV_CRASH_RET_MAX];
+    uint64_t return_addresses[PROTO_TEL_FRAMES_MAX];
     size_t n_return;
     struct {
         const char *name; /* "cfsr", "hfsr", "mmfar", "bfar", ... */
         uint64_t value;
-    } regs[ADEV_CRASH_REGS_MAX];
+    } regs[PROTO_TEL_REGISTERS_MAX];
     size_t n_regs;
     uint32_t uptime_s;
     uint32_t free_memory;
@@ -142,11 +135,11 @@ struct adev_crash_counter {
 struct adev_crash_heartbeat {
     uint32_t uptime_s;    /* now; period_s = uptime_s - the previous heartbeat's, in [1, 86400] */
     uint32_t free_memory; /* bytes */
-    const struct adev_crash_image *images; /* what runs: 1 to ADEV_CRASH_IMAGES_MAX */
+    const struct adev_crash_image *images; /* what runs: 1 to PROTO_TEL_IMAGES_MAX */
     size_t n_images;
     /* extra counters of the platform (may be NULL/0); sent with the queue's own ("boots",
      * "crashes", "crash_repeats", "reports_dropped", "reports_rejected", "upload_batches"), at
-     * most ADEV_CRASH_COUNTERS_MAX in all */
+     * most PROTO_TEL_COUNTERS_MAX in all */
     const struct adev_crash_counter *counters;
     size_t n_counters;
 };
@@ -161,7 +154,7 @@ int adev_crash_set_reboot_reason(adev_crashq *q, const char *reason);
 /* --- upload (device.c drives it; see docs/telemetry.md section 2) ---------------------------- */
 
 /* The body of the next upload: {"version": 1, "dropped": D, "reports": [the oldest up to max
- * reports]} (max 1..ADEV_CRASH_BATCH_MAX; fewer when the body would pass ADEV_CRASH_BODY_MAX, or
+ * reports]} (max 1..PROTO_TEL_REPORTS_MAX; fewer when the body would pass PROTO_TEL_BODY_MAX, or
  * to repeat the batch a dropped count went with). Remembers the batch until adev_crash_ack or
  * adev_crash_abandon; may write the queue (a dropped count going in flight). Returns the body
  * (malloc'd, the caller frees it) and *n the number of reports, or NULL with *n = 0 when the queue
@@ -198,7 +191,7 @@ struct adev_crash_stats {
     uint64_t dropped;      /* lost and not yet sent (in flight included) */
     /* the queue's counters (cumulative for the device's storage) */
     uint64_t boots, crashes, crash_repeats, reports_dropped, reports_rejected, upload_batches;
-    char boot_id[ADEV_BOOT_ID_HEX]; /* "" before the first boot */
+    char boot_id[PROTO_TEL_BOOT_ID_HEX + 1]; /* "" before the first boot */
 };
 
 void adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out);

@@ -1,8 +1,10 @@
 /* device: the attestation client state machine. */
 #include "device.h"
+#include "device_int.h"
 
 #include "evidence.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -17,58 +19,11 @@
 #define DEFAULT_UPLOAD_ATTEMPTS 8
 #define DEFAULT_UPLOAD_BASE_MS 1000
 #define DEFAULT_UPLOAD_MAX_MS 300000
-#define CREDENTIAL_MAX (256 * 1024)
-#define REASON_MAX 64
-#define DETAIL_MAX 256
-
-struct adev_device {
-    struct adev_hal hal;
-    struct adev_device_config cfg; /* strings point to url and ca below */
-    char *url;
-    char *ca;
-    adev_report_cb cb;
-    void *arg;
-    uint8_t id[32];
-    char id_hex[ADEV_ID_HEX];
-
-    /* the operation in progress */
-    int busy;
-    enum adev_op op;
-    int renewal;
-    int replayed;
-    unsigned attempts; /* requests made */
-    unsigned retries;  /* retries scheduled (the backoff exponent) */
-    uint64_t t0_us;
-    adev_http_call *call;
-    adev_timer *step_timer;             /* start of an operation, or a retry delay */
-    void (*step)(struct adev_device *); /* what step_timer runs */
-    adev_timer *renew_timer;
-
-    /* attestation state */
-    struct adev_boot_log boot;
-    adev_opkey *op_key;
-    char *evidence;
-
-    /* the credential whoami and uploads use (loaded from storage) */
-    struct adev_credential cred;
-    int have_cred;
-
-    /* upload state */
-    int upload_next;   /* chain an upload after the whoami that follows an attestation */
-    size_t batch_size; /* reports per request (halved by a 413) */
-    unsigned fails;    /* failed upload requests in a row */
-    char *upload_body;
-    struct adev_report up; /* acknowledgements counted so far */
-
-    char reason[REASON_MAX];
-    char detail[DETAIL_MAX];
-};
 
 static void send_challenge(adev_device *d);
 static void send_attest(adev_device *d);
 static void send_whoami(adev_device *d);
 static void start_attest(adev_device *d);
-static void start_upload(adev_device *d);
 
 /* --- helpers --------------------------------------------------------------------------------- */
 
@@ -78,15 +33,8 @@ dup_str(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-static void
-drop_credential(adev_device *d)
-{
-    adev_credential_clear(&d->cred);
-    d->have_cred = 0;
-}
-
-static int
-url_of(const adev_device *d, const char *path, char *out, size_t len)
+int
+device_url_of(const adev_device *d, const char *path, char *out, size_t len)
 {
     int n = snprintf(out, len, "%s%s", d->url, path);
     return n > 0 && (size_t)n < len ? 0 : -1;
@@ -152,17 +100,14 @@ set_reason(adev_device *d, const char *code)
     return d->reason;
 }
 
-static void
-set_detail(adev_device *d, const char *s)
+void
+device_set_detail(adev_device *d, const char *s)
 {
     size_t o = 0;
     for (const char *p = s; p != NULL && *p != '\0' && o + 1 < sizeof(d->detail); p++)
         d->detail[o++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
     d->detail[o] = '\0';
 }
-
-static int schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *));
-static int begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *));
 
 /* Ends the operation with one report. Whatever follows (the next operation of the flow, then,
  * and the renewal timer) is armed before the callback runs, so the callback may free the
@@ -188,21 +133,21 @@ finish_then(adev_device *d, enum adev_outcome outcome, const char *reason, long 
     d->busy = 0;
     d->call = NULL;
     /* the next operation of the same flow (keeps the renewal flag) */
-    if (then != NULL && begin_op(d, next_op, then) == 0)
+    if (then != NULL && device_begin_op(d, next_op, then) == 0)
         r.next_op = next_op;
     d->cb(d, &r, d->arg);
 }
 
-static void
-finish(adev_device *d, enum adev_outcome outcome, const char *reason, long status,
-       const struct adev_report *extra)
+void
+device_finish(adev_device *d, enum adev_outcome outcome, const char *reason, long status,
+              const struct adev_report *extra)
 {
     finish_then(d, outcome, reason, status, extra, 0, NULL);
 }
 
 /* The service's code of a refusal: "reason" when present (attestation_failed), else "error". */
-static const char *
-refusal_code(adev_device *d, const struct adev_http_response *resp)
+const char *
+device_refusal_code(adev_device *d, const struct adev_http_response *resp)
 {
     json_t *root = json_loadb(resp->body, resp->body_len, 0, NULL);
     const char *code = NULL;
@@ -214,7 +159,7 @@ refusal_code(adev_device *d, const struct adev_http_response *resp)
                : json_is_string(error) ? json_string_value(error)
                                        : NULL;
         if (json_is_string(msg))
-            set_detail(d, json_string_value(msg));
+            device_set_detail(d, json_string_value(msg));
     }
     if (code != NULL && *code != '\0')
         set_reason(d, code);
@@ -234,23 +179,23 @@ on_step(void *arg)
 
 /* Starts operation op (the device is idle): fresh attempt counters and clock, first step start on
  * the next loop turn. 0, or -1 (the device stays idle) when the step cannot be scheduled. */
-static int
-begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *))
+int
+device_begin_op(adev_device *d, enum adev_op op, void (*start)(adev_device *))
 {
     d->busy = 1;
     d->op = op;
     d->attempts = 0;
     d->retries = 0;
     d->t0_us = adev_clock_monotonic_us(d->hal.clock);
-    if (schedule(d, 0, start) != 0) {
+    if (device_schedule(d, 0, start) != 0) {
         d->busy = 0;
         return -1;
     }
     return 0;
 }
 
-static int
-schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *))
+int
+device_schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *))
 {
     d->step = step;
     d->step_timer = adev_timer_start(d->hal.timers, ms, on_step, d);
@@ -264,7 +209,7 @@ retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*agai
 {
     int retryable = 0;
 
-    set_detail(d, resp->detail);
+    device_set_detail(d, resp->detail);
     if (resp->err == ADEV_NET_TIMEOUT || resp->err == ADEV_NET_CONNECT ||
         resp->err == ADEV_NET_OTHER)
         retryable = 1;
@@ -282,109 +227,23 @@ retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*agai
                 full = d->cfg.backoff_max_ms;
             delay_ms = full / 2 + rand_below(full / 2 + 1); /* "equal jitter" */
         }
-        if (schedule(d, delay_ms, again) == 0) {
+        if (device_schedule(d, delay_ms, again) == 0) {
             d->retries++;
             return;
         }
     }
     if (resp->err != ADEV_NET_OK) {
-        finish(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0, NULL);
+        device_finish(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0, NULL);
         return;
     }
-    const char *code = refusal_code(d, resp);
-    finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status, NULL);
+    const char *code = device_refusal_code(d, resp);
+    device_finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status, NULL);
 }
 
 static void
 fail_internal(adev_device *d, const char *reason, long status)
 {
-    finish(d, ADEV_FAILED, reason, status, NULL);
-}
-
-static char *
-dup_member(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
-
-static int
-get_time(json_t *o, const char *key, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return -1;
-    *out = (int64_t)json_integer_value(v);
-    return 0;
-}
-
-int
-adev_credential_load(adev_storage *st, struct adev_credential *c)
-{
-    int rc = -1;
-    uint8_t *text = NULL;
-    size_t len = 0;
-    json_t *root = NULL;
-    adev_opkey *k = NULL;
-
-    memset(c, 0, sizeof(*c));
-    int r = adev_storage_read(st, ADEV_BLOB_CREDENTIAL, CREDENTIAL_MAX, &text, &len);
-    if (r != 0) {
-        rc = r == -2 ? -2 : -1;
-        goto out;
-    }
-    root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1)
-        goto out;
-    c->key_pem = dup_member(root, "key");
-    c->cert_pem = dup_member(root, "certificate");
-    c->chain_pem = dup_member(root, "chain");
-    c->bundle_pem = dup_member(root, "trust_bundle");
-    if (c->key_pem == NULL || c->cert_pem == NULL || c->chain_pem == NULL ||
-        c->bundle_pem == NULL || get_time(root, "not_before", &c->not_before) != 0 ||
-        get_time(root, "not_after", &c->not_after) != 0 ||
-        get_time(root, "renew_at", &c->renew_at) != 0)
-        goto out;
-    k = adev_opkey_from_pem(c->key_pem, strlen(c->key_pem));
-    if (k == NULL || adev_opkey_matches_cert(k, c->cert_pem) != 1 ||
-        adev_opkey_matches_cert(k, c->chain_pem) != 1)
-        goto out;
-    rc = 0;
-out:
-    if (rc != 0)
-        adev_credential_clear(c);
-    adev_opkey_free(k);
-    if (root != NULL) {
-        json_t *key = json_object_get(root, "key");
-        if (json_is_string(key)) /* wipe jansson's copy of the key */
-            OPENSSL_cleanse((void *)json_string_value(key), json_string_length(key));
-    }
-    json_decref(root);
-    adev_storage_free_secret(text, len);
-    return rc;
-}
-
-void
-adev_credential_clear(struct adev_credential *c)
-{
-    if (c == NULL)
-        return;
-    adev_free_secret_str(c->key_pem);
-    free(c->cert_pem);
-    free(c->chain_pem);
-    free(c->bundle_pem);
-    memset(c, 0, sizeof(*c));
-}
-
-/* Loads the stored credential into d. */
-static int
-load_credential(adev_device *d)
-{
-    drop_credential(d);
-    if (adev_credential_load(d->hal.storage, &d->cred) != 0)
-        return -1;
-    d->have_cred = 1;
-    return 0;
+    device_finish(d, ADEV_FAILED, reason, status, NULL);
 }
 
 /* --- renewal --------------------------------------------------------------------------------- */
@@ -414,7 +273,7 @@ adev_device_attest(adev_device *d)
     d->replayed = 0;
     d->upload_next = 0;
     d->detail[0] = '\0';
-    return begin_op(d, ADEV_OP_ATTEST, start_attest);
+    return device_begin_op(d, ADEV_OP_ATTEST, start_attest);
 }
 
 static void
@@ -447,8 +306,9 @@ on_challenge(const struct adev_http_response *resp, void *arg)
     }
     root = json_loadb(resp->body, resp->body_len, 0, NULL);
     json_t *jn = json_object_get(root, "nonce");
-    if (!json_is_string(jn) || adev_unhex(json_string_value(jn), nonce, sizeof(nonce)) != 0) {
-        set_detail(d, "challenge answer without a 64-hex nonce");
+    if (!json_is_string(jn) ||
+        proto_unhex(json_string_value(jn), json_string_length(jn), nonce, sizeof(nonce), 0) != 0) {
+        device_set_detail(d, "challenge answer without a 64-hex nonce");
         fail_internal(d, "bad_response", resp->status);
         goto out;
     }
@@ -462,39 +322,6 @@ on_challenge(const struct adev_http_response *resp, void *arg)
     send_attest(d);
 out:
     json_decref(root);
-}
-
-/* Stores the new credential: one atomic write of one secret blob. */
-static int
-store_credential(adev_device *d, const char *cert, const char *chain, const char *bundle,
-                 const struct adev_report *times)
-{
-    int rc = -1;
-    char *key = adev_opkey_pem(d->op_key), *text = NULL;
-    json_t *root = NULL;
-
-    if (key == NULL)
-        goto out;
-    root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version", 1, "key", key,
-                     "certificate", cert, "chain", chain, "trust_bundle", bundle, "not_before",
-                     (json_int_t)times->not_before, "not_after", (json_int_t)times->not_after,
-                     "renew_at", (json_int_t)times->renew_at);
-    if (root == NULL || (text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) == NULL)
-        goto out;
-    if (adev_storage_write(d->hal.storage, ADEV_BLOB_CREDENTIAL, text, strlen(text),
-                           ADEV_STORAGE_SECRET) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (root != NULL) {
-        json_t *k = json_object_get(root, "key");
-        if (json_is_string(k))
-            OPENSSL_cleanse((void *)json_string_value(k), json_string_length(k));
-    }
-    json_decref(root);
-    adev_free_secret_str(text);
-    adev_free_secret_str(key);
-    return rc;
 }
 
 static void
@@ -519,22 +346,22 @@ attest_passed(adev_device *d, const struct adev_http_response *resp)
                        "certificate", &cert, "chain", &chain, "trust_bundle", &bundle, "not_before",
                        &nb, "not_after", &na) != 0 ||
         strcmp(result, "pass") != 0) {
-        set_detail(d, root == NULL ? "attest answer is not JSON" : jerr.text);
+        device_set_detail(d, root == NULL ? "attest answer is not JSON" : jerr.text);
         fail_internal(d, "bad_response", resp->status);
         goto out;
     }
     if (adev_opkey_matches_cert(d->op_key, cert) != 1 ||
         adev_cert_validity(cert, &extra.not_before, &extra.not_after) != 0 ||
         adev_renew_point(extra.not_before, extra.not_after, &extra.renew_at) != 0) {
-        set_detail(d, "the certificate is not for the key of the CSR, or unreadable");
+        device_set_detail(d, "the certificate is not for the key of the CSR, or unreadable");
         fail_internal(d, "bad_response", resp->status);
         goto out;
     }
-    if (store_credential(d, cert, chain, bundle, &extra) != 0) {
+    if (device_store_credential(d, cert, chain, bundle, &extra) != 0) {
         fail_internal(d, "storage_error", resp->status);
         goto out;
     }
-    drop_credential(d);
+    device_drop_credential(d);
     if (d->cfg.auto_renew) {
         int64_t wait_s = extra.renew_at - adev_clock_now(d->hal.clock);
         uint64_t ms = wait_s > 0 ? (uint64_t)wait_s * 1000 : 0;
@@ -544,9 +371,10 @@ attest_passed(adev_device *d, const struct adev_http_response *resp)
     if (d->cfg.whoami_after_attest)
         finish_then(d, ADEV_PASS, "pass", resp->status, &extra, ADEV_OP_WHOAMI, on_whoami_next);
     else if (d->upload_next)
-        finish_then(d, ADEV_PASS, "pass", resp->status, &extra, ADEV_OP_UPLOAD, start_upload);
+        finish_then(d, ADEV_PASS, "pass", resp->status, &extra, ADEV_OP_UPLOAD,
+                    device_start_upload);
     else
-        finish(d, ADEV_PASS, "pass", resp->status, &extra);
+        device_finish(d, ADEV_PASS, "pass", resp->status, &extra);
 out:
     json_decref(root);
 }
@@ -567,8 +395,9 @@ on_attest(const struct adev_http_response *resp, void *arg)
         return;
     }
     if (resp->status != 200) {
-        const char *code = refusal_code(d, resp);
-        finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status, NULL);
+        const char *code = device_refusal_code(d, resp);
+        device_finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status,
+                      NULL);
         return;
     }
     attest_passed(d, resp);
@@ -581,7 +410,7 @@ send_json(adev_device *d, const char *path, const char *body, adev_http_cb cb)
     struct adev_http_request req;
 
     memset(&req, 0, sizeof(req));
-    if (url_of(d, path, url, sizeof(url)) != 0) {
+    if (device_url_of(d, path, url, sizeof(url)) != 0) {
         fail_internal(d, "internal_error", 0);
         return;
     }
@@ -622,7 +451,7 @@ adev_device_whoami(adev_device *d)
         return -1;
     d->renewal = 0;
     d->upload_next = 0;
-    return begin_op(d, ADEV_OP_WHOAMI, on_whoami_next);
+    return device_begin_op(d, ADEV_OP_WHOAMI, on_whoami_next);
 }
 
 static void
@@ -639,193 +468,55 @@ on_whoami(const struct adev_http_response *resp, void *arg)
     root = json_loadb(resp->body, resp->body_len, 0, NULL);
     json_t *id = json_object_get(root, "device_id");
     if (!json_is_string(id) || strcmp(json_string_value(id), d->id_hex) != 0) {
-        set_detail(d, "whoami answered another or no device_id");
+        device_set_detail(d, "whoami answered another or no device_id");
         fail_internal(d, "bad_response", resp->status);
         goto out;
     }
     if (d->upload_next && adev_crash_pending(d->cfg.crashq) > 0)
-        finish_then(d, ADEV_PASS, "ok", resp->status, NULL, ADEV_OP_UPLOAD, start_upload);
+        finish_then(d, ADEV_PASS, "ok", resp->status, NULL, ADEV_OP_UPLOAD, device_start_upload);
     else
-        finish(d, ADEV_PASS, "ok", resp->status, NULL);
+        device_finish(d, ADEV_PASS, "ok", resp->status, NULL);
 out:
     json_decref(root);
+}
+
+int
+device_send_mtls(adev_device *d, const char *method, const char *path, const char *body,
+                 adev_http_cb cb)
+{
+    char url[1024];
+    struct adev_http_request req;
+
+    assert(d->have_cred); /* the client certificate of the request */
+    memset(&req, 0, sizeof(req));
+    if (device_url_of(d, path, url, sizeof(url)) != 0)
+        return -1;
+    req.method = method;
+    req.url = url;
+    if (body != NULL) {
+        req.content_type = "application/json";
+        req.body = body;
+        req.body_len = strlen(body);
+    }
+    req.ca_pem = d->ca;
+    req.client_cert_pem = d->cred.chain_pem;
+    req.client_key_pem = d->cred.key_pem;
+    req.now = adev_clock_now(d->hal.clock);
+    req.timeout_ms = d->cfg.timeout_ms;
+    d->attempts++;
+    d->call = adev_transport_request(d->hal.transport, &req, cb, d);
+    return d->call != NULL ? 0 : -1;
 }
 
 static void
 send_whoami(adev_device *d)
 {
-    char url[1024];
-    struct adev_http_request req;
-
-    if (!d->have_cred && load_credential(d) != 0) {
+    if (!d->have_cred && device_load_credential(d) != 0) {
         fail_internal(d, "no_certificate", 0);
         return;
     }
-    memset(&req, 0, sizeof(req));
-    if (url_of(d, "/v1/device/whoami", url, sizeof(url)) != 0) {
+    if (device_send_mtls(d, "GET", "/v1/device/whoami", NULL, on_whoami) != 0)
         fail_internal(d, "internal_error", 0);
-        return;
-    }
-    req.method = "GET";
-    req.url = url;
-    req.ca_pem = d->ca;
-    req.client_cert_pem = d->cred.chain_pem;
-    req.client_key_pem = d->cred.key_pem;
-    req.now = adev_clock_now(d->hal.clock);
-    req.timeout_ms = d->cfg.timeout_ms;
-    d->attempts++;
-    d->call = adev_transport_request(d->hal.transport, &req, on_whoami, d);
-    if (d->call == NULL)
-        fail_internal(d, "internal_error", 0);
-}
-
-/* --- upload --------------------------------------------------------------------------------- */
-
-static void send_batch(adev_device *d);
-
-int
-adev_device_upload(adev_device *d)
-{
-    if (d == NULL || d->busy || d->cfg.crashq == NULL)
-        return -1;
-    d->renewal = 0;
-    d->upload_next = 0;
-    d->detail[0] = '\0';
-    return begin_op(d, ADEV_OP_UPLOAD, start_upload);
-}
-
-static void
-start_upload(adev_device *d)
-{
-    memset(&d->up, 0, sizeof(d->up));
-    d->detail[0] = '\0';
-    d->batch_size = d->cfg.upload_batch;
-    d->fails = 0;
-    send_batch(d);
-}
-
-/* Ends the upload with its counts. */
-static void
-upload_done(adev_device *d, enum adev_outcome outcome, const char *reason, long status)
-{
-    struct adev_report r = d->up;
-    adev_crash_abandon(d->cfg.crashq);
-    r.remaining = adev_crash_pending(d->cfg.crashq);
-    finish(d, outcome, reason, status, &r);
-}
-
-/* A failed request: retried after a backoff while it may pass and fails remain, else the end. */
-static void
-upload_retry_or_fail(adev_device *d, const struct adev_http_response *resp)
-{
-    int retryable = 0;
-
-    set_detail(d, resp->detail);
-    if (resp->err == ADEV_NET_TIMEOUT || resp->err == ADEV_NET_CONNECT ||
-        resp->err == ADEV_NET_OTHER)
-        retryable = 1;
-    if (resp->err == ADEV_NET_OK && (resp->status == 429 || resp->status >= 500))
-        retryable = 1;
-    d->fails++;
-    if (retryable && d->fails < d->cfg.upload_max_attempts) {
-        uint64_t ms =
-            adev_upload_delay_ms(d->cfg.upload_backoff_base_ms, d->cfg.upload_backoff_max_ms,
-                                 d->retries, resp->retry_after_s, d->cfg.retry_after_max_s);
-        if (schedule(d, ms, send_batch) == 0) {
-            d->retries++;
-            return;
-        }
-    }
-    if (resp->err != ADEV_NET_OK) {
-        upload_done(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0);
-        return;
-    }
-    const char *code = refusal_code(d, resp);
-    upload_done(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status);
-}
-
-static void
-on_upload(const struct adev_http_response *resp, void *arg)
-{
-    adev_device *d = arg;
-    struct adev_crash_ack a;
-
-    d->call = NULL;
-    if (resp->err != ADEV_NET_OK || resp->status != 200) {
-        adev_crash_abandon(d->cfg.crashq);
-        if (resp->err == ADEV_NET_OK && resp->status == 413 && d->batch_size > 1) {
-            d->batch_size /= 2; /* too large for the service: smaller batches */
-            send_batch(d);
-            return;
-        }
-        upload_retry_or_fail(d, resp);
-        return;
-    }
-    if (d->cfg.fault_lose_ack != NULL && d->cfg.fault_lose_ack(d, d->arg)) {
-        set_detail(d, "test fault: power lost before the answer was applied");
-        upload_done(d, ADEV_FAILED, "power_loss", resp->status);
-        return;
-    }
-    int rc = adev_crash_ack(d->cfg.crashq, resp->body, resp->body_len, &a);
-    if (rc != 0) {
-        set_detail(d, rc == -2 ? "the queue could not be written"
-                               : "telemetry answer without results for the batch");
-        upload_done(d, ADEV_FAILED, rc == -2 ? "storage_error" : "bad_response", resp->status);
-        return;
-    }
-    d->up.batches++;
-    d->up.stored += a.stored;
-    d->up.duplicates += a.duplicates;
-    d->up.rejected += a.rejected;
-    d->up.crashes_acked += a.crashes;
-    d->fails = 0;
-    d->retries = 0;
-    if (a.remaining == 0) {
-        upload_done(d, ADEV_PASS, "ok", resp->status);
-        return;
-    }
-    send_batch(d); /* the next batch at once */
-}
-
-static void
-send_batch(adev_device *d)
-{
-    char url[1024];
-    struct adev_http_request req;
-    size_t n = 0;
-
-    if (!d->have_cred && load_credential(d) != 0) {
-        upload_done(d, ADEV_FAILED, "no_certificate", 0);
-        return;
-    }
-    free(d->upload_body);
-    d->upload_body = adev_crash_batch(d->cfg.crashq, d->batch_size, &n);
-    if (d->upload_body == NULL) {
-        if (n == 0)
-            upload_done(d, ADEV_PASS, "ok", 0); /* nothing (more) to send */
-        else
-            upload_done(d, ADEV_FAILED, "storage_error", 0);
-        return;
-    }
-    memset(&req, 0, sizeof(req));
-    if (url_of(d, "/v1/device/telemetry", url, sizeof(url)) != 0) {
-        upload_done(d, ADEV_FAILED, "internal_error", 0);
-        return;
-    }
-    req.method = "POST";
-    req.url = url;
-    req.content_type = "application/json";
-    req.body = d->upload_body;
-    req.body_len = strlen(d->upload_body);
-    req.ca_pem = d->ca;
-    req.client_cert_pem = d->cred.chain_pem;
-    req.client_key_pem = d->cred.key_pem;
-    req.now = adev_clock_now(d->hal.clock);
-    req.timeout_ms = d->cfg.timeout_ms;
-    d->attempts++;
-    d->call = adev_transport_request(d->hal.transport, &req, on_upload, d);
-    if (d->call == NULL)
-        upload_done(d, ADEV_FAILED, "internal_error", 0);
 }
 
 /* --- lifetime -------------------------------------------------------------------------------- */
@@ -867,8 +558,8 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.retry_after_max_s = DEFAULT_RETRY_AFTER_MAX_S;
     if (d->cfg.upload_batch == 0)
         d->cfg.upload_batch = DEFAULT_UPLOAD_BATCH;
-    if (d->cfg.upload_batch > ADEV_CRASH_BATCH_MAX)
-        d->cfg.upload_batch = ADEV_CRASH_BATCH_MAX;
+    if (d->cfg.upload_batch > PROTO_TEL_REPORTS_MAX)
+        d->cfg.upload_batch = PROTO_TEL_REPORTS_MAX;
     if (d->cfg.upload_max_attempts == 0)
         d->cfg.upload_max_attempts = DEFAULT_UPLOAD_ATTEMPTS;
     if (d->cfg.upload_backoff_base_ms == 0)
@@ -877,7 +568,7 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.upload_backoff_max_ms = DEFAULT_UPLOAD_MAX_MS;
     if (adev_keystore_public_der(hal->keys, spki) != 0 || adev_device_id(spki, d->id) != 0)
         goto out;
-    adev_hex(d->id, sizeof(d->id), d->id_hex);
+    proto_hex(d->id, sizeof(d->id), d->id_hex);
     res = d;
     d = NULL;
 out:
@@ -916,7 +607,7 @@ adev_device_free(adev_device *d)
     free(d->evidence);
     free(d->upload_body);
     adev_crash_abandon(d->cfg.crashq);
-    drop_credential(d);
+    device_drop_credential(d);
     free(d->url);
     free(d->ca);
     free(d);

@@ -1,4 +1,5 @@
-/* evidence: protocol encodings (docs/protocol.md sections 1-3) with OpenSSL and jansson. */
+/* evidence: the device ID, operational key, CSR and evidence JSON (docs/protocol.md sections 1-3)
+ * with OpenSSL and jansson; the encodings themselves are proto_event's. */
 #include "evidence.h"
 
 #include <jansson.h>
@@ -14,185 +15,24 @@ struct adev_opkey {
     EVP_PKEY *key;
 };
 
-static const char *const stage_names[] = {NULL, "bootloader", "os", "app"};
-
-const char *
-adev_stage_name(int stage)
+int
+adev_device_id(const uint8_t spki[ADEV_SPKI_LEN], uint8_t id[PROTO_HASH_LEN])
 {
-    return stage >= ADEV_STAGE_BOOTLOADER && stage <= ADEV_STAGE_APP ? stage_names[stage] : NULL;
+    return proto_sha256(spki, ADEV_SPKI_LEN, id);
 }
 
 int
-adev_stage_parse(const char *name)
+adev_attest_message(const uint8_t nonce[PROTO_HASH_LEN], const uint8_t device_id[PROTO_HASH_LEN],
+                    const uint8_t composite[PROTO_HASH_LEN], const uint8_t *csr_der, size_t csr_len,
+                    uint8_t msg[PROTO_MSG_LEN])
 {
-    for (int i = ADEV_STAGE_BOOTLOADER; name != NULL && i <= ADEV_STAGE_APP; i++) {
-        if (strcmp(name, stage_names[i]) == 0)
-            return i;
-    }
-    return -1;
-}
+    uint8_t csr_hash[PROTO_HASH_LEN];
 
-int
-adev_event_check(const struct adev_event *e)
-{
-    if (e == NULL || adev_stage_name(e->stage) == NULL)
-        return -1;
-    size_t nc = strnlen(e->component, sizeof(e->component));
-    size_t nv = strnlen(e->version, sizeof(e->version));
-    if (nc == 0 || nc > ADEV_COMPONENT_MAX || nv == 0 || nv > ADEV_VERSION_MAX)
-        return -1;
-    for (size_t i = 0; i < nc; i++) {
-        char c = e->component[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return -1;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        unsigned char c = (unsigned char)e->version[i];
-        if (c < 0x21 || c > 0x7e)
-            return -1;
-    }
-    return 0;
-}
-
-int
-adev_event_log_check(const struct adev_event *ev, size_t n)
-{
-    if (ev == NULL || n < ADEV_EVENTS_MIN || n > ADEV_EVENTS_MAX)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int want = i == 0 ? ADEV_STAGE_BOOTLOADER : i == 1 ? ADEV_STAGE_OS : ADEV_STAGE_APP;
-        if (adev_event_check(&ev[i]) != 0 || ev[i].stage != want)
-            return -1;
-    }
-    return 0;
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-int
-adev_event_encode(const struct adev_event *e, uint8_t *out, size_t cap, size_t *len)
-{
-    if (adev_event_check(e) != 0 || out == NULL || len == NULL || cap < ADEV_EVENT_ENC_MAX)
-        return -1;
-    size_t nc = strlen(e->component), nv = strlen(e->version), o = 0;
-    out[o++] = e->stage;
-    out[o++] = (uint8_t)nc;
-    memcpy(out + o, e->component, nc);
-    o += nc;
-    out[o++] = (uint8_t)nv;
-    memcpy(out + o, e->version, nv);
-    o += nv;
-    put_u32(out + o, e->svn);
-    o += 4;
-    memcpy(out + o, e->digest, 32);
-    o += 32;
-    *len = o;
-    return 0;
-}
-
-int
-adev_sha256(const void *data, size_t len, uint8_t out[32])
-{
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
-        return -1;
-    return 0;
-}
-
-int
-adev_composite_extend(uint8_t composite[32], const struct adev_event *e)
-{
-    uint8_t acc[64]; /* C_{i-1} || SHA256(enc(e_i)) */
-    uint8_t enc[ADEV_EVENT_ENC_MAX];
-    size_t len;
-
-    if (composite == NULL || adev_event_encode(e, enc, sizeof(enc), &len) != 0)
-        return -1;
-    memcpy(acc, composite, 32);
-    if (adev_sha256(enc, len, acc + 32) != 0 || adev_sha256(acc, sizeof(acc), composite) != 0)
-        return -1;
-    return 0;
-}
-
-int
-adev_composite(const struct adev_event *ev, size_t n, uint8_t out[32])
-{
-    uint8_t c[32];
-
-    if ((ev == NULL && n > 0) || out == NULL)
-        return -1;
-    memset(c, 0, sizeof(c));
-    for (size_t i = 0; i < n; i++) {
-        if (adev_composite_extend(c, &ev[i]) != 0)
-            return -1;
-    }
-    memcpy(out, c, 32);
-    return 0;
-}
-
-int
-adev_device_id(const uint8_t spki[ADEV_SPKI_LEN], uint8_t id[32])
-{
-    return adev_sha256(spki, ADEV_SPKI_LEN, id);
-}
-
-void
-adev_hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int
-adev_unhex(const char *hex, uint8_t *out, size_t n)
-{
-    if (hex == NULL || strlen(hex) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-int
-adev_attest_message(const uint8_t nonce[32], const uint8_t device_id[32],
-                    const uint8_t composite[32], const uint8_t *csr_der, size_t csr_len,
-                    uint8_t msg[ADEV_MSG_LEN])
-{
     if (nonce == NULL || device_id == NULL || composite == NULL || csr_der == NULL ||
-        csr_len == 0 || msg == NULL)
+        csr_len == 0 || msg == NULL || proto_sha256(csr_der, csr_len, csr_hash) != 0)
         return -1;
-    memcpy(msg, ADEV_MSG_TAG, 16); /* the string's NUL is the 16th byte */
-    memcpy(msg + 16, nonce, 32);
-    memcpy(msg + 48, device_id, 32);
-    memcpy(msg + 80, composite, 32);
-    return adev_sha256(csr_der, csr_len, msg + 112);
+    proto_attest_message(nonce, device_id, composite, csr_hash, msg);
+    return 0;
 }
 
 /* --- operational key ------------------------------------------------------------------------- */
@@ -410,14 +250,14 @@ hex_string(const uint8_t *b, size_t n)
     char buf[2 * 32 + 1];
     if (n > 32)
         return NULL;
-    adev_hex(b, n, buf);
+    proto_hex(b, n, buf);
     return json_string(buf);
 }
 
 static json_t *
-event_json(const struct adev_event *e)
+event_json(const struct proto_event *e)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "stage", adev_stage_name(e->stage), "component",
+    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "stage", proto_stage_name(e->stage), "component",
                      e->component, "version", e->version, "svn", (json_int_t)e->svn, "digest",
                      hex_string(e->digest, 32));
 }
@@ -430,7 +270,7 @@ adev_evidence_json(const struct adev_evidence *ev)
     char *b64 = NULL;
 
     if (ev == NULL || ev->csr_pem == NULL || ev->signature == NULL || ev->sig_len == 0 ||
-        ev->sig_len > ADEV_SIG_MAX || adev_event_log_check(ev->events, ev->n_events) != 0)
+        ev->sig_len > ADEV_SIG_MAX || proto_event_log_check(ev->events, ev->n_events) != 0)
         goto out;
     log = json_array();
     if (log == NULL)
@@ -443,7 +283,7 @@ adev_evidence_json(const struct adev_evidence *ev)
     if (b64 == NULL)
         goto out;
     EVP_EncodeBlock((unsigned char *)b64, ev->signature, (int)ev->sig_len);
-    root = json_pack("{s:i, s:o, s:o, s:o, s:O, s:s, s:s}", "version", 1, "device_id",
+    root = json_pack("{s:i, s:o, s:o, s:o, s:O, s:s, s:s}", "version", PROTO_VERSION, "device_id",
                      hex_string(ev->device_id, 32), "nonce", hex_string(ev->nonce, 32), "composite",
                      hex_string(ev->composite, 32), "event_log", log, "csr", ev->csr_pem,
                      "signature", b64);
@@ -458,23 +298,23 @@ out:
 }
 
 char *
-adev_evidence_build(adev_keystore *ks, const uint8_t nonce[32], const struct adev_event *ev,
+adev_evidence_build(adev_keystore *ks, const uint8_t nonce[32], const struct proto_event *ev,
                     size_t n, const adev_opkey *op, uint8_t composite[32])
 {
     char *json = NULL, *csr_pem = NULL;
     uint8_t *csr_der = NULL;
     size_t csr_len = 0, sig_len = 0;
-    uint8_t spki[ADEV_SPKI_LEN], msg[ADEV_MSG_LEN], sig[ADEV_SIG_MAX];
-    char cn[ADEV_ID_HEX];
+    uint8_t spki[ADEV_SPKI_LEN], msg[PROTO_MSG_LEN], sig[ADEV_SIG_MAX];
+    char cn[PROTO_HASH_HEX + 1];
     struct adev_evidence e;
 
     memset(&e, 0, sizeof(e));
-    if (ks == NULL || nonce == NULL || op == NULL || adev_event_log_check(ev, n) != 0)
+    if (ks == NULL || nonce == NULL || op == NULL || proto_event_log_check(ev, n) != 0)
         goto out;
     if (adev_keystore_public_der(ks, spki) != 0 || adev_device_id(spki, e.device_id) != 0 ||
-        adev_composite(ev, n, e.composite) != 0)
+        proto_composite(ev, n, e.composite) != 0)
         goto out;
-    adev_hex(e.device_id, 32, cn);
+    proto_hex(e.device_id, 32, cn);
     if (adev_opkey_csr(op, cn, &csr_pem, &csr_der, &csr_len) != 0)
         goto out;
     memcpy(e.nonce, nonce, 32);

@@ -34,13 +34,13 @@ setup(void **state)
     memset(f->app1, 4, sizeof(f->app1));
     memset(f->app2, 5, sizeof(f->app2));
     const struct adev_image boot[4] = {
-        {ADEV_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, f->bl, sizeof(f->bl)},
-        {ADEV_STAGE_OS, "aegis-os", "2.1.0", 3, f->os, sizeof(f->os)},
-        {ADEV_STAGE_APP, "thermo", "1.0.0", 1, f->app1, sizeof(f->app1)},
-        {ADEV_STAGE_APP, "agent", "0.1.0-rc1", 9, f->app2, sizeof(f->app2)},
+        {PROTO_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, f->bl, sizeof(f->bl)},
+        {PROTO_STAGE_OS, "aegis-os", "2.1.0", 3, f->os, sizeof(f->os)},
+        {PROTO_STAGE_APP, "thermo", "1.0.0", 1, f->app1, sizeof(f->app1)},
+        {PROTO_STAGE_APP, "agent", "0.1.0-rc1", 9, f->app2, sizeof(f->app2)},
     };
-    const struct adev_image prev = {ADEV_STAGE_OS, "aegis-os",       "2.0.0", 2,
-                                    f->os_old,     sizeof(f->os_old)};
+    const struct adev_image prev = {PROTO_STAGE_OS, "aegis-os",       "2.0.0", 2,
+                                    f->os_old,      sizeof(f->os_old)};
     if (adev_boot_install(f->st, boot, 4, &prev, 1) != 0)
         return -1;
     *state = f;
@@ -63,7 +63,7 @@ static void
 assert_digest(const uint8_t d[32], const uint8_t *img, size_t len)
 {
     uint8_t want[32];
-    assert_int_equal(adev_sha256(img, len, want), 0);
+    assert_int_equal(proto_sha256(img, len, want), 0);
     assert_memory_equal(d, want, 32);
 }
 
@@ -76,10 +76,10 @@ test_boot_measures_each_stage(void **state)
 
     assert_int_equal(adev_boot_run(f->st, NULL, &log), 0);
     assert_int_equal(log.n, 4);
-    assert_int_equal(log.events[0].stage, ADEV_STAGE_BOOTLOADER);
+    assert_int_equal(log.events[0].stage, PROTO_STAGE_BOOTLOADER);
     assert_string_equal(log.events[0].component, "aegis-bl");
     assert_digest(log.events[0].digest, f->bl, sizeof(f->bl));
-    assert_int_equal(log.events[1].stage, ADEV_STAGE_OS);
+    assert_int_equal(log.events[1].stage, PROTO_STAGE_OS);
     assert_string_equal(log.events[1].version, "2.1.0");
     assert_int_equal(log.events[1].svn, 3);
     assert_digest(log.events[1].digest, f->os, sizeof(f->os));
@@ -87,7 +87,7 @@ test_boot_measures_each_stage(void **state)
     assert_int_equal(log.events[3].svn, 9);
     assert_digest(log.events[3].digest, f->app2, sizeof(f->app2));
     /* the composite is the protocol's fold of the log, and a boot is deterministic */
-    assert_int_equal(adev_composite(log.events, log.n, c), 0);
+    assert_int_equal(proto_composite(log.events, log.n, c), 0);
     assert_memory_equal(c, log.composite, 32);
     assert_int_equal(adev_boot_run(f->st, NULL, &again), 0);
     assert_memory_equal(again.composite, log.composite, 32);
@@ -153,9 +153,9 @@ test_boot_failures(void **state)
     /* install refuses a chain out of order */
     uint8_t img[4] = {1, 2, 3, 4};
     const struct adev_image wrong[3] = {
-        {ADEV_STAGE_OS, "aegis-os", "1", 1, img, 4},
-        {ADEV_STAGE_BOOTLOADER, "aegis-bl", "1", 1, img, 4},
-        {ADEV_STAGE_APP, "app", "1", 1, img, 4},
+        {PROTO_STAGE_OS, "aegis-os", "1", 1, img, 4},
+        {PROTO_STAGE_BOOTLOADER, "aegis-bl", "1", 1, img, 4},
+        {PROTO_STAGE_APP, "app", "1", 1, img, 4},
     };
     assert_int_equal(adev_boot_install(f->st, wrong, 3, NULL, 0), -1);
 }

@@ -313,7 +313,7 @@ test_persist_and_reboot_reasons(void **state)
     assert_int_equal(s.queued, 0);
     assert_int_equal(s.next_id, 1); /* no clock: IDs start at 1 */
     assert_int_equal(strlen(s.boot_id), 32);
-    char boot1[ADEV_BOOT_ID_HEX];
+    char boot1[PROTO_TEL_BOOT_ID_HEX + 1];
     snprintf(boot1, sizeof(boot1), "%s", s.boot_id);
 
     ci.return_addresses[0] = 0x8000100;
@@ -1268,9 +1268,9 @@ up_setup(void **state)
     uint8_t img[64];
     memset(img, 7, sizeof(img));
     const struct adev_image boot[3] = {
-        {ADEV_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, img, sizeof(img)},
-        {ADEV_STAGE_OS, "aegis-os", "2.1.0", 3, img, sizeof(img)},
-        {ADEV_STAGE_APP, "thermo", "1.0.0", 1, img, sizeof(img)},
+        {PROTO_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, img, sizeof(img)},
+        {PROTO_STAGE_OS, "aegis-os", "2.1.0", 3, img, sizeof(img)},
+        {PROTO_STAGE_APP, "thermo", "1.0.0", 1, img, sizeof(img)},
     };
     if (f->ks == NULL || f->st == NULL || f->clk == NULL ||
         adev_boot_install(f->st, boot, 3, NULL, 0) != 0)

@@ -359,9 +359,9 @@ setup(void **state)
     uint8_t img[64];
     memset(img, 7, sizeof(img));
     const struct adev_image boot[3] = {
-        {ADEV_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, img, sizeof(img)},
-        {ADEV_STAGE_OS, "aegis-os", "2.1.0", 3, img, sizeof(img)},
-        {ADEV_STAGE_APP, "thermo", "1.0.0", 1, img, sizeof(img)},
+        {PROTO_STAGE_BOOTLOADER, "aegis-bl", "1.0.0", 1, img, sizeof(img)},
+        {PROTO_STAGE_OS, "aegis-os", "2.1.0", 3, img, sizeof(img)},
+        {PROTO_STAGE_APP, "thermo", "1.0.0", 1, img, sizeof(img)},
     };
     if (f->ks == NULL || f->st == NULL || f->clk == NULL ||
         adev_boot_install(f->st, boot, 3, NULL, 0) != 0)

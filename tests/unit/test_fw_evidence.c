@@ -9,6 +9,7 @@
 
 #include "evidence.h"
 #include "hal_host.h"
+#include "proto_vectors.h"
 
 #include <jansson.h>
 #include <openssl/bio.h>
@@ -21,83 +22,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* --- the test vector of docs/protocol.md section 6 (also recomputed independently from the
- * formulas of sections 2 and 3) --- */
+/* --- the test vector of docs/protocol.md section 6 (proto/proto_vectors.h), recomputed here
+ * independently from the formulas of sections 2 and 3 --- */
 
-/* The vector's identity key: a test key, published in the protocol. */
-static const char ID_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
-                             "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg/aVvErp8dRp9DIMl\n"
-                             "+Ch/FG0AL9U+WbaixYd9aKIrn9+hRANCAATGovPC/JdXIGfwHSZN8yssiJliph7R\n"
-                             "VpSXKmOuGxEPOpYpWL45P4vD8+Sew+XYpW4lepU5k9ACAjDFcMFdmgJE\n"
-                             "-----END PRIVATE KEY-----\n";
-
-static const char ID_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
-                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExqLzwvyXVyBn8B0mTfMrLIiZYqYe\n"
-                             "0VaUlypjrhsRDzqWKVi+OT+Lw/PknsPl2KVuJXqVOZPQAgIwxXDBXZoCRA==\n"
-                             "-----END PUBLIC KEY-----\n";
-static const char DEVICE_ID[] = "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525";
-/* The vector's "CSR DER" is the 14 bytes "aegis test csr" (so SHA256(csr_der) is known). */
-static const char CSR_BYTES[] = "aegis test csr";
-
-struct vec {
-    uint8_t stage;
-    const char *component, *version;
-    uint32_t svn;
-    const char *enc, *measurement, *composite; /* digest = SHA256("<component> <version> image") */
-};
-
-static const struct vec VEC[3] = {
-    {1, "aegis-bl", "1.0.0", 1,
-     "010861656769732d626c05312e302e3000000001"
-     "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd",
-     "0ccc292e0944820bc659690a537597fdb891ca85bc2984a9a7efffd1cb4cbf7d",
-     "d399a9536d046779e34728f3a17c7b95d923c9230dfa2445a2a5f47f93a0b27f"},
-    {2, "aegis-os", "2.3.1", 7,
-     "020861656769732d6f7305322e332e3100000007"
-     "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3",
-     "803a4908ab29b10d3b37493d4698da64b1af624894881153a499d8c10cfc6f50",
-     "24cbd4d78c6ea6e3ed4db4f8512c08d61d11c83ee949483c26b8a295cfffb2c2"},
-    {3, "acme-thermo", "0.9.0-rc1", 42,
-     "030b61636d652d746865726d6f09302e392e302d7263310000002a"
-     "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270",
-     "dbf587d2ef7968f35b688cae39d03bbb76d5915f99bb27e32e64db9d638403f7",
-     "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"},
-};
-
-static const char MSG_HEX[] = "41454749532d4154544553542d563100"
-                              "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-                              "0ce17f0b2a589611ee12e8a6374854de93794f7c63c0c863f12f9c0c34ccc525"
-                              "701dcad8793bc4bb4e80a39c8373ad94eddcf3e4ace2cd59610d6afbae8845ae"
-                              "6d0453310873dc0d01777098ae920693d0394cbaa649b5cc5779914567aa1f8f";
-
-static const char SIG_HEX[] = "30450220058ae71dbbdff9f3b61d1c6cbb2239cb83736b60f1a8a66a79caf34a8b8e"
-                              "0aea022100973816cc05c13451bb6d7c1add5fd109dc49e3a01d41ad30b00dec4d"
-                              "9a87376f";
-static const char SIG_B64[] =
-    "MEUCIAWK5x273/nzth0cbLsiOcuDc2tg8aimannK80qLjgrqAiEAlzgWzAXBNFG7bXwa3V/"
-    "RCdxJ46AdQa0wsA3sTZqHN28=";
+/* Decodes a vector's hex, which is always lower case. */
+static int
+unhex(const char *hex, uint8_t *out, size_t n)
+{
+    return proto_unhex(hex, strlen(hex), out, n, 1);
+}
 
 static void
 assert_hex(const uint8_t *b, size_t n, const char *want)
 {
     char got[2 * 256 + 1];
     assert_true(n <= 256);
-    adev_hex(b, n, got);
+    proto_hex(b, n, got);
     assert_string_equal(got, want);
 }
 
 static void
-vector_events(struct adev_event ev[3])
+vector_events(struct proto_event ev[3])
 {
     memset(ev, 0, 3 * sizeof(*ev));
     for (int i = 0; i < 3; i++) {
         char img[128];
-        ev[i].stage = VEC[i].stage;
-        snprintf(ev[i].component, sizeof(ev[i].component), "%s", VEC[i].component);
-        snprintf(ev[i].version, sizeof(ev[i].version), "%s", VEC[i].version);
-        ev[i].svn = VEC[i].svn;
-        snprintf(img, sizeof(img), "%s %s image", VEC[i].component, VEC[i].version);
-        assert_int_equal(adev_sha256(img, strlen(img), ev[i].digest), 0);
+        ev[i].stage = proto_vec_events[i].stage;
+        snprintf(ev[i].component, sizeof(ev[i].component), "%s", proto_vec_events[i].component);
+        snprintf(ev[i].version, sizeof(ev[i].version), "%s", proto_vec_events[i].version);
+        ev[i].svn = proto_vec_events[i].svn;
+        snprintf(img, sizeof(img), "%s %s image", proto_vec_events[i].component,
+                 proto_vec_events[i].version);
+        assert_int_equal(proto_sha256(img, strlen(img), ev[i].digest), 0);
+        assert_hex(ev[i].digest, 32, proto_vec_events[i].digest);
     }
 }
 
@@ -105,52 +62,56 @@ static void
 test_vector_encoding_and_fold(void **state)
 {
     (void)state;
-    struct adev_event ev[3];
-    uint8_t enc[ADEV_EVENT_ENC_MAX], h[32], c[32];
+    struct proto_event ev[3];
+    uint8_t enc[PROTO_EVENT_ENC_MAX], h[32], c[32];
     size_t len;
 
     vector_events(ev);
     memset(c, 0, sizeof(c));
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(adev_event_encode(&ev[i], enc, sizeof(enc), &len), 0);
-        assert_hex(enc, len, VEC[i].enc);
-        assert_int_equal(adev_sha256(enc, len, h), 0);
-        assert_hex(h, 32, VEC[i].measurement);
+        assert_int_equal(proto_event_encode(&ev[i], enc, &len), 0);
+        assert_hex(enc, len, proto_vec_events[i].enc);
+        assert_int_equal(proto_sha256(enc, len, h), 0);
+        assert_hex(h, 32, proto_vec_events[i].measurement);
         /* the incremental extend and the whole-log fold agree at every step */
-        assert_int_equal(adev_composite_extend(c, &ev[i]), 0);
-        assert_hex(c, 32, VEC[i].composite);
-        assert_int_equal(adev_composite(ev, (size_t)i + 1, h), 0);
-        assert_hex(h, 32, VEC[i].composite);
+        assert_int_equal(proto_composite_extend(c, &ev[i]), 0);
+        assert_hex(c, 32, proto_vec_events[i].composite);
+        assert_int_equal(proto_composite(ev, (size_t)i + 1, h), 0);
+        assert_hex(h, 32, proto_vec_events[i].composite);
     }
     /* C_0 is 32 zero bytes */
-    assert_int_equal(adev_composite(ev, 0, h), 0);
+    assert_int_equal(proto_composite(ev, 0, h), 0);
     uint8_t zero[32] = {0};
     assert_memory_equal(h, zero, 32);
-    /* the encoder needs room for the largest event */
-    assert_int_equal(adev_event_encode(&ev[0], enc, ADEV_EVENT_ENC_MAX - 1, &len), -1);
+    /* an invalid event has no encoding */
+    ev[0].stage = 0;
+    assert_int_equal(proto_event_encode(&ev[0], enc, &len), -1);
 }
 
 static void
 test_vector_device_id_and_message(void **state)
 {
     (void)state;
-    BIO *bio = BIO_new_mem_buf(ID_PUB, -1);
+    BIO *bio = BIO_new_mem_buf(proto_vec_identity_pub_pem, -1);
     EVP_PKEY *pub = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     assert_non_null(pub);
-    uint8_t spki[ADEV_SPKI_LEN], *p = spki, id[32], nonce[32], comp[32], msg[ADEV_MSG_LEN];
+    uint8_t spki[ADEV_SPKI_LEN], *p = spki, id[32], nonce[32], comp[32], msg[PROTO_MSG_LEN];
     assert_int_equal(i2d_PUBKEY(pub, NULL), ADEV_SPKI_LEN);
     assert_int_equal(i2d_PUBKEY(pub, &p), ADEV_SPKI_LEN);
     assert_int_equal(adev_device_id(spki, id), 0);
-    assert_hex(id, 32, DEVICE_ID);
+    assert_hex(id, 32, proto_vec_device_id);
 
     for (int i = 0; i < 32; i++)
         nonce[i] = (uint8_t)i;
-    assert_int_equal(adev_unhex(VEC[2].composite, comp, 32), 0);
-    assert_int_equal(
-        adev_attest_message(nonce, id, comp, (const uint8_t *)CSR_BYTES, strlen(CSR_BYTES), msg),
-        0);
-    assert_hex(msg, sizeof(msg), MSG_HEX);
+    assert_int_equal(unhex(proto_vec_events[2].composite, comp, 32), 0);
+    assert_int_equal(adev_attest_message(nonce, id, comp, (const uint8_t *)proto_vec_csr_bytes,
+                                         strlen(proto_vec_csr_bytes), msg),
+                     0);
+    assert_hex(msg, sizeof(msg), proto_vec_message_hex);
     assert_memory_equal(msg, "AEGIS-ATTEST-V1", 16); /* with its NUL */
+    assert_memory_equal(msg, proto_msg_prefix, 16);
+    assert_int_equal(proto_sha256(proto_vec_csr_bytes, strlen(proto_vec_csr_bytes), comp), 0);
+    assert_hex(comp, 32, proto_vec_csr_hash);
     assert_int_equal(adev_attest_message(nonce, id, comp, NULL, 0, msg), -1);
     EVP_PKEY_free(pub);
     BIO_free(bio);
@@ -159,7 +120,7 @@ test_vector_device_id_and_message(void **state)
 static EVP_PKEY *
 vector_public_key(void)
 {
-    BIO *bio = BIO_new_mem_buf(ID_PUB, -1);
+    BIO *bio = BIO_new_mem_buf(proto_vec_identity_pub_pem, -1);
     EVP_PKEY *pub = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
     assert_non_null(pub);
@@ -183,7 +144,7 @@ test_vector_key_store_signature(void **state)
 {
     (void)state;
     char dir[] = "/tmp/test_fw_evidence.XXXXXX", path[128];
-    uint8_t spki[ADEV_SPKI_LEN], id[32], msg[ADEV_MSG_LEN], sig[ADEV_SIG_MAX], pub_sig[128];
+    uint8_t spki[ADEV_SPKI_LEN], id[32], msg[PROTO_MSG_LEN], sig[ADEV_SIG_MAX], pub_sig[128];
     size_t sig_len = 0;
 
     assert_non_null(mkdtemp(dir));
@@ -193,20 +154,20 @@ test_vector_key_store_signature(void **state)
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fchmod(fileno(f), 0600), 0);
-    fputs(ID_KEY, f);
+    fputs(proto_vec_identity_key_pem, f);
     fclose(f);
     adev_keystore *ks = adev_host_keystore_open(dir);
     assert_non_null(ks);
     assert_int_equal(adev_keystore_public_der(ks, spki), 0);
     assert_int_equal(adev_device_id(spki, id), 0);
-    assert_hex(id, 32, DEVICE_ID);
+    assert_hex(id, 32, proto_vec_device_id);
 
-    assert_int_equal(adev_unhex(MSG_HEX, msg, sizeof(msg)), 0);
+    assert_int_equal(unhex(proto_vec_message_hex, msg, sizeof(msg)), 0);
     assert_int_equal(adev_keystore_sign(ks, msg, sizeof(msg), sig, sizeof(sig), &sig_len), 0);
     EVP_PKEY *pub = vector_public_key();
     assert_true(verifies(pub, sig, sig_len, msg, sizeof(msg)));
-    size_t n = strlen(SIG_HEX) / 2;
-    assert_int_equal(adev_unhex(SIG_HEX, pub_sig, n), 0);
+    size_t n = strlen(proto_vec_signature_hex) / 2;
+    assert_int_equal(unhex(proto_vec_signature_hex, pub_sig, n), 0);
     assert_true(verifies(pub, pub_sig, n, msg, sizeof(msg)));
     msg[143] ^= 1;
     assert_false(verifies(pub, sig, sig_len, msg, sizeof(msg)));
@@ -222,18 +183,18 @@ static void
 test_vector_evidence_body(void **state)
 {
     (void)state;
-    struct adev_event ev[3];
+    struct proto_event ev[3];
     struct adev_evidence e;
     uint8_t sig[128];
-    size_t n = strlen(SIG_HEX) / 2;
+    size_t n = strlen(proto_vec_signature_hex) / 2;
 
     vector_events(ev);
     memset(&e, 0, sizeof(e));
-    assert_int_equal(adev_unhex(DEVICE_ID, e.device_id, 32), 0);
+    assert_int_equal(unhex(proto_vec_device_id, e.device_id, 32), 0);
     for (int i = 0; i < 32; i++)
         e.nonce[i] = (uint8_t)i;
-    assert_int_equal(adev_composite(ev, 3, e.composite), 0);
-    assert_int_equal(adev_unhex(SIG_HEX, sig, n), 0);
+    assert_int_equal(proto_composite(ev, 3, e.composite), 0);
+    assert_int_equal(unhex(proto_vec_signature_hex, sig, n), 0);
     e.events = ev;
     e.n_events = 3;
     e.csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\n...";
@@ -245,16 +206,16 @@ test_vector_evidence_body(void **state)
     json_t *want =
         json_pack("{s:i, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:i, s:s}, {s:s, s:s, s:s, s:i, s:s}, "
                   "{s:s, s:s, s:s, s:i, s:s}], s:s, s:s}",
-                  "version", 1, "device_id", DEVICE_ID, "nonce",
+                  "version", 1, "device_id", proto_vec_device_id, "nonce",
                   "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "composite",
-                  VEC[2].composite, "event_log", "stage", "bootloader", "component", "aegis-bl",
-                  "version", "1.0.0", "svn", 1, "digest",
+                  proto_vec_events[2].composite, "event_log", "stage", "bootloader", "component",
+                  "aegis-bl", "version", "1.0.0", "svn", 1, "digest",
                   "671110ef05d05c0f9fe1e24b8618426e2a4c76e00cef45f96901a26f03e21dbd", "stage", "os",
                   "component", "aegis-os", "version", "2.3.1", "svn", 7, "digest",
                   "235a4df5aafadcb8a03079d8e9c78ee94be0e460d6a445750092b06a28c33ef3", "stage",
                   "app", "component", "acme-thermo", "version", "0.9.0-rc1", "svn", 42, "digest",
                   "28c2eb485677225e582e05aab123655160f102aa26b2f11d458fb865709c5270", "csr",
-                  "-----BEGIN CERTIFICATE REQUEST-----\n...", "signature", SIG_B64);
+                  "-----BEGIN CERTIFICATE REQUEST-----\n...", "signature", proto_vec_signature_b64);
     assert_non_null(got);
     assert_non_null(want);
     if (!json_equal(got, want))
@@ -270,58 +231,60 @@ test_hex(void **state)
     (void)state;
     uint8_t b[2];
     char s[5];
-    assert_int_equal(adev_unhex("aB0f", b, 2), 0);
+    /* files and flags: either case; the wire: lower case only */
+    assert_int_equal(proto_unhex("aB0f", 4, b, 2, 0), 0);
     assert_int_equal(b[0], 0xab);
     assert_int_equal(b[1], 0x0f);
-    adev_hex(b, 2, s);
+    proto_hex(b, 2, s);
     assert_string_equal(s, "ab0f");
-    assert_int_equal(adev_unhex("ab0", b, 2), -1);
-    assert_int_equal(adev_unhex("ab0g", b, 2), -1);
-    assert_int_equal(adev_unhex("ab0f00", b, 2), -1);
+    assert_int_equal(proto_unhex("aB0f", 4, b, 2, 1), -1);
+    assert_int_equal(proto_unhex("ab0", 3, b, 2, 0), -1);
+    assert_int_equal(proto_unhex("ab0g", 4, b, 2, 0), -1);
+    assert_int_equal(proto_unhex("ab0f00", 6, b, 2, 0), -1);
 }
 
 static void
 test_event_rules(void **state)
 {
     (void)state;
-    struct adev_event ev[ADEV_EVENTS_MAX + 1];
+    struct proto_event ev[PROTO_EVENTS_MAX + 1];
     vector_events(ev);
-    assert_int_equal(adev_event_log_check(ev, 3), 0);
+    assert_int_equal(proto_event_log_check(ev, 3), 0);
     /* component syntax */
-    struct adev_event e = ev[0];
+    struct proto_event e = ev[0];
     snprintf(e.component, sizeof(e.component), "Aegis-BL");
-    assert_int_equal(adev_event_check(&e), -1);
+    assert_int_equal(proto_event_check(&e), -1);
     snprintf(e.component, sizeof(e.component), "a/b");
-    assert_int_equal(adev_event_check(&e), -1);
+    assert_int_equal(proto_event_check(&e), -1);
     e.component[0] = '\0';
-    assert_int_equal(adev_event_check(&e), -1);
-    memset(e.component, 'a', ADEV_COMPONENT_MAX);
-    e.component[ADEV_COMPONENT_MAX] = '\0';
-    assert_int_equal(adev_event_check(&e), 0); /* 64 is the maximum */
+    assert_int_equal(proto_event_check(&e), -1);
+    memset(e.component, 'a', PROTO_COMPONENT_MAX);
+    e.component[PROTO_COMPONENT_MAX] = '\0';
+    assert_int_equal(proto_event_check(&e), 0); /* 64 is the maximum */
     /* version: printable, no spaces */
     e = ev[0];
     snprintf(e.version, sizeof(e.version), "1.0 beta");
-    assert_int_equal(adev_event_check(&e), -1);
+    assert_int_equal(proto_event_check(&e), -1);
     e.version[0] = '\0';
-    assert_int_equal(adev_event_check(&e), -1);
-    memset(e.version, '~', ADEV_VERSION_MAX);
-    e.version[ADEV_VERSION_MAX] = '\0';
-    assert_int_equal(adev_event_check(&e), 0);
+    assert_int_equal(proto_event_check(&e), -1);
+    memset(e.version, '~', PROTO_VERSION_MAX);
+    e.version[PROTO_VERSION_MAX] = '\0';
+    assert_int_equal(proto_event_check(&e), 0);
     e.stage = 4;
-    assert_int_equal(adev_event_check(&e), -1);
+    assert_int_equal(proto_event_check(&e), -1);
     /* log order and counts */
-    assert_int_equal(adev_event_log_check(ev, 2), -1); /* no app */
-    struct adev_event swapped[3] = {ev[1], ev[0], ev[2]};
-    assert_int_equal(adev_event_log_check(swapped, 3), -1);
-    struct adev_event two_os[3] = {ev[0], ev[1], ev[1]};
-    assert_int_equal(adev_event_log_check(two_os, 3), -1);
-    for (int i = 3; i <= ADEV_EVENTS_MAX; i++)
+    assert_int_equal(proto_event_log_check(ev, 2), -1); /* no app */
+    struct proto_event swapped[3] = {ev[1], ev[0], ev[2]};
+    assert_int_equal(proto_event_log_check(swapped, 3), -1);
+    struct proto_event two_os[3] = {ev[0], ev[1], ev[1]};
+    assert_int_equal(proto_event_log_check(two_os, 3), -1);
+    for (int i = 3; i <= PROTO_EVENTS_MAX; i++)
         ev[i] = ev[2];
-    assert_int_equal(adev_event_log_check(ev, ADEV_EVENTS_MAX), 0); /* six apps */
-    assert_int_equal(adev_event_log_check(ev, ADEV_EVENTS_MAX + 1), -1);
-    assert_string_equal(adev_stage_name(ADEV_STAGE_OS), "os");
-    assert_int_equal(adev_stage_parse("app"), ADEV_STAGE_APP);
-    assert_int_equal(adev_stage_parse("rom"), -1);
+    assert_int_equal(proto_event_log_check(ev, PROTO_EVENTS_MAX), 0); /* six apps */
+    assert_int_equal(proto_event_log_check(ev, PROTO_EVENTS_MAX + 1), -1);
+    assert_string_equal(proto_stage_name(PROTO_STAGE_OS), "os");
+    assert_int_equal(proto_stage_parse("app", 3), PROTO_STAGE_APP);
+    assert_int_equal(proto_stage_parse("rom", 3), -1);
 }
 
 static void
@@ -381,7 +344,7 @@ test_evidence_json_shape(void **state)
     adev_keystore *ks = adev_host_keystore_open(dir);
     assert_non_null(ks);
     adev_opkey *op = adev_opkey_generate();
-    struct adev_event ev[3];
+    struct proto_event ev[3];
     uint8_t nonce[32], comp[32], spki[ADEV_SPKI_LEN], id[32];
     vector_events(ev);
     assert_int_equal(adev_random(nonce, sizeof(nonce)), 0);
@@ -401,13 +364,14 @@ test_evidence_json_shape(void **state)
     assert_int_equal(adev_keystore_public_der(ks, spki), 0);
     assert_int_equal(adev_device_id(spki, id), 0);
     char idhex[65], noncehex[65], comphex[65];
-    adev_hex(id, 32, idhex);
-    adev_hex(nonce, 32, noncehex);
-    adev_hex(comp, 32, comphex);
+    proto_hex(id, 32, idhex);
+    proto_hex(nonce, 32, noncehex);
+    proto_hex(comp, 32, comphex);
     assert_string_equal(json_string_value(json_object_get(root, "device_id")), idhex);
     assert_string_equal(json_string_value(json_object_get(root, "nonce")), noncehex);
-    assert_string_equal(json_string_value(json_object_get(root, "composite")), VEC[2].composite);
-    assert_string_equal(comphex, VEC[2].composite);
+    assert_string_equal(json_string_value(json_object_get(root, "composite")),
+                        proto_vec_events[2].composite);
+    assert_string_equal(comphex, proto_vec_events[2].composite);
 
     json_t *log = json_object_get(root, "event_log");
     assert_true(json_is_array(log));
@@ -418,11 +382,13 @@ test_evidence_json_shape(void **state)
         char dig[65];
         assert_int_equal(json_object_size(e), 5);
         assert_string_equal(json_string_value(json_object_get(e, "stage")), stages[i]);
-        assert_string_equal(json_string_value(json_object_get(e, "component")), VEC[i].component);
-        assert_string_equal(json_string_value(json_object_get(e, "version")), VEC[i].version);
+        assert_string_equal(json_string_value(json_object_get(e, "component")),
+                            proto_vec_events[i].component);
+        assert_string_equal(json_string_value(json_object_get(e, "version")),
+                            proto_vec_events[i].version);
         assert_true(json_is_integer(json_object_get(e, "svn")));
-        assert_int_equal(json_integer_value(json_object_get(e, "svn")), VEC[i].svn);
-        adev_hex(ev[i].digest, 32, dig);
+        assert_int_equal(json_integer_value(json_object_get(e, "svn")), proto_vec_events[i].svn);
+        proto_hex(ev[i].digest, 32, dig);
         assert_string_equal(json_string_value(json_object_get(e, "digest")), dig);
     }
 
@@ -449,7 +415,7 @@ test_evidence_json_shape(void **state)
         n--;
         slen--;
     }
-    uint8_t msg[ADEV_MSG_LEN];
+    uint8_t msg[PROTO_MSG_LEN];
     assert_int_equal(adev_attest_message(nonce, id, comp, csr_der, (size_t)csr_len, msg), 0);
     const uint8_t *sp = spki;
     EVP_PKEY *pub = d2i_PUBKEY(NULL, &sp, ADEV_SPKI_LEN);
@@ -462,7 +428,7 @@ test_evidence_json_shape(void **state)
     assert_int_not_equal(EVP_DigestVerify(md, sig, (size_t)n, msg, sizeof(msg)), 1);
 
     /* a malformed log is refused before anything is signed */
-    struct adev_event bad[3] = {ev[1], ev[0], ev[2]};
+    struct proto_event bad[3] = {ev[1], ev[0], ev[2]};
     assert_null(adev_evidence_build(ks, nonce, bad, 3, op, NULL));
 
     EVP_MD_CTX_free(md);
