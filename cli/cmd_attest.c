@@ -4,6 +4,7 @@
 #include "ctl_client.h"
 #include "ctl_res.h"
 #include "ctl_store.h"
+#include "proto_fields.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -144,7 +145,7 @@ ctl_refvals_add(struct ctl *c, int argc, char **argv)
     if (stage == NULL || component == NULL || version == NULL || svn_s == NULL || digest_s == NULL)
         return ctl_usage_error(c, "--stage, --component, --version, --svn and --digest are "
                                   "required");
-    if (strcmp(stage, "bootloader") != 0 && strcmp(stage, "os") != 0 && strcmp(stage, "app") != 0)
+    if (proto_stage_parse(stage, strlen(stage)) < 0)
         return ctl_usage_error(c, "--stage: expected bootloader, os or app");
     if (!ctl_component_ok(component))
         return ctl_usage_error(c, "--component: 1-64 characters of [a-z0-9._-]");

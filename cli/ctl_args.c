@@ -1,5 +1,6 @@
 #include "ctl_args.h"
 
+#include "proto_fields.h"
 #include "util.h"
 
 #include <assert.h>
@@ -166,14 +167,12 @@ ctl_cursor_ok(struct ctl *c, const char *cursor)
 int
 ctl_parse_digest(struct ctl *c, const char *s, char out[65])
 {
-    size_t n = strlen(s);
-    if (n != 64 || strspn(s, "0123456789abcdefABCDEF") != 64) {
+    uint8_t digest[PROTO_HASH_LEN];
+    if (proto_unhex(s, strlen(s), digest, sizeof(digest), 0) != 0) {
         ctl_usage_error(c, "--digest: expected 64 hex characters (SHA-256 of the image)");
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
-    out[64] = '\0';
+    proto_hex(digest, sizeof(digest), out); /* the wire's lower case */
     return 0;
 }
 
@@ -191,18 +190,13 @@ ctl_time_ok(struct ctl *c, const char *opt, const char *s)
 int
 ctl_component_ok(const char *s)
 {
-    size_t n = strlen(s);
-    return n >= 1 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+    return proto_component_ok(s, strlen(s));
 }
 
 int
 ctl_version_ok(const char *s)
 {
-    size_t n = 0;
-    for (; s[n] != '\0'; n++)
-        if (n == 32 || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
-            return 0;
-    return n >= 1;
+    return proto_version_ok(s, strlen(s));
 }
 
 int

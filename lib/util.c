@@ -53,17 +53,6 @@ util_parse_rfc3339(const char *s, int64_t *out)
     return 0;
 }
 
-void
-util_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int64_t
 util_now(void)
 {

@@ -16,9 +16,6 @@ char *util_rfc3339(int64_t t, char *buf, size_t len);
 /* Parses RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ". Returns 0, or -1. */
 int util_parse_rfc3339(const char *s, int64_t *out);
 
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void util_hex(const unsigned char *in, size_t n, char *out);
-
 /* Wall-clock unix seconds. */
 int64_t util_now(void);
 

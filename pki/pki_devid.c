@@ -3,6 +3,7 @@
 #include "pki.h"
 #include "pki_util.h"
 
+#include "proto_fields.h"
 #include "util.h"
 
 #include <openssl/decoder.h>
@@ -136,7 +137,7 @@ pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, char id
             goto out;
         }
     }
-    util_hex(md, sizeof(md), id);
+    proto_hex(md, sizeof(md), id);
     rc = 0;
 out:
     ERR_clear_error();

@@ -5,15 +5,13 @@
 #include "app.h"
 #include "api.h"
 #include "api_util.h"
-#include "proto_fields.h"
 #include "jsonx.h"
+#include "proto_fields.h"
 #include "store.h"
 
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>
-
-#define DEVICE_ID_LEN 64
 
 /* --- reference values --- */
 
@@ -174,7 +172,7 @@ api_device_attestations(api_req *r)
     json_t *items = NULL;
     const char *id = r->params[0];
 
-    if (strlen(id) != DEVICE_ID_LEN || strspn(id, "0123456789abcdef") != DEVICE_ID_LEN) {
+    if (!proto_digest_hex_ok(id, strlen(id))) {
         api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
         return;
     }

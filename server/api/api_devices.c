@@ -10,6 +10,7 @@
 #include "api_util.h"
 #include "jsonx.h"
 #include "pki.h"
+#include "proto_fields.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEVICE_ID_LEN 64
 #define IMPORT_MAX 10000      /* entries per import */
 #define PUBLIC_KEY_MAX 4096   /* bytes of one entry's PEM */
 #define IMPORT_ERRORS_MAX 100 /* entries of an "errors" list; "error_count" has the total */
@@ -29,7 +29,7 @@ static int
 device_param(api_req *r, const char **id)
 {
     const char *s = r->params[0];
-    if (strlen(s) != DEVICE_ID_LEN || strspn(s, "0123456789abcdef") != DEVICE_ID_LEN) {
+    if (!proto_digest_hex_ok(s, strlen(s))) {
         api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
         return -1;
     }
@@ -72,7 +72,7 @@ group_body(api_req *r, int required, int64_t *group_id)
 /* --- import --- */
 
 struct slot {
-    char id[DEVICE_ID_LEN + 1];
+    char id[PROTO_HASH_HEX + 1];
     char *pem; /* normalised PEM (malloc'd) */
 };
 

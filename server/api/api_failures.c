@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEVICE_ID_LEN 64
 #define HOUR 3600
 #define DAY 86400
 #define RATES_DEFAULT_SPAN (7 * DAY)
@@ -74,7 +73,7 @@ static int
 device_param(api_req *r, const char **id)
 {
     *id = r->params[0];
-    if (strlen(*id) != DEVICE_ID_LEN || strspn(*id, "0123456789abcdef") != DEVICE_ID_LEN) {
+    if (!proto_digest_hex_ok(*id, strlen(*id))) {
         api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
         return -1;
     }

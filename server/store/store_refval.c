@@ -2,10 +2,10 @@
  * the policy an attempt is checked against. Same rules as store.c (store_int.h): one connection per
  * call, changes in one BEGIN IMMEDIATE transaction with their audit row, values only bound. */
 #include "store.h"
+#include "proto_fields.h"
 #include "store_int.h"
 #include "store_refval_int.h"
 
-#include "proto_fields.h"
 #include "util.h"
 
 #include <assert.h>
@@ -47,8 +47,7 @@ static const char SQL_MINIMUM_DELETE[] =
 static int
 stage_ok(const char *stage)
 {
-    return stage != NULL && (strcmp(stage, "bootloader") == 0 || strcmp(stage, "os") == 0 ||
-                             strcmp(stage, "app") == 0);
+    return stage != NULL && proto_stage_parse(stage, strlen(stage)) > 0;
 }
 
 static int

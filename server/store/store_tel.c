@@ -3,6 +3,7 @@
  * field rules are proto's), and stepping a write. */
 #include "store_tel.h"
 
+#include "proto_event.h"
 #include "util.h"
 
 #include <openssl/evp.h>
@@ -47,15 +48,14 @@ store__tel_sig_text(const char *component, const char *reason, const char *pc,
 void
 store__tel_sig_digest(const char *text, size_t n, char out[STORE_TEL_SIG_HEX + 1])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(text, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+    uint8_t md[PROTO_HASH_LEN];
+    if (proto_sha256(text, n, md) != 0) {
         /* only with no memory in OpenSSL: never a valid signature */
         memset(out, 'x', STORE_TEL_SIG_HEX);
         out[STORE_TEL_SIG_HEX] = '\0';
         return;
     }
-    util_hex(md, 32, out);
+    proto_hex(md, sizeof(md), out);
 }
 
 void

@@ -49,7 +49,7 @@ assert_hex(const unsigned char *b, size_t n, const char *want)
 {
     char got[2 * PROTO_EVENT_ENC_MAX + 1];
     assert_true(n <= PROTO_EVENT_ENC_MAX);
-    util_hex(b, n, got);
+    proto_hex(b, n, got);
     assert_string_equal(got, want);
 }
 
@@ -119,7 +119,7 @@ test_vector_message(void **state)
     unhex(VEC[2].composite, comp, 32);
     unhex(CSR_HASH, csr, 32);
     proto_attest_message(nonce, id, comp, csr, msg);
-    util_hex(msg, sizeof(msg), hex);
+    proto_hex(msg, sizeof(msg), hex);
     assert_string_equal(hex, MSG_HEX);
     assert_memory_equal(msg, "AEGIS-ATTEST-V1", 16); /* with its NUL */
 }

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "schema.h"
 #include "store.h"
+#include "proto_fields.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -51,7 +52,7 @@ dev_id(uint64_t n, char out[65])
         x ^= x >> 27;
         b[i] = (unsigned char)(x >> 56);
     }
-    util_hex(b, 32, out);
+    proto_hex(b, 32, out);
 }
 
 static inline void
