@@ -6,7 +6,6 @@
 #include "proto_event.h"
 #include "util.h"
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
