@@ -121,20 +121,23 @@ for src in "$ROOT"/fuzz/fuzz_*.c; do
     fi
 done
 
-# --- layer rules of the include graph (tests/check_layers.py): the tree, and the checker's own
-# proof that it catches a forbidden include. ---
-for mode in "" "--self-test"; do
-    out="$TMP/layers.out"
-    # shellcheck disable=SC2086
-    if python3 "$ROOT/tests/check_layers.py" $mode >"$out" 2>&1; then
-        echo "layers ${mode:-tree}: $(tail -n 1 "$out")"
-        passed=$((passed + 1))
-    else
-        echo "=== layers ${mode:-tree} failed; output:"
-        cat "$out"
-        add_failure "layers ${mode:-tree}"
-        failed=$((failed + 1))
-    fi
+# --- the shape of the tree: the layer rules of the include graph (tests/check_layers.py) and the
+# size of files and functions (tests/check_sizes.py), each on the tree and on its own proof that it
+# catches a violation. ---
+for check in layers sizes; do
+    for mode in "" "--self-test"; do
+        out="$TMP/$check.out"
+        # shellcheck disable=SC2086
+        if python3 "$ROOT/tests/check_$check.py" $mode >"$out" 2>&1; then
+            echo "$check ${mode:-tree}: $(tail -n 1 "$out")"
+            passed=$((passed + 1))
+        else
+            echo "=== $check ${mode:-tree} failed; output:"
+            cat "$out"
+            add_failure "$check ${mode:-tree}"
+            failed=$((failed + 1))
+        fi
+    done
 done
 
 # --- integration tests ---
