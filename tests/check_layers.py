@@ -2,8 +2,9 @@
 """The layer rules of the include graph (docs/architecture.md "Layers"), checked on every quoted
 #include of the tree's C files. The Makefile compiles each folder with the same include paths, so a
 forbidden include does not even build; this check says which rule it breaks, and also refuses
-what include paths cannot: #include of a .c file, paths with directories, and two headers of one
-name.
+what include paths cannot: #include of a .c file, paths with directories, two headers of one
+name, and cycles between modules inside a layer (a module is x.c with x.h, and x_int.h, its
+internal header).
 
 usage: tests/check_layers.py [--root DIR]   exit 0 when clean, 1 with one line per violation
        tests/check_layers.py --self-test    shows that a forbidden include is caught
@@ -110,7 +111,41 @@ def check(root):
                 if tlayer not in allowed:
                     problems.append("%s: %s is layer %s, which layer %s may not use (may: %s)" %
                                     (where, target, tlayer, layer, ", ".join(sorted(allowed))))
-    return problems
+    return problems + cycles(root, files, headers)
+
+
+def module_of(rel):
+    base = os.path.splitext(rel)[0]
+    return base[:-4] if base.endswith("_int") else base
+
+
+def cycles(root, files, headers):
+    """Cycles in the graph of modules of the product (a module includes another's header)."""
+    graph = {}
+    for rel in files:
+        if layer_of(rel) in ("tests", "tests/fw", "fuzz", "bench"):
+            continue
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            for line in f:
+                m = INCLUDE.match(line)
+                target = headers.get(m.group(1)) if m else None
+                if target is not None and module_of(target) != module_of(rel):
+                    graph.setdefault(module_of(rel), set()).add(module_of(target))
+    found, state = [], {}
+
+    def visit(v, path):
+        state[v] = 1
+        for w in sorted(graph.get(v, ())):
+            if state.get(w) == 1:
+                found.append(path[path.index(w):] + [w])
+            elif w not in state:
+                visit(w, path + [w])
+        state[v] = 2
+
+    for v in sorted(graph):
+        if v not in state:
+            visit(v, [v])
+    return ["include cycle: " + " -> ".join(c) for c in found]
 
 
 def self_test():
@@ -121,17 +156,21 @@ def self_test():
         for d in ("lib", "server/store", "firmware-ref"):
             os.makedirs(os.path.join(tmp, d))
         files = {"lib/util.h": "", "server/store/store.h": '#include "util.h"\n',
-                 "firmware-ref/device.c": '#include "util.h"\n'}
+                 "firmware-ref/device.c": '#include "util.h"\n',
+                 "lib/a.h": "", "lib/a.c": '#include "b.h"\n', "lib/b.h": "", "lib/b.c": ""}
         for rel, text in files.items():
             with open(os.path.join(tmp, rel), "w") as f:
                 f.write(text)
         clean = check(tmp)
         with open(os.path.join(tmp, "firmware-ref/device.c"), "a") as f:
             f.write('#include "store.h"\n#include "../lib/util.c"\n')
+        with open(os.path.join(tmp, "lib/b.c"), "a") as f:
+            f.write('#include "a.h"\n')
         dirty = check(tmp)
     finally:
         shutil.rmtree(tmp)
-    ok = clean == [] and len(dirty) == 2 and "may not use" in dirty[0] and ".c file" in dirty[1]
+    ok = (clean == [] and len(dirty) == 3 and "may not use" in dirty[0] and ".c file" in dirty[1]
+          and dirty[2] == "include cycle: lib/a -> lib/b -> lib/a")
     print("self-test: clean tree %d problems, forbidden includes %d problems: %s" %
           (len(clean), len(dirty), "ok" if ok else "FAILED"))
     for p in dirty:
