@@ -1,8 +1,8 @@
 /* store: the device's side of attestation (store.h "device attestation"): challenge nonces, and
  * for POST /v1/device/attest its two calls: store_attest_load (consume the nonce and read what the
- * verifier decides on) and store_attestation_record (write the outcome). Same rules as store.c
- * (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE transaction, values only
- * bound. */
+ * verifier decides on) and store_attestation_record (write the outcome). Same rules as every store
+ * file (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE transaction, values
+ * only bound. */
 #include "store.h"
 #include "store_int.h"
 #include "store_refval_int.h"

@@ -1,5 +1,5 @@
 /* store: attestation records as the manufacturer API reads them (store.h "device attestation"):
- * a device's records, the tenant's records, and their retention. Same rules as store.c
+ * a device's records, the tenant's records, and their retention. Same rules as every store file
  * (store_int.h): one connection per call, values only bound. */
 #include "store.h"
 #include "store_int.h"

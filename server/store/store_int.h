@@ -1,15 +1,7 @@
 /* store internals shared by the store's source files. Nothing outside server/store/ includes this
  * header: the rest of Aegis sees only store.h.
  *
- *   store.c           opening, pragmas, the connection pool, transactions, write-ahead-log flush,
- *                     retention batches, ping and checkpoint
- *   store_migrate.c   schema migrations
- *   store_query.c     stepping, binding, argument checks, columns as JSON, paged lists
- *   store_tenant.c    tenants, issuing CAs, API tokens, the audit log
- *   store_catalog.c   products and device groups
- *   store_devices.c   the device registry (import, claim, move, block, list, get, auth)
- *   store_attest.c    nonces, reference values, minimums, attestation records
- *   store_telemetry.c failure reports, buckets, crash rates, flags
+ * Which file holds what: docs/architecture.md, "The store".
  *
  * Conventions:
  *  - A call takes a connection with store__take() for its whole duration and gives it back with

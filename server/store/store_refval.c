@@ -1,6 +1,7 @@
 /* store: reference values and security minimums of attestation (store.h "device attestation"),
- * the policy an attempt is checked against. Same rules as store.c (store_int.h): one connection per
- * call, changes in one BEGIN IMMEDIATE transaction with their audit row, values only bound. */
+ * the policy an attempt is checked against. Same rules as every store file (store_int.h): one
+ * connection per call, changes in one BEGIN IMMEDIATE transaction with their audit row, values only
+ * bound. */
 #include "store.h"
 #include "proto_fields.h"
 #include "store_int.h"

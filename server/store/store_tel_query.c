@@ -1,7 +1,7 @@
 /* store_tel_query: failure reporting's reads (store.h "failure reporting"; docs/api.md "Failure
  * reporting"): crash buckets, a device's reports, exports, crash rates, and the failure flags the
- * daemon's periodic job raises. Same rules as store.c (store_int.h): one pool connection per call,
- * values only bound. */
+ * daemon's periodic job raises. Same rules as every store file (store_int.h): one pool connection
+ * per call, values only bound. */
 #include "store_tel.h"
 
 #include "log.h"
