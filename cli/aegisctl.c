@@ -44,10 +44,6 @@ next_command(const struct ctl_cmd *prev, size_t *table)
     return prev;
 }
 
-#define FOREACH_COMMAND(cmd, t)                                                                    \
-    for (const struct ctl_cmd *cmd = next_command(NULL, &t); cmd != NULL;                          \
-         cmd = next_command(cmd, &t))
-
 static const char global_help[] =
     "Global options (before the command):\n"
     "  --data-dir DIR    data directory (default \"var\"): database DIR/aegis.db, PKI DIR/pki\n"
@@ -71,8 +67,8 @@ print_command_list(FILE *f, const char *group)
     for (int api = 0; api <= 1; api++) {
         int header = 0;
         size_t t;
-        FOREACH_COMMAND(cmd, t)
-        {
+        for (const struct ctl_cmd *cmd = next_command(NULL, &t); cmd != NULL;
+             cmd = next_command(cmd, &t)) {
             if ((cmd->api != api && cmd->api != CTL_BOTH) ||
                 (group != NULL && strcmp(cmd->group, group) != 0))
                 continue;
@@ -106,8 +102,8 @@ static const struct ctl_cmd *
 find_command(const char *group, const char *name)
 {
     size_t t;
-    FOREACH_COMMAND(cmd, t)
-    {
+    for (const struct ctl_cmd *cmd = next_command(NULL, &t); cmd != NULL;
+         cmd = next_command(cmd, &t)) {
         if (strcmp(cmd->group, group) != 0)
             continue;
         if (cmd->name == NULL || (name != NULL && strcmp(cmd->name, name) == 0))
@@ -120,8 +116,8 @@ static int
 group_exists(const char *group)
 {
     size_t t;
-    FOREACH_COMMAND(cmd, t)
-    {
+    for (const struct ctl_cmd *cmd = next_command(NULL, &t); cmd != NULL;
+         cmd = next_command(cmd, &t)) {
         if (strcmp(cmd->group, group) == 0)
             return 1;
     }
