@@ -1,18 +1,48 @@
-/* store_agg: open-addressing hash tables over a dense array of entries (store_agg.h). */
-#include "store_agg.h"
+/* hmap: open-addressing hash map from byte keys to dense indexes (hmap.h). */
+#include "hmap.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-void
-store__agg_free(struct store_agg *t)
+struct hmap_key {
+    uint64_t h; /* cached: probes compare it first, growth rehashes without reading keys */
+    size_t klen;
+    char key[HMAP_KEY_MAX];
+};
+
+struct hmap *
+hmap_new(void)
 {
-    free(t->e);
-    free(t->slot);
+    return calloc(1, sizeof(struct hmap));
 }
 
+void
+hmap_free(struct hmap *m)
+{
+    if (m == NULL)
+        return;
+    hmap_clear(m);
+    free(m);
+}
+
+void
+hmap_clear(struct hmap *m)
+{
+    free(m->keys);
+    free(m->slot);
+    memset(m, 0, sizeof(*m));
+}
+
+size_t
+hmap_count(const struct hmap *m)
+{
+    return m->n;
+}
+
+/* FNV-1a. */
 static uint64_t
-agg_hash(const char *k, size_t n)
+hmap_hash(const char *k, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++)
@@ -20,92 +50,106 @@ agg_hash(const char *k, size_t n)
     return h;
 }
 
-/* The slot of key (free when absent). */
+/* The slot of key (a free one when absent). The table is at most half full, so a probe ends. */
 static size_t
-agg_slot(const struct store_agg *t, const char *k, size_t klen, uint64_t h)
+hmap_slot(const struct hmap *m, const char *k, size_t klen, uint64_t h)
 {
-    size_t i = (size_t)h & (t->cap - 1);
-    while (t->slot[i] != 0) {
-        const struct store_agg_ent *e = &t->e[t->slot[i] - 1];
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->slot[i] != 0) {
+        const struct hmap_key *e = &m->keys[m->slot[i] - 1];
         if (e->h == h && e->klen == klen && memcmp(e->key, k, klen) == 0)
             break;
-        i = (i + 1) & (t->cap - 1);
+        i = (i + 1) & (m->cap - 1);
     }
     return i;
 }
 
-/* The entry of key, or NULL when absent. */
-const struct store_agg_ent *
-store__agg_find(const struct store_agg *t, const char *k, size_t klen)
+size_t
+hmap_find(const struct hmap *m, const void *k, size_t klen)
 {
-    if (t->cap == 0)
-        return NULL;
-    size_t i = agg_slot(t, k, klen, agg_hash(k, klen));
-    return t->slot[i] != 0 ? &t->e[t->slot[i] - 1] : NULL;
+    if (m->cap == 0 || klen > HMAP_KEY_MAX)
+        return HMAP_NONE;
+    size_t i = hmap_slot(m, k, klen, hmap_hash(k, klen));
+    return m->slot[i] != 0 ? m->slot[i] - 1 : HMAP_NONE;
 }
 
-/* The entry of key, added (zeroed) when absent (*added set). NULL when out of memory. */
-struct store_agg_ent *
-store__agg_get(struct store_agg *t, const char *k, size_t klen, int *added, size_t *idx)
+/* Room for one more key: the key array and, past half load, a doubled slot table. */
+static int
+hmap_reserve(struct hmap *m)
 {
-    *added = 0;
-    if (klen > STORE_AGG_KEY_MAX) /* a key_* call ran out of room: nothing of k may be read */
-        return NULL;
-    uint64_t h = agg_hash(k, klen);
-    if (t->cap > 0) {
-        size_t i = agg_slot(t, k, klen, h);
-        if (t->slot[i] != 0) {
-            *idx = t->slot[i] - 1;
-            return &t->e[*idx];
-        }
+    if (m->n == m->kcap) {
+        size_t ncap = m->kcap == 0 ? 64 : m->kcap * 2;
+        struct hmap_key *nk = realloc(m->keys, ncap * sizeof(*nk));
+        if (nk == NULL)
+            return -1;
+        m->keys = nk;
+        m->kcap = ncap;
     }
-    if (t->n == t->ecap) {
-        size_t ncap = t->ecap == 0 ? 64 : t->ecap * 2;
-        struct store_agg_ent *ne = realloc(t->e, ncap * sizeof(*ne));
-        if (ne == NULL)
-            return NULL;
-        t->e = ne;
-        t->ecap = ncap;
-    }
-    if ((t->n + 1) * 2 > t->cap) {
-        size_t ncap = t->cap == 0 ? 128 : t->cap * 2;
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap == 0 ? 128 : m->cap * 2;
         uint32_t *ns = calloc(ncap, sizeof(*ns));
         if (ns == NULL)
-            return NULL;
-        free(t->slot);
-        t->slot = ns;
-        t->cap = ncap;
-        for (size_t j = 0; j < t->n; j++)
-            t->slot[agg_slot(t, t->e[j].key, t->e[j].klen, t->e[j].h)] = (uint32_t)(j + 1);
+            return -1;
+        free(m->slot);
+        m->slot = ns;
+        m->cap = ncap;
+        for (size_t j = 0; j < m->n; j++)
+            m->slot[hmap_slot(m, m->keys[j].key, m->keys[j].klen, m->keys[j].h)] =
+                (uint32_t)(j + 1);
     }
-    struct store_agg_ent *e = &t->e[t->n];
-    memset(e, 0, sizeof(*e));
+    return 0;
+}
+
+int
+hmap_insert(struct hmap *m, const void *k, size_t klen, size_t *idx, int *added)
+{
+    *added = 0;
+    if (klen > HMAP_KEY_MAX) /* a key_* call ran out of room: nothing of k may be read */
+        return -1;
+    uint64_t h = hmap_hash(k, klen);
+    if (m->cap > 0) {
+        size_t i = hmap_slot(m, k, klen, h);
+        if (m->slot[i] != 0) {
+            *idx = m->slot[i] - 1;
+            return 0;
+        }
+    }
+    assert(m->n < UINT32_MAX - 1); /* slots hold index + 1 in 32 bits */
+    if (hmap_reserve(m) != 0)
+        return -1;
+    struct hmap_key *e = &m->keys[m->n];
     e->h = h;
     e->klen = klen;
     memcpy(e->key, k, klen);
-    t->slot[agg_slot(t, k, klen, h)] = (uint32_t)(t->n + 1);
-    *idx = t->n++;
+    m->slot[hmap_slot(m, k, klen, h)] = (uint32_t)(m->n + 1);
+    *idx = m->n++;
     *added = 1;
-    return e;
+    return 0;
 }
 
-/* Key builders: append to k (STORE_AGG_KEY_MAX bytes) at o; return the new length,
- * STORE_AGG_KEY_MAX + 1 once too long. Texts keep their NUL as separator. */
-size_t
-store__agg_key_i64(char *k, size_t o, int64_t v)
+const void *
+hmap_key(const struct hmap *m, size_t idx, size_t *klen)
 {
-    if (o + sizeof(v) > STORE_AGG_KEY_MAX)
-        return STORE_AGG_KEY_MAX + 1;
+    assert(idx < m->n);
+    *klen = m->keys[idx].klen;
+    return m->keys[idx].key;
+}
+
+size_t
+hmap_key_i64(char *k, size_t o, int64_t v)
+{
+    if (o + sizeof(v) > HMAP_KEY_MAX)
+        return HMAP_KEY_MAX + 1;
     memcpy(k + o, &v, sizeof(v));
     return o + sizeof(v);
 }
 
 size_t
-store__agg_key_str(char *k, size_t o, const char *v)
+hmap_key_str(char *k, size_t o, const char *v)
 {
     size_t n = strlen(v) + 1;
-    if (o > STORE_AGG_KEY_MAX || n > STORE_AGG_KEY_MAX - o)
-        return STORE_AGG_KEY_MAX + 1;
+    if (o > HMAP_KEY_MAX || n > HMAP_KEY_MAX - o)
+        return HMAP_KEY_MAX + 1;
     memcpy(k + o, v, n);
     return o + n;
 }

@@ -1,48 +1,50 @@
-/* store_agg: the telemetry writer's in-memory aggregates (store_tel_ingest.c): a table of entries
- * by key, each applied to the database once per distinct key of a group, and the writer's cache of
- * known buckets (store_tel_writer.c). Internal to server/store. Not thread-safe: one table, one
- * user at a time. */
-#ifndef AEGIS_STORE_AGG_H
-#define AEGIS_STORE_AGG_H
+/* hmap: the one hash map of the tree. It maps byte keys of at most HMAP_KEY_MAX bytes to dense
+ * indexes 0, 1, 2... in order of insertion, so a caller keeps its values in an array of its own
+ * (indexed alike) and the map only answers "which index is this key". Open addressing with linear
+ * probing over a dense array of keys with their cached hashes; the slot table doubles at half load.
+ * Lookups never allocate. Not thread-safe: one map, one user at a time.
+ *
+ * Ownership: the map owns copies of its keys; hmap_new's map is the caller's (hmap_free), a map
+ * embedded in a caller's struct starts zeroed and its contents are freed with hmap_clear. */
+#ifndef AEGIS_HMAP_H
+#define AEGIS_HMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* In-memory aggregates of one group, each applied once per distinct key: an open-addressing hash
- * table over a dense array of entries (entry pointers are valid until the next insertion). */
-#define STORE_AGG_KEY_MAX 200
+#define HMAP_KEY_MAX 200
+#define HMAP_NONE SIZE_MAX /* hmap_find: no such key */
 
-struct store_agg_ent {
-    uint64_t h;
-    size_t klen;
-    char key[STORE_AGG_KEY_MAX];
-    int64_t id; /* bucket id */
-    int64_t tenant_id;
-    int64_t n1, n2, n3;  /* counts, per table (struct group of store_tel_ingest.c) */
-    const char *s1, *s2; /* borrowed texts to bind */
-    int64_t last;        /* buckets: id of the newest stored report, 0 when none */
-};
+struct hmap_key; /* hmap.c */
 
-struct store_agg {
-    struct store_agg_ent *e; /* n entries in order of insertion */
-    size_t n, ecap;
-    uint32_t *slot; /* cap slots: index + 1 of an entry, 0 when free */
+/* The fields are hmap.c's; all zero is an empty map. */
+struct hmap {
+    struct hmap_key *keys; /* n keys in order of insertion: key i has index i */
+    size_t n, kcap;
+    uint32_t *slot; /* cap slots (a power of two): index + 1 of a key, 0 when free */
     size_t cap;
 };
 
-/* Frees what the table holds (not t itself); t is left invalid until zeroed again. */
-void store__agg_free(struct store_agg *t);
-/* The entry of key k (klen bytes), or NULL when absent. Borrowed from t until its next insertion.
- */
-const struct store_agg_ent *store__agg_find(const struct store_agg *t, const char *k, size_t klen);
-/* The entry of key k, added (zeroed but for its key) when absent: *added 1 then, *idx its index.
- * NULL when out of memory or when klen > STORE_AGG_KEY_MAX. Borrowed as above. */
-struct store_agg_ent *store__agg_get(struct store_agg *t, const char *k, size_t klen, int *added,
-                                     size_t *idx);
-/* Key builders: append v to k (STORE_AGG_KEY_MAX bytes) at o; return the new length,
- * STORE_AGG_KEY_MAX + 1 once too long (store__agg_get then refuses the key). Texts keep their NUL
- * as separator. */
-size_t store__agg_key_i64(char *k, size_t o, int64_t v);
-size_t store__agg_key_str(char *k, size_t o, const char *v);
+/* A new empty map (caller frees with hmap_free), or NULL when out of memory. */
+struct hmap *hmap_new(void);
+void hmap_free(struct hmap *m);
+/* Frees what m holds (not m itself) and leaves m an empty map. */
+void hmap_clear(struct hmap *m);
+
+/* The number of keys: their indexes are 0 .. hmap_count - 1. */
+size_t hmap_count(const struct hmap *m);
+/* The index of key k (klen bytes), or HMAP_NONE when absent (or klen > HMAP_KEY_MAX). */
+size_t hmap_find(const struct hmap *m, const void *k, size_t klen);
+/* The index of key k in *idx, the key added with index hmap_count() when absent (*added 1 then,
+ * else 0). Returns 0, or -1 when out of memory or when klen > HMAP_KEY_MAX (m unchanged). */
+int hmap_insert(struct hmap *m, const void *k, size_t klen, size_t *idx, int *added);
+/* The key of index idx (< hmap_count) and its length. Borrowed from m until its next insertion. */
+const void *hmap_key(const struct hmap *m, size_t idx, size_t *klen);
+
+/* Builders of composite keys: append v to k (HMAP_KEY_MAX bytes) at o; return the new length,
+ * HMAP_KEY_MAX + 1 once too long (hmap_insert and hmap_find then refuse the key, and nothing
+ * further is written). Texts keep their NUL as separator, so ("ab", "c") and ("a", "bc") differ. */
+size_t hmap_key_i64(char *k, size_t o, int64_t v);
+size_t hmap_key_str(char *k, size_t o, const char *v);
 
 #endif
