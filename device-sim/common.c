@@ -1,6 +1,8 @@
 /* common: helpers shared by the aegis-sim commands. */
 #include "sim.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -127,40 +129,7 @@ out:
 int
 sim_write_file(const char *path, const char *data, size_t len)
 {
-    char tmp[SIM_PATH_MAX];
-    int rc = -1, fd = -1;
-
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    if (n <= 0 || (size_t)n >= sizeof(tmp))
-        return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        goto out;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0)
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
+    return util_write_file(path, data, len, 0644); /* fleet files are public */
 }
 
 int

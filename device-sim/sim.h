@@ -41,7 +41,7 @@ long sim_fleet_size(const char *fleet, char ***ids);
 void sim_free_ids(char **ids, size_t n);
 /* Reads a whole text file (at most max bytes, NUL-terminated, malloc'd), or NULL. */
 char *sim_read_text(const char *path, size_t max);
-/* Writes a file atomically (temporary + fsync + rename). 0 or -1. */
+/* Writes a public file (0644) with util_write_file: atomic and durable. 0 or -1. */
 int sim_write_file(const char *path, const char *data, size_t len);
 /* Flushes the file system holding path to disk (syncfs). 0 or -1. */
 int sim_sync_fs(const char *path);

@@ -1,6 +1,8 @@
 /* hal_host: key store, storage, clock and randomness of adev_hal.h on a Linux host. */
 #include "hal_host.h"
 
+#include "util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,7 @@
 #define KEYSTORE_DIR "keystore"
 #define KEYSTORE_FILE "identity.key" /* private to this file: nothing else names it */
 #define STORAGE_DIR "storage"
-#define TMP_MARK ".tmp." /* temporary files are ".<name>.tmp.<pid>.<n>" */
+#define TMP_MARK ".tmp." /* util_write_file's temporary files are ".<name>.tmp.<pid>.<n>" */
 #define PATH_BUF 4096
 
 struct adev_keystore {
@@ -37,73 +39,6 @@ struct adev_clock {
 };
 
 /* --- files ---------------------------------------------------------------------------------- */
-
-static int
-fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc == 0 ? 0 : -1;
-}
-
-static int
-write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes dir/name atomically: a temporary file in dir, fsync, rename over dir/name, fsync dir
- * (without the fsyncs when nosync). */
-static int
-atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
-             int nosync)
-{
-    static unsigned long counter;
-    char tmp[PATH_BUF], path[PATH_BUF];
-    int rc = -1, fd = -1;
-
-    int n1 = snprintf(tmp, sizeof(tmp), "%s/.%s%s%ld.%lu", dir, name, TMP_MARK, (long)getpid(),
-                      ++counter);
-    int n2 = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (n1 < 0 || (size_t)n1 >= sizeof(tmp) || n2 < 0 || (size_t)n2 >= sizeof(path))
-        goto out;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        goto out;
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || (!nosync && fsync(fd) != 0))
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto out;
-    tmp[0] = '\0';
-    if (!nosync && fsync_dir(dir) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && tmp[0] != '\0')
-        unlink(tmp);
-    return rc;
-}
 
 /* Reads a whole file of at most max bytes (NUL-terminated copy). Returns 0, -1, -2 (missing) or
  * -3 (too large). */
@@ -202,7 +137,7 @@ adev_host_keystore_create(const char *dir, int *created)
         PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
         goto out;
     pem_len = BIO_get_mem_data(bio, &pem);
-    if (pem_len <= 0 || atomic_write(kdir, KEYSTORE_FILE, pem, (size_t)pem_len, 0600, 0) != 0)
+    if (pem_len <= 0 || util_write_file(kfile, pem, (size_t)pem_len, 0600) != 0)
         goto out;
     if (created != NULL)
         *created = 1;
@@ -379,8 +314,9 @@ adev_storage_write(adev_storage *st, const char *name, const void *data, size_t 
     char path[PATH_BUF];
     if (blob_path(st, name, path) != 0 || (data == NULL && len > 0))
         return -1;
-    return atomic_write(st->dir, name, data != NULL ? data : "", len,
-                        (flags & ADEV_STORAGE_SECRET) ? 0600 : 0644, st->nosync);
+    return util_write_file_flags(path, data != NULL ? data : "", len,
+                                 (flags & ADEV_STORAGE_SECRET) ? 0600 : 0644,
+                                 st->nosync ? UTIL_WRITE_NOSYNC : 0);
 }
 
 int
@@ -391,7 +327,7 @@ adev_storage_remove(adev_storage *st, const char *name)
         return -1;
     if (unlink(path) != 0 && errno != ENOENT)
         return -1;
-    return st->nosync ? 0 : fsync_dir(st->dir);
+    return st->nosync ? 0 : util_fsync_dir(st->dir);
 }
 
 int

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,44 +108,98 @@ fail:
 }
 
 int
-util_write_file(const char *path, const void *data, size_t len, unsigned mode)
+util_fsync_dir(const char *dir)
 {
-    char tmp[PATH_MAX];
-    int rc = -1, fd = -1;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        goto out;
-    if (fchmod(fd, (mode_t)mode) != 0)
-        goto out;
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc == 0 ? 0 : -1;
+}
+
+static int
+write_all(int fd, const void *data, size_t len)
+{
     const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            goto out;
+            return -1;
         p += w;
-        left -= (size_t)w;
+        len -= (size_t)w;
     }
-    if (fsync(fd) != 0)
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
+    return 0;
+}
+
+/* Creates a new temporary file for path (name in tmp, PATH_MAX bytes) and its directory's name in
+ * dir. A name left by a crashed process of the same pid is skipped: O_EXCL never reuses a file.
+ * Returns the descriptor, or -1. */
+static int
+temp_create(const char *path, unsigned mode, char *tmp, char *dir)
+{
+    static atomic_ulong counter; /* distinct names for the threads of one process */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash != NULL ? (size_t)(slash - path) + 1 : 0; /* with its '/' */
+    if (path[dlen] == '\0' || dlen >= PATH_MAX) {
+        errno = EINVAL;
+        return -1;
     }
+    if (dlen == 0)
+        strcpy(dir, ".");
+    else
+        snprintf(dir, PATH_MAX, "%.*s", (int)(dlen > 1 ? dlen - 1 : 1), path);
+    for (int tries = 0; tries < 16; tries++) {
+        int n = snprintf(tmp, PATH_MAX, "%.*s.%s.tmp.%ld.%lu", (int)dlen, path, path + dlen,
+                         (long)getpid(), atomic_fetch_add(&counter, 1) + 1);
+        if (n < 0 || n >= PATH_MAX) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+int
+util_write_file_flags(const char *path, const void *data, size_t len, unsigned mode, unsigned flags)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int rc = -1, e = 0, sync = (flags & UTIL_WRITE_NOSYNC) == 0;
+    int fd = temp_create(path, mode, tmp, dir);
+    if (fd < 0)
+        return -1;
+    /* fchmod: the mode must not depend on the umask (key files are 0600, public ones 0644). */
+    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0))
+        goto out;
+    int c = close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0)
+    if (c != 0 || rename(tmp, path) != 0)
+        goto out;
+    tmp[0] = '\0'; /* renamed: nothing to remove */
+    if (sync && util_fsync_dir(dir) != 0)
         goto out;
     rc = 0;
 out:
+    e = errno;
     if (fd >= 0)
         close(fd);
-    if (rc != 0)
+    if (rc != 0 && tmp[0] != '\0')
         unlink(tmp);
+    errno = e;
     return rc;
+}
+
+int
+util_write_file(const char *path, const void *data, size_t len, unsigned mode)
+{
+    return util_write_file_flags(path, data, len, mode, 0);
 }
 
 int

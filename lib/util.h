@@ -29,8 +29,22 @@ int util_ncpu(void);
  * Returns NULL on error or when the file is larger than max. */
 char *util_read_file(const char *path, size_t max, size_t *len);
 
-/* Writes data to path atomically (temp file + rename) with the given mode. Returns 0 / -1. */
+/* Writes data to path atomically and durably, the one file writer of the tree: a new temporary
+ * file ".<name>.tmp.<pid>.<n>" in path's directory (O_EXCL, O_NOFOLLOW; exactly the given mode,
+ * whatever the umask), all of data, fsync, rename over path, fsync of the directory. A power cut
+ * leaves the old contents or the new, and at worst a temporary file (a user that restarts after
+ * crashes, like firmware-ref/hal_host.c, removes ".*.tmp.*" names when it opens the directory).
+ * Returns 0, or -1 with errno set: the temporary file is removed, and path is unchanged unless only
+ * the directory's fsync failed (path has the new contents then, not yet durable). */
 int util_write_file(const char *path, const void *data, size_t len, unsigned mode);
+/* Flag of util_write_file_flags: no fsync of the file nor of the directory (still atomic for the
+ * readers, but not durable): for tests and simulations of many devices. */
+#define UTIL_WRITE_NOSYNC 1u
+/* util_write_file with flags (0 or UTIL_WRITE_NOSYNC). */
+int util_write_file_flags(const char *path, const void *data, size_t len, unsigned mode,
+                          unsigned flags);
+/* fsync of a directory (after a rename or an unlink in it). Returns 0 / -1. */
+int util_fsync_dir(const char *dir);
 
 /* Makes s valid UTF-8 in place: every byte that is not part of a well-formed sequence (a sequence
  * cut short by a length limit, an overlong form, a surrogate, above U+10FFFF) becomes '?'. For

@@ -287,7 +287,9 @@ start_http(struct daemon_state *d)
     if (d->ready_file != NULL) {
         char buf[16];
         int n = snprintf(buf, sizeof(buf), "%d\n", port);
-        if (util_write_file(d->ready_file, buf, (size_t)n, 0644) != 0) {
+        /* A rendezvous, not state: no fsync, which would only hold up the signal handlers that
+         * run_loop installs after it. */
+        if (util_write_file_flags(d->ready_file, buf, (size_t)n, 0644, UTIL_WRITE_NOSYNC) != 0) {
             log_error("msg=\"cannot write ready file %s\"", d->ready_file);
             goto out;
         }

@@ -8,6 +8,7 @@
 #include "app.h"
 #include "api.h"
 #include "api_util.h"
+#include "hmap.h"
 #include "jsonx.h"
 #include "pki.h"
 #include "proto_fields.h"
@@ -71,6 +72,8 @@ group_body(api_req *r, int required, int64_t *group_id)
 
 /* --- import --- */
 
+_Static_assert(PROTO_HASH_HEX <= HMAP_KEY_MAX, "a device id is an hmap key");
+
 struct slot {
     char id[PROTO_HASH_HEX + 1];
     char *pem; /* normalised PEM (malloc'd) */
@@ -83,8 +86,8 @@ struct import {
     int64_t group_id; /* 0: none */
     struct slot *slots;
     struct store_import_entry *entries; /* point into slots */
-    size_t *seen;                       /* hash set of device ids: slot index + 1, 0 = empty */
-    size_t seen_cap;                    /* power of two >= 2n, so a probe always ends */
+    struct hmap *seen;                  /* the valid entries' device ids, indexing first */
+    size_t *first;                      /* by index in seen: the slot of the id's first entry */
     pki_key_parser *parser;             /* one per request: parsing reuses its decoder */
     json_t *errors;                     /* the first IMPORT_ERRORS_MAX entry errors */
     size_t nerrors;                     /* all entry errors */
@@ -124,15 +127,13 @@ import_parse_body(api_req *r, struct import *im)
 static int
 import_alloc(struct import *im)
 {
-    im->seen_cap = 16;
-    while (im->seen_cap < 2 * im->n)
-        im->seen_cap *= 2;
     im->slots = calloc(im->n, sizeof(*im->slots));
     im->entries = calloc(im->n, sizeof(*im->entries));
-    im->seen = calloc(im->seen_cap, sizeof(*im->seen));
+    im->seen = hmap_new();
+    im->first = calloc(im->n, sizeof(*im->first));
     im->errors = json_array();
     im->parser = pki_key_parser_new();
-    return im->slots && im->entries && im->seen && im->errors && im->parser ? 0 : -1;
+    return im->slots && im->entries && im->seen && im->first && im->errors && im->parser ? 0 : -1;
 }
 
 static void
@@ -142,7 +143,8 @@ import_free(struct import *im)
         free(im->slots[i].pem);
     free(im->slots);
     free(im->entries);
-    free(im->seen);
+    hmap_free(im->seen);
+    free(im->first);
     pki_key_parser_free(im->parser);
     json_decref(im->errors);
 }
@@ -181,32 +183,19 @@ import_check_entry(pki_key_parser *parser, const json_t *v, struct slot *s, char
     return NULL;
 }
 
-/* FNV-1a of a device id; ids are hashes already, this only spreads them over the table. */
-static size_t
-import_id_hash(const char *id)
+/* Adds slot i's device id to the set: *first the index of an earlier slot with the same id, or
+ * SIZE_MAX. Returns 0, or -1 when out of memory. */
+static int
+import_seen_add(struct import *im, size_t i, size_t *first)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (; *id != '\0'; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-/* Adds slot i's device id to the set. Returns the index of an earlier slot with the same id, or
- * SIZE_MAX. */
-static size_t
-import_seen_add(struct import *im, size_t i)
-{
-    const char *id = im->slots[i].id;
-    size_t mask = im->seen_cap - 1;
-    for (size_t p = import_id_hash(id) & mask;; p = (p + 1) & mask) {
-        size_t v = im->seen[p];
-        if (v == 0) {
-            im->seen[p] = i + 1;
-            return SIZE_MAX;
-        }
-        if (strcmp(im->slots[v - 1].id, id) == 0)
-            return v - 1;
-    }
+    size_t k;
+    int added;
+    if (hmap_insert(im->seen, im->slots[i].id, strlen(im->slots[i].id), &k, &added) != 0)
+        return -1;
+    if (added)
+        im->first[k] = i;
+    *first = added ? SIZE_MAX : im->first[k];
+    return 0;
 }
 
 static void
@@ -221,8 +210,8 @@ import_add_error(struct import *im, size_t index, const char *code, const char *
 }
 
 /* Checks every entry (all of them, to report every error) and fills im->entries for the valid ones.
- */
-static void
+ * Returns 0, or -1 when out of memory. */
+static int
 import_validate(struct import *im)
 {
     char err[API_ERR_LEN];
@@ -230,7 +219,9 @@ import_validate(struct import *im)
         const char *code = import_check_entry(im->parser, json_array_get(im->devices, i),
                                               &im->slots[i], err, sizeof(err));
         if (code == NULL) {
-            size_t first = import_seen_add(im, i);
+            size_t first;
+            if (import_seen_add(im, i, &first) != 0)
+                return -1;
             if (first != SIZE_MAX) {
                 snprintf(err, sizeof(err), "same public key as entry %zu", first);
                 code = "duplicate";
@@ -243,6 +234,7 @@ import_validate(struct import *im)
         im->entries[i].device_id = im->slots[i].id;
         im->entries[i].public_key_pem = im->slots[i].pem;
     }
+    return 0;
 }
 
 /* Replies status/code with {"errors": the first IMPORT_ERRORS_MAX of errors (stolen, may be NULL),
@@ -289,11 +281,10 @@ api_devices_import(api_req *r)
     memset(&im, 0, sizeof(im));
     if (import_parse_body(r, &im) != 0)
         return;
-    if (import_alloc(&im) != 0) {
+    if (import_alloc(&im) != 0 || import_validate(&im) != 0) {
         api_error(r, 500, "internal", "out of memory");
         goto out;
     }
-    import_validate(&im);
     if (im.nerrors > 0) {
         snprintf(msg, sizeof(msg), "%zu of %zu entries are invalid; nothing was imported",
                  im.nerrors, im.n);

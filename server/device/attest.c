@@ -1,6 +1,7 @@
 /* attest: evidence parsing and verification (attest.h, docs/protocol.md). */
 #include "attest.h"
 
+#include "errbuf.h"
 #include "jsonx.h"
 #include "pki.h"
 #include "proto_fields.h"
@@ -14,26 +15,11 @@
 #include <openssl/x509.h>
 #include <assert.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #define PUBKEY_PEM_MAX 4096
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* --- Parsing --- */
 
@@ -45,11 +31,11 @@ get_string(const json_t *obj, const char *where, const char *key, const char **s
 {
     const json_t *v = json_object_get(obj, key);
     if (v == NULL) {
-        seterr(err, errlen, "field '%s%s' is required", where, key);
+        errbuf_set(err, errlen, "field '%s%s' is required", where, key);
         return -1;
     }
     if (!json_is_string(v)) {
-        seterr(err, errlen, "field '%s%s' must be a string", where, key);
+        errbuf_set(err, errlen, "field '%s%s' must be a string", where, key);
         return -1;
     }
     *s = json_string_value(v);
@@ -67,8 +53,8 @@ get_hex32(const json_t *obj, const char *where, const char *key, uint8_t out[PRO
     if (get_string(obj, where, key, &s, &len, err, errlen) != 0)
         return -1;
     if (!proto_digest_hex_ok(s, len) || proto_unhex(s, len, out, PROTO_HASH_LEN, 1) != 0) {
-        seterr(err, errlen, "field '%s%s' must be %d lower-case hex characters", where, key,
-               PROTO_HASH_HEX);
+        errbuf_set(err, errlen, "field '%s%s' must be %d lower-case hex characters", where, key,
+                   PROTO_HASH_HEX);
         return -1;
     }
     return 0;
@@ -85,13 +71,14 @@ parse_stage(const json_t *ev, const char *where, size_t i, uint8_t *stage, char 
     /* The name up to a NUL decides which message: "os\u0000x" is a misplaced stage name. */
     int got = proto_stage_parse(s, strlen(s));
     if (got < 0) {
-        seterr(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
+        errbuf_set(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
         return -1;
     }
     if (len != strlen(s) || got != want) {
-        seterr(err, errlen,
-               "field '%sstage' must be \"%s\" (one bootloader, then one os, then 1 to %d apps)",
-               where, proto_stage_name(want), PROTO_APPS_MAX);
+        errbuf_set(
+            err, errlen,
+            "field '%sstage' must be \"%s\" (one bootloader, then one os, then 1 to %d apps)",
+            where, proto_stage_name(want), PROTO_APPS_MAX);
         return -1;
     }
     *stage = (uint8_t)want;
@@ -106,8 +93,8 @@ parse_component(const json_t *ev, const char *where, char *out, char *err, size_
     if (get_string(ev, where, "component", &s, &len, err, errlen) != 0)
         return -1;
     if (!proto_component_ok(s, len)) {
-        seterr(err, errlen, "field '%scomponent' must be 1 to %d characters of [a-z0-9._-]", where,
-               PROTO_COMPONENT_MAX);
+        errbuf_set(err, errlen, "field '%scomponent' must be 1 to %d characters of [a-z0-9._-]",
+                   where, PROTO_COMPONENT_MAX);
         return -1;
     }
     assert(len <= PROTO_COMPONENT_MAX); /* out has PROTO_COMPONENT_MAX + 1 bytes */
@@ -123,8 +110,8 @@ parse_version(const json_t *ev, const char *where, char *out, char *err, size_t 
     if (get_string(ev, where, "version", &s, &len, err, errlen) != 0)
         return -1;
     if (!proto_version_ok(s, len)) {
-        seterr(err, errlen, "field '%sversion' must be 1 to %d printable ASCII characters", where,
-               PROTO_VERSION_MAX);
+        errbuf_set(err, errlen, "field '%sversion' must be 1 to %d printable ASCII characters",
+                   where, PROTO_VERSION_MAX);
         return -1;
     }
     assert(len <= PROTO_VERSION_MAX); /* out has PROTO_VERSION_MAX + 1 bytes */
@@ -138,8 +125,8 @@ parse_svn(const json_t *ev, const char *where, uint32_t *out, char *err, size_t 
     const json_t *v = json_object_get(ev, "svn");
     if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0 ||
         json_integer_value(v) > (json_int_t)UINT32_MAX) {
-        seterr(err, errlen, "field '%ssvn' must be an integer from 0 to %lu", where,
-               (unsigned long)UINT32_MAX);
+        errbuf_set(err, errlen, "field '%ssvn' must be an integer from 0 to %lu", where,
+                   (unsigned long)UINT32_MAX);
         return -1;
     }
     *out = (uint32_t)json_integer_value(v);
@@ -153,11 +140,11 @@ parse_event(const json_t *v, size_t i, struct proto_event *e, char *err, size_t 
     char where[32], why[160];
     snprintf(where, sizeof(where), "event_log[%zu].", i);
     if (!json_is_object(v)) {
-        seterr(err, errlen, "event_log[%zu] must be an object", i);
+        errbuf_set(err, errlen, "event_log[%zu] must be an object", i);
         return -1;
     }
     if (jsonx_only_keys(v, keys, why, sizeof(why)) != 0) {
-        seterr(err, errlen, "event_log[%zu]: %s", i, why);
+        errbuf_set(err, errlen, "event_log[%zu]: %s", i, why);
         return -1;
     }
     if (parse_stage(v, where, i, &e->stage, err, errlen) != 0 ||
@@ -175,8 +162,8 @@ parse_events(const json_t *body, struct attest_evidence *ev, char *err, size_t e
     const json_t *log = json_object_get(body, "event_log");
     size_t n = json_array_size(log);
     if (log == NULL || !json_is_array(log) || n < PROTO_EVENTS_MIN || n > PROTO_EVENTS_MAX) {
-        seterr(err, errlen, "field 'event_log' must be an array of %d to %d events",
-               PROTO_EVENTS_MIN, PROTO_EVENTS_MAX);
+        errbuf_set(err, errlen, "field 'event_log' must be an array of %d to %d events",
+                   PROTO_EVENTS_MIN, PROTO_EVENTS_MAX);
         return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -222,7 +209,7 @@ pem_decode_csr(struct attest_evidence *ev, char *err, size_t errlen)
     rc = 0;
 out:
     if (rc != 0)
-        seterr(err, errlen, "field 'csr' must be one PEM CERTIFICATE REQUEST block");
+        errbuf_set(err, errlen, "field 'csr' must be one PEM CERTIFICATE REQUEST block");
     ERR_clear_error();
     OPENSSL_free(name);
     OPENSSL_free(header);
@@ -239,7 +226,7 @@ parse_csr(const json_t *body, struct attest_evidence *ev, char *err, size_t errl
     if (get_string(body, "", "csr", &s, &len, err, errlen) != 0)
         return -1;
     if (len < 1 || len > ATTEST_CSR_MAX || strlen(s) != len) {
-        seterr(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", ATTEST_CSR_MAX);
+        errbuf_set(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", ATTEST_CSR_MAX);
         return -1;
     }
     ev->csr_pem = s;
@@ -258,9 +245,9 @@ parse_signature(const json_t *body, struct attest_evidence *ev, char *err, size_
         sodium_base642bin(ev->sig, sizeof(ev->sig), s, len, NULL, &bin, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != s + len || bin == 0) {
-        seterr(err, errlen,
-               "field 'signature' must be padded base64 (RFC 4648) of at most %d characters",
-               ATTEST_SIG_B64_MAX);
+        errbuf_set(err, errlen,
+                   "field 'signature' must be padded base64 (RFC 4648) of at most %d characters",
+                   ATTEST_SIG_B64_MAX);
         return -1;
     }
     ev->sig_len = bin;
@@ -272,7 +259,7 @@ parse_header(const json_t *body, struct attest_evidence *ev, char *err, size_t e
 {
     const json_t *v = json_object_get(body, "version");
     if (v == NULL || !json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
-        seterr(err, errlen, "field 'version' must be %d", PROTO_VERSION);
+        errbuf_set(err, errlen, "field 'version' must be %d", PROTO_VERSION);
         return -1;
     }
     if (get_hex32(body, "", "device_id", ev->device_id_raw, err, errlen) != 0)
@@ -291,7 +278,7 @@ attest_parse(const json_t *body, struct attest_evidence *ev, char *err, size_t e
                                        "event_log", "csr",       "signature", NULL};
     memset(ev, 0, sizeof(*ev));
     if (!json_is_object(body)) {
-        seterr(err, errlen, "the evidence must be a JSON object");
+        errbuf_set(err, errlen, "the evidence must be a JSON object");
         return -1;
     }
     if (jsonx_only_keys(body, keys, err, errlen) != 0 || parse_header(body, ev, err, errlen) != 0 ||
@@ -323,26 +310,26 @@ attest_verify_signature(const char *pubkey_pem, const unsigned char *msg, size_t
     int rc = 0;
 
     if (pubkey_pem == NULL || msg == NULL || sig == NULL || siglen == 0) {
-        seterr(err, errlen, "signature or key missing");
+        errbuf_set(err, errlen, "signature or key missing");
         goto out;
     }
     key = load_pubkey(pubkey_pem);
     if (!pki_is_p256(key)) {
-        seterr(err, errlen, "the registered identity key is not an EC P-256 public key");
+        errbuf_set(err, errlen, "the registered identity key is not an EC P-256 public key");
         goto out;
     }
     /* A new context for every verification: OpenSSL 3.0.x could keep the first key of a reused
      * context re-initialised with another. */
     md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1) {
-        seterr(err, errlen, "cannot set up signature verification");
+        errbuf_set(err, errlen, "cannot set up signature verification");
         rc = -1;
         goto out;
     }
     if (EVP_DigestVerify(md, sig, siglen, msg, msglen) == 1)
         rc = 1;
     else
-        seterr(err, errlen, "the signature does not verify with the device's identity key");
+        errbuf_set(err, errlen, "the signature does not verify with the device's identity key");
 out:
     ERR_clear_error();
     EVP_MD_CTX_free(md);
@@ -358,21 +345,21 @@ attest_check_csr(const unsigned char *der, size_t len, char *err, size_t errlen)
     int rc = -1;
 
     if (der == NULL || len == 0 || len > ATTEST_CSR_DER_MAX) {
-        seterr(err, errlen, "the CSR is empty or too large");
+        errbuf_set(err, errlen, "the CSR is empty or too large");
         goto out;
     }
     req = d2i_X509_REQ(NULL, &p, (long)len);
     if (req == NULL || p != der + len) {
-        seterr(err, errlen, "the CSR is not one DER PKCS#10 request");
+        errbuf_set(err, errlen, "the CSR is not one DER PKCS#10 request");
         goto out;
     }
     EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
     if (!pki_is_p256(pub)) {
-        seterr(err, errlen, "the CSR's key is not EC P-256");
+        errbuf_set(err, errlen, "the CSR's key is not EC P-256");
         goto out;
     }
     if (X509_REQ_verify(req, pub) != 1) {
-        seterr(err, errlen, "the CSR's self-signature does not verify");
+        errbuf_set(err, errlen, "the CSR's self-signature does not verify");
         goto out;
     }
     rc = 0;
@@ -404,7 +391,7 @@ attest_cert_info(const char *pem, char serial[ATTEST_SERIAL_HEX_MAX], int64_t *n
 
     serial[0] = '\0';
     if (pem == NULL || (cert = pki_cert_from_pem(pem, strlen(pem))) == NULL) {
-        seterr(err, errlen, "not a PEM certificate");
+        errbuf_set(err, errlen, "not a PEM certificate");
         goto out;
     }
     bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
@@ -412,7 +399,7 @@ attest_cert_info(const char *pem, char serial[ATTEST_SERIAL_HEX_MAX], int64_t *n
     if (hex == NULL || strlen(hex) >= ATTEST_SERIAL_HEX_MAX ||
         asn1_time_unix(X509_get0_notBefore(cert), not_before) != 0 ||
         asn1_time_unix(X509_get0_notAfter(cert), not_after) != 0) {
-        seterr(err, errlen, "unreadable certificate serial or validity");
+        errbuf_set(err, errlen, "unreadable certificate serial or validity");
         goto out;
     }
     for (size_t i = 0; hex[i] != '\0'; i++)

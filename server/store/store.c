@@ -16,6 +16,7 @@
 #include "store.h"
 #include "store_int.h"
 
+#include "errbuf.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,7 +26,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,19 +44,6 @@ static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL";
 static const char SQL_PING[] = "SELECT count(*) FROM sqlite_schema";
 
 /* --- Errors --- */
-
-#define seterr store__seterr /* store.c's short name for it */
-
-void
-store__seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Logs and counts a database error on c. what names the operation, never a value. Returns
  * STORE_ERR. */
@@ -281,8 +268,8 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
 
     if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        seterr(err, errlen, "cannot open database %s: %s", path,
-               c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+        errbuf_set(err, errlen, "cannot open database %s: %s", path,
+                   c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
         goto out;
     }
     sqlite3_extended_result_codes(c->db, 1);
@@ -290,7 +277,8 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     if (pragma(c->db, "PRAGMA journal_mode = WAL", val, sizeof(val)) != 0 ||
         strcmp(val, "wal") != 0) {
-        seterr(err, errlen, "cannot put database %s in WAL mode: %s", path, sqlite3_errmsg(c->db));
+        errbuf_set(err, errlen, "cannot put database %s in WAL mode: %s", path,
+                   sqlite3_errmsg(c->db));
         goto out;
     }
     /* No checkpoint inside an API request: store_checkpoint does them off the request path. */
@@ -298,7 +286,7 @@ conn_open(struct conn *c, const char *path, char *err, size_t errlen)
         pragma(c->db, "PRAGMA synchronous = FULL", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA wal_autocheckpoint = 0", val, sizeof(val)) != 0 ||
         pragma(c->db, "PRAGMA foreign_keys", val, sizeof(val)) != 0 || strcmp(val, "1") != 0) {
-        seterr(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(c->db));
+        errbuf_set(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(c->db));
         goto out;
     }
     rc = 0;
@@ -343,7 +331,7 @@ create_file(const char *path, char *err, size_t errlen)
     struct stat sb;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        seterr(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "cannot open database %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) != 0)
@@ -400,14 +388,14 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL || pool_size < 1 || pool_size > POOL_MAX) {
-        seterr(err, errlen, "bad store_open arguments (pool size 1..%d)", POOL_MAX);
+        errbuf_set(err, errlen, "bad store_open arguments (pool size 1..%d)", POOL_MAX);
         goto out;
     }
     rc = STORE_ERR;
     if (create_file(path, err, errlen) != 0)
         goto out;
     if ((s = alloc_store(pool_size)) == NULL) {
-        seterr(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto out;
     }
     for (int i = 0; i < pool_size; i++) {

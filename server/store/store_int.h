@@ -78,9 +78,6 @@ int store__db_error(store *s, struct conn *c, const char *what);
 /* Turns the failed sqlite3_step result rc of a write into a STORE code: a unique violation is
  * STORE_CONFLICT, a CHECK violation STORE_INVALID, anything else a logged STORE_ERR. */
 int store__write_error(store *s, struct conn *c, int rc, const char *what);
-/* Formats a message into err (errlen bytes; err may be NULL). */
-void store__seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* --- retention --- */
 /* Runs one retention DELETE (sql binds ?1 = arg and ?2 = max_rows, 1..PURGE_MAX) in its own

@@ -3,6 +3,7 @@
 #include "store.h"
 #include "store_int.h"
 
+#include "errbuf.h"
 #include "log.h"
 #include "schema.h"
 #include "util.h"
@@ -67,9 +68,9 @@ migrate_refuse_newer(int current, int newest, char *err, size_t errlen)
 {
     if (current <= newest)
         return STORE_OK;
-    store__seterr(err, errlen,
-                  "database schema version %d is newer than this binary's (%d); upgrade aegis",
-                  current, newest);
+    errbuf_set(err, errlen,
+               "database schema version %d is newer than this binary's (%d); upgrade aegis",
+               current, newest);
     log_error("msg=\"store: database schema is newer than this binary\" db_version=%d "
               "binary_version=%d",
               current, newest);
@@ -95,7 +96,7 @@ migrate_one(store *s, struct conn *c, const struct schema_migration *m, int newe
     if ((rc = migrate_refuse_newer(cur, newest, err, errlen)) != STORE_OK || m->version <= cur)
         goto out;
     if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
-        store__seterr(err, errlen, "migration %s failed: %s", m->name, msg != NULL ? msg : "?");
+        errbuf_set(err, errlen, "migration %s failed: %s", m->name, msg != NULL ? msg : "?");
         rc = store__db_error(s, c, m->name);
         goto out;
     }
@@ -117,7 +118,7 @@ out:
     if (rc != STORE_OK) {
         *did = 0;
         if (err != NULL && errlen > 0 && err[0] == '\0')
-            store__seterr(err, errlen, "migration %s failed (see the log)", m->name);
+            errbuf_set(err, errlen, "migration %s failed (see the log)", m->name);
     }
     return rc;
 }
@@ -132,7 +133,7 @@ store_migrate(store *s, int *applied, char *err, size_t errlen)
         err[0] = '\0';
     sqlite3_stmt *st = store__prep(s, c, SQL_MIGRATIONS_CREATE);
     if (st == NULL || store__step_done(s, c, st, "schema_migrations create") != STORE_OK) {
-        store__seterr(err, errlen, "cannot create schema_migrations: %s", sqlite3_errmsg(c->db));
+        errbuf_set(err, errlen, "cannot create schema_migrations: %s", sqlite3_errmsg(c->db));
         goto out;
     }
     /* Checked outside a transaction too, so that a binary without migrations still refuses. */

@@ -258,10 +258,9 @@ static int
 usage_count(struct group *g, int64_t tenant_id, const char *component, const char *version,
             int64_t seconds, int64_t crashes)
 {
-    char k[STORE_AGG_KEY_MAX];
-    size_t klen = store__agg_key_str(
-               k, store__agg_key_str(k, store__agg_key_i64(k, 0, tenant_id), component), version),
-           idx;
+    char k[HMAP_KEY_MAX];
+    size_t idx, klen = hmap_key_i64(k, 0, tenant_id);
+    klen = hmap_key_str(k, hmap_key_str(k, klen, component), version);
     int added;
     struct store_agg_ent *e = store__agg_get(&g->usage, k, klen, &added, &idx);
     if (e == NULL)
@@ -279,8 +278,8 @@ usage_count(struct group *g, int64_t tenant_id, const char *component, const cha
 static struct store_agg_ent *
 fleet_entry(struct group *g, int64_t tenant_id)
 {
-    char k[STORE_AGG_KEY_MAX];
-    size_t klen = store__agg_key_i64(k, 0, tenant_id), idx;
+    char k[HMAP_KEY_MAX];
+    size_t klen = hmap_key_i64(k, 0, tenant_id), idx;
     int added;
     struct store_agg_ent *e = store__agg_get(&g->fleet, k, klen, &added, &idx);
     if (e != NULL)
@@ -307,9 +306,9 @@ period_count(struct group *g, const struct store_report *r)
 static int
 crash_count(struct group *g, const struct store_report *r, size_t bidx)
 {
-    char k[STORE_AGG_KEY_MAX];
+    char k[HMAP_KEY_MAX];
     int64_t bucket_id = g->buckets.e[bidx].id;
-    size_t klen = store__agg_key_str(k, store__agg_key_i64(k, 0, bucket_id), r->device_id), idx;
+    size_t klen = hmap_key_str(k, hmap_key_i64(k, 0, bucket_id), r->device_id), idx;
     int added;
     struct store_agg_ent *e = store__agg_get(&g->bdevs, k, klen, &added, &idx);
     if (e == NULL)
@@ -319,7 +318,7 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
         e->s1 = r->device_id;
         e->n1 = (int64_t)bidx;
     }
-    klen = store__agg_key_str(k, store__agg_key_i64(k, 0, bucket_id), r->image_version);
+    klen = hmap_key_str(k, hmap_key_i64(k, 0, bucket_id), r->image_version);
     if ((e = store__agg_get(&g->bvers, k, klen, &added, &idx)) == NULL)
         return oom();
     if (added) {
@@ -327,7 +326,7 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
         e->s1 = r->image_version;
     }
     e->n1++;
-    klen = store__agg_key_str(k, store__agg_key_i64(k, 0, r->tenant_id), r->device_id);
+    klen = hmap_key_str(k, hmap_key_i64(k, 0, r->tenant_id), r->device_id);
     if ((e = store__agg_get(&g->chours, k, klen, &added, &idx)) == NULL)
         return oom();
     if (added) {
@@ -353,8 +352,8 @@ crash_count(struct group *g, const struct store_report *r, size_t bidx)
 static int
 report_purged(store *s, struct conn *c, struct group *g, const struct store_report *r)
 {
-    char k[STORE_AGG_KEY_MAX];
-    size_t klen = store__agg_key_str(k, 0, r->device_id), idx;
+    char k[HMAP_KEY_MAX];
+    size_t klen = hmap_key_str(k, 0, r->device_id), idx;
     int added;
     struct store_agg_ent *e = store__agg_get(&g->purged, k, klen, &added, &idx);
     if (e == NULL)
@@ -389,11 +388,11 @@ ingest_one(store *s, struct conn *c, struct group *g, struct store_report *r, in
         return rc;
     }
     if (r->type == STORE_REPORT_CRASH) {
-        char k[STORE_AGG_KEY_MAX];
-        size_t klen = store__agg_key_i64(k, 0, r->tenant_id);
+        char k[HMAP_KEY_MAX];
+        size_t klen = hmap_key_i64(k, 0, r->tenant_id);
         int n = store__tel_sig_text(r->component, r->reason, r->pc,
                                     (const char(*)[STORE_TEL_ADDR_LEN])r->ra, r->nra, k + klen,
-                                    STORE_AGG_KEY_MAX - klen);
+                                    HMAP_KEY_MAX - klen);
         if (n < 0)
             return STORE_ERR;
         if ((b = store__agg_get(&g->buckets, k, klen + (size_t)n, &added, &bidx)) == NULL)
@@ -484,8 +483,8 @@ uploads_count(store *s, struct conn *c, struct group *g, struct store_report *co
         int64_t stored = 0;
         for (size_t k = up[i].first; k < up[i].first + up[i].nreports; k++)
             stored += reports[k]->result == STORE_REPORT_STORED;
-        char k[STORE_AGG_KEY_MAX];
-        size_t klen = store__agg_key_str(k, 0, up[i].device_id), idx;
+        char k[HMAP_KEY_MAX];
+        size_t klen = hmap_key_str(k, 0, up[i].device_id), idx;
         int added;
         struct store_agg_ent *d = store__agg_get(&g->devs, k, klen, &added, &idx);
         if (d == NULL)
@@ -607,16 +606,15 @@ group_apply(store *s, struct conn *c, struct group *g, int64_t now)
 static void
 cache_buckets(struct store_agg *known, const struct group *g)
 {
-    if (known->n + g->buckets.n > STORE_TELW_BUCKETS_MAX) {
+    if (known->n + g->buckets.n > STORE_TELW_BUCKETS_MAX)
         store__agg_free(known);
-        memset(known, 0, sizeof(*known));
-    }
     for (size_t i = 0; i < g->buckets.n; i++) {
         const struct store_agg_ent *b = &g->buckets.e[i];
         int added;
-        size_t idx;
+        size_t idx, klen;
+        const char *k = hmap_key(&g->buckets.keys, i, &klen);
         struct store_agg_ent *e;
-        if (b->id == 0 || (e = store__agg_get(known, b->key, b->klen, &added, &idx)) == NULL)
+        if (b->id == 0 || (e = store__agg_get(known, k, klen, &added, &idx)) == NULL)
             continue;
         e->id = b->id;
         e->last = b->last;

@@ -1,4 +1,5 @@
-/* Unit tests of util.h helpers that guard what goes into JSON answers. */
+/* Unit tests of util.h helpers: those that guard what goes into JSON answers, and the file writer.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,9 +7,14 @@
 
 #include "util.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Repairs a copy of in; checks the result and the number of bytes replaced, and that jansson (the
  * encoder of every answer) takes it. */
@@ -71,6 +77,136 @@ test_truncated_message(void **state)
     assert_string_equal(msg, "k '\xc3\xa9?");
 }
 
+/* --- util_write_file --- */
+
+static char *
+make_tmpdir(void)
+{
+    char *d = strdup("/tmp/test_util.XXXXXX");
+    assert_non_null(d);
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+/* The number of util_write_file temporary files (".<name>.tmp.*") in dir. */
+static int
+temp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] == '.' && strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+static void
+check_file(const char *path, const char *want, unsigned mode)
+{
+    size_t len;
+    char *got = util_read_file(path, 1024, &len);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(want));
+    assert_string_equal(got, want);
+    free(got);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, mode);
+}
+
+/* The mode is exactly the one asked for, whatever the umask (key files are 0600). */
+static void
+test_write_file_mode(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), path[256];
+    mode_t old = umask(077);
+    snprintf(path, sizeof(path), "%s/public", dir);
+    assert_int_equal(util_write_file(path, "pub", 3, 0644), 0);
+    check_file(path, "pub", 0644);
+    umask(0);
+    snprintf(path, sizeof(path), "%s/secret", dir);
+    assert_int_equal(util_write_file_flags(path, "key", 3, 0600, UTIL_WRITE_NOSYNC), 0);
+    check_file(path, "key", 0600);
+    umask(old);
+    assert_int_equal(temp_files(dir), 0);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/public", dir);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+/* A new file replaces the old by rename: a reader holding the old one keeps reading it whole, and
+ * the mode is the new one. */
+static void
+test_write_file_replaces_atomically(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), path[256], buf[16];
+    snprintf(path, sizeof(path), "%s/state", dir);
+    assert_int_equal(util_write_file(path, "old contents", 12, 0644), 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(util_write_file(path, "new", 3, 0600), 0);
+    check_file(path, "new", 0600);
+    assert_int_equal(read(fd, buf, sizeof(buf)), 12);
+    assert_memory_equal(buf, "old contents", 12);
+    close(fd);
+    assert_int_equal(util_write_file(path, "", 0, 0600), 0); /* empty is a valid file */
+    check_file(path, "", 0600);
+    assert_int_equal(temp_files(dir), 0);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+/* A failed write leaves neither a temporary file nor a change. */
+static void
+test_write_file_error_leaves_no_temp(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), path[256], inner[300];
+    snprintf(path, sizeof(path), "%s/busy", dir); /* a non-empty directory: rename fails */
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(inner, sizeof(inner), "%s/x", path);
+    assert_int_equal(util_write_file(inner, "x", 1, 0644), 0);
+    assert_int_equal(util_write_file(path, "data", 4, 0644), -1);
+    assert_int_equal(temp_files(dir), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    snprintf(path, sizeof(path), "%s/missing/f", dir); /* no such directory: nothing created */
+    assert_int_equal(util_write_file(path, "data", 4, 0644), -1);
+    snprintf(path, sizeof(path), "%s/", dir); /* no file name */
+    assert_int_equal(util_write_file(path, "data", 4, 0644), -1);
+    assert_int_equal(temp_files(dir), 0);
+    unlink(inner);
+    snprintf(path, sizeof(path), "%s/busy", dir);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+/* A path without a directory is written in the current one. */
+static void
+test_write_file_relative(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(util_write_file("here", "h", 1, 0640), 0);
+    check_file("here", "h", 0640);
+    assert_int_equal(temp_files("."), 0);
+    unlink("here");
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -78,6 +214,10 @@ main(void)
         cmocka_unit_test(test_valid_text_is_kept),
         cmocka_unit_test(test_broken_sequences_become_question_marks),
         cmocka_unit_test(test_truncated_message),
+        cmocka_unit_test(test_write_file_mode),
+        cmocka_unit_test(test_write_file_replaces_atomically),
+        cmocka_unit_test(test_write_file_error_leaves_no_temp),
+        cmocka_unit_test(test_write_file_relative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
