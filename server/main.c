@@ -20,6 +20,7 @@
 #include "util.h"
 #include "version.h"
 
+#include <assert.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
@@ -42,6 +43,7 @@ struct daemon_state {
     uint64_t drain_deadline_ns;
     int draining;
     const char *ready_file;
+    int port; /* the bound port, once listening */
     int check_only;
 };
 
@@ -284,16 +286,7 @@ start_http(struct daemon_state *d)
              strchr(d->cfg.listen_host, ':') ? "[" : "", d->cfg.listen_host,
              strchr(d->cfg.listen_host, ':') ? "]" : "", port,
              (long long)(d->cfg.threads > 0 ? d->cfg.threads : util_ncpu()));
-    if (d->ready_file != NULL) {
-        char buf[16];
-        int n = snprintf(buf, sizeof(buf), "%d\n", port);
-        /* A rendezvous, not state: no fsync, which would only hold up the signal handlers that
-         * run_loop installs after it. */
-        if (util_write_file_flags(d->ready_file, buf, (size_t)n, 0644, UTIL_WRITE_NOSYNC) != 0) {
-            log_error("msg=\"cannot write ready file %s\"", d->ready_file);
-            goto out;
-        }
-    }
+    d->port = port;
     rc = 0;
 out:
     if (key != NULL) {
@@ -337,6 +330,24 @@ on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
 }
 
+/* Tells whoever waits for the daemon (tests, scripts) the bound port. Written once the signal
+ * handlers are installed, so a SIGTERM sent as soon as the file appears drains instead of killing.
+ * A rendezvous, not state: no fsync. */
+static int
+write_ready_file(const struct daemon_state *d)
+{
+    char buf[16];
+    if (d->ready_file == NULL)
+        return 0;
+    int n = snprintf(buf, sizeof(buf), "%d\n", d->port);
+    assert(n > 0 && (size_t)n < sizeof(buf));
+    if (util_write_file_flags(d->ready_file, buf, (size_t)n, 0644, UTIL_WRITE_NOSYNC) != 0) {
+        log_error("msg=\"cannot write ready file %s\"", d->ready_file);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 run_loop(struct daemon_state *d)
 {
@@ -354,14 +365,16 @@ run_loop(struct daemon_state *d)
     d->cron = cron_start(&d->loop, d->app.st, &d->cfg, d->app.metrics);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
-    uv_run(&d->loop, UV_RUN_DEFAULT);
+    int rc = write_ready_file(d);
+    if (rc == 0)
+        uv_run(&d->loop, UV_RUN_DEFAULT);
     cron_stop(d->cron);
     for (int i = 0; i < 3; i++)
         uv_close((uv_handle_t *)sigs[i], NULL);
     uv_close((uv_handle_t *)&d->drain_timer, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
-    return 0;
+    return rc;
 }
 
 int
