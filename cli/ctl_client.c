@@ -97,8 +97,8 @@ load_token(struct ctl *c, int *rc)
     return t;
 }
 
-/* The server URL without trailing slashes into base (BASE_MAX bytes). Returns 0 or the exit code.
- */
+/* The server URL without trailing slashes into base (BASE_MAX bytes). Returns 0 or the exit
+ * code. */
 static int
 check_server(struct ctl *c, char *base)
 {

@@ -15,8 +15,8 @@ void ctl_print_json(const json_t *v);
 /* Overwrites the string o[key] (a token shown once) in place, before o is freed. Accepts NULL. */
 void ctl_json_forget(json_t *o, const char *key);
 
-/* A column of a table: header, the object key it shows, and a width cap in characters (0 = none).
- */
+/* A column of a table: header, the object key it shows, and a width cap in characters (0 =
+ * none). */
 struct ctl_col {
     const char *header;
     const char *key;

@@ -1,8 +1,7 @@
 /* d2d: two devices authenticate each other with nothing but their issued certificates and their
  * tenant's trust bundle: mutual TLS over loopback (device A listens, device B connects), each side
  * verifying the peer's chain against its own trust bundle and checking that the peer's SAN URI
- * names a device of its own tenant; then one message each way. One thread, non-blocking sockets.
- */
+ * names a device of its own tenant; then one message each way. One thread, non-blocking sockets. */
 #include "sim.h"
 
 #include "device.h"
@@ -188,8 +187,7 @@ check_peer(struct party *p)
     return 0;
 }
 
-/* One non-blocking step. Returns 1 when the party is done, 0 to be called again, -1 on failure.
- */
+/* One non-blocking step. Returns 1 when the party is done, 0 to be called again, -1 on failure. */
 static int
 step(struct party *p)
 {

@@ -31,8 +31,8 @@ enum fault {
 /* What the summary counts: one step of a device's flow. */
 enum step { S_ATTEST, S_WHOAMI, S_RENEW, S_RENEW_WHOAMI, S_COUNT };
 
-/* The names of the faults (NULL for F_NONE) and of the steps, as options and summaries spell them.
- */
+/* The names of the faults (NULL for F_NONE) and of the steps, as options and summaries spell
+ * them. */
 extern const char *const fleet_fault_names[F_COUNT];
 extern const char *const fleet_step_names[S_COUNT];
 

@@ -3,9 +3,10 @@
  * A fleet directory D holds:
  *   D/dev-NNNNN/        one device each (hal_host.h layout: keystore/, storage/)
  *   D/devices.json      [{"index", "device_id", "dir"}] in index order
- *   D/import.json       the identity public keys (PEM) in index order, for `aegisctl devices
- * import` D/refvals.json      the reference values of the images: [{"stage", "component",
- * "version", "svn", "digest"}]
+ *   D/import.json       the identity public keys (PEM) in index order, for
+ *                       `aegisctl devices import`
+ *   D/refvals.json      the reference values of the images:
+ *                       [{"stage", "component", "version", "svn", "digest"}]
  *
  * Exit status of every command: 0 when it completed (outcomes are data, except for d2d, whose
  * outcome is its status), 1 on a setup or runtime error, 2 on a usage error. */

@@ -109,9 +109,8 @@ device_set_detail(adev_device *d, const char *s)
     d->detail[o] = '\0';
 }
 
-/* Ends the operation with one report. Whatever follows (the next operation of the flow, then,
- * and the renewal timer) is armed before the callback runs, so the callback may free the
- * device. */
+/* Ends the operation with one report. Whatever follows (the next operation of the flow, then, and
+ * the renewal timer) is armed before the callback runs, so the callback may free the device. */
 static void
 finish_then(adev_device *d, enum adev_outcome outcome, const char *reason, long status,
             const struct adev_report *extra, enum adev_op next_op, void (*then)(adev_device *))

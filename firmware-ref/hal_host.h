@@ -5,8 +5,9 @@
  *                               port's key store touches it; storage names cannot reach it.
  *   DIR/storage/<name>          storage blobs (0644, or 0600 for secrets), written to a temporary
  *                               file, fsync'd, renamed over the old one, then the directory
- * fsync'd. Randomness is OpenSSL's RAND_bytes; the clock is time() plus a configurable skew.
- */
+ *                               fsync'd (lib/util.h, util_write_file).
+ *
+ * Randomness is OpenSSL's RAND_bytes; the clock is time() plus a configurable skew. */
 #ifndef ADEV_HAL_HOST_H
 #define ADEV_HAL_HOST_H
 

@@ -1,7 +1,6 @@
 /* transport_uv: libcurl multi-socket + libuv, the classic pattern (curl's docs/examples/multi-uv.c
- * shape): curl tells us which sockets to watch and when to time out; libuv tells curl when a
- * socket is ready or the timer fired; finished transfers are collected with curl_multi_info_read.
- */
+ * shape): curl tells us which sockets to watch and when to time out; libuv tells curl when a socket
+ * is ready or the timer fired; finished transfers are collected with curl_multi_info_read. */
 #include "transport_uv.h"
 
 #include <curl/curl.h>

@@ -16,8 +16,8 @@ enum role { ROLE_NONE = 0, ROLE_READER = 1, ROLE_OPERATOR = 2, ROLE_ADMIN = 3 };
 int auth_secret_new(char secret[AUTH_SECRET_LEN + 1], unsigned char hash[32]);
 /* Formats the full token into out (>= AUTH_TOKEN_MAX). Returns 0 / -1. */
 int auth_token_format(int64_t id, const char *secret, char *out, size_t outlen);
-/* Splits a presented token into its id and the hash of its secret. Returns 0, or -1 if malformed.
- */
+/* Splits a presented token into its id and the hash of its secret. Returns 0, or -1 if
+ * malformed. */
 int auth_token_parse(const char *token, int64_t *id, unsigned char hash[32]);
 /* Constant-time comparison of two hashes: 1 if equal. */
 int auth_hash_equal(const unsigned char a[32], const unsigned char b[32]);

@@ -8,8 +8,8 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 /* Parses "debug", "info", "warn", "error". Returns 0, or -1 if unknown. */
 int log_parse_level(const char *s, enum log_level *out);
 void log_set_level(enum log_level lvl);
-/* Directs output to path (appending, 0600), or to stderr when path is NULL or "". Returns 0 / -1.
- */
+/* Directs output to path (appending, 0600), or to stderr when path is NULL or "". Returns
+ * 0 / -1. */
 int log_open(const char *path);
 /* Reopens the file given to log_open (for logrotate, on SIGHUP). Returns 0 / -1. */
 int log_reopen(void);

@@ -66,8 +66,8 @@ int rest_stream(rest *r, const char *path, FILE *out, struct rest_reply *rep, ui
 
 void rest_reply_free(struct rest_reply *rep);
 
-/* The "error" and "message" strings of an error reply ({"error": code, "message": text}), or NULL.
- */
+/* The "error" and "message" strings of an error reply ({"error": code, "message": text}), or
+ * NULL. */
 const char *rest_error_code(const struct rest_reply *rep);
 const char *rest_error_message(const struct rest_reply *rep);
 

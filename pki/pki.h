@@ -2,9 +2,12 @@
  * signatures.
  *
  * Layout of a PKI directory (created by pki_init_dir / aegisctl pki init):
- *   root.crt, root.key          offline root CA (in production this key stays on the offline
- * machine) server.crt, server.key      the daemon's TLS certificate (serverAuth), issued by the
- * root tenants/<tenant_id>/ca-<n>.crt, .key   the tenant's online issuing CAs, issued by the root
+ *   root.crt, root.key                         offline root CA (in production this key stays on
+ *                                              the offline machine)
+ *   server.crt, server.key                     the daemon's TLS certificate (serverAuth), issued
+ *                                              by the root
+ *   tenants/<tenant_id>/ca-<n>.crt, .key       the tenant's online issuing CAs, issued by the root
+ *
  * Private keys are PKCS#8 PEM, written 0600, and refused on load if group- or world-readable.
  *
  * Errors: functions return 0 or -1 and put a reason in err (no secrets in it). Objects returned
@@ -60,8 +63,8 @@ struct pki_leaf_profile {
 
 /* Issues a leaf from a PEM PKCS#10 CSR: checks the CSR's signature and that its key is EC P-256;
  * the subject and extensions come from the profile, never from the CSR. 128-bit random serial
- * (positive), AKI/SKI, basicConstraints CA:FALSE, KU digitalSignature (critical), EKU per profile.
- */
+ * (positive), AKI/SKI, basicConstraints CA:FALSE, KU digitalSignature (critical), EKU per
+ * profile. */
 int pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t csr_len,
                        const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen);
 /* Issues a leaf for a key the caller holds (the server's TLS certificate), same profile rules. */

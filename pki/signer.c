@@ -123,8 +123,8 @@ get_key(signer *s, const char *name, char *err, size_t errlen)
             goto out;
         }
     }
-    /* Loading under the lock keeps two threads from loading one key twice; it happens once per key.
-     */
+    /* Loading under the lock keeps two threads from loading one key twice; it happens once per
+     * key. */
     if (pki_load_key(path, &loaded, err, errlen) != 0)
         goto out;
     struct slot *sl = NULL;

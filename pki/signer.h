@@ -12,8 +12,8 @@
 
 typedef struct signer signer;
 
-/* A signer over the keys in pki_dir. Returns NULL on error (message in err). Free with signer_free.
- */
+/* A signer over the keys in pki_dir. Returns NULL on error (message in err). Free with
+ * signer_free. */
 signer *signer_new(const char *pki_dir, char *err, size_t errlen);
 void signer_free(signer *s);
 

@@ -14,8 +14,8 @@ struct metrics;
 struct metrics *metrics_new(size_t nroutes, const char *const *labels, const char *const *methods);
 void metrics_free(struct metrics *m);
 
-/* Records one finished request: route index (nroutes for unmatched), HTTP status, duration in ns.
- */
+/* Records one finished request: route index (nroutes for unmatched), HTTP status, duration in
+ * ns. */
 void metrics_observe(struct metrics *m, size_t route, int status, uint64_t duration_ns);
 /* Open connections gauge. */
 void metrics_connection(struct metrics *m, int delta);

@@ -1,6 +1,6 @@
 /* api_handlers: the manufacturer REST handlers (server/api/), one line each in the route table
- * (server/routes.c). Each takes an authenticated, size-checked request (api.h) and sets one reply.
- */
+ * (server/routes.c). Each takes an authenticated, size-checked request (api.h) and sets one
+ * reply. */
 #ifndef AEGIS_API_HANDLERS_H
 #define AEGIS_API_HANDLERS_H
 

@@ -1,5 +1,5 @@
-/* Operational endpoints: liveness, readiness, metrics. No authentication; nothing tenant-specific.
- */
+/* Operational endpoints: liveness, readiness, metrics. No authentication; nothing
+ * tenant-specific. */
 #include "app.h"
 #include "api.h"
 #include "metrics.h"

@@ -64,8 +64,8 @@ reply_named(api_req *r, int rc, int status, json_t *obj, const char *what, const
     api_reply_store(r, rc, status, obj, what);
 }
 
-/* Finishes a delete: STORE_CONFLICT means the object is not empty (busy is the message), else 204.
- */
+/* Finishes a delete: STORE_CONFLICT means the object is not empty (busy is the message), else
+ * 204. */
 static void
 reply_delete(api_req *r, int rc, const char *what, const char *busy)
 {

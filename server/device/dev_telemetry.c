@@ -27,8 +27,8 @@ reply_deferred(void *ctx, int status, json_t *body, int retry_after)
 
 /* Hands b to the writer, which answers r once its reports are durable; or answers r 503 when the
  * writer refuses (b stays the caller's). Returns 1 when the writer took b. r is deferred first, so
- * that the writer may answer before this returns; a refusal completes it at once, on this thread.
- */
+ * that the writer may answer before this returns; a refusal completes it at once, on this
+ * thread. */
 static int
 submit(api_req *r, struct ingest_batch *b)
 {

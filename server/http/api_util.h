@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* Size of next_cursor buffers given to store_*_list: cursors are at most 128 bytes (docs/api.md).
- */
+/* Size of next_cursor buffers given to store_*_list: cursors are at most 128 bytes
+ * (docs/api.md). */
 #define API_CURSOR_BUF 129
 /* Size of the reason buffers given to jsonx_* helpers. */
 #define API_ERR_LEN 192
@@ -39,8 +39,8 @@ api_body_object(api_req *r, const char *const *allowed)
     return api_body_keys(r, allowed);
 }
 
-/* Replies body (stolen) with status, or 500 internal when building body failed (NULL). Not for 204.
- */
+/* Replies body (stolen) with status, or 500 internal when building body failed (NULL). Not for
+ * 204. */
 static inline void
 api_reply_built(api_req *r, int status, json_t *body)
 {

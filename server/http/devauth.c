@@ -282,8 +282,8 @@ out:
     return rc;
 }
 
-/* The device's state now: claimed by the certificate's tenant and not blocked. Fills group/product.
- */
+/* The device's state now: claimed by the certificate's tenant and not blocked. Fills
+ * group/product. */
 static enum devauth_result
 check_device(devauth *d, struct devauth_identity *id, char *err, size_t errlen)
 {
@@ -322,8 +322,8 @@ devauth_verify_cached(devauth *d, struct devauth_conn *cache, const struct devau
     SHA256(chain[0].der, chain[0].len, h);
     if (!cache->valid || memcmp(h, cache->leaf_sha256, sizeof(h)) != 0) {
         enum devauth_result rc = devauth_verify(d, chain, n, now, id, err, errlen);
-        /* Only what verified is cached, and the device's state is checked again on every request.
-         */
+        /* Only what verified is cached, and the device's state is checked again on every
+         * request. */
         cache->valid = rc == DEVAUTH_OK;
         if (cache->valid) {
             memcpy(cache->leaf_sha256, h, sizeof(h));

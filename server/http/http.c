@@ -299,8 +299,8 @@ dispatch(struct http_server *h, struct request *q)
 }
 
 /* The response of a streaming reply (api_reply_stream): the reader runs in this connection's thread
- * as the client takes the body (chunked), and the response owns the reader's context from here on.
- */
+ * as the client takes the body (chunked), and the response owns the reader's context from here
+ * on. */
 static struct MHD_Response *
 stream_response(api_req *r, const char **ctype)
 {

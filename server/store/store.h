@@ -375,8 +375,8 @@ int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN
 void store_telemetry_signature(const char *component, const char *reason, const char *pc,
                                const char (*ra)[STORE_TEL_ADDR_LEN], size_t nra, char out[65]);
 
-/* One validated report (docs/telemetry.md section 1). Strings are borrowed; addresses normalised.
- */
+/* One validated report (docs/telemetry.md section 1). Strings are borrowed; addresses
+ * normalised. */
 struct store_report {
     int64_t tenant_id;
     const char *device_id;

@@ -27,8 +27,8 @@ struct store_agg {
 
 /* Frees what the table holds (not t itself) and leaves t an empty table. */
 void store__agg_free(struct store_agg *t);
-/* The entry of key k (klen bytes), or NULL when absent. Borrowed from t until its next insertion.
- */
+/* The entry of key k (klen bytes), or NULL when absent. Borrowed from t until its next
+ * insertion. */
 const struct store_agg_ent *store__agg_find(const struct store_agg *t, const char *k, size_t klen);
 /* The entry of key k, added (zeroed) when absent: *added 1 then, *idx its index. NULL when out of
  * memory or when klen > HMAP_KEY_MAX (hmap_key_* ran out of room). Borrowed as above. */

@@ -80,8 +80,8 @@ store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
     return store__purge(s, SQL_ATTESTATION_PURGE, before, max_rows, purged, "attestation purge");
 }
 
-/* Lists with one of the SQL_ATTESTATION_LIST statements; c is taken and given back by the caller.
- */
+/* Lists with one of the SQL_ATTESTATION_LIST statements; c is taken and given back by the
+ * caller. */
 static int
 list_attestations(store *s, struct conn *c, const char *sql, int64_t tenant_id, const char *arg,
                   const struct store_page *pg, json_t **items, char *next_cursor)

@@ -1,5 +1,5 @@
-/* store: reference values and security minimums of attestation (store.h "device attestation"),
- * the policy an attempt is checked against. Same rules as every store file (store_int.h): one
+/* store: reference values and security minimums of attestation (store.h "device attestation"), the
+ * policy an attempt is checked against. Same rules as every store file (store_int.h): one
  * connection per call, changes in one BEGIN IMMEDIATE transaction with their audit row, values only
  * bound. */
 #include "store.h"

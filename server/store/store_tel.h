@@ -1,7 +1,7 @@
 /* store_tel: what the telemetry files of the store share. Internal to server/store: ingest
  * (store_tel_ingest.c, the group-commit writes), queries (store_tel_query.c), retention
- * (store_tel_purge.c) and the writer's state (store_tel_writer.c). Same conventions as store_int.h.
- */
+ * (store_tel_purge.c) and the writer's state (store_tel_writer.c). Same conventions as
+ * store_int.h. */
 #ifndef AEGIS_STORE_TEL_H
 #define AEGIS_STORE_TEL_H
 
