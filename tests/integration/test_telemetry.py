@@ -536,6 +536,8 @@ class ShutdownRaceTest(TelemetryBase):
                 self.assertIn(os.path.basename(self.SHIM), f.read(), "the daemon runs without the race shim")
             stop, runs = start_uploads(devs, 1 + rnd * 1000000, 5)
             sigterm_during_uploads(self, runs, stop, lambda rs: sum(len(r["statuses"]) for r in rs) >= 200)
+            stopped_log = harness.read_text(os.path.join(self.d.tmp, "aegisd.%d.stderr" % (self.d.starts - 1)))
+            self.assertIn("race_delay: delaying", stopped_log, "the shim delayed no upload: the test tests nothing")
             for dc, run in zip(devs, runs):
                 dc.close()
                 stored = set(r["report_id"] for r in self.reports_of(dc))

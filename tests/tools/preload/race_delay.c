@@ -10,9 +10,9 @@
  * worker) waits on with a condition variable: the telemetry writer's queue, the store's pool. Every
  * other lock, and every lock of every other thread, runs at full speed, so a teardown that frees
  * the queue while a handler holds a stale pointer to it does so inside the window, and
- * AddressSanitizer reports the handler's use of the freed memory. The library also says on stderr
- * when a delayed thread goes on to lock a mutex that was destroyed meanwhile ("race_delay: ...
- * destroyed").
+ * AddressSanitizer reports the handler's use of the freed memory. The library says on stderr when
+ * it first delays a lock ("race_delay: delaying ...") and when a delayed thread goes on to lock a
+ * mutex that was destroyed meanwhile ("race_delay: ... destroyed").
  *
  * Under AddressSanitizer the library must come before libasan, so the daemon needs
  * ASAN_OPTIONS=verify_asan_link_order=0. Built without sanitizers (Makefile, PRELOAD_LIBS). */
@@ -40,6 +40,7 @@ static _Atomic(void *) queue_mutex[SLOTS];
 static _Atomic(void *) destroyed_mutex[SLOTS];
 static atomic_uint destroyed_next;
 static atomic_ullong quiesced_ns; /* 0 until MHD_quiesce_daemon */
+static atomic_int delayed_once;
 static unsigned delay_ms = 20, stop_ms = 1000;
 static __thread int http_thread __attribute__((tls_model("initial-exec")));
 
@@ -139,6 +140,9 @@ pthread_mutex_lock(pthread_mutex_t *m)
         atomic_store(&real, f);
     }
     if (http_thread && in_set(queue_mutex, m)) {
+        if (!atomic_exchange(&delayed_once, 1)) /* so a test can tell the shim is in effect */
+            fprintf(stderr, "race_delay: delaying HTTP threads' locks of queue mutex %p\n",
+                    (void *)m);
         delay();
         if (in_set(destroyed_mutex, m))
             fprintf(stderr,
