@@ -50,13 +50,18 @@ struct start {
     int http;
 };
 
+/* The next definition of name (libasan's interceptor or libc's), looked up once into *slot. */
 static void *
-next_fn(const char *name)
+next_fn(_Atomic(void *) *slot, const char *name)
 {
-    void *f = dlsym(RTLD_NEXT, name);
+    void *f = atomic_load(slot);
     if (f == NULL) {
-        fprintf(stderr, "race_delay: no next %s\n", name);
-        abort();
+        f = dlsym(RTLD_NEXT, name);
+        if (f == NULL) {
+            fprintf(stderr, "race_delay: no next %s\n", name);
+            abort();
+        }
+        atomic_store(slot, f);
     }
     return f;
 }
@@ -133,12 +138,8 @@ delay(void)
 int
 pthread_mutex_lock(pthread_mutex_t *m)
 {
-    static _Atomic(lock_fn) real;
-    lock_fn f = atomic_load(&real);
-    if (f == NULL) {
-        f = (lock_fn)next_fn("pthread_mutex_lock");
-        atomic_store(&real, f);
-    }
+    static _Atomic(void *) real;
+    lock_fn f = (lock_fn)next_fn(&real, "pthread_mutex_lock");
     if (http_thread && in_set(queue_mutex, m)) {
         if (!atomic_exchange(&delayed_once, 1)) /* so a test can tell the shim is in effect */
             fprintf(stderr, "race_delay: delaying HTTP threads' locks of queue mutex %p\n",
@@ -155,12 +156,8 @@ pthread_mutex_lock(pthread_mutex_t *m)
 int
 pthread_mutex_destroy(pthread_mutex_t *m)
 {
-    static _Atomic(destroy_fn) real;
-    destroy_fn f = atomic_load(&real);
-    if (f == NULL) {
-        f = (destroy_fn)next_fn("pthread_mutex_destroy");
-        atomic_store(&real, f);
-    }
+    static _Atomic(void *) real;
+    destroy_fn f = (destroy_fn)next_fn(&real, "pthread_mutex_destroy");
     if (in_set(queue_mutex, m))
         atomic_store(&destroyed_mutex[atomic_fetch_add(&destroyed_next, 1) % SLOTS], m);
     return f(m);
@@ -169,12 +166,8 @@ pthread_mutex_destroy(pthread_mutex_t *m)
 int
 pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    static _Atomic(cond_wait_fn) real;
-    cond_wait_fn f = atomic_load(&real);
-    if (f == NULL) {
-        f = (cond_wait_fn)next_fn("pthread_cond_wait");
-        atomic_store(&real, f);
-    }
+    static _Atomic(void *) real;
+    cond_wait_fn f = (cond_wait_fn)next_fn(&real, "pthread_cond_wait");
     remember_queue(m);
     return f(c, m);
 }
@@ -182,12 +175,8 @@ pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 int
 pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
 {
-    static _Atomic(cond_timedwait_fn) real;
-    cond_timedwait_fn f = atomic_load(&real);
-    if (f == NULL) {
-        f = (cond_timedwait_fn)next_fn("pthread_cond_timedwait");
-        atomic_store(&real, f);
-    }
+    static _Atomic(void *) real;
+    cond_timedwait_fn f = (cond_timedwait_fn)next_fn(&real, "pthread_cond_timedwait");
     remember_queue(m);
     return f(c, m, t);
 }
@@ -205,12 +194,8 @@ trampoline(void *arg)
 int
 pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    static _Atomic(create_fn) real;
-    create_fn f = atomic_load(&real);
-    if (f == NULL) {
-        f = (create_fn)next_fn("pthread_create");
-        atomic_store(&real, f);
-    }
+    static _Atomic(void *) real;
+    create_fn f = (create_fn)next_fn(&real, "pthread_create");
     Dl_info info;
     struct start *s = malloc(sizeof(*s));
     if (s == NULL)
@@ -235,5 +220,6 @@ MHD_quiesce_daemon(void *daemon)
     uint64_t now = mono_ns();
     unsigned long long expected = 0;
     atomic_compare_exchange_strong(&quiesced_ns, &expected, now);
-    return ((quiesce_fn)next_fn("MHD_quiesce_daemon"))(daemon);
+    static _Atomic(void *) real;
+    return ((quiesce_fn)next_fn(&real, "MHD_quiesce_daemon"))(daemon);
 }
