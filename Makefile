@@ -117,6 +117,9 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
+# LD_PRELOAD fault injection for the integration tests (tests/tools/preload/NAME.c -> NAME.so), built
+# without sanitizers: the daemon loads it ahead of their runtime.
+PRELOAD_LIBS := $(patsubst tests/tools/preload/%.c,$(BUILD)/tests/tools/%.so,$(wildcard tests/tools/preload/*.c))
 
 .PHONY: all run test check format lint deps clean unit bench fuzz layers
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
@@ -162,7 +165,11 @@ $(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
 $(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
 	$(CC) $(CPPFLAGS) -Iserver/store $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-unit: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
+$(BUILD)/tests/tools/%.so: tests/tools/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) -O2 -g -fPIC -shared -o $@ $< -ldl -lpthread
+
+unit: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS) $(PRELOAD_LIBS)
 
 deps:
 	@sh deploy/install-deps.sh
@@ -202,7 +209,7 @@ C_DIRS := lib proto ota pki server server/http server/device server/api server/s
 ALL_C := $(foreach d,$(C_DIRS),$(wildcard $(d)/*.c))
 format:
 	clang-format -i $(foreach d,$(C_DIRS),$(wildcard $(d)/*.[ch])) bench/*/*.c tests/unit/*.c \
-	  tests/tools/*.c fuzz/*.c
+	  tests/tools/*.c tests/tools/preload/*.c fuzz/*.c
 
 # Benchmark tools (bench/*/*.c), not part of make test: make bench, then bench/*/run.py.
 BENCH_SRCS := $(wildcard bench/*/*.c)

@@ -202,9 +202,10 @@ class Daemon:
 
     tenants: names to create (`aegisctl tenant create NAME --json`) before the first start; their admin tokens
     are in self.tokens[name] (and the first in self.token). config: a dict or text for an aegisd config file
-    passed with --config."""
+    passed with --config. env: extra environment variables for the daemon's process (a dict), e.g. an LD_PRELOAD
+    fault injection; aegisctl runs without them."""
 
-    def __init__(self, tenants=("acme",), config=None, log_level="debug", hosts="127.0.0.1,localhost"):
+    def __init__(self, tenants=("acme",), config=None, log_level="debug", hosts="127.0.0.1,localhost", env=None):
         self.tmp = tempfile.mkdtemp(prefix="aegis-it-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.pki_dir = os.path.join(self.data_dir, "pki")
@@ -212,6 +213,7 @@ class Daemon:
         self.ready_file = os.path.join(self.tmp, "ready")
         self.config_path = None
         self.log_level = log_level
+        self.env = env
         self.proc = None
         self.port = None
         self.starts = 0
@@ -296,7 +298,8 @@ class Daemon:
         self.port = None
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(argv or self.argv(extra), stdin=subprocess.DEVNULL,
-                                         stdout=err, stderr=err)
+                                         stdout=err, stderr=err,
+                                         env=None if self.env is None else dict(os.environ, **self.env))
         _live.append(self)
         return self.proc
 
@@ -436,7 +439,7 @@ class DaemonTestCase(unittest.TestCase):
         if not cls.start_daemon:
             return
         try:
-            cls.d = Daemon(tenants=cls.tenants, config=cls.config)
+            cls.d = Daemon(tenants=cls.tenants, config=cls.config, env=cls.daemon_env())
             cls.d.start()
             cls.client = cls.d.client()
             cls.prepare()
@@ -444,6 +447,11 @@ class DaemonTestCase(unittest.TestCase):
             if cls.d is not None:
                 cls.d.cleanup()
             raise
+
+    @classmethod
+    def daemon_env(cls):
+        """Hook: extra environment variables for the daemon (a dict, see Daemon), or None."""
+        return None
 
     @classmethod
     def prepare(cls):

@@ -20,6 +20,7 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import DaemonTestCase, Daemon
 from test_mtls import Device
 
@@ -506,11 +507,24 @@ class ShutdownRaceTest(TelemetryBase):
     """SIGTERM with drain_timeout = 0 while uploads are in flight: the daemon stops its telemetry writer (answers
     what is queued, refuses the rest) before the HTTP layer, and frees it only after, so an upload that is still
     dispatched during the teardown meets a refusal, never freed memory (under ASan a use-after-free is a report in
-    the log; without it, a crash or a hang). Races need numbers: several rounds of many devices uploading small
-    batches back to back, bounded in rounds and time."""
+    the log; without it, a crash or a hang). The window of the old race (a handler read the writer's pointer, the
+    teardown freed the writer before the handler locked it) is a few instructions wide, so the daemon runs with
+    tests/tools/preload/race_delay.c preloaded: its HTTP threads sleep before they lock a hand-off queue (the
+    writer's), and sleep on after the HTTP layer is quiesced, while the teardown runs at full speed. Without that
+    shim the old code (ffab4ed) passed this test; with it, ASan reports the use-after-free in the first round of
+    every run (RACE_DELAY_MS=0 RACE_DELAY_STOP_MS=0 in the environment turns the delays off).
+    Several rounds of many devices uploading small batches back to back, bounded in rounds and time."""
     config = {"telemetry_rate": 100000, "telemetry_burst": 100000, "drain_timeout": 0}
     ROUNDS = 4
     DEVICES = 16
+    SHIM = "tests/tools/race_delay.so"
+
+    @classmethod
+    def daemon_env(cls):
+        asan = os.environ.get("ASAN_OPTIONS")
+        # The shim comes before the sanitizer runtime in the link order, which ASan refuses unless told.
+        return {"LD_PRELOAD": harness.binary(cls.SHIM),
+                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
 
     def test_sigterm_with_zero_drain_during_uploads(self):
         devs = [self.make_device() for _ in range(self.DEVICES)]
@@ -518,8 +532,12 @@ class ShutdownRaceTest(TelemetryBase):
         for rnd in range(self.ROUNDS):
             if rnd > 0 and time.monotonic() - started > 90:
                 break
+            with open("/proc/%d/maps" % self.d.proc.pid) as f:
+                self.assertIn(os.path.basename(self.SHIM), f.read(), "the daemon runs without the race shim")
             stop, runs = start_uploads(devs, 1 + rnd * 1000000, 5)
             sigterm_during_uploads(self, runs, stop, lambda rs: sum(len(r["statuses"]) for r in rs) >= 200)
+            stopped_log = harness.read_text(os.path.join(self.d.tmp, "aegisd.%d.stderr" % (self.d.starts - 1)))
+            self.assertIn("race_delay: delaying", stopped_log, "the shim delayed no upload: the test tests nothing")
             for dc, run in zip(devs, runs):
                 dc.close()
                 stored = set(r["report_id"] for r in self.reports_of(dc))
