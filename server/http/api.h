@@ -32,7 +32,7 @@ typedef ssize_t (*api_stream_read)(void *ctx, uint64_t pos, char *buf, size_t ma
 #define API_STREAM_ERROR ((ssize_t)-2)
 
 typedef struct api_req {
-    struct app *app;
+    const struct app *app; /* read-only: main.c fills it before http_start */
     const char *method;
     const char *path;  /* without the query string */
     const char *route; /* the matched route pattern, e.g. "/v1/products/{id}" */

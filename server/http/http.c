@@ -34,7 +34,7 @@
 #define STREAM_BLOCK (64 * 1024)
 
 struct http_server {
-    struct app *app;
+    const struct app *app;
     struct MHD_Daemon *mhd;
     atomic_int active;
     const struct route *routes; /* the daemon's route table (routes.c) */
@@ -617,7 +617,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 http_server *
-http_start(struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
            const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
            size_t errlen)
 {

@@ -21,9 +21,9 @@ int http_listen(const char *host, int port, int *bound_port, char *err, size_t e
  * by the caller after return; it is not kept). trust_pem (the root CA) makes TLS ask clients for a
  * certificate, optionally: device routes then require one (devauth.h), the others ignore it.
  * Returns NULL on error (message in err). Free with http_stop. */
-http_server *http_start(struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
-                        const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
-                        size_t errlen);
+http_server *http_start(const struct app *app, const struct route *routes, size_t nroutes,
+                        int listen_fd, const char *cert_pem, const char *key_pem,
+                        const char *trust_pem, char *err, size_t errlen);
 /* Stops accepting connections; requests in progress go on. */
 void http_quiesce(http_server *h);
 /* Requests in progress (accepted, response not yet fully sent). */
