@@ -37,7 +37,7 @@ int adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct ad
 
 /* An image to install (all borrowed). */
 struct adev_image {
-    int stage; /* enum adev_stage */
+    int stage; /* enum proto_stage */
     const char *component;
     const char *version;
     uint32_t svn;

@@ -1,14 +1,14 @@
 /* ingest: the one writer of telemetry reports (docs/telemetry.md), with group commit.
  *
- * Handlers (dev_telemetry.c) validate an upload into a batch and hand it over with ingest_submit,
- * with a completion callback. One writer thread takes everything queued, up to INGEST_GROUP_MAX
- * reports, and writes it in ONE transaction (store_telemetry_ingest, on the store's telemetry
- * writer, which this module owns); a syncer thread makes the committed groups durable
- * (store_telemetry_sync: one flush of the write-ahead log for every group committed since the
- * last) and only then calls each batch's callback with its per-report results.
- * Reports in flight (queued or being written) are bounded by queue_max: above it ingest_submit
- * refuses, and the handler answers 503 overloaded, so memory never grows with the backlog.
- * Depends on the store and metrics only. Thread-safe, but for ingest_free.
+ * The handler (dev_telemetry.c) has the upload parsed into a batch (telemetry_parse.c) and hands
+ * it over with ingest_submit, with a completion callback. One writer thread takes everything
+ * queued, up to INGEST_GROUP_MAX reports, and writes it in ONE transaction (store_telemetry_ingest,
+ * on the store's telemetry writer, which this module owns); a syncer thread makes the committed
+ * groups durable (store_telemetry_sync: one flush of the write-ahead log for every group committed
+ * since the last) and only then calls each batch's callback with its per-report results. Reports in
+ * flight (queued or being written) are bounded by queue_max: above it ingest_submit refuses, and
+ * the handler answers 503 overloaded, so memory never grows with the backlog. Depends on the store
+ * and metrics only. Thread-safe, but for ingest_free.
  *
  * Life: ingest_new; ingest_submit from any thread; ingest_stop (answers what is queued, refuses
  * the rest) before the HTTP layer stops; ingest_free once no thread can call ingest_submit. */

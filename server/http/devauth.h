@@ -3,11 +3,11 @@
  * decides whether the certificate names a device that may talk to us now:
  *   - its SAN URI is urn:aegis:tenant:<tid>:device:<id>;
  *   - it chains to one of that tenant's unexpired issuing CAs (old and new during rollover), is
- * within its validity, and has the clientAuth purpose;
+ *     within its validity, and has the clientAuth purpose;
  *   - the device exists, is claimed by that tenant, and is not blocked at this moment (checked on
- * every call, so a block takes effect on the next request). Tenant trust stores are cached for a
- * few seconds, so a CA added by `aegisctl pki rotate` is picked up without a restart. Thread-safe.
- */
+ *     every call, so a block takes effect on the next request).
+ * Tenant trust stores are cached for a few seconds, so a CA added by `aegisctl pki rotate` is
+ * picked up without a restart. Thread-safe. */
 #ifndef AEGIS_DEVAUTH_H
 #define AEGIS_DEVAUTH_H
 

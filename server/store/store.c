@@ -1,7 +1,7 @@
 /* store: the SQLite database behind store.h, and what keeps it durable: opening it (file mode,
- * pragmas, write-ahead log), the pool of connections, transactions, the telemetry writer's own
- * connection and the flush of the log, retention batches, readiness and checkpoints. Each
- * resource's SQL is in its own store_*.c file (store_int.h lists them).
+ * pragmas, write-ahead log), the pool of connections, transactions, retention batches, readiness
+ * and checkpoints. Each resource's SQL is in its own store_*.c file (docs/architecture.md, "The
+ * store"); the telemetry writer's own connection and the flush of the log are store_tel_writer.c's.
  *
  * A store is a pool of connections. A call takes an idle connection for its whole duration (waiting
  * on a condition variable while all are busy), so a connection is only ever used by one thread at a

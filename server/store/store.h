@@ -1,21 +1,21 @@
 /* store: all SQL of Aegis behind one narrow interface (SQLite now; a PostgreSQL backend later
- * implements the same functions). Thread-safe: the store keeps a small pool of connections, and
- * every function takes one for the duration of the call. Multi-statement changes run in one
- * transaction inside one function, and every change writes its audit-log row in that same
- * transaction.
+ * implements the same functions). The files behind it: docs/architecture.md, "The store".
+ * Thread-safe: the store keeps a small pool of connections, and every function takes one for the
+ * duration of the call. Multi-statement changes run in one transaction inside one function, and
+ * every change writes its audit-log row in that same transaction.
  *
  * Conventions:
  *  - Functions return STORE_OK (0) or a negative STORE_* code.
- *  - json_t **out results are new references the caller owns (json_decref). On error *out is left
- * NULL.
+ *  - json_t **out results are new references the caller owns (json_decref). On error *out is
+ *    left NULL.
  *  - Objects are returned in their API shape (field names and RFC 3339 UTC times as in
- * docs/api.md), so handlers pass them through.
- *  - What the service itself reads (a tenant's name, its CAs, a token, a device's owner) comes as a
- * typed struct instead (store_tenant_load, store_ca_load_all, store_token_get_auth,
- * store_device_auth): the JSON shape is only for replies.
+ *    docs/api.md), so handlers pass them through.
+ *  - What the service itself reads (a tenant's name, its CAs, a token, a device's owner, what an
+ *    attestation is checked against) comes as a typed struct instead (store_tenant_load,
+ *    store_ca_load_all, store_token_get_auth, store_device_auth, store_attest_load): the JSON
+ *    shape is only for replies.
  *  - Every tenant-scoped function takes the caller's tenant_id; rows of other tenants answer
- * STORE_NOTFOUND.
- */
+ *    STORE_NOTFOUND. */
 #ifndef AEGIS_STORE_H
 #define AEGIS_STORE_H
 

@@ -1,4 +1,4 @@
-/* Unit tests for server/auth.c: secrets, token format and parsing, hash comparison, roles. */
+/* Unit tests for lib/auth.c: secrets, token format and parsing, hash comparison, roles. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

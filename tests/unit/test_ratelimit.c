@@ -1,4 +1,4 @@
-/* Unit tests of the token-bucket limiter (server/ratelimit.c). */
+/* Unit tests of the token-bucket limiter (server/http/ratelimit.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
