@@ -47,8 +47,8 @@ INC_store     := server/store proto lib
 INC_http      := server/http server/store server pki proto lib
 INC_device    := server/device server/http server/store server pki proto lib
 INC_api       := server/api server/http server/store server pki proto lib
-INC_daemon    := server server/api server/device server/http server/store pki proto lib
-INC_cli       := cli server/store server pki proto lib
+INC_daemon    := server server/api server/device server/http server/store pki ota proto lib
+INC_cli       := cli server/store server pki ota proto lib
 INC_fw        := firmware-ref ota proto lib
 INC_sim       := device-sim firmware-ref ota proto lib
 # Unit tests and fuzz targets see the layers they test (test_fw_*: only the device's).
