@@ -1,0 +1,302 @@
+/* Unit tests of pki/signer.c, the only door to CA keys: issuing from a CSR as pki_issue_from_csr
+ * does, signing bytes, refusing key names outside the PKI directory and keys others may read,
+ * and use from several threads at once. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_pki_fx.h"
+
+struct signer_env {
+    char dir[PATH_MAX];
+    char key_name[128];
+    char *ca_pem;
+    X509 *root, *ca;
+};
+
+static void
+signer_env_make(struct signer_env *e, const char *name)
+{
+    char err[512], p[PATH_MAX + 16];
+    int created = 0;
+    memset(e, 0, sizeof(*e));
+    tmp_path(e->dir, sizeof(e->dir), name);
+    assert_int_equal(pki_init_dir(e->dir, "localhost", &created, err, sizeof(err)), 0);
+    assert_int_equal(pki_tenant_ca_create(e->dir, 1, "Tenant One", 365 * 86400LL, e->key_name,
+                                          sizeof(e->key_name), &e->ca_pem, NULL, NULL, err,
+                                          sizeof(err)),
+                     0);
+    snprintf(p, sizeof(p), "%s/root.crt", e->dir);
+    assert_int_equal(pki_load_cert(p, &e->root, err, sizeof(err)), 0);
+    e->ca = pki_cert_from_pem(e->ca_pem, strlen(e->ca_pem));
+    assert_non_null(e->ca);
+}
+
+static void
+signer_env_free(struct signer_env *e)
+{
+    free(e->ca_pem);
+    X509_free(e->root);
+    X509_free(e->ca);
+}
+
+static void
+test_signer_issue(void **state)
+{
+    (void)state;
+    struct signer_env e;
+    char err[512], p[PATH_MAX + 160];
+    char *leaf_pem = NULL;
+    X509 *direct = NULL;
+    EVP_PKEY *ca_key = NULL;
+    signer_env_make(&e, "signer");
+
+    signer *s = signer_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    EVP_PKEY *dev = keygen("EC", "P-256", 0);
+    char *csr = make_csr(dev, dev, 0);
+    struct pki_leaf_profile prof = device_profile(util_now());
+    assert_int_equal(signer_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof,
+                                           &leaf_pem, err, sizeof(err)),
+                     0);
+    assert_non_null(leaf_pem);
+    X509 *leaf = pki_cert_from_pem(leaf_pem, strlen(leaf_pem));
+    assert_non_null(leaf);
+    assert_int_equal(verify_chain(e.root, e.ca, leaf, X509_PURPOSE_SSL_CLIENT), 1);
+    char dir[PATH_MAX];
+    tmp_path(dir, sizeof(dir), "signer-verify");
+    assert_int_equal(util_mkdirs(dir, 0700), 0);
+    openssl_verify(dir, e.root, e.ca, leaf);
+
+    /* It matches what pki_issue_from_csr makes with the same key directly (all but
+     * serial/signature). */
+    snprintf(p, sizeof(p), "%s/%s.key", e.dir, e.key_name);
+    assert_int_equal(pki_load_key(p, &ca_key, err, sizeof(err)), 0);
+    assert_int_equal(
+        pki_issue_from_csr(ca_key, e.ca, csr, strlen(csr), &prof, &direct, err, sizeof(err)), 0);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(leaf), X509_get_subject_name(direct)), 0);
+    assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_issuer_name(direct)), 0);
+    assert_int_equal(ASN1_TIME_compare(X509_get0_notBefore(leaf), X509_get0_notBefore(direct)), 0);
+    assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(leaf), X509_get0_notAfter(direct)), 0);
+    assert_int_equal(X509_get_ext_count(leaf), X509_get_ext_count(direct));
+    for (int i = 0; i < X509_get_ext_count(leaf); i++) {
+        X509_EXTENSION *a = X509_get_ext(leaf, i), *b = X509_get_ext(direct, i);
+        assert_int_equal(OBJ_cmp(X509_EXTENSION_get_object(a), X509_EXTENSION_get_object(b)), 0);
+        assert_int_equal(
+            ASN1_OCTET_STRING_cmp(X509_EXTENSION_get_data(a), X509_EXTENSION_get_data(b)), 0);
+    }
+    assert_int_not_equal(
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(leaf), X509_get0_serialNumber(direct)), 0);
+
+    /* Second issue comes from the cache. */
+    char *again = NULL;
+    assert_int_equal(signer_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof, &again,
+                                           err, sizeof(err)),
+                     0);
+    free(again);
+    again = NULL;
+
+    /* A CA certificate that does not belong to the key; a bad CSR; a bad CA PEM. */
+    char *root_pem = pki_cert_pem(e.root);
+    assert_int_equal(signer_issue_from_csr(s, e.key_name, root_pem, csr, strlen(csr), &prof, &again,
+                                           err, sizeof(err)),
+                     -1);
+    assert_int_equal(
+        signer_issue_from_csr(s, e.key_name, e.ca_pem, "junk", 4, &prof, &again, err, sizeof(err)),
+        -1);
+    assert_int_equal(signer_issue_from_csr(s, e.key_name, "junk", csr, strlen(csr), &prof, &again,
+                                           err, sizeof(err)),
+                     -1);
+    assert_null(again);
+
+    free(root_pem);
+    X509_free(direct);
+    EVP_PKEY_free(ca_key);
+    X509_free(leaf);
+    free(leaf_pem);
+    free(csr);
+    EVP_PKEY_free(dev);
+    signer_free(s);
+    signer_env_free(&e);
+}
+
+static void
+test_signer_key_names(void **state)
+{
+    (void)state;
+    struct signer_env e;
+    char err[512];
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    signer_env_make(&e, "signer-names");
+    signer *s = signer_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+
+    static const char *const bad[] = {
+        "../x",
+        "/etc/x",
+        "A",
+        "",
+        "root.key",
+        "a//b",
+        "root/",
+        "a b",
+        "tenants/1/../../root",
+        "x\n",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(signer_sign_bytes(s, bad[i], (const unsigned char *)"m", 1, &sig, &siglen,
+                                           err, sizeof(err)),
+                         -1);
+        assert_non_null(strstr(err, "key name"));
+        assert_null(sig);
+        char *pem = NULL;
+        struct pki_leaf_profile prof = device_profile(util_now());
+        assert_int_equal(
+            signer_issue_from_csr(s, bad[i], e.ca_pem, "x", 1, &prof, &pem, err, sizeof(err)), -1);
+        assert_null(pem);
+    }
+    /* Well-formed but missing. */
+    assert_int_equal(signer_sign_bytes(s, "tenants/1/ca-9", (const unsigned char *)"m", 1, &sig,
+                                       &siglen, err, sizeof(err)),
+                     -1);
+    /* A key readable by others is refused through the signer too. */
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof(p), "%s/server.key", e.dir);
+    assert_int_equal(chmod(p, 0644), 0);
+    assert_int_equal(signer_sign_bytes(s, "server", (const unsigned char *)"m", 1, &sig, &siglen,
+                                       err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "server.key"));
+    assert_int_equal(chmod(p, 0600), 0);
+    /* A directory that does not exist. */
+    assert_null(signer_new("/nonexistent/aegis/pki", err, sizeof(err)));
+    signer_free(NULL);
+    signer_free(s);
+    signer_env_free(&e);
+}
+
+/* EVP_DigestVerify with a fresh context (OpenSSL 3.0 keeps the first key when a context is
+ * re-initialised with another one after a one-shot verify). */
+static int
+verify_sig(EVP_PKEY *pub, const unsigned char *sig, size_t siglen, const unsigned char *msg,
+           size_t len)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_non_null(md);
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+    int rc = EVP_DigestVerify(md, sig, siglen, msg, len);
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    return rc;
+}
+
+static void
+test_signer_sign_bytes(void **state)
+{
+    (void)state;
+    struct signer_env e;
+    char err[512];
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    static const unsigned char msg[] = "{\"signed\":{\"version\":1}}";
+    signer_env_make(&e, "signer-sign");
+    signer *s = signer_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+
+    assert_int_equal(
+        signer_sign_bytes(s, "root", msg, sizeof(msg) - 1, &sig, &siglen, err, sizeof(err)), 0);
+    assert_non_null(sig);
+    assert_true(siglen > 8 && siglen <= 72);
+    assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
+
+    assert_int_equal(verify_sig(X509_get0_pubkey(e.root), sig, siglen, msg, sizeof(msg) - 1), 1);
+    /* A different message, or a different key, does not verify. */
+    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.root), sig, siglen, msg, sizeof(msg) - 2),
+                         1);
+    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, msg, sizeof(msg) - 1), 1);
+    free(sig);
+    sig = NULL;
+
+    /* With the tenant CA key, and over an empty message. */
+    assert_int_equal(signer_sign_bytes(s, e.key_name, (const unsigned char *)"", 0, &sig, &siglen,
+                                       err, sizeof(err)),
+                     0);
+    assert_int_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, (const unsigned char *)"", 0),
+                     1);
+    free(sig);
+    signer_free(s);
+    signer_env_free(&e);
+}
+
+struct thread_arg {
+    signer *s;
+    struct signer_env *e;
+    char *csr;
+    int failures;
+};
+
+static void *
+signer_thread(void *p)
+{
+    struct thread_arg *a = p;
+    char err[512];
+    for (int i = 0; i < 20; i++) {
+        char *pem = NULL;
+        unsigned char *sig = NULL;
+        size_t siglen = 0;
+        struct pki_leaf_profile prof = device_profile(util_now());
+        if (signer_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr, strlen(a->csr), &prof,
+                                  &pem, err, sizeof(err)) != 0)
+            a->failures++;
+        if (signer_sign_bytes(a->s, i % 2 ? "root" : "server", (const unsigned char *)"abc", 3,
+                              &sig, &siglen, err, sizeof(err)) != 0)
+            a->failures++;
+        free(pem);
+        free(sig);
+    }
+    return NULL;
+}
+
+static void
+test_signer_threads(void **state)
+{
+    (void)state;
+    struct signer_env e;
+    char err[512];
+    pthread_t t[4];
+    struct thread_arg args[4];
+    signer_env_make(&e, "signer-threads");
+    signer *s = signer_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    EVP_PKEY *dev = keygen("EC", "P-256", 0);
+    char *csr = make_csr(dev, dev, 0);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct thread_arg){.s = s, .e = &e, .csr = csr};
+        assert_int_equal(pthread_create(&t[i], NULL, signer_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(args[i].failures, 0);
+    }
+    free(csr);
+    EVP_PKEY_free(dev);
+    signer_free(s);
+    signer_env_free(&e);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signer_issue),
+        cmocka_unit_test(test_signer_key_names),
+        cmocka_unit_test(test_signer_sign_bytes),
+        cmocka_unit_test(test_signer_threads),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
