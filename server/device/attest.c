@@ -124,9 +124,9 @@ parse_svn(const json_t *ev, const char *where, uint32_t *out, char *err, size_t 
 {
     const json_t *v = json_object_get(ev, "svn");
     if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (json_int_t)UINT32_MAX) {
-        errbuf_set(err, errlen, "field '%ssvn' must be an integer from 0 to %lu", where,
-                   (unsigned long)UINT32_MAX);
+        json_integer_value(v) > (json_int_t)PROTO_SVN_MAX) {
+        errbuf_set(err, errlen, "field '%ssvn' must be an integer from 0 to %lld", where,
+                   (long long)PROTO_SVN_MAX);
         return -1;
     }
     *out = (uint32_t)json_integer_value(v);

@@ -226,10 +226,10 @@ int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, j
 /* --- device attestation (docs/protocol.md section 3): store_attest.c (nonces, an attempt's read
  * and record), store_refval.c (reference values, minimums), store_attest_records.c (records) ---
  * Measurements and reference values share one shape. Hex is lower-case; a component is 1..64 bytes
- * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..4294967295. */
+ * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..PROTO_SVN_MAX
+ * (proto_fields.h). */
 #define STORE_NONCE_LEN 32
 #define STORE_NONCES_PER_DEVICE 4 /* outstanding nonces per device; a fifth replaces the oldest */
-#define STORE_SVN_MAX 4294967295LL
 
 struct store_measurement {
     const char *stage;     /* "bootloader", "os" or "app" */
