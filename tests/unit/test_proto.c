@@ -1,0 +1,128 @@
+/* Unit tests of the wire rules in proto/ that the attestation and telemetry tests do not reach on
+ * their own: the device identity URI. Each test states the expected strings literally, so a
+ * change to a rule shows up here as well as in the code that uses it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "proto_identity.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int
+parse(const char *uri, int64_t *tenant, char id[PROTO_HASH_HEX + 1])
+{
+    return proto_identity_uri_parse(uri, strlen(uri), tenant, id);
+}
+
+static void
+test_identity_uri_round_trip(void **state)
+{
+    (void)state;
+    char uri[PROTO_IDENTITY_URI_MAX + 1], id[PROTO_HASH_HEX + 1];
+    int64_t t = 0;
+
+    assert_int_equal(proto_identity_uri_format(42, ID, uri, sizeof(uri)), 0);
+    assert_string_equal(uri, "urn:aegis:tenant:42:device:" ID);
+    assert_int_equal(parse(uri, &t, id), 0);
+    assert_int_equal(t, 42);
+    assert_string_equal(id, ID);
+
+    /* The longest tenant fills the buffer exactly. */
+    assert_int_equal(proto_identity_uri_format(INT64_MAX, ID, uri, sizeof(uri)), 0);
+    assert_int_equal(strlen(uri), PROTO_IDENTITY_URI_MAX);
+    assert_int_equal(parse(uri, &t, id), 0);
+    assert_true(t == INT64_MAX);
+}
+
+static void
+test_identity_uri_format_refuses(void **state)
+{
+    (void)state;
+    char uri[PROTO_IDENTITY_URI_MAX + 1];
+    assert_int_equal(proto_identity_uri_format(0, ID, uri, sizeof(uri)), -1);
+    assert_int_equal(proto_identity_uri_format(-1, ID, uri, sizeof(uri)), -1);
+    assert_int_equal(proto_identity_uri_format(1, "abc", uri, sizeof(uri)), -1);
+    assert_int_equal(proto_identity_uri_format(1, NULL, uri, sizeof(uri)), -1);
+    /* Upper case is not the wire's device id. */
+    assert_int_equal(proto_identity_uri_format(
+                         1, "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", uri,
+                         sizeof(uri)),
+                     -1);
+    /* "urn:aegis:tenant:1:device:" is 26 bytes: with the id and the NUL, 91 are needed. */
+    assert_int_equal(proto_identity_uri_format(1, ID, uri, 90), -1);
+    assert_int_equal(proto_identity_uri_format(1, ID, uri, 91), 0);
+}
+
+static void
+test_identity_uri_parse_refuses(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "urn:aegis:tenant:",
+        "urn:aegis:tenant:1:device:",
+        "urn:aegis:tenant::device:" ID,
+        "urn:aegis:tenant:0:device:" ID,
+        "urn:aegis:tenant:01:device:" ID,
+        "urn:aegis:tenant:-1:device:" ID,
+        "urn:aegis:tenant:+1:device:" ID,
+        "urn:aegis:tenant: 1:device:" ID,
+        "urn:aegis:tenant:9223372036854775808:device:" ID,
+        "urn:aegis:tenant:10000000000000000000:device:" ID,
+        "urn:aegis:tenant:1:x:device:" ID,
+        "urn:aegis:tenant:1:devices:" ID,
+        "urn:aegis:tenant:1:device:" ID "0",
+        "urn:aegis:tenant:1:device:0" ID,
+        "urn:aegis:tenant:1:device:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+        "urn:aegis:tenant:1:device:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF",
+        "URN:aegis:tenant:1:device:" ID,
+        "urn:aegis:tenants:1:device:" ID,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t t = -7;
+        char id[PROTO_HASH_HEX + 1] = "";
+        if (parse(bad[i], &t, id) != -1)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(t, -7); /* nothing written on failure */
+        assert_string_equal(id, "");
+    }
+}
+
+static void
+test_identity_uri_parse_by_length(void **state)
+{
+    (void)state;
+    /* A certificate's URI is counted bytes: a NUL inside is refused, bytes after len are not read.
+     */
+    char uri[128] = "urn:aegis:tenant:7:device:" ID;
+    size_t len = strlen(uri);
+    int64_t t = 0;
+    char id[PROTO_HASH_HEX + 1];
+    uri[17] = '\0';
+    assert_int_equal(proto_identity_uri_parse(uri, len, &t, id), -1);
+    uri[17] = '7';
+    memcpy(uri + len, "junk", 5);
+    assert_int_equal(proto_identity_uri_parse(uri, len, &t, id), 0);
+    assert_int_equal(t, 7);
+    assert_int_equal(proto_identity_uri_parse(NULL, 0, &t, id), -1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity_uri_round_trip),
+        cmocka_unit_test(test_identity_uri_format_refuses),
+        cmocka_unit_test(test_identity_uri_parse_refuses),
+        cmocka_unit_test(test_identity_uri_parse_by_length),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
