@@ -378,9 +378,10 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     if (prev[0] != '\0') {
         result =
             enqueue(q, next,
-                    json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "type", "reboot", "report_id",
-                              (json_int_t)0, "boot_id", boot_id, "uptime_s", (json_int_t)uptime_s,
-                              "reason", reason, "previous_boot_id", prev));
+                    json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "type",
+                              proto_tel_type_name(PROTO_TEL_REBOOT), "report_id", (json_int_t)0,
+                              "boot_id", boot_id, "uptime_s", (json_int_t)uptime_s, "reason",
+                              reason, "previous_boot_id", prev));
         if (result < 0)
             goto out;
     }
@@ -406,8 +407,7 @@ newest_crash(json_t *reports)
 {
     for (size_t i = json_array_size(reports); i > 0; i--) {
         json_t *r = json_array_get(reports, i - 1);
-        const char *type = json_string_value(json_object_get(r, "type"));
-        if (type != NULL && strcmp(type, "crash") == 0)
+        if (crash_is_type(r, PROTO_TEL_CRASH))
             return r;
     }
     return NULL;
@@ -418,6 +418,13 @@ crash_same_str(json_t *o, const char *key, const char *s)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v != NULL && strcmp(v, s) == 0;
+}
+
+int
+crash_is_type(json_t *r, enum proto_tel_type t)
+{
+    assert(proto_tel_type_name((int)t) != NULL);
+    return crash_same_str(r, "type", proto_tel_type_name((int)t));
 }
 
 /* {"component": "version"} of what runs (cleaned), or NULL. */
@@ -459,10 +466,11 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
 
     clean(ci->image_version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
     addr(ci->lr, lr);
-    r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "crash", "report_id",
-                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
-                  "uptime_s", (json_int_t)ci->uptime_s, "component", component, "image_version",
-                  version, "reason", reason, "pc", pc, "lr", lr);
+    r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type",
+                  proto_tel_type_name(PROTO_TEL_CRASH), "report_id", (json_int_t)0, "boot_id",
+                  json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",
+                  (json_int_t)ci->uptime_s, "component", component, "image_version", version,
+                  "reason", reason, "pc", pc, "lr", lr);
     ret = json_array();
     regs = json_object();
     if (r == NULL || ret == NULL || regs == NULL)
@@ -584,11 +592,11 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
     }
     uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
     period = period > PERIOD_MAX ? PERIOD_MAX : period;
-    r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type", "heartbeat", "report_id",
-                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
-                  "uptime_s", (json_int_t)hb->uptime_s, "period_s", (json_int_t)period,
-                  "free_memory", (json_int_t)hb->free_memory, "images", images, "counters",
-                  counters);
+    r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type",
+                  proto_tel_type_name(PROTO_TEL_HEARTBEAT), "report_id", (json_int_t)0, "boot_id",
+                  json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",
+                  (json_int_t)hb->uptime_s, "period_s", (json_int_t)period, "free_memory",
+                  (json_int_t)hb->free_memory, "images", images, "counters", counters);
     next = crash_copy_doc(q);
     if (r == NULL || next == NULL)
         goto out;
@@ -643,7 +651,7 @@ adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out)
     out->queued = json_array_size(reports);
     json_array_foreach(reports, i, r)
     {
-        out->queued_crashes += crash_same_str(r, "type", "crash");
+        out->queued_crashes += crash_is_type(r, PROTO_TEL_CRASH);
     }
     out->next_id = (uint64_t)crash_get_int(q->doc, "next_id");
     out->dropped =

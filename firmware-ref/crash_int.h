@@ -32,6 +32,8 @@ int crash_set_int(json_t *o, const char *key, int64_t v);
 void crash_bump(json_t *doc, const char *counter, int64_t by);
 /* 1 when o's string member key equals s. */
 int crash_same_str(json_t *o, const char *key, const char *s);
+/* 1 when report r is of type t (enum proto_tel_type). */
+int crash_is_type(json_t *r, enum proto_tel_type t);
 /* A copy of the stored queue to change and then commit (caller owns it; NULL on failure). */
 json_t *crash_copy_doc(const adev_crashq *q);
 /* Writes next (stolen) as the queue, reserving report IDs first when next_id passes the

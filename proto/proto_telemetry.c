@@ -3,6 +3,24 @@
 
 #include <string.h>
 
+static const char *const type_names[] = {NULL, "crash", "heartbeat", "reboot"};
+
+const char *
+proto_tel_type_name(int type)
+{
+    return type >= PROTO_TEL_CRASH && type <= PROTO_TEL_REBOOT ? type_names[type] : NULL;
+}
+
+int
+proto_tel_type_parse(const char *name, size_t len)
+{
+    for (int i = PROTO_TEL_CRASH; name != NULL && i <= PROTO_TEL_REBOOT; i++) {
+        if (strlen(type_names[i]) == len && memcmp(name, type_names[i], len) == 0)
+            return i;
+    }
+    return -1;
+}
+
 const char *const proto_tel_reboot_reasons[] = {"crash", "watchdog", "power", "update",
                                                 "user",  "unknown",  NULL};
 

@@ -27,6 +27,18 @@
 /* Names of registers, counters and reasons: [a-z0-9_]. */
 #define PROTO_TEL_NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
 
+/* The types of report, as the wire names them ("type"). */
+enum proto_tel_type {
+    PROTO_TEL_CRASH = 1,
+    PROTO_TEL_HEARTBEAT = 2,
+    PROTO_TEL_REBOOT = 3,
+};
+
+/* "crash", "heartbeat", "reboot", or NULL for any other code. */
+const char *proto_tel_type_name(int type);
+/* The type of a name of len bytes, or -1. */
+int proto_tel_type_parse(const char *name, size_t len);
+
 /* The reasons a reboot report may give, NULL-terminated. */
 extern const char *const proto_tel_reboot_reasons[];
 /* 1 when s[0..len) is one of them. */

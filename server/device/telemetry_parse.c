@@ -338,14 +338,19 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
         hex_id_field(it, rep, "boot_id", &r->boot_id) != 0 ||
         int_field(it, rep, "uptime_s", 0, PROTO_TEL_U32_MAX, &r->uptime_s) != 0)
         return;
-    if (strlen(type) == len && strcmp(type, "crash") == 0)
+    switch (proto_tel_type_parse(type, len)) {
+    case PROTO_TEL_CRASH:
         (void)parse_crash(it, rep);
-    else if (strlen(type) == len && strcmp(type, "heartbeat") == 0)
+        break;
+    case PROTO_TEL_HEARTBEAT:
         (void)parse_heartbeat(it, rep);
-    else if (strlen(type) == len && strcmp(type, "reboot") == 0)
+        break;
+    case PROTO_TEL_REBOOT:
         (void)parse_reboot(it, rep);
-    else
+        break;
+    default:
         reject(it, "type: must be crash, heartbeat or reboot");
+    }
 }
 
 int

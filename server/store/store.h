@@ -354,10 +354,11 @@ int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
  * address: "0x", 1..PROTO_TEL_ADDR_HEX_MAX hex digits and a NUL. */
 #define STORE_TEL_ADDR_LEN (2 + PROTO_TEL_ADDR_HEX_MAX + 1)
 
+/* The wire's report types (proto_telemetry.h), under the store's names. */
 enum store_report_type {
-    STORE_REPORT_CRASH = 1,
-    STORE_REPORT_HEARTBEAT = 2,
-    STORE_REPORT_REBOOT = 3,
+    STORE_REPORT_CRASH = PROTO_TEL_CRASH,
+    STORE_REPORT_HEARTBEAT = PROTO_TEL_HEARTBEAT,
+    STORE_REPORT_REBOOT = PROTO_TEL_REBOOT,
 };
 /* struct store_report.result after store_telemetry_ingest. */
 enum store_report_result {

@@ -1,12 +1,13 @@
 /* Unit tests of the wire rules in proto/ that the attestation and telemetry tests do not reach on
- * their own: the device identity URI. Each test states the expected strings literally, so a
- * change to a rule shows up here as well as in the code that uses it. */
+ * their own: the device identity URI and the telemetry report types. Each test states the expected
+ * strings literally, so a change to a rule shows up here as well as in the code that uses it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "proto_identity.h"
+#include "proto_telemetry.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +116,29 @@ test_identity_uri_parse_by_length(void **state)
     assert_int_equal(proto_identity_uri_parse(NULL, 0, &t, id), -1);
 }
 
+static void
+test_tel_type_names(void **state)
+{
+    (void)state;
+    static const struct {
+        int type;
+        const char *name;
+    } types[] = {{PROTO_TEL_CRASH, "crash"},
+                 {PROTO_TEL_HEARTBEAT, "heartbeat"},
+                 {PROTO_TEL_REBOOT, "reboot"}};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        assert_string_equal(proto_tel_type_name(types[i].type), types[i].name);
+        assert_int_equal(proto_tel_type_parse(types[i].name, strlen(types[i].name)), types[i].type);
+    }
+    assert_null(proto_tel_type_name(0));
+    assert_null(proto_tel_type_name(4));
+    assert_int_equal(proto_tel_type_parse("Crash", 5), -1);
+    assert_int_equal(proto_tel_type_parse("crash", 4), -1);
+    assert_int_equal(proto_tel_type_parse("crash\0", 6), -1);
+    assert_int_equal(proto_tel_type_parse("", 0), -1);
+    assert_int_equal(proto_tel_type_parse(NULL, 0), -1);
+}
+
 int
 main(void)
 {
@@ -123,6 +147,7 @@ main(void)
         cmocka_unit_test(test_identity_uri_format_refuses),
         cmocka_unit_test(test_identity_uri_parse_refuses),
         cmocka_unit_test(test_identity_uri_parse_by_length),
+        cmocka_unit_test(test_tel_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
