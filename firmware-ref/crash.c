@@ -15,8 +15,6 @@
 #define IDS_BLOB_MAX 1024
 #define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
 #define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
-#define PERIOD_MAX 86400
-#define HEX_ADDR (2 + PROTO_TEL_ADDR_HEX_MAX + 1) /* "0x", the digits, a NUL */
 
 /* The queue's own counters, in heartbeats and in adev_crash_stats. */
 static const char *const counter_names[] = {
@@ -43,7 +41,7 @@ crash_bump(json_t *doc, const char *counter, int64_t by)
 {
     json_t *c = json_object_get(doc, "counters");
     int64_t v = crash_get_int(c, counter);
-    v = v > CRASH_COUNTER_MAX - by ? CRASH_COUNTER_MAX : v + by;
+    v = v > PROTO_TEL_COUNTER_MAX - by ? PROTO_TEL_COUNTER_MAX : v + by;
     crash_set_int(c, counter, v);
 }
 
@@ -132,12 +130,6 @@ crash_clean_utf8(const char *s, char *out, size_t max)
     }
     out[o] = '\0';
     return o;
-}
-
-static void
-addr(uint64_t v, char out[HEX_ADDR])
-{
-    snprintf(out, HEX_ADDR, "0x%" PRIx64, v);
 }
 
 /* --- the stored queue ------------------------------------------------------------------------ */
@@ -452,7 +444,7 @@ crash_period(const adev_crashq *q, const struct adev_crash_info *ci)
     if (ci->images == NULL || ci->n_images == 0 || ci->uptime_s <= q->hb_uptime)
         return 0;
     uint32_t p = ci->uptime_s - q->hb_uptime;
-    return p > PERIOD_MAX ? PERIOD_MAX : p;
+    return p > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : p;
 }
 
 static json_t *
@@ -460,12 +452,12 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
              const char *reason, const char *pc)
 {
     json_t *r = NULL, *res = NULL, *ret = NULL, *regs = NULL;
-    char version[PROTO_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR];
+    char version[PROTO_VERSION_MAX + 1], lr[PROTO_TEL_ADDR_LEN], a[PROTO_TEL_ADDR_LEN];
     char name[PROTO_TEL_REGISTER_NAME_MAX + 1];
     char message[PROTO_TEL_MESSAGE_MAX + 1];
 
     clean(ci->image_version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
-    addr(ci->lr, lr);
+    proto_tel_addr_format(ci->lr, lr);
     r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type",
                   proto_tel_type_name(PROTO_TEL_CRASH), "report_id", (json_int_t)0, "boot_id",
                   json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",
@@ -476,13 +468,13 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
     if (r == NULL || ret == NULL || regs == NULL)
         goto out;
     for (size_t i = 0; i < ci->n_return && i < PROTO_TEL_FRAMES_MAX; i++) {
-        addr(ci->return_addresses[i], a);
+        proto_tel_addr_format(ci->return_addresses[i], a);
         if (json_array_append_new(ret, json_string(a)) != 0)
             goto out;
     }
     for (size_t i = 0; i < ci->n_regs && i < PROTO_TEL_REGISTERS_MAX; i++) {
         clean(ci->regs[i].name, CS_CODE, PROTO_TEL_REGISTER_NAME_MAX, name, "reg");
-        addr(ci->regs[i].value, a);
+        proto_tel_addr_format(ci->regs[i].value, a);
         if (json_object_set_new(regs, name, json_string(a)) != 0)
             goto out;
     }
@@ -514,13 +506,14 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
 {
     int rc = -1, result;
     json_t *next = NULL;
-    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1], pc[HEX_ADDR];
+    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1],
+        pc[PROTO_TEL_ADDR_LEN];
 
     if (q == NULL || ci == NULL || !q->booted)
         goto out;
     clean(ci->component, CS_COMPONENT, PROTO_COMPONENT_MAX, component, "unknown");
     clean(ci->reason, CS_CODE, PROTO_TEL_REASON_MAX, reason, "unknown");
-    addr(ci->pc, pc);
+    proto_tel_addr_format(ci->pc, pc);
     next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
@@ -535,7 +528,8 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
         int64_t p = crash_get_int(last, "period_s") + period;
         counted = period > 0 && json_object_get(last, "images") != NULL;
         if (crash_set_int(last, "repeats", crash_get_int(last, "repeats") + 1) != 0 ||
-            (counted && crash_set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
+            (counted && crash_set_int(last, "period_s",
+                                      p > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : p) != 0))
             goto out;
         crash_bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
@@ -587,11 +581,12 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         uint64_t v = hb->counters[i].value;
         if (json_object_get(counters, name) == NULL &&
             crash_set_int(counters, name,
-                          v > (uint64_t)CRASH_COUNTER_MAX ? CRASH_COUNTER_MAX : (int64_t)v) != 0)
+                          v > (uint64_t)PROTO_TEL_COUNTER_MAX ? PROTO_TEL_COUNTER_MAX
+                                                              : (int64_t)v) != 0)
             goto out;
     }
     uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
-    period = period > PERIOD_MAX ? PERIOD_MAX : period;
+    period = period > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : period;
     r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type",
                   proto_tel_type_name(PROTO_TEL_HEARTBEAT), "report_id", (json_int_t)0, "boot_id",
                   json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",

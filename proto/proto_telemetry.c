@@ -1,6 +1,8 @@
-/* proto_telemetry: the names a telemetry upload may use (proto_telemetry.h). */
+/* proto_telemetry: the names and address form of a telemetry upload (proto_telemetry.h). */
 #include "proto_telemetry.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const type_names[] = {NULL, "crash", "heartbeat", "reboot"};
@@ -19,6 +21,33 @@ proto_tel_type_parse(const char *name, size_t len)
             return i;
     }
     return -1;
+}
+
+int
+proto_tel_addr_norm(const char *in, size_t len, char out[PROTO_TEL_ADDR_LEN])
+{
+    size_t i = 2, o = 2;
+    if (in == NULL || len < 3 || len > 2 + PROTO_TEL_ADDR_HEX_MAX || in[0] != '0' || in[1] != 'x')
+        return -1;
+    for (size_t k = 2; k < len; k++) {
+        char ch = in[k];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return -1;
+    }
+    while (i + 1 < len && in[i] == '0')
+        i++;
+    out[0] = '0';
+    out[1] = 'x';
+    for (; i < len; i++)
+        out[o++] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] - 'A' + 'a' : in[i]);
+    out[o] = '\0';
+    return 0;
+}
+
+void
+proto_tel_addr_format(uint64_t v, char out[PROTO_TEL_ADDR_LEN])
+{
+    snprintf(out, PROTO_TEL_ADDR_LEN, "0x%" PRIx64, v);
 }
 
 const char *const proto_tel_reboot_reasons[] = {"crash", "watchdog", "power", "update",

@@ -225,8 +225,8 @@ parse_csr(const json_t *body, struct attest_evidence *ev, char *err, size_t errl
     size_t len;
     if (get_string(body, "", "csr", &s, &len, err, errlen) != 0)
         return -1;
-    if (len < 1 || len > ATTEST_CSR_MAX || strlen(s) != len) {
-        errbuf_set(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", ATTEST_CSR_MAX);
+    if (len < 1 || len > PROTO_EVIDENCE_CSR_MAX || strlen(s) != len) {
+        errbuf_set(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", PROTO_EVIDENCE_CSR_MAX);
         return -1;
     }
     ev->csr_pem = s;
@@ -241,13 +241,13 @@ parse_signature(const json_t *body, struct attest_evidence *ev, char *err, size_
     size_t len, bin = 0;
     if (get_string(body, "", "signature", &s, &len, err, errlen) != 0)
         return -1;
-    if (len < 4 || len > ATTEST_SIG_B64_MAX ||
+    if (len < 4 || len > PROTO_EVIDENCE_SIG_B64_MAX ||
         sodium_base642bin(ev->sig, sizeof(ev->sig), s, len, NULL, &bin, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != s + len || bin == 0) {
         errbuf_set(err, errlen,
                    "field 'signature' must be padded base64 (RFC 4648) of at most %d characters",
-                   ATTEST_SIG_B64_MAX);
+                   PROTO_EVIDENCE_SIG_B64_MAX);
         return -1;
     }
     ev->sig_len = bin;

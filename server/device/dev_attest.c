@@ -178,7 +178,7 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
 static void
 measurements_of(struct attempt *a)
 {
-    assert(a->ev.nevents <= PROTO_EVENTS_MAX && PROTO_EVENTS_MAX <= STORE_ATTEST_EVENTS_MAX);
+    assert(a->ev.nevents <= PROTO_EVENTS_MAX);
     for (size_t i = 0; i < a->ev.nevents; i++) {
         const struct proto_event *e = &a->ev.events[i];
         proto_hex(e->digest, PROTO_HASH_LEN, a->digest[i]);

@@ -502,7 +502,7 @@ test_parse_csr_pem_shapes(void **state)
 {
     struct fx *f = *state;
     size_t n = strlen(f->pem);
-    char *buf = calloc(1, 2 * n + ATTEST_CSR_MAX + 16);
+    char *buf = calloc(1, 2 * n + PROTO_EVIDENCE_CSR_MAX + 16);
 
     /* trailing whitespace is fine, trailing text is not */
     snprintf(buf, 2 * n + 16, "%s\n\n  \n", f->pem);
@@ -516,10 +516,10 @@ test_parse_csr_pem_shapes(void **state)
     parse_csr_text(f, buf, -1);
     /* longer than 8 KiB (padded with whitespace, otherwise valid) */
     memcpy(buf, f->pem, n);
-    memset(buf + n, '\n', ATTEST_CSR_MAX + 1 - n);
-    buf[ATTEST_CSR_MAX + 1] = '\0';
+    memset(buf + n, '\n', PROTO_EVIDENCE_CSR_MAX + 1 - n);
+    buf[PROTO_EVIDENCE_CSR_MAX + 1] = '\0';
     parse_csr_text(f, buf, -1);
-    buf[ATTEST_CSR_MAX] = '\0';
+    buf[PROTO_EVIDENCE_CSR_MAX] = '\0';
     parse_csr_text(f, buf, 0);
     free(buf);
 }

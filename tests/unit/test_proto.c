@@ -1,6 +1,7 @@
 /* Unit tests of the wire rules in proto/ that the attestation and telemetry tests do not reach on
- * their own: the device identity URI and the telemetry report types. Each test states the expected
- * strings literally, so a change to a rule shows up here as well as in the code that uses it. */
+ * their own: the device identity URI, the telemetry report types and the crash address form. Each
+ * test states the expected strings literally, so a change to a rule shows up here as well as in the
+ * code that uses it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -139,6 +140,47 @@ test_tel_type_names(void **state)
     assert_int_equal(proto_tel_type_parse(NULL, 0), -1);
 }
 
+static void
+test_tel_addr_norm(void **state)
+{
+    (void)state;
+    static const char *const good[][2] = {
+        {"0x0800ABCD", "0x800abcd"},
+        {"0x0", "0x0"},
+        {"0x0000", "0x0"},
+        {"0x1", "0x1"},
+        {"0xffffffffffffffff", "0xffffffffffffffff"},
+        {"0x0000000000000001", "0x1"},
+    };
+    char out[PROTO_TEL_ADDR_LEN];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(proto_tel_addr_norm(good[i][0], strlen(good[i][0]), out), 0);
+        assert_string_equal(out, good[i][1]);
+    }
+    static const char *const bad[] = {"0x", "800", "0X1", "0x1g", "0x11111111111111111", " 0x1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(proto_tel_addr_norm(bad[i], strlen(bad[i]), out), -1);
+    assert_int_equal(proto_tel_addr_norm("0x1\0", 4, out), -1);
+    assert_int_equal(proto_tel_addr_norm(NULL, 0, out), -1);
+}
+
+static void
+test_tel_addr_format_is_normal(void **state)
+{
+    (void)state;
+    static const uint64_t values[] = {0, 1, 0x800abcd, 0x8000000000000000ull, UINT64_MAX};
+    static const char *const want[] = {"0x0", "0x1", "0x800abcd", "0x8000000000000000",
+                                       "0xffffffffffffffff"};
+    char out[PROTO_TEL_ADDR_LEN], norm[PROTO_TEL_ADDR_LEN];
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        proto_tel_addr_format(values[i], out);
+        assert_string_equal(out, want[i]);
+        /* What the device writes, the service stores unchanged. */
+        assert_int_equal(proto_tel_addr_norm(out, strlen(out), norm), 0);
+        assert_string_equal(norm, out);
+    }
+}
+
 int
 main(void)
 {
@@ -148,6 +190,8 @@ main(void)
         cmocka_unit_test(test_identity_uri_parse_refuses),
         cmocka_unit_test(test_identity_uri_parse_by_length),
         cmocka_unit_test(test_tel_type_names),
+        cmocka_unit_test(test_tel_addr_norm),
+        cmocka_unit_test(test_tel_addr_format_is_normal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
