@@ -37,6 +37,8 @@ struct proto_event {
 
 /* 0 when the event's fields follow section 2 (stage, component and version syntax). */
 int proto_event_check(const struct proto_event *e);
+/* The stage event i of a log must have: the bootloader, then the os, then apps. */
+int proto_event_stage_at(size_t i);
 /* 0 when the log is well formed: valid events, one bootloader, then one os, then 1..6 apps. */
 int proto_event_log_check(const struct proto_event *ev, size_t n);
 /* enc(e) into out (PROTO_EVENT_ENC_MAX bytes); *len gets its length. -1 if e is not valid. */

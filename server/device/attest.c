@@ -65,13 +65,15 @@ parse_stage(const json_t *ev, const char *where, size_t i, uint8_t *stage, char 
 {
     const char *s;
     size_t len;
-    int want = i == 0 ? PROTO_STAGE_BOOTLOADER : (i == 1 ? PROTO_STAGE_OS : PROTO_STAGE_APP);
+    int want = proto_event_stage_at(i);
     if (get_string(ev, where, "stage", &s, &len, err, errlen) != 0)
         return -1;
     /* The name up to a NUL decides which message: "os\u0000x" is a misplaced stage name. */
     int got = proto_stage_parse(s, strlen(s));
     if (got < 0) {
-        errbuf_set(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
+        errbuf_set(err, errlen, "field '%sstage' must be \"%s\", \"%s\" or \"%s\"", where,
+                   proto_stage_name(PROTO_STAGE_BOOTLOADER), proto_stage_name(PROTO_STAGE_OS),
+                   proto_stage_name(PROTO_STAGE_APP));
         return -1;
     }
     if (len != strlen(s) || got != want) {

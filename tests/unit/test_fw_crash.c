@@ -21,6 +21,8 @@
 #include "device.h"
 #include "evidence.h"
 #include "hal_host.h"
+#include "proto_fields.h"
+#include "proto_telemetry.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -40,40 +42,41 @@
 #define MAX_STORED 4096
 
 /* --- the wire contract (docs/telemetry.md section 1), checked on every body ------------------ */
+/* The field rules and limits are proto's (proto_fields.h, proto_telemetry.h), the definitions the
+ * service checks with; what is checked here, and that every body is checked, is the test's. */
 
-static int
-charset_ok(const char *s, size_t lo, size_t hi, const char *extra)
+static size_t
+len_of(const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n < lo || n > hi)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-              (extra != NULL && strchr(extra, c) != NULL)))
-            return 0;
-    }
-    return 1;
+    return s != NULL ? strlen(s) : 0;
+}
+
+static const char *
+str_of(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* A name of registers, counters and reasons: 1..max of [a-z0-9_]. */
+static int
+name_ok(const char *s, size_t max)
+{
+    return proto_chars_ok(s, len_of(s), 1, max, PROTO_TEL_NAME_CHARS);
 }
 
 static int
-hex_ok(const char *s, size_t lo, size_t hi)
+boot_id_ok(const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n < lo || n > hi)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    }
-    return 1;
+    return proto_hex_ok(s, len_of(s), PROTO_TEL_BOOT_ID_HEX / 2);
 }
 
+/* An address as the device must write it: already in the normal form the service stores. */
 static int
 addr_ok(json_t *v)
 {
     const char *s = json_string_value(v);
-    return s != NULL && strncmp(s, "0x", 2) == 0 && hex_ok(s + 2, 1, 16);
+    char norm[PROTO_TEL_ADDR_LEN];
+    return s != NULL && proto_tel_addr_norm(s, strlen(s), norm) == 0 && strcmp(s, norm) == 0;
 }
 
 static int
@@ -81,19 +84,6 @@ int_in(json_t *o, const char *key, int64_t lo, int64_t hi)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
-}
-
-static int
-printable_ok(const char *s, size_t lo, size_t hi)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n < lo || n > hi)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0x21 || s[i] > 0x7e)
-            return 0;
-    }
-    return 1;
 }
 
 /* Only these keys (and each required one unless marked optional with '?'). */
@@ -121,98 +111,116 @@ keys_ok(json_t *o, const char *const *keys, size_t n)
     return found == required;
 }
 
-#define MAX53 ((((int64_t)1) << 53) - 1)
-#define MAX32 4294967295LL
+/* {"component": "version"} of 1..PROTO_TEL_IMAGES_MAX images. */
+static int
+images_ok(json_t *im)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(im) || json_object_size(im) < 1 ||
+        json_object_size(im) > PROTO_TEL_IMAGES_MAX)
+        return 0;
+    json_object_foreach(im, k, v)
+    {
+        const char *version = json_string_value(v);
+        if (!proto_component_ok(k, strlen(k)) || !proto_version_ok(version, len_of(version)))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *
+crash_problem(json_t *r)
+{
+    static const char *const keys[] = {
+        "type",     "report_id", "boot_id", "uptime_s",         "component",       "image_version",
+        "reason",   "pc",        "lr",      "return_addresses", "fault_registers", "free_memory",
+        "?message", "?period_s", "?images"};
+    if (!keys_ok(r, keys, N(keys)))
+        return "crash keys";
+    json_t *cim = json_object_get(r, "images");
+    if ((json_object_get(r, "period_s") != NULL) != (cim != NULL) ||
+        (cim != NULL && (!int_in(r, "period_s", 1, PROTO_TEL_PERIOD_MAX) || !images_ok(cim))))
+        return "crash period";
+    const char *component = str_of(r, "component"), *version = str_of(r, "image_version");
+    if (!proto_component_ok(component, len_of(component)) ||
+        !proto_version_ok(version, len_of(version)) ||
+        !name_ok(str_of(r, "reason"), PROTO_TEL_REASON_MAX) || !addr_ok(json_object_get(r, "pc")) ||
+        !addr_ok(json_object_get(r, "lr")) || !int_in(r, "free_memory", 0, PROTO_TEL_U32_MAX))
+        return "crash fields";
+    json_t *ra = json_object_get(r, "return_addresses"), *v;
+    size_t i;
+    const char *k;
+    if (!json_is_array(ra) || json_array_size(ra) > PROTO_TEL_FRAMES_MAX)
+        return "return_addresses";
+    json_array_foreach(ra, i, v)
+    {
+        if (!addr_ok(v))
+            return "return address";
+    }
+    json_t *fr = json_object_get(r, "fault_registers");
+    if (!json_is_object(fr) || json_object_size(fr) > PROTO_TEL_REGISTERS_MAX)
+        return "fault_registers";
+    json_object_foreach(fr, k, v)
+    {
+        if (!name_ok(k, PROTO_TEL_REGISTER_NAME_MAX) || !addr_ok(v))
+            return "fault register";
+    }
+    json_t *m = json_object_get(r, "message");
+    if (m != NULL && (!json_is_string(m) || json_string_length(m) > PROTO_TEL_MESSAGE_MAX))
+        return "message";
+    return NULL;
+}
+
+static const char *
+heartbeat_problem(json_t *r)
+{
+    static const char *const keys[] = {"type",     "report_id",   "boot_id", "uptime_s",
+                                       "period_s", "free_memory", "images",  "counters"};
+    if (!keys_ok(r, keys, N(keys)) || !int_in(r, "period_s", 1, PROTO_TEL_PERIOD_MAX) ||
+        !int_in(r, "free_memory", 0, PROTO_TEL_U32_MAX))
+        return "heartbeat fields";
+    if (!images_ok(json_object_get(r, "images")))
+        return "images";
+    json_t *co = json_object_get(r, "counters"), *v;
+    const char *k;
+    if (!json_is_object(co) || json_object_size(co) > PROTO_TEL_COUNTERS_MAX)
+        return "counters";
+    json_object_foreach(co, k, v)
+    {
+        if (!name_ok(k, PROTO_TEL_COUNTER_NAME_MAX) || !int_in(co, k, 0, PROTO_TEL_COUNTER_MAX))
+            return "counter";
+    }
+    return NULL;
+}
+
+static const char *
+reboot_problem(json_t *r)
+{
+    static const char *const keys[] = {"type",     "report_id", "boot_id",
+                                       "uptime_s", "reason",    "previous_boot_id"};
+    const char *reason = str_of(r, "reason");
+    if (!keys_ok(r, keys, N(keys)) || !proto_tel_reboot_reason_ok(reason, len_of(reason)) ||
+        !boot_id_ok(str_of(r, "previous_boot_id")))
+        return "reboot fields";
+    return NULL;
+}
 
 /* NULL when r is a valid report, else what is wrong. */
 static const char *
 report_problem(json_t *r)
 {
-    const char *type = json_string_value(json_object_get(r, "type"));
-    if (type == NULL || !int_in(r, "report_id", 1, MAX53) ||
-        !hex_ok(json_string_value(json_object_get(r, "boot_id")), 32, 32) ||
-        !int_in(r, "uptime_s", 0, MAX32))
+    const char *type = str_of(r, "type");
+    if (type == NULL || !int_in(r, "report_id", 1, PROTO_TEL_REPORT_ID_MAX) ||
+        !boot_id_ok(str_of(r, "boot_id")) || !int_in(r, "uptime_s", 0, PROTO_TEL_U32_MAX))
         return "common fields";
-    if (strcmp(type, "crash") == 0) {
-        static const char *const keys[] = {
-            "type",      "report_id",        "boot_id",         "uptime_s",
-            "component", "image_version",    "reason",          "pc",
-            "lr",        "return_addresses", "fault_registers", "free_memory",
-            "?message",  "?period_s",        "?images"};
-        if (!keys_ok(r, keys, N(keys)))
-            return "crash keys";
-        json_t *cim = json_object_get(r, "images");
-        if ((json_object_get(r, "period_s") != NULL) != (cim != NULL) ||
-            (cim != NULL && (!int_in(r, "period_s", 1, 86400) || !json_is_object(cim) ||
-                             json_object_size(cim) < 1 || json_object_size(cim) > 8)))
-            return "crash period";
-        if (!charset_ok(json_string_value(json_object_get(r, "component")), 1, 64, ".-") ||
-            !printable_ok(json_string_value(json_object_get(r, "image_version")), 1, 32) ||
-            !charset_ok(json_string_value(json_object_get(r, "reason")), 1, 32, NULL) ||
-            !addr_ok(json_object_get(r, "pc")) || !addr_ok(json_object_get(r, "lr")) ||
-            !int_in(r, "free_memory", 0, MAX32))
-            return "crash fields";
-        json_t *ra = json_object_get(r, "return_addresses"), *v;
-        size_t i;
-        const char *k;
-        if (!json_is_array(ra) || json_array_size(ra) > 8)
-            return "return_addresses";
-        json_array_foreach(ra, i, v)
-        {
-            if (!addr_ok(v))
-                return "return address";
-        }
-        json_t *fr = json_object_get(r, "fault_registers");
-        if (!json_is_object(fr) || json_object_size(fr) > 8)
-            return "fault_registers";
-        json_object_foreach(fr, k, v)
-        {
-            if (!charset_ok(k, 1, 16, NULL) || !addr_ok(v))
-                return "fault register";
-        }
-        json_t *m = json_object_get(r, "message");
-        if (m != NULL && (!json_is_string(m) || json_string_length(m) > 256))
-            return "message";
-        return NULL;
-    }
-    if (strcmp(type, "heartbeat") == 0) {
-        static const char *const keys[] = {"type",     "report_id",   "boot_id", "uptime_s",
-                                           "period_s", "free_memory", "images",  "counters"};
-        if (!keys_ok(r, keys, N(keys)) || !int_in(r, "period_s", 1, 86400) ||
-            !int_in(r, "free_memory", 0, MAX32))
-            return "heartbeat fields";
-        json_t *im = json_object_get(r, "images"), *co = json_object_get(r, "counters"), *v;
-        const char *k;
-        if (!json_is_object(im) || json_object_size(im) < 1 || json_object_size(im) > 8)
-            return "images";
-        json_object_foreach(im, k, v)
-        {
-            if (!charset_ok(k, 1, 64, ".-") || !printable_ok(json_string_value(v), 1, 32))
-                return "image";
-        }
-        if (!json_is_object(co) || json_object_size(co) > 16)
-            return "counters";
-        json_object_foreach(co, k, v)
-        {
-            if (!charset_ok(k, 1, 32, NULL) || !json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > MAX53)
-                return "counter";
-        }
-        return NULL;
-    }
-    if (strcmp(type, "reboot") == 0) {
-        static const char *const keys[] = {"type",     "report_id", "boot_id",
-                                           "uptime_s", "reason",    "previous_boot_id"};
-        static const char *const reasons[] = {"crash",  "watchdog", "power",
-                                              "update", "user",     "unknown"};
-        const char *reason = json_string_value(json_object_get(r, "reason"));
-        int ok = 0;
-        for (size_t i = 0; reason != NULL && i < N(reasons); i++)
-            ok |= strcmp(reason, reasons[i]) == 0;
-        if (!keys_ok(r, keys, N(keys)) || !ok ||
-            !hex_ok(json_string_value(json_object_get(r, "previous_boot_id")), 32, 32))
-            return "reboot fields";
-        return NULL;
+    switch (proto_tel_type_parse(type, strlen(type))) {
+    case PROTO_TEL_CRASH:
+        return crash_problem(r);
+    case PROTO_TEL_HEARTBEAT:
+        return heartbeat_problem(r);
+    case PROTO_TEL_REBOOT:
+        return reboot_problem(r);
     }
     return "type";
 }
@@ -312,7 +320,7 @@ test_persist_and_reboot_reasons(void **state)
     adev_crash_get_stats(e->q, &s);
     assert_int_equal(s.queued, 0);
     assert_int_equal(s.next_id, 1); /* no clock: IDs start at 1 */
-    assert_int_equal(strlen(s.boot_id), 32);
+    assert_int_equal(strlen(s.boot_id), PROTO_TEL_BOOT_ID_HEX);
     char boot1[PROTO_TEL_BOOT_ID_HEX + 1];
     snprintf(boot1, sizeof(boot1), "%s", s.boot_id);
 
@@ -419,7 +427,7 @@ test_text_is_cleaned(void **state)
     struct adev_crash_info ci = crash_at("Aegis App!", "Hard Fault", UINT64_MAX);
     ci.image_version = "1.0 beta\x01";
     ci.message = longmsg;
-    ci.n_return = 12; /* more than the protocol allows: cut to 8 */
+    ci.n_return = PROTO_TEL_FRAMES_MAX + 4; /* more than the protocol allows: cut */
     ci.n_regs = 1;
     ci.regs[0].name = "";
     assert_int_equal(adev_crash_record(e->q, &ci), ADEV_CRASH_QUEUED);
@@ -436,10 +444,12 @@ test_text_is_cleaned(void **state)
     assert_string_equal(json_string_value(json_object_get(r1, "reason")), "hard_fault");
     assert_string_equal(json_string_value(json_object_get(r1, "image_version")), "1.0?beta?");
     assert_string_equal(json_string_value(json_object_get(r1, "pc")), "0xffffffffffffffff");
-    assert_int_equal(json_array_size(json_object_get(r1, "return_addresses")), 8);
+    assert_int_equal(json_array_size(json_object_get(r1, "return_addresses")),
+                     PROTO_TEL_FRAMES_MAX);
     assert_non_null(json_object_get(json_object_get(r1, "fault_registers"), "reg"));
     assert_int_equal(json_string_length(json_object_get(r1, "message")), 255); /* "a" + 127 x 2 */
-    assert_int_equal(strlen(json_string_value(json_object_get(r2, "component"))), 64);
+    assert_int_equal(strlen(json_string_value(json_object_get(r2, "component"))),
+                     PROTO_COMPONENT_MAX);
     assert_string_equal(json_string_value(json_object_get(r2, "reason")), "unknown");
     assert_string_equal(json_string_value(json_object_get(r2, "image_version")), "unknown");
     assert_string_equal(json_string_value(json_object_get(r2, "pc")), "0x0");
@@ -1000,12 +1010,12 @@ serve_telemetry(struct fake *f, const char *body, size_t keep)
     assert_non_null(root);
     static const char *const keys[] = {"version", "dropped", "reports"};
     assert_true(keys_ok(root, keys, N(keys)));
-    assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
-    assert_true(int_in(root, "dropped", 0, MAX32));
+    assert_int_equal(json_integer_value(json_object_get(root, "version")), PROTO_VERSION);
+    assert_true(int_in(root, "dropped", 0, PROTO_TEL_U32_MAX));
     json_t *reports = json_object_get(root, "reports"), *r;
     assert_true(json_is_array(reports));
-    assert_true(json_array_size(reports) >= 1 && json_array_size(reports) <= 100);
-    assert_true(strlen(body) <= 256 * 1024);
+    assert_true(json_array_size(reports) >= 1 && json_array_size(reports) <= PROTO_TEL_REPORTS_MAX);
+    assert_true(strlen(body) <= PROTO_TEL_BODY_MAX);
     if (f->requests < MAX_LOG)
         f->batch_sizes[f->requests] = json_array_size(reports);
     f->requests++;
@@ -1030,8 +1040,8 @@ serve_telemetry(struct fake *f, const char *body, size_t keep)
         } else {
             assert_true(f->n_stored < MAX_STORED);
             f->stored_ids[f->n_stored++] = id;
-            f->stored_crashes +=
-                strcmp(json_string_value(json_object_get(r, "type")), "crash") == 0;
+            f->stored_crashes += proto_tel_type_parse(str_of(r, "type"),
+                                                      len_of(str_of(r, "type"))) == PROTO_TEL_CRASH;
             status = "stored";
             st++;
         }
