@@ -16,11 +16,7 @@ proto_tel_type_name(int type)
 int
 proto_tel_type_parse(const char *name, size_t len)
 {
-    for (int i = PROTO_TEL_CRASH; name != NULL && i <= PROTO_TEL_REBOOT; i++) {
-        if (strlen(type_names[i]) == len && memcmp(name, type_names[i], len) == 0)
-            return i;
-    }
-    return -1;
+    return proto_name_index(type_names, PROTO_TEL_CRASH, PROTO_TEL_REBOOT + 1, name, len);
 }
 
 int
@@ -56,10 +52,8 @@ const char *const proto_tel_reboot_reasons[] = {"crash", "watchdog", "power", "u
 int
 proto_tel_reboot_reason_ok(const char *s, size_t len)
 {
-    for (size_t i = 0; s != NULL && proto_tel_reboot_reasons[i] != NULL; i++) {
-        if (strlen(proto_tel_reboot_reasons[i]) == len &&
-            memcmp(s, proto_tel_reboot_reasons[i], len) == 0)
-            return 1;
-    }
-    return 0;
+    int n = 0;
+    while (proto_tel_reboot_reasons[n] != NULL)
+        n++;
+    return proto_name_index(proto_tel_reboot_reasons, 0, n, s, len) >= 0;
 }
