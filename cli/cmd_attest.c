@@ -151,7 +151,7 @@ ctl_refvals_add(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "--component: 1-64 characters of [a-z0-9._-]");
     if (!ctl_version_ok(version))
         return ctl_usage_error(c, "--version: 1-32 printable ASCII characters, no spaces");
-    if (ctl_int(c, "--svn", svn_s, 0, STORE_SVN_MAX, &svn) != 0 ||
+    if (ctl_int(c, "--svn", svn_s, 0, PROTO_SVN_MAX, &svn) != 0 ||
         ctl_parse_digest(c, digest_s, digest) != 0)
         return CTL_EXIT_USAGE;
     if (strcmp(stage, "app") != 0) {
@@ -195,7 +195,7 @@ ctl_minimums_set(struct ctl *c, int argc, char **argv)
         return ctl_parse_exit(pr);
     if (!ctl_component_ok(pos[0]))
         return ctl_usage_error(c, "COMPONENT: 1-64 characters of [a-z0-9._-]");
-    if (ctl_int(c, "N", pos[1], 0, STORE_SVN_MAX, &min) != 0)
+    if (ctl_int(c, "N", pos[1], 0, PROTO_SVN_MAX, &min) != 0)
         return CTL_EXIT_USAGE;
     json_t *body = json_pack("{s:I}", "min_svn", (json_int_t)min);
     if (body == NULL) {

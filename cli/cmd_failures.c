@@ -3,6 +3,7 @@
 #include "ctl_args.h"
 #include "ctl_client.h"
 #include "ctl_res.h"
+#include "proto_telemetry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,8 +167,7 @@ ctl_failures_device(struct ctl *c, int argc, char **argv)
     if (ctl_parse_limit(c, limit_s, &limit) != 0 || ctl_cursor_ok(c, cursor) != 0)
         return CTL_EXIT_USAGE;
     if (type != NULL) {
-        if (strcmp(type, "crash") != 0 && strcmp(type, "heartbeat") != 0 &&
-            strcmp(type, "reboot") != 0)
+        if (proto_tel_type_parse(type, strlen(type)) < 0)
             return ctl_usage_error(c, "--type: expected crash, heartbeat or reboot");
         ctl_query_add(&q, "type", type);
     }

@@ -128,22 +128,12 @@ ctl_parse_id(struct ctl *c, const char *what, const char *s, int64_t *out)
 int
 ctl_parse_device_id(struct ctl *c, const char *s, char out[65])
 {
-    size_t n = strlen(s);
-    if (n != 64) {
+    uint8_t id[PROTO_HASH_LEN];
+    if (proto_unhex(s, strlen(s), id, sizeof(id), 0) != 0) {
         ctl_usage_error(c, "ID: a device ID is 64 hex characters");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch >= 'A' && ch <= 'F')
-            ch = (char)(ch - 'A' + 'a');
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
-            ctl_usage_error(c, "ID: a device ID is 64 hex characters");
-            return -1;
-        }
-        out[i] = ch;
-    }
-    out[64] = '\0';
+    proto_hex(id, sizeof(id), out); /* the wire's lower case */
     return 0;
 }
 

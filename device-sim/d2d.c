@@ -6,6 +6,7 @@
 
 #include "device.h"
 #include "hal_host.h"
+#include "proto_identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +24,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define URI_PREFIX "urn:aegis:tenant:"
 #define MSG_MAX 256
 
 enum phase { P_HANDSHAKE, P_SEND, P_RECV, P_DONE };
@@ -58,20 +58,11 @@ san_identity(X509 *cert, long long *tenant, char *id, char *uri, size_t urilen)
             continue;
         const char *s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
         int len = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-        char buf[256], hex[PROTO_HASH_HEX + 1];
-        long long t = 0;
-        int used = 0;
-        if (len <= 0 || (size_t)len >= sizeof(buf) || memchr(s, '\0', (size_t)len) != NULL)
-            continue;
-        memcpy(buf, s, (size_t)len);
-        buf[len] = '\0';
-        if (strncmp(buf, URI_PREFIX, strlen(URI_PREFIX)) != 0 ||
-            sscanf(buf + strlen(URI_PREFIX), "%lld:device:%64[0-9a-f]%n", &t, hex, &used) != 2 ||
-            (size_t)used != strlen(buf + strlen(URI_PREFIX)) || strlen(hex) != 64 || t <= 0)
+        int64_t t = 0;
+        if (len <= 0 || proto_identity_uri_parse(s, (size_t)len, &t, id) != 0 ||
+            proto_identity_uri_format(t, id, uri, urilen) != 0)
             continue;
         *tenant = t;
-        memcpy(id, hex, sizeof(hex));
-        snprintf(uri, urilen, "%s", buf);
         rc = 0;
     }
     GENERAL_NAMES_free(names);

@@ -31,7 +31,7 @@ parse_entry(json_t *o, struct entry *e)
                        &image) != 0)
         return -1;
     e->stage = proto_stage_parse(stage, strlen(stage));
-    if (e->stage < 0 || svn < 0 || svn > (json_int_t)UINT32_MAX ||
+    if (e->stage < 0 || svn < 0 || svn > (json_int_t)PROTO_SVN_MAX ||
         strlen(component) > PROTO_COMPONENT_MAX || strlen(version) > PROTO_VERSION_MAX ||
         strlen(image) > ADEV_STORAGE_NAME_MAX)
         return -1;

@@ -15,8 +15,6 @@
 #define IDS_BLOB_MAX 1024
 #define REPORT_BYTES_MAX 4096 /* a stored report is far below this */
 #define SANE_CLOCK 1500000000 /* 2017: an earlier clock was never set */
-#define PERIOD_MAX 86400
-#define HEX_ADDR (2 + PROTO_TEL_ADDR_HEX_MAX + 1) /* "0x", the digits, a NUL */
 
 /* The queue's own counters, in heartbeats and in adev_crash_stats. */
 static const char *const counter_names[] = {
@@ -43,7 +41,7 @@ crash_bump(json_t *doc, const char *counter, int64_t by)
 {
     json_t *c = json_object_get(doc, "counters");
     int64_t v = crash_get_int(c, counter);
-    v = v > CRASH_COUNTER_MAX - by ? CRASH_COUNTER_MAX : v + by;
+    v = v > PROTO_TEL_COUNTER_MAX - by ? PROTO_TEL_COUNTER_MAX : v + by;
     crash_set_int(c, counter, v);
 }
 
@@ -132,12 +130,6 @@ crash_clean_utf8(const char *s, char *out, size_t max)
     }
     out[o] = '\0';
     return o;
-}
-
-static void
-addr(uint64_t v, char out[HEX_ADDR])
-{
-    snprintf(out, HEX_ADDR, "0x%" PRIx64, v);
 }
 
 /* --- the stored queue ------------------------------------------------------------------------ */
@@ -378,9 +370,10 @@ adev_crash_boot(adev_crashq *q, const char *reset_cause, uint32_t uptime_s)
     if (prev[0] != '\0') {
         result =
             enqueue(q, next,
-                    json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "type", "reboot", "report_id",
-                              (json_int_t)0, "boot_id", boot_id, "uptime_s", (json_int_t)uptime_s,
-                              "reason", reason, "previous_boot_id", prev));
+                    json_pack("{s:s, s:I, s:s, s:I, s:s, s:s}", "type",
+                              proto_tel_type_name(PROTO_TEL_REBOOT), "report_id", (json_int_t)0,
+                              "boot_id", boot_id, "uptime_s", (json_int_t)uptime_s, "reason",
+                              reason, "previous_boot_id", prev));
         if (result < 0)
             goto out;
     }
@@ -406,8 +399,7 @@ newest_crash(json_t *reports)
 {
     for (size_t i = json_array_size(reports); i > 0; i--) {
         json_t *r = json_array_get(reports, i - 1);
-        const char *type = json_string_value(json_object_get(r, "type"));
-        if (type != NULL && strcmp(type, "crash") == 0)
+        if (crash_is_type(r, PROTO_TEL_CRASH))
             return r;
     }
     return NULL;
@@ -418,6 +410,13 @@ crash_same_str(json_t *o, const char *key, const char *s)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v != NULL && strcmp(v, s) == 0;
+}
+
+int
+crash_is_type(json_t *r, enum proto_tel_type t)
+{
+    assert(proto_tel_type_name((int)t) != NULL);
+    return crash_same_str(r, "type", proto_tel_type_name((int)t));
 }
 
 /* {"component": "version"} of what runs (cleaned), or NULL. */
@@ -445,7 +444,7 @@ crash_period(const adev_crashq *q, const struct adev_crash_info *ci)
     if (ci->images == NULL || ci->n_images == 0 || ci->uptime_s <= q->hb_uptime)
         return 0;
     uint32_t p = ci->uptime_s - q->hb_uptime;
-    return p > PERIOD_MAX ? PERIOD_MAX : p;
+    return p > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : p;
 }
 
 static json_t *
@@ -453,28 +452,29 @@ crash_report(adev_crashq *q, const struct adev_crash_info *ci, const char *compo
              const char *reason, const char *pc)
 {
     json_t *r = NULL, *res = NULL, *ret = NULL, *regs = NULL;
-    char version[PROTO_VERSION_MAX + 1], lr[HEX_ADDR], a[HEX_ADDR];
+    char version[PROTO_VERSION_MAX + 1], lr[PROTO_TEL_ADDR_LEN], a[PROTO_TEL_ADDR_LEN];
     char name[PROTO_TEL_REGISTER_NAME_MAX + 1];
     char message[PROTO_TEL_MESSAGE_MAX + 1];
 
     clean(ci->image_version, CS_PRINTABLE, PROTO_VERSION_MAX, version, "unknown");
-    addr(ci->lr, lr);
-    r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "crash", "report_id",
-                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
-                  "uptime_s", (json_int_t)ci->uptime_s, "component", component, "image_version",
-                  version, "reason", reason, "pc", pc, "lr", lr);
+    proto_tel_addr_format(ci->lr, lr);
+    r = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type",
+                  proto_tel_type_name(PROTO_TEL_CRASH), "report_id", (json_int_t)0, "boot_id",
+                  json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",
+                  (json_int_t)ci->uptime_s, "component", component, "image_version", version,
+                  "reason", reason, "pc", pc, "lr", lr);
     ret = json_array();
     regs = json_object();
     if (r == NULL || ret == NULL || regs == NULL)
         goto out;
     for (size_t i = 0; i < ci->n_return && i < PROTO_TEL_FRAMES_MAX; i++) {
-        addr(ci->return_addresses[i], a);
+        proto_tel_addr_format(ci->return_addresses[i], a);
         if (json_array_append_new(ret, json_string(a)) != 0)
             goto out;
     }
     for (size_t i = 0; i < ci->n_regs && i < PROTO_TEL_REGISTERS_MAX; i++) {
         clean(ci->regs[i].name, CS_CODE, PROTO_TEL_REGISTER_NAME_MAX, name, "reg");
-        addr(ci->regs[i].value, a);
+        proto_tel_addr_format(ci->regs[i].value, a);
         if (json_object_set_new(regs, name, json_string(a)) != 0)
             goto out;
     }
@@ -506,13 +506,14 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
 {
     int rc = -1, result;
     json_t *next = NULL;
-    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1], pc[HEX_ADDR];
+    char component[PROTO_COMPONENT_MAX + 1], reason[PROTO_TEL_REASON_MAX + 1],
+        pc[PROTO_TEL_ADDR_LEN];
 
     if (q == NULL || ci == NULL || !q->booted)
         goto out;
     clean(ci->component, CS_COMPONENT, PROTO_COMPONENT_MAX, component, "unknown");
     clean(ci->reason, CS_CODE, PROTO_TEL_REASON_MAX, reason, "unknown");
-    addr(ci->pc, pc);
+    proto_tel_addr_format(ci->pc, pc);
     next = crash_copy_doc(q);
     if (next == NULL)
         goto out;
@@ -527,7 +528,8 @@ adev_crash_record(adev_crashq *q, const struct adev_crash_info *ci)
         int64_t p = crash_get_int(last, "period_s") + period;
         counted = period > 0 && json_object_get(last, "images") != NULL;
         if (crash_set_int(last, "repeats", crash_get_int(last, "repeats") + 1) != 0 ||
-            (counted && crash_set_int(last, "period_s", p > PERIOD_MAX ? PERIOD_MAX : p) != 0))
+            (counted && crash_set_int(last, "period_s",
+                                      p > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : p) != 0))
             goto out;
         crash_bump(next, "crash_repeats", 1);
         result = ADEV_CRASH_REPEAT;
@@ -579,16 +581,17 @@ adev_crash_heartbeat(adev_crashq *q, const struct adev_crash_heartbeat *hb)
         uint64_t v = hb->counters[i].value;
         if (json_object_get(counters, name) == NULL &&
             crash_set_int(counters, name,
-                          v > (uint64_t)CRASH_COUNTER_MAX ? CRASH_COUNTER_MAX : (int64_t)v) != 0)
+                          v > (uint64_t)PROTO_TEL_COUNTER_MAX ? PROTO_TEL_COUNTER_MAX
+                                                              : (int64_t)v) != 0)
             goto out;
     }
     uint32_t period = hb->uptime_s > q->hb_uptime ? hb->uptime_s - q->hb_uptime : 1;
-    period = period > PERIOD_MAX ? PERIOD_MAX : period;
-    r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type", "heartbeat", "report_id",
-                  (json_int_t)0, "boot_id", json_string_value(json_object_get(q->doc, "boot_id")),
-                  "uptime_s", (json_int_t)hb->uptime_s, "period_s", (json_int_t)period,
-                  "free_memory", (json_int_t)hb->free_memory, "images", images, "counters",
-                  counters);
+    period = period > PROTO_TEL_PERIOD_MAX ? PROTO_TEL_PERIOD_MAX : period;
+    r = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:O, s:O}", "type",
+                  proto_tel_type_name(PROTO_TEL_HEARTBEAT), "report_id", (json_int_t)0, "boot_id",
+                  json_string_value(json_object_get(q->doc, "boot_id")), "uptime_s",
+                  (json_int_t)hb->uptime_s, "period_s", (json_int_t)period, "free_memory",
+                  (json_int_t)hb->free_memory, "images", images, "counters", counters);
     next = crash_copy_doc(q);
     if (r == NULL || next == NULL)
         goto out;
@@ -643,7 +646,7 @@ adev_crash_get_stats(const adev_crashq *q, struct adev_crash_stats *out)
     out->queued = json_array_size(reports);
     json_array_foreach(reports, i, r)
     {
-        out->queued_crashes += crash_same_str(r, "type", "crash");
+        out->queued_crashes += crash_is_type(r, PROTO_TEL_CRASH);
     }
     out->next_id = (uint64_t)crash_get_int(q->doc, "next_id");
     out->dropped =

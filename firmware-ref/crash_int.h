@@ -9,8 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRASH_COUNTER_MAX (((int64_t)1 << 53) - 1)
-
 struct adev_crashq {
     adev_storage *st;
     unsigned capacity;
@@ -28,10 +26,12 @@ struct adev_crashq {
 int64_t crash_get_int(const json_t *o, const char *key);
 /* Sets an integer member: 0, or -1. */
 int crash_set_int(json_t *o, const char *key, int64_t v);
-/* Adds by to one of doc's counters, saturating at CRASH_COUNTER_MAX. */
+/* Adds by to one of doc's counters, saturating at PROTO_TEL_COUNTER_MAX. */
 void crash_bump(json_t *doc, const char *counter, int64_t by);
 /* 1 when o's string member key equals s. */
 int crash_same_str(json_t *o, const char *key, const char *s);
+/* 1 when report r is of type t (enum proto_tel_type). */
+int crash_is_type(json_t *r, enum proto_tel_type t);
 /* A copy of the stored queue to change and then commit (caller owns it; NULL on failure). */
 json_t *crash_copy_doc(const adev_crashq *q);
 /* Writes next (stolen) as the queue, reserving report IDs first when next_id passes the

@@ -243,7 +243,7 @@ adev_crash_ack(adev_crashq *q, const char *body, size_t len, struct adev_crash_a
         long at = find_report(reports, json_integer_value(jid));
         if ((!stored && !dup && !rejected) || at < 0)
             continue;
-        int crash = crash_same_str(json_array_get(reports, (size_t)at), "type", "crash");
+        int crash = crash_is_type(json_array_get(reports, (size_t)at), PROTO_TEL_CRASH);
         a.stored += (unsigned)stored;
         a.duplicates += (unsigned)dup;
         a.rejected += (unsigned)rejected;

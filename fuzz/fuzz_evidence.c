@@ -22,12 +22,11 @@ check_evidence(const json_t *body, const struct attest_evidence *ev)
         ev->csr_der_len > ATTEST_CSR_DER_MAX || ev->sig_len > ATTEST_SIG_MAX || csr == NULL ||
         ev->csr_pem != csr)
         abort();
-    if (ev->events[0].stage != PROTO_STAGE_BOOTLOADER || ev->events[1].stage != PROTO_STAGE_OS ||
-        proto_event_log_check(ev->events, ev->nevents) != 0)
+    if (proto_event_log_check(ev->events, ev->nevents) != 0)
         abort();
     for (size_t i = 0; i < ev->nevents; i++) {
         const struct proto_event *e = &ev->events[i];
-        if (i >= 2 && e->stage != PROTO_STAGE_APP)
+        if (e->stage != proto_event_stage_at(i))
             abort();
         if (!proto_component_ok(e->component, strlen(e->component)) ||
             !proto_version_ok(e->version, strlen(e->version)) ||

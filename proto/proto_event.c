@@ -21,13 +21,18 @@ proto_event_check(const struct proto_event *e)
 }
 
 int
+proto_event_stage_at(size_t i)
+{
+    return i == 0 ? PROTO_STAGE_BOOTLOADER : i == 1 ? PROTO_STAGE_OS : PROTO_STAGE_APP;
+}
+
+int
 proto_event_log_check(const struct proto_event *ev, size_t n)
 {
     if (ev == NULL || n < PROTO_EVENTS_MIN || n > PROTO_EVENTS_MAX)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int want = i == 0 ? PROTO_STAGE_BOOTLOADER : i == 1 ? PROTO_STAGE_OS : PROTO_STAGE_APP;
-        if (proto_event_check(&ev[i]) != 0 || ev[i].stage != want)
+        if (proto_event_check(&ev[i]) != 0 || ev[i].stage != proto_event_stage_at(i))
             return -1;
     }
     return 0;

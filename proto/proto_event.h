@@ -18,6 +18,10 @@
 #define PROTO_EVENT_ENC_MAX                                                                        \
     (1 + 1 + PROTO_COMPONENT_MAX + 1 + PROTO_VERSION_MAX + 4 + PROTO_HASH_LEN)
 #define PROTO_MSG_LEN 144 /* prefix || nonce || device_id || composite || SHA256(csr_der) */
+/* The evidence body of POST /v1/device/attest (section 3.2). */
+#define PROTO_EVIDENCE_BODY_MAX (64 * 1024) /* bytes of the body */
+#define PROTO_EVIDENCE_CSR_MAX 8192         /* bytes of "csr", the CSR's PEM text */
+#define PROTO_EVIDENCE_SIG_B64_MAX 200      /* characters of "signature", padded base64 */
 
 /* The 16 bytes that start the signed message: "AEGIS-ATTEST-V1" and a 00 byte. */
 extern const uint8_t proto_msg_prefix[16];
@@ -33,6 +37,8 @@ struct proto_event {
 
 /* 0 when the event's fields follow section 2 (stage, component and version syntax). */
 int proto_event_check(const struct proto_event *e);
+/* The stage event i of a log must have: the bootloader, then the os, then apps. */
+int proto_event_stage_at(size_t i);
 /* 0 when the log is well formed: valid events, one bootloader, then one os, then 1..6 apps. */
 int proto_event_log_check(const struct proto_event *ev, size_t n);
 /* enc(e) into out (PROTO_EVENT_ENC_MAX bytes); *len gets its length. -1 if e is not valid. */

@@ -12,13 +12,19 @@ proto_stage_name(int stage)
 }
 
 int
-proto_stage_parse(const char *name, size_t len)
+proto_name_index(const char *const *names, int first, int n, const char *name, size_t len)
 {
-    for (int i = PROTO_STAGE_BOOTLOADER; name != NULL && i <= PROTO_STAGE_APP; i++) {
-        if (strlen(stage_names[i]) == len && memcmp(name, stage_names[i], len) == 0)
+    for (int i = first; name != NULL && i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(name, names[i], len) == 0)
             return i;
     }
     return -1;
+}
+
+int
+proto_stage_parse(const char *name, size_t len)
+{
+    return proto_name_index(stage_names, PROTO_STAGE_BOOTLOADER, PROTO_STAGE_APP + 1, name, len);
 }
 
 int

@@ -27,6 +27,10 @@ const char *proto_stage_name(int stage);
 /* The stage of a name of len bytes, or -1. */
 int proto_stage_parse(const char *name, size_t len);
 
+/* The index i in [first, n) whose names[i] equals name[0..len), or -1 (NULL name: -1). The lookup
+ * of every name list of the protocol (stages, report types, reboot reasons). */
+int proto_name_index(const char *const *names, int first, int n, const char *name, size_t len);
+
 /* Each: 1 when s[0..len) follows the rule, else 0 (NULL s: 0). */
 int proto_component_ok(const char *s, size_t len); /* 1..64 of [a-z0-9._-] */
 int proto_version_ok(const char *s, size_t len);   /* 1..32 of 0x21..0x7e */

@@ -68,7 +68,7 @@ parse_refval(api_req *r, struct store_measurement *m)
             0 ||
         field(r, "digest", proto_digest_hex_ok, "64 lower-case hex characters", &m->digest) != 0)
         return -1;
-    if (jsonx_int(r->json, "svn", 1, 0, 0, STORE_SVN_MAX, &m->svn, NULL, err, sizeof(err)) != 0) {
+    if (jsonx_int(r->json, "svn", 1, 0, 0, PROTO_SVN_MAX, &m->svn, NULL, err, sizeof(err)) != 0) {
         api_invalid(r, err);
         return -1;
     }
@@ -141,7 +141,7 @@ api_minimums_set(api_req *r)
 
     if (component_param(r, &component) != 0 || api_body_object(r, keys) != 0)
         return;
-    if (jsonx_int(r->json, "min_svn", 1, 0, 0, STORE_SVN_MAX, &min_svn, NULL, err, sizeof(err)) !=
+    if (jsonx_int(r->json, "min_svn", 1, 0, 0, PROTO_SVN_MAX, &min_svn, NULL, err, sizeof(err)) !=
         0) {
         api_invalid(r, err);
         return;

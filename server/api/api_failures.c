@@ -7,6 +7,7 @@
 #include "api.h"
 #include "api_util.h"
 #include "proto_fields.h"
+#include "proto_telemetry.h"
 #include "store.h"
 #include "util.h"
 
@@ -139,8 +140,7 @@ api_device_reports(api_req *r)
 
     if (device_param(r, &id) != 0 || api_page(r, &pg) != 0)
         return;
-    if (type != NULL && strcmp(type, "crash") != 0 && strcmp(type, "heartbeat") != 0 &&
-        strcmp(type, "reboot") != 0) {
+    if (type != NULL && proto_tel_type_parse(type, strlen(type)) < 0) {
         api_error(r, 400, "bad_request", "type must be crash, heartbeat or reboot");
         return;
     }

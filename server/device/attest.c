@@ -65,13 +65,15 @@ parse_stage(const json_t *ev, const char *where, size_t i, uint8_t *stage, char 
 {
     const char *s;
     size_t len;
-    int want = i == 0 ? PROTO_STAGE_BOOTLOADER : (i == 1 ? PROTO_STAGE_OS : PROTO_STAGE_APP);
+    int want = proto_event_stage_at(i);
     if (get_string(ev, where, "stage", &s, &len, err, errlen) != 0)
         return -1;
     /* The name up to a NUL decides which message: "os\u0000x" is a misplaced stage name. */
     int got = proto_stage_parse(s, strlen(s));
     if (got < 0) {
-        errbuf_set(err, errlen, "field '%sstage' must be \"bootloader\", \"os\" or \"app\"", where);
+        errbuf_set(err, errlen, "field '%sstage' must be \"%s\", \"%s\" or \"%s\"", where,
+                   proto_stage_name(PROTO_STAGE_BOOTLOADER), proto_stage_name(PROTO_STAGE_OS),
+                   proto_stage_name(PROTO_STAGE_APP));
         return -1;
     }
     if (len != strlen(s) || got != want) {
@@ -124,9 +126,9 @@ parse_svn(const json_t *ev, const char *where, uint32_t *out, char *err, size_t 
 {
     const json_t *v = json_object_get(ev, "svn");
     if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (json_int_t)UINT32_MAX) {
-        errbuf_set(err, errlen, "field '%ssvn' must be an integer from 0 to %lu", where,
-                   (unsigned long)UINT32_MAX);
+        json_integer_value(v) > (json_int_t)PROTO_SVN_MAX) {
+        errbuf_set(err, errlen, "field '%ssvn' must be an integer from 0 to %lld", where,
+                   (long long)PROTO_SVN_MAX);
         return -1;
     }
     *out = (uint32_t)json_integer_value(v);
@@ -225,8 +227,8 @@ parse_csr(const json_t *body, struct attest_evidence *ev, char *err, size_t errl
     size_t len;
     if (get_string(body, "", "csr", &s, &len, err, errlen) != 0)
         return -1;
-    if (len < 1 || len > ATTEST_CSR_MAX || strlen(s) != len) {
-        errbuf_set(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", ATTEST_CSR_MAX);
+    if (len < 1 || len > PROTO_EVIDENCE_CSR_MAX || strlen(s) != len) {
+        errbuf_set(err, errlen, "field 'csr' must be 1 to %d bytes of PEM", PROTO_EVIDENCE_CSR_MAX);
         return -1;
     }
     ev->csr_pem = s;
@@ -241,13 +243,13 @@ parse_signature(const json_t *body, struct attest_evidence *ev, char *err, size_
     size_t len, bin = 0;
     if (get_string(body, "", "signature", &s, &len, err, errlen) != 0)
         return -1;
-    if (len < 4 || len > ATTEST_SIG_B64_MAX ||
+    if (len < 4 || len > PROTO_EVIDENCE_SIG_B64_MAX ||
         sodium_base642bin(ev->sig, sizeof(ev->sig), s, len, NULL, &bin, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != s + len || bin == 0) {
         errbuf_set(err, errlen,
                    "field 'signature' must be padded base64 (RFC 4648) of at most %d characters",
-                   ATTEST_SIG_B64_MAX);
+                   PROTO_EVIDENCE_SIG_B64_MAX);
         return -1;
     }
     ev->sig_len = bin;

@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ATTEST_CSR_MAX 8192     /* bytes of the CSR's PEM text */
-#define ATTEST_CSR_DER_MAX 6144 /* bytes of its DER (PEM base64 of 8 KiB decodes to less) */
-#define ATTEST_SIG_B64_MAX 200  /* characters of the base64 signature */
-#define ATTEST_SIG_MAX 150      /* bytes it can decode to (a P-256 DER signature is <= 72) */
+/* The wire's limits are proto_event.h's (PROTO_EVIDENCE_*); these are what they decode to. */
+#define ATTEST_CSR_DER_MAX (PROTO_EVIDENCE_CSR_MAX / 4 * 3) /* base64 of the PEM decodes to less   \
+                                                             */
+#define ATTEST_SIG_MAX (PROTO_EVIDENCE_SIG_B64_MAX / 4 * 3) /* a P-256 DER signature is <= 72 */
 #define ATTEST_SERIAL_HEX_MAX 80
 
 /* Parsed evidence. Fixed size (no allocation): fits on a thread's stack. */
@@ -40,9 +40,10 @@ struct attest_evidence {
 /* Parses the body of POST /v1/device/attest exactly as section 3.2 says: every field required and
  * of its type, unknown fields refused (top level and events), version 1, hex lower-case and of its
  * length, 3..8 events in the order bootloader, os, app..., svn 0..2^32-1, csr one PEM "CERTIFICATE
- * REQUEST" block of at most ATTEST_CSR_MAX bytes, signature padded base64 of at most
- * ATTEST_SIG_B64_MAX characters. The CSR is only PEM-decoded here; attest_check_csr checks its
- * DER. On success ev->csr_pem points into body, and every event passes proto_event_log_check. */
+ * REQUEST" block of at most PROTO_EVIDENCE_CSR_MAX bytes, signature padded base64 of at most
+ * PROTO_EVIDENCE_SIG_B64_MAX characters. The CSR is only PEM-decoded here; attest_check_csr checks
+ * its DER. On success ev->csr_pem points into body, and every event passes proto_event_log_check.
+ */
 int attest_parse(const json_t *body, struct attest_evidence *ev, char *err, size_t errlen);
 
 /* Verifies an ECDSA P-256 / SHA-256 DER signature over msg with the PEM SubjectPublicKeyInfo

@@ -14,6 +14,7 @@
 #include "api_util.h"
 #include "attest.h"
 #include "proto_event.h"
+#include "proto_identity.h"
 #include "log.h"
 #include "pki.h"
 #include "ratelimit.h"
@@ -32,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SAN_URI_MAX 160
 #define RL_KEY_MAX 64
 #define MSG_MAX 256
 
@@ -178,7 +178,7 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
 static void
 measurements_of(struct attempt *a)
 {
-    assert(a->ev.nevents <= PROTO_EVENTS_MAX && PROTO_EVENTS_MAX <= STORE_ATTEST_EVENTS_MAX);
+    assert(a->ev.nevents <= PROTO_EVENTS_MAX);
     for (size_t i = 0; i < a->ev.nevents; i++) {
         const struct proto_event *e = &a->ev.events[i];
         proto_hex(e->digest, PROTO_HASH_LEN, a->digest[i]);
@@ -337,10 +337,12 @@ load_issuer(struct attempt *a, struct issuer *is)
 static int
 issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
 {
-    char uri[SAN_URI_MAX], err[MSG_MAX];
+    char uri[PROTO_IDENTITY_URI_MAX + 1], err[MSG_MAX];
 
-    snprintf(uri, sizeof(uri), "urn:aegis:tenant:%lld:device:%s", (long long)a->ctx.tenant_id,
-             a->ev.device_id);
+    /* The evidence's device id was checked, and a device's tenant is a row id (>= 1). */
+    int rc = proto_identity_uri_format(a->ctx.tenant_id, a->ev.device_id, uri, sizeof(uri));
+    assert(rc == 0);
+    (void)rc;
     struct pki_leaf_profile p = {
         a->ev.device_id, a->ctx.tenant_name, uri, NULL, NULL, 1, 1, a->r->app->cfg->cert_lifetime_s,
         a->now};

@@ -95,7 +95,7 @@ static int
 addr_value(struct ingest_item *it, const json_t *v, const char *what, char out[STORE_TEL_ADDR_LEN])
 {
     if (!json_is_string(v) ||
-        store_telemetry_addr(json_string_value(v), json_string_length(v), out) != 0)
+        proto_tel_addr_norm(json_string_value(v), json_string_length(v), out) != 0)
         return reject(it, "%s: must be \"0x\" and 1 to 16 hex digits", what);
     return 0;
 }
@@ -248,7 +248,7 @@ parse_crash(struct ingest_item *it, const json_t *rep)
     }
     /* the uptime since the boot's last heartbeat, which no heartbeat will count: both or neither */
     if (json_object_get(rep, "period_s") != NULL || json_object_get(rep, "images") != NULL) {
-        if (int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
+        if (int_field(it, rep, "period_s", 1, PROTO_TEL_PERIOD_MAX, &r->period_s) != 0 ||
             images_field(it, rep) != 0)
             goto out;
     }
@@ -268,7 +268,7 @@ parse_heartbeat(struct ingest_item *it, const json_t *rep)
     const char *key;
 
     if (keys_ok(it, rep, keys) != 0 ||
-        int_field(it, rep, "period_s", 1, 86400, &r->period_s) != 0 ||
+        int_field(it, rep, "period_s", 1, PROTO_TEL_PERIOD_MAX, &r->period_s) != 0 ||
         int_field(it, rep, "free_memory", 0, PROTO_TEL_U32_MAX, &r->free_memory) != 0)
         return -1;
     if (images_field(it, rep) != 0)
@@ -284,9 +284,9 @@ parse_heartbeat(struct ingest_item *it, const json_t *rep)
             return reject(it, "counters: names must be 1 to %d characters of [a-z0-9_]",
                           PROTO_TEL_COUNTER_NAME_MAX);
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) > PROTO_TEL_REPORT_ID_MAX)
+            json_integer_value(v) > PROTO_TEL_COUNTER_MAX)
             return reject(it, "counters.%s: must be an integer from 0 to %lld", key,
-                          PROTO_TEL_REPORT_ID_MAX);
+                          PROTO_TEL_COUNTER_MAX);
     }
     if (own_json(it, 2, counters, &r->counters) != 0)
         return -1;
@@ -338,14 +338,19 @@ parse_report(struct ingest_item *it, const json_t *rep, const struct ingest_batc
         hex_id_field(it, rep, "boot_id", &r->boot_id) != 0 ||
         int_field(it, rep, "uptime_s", 0, PROTO_TEL_U32_MAX, &r->uptime_s) != 0)
         return;
-    if (strlen(type) == len && strcmp(type, "crash") == 0)
+    switch (proto_tel_type_parse(type, len)) {
+    case PROTO_TEL_CRASH:
         (void)parse_crash(it, rep);
-    else if (strlen(type) == len && strcmp(type, "heartbeat") == 0)
+        break;
+    case PROTO_TEL_HEARTBEAT:
         (void)parse_heartbeat(it, rep);
-    else if (strlen(type) == len && strcmp(type, "reboot") == 0)
+        break;
+    case PROTO_TEL_REBOOT:
         (void)parse_reboot(it, rep);
-    else
+        break;
+    default:
         reject(it, "type: must be crash, heartbeat or reboot");
+    }
 }
 
 int
@@ -359,7 +364,8 @@ telemetry_parse_batch(json_t *body, const struct devauth_identity *dev, struct i
 
     *out = NULL;
     if (jsonx_only_keys(body, keys, err, errlen) != 0 ||
-        jsonx_int(body, "version", 1, 0, 1, 1, &version, NULL, err, errlen) != 0 ||
+        jsonx_int(body, "version", 1, 0, PROTO_VERSION, PROTO_VERSION, &version, NULL, err,
+                  errlen) != 0 ||
         jsonx_int(body, "dropped", 1, 0, 0, PROTO_TEL_U32_MAX, &dropped, NULL, err, errlen) != 0) {
         return TELEMETRY_PARSE_INVALID;
     }

@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "pki.h"
+#include "proto_identity.h"
 #include "util.h"
 
 #include <openssl/asn1.h>
@@ -17,7 +18,6 @@
 #define CACHE_SLOTS 64
 #define CACHE_TTL_NS (5ull * 1000000000ull)
 #define MAX_CHAIN 4
-#define URI_PREFIX "urn:aegis:tenant:"
 
 struct cache_slot {
     int64_t tenant_id;
@@ -56,36 +56,6 @@ devauth_free(devauth *d)
     free(d);
 }
 
-int
-devauth_parse_uri(const char *uri, int64_t *tenant_id, char device_id[65])
-{
-    size_t plen = strlen(URI_PREFIX);
-    if (strncmp(uri, URI_PREFIX, plen) != 0)
-        return -1;
-    const char *t = uri + plen;
-    const char *colon = strchr(t, ':');
-    if (colon == NULL || colon == t || colon - t > 19)
-        return -1;
-    char tbuf[20];
-    memcpy(tbuf, t, (size_t)(colon - t));
-    tbuf[colon - t] = '\0';
-    if (util_parse_i64(tbuf, 1, INT64_MAX, tenant_id) != 0 || tbuf[0] == '0')
-        return -1;
-    const char *dev = colon + 1;
-    if (strncmp(dev, "device:", 7) != 0)
-        return -1;
-    dev += 7;
-    if (strlen(dev) != 64)
-        return -1;
-    for (int i = 0; i < 64; i++) {
-        char c = dev[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return -1;
-    }
-    memcpy(device_id, dev, 65);
-    return 0;
-}
-
 /* The one SAN URI of the certificate, parsed. */
 static int
 cert_identity(X509 *leaf, int64_t *tenant_id, char device_id[65])
@@ -97,12 +67,9 @@ cert_identity(X509 *leaf, int64_t *tenant_id, char device_id[65])
         if (gn->type != GEN_URI)
             continue;
         const ASN1_IA5STRING *s = gn->d.uniformResourceIdentifier;
-        char uri[160];
-        if (found++ || s->length <= 0 || (size_t)s->length >= sizeof(uri))
-            goto out;
-        memcpy(uri, s->data, (size_t)s->length);
-        uri[s->length] = '\0';
-        if (strlen(uri) != (size_t)s->length || devauth_parse_uri(uri, tenant_id, device_id) != 0)
+        if (found++ || s->length <= 0 ||
+            proto_identity_uri_parse((const char *)s->data, (size_t)s->length, tenant_id,
+                                     device_id) != 0)
             goto out;
     }
     rc = found == 1 ? 0 : -1;

@@ -1,7 +1,7 @@
 /* devauth: authenticates a device from the TLS client certificate chain it presented (mutual TLS).
  * The TLS layer (GnuTLS, in libmicrohttpd) proves possession of the certificate's key; devauth
  * decides whether the certificate names a device that may talk to us now:
- *   - its SAN URI is urn:aegis:tenant:<tid>:device:<id>;
+ *   - its SAN URI is urn:aegis:tenant:<tid>:device:<id> (proto_identity_uri_parse);
  *   - it chains to one of that tenant's unexpired issuing CAs (old and new during rollover), is
  *     within its validity, and has the clientAuth purpose;
  *   - the device exists, is claimed by that tenant, and is not blocked at this moment (checked on
@@ -67,8 +67,5 @@ enum devauth_result devauth_verify(devauth *d, const struct devauth_cert *chain,
 enum devauth_result devauth_verify_cached(devauth *d, struct devauth_conn *cache,
                                           const struct devauth_cert *chain, size_t n, int64_t now,
                                           struct devauth_identity *id, char *err, size_t errlen);
-
-/* Parses "urn:aegis:tenant:<tid>:device:<64 hex>". Returns 0 / -1. */
-int devauth_parse_uri(const char *uri, int64_t *tenant_id, char device_id[65]);
 
 #endif

@@ -5,6 +5,8 @@
 #define AEGIS_ROUTER_H
 
 #include "api.h"
+#include "proto_event.h"
+#include "proto_telemetry.h"
 
 #include <stddef.h>
 
@@ -27,8 +29,8 @@ enum body_limit {
     LIMIT_TELEMETRY, /* ROUTER_TELEMETRY_MAX_BYTES: telemetry uploads (docs/telemetry.md 1) */
 };
 
-#define ROUTER_EVIDENCE_MAX_BYTES (64 * 1024)
-#define ROUTER_TELEMETRY_MAX_BYTES (256 * 1024)
+#define ROUTER_EVIDENCE_MAX_BYTES PROTO_EVIDENCE_BODY_MAX
+#define ROUTER_TELEMETRY_MAX_BYTES PROTO_TEL_BODY_MAX
 
 struct route {
     const char *method;

@@ -19,6 +19,7 @@
 #ifndef AEGIS_STORE_H
 #define AEGIS_STORE_H
 
+#include "proto_event.h"
 #include "proto_telemetry.h"
 
 #include <jansson.h>
@@ -226,10 +227,10 @@ int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, j
 /* --- device attestation (docs/protocol.md section 3): store_attest.c (nonces, an attempt's read
  * and record), store_refval.c (reference values, minimums), store_attest_records.c (records) ---
  * Measurements and reference values share one shape. Hex is lower-case; a component is 1..64 bytes
- * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..4294967295. */
+ * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..PROTO_SVN_MAX
+ * (proto_fields.h). */
 #define STORE_NONCE_LEN 32
 #define STORE_NONCES_PER_DEVICE 4 /* outstanding nonces per device; a fifth replaces the oldest */
-#define STORE_SVN_MAX 4294967295LL
 
 struct store_measurement {
     const char *stage;     /* "bootloader", "os" or "app" */
@@ -275,7 +276,6 @@ int store_minimum_list(store *s, int64_t tenant_id, const struct store_page *pg,
 int store_minimum_delete(store *s, int64_t tenant_id, const char *component,
                          const struct store_actor *a);
 /* What POST /v1/device/attest decides on (docs/protocol.md section 3.3), read in one call. */
-#define STORE_ATTEST_EVENTS_MAX 8 /* measurements of one attempt: the protocol's event log */
 /* One unexpired issuing CA of the device's tenant. */
 struct store_attest_ca {
     char *cert_pem; /* malloc'd, owned by the context */
@@ -292,14 +292,14 @@ struct store_attest_ctx {
      * nonce was issued to the device, unused and unexpired. It is consumed either way. */
     int nonce_ok;
     /* Read only when nonce_ok, for each measurement of the call: */
-    int known[STORE_ATTEST_EVENTS_MAX];       /* equals a reference value (platform values for
+    int known[PROTO_EVENTS_MAX];       /* equals a reference value (platform values for
                                                  bootloader and os, the owner's for app) */
-    int64_t min_svn[STORE_ATTEST_EVENTS_MAX]; /* the owner's minimum for its component, -1: none */
-    struct store_attest_ca *cas;              /* the owner's unexpired CAs, active first, then
-                                                 newest first (malloc'd array of ncas) */
+    int64_t min_svn[PROTO_EVENTS_MAX]; /* the owner's minimum for its component, -1: none */
+    struct store_attest_ca *cas;       /* the owner's unexpired CAs, active first, then
+                                          newest first (malloc'd array of ncas) */
     size_t ncas;
 };
-/* Reads what an attempt of device_id with nonce (n measurements, 1..STORE_ATTEST_EVENTS_MAX) is
+/* Reads what an attempt of device_id with nonce (n measurements, 1..PROTO_EVENTS_MAX) is
  * decided on, at time now, in one transaction that also consumes the nonce (a DELETE of the row
  * with this nonce AND this device: of two concurrent uses one sees it; another device's nonce stays
  * untouched). The consumption commits even when a later read fails. STORE_OK with *out filled (an
@@ -351,13 +351,14 @@ int store_attestation_purge(store *s, int64_t before, int max_rows, int *purged)
  * missing return addresses empty). Heartbeats add device-seconds per running image version and hour
  * (crash rate = crashes per device-hour). Times are those of receipt. */
 /* The wire's limits are proto_telemetry.h's (PROTO_TEL_*); this is the buffer of a normalised
- * address: "0x", 1..PROTO_TEL_ADDR_HEX_MAX hex digits and a NUL. */
-#define STORE_TEL_ADDR_LEN (2 + PROTO_TEL_ADDR_HEX_MAX + 1)
+ * address. */
+#define STORE_TEL_ADDR_LEN PROTO_TEL_ADDR_LEN
 
+/* The wire's report types (proto_telemetry.h), under the store's names. */
 enum store_report_type {
-    STORE_REPORT_CRASH = 1,
-    STORE_REPORT_HEARTBEAT = 2,
-    STORE_REPORT_REBOOT = 3,
+    STORE_REPORT_CRASH = PROTO_TEL_CRASH,
+    STORE_REPORT_HEARTBEAT = PROTO_TEL_HEARTBEAT,
+    STORE_REPORT_REBOOT = PROTO_TEL_REBOOT,
 };
 /* struct store_report.result after store_telemetry_ingest. */
 enum store_report_result {
@@ -366,8 +367,7 @@ enum store_report_result {
     STORE_REPORT_DUPLICATE = 2,
 };
 
-/* Normalises an address "0x" + 1..16 hex digits (either case) of len bytes into out: lower case,
- * without leading zeros ("0x0" for zero). Returns 0, or -1 when in is not such an address. */
+/* proto_tel_addr_norm under the store's name (the rule is proto's; the store's tests call it). */
 int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN]);
 /* The bucket signature (64 hex characters and a NUL into out) of a crash: component, reason and pc
  * as given (the caller passes normalised addresses), and the first PROTO_TEL_SIG_FRAMES of the nra

@@ -261,7 +261,7 @@ attest_policy(store *s, struct conn *c, int64_t now, const struct store_measurem
 static int
 measurements_ok(const struct store_measurement *m, size_t n)
 {
-    if (m == NULL || n == 0 || n > STORE_ATTEST_EVENTS_MAX)
+    if (m == NULL || n == 0 || n > PROTO_EVENTS_MAX)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!store__measurement_ok(&m[i]))

@@ -32,8 +32,8 @@
 #define DESC_MAX_BYTES 1024
 #define ACTOR_MAX_BYTES 64
 #define PAGE_MAX 1000
-#define DEVICE_ID_LEN 64
-#define CURSOR_BUF 65 /* the header's minimum for next_cursor: a device id and its NUL */
+#define CURSOR_BUF                                                                                 \
+    (PROTO_HASH_HEX + 1) /* the header's minimum for next_cursor: a device id and its NUL */
 
 struct cached_stmt {
     const char *sql; /* the string constant it was prepared from (compared by address) */
@@ -138,7 +138,7 @@ int store__tenant_exists(store *s, struct conn *c, int64_t tenant_id);
 /* Text of min..max bytes, valid UTF-8 without control characters. */
 int store__text_ok(const char *s, size_t min, size_t max);
 int store__actor_ok(const struct store_actor *a);
-/* 64 lower-case hex characters. */
+/* A NUL-terminated device id that proto_digest_hex_ok accepts (NULL: 0). */
 int store__device_id_ok(const char *id);
 
 /* --- JSON of columns (new references; NULL when out of memory) --- */

@@ -6,6 +6,7 @@
 
 #include "jsonx.h"
 #include "log.h"
+#include "proto_fields.h"
 #include "util.h"
 
 #include <assert.h>
@@ -106,19 +107,10 @@ store__actor_ok(const struct store_actor *a)
     return a != NULL && store__text_ok(a->who, 1, ACTOR_MAX_BYTES);
 }
 
-/* 1 if id is a device id: 64 lower-case hex characters. */
 int
 store__device_id_ok(const char *id)
 {
-    if (id == NULL)
-        return 0;
-    size_t n = 0;
-    for (; id[n] != '\0'; n++) {
-        if (n == DEVICE_ID_LEN ||
-            !((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
-            return 0;
-    }
-    return n == DEVICE_ID_LEN;
+    return id != NULL && proto_digest_hex_ok(id, strlen(id));
 }
 
 /* --- JSON of rows --- */

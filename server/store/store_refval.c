@@ -78,7 +78,7 @@ digest_ok(const char *d)
 static int
 svn_ok(int64_t svn)
 {
-    return svn >= 0 && svn <= STORE_SVN_MAX;
+    return svn >= 0 && svn <= PROTO_SVN_MAX;
 }
 
 int

@@ -15,22 +15,7 @@
 int
 store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN])
 {
-    size_t i = 2, o = 2;
-    if (in == NULL || len < 3 || len > 2 + PROTO_TEL_ADDR_HEX_MAX || in[0] != '0' || in[1] != 'x')
-        return -1;
-    for (size_t k = 2; k < len; k++) {
-        char ch = in[k];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
-            return -1;
-    }
-    while (i + 1 < len && in[i] == '0')
-        i++;
-    out[0] = '0';
-    out[1] = 'x';
-    for (; i < len; i++)
-        out[o++] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] - 'A' + 'a' : in[i]);
-    out[o] = '\0';
-    return 0;
+    return proto_tel_addr_norm(in, len, out);
 }
 
 /* The text hashed into a signature into out (len bytes): its length, or -1 when too long. */
@@ -98,7 +83,7 @@ static int
 addr_ok(const char *a)
 {
     char norm[STORE_TEL_ADDR_LEN];
-    return a != NULL && store_telemetry_addr(a, strlen(a), norm) == 0 && strcmp(a, norm) == 0;
+    return a != NULL && proto_tel_addr_norm(a, strlen(a), norm) == 0 && strcmp(a, norm) == 0;
 }
 
 /* period_s and the images that ran during it (a heartbeat's, or a crash's since its boot's last
@@ -106,7 +91,7 @@ addr_ok(const char *a)
 static int
 period_ok(const struct store_report *r)
 {
-    if (r->period_s < 1 || r->period_s > 86400 || r->nimages < 1 ||
+    if (r->period_s < 1 || r->period_s > PROTO_TEL_PERIOD_MAX || r->nimages < 1 ||
         r->nimages > PROTO_TEL_IMAGES_MAX || r->images == NULL)
         return 0;
     for (size_t i = 0; i < r->nimages; i++)

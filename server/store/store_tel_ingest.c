@@ -89,12 +89,6 @@ static const char SQL_TEL_DEVICE_DROPPED[] =
 
 /* --- Ingest --- */
 
-static const char *
-type_name(enum store_report_type t)
-{
-    return t == STORE_REPORT_CRASH ? "crash" : t == STORE_REPORT_HEARTBEAT ? "heartbeat" : "reboot";
-}
-
 /* STORE_OK when (device, report_id) is stored already (in the database or earlier in this
  * transaction), STORE_NOTFOUND when not. */
 static int
@@ -221,7 +215,7 @@ report_insert(store *s, struct conn *c, const struct store_report *r, int64_t no
         return STORE_ERR;
     int b = sqlite3_bind_int64(st, 1, r->tenant_id) | store__tel_bind_static(st, 2, r->device_id) |
             sqlite3_bind_int64(st, 3, r->report_id) |
-            store__tel_bind_static(st, 4, type_name(r->type)) |
+            store__tel_bind_static(st, 4, proto_tel_type_name((int)r->type)) |
             store__tel_bind_static(st, 5, r->boot_id) | sqlite3_bind_int64(st, 6, r->uptime_s) |
             sqlite3_bind_int64(st, 7, r->group_id) | sqlite3_bind_int64(st, 8, r->product_id) |
             sqlite3_bind_int64(st, 22, now) | store__bind_id(st, 23, crash ? bucket_id : 0) |

@@ -27,7 +27,7 @@ static const char SQL_CRASH_HOURS_PURGE[] =
 
 /* The highest report_id deleted per device in one purge batch. */
 struct purge_mark {
-    char device_id[DEVICE_ID_LEN + 1];
+    char device_id[PROTO_HASH_HEX + 1];
     int64_t max;
 };
 

@@ -166,7 +166,8 @@ report_json(sqlite3_stmt *st)
                           "type", store__col_text(st, 3), "boot_id", store__col_text(st, 4),
                           "uptime_s", store__col_id(st, 5), "received_at", store__col_time(st, 6));
     int bad = o == NULL || type == NULL;
-    if (!bad && strcmp(type, "crash") == 0) {
+    int t = bad ? -1 : proto_tel_type_parse(type, strlen(type));
+    if (!bad && t == PROTO_TEL_CRASH) {
         const char *msg = (const char *)sqlite3_column_text(st, 15);
         bad = set(o, "component", store__col_text(st, 7)) ||
               set(o, "image_version", store__col_text(st, 8)) ||
@@ -183,7 +184,7 @@ report_json(sqlite3_stmt *st)
                   sqlite3_column_type(st, 16) == SQLITE_NULL ? json_null()
                                                              : store__col_int(st, 16)) ||
               set(o, "images", col_json(st, 17));
-    } else if (!bad && strcmp(type, "heartbeat") == 0) {
+    } else if (!bad && t == PROTO_TEL_HEARTBEAT) {
         bad = set(o, "period_s", store__col_int(st, 16)) ||
               set(o, "free_memory", store__col_int(st, 14)) || set(o, "images", col_json(st, 17)) ||
               set(o, "counters", col_json(st, 18));
@@ -425,8 +426,7 @@ store_device_reports(store *s, int64_t tenant_id, const char *device_id, const c
         *items = NULL;
     if (items == NULL || next_cursor == NULL || !store__page_ok(pg) ||
         !store__device_id_ok(device_id) ||
-        (type != NULL && strcmp(type, "crash") != 0 && strcmp(type, "heartbeat") != 0 &&
-         strcmp(type, "reboot") != 0))
+        (type != NULL && proto_tel_type_parse(type, strlen(type)) < 0))
         goto out;
     if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
         goto out;

@@ -413,10 +413,6 @@ static const struct mutation MUTATIONS[] = {
     {"event_log", NULL, "event_log"},
     {"event_log", "{}", "event_log"},
     {"event_log", "[]", "event_log"},
-    {"event_log.0.stage", "\"os\"", "bootloader"},
-    {"event_log.1.stage", "\"bootloader\"", "os"},
-    {"event_log.1.stage", "\"app\"", "os"},
-    {"event_log.2.stage", "\"os\"", "app"},
     {"event_log.2.stage", "\"kernel\"", "stage"},
     {"event_log.0.extra", "true", "unknown"},
     {"event_log.1.digest", NULL, "digest"},
@@ -461,21 +457,41 @@ static const struct mutation MUTATIONS[] = {
     {"signature", "[1]", "signature"},
 };
 
+/* The body with m applied must fail to parse, saying m->err_has. */
+static void
+check_mutation(struct fx *f, struct attest_evidence *ev, const struct mutation *m)
+{
+    char err[256] = "";
+    json_t *b = json_deep_copy(f->body);
+    apply(b, m);
+    int rc = attest_parse(b, ev, err, sizeof(err));
+    if (rc != -1 || strstr(err, m->err_has) == NULL)
+        fail_msg("mutation (%s = %s): rc %d, error \"%s\"", m->path,
+                 m->value ? m->value : "(deleted)", rc, err);
+    json_decref(b);
+}
+
 static void
 test_parse_failures(void **state)
 {
     struct fx *f = *state;
     struct attest_evidence *ev = calloc(1, sizeof(*ev));
     char err[256];
-    for (size_t i = 0; i < sizeof(MUTATIONS) / sizeof(MUTATIONS[0]); i++) {
-        json_t *b = json_deep_copy(f->body);
-        apply(b, &MUTATIONS[i]);
-        err[0] = '\0';
-        int rc = attest_parse(b, ev, err, sizeof(err));
-        if (rc != -1 || strstr(err, MUTATIONS[i].err_has) == NULL)
-            fail_msg("mutation %zu (%s = %s): rc %d, error \"%s\"", i, MUTATIONS[i].path,
-                     MUTATIONS[i].value ? MUTATIONS[i].value : "(deleted)", rc, err);
-        json_decref(b);
+    for (size_t i = 0; i < sizeof(MUTATIONS) / sizeof(MUTATIONS[0]); i++)
+        check_mutation(f, ev, &MUTATIONS[i]);
+    /* Each event of the vector's log given each other stage: the error names the stage its place
+     * in the log requires (the order rule is proto's). */
+    for (size_t i = 0; i < PROTO_VEC_EVENTS; i++) {
+        for (int s = PROTO_STAGE_BOOTLOADER; s <= PROTO_STAGE_APP; s++) {
+            char path[32], value[32], want[32];
+            if (s == proto_event_stage_at(i))
+                continue;
+            snprintf(path, sizeof(path), "event_log.%zu.stage", i);
+            snprintf(value, sizeof(value), "\"%s\"", proto_stage_name(s));
+            snprintf(want, sizeof(want), "\"%s\"", proto_stage_name(proto_event_stage_at(i)));
+            const struct mutation m = {path, value, want};
+            check_mutation(f, ev, &m);
+        }
     }
     /* not an object */
     json_t *arr = json_array();
@@ -502,7 +518,7 @@ test_parse_csr_pem_shapes(void **state)
 {
     struct fx *f = *state;
     size_t n = strlen(f->pem);
-    char *buf = calloc(1, 2 * n + ATTEST_CSR_MAX + 16);
+    char *buf = calloc(1, 2 * n + PROTO_EVIDENCE_CSR_MAX + 16);
 
     /* trailing whitespace is fine, trailing text is not */
     snprintf(buf, 2 * n + 16, "%s\n\n  \n", f->pem);
@@ -516,10 +532,10 @@ test_parse_csr_pem_shapes(void **state)
     parse_csr_text(f, buf, -1);
     /* longer than 8 KiB (padded with whitespace, otherwise valid) */
     memcpy(buf, f->pem, n);
-    memset(buf + n, '\n', ATTEST_CSR_MAX + 1 - n);
-    buf[ATTEST_CSR_MAX + 1] = '\0';
+    memset(buf + n, '\n', PROTO_EVIDENCE_CSR_MAX + 1 - n);
+    buf[PROTO_EVIDENCE_CSR_MAX + 1] = '\0';
     parse_csr_text(f, buf, -1);
-    buf[ATTEST_CSR_MAX] = '\0';
+    buf[PROTO_EVIDENCE_CSR_MAX] = '\0';
     parse_csr_text(f, buf, 0);
     free(buf);
 }
