@@ -367,8 +367,6 @@ enum store_report_result {
     STORE_REPORT_DUPLICATE = 2,
 };
 
-/* proto_tel_addr_norm under the store's name (the rule is proto's; the store's tests call it). */
-int store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN]);
 /* The bucket signature (64 hex characters and a NUL into out) of a crash: component, reason and pc
  * as given (the caller passes normalised addresses), and the first PROTO_TEL_SIG_FRAMES of the nra
  * return addresses. */

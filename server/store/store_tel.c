@@ -12,12 +12,6 @@
 
 /* --- Addresses and signatures --- */
 
-int
-store_telemetry_addr(const char *in, size_t len, char out[STORE_TEL_ADDR_LEN])
-{
-    return proto_tel_addr_norm(in, len, out);
-}
-
 /* The text hashed into a signature into out (len bytes): its length, or -1 when too long. */
 int
 store__tel_sig_text(const char *component, const char *reason, const char *pc,

@@ -119,7 +119,7 @@ mk_crash(struct fx *f, int i, const char *dev, int64_t rid, const char *version,
     r->component = "aegis-app";
     r->image_version = version;
     r->reason = "hardfault";
-    assert_int_equal(store_telemetry_addr(pc, strlen(pc), r->pc), 0);
+    assert_int_equal(proto_tel_addr_norm(pc, strlen(pc), r->pc), 0);
     snprintf(r->lr, sizeof(r->lr), "0x1");
     snprintf(r->ra[0], sizeof(r->ra[0]), "0x8001000");
     snprintf(r->ra[1], sizeof(r->ra[1]), "0x8002000");

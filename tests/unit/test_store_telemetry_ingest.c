@@ -14,21 +14,21 @@ test_addresses(void **state)
 {
     char out[STORE_TEL_ADDR_LEN];
     (void)state;
-    assert_int_equal(store_telemetry_addr("0x0800ABCD", 10, out), 0);
+    assert_int_equal(proto_tel_addr_norm("0x0800ABCD", 10, out), 0);
     assert_string_equal(out, "0x800abcd");
-    assert_int_equal(store_telemetry_addr("0x0", 3, out), 0);
+    assert_int_equal(proto_tel_addr_norm("0x0", 3, out), 0);
     assert_string_equal(out, "0x0");
-    assert_int_equal(store_telemetry_addr("0x0000", 6, out), 0);
+    assert_int_equal(proto_tel_addr_norm("0x0000", 6, out), 0);
     assert_string_equal(out, "0x0");
-    assert_int_equal(store_telemetry_addr("0xffffffffffffffff", 18, out), 0);
+    assert_int_equal(proto_tel_addr_norm("0xffffffffffffffff", 18, out), 0);
     assert_string_equal(out, "0xffffffffffffffff");
-    assert_int_equal(store_telemetry_addr("0x", 2, out), -1);
-    assert_int_equal(store_telemetry_addr("800", 3, out), -1);
-    assert_int_equal(store_telemetry_addr("0X1", 3, out), -1);
-    assert_int_equal(store_telemetry_addr("0x1g", 4, out), -1);
-    assert_int_equal(store_telemetry_addr("0x11111111111111111", 19, out), -1);
-    assert_int_equal(store_telemetry_addr("0x1\0", 4, out), -1); /* a NUL inside */
-    assert_int_equal(store_telemetry_addr(NULL, 0, out), -1);
+    assert_int_equal(proto_tel_addr_norm("0x", 2, out), -1);
+    assert_int_equal(proto_tel_addr_norm("800", 3, out), -1);
+    assert_int_equal(proto_tel_addr_norm("0X1", 3, out), -1);
+    assert_int_equal(proto_tel_addr_norm("0x1g", 4, out), -1);
+    assert_int_equal(proto_tel_addr_norm("0x11111111111111111", 19, out), -1);
+    assert_int_equal(proto_tel_addr_norm("0x1\0", 4, out), -1); /* a NUL inside */
+    assert_int_equal(proto_tel_addr_norm(NULL, 0, out), -1);
 }
 
 static void
