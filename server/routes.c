@@ -51,6 +51,8 @@ static const struct route table[] = {
       api_devices_update),
     R("POST", "/v1/devices/{id}/claim", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
       LIMIT_DEFAULT, api_devices_claim),
+    R("POST", "/v1/devices/{id}/transfer", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_devices_transfer),
     R("POST", "/v1/devices/{id}/block", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
       api_devices_block),
     R("POST", "/v1/devices/{id}/unblock", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,

@@ -1,4 +1,9 @@
-/* REST handlers for devices (docs/api.md): import, list, get, claim, move, block, unblock.
+/* REST handlers for devices (docs/api.md): import, list, get, claim, transfer, move, block,
+ * unblock.
+ *
+ * Ownership (docs/api.md "Devices"): a tenant only ever sees and acts on its own registrations of
+ * devices, and every answer about a device it has none of is the answer about an unknown device. A
+ * registration changes hands only with a one-time transfer code made by its holder.
  *
  * Device ids in paths must be exactly 64 lower-case hex characters, the only form the API ever
  * returns. Upper-case hex is refused with 400 bad_request rather than lower-cased, so that a device
@@ -8,13 +13,16 @@
 #include "app.h"
 #include "api.h"
 #include "api_util.h"
+#include "auth.h"
 #include "hmap.h"
 #include "jsonx.h"
 #include "pki.h"
 #include "proto_fields.h"
 #include "store.h"
+#include "util.h"
 
 #include <jansson.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +31,8 @@
 #define IMPORT_MAX 10000      /* entries per import */
 #define PUBLIC_KEY_MAX 4096   /* bytes of one entry's PEM */
 #define IMPORT_ERRORS_MAX 100 /* entries of an "errors" list; "error_count" has the total */
+#define TRANSFER_TTL_S (24 * 3600)
+#define TRANSFER_CODE_MAX 128 /* bytes of a presented code (ours are AUTH_SECRET_LEN) */
 
 /* Checks the {id} path parameter. Returns 0 and *id (borrowed from r), or -1 with 400 bad_request
  * set. */
@@ -294,11 +304,7 @@ api_devices_import(api_req *r)
     }
     rc = store_device_import(r->app->st, r->tenant_id, im.entries, im.n, im.claim, im.group_id, &a,
                              &store_errors, &created);
-    if (rc == STORE_CONFLICT) {
-        import_reply_errors(r, 409, "already_claimed", store_errors, json_array_size(store_errors),
-                            "devices are claimed by another tenant; nothing was imported");
-        store_errors = NULL;
-    } else if (rc == STORE_NOTFOUND) {
+    if (rc == STORE_NOTFOUND) {
         api_error(r, 404, "not_found", "device group not found");
     } else if (rc != STORE_OK) {
         api_store_error(r, rc, "device");
@@ -359,24 +365,86 @@ api_devices_get(api_req *r)
     api_reply_store(r, rc, 200, obj, "device");
 }
 
+/* The hex SHA-256 of a transfer code: only the hash is stored or compared. */
+static void
+transfer_hash(const char *code, size_t len, char hex[PROTO_HASH_HEX + 1])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)code, len);
+    proto_hex(h, sizeof(h), hex);
+}
+
+/* Body of claim (optional): {"group_id"?, "transfer_code"?}. *code is NULL when absent. Returns 0,
+ * or -1 with a 400 reply set. */
+static int
+claim_body(api_req *r, int64_t *group_id, const char **code)
+{
+    static const char *const keys[] = {"group_id", "transfer_code", NULL};
+    char err[API_ERR_LEN];
+
+    *group_id = 0;
+    *code = NULL;
+    if (r->json == NULL) /* no body */
+        return 0;
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    if (jsonx_int(r->json, "group_id", 0, 1, 1, INT64_MAX, group_id, NULL, err, sizeof(err)) != 0 ||
+        jsonx_str(r->json, "transfer_code", 0, 1, TRANSFER_CODE_MAX, code, err, sizeof(err)) != 0) {
+        api_invalid(r, err);
+        return -1;
+    }
+    return 0;
+}
+
 void
 api_devices_claim(api_req *r)
 {
-    const char *id;
+    const char *id, *code;
     int64_t group_id = 0;
     json_t *obj = NULL;
+    char hash[PROTO_HASH_HEX + 1];
+    int rc;
 
-    /* The body is optional: r->json is NULL when none was sent. */
-    if (device_param(r, &id) != 0 || (r->json != NULL && group_body(r, 0, &group_id) != 0))
+    if (device_param(r, &id) != 0 || claim_body(r, &group_id, &code) != 0)
         return;
     struct store_actor a = api_actor(r);
-    int rc = store_device_claim(r->app->st, r->tenant_id, id, group_id, &a, &obj);
-    if (rc == STORE_CONFLICT) {
-        json_decref(obj);
-        api_error(r, 409, "already_claimed", "device is claimed by another tenant");
-        return;
+    if (code != NULL) {
+        transfer_hash(code, strlen(code), hash);
+        rc = store_device_claim_transfer(r->app->st, r->tenant_id, id, group_id, hash, &a, &obj);
+    } else {
+        rc = store_device_claim(r->app->st, r->tenant_id, id, group_id, &a, &obj);
     }
     api_reply_store(r, rc, 200, obj, device_what(group_id));
+}
+
+void
+api_devices_transfer(api_req *r)
+{
+    const char *id;
+    char code[AUTH_SECRET_LEN + 1], hash[PROTO_HASH_HEX + 1], exp[32];
+    unsigned char raw[crypto_hash_sha256_BYTES];
+    int64_t expires_at = util_now() + TRANSFER_TTL_S;
+
+    if (device_param(r, &id) != 0)
+        return;
+    /* auth_secret_new: 32 random bytes as unpadded base64url, as a token's secret. */
+    if (auth_secret_new(code, raw) != 0) {
+        api_error(r, 500, "internal", "internal error");
+        goto out;
+    }
+    transfer_hash(code, strlen(code), hash);
+    struct store_actor a = api_actor(r);
+    int rc = store_device_transfer_create(r->app->st, r->tenant_id, id, hash, expires_at, &a);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "device");
+        goto out;
+    }
+    api_reply_built(r, 201,
+                    json_pack("{s:s, s:s}", "code", code, "expires_at",
+                              util_rfc3339(expires_at, exp, sizeof(exp))));
+out:
+    sodium_memzero(code, sizeof(code));
+    sodium_memzero(raw, sizeof(raw));
 }
 
 void

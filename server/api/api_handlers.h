@@ -36,6 +36,7 @@ void api_devices_import(api_req *r);
 void api_devices_list(api_req *r);
 void api_devices_get(api_req *r);
 void api_devices_claim(api_req *r);
+void api_devices_transfer(api_req *r);
 void api_devices_update(api_req *r);
 void api_devices_block(api_req *r);
 void api_devices_unblock(api_req *r);

@@ -174,18 +174,20 @@ int store_group_delete(store *s, int64_t tenant_id, int64_t id, const struct sto
 /* --- devices ---
  * {"id", "state" ("unclaimed" | "active" | "blocked"), "group_id" (null | n), "product_id" (null |
  * n), "public_key" (PEM), "created_at", "claimed_at" (null | time), "updated_at", "attestation"
- * (null | {"at", "result", "reason"}: the last attestation)} A device is visible to the tenant that
- * claimed it, and while unclaimed to the tenant that imported it. */
+ * (null | {"at", "result", "reason"}: the last attestation)} A tenant sees its registrations of
+ * devices only (see store_device_import). */
 struct store_import_entry {
     const char *device_id;      /* hex SHA-256 of the DER SubjectPublicKeyInfo, 64 chars */
     const char *public_key_pem; /* normalised PEM */
 };
-/* Imports n devices atomically (all or none). Entries already known and visible to the tenant are
- * kept as they are (idempotent); when claim is set, every entry is claimed into the tenant (and put
- * in group_id if > 0). An entry claimed by another tenant makes the whole call fail with
- * STORE_CONFLICT, and *errors gets an array of {"index", "device_id", "error": "already_claimed",
- * "message"} for every such entry. STORE_NOTFOUND if group_id > 0 is not the tenant's. *created
- * gets the number of new registry rows. */
+/* Imports n devices atomically (all or none). Entries the tenant already has a registration of are
+ * kept as they are (idempotent); an entry it has none of gets one: the devices row when the registry
+ * does not know the device, else a shadow, which only this tenant sees and the device never
+ * authenticates to (docs/api.md "Devices": the answer must not tell that another tenant holds the
+ * device). When claim is set, every entry is claimed into the tenant (and put in group_id if > 0).
+ * STORE_NOTFOUND if group_id > 0 is not the tenant's. *created gets the number of new
+ * registrations. *errors is always set to NULL: no entry can conflict any more (kept for the
+ * callers). */
 int store_device_import(store *s, int64_t tenant_id, const struct store_import_entry *e, size_t n,
                         int claim, int64_t group_id, const struct store_actor *a, json_t **errors,
                         size_t *created);
@@ -194,10 +196,24 @@ int store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t 
  * id. */
 int store_device_list(store *s, int64_t tenant_id, int64_t group_id, const char *state,
                       const struct store_page *pg, json_t **items, char *next_cursor);
-/* Claims an unclaimed registered device (group_id 0 = no group). Idempotent for the owner.
- * STORE_NOTFOUND: unknown device or group; STORE_CONFLICT: claimed by another tenant. */
+/* Claims the tenant's unclaimed registration of a device (group_id 0 = no group). Idempotent once
+ * claimed. STORE_NOTFOUND: the tenant has no registration of the device (whether or not another
+ * tenant has one), or the group is not the tenant's. */
 int store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,
                        const struct store_actor *a, json_t **out);
+/* Stores a transfer code for the tenant's registration of a device: code_hash is the 64 hex
+ * SHA-256 of the code, which the store never sees. It replaces the tenant's earlier code for the
+ * device. STORE_NOTFOUND: the tenant has no registration of the device. */
+int store_device_transfer_create(store *s, int64_t tenant_id, const char *device_id,
+                                 const char *code_hash, int64_t expires_at,
+                                 const struct store_actor *a);
+/* Claims a device with a transfer code (its hash, as above): the code's maker loses its
+ * registration, the tenant gets it, claimed into group_id (0 = none), and the code is used up.
+ * STORE_NOTFOUND, using nothing up, for an unknown, used or expired code, a code of another device,
+ * or a group that is not the tenant's. */
+int store_device_claim_transfer(store *s, int64_t tenant_id, const char *device_id,
+                                int64_t group_id, const char *code_hash,
+                                const struct store_actor *a, json_t **out);
 /* Moves a claimed device to group_id (0 = out of any group). STORE_NOTFOUND: device not claimed by
  * the tenant, or group not the tenant's. */
 int store_device_move(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,

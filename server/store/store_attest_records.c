@@ -9,9 +9,11 @@
 
 /* --- SQL --- */
 
+/* The tenant's registrations: its devices row, or its shadow (migration 0008). */
 static const char SQL_DEVICE_VISIBLE[] =
     "SELECT 1 FROM devices WHERE id = ?1 AND "
-    "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
+    "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2)) "
+    "UNION ALL SELECT 1 FROM device_shadows WHERE device_id = ?1 AND tenant_id = ?2";
 /* Through attestations_by_time (migration 0007): only old records are read, whatever their ids. */
 static const char SQL_ATTESTATION_PURGE[] =
     "DELETE FROM attestations WHERE id IN "

@@ -42,7 +42,8 @@ static const char SQL_GROUP_UPDATE[] =
     "UPDATE device_groups SET name = coalesce(?3, name), description = coalesce(?4, description), "
     "updated_at = ?5 WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_GROUP_HAS_DEVICES[] =
-    "SELECT EXISTS (SELECT 1 FROM devices WHERE group_id = ?1)";
+    "SELECT EXISTS (SELECT 1 FROM devices WHERE group_id = ?1) "
+    "OR EXISTS (SELECT 1 FROM device_shadows WHERE group_id = ?1)";
 static const char SQL_GROUP_DELETE[] = "DELETE FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
 
 static const char SQL_PRODUCT_OWNED[] = "SELECT 1 FROM products WHERE id = ?1 AND tenant_id = ?2";

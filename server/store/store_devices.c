@@ -1,6 +1,7 @@
 /* store_devices: the device registry (store.h): import, claim, move, block, list, get, and the
  * lookup that authenticates a device. */
 #include "store.h"
+#include "store_devices_int.h"
 #include "store_int.h"
 
 #include "util.h"
@@ -13,46 +14,76 @@
 /* --- SQL --- */
 
 /* Device rows: id, tenant_id, blocked, group_id, product_id, public_key_pem, created_at,
- * claimed_at, updated_at, attest_at, attest_result, attest_reason. Visible to a tenant: claimed by
- * it, or unclaimed and imported by it. */
+ * claimed_at, updated_at, attest_at, attest_result, attest_reason. A tenant sees its registrations:
+ * the devices row while it owns it (claimed by it, or unclaimed and imported by it), and its
+ * device_shadows rows (the same columns; a shadow never has an attestation, since the device never
+ * authenticates to it). */
 #define DEVICE_SELECT                                                                              \
     "SELECT d.id, d.tenant_id, d.blocked, d.group_id, g.product_id, d.public_key_pem, "            \
     "d.created_at, d.claimed_at, d.updated_at, d.attest_at, d.attest_result, d.attest_reason "     \
     "FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
+#define SHADOW_SELECT                                                                              \
+    "SELECT s.device_id, CASE WHEN s.claimed_at IS NOT NULL THEN s.tenant_id END, s.blocked, "     \
+    "s.group_id, g.product_id, d.public_key_pem, s.created_at, s.claimed_at, s.updated_at, NULL, " \
+    "NULL, NULL FROM device_shadows s JOIN devices d ON d.id = s.device_id "                       \
+    "LEFT JOIN device_groups g ON g.id = s.group_id "
 static const char SQL_DEVICE_GET[] =
     DEVICE_SELECT "WHERE d.id = ?1 AND (d.tenant_id = ?2 OR "
-                  "(d.tenant_id IS NULL AND d.registered_by = ?2))";
+                  "(d.tenant_id IS NULL AND d.registered_by = ?2)) "
+                  "UNION ALL " SHADOW_SELECT "WHERE s.device_id = ?1 AND s.tenant_id = ?2";
 /* The list statements share their parameters (each binds all five, whether it uses them or not): ?1
  * group, ?2 tenant, ?3 cursor (after this id), ?4 blocked (-1 = any), ?5 row limit. */
 static const char SQL_DEVICE_LIST_ALL[] =
     DEVICE_SELECT "WHERE d.tenant_id = ?2 AND d.id > ?3 "
                   "UNION ALL " DEVICE_SELECT "WHERE d.tenant_id IS NULL AND d.registered_by = ?2 "
-                  "AND d.id > ?3 ORDER BY 1 LIMIT ?5";
+                  "AND d.id > ?3 UNION ALL " SHADOW_SELECT "WHERE s.tenant_id = ?2 "
+                  "AND s.device_id > ?3 ORDER BY 1 LIMIT ?5";
 static const char SQL_DEVICE_LIST_UNCLAIMED[] =
     DEVICE_SELECT "WHERE d.tenant_id IS NULL AND d.registered_by = ?2 AND d.id > ?3 "
-                  "ORDER BY d.id LIMIT ?5";
+                  "UNION ALL " SHADOW_SELECT "WHERE s.tenant_id = ?2 AND s.claimed_at IS NULL "
+                  "AND s.device_id > ?3 ORDER BY 1 LIMIT ?5";
 static const char SQL_DEVICE_LIST_CLAIMED[] =
     DEVICE_SELECT "WHERE d.tenant_id = ?2 AND d.blocked = ?4 AND d.id > ?3 "
-                  "ORDER BY d.id LIMIT ?5";
+                  "UNION ALL " SHADOW_SELECT "WHERE s.tenant_id = ?2 AND s.claimed_at IS NOT NULL "
+                  "AND s.blocked = ?4 AND s.device_id > ?3 ORDER BY 1 LIMIT ?5";
 static const char SQL_DEVICE_LIST_GROUP[] =
     DEVICE_SELECT "WHERE d.group_id = ?1 AND d.tenant_id = ?2 AND d.id > ?3 "
-                  "AND (?4 = -1 OR d.blocked = ?4) ORDER BY d.id LIMIT ?5";
-static const char SQL_DEVICE_OWNER[] =
-    "SELECT tenant_id, group_id, blocked FROM devices WHERE id = ?1";
+                  "AND (?4 = -1 OR d.blocked = ?4) UNION ALL " SHADOW_SELECT
+                  "WHERE s.group_id = ?1 AND s.tenant_id = ?2 AND s.device_id > ?3 "
+                  "AND (?4 = -1 OR s.blocked = ?4) ORDER BY 1 LIMIT ?5";
+/* The tenant's registration of a device: the devices row if it owns it, else its shadow. */
+static const char SQL_DEVICE_REG[] =
+    "SELECT coalesce(tenant_id, 0), coalesce(group_id, 0), blocked, 0 FROM devices WHERE id = ?1 "
+    "AND (tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2)) UNION ALL "
+    "SELECT CASE WHEN claimed_at IS NOT NULL THEN tenant_id ELSE 0 END, coalesce(group_id, 0), "
+    "blocked, 1 FROM device_shadows WHERE device_id = ?1 AND tenant_id = ?2";
+static const char SQL_DEVICE_KNOWN[] = "SELECT 1 FROM devices WHERE id = ?1";
 static const char SQL_DEVICE_ADD[] =
     "INSERT INTO devices (id, public_key_pem, registered_by, tenant_id, group_id, blocked, "
     "created_at, claimed_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?6)";
+static const char SQL_SHADOW_ADD[] =
+    "INSERT INTO device_shadows (device_id, tenant_id, group_id, blocked, created_at, claimed_at, "
+    "updated_at) VALUES (?1, ?3, ?5, 0, ?6, ?7, ?6)";
 /* The last attestation stays only when the claiming tenant is the one that could already see it. */
 static const char SQL_DEVICE_CLAIM[] =
     "UPDATE devices SET tenant_id = ?2, group_id = ?3, claimed_at = ?4, updated_at = ?4, "
     "attest_at = CASE WHEN registered_by = ?2 THEN attest_at END, "
     "attest_result = CASE WHEN registered_by = ?2 THEN attest_result END, "
     "attest_reason = CASE WHEN registered_by = ?2 THEN attest_reason END "
-    "WHERE id = ?1 AND tenant_id IS NULL";
+    "WHERE id = ?1 AND tenant_id IS NULL AND registered_by = ?2";
+static const char SQL_SHADOW_CLAIM[] =
+    "UPDATE device_shadows SET group_id = ?3, claimed_at = ?4, updated_at = ?4 "
+    "WHERE device_id = ?1 AND tenant_id = ?2 AND claimed_at IS NULL";
 static const char SQL_DEVICE_MOVE[] =
     "UPDATE devices SET group_id = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_SHADOW_MOVE[] =
+    "UPDATE device_shadows SET group_id = ?3, updated_at = ?4 WHERE device_id = ?1 "
+    "AND tenant_id = ?2";
 static const char SQL_DEVICE_BLOCK[] =
     "UPDATE devices SET blocked = ?3, updated_at = ?4 WHERE id = ?1 AND tenant_id = ?2";
+static const char SQL_SHADOW_BLOCK[] =
+    "UPDATE device_shadows SET blocked = ?3, updated_at = ?4 WHERE device_id = ?1 "
+    "AND tenant_id = ?2";
 static const char SQL_DEVICE_AUTH[] =
     "SELECT coalesce(d.tenant_id, 0), coalesce(d.group_id, 0), coalesce(g.product_id, 0), "
     "d.blocked, d.public_key_pem FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
@@ -91,9 +122,8 @@ devices_json(sqlite3_stmt *st)
                      store__col_time(st, 8), "attestation", devices_attestation_json(st));
 }
 
-/* Loads a device visible to the tenant. */
-static int
-devices_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
+int
+store__device_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id, json_t **out)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_GET);
     int rc = STORE_ERR;
@@ -115,53 +145,89 @@ out:
 
 /* --- Devices --- */
 
-/* Who holds a device, read inside a transaction. */
-struct devices_owner {
-    int64_t tenant_id; /* 0 while unclaimed */
-    int64_t group_id;  /* 0 when in no group */
-    int blocked;
-};
-
-/* STORE_OK with *o, STORE_NOTFOUND when the device is not in the registry. */
-static int
-devices_owner(store *s, struct conn *c, const char *device_id, struct devices_owner *o)
+int
+store__device_reg(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                  struct store__device_reg *o)
 {
-    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_OWNER);
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_REG);
     int rc = STORE_ERR;
 
     memset(o, 0, sizeof(*o));
     if (st == NULL)
         goto out;
-    if ((rc = store__bound(s, c, store__bind_text(st, 1, device_id))) != STORE_OK ||
-        (rc = store__step_row(s, c, st, "device owner")) != STORE_OK)
+    if ((rc = store__bound(
+             s, c, store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id))) !=
+            STORE_OK ||
+        (rc = store__step_row(s, c, st, "device registration")) != STORE_OK)
         goto out;
     o->tenant_id = sqlite3_column_int64(st, 0);
     o->group_id = sqlite3_column_int64(st, 1);
     o->blocked = sqlite3_column_int(st, 2);
+    o->shadow = sqlite3_column_int(st, 3);
 out:
     if (st != NULL)
         sqlite3_reset(st);
     return rc;
 }
 
-/* Claims an unclaimed device into tenant_id and group_id (0 = none) at time now. */
+/* Runs a registration update: ?1 device, ?2 tenant, ?3 group (0 = NULL), ?4 now, or with
+ * blocked >= 0 ?3 blocked instead of the group. */
 static int
-devices_claim_row(store *s, struct conn *c, const char *device_id, int64_t tenant_id,
-                  int64_t group_id, int64_t now)
+devices_update(store *s, struct conn *c, const char *sql, const char *device_id, int64_t tenant_id,
+               int64_t group_id, int blocked, int64_t now, const char *what)
 {
-    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_CLAIM);
+    sqlite3_stmt *st = store__prep(s, c, sql);
+    int rc;
+
+    if (st == NULL)
+        return STORE_ERR;
+    rc = store__bound(
+        s, c,
+        store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
+            (blocked >= 0 ? sqlite3_bind_int(st, 3, blocked) : store__bind_id(st, 3, group_id)) |
+            sqlite3_bind_int64(st, 4, now));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int
+store__device_claim_row(store *s, struct conn *c, const char *device_id, int64_t tenant_id,
+                        int shadow, int64_t group_id, int64_t now)
+{
+    return devices_update(s, c, shadow ? SQL_SHADOW_CLAIM : SQL_DEVICE_CLAIM, device_id, tenant_id,
+                          group_id, -1, now, "device claim");
+}
+
+int
+store__device_register(store *s, struct conn *c, const char *device_id, const char *pem,
+                       int64_t tenant_id, int claim, int64_t group_id, int64_t now)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_KNOWN);
     int rc = STORE_ERR;
 
     if (st == NULL)
-        goto out;
-    rc = store__bound(s, c,
-                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                          store__bind_id(st, 3, group_id) | sqlite3_bind_int64(st, 4, now));
+        return STORE_ERR;
+    rc = store__bound(s, c, store__bind_text(st, 1, device_id));
     if (rc == STORE_OK)
-        rc = store__step_done(s, c, st, "device claim");
-out:
-    if (st != NULL)
-        sqlite3_reset(st);
+        rc = store__step_row(s, c, st, "device known");
+    sqlite3_reset(st);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        return rc;
+    /* Known to the registry but not the tenant's: a shadow, so that the tenant's view is the one
+     * of a new device and tells nothing of the owner. */
+    if ((st = store__prep(s, c, rc == STORE_OK ? SQL_SHADOW_ADD : SQL_DEVICE_ADD)) == NULL)
+        return STORE_ERR;
+    rc = store__bound(
+        s, c,
+        store__bind_text(st, 1, device_id) | store__bind_text(st, 2, pem) |
+            sqlite3_bind_int64(st, 3, tenant_id) | store__bind_id(st, 4, claim ? tenant_id : 0) |
+            store__bind_id(st, 5, claim ? group_id : 0) | sqlite3_bind_int64(st, 6, now) |
+            (claim ? sqlite3_bind_int64(st, 7, now) : sqlite3_bind_null(st, 7)));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, "device insert");
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -170,54 +236,29 @@ struct devices_import_ctx {
     int claim;
     int64_t group_id;
     int64_t now;
-    json_t *errors; /* the already_claimed entries found so far */
     size_t created;
 };
 
+/* Imports one entry: the tenant's registration is kept as it is (claimed if asked), or made. */
 static int
-devices_import_conflict(struct devices_import_ctx *x, size_t index, const char *device_id)
-{
-    json_t *e =
-        json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)index, "device_id", device_id,
-                  "error", "already_claimed", "message", "device is claimed by another tenant");
-    return e != NULL && json_array_append_new(x->errors, e) == 0 ? STORE_OK : STORE_ERR;
-}
-
-/* Imports one entry. Once a conflict is known nothing more is written (the transaction will be
- * rolled back); the remaining entries are only checked, so that every conflict is reported. */
-static int
-devices_import_one(store *s, struct conn *c, struct devices_import_ctx *x, size_t index,
+devices_import_one(store *s, struct conn *c, struct devices_import_ctx *x,
                    const struct store_import_entry *e)
 {
-    struct devices_owner o;
-    int failing = json_array_size(x->errors) > 0;
-    int rc = devices_owner(s, c, e->device_id, &o);
+    struct store__device_reg o;
+    int rc = store__device_reg(s, c, x->tenant_id, e->device_id, &o);
 
     if (rc == STORE_OK) {
-        if (o.tenant_id != 0 && o.tenant_id != x->tenant_id)
-            return devices_import_conflict(x, index, e->device_id);
-        if (o.tenant_id == 0 && x->claim && !failing)
-            return devices_claim_row(s, c, e->device_id, x->tenant_id, x->group_id, x->now);
+        if (o.tenant_id == 0 && x->claim)
+            return store__device_claim_row(s, c, e->device_id, x->tenant_id, o.shadow, x->group_id,
+                                           x->now);
         return STORE_OK; /* known: kept as it is */
     }
     if (rc != STORE_NOTFOUND)
         return rc;
-    if (failing)
-        return STORE_OK;
-
-    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_ADD);
-    if (st == NULL)
-        return STORE_ERR;
-    rc = store__bound(
-        s, c,
-        store__bind_text(st, 1, e->device_id) | store__bind_text(st, 2, e->public_key_pem) |
-            sqlite3_bind_int64(st, 3, x->tenant_id) |
-            store__bind_id(st, 4, x->claim ? x->tenant_id : 0) |
-            store__bind_id(st, 5, x->claim ? x->group_id : 0) | sqlite3_bind_int64(st, 6, x->now) |
-            (x->claim ? sqlite3_bind_int64(st, 7, x->now) : sqlite3_bind_null(st, 7)));
-    if (rc == STORE_OK && (rc = store__step_done(s, c, st, "device insert")) == STORE_OK)
+    rc = store__device_register(s, c, e->device_id, e->public_key_pem, x->tenant_id, x->claim,
+                                x->group_id, x->now);
+    if (rc == STORE_OK)
         x->created++;
-    sqlite3_reset(st);
     return rc;
 }
 
@@ -238,7 +279,7 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
                     int claim, int64_t group_id, const struct store_actor *a, json_t **errors,
                     size_t *created)
 {
-    struct devices_import_ctx x = {tenant_id, claim != 0, group_id, util_now(), NULL, 0};
+    struct devices_import_ctx x = {tenant_id, claim != 0, group_id, util_now(), 0};
     struct conn *c = NULL;
     int rc = STORE_INVALID;
 
@@ -248,9 +289,6 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
         *created = 0;
     if (!devices_import_args_ok(e, n, claim, group_id, a))
         goto out;
-    rc = STORE_ERR;
-    if ((x.errors = json_array()) == NULL)
-        goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
         (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
@@ -258,12 +296,8 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
     if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
-        if ((rc = devices_import_one(s, c, &x, i, &e[i])) != STORE_OK)
+        if ((rc = devices_import_one(s, c, &x, &e[i])) != STORE_OK)
             goto out;
-    if (json_array_size(x.errors) > 0) {
-        rc = STORE_CONFLICT;
-        goto out;
-    }
     rc = store__audit(s, c, tenant_id, a, "device.import", "device", 0, NULL,
                       json_pack("{s:I, s:I, s:b, s:o}", "count", (json_int_t)n, "created",
                                 (json_int_t)x.created, "claimed", x.claim, "group_id",
@@ -271,13 +305,8 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
-    if (rc == STORE_CONFLICT && errors != NULL && json_array_size(x.errors) > 0) {
-        *errors = x.errors;
-        x.errors = NULL;
-    }
     if (rc == STORE_OK && created != NULL)
         *created = x.created;
-    json_decref(x.errors);
     return rc;
 }
 
@@ -291,7 +320,7 @@ store_device_get(store *s, int64_t tenant_id, const char *device_id, json_t **ou
     if (!store__device_id_ok(device_id))
         goto out;
     c = store__take(s);
-    rc = devices_load(s, c, tenant_id, device_id, out);
+    rc = store__device_load(s, c, tenant_id, device_id, out);
 out:
     store__give(s, c);
     return rc;
@@ -396,11 +425,35 @@ out:
 }
 
 int
+store__device_claim_own(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                        int64_t group_id, json_t *detail, const struct store_actor *a)
+{
+    struct store__device_reg o;
+    int rc;
+
+    if (detail == NULL)
+        return STORE_ERR;
+    if ((rc = store__device_reg(s, c, tenant_id, device_id, &o)) != STORE_OK ||
+        (group_id > 0 &&
+         (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK) ||
+        o.tenant_id != 0) { /* claimed: ours, kept as it is */
+        json_decref(detail);
+        return rc;
+    }
+    if ((rc = store__device_claim_row(s, c, device_id, tenant_id, o.shadow, group_id,
+                                      util_now())) != STORE_OK) {
+        json_decref(detail);
+        return rc;
+    }
+    json_object_set_new(detail, "group_id", group_id > 0 ? json_integer(group_id) : json_null());
+    return store__audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id, detail);
+}
+
+int
 store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t group_id,
                    const struct store_actor *a, json_t **out)
 {
     struct conn *c = NULL;
-    struct devices_owner o;
     json_t *obj = NULL;
     int rc = STORE_INVALID;
 
@@ -410,24 +463,10 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
-        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
+        (rc = store__device_claim_own(s, c, tenant_id, device_id, group_id, json_object(), a)) !=
+            STORE_OK)
         goto out;
-    if (o.tenant_id != 0 && o.tenant_id != tenant_id) {
-        rc = STORE_CONFLICT;
-        goto out;
-    }
-    if (group_id > 0 && (rc = store__owned(s, c, SQL_GROUP_OWNED, group_id, tenant_id)) != STORE_OK)
-        goto out;
-    if (o.tenant_id == 0) { /* else already ours: kept as it is */
-        if ((rc = devices_claim_row(s, c, device_id, tenant_id, group_id, util_now())) !=
-                STORE_OK ||
-            (rc = store__audit(s, c, tenant_id, a, "device.claim", "device", 0, device_id,
-                               json_pack("{s:o}", "group_id",
-                                         group_id > 0 ? json_integer(group_id) : json_null()))) !=
-                STORE_OK)
-            goto out;
-    }
-    rc = devices_load(s, c, tenant_id, device_id, &obj);
+    rc = store__device_load(s, c, tenant_id, device_id, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
@@ -439,8 +478,8 @@ struct devices_change_req {
     int blocked;      /* block/unblock: the new flag */
 };
 typedef int (*devices_change_fn)(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-                                 const struct devices_owner *o, const struct devices_change_req *ch,
-                                 const struct store_actor *a);
+                                 const struct store__device_reg *o,
+                                 const struct devices_change_req *ch, const struct store_actor *a);
 
 static int
 devices_change(store *s, int64_t tenant_id, const char *device_id,
@@ -448,7 +487,7 @@ devices_change(store *s, int64_t tenant_id, const char *device_id,
                const struct store_actor *a, json_t **out)
 {
     struct conn *c = NULL;
-    struct devices_owner o;
+    struct store__device_reg o;
     json_t *obj = NULL;
     int rc = STORE_INVALID;
 
@@ -458,25 +497,24 @@ devices_change(store *s, int64_t tenant_id, const char *device_id,
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
-        (rc = devices_owner(s, c, device_id, &o)) != STORE_OK)
+        (rc = store__device_reg(s, c, tenant_id, device_id, &o)) != STORE_OK)
         goto out;
-    if (o.tenant_id != tenant_id) {
+    if (o.tenant_id != tenant_id) { /* unclaimed */
         rc = STORE_NOTFOUND;
         goto out;
     }
     if ((rc = change(s, c, tenant_id, device_id, &o, ch, a)) != STORE_OK)
         goto out;
-    rc = devices_load(s, c, tenant_id, device_id, &obj);
+    rc = store__device_load(s, c, tenant_id, device_id, &obj);
 out:
     return store__finish(s, c, rc, obj, out);
 }
 
 static int
 devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-                   const struct devices_owner *o, const struct devices_change_req *ch,
+                   const struct store__device_reg *o, const struct devices_change_req *ch,
                    const struct store_actor *a)
 {
-    sqlite3_stmt *st = NULL;
     int rc;
 
     if (ch->group_id > 0 &&
@@ -484,16 +522,8 @@ devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *devi
         return rc;
     if (o->group_id == ch->group_id)
         return STORE_OK; /* already there */
-    if ((st = store__prep(s, c, SQL_DEVICE_MOVE)) == NULL)
-        return STORE_ERR;
-    rc = store__bound(s, c,
-                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                          store__bind_id(st, 3, ch->group_id) |
-                          sqlite3_bind_int64(st, 4, util_now()));
-    if (rc == STORE_OK)
-        rc = store__step_done(s, c, st, "device move");
-    sqlite3_reset(st);
-    if (rc != STORE_OK)
+    if ((rc = devices_update(s, c, o->shadow ? SQL_SHADOW_MOVE : SQL_DEVICE_MOVE, device_id,
+                             tenant_id, ch->group_id, -1, util_now(), "device move")) != STORE_OK)
         return rc;
     return store__audit(s, c, tenant_id, a, "device.move", "device", 0, device_id,
                         json_pack("{s:o, s:o}", "group_id",
@@ -504,24 +534,15 @@ devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *devi
 
 static int
 devices_apply_blocked(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
-                      const struct devices_owner *o, const struct devices_change_req *ch,
+                      const struct store__device_reg *o, const struct devices_change_req *ch,
                       const struct store_actor *a)
 {
-    sqlite3_stmt *st = NULL;
     int rc;
 
     if (o->blocked == ch->blocked)
         return STORE_OK; /* idempotent */
-    if ((st = store__prep(s, c, SQL_DEVICE_BLOCK)) == NULL)
-        return STORE_ERR;
-    rc = store__bound(s, c,
-                      store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id) |
-                          sqlite3_bind_int(st, 3, ch->blocked) |
-                          sqlite3_bind_int64(st, 4, util_now()));
-    if (rc == STORE_OK)
-        rc = store__step_done(s, c, st, "device block");
-    sqlite3_reset(st);
-    if (rc != STORE_OK)
+    if ((rc = devices_update(s, c, o->shadow ? SQL_SHADOW_BLOCK : SQL_DEVICE_BLOCK, device_id,
+                             tenant_id, 0, ch->blocked, util_now(), "device block")) != STORE_OK)
         return rc;
     return store__audit(s, c, tenant_id, a, ch->blocked ? "device.block" : "device.unblock",
                         "device", 0, device_id, json_object());

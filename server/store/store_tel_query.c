@@ -58,9 +58,11 @@ static const char SQL_BUCKET_SAMPLES[] =
     "ON r.id = chain.id WHERE chain.n < ?2 AND r.prev_in_bucket IS NOT NULL) "
     "SELECT " REPORT_COLS " FROM telemetry_reports WHERE id IN (SELECT id FROM chain) "
     "ORDER BY id DESC LIMIT ?2";
+/* The tenant's registrations: its devices row, or its shadow (migration 0008). */
 static const char SQL_TEL_DEVICE_VISIBLE[] =
     "SELECT 1 FROM devices WHERE id = ?1 AND "
-    "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2))";
+    "(tenant_id = ?2 OR (tenant_id IS NULL AND registered_by = ?2)) "
+    "UNION ALL SELECT 1 FROM device_shadows WHERE device_id = ?1 AND tenant_id = ?2";
 /* ?1 device, ?2 tenant, ?3 before this report_id, ?4 type or NULL, ?5 row limit */
 static const char SQL_DEVICE_REPORTS[] =
     "SELECT " REPORT_COLS " FROM telemetry_reports WHERE device_id = ?1 AND tenant_id = ?2 "

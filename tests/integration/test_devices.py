@@ -29,7 +29,7 @@ class DevicesTest(harness.DaemonTestCase):
 
     @classmethod
     def prepare(cls):
-        cls.keys = harness.gen_keys(600)
+        cls.keys = harness.gen_keys(620)
         cls.next_key = 0
 
     def take(self, n):
@@ -324,27 +324,119 @@ class DevicesTest(harness.DaemonTestCase):
         self.assertIn(da, a_ids)
         self.assertNotIn(db, a_ids)
         self.assertIn(db, b_ids)
-        self.assertFalse(a_ids & b_ids, "devices visible to both tenants")
+        self.assertNotIn(da, b_ids)
+        self.assertNotIn(harness.device_id(ka[1]), b_ids)
         self.assertNotIn(rg["id"], {x["id"] for x in self.list_all("/v1/device-groups")})
         self.assertNotIn(g["product_id"], {x["id"] for x in self.list_all("/v1/products", token=rival)})
 
-        # Claiming A's device: 409 already_claimed, and it stays A's.
-        self.assertError(self.api("POST", "/v1/devices/%s/claim" % da, token=rival), 409, "already_claimed")
+        # Claiming A's device: 404 as for an unknown device, and it stays A's.
+        self.assertError(self.api("POST", "/v1/devices/%s/claim" % da, token=rival), 404, "not_found")
         self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + da))["group_id"], g["id"])
 
-        # Importing a key A claimed: 409 already_claimed with errors, nothing stored.
+        # Importing a key A claimed: as for a new key; the rival's registration is its own.
         fresh = self.take(1)
-        body = self.assertError(self.import_keys([fresh[0], ka[1]], token=rival), 409, "already_claimed")
-        self.assertEqual([(e["index"], e["error"]) for e in body["errors"]], [(1, "already_claimed")])
-        self.assert_nothing_stored(fresh, token=rival)
+        res = self.assertOk(self.import_keys([fresh[0], ka[1]], token=rival, group_id=rg["id"]))
+        self.assertEqual((res["imported"], res["created"]), (2, 2))
+        for k in (fresh[0], ka[1]):
+            self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k), token=rival))["group_id"],
+                             rg["id"])
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(ka[1])))["group_id"], g["id"])
         self.assert_nothing_stored(fresh)
-        # Without claim it is refused the same way.
-        body = self.assertError(self.import_keys([fresh[0], ka[1]], token=rival, claim=False), 409, "already_claimed")
-        self.assert_nothing_stored(fresh, token=rival)
+
+    FOREIGN_PROBES = (("GET", "", None), ("POST", "/claim", None), ("POST", "/claim", {"group_id": None}),
+                      ("PATCH", "", {"group_id": None}), ("POST", "/block", None), ("POST", "/unblock", None),
+                      ("POST", "/transfer", None), ("GET", "/attestations", None), ("GET", "/reports", None),
+                      ("POST", "/claim", {"transfer_code": "x" * 43}))
+
+    def probe(self, did, token):
+        """Every answer about device did, with the id taken out of the bodies."""
+        out = []
+        for method, suffix, body in self.FOREIGN_PROBES:
+            st, _, b = self.api(method, "/v1/devices/" + did + suffix, body, token=token)
+            out.append((method, suffix, st, b))
+        return out
+
+    def test_foreign_device_answers_as_unknown(self):
+        # Issue 10: A's devices (claimed or not) answer the rival exactly as a device that does not exist.
+        rival = self.token_of("rival")
+        k_unclaimed, k_claimed, k_unknown = self.take(3)
+        self.assertOk(self.import_keys([k_unclaimed], claim=False))
+        self.assertOk(self.import_keys([k_claimed]))
+        unknown = self.probe(harness.device_id(k_unknown), rival)
+        self.assertTrue(all(st == 404 for _, _, st, _ in unknown), unknown)
+        for k in (k_unclaimed, k_claimed):
+            with self.subTest(key=k == k_claimed and "claimed" or "unclaimed"):
+                self.assertEqual(self.probe(harness.device_id(k), rival), unknown)
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k_unclaimed)))["state"],
+                         "unclaimed")
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k_claimed)))["state"],
+                         "active")
+
+    def test_foreign_import_answers_as_new(self):
+        # Importing keys another tenant holds gives the same answers as importing new keys, and the rival's
+        # registrations behave as its own (claim, move, block, transfer), never touching A's.
+        rival = self.token_of("rival")
+        rg = self.group("fi-b", token=rival)
+        k_unclaimed, k_claimed, k_new = self.take(3)
+        self.assertOk(self.import_keys([k_unclaimed], claim=False))
+        self.assertOk(self.import_keys([k_claimed]))
+        for claim in (False, True):
+            res = self.assertOk(self.import_keys([k_unclaimed, k_claimed, k_new], token=rival, claim=claim))
+            self.assertEqual((res["imported"], res["created"]), (3, 0 if claim else 3))
+        views = []
+        for k in (k_unclaimed, k_claimed, k_new):
+            did = harness.device_id(k)
+            d = self.assertOk(self.api("PATCH", "/v1/devices/" + did, {"group_id": rg["id"]}, token=rival))
+            d = self.assertOk(self.api("POST", "/v1/devices/%s/block" % did, token=rival))
+            self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/%s/attestations" % did, token=rival))["items"],
+                             [])
+            views.append({f: d[f] for f in ("state", "group_id", "product_id", "attestation")})
+            self.assertIn("code", self.create("/v1/devices/%s/transfer" % did, None, token=rival))
+        self.assertEqual(views, [views[2]] * 3)
+        self.assertEqual(self.count(group_id=rg["id"], state="blocked", token=rival), 3)
+        self.assertError(self.api("DELETE", "/v1/device-groups/%d" % rg["id"], token=rival), 409, "conflict")
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k_unclaimed)))["state"],
+                         "unclaimed")
+        d = self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k_claimed)))
+        self.assertEqual((d["state"], d["group_id"]), ("active", None))
+        self.assert_nothing_stored([k_new])
+
+    def test_transfer_code(self):
+        rival = self.token_of("rival")
+        g = self.group("xfer-a")
+        rg = self.group("xfer-b", token=rival)
+        k, other = self.take(2)
+        did = harness.device_id(k)
+        self.assertOk(self.import_keys([k, other], group_id=g["id"]))
+        reader = self.create("/v1/tokens", {"name": "xfer-reader", "role": "reader"})["token"]
+        self.assertError(self.api("POST", "/v1/devices/%s/transfer" % did, token=reader), 403, "forbidden")
+        self.assertError(self.api("POST", "/v1/devices/%s/claim" % did, {"transfer_code": 5}, token=rival), 400,
+                         "validation_failed")
+        old = self.create("/v1/devices/%s/transfer" % did, None)
+        xfer = self.create("/v1/devices/%s/transfer" % did, None)
+        self.assertEqual(set(xfer), {"code", "expires_at"})
+        self.assertRegex(xfer["expires_at"], harness.RFC3339)
+        claim = "/v1/devices/%s/claim" % did
+        # A replaced code, a code of another device, a wrong code: 404, and nothing used up.
+        self.assertError(self.api("POST", claim, {"transfer_code": old["code"]}, token=rival), 404, "not_found")
+        self.assertError(self.api("POST", "/v1/devices/%s/claim" % harness.device_id(other),
+                                  {"transfer_code": xfer["code"]}, token=rival), 404, "not_found")
+        self.assertError(self.api("POST", claim, {"transfer_code": xfer["code"] + "x"}, token=rival), 404, "not_found")
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + did))["group_id"], g["id"])
+        d = self.assertOk(self.api("POST", claim, {"transfer_code": xfer["code"], "group_id": rg["id"]}, token=rival))
+        self.assertEqual((d["state"], d["group_id"], d["attestation"]), ("active", rg["id"], None))
+        # Used once; the sender no longer has the device; the receiver owns it.
+        self.assertError(self.api("POST", claim, {"transfer_code": xfer["code"]}, token=rival), 404, "not_found")
+        self.assert_nothing_stored([k])
+        self.assertError(self.api("POST", "/v1/devices/%s/transfer" % did), 404, "not_found")
+        self.assertOk(self.api("POST", "/v1/devices/%s/block" % did, token=rival))
+        actions = [e["action"] for e in self.list_all("/v1/audit", token=rival)]
+        self.assertIn("device.claim", actions)
+        self.assertIn("device.transfer", [e["action"] for e in self.list_all("/v1/audit")])
 
     def test_concurrent_import_race(self):
-        # Both tenants import (and claim) the same keys at once from several connections: exactly one tenant
-        # ends up owning all of them, every other answer is 200 (idempotent, same tenant) or 409, never 5xx.
+        # Both tenants import (and claim) the same keys at once from several connections: every answer is 200,
+        # and each tenant gets exactly one registration of each key (created sums to 30 per tenant).
         shared = self.take(30)
         results = []
         tokens = [self.d.token, self.token_of("rival")] * 4
@@ -366,18 +458,12 @@ class DevicesTest(harness.DaemonTestCase):
             t.join(120)
         self.assertEqual(len(results), len(tokens), results)
         for tok, st, body in results:
-            self.assertIn(st, (200, 409), body)
-            if st == 409:
-                self.assertEqual(body["error"], "already_claimed")
-        winners = {tok for tok, st, _ in results if st == 200}
-        self.assertEqual(len(winners), 1, "both tenants got 200 for the same keys")
-        winner = winners.pop()
-        loser = self.token_of("rival") if winner == self.d.token else self.d.token
-        self.assertEqual(sum(b["created"] for _, st, b in results if st == 200), 30)
-        self.assertTrue(all(st == 409 for tok, st, _ in results if tok == loser))
-        for k in shared:
-            self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k), token=winner))
-        self.assert_nothing_stored(shared, token=loser)
+            self.assertEqual(st, 200, body)
+        for tok in set(tokens):
+            self.assertEqual(sum(b["created"] for t, _, b in results if t == tok), 30)
+            for k in shared:
+                d = self.assertOk(self.api("GET", "/v1/devices/" + harness.device_id(k), token=tok))
+                self.assertEqual(d["state"], "active")
 
     # --- audit ---
 

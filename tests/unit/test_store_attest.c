@@ -723,9 +723,13 @@ test_attestation_of_unclaimed_device(void **state)
     last = last_of(f, f->ta, d);
     assert_string_equal(jstr(last, "reason"), "not_claimed");
     json_decref(last);
-    /* Claimed by another tenant: it does not inherit the importer's record. */
+    /* Transferred to another tenant: it does not inherit the importer's record. */
     json_t *dev = NULL;
-    assert_int_equal(store_device_claim(f->s, f->tb, d, 0, &f->b, &dev), STORE_OK);
+    const char *code_hash = "1111111111111111111111111111111111111111111111111111111111111111";
+    assert_int_equal(
+        store_device_transfer_create(f->s, f->ta, d, code_hash, util_now() + 60, &f->a), STORE_OK);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, d, 0, code_hash, &f->b, &dev),
+                     STORE_OK);
     assert_true(json_is_null(json_object_get(dev, "attestation")));
     json_decref(dev);
     assert_int_equal(store_attestation_list_device(f->s, f->tb, d, &pg, &items, next), STORE_OK);

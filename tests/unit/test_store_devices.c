@@ -7,6 +7,11 @@
 
 #include "test_store_fx.h"
 
+/* Transfer code hashes: the store only ever sees the hash, any 64 hex do. */
+#define HASH1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define HASH2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define HASH3 "3333333333333333333333333333333333333333333333333333333333333333"
+
 /* --- products and groups --- */
 
 static void
@@ -170,54 +175,62 @@ test_groups(void **state)
 /* --- devices --- */
 
 static void
-test_device_import_conflict_is_atomic(void **state)
+test_device_import_foreign_is_shadow(void **state)
 {
     struct fx *f = *state;
     char ids[5][65];
+    json_t *d = NULL;
+    struct store_device_auth au;
     for (int i = 0; i < 5; i++)
         dev_id(100 + (uint64_t)i, ids[i]);
 
-    /* A owns ids[1] and ids[3]. */
+    /* A owns ids[1] (claimed) and ids[3] (unclaimed). */
     assert_int_equal(import1(f, f->ta, &f->a, ids[1], 1, 0), STORE_OK);
-    assert_int_equal(import1(f, f->ta, &f->a, ids[3], 1, 0), STORE_OK);
+    assert_int_equal(import1(f, f->ta, &f->a, ids[3], 0, 0), STORE_OK);
 
+    /* B's import of all five answers as for five new devices. */
     struct store_import_entry e[5];
     for (int i = 0; i < 5; i++)
         e[i] = (struct store_import_entry){ids[i], PEM};
     json_t *errors = NULL;
     size_t created = 99;
-    assert_int_equal(store_device_import(f->s, f->tb, e, 5, 1, 0, &f->b, &errors, &created),
-                     STORE_CONFLICT);
-    assert_int_equal(created, 0);
-    assert_non_null(errors);
-    assert_int_equal(json_array_size(errors), 2);
-    json_t *e0 = json_array_get(errors, 0), *e1 = json_array_get(errors, 1);
-    assert_int_equal(jint(e0, "index"), 1);
-    assert_string_equal(jstr(e0, "device_id"), ids[1]);
-    assert_string_equal(jstr(e0, "error"), "already_claimed");
-    jstr(e0, "message");
-    assert_int_equal(jint(e1, "index"), 3);
-    assert_string_equal(jstr(e1, "device_id"), ids[3]);
-    json_decref(errors);
-
-    /* Nothing of the batch was stored. */
-    assert_int_equal(count_devices(f, f->tb, 0, NULL, 100), 0);
-    for (int i = 0; i < 5; i++)
-        assert_null(dev_state(f, f->tb, ids[i]));
-    assert_null(dev_state(f, f->ta, ids[0]));
-    assert_string_equal(dev_state(f, f->ta, ids[1]), "active");
-    char actions[256];
-    audit_actions(f, f->tb, actions, sizeof(actions));
-    assert_string_equal(actions, "tenant.create");
-
-    /* The same batch without the claimed entries goes through. */
-    e[1] = e[0];
-    e[3] = e[2];
     assert_int_equal(store_device_import(f->s, f->tb, e, 5, 0, 0, &f->b, &errors, &created),
                      STORE_OK);
     assert_null(errors);
-    assert_int_equal(created, 3);
-    assert_int_equal(count_devices(f, f->tb, 0, "unclaimed", 100), 3);
+    assert_int_equal(created, 5);
+    assert_int_equal(count_devices(f, f->tb, 0, "unclaimed", 100), 5);
+    /* B claims, moves, blocks its registrations; A's stay as they were. */
+    int64_t pb = make_product(f, f->tb, "sensor");
+    int64_t gb = make_group(f, f->tb, pb, "gb");
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(store_device_claim(f->s, f->tb, ids[i], gb, &f->b, &d), STORE_OK);
+        assert_string_equal(jstr(d, "state"), "active");
+        assert_int_equal(jint(d, "group_id"), gb);
+        assert_true(json_is_null(json_object_get(d, "attestation")));
+        json_decref(d);
+        assert_int_equal(store_device_set_blocked(f->s, f->tb, ids[i], 1, &f->b, &d), STORE_OK);
+        json_decref(d);
+    }
+    assert_int_equal(count_devices(f, f->tb, gb, "blocked", 100), 5);
+    assert_int_equal(store_group_delete(f->s, f->tb, gb, &f->b), STORE_CONFLICT);
+    assert_string_equal(dev_state(f, f->ta, ids[1]), "active");
+    assert_string_equal(dev_state(f, f->ta, ids[3]), "unclaimed");
+    assert_null(dev_state(f, f->ta, ids[0]));
+    /* The devices authenticate to their owners only. */
+    assert_int_equal(store_device_auth(f->s, ids[1], &au), STORE_OK);
+    assert_int_equal(au.tenant_id, f->ta);
+    assert_int_equal(au.blocked, 0);
+    assert_int_equal(store_device_auth(f->s, ids[3], &au), STORE_OK);
+    assert_int_equal(au.tenant_id, 0);
+    assert_int_equal(store_device_auth(f->s, ids[0], &au), STORE_OK);
+    assert_int_equal(au.tenant_id, f->tb);
+    /* Importing again is idempotent for both. */
+    assert_int_equal(store_device_import(f->s, f->tb, e, 5, 1, 0, &f->b, &errors, &created),
+                     STORE_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(import1(f, f->ta, &f->a, ids[3], 1, 0), STORE_OK);
+    assert_string_equal(dev_state(f, f->ta, ids[3]), "active");
+    assert_string_equal(dev_state(f, f->tb, ids[3]), "blocked");
 
     /* Bad arguments. */
     struct store_import_entry bad = {"ABC", PEM};
@@ -426,20 +439,27 @@ test_device_claim_move_block(void **state)
     /* B claims d1 with A's group: refused, nothing changes. */
     assert_int_equal(store_device_claim(f->s, f->tb, d1, ga, &f->b, &d), STORE_NOTFOUND);
     assert_string_equal(dev_state(f, f->ta, d1), "unclaimed");
-    /* B claims it (any unclaimed registered device); then it is B's only. */
-    assert_int_equal(store_device_claim(f->s, f->tb, d1, gb, &f->b, &d), STORE_OK);
+    /* Nor without a group: only the owner claims. */
+    assert_int_equal(store_device_claim(f->s, f->tb, d1, gb, &f->b, &d), STORE_NOTFOUND);
+    assert_int_equal(store_device_claim(f->s, f->tb, d1, 0, &f->b, &d), STORE_NOTFOUND);
+    assert_null(d);
+    /* A hands it to B with a transfer code; then it is B's only. */
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, d1, HASH1, util_now() + 60, &f->a),
+                     STORE_OK);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, d1, gb, HASH1, &f->b, &d), STORE_OK);
     assert_string_equal(jstr(d, "state"), "active");
     assert_int_equal(jint(d, "group_id"), gb);
     assert_int_equal(jint(d, "product_id"), pb);
     json_decref(d);
     assert_null(dev_state(f, f->ta, d1));
-    assert_int_equal(store_device_claim(f->s, f->ta, d1, 0, &f->a, &d), STORE_CONFLICT);
+    assert_int_equal(store_device_claim(f->s, f->ta, d1, 0, &f->a, &d), STORE_NOTFOUND);
     assert_null(d);
     assert_int_equal(store_device_claim(f->s, f->tb, d1, 0, &f->b, &d), STORE_OK); /* idempotent */
     assert_int_equal(jint(d, "group_id"), gb);
     json_decref(d);
-    /* A importing d1 now conflicts. */
-    assert_int_equal(import1(f, f->ta, &f->a, d1, 0, 0), STORE_CONFLICT);
+    /* A importing d1 now gets a registration of its own, which B's device never talks to. */
+    assert_int_equal(import1(f, f->ta, &f->a, d1, 0, 0), STORE_OK);
+    assert_string_equal(dev_state(f, f->ta, d1), "unclaimed");
 
     /* Move: only the owner, only into its own groups. */
     assert_int_equal(store_device_move(f->s, f->ta, d1, ga, &f->a, &d), STORE_NOTFOUND);
@@ -475,8 +495,8 @@ test_device_claim_move_block(void **state)
     assert_string_equal(actions, "device.unblock device.block device.move device.move device.claim "
                                  "group.create product.create tenant.create");
     audit_actions(f, f->ta, actions, sizeof(actions));
-    assert_string_equal(actions, "device.claim device.import device.import group.create "
-                                 "product.create tenant.create");
+    assert_string_equal(actions, "device.claim device.import device.transfer device.import "
+                                 "device.import group.create product.create tenant.create");
 
     /* The audit row of a device change names the device and the actor. */
     struct store_page pg = {NULL, 1};
@@ -525,16 +545,79 @@ test_audit_shapes(void **state)
     json_decref(items);
 }
 
+static void
+test_device_transfer_code(void **state)
+{
+    struct fx *f = *state;
+    char dx[65], dy[65];
+    json_t *d = NULL;
+    struct store_device_auth au;
+    int64_t now = util_now();
+    dev_id(400, dx);
+    dev_id(401, dy);
+    int64_t ga = make_group(f, f->ta, make_product(f, f->ta, "sensor"), "ga");
+
+    assert_int_equal(import1(f, f->ta, &f->a, dx, 1, ga), STORE_OK);
+    /* Only a holder makes codes; bad arguments. */
+    assert_int_equal(store_device_transfer_create(f->s, f->tb, dx, HASH1, now + 60, &f->b),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, dx, "abc", now + 60, &f->a),
+                     STORE_INVALID);
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, dx, HASH1, now - 1, &f->a),
+                     STORE_INVALID);
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, dx, HASH1, now + 60, &f->a),
+                     STORE_OK);
+    /* A wrong code, or the code on another device, is the answer for an unknown device. */
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dx, 0, HASH2, &f->b, &d),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dy, 0, HASH1, &f->b, &d),
+                     STORE_NOTFOUND);
+    assert_null(d);
+    /* A newer code replaces the older one. */
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, dx, HASH2, now + 60, &f->a),
+                     STORE_OK);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dx, 0, HASH1, &f->b, &d),
+                     STORE_NOTFOUND);
+    assert_string_equal(dev_state(f, f->ta, dx), "active");
+    /* The code works once: B gets the device, claimed, out of A's group, without A's history. */
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dx, 0, HASH2, &f->b, &d), STORE_OK);
+    assert_string_equal(jstr(d, "state"), "active");
+    assert_true(json_is_null(json_object_get(d, "group_id")));
+    assert_true(json_is_null(json_object_get(d, "attestation")));
+    json_decref(d);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dx, 0, HASH2, &f->b, &d),
+                     STORE_NOTFOUND);
+    assert_null(dev_state(f, f->ta, dx));
+    assert_int_equal(store_device_auth(f->s, dx, &au), STORE_OK);
+    assert_int_equal(au.tenant_id, f->tb);
+    assert_int_equal(au.group_id, 0);
+
+    /* A shadow is transferred too: B owns dy, A's registration of it goes to B, which keeps its
+     * own. */
+    assert_int_equal(import1(f, f->tb, &f->b, dy, 0, 0), STORE_OK);
+    assert_int_equal(import1(f, f->ta, &f->a, dy, 1, ga), STORE_OK);
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, dy, HASH3, now + 60, &f->a),
+                     STORE_OK);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, dy, 0, HASH3, &f->b, &d), STORE_OK);
+    assert_string_equal(jstr(d, "state"), "active");
+    json_decref(d);
+    assert_null(dev_state(f, f->ta, dy));
+    assert_int_equal(store_group_delete(f->s, f->ta, ga, &f->a), STORE_OK);
+    assert_int_equal(store_device_auth(f->s, dy, &au), STORE_OK);
+    assert_int_equal(au.tenant_id, f->tb);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_products, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_device_import_conflict_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_import_foreign_is_shadow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_import_10k_and_paginate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_states_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_claim_move_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_transfer_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_shapes, setup, teardown),
     };
     log_set_level(LOG_WARN);
