@@ -2,6 +2,7 @@
 
 #include "app.h"
 #include "devauth.h"
+#include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -505,7 +506,6 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 {
     struct http_server *h = cls;
     struct request *q = *con_cls;
-    (void)version;
     if (q == NULL) {
         q = request_new(h, c, url, method);
         if (q == NULL)
@@ -517,6 +517,12 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
              * (e.g. the ingest writer) may already be gone. */
             q->close_after = 1;
             api_error(&q->r, 503, "unavailable", "the service is shutting down");
+            return queue_reply(q, c);
+        }
+        char why[96];
+        if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
+            q->close_after = 1;
+            api_error(&q->r, 400, "bad_request", "%s", why);
             return queue_reply(q, c);
         }
         long long cl = declared_length(c);

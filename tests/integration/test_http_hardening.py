@@ -1,0 +1,143 @@
+"""HTTP hardening (issue 10): request smuggling refused.
+
+Raw requests over TLS (Python's ssl module on a plain socket): an HTTP client library would normalise the
+malformed headers these tests send."""
+
+import socket
+import ssl
+
+import harness
+
+HOST = b"Host: 127.0.0.1\r\n"
+SMUGGLED = b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n"
+
+
+class Raw:
+    """One TLS connection to the daemon, written and read as bytes."""
+
+    def __init__(self, d, timeout=5):
+        raw = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+        try:
+            self.s = d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        except BaseException:
+            raw.close()
+            raise
+
+    def send(self, data):
+        try:
+            self.s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass  # the server may answer and close before it read everything
+
+    def read_all(self):
+        """Everything the server sends until it closes; (bytes, closed) where closed is False when the
+        server kept the connection open past the socket timeout."""
+        data = b""
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return data, True
+                data += chunk
+        except socket.timeout:
+            return data, False
+        except (ConnectionResetError, ssl.SSLError):
+            return data, True
+
+    def close(self):
+        self.s.close()
+
+
+class SmugglingTest(harness.DaemonTestCase):
+    """RFC 9112 §6.1, §6.3, §3.2, §5: ambiguous framing is answered 400 and the connection closed, so bytes
+    after the headers are never run as a second request."""
+
+    def exchange(self, head, rest=b""):
+        c = Raw(self.d)
+        try:
+            c.send(head + rest)
+            return c.read_all()
+        finally:
+            c.close()
+
+    def assert_refused(self, head, rest=SMUGGLED, statuses=(b"400",)):
+        data, closed = self.exchange(head, rest)
+        self.assertTrue(closed, "connection left open after %r: %r" % (head[:120], data[:300]))
+        self.assertIn(data[9:12], statuses, "answer to %r: %r" % (head[:120], data[:300]))
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 0, "the trailing request was run: %r" % data[:600])
+        self.assertEqual(self.api("GET", "/healthz", token=None)[0], 200)
+        return data
+
+    def post_head(self, *headers):
+        return (b"POST /v1/products HTTP/1.1\r\n" + HOST + b"Authorization: Bearer " + self.d.token.encode() +
+                b"\r\nContent-Type: application/json\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n")
+
+    def test_content_length_and_transfer_encoding(self):
+        data = self.assert_refused(self.post_head(b"Content-Length: 5", b"Transfer-Encoding: chunked"),
+                                   b"0\r\n\r\n" + SMUGGLED)
+        self.assertIn(b"Connection: close", data)
+        self.assertIn(b'"error":"bad_request"', data)
+
+    def test_two_content_lengths(self):
+        self.assert_refused(self.post_head(b"Content-Length: 2", b"Content-Length: 41"), b"{}" + SMUGGLED)
+
+    def test_transfer_encoding_other_than_chunked(self):
+        for te in (b"xchunked", b"gzip, chunked", b"chunked, identity", b"identity"):
+            with self.subTest(te=te):
+                self.assert_refused(self.post_head(b"Transfer-Encoding: " + te), b"0\r\n\r\n" + SMUGGLED)
+        with self.subTest(te="twice"):
+            self.assert_refused(self.post_head(b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked"),
+                                b"0\r\n\r\n" + SMUGGLED)
+
+    def test_negative_content_length(self):
+        # libmicrohttpd 0.9.75 answers this one itself, before the handler runs (docs/api.md "Errors").
+        self.assert_refused(self.post_head(b"Content-Length: -1"))
+
+    def test_nul_in_header_value(self):
+        for pos in ("first", "last"):
+            with self.subTest(header=pos):
+                h = b"X-Test: a\x00b"
+                head = (b"GET /healthz HTTP/1.1\r\n" + (h + b"\r\n" + HOST if pos == "first" else HOST + h + b"\r\n") +
+                        b"\r\n")
+                self.assert_refused(head)
+
+    def test_space_in_header_name(self):
+        for h in (b"X Test: a", b"X-Test : a", b"X-Test\t: a"):
+            with self.subTest(header=h):
+                self.assert_refused(b"GET /healthz HTTP/1.1\r\n" + HOST + h + b"\r\n\r\n")
+
+    def test_obs_fold(self):
+        self.assert_refused(b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Test: a\r\n b\r\n\r\n")
+
+    def test_http11_host_missing_or_repeated(self):
+        self.assert_refused(b"GET /healthz HTTP/1.1\r\n\r\n")
+        self.assert_refused(b"GET /healthz HTTP/1.1\r\n" + HOST + b"Host: other\r\n\r\n")
+
+    def test_http10_without_host_still_served(self):
+        data, closed = self.exchange(b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+
+    def test_answered_by_libmicrohttpd(self):
+        # Refused before the handler runs; documented in docs/api.md "Errors".
+        self.assert_refused(b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n" + HOST + b"\r\n", statuses=(b"414",))
+        self.assert_refused(b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n",
+                            statuses=(b"431",))
+        self.assert_refused(b"GET /healthz HTTP/2.0\r\n" + HOST + b"\r\n", statuses=(b"505",))
+
+    def test_well_formed_requests_keep_the_connection(self):
+        c = Raw(self.d, timeout=1)
+        try:
+            body = b'{"name":"smuggle-control"}'
+            c.send(self.post_head(b"Content-Length: %d" % len(body)) + body + SMUGGLED)
+            data, closed = c.read_all()
+        finally:
+            c.close()
+        self.assertFalse(closed, data[:300])
+        self.assertTrue(data.startswith(b"HTTP/1.1 201"), data[:300])
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 1, data[:600])
+        chunked = (b"POST /v1/products HTTP/1.1\r\n" + HOST + b"Authorization: Bearer " + self.d.token.encode() +
+                   b"\r\nContent-Type: application/json\r\nTransfer-Encoding: Chunked\r\n\r\n")
+        body = b'{"name":"chunked-control"}'
+        st = self.exchange(chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))[0][:12]
+        self.assertEqual(st, b"HTTP/1.1 201")
+
