@@ -28,8 +28,8 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
-/* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection
- * is cut. */
+/* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
+ * connection is cut instead. */
 #define DISCARD_MAX (4 * 1024 * 1024)
 /* Most bytes a streaming reply's reader is asked for at once. */
 #define STREAM_BLOCK (64 * 1024)
@@ -497,9 +497,56 @@ api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after)
     pthread_mutex_unlock(&h->defer_lock);
 }
 
+/* Whether a body over the limit is answered before it is read. Otherwise it is read and dropped
+ * first: a client that writes its whole body before it reads the answer (Python's http.client,
+ * many device stacks) sees a reset instead of the 413 when the connection closes on unread data.
+ * Answered at once: a client waiting for "100 Continue", which sends no body until told, and a
+ * body too large to be worth reading. */
+static int
+refuse_before_body(struct MHD_Connection *c, const struct request *q, long long cl)
+{
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+        return 1;
+    return (unsigned long long)cl > (unsigned long long)q->limit + DISCARD_MAX;
+}
+
+/* The access handler's first call for a request: its headers are in, its body not yet. Returns
+ * MHD_YES to go on reading, or the result of queueing an early answer. */
+static enum MHD_Result
+on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, const char *method,
+           const char *version)
+{
+    char why[96];
+    atomic_fetch_add(&h->active, 1);
+    if (atomic_load(&h->quiescing)) {
+        /* A keep-alive client's new request during the drain: everything behind the handlers
+         * (e.g. the ingest writer) may already be gone. */
+        q->close_after = 1;
+        api_error(&q->r, 503, "unavailable", "the service is shutting down");
+        return queue_reply(q, c);
+    }
+    if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
+        q->close_after = 1;
+        api_error(&q->r, 400, "bad_request", "%s", why);
+        return queue_reply(q, c);
+    }
+    long long cl = declared_length(c);
+    if (cl > (long long)q->limit) {
+        if (refuse_before_body(c, q, cl)) {
+            /* The unread body must not be taken for the next request. */
+            q->close_after = 1;
+            reply_too_large(q);
+            return queue_reply(q, c);
+        }
+        q->too_large = 1;
+    }
+    return MHD_YES;
+}
+
 /* libmicrohttpd's access handler. The response is queued only once the whole body has arrived
- * (never on the first call), so libmicrohttpd keeps the connection alive; the exception is a body
- * that is too large, which is refused at once and the connection closed rather than read. */
+ * (never on the first call), so libmicrohttpd keeps the connection alive; the exceptions are
+ * requests refused from their headers (on_headers), whose connection is closed. */
 static enum MHD_Result
 on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -511,26 +558,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         if (q == NULL)
             return MHD_NO;
         *con_cls = q;
-        atomic_fetch_add(&h->active, 1);
-        if (atomic_load(&h->quiescing)) {
-            /* A keep-alive client's new request during the drain: everything behind the handlers
-             * (e.g. the ingest writer) may already be gone. */
-            q->close_after = 1;
-            api_error(&q->r, 503, "unavailable", "the service is shutting down");
-            return queue_reply(q, c);
-        }
-        char why[96];
-        if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
-            q->close_after = 1;
-            api_error(&q->r, 400, "bad_request", "%s", why);
-            return queue_reply(q, c);
-        }
-        long long cl = declared_length(c);
-        if (cl > (long long)q->limit) {
-            reply_too_large(q);
-            return queue_reply(q, c);
-        }
-        return MHD_YES;
+        return on_headers(h, q, c, method, version);
     }
     if (q->answered) {
         *upload_size = 0;
@@ -540,11 +568,11 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         return resume_deferred(h, q, c);
     if (*upload_size > 0) {
         /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
-         * (chunked) body is read and dropped, up to a bound past which the connection is cut. */
+         * body is read and dropped, up to a bound past which the connection is cut. */
         if (q->too_large || append_body(q, upload, *upload_size) != 0) {
             q->too_large = 1;
             q->discarded += *upload_size;
-            if (q->discarded > DISCARD_MAX)
+            if (q->len + q->discarded > q->limit + DISCARD_MAX)
                 return MHD_NO;
         }
         *upload_size = 0;
