@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -90,6 +91,105 @@ log_reopen(void)
     }
     pthread_mutex_unlock(&log_lock);
     return rc;
+}
+
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when it is not one (RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF). */
+static size_t
+utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) /* the NUL that ends s fails here */
+            return 0;
+    return n;
+}
+
+/* The escaped form of the character at p into out (at most 4 bytes); *used gets how many input
+ * bytes it took. Returns the length written. */
+static size_t
+escape_one(const unsigned char *p, char *out, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = utf8_seq(p);
+    *used = n > 0 ? n : 1;
+    if (*p == '"' || *p == '\\') {
+        out[0] = '\\';
+        out[1] = (char)*p;
+        return 2;
+    }
+    if (*p == '\n' || *p == '\r' || *p == '\t') {
+        out[0] = '\\';
+        out[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (n == 0 || *p < 0x20 || *p == 0x7F) {
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = hex[*p >> 4];
+        out[3] = hex[*p & 15];
+        return 4;
+    }
+    memcpy(out, p, n);
+    return n;
+}
+
+/* Whether all of p, escaped, fits in room bytes. */
+static int
+fits_whole(const unsigned char *p, size_t room)
+{
+    size_t total = 0, used;
+    char tmp[4];
+    for (; *p != '\0' && total <= room; p += used)
+        total += escape_one(p, tmp, &used);
+    return total <= room;
+}
+
+const char *
+log_quote(char *buf, size_t len, const char *s)
+{
+    assert(len >= 8); /* room for "..." between quotes */
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    /* Two quotes and the NUL; when cut, the "..." too. */
+    size_t room = fits_whole(p, len - 3) ? len - 3 : len - 6, o = 0;
+    buf[o++] = '"';
+    while (*p != '\0') {
+        char tmp[4];
+        size_t used, n = escape_one(p, tmp, &used);
+        if (o - 1 + n > room) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, tmp, n);
+        o += n;
+        p += used;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
 }
 
 void

@@ -611,10 +611,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t dur = util_mono_ns() - q->start_ns;
     int status = q->r.status;
     metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
+    char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];
     log_info("msg=request method=%s route=%s status=%d dur_ms=%.2f tenant=%lld token=%lld "
              "bytes_in=%zu peer=%s%s%s%s",
-             q->r.method, q->r.route, status, (double)dur / 1e6, (long long)q->r.tenant_id,
-             (long long)q->r.token_id, q->len, q->peer, q->r.err_code ? " error=" : "",
+             log_quote(method, sizeof(method), q->r.method), q->r.route, status, (double)dur / 1e6,
+             (long long)q->r.tenant_id, (long long)q->r.token_id, q->len,
+             log_quote(peer, sizeof(peer), q->peer), q->r.err_code ? " error=" : "",
              q->r.err_code ? q->r.err_code : "",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     request_free(q);
@@ -641,13 +643,14 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[512];
+    char msg[512], quoted[LOG_QUOTE_BUF];
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_debug("msg=\"libmicrohttpd: %s\"", msg);
+    /* libmicrohttpd's messages can quote what a client sent. */
+    log_debug("msg=libmicrohttpd detail=%s", log_quote(quoted, sizeof(quoted), msg));
 }
 
 http_server *

@@ -4,6 +4,7 @@ Raw requests over TLS (Python's ssl module on a plain socket): an HTTP client li
 malformed headers these tests send."""
 
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -180,3 +181,48 @@ class BodyOverLimitTest(harness.DaemonTestCase):
             c.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:200])
         self.assertLess(time.monotonic() - t0, 5)
+
+
+LOG_PAIR = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+
+
+def log_pairs(line):
+    """The key=value pairs of a log line, values quoted or bare, as a key-value parser reads them."""
+    return LOG_PAIR.findall(line)
+
+
+class LogTest(harness.DaemonTestCase):
+    """Values from outside cannot forge keys or lines in the log, and every line has a msg=."""
+
+    def test_method_cannot_forge_a_key(self):
+        start = len(self.d.log())
+        for method in (b'FOO"msg="x', b"FOO\\\"msg=x", b"BAR\xff\xfe"):
+            c = Raw(self.d)
+            try:
+                c.send(method + b" /healthz HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n")
+                c.read_all()
+            finally:
+                c.close()
+        self.assertEqual(self.api("GET", "/healthz", token=None)[0], 200)
+        deadline = time.monotonic() + 10
+        lines = []
+        while time.monotonic() < deadline and len(lines) < 3:
+            lines = [l for l in self.d.log()[start:].splitlines() if "msg=request" in l and ("FOO" in l or "BAR" in l)]
+            time.sleep(0.1)
+        self.assertEqual(len(lines), 3, self.d.log()[start:])
+        for line in lines:
+            keys = [k for k, _ in log_pairs(line)]
+            self.assertEqual(keys.count("msg"), 1, line)
+            self.assertEqual(keys.count("route"), 1, line)
+        self.assertIn('method="FOO\\"msg=\\"x"', lines[0])
+        self.assertIn('method="BAR\\xff\\xfe"', lines[2])
+
+    def test_every_line_has_msg(self):
+        self.api("GET", "/v1/products")
+        self.api("POST", "/v1/tokens", {"name": "log-check", "role": "reader"})
+        for line in self.d.log().splitlines():
+            if not line.startswith("ts="):
+                continue  # a sanitizer's or libc's own output
+            keys = [k for k, _ in log_pairs(line)]
+            self.assertEqual(keys[:3], ["ts", "level", "msg"], line)
+            self.assertEqual(keys.count("msg"), 1, line)
