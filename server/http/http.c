@@ -24,8 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* TLS 1.2 and 1.3 only, server's cipher preference. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* TLS 1.2 and 1.3 only, server's cipher preference; in TLS 1.2 only ECDHE key exchange (forward
+ * secrecy) with AEAD ciphers (no CBC, no SHA-1 MAC). TLS 1.3's suites are all of that kind. */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
@@ -43,6 +46,9 @@ struct http_server {
     MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
     atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
     pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
+    /* The session ticket master key: made at start, in memory only, wiped at stop. GnuTLS derives
+     * the keys that encrypt tickets from it and rotates them on its own (time-based). */
+    gnutls_datum_t ticket_key;
 };
 
 enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
@@ -629,10 +635,15 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
               enum MHD_ConnectionNotificationCode toe)
 {
     struct http_server *h = cls;
-    (void)c;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         /* NULL on allocation failure: devauth then verifies on every request. */
         *socket_context = calloc(1, sizeof(struct devauth_conn));
+        /* libmicrohttpd has made the TLS session but not yet run its handshake. Without tickets
+         * a reconnecting device pays a full handshake each time. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL && h->ticket_key.data != NULL)
+            gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &h->ticket_key);
     } else {
         free(*socket_context);
         *socket_context = NULL;
@@ -653,6 +664,16 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("msg=libmicrohttpd detail=%s", log_quote(quoted, sizeof(quoted), msg));
 }
 
+static void
+ticket_key_free(struct http_server *h)
+{
+    if (h->ticket_key.data == NULL)
+        return;
+    gnutls_memset(h->ticket_key.data, 0, h->ticket_key.size);
+    gnutls_free(h->ticket_key.data);
+    h->ticket_key.data = NULL;
+}
+
 http_server *
 http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
            const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
@@ -669,6 +690,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     pthread_mutex_init(&h->defer_lock, NULL);
     h->routes = routes;
     h->nroutes = nroutes;
+    if (gnutls_session_ticket_key_generate(&h->ticket_key) != GNUTLS_E_SUCCESS)
+        h->ticket_key.data = NULL; /* no resumption, full handshakes only */
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
     /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
@@ -690,6 +713,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         close(listen_fd);
+        ticket_key_free(h);
+        pthread_mutex_destroy(&h->defer_lock);
         free(h);
         return NULL;
     }
@@ -724,6 +749,7 @@ http_stop(http_server *h)
     MHD_stop_daemon(h->mhd);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    ticket_key_free(h);
     pthread_mutex_destroy(&h->defer_lock);
     free(h);
 }

@@ -226,3 +226,129 @@ class LogTest(harness.DaemonTestCase):
             keys = [k for k, _ in log_pairs(line)]
             self.assertEqual(keys[:3], ["ts", "level", "msg"], line)
             self.assertEqual(keys.count("msg"), 1, line)
+
+
+class TlsTest(harness.DaemonTestCase):
+    """TLS 1.2 offers only AEAD suites with forward secrecy; sessions resume with tickets; renegotiation is
+    refused; the server sends its whole chain (docs/api.md "TLS")."""
+
+    def handshake(self, ctx, session=None):
+        raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        try:
+            return ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)
+        except BaseException:
+            raw.close()
+            raise
+
+    def tls12(self, ciphers=None):
+        ctx = ssl.create_default_context(cafile=self.d.cacert)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        if ciphers:
+            ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+        return ctx
+
+    def test_tls12_only_aead_with_forward_secrecy(self):
+        for c in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256",
+                  "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256", "AES256-SHA"):
+            with self.subTest(cipher=c):
+                with self.assertRaises((ssl.SSLError, ConnectionResetError), msg="%s accepted" % c):
+                    self.handshake(self.tls12(c)).close()
+        for c in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            with self.subTest(cipher=c):
+                s = self.handshake(self.tls12(c))
+                self.assertEqual(s.cipher()[0], c)
+                s.close()
+        self.assertEqual(self.api("GET", "/healthz", token=None)[0], 200)
+
+    def get_healthz(self, s):
+        s.sendall(b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n")
+        data = b""
+        while b'{"status":"ok"}' not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def test_session_resumption(self):
+        for name, ctx in (("TLSv1.2", self.tls12()), ("TLSv1.3", ssl.create_default_context(cafile=self.d.cacert))):
+            with self.subTest(version=name):
+                s = self.handshake(ctx)
+                self.assertEqual(s.version(), name)
+                self.assertTrue(self.get_healthz(s).startswith(b"HTTP/1.1 200"))  # TLS 1.3: the ticket comes after
+                sess = s.session
+                s.close()
+                self.assertIsNotNone(sess)
+                s2 = self.handshake(ctx, session=sess)
+                try:
+                    self.assertTrue(s2.session_reused, "%s session not resumed" % name)
+                    self.assertTrue(self.get_healthz(s2).startswith(b"HTTP/1.1 200"))
+                finally:
+                    s2.close()
+
+    def test_client_renegotiation_refused(self):
+        # Python's ssl cannot renegotiate: openssl s_client's "R" command does.
+        script = ("R\n", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        p = harness.subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.d.port, "-tls1_2",
+                                      "-CAfile", self.d.cacert, "-msg"], stdin=harness.subprocess.PIPE,
+                                     stdout=harness.subprocess.PIPE, stderr=harness.subprocess.STDOUT)
+        try:
+            time.sleep(1)
+            for line in script:
+                p.stdin.write(line.encode())
+                p.stdin.flush()
+                time.sleep(1)
+            out, _ = p.communicate(timeout=10)
+        except BrokenPipeError:
+            out, _ = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        out = out.decode("latin1")
+        self.assertIn("RENEGOTIATING", out)
+        after = out[out.index("RENEGOTIATING"):]
+        self.assertNotIn("ServerHello", after, "the server renegotiated")
+        self.assertNotIn("HTTP/1.1 200", after)
+        self.assertEqual(self.api("GET", "/healthz", token=None)[0], 200)
+
+
+class TlsChainTest(harness.DaemonTestCase):
+    """A certificate file with the chain (leaf, then intermediate): the server sends both, so a client that
+    trusts only the root verifies it."""
+
+    start_daemon = False
+
+    def openssl(self, *args):
+        p = harness.run_tool(["openssl"] + list(args))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_server_sends_its_chain(self):
+        d = harness.Daemon()
+        try:
+            t = d.tmp
+            j = lambda n: harness.os.path.join(t, n)
+            with open(j("int.ext"), "w") as f:
+                f.write("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+            with open(j("leaf.ext"), "w") as f:
+                f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+            for name in ("int", "leaf"):
+                self.openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", j(name + ".key"))
+                self.openssl("req", "-new", "-key", j(name + ".key"), "-subj", "/CN=aegis-test-" + name,
+                             "-out", j(name + ".csr"))
+            self.openssl("x509", "-req", "-in", j("int.csr"), "-CA", d.cacert,
+                         "-CAkey", harness.os.path.join(d.pki_dir, "root.key"), "-set_serial", "2", "-days", "2",
+                         "-extfile", j("int.ext"), "-out", j("int.crt"))
+            self.openssl("x509", "-req", "-in", j("leaf.csr"), "-CA", j("int.crt"), "-CAkey", j("int.key"),
+                         "-set_serial", "3", "-days", "2", "-extfile", j("leaf.ext"), "-out", j("leaf.crt"))
+            with open(j("chain.pem"), "w") as f:
+                f.write(open(j("leaf.crt")).read() + open(j("int.crt")).read())
+            harness.os.chmod(j("leaf.key"), 0o600)
+            d.write_config({"tls_cert": j("chain.pem"), "tls_key": j("leaf.key")})
+            d.start()
+            raw = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+            with d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                self.assertIn(("commonName", "aegis-test-leaf"), [x[0] for x in s.getpeercert()["subject"]])
+            d.stop()
+        finally:
+            d.cleanup()
