@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "util.h"
+
 #include <assert.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -93,47 +95,13 @@ log_reopen(void)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when it is not one (RFC 3629: no
- * overlong forms, surrogates or code points past U+10FFFF). */
-static size_t
-utf8_seq(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF) /* the NUL that ends s fails here */
-            return 0;
-    return n;
-}
-
 /* The escaped form of the character at p into out (at most 4 bytes); *used gets how many input
  * bytes it took. Returns the length written. */
 static size_t
 escape_one(const unsigned char *p, char *out, size_t *used)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t n = utf8_seq(p);
+    size_t n = util_utf8_char_len((const char *)p);
     *used = n > 0 ? n : 1;
     if (*p == '"' || *p == '\\') {
         out[0] = '\\';
