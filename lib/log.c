@@ -1,5 +1,8 @@
 #include "log.h"
 
+#include "util.h"
+
+#include <assert.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -90,6 +93,71 @@ log_reopen(void)
     }
     pthread_mutex_unlock(&log_lock);
     return rc;
+}
+
+/* The escaped form of the character at p into out (at most 4 bytes); *used gets how many input
+ * bytes it took. Returns the length written. */
+static size_t
+escape_one(const unsigned char *p, char *out, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = util_utf8_char_len((const char *)p);
+    *used = n > 0 ? n : 1;
+    if (*p == '"' || *p == '\\') {
+        out[0] = '\\';
+        out[1] = (char)*p;
+        return 2;
+    }
+    if (*p == '\n' || *p == '\r' || *p == '\t') {
+        out[0] = '\\';
+        out[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (n == 0 || *p < 0x20 || *p == 0x7F) {
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = hex[*p >> 4];
+        out[3] = hex[*p & 15];
+        return 4;
+    }
+    memcpy(out, p, n);
+    return n;
+}
+
+/* Whether all of p, escaped, fits in room bytes. */
+static int
+fits_whole(const unsigned char *p, size_t room)
+{
+    size_t total = 0, used;
+    char tmp[4];
+    for (; *p != '\0' && total <= room; p += used)
+        total += escape_one(p, tmp, &used);
+    return total <= room;
+}
+
+const char *
+log_quote(char *buf, size_t len, const char *s)
+{
+    assert(len >= 8); /* room for "..." between quotes */
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    /* Two quotes and the NUL; when cut, the "..." too. */
+    size_t room = fits_whole(p, len - 3) ? len - 3 : len - 6, o = 0;
+    buf[o++] = '"';
+    while (*p != '\0') {
+        char tmp[4];
+        size_t used, n = escape_one(p, tmp, &used);
+        if (o - 1 + n > room) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, tmp, n);
+        o += n;
+        p += used;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
 }
 
 void

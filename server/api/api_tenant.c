@@ -66,7 +66,7 @@ token_object(api_req *r, int64_t id, const char *name, const char *role)
     json_t *obj = load_token(r, id);
     if (obj != NULL)
         return obj;
-    log_warn("api: token %lld created but not readable back; answering from the request",
+    log_warn("msg=\"token created but not readable back; answering from the request\" token=%lld",
              (long long)id);
     char now[32];
     struct store_actor a = api_actor(r);
@@ -90,7 +90,7 @@ api_tokens_create(api_req *r)
     if (parse_token_body(r, &name, &role) != 0)
         return;
     if (auth_secret_new(secret, hash) != 0) {
-        log_error("api: auth_secret_new failed");
+        log_error("msg=\"cannot make a token secret\" call=auth_secret_new");
         api_error(r, 500, "internal", "internal error");
         goto out;
     }
@@ -100,7 +100,7 @@ api_tokens_create(api_req *r)
         goto out;
     }
     if (auth_token_format(id, secret, token, sizeof(token)) != 0) {
-        log_error("api: auth_token_format failed for token %lld", (long long)id);
+        log_error("msg=\"cannot format a token\" call=auth_token_format token=%lld", (long long)id);
         api_error(r, 500, "internal", "internal error");
         goto out;
     }

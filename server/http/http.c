@@ -2,6 +2,7 @@
 
 #include "app.h"
 #include "devauth.h"
+#include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -23,12 +24,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* TLS 1.2 and 1.3 only, server's cipher preference. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* TLS 1.2 and 1.3 only, server's cipher preference; in TLS 1.2 only ECDHE key exchange (forward
+ * secrecy) with AEAD ciphers (no CBC, no SHA-1 MAC). TLS 1.3's suites are all of that kind. */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
-/* How much of an oversized chunked body is read (and dropped) to answer 413 before the connection
- * is cut. */
+/* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
+ * connection is cut instead. */
 #define DISCARD_MAX (4 * 1024 * 1024)
 /* Most bytes a streaming reply's reader is asked for at once. */
 #define STREAM_BLOCK (64 * 1024)
@@ -42,6 +46,9 @@ struct http_server {
     MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
     atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
     pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
+    /* The session ticket master key: made at start, in memory only, wiped at stop. GnuTLS derives
+     * the keys that encrypt tickets from it and rotates them on its own (time-based). */
+    gnutls_datum_t ticket_key;
 };
 
 enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
@@ -496,35 +503,68 @@ api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after)
     pthread_mutex_unlock(&h->defer_lock);
 }
 
+/* Whether a body over the limit is answered before it is read. Otherwise it is read and dropped
+ * first: a client that writes its whole body before it reads the answer (Python's http.client,
+ * many device stacks) sees a reset instead of the 413 when the connection closes on unread data.
+ * Answered at once: a client waiting for "100 Continue", which sends no body until told, and a
+ * body too large to be worth reading. */
+static int
+refuse_before_body(struct MHD_Connection *c, const struct request *q, long long cl)
+{
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+        return 1;
+    return (unsigned long long)cl > (unsigned long long)q->limit + DISCARD_MAX;
+}
+
+/* The access handler's first call for a request: its headers are in, its body not yet. Returns
+ * MHD_YES to go on reading, or the result of queueing an early answer. */
+static enum MHD_Result
+on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, const char *method,
+           const char *version)
+{
+    char why[96];
+    atomic_fetch_add(&h->active, 1);
+    if (atomic_load(&h->quiescing)) {
+        /* A keep-alive client's new request during the drain: everything behind the handlers
+         * (e.g. the ingest writer) may already be gone. */
+        q->close_after = 1;
+        api_error(&q->r, 503, "unavailable", "the service is shutting down");
+        return queue_reply(q, c);
+    }
+    if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
+        q->close_after = 1;
+        api_error(&q->r, 400, "bad_request", "%s", why);
+        return queue_reply(q, c);
+    }
+    long long cl = declared_length(c);
+    if (cl > (long long)q->limit) {
+        if (refuse_before_body(c, q, cl)) {
+            /* The unread body must not be taken for the next request. */
+            q->close_after = 1;
+            reply_too_large(q);
+            return queue_reply(q, c);
+        }
+        q->too_large = 1;
+    }
+    return MHD_YES;
+}
+
 /* libmicrohttpd's access handler. The response is queued only once the whole body has arrived
- * (never on the first call), so libmicrohttpd keeps the connection alive; the exception is a body
- * that is too large, which is refused at once and the connection closed rather than read. */
+ * (never on the first call), so libmicrohttpd keeps the connection alive; the exceptions are
+ * requests refused from their headers (on_headers), whose connection is closed. */
 static enum MHD_Result
 on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
           const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
     struct http_server *h = cls;
     struct request *q = *con_cls;
-    (void)version;
     if (q == NULL) {
         q = request_new(h, c, url, method);
         if (q == NULL)
             return MHD_NO;
         *con_cls = q;
-        atomic_fetch_add(&h->active, 1);
-        if (atomic_load(&h->quiescing)) {
-            /* A keep-alive client's new request during the drain: everything behind the handlers
-             * (e.g. the ingest writer) may already be gone. */
-            q->close_after = 1;
-            api_error(&q->r, 503, "unavailable", "the service is shutting down");
-            return queue_reply(q, c);
-        }
-        long long cl = declared_length(c);
-        if (cl > (long long)q->limit) {
-            reply_too_large(q);
-            return queue_reply(q, c);
-        }
-        return MHD_YES;
+        return on_headers(h, q, c, method, version);
     }
     if (q->answered) {
         *upload_size = 0;
@@ -534,11 +574,11 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         return resume_deferred(h, q, c);
     if (*upload_size > 0) {
         /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
-         * (chunked) body is read and dropped, up to a bound past which the connection is cut. */
+         * body is read and dropped, up to a bound past which the connection is cut. */
         if (q->too_large || append_body(q, upload, *upload_size) != 0) {
             q->too_large = 1;
             q->discarded += *upload_size;
-            if (q->discarded > DISCARD_MAX)
+            if (q->len + q->discarded > q->limit + DISCARD_MAX)
                 return MHD_NO;
         }
         *upload_size = 0;
@@ -577,10 +617,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t dur = util_mono_ns() - q->start_ns;
     int status = q->r.status;
     metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
+    char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];
     log_info("msg=request method=%s route=%s status=%d dur_ms=%.2f tenant=%lld token=%lld "
              "bytes_in=%zu peer=%s%s%s%s",
-             q->r.method, q->r.route, status, (double)dur / 1e6, (long long)q->r.tenant_id,
-             (long long)q->r.token_id, q->len, q->peer, q->r.err_code ? " error=" : "",
+             log_quote(method, sizeof(method), q->r.method), q->r.route, status, (double)dur / 1e6,
+             (long long)q->r.tenant_id, (long long)q->r.token_id, q->len,
+             log_quote(peer, sizeof(peer), q->peer), q->r.err_code ? " error=" : "",
              q->r.err_code ? q->r.err_code : "",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     request_free(q);
@@ -593,10 +635,15 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
               enum MHD_ConnectionNotificationCode toe)
 {
     struct http_server *h = cls;
-    (void)c;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         /* NULL on allocation failure: devauth then verifies on every request. */
         *socket_context = calloc(1, sizeof(struct devauth_conn));
+        /* libmicrohttpd has made the TLS session but not yet run its handshake. Without tickets
+         * a reconnecting device pays a full handshake each time. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL && h->ticket_key.data != NULL)
+            gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &h->ticket_key);
     } else {
         free(*socket_context);
         *socket_context = NULL;
@@ -607,13 +654,24 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char msg[512];
+    char msg[512], quoted[LOG_QUOTE_BUF];
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_debug("msg=\"libmicrohttpd: %s\"", msg);
+    /* libmicrohttpd's messages can quote what a client sent. */
+    log_debug("msg=libmicrohttpd detail=%s", log_quote(quoted, sizeof(quoted), msg));
+}
+
+static void
+ticket_key_free(struct http_server *h)
+{
+    if (h->ticket_key.data == NULL)
+        return;
+    gnutls_memset(h->ticket_key.data, 0, h->ticket_key.size);
+    gnutls_free(h->ticket_key.data);
+    h->ticket_key.data = NULL;
 }
 
 http_server *
@@ -632,6 +690,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     pthread_mutex_init(&h->defer_lock, NULL);
     h->routes = routes;
     h->nroutes = nroutes;
+    if (gnutls_session_ticket_key_generate(&h->ticket_key) != GNUTLS_E_SUCCESS)
+        h->ticket_key.data = NULL; /* no resumption, full handshakes only */
     const struct config *cfg = app->cfg;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
     /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
@@ -653,6 +713,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         close(listen_fd);
+        ticket_key_free(h);
+        pthread_mutex_destroy(&h->defer_lock);
         free(h);
         return NULL;
     }
@@ -687,6 +749,7 @@ http_stop(http_server *h)
     MHD_stop_daemon(h->mhd);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    ticket_key_free(h);
     pthread_mutex_destroy(&h->defer_lock);
     free(h);
 }
