@@ -7,8 +7,8 @@
 #include <assert.h>
 #include <stdlib.h>
 
-/* Expired nonces are deleted in batches this large, so one tick never holds the write lock for
- * long. */
+/* Used nonces are kept until they expire (from then on their MAC check refuses them), then deleted
+ * in batches this large, so one tick never holds the write lock for long. */
 #define NONCE_PURGE_BATCH 5000
 #define NONCE_PURGE_MAX_BATCHES 20
 /* Old telemetry reports and attestation records are deleted in small transactions, so the ingest
@@ -75,7 +75,7 @@ purge_nonces(cron *c)
         total += purged;
     }
     if (total > 0)
-        log_debug("msg=\"purged expired nonces\" count=%d", total);
+        log_debug("msg=\"purged expired used nonces\" count=%d", total);
 }
 
 /* Emerging problems (docs/api.md "Failure reporting"): new buckets that spread fast, and image

@@ -5,6 +5,7 @@
  * http_start and never written again: handlers on any thread read it without locks. */
 #include "app.h"
 #include "api.h"
+#include "attest_nonce.h"
 #include "config.h"
 #include "cron.h"
 #include "devauth.h"
@@ -173,6 +174,8 @@ open_store(struct daemon_state *d)
         log_error("msg=\"database %s refused: %s\"", d->cfg.database, err);
         return -1;
     }
+    if (attest_nonce_key_load(d->app.st, d->app.nonce_key) != 0)
+        return -1;
     store_schema_version(d->app.st, &version);
     log_info("msg=\"database ready\" path=%s schema_version=%d migrations_applied=%d",
              d->cfg.database, version, applied);
@@ -251,6 +254,7 @@ close_all(struct daemon_state *d)
     ratelimit_free(d->app.telemetry_rl);
     metrics_free(d->app.metrics);
     store_close(d->app.st);
+    sodium_memzero(d->app.nonce_key, sizeof(d->app.nonce_key));
     free(d->route_labels);
     free(d->route_methods);
 }

@@ -1,10 +1,14 @@
 /* Device attestation endpoints (docs/protocol.md section 3), over TLS without a client
- * certificate: POST /v1/device/attest/challenge hands out single-use nonces, POST /v1/device/attest
- * checks evidence in the protocol's order and answers a short-lived certificate or 403
- * attestation_failed with the first failing reason. Every attempt of a registered device is
- * recorded; nonces are never logged.
+ * certificate: POST /v1/device/attest/challenge hands out stateless single-use nonces
+ * (attest_nonce.h), POST /v1/device/attest checks evidence in the protocol's order and answers a
+ * short-lived certificate or 403 attestation_failed with the first failing reason.
  *
- * An attempt talks to the store twice: store_attest_load consumes the nonce and reads everything
+ * Until the identity signature has verified, nothing depends on the registry: the nonce is checked
+ * without it, an unknown device is answered as a bad signature (after a verification with a key
+ * no device has, which takes the same time), and nothing is recorded. Only attempts that proved
+ * possession of the identity key are recorded. Nonces are never logged.
+ *
+ * An attempt talks to the store twice: store_attest_load uses the nonce up and reads everything
  * the checks need, store_attestation_record writes the outcome. The certificate is issued by the
  * signer in between. */
 #include "dev_handlers.h"
@@ -13,6 +17,7 @@
 #include "metrics.h"
 #include "api_util.h"
 #include "attest.h"
+#include "attest_nonce.h"
 #include "proto_event.h"
 #include "proto_identity.h"
 #include "log.h"
@@ -35,6 +40,20 @@
 
 #define RL_KEY_MAX 64
 #define MSG_MAX 256
+
+/* The answers before possession of the identity key is proved: fixed, so that they tell nothing
+ * of the registry (section 3.3). */
+#define BAD_NONCE_MSG "the nonce was not issued to this device ID, has expired or was used"
+#define BAD_SIGNATURE_MSG                                                                          \
+    "the signature does not verify with the identity key registered for this device ID"
+
+/* A P-256 key whose private half was thrown away: an unknown device's signature is verified with
+ * it, so that it takes the time of a registered device's and fails. */
+static const char NO_DEVICE_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8RVqhnV5hiNII3mLzs9P7rblj93e\n"
+    "L5Ib9SvP++Rxq+ojDh8mQcQm7AH1YzoUpGQWOENdYrX+sx27Eo5ZaLB74w==\n"
+    "-----END PUBLIC KEY-----\n";
 
 /* --- challenge --- */
 
@@ -94,28 +113,23 @@ challenge_body(api_req *r, const char **id)
 void
 dev_attest_challenge(api_req *r)
 {
-    unsigned char nonce[PROTO_HASH_LEN];
+    unsigned char nonce[ATTEST_NONCE_LEN];
     char hex[PROTO_HASH_HEX + 1], exp[32];
     const char *device_id = NULL;
     int64_t now = util_now(), ttl = r->app->cfg->nonce_ttl_s;
 
+    _Static_assert(ATTEST_NONCE_LEN == PROTO_HASH_LEN, "a nonce is 64 hex characters");
+    assert(ttl <= ATTEST_NONCE_TTL_MAX);
     if (rate_allowed(r, "", "challenges") != 0 || challenge_body(r, &device_id) != 0)
         return;
-    randombytes_buf(nonce, sizeof(nonce));
-    /* An unknown device gets a nonce too (never stored, so it can never pass): the answer does not
-     * tell whether a device ID is registered. */
-    int rc = store_nonce_issue(r->app->st, device_id, nonce, now, now + ttl);
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        api_store_error(r, rc, "nonce");
-        goto out;
-    }
-    log_debug("msg=\"attestation challenge\" device=%s known=%d peer=%s", device_id, rc == STORE_OK,
-              r->peer);
+    /* Neither the registry nor the database is asked: every device ID gets the same kind of
+     * answer, and no number of challenges changes the nonces of another caller. */
+    attest_nonce_make(r->app->nonce_key, device_id, now + ttl, nonce);
+    log_debug("msg=\"attestation challenge\" device=%s peer=%s", device_id, r->peer);
     proto_hex(nonce, sizeof(nonce), hex);
     api_reply_built(r, 200,
                     json_pack("{s:s, s:s, s:I}", "nonce", hex, "expires_at",
                               util_rfc3339(now + ttl, exp, sizeof(exp)), "ttl_s", (json_int_t)ttl));
-out:
     sodium_memzero(nonce, sizeof(nonce));
     sodium_memzero(hex, sizeof(hex));
 }
@@ -156,7 +170,8 @@ record(struct attempt *a, const char *reason, const char *serial, int64_t not_af
 static void fail(struct attempt *a, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Records the failure (registered devices only) and answers 403 attestation_failed. */
+/* Records the failure of a device that proved possession of its key, and answers 403
+ * attestation_failed. */
 static void
 fail(struct attempt *a, const char *reason, const char *fmt, ...)
 {
@@ -165,13 +180,26 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (a->ctx.registered)
-        (void)record(a, reason, NULL, 0);
+    assert(a->ctx.registered);
+    (void)record(a, reason, NULL, 0);
     metrics_attestation(a->r->app->metrics, reason);
     log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
              a->ev.device_id, (long long)a->ctx.tenant_id, a->r->peer);
     api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
                    msg);
+}
+
+/* Answers an attempt that did not prove possession of the identity key: reason (bad_nonce or
+ * bad_signature) with its fixed message, nothing recorded. why, the operator's reason (metrics and
+ * log), may say more: unknown_device. */
+static void
+refuse(struct attempt *a, const char *reason, const char *why)
+{
+    metrics_attestation(a->r->app->metrics, why);
+    log_info("msg=attestation result=fail reason=%s device=%s peer=%s", why, a->ev.device_id,
+             a->r->peer);
+    api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
+                   strcmp(reason, "bad_nonce") == 0 ? BAD_NONCE_MSG : BAD_SIGNATURE_MSG);
 }
 
 /* The events as store measurements (strings borrowed from a->ev and a->digest). */
@@ -187,14 +215,46 @@ measurements_of(struct attempt *a)
     }
 }
 
-/* Checks 1-3: registered, claimed, not blocked. Returns 0, or -1 with the reply set. */
+/* Check 2: the identity signature, with the registered key (an unknown device's with
+ * NO_DEVICE_PUB, answered alike). Returns 0, or -1 with the reply set. */
+static int
+check_identity(struct attempt *a)
+{
+    uint8_t csr_hash[PROTO_HASH_LEN], msg[PROTO_MSG_LEN];
+    char err[MSG_MAX] = "";
+    const char *pem = a->ctx.registered ? a->ctx.public_key_pem : NO_DEVICE_PUB;
+    int rc = -1;
+
+    if (proto_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
+        api_error(a->r, 500, "internal", "cannot hash the CSR");
+        goto out;
+    }
+    proto_attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
+    int v =
+        attest_verify_signature(pem, msg, sizeof(msg), a->ev.sig, a->ev.sig_len, err, sizeof(err));
+    if (v < 0) {
+        log_error("msg=\"signature check failed\" device=%s err=\"%s\"", a->ev.device_id, err);
+        api_error(a->r, 500, "internal", "cannot verify the signature");
+        goto out;
+    }
+    if (v == 0 || !a->ctx.registered) {
+        log_debug("msg=\"bad signature\" device=%s err=\"%s\"", a->ev.device_id, err);
+        refuse(a, "bad_signature", a->ctx.registered ? "bad_signature" : "unknown_device");
+        goto out;
+    }
+    rc = 0;
+out:
+    sodium_memzero(msg, sizeof(msg));
+    return rc;
+}
+
+/* Checks 3-5, once the device has proved possession of its key: claimed, not blocked, CSR.
+ * Returns 0, or -1 with the reply set. */
 static int
 check_device(struct attempt *a)
 {
-    if (!a->ctx.registered) {
-        fail(a, "unknown_device", "the device is not registered");
-        return -1;
-    }
+    char err[MSG_MAX] = "";
+
     a->r->tenant_id = a->ctx.tenant_id;
     if (a->ctx.tenant_id == 0) {
         fail(a, "not_claimed", "the device is not claimed by a tenant");
@@ -204,50 +264,40 @@ check_device(struct attempt *a)
         fail(a, "blocked", "the device is blocked");
         return -1;
     }
+    if (attest_check_csr(a->ev.csr_der, a->ev.csr_der_len, err, sizeof(err)) != 0) {
+        fail(a, "bad_csr", "%s", err);
+        return -1;
+    }
     return 0;
 }
 
-/* Checks 4-6: nonce (consumed by store_attest_load, pass or fail), identity signature, CSR.
- * Returns 0, or -1 with the reply set. */
+/* Check 1, then the one read: the nonce's MAC and expiry, then its single use. Returns 0 with
+ * a->ctx filled, or -1 with the reply set. */
 static int
-check_proof(struct attempt *a)
+check_nonce(struct attempt *a)
 {
-    uint8_t csr_hash[PROTO_HASH_LEN], msg[PROTO_MSG_LEN];
-    char err[MSG_MAX] = "";
-    int rc = -1;
+    const struct app *app = a->r->app;
+    int64_t expires_at = 0;
 
+    if (attest_nonce_check(app->nonce_key, a->ev.device_id, a->ev.nonce, a->now, &expires_at) !=
+        0) {
+        refuse(a, "bad_nonce", "bad_nonce");
+        return -1;
+    }
+    int rc = store_attest_load(app->st, a->ev.device_id, a->ev.nonce, expires_at, a->now, a->m,
+                               a->ev.nevents, &a->ctx);
+    if (rc != STORE_OK) {
+        api_store_error(a->r, rc, "device");
+        return -1;
+    }
     if (!a->ctx.nonce_ok) {
-        fail(a, "bad_nonce", "the nonce is unknown, used, expired or not this device's");
-        goto out;
+        refuse(a, "bad_nonce", "bad_nonce");
+        return -1;
     }
-    if (proto_sha256(a->ev.csr_der, a->ev.csr_der_len, csr_hash) != 0) {
-        api_error(a->r, 500, "internal", "cannot hash the CSR");
-        goto out;
-    }
-    proto_attest_message(a->ev.nonce, a->ev.device_id_raw, a->ev.composite, csr_hash, msg);
-    int v = attest_verify_signature(a->ctx.public_key_pem, msg, sizeof(msg), a->ev.sig,
-                                    a->ev.sig_len, err, sizeof(err));
-    if (v < 0) {
-        log_error("msg=\"signature check failed\" device=%s err=\"%s\"", a->ev.device_id, err);
-        api_error(a->r, 500, "internal", "cannot verify the signature");
-        goto out;
-    }
-    if (v == 0) {
-        fail(a, "bad_signature", "%s", err);
-        goto out;
-    }
-    if (attest_check_csr(a->ev.csr_der, a->ev.csr_der_len, err, sizeof(err)) != 0) {
-        fail(a, "bad_csr", "%s", err);
-        goto out;
-    }
-    rc = 0;
-out:
-    sodium_memzero(msg, sizeof(msg));
-    sodium_memzero(a->ev.nonce, sizeof(a->ev.nonce));
-    return rc;
+    return 0;
 }
 
-/* Checks 7-9: the log replays to the composite, every event is a known-good measurement, and none
+/* Checks 6-8: the log replays to the composite, every event is a known-good measurement, and none
  * is below the tenant's minimum svn. Returns 0, or -1 with the reply set. */
 static int
 check_measurements(struct attempt *a)
@@ -404,7 +454,7 @@ dev_attest(api_req *r)
     }
     a->r = r;
     a->now = util_now();
-    /* Every attempt of a registered device writes a record: bound them per address too. */
+    /* Every attempt with a valid nonce writes to the database: bound them per address too. */
     if (rate_allowed(r, "a:", "attestation attempts") != 0)
         goto out;
     /* A body without the evidence's shape does not consume the nonce. */
@@ -417,17 +467,12 @@ dev_attest(api_req *r)
         goto out;
     }
     measurements_of(a);
-    int rc = store_attest_load(r->app->st, a->ev.device_id, a->ev.nonce, a->now, a->m,
-                               a->ev.nevents, &a->ctx);
-    if (rc != STORE_OK) {
-        api_store_error(r, rc, "device");
-        goto out;
-    }
-    if (check_device(a) == 0 && check_proof(a) == 0 && check_measurements(a) == 0)
+    if (check_nonce(a) == 0 && check_identity(a) == 0 && check_device(a) == 0 &&
+        check_measurements(a) == 0)
         pass(a);
 out:
     store_attest_ctx_free(&a->ctx);
     json_decref(a->measurements);
-    sodium_memzero(a, sizeof(*a));
+    sodium_memzero(a, sizeof(*a)); /* the nonce with the rest */
     free(a);
 }

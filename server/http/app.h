@@ -29,6 +29,8 @@ struct app {
     /* the telemetry writer (ingest.h), never NULL while HTTP serves; stopped (uploads answer 503)
      * and freed only around http_stop (main.c close_all) */
     struct ingest *ingest;
+    /* the MAC key of attestation nonces (the database's: attest_nonce.h); never logged */
+    unsigned char nonce_key[STORE_NONCE_KEY_LEN];
 };
 
 #endif

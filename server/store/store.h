@@ -181,11 +181,11 @@ struct store_import_entry {
     const char *public_key_pem; /* normalised PEM */
 };
 /* Imports n devices atomically (all or none). Entries the tenant already has a registration of are
- * kept as they are (idempotent); an entry it has none of gets one: the devices row when the registry
- * does not know the device, else a shadow, which only this tenant sees and the device never
- * authenticates to (docs/api.md "Devices": the answer must not tell that another tenant holds the
- * device). When claim is set, every entry is claimed into the tenant (and put in group_id if > 0).
- * STORE_NOTFOUND if group_id > 0 is not the tenant's. *created gets the number of new
+ * kept as they are (idempotent); an entry it has none of gets one: the devices row when the
+ * registry does not know the device, else a shadow, which only this tenant sees and the device
+ * never authenticates to (docs/api.md "Devices": the answer must not tell that another tenant holds
+ * the device). When claim is set, every entry is claimed into the tenant (and put in group_id if >
+ * 0). STORE_NOTFOUND if group_id > 0 is not the tenant's. *created gets the number of new
  * registrations. *errors is always set to NULL: no entry can conflict any more (kept for the
  * callers). */
 int store_device_import(store *s, int64_t tenant_id, const struct store_import_entry *e, size_t n,
@@ -246,7 +246,7 @@ int store_audit_list(store *s, int64_t tenant_id, const struct store_page *pg, j
  * of [a-z0-9._-]; a version 1..32 printable ASCII characters (0x21..0x7e); svn 0..PROTO_SVN_MAX
  * (proto_fields.h). */
 #define STORE_NONCE_LEN 32
-#define STORE_NONCES_PER_DEVICE 4 /* outstanding nonces per device; a fifth replaces the oldest */
+#define STORE_NONCE_KEY_LEN 32 /* the MAC key of nonces (HMAC-SHA256) */
 
 struct store_measurement {
     const char *stage;     /* "bootloader", "os" or "app" */
@@ -256,14 +256,14 @@ struct store_measurement {
     const char *digest; /* 64 hex: SHA-256 of the image */
 };
 
-/* Records a challenge nonce of a registered device (claimed or not), valid until expires_at
- * (> created_at). In the same transaction the device's expired nonces are dropped, and its oldest
- * beyond STORE_NONCES_PER_DEVICE. STORE_NOTFOUND: the device is not in the registry (nothing is
- * stored: the caller answers with an unstored nonce); STORE_INVALID: malformed argument. */
-int store_nonce_issue(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                      int64_t created_at, int64_t expires_at);
-/* Deletes at most max_rows (1..100000) nonces that expired at or before now; *purged (may be NULL)
- * gets their number. A caller that wants them all calls again while *purged == max_rows. */
+/* The MAC key of challenge nonces, into key: the database's, which is fresh (random bytes of the
+ * caller's) when the database has none yet, so that every daemon on one database shares it. Never
+ * log it. STORE_INVALID: a NULL argument. */
+int store_nonce_key(store *s, const unsigned char fresh[STORE_NONCE_KEY_LEN], int64_t now,
+                    unsigned char key[STORE_NONCE_KEY_LEN]);
+/* Deletes at most max_rows (1..100000) used nonces that expired at or before now (the MAC check
+ * refuses them from then on); *purged (may be NULL) gets their number. A caller that wants them
+ * all calls again while *purged == max_rows. */
 int store_nonce_purge(store *s, int64_t now, int max_rows, int *purged);
 
 /* Reference values: {"id", "scope": "platform"|"tenant", "stage", "component", "version", "svn",
@@ -299,30 +299,31 @@ struct store_attest_ca {
     int active;
 };
 struct store_attest_ctx {
-    int registered;    /* the device is in the registry; nothing below is set otherwise */
+    /* The nonce had not been used: it is used now. When 0 nothing below is read. */
+    int nonce_ok;
+    int registered; /* the device is in the registry; the fields up to tenant_name stay 0 if not */
     int64_t tenant_id; /* its owner, 0 while unclaimed */
     int blocked;
     char public_key_pem[512]; /* its identity key (as struct store_device_auth) */
     char tenant_name[129];    /* the owner's name (1..128 bytes), "" while unclaimed */
-    /* Claimed and unblocked devices only (checks 1-3 come first and leave the nonce alone): the
-     * nonce was issued to the device, unused and unexpired. It is consumed either way. */
-    int nonce_ok;
-    /* Read only when nonce_ok, for each measurement of the call: */
+    /* For each measurement of the call (the owner's policy; none for an unknown or unclaimed
+     * device, whose reads are made all the same so that their time does not tell the registry): */
     int known[PROTO_EVENTS_MAX];       /* equals a reference value (platform values for
-                                                 bootloader and os, the owner's for app) */
+                                           bootloader and os, the owner's for app) */
     int64_t min_svn[PROTO_EVENTS_MAX]; /* the owner's minimum for its component, -1: none */
     struct store_attest_ca *cas;       /* the owner's unexpired CAs, active first, then
                                           newest first (malloc'd array of ncas) */
     size_t ncas;
 };
 /* Reads what an attempt of device_id with nonce (n measurements, 1..PROTO_EVENTS_MAX) is
- * decided on, at time now, in one transaction that also consumes the nonce (a DELETE of the row
- * with this nonce AND this device: of two concurrent uses one sees it; another device's nonce stays
- * untouched). The consumption commits even when a later read fails. STORE_OK with *out filled (an
- * unknown device is STORE_OK with registered 0); STORE_INVALID: malformed argument. Free *out with
- * store_attest_ctx_free, whatever the result. */
+ * decided on, at time now, in one transaction that first uses the nonce up: the caller has checked
+ * its MAC and that it expires at expires_at (> now); the nonce is added to the used ones until
+ * then, whatever the registry holds (of two concurrent uses one finds it added: nonce_ok 0, and
+ * nothing else is read). The use commits even when a later read fails. STORE_OK with *out filled
+ * (an unknown device is STORE_OK with registered 0); STORE_INVALID: malformed argument. Free *out
+ * with store_attest_ctx_free, whatever the result. */
 int store_attest_load(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                      int64_t now, const struct store_measurement *m, size_t n,
+                      int64_t expires_at, int64_t now, const struct store_measurement *m, size_t n,
                       struct store_attest_ctx *out);
 /* Frees what *ctx owns (its CAs) and clears them; ctx may be NULL. */
 void store_attest_ctx_free(struct store_attest_ctx *ctx);

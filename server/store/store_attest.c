@@ -1,13 +1,14 @@
-/* store: the device's side of attestation (store.h "device attestation"): challenge nonces, and
- * for POST /v1/device/attest its two calls: store_attest_load (consume the nonce and read what the
- * verifier decides on) and store_attestation_record (write the outcome). Same rules as every store
- * file (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE transaction, values
- * only bound. */
+/* store: the device's side of attestation (store.h "device attestation"): the nonce MAC key and
+ * the used nonces, and for POST /v1/device/attest its two calls: store_attest_load (use the nonce
+ * up and read what the verifier decides on) and store_attestation_record (write the outcome). Same
+ * rules as every store file (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE
+ * transaction, values only bound. */
 #include "store.h"
 #include "store_int.h"
 #include "store_refval_int.h"
 
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@ _Static_assert(sizeof(((struct store_attest_ctx *)0)->public_key_pem) ==
 
 /* --- SQL --- */
 
-static const char SQL_DEVICE_KNOWN[] = "SELECT 1 FROM devices WHERE id = ?1";
 static const char SQL_ATTEST_DEVICE[] =
     "SELECT coalesce(d.tenant_id, 0), d.blocked, d.public_key_pem, coalesce(t.name, '') "
     "FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id WHERE d.id = ?1";
@@ -36,19 +36,15 @@ static const char SQL_DEVICE_RECORD_TENANT[] =
 static const char SQL_DEVICE_SET_LAST[] =
     "UPDATE devices SET attest_at = ?2, attest_result = ?3, attest_reason = ?4 WHERE id = ?1";
 
-static const char SQL_NONCE_DROP_EXPIRED[] =
-    "DELETE FROM nonces WHERE device_id = ?1 AND expires_at <= ?2";
-static const char SQL_NONCE_ADD[] =
-    "INSERT INTO nonces (nonce, device_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
-/* Keeps the ?2 newest of the device (rowids grow with each insert). */
-static const char SQL_NONCE_CAP[] =
-    "DELETE FROM nonces WHERE device_id = ?1 AND rowid NOT IN "
-    "(SELECT rowid FROM nonces WHERE device_id = ?1 ORDER BY rowid DESC LIMIT ?2)";
-static const char SQL_NONCE_CONSUME[] =
-    "DELETE FROM nonces WHERE nonce = ?1 AND device_id = ?2 RETURNING expires_at";
+/* A conflict (the nonce is in the set already) changes nothing: sqlite3_changes() tells. */
+static const char SQL_NONCE_USE[] =
+    "INSERT INTO nonces_used (nonce, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 static const char SQL_NONCE_PURGE[] =
-    "DELETE FROM nonces WHERE rowid IN "
-    "(SELECT rowid FROM nonces WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+    "DELETE FROM nonces_used WHERE nonce IN "
+    "(SELECT nonce FROM nonces_used WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+static const char SQL_NONCE_KEY_ADD[] =
+    "INSERT INTO nonce_key (id, key, created_at) VALUES (1, ?1, ?2) ON CONFLICT DO NOTHING";
+static const char SQL_NONCE_KEY[] = "SELECT key FROM nonce_key WHERE id = 1";
 
 static const char SQL_ATTESTATION_ADD[] =
     "INSERT INTO attestations (tenant_id, device_id, created_at, result, reason, measurements, "
@@ -56,124 +52,87 @@ static const char SQL_ATTESTATION_ADD[] =
 
 /* --- Nonces --- */
 
-/* Runs one statement whose ?1 is the device id and ?2 an integer, to its end. */
+/* Adds the 32 bytes of nonce to the used set with expires_at. *fresh = 1 when it was not in it. */
 static int
-exec_device_int(store *s, struct conn *c, const char *sql, const char *device_id, int64_t v,
-                const char *what)
+nonce_use(store *s, struct conn *c, const unsigned char nonce[STORE_NONCE_LEN], int64_t expires_at,
+          int *fresh)
 {
-    sqlite3_stmt *st = store__prep(s, c, sql);
+    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_USE);
     int rc = STORE_ERR;
 
+    *fresh = 0;
     if (st == NULL)
         goto out;
-    rc = store__bound(s, c, store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, v));
+    rc = store__bound(s, c,
+                      sqlite3_bind_blob(st, 1, nonce, STORE_NONCE_LEN, SQLITE_TRANSIENT) |
+                          sqlite3_bind_int64(st, 2, expires_at));
     if (rc == STORE_OK)
-        rc = store__step_done(s, c, st, what);
+        rc = store__step_done(s, c, st, "nonce use");
+    if (rc == STORE_OK)
+        *fresh = sqlite3_changes(c->db) == 1;
 out:
     if (st != NULL)
         sqlite3_reset(st);
     return rc;
 }
 
-/* STORE_OK when the query (?1 the device id, ?2 tenant_id when it has one) finds a row. */
-/* STORE_OK when the device is in the registry. */
+/* Adds fresh as the key unless the database has one. */
 static int
-device_known(store *s, struct conn *c, const char *device_id)
+nonce_key_add(store *s, struct conn *c, const unsigned char fresh[STORE_NONCE_KEY_LEN], int64_t now)
 {
-    sqlite3_stmt *st = store__prep(s, c, SQL_DEVICE_KNOWN);
-    int rc = STORE_ERR;
-
-    if (st == NULL)
-        goto out;
-    rc = store__bound(s, c, store__bind_text(st, 1, device_id));
-    if (rc == STORE_OK)
-        rc = store__step_row(s, c, st, "device lookup");
-out:
-    if (st != NULL)
-        sqlite3_reset(st);
-    return rc;
-}
-
-static int
-nonce_insert(store *s, struct conn *c, const char *device_id, const unsigned char *nonce,
-             int64_t created_at, int64_t expires_at)
-{
-    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_ADD);
+    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_KEY_ADD);
     int rc = STORE_ERR;
 
     if (st == NULL)
         goto out;
     rc = store__bound(s, c,
-                      sqlite3_bind_blob(st, 1, nonce, STORE_NONCE_LEN, SQLITE_TRANSIENT) |
-                          store__bind_text(st, 2, device_id) |
-                          sqlite3_bind_int64(st, 3, created_at) |
-                          sqlite3_bind_int64(st, 4, expires_at));
+                      sqlite3_bind_blob(st, 1, fresh, STORE_NONCE_KEY_LEN, SQLITE_TRANSIENT) |
+                          sqlite3_bind_int64(st, 2, now));
     if (rc == STORE_OK)
-        rc = store__step_done(s, c, st, "nonce insert");
+        rc = store__step_done(s, c, st, "nonce key insert");
 out:
     if (st != NULL) {
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st); /* no copy of the nonce lingers in the statement */
+        sqlite3_clear_bindings(st); /* no copy of the key lingers in the statement */
     }
+    return rc;
+}
+
+static int
+nonce_key_read(store *s, struct conn *c, unsigned char key[STORE_NONCE_KEY_LEN])
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_KEY);
+    int rc = STORE_ERR;
+
+    if (st == NULL || (rc = store__step_row(s, c, st, "nonce key")) != STORE_OK)
+        goto out;
+    if (sqlite3_column_bytes(st, 0) != STORE_NONCE_KEY_LEN) {
+        rc = STORE_ERR; /* the table's CHECK makes this unreachable */
+        goto out;
+    }
+    memcpy(key, sqlite3_column_blob(st, 0), STORE_NONCE_KEY_LEN);
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
     return rc;
 }
 
 int
-store_nonce_issue(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                  int64_t created_at, int64_t expires_at)
+store_nonce_key(store *s, const unsigned char fresh[STORE_NONCE_KEY_LEN], int64_t now,
+                unsigned char key[STORE_NONCE_KEY_LEN])
 {
     struct conn *c = NULL;
     int rc = STORE_INVALID;
 
-    if (!store__device_id_ok(device_id) || nonce == NULL || expires_at <= created_at)
+    if (fresh == NULL || key == NULL)
         goto out;
     c = store__take(s);
-    if ((rc = store__begin_light(s, c)) != STORE_OK ||
-        (rc = device_known(s, c, device_id)) != STORE_OK)
+    if ((rc = store__begin(s, c)) != STORE_OK || (rc = nonce_key_add(s, c, fresh, now)) != STORE_OK)
         goto out;
-    if ((rc = exec_device_int(s, c, SQL_NONCE_DROP_EXPIRED, device_id, created_at,
-                              "nonce expiry")) != STORE_OK ||
-        (rc = nonce_insert(s, c, device_id, nonce, created_at, expires_at)) != STORE_OK)
-        goto out;
-    rc = exec_device_int(s, c, SQL_NONCE_CAP, device_id, STORE_NONCES_PER_DEVICE, "nonce cap");
+    rc = nonce_key_read(s, c, key);
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
-    return rc;
-}
-
-/* Deletes the device's row of nonce (one statement, so the delete is atomic: of two concurrent
- * uses, one sees the row). *ok = 1 when there was one and it had not expired at now. */
-static int
-nonce_take(store *s, struct conn *c, const char *device_id,
-           const unsigned char nonce[STORE_NONCE_LEN], int64_t now, int *ok)
-{
-    sqlite3_stmt *st = store__prep(s, c, SQL_NONCE_CONSUME);
-    int64_t expires_at = 0;
-    int rc = STORE_ERR, found = 0, step;
-
-    *ok = 0;
-    if (st == NULL)
-        goto out;
-    rc = store__bound(s, c,
-                      sqlite3_bind_blob(st, 1, nonce, STORE_NONCE_LEN, SQLITE_TRANSIENT) |
-                          store__bind_text(st, 2, device_id));
-    if (rc != STORE_OK)
-        goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        expires_at = sqlite3_column_int64(st, 0);
-        found = 1;
-    }
-    if (step != SQLITE_DONE) {
-        rc = store__write_error(s, c, step, "nonce consume");
-        goto out;
-    }
-    *ok = found && expires_at > now;
-out:
-    if (st != NULL) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st); /* no copy of the nonce lingers in the statement */
-    }
     return rc;
 }
 
@@ -242,19 +201,22 @@ out:
     return rc;
 }
 
-/* The policy of each measurement and the CAs, for a device whose nonce passed. */
+/* The policy of each measurement and the CAs of the owner. An unknown or unclaimed device has
+ * none, but its reads are made with a tenant no one has: the time of an attempt before its
+ * signature is checked does not tell whether the device is registered. */
 static int
 attest_policy(store *s, struct conn *c, int64_t now, const struct store_measurement *m, size_t n,
               struct store_attest_ctx *out)
 {
+    int64_t tenant_id = out->tenant_id > 0 ? out->tenant_id : INT64_MAX;
     int rc = STORE_OK;
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        rc = store__refval_known(s, c, out->tenant_id, &m[i], &out->known[i]);
+        rc = store__refval_known(s, c, tenant_id, &m[i], &out->known[i]);
         if (rc == STORE_OK)
-            rc = store__minimum_of(s, c, out->tenant_id, m[i].component, &out->min_svn[i]);
+            rc = store__minimum_of(s, c, tenant_id, m[i].component, &out->min_svn[i]);
     }
     if (rc == STORE_OK)
-        rc = attest_cas(s, c, out->tenant_id, now, out);
+        rc = attest_cas(s, c, tenant_id, now, out);
     return rc;
 }
 
@@ -271,27 +233,26 @@ measurements_ok(const struct store_measurement *m, size_t n)
 
 int
 store_attest_load(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
-                  int64_t now, const struct store_measurement *m, size_t n,
+                  int64_t expires_at, int64_t now, const struct store_measurement *m, size_t n,
                   struct store_attest_ctx *out)
 {
     struct conn *c = NULL;
     int rc = STORE_INVALID, read_rc = STORE_OK;
 
     memset(out, 0, sizeof(*out));
-    if (!store__device_id_ok(device_id) || nonce == NULL || !measurements_ok(m, n))
+    if (!store__device_id_ok(device_id) || nonce == NULL || expires_at <= now ||
+        !measurements_ok(m, n))
         goto out;
     c = store__take(s);
-    /* Without an fsync, as when nonces are issued: they need not survive a power loss. */
+    /* Without an fsync: a use lost in a power loss lets the nonce be used once more before it
+     * expires, which only its device can (the signature binds it). */
     if ((rc = store__begin_light(s, c)) != STORE_OK ||
-        (rc = attest_device(s, c, device_id, out)) != STORE_OK)
-        goto out;
-    if (!out->registered || out->tenant_id == 0 || out->blocked)
-        goto out;
-    if ((rc = nonce_take(s, c, device_id, nonce, now, &out->nonce_ok)) != STORE_OK ||
-        !out->nonce_ok)
+        (rc = nonce_use(s, c, nonce, expires_at, &out->nonce_ok)) != STORE_OK || !out->nonce_ok)
         goto out;
     /* The nonce is used up: that commits whatever the reads give. */
-    read_rc = attest_policy(s, c, now, m, n, out);
+    read_rc = attest_device(s, c, device_id, out);
+    if (read_rc == STORE_OK)
+        read_rc = attest_policy(s, c, now, m, n, out);
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);

@@ -267,7 +267,8 @@ class AttestTest(AttestBase):
         dev = self.new_device()
         self.assertEqual(self.attest(dev)[0], 200)
         ghost = self.new_device(register=False)
-        self.assertFails(self.attest(ghost), "unknown_device")
+        # The caller is told a bad signature; the operator's metrics tell an unknown device.
+        self.assertFails(self.attest(ghost), "bad_signature")
         self.assertEqual(self.attest_counter("pass", ""), passes + 1)
         self.assertEqual(self.attest_counter("fail", "unknown_device"), unknown + 1)
 
@@ -275,7 +276,8 @@ class AttestTest(AttestBase):
         dev = self.new_device(register=False)
         before = len(self.list_all("/v1/attestations"))
         nonce = self.challenge(dev.id)  # an unknown device gets a nonce too
-        self.assertFails(self.post_evidence(dev.evidence(nonce)), "unknown_device")
+        # Answered as a bad signature: no key is registered that it could verify with.
+        self.assertFails(self.post_evidence(dev.evidence(nonce)), "bad_signature")
         self.assertEqual(len(self.list_all("/v1/attestations")), before, "an unknown device was recorded")
         self.assertError(self.api("GET", "/v1/devices/%s/attestations" % dev.id), 404, "not_found")
 
@@ -298,8 +300,13 @@ class AttestTest(AttestBase):
     def test_bad_nonce_reused(self):
         dev = self.new_device()
         nonce = self.challenge(dev.id)
-        self.assertOk(self.post_evidence(dev.evidence(nonce)))
+        ev = dev.evidence(nonce)
+        self.assertOk(self.post_evidence(ev))
         self.assertFails(self.post_evidence(dev.evidence(nonce)), "bad_nonce")
+        # A replay proves nothing (anyone who saw the evidence can send it): not recorded.
+        self.assertFails(self.post_evidence(ev), "bad_nonce")
+        self.assertEqual([r["result"] for r in self.records(dev)], ["pass"])
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + dev.id))["attestation"]["result"], "pass")
 
     def test_bad_nonce_never_issued(self):
         dev = self.new_device()
@@ -319,12 +326,65 @@ class AttestTest(AttestBase):
         self.assertFails(self.post_evidence(dev.evidence(nonce, sign_key=other.key)), "bad_signature")
         self.assertFails(self.post_evidence(dev.evidence(nonce)), "bad_nonce")
 
-    def test_fifth_nonce_replaces_the_oldest(self):
+    def test_challenges_do_not_evict_nonces(self):
+        # Anyone may ask for a device's nonces: however many they get, the device's own stays good.
         dev = self.new_device()
-        nonces = [self.challenge(dev.id) for _ in range(5)]
-        self.assertFails(self.post_evidence(dev.evidence(nonces[0])), "bad_nonce")
-        self.assertOk(self.post_evidence(dev.evidence(nonces[1])))
-        self.assertOk(self.post_evidence(dev.evidence(nonces[4])))
+        mine = self.challenge(dev.id)
+        strangers = [self.challenge(dev.id) for _ in range(8)]
+        self.assertOk(self.post_evidence(dev.evidence(mine)))
+        self.assertOk(self.post_evidence(dev.evidence(strangers[0])))
+        self.assertOk(self.post_evidence(dev.evidence(strangers[-1])))
+
+    # --- strangers (issue 10): before the identity signature verifies, nothing depends on the registry ---
+
+    def stranger_answers(self, device_id, stranger, nonce):
+        """The status and body of evidence for device_id signed by stranger."""
+        st, _, body = self.post_evidence(stranger.evidence(nonce, device_id=device_id))
+        return st, body
+
+    def test_strangers_learn_and_change_nothing(self):
+        claimed = self.new_device()
+        self.assertOk(self.attest(claimed))
+        unclaimed = self.new_device(claim=False)
+        blocked = self.new_device()
+        self.assertOk(self.api("POST", "/v1/devices/%s/block" % blocked.id))
+        ghost = Device(self.tmp, "ghost-%d" % self.n)
+        stranger = Device(self.tmp, "stranger-%d" % self.n)
+        before = {d.id: self.records(d) for d in (claimed, unclaimed, blocked)}
+        last = {d.id: self.assertOk(self.api("GET", "/v1/devices/" + d.id))["attestation"]
+                for d in (claimed, unclaimed, blocked)}
+        ids = [claimed.id, unclaimed.id, blocked.id, ghost.id]
+        # A made-up nonce: one answer for every device ID.
+        answers = [self.stranger_answers(i, stranger, os.urandom(32).hex()) for i in ids]
+        self.assertEqual(len({json.dumps(a, sort_keys=True) for a in answers}), 1, answers)
+        self.assertEqual(answers[0][0], 403)
+        self.assertEqual(answers[0][1]["reason"], "bad_nonce")
+        # A real nonce, signed with the stranger's key: one answer again.
+        answers = [self.stranger_answers(i, stranger, self.challenge(i)) for i in ids]
+        self.assertEqual(len({json.dumps(a, sort_keys=True) for a in answers}), 1, answers)
+        self.assertEqual(answers[0][1]["reason"], "bad_signature")
+        # Nothing written: no record, the last attestation as it was.
+        for d in (claimed, unclaimed, blocked):
+            self.assertEqual(self.records(d), before[d.id])
+            self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + d.id))["attestation"], last[d.id])
+        self.assertOk(self.api("POST", "/v1/devices/%s/unblock" % blocked.id))
+        self.assertOk(self.attest(blocked))
+
+    def test_bad_signature_not_recorded(self):
+        dev = self.new_device()
+        self.assertOk(self.attest(dev))
+        other = Device(self.tmp, "forger-%d" % self.n)
+        self.assertFails(self.attest(dev, sign_key=other.key), "bad_signature")
+        self.assertEqual([r["result"] for r in self.records(dev)], ["pass"])
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/devices/" + dev.id))["attestation"]["result"], "pass")
+
+    def test_unknown_device_answered_as_bad_signature(self):
+        dev, ghost = self.new_device(), Device(self.tmp, "ghost2-%d" % self.n)
+        other = Device(self.tmp, "forger2-%d" % self.n)
+        a = self.attest(dev, sign_key=other.key)
+        b = self.post_evidence(ghost.evidence(self.challenge(ghost.id)))
+        self.assertEqual((a[0], a[2]), (b[0], b[2]))
+        self.assertFails(a, "bad_signature")
 
     def test_bad_signature(self):
         dev = self.new_device()
@@ -403,11 +463,12 @@ class AttestTest(AttestBase):
     def test_records_newest_first_and_isolated(self):
         dev = self.new_device()
         self.assertFails(self.attest(dev, comp=bytes(32)), "log_mismatch")
-        self.assertFails(self.post_evidence(dev.evidence("00" * 32)), "bad_nonce")
+        self.assertFails(self.attest(dev, events=[BOOT, OS, dict(APP, svn=4)]), "unknown_measurement")
+        self.assertFails(self.post_evidence(dev.evidence("00" * 32)), "bad_nonce")  # not recorded
         self.assertOk(self.attest(dev))
         recs = self.records(dev)
         self.assertEqual([(r["result"], r["reason"]) for r in recs],
-                         [("pass", None), ("fail", "bad_nonce"), ("fail", "log_mismatch")])
+                         [("pass", None), ("fail", "unknown_measurement"), ("fail", "log_mismatch")])
         ids = [r["id"] for r in recs]
         self.assertEqual(ids, sorted(ids, reverse=True))
         for r in recs:
@@ -624,7 +685,7 @@ class AttestExpiryTest(AttestBase):
         ev = dev.evidence(nonce)  # built now, sent after the nonce expired
         time.sleep(5.5)
         self.assertFails(self.post_evidence(ev), "bad_nonce")
-        self.assertEqual([r["reason"] for r in self.records(dev)], ["bad_nonce"])
+        self.assertEqual(self.records(dev), [])  # before the signature: not recorded
         # An expired nonce is gone for good; a newer one is only 5.5 s old too now.
         self.assertFails(self.post_evidence(dev.evidence(fresh)), "bad_nonce")
         self.assertOk(self.attest(dev))
@@ -673,7 +734,7 @@ class AttestRateLimitTest(AttestBase):
 
 
 class AttestRestartTest(AttestBase):
-    """Nonces are stored: one issued before a restart is good after it."""
+    """Nonces are checked with the database's key: one issued before a restart is good after it."""
 
     tenants = ("acme",)
 

@@ -1,11 +1,13 @@
 /* Unit tests of the attestation verifier (server/device/attest.c): the protocol's test vector
- * (docs/protocol.md section 6), strict evidence parsing, signatures and CSR checks. */
+ * (docs/protocol.md section 6), strict evidence parsing, signatures and CSR checks; and of the
+ * stateless nonces (server/device/attest_nonce.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "attest.h"
+#include "attest_nonce.h"
 #include "pki.h"
 #include "proto_event.h"
 #include "proto_vectors.h"
@@ -585,6 +587,67 @@ test_cert_info(void **state)
     EVP_PKEY_free(key);
 }
 
+/* --- nonces (attest_nonce.c) --- */
+
+#define NONCE_DEV_A "aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11"
+#define NONCE_DEV_B "bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22"
+
+/* A nonce checks for its device and key until it expires, and for nothing else. */
+static void
+test_nonce_mac(void **state)
+{
+    (void)state;
+    unsigned char key[ATTEST_NONCE_KEY_LEN], other_key[ATTEST_NONCE_KEY_LEN];
+    unsigned char n[ATTEST_NONCE_LEN], n2[ATTEST_NONCE_LEN], bad[ATTEST_NONCE_LEN];
+    int64_t now = 1700000000, exp = -1;
+
+    memset(key, 7, sizeof(key));
+    memset(other_key, 8, sizeof(other_key));
+    attest_nonce_make(key, NONCE_DEV_A, now + 60, n);
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n, now, &exp), 0);
+    assert_int_equal(exp, now + 60);
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n, now + 59, &exp), 0);
+    /* expired, another device, another key */
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n, now + 60, &exp), -1);
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_B, n, now, &exp), -1);
+    assert_int_equal(attest_nonce_check(other_key, NONCE_DEV_A, n, now, &exp), -1);
+    /* any changed bit: the expiry, the random bytes, the MAC */
+    for (size_t i = 0; i < ATTEST_NONCE_LEN * 8; i++) {
+        memcpy(bad, n, sizeof(bad));
+        bad[i / 8] ^= (unsigned char)(1u << (i % 8));
+        assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, bad, now, &exp), -1);
+    }
+    /* two challenges in one second differ */
+    attest_nonce_make(key, NONCE_DEV_A, now + 60, n2);
+    assert_memory_not_equal(n, n2, sizeof(n));
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n2, now, &exp), 0);
+    /* a lifetime over the maximum is refused, at the maximum accepted */
+    attest_nonce_make(key, NONCE_DEV_A, now + ATTEST_NONCE_TTL_MAX + 1, n);
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n, now, &exp), -1);
+    attest_nonce_make(key, NONCE_DEV_A, now + ATTEST_NONCE_TTL_MAX, n);
+    assert_int_equal(attest_nonce_check(key, NONCE_DEV_A, n, now, &exp), 0);
+}
+
+/* The layout of docs/protocol.md section 3.1: expiry big-endian, then 8 random bytes, then the
+ * first 16 bytes of the HMAC. */
+static void
+test_nonce_layout(void **state)
+{
+    (void)state;
+    unsigned char key[ATTEST_NONCE_KEY_LEN], n[ATTEST_NONCE_LEN];
+    unsigned char mac[crypto_auth_hmacsha256_BYTES], in[15 + 64 + 16];
+    int64_t exp = 0x0102030405060708LL;
+    memset(key, 9, sizeof(key));
+    attest_nonce_make(key, NONCE_DEV_A, exp, n);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(n[i], i + 1);
+    memcpy(in, "AEGIS-NONCE-V1", 15);
+    memcpy(in + 15, NONCE_DEV_A, 64);
+    memcpy(in + 15 + 64, n, 16);
+    crypto_auth_hmacsha256(mac, in, sizeof(in), key);
+    assert_memory_equal(n + 16, mac, 16);
+}
+
 int
 main(void)
 {
@@ -603,6 +666,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_parse_csr_pem_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signature_length_bound, setup, teardown),
         cmocka_unit_test(test_cert_info),
+        cmocka_unit_test(test_nonce_mac),
+        cmocka_unit_test(test_nonce_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* Unit tests of the store's attestation part (server/store/store_attest.c, store_refval.c,
- * store_attest_records.c): nonces, reference values, security minimums and attestation records, on
- * a fresh SQLite database per test. */
+ * store_attest_records.c): the nonce key and used nonces, reference values, security minimums and
+ * attestation records, on a fresh SQLite database per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -127,14 +127,20 @@ audit_actions(struct fx *f, int64_t tenant, char *out, size_t outlen)
 /* A measurement for calls that only look at the nonce. */
 static const struct store_measurement ANY_M = {"bootloader", "bl", "1", 0, H_A};
 
-/* What store_attest_load says of the nonce: STORE_OK when it was good (and is consumed now),
- * STORE_NOTFOUND when not, or the load's error. */
+/* What store_attest_load says of the nonce (valid until expires): STORE_OK when it was unused
+ * (and is used now), STORE_NOTFOUND when used, or the load's error. *registered (may be NULL)
+ * gets what the load read of the device. */
 static int
-consume(struct fx *f, const char *dev, const unsigned char n[STORE_NONCE_LEN], int64_t now)
+use(struct fx *f, const char *dev, const unsigned char n[STORE_NONCE_LEN], int64_t expires,
+    int64_t now, int *registered)
 {
     struct store_attest_ctx ctx;
-    int rc = store_attest_load(f->s, dev, n, now, &ANY_M, 1, &ctx);
+    int rc = store_attest_load(f->s, dev, n, expires, now, &ANY_M, 1, &ctx);
     int ok = ctx.nonce_ok;
+    if (registered != NULL)
+        *registered = ctx.registered;
+    if (rc == STORE_OK && !ok)
+        assert_false(ctx.registered); /* a used nonce reads nothing */
     store_attest_ctx_free(&ctx);
     return rc != STORE_OK ? rc : ok ? STORE_OK : STORE_NOTFOUND;
 }
@@ -145,62 +151,52 @@ test_nonce_single_use(void **state)
     struct fx *f = *state;
     unsigned char n[STORE_NONCE_LEN];
     int64_t now = util_now();
+    int reg = -1;
     nonce_of(n, 1);
-    assert_int_equal(store_nonce_issue(f->s, UNKNOWN, n, now, now + 60), STORE_NOTFOUND);
-    assert_int_equal(store_nonce_issue(f->s, "ABC", n, now, now + 60), STORE_INVALID);
-    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now), STORE_INVALID);
-    /* The unknown device's nonce was not stored. */
-    assert_int_equal(consume(f, UNKNOWN, n, now), STORE_NOTFOUND);
-    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
-    assert_int_equal(consume(f, D1, n, now), STORE_OK);
-    assert_int_equal(consume(f, D1, n, now), STORE_NOTFOUND);
+    assert_int_equal(use(f, "ABC", n, now + 60, now, NULL), STORE_INVALID);
+    assert_int_equal(use(f, D1, n, now, now, NULL), STORE_INVALID); /* expired */
+    assert_int_equal(use(f, D1, n, now + 60, now, &reg), STORE_OK);
+    assert_true(reg);
+    assert_int_equal(use(f, D1, n, now + 60, now, NULL), STORE_NOTFOUND);
+    /* The set holds nonces, not (device, nonce) pairs: the MAC binds a nonce to its device. */
+    assert_int_equal(use(f, D2, n, now + 60, now, NULL), STORE_NOTFOUND);
 }
 
+/* The nonce is used before anything depends on the registry: an unknown, unclaimed or blocked
+ * device uses it up like any other. */
 static void
-test_nonce_bound_to_device(void **state)
+test_nonce_used_whatever_the_registry(void **state)
 {
     struct fx *f = *state;
     unsigned char n[STORE_NONCE_LEN];
     int64_t now = util_now();
-    nonce_of(n, 2);
-    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
-    /* Device 2 presenting device 1's nonce: refused, and device 1's nonce is not consumed. */
-    assert_int_equal(consume(f, D2, n, now), STORE_NOTFOUND);
-    assert_int_equal(consume(f, D3, n, now), STORE_NOTFOUND);
-    assert_int_equal(consume(f, D1, n, now), STORE_OK);
-}
+    int reg = -1;
+    const char *d4 = "4444444444444444444444444444444444444444444444444444444444444444";
 
-static void
-test_nonce_expiry_consumes(void **state)
-{
-    struct fx *f = *state;
-    unsigned char n[STORE_NONCE_LEN];
-    int64_t now = util_now();
-    nonce_of(n, 3);
-    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 5), STORE_OK);
-    assert_int_equal(consume(f, D1, n, now + 5), STORE_NOTFOUND); /* expired */
-    assert_int_equal(consume(f, D1, n, now), STORE_NOTFOUND);     /* and gone */
-}
-
-static void
-test_nonce_cap_replaces_oldest(void **state)
-{
-    struct fx *f = *state;
-    unsigned char n[6][STORE_NONCE_LEN];
-    int64_t now = util_now();
-    for (unsigned i = 0; i < 6; i++) {
-        nonce_of(n[i], 10 + i);
-        assert_int_equal(store_nonce_issue(f->s, D1, n[i], now, now + 60), STORE_OK);
+    import_dev(f, f->ta, &f->a, d4, 0);
+    assert_int_equal(store_device_set_blocked(f->s, f->ta, D2, 1, &f->a, NULL), STORE_OK);
+    const char *devs[] = {UNKNOWN, d4, D2};
+    for (unsigned i = 0; i < 3; i++) {
+        nonce_of(n, 20 + i);
+        assert_int_equal(use(f, devs[i], n, now + 60, now, &reg), STORE_OK);
+        assert_int_equal(reg, i > 0);
+        assert_int_equal(use(f, devs[i], n, now + 60, now, NULL), STORE_NOTFOUND);
     }
-    /* Another device's nonces do not count against device 1's. */
-    unsigned char other[STORE_NONCE_LEN];
-    nonce_of(other, 99);
-    assert_int_equal(store_nonce_issue(f->s, D2, other, now, now + 60), STORE_OK);
-    assert_int_equal(consume(f, D1, n[0], now), STORE_NOTFOUND);
-    assert_int_equal(consume(f, D1, n[1], now), STORE_NOTFOUND);
-    for (int i = 2; i < 6; i++)
-        assert_int_equal(consume(f, D1, n[i], now), STORE_OK);
-    assert_int_equal(consume(f, D2, other, now), STORE_OK);
+}
+
+/* Nothing is kept per device: any number of other nonces leaves a device's nonce usable. */
+static void
+test_nonce_not_evicted(void **state)
+{
+    struct fx *f = *state;
+    unsigned char n[STORE_NONCE_LEN], other[STORE_NONCE_LEN];
+    int64_t now = util_now();
+    nonce_of(n, 30);
+    for (unsigned i = 0; i < 20; i++) {
+        nonce_of(other, 100 + i);
+        assert_int_equal(use(f, i % 2 ? D1 : UNKNOWN, other, now + 60, now, NULL), STORE_OK);
+    }
+    assert_int_equal(use(f, D1, n, now + 60, now, NULL), STORE_OK);
 }
 
 static void
@@ -210,12 +206,10 @@ test_nonce_purge_in_batches(void **state)
     unsigned char n[STORE_NONCE_LEN];
     int64_t now = util_now();
     int purged = -1;
-    const char *devs[3] = {D1, D2, D3};
     for (unsigned i = 0; i < 9; i++) {
         nonce_of(n, 40 + i);
-        /* 3 per device (under the cap); the last of each stays valid */
-        int64_t exp = i % 3 == 2 ? now + 600 : now - 1;
-        assert_int_equal(store_nonce_issue(f->s, devs[i / 3], n, now - 10, exp), STORE_OK);
+        /* used 10 s ago; every third is still valid */
+        assert_int_equal(use(f, D1, n, i % 3 == 2 ? now + 600 : now - 1, now - 10, NULL), STORE_OK);
     }
     assert_int_equal(store_nonce_purge(f->s, now, 0, &purged), STORE_INVALID);
     assert_int_equal(store_nonce_purge(f->s, now, 4, &purged), STORE_OK);
@@ -224,10 +218,32 @@ test_nonce_purge_in_batches(void **state)
     assert_int_equal(purged, 2);
     assert_int_equal(store_nonce_purge(f->s, now, 4, &purged), STORE_OK);
     assert_int_equal(purged, 0);
-    for (unsigned i = 0; i < 9; i++) {
+    /* The unexpired stay used; the purged ones are refused by their expiry (the MAC check). */
+    for (unsigned i = 2; i < 9; i += 3) {
         nonce_of(n, 40 + i);
-        assert_int_equal(consume(f, devs[i / 3], n, now), i % 3 == 2 ? STORE_OK : STORE_NOTFOUND);
+        assert_int_equal(use(f, D1, n, now + 600, now, NULL), STORE_NOTFOUND);
     }
+}
+
+/* The first key stays: a later daemon's fresh key is ignored, after a reopen too. */
+static void
+test_nonce_key(void **state)
+{
+    struct fx *f = *state;
+    unsigned char k1[STORE_NONCE_KEY_LEN], k2[STORE_NONCE_KEY_LEN], key[STORE_NONCE_KEY_LEN];
+    char err[256] = "";
+    memset(k1, 1, sizeof(k1));
+    memset(k2, 2, sizeof(k2));
+    assert_int_equal(store_nonce_key(f->s, NULL, 0, key), STORE_INVALID);
+    assert_int_equal(store_nonce_key(f->s, k1, util_now(), key), STORE_OK);
+    assert_memory_equal(key, k1, sizeof(key));
+    assert_int_equal(store_nonce_key(f->s, k2, util_now(), key), STORE_OK);
+    assert_memory_equal(key, k1, sizeof(key));
+    store_close(f->s);
+    assert_int_equal(store_open(f->path, 3, &f->s, err, sizeof(err)), STORE_OK);
+    memset(key, 0, sizeof(key));
+    assert_int_equal(store_nonce_key(f->s, k2, util_now(), key), STORE_OK);
+    assert_memory_equal(key, k1, sizeof(key));
 }
 
 /* --- reference values --- */
@@ -248,8 +264,7 @@ load(struct fx *f, const char *dev, const struct store_measurement *m, size_t n,
     unsigned char nonce[STORE_NONCE_LEN];
     int64_t now = util_now();
     nonce_of(nonce, seq++);
-    assert_int_equal(store_nonce_issue(f->s, dev, nonce, now, now + 60), STORE_OK);
-    int rc = store_attest_load(f->s, dev, nonce, now, m, n, ctx);
+    int rc = store_attest_load(f->s, dev, nonce, now + 60, now, m, n, ctx);
     assert_true(rc != STORE_OK || ctx->nonce_ok);
     return rc;
 }
@@ -325,7 +340,7 @@ refval_ids(struct fx *f, int64_t tenant, char *out, size_t outlen)
     }
 }
 
-/* Checks 1-3 come before the nonce: an unknown, unclaimed or blocked device leaves it alone. */
+/* What the load reads of an unknown, unclaimed or blocked device (its nonce is used up first). */
 static void
 test_load_device_states(void **state)
 {
@@ -336,28 +351,30 @@ test_load_device_states(void **state)
     const char *d4 = "4444444444444444444444444444444444444444444444444444444444444444";
 
     nonce_of(n, 7);
-    assert_int_equal(store_attest_load(f->s, UNKNOWN, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_int_equal(store_attest_load(f->s, "x", n, now + 60, now, &ANY_M, 1, &ctx),
+                     STORE_INVALID);
+    assert_int_equal(store_attest_load(f->s, D1, n, now + 60, now, &ANY_M, 0, &ctx), STORE_INVALID);
+    assert_int_equal(load(f, UNKNOWN, &ANY_M, 1, &ctx), STORE_OK);
     assert_false(ctx.registered);
-    assert_int_equal(store_attest_load(f->s, "x", n, now, &ANY_M, 1, &ctx), STORE_INVALID);
-    assert_int_equal(store_attest_load(f->s, D1, n, now, &ANY_M, 0, &ctx), STORE_INVALID);
+    assert_int_equal(ctx.tenant_id, 0);
+    assert_int_equal(ctx.ncas, 0);
+    store_attest_ctx_free(&ctx);
 
     import_dev(f, f->ta, &f->a, d4, 0);
-    assert_int_equal(store_nonce_issue(f->s, d4, n, now, now + 60), STORE_OK);
-    assert_int_equal(store_attest_load(f->s, d4, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_int_equal(load(f, d4, &ANY_M, 1, &ctx), STORE_OK);
     assert_true(ctx.registered);
     assert_int_equal(ctx.tenant_id, 0);
-    assert_false(ctx.nonce_ok);
     assert_string_equal(ctx.tenant_name, "");
+    assert_false(ctx.known[0]);
+    assert_int_equal(ctx.min_svn[0], -1);
+    store_attest_ctx_free(&ctx);
 
-    nonce_of(n, 8);
-    assert_int_equal(store_nonce_issue(f->s, D1, n, now, now + 60), STORE_OK);
     assert_int_equal(store_device_set_blocked(f->s, f->ta, D1, 1, &f->a, NULL), STORE_OK);
-    assert_int_equal(store_attest_load(f->s, D1, n, now, &ANY_M, 1, &ctx), STORE_OK);
+    assert_int_equal(load(f, D1, &ANY_M, 1, &ctx), STORE_OK);
+    assert_true(ctx.registered);
     assert_true(ctx.blocked);
-    assert_false(ctx.nonce_ok);
-    assert_int_equal(store_device_set_blocked(f->s, f->ta, D1, 0, &f->a, NULL), STORE_OK);
-    /* The blocked device's nonce was left for a later attempt. */
-    assert_int_equal(consume(f, D1, n, now), STORE_OK);
+    assert_int_equal(ctx.tenant_id, f->ta);
+    store_attest_ctx_free(&ctx);
 }
 
 /* The owner's name, its key and its unexpired CAs, the active one first. */
@@ -743,10 +760,10 @@ main(void)
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nonce_single_use, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nonce_bound_to_device, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nonce_expiry_consumes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nonce_cap_replaces_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonce_used_whatever_the_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonce_not_evicted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_purge_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonce_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_device_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_owner_and_cas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refvals_scopes, setup, teardown),
