@@ -20,7 +20,9 @@ util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     if (*p == '-')
         p++;
     if (*p < '0' || *p > '9')
-        return -1;
+        return -1; /* no "+", no spaces, no empty digits */
+    if (*p == '0' && (p[1] != '\0' || p != s))
+        return -1; /* one spelling per number: no leading zeros, no "-0" */
     errno = 0;
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
@@ -46,11 +48,17 @@ int
 util_parse_rfc3339(const char *s, int64_t *out)
 {
     struct tm tm;
+    char back[32];
     memset(&tm, 0, sizeof(tm));
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (end == NULL || *end != '\0')
         return -1;
-    *out = (int64_t)timegm(&tm);
+    int64_t t = (int64_t)timegm(&tm);
+    /* timegm normalises 2026-02-30 to March 2: a time that does not format back to the same text
+     * does not exist (and "2026-1-5" is not RFC 3339) */
+    if (strcmp(util_rfc3339(t, back, sizeof(back)), s) != 0)
+        return -1;
+    *out = t;
     return 0;
 }
 

@@ -5,15 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parses a whole decimal string into [min, max]. No sign games, no trailing junk, no overflow.
- * Returns 0, or -1 if s is not such a number. */
+/* Parses a whole decimal string into [min, max]: digits with an optional "-", no "+", no leading
+ * zeros ("0" itself is fine), no trailing junk, no overflow. Returns 0, or -1 if s is not such a
+ * number. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Formats a unix time as RFC 3339 UTC ("2026-11-22T10:00:00Z") into buf (>= 21 bytes). Returns
  * buf. */
 char *util_rfc3339(int64_t t, char *buf, size_t len);
 
-/* Parses RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ". Returns 0, or -1. */
+/* Parses RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" of a time that exists (2026-02-30 does not). Returns
+ * 0, or -1. */
 int util_parse_rfc3339(const char *s, int64_t *out);
 
 /* Wall-clock unix seconds. */

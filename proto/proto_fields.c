@@ -48,6 +48,10 @@ proto_chars_ok(const char *s, size_t len, size_t min, size_t max, const char *se
 int
 proto_component_ok(const char *s, size_t len)
 {
+    /* "." and ".." are directory names wherever a component becomes a path segment (a URL, a
+     * file of the simulator or of update distribution) */
+    if (s != NULL && len <= 2 && len >= 1 && s[0] == '.' && s[len - 1] == '.')
+        return 0;
     return proto_chars_ok(s, len, 1, PROTO_COMPONENT_MAX, PROTO_COMPONENT_CHARS);
 }
 

@@ -32,7 +32,7 @@ int proto_stage_parse(const char *name, size_t len);
 int proto_name_index(const char *const *names, int first, int n, const char *name, size_t len);
 
 /* Each: 1 when s[0..len) follows the rule, else 0 (NULL s: 0). */
-int proto_component_ok(const char *s, size_t len); /* 1..64 of [a-z0-9._-] */
+int proto_component_ok(const char *s, size_t len); /* 1..64 of [a-z0-9._-], not "." or ".." */
 int proto_version_ok(const char *s, size_t len);   /* 1..32 of 0x21..0x7e */
 /* Exactly 2 * nbytes lower-case hex characters. */
 int proto_hex_ok(const char *s, size_t len, size_t nbytes);

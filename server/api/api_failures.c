@@ -44,14 +44,24 @@ query_time(api_req *r, const char *key, int64_t *out)
     return 1;
 }
 
-/* ?since= and ?until= (0 when absent); -1 with a 400 reply when malformed or since >= until. */
+/* ?since= and ?until=, each with whether it was given (an explicit 1970-01-01T00:00:00Z is a bound
+ * like any other). */
+struct window {
+    int64_t since, until;
+    int has_since, has_until;
+};
+
+/* The window of the query: since 0 and until INT64_MAX where absent. 0, or -1 with a 400 reply
+ * when malformed or when both are given and since >= until. */
 static int
-query_window(api_req *r, int64_t *since, int64_t *until)
+query_window(api_req *r, struct window *w)
 {
-    *since = *until = 0;
-    if (query_time(r, "since", since) < 0 || query_time(r, "until", until) < 0)
+    w->since = 0;
+    w->until = INT64_MAX;
+    if ((w->has_since = query_time(r, "since", &w->since)) < 0 ||
+        (w->has_until = query_time(r, "until", &w->until)) < 0)
         return -1;
-    if (*until > 0 && *since >= *until) {
+    if (w->has_since && w->has_until && w->since >= w->until) {
         api_error(r, 400, "bad_request", "'since' must be before 'until'");
         return -1;
     }
@@ -88,15 +98,18 @@ api_failure_buckets(api_req *r)
 {
     struct store_bucket_filter f;
     struct store_page pg;
+    struct window w;
     char next[API_CURSOR_BUF] = "";
     json_t *items = NULL;
     const char *sort = api_query(r, "sort");
 
     memset(&f, 0, sizeof(f));
-    if (query_component(r, &f.component) != 0 || query_window(r, &f.since, &f.until) != 0 ||
+    if (query_component(r, &f.component) != 0 || query_window(r, &w) != 0 ||
         api_query_i64(r, "product_id", 1, INT64_MAX, &f.product_id) < 0 ||
         api_query_i64(r, "group_id", 1, INT64_MAX, &f.group_id) < 0 || api_page(r, &pg) != 0)
         return;
+    f.since = w.since;
+    f.until = w.until;
     f.image_version = api_query(r, "image_version");
     if (f.image_version != NULL && !proto_version_ok(f.image_version, strlen(f.image_version))) {
         api_error(r, 400, "bad_request",
@@ -166,11 +179,12 @@ void
 api_crash_rates(api_req *r)
 {
     const char *component, *gran = api_query(r, "granularity");
-    int64_t since = 0, until = 0, step = DAY, span_max = RATES_DAILY_SPAN_MAX;
+    int64_t step = DAY, span_max = RATES_DAILY_SPAN_MAX;
+    struct window w;
     json_t *out = NULL;
     char a[32], b[32];
 
-    if (query_component(r, &component) != 0 || query_window(r, &since, &until) != 0)
+    if (query_component(r, &component) != 0 || query_window(r, &w) != 0)
         return;
     if (gran != NULL && strcmp(gran, "hour") == 0) {
         step = HOUR;
@@ -179,10 +193,9 @@ api_crash_rates(api_req *r)
         api_error(r, 400, "bad_request", "granularity must be hour or day");
         return;
     }
-    if (until == 0)
-        until = util_now();
-    if (since == 0)
-        since = until > RATES_DEFAULT_SPAN ? until - RATES_DEFAULT_SPAN : 0;
+    int64_t until = w.has_until ? w.until : util_now();
+    int64_t since = w.has_since ? w.since
+                                : (until > RATES_DEFAULT_SPAN ? until - RATES_DEFAULT_SPAN : 0);
     since -= since % step; /* whole periods */
     if (since >= until) {
         api_error(r, 400, "bad_request", "'since' must be before 'until'");
@@ -426,14 +439,14 @@ void
 api_failures_export(api_req *r)
 {
     const char *format = api_query(r, "format");
-    int64_t since = 0, until = 0;
+    struct window w;
     struct export *e = NULL;
 
     if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0)) {
         api_error(r, 400, "bad_request", "format must be csv or jsonl");
         return;
     }
-    if (query_window(r, &since, &until) != 0)
+    if (query_window(r, &w) != 0)
         return;
     if ((e = calloc(1, sizeof(*e))) == NULL) {
         api_error(r, 500, "internal", "out of memory");
@@ -441,8 +454,8 @@ api_failures_export(api_req *r)
     }
     e->st = r->app->st;
     e->tenant_id = r->tenant_id;
-    e->since = since;
-    e->until = until > 0 ? until : INT64_MAX;
+    e->since = w.since;
+    e->until = w.until;
     e->csv = strcmp(format, "csv") == 0;
     if (e->csv) {
         for (size_t i = 0; csv_columns[i] != NULL; i++) {

@@ -3,6 +3,7 @@
 #include "app.h"
 #include "devauth.h"
 #include "http_guard.h"
+#include "http_unescape.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -708,8 +709,9 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         close(listen_fd);

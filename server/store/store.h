@@ -481,8 +481,8 @@ struct store_bucket_filter {
     const char *image_version;
     int64_t product_id;
     int64_t group_id;
-    int64_t since; /* 0 = none */
-    int64_t until; /* 0 = none */
+    int64_t since; /* inclusive; 0 = none */
+    int64_t until; /* exclusive; INT64_MAX = none (0 is a bound: nothing before 1970) */
     enum store_bucket_sort sort;
 };
 /* Bucket: {"id", "signature", "component", "reason", "pc", "frames": [3 addresses at most],

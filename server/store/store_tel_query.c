@@ -305,7 +305,7 @@ store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter 
     if (pg->cursor != NULL && (rc = pair_cursor(pg->cursor, &k, &after)) != STORE_OK)
         goto out;
     int scan = f->image_version != NULL || f->product_id > 0 || f->group_id > 0 || f->since > 0 ||
-               f->until > 0;
+               f->until != INT64_MAX;
     c = store__take(s);
     rc = STORE_ERR;
     if ((st = store__prep(s, c, scan ? SQL_BUCKET_LIST_REPORTS : SQL_BUCKET_LIST)) == NULL)
@@ -315,7 +315,7 @@ store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter 
             sqlite3_bind_int64(st, 5, k) | sqlite3_bind_int64(st, 6, after);
     if (scan)
         b |= sqlite3_bind_int64(st, 7, f->since) |
-             sqlite3_bind_int64(st, 8, f->until > 0 ? f->until : INT64_MAX) |
+             sqlite3_bind_int64(st, 8, f->until) |
              store__bind_text(st, 9, f->image_version) | sqlite3_bind_int64(st, 10, f->product_id) |
              sqlite3_bind_int64(st, 11, f->group_id);
     if ((rc = store__bound(s, c, b)) != STORE_OK)

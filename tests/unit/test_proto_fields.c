@@ -21,9 +21,13 @@ test_component(void **state)
     assert_false(proto_component_ok(longest, PROTO_COMPONENT_MAX + 1));
     assert_false(proto_component_ok("", 0));
     assert_false(proto_component_ok(NULL, 3));
-    assert_false(proto_component_ok("Aegis", 5));       /* upper case */
-    assert_false(proto_component_ok("a b", 3));         /* space */
-    assert_false(proto_component_ok("a/b", 3));         /* a path */
+    assert_false(proto_component_ok("Aegis", 5)); /* upper case */
+    assert_false(proto_component_ok("a b", 3));   /* space */
+    assert_false(proto_component_ok("a/b", 3));   /* a path */
+    assert_false(proto_component_ok("..", 2));    /* path segments */
+    assert_false(proto_component_ok(".", 1));
+    assert_true(proto_component_ok("...", 3));
+    assert_true(proto_component_ok(".a", 2));
     assert_false(proto_component_ok("ab\0c", 4));       /* a NUL inside the length */
     assert_false(proto_component_ok("caf\xc3\xa9", 5)); /* not ASCII */
 }

@@ -57,7 +57,7 @@ test_bucket_normalisation(void **state)
 {
     struct fx *f = *state;
     char next[CURSOR_BUF];
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     mk_crash(f, 0, D1, 1, "1.0", "0x0800ABCD");
     mk_crash(f, 1, D1, 2, "1.0", "0x800abcd");
     mk_crash(f, 2, D1, 3, "1.0", "0x800abce");
@@ -116,7 +116,7 @@ test_dedup(void **state)
     assert_int_equal(f->r[0].result, STORE_REPORT_DUPLICATE);
     /* the bucket counted the crash once */
     char next[CURSOR_BUF];
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     json_t *items = bucket_list(f, f->ta, &flt, 10, NULL, next);
     assert_int_equal(json_array_size(items), 1);
     assert_int_equal(jint(json_array_get(items, 0), "count"), 1);
@@ -131,7 +131,7 @@ test_known_buckets_across_groups(void **state)
 {
     struct fx *f = *state;
     char next[CURSOR_BUF], err[256] = "";
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     json_t *b = NULL;
 
     mk_crash(f, 0, D1, 1, "1.0", "0x10");

@@ -13,7 +13,7 @@ test_retention_batches(void **state)
 {
     struct fx *f = *state;
     struct store_page pg = {NULL, 100};
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     char next[CURSOR_BUF];
     json_t *items = NULL;
     int purged = -1;
@@ -53,7 +53,7 @@ static void
 test_no_second_life_after_retention(void **state)
 {
     struct fx *f = *state;
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     char next[CURSOR_BUF];
     json_t *items = NULL;
     int purged = -1;

@@ -13,7 +13,7 @@ static size_t
 top_samples(struct fx *f, int64_t *ids, size_t max)
 {
     char next[CURSOR_BUF];
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     json_t *b = NULL, *items = bucket_list(f, f->ta, &flt, 1, NULL, next);
     assert_int_equal(store_bucket_get(f->s, f->ta, jint(json_array_get(items, 0), "id"), &b),
                      STORE_OK);
@@ -149,7 +149,7 @@ test_aggregates_and_rates(void **state)
     struct fx *f = *state;
     json_t *out = NULL, *b = NULL;
     char next[CURSOR_BUF];
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     /* hour 0: D1 and D2 run 1.0 for an hour each; D1 crashes twice, D2 once (same bucket) */
     mk_heartbeat(f, 0, D1, 1, "1.0", 3600);
     mk_heartbeat(f, 1, D2, 1, "1.0", 3600);
@@ -212,7 +212,7 @@ test_bucket_list_sort_filters_pages(void **state)
 {
     struct fx *f = *state;
     char next[CURSOR_BUF], cur[CURSOR_BUF];
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     /* bucket A (pc 0xa): 3 reports from D1; bucket B (0xb): 2 from D1, D2; bucket C (0xc): 1,
      * latest */
     mk_crash(f, 0, D1, 1, "1.0", "0xa");
@@ -271,7 +271,7 @@ test_isolation(void **state)
 {
     struct fx *f = *state;
     struct store_page pg = {NULL, 100};
-    struct store_bucket_filter flt = {0};
+    struct store_bucket_filter flt = {.until = INT64_MAX};
     char next[CURSOR_BUF];
     json_t *items = NULL, *b = NULL;
     int64_t t = 0, id = 0;

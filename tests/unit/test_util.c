@@ -207,6 +207,54 @@ test_write_file_relative(void **state)
     free(dir);
 }
 
+/* One spelling per number: what an id or a limit in a path, a query or the configuration may be. */
+static void
+test_parse_i64_is_strict(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_int_equal(util_parse_i64("0", 0, 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(util_parse_i64("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(util_parse_i64("-7", -10, 10, &v), 0);
+    assert_int_equal(v, -7);
+    const char *bad[] = {"",   "+1",  " 1",  "1 ",   "01",  "007",
+                         "-0", "-01", "1e3", "0x10", "--1", "9223372036854775808",
+                         NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        v = 99;
+        assert_int_equal(util_parse_i64(bad[i], INT64_MIN, INT64_MAX, &v), -1);
+        assert_int_equal(v, 99);
+    }
+    assert_int_equal(util_parse_i64("11", 0, 10, &v), -1);
+}
+
+/* Times that exist, written as the service writes them. */
+static void
+test_parse_rfc3339_is_strict(void **state)
+{
+    (void)state;
+    int64_t t = -1;
+    assert_int_equal(util_parse_rfc3339("1970-01-01T00:00:00Z", &t), 0);
+    assert_int_equal(t, 0);
+    assert_int_equal(util_parse_rfc3339("2026-02-28T23:59:59Z", &t), 0);
+    assert_int_equal(util_parse_rfc3339("2028-02-29T00:00:00Z", &t), 0); /* a leap year */
+    const char *bad[] = {"2026-02-30T00:00:00Z",
+                         "2026-02-29T00:00:00Z",
+                         "2026-04-31T10:00:00Z",
+                         "2026-13-01T00:00:00Z",
+                         "2026-01-01T24:00:00Z",
+                         "2026-01-01T00:60:00Z",
+                         "2026-1-05T00:00:00Z",
+                         "2026-01-01T00:00:00",
+                         "2026-01-01 00:00:00Z",
+                         "2026-01-01T00:00:00+00:00",
+                         NULL};
+    for (size_t i = 0; bad[i] != NULL; i++)
+        assert_int_equal(util_parse_rfc3339(bad[i], &t), -1);
+}
+
 int
 main(void)
 {
@@ -218,6 +266,8 @@ main(void)
         cmocka_unit_test(test_write_file_replaces_atomically),
         cmocka_unit_test(test_write_file_error_leaves_no_temp),
         cmocka_unit_test(test_write_file_relative),
+        cmocka_unit_test(test_parse_i64_is_strict),
+        cmocka_unit_test(test_parse_rfc3339_is_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
