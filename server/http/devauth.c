@@ -17,17 +17,23 @@
 
 #define CACHE_SLOTS 64
 #define CACHE_TTL_NS (5ull * 1000000000ull)
+/* A chain that does not verify reloads its tenant's CAs at most this often (per cache slot), so a
+ * stranger's certificates cannot make every request read the database. */
+#define RELOAD_MIN_NS (200ull * 1000000ull)
 #define MAX_CHAIN 4
 
 struct cache_slot {
     int64_t tenant_id;
-    uint64_t loaded_ns;
-    X509_STORE *trust; /* the tenant's unexpired issuing CAs */
+    uint64_t loaded_ns; /* when the load that made trust began (util_mono_ns) */
+    uint64_t reload_ns; /* when the last reload after a failed chain began */
+    int reloading;      /* such a reload is running (outside the lock) */
+    X509_STORE *trust;  /* the tenant's unexpired issuing CAs */
 };
 
 struct devauth {
     store *st;
     pthread_mutex_t lock;
+    pthread_cond_t reloaded; /* signalled when a reload ends; uses CLOCK_MONOTONIC */
     struct cache_slot slots[CACHE_SLOTS];
 };
 
@@ -41,6 +47,11 @@ devauth_new(store *st)
     if (d == NULL)
         return NULL;
     d->st = st;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->reloaded, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&d->lock, NULL);
     return d;
 }
@@ -52,6 +63,7 @@ devauth_free(devauth *d)
         return;
     for (int i = 0; i < CACHE_SLOTS; i++)
         X509_STORE_free(d->slots[i].trust);
+    pthread_cond_destroy(&d->reloaded);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }
@@ -101,9 +113,24 @@ out:
     return trust;
 }
 
-/* The tenant's trust store, from the cache or freshly loaded; the caller frees its reference. */
+/* Caches trust (taking a reference) as the tenant's, loaded at loaded_ns, unless the slot already
+ * holds a later load of that tenant. Called with the lock held. */
+static void
+slot_put(struct cache_slot *slot, int64_t tenant_id, X509_STORE *trust, uint64_t loaded_ns)
+{
+    if (slot->trust != NULL && slot->tenant_id == tenant_id && slot->loaded_ns > loaded_ns)
+        return;
+    X509_STORE_up_ref(trust);
+    X509_STORE_free(slot->trust);
+    slot->trust = trust;
+    slot->tenant_id = tenant_id;
+    slot->loaded_ns = loaded_ns;
+}
+
+/* The tenant's trust store, from the cache or freshly loaded; the caller frees its reference.
+ * *loaded_ns gets when its load began. */
 static X509_STORE *
-tenant_trust(devauth *d, int64_t tenant_id, int64_t now)
+tenant_trust(devauth *d, int64_t tenant_id, int64_t now, uint64_t *loaded_ns)
 {
     uint64_t t = util_mono_ns();
     struct cache_slot *slot = &d->slots[(uint64_t)tenant_id % CACHE_SLOTS];
@@ -112,19 +139,67 @@ tenant_trust(devauth *d, int64_t tenant_id, int64_t now)
     if (slot->trust != NULL && slot->tenant_id == tenant_id && t - slot->loaded_ns < CACHE_TTL_NS) {
         trust = slot->trust;
         X509_STORE_up_ref(trust);
+        *loaded_ns = slot->loaded_ns;
     }
     pthread_mutex_unlock(&d->lock);
     if (trust != NULL)
         return trust;
     trust = load_trust(d, tenant_id, now);
+    *loaded_ns = t;
     if (trust == NULL)
         return NULL;
     pthread_mutex_lock(&d->lock);
-    X509_STORE_free(slot->trust);
-    slot->trust = trust;
-    slot->tenant_id = tenant_id;
-    slot->loaded_ns = t;
-    X509_STORE_up_ref(trust);
+    slot_put(slot, tenant_id, trust, t);
+    pthread_mutex_unlock(&d->lock);
+    return trust;
+}
+
+/* Waits on the reload condition until the slot may reload again (or a reload ends). Called with
+ * the lock held. */
+static void
+wait_reload(devauth *d, const struct cache_slot *slot)
+{
+    if (slot->reloading) {
+        pthread_cond_wait(&d->reloaded, &d->lock);
+        return;
+    }
+    uint64_t at = slot->reload_ns + RELOAD_MIN_NS;
+    struct timespec ts = {.tv_sec = (time_t)(at / 1000000000ull),
+                          .tv_nsec = (long)(at % 1000000000ull)};
+    pthread_cond_timedwait(&d->reloaded, &d->lock, &ts);
+}
+
+/* A trust store of the tenant whose load began at or after since (a monotonic time), or NULL: the
+ * cached one if it is that recent, else a fresh load. Reloads of a slot are at least RELOAD_MIN_NS
+ * apart; a caller that comes sooner waits for its turn rather than being refused, so a CA committed
+ * before since is always seen. The caller frees its reference. */
+static X509_STORE *
+tenant_trust_since(devauth *d, int64_t tenant_id, int64_t now, uint64_t since)
+{
+    struct cache_slot *slot = &d->slots[(uint64_t)tenant_id % CACHE_SLOTS];
+    X509_STORE *trust = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        if (slot->trust != NULL && slot->tenant_id == tenant_id && slot->loaded_ns >= since) {
+            trust = slot->trust;
+            X509_STORE_up_ref(trust);
+            break;
+        }
+        uint64_t t = util_mono_ns();
+        if (!slot->reloading && t - slot->reload_ns >= RELOAD_MIN_NS) {
+            slot->reloading = 1;
+            slot->reload_ns = t;
+            pthread_mutex_unlock(&d->lock);
+            trust = load_trust(d, tenant_id, now);
+            pthread_mutex_lock(&d->lock);
+            slot->reloading = 0;
+            if (trust != NULL)
+                slot_put(slot, tenant_id, trust, t);
+            pthread_cond_broadcast(&d->reloaded);
+            break;
+        }
+        wait_reload(d, slot);
+    }
     pthread_mutex_unlock(&d->lock);
     return trust;
 }
@@ -206,6 +281,31 @@ parse_chain(const struct devauth_cert *chain, size_t n, X509 **leaf, STACK_OF(X5
     return *leaf != NULL ? 0 : -1;
 }
 
+/* Verifies the chain against the tenant's CAs. `aegisctl pki rotate` commits a new CA before
+ * anything is issued from it, so when the chain fails against a trust store loaded before this
+ * call began, the CAs are read once more: that load sees every CA of any certificate the service
+ * (this daemon or another on the database) issued before the device connected. */
+static enum devauth_result
+verify_tenant_chain(devauth *d, int64_t tenant_id, X509 *leaf, STACK_OF(X509) * untrusted,
+                    int64_t now, char *err, size_t errlen)
+{
+    enum devauth_result rc = DEVAUTH_BAD_CERT;
+    uint64_t since = util_mono_ns(), loaded_ns = 0;
+    X509_STORE *trust = tenant_trust(d, tenant_id, now, &loaded_ns);
+    if (trust != NULL)
+        rc = verify_chain(trust, leaf, untrusted, now, err, errlen);
+    if (rc == DEVAUTH_BAD_CERT && trust != NULL && loaded_ns < since) {
+        X509_STORE_free(trust);
+        trust = tenant_trust_since(d, tenant_id, now, since);
+        if (trust != NULL)
+            rc = verify_chain(trust, leaf, untrusted, now, err, errlen);
+    }
+    if (trust == NULL)
+        snprintf(err, errlen, "client certificate refused: unknown issuer");
+    X509_STORE_free(trust);
+    return rc;
+}
+
 enum devauth_result
 devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t now,
                struct devauth_identity *id, char *err, size_t errlen)
@@ -213,7 +313,6 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
     enum devauth_result rc = DEVAUTH_BAD_CERT;
     X509 *leaf = NULL;
     STACK_OF(X509) *untrusted = NULL;
-    X509_STORE *trust = NULL;
 
     memset(id, 0, sizeof(*id));
     if (n == 0) {
@@ -228,12 +327,7 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
         snprintf(err, errlen, "client certificate does not name an Aegis device");
         goto out;
     }
-    trust = tenant_trust(d, id->tenant_id, now);
-    if (trust == NULL) {
-        snprintf(err, errlen, "client certificate refused: unknown issuer");
-        goto out;
-    }
-    rc = verify_chain(trust, leaf, untrusted, now, err, errlen);
+    rc = verify_tenant_chain(d, id->tenant_id, leaf, untrusted, now, err, errlen);
     if (rc != DEVAUTH_OK)
         goto out;
     id->not_before = asn1_time_unix(X509_get0_notBefore(leaf));
@@ -241,7 +335,6 @@ devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t n
     serial_hex(leaf, id->serial, sizeof(id->serial));
     rc = check_device(d, id, err, errlen);
 out:
-    X509_STORE_free(trust);
     X509_free(leaf);
     sk_X509_pop_free(untrusted, X509_free);
     if (rc != DEVAUTH_OK)

@@ -6,8 +6,11 @@
  *     within its validity, and has the clientAuth purpose;
  *   - the device exists, is claimed by that tenant, and is not blocked at this moment (checked on
  *     every call, so a block takes effect on the next request).
- * Tenant trust stores are cached for a few seconds, so a CA added by `aegisctl pki rotate` is
- * picked up without a restart. Thread-safe. */
+ * Tenant trust stores are cached for a few seconds. A chain that does not verify against a cached
+ * store loaded before the call began is checked once more against the tenant's CAs read from the
+ * database then, so a certificate from a CA just added by `aegisctl pki rotate` (by any process on
+ * the database) is never refused. Such reloads are at most one per cache slot (tenant) per 200 ms;
+ * a call that needs one sooner waits, at most that long, instead of being refused. Thread-safe. */
 #ifndef AEGIS_DEVAUTH_H
 #define AEGIS_DEVAUTH_H
 
