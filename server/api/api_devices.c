@@ -402,13 +402,13 @@ api_devices_claim(api_req *r)
     const char *id, *code;
     int64_t group_id = 0;
     json_t *obj = NULL;
-    char hash[PROTO_HASH_HEX + 1];
     int rc;
 
     if (device_param(r, &id) != 0 || claim_body(r, &group_id, &code) != 0)
         return;
     struct store_actor a = api_actor(r);
     if (code != NULL) {
+        char hash[PROTO_HASH_HEX + 1];
         transfer_hash(code, strlen(code), hash);
         rc = store_device_claim_transfer(r->app->st, r->tenant_id, id, group_id, hash, &a, &obj);
     } else {
