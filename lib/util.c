@@ -158,7 +158,7 @@ temp_create(const char *path, unsigned mode, char *tmp, char *dir)
         return -1;
     }
     if (dlen == 0)
-        strcpy(dir, ".");
+        snprintf(dir, PATH_MAX, ".");
     else
         snprintf(dir, PATH_MAX, "%.*s", (int)(dlen > 1 ? dlen - 1 : 1), path);
     for (int tries = 0; tries < 16; tries++) {

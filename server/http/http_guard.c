@@ -11,7 +11,7 @@ struct guard_scan {
     int te_not_chunked;
     const char *bad;            /* the first rule broken, or NULL */
     uintptr_t block, block_end; /* the request line and headers in libmicrohttpd's read buffer */
-    uintptr_t value_end;        /* where the previous header's value ended, or 0 */
+    const char *value_end;      /* where the previous header's value ended, or NULL */
 };
 
 /* libmicrohttpd 0.9.75 keeps each header in place in its read buffer, turns the CR and LF that end
@@ -20,14 +20,15 @@ struct guard_scan {
  * only NULs, CR, LF and blanks belong there. A header outside the buffer was moved there by
  * libmicrohttpd's joining of an obs-fold continuation line (RFC 9112 §5.2: reject). */
 static const char *
-check_gap(struct guard_scan *s, uintptr_t next)
+check_gap(struct guard_scan *s, const char *next)
 {
-    if (s->value_end == 0)
+    if (s->value_end == NULL)
         return NULL;
-    if (next < s->value_end || next > s->block_end)
+    /* addresses compared as integers: next may lie outside the buffer (a moved header) */
+    if ((uintptr_t)next < (uintptr_t)s->value_end || (uintptr_t)next > s->block_end)
         return "obsolete line folding in a header";
-    for (uintptr_t p = s->value_end; p < next; p++)
-        if (strchr(" \t\r\n", *(const char *)p) == NULL) /* the NUL terminator matches too */
+    for (const char *p = s->value_end; p < next; p++)
+        if (strchr(" \t\r\n", *p) == NULL) /* the NUL terminator matches too */
             return "NUL byte in a header value";
     return NULL;
 }
@@ -47,10 +48,10 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size
 {
     struct guard_scan *s = cls;
     (void)kind;
-    s->bad = check_gap(s, (uintptr_t)key);
+    s->bad = check_gap(s, key);
     if (s->bad == NULL && ((uintptr_t)value < s->block || (uintptr_t)value > s->block_end))
         s->bad = "obsolete line folding in a header";
-    s->value_end = (uintptr_t)value + value_size;
+    s->value_end = value != NULL ? value + value_size : NULL;
     if (s->bad == NULL && key_size == 0)
         s->bad = "empty header name";
     for (size_t i = 0; i < key_size && s->bad == NULL; i++)
@@ -81,7 +82,7 @@ http_guard_check(struct MHD_Connection *c, const char *method, const char *versi
     s.block_end = s.block + (ci != NULL ? ci->header_size : 0);
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &s);
     if (s.bad == NULL)
-        s.bad = check_gap(&s, s.block_end);
+        s.bad = check_gap(&s, method + (s.block_end - s.block));
     if (s.bad == NULL && s.content_length > 1)
         s.bad = "more than one Content-Length header";
     if (s.bad == NULL && s.transfer_encoding > 0 && s.content_length > 0)
