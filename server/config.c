@@ -38,6 +38,8 @@ static const struct key_def keys[] = {
     {"import_max_bytes", INT(import_max_bytes, 1024, 256 * 1024 * 1024)},
     {"drain_timeout", INT(drain_timeout_s, 0, 600)},
     {"per_ip_connections", INT(per_ip_connections, 0, 100000)},
+    {"header_timeout", INT(header_timeout_s, 1, 3600)},
+    {"min_body_rate", INT(min_body_rate, 0, 1000000000)},
     {"cert_lifetime", INT(cert_lifetime_s, 3600, 7 * 86400)},
     {"nonce_ttl", INT(nonce_ttl_s, 5, 3600)},
     {"challenge_rate", INT(challenge_rate, 1, 1000000)},
@@ -66,7 +68,9 @@ config_defaults(struct config *c)
     c->max_body_bytes = 1024 * 1024;
     c->import_max_bytes = 8 * 1024 * 1024;
     c->drain_timeout_s = 10;
-    c->per_ip_connections = 0;
+    c->per_ip_connections = 64;
+    c->header_timeout_s = 10;
+    c->min_body_rate = 256;
     c->cert_lifetime_s = 86400;
     c->nonce_ttl_s = 60;
     c->challenge_rate = 50;

@@ -28,6 +28,8 @@ struct config {
     int64_t import_max_bytes;
     int64_t drain_timeout_s;
     int64_t per_ip_connections;
+    int64_t header_timeout_s; /* TLS handshake + request head must be done within (http_conns.h) */
+    int64_t min_body_rate;    /* bytes per s a request body must average after header_timeout */
     int64_t cert_lifetime_s;
     int64_t nonce_ttl_s;
     int64_t challenge_rate;  /* attestation challenges (and, apart, attempts) per s per address */

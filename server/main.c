@@ -22,12 +22,14 @@
 #include "version.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #define PEM_MAX (64 * 1024)
@@ -219,6 +221,36 @@ open_rate_limits(struct daemon_state *d)
     return d->app.challenge_rl != NULL && d->app.telemetry_rl != NULL ? 0 : -1;
 }
 
+/* Descriptors the daemon needs besides its connections: database, log, listen socket, the
+ * event-loop pipes and polls of libmicrohttpd's threads, files read at start. */
+#define NOFILE_RESERVE 256
+
+/* Raises the soft open-files limit (up to the hard one) to what max_connections needs: at the
+ * usual soft limit of 1024 a full connection table would leave accept() failing with EMFILE. */
+static void
+raise_nofile(const struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->max_connections + NOFILE_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("msg=\"cannot read the open files limit: %s\"", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur < need) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = old;
+    }
+    if (rl.rlim_cur < need)
+        log_warn("msg=\"open files limit below what max_connections needs\" limit=%llu "
+                 "needed=%llu",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+    else
+        log_info("msg=\"open files limit\" limit=%llu needed=%llu", (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)need);
+}
+
 /* The steps before HTTPS, in order; each logs its own failure (out of memory aside). */
 static int
 open_all(struct daemon_state *d)
@@ -226,6 +258,7 @@ open_all(struct daemon_state *d)
     if (sodium_init() < 0 || setup_logging(&d->cfg) != 0)
         return -1;
     log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d->cfg.data_dir);
+    raise_nofile(&d->cfg);
     if (open_store(d) != 0 || open_signer(d) != 0 || open_rate_limits(d) != 0 ||
         open_metrics(d) != 0)
         return -1;

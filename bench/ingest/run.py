@@ -123,7 +123,7 @@ def main():
     sim = harness.binary("aegis-sim")
     d = harness.Daemon(config={"challenge_rate": "1000000", "challenge_burst": "1000000",
                                "telemetry_rate": "1000000", "telemetry_burst": "1000000",
-                               "max_connections": "4096"}, log_level="warn")
+                               "max_connections": "4096", "per_ip_connections": "0"}, log_level="warn")
     fleet_root = tempfile.mkdtemp(prefix="aegis-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     nginx = None
     try:

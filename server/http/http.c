@@ -2,6 +2,7 @@
 
 #include "app.h"
 #include "devauth.h"
+#include "http_conns.h"
 #include "http_guard.h"
 #include "http_unescape.h"
 #include "log.h"
@@ -13,7 +14,6 @@
 #include <assert.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -50,6 +50,13 @@ struct http_server {
     /* The session ticket master key: made at start, in memory only, wiped at stop. GnuTLS derives
      * the keys that encrypt tickets from it and rotates them on its own (time-based). */
     gnutls_datum_t ticket_key;
+    http_conns *conns; /* deadlines and eviction (http_conns.h) */
+};
+
+/* libmicrohttpd's socket context: what lives as long as one connection. */
+struct conn_ctx {
+    struct devauth_conn auth; /* devauth's per-connection cache */
+    struct http_conn track;   /* in server->conns */
 };
 
 enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
@@ -69,50 +76,10 @@ struct request {
     char peer[INET6_ADDRSTRLEN];
     struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
     struct http_server *server;
+    struct http_conn *track;      /* the connection's deadlines; NULL if it has no context */
     int deferred;                 /* api_defer was called: the reply comes from another thread */
     enum defer_state defer_state; /* under server->defer_lock */
 };
-
-int
-http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen)
-{
-    struct addrinfo hints, *res = NULL;
-    char portstr[8];
-    int fd = -1, one = 1;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    int gai = getaddrinfo(host, portstr, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "listen %s:%d: %s", host, port, gai_strerror(gai));
-        goto fail;
-    }
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "listen %s:%d: %m", host, port);
-        goto fail;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        snprintf(err, errlen, "getsockname: %m");
-        goto fail;
-    }
-    *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    freeaddrinfo(res);
-    return fd;
-fail:
-    if (res != NULL)
-        freeaddrinfo(res);
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
 
 static size_t
 route_limit(const struct http_server *h, int route)
@@ -218,7 +185,8 @@ authenticate_device(struct request *q)
     }
     const union MHD_ConnectionInfo *sc =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct devauth_conn *cache = sc != NULL ? sc->socket_context : NULL;
+    struct conn_ctx *ctx = sc != NULL ? sc->socket_context : NULL;
+    struct devauth_conn *cache = ctx != NULL ? &ctx->auth : NULL;
     enum devauth_result rc = devauth_verify_cached(r->app->devauth, cache, chain, n, util_now(),
                                                    &q->device, err, sizeof(err));
     switch (rc) {
@@ -339,10 +307,19 @@ api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read
     r->status = status;
 }
 
+/* Moves the request's connection to state st (http_conns.h). */
+static void
+track_state(struct request *q, enum http_conn_state st)
+{
+    if (q->track != NULL)
+        http_conn_set(q->track, st);
+}
+
 static enum MHD_Result
 queue_reply(struct request *q, struct MHD_Connection *c)
 {
     api_req *r = &q->r;
+    track_state(q, HTTP_CONN_BUSY); /* a slow reader is bounded by connection_timeout */
     char *buf = NULL;
     size_t len = 0;
     const char *ctype = "application/json";
@@ -409,6 +386,10 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     q->limit = route_limit(h, q->route);
     peer_name(c, q->peer, sizeof(q->peer));
     memcpy(q->r.peer, q->peer, sizeof(q->r.peer));
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *ctx = sc != NULL ? sc->socket_context : NULL;
+    q->track = ctx != NULL ? &ctx->track : NULL;
     return q;
 }
 
@@ -565,6 +546,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         if (q == NULL)
             return MHD_NO;
         *con_cls = q;
+        track_state(q, HTTP_CONN_BODY);
         return on_headers(h, q, c, method, version);
     }
     if (q->answered) {
@@ -574,6 +556,8 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (q->deferred)
         return resume_deferred(h, q, c);
     if (*upload_size > 0) {
+        if (q->track != NULL)
+            http_conn_body(q->track, *upload_size);
         /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
          * body is read and dropped, up to a bound past which the connection is cut. */
         if (q->too_large || append_body(q, upload, *upload_size) != 0) {
@@ -585,6 +569,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         *upload_size = 0;
         return MHD_YES;
     }
+    track_state(q, HTTP_CONN_BUSY);
     if (q->too_large)
         reply_too_large(q);
     else
@@ -616,6 +601,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (q == NULL)
         return;
     uint64_t dur = util_mono_ns() - q->start_ns;
+    track_state(q, HTTP_CONN_IDLE);
     int status = q->r.status;
     metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
     char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];
@@ -637,16 +623,27 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 {
     struct http_server *h = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        /* NULL on allocation failure: devauth then verifies on every request. */
-        *socket_context = calloc(1, sizeof(struct devauth_conn));
+        struct conn_ctx *ctx = calloc(1, sizeof(*ctx));
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        assert(fi != NULL);
+        *socket_context = ctx;
+        if (ctx == NULL) {
+            /* An untracked connection would escape every deadline: refuse it. */
+            shutdown(fi->connect_fd, SHUT_RDWR);
+        } else {
+            http_conns_add(h->conns, &ctx->track, fi->connect_fd);
+        }
         /* libmicrohttpd has made the TLS session but not yet run its handshake. Without tickets
          * a reconnecting device pays a full handshake each time. */
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci != NULL && ci->tls_session != NULL && h->ticket_key.data != NULL)
             gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &h->ticket_key);
-    } else {
-        free(*socket_context);
+    } else if (*socket_context != NULL) {
+        struct conn_ctx *ctx = *socket_context;
+        http_conns_remove(h->conns, &ctx->track);
+        free(ctx);
         *socket_context = NULL;
     }
     metrics_connection(h->app->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
@@ -694,6 +691,11 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     if (gnutls_session_ticket_key_generate(&h->ticket_key) != GNUTLS_E_SUCCESS)
         h->ticket_key.data = NULL; /* no resumption, full handshakes only */
     const struct config *cfg = app->cfg;
+    struct http_conns_limits lim = {cfg->max_connections, cfg->header_timeout_s,
+                                    cfg->connection_timeout_s, cfg->min_body_rate};
+    h->conns = http_conns_start(&lim, err, errlen);
+    if (h->conns == NULL)
+        goto fail;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
     /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
      * connection whose handshake waits for the client in a zero-timeout loop (measured: three times
@@ -714,13 +716,16 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
-        close(listen_fd);
-        ticket_key_free(h);
-        pthread_mutex_destroy(&h->defer_lock);
-        free(h);
-        return NULL;
+        goto fail;
     }
     return h;
+fail:
+    close(listen_fd);
+    http_conns_stop(h->conns);
+    ticket_key_free(h);
+    pthread_mutex_destroy(&h->defer_lock);
+    free(h);
+    return NULL;
 }
 
 void
@@ -749,6 +754,7 @@ http_stop(http_server *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->mhd);
+    http_conns_stop(h->conns); /* after libmicrohttpd: it removed every connection */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
     ticket_key_free(h);

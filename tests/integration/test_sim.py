@@ -33,9 +33,10 @@ OTHER_TENANT = [FLEET + 9, FLEET + 10]
 TOTAL = FLEET + 11
 
 SIM_CONFIG = {
-    # every simulated device connects from 127.0.0.1: lift the per-address challenge limit
+    # every simulated device connects from 127.0.0.1: lift the per-address challenge and connection limits
     "challenge_rate": 100000,
     "challenge_burst": 100000,
+    "per_ip_connections": 0,
 }
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"

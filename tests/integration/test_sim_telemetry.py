@@ -26,7 +26,8 @@ THROTTLED = 6  # devices of the rate-limit scenario, after those
 TOTAL = FLEET + SMALL + THROTTLED
 
 CONFIG = {
-    # every simulated device connects from 127.0.0.1
+    # every simulated device connects from 127.0.0.1 (so no per-address connection limit either)
+    "per_ip_connections": 0,
     "challenge_rate": 100000,
     "challenge_burst": 100000,
     "telemetry_rate": 100000,

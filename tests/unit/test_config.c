@@ -79,7 +79,7 @@ test_defaults(void **state)
     assert_int_equal(c.max_body_bytes, 1024 * 1024);
     assert_int_equal(c.import_max_bytes, 8 * 1024 * 1024);
     assert_int_equal(c.drain_timeout_s, 10);
-    assert_int_equal(c.per_ip_connections, 0);
+    assert_int_equal(c.per_ip_connections, 64);
     assert_int_equal(c.cert_lifetime_s, 86400);
     assert_int_equal(c.nonce_ttl_s, 60);
 }

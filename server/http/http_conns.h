@@ -1,0 +1,67 @@
+/* http_conns: the connection deadlines libmicrohttpd 0.9.75 does not have. Its own timeout
+ * (connection_timeout) is an inactivity timer that every byte resets, so a client that sends one
+ * byte a second holds a connection for ever. This module tracks every connection and, from one
+ * sweeper thread, closes those that miss a deadline:
+ *   - the TLS handshake plus the first request head must be complete header_timeout after accept;
+ *   - a request body must come at min_body_rate on average once header_timeout has passed;
+ *   - a keep-alive connection must have a complete next head within connection_timeout plus
+ *     header_timeout of its last reply;
+ * and, near max_connections, lets idle keep-alive connections and old ones still without a
+ * request head give way (oldest first), so that new clients can be accepted.
+ * A connection is closed with shutdown(2) on its socket: libmicrohttpd sees the end of the stream
+ * and cleans the connection up in its own thread. */
+#ifndef AEGIS_HTTP_CONNS_H
+#define AEGIS_HTTP_CONNS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum http_conn_state {
+    HTTP_CONN_HEAD, /* TLS handshake or request head in progress */
+    HTTP_CONN_BODY, /* head complete, body being read */
+    HTTP_CONN_BUSY, /* being handled or answered: no deadline here */
+    HTTP_CONN_IDLE  /* keep-alive, between requests */
+};
+
+/* One tracked connection. The caller owns the memory (libmicrohttpd's socket context) and keeps it
+ * valid from http_conns_add until http_conns_remove. */
+struct http_conn {
+    struct http_conn *prev, *next; /* in accept order, under the set's lock */
+    int fd;
+    int shut;                   /* shutdown already called, under the set's lock */
+    atomic_int state;           /* enum http_conn_state */
+    atomic_uint_fast64_t since; /* monotonic ns when the state began */
+    atomic_uint_fast64_t body;  /* bytes of the current request body */
+};
+
+struct http_conns_limits {
+    int64_t max_connections;
+    int64_t header_timeout_s;
+    int64_t idle_timeout_s; /* connection_timeout */
+    int64_t min_body_rate;  /* bytes per s; 0 = no minimum */
+};
+
+typedef struct http_conns http_conns;
+
+/* Starts the sweeper thread. Returns the set (free with http_conns_stop) or NULL with a message in
+ * err. */
+http_conns *http_conns_start(const struct http_conns_limits *lim, char *err, size_t errlen);
+
+/* Stops the sweeper and frees the set; every connection must have been removed (call after
+ * MHD_stop_daemon). NULL is a no-op. */
+void http_conns_stop(http_conns *s);
+
+/* Tracks c (socket fd) from now on, in state HTTP_CONN_HEAD. */
+void http_conns_add(http_conns *s, struct http_conn *c, int fd);
+
+/* Stops tracking c; after this the sweeper no longer touches its socket. */
+void http_conns_remove(http_conns *s, struct http_conn *c);
+
+/* Moves c to state st from now on (a new body starts at 0 bytes). */
+void http_conn_set(struct http_conn *c, enum http_conn_state st);
+
+/* Counts n more body bytes on c. */
+void http_conn_body(struct http_conn *c, size_t n);
+
+#endif
