@@ -194,8 +194,8 @@ api_crash_rates(api_req *r)
         return;
     }
     int64_t until = w.has_until ? w.until : util_now();
-    int64_t since = w.has_since ? w.since
-                                : (until > RATES_DEFAULT_SPAN ? until - RATES_DEFAULT_SPAN : 0);
+    int64_t since =
+        w.has_since ? w.since : (until > RATES_DEFAULT_SPAN ? until - RATES_DEFAULT_SPAN : 0);
     since -= since % step; /* whole periods */
     if (since >= until) {
         api_error(r, 400, "bad_request", "'since' must be before 'until'");

@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 /* The wire's limits are proto_event.h's (PROTO_EVIDENCE_*); these are what they decode to. */
-#define ATTEST_CSR_DER_MAX (PROTO_EVIDENCE_CSR_MAX / 4 * 3) /* base64 of the PEM decodes to less   \
+#define ATTEST_CSR_DER_MAX                                                                         \
+    (PROTO_EVIDENCE_CSR_MAX / 4 * 3)                        /* base64 of the PEM decodes to less   \
                                                              */
 #define ATTEST_SIG_MAX (PROTO_EVIDENCE_SIG_B64_MAX / 4 * 3) /* a P-256 DER signature is <= 72 */
 #define ATTEST_SERIAL_HEX_MAX 80

@@ -314,8 +314,7 @@ store_bucket_list(store *s, int64_t tenant_id, const struct store_bucket_filter 
             sqlite3_bind_int(st, 3, pg->limit + 1) | sqlite3_bind_int(st, 4, (int)f->sort) |
             sqlite3_bind_int64(st, 5, k) | sqlite3_bind_int64(st, 6, after);
     if (scan)
-        b |= sqlite3_bind_int64(st, 7, f->since) |
-             sqlite3_bind_int64(st, 8, f->until) |
+        b |= sqlite3_bind_int64(st, 7, f->since) | sqlite3_bind_int64(st, 8, f->until) |
              store__bind_text(st, 9, f->image_version) | sqlite3_bind_int64(st, 10, f->product_id) |
              sqlite3_bind_int64(st, 11, f->group_id);
     if ((rc = store__bound(s, c, b)) != STORE_OK)
