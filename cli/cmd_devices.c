@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #define IMPORT_FILE_MAX ((size_t)256 * 1024 * 1024)
@@ -201,28 +202,70 @@ out:
     return rc;
 }
 
+/* The one-time transfer code in file (its first line), into out. Returns 0, or an exit code. */
+static int
+read_transfer_code(const char *file, char *out, size_t outlen)
+{
+    size_t len = 0;
+    char *text = util_read_file(file, 1024, &len);
+    if (text == NULL) {
+        ctl_err("--transfer-code-file: cannot read %s", file);
+        return CTL_EXIT_LOCAL;
+    }
+    text[strcspn(text, "\r\n")] = '\0';
+    int ok = text[0] != '\0' && strlen(text) < outlen;
+    if (ok)
+        snprintf(out, outlen, "%s", text);
+    sodium_memzero(text, len);
+    free(text);
+    if (!ok) {
+        ctl_err("--transfer-code-file: %s holds no transfer code", file);
+        return CTL_EXIT_LOCAL;
+    }
+    return 0;
+}
+
 static int
 ctl_devices_claim(struct ctl *c, int argc, char **argv)
 {
-    const char *group = NULL;
-    const struct ctl_opt opts[] = {{"--group", CTL_OPT_STR, &group, NULL}, {NULL, 0, NULL, NULL}};
-    char path[128];
-    int64_t gid;
-    int ec;
+    const char *group = NULL, *code_file = NULL;
+    const struct ctl_opt opts[] = {{"--group", CTL_OPT_STR, &group, NULL},
+                                   {"--transfer-code-file", CTL_OPT_STR, &code_file, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    char path[128], code[128];
+    int64_t gid = 0;
+    int ec, rc;
     if (ctl_args_device(c, argc, argv, opts, "/claim", path, sizeof(path), &ec) != 0)
         return ec;
-    if (group == NULL)
+    if (group == NULL && code_file == NULL)
         return ctl_show(c, "POST", path, NULL); /* the body is optional */
-    if (ctl_parse_id(c, "--group", group, &gid) != 0)
+    if (group != NULL && ctl_parse_id(c, "--group", group, &gid) != 0)
         return CTL_EXIT_USAGE;
-    json_t *body = json_pack("{s:I}", "group_id", (json_int_t)gid);
-    if (body == NULL) {
+    if (code_file != NULL && (rc = read_transfer_code(code_file, code, sizeof(code))) != 0)
+        return rc;
+    json_t *body = json_object();
+    if (body == NULL ||
+        (gid > 0 && json_object_set_new(body, "group_id", json_integer(gid)) != 0) ||
+        (code_file != NULL && json_object_set_new(body, "transfer_code", json_string(code)) != 0)) {
+        json_decref(body);
+        sodium_memzero(code, sizeof(code));
         ctl_err("out of memory");
         return CTL_EXIT_LOCAL;
     }
-    int rc = ctl_show(c, "POST", path, body);
+    rc = ctl_show(c, "POST", path, body);
     json_decref(body);
+    sodium_memzero(code, sizeof(code));
     return rc;
+}
+
+static int
+ctl_devices_transfer(struct ctl *c, int argc, char **argv)
+{
+    char path[128];
+    int ec;
+    if (ctl_args_device(c, argc, argv, NULL, "/transfer", path, sizeof(path), &ec) != 0)
+        return ec;
+    return ctl_show(c, "POST", path, NULL);
 }
 
 static int
@@ -299,12 +342,24 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      &devices_res},
     {"devices", "show", ctl_res_show, 1, "ID", "show a device",
      "Shows the device ID (64 hex characters: SHA-256 of its public key).\n", &devices_res},
-    {"devices", "claim", ctl_devices_claim, 1, "ID [--group ID]",
+    {"devices", "claim", ctl_devices_claim, 1, "ID [--group ID] [--transfer-code-file F]",
      "claim an imported device into the tenant",
-     "Claims the device ID (idempotent for the owner).\n"
+     "Claims the device ID (idempotent for the owner). Another tenant's device is claimed with "
+     "the\n"
+     "one-time code its holder made with `devices transfer` (docs/api.md \"Device ownership\").\n"
      "\n"
      "Options:\n"
-     "  --group ID   put it into group ID\n",
+     "  --group ID                 put it into group ID\n"
+     "  --transfer-code-file F     read the transfer code from F (first line), not from the "
+     "command "
+     "line\n",
+     NULL},
+    {"devices", "transfer", ctl_devices_transfer, 1, "ID",
+     "make a one-time code to hand a device over",
+     "Makes a one-time transfer code for the device ID, valid 24 hours, shown only now; the "
+     "receiving\n"
+     "tenant claims the device with it (devices claim ID --transfer-code-file F). A new code\n"
+     "replaces the previous one.\n",
      NULL},
     {"devices", "move", ctl_devices_move, 1, "ID --group ID|none", "move a device to another group",
      "Moves the claimed device ID into a group, or out of any group with --group none.\n", NULL},

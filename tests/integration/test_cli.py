@@ -335,3 +335,45 @@ class CliOutputTest(harness.DaemonTestCase):
         self.same(("groups", "show", str(self.group["id"])))
         self.same(("devices", "show", self.device))
         self.same(("devices", "show", self.device.upper()))
+
+
+class CliTransferTest(harness.DaemonTestCase):
+    """devices transfer / devices claim --transfer-code-file: a device changes tenant only with its holder's code,
+    and the code never has to be on a command line."""
+    tenants = ("acme", "rival")
+
+    def test_transfer_then_claim_with_the_code(self):
+        key = harness.gen_keys(1)[0]
+        st, _, body = self.api("POST", "/v1/devices/import", {"devices": [{"public_key": key}], "claim": True})
+        self.assertEqual(st, 200, body)
+        did = harness.device_id(key)
+        rival = self.token_of("rival")
+        # Without a code the rival cannot take it: the same answer as for an unknown device.
+        p = self.d.ctl("devices", "claim", did, token=rival)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not_found", p.stderr)
+        p = self.d.ctl("devices", "transfer", did, json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        made = json.loads(p.stdout)
+        self.assertRegex(made["expires_at"], harness.RFC3339)
+        path = os.path.join(self.d.tmp, "transfer-code")
+        with open(path, "w") as f:
+            f.write(made["code"] + "\n")
+        p = self.d.ctl("devices", "claim", did, "--transfer-code-file", path, token=rival, json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["id"], did)
+        self.assertEqual(self.api("GET", "/v1/devices/" + did)[0], 404)  # acme no longer has it
+        # The code works once (a used code is a wrong code, whoever shows it); the new owner's plain claim is
+        # idempotent.
+        for tok in (rival, self.token_of("acme")):
+            p = self.d.ctl("devices", "claim", did, "--transfer-code-file", path, token=tok)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("not_found", p.stderr)
+        self.assertEqual(self.d.ctl("devices", "claim", did, token=rival).returncode, 0)
+        # A missing or empty code file is a local error (exit 4), nothing is sent.
+        empty = os.path.join(self.d.tmp, "empty-code")
+        open(empty, "w").close()
+        self.assertEqual(self.d.ctl("devices", "claim", did, "--transfer-code-file", empty,
+                                    token=rival).returncode, 4)
+        self.assertEqual(self.d.ctl("devices", "claim", did, "--transfer-code-file", empty + ".none",
+                                    token=rival).returncode, 4)
