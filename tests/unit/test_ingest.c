@@ -13,6 +13,7 @@
 #include "metrics.h"
 
 #include "store_int.h"
+#include "test_db_files.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -125,18 +126,12 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
     for (int i = 0; i < NREQ; i++)
         json_decref(f->req[i].body);
     if (!f->db_errors_expected)
         assert_int_equal(store_error_count(f->st), 0);
     store_close(f->st);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_rm_db(f->path, f->dir);
     free(f);
     return 0;
 }

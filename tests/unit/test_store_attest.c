@@ -9,6 +9,7 @@
 #include "app.h"
 #include "log.h"
 #include "store.h"
+#include "test_db_files.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -76,15 +77,9 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
     assert_int_equal(store_error_count(f->s), 0);
     store_close(f->s);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_rm_db(f->path, f->dir);
     free(f);
     return 0;
 }

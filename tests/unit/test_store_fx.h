@@ -7,6 +7,7 @@
 #include "log.h"
 #include "schema.h"
 #include "store.h"
+#include "test_db_files.h"
 #include "proto_fields.h"
 #include "util.h"
 
@@ -58,13 +59,7 @@ dev_id(uint64_t n, char out[65])
 static inline void
 rm_db_files(const struct fx *f)
 {
-    char p[160];
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_rm_db(f->path, f->dir);
 }
 
 static inline int

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "schema.h"
 #include "store.h"
+#include "test_db_files.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -84,16 +85,10 @@ static inline int
 teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
     assert_int_equal(store_error_count(f->s), 0);
     store_tel_writer_close(f->w);
     store_close(f->s);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_rm_db(f->path, f->dir);
     free(f);
     return 0;
 }
