@@ -295,18 +295,11 @@ close_all(struct daemon_state *d)
 static int
 start_http(struct daemon_state *d)
 {
-    char err[512], root_path[CONFIG_PATH_MAX + 16];
-    char *cert = NULL, *key = NULL, *trust = NULL;
+    char err[512];
+    char *cert = NULL, *key = NULL;
     int port = 0, rc = -1;
     if (load_tls(&d->cfg, &cert, &key) != 0)
         goto out;
-    /* Device certificates chain to the root through the tenants' issuing CAs. */
-    snprintf(root_path, sizeof(root_path), "%s/root.crt", d->cfg.pki_dir);
-    trust = util_read_file(root_path, PEM_MAX, NULL);
-    if (trust == NULL) {
-        log_error("msg=\"cannot read the root CA certificate %s\"", root_path);
-        goto out;
-    }
     int fd = http_listen(d->cfg.listen_host, d->cfg.listen_port, &port, err, sizeof(err));
     if (fd < 0) {
         log_error("msg=\"%s\"", err);
@@ -314,7 +307,7 @@ start_http(struct daemon_state *d)
     }
     size_t nroutes;
     const struct route *routes = routes_table(&nroutes);
-    d->http = http_start(&d->app, routes, nroutes, fd, cert, key, trust, err, sizeof(err));
+    d->http = http_start(&d->app, routes, nroutes, fd, cert, key, err, sizeof(err));
     if (d->http == NULL) {
         log_error("msg=\"%s\"", err);
         goto out;
@@ -331,7 +324,6 @@ out:
         free(key);
     }
     free(cert);
-    free(trust);
     return rc;
 }
 

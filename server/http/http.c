@@ -638,8 +638,14 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
          * a reconnecting device pays a full handshake each time. */
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (ci != NULL && ci->tls_session != NULL && h->ticket_key.data != NULL)
-            gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &h->ticket_key);
+        if (ci != NULL && ci->tls_session != NULL) {
+            gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+            /* No trust list is loaded, so the request names no CA: a client picks its device
+             * certificate itself (each tenant has its own device root); devauth.c verifies it. */
+            gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+            if (h->ticket_key.data != NULL)
+                gnutls_session_ticket_enable_server(s, &h->ticket_key);
+        }
     } else if (*socket_context != NULL) {
         struct conn_ctx *ctx = *socket_context;
         http_conns_remove(h->conns, &ctx->track);
@@ -674,8 +680,7 @@ ticket_key_free(struct http_server *h)
 
 http_server *
 http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
-           const char *cert_pem, const char *key_pem, const char *trust_pem, char *err,
-           size_t errlen)
+           const char *cert_pem, const char *key_pem, char *err, size_t errlen)
 {
     struct http_server *h = calloc(1, sizeof(*h));
     if (h == NULL) {
@@ -707,13 +712,12 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-        MHD_OPTION_HTTPS_MEM_TRUST, trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         goto fail;
