@@ -62,6 +62,38 @@ struct ca_made {
     int64_t not_before, not_after;
 };
 
+/* Makes the tenant's device root unless it exists, and records its certificate in the database
+ * (which hands it to devices) unless it is there already. 0 / -1 (error printed). */
+static int
+record_tenant_root(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_name)
+{
+    char err[512];
+    char *pem = NULL, *stored = NULL;
+    int rc = -1;
+    struct store_actor actor = {tenant_id, "aegisctl"};
+
+    err[0] = '\0';
+    if (pki_tenant_root(c->cfg.pki_dir, tenant_id, tenant_name, &pem, NULL, err, sizeof(err)) !=
+        0) {
+        ctl_err("tenant %s: cannot make its device root: %s", tenant_name, err);
+        goto out;
+    }
+    if (store_tenant_device_root(st, tenant_id, &stored) != STORE_OK) {
+        ctl_err("tenant %s: cannot read its device root (database error)", tenant_name);
+        goto out;
+    }
+    if ((stored == NULL || strcmp(stored, pem) != 0) &&
+        store_tenant_set_device_root(st, tenant_id, pem, &actor) != STORE_OK) {
+        ctl_err("tenant %s: its device root could not be recorded in the database", tenant_name);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(pem);
+    free(stored);
+    return rc;
+}
+
 /* Creates an issuing CA for the tenant and records it as the active one. Returns 0 / -1 (error
  * printed). */
 static int
@@ -74,6 +106,8 @@ make_tenant_ca(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_n
     struct store_actor actor = {tenant_id, "aegisctl"};
     memset(m, 0, sizeof(*m));
     err[0] = '\0';
+    if (record_tenant_root(c, st, tenant_id, tenant_name) != 0)
+        goto out;
     if (pki_tenant_ca_create(c->cfg.pki_dir, tenant_id, tenant_name, TENANT_CA_LIFETIME_S,
                              m->key_name, sizeof(m->key_name), &cert_pem, &m->not_before,
                              &m->not_after, err, sizeof(err)) != 0) {
@@ -143,7 +177,7 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
     }
     if (!c->json) {
         if (created)
-            printf("created root CA and server certificate in %s\n", c->cfg.pki_dir);
+            printf("created the service root CA and server certificate in %s\n", c->cfg.pki_dir);
         else
             printf("PKI in %s already initialised\n", c->cfg.pki_dir);
     }
@@ -169,7 +203,16 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
             goto out;
         }
         store_ca_free(cas, ncas);
-        if (ncas > 0)
+        /* A tenant without a device root is from before the separate hierarchies: its issuing
+         * CAs chain to the service root, so it gets a root and a new CA under it. */
+        char *root = NULL;
+        if (store_tenant_device_root(st, tid, &root) != STORE_OK) {
+            ctl_err("tenant %s: cannot read its device root (database error)", name);
+            goto out;
+        }
+        int has_root = root != NULL;
+        free(root);
+        if (ncas > 0 && has_root)
             continue;
         struct ca_made m;
         if (make_tenant_ca(c, st, tid, name, &m) != 0)

@@ -1,12 +1,13 @@
 /* d2d: two devices authenticate each other with nothing but their issued certificates and their
- * tenant's trust bundle: mutual TLS over loopback (device A listens, device B connects), each side
- * verifying the peer's chain against its own trust bundle and checking that the peer's SAN URI
- * names a device of its own tenant; then one message each way. One thread, non-blocking sockets. */
+ * tenant's trust bundle, as the reference device does it (firmware-ref/device_peer.h): mutual TLS
+ * over loopback (device A listens, device B connects), each side verifying the peer's chain
+ * against its own trust bundle and checking that the peer's SAN URI names a device of its own
+ * tenant; then one message each way. One thread, non-blocking sockets. */
 #include "sim.h"
 
 #include "device.h"
+#include "device_peer.h"
 #include "hal_host.h"
-#include "proto_identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,9 +15,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +30,7 @@ enum phase { P_HANDSHAKE, P_SEND, P_RECV, P_DONE };
 struct party {
     const char *name; /* "A" or "B" */
     size_t index;
-    char id[PROTO_HASH_HEX + 1];
-    long long tenant;
+    struct adev_peer_self self; /* tenant and device id of its certificate */
     SSL_CTX *ctx;
     SSL *ssl;
     int fd;
@@ -42,32 +40,9 @@ struct party {
     size_t out_len, sent;
     char in[MSG_MAX];
     size_t got;
-    char peer_uri[256];
-    char error[SIM_PATH_MAX + 256];
+    char peer_uri[ADEV_PEER_URI_MAX];
+    char error[SIM_PATH_MAX + 512];
 };
-
-/* Tenant and device of a certificate's SAN URI "urn:aegis:tenant:<t>:device:<id>". */
-static int
-san_identity(X509 *cert, long long *tenant, char *id, char *uri, size_t urilen)
-{
-    int rc = -1;
-    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && rc != 0; i++) {
-        GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-        if (gn->type != GEN_URI)
-            continue;
-        const char *s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-        int len = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-        int64_t t = 0;
-        if (len <= 0 || proto_identity_uri_parse(s, (size_t)len, &t, id) != 0 ||
-            proto_identity_uri_format(t, id, uri, urilen) != 0)
-            continue;
-        *tenant = t;
-        rc = 0;
-    }
-    GENERAL_NAMES_free(names);
-    return rc;
-}
 
 static void
 ssl_error(struct party *p, const char *what)
@@ -85,17 +60,14 @@ ssl_error(struct party *p, const char *what)
     ERR_clear_error();
 }
 
-/* Loads one device's credential into an SSL_CTX. */
+/* Loads one device's credential into a peer TLS context (device_peer.h). */
 static int
 party_load(struct party *p, const char *fleet)
 {
     int rc = -1;
-    char dir[SIM_PATH_MAX], uri[256];
+    char dir[SIM_PATH_MAX], err[256];
     adev_storage *st = NULL;
     struct adev_credential cred;
-    BIO *bio = NULL;
-    X509 *leaf = NULL, *x = NULL;
-    EVP_PKEY *pkey = NULL;
 
     memset(&cred, 0, sizeof(cred));
     if (sim_device_dir(fleet, p->index, dir) != 0 || (st = adev_host_storage_open(dir)) == NULL ||
@@ -103,53 +75,13 @@ party_load(struct party *p, const char *fleet)
         snprintf(p->error, sizeof(p->error), "%s has no certificate (attest it first)", dir);
         goto out;
     }
-    p->ctx = SSL_CTX_new(TLS_method());
-    if (p->ctx == NULL || SSL_CTX_set_min_proto_version(p->ctx, TLS1_2_VERSION) != 1)
-        goto out;
-    /* our chain: leaf, then the issuing CA */
-    bio = BIO_new_mem_buf(cred.chain_pem, -1);
-    if (bio == NULL || (leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL ||
-        SSL_CTX_use_certificate(p->ctx, leaf) != 1)
-        goto out;
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        if (SSL_CTX_add0_chain_cert(p->ctx, x) != 1)
-            goto out;
-        x = NULL;
-    }
-    ERR_clear_error();
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(cred.key_pem, -1);
-    if (bio == NULL || (pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
-        SSL_CTX_use_PrivateKey(p->ctx, pkey) != 1 || SSL_CTX_check_private_key(p->ctx) != 1)
-        goto out;
-    /* trust: exactly our tenant's issuing CAs (intermediates as anchors) */
-    X509_STORE *store = SSL_CTX_get_cert_store(p->ctx);
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(cred.bundle_pem, -1);
-    int anchors = 0;
-    while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        if (X509_STORE_add_cert(store, x) != 1)
-            goto out;
-        X509_free(x);
-        x = NULL;
-        anchors++;
-    }
-    ERR_clear_error();
-    if (anchors == 0 || X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) != 1)
-        goto out;
-    SSL_CTX_set_verify(p->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    if (san_identity(leaf, &p->tenant, p->id, uri, sizeof(uri)) != 0) {
-        snprintf(p->error, sizeof(p->error), "%s: own certificate has no Aegis SAN URI", dir);
+    p->ctx = adev_peer_ctx_new(&cred, &p->self, err, sizeof(err));
+    if (p->ctx == NULL) {
+        snprintf(p->error, sizeof(p->error), "%s: %s", dir, err);
         goto out;
     }
     rc = 0;
 out:
-    if (rc != 0 && p->error[0] == '\0')
-        snprintf(p->error, sizeof(p->error), "%s: cannot load the credential", dir);
-    X509_free(x);
-    X509_free(leaf);
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
     adev_credential_clear(&cred);
     adev_storage_free(st);
     return rc;
@@ -159,20 +91,10 @@ out:
 static int
 check_peer(struct party *p)
 {
-    X509 *peer = SSL_get0_peer_certificate(p->ssl);
-    long long tenant = 0;
-    char id[PROTO_HASH_HEX + 1];
-    if (peer == NULL || SSL_get_verify_result(p->ssl) != X509_V_OK) {
-        snprintf(p->error, sizeof(p->error), "handshake: no verified peer certificate");
-        return -1;
-    }
-    if (san_identity(peer, &tenant, id, p->peer_uri, sizeof(p->peer_uri)) != 0) {
-        snprintf(p->error, sizeof(p->error), "peer certificate has no Aegis device SAN URI");
-        return -1;
-    }
-    if (tenant != p->tenant) {
-        snprintf(p->error, sizeof(p->error), "peer %s is of tenant %lld, not %lld", p->peer_uri,
-                 tenant, p->tenant);
+    char err[256];
+    if (adev_peer_check(p->ssl, &p->self, p->peer_uri, sizeof(p->peer_uri), err, sizeof(err)) !=
+        0) {
+        snprintf(p->error, sizeof(p->error), "handshake: %s", err);
         return -1;
     }
     return 0;
@@ -360,10 +282,12 @@ sim_d2d(int argc, char **argv)
         fprintf(stderr, "d2d: %s\n", a.error[0] ? a.error : b.error);
         goto out;
     }
-    printf("d2d: A = device %zu %s (tenant %lld)\n", a.index, a.id, a.tenant);
-    printf("d2d: B = device %zu %s (tenant %lld)\n", b.index, b.id, b.tenant);
-    a.out_len = (size_t)snprintf(a.out, sizeof(a.out), "hello from %s\n", a.id);
-    b.out_len = (size_t)snprintf(b.out, sizeof(b.out), "hello from %s\n", b.id);
+    printf("d2d: A = device %zu %s (tenant %lld)\n", a.index, a.self.device_id,
+           (long long)a.self.tenant_id);
+    printf("d2d: B = device %zu %s (tenant %lld)\n", b.index, b.self.device_id,
+           (long long)b.self.tenant_id);
+    a.out_len = (size_t)snprintf(a.out, sizeof(a.out), "hello from %s\n", a.self.device_id);
+    b.out_len = (size_t)snprintf(b.out, sizeof(b.out), "hello from %s\n", b.self.device_id);
     if (converse(&a, &b, (int)timeout) != 0) {
         if (a.error[0] != '\0')
             fprintf(stderr, "d2d: FAILED: A (device %zu): %s\n", a.index, a.error);

@@ -5,6 +5,7 @@
 
 #include "util.h"
 
+#include <assert.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -110,9 +111,10 @@ cert_skeleton(X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pubkey
     return cert;
 }
 
-/* Signs a CA certificate: root when parent is NULL, else an issuing CA under parent. */
+/* Signs a CA certificate: root when parent is NULL (pathlen < 0: no path length constraint), else
+ * an issuing CA under parent (always pathlen 0). */
 static int
-make_ca_cert(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org,
+make_ca_cert(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org, int pathlen,
              int64_t lifetime_s, EVP_PKEY **keyp, X509 **certp, char *err, size_t errlen)
 {
     int rc = -1;
@@ -160,8 +162,10 @@ make_ca_cert(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org
         goto out;
     }
     X509 *issuer = parent != NULL ? parent : cert;
-    if (add_ext(cert, issuer, NID_basic_constraints,
-                parent != NULL ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE") != 0 ||
+    char bc[64] = "critical,CA:TRUE";
+    if (parent != NULL || pathlen >= 0)
+        snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", parent != NULL ? 0 : pathlen);
+    if (add_ext(cert, issuer, NID_basic_constraints, bc) != 0 ||
         add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign") != 0 ||
         add_ext(cert, issuer, NID_subject_key_identifier, "hash") != 0 ||
         (parent != NULL &&
@@ -186,10 +190,11 @@ out:
 }
 
 int
-pki_make_root(const char *cn, int64_t lifetime_s, EVP_PKEY **key, X509 **cert, char *err,
-              size_t errlen)
+pki_make_root(const char *cn, const char *org, int pathlen, int64_t lifetime_s, EVP_PKEY **key,
+              X509 **cert, char *err, size_t errlen)
 {
-    return make_ca_cert(NULL, NULL, cn, NULL, lifetime_s, key, cert, err, errlen);
+    assert(pathlen < 16);
+    return make_ca_cert(NULL, NULL, cn, org, pathlen, lifetime_s, key, cert, err, errlen);
 }
 
 int
@@ -200,7 +205,7 @@ pki_make_ca(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org,
         snprintf(err, errlen, "CA needs a parent key and certificate");
         return -1;
     }
-    return make_ca_cert(parent_key, parent, cn, org, lifetime_s, key, cert, err, errlen);
+    return make_ca_cert(parent_key, parent, cn, org, 0, lifetime_s, key, cert, err, errlen);
 }
 
 /* Appends one SAN entry to gens; type GEN_URI, GEN_DNS or GEN_IPADD. */

@@ -2,11 +2,14 @@
  * signatures.
  *
  * Layout of a PKI directory (created by pki_init_dir / aegisctl pki init):
- *   root.crt, root.key                         offline root CA (in production this key stays on
- *                                              the offline machine)
+ *   root.crt, root.key                         the service root: signs the daemon's TLS
+ *                                              certificate only; devices pin it for the service
  *   server.crt, server.key                     the daemon's TLS certificate (serverAuth), issued
- *                                              by the root
- *   tenants/<tenant_id>/ca-<n>.crt, .key       the tenant's online issuing CAs, issued by the root
+ *                                              by the service root
+ *   tenants/<tenant_id>/root.crt, .key         the tenant's device root (offline in production):
+ *                                              the anchor its devices pin for each other
+ *   tenants/<tenant_id>/ca-<n>.crt, .key       the tenant's online issuing CAs, issued by the
+ *                                              tenant's device root
  *
  * Private keys are PKCS#8 PEM, written 0600, and refused on load if group- or world-readable.
  *
@@ -40,9 +43,10 @@ char *pki_cert_pem(X509 *cert);
 /* Parses one PEM certificate. */
 X509 *pki_cert_from_pem(const char *pem, size_t len);
 
-/* Self-signed root CA: CN=cn, basicConstraints CA:TRUE (critical), KU keyCertSign|cRLSign, SKI. */
-int pki_make_root(const char *cn, int64_t lifetime_s, EVP_PKEY **key, X509 **cert, char *err,
-                  size_t errlen);
+/* Self-signed root CA: CN=cn, O=org (may be NULL), basicConstraints CA:TRUE with pathlen (< 0: no
+ * constraint; critical), KU keyCertSign|cRLSign, SKI. */
+int pki_make_root(const char *cn, const char *org, int pathlen, int64_t lifetime_s, EVP_PKEY **key,
+                  X509 **cert, char *err, size_t errlen);
 /* Intermediate (issuing) CA signed by the parent: CA:TRUE pathlen:0, KU keyCertSign|cRLSign, SKI,
  * AKI. Its lifetime is clipped to the parent's notAfter. */
 int pki_make_ca(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org,
@@ -91,14 +95,20 @@ void pki_key_parser_free(pki_key_parser *p);
 int pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, char id[65],
                              char **norm_pem, char *err, size_t errlen);
 
-/* Creates root and server certificate under dir (mode 0700) unless they exist. hosts is a
- * comma-separated list of DNS names / IP addresses for the server certificate
+/* Creates the service root and server certificate under dir (mode 0700) unless they exist. hosts is
+ * a comma-separated list of DNS names / IP addresses for the server certificate
  * ("localhost,127.0.0.1,::1"). *created is set to 1 when anything new was made. */
 int pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t errlen);
 
+/* The tenant's device root, dir/tenants/<tenant_id>/root.{crt,key}, made on first use (CN "Aegis
+ * Device Root <name>", O=<name>, pathLen 1, 20 years). *cert_pem (malloc'd) gets its certificate;
+ * *created (may be NULL) 1 when it was made now. Safe against concurrent callers (flock). */
+int pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, char **cert_pem,
+                    int *created, char *err, size_t errlen);
+
 /* Creates a new issuing CA for a tenant under dir/tenants/<tenant_id>/ca-<n>.{crt,key}, signed by
- * dir/root.key. key_name gets "tenants/<id>/ca-<n>" (the signer's name for it); cert_pem (malloc'd)
- * the certificate. */
+ * the tenant's device root (made first if missing, as pki_tenant_root). key_name gets
+ * "tenants/<id>/ca-<n>" (the signer's name for it); cert_pem (malloc'd) the certificate. */
 int pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name,
                          int64_t lifetime_s, char *key_name, size_t key_name_len, char **cert_pem,
                          int64_t *not_before, int64_t *not_after, char *err, size_t errlen);

@@ -1,5 +1,5 @@
-/* pki_dir: the PKI directory (pki.h): the root and the daemon's server certificate
- * (pki_init_dir), and tenants' issuing CAs under tenants/<id>/ (pki_tenant_ca_create). */
+/* pki_dir: the PKI directory (pki.h): the service root and the daemon's server certificate
+ * (pki_init_dir). The tenants' device hierarchies are in pki_tenant.c. */
 #include "pki.h"
 #include "pki_util.h"
 
@@ -19,29 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROOT_CN "Aegis Root CA"
+#define ROOT_CN "Aegis Service Root CA"
 #define ROOT_LIFETIME_S ((int64_t)20 * 365 * 86400)
 #define SERVER_LIFETIME_S ((int64_t)365 * 86400)
 #define DEFAULT_HOSTS "localhost,127.0.0.1,::1"
-#define TENANT_CA_MAX 100000
-
-/* dir/name into buf. */
-static int
-join(char *buf, size_t len, const char *dir, const char *name, char *err, size_t errlen)
-{
-    if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len) {
-        snprintf(err, errlen, "path too long under %.200s", dir);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
 
 /* Splits hosts into a comma-separated DNS list and IP list (each entry classified by whether it
  * parses as an IP address). */
@@ -132,16 +113,16 @@ pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t
         snprintf(err, errlen, "no PKI directory given");
         goto out;
     }
-    if (join(root_key, sizeof(root_key), dir, "root.key", err, errlen) != 0 ||
-        join(root_crt, sizeof(root_crt), dir, "root.crt", err, errlen) != 0 ||
-        join(srv_key, sizeof(srv_key), dir, "server.key", err, errlen) != 0 ||
-        join(srv_crt, sizeof(srv_crt), dir, "server.crt", err, errlen) != 0)
+    if (pki_join(root_key, sizeof(root_key), dir, "root.key", err, errlen) != 0 ||
+        pki_join(root_crt, sizeof(root_crt), dir, "root.crt", err, errlen) != 0 ||
+        pki_join(srv_key, sizeof(srv_key), dir, "server.key", err, errlen) != 0 ||
+        pki_join(srv_crt, sizeof(srv_crt), dir, "server.crt", err, errlen) != 0)
         goto out;
     if (util_mkdirs(dir, 0700) != 0) {
         snprintf(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
         goto out;
     }
-    int have_rkey = exists(root_key), have_rcrt = exists(root_crt);
+    int have_rkey = pki_exists(root_key), have_rcrt = pki_exists(root_crt);
     if (have_rkey != have_rcrt) {
         /* Never replace half a root: a lone root.key may be the only copy of a key still in use. */
         snprintf(err, errlen, "%s: found %s without %s; restore it or remove both to re-initialise",
@@ -149,7 +130,7 @@ pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t
         goto out;
     }
     if (!have_rkey) {
-        if (pki_make_root(ROOT_CN, ROOT_LIFETIME_S, &rkey, &rcert, err, errlen) != 0 ||
+        if (pki_make_root(ROOT_CN, NULL, 1, ROOT_LIFETIME_S, &rkey, &rcert, err, errlen) != 0 ||
             pki_write_key(root_key, rkey, err, errlen) != 0 ||
             pki_write_cert(root_crt, rcert, err, errlen) != 0)
             goto out;
@@ -158,7 +139,7 @@ pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t
     } else if (pki_check_key_perms(root_key, err, errlen) != 0) {
         goto out;
     }
-    int have_skey = exists(srv_key), have_scrt = exists(srv_crt);
+    int have_skey = pki_exists(srv_key), have_scrt = pki_exists(srv_crt);
     if (have_scrt && !have_skey && !made_root) {
         snprintf(err, errlen, "%s: found server.crt without server.key; remove it to re-initialise",
                  dir);
@@ -178,145 +159,6 @@ pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t
     }
     rc = 0;
 out:
-    X509_free(rcert);
-    EVP_PKEY_free(rkey);
-    return rc;
-}
-
-/* The largest n of any ca-<n>.crt / ca-<n>.key in dir (0 if none). */
-static int
-max_ca_index(const char *dir, int64_t *max)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    *max = 0;
-    if (d == NULL)
-        return -1;
-    while ((de = readdir(d)) != NULL) {
-        const char *name = de->d_name;
-        if (strncmp(name, "ca-", 3) != 0)
-            continue;
-        const char *dot = strchr(name + 3, '.');
-        if (dot == NULL || (size_t)(dot - (name + 3)) > 10)
-            continue;
-        char num[16];
-        memcpy(num, name + 3, (size_t)(dot - (name + 3)));
-        num[dot - (name + 3)] = '\0';
-        int64_t n;
-        if (util_parse_i64(num, 1, TENANT_CA_MAX, &n) == 0 && n > *max)
-            *max = n;
-    }
-    closedir(d);
-    return 0;
-}
-
-int
-pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name,
-                     int64_t lifetime_s, char *key_name, size_t key_name_len, char **cert_pem,
-                     int64_t *not_before, int64_t *not_after, char *err, size_t errlen)
-{
-    int rc = -1;
-    char root_key[PATH_MAX], root_crt[PATH_MAX], tdir[PATH_MAX];
-    char key_path[PATH_MAX], crt_path[PATH_MAX], name[128], cn[512];
-    EVP_PKEY *rkey = NULL, *key = NULL;
-    X509 *rcert = NULL, *cert = NULL;
-    char *pem = NULL;
-    int reserved = 0, fd = -1;
-    int64_t n = 0;
-
-    *cert_pem = NULL;
-    if (dir == NULL || tenant_id <= 0 || tenant_name == NULL || *tenant_name == '\0' ||
-        lifetime_s <= 0) {
-        snprintf(err, errlen,
-                 "tenant CA needs a directory, a tenant id > 0, a name and a lifetime");
-        goto out;
-    }
-    if (join(root_key, sizeof(root_key), dir, "root.key", err, errlen) != 0 ||
-        join(root_crt, sizeof(root_crt), dir, "root.crt", err, errlen) != 0)
-        goto out;
-    if (snprintf(tdir, sizeof(tdir), "%s/tenants/%lld", dir, (long long)tenant_id) >=
-        (int)sizeof(tdir)) {
-        snprintf(err, errlen, "path too long under %.200s", dir);
-        goto out;
-    }
-    if (pki_load_key(root_key, &rkey, err, errlen) != 0 ||
-        pki_load_cert(root_crt, &rcert, err, errlen) != 0)
-        goto out;
-    if (util_mkdirs(tdir, 0700) != 0) {
-        snprintf(err, errlen, "%s: cannot create directory: %s", tdir, strerror(errno));
-        goto out;
-    }
-    if (max_ca_index(tdir, &n) != 0) {
-        snprintf(err, errlen, "%s: cannot list directory: %s", tdir, strerror(errno));
-        goto out;
-    }
-    /* Reserve ca-<n>.key with O_EXCL so two concurrent creators never pick the same n; the real key
-     * then replaces the placeholder atomically. */
-    for (;;) {
-        n++;
-        if (n > TENANT_CA_MAX) {
-            snprintf(err, errlen, "%s: too many issuing CAs", tdir);
-            goto out;
-        }
-        if (snprintf(key_path, sizeof(key_path), "%s/ca-%lld.key", tdir, (long long)n) >=
-                (int)sizeof(key_path) ||
-            snprintf(crt_path, sizeof(crt_path), "%s/ca-%lld.crt", tdir, (long long)n) >=
-                (int)sizeof(crt_path)) {
-            snprintf(err, errlen, "path too long under %.200s", dir);
-            goto out;
-        }
-        if (exists(crt_path))
-            continue;
-        fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            break;
-        if (errno != EEXIST) {
-            snprintf(err, errlen, "%s: %s", key_path, strerror(errno));
-            goto out;
-        }
-    }
-    close(fd);
-    fd = -1;
-    reserved = 1;
-    if (snprintf(name, sizeof(name), "tenants/%lld/ca-%lld", (long long)tenant_id, (long long)n) >=
-        (int)key_name_len) {
-        snprintf(err, errlen, "key name buffer too small");
-        goto out;
-    }
-    /* The tenant name is shortened (never the CA number) so the CN fits its 64 characters. */
-    size_t prefix = strlen("Aegis Issuing CA ");
-    int suffix = snprintf(NULL, 0, " %lld", (long long)n);
-    size_t tn = pki_utf8_prefix(tenant_name, PKI_NAME_CHARS_MAX - prefix - (size_t)suffix);
-    snprintf(cn, sizeof(cn), "Aegis Issuing CA %.*s %lld", (int)tn, tenant_name, (long long)n);
-    if (pki_make_ca(rkey, rcert, cn, tenant_name, lifetime_s, &key, &cert, err, errlen) != 0 ||
-        pki_write_key(key_path, key, err, errlen) != 0 ||
-        pki_write_cert(crt_path, cert, err, errlen) != 0)
-        goto out;
-    reserved = 0;
-    pem = pki_cert_pem(cert);
-    if (pem == NULL) {
-        pki_ossl_err(err, errlen, "cannot encode certificate");
-        goto out;
-    }
-    if ((not_before != NULL && pki_asn1_to_unix(X509_get0_notBefore(cert), not_before) != 0) ||
-        (not_after != NULL && pki_asn1_to_unix(X509_get0_notAfter(cert), not_after) != 0)) {
-        snprintf(err, errlen, "cannot read certificate validity");
-        goto out;
-    }
-    snprintf(key_name, key_name_len, "%s", name);
-    *cert_pem = pem;
-    pem = NULL;
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (reserved) {
-        unlink(key_path);
-        unlink(crt_path);
-    }
-    free(pem);
-    X509_free(cert);
-    EVP_PKEY_free(key);
     X509_free(rcert);
     EVP_PKEY_free(rkey);
     return rc;

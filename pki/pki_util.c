@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* "what: <last OpenSSL error>", then clears the OpenSSL error queue. Never contains key material:
@@ -78,4 +79,21 @@ pki_utf8_prefix(const char *s, size_t max)
         i++;
     }
     return i;
+}
+
+int
+pki_join(char *buf, size_t len, const char *dir, const char *name, char *err, size_t errlen)
+{
+    if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len) {
+        snprintf(err, errlen, "path too long under %.200s", dir);
+        return -1;
+    }
+    return 0;
+}
+
+int
+pki_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
 }

@@ -21,6 +21,10 @@ int pki_no_passphrase(char *buf, int size, int rwflag, void *u);
 char *pki_bio_to_string(BIO *bio, size_t *lenp);
 /* t as unix seconds: 0 or -1. */
 int pki_asn1_to_unix(const ASN1_TIME *t, int64_t *out);
+/* buf = "dir/name": 0, or -1 (message in err) when it does not fit. */
+int pki_join(char *buf, size_t len, const char *dir, const char *name, char *err, size_t errlen);
+/* 1 if path exists (stat succeeds), else 0. */
+int pki_exists(const char *path);
 /* The byte length of the first max UTF-8 characters of s. */
 size_t pki_utf8_prefix(const char *s, size_t max);
 

@@ -352,8 +352,8 @@ append_pem(char **buf, size_t *len, const char *pem)
     return 0;
 }
 
-/* What the tenant's CAs give a certificate: the active CA (borrowed from a->ctx) and the bundle of
- * every unexpired CA (malloc'd). */
+/* What the tenant's CAs give a certificate: the active CA (borrowed from a->ctx) and the trust
+ * bundle (malloc'd): the tenant's device root, then every unexpired issuing CA. */
 struct issuer {
     const struct store_attest_ca *ca;
     char *bundle;
@@ -364,6 +364,12 @@ struct issuer {
 static int
 load_issuer(struct attempt *a, struct issuer *is)
 {
+    /* The tenant's device root heads the bundle (docs/protocol.md §4). */
+    if (a->ctx.device_root_pem != NULL &&
+        append_pem(&is->bundle, &is->bundle_len, a->ctx.device_root_pem) != 0) {
+        api_error(a->r, 500, "internal", "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < a->ctx.ncas; i++) {
         const struct store_attest_ca *ca = &a->ctx.cas[i];
         if (is->ca == NULL && ca->active)

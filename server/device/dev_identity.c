@@ -33,34 +33,46 @@ dev_whoami(api_req *r)
     api_reply(r, 200, body);
 }
 
+/* Appends pem and a newline if it lacks one to buf (len bytes used); -1 when out of memory. */
+static int
+bundle_append(char **buf, size_t *len, const char *pem)
+{
+    size_t n = strlen(pem);
+    char *nb = realloc(*buf, *len + n + 2);
+    if (nb == NULL)
+        return -1;
+    memcpy(nb + *len, pem, n);
+    *len += n;
+    if (n > 0 && pem[n - 1] != '\n')
+        nb[(*len)++] = '\n';
+    nb[*len] = '\0';
+    *buf = nb;
+    return 0;
+}
+
+/* The tenant's device root first (the anchor of docs/protocol.md §4), then its unexpired issuing
+ * CAs: all of them the tenant's own. */
 void
 dev_trust_bundle(api_req *r)
 {
     struct store_ca *cas = NULL;
-    size_t ncas = 0;
-    char *pem = NULL;
-    size_t len = 0, cap = 0;
-    int rc = store_ca_load_all(r->app->st, r->tenant_id, util_now(), &cas, &ncas);
+    size_t ncas = 0, len = 0;
+    char *root = NULL, *pem = NULL;
+    int rc = store_tenant_device_root(r->app->st, r->tenant_id, &root);
+    if (rc == STORE_OK)
+        rc = store_ca_load_all(r->app->st, r->tenant_id, util_now(), &cas, &ncas);
     if (rc != STORE_OK) {
         api_store_error(r, rc, "trust bundle");
         goto out;
     }
-    for (size_t i = 0; i < ncas; i++) {
-        const char *c = cas[i].cert_pem;
-        assert(c != NULL);
-        size_t n = strlen(c);
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *np = realloc(pem, cap);
-            if (np == NULL) {
-                api_error(r, 500, "internal", "out of memory");
-                goto out;
-            }
-            pem = np;
-        }
-        memcpy(pem + len, c, n);
-        len += n;
-        pem[len] = '\0';
+    int oom = root != NULL && bundle_append(&pem, &len, root) != 0;
+    for (size_t i = 0; i < ncas && !oom; i++) {
+        assert(cas[i].cert_pem != NULL);
+        oom = bundle_append(&pem, &len, cas[i].cert_pem) != 0;
+    }
+    if (oom) {
+        api_error(r, 500, "internal", "out of memory");
+        goto out;
     }
     if (pem == NULL) {
         api_error(r, 404, "not_found", "the tenant has no issuing CA");
@@ -70,5 +82,6 @@ dev_trust_bundle(api_req *r)
     pem = NULL;
 out:
     free(pem);
+    free(root);
     store_ca_free(cas, ncas);
 }

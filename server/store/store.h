@@ -97,6 +97,14 @@ int store_tenant_list(store *s, json_t **out);
 int store_tenant_load(store *s, int64_t id, struct store_tenant *out);
 int store_tenant_load_all(store *s, struct store_tenant **out, size_t *n);
 
+/* The tenant's device root (docs/protocol.md §4): records its certificate (PEM, replacing any);
+ * STORE_NOTFOUND without the tenant. */
+int store_tenant_set_device_root(store *s, int64_t tenant_id, const char *cert_pem,
+                                 const struct store_actor *a);
+/* Its certificate into *cert_pem (malloc'd; NULL when the tenant has none yet); STORE_NOTFOUND
+ * without the tenant. */
+int store_tenant_device_root(store *s, int64_t tenant_id, char **cert_pem);
+
 /* --- issuing CAs of a tenant --- */
 /* Records an issuing CA. key_name is the signer's name for the key (e.g. "tenants/1/ca-1"). When
  * active is set, the tenant's other CAs become inactive (rollover): they stay listed until they
@@ -306,6 +314,7 @@ struct store_attest_ctx {
     int blocked;
     char public_key_pem[512]; /* its identity key (as struct store_device_auth) */
     char tenant_name[129];    /* the owner's name (1..128 bytes), "" while unclaimed */
+    char *device_root_pem;    /* the owner's device root (malloc'd), NULL if none yet */
     /* For each measurement of the call (the owner's policy; none for an unknown or unclaimed
      * device, whose reads are made all the same so that their time does not tell the registry): */
     int known[PROTO_EVENTS_MAX];       /* equals a reference value (platform values for
@@ -325,7 +334,7 @@ struct store_attest_ctx {
 int store_attest_load(store *s, const char *device_id, const unsigned char nonce[STORE_NONCE_LEN],
                       int64_t expires_at, int64_t now, const struct store_measurement *m, size_t n,
                       struct store_attest_ctx *out);
-/* Frees what *ctx owns (its CAs) and clears them; ctx may be NULL. */
+/* Frees what *ctx owns (its CAs and device root) and clears them; ctx may be NULL. */
 void store_attest_ctx_free(struct store_attest_ctx *ctx);
 
 /* Attestation records: {"id", "device_id", "created_at", "result": "pass"|"fail", "reason": null |

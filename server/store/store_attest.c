@@ -25,8 +25,8 @@ _Static_assert(sizeof(((struct store_attest_ctx *)0)->public_key_pem) ==
 /* --- SQL --- */
 
 static const char SQL_ATTEST_DEVICE[] =
-    "SELECT coalesce(d.tenant_id, 0), d.blocked, d.public_key_pem, coalesce(t.name, '') "
-    "FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id WHERE d.id = ?1";
+    "SELECT coalesce(d.tenant_id, 0), d.blocked, d.public_key_pem, coalesce(t.name, ''), "
+    "t.device_root_pem FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id WHERE d.id = ?1";
 /* As store_ca_list: the active CA first, then the newest. */
 static const char SQL_ATTEST_CAS[] =
     "SELECT cert_pem, key_name, active FROM tenant_cas WHERE tenant_id = ?1 AND not_after > ?2 "
@@ -158,6 +158,9 @@ attest_device(store *s, struct conn *c, const char *device_id, struct store_atte
     const char *name = (const char *)sqlite3_column_text(st, 3);
     snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem != NULL ? pem : "");
     snprintf(out->tenant_name, sizeof(out->tenant_name), "%s", name != NULL ? name : "");
+    const char *root = (const char *)sqlite3_column_text(st, 4);
+    if (root != NULL && (out->device_root_pem = strdup(root)) == NULL)
+        rc = STORE_ERR;
 out:
     if (st != NULL)
         sqlite3_reset(st);
@@ -275,6 +278,8 @@ store_attest_ctx_free(struct store_attest_ctx *ctx)
     free(ctx->cas);
     ctx->cas = NULL;
     ctx->ncas = 0;
+    free(ctx->device_root_pem);
+    ctx->device_root_pem = NULL;
 }
 
 int

@@ -24,6 +24,8 @@ static const char SQL_AUDIT_LIST[] =
 static const char SQL_TENANT_ADD[] = "INSERT INTO tenants (name, created_at) VALUES (?1, ?2)";
 static const char SQL_TENANT_GET[] = "SELECT id, name, created_at FROM tenants WHERE id = ?1";
 static const char SQL_TENANT_FIND[] = "SELECT id FROM tenants WHERE name = ?1";
+static const char SQL_TENANT_ROOT_SET[] = "UPDATE tenants SET device_root_pem = ?2 WHERE id = ?1";
+static const char SQL_TENANT_ROOT_GET[] = "SELECT device_root_pem FROM tenants WHERE id = ?1";
 static const char SQL_TENANT_LIST[] = "SELECT id, name, created_at FROM tenants ORDER BY id";
 
 static const char SQL_CA_DEACTIVATE[] =
@@ -247,6 +249,53 @@ store_tenant_get(store *s, int64_t id, json_t **out)
     *out = NULL;
     if (rc == STORE_OK && (*out = tenant_json(&t)) == NULL)
         rc = STORE_ERR;
+    return rc;
+}
+
+int
+store_tenant_set_device_root(store *s, int64_t tenant_id, const char *cert_pem,
+                             const struct store_actor *a)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    /* PEM has newlines, which store__text_ok refuses; the schema's CHECK bounds the length. */
+    if (cert_pem == NULL || cert_pem[0] == '\0' || strlen(cert_pem) > 16384 || !store__actor_ok(a))
+        goto out;
+    c = store__take(s);
+    if ((rc = store__begin(s, c)) != STORE_OK ||
+        (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_TENANT_ROOT_SET)) == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, cert_pem));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "tenant root set")) != STORE_OK)
+        goto out;
+    rc = store__audit(s, c, tenant_id, a, "tenant.device_root", "tenant", tenant_id, NULL,
+                      json_object());
+out:
+    rc = store__end_tx(s, c, rc);
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_tenant_device_root(store *s, int64_t tenant_id, char **cert_pem)
+{
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = NULL;
+
+    *cert_pem = NULL;
+    int rc = store__row_by_id(s, c, SQL_TENANT_ROOT_GET, tenant_id, "tenant root get", &st);
+    if (rc == STORE_OK) {
+        const char *pem = (const char *)sqlite3_column_text(st, 0);
+        if (pem != NULL && (*cert_pem = strdup(pem)) == NULL)
+            rc = STORE_ERR;
+    }
+    store__give(s, c);
     return rc;
 }
 

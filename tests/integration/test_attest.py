@@ -196,8 +196,22 @@ class AttestTest(AttestBase):
             f.write(chain[0])
         with open(ca, "w") as f:
             f.write(chain[1])
-        out = openssl("verify", "-CAfile", self.d.cacert, "-untrusted", ca, leaf).decode()
+        # The chain ends at the tenant's device root, which heads the trust bundle (protocol.md §4), and a full
+        # chain to it verifies without -partial_chain; the service root, which devices pin for the service only,
+        # vouches for neither the device nor its issuing CA.
+        bundle = pem_blocks(body["trust_bundle"])
+        troot = os.path.join(dev.dir, "tenant-root.pem")
+        with open(troot, "w") as f:
+            f.write(bundle[0])
+        root_text = openssl("x509", "-in", troot, "-noout", "-subject", "-issuer", "-nameopt", "RFC2253").decode()
+        self.assertIn("subject=CN=Aegis Device Root acme,O=acme", root_text)
+        self.assertIn("issuer=CN=Aegis Device Root acme,O=acme", root_text)
+        out = openssl("verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", troot, "-untrusted", ca,
+                      leaf).decode()
         self.assertIn("OK", out)
+        for args in (("-CAfile", self.d.cacert, "-untrusted", ca, leaf), ("-CAfile", self.d.cacert, ca)):
+            p = subprocess.run(["openssl", "verify"] + list(args), capture_output=True, text=True)
+            self.assertNotEqual(p.returncode, 0, p.stdout)
         text = openssl("x509", "-in", leaf, "-noout", "-text", "-nameopt", "RFC2253").decode()
         tid = self.d.tenant_ids["acme"]
         self.assertIn("URI:urn:aegis:tenant:%d:device:%s" % (tid, dev.id), text)

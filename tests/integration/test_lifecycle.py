@@ -6,6 +6,7 @@ import signal
 import socket
 import sqlite3
 import ssl
+import subprocess
 import time
 
 import harness
@@ -329,6 +330,39 @@ class ConfigErrorTest(IsolatedDaemons):
         finally:
             db.close()
         self.expect_start_failure(d)
+
+    def test_pki_init_gives_a_tenant_from_before_device_roots_its_own_hierarchy(self):
+        """A tenant made before tenants had device roots (its issuing CA signed by the service root, no root in the
+        database) gets, from `aegisctl pki init`, a device root of its own and a new active issuing CA under it;
+        a second run changes nothing."""
+        d = self.new_daemon()
+        tid = d.tenant_ids["acme"]
+        tdir = os.path.join(d.pki_dir, "tenants", str(tid))
+        for name in ("root.crt", "root.key"):
+            os.unlink(os.path.join(tdir, name))
+        db = sqlite3.connect(os.path.join(d.data_dir, "aegis.db"))
+        try:
+            db.execute("UPDATE tenants SET device_root_pem = NULL WHERE id = ?", (tid,))
+            db.commit()
+        finally:
+            db.close()
+        out = json.loads(d.ctl_local("pki", "init", "--json").stdout)
+        self.assertEqual([m["key_name"] for m in out["tenant_cas"]], ["tenants/%d/ca-2" % tid])
+        with open(os.path.join(tdir, "root.crt")) as f:
+            root = f.read()
+        db = sqlite3.connect(os.path.join(d.data_dir, "aegis.db"))
+        try:
+            stored, = db.execute("SELECT device_root_pem FROM tenants WHERE id = ?", (tid,)).fetchone()
+            active, = db.execute("SELECT key_name FROM tenant_cas WHERE tenant_id = ? AND active = 1",
+                                 (tid,)).fetchone()
+        finally:
+            db.close()
+        self.assertEqual(stored.strip(), root.strip())
+        self.assertEqual(active, "tenants/%d/ca-2" % tid)
+        p = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tdir, "root.crt"),
+                            os.path.join(tdir, "ca-2.crt")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(json.loads(d.ctl_local("pki", "init", "--json").stdout)["tenant_cas"], [])
 
     def test_pki_files_are_private(self):
         d = self.new_daemon()

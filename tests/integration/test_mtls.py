@@ -200,8 +200,19 @@ class MutualTLSTest(DaemonTestCase):
         self.assertEqual(st, 200, body)
         st, bundle = self.get(c, "/v1/device/trust-bundle")
         self.assertEqual(st, 200)
-        self.assertEqual(bundle.count("BEGIN CERTIFICATE"), 2, "bundle must hold old and new CA")
+        # The tenant's device root first, then the new and the old issuing CA, both under that root.
+        self.assertEqual(bundle.count("BEGIN CERTIFICATE"), 3, "bundle must hold the root, old and new CA")
         c.close()
+        blocks = test_attest.pem_blocks(bundle)
+        root = os.path.join(dev_new.dir, "tenant-root.pem")
+        with open(root, "w") as f:
+            f.write(blocks[0])
+        with open(os.path.join(self.d.pki_dir, "tenants", str(self.d.tenant_ids["acme"]), "root.crt")) as f:
+            self.assertEqual(blocks[0].strip(), f.read().strip())
+        for crt in (crt1, crt2):
+            p = subprocess.run(["openssl", "verify", "-x509_strict", "-CAfile", root, crt], capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class RolloverAttestTest(test_attest.AttestBase):

@@ -206,12 +206,15 @@ class SimFleetTest(SimMixin, harness.DaemonTestCase):
         step = max(1, FLEET // 7)
         for i in list(range(0, FLEET, step))[:8] + [FLEET - 1]:
             cert, chain, bundle = self.credential_files(i)
+            # the trust bundle (the tenant's device root, then its issuing CAs) verifies it with a full chain, and
+            # with the issuing CAs as anchors (-partial_chain)
+            for args in (("-x509_strict", "-CAfile", bundle, "-untrusted", chain), ("-partial_chain", "-CAfile", bundle)):
+                rc, out = self.openssl("verify", *args, cert)
+                self.assertEqual(rc, 0, "device %d: %s" % (i, out))
+                self.assertIn("OK", out)
+            # the service root, which a device pins for the service, does not
             rc, out = self.openssl("verify", "-CAfile", self.d.cacert, "-untrusted", chain, cert)
-            self.assertEqual(rc, 0, "device %d: %s" % (i, out))
-            self.assertIn("OK", out)
-            # the trust bundle alone (the issuing CA as anchor) verifies it too
-            rc, out = self.openssl("verify", "-partial_chain", "-CAfile", bundle, cert)
-            self.assertEqual(rc, 0, "device %d: %s" % (i, out))
+            self.assertNotEqual(rc, 0, "device %d: %s" % (i, out))
             rc, out = self.openssl("x509", "-in", cert, "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage")
             self.assertEqual(rc, 0, out)
             self.assertIn("CN = %s" % self.ids[i], out)
@@ -329,11 +332,25 @@ class SimFleetTest(SimMixin, harness.DaemonTestCase):
             self.assertIn('received "hello from %s"' % self.ids[61 - i], p.stdout)
 
     def test_d2d_other_tenant_fails(self):
-        p = self.sim("d2d", "--dir", self.fleet, "--a", 30, "--b", OTHER_TENANT[0])
-        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
-        self.assertIn("FAILED", p.stderr)
-        self.assertIn("certificate", p.stderr)
-        self.assertNotIn("d2d: ok", p.stdout)
+        # A device of tenant B is refused by a device of tenant A (and the reverse) at the chain already: its
+        # certificate chains to B's device root, which is not in A's trust bundle.
+        for a, b in ((30, OTHER_TENANT[0]), (OTHER_TENANT[0], 30)):
+            p = self.sim("d2d", "--dir", self.fleet, "--a", a, "--b", b)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("FAILED", p.stderr)
+            self.assertIn("peer certificate rejected", p.stderr)
+            self.assertNotIn("d2d: ok", p.stdout)
+        # The same with openssl: neither B's chain nor B's issuing CA verifies against A's bundle, not even with
+        # A's issuing CAs as anchors; nor does the service's certificate.
+        _, _, bundle_a = self.credential_files(30)
+        cert_b, chain_b, bundle_b = self.credential_files(OTHER_TENANT[0])
+        with open(bundle_a) as f, open(bundle_b) as g:
+            self.assertNotEqual(f.read().split("-----END")[0], g.read().split("-----END")[0])
+        for args in (("-CAfile", bundle_a, "-untrusted", chain_b, cert_b),
+                     ("-partial_chain", "-CAfile", bundle_a, "-untrusted", chain_b, cert_b),
+                     ("-partial_chain", "-CAfile", bundle_a, os.path.join(self.d.pki_dir, "server.crt"))):
+            rc, out = self.openssl("verify", *args)
+            self.assertNotEqual(rc, 0, "%r: %s" % (args, out))
         p = self.sim("d2d", "--dir", self.fleet, "--a", OTHER_TENANT[0], "--b", OTHER_TENANT[1])
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         # a device without a certificate cannot take part

@@ -576,7 +576,7 @@ test_cert_info(void **state)
     X509 *cert = NULL;
     char err[160], serial[ATTEST_SERIAL_HEX_MAX];
     int64_t nb = 0, na = 0;
-    assert_int_equal(pki_make_root("test root", 86400, &key, &cert, err, sizeof(err)), 0);
+    assert_int_equal(pki_make_root("test root", NULL, -1, 86400, &key, &cert, err, sizeof(err)), 0);
     char *pem = pki_cert_pem(cert);
     assert_int_equal(attest_cert_info(pem, serial, &nb, &na, err, sizeof(err)), 0);
     assert_true(strlen(serial) > 0 && strspn(serial, "0123456789abcdef") == strlen(serial));

@@ -29,7 +29,8 @@ fixture_make(struct fixture *f, int64_t root_life, int64_t ca_life)
     char err[256];
     memset(f, 0, sizeof(*f));
     assert_int_equal(
-        pki_make_root("Test Root", root_life, &f->root_key, &f->root, err, sizeof(err)), 0);
+        pki_make_root("Test Root", NULL, -1, root_life, &f->root_key, &f->root, err, sizeof(err)),
+        0);
     assert_int_equal(pki_make_ca(f->root_key, f->root, "Test Issuing CA", "Tenant One", ca_life,
                                  &f->ca_key, &f->ca, err, sizeof(err)),
                      0);

@@ -69,7 +69,7 @@ test_key_file_permissions(void **state)
     /* Certificates round-trip through files and PEM text, 0644. */
     X509 *root = NULL, *back = NULL;
     EVP_PKEY *rk = NULL;
-    assert_int_equal(pki_make_root("R", 3600, &rk, &root, err, sizeof(err)), 0);
+    assert_int_equal(pki_make_root("R", NULL, -1, 3600, &rk, &root, err, sizeof(err)), 0);
     snprintf(path, sizeof(path), "%s/r.crt", dir);
     assert_int_equal(pki_write_cert(path, root, err, sizeof(err)), 0);
     assert_int_equal(stat(path, &st), 0);
@@ -122,7 +122,7 @@ test_init_dir(void **state)
     size_t len = 0;
     char *root_before = util_read_file(p, 65536, &len);
     assert_non_null(root_before);
-    assert_cn(root, "Aegis Root CA");
+    assert_cn(root, "Aegis Service Root CA");
     int64_t life = asn1_unix(X509_get0_notAfter(root)) - util_now();
     assert_true(life > 19 * 365 * 86400LL && life <= 20 * 366 * 86400LL);
 
@@ -192,12 +192,12 @@ test_tenant_ca_rollover(void **state)
     char *pem1 = NULL, *pem2 = NULL;
     int64_t nb = 0, na = 0;
     int created = 0;
-    X509 *root = NULL;
+    X509 *root = NULL, *service_root = NULL;
 
     tmp_path(dir, sizeof(dir), "tenant");
     assert_int_equal(pki_init_dir(dir, "localhost", &created, err, sizeof(err)), 0);
     snprintf(p, sizeof(p), "%s/root.crt", dir);
-    assert_int_equal(pki_load_cert(p, &root, err, sizeof(err)), 0);
+    assert_int_equal(pki_load_cert(p, &service_root, err, sizeof(err)), 0);
 
     int64_t before = util_now();
     assert_int_equal(pki_tenant_ca_create(dir, 7, "Acme", 2 * 365 * 86400LL, kn1, sizeof(kn1),
@@ -210,6 +210,12 @@ test_tenant_ca_rollover(void **state)
                                           &pem2, NULL, NULL, err, sizeof(err)),
                      0);
     assert_string_equal(kn2, "tenants/7/ca-2");
+    /* Both were signed by the tenant's device root, made with the first. */
+    snprintf(p, sizeof(p), "%s/tenants/7/root.crt", dir);
+    assert_int_equal(pki_load_cert(p, &root, err, sizeof(err)), 0);
+    assert_cn(root, "Aegis Device Root Acme");
+    snprintf(p, sizeof(p), "%s/tenants/7/root.key", dir);
+    assert_int_equal(mode_of(p), 0600);
 
     snprintf(p, sizeof(p), "%s/tenants/7", dir);
     assert_int_equal(mode_of(p), 0700);
@@ -230,6 +236,8 @@ test_tenant_ca_rollover(void **state)
     assert_string_equal(org, "Acme");
     assert_int_equal(verify_chain(root, NULL, ca1, X509_PURPOSE_ANY), 1);
     assert_int_equal(verify_chain(root, NULL, ca2, X509_PURPOSE_ANY), 1);
+    /* The service root, which devices pin for the service, never vouches for a tenant's CA. */
+    assert_int_not_equal(verify_chain(service_root, NULL, ca1, X509_PURPOSE_ANY), 1);
     assert_int_not_equal(X509_cmp(ca1, ca2), 0);
 
     /* The files on disk are what was returned; the key matches. */
@@ -251,6 +259,8 @@ test_tenant_ca_rollover(void **state)
     assert_string_equal(kn3, "tenants/8/ca-1");
     X509 *ca3 = pki_cert_from_pem(pem3, strlen(pem3));
     assert_non_null(ca3);
+    /* ... under its own root: tenant 7's root does not vouch for it. */
+    assert_int_not_equal(verify_chain(root, NULL, ca3, X509_PURPOSE_ANY), 1);
     char cn[128];
     assert_true(
         X509_NAME_get_text_by_NID(X509_get_subject_name(ca3), NID_commonName, cn, sizeof(cn)) > 0);
@@ -283,6 +293,47 @@ test_tenant_ca_rollover(void **state)
     free(pem1);
     free(pem2);
     X509_free(root);
+    X509_free(service_root);
+}
+
+/* A tenant's device root: made once (pathLen 1, 0600 key), then the same one is returned; half a
+ * root is refused rather than replaced. */
+static void
+test_tenant_root(void **state)
+{
+    (void)state;
+    char err[512], dir[PATH_MAX], p[PATH_MAX + 64];
+    char *pem1 = NULL, *pem2 = NULL;
+    int created = -1;
+
+    tmp_path(dir, sizeof(dir), "troot");
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem1, &created, err, sizeof(err)), 0);
+    assert_int_equal(created, 1);
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem2, &created, err, sizeof(err)), 0);
+    assert_int_equal(created, 0);
+    assert_string_equal(pem1, pem2);
+    X509 *root = pki_cert_from_pem(pem1, strlen(pem1));
+    assert_non_null(root);
+    assert_cn(root, "Aegis Device Root Beta");
+    int crit = 0;
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(root, NID_basic_constraints, &crit, NULL);
+    assert_non_null(bc);
+    assert_true(bc->ca && crit);
+    assert_int_equal(ASN1_INTEGER_get(bc->pathlen), 1);
+    BASIC_CONSTRAINTS_free(bc);
+    X509_free(root);
+    snprintf(p, sizeof(p), "%s/tenants/3/root.key", dir);
+    assert_int_equal(mode_of(p), 0600);
+    free(pem2);
+    assert_int_equal(pki_tenant_root(dir, 0, "Beta", &pem2, NULL, err, sizeof(err)), -1);
+    assert_null(pem2);
+
+    assert_int_equal(unlink(p), 0);
+    char *pem3 = NULL;
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem3, NULL, err, sizeof(err)), -1);
+    assert_null(pem3);
+    assert_non_null(strstr(err, "root.crt without root.key"));
+    free(pem1);
 }
 
 int
@@ -291,6 +342,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_file_permissions),
         cmocka_unit_test(test_init_dir),
+        cmocka_unit_test(test_tenant_root),
         cmocka_unit_test(test_tenant_ca_rollover),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

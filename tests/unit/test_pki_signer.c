@@ -19,7 +19,7 @@ struct signer_env {
 static void
 signer_env_make(struct signer_env *e, const char *name)
 {
-    char err[512], p[PATH_MAX + 16];
+    char err[512], p[PATH_MAX + 32];
     int created = 0;
     memset(e, 0, sizeof(*e));
     tmp_path(e->dir, sizeof(e->dir), name);
@@ -28,7 +28,7 @@ signer_env_make(struct signer_env *e, const char *name)
                                           sizeof(e->key_name), &e->ca_pem, NULL, NULL, err,
                                           sizeof(err)),
                      0);
-    snprintf(p, sizeof(p), "%s/root.crt", e->dir);
+    snprintf(p, sizeof(p), "%s/tenants/1/root.crt", e->dir); /* the tenant's device root */
     assert_int_equal(pki_load_cert(p, &e->root, err, sizeof(err)), 0);
     e->ca = pki_cert_from_pem(e->ca_pem, strlen(e->ca_pem));
     assert_non_null(e->ca);
@@ -208,8 +208,9 @@ test_signer_sign_bytes(void **state)
     signer *s = signer_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
-    assert_int_equal(
-        signer_sign_bytes(s, "root", msg, sizeof(msg) - 1, &sig, &siglen, err, sizeof(err)), 0);
+    assert_int_equal(signer_sign_bytes(s, "tenants/1/root", msg, sizeof(msg) - 1, &sig, &siglen,
+                                       err, sizeof(err)),
+                     0);
     assert_non_null(sig);
     assert_true(siglen > 8 && siglen <= 72);
     assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
