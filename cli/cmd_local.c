@@ -38,18 +38,18 @@ tenant_name_ok(const char *name)
     return 1;
 }
 
-/* 1 if the PKI directory has a root CA, else prints how to make one and returns 0. */
+/* 1 if the PKI directory has been initialised (the service root's certificate is there; its key
+ * may be offline: tenants need only their own device roots), else prints how and returns 0. */
 static int
 pki_ready(struct ctl *c)
 {
-    char key[PATH_MAX], crt[PATH_MAX];
-    if (snprintf(key, sizeof(key), "%s/root.key", c->cfg.pki_dir) >= (int)sizeof(key) ||
-        snprintf(crt, sizeof(crt), "%s/root.crt", c->cfg.pki_dir) >= (int)sizeof(crt)) {
+    char crt[PATH_MAX];
+    if (snprintf(crt, sizeof(crt), "%s/root.crt", c->cfg.pki_dir) >= (int)sizeof(crt)) {
         ctl_err("pki_dir path too long");
         return 0;
     }
-    if (access(key, F_OK) != 0 || access(crt, F_OK) != 0) {
-        ctl_err("the PKI is not initialised (no %s): run `aegisctl pki init` first", key);
+    if (access(crt, F_OK) != 0) {
+        ctl_err("the PKI is not initialised (no %s): run `aegisctl pki init` first", crt);
         return 0;
     }
     return 1;
@@ -63,7 +63,8 @@ struct ca_made {
 };
 
 /* Makes the tenant's device root unless it exists, and records its certificate in the database
- * (which hands it to devices) unless it is there already. 0 / -1 (error printed). */
+ * (which hands it to devices) unless it is there already. Once the database has a root, a missing
+ * root file is an error, never a new root: devices hold the old one. 0 / -1 (error printed). */
 static int
 record_tenant_root(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_name)
 {
@@ -73,17 +74,22 @@ record_tenant_root(struct ctl *c, store *st, int64_t tenant_id, const char *tena
     struct store_actor actor = {tenant_id, "aegisctl"};
 
     err[0] = '\0';
-    if (pki_tenant_root(c->cfg.pki_dir, tenant_id, tenant_name, &pem, NULL, err, sizeof(err)) !=
-        0) {
-        ctl_err("tenant %s: cannot make its device root: %s", tenant_name, err);
-        goto out;
-    }
     if (store_tenant_device_root(st, tenant_id, &stored) != STORE_OK) {
         ctl_err("tenant %s: cannot read its device root (database error)", tenant_name);
         goto out;
     }
-    if ((stored == NULL || strcmp(stored, pem) != 0) &&
-        store_tenant_set_device_root(st, tenant_id, pem, &actor) != STORE_OK) {
+    if (pki_tenant_root(c->cfg.pki_dir, tenant_id, tenant_name, stored == NULL, &pem, NULL, err,
+                        sizeof(err)) != 0) {
+        ctl_err("tenant %s: no device root: %s", tenant_name, err);
+        goto out;
+    }
+    if (stored != NULL && strcmp(stored, pem) != 0) {
+        ctl_err("tenant %s: the device root in %s is not the one its devices hold (in the "
+                "database); restore the original",
+                tenant_name, c->cfg.pki_dir);
+        goto out;
+    }
+    if (stored == NULL && store_tenant_set_device_root(st, tenant_id, pem, &actor) != STORE_OK) {
         ctl_err("tenant %s: its device root could not be recorded in the database", tenant_name);
         goto out;
     }
@@ -124,6 +130,43 @@ make_tenant_ca(struct ctl *c, store *st, int64_t tenant_id, const char *tenant_n
 out:
     free(cert_pem);
     return rc;
+}
+
+/* 1 when the tenant needs a new issuing CA: it has none, or no device root, or its active CA (cas
+ * come active first) was not issued by its device root (made before device roots existed, or a
+ * move onto the root that stopped half-way). 0 if not, -1 on a database error. */
+static int
+tenant_needs_ca(store *st, int64_t tid, const struct store_ca *cas, size_t ncas)
+{
+    char *root = NULL;
+    if (store_tenant_device_root(st, tid, &root) != STORE_OK)
+        return -1;
+    int need =
+        ncas == 0 || root == NULL || !cas[0].active || !pki_pem_issued_by(cas[0].cert_pem, root);
+    free(root);
+    return need;
+}
+
+/* After a move onto the device root: deletes the private keys of the tenant's earlier CAs that the
+ * root did not issue (signed by the service root). They sign nothing any more; their certificates
+ * stay in the trust bundle until they expire, for the devices certificates they issued. */
+static void
+retire_old_ca_keys(struct ctl *c, store *st, int64_t tid, const struct store_ca *cas, size_t ncas)
+{
+    char *root = NULL, path[PATH_MAX];
+    if (store_tenant_device_root(st, tid, &root) != STORE_OK || root == NULL)
+        goto out;
+    for (size_t i = 0; i < ncas; i++) {
+        if (cas[i].key_name == NULL || pki_pem_issued_by(cas[i].cert_pem, root))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s.key", c->cfg.pki_dir, cas[i].key_name) >=
+            (int)sizeof(path))
+            continue;
+        if (unlink(path) == 0 && !c->json)
+            printf("removed the key of %s, which the service root had signed\n", cas[i].key_name);
+    }
+out:
+    free(root);
 }
 
 static json_t *
@@ -202,22 +245,22 @@ ctl_pki_init(struct ctl *c, int argc, char **argv)
             ctl_err("tenant %s: cannot list its issuing CAs (database error)", name);
             goto out;
         }
-        store_ca_free(cas, ncas);
-        /* A tenant without a device root is from before the separate hierarchies: its issuing
-         * CAs chain to the service root, so it gets a root and a new CA under it. */
-        char *root = NULL;
-        if (store_tenant_device_root(st, tid, &root) != STORE_OK) {
+        int need = tenant_needs_ca(st, tid, cas, ncas);
+        if (need < 0) {
             ctl_err("tenant %s: cannot read its device root (database error)", name);
+            store_ca_free(cas, ncas);
             goto out;
         }
-        int has_root = root != NULL;
-        free(root);
-        if (ncas > 0 && has_root)
+        if (need == 0) {
+            store_ca_free(cas, ncas);
             continue;
+        }
         struct ca_made m;
-        if (make_tenant_ca(c, st, tid, name, &m) != 0)
-            goto out;
-        if (append(made, ca_json(tid, name, &m)) != 0)
+        int made_ok = make_tenant_ca(c, st, tid, name, &m) == 0;
+        if (made_ok)
+            retire_old_ca_keys(c, st, tid, cas, ncas);
+        store_ca_free(cas, ncas);
+        if (!made_ok || append(made, ca_json(tid, name, &m)) != 0)
             goto out;
         if (!c->json) {
             char na[32];
@@ -592,7 +635,8 @@ out:
 
 const struct ctl_cmd cmd_local_cmds[] = {
     {"pki", "init", ctl_pki_init, 0, "[--hosts LIST]",
-     "create the root CA, the server certificate and missing tenant issuing CAs",
+     "create the service root CA, the server certificate and missing tenant device roots and "
+     "issuing CAs",
      "Creates <pki_dir>/root.{crt,key} and server.{crt,key} unless they exist (keys mode 0600, "
      "directory\n"
      "0700), migrates the database, then creates an issuing CA (valid 2 years) for every tenant "

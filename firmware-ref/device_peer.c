@@ -48,8 +48,9 @@ trust_bundle(SSL_CTX *ctx, const char *pem)
         n++;
     }
     ERR_clear_error();
+    int no_bio = bio == NULL;
     BIO_free(bio);
-    return bio == NULL ? -1 : n;
+    return no_bio ? -1 : n;
 }
 
 /* The leaf (first certificate of chain_pem) as the context's certificate, the rest as its chain.

@@ -100,11 +100,15 @@ int pki_key_parser_device_id(pki_key_parser *p, const char *pem, size_t len, cha
  * ("localhost,127.0.0.1,::1"). *created is set to 1 when anything new was made. */
 int pki_init_dir(const char *dir, const char *hosts, int *created, char *err, size_t errlen);
 
-/* The tenant's device root, dir/tenants/<tenant_id>/root.{crt,key}, made on first use (CN "Aegis
- * Device Root <name>", O=<name>, pathLen 1, 20 years). *cert_pem (malloc'd) gets its certificate;
- * *created (may be NULL) 1 when it was made now. Safe against concurrent callers (flock). */
-int pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, char **cert_pem,
-                    int *created, char *err, size_t errlen);
+/* The tenant's device root, dir/tenants/<tenant_id>/root.{crt,key}; when it is missing and create
+ * is set it is made (CN "Aegis Device Root <name>" shortened to 64 characters, O=<name>, pathLen 1,
+ * 20 years), else -1. *cert_pem (malloc'd) gets its certificate; *created (may be NULL) 1 when it
+ * was made now. Safe against concurrent callers (flock). */
+int pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, int create,
+                    char **cert_pem, int *created, char *err, size_t errlen);
+/* 1 if the PEM certificate cert_pem was signed by the certificate issuer_pem (names and signature),
+ * else 0 (also when either does not parse). */
+int pki_pem_issued_by(const char *cert_pem, const char *issuer_pem);
 
 /* Creates a new issuing CA for a tenant under dir/tenants/<tenant_id>/ca-<n>.{crt,key}, signed by
  * the tenant's device root (made first if missing, as pki_tenant_root). key_name gets

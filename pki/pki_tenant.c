@@ -7,6 +7,9 @@
 
 #include "util.h"
 
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,17 +53,20 @@ tenant_root_make(const char *key_path, const char *crt_path, const char *tenant_
                       errlen) != 0 ||
         pki_write_key(key_path, *key, err, errlen) != 0 ||
         pki_write_cert(crt_path, *cert, err, errlen) != 0) {
+        /* Both were made here under the lock: remove both, or the next call finds half a root. */
         unlink(crt_path);
+        unlink(key_path);
         return -1;
     }
     return 0;
 }
 
-/* Loads the tenant's device root from tdir, making it first when there is none (*created = 1).
+/* Loads the tenant's device root from tdir, making it first when there is none and create is set
+ * (*created = 1).
  * Creators in several processes take turns on an flock of tdir/.lock, so a tenant never gets two
  * roots. Half a root (a key without its certificate or the reverse) is refused, never replaced. */
 static int
-tenant_root_get(const char *tdir, const char *tenant_name, EVP_PKEY **key, X509 **cert,
+tenant_root_get(const char *tdir, const char *tenant_name, int create, EVP_PKEY **key, X509 **cert,
                 int *created, char *err, size_t errlen)
 {
     char key_path[PATH_MAX], crt_path[PATH_MAX], lock_path[PATH_MAX];
@@ -87,6 +93,10 @@ tenant_root_get(const char *tdir, const char *tenant_name, EVP_PKEY **key, X509 
         if (pki_load_key(key_path, key, err, errlen) != 0 ||
             pki_load_cert(crt_path, cert, err, errlen) != 0)
             goto out;
+    } else if (!create) {
+        snprintf(err, errlen,
+                 "%s: the tenant's device root (root.crt, root.key) is not here; restore it", tdir);
+        goto out;
     } else {
         if (tenant_root_make(key_path, crt_path, tenant_name, key, cert, err, errlen) != 0)
             goto out;
@@ -107,8 +117,8 @@ out:
 }
 
 int
-pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, char **cert_pem,
-                int *created, char *err, size_t errlen)
+pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, int create,
+                char **cert_pem, int *created, char *err, size_t errlen)
 {
     char tdir[PATH_MAX];
     EVP_PKEY *key = NULL;
@@ -123,7 +133,7 @@ pki_tenant_root(const char *dir, int64_t tenant_id, const char *tenant_name, cha
         goto out;
     }
     if (tenant_dir(dir, tenant_id, tdir, sizeof(tdir), err, errlen) != 0 ||
-        tenant_root_get(tdir, tenant_name, &key, &cert, created, err, errlen) != 0)
+        tenant_root_get(tdir, tenant_name, create, &key, &cert, created, err, errlen) != 0)
         goto out;
     *cert_pem = pki_cert_pem(cert);
     if (*cert_pem == NULL) {
@@ -186,7 +196,7 @@ pki_tenant_ca_create(const char *dir, int64_t tenant_id, const char *tenant_name
         goto out;
     }
     if (tenant_dir(dir, tenant_id, tdir, sizeof(tdir), err, errlen) != 0 ||
-        tenant_root_get(tdir, tenant_name, &rkey, &rcert, NULL, err, errlen) != 0)
+        tenant_root_get(tdir, tenant_name, 1, &rkey, &rcert, NULL, err, errlen) != 0)
         goto out;
     if (max_ca_index(tdir, &n) != 0) {
         snprintf(err, errlen, "%s: cannot list directory: %s", tdir, strerror(errno));
@@ -262,4 +272,18 @@ out:
     X509_free(rcert);
     EVP_PKEY_free(rkey);
     return rc;
+}
+
+int
+pki_pem_issued_by(const char *cert_pem, const char *issuer_pem)
+{
+    X509 *cert = pki_cert_from_pem(cert_pem, strlen(cert_pem));
+    X509 *issuer = pki_cert_from_pem(issuer_pem, strlen(issuer_pem));
+    EVP_PKEY *pub = issuer != NULL ? X509_get0_pubkey(issuer) : NULL;
+    int yes = cert != NULL && pub != NULL && X509_check_issued(issuer, cert) == X509_V_OK &&
+              X509_verify(cert, pub) == 1;
+    ERR_clear_error();
+    X509_free(cert);
+    X509_free(issuer);
+    return yes;
 }

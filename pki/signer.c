@@ -37,12 +37,17 @@ ossl_err(char *err, size_t errlen, const char *what)
     snprintf(err, errlen, "%s: %s", what, e);
 }
 
-/* [a-z0-9/-]{1,64}, no leading, trailing or doubled "/", no "..". */
+/* [a-z0-9/-]{1,64}, no leading, trailing or doubled "/", no "..", and not a root ("root" or
+ * ".../root"): roots are offline keys (the service root, each tenant's device root) that the daemon
+ * never uses, so no request can make it sign with one. */
 static int
 valid_key_name(const char *name)
 {
     size_t n = strnlen(name, KEY_NAME_MAX + 1);
     if (n == 0 || n > KEY_NAME_MAX || name[0] == '/' || name[n - 1] == '/')
+        return 0;
+    const char *last = strrchr(name, '/');
+    if (strcmp(last != NULL ? last + 1 : name, "root") == 0)
         return 0;
     if (strstr(name, "..") != NULL || strstr(name, "//") != NULL)
         return 0;

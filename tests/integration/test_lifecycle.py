@@ -333,36 +333,61 @@ class ConfigErrorTest(IsolatedDaemons):
 
     def test_pki_init_gives_a_tenant_from_before_device_roots_its_own_hierarchy(self):
         """A tenant made before tenants had device roots (its issuing CA signed by the service root, no root in the
-        database) gets, from `aegisctl pki init`, a device root of its own and a new active issuing CA under it;
-        a second run changes nothing."""
+        database) gets, from `aegisctl pki init`, a device root of its own and a new active issuing CA under it, and
+        the old CA's key is deleted (it signs nothing any more); a second run changes nothing."""
         d = self.new_daemon()
         tid = d.tenant_ids["acme"]
         tdir = os.path.join(d.pki_dir, "tenants", str(tid))
+        j = lambda n: os.path.join(tdir, n)
+        # Rebuild ca-1 as the service root used to sign it.
+        with open(j("ca.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        for args in (("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", j("ca-1.key")),
+                     ("req", "-new", "-key", j("ca-1.key"), "-subj", "/CN=Aegis Issuing CA acme 1/O=acme",
+                      "-out", j("ca.csr")),
+                     ("x509", "-req", "-in", j("ca.csr"), "-CA", d.cacert, "-CAkey",
+                      os.path.join(d.pki_dir, "root.key"), "-set_serial", "7", "-days", "30", "-extfile",
+                      j("ca.ext"), "-out", j("ca-1.crt"))):
+            p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        os.chmod(j("ca-1.key"), 0o600)
         for name in ("root.crt", "root.key"):
-            os.unlink(os.path.join(tdir, name))
+            os.unlink(j(name))
+        with open(j("ca-1.crt")) as f:
+            legacy = f.read()
         db = sqlite3.connect(os.path.join(d.data_dir, "aegis.db"))
         try:
             db.execute("UPDATE tenants SET device_root_pem = NULL WHERE id = ?", (tid,))
+            db.execute("UPDATE tenant_cas SET cert_pem = ? WHERE tenant_id = ?", (legacy, tid))
             db.commit()
         finally:
             db.close()
         out = json.loads(d.ctl_local("pki", "init", "--json").stdout)
         self.assertEqual([m["key_name"] for m in out["tenant_cas"]], ["tenants/%d/ca-2" % tid])
-        with open(os.path.join(tdir, "root.crt")) as f:
+        self.assertFalse(os.path.exists(j("ca-1.key")), "the service-root-signed CA's key was kept")
+        self.assertTrue(os.path.exists(j("ca-2.key")))
+        with open(j("root.crt")) as f:
             root = f.read()
         db = sqlite3.connect(os.path.join(d.data_dir, "aegis.db"))
         try:
             stored, = db.execute("SELECT device_root_pem FROM tenants WHERE id = ?", (tid,)).fetchone()
-            active, = db.execute("SELECT key_name FROM tenant_cas WHERE tenant_id = ? AND active = 1",
-                                 (tid,)).fetchone()
+            cas = db.execute("SELECT key_name, active FROM tenant_cas WHERE tenant_id = ? ORDER BY id",
+                             (tid,)).fetchall()
         finally:
             db.close()
         self.assertEqual(stored.strip(), root.strip())
-        self.assertEqual(active, "tenants/%d/ca-2" % tid)
-        p = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tdir, "root.crt"),
-                            os.path.join(tdir, "ca-2.crt")], capture_output=True, text=True)
+        self.assertEqual(cas, [("tenants/%d/ca-1" % tid, 0), ("tenants/%d/ca-2" % tid, 1)])
+        p = subprocess.run(["openssl", "verify", "-CAfile", j("root.crt"), j("ca-2.crt")], capture_output=True,
+                           text=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(json.loads(d.ctl_local("pki", "init", "--json").stdout)["tenant_cas"], [])
+        # Once recorded, the device root is never silently replaced: without its files, rotation refuses.
+        for name in ("root.crt", "root.key"):
+            os.rename(j(name), j(name + ".away"))
+        p = d.ctl_local("pki", "rotate", "acme", check=False)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.assertIn("restore", p.stderr)
+        self.assertFalse(os.path.exists(j("root.crt")))
 
     def test_pki_files_are_private(self):
         d = self.new_daemon()

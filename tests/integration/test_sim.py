@@ -342,8 +342,18 @@ class SimFleetTest(SimMixin, harness.DaemonTestCase):
             self.assertNotIn("d2d: ok", p.stdout)
         # The same with openssl: neither B's chain nor B's issuing CA verifies against A's bundle, not even with
         # A's issuing CAs as anchors; nor does the service's certificate.
-        _, _, bundle_a = self.credential_files(30)
+        cert_a, chain_a, bundle_a = self.credential_files(30)
         cert_b, chain_b, bundle_b = self.credential_files(OTHER_TENANT[0])
+        # A's bundle starts with A's self-signed device root, to which A's own chain verifies in full.
+        root_a = os.path.join(self.d.tmp, "root-a.pem")
+        with open(bundle_a) as f, open(root_a, "w") as g:
+            g.write(f.read().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
+        rc, out = self.openssl("verify", "-x509_strict", "-CAfile", root_a, root_a)
+        self.assertEqual(rc, 0, out)
+        rc, out = self.openssl("verify", "-x509_strict", "-CAfile", root_a, "-untrusted", chain_a, cert_a)
+        self.assertEqual(rc, 0, out)
+        rc, out = self.openssl("verify", "-CAfile", root_a, "-untrusted", chain_b, cert_b)
+        self.assertNotEqual(rc, 0, out)
         with open(bundle_a) as f, open(bundle_b) as g:
             self.assertNotEqual(f.read().split("-----END")[0], g.read().split("-----END")[0])
         for args in (("-CAfile", bundle_a, "-untrusted", chain_b, cert_b),

@@ -307,9 +307,9 @@ test_tenant_root(void **state)
     int created = -1;
 
     tmp_path(dir, sizeof(dir), "troot");
-    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem1, &created, err, sizeof(err)), 0);
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", 1, &pem1, &created, err, sizeof(err)), 0);
     assert_int_equal(created, 1);
-    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem2, &created, err, sizeof(err)), 0);
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", 1, &pem2, &created, err, sizeof(err)), 0);
     assert_int_equal(created, 0);
     assert_string_equal(pem1, pem2);
     X509 *root = pki_cert_from_pem(pem1, strlen(pem1));
@@ -325,14 +325,31 @@ test_tenant_root(void **state)
     snprintf(p, sizeof(p), "%s/tenants/3/root.key", dir);
     assert_int_equal(mode_of(p), 0600);
     free(pem2);
-    assert_int_equal(pki_tenant_root(dir, 0, "Beta", &pem2, NULL, err, sizeof(err)), -1);
+    assert_int_equal(pki_tenant_root(dir, 0, "Beta", 1, &pem2, NULL, err, sizeof(err)), -1);
     assert_null(pem2);
 
     assert_int_equal(unlink(p), 0);
     char *pem3 = NULL;
-    assert_int_equal(pki_tenant_root(dir, 3, "Beta", &pem3, NULL, err, sizeof(err)), -1);
+    assert_int_equal(pki_tenant_root(dir, 3, "Beta", 1, &pem3, NULL, err, sizeof(err)), -1);
     assert_null(pem3);
     assert_non_null(strstr(err, "root.crt without root.key"));
+    /* Without create, a missing root is an error, never a new root. */
+    assert_int_equal(pki_tenant_root(dir, 4, "Gamma", 0, &pem3, NULL, err, sizeof(err)), -1);
+    assert_null(pem3);
+    assert_non_null(strstr(err, "restore it"));
+    snprintf(p, sizeof(p), "%s/tenants/4/root.key", dir);
+    assert_int_equal(access(p, F_OK), -1);
+    /* pki_pem_issued_by: the root issued its CA, not itself by another tenant's. */
+    char *ca = NULL, *other = NULL, kn[128];
+    assert_int_equal(pki_tenant_ca_create(dir, 5, "Delta", 86400, kn, sizeof(kn), &ca, NULL, NULL,
+                                          err, sizeof(err)),
+                     0);
+    assert_int_equal(pki_tenant_root(dir, 5, "Delta", 0, &other, NULL, err, sizeof(err)), 0);
+    assert_int_equal(pki_pem_issued_by(ca, other), 1);
+    assert_int_equal(pki_pem_issued_by(ca, pem1), 0);
+    assert_int_equal(pki_pem_issued_by("junk", other), 0);
+    free(ca);
+    free(other);
     free(pem1);
 }
 

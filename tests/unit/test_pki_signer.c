@@ -144,6 +144,8 @@ test_signer_key_names(void **state)
         "root/",
         "a b",
         "tenants/1/../../root",
+        "root", /* the offline roots, though their files exist */
+        "tenants/1/root",
         "x\n",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
     };
@@ -208,18 +210,17 @@ test_signer_sign_bytes(void **state)
     signer *s = signer_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
-    assert_int_equal(signer_sign_bytes(s, "tenants/1/root", msg, sizeof(msg) - 1, &sig, &siglen,
-                                       err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        signer_sign_bytes(s, e.key_name, msg, sizeof(msg) - 1, &sig, &siglen, err, sizeof(err)), 0);
     assert_non_null(sig);
     assert_true(siglen > 8 && siglen <= 72);
     assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
 
-    assert_int_equal(verify_sig(X509_get0_pubkey(e.root), sig, siglen, msg, sizeof(msg) - 1), 1);
+    assert_int_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, msg, sizeof(msg) - 1), 1);
     /* A different message, or a different key, does not verify. */
-    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.root), sig, siglen, msg, sizeof(msg) - 2),
+    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, msg, sizeof(msg) - 2), 1);
+    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.root), sig, siglen, msg, sizeof(msg) - 1),
                          1);
-    assert_int_not_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, msg, sizeof(msg) - 1), 1);
     free(sig);
     sig = NULL;
 
@@ -254,8 +255,8 @@ signer_thread(void *p)
         if (signer_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr, strlen(a->csr), &prof,
                                   &pem, err, sizeof(err)) != 0)
             a->failures++;
-        if (signer_sign_bytes(a->s, i % 2 ? "root" : "server", (const unsigned char *)"abc", 3,
-                              &sig, &siglen, err, sizeof(err)) != 0)
+        if (signer_sign_bytes(a->s, i % 2 ? a->e->key_name : "server", (const unsigned char *)"abc",
+                              3, &sig, &siglen, err, sizeof(err)) != 0)
             a->failures++;
         free(pem);
         free(sig);
