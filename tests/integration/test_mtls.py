@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import subprocess
 import time
@@ -85,6 +86,39 @@ class MutualTLSTest(DaemonTestCase):
         ctype = r.getheader("Content-Type", "")
         body = json.loads(data) if ctype.startswith("application/json") else data.decode()
         return r.status, body
+
+    def test_resumed_session_keeps_the_device_identity(self):
+        """A device that reconnects resumes its TLS session (a ticket: no new handshake signature) and is still
+        authenticated as itself on /v1/device/*; another device cannot be confused with it."""
+        dev = self.new_device("resume")
+        crt, key = self.ca("acme")
+        cert = dev.issue(crt, key, self.d.tenant_ids["acme"])
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=version.name):
+                ctx = ssl.create_default_context(cafile=self.d.cacert)
+                ctx.minimum_version = ctx.maximum_version = version
+                ctx.load_cert_chain(cert, dev.key)
+                c = http.client.HTTPSConnection("127.0.0.1", self.d.port, context=ctx, timeout=10)
+                st, body = self.get(c, "/v1/device/whoami")
+                self.assertEqual((st, body.get("device_id")), (200, dev.id), body)
+                sess = c.sock.session
+                c.close()
+                self.assertIsNotNone(sess)
+                raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=sess)
+                try:
+                    self.assertTrue(s.session_reused, "session not resumed")
+                    s.sendall(b"GET /v1/device/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                finally:
+                    s.close()
+                self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+                self.assertEqual(json.loads(data.split(b"\r\n\r\n", 1)[1])["device_id"], dev.id)
 
     def test_whoami_with_issued_certificate(self):
         dev = self.new_device("ok")
