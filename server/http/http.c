@@ -32,6 +32,7 @@
     "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 /* Bounds the request line plus headers (libmicrohttpd's per-connection pool). */
 #define HEADER_POOL_BYTES (64 * 1024)
+#define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
  * connection is cut instead. */
 #define DISCARD_MAX (4 * 1024 * 1024)
@@ -355,6 +356,10 @@ queue_reply(struct request *q, struct MHD_Connection *c)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->allow);
     if (q->close_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* Every 503 says when to come back (telemetry.md §2), also those without a figure of their own
+     * (a drain, a database that is not reachable). */
+    if (r->status == 503 && r->retry_after <= 0)
+        r->retry_after = UNAVAILABLE_RETRY_S;
     if (r->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", r->retry_after);

@@ -469,7 +469,7 @@ store_ping(store *s)
     struct conn *c = store__take(s);
     int rc = STORE_ERR;
     sqlite3_stmt *st = store__prep(s, c, SQL_PING);
-    if (st == NULL || atomic_load(&s->wal_broken))
+    if (st == NULL || atomic_load(&s->wal_broken) || atomic_load(&s->wal_unopened))
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW) {
         store__db_error(s, c, "ping");

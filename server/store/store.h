@@ -63,7 +63,8 @@ void store_close(store *s);
 int store_migrate(store *s, int *applied, char *err, size_t errlen);
 /* Current schema version of the database (0 when empty). */
 int store_schema_version(store *s, int *version);
-/* A cheap query on the database, for /readyz. */
+/* A cheap query on the database, for /readyz: STORE_ERR also while telemetry cannot be made
+ * durable (a flush of the log failed, or the log could not be opened for the last flush). */
 int store_ping(store *s);
 /* Copies what the write-ahead log holds into the database file (a passive checkpoint), under the
  * write lock so that the next write starts the log over. The pool's connections never checkpoint on

@@ -65,6 +65,9 @@ struct store {
      * pages, so a later flush that succeeds proves nothing. From then on nothing is acknowledged
      * (and the store is not ready) until a restart recovers from what is on disk. */
     atomic_int wal_broken;
+    /* The last flush could not even start (the log could not be opened, e.g. EMFILE): not ready
+     * until a flush succeeds again. */
+    atomic_int wal_unopened;
     /* util_mono_ns of the telemetry writer's last commit: store_checkpoint leaves the log to it
      * while it writes (its connection checkpoints by itself). */
     atomic_uint_least64_t ingest_commit_ns;

@@ -53,6 +53,8 @@ db_path(store *s)
     return copy;
 }
 
+static int wal_open(store_tel_writer *w);
+
 int
 store_tel_writer_open(store *s, store_tel_writer **out, char *err, size_t errlen)
 {
@@ -80,6 +82,14 @@ store_tel_writer_open(store *s, store_tel_writer **out, char *err, size_t errlen
         goto out;
     if (sqlite3_exec(w->conn.db, SQL_WRITER_SETUP, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot configure database %s: %s", path, sqlite3_errmsg(w->conn.db));
+        goto out;
+    }
+    /* Everything the writer needs is opened now, not at its first flush: started short of file
+     * descriptors, the daemon fails here instead of answering every upload 503 later. The store
+     * has run its migrations, so the log exists. */
+    if (wal_open(w) != 0) {
+        snprintf(err, errlen, "cannot open the write-ahead log %s: %s", w->wal_path,
+                 strerror(errno));
         goto out;
     }
     *out = w;
@@ -195,10 +205,12 @@ store_telemetry_sync(store_tel_writer *w)
         w->wal_fd = -1;
     }
     if (w->wal_fd < 0 && wal_open(w) != 0) {
+        atomic_store(&s->wal_unopened, 1);
         log_error("msg=\"store: cannot open the write-ahead log to sync it\" path=%s error=\"%s\"",
                   w->wal_path, strerror(errno));
         goto out;
     }
+    atomic_store(&s->wal_unopened, 0);
     /* sticky: a failed flush may have dropped the pages it could not write (Linux reports it
      * once), so a later flush that succeeds proves nothing */
     if (atomic_load(&s->wal_broken))

@@ -200,6 +200,36 @@ class DrainTest(IsolatedDaemons):
         self.assertIn("drained", names)
         d.stop()
 
+    def test_drain_503_carries_retry_after(self):
+        # A keep-alive client's next request during the drain is answered 503 with Retry-After (telemetry.md §2)
+        # and the connection closed, while a request in flight holds the drain open.
+        d = self.new_daemon(config={"drain_timeout": 10, "connection_timeout": 60})
+        d.start()
+        keep = raw_tls(d)
+        slow = raw_tls(d)
+        body = json.dumps({"name": "held"}).encode()
+        try:
+            keep.sendall(request_bytes(d, "GET", "/healthz"))
+            status, _, _, _ = read_response(keep, time.monotonic() + 10)
+            self.assertEqual(status, 200)
+            slow.sendall(request_bytes(d, "POST", "/v1/products", body, token=d.token)[:-5])
+            time.sleep(0.3)
+            d.signal(signal.SIGTERM)
+            time.sleep(0.5)
+            keep.sendall(request_bytes(d, "GET", "/healthz"))
+            status, head, resp, _ = read_response(keep, time.monotonic() + 10)
+            self.assertEqual(status, 503, head)
+            self.assertRegex(head, r"(?im)^Retry-After: [1-9][0-9]*\r?$")
+            self.assertRegex(head, r"(?im)^Connection: close\r?$")
+            self.assertEqual(json.loads(resp)["error"], "unavailable")
+            slow.sendall(body[-5:])
+            status, _, _, _ = read_response(slow, time.monotonic() + 10)
+            self.assertEqual(status, 201)
+        finally:
+            keep.close()
+            slow.close()
+        d.check_exit(d.wait(20))
+
     def assert_new_connections_refused(self, d):
         try:
             raw = socket.create_connection(("127.0.0.1", d.port), timeout=3)
@@ -283,6 +313,18 @@ class ConfigErrorTest(IsolatedDaemons):
                 d.write_config(text)
                 log = self.expect_start_failure(d)
                 self.assertIn("aegis.conf:%d" % line, log)
+
+    def test_no_start_without_the_write_ahead_log(self):
+        # A daemon that cannot open what the telemetry writer needs (here the log it flushes, refused with EMFILE by
+        # tests/tools/preload/wal_emfile.c as for a start with too few free descriptors) does not start, rather than
+        # report ready and answer every upload 503 "could not be stored" (issue 16).
+        d = self.new_daemon(env={"LD_PRELOAD": harness.binary("tests/tools/wal_emfile.so"), "WAL_EMFILE": "1",
+                                 "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+                                 .lstrip(":")})
+        log = self.expect_start_failure(d)
+        self.assertIn("wal_emfile: refusing", log)
+        self.assertIn("cannot open the write-ahead log", log)
+        self.assertIn("Too many open files", log)
 
     def test_missing_config_file(self):
         d = self.new_daemon()
