@@ -710,9 +710,9 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     if (cfg->event_loop_epoll && (h->hs = http_hs_start(err, errlen)) == NULL)
         goto fail;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
-    /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
-     * connection whose handshake waits for the client in a zero-timeout loop (measured: three times
-     * the CPU for the same attestation load, see README "Performance"). */
+    /* epoll by default: poll rescans every connection on each wake-up (the cost of a request
+     * grows with idle keep-alive connections, bench/conns). epoll's handshake spin in
+     * libmicrohttpd 0.9.75 is avoided by http_hs. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (cfg->event_loop_epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
