@@ -63,6 +63,7 @@ config_defaults(struct config *c)
     snprintf(c->data_dir, sizeof(c->data_dir), "var");
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->threads = 0;
+    c->event_loop_epoll = 1;
     c->max_connections = 1024;
     c->connection_timeout_s = 30;
     c->max_body_bytes = 1024 * 1024;

@@ -21,7 +21,7 @@ struct config {
     char log_level[16];
     char log_file[CONFIG_PATH_MAX]; /* empty: stderr */
     int64_t threads;                /* 0: one per CPU */
-    int event_loop_epoll;           /* libmicrohttpd's event loop: 0 poll (default), 1 epoll */
+    int event_loop_epoll;           /* libmicrohttpd's event loop: 0 poll, 1 epoll (default) */
     int64_t max_connections;
     int64_t connection_timeout_s;
     int64_t max_body_bytes;

@@ -4,6 +4,7 @@
 #include "devauth.h"
 #include "http_conns.h"
 #include "http_guard.h"
+#include "http_hs.h"
 #include "http_unescape.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,12 +53,14 @@ struct http_server {
      * the keys that encrypt tickets from it and rotates them on its own (time-based). */
     gnutls_datum_t ticket_key;
     http_conns *conns; /* deadlines and eviction (http_conns.h) */
+    http_hs *hs;       /* handshakes wait outside libmicrohttpd (http_hs.h); NULL with poll */
 };
 
 /* libmicrohttpd's socket context: what lives as long as one connection. */
 struct conn_ctx {
     struct devauth_conn auth; /* devauth's per-connection cache */
     struct http_conn track;   /* in server->conns */
+    struct http_hs_conn hs;   /* the TLS handshake's reads (http_hs.h) */
 };
 
 enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
@@ -650,10 +653,13 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
             gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
             if (h->ticket_key.data != NULL)
                 gnutls_session_ticket_enable_server(s, &h->ticket_key);
+            if (h->hs != NULL && ctx != NULL)
+                http_hs_attach(h->hs, &ctx->hs, c, fi->connect_fd, s);
         }
     } else if (*socket_context != NULL) {
         struct conn_ctx *ctx = *socket_context;
         http_conns_remove(h->conns, &ctx->track);
+        http_hs_detach(&ctx->hs);
         free(ctx);
         *socket_context = NULL;
     }
@@ -706,10 +712,12 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     h->conns = http_conns_start(&lim, err, errlen);
     if (h->conns == NULL)
         goto fail;
+    if (cfg->event_loop_epoll && (h->hs = http_hs_start(err, errlen)) == NULL)
+        goto fail;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)util_ncpu();
-    /* poll by default: with TLS, Debian 12's libmicrohttpd 0.9.75 in epoll mode retries a
-     * connection whose handshake waits for the client in a zero-timeout loop (measured: three times
-     * the CPU for the same attestation load, see README "Performance"). */
+    /* epoll by default: poll rescans every connection on each wake-up (the cost of a request
+     * grows with idle keep-alive connections, bench/conns). epoll's handshake spin in
+     * libmicrohttpd 0.9.75 is avoided by http_hs. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (cfg->event_loop_epoll ? MHD_USE_EPOLL : MHD_USE_POLL);
@@ -730,6 +738,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     return h;
 fail:
     close(listen_fd);
+    http_hs_stop(h->hs);
     http_conns_stop(h->conns);
     ticket_key_free(h);
     pthread_mutex_destroy(&h->defer_lock);
@@ -762,7 +771,9 @@ http_stop(http_server *h)
 {
     if (h == NULL)
         return;
+    http_hs_release(h->hs); /* libmicrohttpd aborts on suspended connections at stop */
     MHD_stop_daemon(h->mhd);
+    http_hs_stop(h->hs);
     http_conns_stop(h->conns); /* after libmicrohttpd: it removed every connection */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);

@@ -288,7 +288,7 @@ class VersionHelpTest(harness.DaemonTestCase):
 
 
 class EpollEventLoopTest(harness.DaemonTestCase):
-    """The non-default event_loop = epoll serves, keeps connections alive, and shuts down cleanly on SIGTERM
+    """event_loop = epoll (the default, named here) serves, keeps connections alive, and shuts down cleanly on SIGTERM
     (it once aborted in libmicrohttpd when the quiesced listen socket was closed before the workers let go)."""
 
     config = {"event_loop": "epoll"}

@@ -327,7 +327,7 @@ test_event_loop(void **state)
     struct config c;
     char err[512];
     config_defaults(&c);
-    assert_int_equal(c.event_loop_epoll, 0); /* poll by default */
+    assert_int_equal(c.event_loop_epoll, 1); /* epoll by default */
     assert_int_equal(config_set(&c, "event_loop", "epoll", "f:1", err, sizeof(err)), 0);
     assert_int_equal(c.event_loop_epoll, 1);
     assert_int_equal(config_set(&c, "event_loop", "poll", "f:2", err, sizeof(err)), 0);
