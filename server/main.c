@@ -224,11 +224,16 @@ open_rate_limits(struct daemon_state *d)
 /* Descriptors the daemon needs besides its connections: database, log, listen socket, the
  * event-loop pipes and polls of libmicrohttpd's threads, files read at start. */
 #define NOFILE_RESERVE 256
+/* The fewest connections max_connections is lowered to for a small open-files limit. */
+#define MIN_CONNECTIONS 16
 
 /* Raises the soft open-files limit (up to the hard one) to what max_connections needs: at the
- * usual soft limit of 1024 a full connection table would leave accept() failing with EMFILE. */
+ * usual soft limit of 1024 a full connection table would leave accept() failing with EMFILE, and a
+ * connection accepted by no one waits in the listen backlog until its client gives up. When the
+ * hard limit is lower, max_connections is lowered to fit (a warning says so): a connection beyond
+ * it is then refused at once (http_conns.h). */
 static void
-raise_nofile(const struct config *cfg)
+raise_nofile(struct config *cfg)
 {
     struct rlimit rl;
     rlim_t need = (rlim_t)cfg->max_connections + NOFILE_RESERVE;
@@ -242,13 +247,18 @@ raise_nofile(const struct config *cfg)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             rl.rlim_cur = old;
     }
-    if (rl.rlim_cur < need)
-        log_warn("msg=\"open files limit below what max_connections needs\" limit=%llu "
-                 "needed=%llu",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
-    else
+    if (rl.rlim_cur < need) {
+        int64_t fit = rl.rlim_cur > NOFILE_RESERVE + MIN_CONNECTIONS
+                          ? (int64_t)(rl.rlim_cur - NOFILE_RESERVE)
+                          : MIN_CONNECTIONS;
+        log_warn("msg=\"open files limit below what max_connections needs: max_connections "
+                 "lowered\" limit=%llu needed=%llu max_connections=%lld",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, (long long)fit);
+        cfg->max_connections = fit;
+    } else {
         log_info("msg=\"open files limit\" limit=%llu needed=%llu", (unsigned long long)rl.rlim_cur,
                  (unsigned long long)need);
+    }
 }
 
 /* The steps before HTTPS, in order; each logs its own failure (out of memory aside). */

@@ -34,6 +34,7 @@ struct metrics {
     const char *const *labels;
     const char *const *methods;
     atomic_int_fast64_t connections;
+    atomic_uint_fast64_t connections_refused;
     struct series *s;                /* nroutes + 1 */
     atomic_uint_fast64_t reports[3]; /* stored, duplicate, rejected */
     atomic_uint_fast64_t flags[2];   /* enum metrics_flag_kind */
@@ -110,6 +111,12 @@ void
 metrics_connection(struct metrics *m, int delta)
 {
     atomic_fetch_add(&m->connections, delta);
+}
+
+void
+metrics_connection_refused(struct metrics *m)
+{
+    atomic_fetch_add(&m->connections_refused, 1);
 }
 
 void
@@ -255,10 +262,16 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
             "# HELP aegis_http_connections Open HTTP connections.\n"
             "# TYPE aegis_http_connections gauge\n"
             "aegis_http_connections %lld\n"
+            "# HELP aegis_http_connections_refused_total Connections closed at once at "
+            "max_connections, no connection being able to give way.\n"
+            "# TYPE aegis_http_connections_refused_total counter\n"
+            "aegis_http_connections_refused_total %llu\n"
             "# HELP aegis_db_errors_total Database errors since start.\n"
             "# TYPE aegis_db_errors_total counter\n"
             "aegis_db_errors_total %llu\n",
-            (long long)atomic_load(&m->connections), (unsigned long long)db_errors);
+            (long long)atomic_load(&m->connections),
+            (unsigned long long)atomic_load(&m->connections_refused),
+            (unsigned long long)db_errors);
     bprintf(&b,
             "# HELP aegis_telemetry_reports_total Telemetry reports answered, by status.\n"
             "# TYPE aegis_telemetry_reports_total counter\n"

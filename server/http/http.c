@@ -36,6 +36,11 @@
  * keeps all of it resident: 64 KiB cost 76 KiB per idle connection, 10 KiB costs 22 KiB
  * (bench/conns). Device request heads are under 1 KiB. */
 #define HEADER_POOL_BYTES (10 * 1024)
+/* libmicrohttpd may accept this many connections beyond max_connections, so that at the limit it
+ * goes on accepting and http_conns_add can close the ones it refuses at once, instead of leaving
+ * them in the listen backlog until their clients time out (main.c's open-files reserve covers
+ * them). */
+#define ACCEPT_SLACK 64
 #define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
  * connection is cut instead. */
@@ -642,8 +647,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
         if (ctx == NULL) {
             /* An untracked connection would escape every deadline: refuse it. */
             shutdown(fi->connect_fd, SHUT_RDWR);
-        } else {
-            http_conns_add(h->conns, &ctx->track, fi->connect_fd);
+        } else if (!http_conns_add(h->conns, &ctx->track, fi->connect_fd)) {
+            metrics_connection_refused(h->app->metrics);
         }
         /* libmicrohttpd has made the TLS session but not yet run its handshake. Without tickets
          * a reconnecting device pays a full handshake each time. */
@@ -729,7 +734,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_connections + ACCEPT_SLACK), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->connection_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,

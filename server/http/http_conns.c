@@ -24,6 +24,7 @@ struct http_conns {
     pthread_cond_t wake;  /* signalled by http_conns_stop */
     struct http_conn *head, *tail;
     size_t count, shut; /* tracked connections, and how many of them are already shut down */
+    int refused, evicted_at_accept; /* since the last sweep, which logs and clears them */
     int stopping;
     pthread_t sweeper;
 };
@@ -45,24 +46,6 @@ void
 http_conn_body(struct http_conn *c, size_t n)
 {
     atomic_fetch_add_explicit(&c->body, n, memory_order_relaxed);
-}
-
-void
-http_conns_add(http_conns *s, struct http_conn *c, int fd)
-{
-    c->fd = fd;
-    c->shut = 0;
-    c->next = NULL;
-    http_conn_set(c, HTTP_CONN_HEAD);
-    pthread_mutex_lock(&s->lock);
-    c->prev = s->tail;
-    if (s->tail != NULL)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
-    s->count++;
-    pthread_mutex_unlock(&s->lock);
 }
 
 void
@@ -130,6 +113,40 @@ evictable(struct http_conn *c, uint64_t now)
     return st == HTTP_CONN_IDLE || (st == HTTP_CONN_HEAD && now > since + PRESSURE_GRACE_NS);
 }
 
+int
+http_conns_add(http_conns *s, struct http_conn *c, int fd)
+{
+    int admitted = 1;
+    uint64_t now = util_mono_ns();
+    c->fd = fd;
+    c->shut = 0;
+    c->next = NULL;
+    http_conn_set(c, HTTP_CONN_HEAD);
+    pthread_mutex_lock(&s->lock);
+    if (s->count - s->shut >= (size_t)s->lim.max_connections) {
+        /* At the limit the oldest connection that may give way does; when none may, the new one
+         * is refused at once rather than left to wait out its timeout. */
+        struct http_conn *old = s->head;
+        while (old != NULL && (old->shut || !evictable(old, now)))
+            old = old->next;
+        if (old != NULL)
+            shut(s, old, &s->evicted_at_accept);
+        else
+            admitted = 0;
+    }
+    c->prev = s->tail;
+    if (s->tail != NULL)
+        s->tail->next = c;
+    else
+        s->head = c;
+    s->tail = c;
+    s->count++;
+    if (!admitted)
+        shut(s, c, &s->refused);
+    pthread_mutex_unlock(&s->lock);
+    return admitted;
+}
+
 static void
 sweep(http_conns *s)
 {
@@ -151,11 +168,17 @@ sweep(http_conns *s)
                 shut(s, c, &n.evicted);
     }
     size_t open = s->count - s->shut;
+    int refused = s->refused;
+    n.evicted += s->evicted_at_accept;
+    s->refused = s->evicted_at_accept = 0;
     pthread_mutex_unlock(&s->lock);
     if (n.head + n.body + n.idle + n.evicted > 0)
         log_info("msg=\"slow connections closed\" head_timeout=%d slow_body=%d idle=%d "
                  "evicted=%d open=%zu",
                  n.head, n.body, n.idle, n.evicted, open);
+    if (refused > 0)
+        log_warn("msg=\"connections refused at max_connections\" refused=%d open=%zu", refused,
+                 open);
 }
 
 static void *

@@ -52,8 +52,12 @@ http_conns *http_conns_start(const struct http_conns_limits *lim, char *err, siz
  * MHD_stop_daemon). NULL is a no-op. */
 void http_conns_stop(http_conns *s);
 
-/* Tracks c (socket fd) from now on, in state HTTP_CONN_HEAD. */
-void http_conns_add(http_conns *s, struct http_conn *c, int fd);
+/* Tracks c (socket fd) from now on, in state HTTP_CONN_HEAD, and returns 1. At max_connections
+ * the oldest connection that may give way (idle keep-alive, or no request head after a grace) is
+ * shut down first; when none may, c itself is shut down at once (tracked all the same, so that
+ * http_conns_remove stays the one way out) and 0 is returned: a client the daemon will not serve
+ * learns it immediately. */
+int http_conns_add(http_conns *s, struct http_conn *c, int fd);
 
 /* Stops tracking c; after this the sweeper no longer touches its socket. */
 void http_conns_remove(http_conns *s, struct http_conn *c);

@@ -211,6 +211,7 @@ class Daemon:
         self.pki_dir = os.path.join(self.data_dir, "pki")
         self.cacert = os.path.join(self.pki_dir, "root.crt")
         self.ready_file = os.path.join(self.tmp, "ready")
+        self.wrapper = []  # a command the daemon runs under, e.g. ["prlimit", "--nofile=300", "--"]
         self.config_path = None
         self.log_level = log_level
         self.env = env
@@ -297,7 +298,7 @@ class Daemon:
         self.stderr_path = os.path.join(self.tmp, "aegisd.%d.stderr" % self.starts)
         self.port = None
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv or self.argv(extra), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(argv or self.wrapper + self.argv(extra), stdin=subprocess.DEVNULL,
                                          stdout=err, stderr=err,
                                          env=None if self.env is None else dict(os.environ, **self.env))
         _live.append(self)
@@ -440,6 +441,7 @@ class DaemonTestCase(unittest.TestCase):
             return
         try:
             cls.d = Daemon(tenants=cls.tenants, config=cls.config, env=cls.daemon_env())
+            cls.d.wrapper = cls.daemon_wrapper()
             cls.d.start()
             cls.client = cls.d.client()
             cls.prepare()
@@ -452,6 +454,11 @@ class DaemonTestCase(unittest.TestCase):
     def daemon_env(cls):
         """Hook: extra environment variables for the daemon (a dict, see Daemon), or None."""
         return None
+
+    @classmethod
+    def daemon_wrapper(cls):
+        """Hook: a command the daemon runs under (a list, see Daemon.wrapper)."""
+        return []
 
     @classmethod
     def prepare(cls):
