@@ -31,15 +31,12 @@
 #define TLS_PRIORITIES                                                                             \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
     "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
-/* Bounds the request line plus headers (libmicrohttpd's per-connection pool). libmicrohttpd 0.9.75
- * zeroes the whole pool after every request (MHD_pool_reset), so each idle keep-alive connection
- * keeps all of it resident: 64 KiB cost 76 KiB per idle connection, 10 KiB costs 22 KiB
- * (bench/conns). Device request heads are under 1 KiB. */
+/* Bounds request heads (libmicrohttpd's per-connection pool), which 0.9.75 zeroes whole after each
+ * request, so an idle connection keeps all of it resident: 64 KiB cost 76 KiB per idle connection,
+ * 10 KiB costs 20 (bench/conns). Device request heads are under 1 KiB. */
 #define HEADER_POOL_BYTES (10 * 1024)
-/* libmicrohttpd may accept this many connections beyond max_connections, so that at the limit it
- * goes on accepting and http_conns_add can close the ones it refuses at once, instead of leaving
- * them in the listen backlog until their clients time out (main.c's open-files reserve covers
- * them). */
+/* Accepted beyond max_connections so that http_conns_add can refuse at once rather than leave
+ * clients in the listen backlog (main.c's open-files reserve covers them). */
 #define ACCEPT_SLACK 64
 #define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
@@ -633,6 +630,14 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     atomic_fetch_sub(&h->active, 1);
 }
 
+static const struct sockaddr *
+peer_address(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ai != NULL ? ai->client_addr : NULL;
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
               enum MHD_ConnectionNotificationCode toe)
@@ -647,7 +652,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
         if (ctx == NULL) {
             /* An untracked connection would escape every deadline: refuse it. */
             shutdown(fi->connect_fd, SHUT_RDWR);
-        } else if (!http_conns_add(h->conns, &ctx->track, fi->connect_fd)) {
+        } else if (!http_conns_add(h->conns, &ctx->track, fi->connect_fd, peer_address(c))) {
             metrics_connection_refused(h->app->metrics);
         }
         /* libmicrohttpd has made the TLS session but not yet run its handshake. Without tickets
@@ -716,7 +721,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         h->ticket_key.data = NULL; /* no resumption, full handshakes only */
     const struct config *cfg = app->cfg;
     struct http_conns_limits lim = {cfg->max_connections, cfg->header_timeout_s,
-                                    cfg->connection_timeout_s, cfg->min_body_rate};
+                                    cfg->connection_timeout_s, cfg->min_body_rate,
+                                    cfg->per_ip_connections};
     h->conns = http_conns_start(&lim, err, errlen);
     if (h->conns == NULL)
         goto fail;
@@ -734,11 +740,13 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections + ACCEPT_SLACK), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        (unsigned)(cfg->max_connections + ACCEPT_SLACK),
+        /* no MHD_OPTION_PER_IP_CONNECTION_LIMIT: http_conns keeps per_ip_connections, letting
+         * idle connections of the address give way first */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
         goto fail;

@@ -25,6 +25,7 @@ struct http_conns {
     struct http_conn *head, *tail;
     size_t count, shut; /* tracked connections, and how many of them are already shut down */
     int refused, evicted_at_accept; /* since the last sweep, which logs and clears them */
+    http_addrs *addrs;              /* open (not shut) connections per client address */
     int stopping;
     pthread_t sweeper;
 };
@@ -48,6 +49,25 @@ http_conn_body(struct http_conn *c, size_t n)
     atomic_fetch_add_explicit(&c->body, n, memory_order_relaxed);
 }
 
+/* A shut connection no longer counts for its address: the one that takes its place may come. */
+static void
+uncount(http_conns *s, struct http_conn *c)
+{
+    if (c->counted)
+        http_addrs_remove(s->addrs, c->addr);
+    c->counted = 0;
+}
+
+static void
+shut(http_conns *s, struct http_conn *c, int *counter)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    c->shut = 1;
+    s->shut++;
+    uncount(s, c);
+    (*counter)++;
+}
+
 void
 http_conns_remove(http_conns *s, struct http_conn *c)
 {
@@ -66,16 +86,8 @@ http_conns_remove(http_conns *s, struct http_conn *c)
     s->count--;
     if (c->shut)
         s->shut--;
+    uncount(s, c);
     pthread_mutex_unlock(&s->lock);
-}
-
-static void
-shut(http_conns *s, struct http_conn *c, int *counter)
-{
-    shutdown(c->fd, SHUT_RDWR);
-    c->shut = 1;
-    s->shut++;
-    (*counter)++;
 }
 
 /* The deadline rules (http_conns.h), for one connection at time now. */
@@ -113,27 +125,40 @@ evictable(struct http_conn *c, uint64_t now)
     return st == HTTP_CONN_IDLE || (st == HTTP_CONN_HEAD && now > since + PRESSURE_GRACE_NS);
 }
 
+/* Lets the oldest connection that may give way do so: of the address addr, or of any when addr is
+ * NULL. Returns 1 when one did, 0 when none may. */
+static int
+make_room(http_conns *s, const unsigned char *addr, uint64_t now)
+{
+    for (struct http_conn *c = s->head; c != NULL; c = c->next) {
+        if (c->shut || !evictable(c, now) ||
+            (addr != NULL && (!c->counted || memcmp(c->addr, addr, HTTP_ADDR_LEN) != 0)))
+            continue;
+        shut(s, c, &s->evicted_at_accept);
+        return 1;
+    }
+    return 0;
+}
+
 int
-http_conns_add(http_conns *s, struct http_conn *c, int fd)
+http_conns_add(http_conns *s, struct http_conn *c, int fd, const struct sockaddr *sa)
 {
     int admitted = 1;
     uint64_t now = util_mono_ns();
     c->fd = fd;
     c->shut = 0;
     c->next = NULL;
+    int has_addr = http_addrs_key(sa, c->addr) == 0;
+    c->counted = 0;
     http_conn_set(c, HTTP_CONN_HEAD);
     pthread_mutex_lock(&s->lock);
-    if (s->count - s->shut >= (size_t)s->lim.max_connections) {
-        /* At the limit the oldest connection that may give way does; when none may, the new one
-         * is refused at once rather than left to wait out its timeout. */
-        struct http_conn *old = s->head;
-        while (old != NULL && (old->shut || !evictable(old, now)))
-            old = old->next;
-        if (old != NULL)
-            shut(s, old, &s->evicted_at_accept);
-        else
-            admitted = 0;
-    }
+    /* At a limit the oldest connection that may give way does; when none may, the new one is
+     * refused at once rather than left to wait out its timeout. */
+    if (has_addr && s->lim.per_address > 0 &&
+        http_addrs_count(s->addrs, c->addr) >= (uint64_t)s->lim.per_address)
+        admitted = make_room(s, c->addr, now);
+    if (admitted && s->count - s->shut >= (size_t)s->lim.max_connections)
+        admitted = make_room(s, NULL, now);
     c->prev = s->tail;
     if (s->tail != NULL)
         s->tail->next = c;
@@ -141,6 +166,8 @@ http_conns_add(http_conns *s, struct http_conn *c, int fd)
         s->head = c;
     s->tail = c;
     s->count++;
+    /* Out of memory, an address goes uncounted: the limit errs on the side of serving. */
+    c->counted = has_addr && http_addrs_add(s->addrs, c->addr) == 0;
     if (!admitted)
         shut(s, c, &s->refused);
     pthread_mutex_unlock(&s->lock);
@@ -177,7 +204,7 @@ sweep(http_conns *s)
                  "evicted=%d open=%zu",
                  n.head, n.body, n.idle, n.evicted, open);
     if (refused > 0)
-        log_warn("msg=\"connections refused at max_connections\" refused=%d open=%zu", refused,
+        log_warn("msg=\"connections refused at a connection limit\" refused=%d open=%zu", refused,
                  open);
 }
 
@@ -217,6 +244,12 @@ http_conns_start(const struct http_conns_limits *lim, char *err, size_t errlen)
         return NULL;
     }
     s->lim = *lim;
+    s->addrs = http_addrs_new();
+    if (s->addrs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -227,6 +260,7 @@ http_conns_start(const struct http_conns_limits *lim, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the connection sweeper: %s", strerror(rc));
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
+        http_addrs_free(s->addrs);
         free(s);
         return NULL;
     }
@@ -246,5 +280,6 @@ http_conns_stop(http_conns *s)
     assert(s->count == 0); /* libmicrohttpd has closed every connection */
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
+    http_addrs_free(s->addrs);
     free(s);
 }

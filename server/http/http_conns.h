@@ -7,15 +7,19 @@
  *   - a keep-alive connection must have a complete next head within connection_timeout plus
  *     header_timeout of its last reply;
  * and, near max_connections, lets idle keep-alive connections and old ones still without a
- * request head give way (oldest first), so that new clients can be accepted.
+ * request head give way (oldest first), so that new clients can be accepted. It also keeps the
+ * per-address limit (libmicrohttpd's own refuses without letting anything give way).
  * A connection is closed with shutdown(2) on its socket: libmicrohttpd sees the end of the stream
  * and cleans the connection up in its own thread. */
 #ifndef AEGIS_HTTP_CONNS_H
 #define AEGIS_HTTP_CONNS_H
 
+#include "http_addrs.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum http_conn_state {
     HTTP_CONN_HEAD, /* TLS handshake or request head in progress */
@@ -29,10 +33,12 @@ enum http_conn_state {
 struct http_conn {
     struct http_conn *prev, *next; /* in accept order, under the set's lock */
     int fd;
-    int shut;                   /* shutdown already called, under the set's lock */
-    atomic_int state;           /* enum http_conn_state */
-    atomic_uint_fast64_t since; /* monotonic ns when the state began */
-    atomic_uint_fast64_t body;  /* bytes of the current request body */
+    int shut;    /* shutdown already called, under the set's lock */
+    int counted; /* addr is counted for the per-address limit, under the lock */
+    unsigned char addr[HTTP_ADDR_LEN]; /* the client's address (http_addrs_key) */
+    atomic_int state;                  /* enum http_conn_state */
+    atomic_uint_fast64_t since;        /* monotonic ns when the state began */
+    atomic_uint_fast64_t body;         /* bytes of the current request body */
 };
 
 struct http_conns_limits {
@@ -40,6 +46,7 @@ struct http_conns_limits {
     int64_t header_timeout_s;
     int64_t idle_timeout_s; /* connection_timeout */
     int64_t min_body_rate;  /* bytes per s; 0 = no minimum */
+    int64_t per_address;    /* connections from one client address; 0 = no limit */
 };
 
 typedef struct http_conns http_conns;
@@ -52,12 +59,13 @@ http_conns *http_conns_start(const struct http_conns_limits *lim, char *err, siz
  * MHD_stop_daemon). NULL is a no-op. */
 void http_conns_stop(http_conns *s);
 
-/* Tracks c (socket fd) from now on, in state HTTP_CONN_HEAD, and returns 1. At max_connections
- * the oldest connection that may give way (idle keep-alive, or no request head after a grace) is
- * shut down first; when none may, c itself is shut down at once (tracked all the same, so that
- * http_conns_remove stays the one way out) and 0 is returned: a client the daemon will not serve
- * learns it immediately. */
-int http_conns_add(http_conns *s, struct http_conn *c, int fd);
+/* Tracks c (socket fd, client address sa, may be NULL) from now on, in state HTTP_CONN_HEAD, and
+ * returns 1. At a limit (max_connections, or per_address connections from sa's address) the
+ * oldest connection within that limit that may give way (idle keep-alive, or no request head after
+ * a grace) is shut down first; when none may, c itself is shut down at once (tracked all the same,
+ * so that http_conns_remove stays the one way out) and 0 is returned: a client the daemon will not
+ * serve learns it immediately. */
+int http_conns_add(http_conns *s, struct http_conn *c, int fd, const struct sockaddr *sa);
 
 /* Stops tracking c; after this the sweeper no longer touches its socket. */
 void http_conns_remove(http_conns *s, struct http_conn *c);

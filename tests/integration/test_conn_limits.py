@@ -131,12 +131,32 @@ class PerAddressLimitTest(LimitBase):
     config = {"max_connections": 200, "per_ip_connections": 5}
 
     def test_refused_within_a_second_at_the_per_address_limit(self):
-        held = [self.idle() for _ in range(5)]
+        held = [self.busy() for _ in range(5)]
         try:
+            time.sleep(0.2)
             self.assert_refused_fast()
+            # another address is not limited by this one's connections
+            raw = socket.create_connection(("127.0.0.1", self.d.port), source_address=("127.0.0.2", 0), timeout=5)
+            s = self.d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+            status, _ = self.get(s)
+            s.close()
+            self.assertEqual(status, b"HTTP/1.1 200 OK")
         finally:
             for s in held:
                 s.close()
+
+    def test_idle_connections_of_the_address_give_way(self):
+        held = [self.idle() for _ in range(5)]
+        try:
+            s = self.tls()
+            status, _ = self.get(s)
+            s.close()
+            self.assertEqual(status, b"HTTP/1.1 200 OK")
+            held[0].settimeout(2)
+            self.assertEqual(held[0].recv(1), b"", "the address's oldest idle connection did not give way")
+        finally:
+            for c in held:
+                c.close()
 
 
 class OpenFilesLimitTest(LimitBase):

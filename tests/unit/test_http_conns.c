@@ -24,7 +24,7 @@ struct pair {
 static http_conns *
 start(int64_t max, int64_t head_s, int64_t rate)
 {
-    struct http_conns_limits lim = {max, head_s, 1, rate};
+    struct http_conns_limits lim = {max, head_s, 1, rate, 0};
     char err[128];
     http_conns *s = http_conns_start(&lim, err, sizeof(err));
     assert_non_null(s);
@@ -35,7 +35,7 @@ static void
 pair_open(http_conns *s, struct pair *p)
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->fd), 0);
-    http_conns_add(s, &p->c, p->fd[0]);
+    http_conns_add(s, &p->c, p->fd[0], NULL);
 }
 
 static void
