@@ -185,8 +185,11 @@ http_hs_attach(http_hs *hs, struct http_hs_conn *hc, struct MHD_Connection *c, i
     hc->conn = c;
     hc->fd = fd;
     hc->session = s;
-    /* Writes keep GnuTLS's own push on the socket; only reads come through hs_pull. */
-    gnutls_transport_set_ptr2(s, hc, (gnutls_transport_ptr_t)(intptr_t)fd);
+    /* Writes keep GnuTLS's own push on the socket; only reads come through hs_pull. GnuTLS takes a
+     * socket as a pointer-sized integer (its GNUTLS_INT_TO_POINTER). */
+    gnutls_transport_set_ptr2(
+        s, hc,
+        (gnutls_transport_ptr_t)(intptr_t)fd); // NOLINT(performance-no-int-to-ptr)
     gnutls_transport_set_pull_function(s, hs_pull);
     gnutls_session_set_ptr(s, hc);
     gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST, hs_hook);
