@@ -221,9 +221,13 @@ open_rate_limits(struct daemon_state *d)
     return d->app.challenge_rl != NULL && d->app.telemetry_rl != NULL ? 0 : -1;
 }
 
-/* Descriptors the daemon needs besides its connections: database, log, listen socket, the
- * event-loop pipes and polls of libmicrohttpd's threads, files read at start. */
-#define NOFILE_RESERVE 256
+/* Descriptors the daemon needs besides its connections and libmicrohttpd's accept slack: database
+ * (the telemetry writer's connection and log), log files, the listen socket, libuv, files read at
+ * start; plus, per thread, libmicrohttpd's epoll and wake-up descriptors and a pooled database
+ * connection (file, log, shared memory). */
+#define NOFILE_BASE 192
+#define NOFILE_PER_THREAD 8
+
 /* The fewest connections max_connections is lowered to for a small open-files limit. */
 #define MIN_CONNECTIONS 16
 
@@ -236,7 +240,9 @@ static void
 raise_nofile(struct config *cfg)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)cfg->max_connections + NOFILE_RESERVE;
+    int64_t threads = cfg->threads > 0 ? cfg->threads : util_ncpu();
+    rlim_t reserve = NOFILE_BASE + HTTP_ACCEPT_SLACK + (rlim_t)threads * NOFILE_PER_THREAD;
+    rlim_t need = (rlim_t)cfg->max_connections + reserve;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         log_warn("msg=\"cannot read the open files limit: %s\"", strerror(errno));
         return;
@@ -248,9 +254,8 @@ raise_nofile(struct config *cfg)
             rl.rlim_cur = old;
     }
     if (rl.rlim_cur < need) {
-        int64_t fit = rl.rlim_cur > NOFILE_RESERVE + MIN_CONNECTIONS
-                          ? (int64_t)(rl.rlim_cur - NOFILE_RESERVE)
-                          : MIN_CONNECTIONS;
+        int64_t fit = rl.rlim_cur > reserve + MIN_CONNECTIONS ? (int64_t)(rl.rlim_cur - reserve)
+                                                              : MIN_CONNECTIONS;
         log_warn("msg=\"open files limit below what max_connections needs: max_connections "
                  "lowered\" limit=%llu needed=%llu max_connections=%lld",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need, (long long)fit);

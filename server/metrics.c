@@ -263,7 +263,7 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
             "# TYPE aegis_http_connections gauge\n"
             "aegis_http_connections %lld\n"
             "# HELP aegis_http_connections_refused_total Connections closed at once at "
-            "max_connections, no connection being able to give way.\n"
+            "max_connections or per_ip_connections, no connection being able to give way.\n"
             "# TYPE aegis_http_connections_refused_total counter\n"
             "aegis_http_connections_refused_total %llu\n"
             "# HELP aegis_db_errors_total Database errors since start.\n"

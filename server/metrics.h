@@ -19,7 +19,8 @@ void metrics_free(struct metrics *m);
 void metrics_observe(struct metrics *m, size_t route, int status, uint64_t duration_ns);
 /* Open connections gauge. */
 void metrics_connection(struct metrics *m, int delta);
-/* A connection refused at max_connections (aegis_http_connections_refused_total). */
+/* A connection refused at max_connections or per_ip_connections
+ * (aegis_http_connections_refused_total). */
 void metrics_connection_refused(struct metrics *m);
 
 /* Telemetry reports answered stored, duplicate and rejected

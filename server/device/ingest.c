@@ -15,9 +15,11 @@
 #include "util.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RETRY_MIN_S 1
 #define RETRY_MAX_S 30
@@ -277,8 +279,23 @@ syncer(void *arg)
     ingest *ing = arg;
     for (;;) {
         pthread_mutex_lock(&ing->lock);
-        while (ing->sync_head == NULL && !ing->sync_stopping)
-            pthread_cond_wait(&ing->sync_cond, &ing->lock);
+        while (ing->sync_head == NULL && !ing->sync_stopping) {
+            if (store_telemetry_log_ok(ing->w)) {
+                pthread_cond_wait(&ing->sync_cond, &ing->lock);
+                continue;
+            }
+            /* The last flush could not open the log (the store is not ready): try again every
+             * second, so that readiness comes back without waiting for an upload. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&ing->sync_cond, &ing->lock, &ts) == ETIMEDOUT &&
+                ing->sync_head == NULL && !ing->sync_stopping) {
+                pthread_mutex_unlock(&ing->lock);
+                (void)store_telemetry_sync(ing->w); /* logs its own failure */
+                pthread_mutex_lock(&ing->lock);
+            }
+        }
         struct ingest_batch *list = ing->sync_head;
         ing->sync_head = ing->sync_tail = NULL;
         pthread_mutex_unlock(&ing->lock);

@@ -35,9 +35,6 @@
  * request, so an idle connection keeps all of it resident: 64 KiB cost 76 KiB per idle connection,
  * 10 KiB costs 20 (bench/conns). Device request heads are under 1 KiB. */
 #define HEADER_POOL_BYTES (10 * 1024)
-/* Accepted beyond max_connections so that http_conns_add can refuse at once rather than leave
- * clients in the listen backlog (main.c's open-files reserve covers them). */
-#define ACCEPT_SLACK 64
 #define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
  * connection is cut instead. */
@@ -740,7 +737,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections + ACCEPT_SLACK),
+        (unsigned)(cfg->max_connections + HTTP_ACCEPT_SLACK),
         /* no MHD_OPTION_PER_IP_CONNECTION_LIMIT: http_conns keeps per_ip_connections, letting
          * idle connections of the address give way first */
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,

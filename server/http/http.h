@@ -12,6 +12,11 @@
 
 typedef struct http_server http_server;
 
+/* libmicrohttpd accepts this many connections beyond max_connections, so that http_conns_add can
+ * refuse at once rather than leave clients in the listen backlog; the open-files limit must cover
+ * them (main.c). */
+#define HTTP_ACCEPT_SLACK 64
+
 /* A listening TCP socket on host:port (port 0 picks a free one). *bound_port gets the port.
  * Returns the fd, or -1 with a message in err. */
 int http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen);

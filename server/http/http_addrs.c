@@ -13,6 +13,7 @@
 struct slot {
     unsigned char key[HTTP_ADDR_LEN];
     uint32_t n; /* 0: the slot is free */
+    struct http_addr_list list;
 };
 
 struct http_addrs {
@@ -114,6 +115,7 @@ http_addrs_add(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN])
             i = find(a, key);
         }
         memcpy(a->t[i].key, key, HTTP_ADDR_LEN);
+        a->t[i].list.oldest = a->t[i].list.newest = NULL;
         a->used++;
     }
     a->t[i].n++;
@@ -144,6 +146,13 @@ http_addrs_remove(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN])
         i = j;
     }
     a->used--;
+}
+
+struct http_addr_list *
+http_addrs_list(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN])
+{
+    size_t i = find(a, key);
+    return a->t[i].n != 0 ? &a->t[i].list : NULL;
 }
 
 size_t

@@ -14,6 +14,11 @@
 
 typedef struct http_addrs http_addrs;
 
+/* The caller's list of the connections of one address, kept in the address's slot. */
+struct http_addr_list {
+    void *oldest, *newest;
+};
+
 /* A new empty table (free with http_addrs_free), or NULL when out of memory. */
 http_addrs *http_addrs_new(void);
 void http_addrs_free(http_addrs *a);
@@ -26,6 +31,9 @@ uint32_t http_addrs_count(const http_addrs *a, const unsigned char key[HTTP_ADDR
 int http_addrs_add(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN]);
 /* Counts one fewer for key, which must have been added. */
 void http_addrs_remove(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN]);
+/* The list of key (empty when just added), or NULL when key is absent. Valid until the next
+ * http_addrs_add or http_addrs_remove. */
+struct http_addr_list *http_addrs_list(http_addrs *a, const unsigned char key[HTTP_ADDR_LEN]);
 /* Addresses in the table. */
 size_t http_addrs_size(const http_addrs *a);
 

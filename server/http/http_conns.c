@@ -17,6 +17,8 @@
 /* Under pressure, a connection without a request head gives way only once it is this old, so a
  * new client's own handshake is not cut short by the next one. */
 #define PRESSURE_GRACE_NS (500 * 1000000ull)
+/* At max_connections, how many of the oldest connections are looked at for one to give way. */
+#define MAKE_ROOM_SCAN 256
 
 struct http_conns {
     struct http_conns_limits lim;
@@ -49,12 +51,43 @@ http_conn_body(struct http_conn *c, size_t n)
     atomic_fetch_add_explicit(&c->body, n, memory_order_relaxed);
 }
 
+/* Counts c for its address and puts it last on the address's list. */
+static void
+count(http_conns *s, struct http_conn *c)
+{
+    /* Out of memory, an address goes uncounted: the limit errs on the side of serving. */
+    if (http_addrs_add(s->addrs, c->addr) != 0)
+        return;
+    struct http_addr_list *l = http_addrs_list(s->addrs, c->addr);
+    assert(l != NULL);
+    c->aprev = l->newest;
+    c->anext = NULL;
+    if (c->aprev != NULL)
+        c->aprev->anext = c;
+    else
+        l->oldest = c;
+    l->newest = c;
+    c->counted = 1;
+}
+
 /* A shut connection no longer counts for its address: the one that takes its place may come. */
 static void
 uncount(http_conns *s, struct http_conn *c)
 {
-    if (c->counted)
-        http_addrs_remove(s->addrs, c->addr);
+    if (!c->counted)
+        return;
+    struct http_addr_list *l = http_addrs_list(s->addrs, c->addr);
+    assert(l != NULL);
+    if (c->aprev != NULL)
+        c->aprev->anext = c->anext;
+    else
+        l->oldest = c->anext;
+    if (c->anext != NULL)
+        c->anext->aprev = c->aprev;
+    else
+        l->newest = c->aprev;
+    c->aprev = c->anext = NULL;
+    http_addrs_remove(s->addrs, c->addr);
     c->counted = 0;
 }
 
@@ -125,19 +158,30 @@ evictable(struct http_conn *c, uint64_t now)
     return st == HTTP_CONN_IDLE || (st == HTTP_CONN_HEAD && now > since + PRESSURE_GRACE_NS);
 }
 
-/* Lets the oldest connection that may give way do so: of the address addr, or of any when addr is
- * NULL. Returns 1 when one did, 0 when none may. */
+/* Lets the oldest connection that may give way do so: of the address addr (its own list, at most
+ * per_address long), or of all when addr is NULL, among the MAKE_ROOM_SCAN oldest (so that a flood
+ * of connects cannot make each one walk every connection under the lock; idle keep-alive
+ * connections are the old ones). Returns 1 when one did, 0 when none may. */
 static int
 make_room(http_conns *s, const unsigned char *addr, uint64_t now)
 {
-    for (struct http_conn *c = s->head; c != NULL; c = c->next) {
-        if (c->shut || !evictable(c, now) ||
-            (addr != NULL && (!c->counted || memcmp(c->addr, addr, HTTP_ADDR_LEN) != 0)))
-            continue;
-        shut(s, c, &s->evicted_at_accept);
-        return 1;
+    struct http_conn *c = NULL;
+    if (addr != NULL) {
+        struct http_addr_list *l = http_addrs_list(s->addrs, addr);
+        for (c = l != NULL ? l->oldest : NULL; c != NULL && !evictable(c, now); c = c->anext)
+            ;
+    } else {
+        int scanned = 0;
+        for (c = s->head; c != NULL && scanned < MAKE_ROOM_SCAN; c = c->next, scanned++)
+            if (!c->shut && evictable(c, now))
+                break;
+        if (scanned == MAKE_ROOM_SCAN)
+            c = NULL;
     }
-    return 0;
+    if (c == NULL)
+        return 0;
+    shut(s, c, &s->evicted_at_accept);
+    return 1;
 }
 
 int
@@ -150,6 +194,7 @@ http_conns_add(http_conns *s, struct http_conn *c, int fd, const struct sockaddr
     c->next = NULL;
     int has_addr = http_addrs_key(sa, c->addr) == 0;
     c->counted = 0;
+    c->aprev = c->anext = NULL;
     http_conn_set(c, HTTP_CONN_HEAD);
     pthread_mutex_lock(&s->lock);
     /* At a limit the oldest connection that may give way does; when none may, the new one is
@@ -166,8 +211,8 @@ http_conns_add(http_conns *s, struct http_conn *c, int fd, const struct sockaddr
         s->head = c;
     s->tail = c;
     s->count++;
-    /* Out of memory, an address goes uncounted: the limit errs on the side of serving. */
-    c->counted = has_addr && http_addrs_add(s->addrs, c->addr) == 0;
+    if (has_addr)
+        count(s, c);
     if (!admitted)
         shut(s, c, &s->refused);
     pthread_mutex_unlock(&s->lock);
@@ -179,20 +224,11 @@ sweep(http_conns *s)
 {
     struct sweep_counts n = {0, 0, 0, 0};
     uint64_t now = util_mono_ns();
-    size_t max = (size_t)s->lim.max_connections;
-    /* Eviction starts at 7/8 of the limit and frees down to 3/4, so that libmicrohttpd (whose
-     * limit is split between its threads) is never left at its limit by a flood. */
-    size_t high = max - max / 8, low = max - max / 4;
     pthread_mutex_lock(&s->lock);
     for (struct http_conn *c = s->head; c != NULL; c = c->next) {
         int *counter = NULL;
         if (!c->shut && overdue(&s->lim, c, now, &n, &counter))
             shut(s, c, counter);
-    }
-    if (s->count - s->shut >= high) {
-        for (struct http_conn *c = s->head; c != NULL && s->count - s->shut > low; c = c->next)
-            if (!c->shut && evictable(c, now))
-                shut(s, c, &n.evicted);
     }
     size_t open = s->count - s->shut;
     int refused = s->refused;

@@ -6,9 +6,10 @@
  *   - a request body must come at min_body_rate on average once header_timeout has passed;
  *   - a keep-alive connection must have a complete next head within connection_timeout plus
  *     header_timeout of its last reply;
- * and, near max_connections, lets idle keep-alive connections and old ones still without a
- * request head give way (oldest first), so that new clients can be accepted. It also keeps the
- * per-address limit (libmicrohttpd's own refuses without letting anything give way).
+ * and, at max_connections or an address's per_address limit, lets an idle keep-alive connection or
+ * an old one still without a request head give way (oldest first) to a new client, or refuses the
+ * new one at once (http_conns_add). It keeps the per-address limit itself: libmicrohttpd's own
+ * refuses without letting anything give way.
  * A connection is closed with shutdown(2) on its socket: libmicrohttpd sees the end of the stream
  * and cleans the connection up in its own thread. */
 #ifndef AEGIS_HTTP_CONNS_H
@@ -34,7 +35,8 @@ struct http_conn {
     struct http_conn *prev, *next; /* in accept order, under the set's lock */
     int fd;
     int shut;    /* shutdown already called, under the set's lock */
-    int counted; /* addr is counted for the per-address limit, under the lock */
+    int counted; /* addr is counted for the per-address limit and c on its list, under the lock */
+    struct http_conn *aprev, *anext; /* the address's connections in accept order, under the lock */
     unsigned char addr[HTTP_ADDR_LEN]; /* the client's address (http_addrs_key) */
     atomic_int state;                  /* enum http_conn_state */
     atomic_uint_fast64_t since;        /* monotonic ns when the state began */

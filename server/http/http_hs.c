@@ -1,7 +1,10 @@
 #include "http_hs.h"
 
+#include "log.h"
+
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -21,6 +24,7 @@ struct http_hs {
     struct http_hs_conn *head;
     int releasing; /* http_hs_release was called: suspend no more */
     atomic_int stop;
+    atomic_int said_epoll_error;
     pthread_t waiter;
 };
 
@@ -82,10 +86,16 @@ park(struct http_hs_conn *hc)
     hs->head = hc;
     /* Armed under the lock: the waiter cannot resume hc before it is on the list. */
     struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = hc};
-    if (epoll_ctl(hs->ep, hc->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, hc->fd, &e) == 0)
+    if (epoll_ctl(hs->ep, hc->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, hc->fd, &e) == 0) {
         hc->armed = 1;
-    else
-        resume_locked(hs, hc); /* cannot wait for it: let libmicrohttpd retry */
+    } else {
+        /* Cannot wait for it: libmicrohttpd retries at once, which spins as without this module
+         * until the client answers, and the head deadline bounds it. Said once. */
+        if (!atomic_exchange(&hs->said_epoll_error, 1))
+            log_warn("msg=\"cannot park a TLS handshake; it is retried at once\" error=\"%s\"",
+                     strerror(errno));
+        resume_locked(hs, hc);
+    }
     pthread_mutex_unlock(&hs->lock);
 }
 
@@ -114,6 +124,16 @@ hs_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
         errno = saved;
     }
     return n;
+}
+
+/* GnuTLS asks this only in a blocking handshake with a timeout, which libmicrohttpd's non-blocking
+ * sessions never run; set so that the reads of our pull function never lack it. */
+static int
+hs_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+    struct http_hs_conn *hc = ptr;
+    struct pollfd p = {hc->fd, POLLIN, 0};
+    return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
 http_hs *
@@ -191,6 +211,9 @@ http_hs_attach(http_hs *hs, struct http_hs_conn *hc, struct MHD_Connection *c, i
         s, hc,
         (gnutls_transport_ptr_t)(intptr_t)fd); // NOLINT(performance-no-int-to-ptr)
     gnutls_transport_set_pull_function(s, hs_pull);
+    gnutls_transport_set_pull_timeout_function(s, hs_pull_timeout);
+    /* libmicrohttpd reads the session pointer only in its PSK callback, which aegisd does not use.
+     */
     gnutls_session_set_ptr(s, hc);
     gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST, hs_hook);
 }

@@ -11,7 +11,9 @@
  * (MHD_suspend_connection takes it off the ready list and out of the epoll set) and hands its
  * socket to one waiter thread; when the socket becomes readable (or is shut down) the waiter
  * resumes it and libmicrohttpd goes on with the handshake. Connections between requests are not
- * touched: libmicrohttpd's own read path handles them without spinning. */
+ * touched: libmicrohttpd's own read path handles them without spinning. A handshake that waits to
+ * *write* (its flight larger than the socket's send buffer, which the server's few kilobytes never
+ * are) would still spin: only reads are parked. */
 #ifndef AEGIS_HTTP_HS_H
 #define AEGIS_HTTP_HS_H
 

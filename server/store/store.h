@@ -476,6 +476,9 @@ int store_telemetry_ingest(store_tel_writer *w, struct store_report *const *repo
  * failed, every later call fails too, and store_ping reports the store not ready, until the
  * process restarts (a failed flush may have dropped the pages it could not write). */
 int store_telemetry_sync(store_tel_writer *w);
+/* 0 while the last flush could not even open the log (the store is not ready until a flush
+ * succeeds), else 1. */
+int store_telemetry_log_ok(store_tel_writer *w);
 
 enum store_bucket_sort {
     STORE_BUCKETS_BY_COUNT = 0,   /* most reports first */

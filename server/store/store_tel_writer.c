@@ -229,3 +229,9 @@ out:
     pthread_mutex_unlock(&w->sync_lock);
     return rc;
 }
+
+int
+store_telemetry_log_ok(store_tel_writer *w)
+{
+    return !atomic_load(&w->s->wal_unopened);
+}
