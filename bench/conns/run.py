@@ -30,6 +30,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import benchlib  # noqa: E402
 
 FD_RESERVE = 480  # aegisd's descriptors besides connections (its NOFILE_RESERVE is 256), with a margin
 
@@ -130,15 +132,7 @@ def rss_kib(pid):
 
 def provision(d, sim, fleet, devices, certdir):
     """A fleet of attested devices; their certificates and keys as DIR/dev-I.crt and .key."""
-    subprocess.run([sim, "provision", "--devices", str(devices), "--dir", fleet], check=True,
-                   stdout=subprocess.DEVNULL)
-    d.ctl("devices", "import", os.path.join(fleet, "import.json"))
-    for rv in json.load(open(os.path.join(fleet, "refvals.json"))):
-        opts = ["refvals", "add", "--stage", rv["stage"], "--component", rv["component"], "--version",
-                rv["version"], "--svn", str(rv["svn"]), "--digest", rv["digest"]]
-        (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
-    subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
-                    "--json"], check=True, stdout=subprocess.DEVNULL)
+    benchlib.provision_fleet(d, sim, fleet, devices)
     os.makedirs(certdir)
     for i in range(devices):
         cred = json.load(open(os.path.join(fleet, "dev-%05d" % i, "storage", "credential.json")))

@@ -24,6 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import benchlib  # noqa: E402
 
 
 def loadgen(build, *args):
@@ -129,15 +131,7 @@ def main():
     try:
         d.start()
         fleet = os.path.join(fleet_root, "fleet")
-        subprocess.run([sim, "provision", "--devices", str(args.devices), "--dir", fleet], check=True,
-                       stdout=subprocess.DEVNULL)
-        d.ctl("devices", "import", os.path.join(fleet, "import.json"))
-        for rv in json.load(open(os.path.join(fleet, "refvals.json"))):
-            opts = ["refvals", "add", "--stage", rv["stage"], "--component", rv["component"], "--version",
-                    rv["version"], "--svn", str(rv["svn"]), "--digest", rv["digest"]]
-            (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
-        subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
-                        "--json"], check=True, stdout=subprocess.DEVNULL)
+        benchlib.provision_fleet(d, sim, fleet, args.devices)
         ingest = loadgen(build, "telemetry", "--url", d.url() + "/v1/device/telemetry", "--cacert",
                          d.cacert, "--fleet", fleet, "--devices", str(args.devices), "--concurrency",
                          str(args.concurrency), "--seconds", str(args.seconds))
