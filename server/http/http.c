@@ -1,4 +1,5 @@
 #include "http.h"
+#include "http_int.h"
 
 #include "app.h"
 #include "devauth.h"
@@ -35,57 +36,9 @@
  * request, so an idle connection keeps all of it resident: 64 KiB cost 76 KiB per idle connection,
  * 10 KiB costs 20 (bench/conns). Device request heads are under 1 KiB. */
 #define HEADER_POOL_BYTES (10 * 1024)
-#define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* How far past the route's limit a body is read (and dropped) to answer 413 after it, before the
  * connection is cut instead. */
 #define DISCARD_MAX (4 * 1024 * 1024)
-/* Most bytes a streaming reply's reader is asked for at once. */
-#define STREAM_BLOCK (64 * 1024)
-
-struct http_server {
-    const struct app *app;
-    struct MHD_Daemon *mhd;
-    atomic_int active;
-    const struct route *routes; /* the daemon's route table (routes.c) */
-    size_t nroutes;
-    MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
-    atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
-    pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
-    /* The session ticket master key: made at start, in memory only, wiped at stop. GnuTLS derives
-     * the keys that encrypt tickets from it and rotates them on its own (time-based). */
-    gnutls_datum_t ticket_key;
-    http_conns *conns; /* deadlines and eviction (http_conns.h) */
-    http_hs *hs;       /* handshakes wait outside libmicrohttpd (http_hs.h); NULL with poll */
-};
-
-/* libmicrohttpd's socket context: what lives as long as one connection. */
-struct conn_ctx {
-    struct devauth_conn auth; /* devauth's per-connection cache */
-    struct http_conn track;   /* in server->conns */
-    struct http_hs_conn hs;   /* the TLS handshake's reads (http_hs.h) */
-};
-
-enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
-
-/* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
-struct request {
-    api_req r;
-    int route; /* index, ROUTER_NOT_FOUND or ROUTER_BAD_METHOD */
-    char allow[64];
-    uint64_t start_ns;
-    char *body;
-    size_t len, cap, limit;
-    int too_large;
-    size_t discarded; /* bytes of an oversized body read and dropped */
-    int answered;
-    int close_after; /* answer with Connection: close */
-    char peer[INET6_ADDRSTRLEN];
-    struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
-    struct http_server *server;
-    struct http_conn *track;      /* the connection's deadlines; NULL if it has no context */
-    int deferred;                 /* api_defer was called: the reply comes from another thread */
-    enum defer_state defer_state; /* under server->defer_lock */
-};
 
 static size_t
 route_limit(const struct http_server *h, int route)
@@ -280,102 +233,6 @@ dispatch(struct http_server *h, struct request *q)
         api_error(r, 500, "internal", "the handler produced no response");
 }
 
-/* The response of a streaming reply (api_reply_stream): the reader runs in this connection's thread
- * as the client takes the body (chunked), and the response owns the reader's context from here
- * on. */
-static struct MHD_Response *
-stream_response(api_req *r, const char **ctype)
-{
-    struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, STREAM_BLOCK, r->stream_read, r->stream_ctx, r->stream_free);
-    if (resp != NULL) {
-        r->stream_read = NULL;
-        r->stream_ctx = NULL;
-        *ctype = r->resp_ctype;
-    }
-    return resp;
-}
-
-void
-api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read,
-                 void (*free_ctx)(void *ctx), void *ctx)
-{
-    json_decref(r->resp);
-    r->resp = NULL;
-    free(r->resp_text);
-    r->resp_text = NULL;
-    if (r->stream_free != NULL && r->stream_ctx != NULL)
-        r->stream_free(r->stream_ctx);
-    r->stream_read = read;
-    r->stream_free = free_ctx;
-    r->stream_ctx = ctx;
-    r->resp_ctype = ctype;
-    r->status = status;
-}
-
-/* Moves the request's connection to state st (http_conns.h). */
-static void
-track_state(struct request *q, enum http_conn_state st)
-{
-    if (q->track != NULL)
-        http_conn_set(q->track, st);
-}
-
-static enum MHD_Result
-queue_reply(struct request *q, struct MHD_Connection *c)
-{
-    api_req *r = &q->r;
-    track_state(q, HTTP_CONN_BUSY); /* a slow reader is bounded by connection_timeout */
-    char *buf = NULL;
-    size_t len = 0;
-    const char *ctype = "application/json";
-    if (r->resp != NULL) {
-        buf = json_dumps(r->resp, JSON_COMPACT);
-        len = buf ? strlen(buf) : 0;
-        if (buf == NULL)
-            r->status = 500;
-    } else if (r->resp_text != NULL) {
-        buf = r->resp_text;
-        len = r->resp_len;
-        r->resp_text = NULL;
-        ctype = r->resp_ctype;
-    }
-    struct MHD_Response *resp;
-    if (buf == NULL && r->stream_read != NULL)
-        resp = stream_response(r, &ctype);
-    else
-        resp = MHD_create_response_from_buffer(len, buf != NULL ? buf : (void *)"",
-                                               buf != NULL ? MHD_RESPMEM_MUST_FREE
-                                                           : MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL) {
-        free(buf);
-        return MHD_NO;
-    }
-    if (len > 0 || r->status != 204)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (r->status == 401)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (r->status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, q->allow);
-    if (q->close_after)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    /* Every 503 says when to come back (telemetry.md §2), also those without a figure of their own
-     * (a drain, a database that is not reachable). */
-    if (r->status == 503 && r->retry_after <= 0)
-        r->retry_after = UNAVAILABLE_RETRY_S;
-    if (r->retry_after > 0) {
-        char ra[16];
-        snprintf(ra, sizeof(ra), "%d", r->retry_after);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-    }
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
-    MHD_destroy_response(resp);
-    q->answered = 1;
-    return ret;
-}
-
 static struct request *
 request_new(struct http_server *h, struct MHD_Connection *c, const char *url, const char *method)
 {
@@ -456,7 +313,7 @@ suspend_deferred(struct http_server *h, struct request *q, struct MHD_Connection
         MHD_suspend_connection(c);
     }
     pthread_mutex_unlock(&h->defer_lock);
-    return done ? queue_reply(q, c) : MHD_YES;
+    return done ? http_queue_reply(q, c) : MHD_YES;
 }
 
 /* libmicrohttpd calls the access handler again once a suspended connection is resumed. */
@@ -466,7 +323,7 @@ resume_deferred(struct http_server *h, struct request *q, struct MHD_Connection 
     pthread_mutex_lock(&h->defer_lock);
     int done = q->defer_state == DEFER_DONE;
     pthread_mutex_unlock(&h->defer_lock);
-    return done ? queue_reply(q, c) : MHD_YES;
+    return done ? http_queue_reply(q, c) : MHD_YES;
 }
 
 api_deferred *
@@ -522,12 +379,12 @@ on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, c
          * (e.g. the ingest writer) may already be gone. */
         q->close_after = 1;
         api_error(&q->r, 503, "unavailable", "the service is shutting down");
-        return queue_reply(q, c);
+        return http_queue_reply(q, c);
     }
     if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
         q->close_after = 1;
         api_error(&q->r, 400, "bad_request", "%s", why);
-        return queue_reply(q, c);
+        return http_queue_reply(q, c);
     }
     long long cl = declared_length(c);
     if (cl > (long long)q->limit) {
@@ -535,7 +392,7 @@ on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, c
             /* The unread body must not be taken for the next request. */
             q->close_after = 1;
             reply_too_large(q);
-            return queue_reply(q, c);
+            return http_queue_reply(q, c);
         }
         q->too_large = 1;
     }
@@ -556,7 +413,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         if (q == NULL)
             return MHD_NO;
         *con_cls = q;
-        track_state(q, HTTP_CONN_BODY);
+        http_track_state(q, HTTP_CONN_BODY);
         return on_headers(h, q, c, method, version);
     }
     if (q->answered) {
@@ -579,14 +436,14 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         *upload_size = 0;
         return MHD_YES;
     }
-    track_state(q, HTTP_CONN_BUSY);
+    http_track_state(q, HTTP_CONN_BUSY);
     if (q->too_large)
         reply_too_large(q);
     else
         dispatch(h, q);
     if (q->deferred)
         return suspend_deferred(h, q, c);
-    return queue_reply(q, c);
+    return http_queue_reply(q, c);
 }
 
 static void
@@ -611,7 +468,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (q == NULL)
         return;
     uint64_t dur = util_mono_ns() - q->start_ns;
-    track_state(q, HTTP_CONN_IDLE);
+    http_track_state(q, HTTP_CONN_IDLE);
     int status = q->r.status;
     metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
     char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];

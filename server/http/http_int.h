@@ -1,0 +1,71 @@
+/* http_int: what http.c and http_reply.c share: the server, a connection's context and a request
+ * in flight. Private to server/http/. */
+#ifndef AEGIS_HTTP_INT_H
+#define AEGIS_HTTP_INT_H
+
+#include "api.h"
+#include "devauth.h"
+#include "http.h"
+#include "http_conns.h"
+#include "http_hs.h"
+
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_server {
+    const struct app *app;
+    struct MHD_Daemon *mhd;
+    atomic_int active;
+    const struct route *routes; /* the daemon's route table (routes.c) */
+    size_t nroutes;
+    MHD_socket quiesced_fd; /* the listen socket after http_quiesce, closed by http_stop */
+    atomic_int quiescing;   /* set by http_quiesce: new requests get 503 and a closed connection */
+    pthread_mutex_t defer_lock; /* orders a deferred request's suspension and its completion */
+    /* The session ticket master key: made at start, in memory only, wiped at stop. GnuTLS derives
+     * the keys that encrypt tickets from it and rotates them on its own (time-based). */
+    gnutls_datum_t ticket_key;
+    http_conns *conns; /* deadlines and eviction (http_conns.h) */
+    http_hs *hs;       /* handshakes wait outside libmicrohttpd (http_hs.h); NULL with poll */
+};
+
+/* libmicrohttpd's socket context: what lives as long as one connection. */
+struct conn_ctx {
+    struct devauth_conn auth; /* devauth's per-connection cache */
+    struct http_conn track;   /* in server->conns */
+    struct http_hs_conn hs;   /* the TLS handshake's reads (http_hs.h) */
+};
+
+enum defer_state { DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
+
+/* One request in flight: the handler's view (r) plus what the HTTP layer needs around it. */
+struct request {
+    api_req r;
+    int route; /* index, ROUTER_NOT_FOUND or ROUTER_BAD_METHOD */
+    char allow[64];
+    uint64_t start_ns;
+    char *body;
+    size_t len, cap, limit;
+    int too_large;
+    size_t discarded; /* bytes of an oversized body read and dropped */
+    int answered;
+    int close_after; /* answer with Connection: close */
+    char peer[INET6_ADDRSTRLEN];
+    struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
+    struct http_server *server;
+    struct http_conn *track;      /* the connection's deadlines; NULL if it has no context */
+    int deferred;                 /* api_defer was called: the reply comes from another thread */
+    enum defer_state defer_state; /* under server->defer_lock */
+};
+
+/* Builds the response of q (JSON, text or streaming; the headers every answer carries, a
+ * Retry-After on every 503) and queues it on c. */
+enum MHD_Result http_queue_reply(struct request *q, struct MHD_Connection *c);
+/* Moves the request's connection to state st (http_conns.h). */
+void http_track_state(struct request *q, enum http_conn_state st);
+
+#endif
