@@ -102,8 +102,8 @@ $(BUILD)/%.a:
 
 # Link order: highest layer first.
 BASE_LIBS   := $(LIB_proto) $(LIB_lib)
-SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(BASE_LIBS)
-CLI_LIBS    := $(LIB_store) $(LIB_core) $(LIB_pki) $(BASE_LIBS)
+SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
+CLI_LIBS    := $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
 DEV_LIBS    := $(FW_LIB) $(LIB_ota) $(BASE_LIBS)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

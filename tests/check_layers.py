@@ -41,7 +41,7 @@ RULES = {
     "firmware-ref": ["ota"] + BASE,
     "device-sim": ["firmware-ref", "ota"] + BASE,
     "tests/fw": ["firmware-ref", "ota"] + BASE,
-    "tests": ["daemon", "server/api", "server/device", "server/http"] + SERVER,
+    "tests": ["daemon", "server/api", "server/device", "server/http", "ota"] + SERVER,
     "fuzz": ["daemon", "server/api", "server/device", "server/http"] + SERVER,
     "bench": [],
 }
