@@ -36,6 +36,7 @@ static const struct key_def keys[] = {
     {"connection_timeout", INT(connection_timeout_s, 1, 3600)},
     {"max_body_bytes", INT(max_body_bytes, 1024, 64 * 1024 * 1024)},
     {"import_max_bytes", INT(import_max_bytes, 1024, 256 * 1024 * 1024)},
+    {"image_max_bytes", INT(image_max_bytes, 1024 * 1024, 64LL * 1024 * 1024 * 1024)},
     {"drain_timeout", INT(drain_timeout_s, 0, 600)},
     {"per_ip_connections", INT(per_ip_connections, 0, 100000)},
     {"header_timeout", INT(header_timeout_s, 1, 3600)},
@@ -68,6 +69,7 @@ config_defaults(struct config *c)
     c->connection_timeout_s = 30;
     c->max_body_bytes = 1024 * 1024;
     c->import_max_bytes = 8 * 1024 * 1024;
+    c->image_max_bytes = 2LL * 1024 * 1024 * 1024;
     c->drain_timeout_s = 10;
     c->per_ip_connections = 64;
     c->header_timeout_s = 10;

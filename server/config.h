@@ -26,6 +26,7 @@ struct config {
     int64_t connection_timeout_s;
     int64_t max_body_bytes;
     int64_t import_max_bytes;
+    int64_t image_max_bytes; /* one update image (POST /v1/images) */
     int64_t drain_timeout_s;
     int64_t per_ip_connections;
     int64_t header_timeout_s; /* TLS handshake + request head must be done within (http_conns.h) */

@@ -20,6 +20,13 @@ static const struct route table[] = {
     R("DELETE", "/v1/tokens/{id}", AUTH_TOKEN, ROLE_ADMIN, BODY_NONE, LIMIT_DEFAULT,
       api_tokens_revoke),
     R("GET", "/v1/audit", AUTH_TOKEN, ROLE_ADMIN, BODY_NONE, LIMIT_DEFAULT, api_audit_list),
+    /* update images (docs/api.md "Images") */
+    R("POST", "/v1/images", AUTH_TOKEN, ROLE_OPERATOR, BODY_STREAM, LIMIT_IMAGE, api_images_upload),
+    R("GET", "/v1/images", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_images_list),
+    R("GET", "/v1/images/{sha256}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_images_get),
+    R("DELETE", "/v1/images/{sha256}", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_images_delete),
     /* products */
     R("POST", "/v1/products", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
       api_products_create),

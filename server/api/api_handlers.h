@@ -59,4 +59,10 @@ void api_crash_rates(api_req *r);
 void api_failures_export(api_req *r);
 void api_failure_flags(api_req *r);
 
+/* update images (api_images.c) */
+void api_images_upload(api_req *r);
+void api_images_list(api_req *r);
+void api_images_get(api_req *r);
+void api_images_delete(api_req *r);
+
 #endif

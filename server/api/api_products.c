@@ -136,7 +136,7 @@ api_products_delete(api_req *r)
         return;
     struct store_actor a = api_actor(r);
     int rc = store_product_delete(r->app->st, r->tenant_id, id, &a);
-    reply_delete(r, rc, "product", "product still has device groups");
+    reply_delete(r, rc, "product", "product still has device groups or images");
 }
 
 /* --- device groups --- */

@@ -31,6 +31,20 @@ typedef ssize_t (*api_stream_read)(void *ctx, uint64_t pos, char *buf, size_t ma
 #define API_STREAM_END ((ssize_t)-1)
 #define API_STREAM_ERROR ((ssize_t)-2)
 
+struct api_req;
+
+/* A request body taken as it arrives (routes with BODY_STREAM, api_stream_body). data gets each
+ * piece in order and returns 0, or -1 after answering r (the rest of the body is then read and
+ * dropped); done answers r once the whole body is in; abort releases ctx when the request ends
+ * otherwise (body over the route's limit: 413; client gone). Exactly one of done and abort is
+ * called, in the connection's thread. */
+struct api_body_sink {
+    int (*data)(void *ctx, struct api_req *r, const char *p, size_t n);
+    void (*done)(void *ctx, struct api_req *r);
+    void (*abort)(void *ctx);
+    void *ctx;
+};
+
 typedef struct api_req {
     const struct app *app; /* read-only: main.c fills it before http_start */
     const char *method;
@@ -65,12 +79,17 @@ typedef struct api_req {
     api_stream_read stream_read;
     void (*stream_free)(void *ctx);
     void *stream_ctx;
+    /* a streaming body (api_stream_body): set while the sink takes the body */
+    struct api_body_sink sink;
+    int sinking;
 } api_req;
 
 typedef void (*api_handler)(api_req *r);
 
 /* Query-string argument, or NULL. Borrowed from the connection. */
 const char *api_query(api_req *r, const char *key);
+/* Request header (case-insensitive name), or NULL. Borrowed from the connection. */
+const char *api_header(api_req *r, const char *name);
 /* Integer query argument in [min, max]: 1 and *out when present, 0 when absent, -1 when malformed
  * (a 400 reply is then set). */
 int api_query_i64(api_req *r, const char *key, int64_t min, int64_t max, int64_t *out);
@@ -96,6 +115,9 @@ void api_reply_page(api_req *r, json_t *items, const char *next_cursor);
  * api_stream_read) pulls the body piece by piece, so a large export never sits in memory. ctx is
  * stolen: free_ctx (may be NULL) is called once, when the response is done or dropped. Must be the
  * handler's last reply call. Implemented in http.c. */
+/* For BODY_STREAM routes: the handler runs as soon as the headers are in (r->body is NULL) and
+ * either answers (a refusal: the body is read and dropped) or hands the body to sink (copied). */
+void api_stream_body(api_req *r, const struct api_body_sink *sink);
 void api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read,
                       void (*free_ctx)(void *ctx), void *ctx);
 /* Replies with a raw body (text is malloc'd, stolen). */

@@ -3,6 +3,7 @@
 #include "jsonx.h"
 #include "util.h"
 
+#include <assert.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,12 @@ const char *
 api_query(api_req *r, const char *key)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+api_header(api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 int
@@ -61,6 +68,14 @@ api_reply_page(api_req *r, json_t *items, const char *next_cursor)
                         next_cursor != NULL && next_cursor[0] != '\0' ? json_string(next_cursor)
                                                                       : json_null());
     api_reply(r, 200, page);
+}
+
+void
+api_stream_body(api_req *r, const struct api_body_sink *sink)
+{
+    assert(sink != NULL && sink->data != NULL && sink->done != NULL && sink->abort != NULL);
+    r->sink = *sink;
+    r->sinking = 1;
 }
 
 void

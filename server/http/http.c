@@ -54,6 +54,8 @@ route_limit(const struct http_server *h, int route)
         return ROUTER_EVIDENCE_MAX_BYTES;
     if (t[route].limit == LIMIT_TELEMETRY)
         return ROUTER_TELEMETRY_MAX_BYTES;
+    if (t[route].limit == LIMIT_IMAGE)
+        return (size_t)h->app->cfg->image_max_bytes;
     return (size_t)h->app->cfg->max_body_bytes;
 }
 
@@ -180,7 +182,8 @@ static int
 parse_body(struct request *q, const struct route *rt)
 {
     api_req *r = &q->r;
-    if (rt->body == BODY_NONE || (rt->body == BODY_JSON_OPTIONAL && q->len == 0))
+    if (rt->body == BODY_NONE || rt->body == BODY_STREAM ||
+        (rt->body == BODY_JSON_OPTIONAL && q->len == 0))
         return 0;
     if (q->len == 0) {
         api_error(r, 400, "invalid_json", "a JSON object body is required");
@@ -228,8 +231,9 @@ dispatch(struct http_server *h, struct request *q)
         return;
     (void)h;
     rt->handler(r);
-    /* A deferred request's reply belongs to the thread that completes it, maybe already. */
-    if (r->status == 0 && !q->deferred)
+    /* A deferred request's reply belongs to the thread that completes it, maybe already; a
+     * streaming body's to the sink's done. */
+    if (r->status == 0 && !q->deferred && !r->sinking)
         api_error(r, 500, "internal", "the handler produced no response");
 }
 
@@ -278,6 +282,36 @@ reply_too_large(struct request *q)
         api_error(&q->r, 413, "payload_too_large", "this endpoint takes no request body");
     else
         api_error(&q->r, 413, "payload_too_large", "request body exceeds %zu bytes", q->limit);
+}
+
+/* Ends a streaming body that will not be completed (api.h api_body_sink). */
+static void
+stream_abort(struct request *q)
+{
+    if (!q->r.sinking)
+        return;
+    q->r.sinking = 0;
+    q->r.sink.abort(q->r.sink.ctx);
+}
+
+/* A piece of a BODY_STREAM route's body: to the handler's sink while it takes it, else dropped
+ * (the handler refused it, or it grew past the limit: 413). -1 when the connection must be cut. */
+static int
+stream_piece(struct request *q, const char *data, size_t n)
+{
+    if (q->r.sinking) {
+        if (q->len + n > q->limit) {
+            stream_abort(q);
+            q->too_large = 1;
+        } else if (q->r.sink.data(q->r.sink.ctx, &q->r, data, n) != 0) {
+            stream_abort(q); /* it answered r */
+        }
+    }
+    if (q->r.sinking)
+        q->len += n;
+    else
+        q->discarded += n;
+    return q->discarded > DISCARD_MAX ? -1 : 0;
 }
 
 static int
@@ -396,6 +430,12 @@ on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, c
         }
         q->too_large = 1;
     }
+    if (!q->too_large && q->route >= 0 && h->routes[q->route].body == BODY_STREAM) {
+        /* The handler takes the body as it arrives, or has answered (then it is dropped). */
+        q->streaming = 1;
+        dispatch(h, q);
+        assert(!q->deferred);
+    }
     return MHD_YES;
 }
 
@@ -425,6 +465,11 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (*upload_size > 0) {
         if (q->track != NULL)
             http_conn_body(q->track, *upload_size);
+        if (q->streaming) {
+            int cut = stream_piece(q, upload, *upload_size);
+            *upload_size = 0;
+            return cut ? MHD_NO : MHD_YES;
+        }
         /* libmicrohttpd cannot queue a reply in the middle of a body, so the rest of an oversized
          * body is read and dropped, up to a bound past which the connection is cut. */
         if (q->too_large || append_body(q, upload, *upload_size) != 0) {
@@ -437,10 +482,16 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         return MHD_YES;
     }
     http_track_state(q, HTTP_CONN_BUSY);
-    if (q->too_large)
+    if (q->too_large) {
         reply_too_large(q);
-    else
+    } else if (q->r.sinking) {
+        q->r.sinking = 0;
+        q->r.sink.done(q->r.sink.ctx, &q->r);
+        if (q->r.status == 0)
+            api_error(&q->r, 500, "internal", "the handler produced no response");
+    } else if (!q->streaming) {
         dispatch(h, q);
+    }
     if (q->deferred)
         return suspend_deferred(h, q, c);
     return http_queue_reply(q, c);
@@ -449,6 +500,7 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 static void
 request_free(struct request *q)
 {
+    stream_abort(q); /* a body the client never finished */
     if (q->r.stream_ctx != NULL && q->r.stream_free != NULL)
         q->r.stream_free(q->r.stream_ctx); /* a stream reply that was never sent */
     json_decref(q->r.json);

@@ -51,6 +51,7 @@ struct request {
     char *body;
     size_t len, cap, limit;
     int too_large;
+    int streaming;    /* a BODY_STREAM route: dispatched with the headers (api_stream_body) */
     size_t discarded; /* bytes of an oversized body read and dropped */
     int answered;
     int close_after; /* answer with Connection: close */

@@ -20,6 +20,7 @@ enum body_kind {
     BODY_NONE,          /* a body is refused (413 if non-empty) */
     BODY_JSON,          /* a JSON object is required */
     BODY_JSON_OPTIONAL, /* a JSON object, or no body at all */
+    BODY_STREAM,        /* any bytes, handed to the handler's sink as they arrive (api.h) */
 };
 
 enum body_limit {
@@ -27,6 +28,7 @@ enum body_limit {
     LIMIT_IMPORT,    /* config import_max_bytes */
     LIMIT_EVIDENCE,  /* ROUTER_EVIDENCE_MAX_BYTES: device attestation bodies (docs/protocol.md 3) */
     LIMIT_TELEMETRY, /* ROUTER_TELEMETRY_MAX_BYTES: telemetry uploads (docs/telemetry.md 1) */
+    LIMIT_IMAGE,     /* config image_max_bytes: update images */
 };
 
 #define ROUTER_EVIDENCE_MAX_BYTES PROTO_EVIDENCE_BODY_MAX

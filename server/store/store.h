@@ -555,4 +555,46 @@ int store_flag_rate_regressions(store *s, int64_t factor_pct, int64_t min_device
  * Aggregates stay. */
 int store_report_purge(store *s, int64_t before, int max_rows, int *purged);
 
+/* --- update images (docs/api.md "Images") --- */
+/* What the manufacturer says an image is; sha256 and size come from its bytes. */
+struct store_image {
+    char sha256[65];
+    int64_t size;
+    int64_t product_id;
+    char component[65]; /* proto_component_ok */
+    char kind[4];       /* "os" or "app" */
+    char version[33];   /* proto_version_ok */
+    int64_t svn;        /* 0..2^32-1 */
+    char hardware[65];  /* the hardware class, named like a component */
+};
+/* 1 if the manufacturer's fields of img are acceptable. */
+int store_image_ok(const struct store_image *img);
+/* An image's bytes on their way in: a temporary file under <dir>/tmp/ (made 0700 if missing) and
+ * their running SHA-256. store_image_upload_begin returns NULL with a reason in err; every upload
+ * ends in exactly one of store_image_upload_commit and store_image_upload_abort, which free it. */
+typedef struct store_image_upload store_image_upload;
+store_image_upload *store_image_upload_begin(const char *dir, char *err, size_t errlen);
+/* Appends n bytes: 0, or -1 with the reason in err (a full disk, for example). */
+int store_image_upload_write(store_image_upload *u, const void *p, size_t n, char *err,
+                             size_t errlen);
+/* Removes the temporary file and frees u (NULL: no-op). */
+void store_image_upload_abort(store_image_upload *u);
+/* Completes u as the tenant's image img (sha256 and size set from the bytes): the file becomes
+ * <dir>/<tenant>/<sha256>, durable before its row commits. STORE_OK with *out (the image's JSON)
+ * and *created 1, or 0 when the tenant had these bytes with the same fields already (idempotent);
+ * STORE_CONFLICT when it had them with other fields; STORE_NOTFOUND when the product is not the
+ * tenant's; STORE_INVALID for bad fields. u is freed and its temporary file gone in every case. */
+int store_image_upload_commit(store *s, store_image_upload *u, int64_t tenant_id,
+                              struct store_image *img, const struct store_actor *a, json_t **out,
+                              int *created);
+/* {"sha256", "size", "product_id", "component", "kind", "version", "svn", "hardware",
+ * "created_at"}; STORE_NOTFOUND for another tenant's or a malformed sha256. */
+int store_image_get(store *s, int64_t tenant_id, const char *sha256, json_t **out);
+/* A page of the tenant's images, oldest first. */
+int store_image_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
+                     char *next_cursor);
+/* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get. */
+int store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha256,
+                       const struct store_actor *a);
+
 #endif

@@ -24,7 +24,8 @@ static const char SQL_PRODUCT_UPDATE[] =
     "UPDATE products SET name = coalesce(?3, name), description = coalesce(?4, description), "
     "updated_at = ?5 WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_PRODUCT_HAS_GROUPS[] =
-    "SELECT EXISTS (SELECT 1 FROM device_groups WHERE product_id = ?1)";
+    "SELECT EXISTS (SELECT 1 FROM device_groups WHERE product_id = ?1) "
+    "OR EXISTS (SELECT 1 FROM images WHERE product_id = ?1)";
 static const char SQL_PRODUCT_DELETE[] = "DELETE FROM products WHERE id = ?1 AND tenant_id = ?2";
 
 #define GROUP_COLS "id, product_id, name, description, created_at, updated_at"

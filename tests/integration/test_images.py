@@ -1,0 +1,170 @@
+"""Update images (docs/api.md "Images", issue 11 item 1) against the real daemon: an upload is streamed to disk
+(the daemon's RSS does not grow with the image), named by its SHA-256, idempotent, refused with other fields for
+the same bytes, bounded by image_max_bytes, and leaves nothing behind when interrupted or refused; another tenant's
+images answer 404; a product with images cannot be deleted."""
+
+import hashlib
+import os
+import socket
+import time
+import urllib.parse
+
+import harness
+
+LIMIT = 64 * 1024 * 1024
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class ImagesTest(harness.DaemonTestCase):
+    tenants = ("acme", "globex")
+    config = {"image_max_bytes": LIMIT}
+
+    @classmethod
+    def prepare(cls):
+        st, _, body = cls.client.api("POST", "/v1/products", {"name": "gateway"})
+        assert st == 201, body
+        cls.product = body["id"]
+
+    def query(self, **kw):
+        q = {"product_id": self.product, "component": "aegis-os", "kind": "os", "version": "2.1.0", "svn": 7,
+             "hardware": "gw-rev-b"}
+        q.update(kw)
+        return "/v1/images?" + urllib.parse.urlencode({k: v for k, v in q.items() if v is not None})
+
+    def upload(self, data, token=..., **kw):
+        return self.api("POST", self.query(**kw), data, token=token, content_type="application/octet-stream")
+
+    def images_dir(self, tenant="acme"):
+        return os.path.join(self.d.data_dir, "images", str(self.d.tenant_ids[tenant]))
+
+    def leftovers(self):
+        tmp = os.path.join(self.d.data_dir, "images", "tmp")
+        return os.listdir(tmp) if os.path.isdir(tmp) else []
+
+    def test_upload_get_list_delete(self):
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        sha = hashlib.sha256(data).hexdigest()
+        img = self.assertOk(self.upload(data), 201)
+        self.assertEqual(img["sha256"], sha)
+        self.assertEqual(img["size"], len(data))
+        for k, v in (("product_id", self.product), ("component", "aegis-os"), ("kind", "os"), ("version", "2.1.0"),
+                     ("svn", 7), ("hardware", "gw-rev-b")):
+            self.assertEqual(img[k], v)
+        path = os.path.join(self.images_dir(), sha)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertEqual(os.stat(path).st_mode & 0o077, 0)
+        # the same bytes and fields again: the same image (200), not a second one
+        self.assertEqual(self.assertOk(self.upload(data), 200), img)
+        # the same bytes with other fields: a conflict, nothing changed
+        self.assertError(self.upload(data, version="2.1.1"), 409, "conflict")
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/images/" + sha)), img)
+        items = self.assertOk(self.api("GET", "/v1/images"))["items"]
+        self.assertIn(sha, [i["sha256"] for i in items])
+        # another tenant sees nothing of it
+        other = self.token_of("globex")
+        self.assertError(self.api("GET", "/v1/images/" + sha, token=other), 404, "not_found")
+        self.assertError(self.api("DELETE", "/v1/images/" + sha, token=other), 404, "not_found")
+        self.assertNotIn(sha, [i["sha256"] for i in self.assertOk(self.api("GET", "/v1/images", token=other))["items"]])
+        # nor can it name acme's product
+        self.assertError(self.upload(b"x", token=other), 404, "not_found")
+        # a product with images stays
+        self.assertError(self.api("DELETE", "/v1/products/%d" % self.product), 409, "conflict")
+        st, _, _ = self.api("DELETE", "/v1/images/" + sha)
+        self.assertEqual(st, 204)
+        self.assertFalse(os.path.exists(path))
+        self.assertError(self.api("GET", "/v1/images/" + sha), 404, "not_found")
+        self.assertEqual(self.leftovers(), [])
+        audit = [e["action"] for e in self.assertOk(self.api("GET", "/v1/audit"))["items"]]
+        self.assertIn("image.create", audit)
+        self.assertIn("image.delete", audit)
+
+    def test_bad_uploads_leave_nothing(self):
+        before = set(os.listdir(self.images_dir())) if os.path.isdir(self.images_dir()) else set()
+        self.assertError(self.upload(b"abc", kind="firmware"), 400, "validation_failed")
+        self.assertError(self.upload(b"abc", svn=None), 400, "validation_failed")
+        self.assertError(self.upload(b"abc", component="Bad Name"), 400, "validation_failed")
+        self.assertError(self.api("POST", self.query(), b"abc", content_type="application/json"), 415,
+                         "unsupported_media_type")
+        self.assertError(self.upload(b"abc", token=None), 401, "unauthorized")
+        # over the limit: declared, and sent chunked without a length
+        self.assertError(self.upload(b"\0" * (LIMIT + 1)), 413, "payload_too_large")
+        st = self.chunked_upload(LIMIT + 3 * 1024 * 1024)
+        self.assertEqual(st, 413)
+        # interrupted: the client goes away in the middle
+        self.interrupted_upload(8 * 1024 * 1024)
+        deadline = time.monotonic() + 5
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.leftovers(), [])
+        after = set(os.listdir(self.images_dir())) if os.path.isdir(self.images_dir()) else set()
+        self.assertEqual(after, before)
+
+    def raw(self):
+        raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=30)
+        return self.d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def head(self, extra):
+        return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/octet-stream\r\n%s\r\n" % (self.query(version="9.9.9"), self.d.token,
+                                                                         extra)).encode()
+
+    def chunked_upload(self, total):
+        s = self.raw()
+        try:
+            s.sendall(self.head("Transfer-Encoding: chunked\r\n"))
+            block = b"\1" * (1024 * 1024)
+            sent = 0
+            try:
+                while sent < total:
+                    s.sendall(b"%x\r\n" % len(block) + block + b"\r\n")
+                    sent += len(block)
+                s.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data = s.recv(4096)
+            return int(data.split(b" ")[1]) if data else None
+        finally:
+            s.close()
+
+    def interrupted_upload(self, total):
+        s = self.raw()
+        try:
+            s.sendall(self.head("Content-Length: %d\r\n" % (total * 2)))
+            s.sendall(b"\2" * total)
+            time.sleep(0.3)
+        finally:
+            s.close()
+
+    def test_streamed_not_buffered(self):
+        """A 48 MiB image uploads with the daemon's RSS growing < 20 MiB: it goes to disk as it arrives (the RSS is
+        sampled after every MiB sent)."""
+        size = 48 * 1024 * 1024
+        block = os.urandom(1024 * 1024)
+        h = hashlib.sha256()
+        s = self.raw()
+        peak = base = rss_kib(self.d.proc.pid)
+        try:
+            s.sendall(self.head("Content-Length: %d\r\n" % size).replace(b"9.9.9", b"3.0.0"))
+            for _ in range(size // len(block)):
+                s.sendall(block)
+                h.update(block)
+                peak = max(peak, rss_kib(self.d.proc.pid))
+            data = b""
+            while b"}" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 201"), data[:300])
+        self.assertIn(h.hexdigest().encode(), data)
+        self.assertLess(peak - base, 20 * 1024, "RSS grew %d KiB for a %d MiB upload" % (peak - base, size >> 20))
