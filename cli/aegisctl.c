@@ -1,12 +1,13 @@
 /* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the
  * command in the command files' tables and runs it: cmd_local.c (data directory), and one file per
- * API resource (cmd_tenant.c, cmd_products.c, cmd_devices.c, cmd_attest.c, cmd_failures.c,
- * cmd_audit.c). */
+ * API resource (cmd_tenant.c, cmd_products.c, cmd_images.c, cmd_devices.c, cmd_attest.c,
+ * cmd_failures.c, cmd_audit.c). */
 #include "cmd_attest.h"
 #include "cmd_audit.h"
 #include "cmd_devices.h"
 #include "cmd_failures.h"
 #include "cmd_local.h"
+#include "cmd_images.h"
 #include "cmd_products.h"
 #include "cmd_tenant.h"
 #include "ctl.h"
@@ -21,9 +22,9 @@
 #define DEFAULT_SERVER "https://127.0.0.1:8443"
 
 /* Every command file's table, in the order of `aegisctl --help`. */
-static const struct ctl_cmd *const tables[] = {cmd_local_cmds,   cmd_tenant_cmds, cmd_products_cmds,
-                                               cmd_devices_cmds, cmd_attest_cmds, cmd_failures_cmds,
-                                               cmd_audit_cmds};
+static const struct ctl_cmd *const tables[] = {
+    cmd_local_cmds,   cmd_tenant_cmds, cmd_products_cmds, cmd_images_cmds,
+    cmd_devices_cmds, cmd_attest_cmds, cmd_failures_cmds, cmd_audit_cmds};
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 /* The command after prev in the tables (prev NULL: the first), or NULL after the last. */

@@ -166,7 +166,8 @@ const struct ctl_cmd cmd_products_cmds[] = {
      "rename a product or change its description",
      "Changes the name and/or the description of the product ID (at least one option).\n", NULL},
     {"products", "delete", ctl_products_delete, 1, "ID", "delete a product",
-     "Deletes the product ID. Refused (409 conflict) while it has device groups.\n", NULL},
+     "Deletes the product ID. Refused (409 conflict) while it has device groups or images.\n",
+     NULL},
     {"groups", "create", ctl_groups_create, 1, "NAME --product ID [--description D]",
      "create a device group in a product",
      "Creates a device group. NAME is unique within the product.\n"

@@ -252,6 +252,9 @@ transfer_exit(rest *r, int rc, const char *err)
     }
 }
 
+static int finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char *err,
+                  json_t **out);
+
 int
 ctl_request(struct ctl *c, const char *method, const char *path, const json_t *body, json_t **out)
 {
@@ -264,6 +267,29 @@ ctl_request(struct ctl *c, const char *method, const char *path, const json_t *b
     if (rc != CTL_EXIT_OK)
         return rc;
     int rr = rest_request(r, method, path, body, &rep, err, sizeof(err));
+    return finish(c, r, rr, &rep, err, out);
+}
+
+int
+ctl_upload(struct ctl *c, const char *path, FILE *in, uint64_t size, json_t **out)
+{
+    struct rest_reply rep;
+    rest *r = NULL;
+    char err[512];
+    *out = NULL;
+    int rc = session(c, &r);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    int rr = rest_upload(r, path, in, size, &rep, err, sizeof(err));
+    return finish(c, r, rr, &rep, err, out);
+}
+
+/* The exit code of an answer (rr from rest_*, rep freed here), *out its JSON (may be NULL). */
+static int
+finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char *err, json_t **out)
+{
+    struct rest_reply rep = *rep_;
+    int rc = CTL_EXIT_OK;
     if (rr == REST_BAD_JSON && out == NULL)
         rr = REST_OK; /* a body nobody reads */
     if (rr != REST_OK && rr != REST_BAD_JSON) {

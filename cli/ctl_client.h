@@ -22,6 +22,8 @@ int ctl_request(struct ctl *c, const char *method, const char *path, const json_
 int ctl_request_object(struct ctl *c, const char *method, const char *path, const json_t *body,
                        json_t **out);
 /* Sends the request and prints the object it answers (key: value, or as received with --json). */
+/* POST path with the size bytes of in as an octet-stream body (streamed); *out as ctl_request. */
+int ctl_upload(struct ctl *c, const char *path, FILE *in, uint64_t size, json_t **out);
 int ctl_show(struct ctl *c, const char *method, const char *path, const json_t *body);
 /* DELETE that answers 204; prints done (text mode). */
 int ctl_delete_and_say(struct ctl *c, const char *path, const char *done);

@@ -14,8 +14,9 @@
 
 struct rest {
     CURL *curl;
-    struct curl_slist *hdrs;      /* Authorization, Accept, no Expect, no Content-Type */
-    struct curl_slist *hdrs_json; /* the same with Content-Type: application/json */
+    struct curl_slist *hdrs;       /* Authorization, Accept, no Expect, no Content-Type */
+    struct curl_slist *hdrs_octet; /* the same with Content-Type: application/octet-stream */
+    struct curl_slist *hdrs_json;  /* the same with Content-Type: application/json */
     char *base;
     long timeout_s;
     size_t max_response;
@@ -78,6 +79,7 @@ rest_close(rest *r)
         curl_easy_cleanup(r->curl);
     slist_free_secret(r->hdrs);
     slist_free_secret(r->hdrs_json);
+    slist_free_secret(r->hdrs_octet);
     free(r->base);
     free(r);
     curl_global_cleanup(); /* reference-counted: matches the rest_open that made r */
@@ -104,7 +106,16 @@ make_headers(rest *r, const char *token)
         if (a == NULL)
             goto out;
         r->hdrs_json = a;
+        a = curl_slist_append(r->hdrs_octet, common[i]);
+        if (a == NULL)
+            goto out;
+        r->hdrs_octet = a;
     }
+    struct curl_slist *o =
+        curl_slist_append(r->hdrs_octet, "Content-Type: application/octet-stream");
+    if (o == NULL)
+        goto out;
+    r->hdrs_octet = o;
     struct curl_slist *a = curl_slist_append(r->hdrs_json, "Content-Type: application/json");
     if (a == NULL)
         goto out;
@@ -282,6 +293,61 @@ rest_request(rest *r, const char *method, const char *path, const json_t *body,
     free(text);
     if (b.data != NULL)
         sodium_memzero(b.data, b.cap);
+    free(b.data);
+    return rc;
+}
+
+/* CURLOPT_READFUNCTION of rest_upload: the next piece of the file. */
+static size_t
+on_read(char *buf, size_t size, size_t n, void *arg)
+{
+    FILE *in = arg;
+    size_t got = fread(buf, 1, size * n, in);
+    return got == 0 && ferror(in) ? CURL_READFUNC_ABORT : got;
+}
+
+int
+rest_upload(rest *r, const char *path, FILE *in, uint64_t size, struct rest_reply *rep, char *err,
+            size_t errlen)
+{
+    struct buf b = {NULL, 0, 0, r->max_response, 0};
+    char url[URL_MAX];
+    memset(rep, 0, sizeof(*rep));
+    int rc = full_url(r, path, url, err, errlen);
+    if (rc != REST_OK)
+        return rc;
+    CURL *cu = r->curl;
+    r->errbuf[0] = '\0';
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, r->hdrs_octet);
+    curl_easy_setopt(cu, CURLOPT_POST, 1L);
+    curl_easy_setopt(cu, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(cu, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(cu, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(cu, CURLOPT_READDATA, in);
+    /* a large file may take long: no overall timeout, but a stall is an error */
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 0L);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, r->timeout_s);
+    CURLcode cr = curl_easy_perform(cu);
+    if (b.too_big || cr == CURLE_FILESIZE_EXCEEDED) {
+        errbuf_set(err, errlen, "the response is larger than %zu MiB", r->max_response >> 20);
+        rc = REST_TOO_BIG;
+    } else if (cr != CURLE_OK) {
+        rc = transfer_error(r, cr, err, errlen);
+    } else {
+        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &rep->status);
+        rc = take_body(&b, rep, err, errlen);
+    }
+    /* back to the settings of rest_request */
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, (void *)NULL);
+    curl_easy_setopt(cu, CURLOPT_READFUNCTION, (void *)NULL);
+    curl_easy_setopt(cu, CURLOPT_READDATA, (void *)NULL);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, r->timeout_s);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, 0L);
     free(b.data);
     return rc;
 }

@@ -64,6 +64,12 @@ int rest_request(rest *r, const char *method, const char *path, const json_t *bo
 int rest_stream(rest *r, const char *path, FILE *out, struct rest_reply *rep, uint64_t *bytes,
                 char *err, size_t errlen);
 
+/* POST path with the size bytes read from in as an application/octet-stream body, streamed (never
+ * whole in memory); the answer as rest_request's (no overall timeout, but a stall of timeout_s is
+ * an error). */
+int rest_upload(rest *r, const char *path, FILE *in, uint64_t size, struct rest_reply *rep,
+                char *err, size_t errlen);
+
 void rest_reply_free(struct rest_reply *rep);
 
 /* The "error" and "message" strings of an error reply ({"error": code, "message": text}), or

@@ -4,6 +4,7 @@ the same bytes, bounded by image_max_bytes, and leaves nothing behind when inter
 images answer 404; a product with images cannot be deleted."""
 
 import hashlib
+import json
 import os
 import socket
 import time
@@ -168,3 +169,49 @@ class ImagesTest(harness.DaemonTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 201"), data[:300])
         self.assertIn(h.hexdigest().encode(), data)
         self.assertLess(peak - base, 20 * 1024, "RSS grew %d KiB for a %d MiB upload" % (peak - base, size >> 20))
+
+
+class ImagesCliTest(harness.DaemonTestCase):
+    """aegisctl images upload / list / show / delete against the real daemon."""
+
+    @classmethod
+    def prepare(cls):
+        st, _, body = cls.client.api("POST", "/v1/products", {"name": "sensor"})
+        assert st == 201, body
+        cls.product = body["id"]
+
+    def test_upload_list_show_delete(self):
+        data = os.urandom(5 * 1024 * 1024 + 3)
+        sha = hashlib.sha256(data).hexdigest()
+        path = os.path.join(self.d.tmp, "app.img")
+        with open(path, "wb") as f:
+            f.write(data)
+        args = ["images", "upload", path, "--product", str(self.product), "--component", "sensor-app", "--kind",
+                "app", "--image-version", "1.4.0", "--svn", "3", "--hardware", "s1"]
+        p = self.d.ctl(*args, json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        img = json.loads(p.stdout)
+        self.assertEqual((img["sha256"], img["size"], img["kind"]), (sha, len(data), "app"))
+        p = self.d.ctl(*args, json_out=True)  # again: the same image
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), img)
+        p = self.d.ctl("images", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(sha, p.stdout)
+        self.assertIn("SHA256", p.stdout)
+        p = self.d.ctl("images", "show", sha, json_out=True)
+        self.assertEqual(json.loads(p.stdout), img)
+        p = self.d.ctl("images", "delete", sha)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("image deleted", p.stdout)
+        p = self.d.ctl("images", "show", sha)
+        self.assertEqual(p.returncode, 1, p.stderr)  # the API's error
+        self.assertIn("not_found", p.stderr)
+        # usage errors (2) and a file that is not there (4)
+        self.assertEqual(self.d.ctl(*args[:-2]).returncode, 2)
+        self.assertEqual(self.d.ctl("images", "show", "xyz").returncode, 2)
+        missing = list(args)
+        missing[2] = os.path.join(self.d.tmp, "nope.img")
+        p = self.d.ctl(*missing)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("nope.img", p.stderr)
