@@ -245,6 +245,20 @@ full_url(rest *r, const char *path, char *url, char *err, size_t errlen)
     return REST_OK;
 }
 
+/* What a transfer into b came to: REST_TOO_BIG, a transfer error, or the answer in rep. */
+static int
+outcome(rest *r, CURLcode cr, struct buf *b, struct rest_reply *rep, char *err, size_t errlen)
+{
+    if (b->too_big || cr == CURLE_FILESIZE_EXCEEDED) {
+        errbuf_set(err, errlen, "the response is larger than %zu MiB", r->max_response >> 20);
+        return REST_TOO_BIG;
+    }
+    if (cr != CURLE_OK)
+        return transfer_error(r, cr, err, errlen);
+    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+    return take_body(b, rep, err, errlen);
+}
+
 int
 rest_request(rest *r, const char *method, const char *path, const json_t *body,
              struct rest_reply *rep, char *err, size_t errlen)
@@ -281,15 +295,7 @@ rest_request(rest *r, const char *method, const char *path, const json_t *body,
 
     CURLcode cr = curl_easy_perform(cu);
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, (void *)NULL);
-    if (b.too_big || cr == CURLE_FILESIZE_EXCEEDED) {
-        errbuf_set(err, errlen, "the response is larger than %zu MiB", r->max_response >> 20);
-        rc = REST_TOO_BIG;
-    } else if (cr != CURLE_OK) {
-        rc = transfer_error(r, cr, err, errlen);
-    } else {
-        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &rep->status);
-        rc = take_body(&b, rep, err, errlen);
-    }
+    rc = outcome(r, cr, &b, rep, err, errlen);
     free(text);
     if (b.data != NULL)
         sodium_memzero(b.data, b.cap);
@@ -332,15 +338,7 @@ rest_upload(rest *r, const char *path, FILE *in, uint64_t size, struct rest_repl
     curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, r->timeout_s);
     CURLcode cr = curl_easy_perform(cu);
-    if (b.too_big || cr == CURLE_FILESIZE_EXCEEDED) {
-        errbuf_set(err, errlen, "the response is larger than %zu MiB", r->max_response >> 20);
-        rc = REST_TOO_BIG;
-    } else if (cr != CURLE_OK) {
-        rc = transfer_error(r, cr, err, errlen);
-    } else {
-        curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &rep->status);
-        rc = take_body(&b, rep, err, errlen);
-    }
+    rc = outcome(r, cr, &b, rep, err, errlen);
     /* back to the settings of rest_request */
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, (void *)NULL);
     curl_easy_setopt(cu, CURLOPT_READFUNCTION, (void *)NULL);
@@ -348,6 +346,8 @@ rest_upload(rest *r, const char *path, FILE *in, uint64_t size, struct rest_repl
     curl_easy_setopt(cu, CURLOPT_TIMEOUT, r->timeout_s);
     curl_easy_setopt(cu, CURLOPT_LOW_SPEED_LIMIT, 0L);
     curl_easy_setopt(cu, CURLOPT_LOW_SPEED_TIME, 0L);
+    if (b.data != NULL)
+        sodium_memzero(b.data, b.cap);
     free(b.data);
     return rc;
 }
