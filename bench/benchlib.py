@@ -3,7 +3,9 @@
 
 import json
 import os
+import socket
 import subprocess
+import time
 
 
 def provision_fleet(d, sim, fleet, devices):
@@ -18,3 +20,57 @@ def provision_fleet(d, sim, fleet, devices):
         (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
     subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
                     "--json"], check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_nginx(tmp, cert, key, page, body, worker_connections=4096, main_extra="", server_extra=""):
+    """nginx serving the one file `page` (text `body`) over TLS on a free loopback port, with the daemon's
+    certificate; main_extra / server_extra are more directives for the main and server blocks. Returns
+    (process, port) once the port accepts connections (at most 10 s)."""
+    root = os.path.join(tmp, "www")
+    os.makedirs(root)
+    # nginx's workers run unprivileged: the document root must be readable by them.
+    os.chmod(tmp, 0o755)
+    os.chmod(root, 0o755)
+    path = os.path.join(root, page)
+    with open(path, "w") as f:
+        f.write(body)
+    os.chmod(path, 0o644)
+    port = free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""worker_processes %d;
+%s
+pid %s/nginx.pid;
+error_log %s/error.log;
+events { worker_connections %d; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:%d ssl%s;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        %s
+        root %s;
+    }
+}
+""" % (os.cpu_count(), main_extra, tmp, tmp, worker_connections, port,
+       " backlog=4096" if worker_connections > 4096 else "", cert, key, server_extra, root))
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, port

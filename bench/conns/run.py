@@ -22,7 +22,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -143,49 +142,12 @@ def provision(d, sim, fleet, devices, certdir):
 
 
 def start_nginx(tmp, cert, key, max_conns):
-    root = os.path.join(tmp, "www")
-    os.makedirs(root)
-    os.chmod(tmp, 0o755)  # nginx's workers run unprivileged
-    os.chmod(root, 0o755)
-    page = os.path.join(root, "whoami.json")
-    with open(page, "w") as f:
-        f.write(json.dumps({"device_id": "0" * 64, "tenant": "acme", "state": "active"}))
-    os.chmod(page, 0o644)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write("""worker_processes %d;
-worker_rlimit_nofile %d;
-pid %s/nginx.pid;
-error_log %s/error.log;
-events { worker_connections %d; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 3600s;
-    server {
-        listen 127.0.0.1:%d ssl backlog=4096;
-        ssl_certificate %s;
-        ssl_certificate_key %s;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_verify_client optional_no_ca;
-        ssl_session_tickets off;
-        root %s;
-    }
-}
-""" % (os.cpu_count(), 2 * max_conns + 1024, tmp, tmp, max_conns + 512, port, cert, key, root))
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, port
+    """nginx holding mutual-TLS keep-alive connections (it asks for the client certificate) as long as aegisd."""
+    body = json.dumps({"device_id": "0" * 64, "tenant": "acme", "state": "active"})
+    return benchlib.start_nginx(tmp, cert, key, "whoami.json", body, worker_connections=max_conns + 512,
+                                main_extra="worker_rlimit_nofile %d;" % (2 * max_conns + 1024),
+                                server_extra="ssl_verify_client optional_no_ca; ssl_session_tickets off; "
+                                "keepalive_timeout 3600s;")
 
 
 def nginx_pids(master):
