@@ -41,13 +41,14 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 INC_lib       := lib
 INC_proto     := proto lib
 INC_ota       := ota proto lib
-INC_pki       := pki proto lib
+INC_pki       := pki ota proto lib
 INC_core      := server lib
 INC_store     := server/store proto lib
-INC_http      := server/http server/store server pki proto lib
-INC_device    := server/device server/http server/store server pki proto lib
-INC_api       := server/api server/http server/store server pki proto lib
-INC_daemon    := server server/api server/device server/http server/store pki ota proto lib
+INC_http      := server/http server/store server pki ota proto lib
+INC_update    := server/update server/store server pki ota proto lib
+INC_device    := server/device server/update server/http server/store server pki ota proto lib
+INC_api       := server/api server/update server/http server/store server pki ota proto lib
+INC_daemon    := server server/api server/device server/update server/http server/store pki ota proto lib
 INC_cli       := cli server/store server pki ota proto lib
 INC_fw        := firmware-ref ota proto lib
 INC_sim       := device-sim firmware-ref ota proto lib
@@ -62,6 +63,7 @@ SRCS_pki    := $(wildcard pki/*.c)
 SRCS_core   := server/config.c server/metrics.c
 SRCS_store  := $(wildcard server/store/*.c)
 SRCS_http   := $(wildcard server/http/*.c)
+SRCS_update := $(wildcard server/update/*.c)
 SRCS_device := $(wildcard server/device/*.c)
 SRCS_api    := $(wildcard server/api/*.c)
 SRCS_daemon := server/main.c server/cron.c server/routes.c
@@ -72,7 +74,7 @@ SRCS_sim    := $(wildcard device-sim/*.c)
 lib_of = $(BUILD)/libaegis_$(1).a
 objs_of = $(SRCS_$(1):%.c=$(BUILD)/%.o)
 # Per-object include paths: every object of a layer gets that layer's -I list.
-$(foreach L,lib proto ota pki core store http device api daemon cli fw sim,\
+$(foreach L,lib proto ota pki core store http update device api daemon cli fw sim,\
   $(eval $(call objs_of,$(L)): LAYER_INC := $(INC_$(L))))
 
 LIB_lib    := $(call lib_of,lib)
@@ -82,6 +84,7 @@ LIB_pki    := $(call lib_of,pki)
 LIB_core   := $(call lib_of,core)
 LIB_store  := $(call lib_of,store)
 LIB_http   := $(call lib_of,http)
+LIB_update := $(if $(SRCS_update),$(call lib_of,update))
 LIB_device := $(call lib_of,device)
 LIB_api    := $(call lib_of,api)
 FW_LIB     := $(BUILD)/libaegisdev.a
@@ -93,6 +96,7 @@ $(LIB_pki): $(call objs_of,pki)
 $(LIB_core): $(call objs_of,core)
 $(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
 $(LIB_http): $(call objs_of,http)
+$(LIB_update): $(call objs_of,update)
 $(LIB_device): $(call objs_of,device)
 $(LIB_api): $(call objs_of,api)
 $(FW_LIB): $(call objs_of,fw)
@@ -102,7 +106,7 @@ $(BUILD)/%.a:
 
 # Link order: highest layer first.
 BASE_LIBS   := $(LIB_proto) $(LIB_lib)
-SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
+SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_update) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
 CLI_LIBS    := $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
 DEV_LIBS    := $(FW_LIB) $(LIB_ota) $(BASE_LIBS)
 
@@ -226,11 +230,12 @@ lint: $(BUILD)/gen/schema.c
 	cppcheck --enable=warning,style,performance,portability --std=c11 --quiet --inline-suppr --error-exitcode=1 \
 	  -D_GNU_SOURCE $(addprefix -I,$(INC_daemon) $(INC_cli) $(INC_sim)) --suppress=missingIncludeSystem \
 	  $(ALL_C)
-	@set -e; for L in lib proto ota pki core store http device api daemon cli; do \
+	@set -e; for L in lib proto ota pki core store http update device api daemon cli; do \
 	  case $$L in lib) f="$(SRCS_lib)"; i="$(INC_lib)";; proto) f="$(SRCS_proto)"; i="$(INC_proto)";; \
 	  ota) f="$(SRCS_ota)"; i="$(INC_ota)";; pki) f="$(SRCS_pki)"; i="$(INC_pki)";; \
 	  core) f="$(SRCS_core)"; i="$(INC_core)";; store) f="$(SRCS_store)"; i="$(INC_store)";; \
-	  http) f="$(SRCS_http)"; i="$(INC_http)";; device) f="$(SRCS_device)"; i="$(INC_device)";; \
+	  http) f="$(SRCS_http)"; i="$(INC_http)";; update) f="$(SRCS_update)"; i="$(INC_update)";; \
+	  device) f="$(SRCS_device)"; i="$(INC_device)";; \
 	  api) f="$(SRCS_api)"; i="$(INC_api)";; daemon) f="$(SRCS_daemon)"; i="$(INC_daemon)";; \
 	  cli) f="$(SRCS_cli)"; i="$(INC_cli)";; esac; \
 	  [ -z "$$f" ] && continue; echo "clang-tidy $$L"; \

@@ -1,4 +1,5 @@
 #include "signer.h"
+#include "signer_int.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -6,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 
 #define KEY_NAME_MAX 64
 #define CACHE_SLOTS 32
-#define SIGN_MSG_MAX (4 * 1024 * 1024)
+#define ED_SLOTS 16
 #define CA_PEM_MAX (64 * 1024)
 
 struct slot {
@@ -21,11 +23,19 @@ struct slot {
     EVP_PKEY *key; /* the cache's reference; users take their own with EVP_PKEY_up_ref */
 };
 
+struct ed_slot {
+    char name[KEY_NAME_MAX + 1];
+    ota_key key; /* with its secret; wiped on eviction and in signer_free */
+    int used;
+};
+
 struct signer {
     char dir[PATH_MAX];
-    pthread_mutex_t lock; /* guards slots and next */
+    pthread_mutex_t lock; /* guards slots, next, ed and ed_next */
     struct slot slots[CACHE_SLOTS];
     size_t next; /* slot to evict when the table is full */
+    struct ed_slot ed[ED_SLOTS];
+    size_t ed_next;
 };
 
 static void
@@ -40,8 +50,8 @@ ossl_err(char *err, size_t errlen, const char *what)
 /* [a-z0-9/-]{1,64}, no leading, trailing or doubled "/", no "..", and not a root ("root" or
  * ".../root"): roots are offline keys (the service root, each tenant's device root) that the daemon
  * never uses, so no request can make it sign with one. */
-static int
-valid_key_name(const char *name)
+int
+signer_valid_key_name(const char *name)
 {
     size_t n = strnlen(name, KEY_NAME_MAX + 1);
     if (n == 0 || n > KEY_NAME_MAX || name[0] == '/' || name[n - 1] == '/')
@@ -98,8 +108,57 @@ signer_free(signer *s)
         return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         EVP_PKEY_free(s->slots[i].key);
+    sodium_memzero(s->ed, sizeof(s->ed));
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+const char *
+signer_dir(const signer *s)
+{
+    return s->dir;
+}
+
+void
+signer_lock(signer *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void
+signer_unlock(signer *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+int
+signer_ed_cache_get(signer *s, const char *name, ota_key *out)
+{
+    for (size_t i = 0; i < ED_SLOTS; i++) {
+        if (s->ed[i].used && strcmp(s->ed[i].name, name) == 0) {
+            *out = s->ed[i].key;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void
+signer_ed_cache_put(signer *s, const char *name, const ota_key *k)
+{
+    struct ed_slot *sl = NULL;
+    for (size_t i = 0; i < ED_SLOTS && sl == NULL; i++) {
+        if (!s->ed[i].used)
+            sl = &s->ed[i];
+    }
+    if (sl == NULL) {
+        sl = &s->ed[s->ed_next];
+        s->ed_next = (s->ed_next + 1) % ED_SLOTS;
+        ota_key_wipe(&sl->key);
+    }
+    snprintf(sl->name, sizeof(sl->name), "%s", name);
+    sl->key = *k;
+    sl->used = 1;
 }
 
 /* The key named name, from the cache or loaded (permissions checked). The caller owns one reference
@@ -110,7 +169,7 @@ get_key(signer *s, const char *name, char *err, size_t errlen)
     EVP_PKEY *key = NULL, *loaded = NULL;
     char path[PATH_MAX];
 
-    if (name == NULL || !valid_key_name(name)) {
+    if (name == NULL || !signer_valid_key_name(name)) {
         snprintf(err, errlen, "signer: bad key name (expected [a-z0-9/-]{1,64})");
         return NULL;
     }
@@ -206,8 +265,8 @@ signer_sign_bytes(signer *s, const char *key_name, const unsigned char *msg, siz
 
     *sig = NULL;
     *siglen = 0;
-    if (s == NULL || (msg == NULL && len > 0) || len > SIGN_MSG_MAX) {
-        snprintf(err, errlen, "signer: message missing or larger than %d bytes", SIGN_MSG_MAX);
+    if (s == NULL || (msg == NULL && len > 0) || len > SIGNER_MSG_MAX) {
+        snprintf(err, errlen, "signer: message missing or larger than %d bytes", SIGNER_MSG_MAX);
         goto out;
     }
     key = get_key(s, key_name, err, errlen);

@@ -6,6 +6,7 @@
 #ifndef AEGIS_SIGNER_H
 #define AEGIS_SIGNER_H
 
+#include "ota_keys.h"
 #include "pki.h"
 
 #include <stddef.h>
@@ -27,5 +28,23 @@ int signer_issue_from_csr(signer *s, const char *key_name, const char *ca_cert_p
 /* ECDSA-SHA256 signature (DER) over msg with key key_name; *sig (malloc'd) and *siglen. */
 int signer_sign_bytes(signer *s, const char *key_name, const unsigned char *msg, size_t len,
                       unsigned char **sig, size_t *siglen, char *err, size_t errlen);
+
+/* Online ed25519 keys: the TUF roles the service signs for a tenant (docs/update.md "Keys"). Their
+ * names end in "tuf-snapshot", "tuf-timestamp" or "tuf-director" (e.g. "tenants/7/tuf-snapshot");
+ * each is the private key file of ota_keys.h at <pki_dir>/<name>.ed25519 (0600), made on first use
+ * when create is set (by link(2), so two processes that race agree on one key). Each key signs only
+ * metadata of its own role, whatever the caller asks: the canonical "signed" bytes must be a JSON
+ * object whose "_type" is "snapshot", "timestamp" or (director) "targets" with a "custom" object.
+ * So no request can make the service sign the image repository's targets or a root. */
+
+/* The public half of the key (pub->has_secret is 0). Returns 0, or -1 (no such key and create is
+ * 0, a bad name, an unreadable file). */
+int signer_ed25519_public(signer *s, const char *key_name, int create, ota_key *pub, char *err,
+                          size_t errlen);
+/* Signs the canonical bytes of a "signed" object with key_name: sig_hex gets 128 hex characters,
+ * keyid the key's id. Returns 0, or -1 (the role rule above, a missing key, ...). */
+int signer_ed25519_sign(signer *s, const char *key_name, const unsigned char *msg, size_t len,
+                        char sig_hex[OTA_SIG_HEX_LEN], char keyid[OTA_KEYID_HEX_LEN], char *err,
+                        size_t errlen);
 
 #endif

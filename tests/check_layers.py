@@ -24,29 +24,30 @@ CORE = {"server/config.h", "server/config.c", "server/metrics.h", "server/metric
         "server/version.h"}
 
 BASE = ["proto", "lib"]
-SERVER = ["server/store", "core", "pki"] + BASE
+SERVER = ["server/store", "core", "pki", "ota"] + BASE
 # layer -> the layers it may include (its own always), lowest last.
 RULES = {
     "lib": [],
     "proto": ["lib"],
     "ota": BASE,
-    "pki": BASE,
+    "pki": ["ota"] + BASE,
     "core": ["lib"],
     "server/store": BASE,
     "server/http": SERVER,
-    "server/device": ["server/http"] + SERVER,
-    "server/api": ["server/http"] + SERVER,
-    "daemon": ["server/api", "server/device", "server/http", "ota"] + SERVER,
+    "server/update": SERVER,
+    "server/device": ["server/update", "server/http"] + SERVER,
+    "server/api": ["server/update", "server/http"] + SERVER,
+    "daemon": ["server/api", "server/device", "server/update", "server/http"] + SERVER,
     "cli": ["server/store", "core", "pki", "ota"] + BASE,
     "firmware-ref": ["ota"] + BASE,
     "device-sim": ["firmware-ref", "ota"] + BASE,
     "tests/fw": ["firmware-ref", "ota"] + BASE,
-    "tests": ["daemon", "server/api", "server/device", "server/http", "ota"] + SERVER,
-    "fuzz": ["daemon", "server/api", "server/device", "server/http"] + SERVER,
+    "tests": ["daemon", "server/api", "server/device", "server/update", "server/http"] + SERVER,
+    "fuzz": ["daemon", "server/api", "server/device", "server/update", "server/http"] + SERVER,
     "bench": [],
 }
-C_DIRS = ["lib", "proto", "ota", "pki", "server", "server/store", "server/http", "server/device",
-          "server/api", "cli", "firmware-ref", "device-sim", "tests/unit", "tests/tools", "fuzz",
+C_DIRS = ["lib", "proto", "ota", "pki", "server", "server/store", "server/http", "server/update",
+          "server/device", "server/api", "cli", "firmware-ref", "device-sim", "tests/unit", "tests/tools", "fuzz",
           "bench/ingest", "bench/attest"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -22,6 +22,9 @@ struct devauth_identity;
 
 #define API_MAX_PARAMS 2
 #define API_PARAM_MAX 128
+/* Extra response headers a handler may set (api_reply_header), and the longest value. */
+#define API_MAX_RESP_HEADERS 4
+#define API_RESP_HEADER_MAX 160
 
 /* The reader of a streaming reply (api_reply_stream): writes up to max bytes of the body at offset
  * pos into buf and returns their number (> 0), API_STREAM_END after the last byte, or
@@ -75,6 +78,12 @@ typedef struct api_req {
     const char *resp_ctype;
     const char *err_code; /* the "error" of an error reply, for the request log */
     int retry_after;      /* > 0: sent as a Retry-After header (seconds), e.g. with a 429 */
+    /* extra headers (api_reply_header): static names, copied values */
+    struct {
+        const char *name;
+        char value[API_RESP_HEADER_MAX];
+    } resp_headers[API_MAX_RESP_HEADERS];
+    int n_resp_headers;
     /* a streaming reply (api_reply_stream), owned by the request until the response takes it */
     api_stream_read stream_read;
     void (*stream_free)(void *ctx);
@@ -106,6 +115,14 @@ api_deferred *api_defer(api_req *r);
 /* Completes a deferred request: status, body (stolen, may be NULL), and Retry-After seconds when >
  * 0. */
 void api_deferred_reply(api_deferred *d, int status, json_t *body, int retry_after);
+
+/* Adds a response header to whatever reply r gets: name must be a static string (e.g. "ETag"),
+ * value is copied (at most API_RESP_HEADER_MAX - 1 bytes, no CR or LF). Returns 0, or -1 when the
+ * value is refused or API_MAX_RESP_HEADERS are already set (nothing is added). */
+int api_reply_header(api_req *r, const char *name, const char *value);
+/* 1 when the request's If-None-Match names etag (a quoted entity tag such as "\"v3-9f2c\"", weak
+ * "W/" prefixes compared weakly, as RFC 9110 13.1.2 says for If-None-Match) or is "*", else 0. */
+int api_if_none_match(api_req *r, const char *etag);
 
 /* Replies with body (stolen; NULL for an empty body, e.g. 204). */
 void api_reply(api_req *r, int status, json_t *body);

@@ -22,6 +22,56 @@ api_header(api_req *r, const char *name)
 }
 
 int
+api_reply_header(api_req *r, const char *name, const char *value)
+{
+    size_t n = strnlen(value, API_RESP_HEADER_MAX);
+    if (r->n_resp_headers >= API_MAX_RESP_HEADERS || n >= API_RESP_HEADER_MAX ||
+        strpbrk(value, "\r\n") != NULL)
+        return -1;
+    r->resp_headers[r->n_resp_headers].name = name;
+    memcpy(r->resp_headers[r->n_resp_headers].value, value, n + 1);
+    r->n_resp_headers++;
+    return 0;
+}
+
+/* The opaque part of an entity tag: without a "W/" prefix. */
+static const char *
+etag_opaque(const char *t, size_t *len)
+{
+    if (*len >= 2 && t[0] == 'W' && t[1] == '/') {
+        *len -= 2;
+        return t + 2;
+    }
+    return t;
+}
+
+int
+api_if_none_match(api_req *r, const char *etag)
+{
+    const char *h = api_header(r, "If-None-Match");
+    if (h == NULL || etag == NULL)
+        return 0;
+    size_t want_len = strlen(etag);
+    const char *want = etag_opaque(etag, &want_len);
+    /* A comma-separated list of entity tags; commas cannot occur inside a quoted tag. */
+    while (*h != '\0') {
+        while (*h == ' ' || *h == '\t' || *h == ',')
+            h++;
+        size_t n = strcspn(h, ",");
+        size_t end = n;
+        while (end > 0 && (h[end - 1] == ' ' || h[end - 1] == '\t'))
+            end--;
+        if (end == 1 && h[0] == '*')
+            return 1;
+        const char *tag = etag_opaque(h, &end);
+        if (end > 0 && end == want_len && memcmp(tag, want, end) == 0)
+            return 1;
+        h += n;
+    }
+    return 0;
+}
+
+int
 api_query_i64(api_req *r, const char *key, int64_t min, int64_t max, int64_t *out)
 {
     const char *v = api_query(r, key);

@@ -100,6 +100,8 @@ http_queue_reply(struct request *q, struct MHD_Connection *c)
         snprintf(ra, sizeof(ra), "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    for (int i = 0; i < r->n_resp_headers; i++)
+        MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     q->answered = 1;

@@ -291,14 +291,72 @@ test_signer_threads(void **state)
     signer_env_free(&e);
 }
 
+/* The online TUF keys: made once (the same key on every later call and for a second signer), 0600,
+ * signing only their own role's metadata, verifiable with the public key they report. */
+static void
+test_signer_ed25519(void **state)
+{
+    (void)state;
+    struct signer_env e;
+    char err[512], sig[OTA_SIG_HEX_LEN], keyid[OTA_KEYID_HEX_LEN], p[PATH_MAX + 64];
+    ota_key pub, again;
+    struct stat st;
+    signer_env_make(&e, "signer-ed");
+    signer *s = signer_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-snapshot", 0, &pub, err, sizeof(err)),
+                     -1);
+    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-snapshot", 1, &pub, err, sizeof(err)),
+                     0);
+    assert_int_equal(pub.has_secret, 0);
+    snprintf(p, sizeof(p), "%s/tenants/1/tuf-snapshot.ed25519", e.dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    signer *s2 = signer_new(e.dir, err, sizeof(err));
+    assert_int_equal(
+        signer_ed25519_public(s2, "tenants/1/tuf-snapshot", 1, &again, err, sizeof(err)), 0);
+    assert_string_equal(again.keyid, pub.keyid);
+
+    const char *snap = "{\"_type\":\"snapshot\",\"version\":1}";
+    assert_int_equal(signer_ed25519_sign(s, "tenants/1/tuf-snapshot", (const unsigned char *)snap,
+                                         strlen(snap), sig, keyid, err, sizeof(err)),
+                     0);
+    assert_string_equal(keyid, pub.keyid);
+    assert_int_equal(
+        ota_key_verify(&pub, (const unsigned char *)snap, strlen(snap), sig, err, sizeof(err)), 0);
+    /* each key signs its own role only: never targets (the offline role) or a root */
+    const char *refused[][2] = {
+        {"tenants/1/tuf-snapshot", "{\"_type\":\"targets\",\"custom\":{}}"},
+        {"tenants/1/tuf-snapshot", "{\"_type\":\"root\"}"},
+        {"tenants/1/tuf-snapshot", "not json"},
+        {"tenants/1/tuf-director", "{\"_type\":\"targets\",\"targets\":{}}"},
+        {"tenants/1/tuf-timestamp", "{\"_type\":\"snapshot\"}"},
+        {"tenants/1/ca-1", "{\"_type\":\"snapshot\"}"},
+        {"tenants/1/tuf-root", "{\"_type\":\"root\"}"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_int_equal(signer_ed25519_sign(s, refused[i][0], (const unsigned char *)refused[i][1],
+                                             strlen(refused[i][1]), sig, keyid, err, sizeof(err)),
+                         -1);
+    }
+    const char *dir = "{\"_type\":\"targets\",\"custom\":{\"device\":\"d\"}}";
+    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-director", 1, &pub, err, sizeof(err)),
+                     0);
+    assert_int_equal(signer_ed25519_sign(s, "tenants/1/tuf-director", (const unsigned char *)dir,
+                                         strlen(dir), sig, keyid, err, sizeof(err)),
+                     0);
+    signer_free(s2);
+    signer_free(s);
+    signer_env_free(&e);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_signer_issue),
-        cmocka_unit_test(test_signer_key_names),
-        cmocka_unit_test(test_signer_sign_bytes),
-        cmocka_unit_test(test_signer_threads),
+        cmocka_unit_test(test_signer_issue),      cmocka_unit_test(test_signer_key_names),
+        cmocka_unit_test(test_signer_sign_bytes), cmocka_unit_test(test_signer_threads),
+        cmocka_unit_test(test_signer_ed25519),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
