@@ -4,7 +4,7 @@
  *   connload hold  --port P --cacert F [--certdir D --devices K] [--conns N] [--src A.B.C.D]
  *                  [--path P] [--inflight I] [--max-seconds S]
  *   connload load  --port P --cacert F [--certdir D --devices K] [--conns C] [--seconds S]
- *                  [--path P] [--pid PID[,PID...]]
+ *                  [--path P] [--pid PID[,PID...]] [--header "Name: value"] [--expect STATUS]
  *   connload stall --port P [--conns N] [--src A.B.C.D] [--hello] [--max-seconds S]
  *
  * hold: opens N mutual-TLS keep-alive connections from source address --src (127.0.0.x, so many
@@ -17,6 +17,8 @@
  * processes (summed) over the measured window. Last line: key=value figures.
  * stall: N connections that start a TLS handshake and then stall: with --hello the ClientHello is
  * sent and nothing after it, without it nothing at all. Same ready/stdin protocol as hold.
+ * --header adds one request header (e.g. If-None-Match); --expect is the status that counts as a
+ * success (default 200; 304 for conditional update checks).
  * Device certificates: DIR/dev-I.crt and DIR/dev-I.key for I in 0..K-1, used round-robin. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +41,7 @@
 #include <unistd.h>
 
 #define MAX_CONNS 40000
-#define MAX_DEVICES 256
+#define MAX_DEVICES 16384
 #define MAX_LAT (1u << 22)
 #define RESP_MAX 16384
 /* A connection not through its handshake and first reply by then counts as failed. */
@@ -59,8 +61,8 @@ struct conn {
 };
 
 struct opts {
-    const char *mode, *cacert, *certdir, *path, *src;
-    int port, conns, devices, inflight, seconds, max_seconds, hello;
+    const char *mode, *cacert, *certdir, *path, *src, *header;
+    int port, conns, devices, inflight, seconds, max_seconds, hello, expect;
     const char *pids; /* comma-separated */
 };
 
@@ -68,7 +70,7 @@ struct run {
     struct opts o;
     int ep;
     struct conn *c;
-    SSL_CTX *ctx[MAX_DEVICES];
+    SSL_CTX **ctx; /* one per device */
     char req[512];
     size_t req_len;
     int started, done, failed, open;
@@ -242,7 +244,7 @@ request_done(struct run *r, struct conn *c, int status)
         c->st = ST_IDLE;
         r->open++;
         r->done++;
-        if (status != 200)
+        if (status != r->o.expect)
             r->failed++;
         set_events(r, c, EPOLLIN); /* to see the server close it */
         return;
@@ -250,7 +252,7 @@ request_done(struct run *r, struct conn *c, int status)
     if (c->requests == 1) {
         r->warm++;
     } else if (c->started >= r->win_start && r->win_start > 0) {
-        if (status == 200)
+        if (status == r->o.expect)
             r->ok++;
         else
             r->errors++;
@@ -529,6 +531,7 @@ parse(int argc, char **argv, struct opts *o)
     o->seconds = 10;
     o->max_seconds = 1800;
     o->path = "/v1/device/whoami";
+    o->expect = 200;
     if (argc < 2)
         return -1;
     o->mode = argv[1];
@@ -563,6 +566,10 @@ parse(int argc, char **argv, struct opts *o)
             o->max_seconds = atoi(v);
         else if (strcmp(k, "--pid") == 0)
             o->pids = v;
+        else if (strcmp(k, "--header") == 0)
+            o->header = v;
+        else if (strcmp(k, "--expect") == 0)
+            o->expect = atoi(v);
         else
             return -1;
     }
@@ -570,7 +577,8 @@ parse(int argc, char **argv, struct opts *o)
                 strcmp(o->mode, "stall") == 0;
     if (!known || o->port <= 0 || o->port > 65535 || o->conns < 1 || o->conns > MAX_CONNS ||
         o->devices < 1 || o->devices > MAX_DEVICES || o->inflight < 1 || o->seconds < 1 ||
-        o->max_seconds < 1 || strlen(o->path) > 200)
+        o->max_seconds < 1 || strlen(o->path) > 200 ||
+        (o->header != NULL && (strlen(o->header) > 200 || strpbrk(o->header, "\r\n") != NULL)))
         return -1;
     return 0;
 }
@@ -587,14 +595,17 @@ main(int argc, char **argv)
         return 2;
     }
     raise_nofile(r.o.conns + 16);
+    r.ctx = calloc((size_t)r.o.devices, sizeof(*r.ctx));
+    if (r.ctx == NULL)
+        return 1;
     for (int i = 0; i < r.o.devices; i++)
         if ((r.ctx[i] = make_ctx(&r.o, i)) == NULL) {
             fprintf(stderr, "connload: cannot load device %d's credential\n", i);
             return 1;
         }
     r.req_len = (size_t)snprintf(
-        r.req, sizeof(r.req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: connload\r\n\r\n",
-        r.o.path);
+        r.req, sizeof(r.req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: connload\r\n%s%s\r\n",
+        r.o.path, r.o.header != NULL ? r.o.header : "", r.o.header != NULL ? "\r\n" : "");
     r.c = calloc((size_t)r.o.conns, sizeof(*r.c));
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     if (r.c == NULL || r.ep < 0)
