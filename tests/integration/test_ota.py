@@ -13,9 +13,10 @@ import urllib.parse
 
 import harness
 import test_mtls
+import test_sim
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+FAKETIME_LIB = test_sim.FAKETIME_LIB
 
 
 def canonical(v):
@@ -43,6 +44,15 @@ class Key:
     def sign(self, env):
         env["signatures"].append({"keyid": self.keyid, "sig": self.sk.sign(canonical(env["signed"])).hex()})
         return env
+
+
+def signed(env, keys):
+    """A copy of env signed by keys only."""
+    env = json.loads(json.dumps(env))
+    env["signatures"] = []
+    for k in keys:
+        k.sign(env)
+    return env
 
 
 def valid_sigs(env, keys, keyids):
@@ -237,13 +247,6 @@ class OtaTest(harness.DaemonTestCase):
         good = self.targets_keys()
         cur = self.status()["image"]["targets"]["version"]
 
-        def signed(env, keys):
-            env = json.loads(json.dumps(env))
-            env["signatures"] = []
-            for k in keys:
-                k.sign(env)
-            return env
-
         prop = self.proposal()
         self.assertEqual(prop["signed"]["version"], cur + 1)
         # below the threshold (2 of 2 needed), or a wrong signature
@@ -301,13 +304,6 @@ class OtaTest(harness.DaemonTestCase):
         nxt = json.loads(json.dumps(cur))
         nxt["signed"]["version"] = cs["version"] + 1
         nxt["signed"]["expires"] = iso(time.time() + 86400 * 30)
-
-        def signed(env, keys):
-            env = json.loads(json.dumps(env))
-            env["signatures"] = []
-            for k in keys:
-                k.sign(env)
-            return env
 
         put = lambda env, repo="image": self.api("PUT", "/v1/ota/root?repo=" + repo, env)
         # chain break: not signed by a threshold of the current root keys
@@ -441,18 +437,4 @@ class OtaResignTest(harness.DaemonTestCase):
         self.assertEqual(ts["signed"]["meta"]["snapshot.json"]["version"], after["snapshot"]["version"])
         self.assertIn("online TUF metadata re-signed", self.d.log())
 
-    def restart_in_future(self, offset):
-        self.d.stop()
-        saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "FAKETIME", "ASAN_OPTIONS")}
-        os.environ["LD_PRELOAD"] = FAKETIME_LIB
-        os.environ["FAKETIME"] = offset
-        os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [saved["ASAN_OPTIONS"], "verify_asan_link_order=0"]))
-        try:
-            self.d.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        self.client = self.d.client()
+    restart_in_future = test_sim.ExpiredCertTest.restart_in_future
