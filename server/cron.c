@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "upd_online.h"
 #include "util.h"
 
 #include <assert.h>
@@ -35,6 +36,7 @@ static void detect_failures(cron *c);
 static void purge_reports(cron *c);
 static void purge_attestations(cron *c);
 static void checkpoint(cron *c);
+static void resign_tuf(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -43,6 +45,7 @@ static const struct step steps[] = {
     {"purge_reports", 5000, purge_reports},
     {"purge_attestations", 5000, purge_attestations},
     {"checkpoint", 2000, checkpoint},
+    {"resign_tuf", 60000, resign_tuf},
 };
 /* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -52,6 +55,7 @@ struct cron {
     store *st;
     const struct config *cfg;
     struct metrics *metrics;
+    struct signer *sg;
     uint64_t last_ms[NSTEPS];
 };
 
@@ -63,6 +67,16 @@ checkpoint(cron *c)
     int nlog = 0, copied = 0;
     if (store_checkpoint(c->st, &nlog, &copied) == STORE_OK && nlog > 0)
         log_debug("msg=checkpoint log_pages=%d copied_pages=%d", nlog, copied);
+}
+
+/* The image repositories' online roles, re-signed with half their lifetime left (docs/update.md 2).
+ */
+static void
+resign_tuf(cron *c)
+{
+    int n = 0;
+    if (upd_refresh_all(c->st, c->sg, util_now(), &n) == 0 && n > 0)
+        log_info("msg=\"online TUF metadata re-signed\" files=%d", n);
 }
 
 static void
@@ -155,7 +169,8 @@ on_tick(uv_timer_t *t)
 }
 
 cron *
-cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m)
+cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m,
+           struct signer *sg)
 {
     assert(loop != NULL && st != NULL && cfg != NULL);
     cron *c = calloc(1, sizeof(*c));
@@ -164,6 +179,7 @@ cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics 
     c->st = st;
     c->cfg = cfg;
     c->metrics = m;
+    c->sg = sg;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_tick, 1000, 1000);

@@ -12,11 +12,14 @@
 typedef struct cron cron;
 
 struct metrics;
+struct signer;
 
-/* Starts the tick on loop, with the store, configuration and metrics (may be NULL) the steps use;
+/* Starts the tick on loop, with the store, configuration, metrics (may be NULL) and signer (the
+ * online TUF keys) the steps use;
  * all must outlive it. Returns NULL on allocation failure. Stop with cron_stop before the loop's
  * last run: the memory is freed in the timer's close callback. */
-cron *cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m);
+cron *cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m,
+                 struct signer *sg);
 void cron_stop(cron *c);
 
 #endif

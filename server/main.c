@@ -406,7 +406,7 @@ run_loop(struct daemon_state *d)
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
-    d->cron = cron_start(&d->loop, d->app.st, &d->cfg, d->app.metrics);
+    d->cron = cron_start(&d->loop, d->app.st, &d->cfg, d->app.metrics, d->app.sg);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
     int rc = write_ready_file(d);

@@ -27,6 +27,18 @@ static const struct route table[] = {
       api_images_get),
     R("DELETE", "/v1/images/{sha256}", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
       api_images_delete),
+    /* TUF repositories (docs/api.md "Update repositories"); the files as devices see them */
+    R("GET", "/v1/ota/keys", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_ota_keys),
+    R("PUT", "/v1/ota/root", AUTH_TOKEN, ROLE_ADMIN, BODY_JSON, LIMIT_DEFAULT, api_ota_root_put),
+    R("GET", "/v1/ota/targets/proposal", AUTH_TOKEN, ROLE_OPERATOR, BODY_NONE, LIMIT_DEFAULT,
+      api_ota_proposal),
+    R("PUT", "/v1/ota/targets", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_IMPORT,
+      api_ota_targets_put),
+    R("GET", "/v1/ota/status", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_ota_status),
+    R("GET", "/v1/ota/repo/{file}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      dev_tuf_file),
+    R("GET", "/v1/ota/director/{file}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      dev_tuf_director_file),
     /* products */
     R("POST", "/v1/products", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
       api_products_create),
@@ -104,6 +116,10 @@ static const struct route table[] = {
       dev_trust_bundle),
     R("POST", "/v1/device/telemetry", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_TELEMETRY,
       dev_telemetry),
+    R("GET", "/v1/device/tuf/{file}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_tuf_file),
+    R("GET", "/v1/device/director/{file}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_tuf_director_file),
 };
 
 const struct route *

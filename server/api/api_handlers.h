@@ -65,4 +65,11 @@ void api_images_list(api_req *r);
 void api_images_get(api_req *r);
 void api_images_delete(api_req *r);
 
+/* TUF repositories (api_ota.c, docs/api.md "Update repositories") */
+void api_ota_keys(api_req *r);
+void api_ota_root_put(api_req *r);
+void api_ota_proposal(api_req *r);
+void api_ota_targets_put(api_req *r);
+void api_ota_status(api_req *r);
+
 #endif

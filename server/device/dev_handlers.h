@@ -17,4 +17,9 @@ void dev_trust_bundle(api_req *r);
 /* failure reporting upload (dev_telemetry.c, mutual TLS, docs/telemetry.md) */
 void dev_telemetry(api_req *r);
 
+/* TUF metadata files (dev_tuf.c, docs/update.md 2): the image repository's and the director
+ * repository's, of the caller's tenant; also served on the manufacturer's token routes */
+void dev_tuf_file(api_req *r);
+void dev_tuf_director_file(api_req *r);
+
 #endif

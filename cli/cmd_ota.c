@@ -1,0 +1,465 @@
+/* aegisctl ota: the manufacturer's side of the TUF repositories (docs/update.md 2): offline root
+ * and targets keys made and kept in a local directory, roots and targets signed here and
+ * uploaded, never a private key sent (ctl_ota.h). */
+#include "cmd_ota.h"
+
+#include "ctl_args.h"
+#include "ctl_client.h"
+#include "ctl_ota.h"
+#include "ota_meta.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_EXPIRES_DAYS 365
+
+/* The options shared by keys init and root rotate. */
+struct key_opts {
+    const char *dir, *root_keys, *root_thr, *targets_keys, *targets_thr, *days;
+    int64_t nroot, kroot, ntargets, ktargets, ndays;
+};
+
+/* The tenant's online keys (GET /v1/ota/keys) as three one-key sets: snapshot, timestamp,
+ * director. */
+static int
+fetch_online(struct ctl *c, struct ctl_ota_keys online[3])
+{
+    static const char *const names[] = {"snapshot", "timestamp", "director"};
+    json_t *o = NULL;
+    char err[256];
+    int rc = ctl_request_object(c, "GET", "/v1/ota/keys", NULL, &o);
+    for (int i = 0; rc == CTL_EXIT_OK && i < 3; i++) {
+        ctl_ota_keys_wipe(&online[i]);
+        if (ota_key_from_public_json(json_object_get(json_object_get(o, names[i]), "key"),
+                                     &online[i].k[0], err, sizeof(err)) != 0) {
+            ctl_err("bad_response: the online %s key: %s", names[i], err);
+            rc = CTL_EXIT_API;
+        }
+        online[i].n = 1;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* The current root envelope of repo ("image" or "director"); a usage of keys init is suggested
+ * when there is none. */
+static int
+current_root(struct ctl *c, const char *repo, json_t **env)
+{
+    json_t *st = NULL;
+    char path[96];
+    *env = NULL;
+    int rc = ctl_request_object(c, "GET", "/v1/ota/status", NULL, &st);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    json_int_t v = json_integer_value(
+        json_object_get(json_object_get(json_object_get(st, repo), "root"), "version"));
+    json_decref(st);
+    if (v < 1) {
+        ctl_err("the %s repository has no root yet (aegisctl ota keys init)", repo);
+        return CTL_EXIT_API;
+    }
+    snprintf(path, sizeof(path), "/v1/ota/%s/%lld.root.json",
+             strcmp(repo, "image") == 0 ? "repo" : "director", (long long)v);
+    return ctl_request_object(c, "GET", path, NULL, env);
+}
+
+static int
+put_root(struct ctl *c, const char *repo, const json_t *env)
+{
+    char path[64];
+    json_t *o = NULL;
+    snprintf(path, sizeof(path), "/v1/ota/root?repo=%s", repo);
+    int rc = ctl_request_object(c, "PUT", path, env, &o);
+    if (rc == CTL_EXIT_OK && !c->json)
+        printf("%s root version %lld published\n", repo,
+               (long long)json_integer_value(json_object_get(o, "version")));
+    json_decref(o);
+    return rc;
+}
+
+static void
+print_changes(const json_t *list, char mark)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *e = json_array_get(list, i);
+        char line[512];
+        snprintf(line, sizeof(line), "%c %s  %s %s svn %lld  %s", mark,
+                 json_string_value(json_object_get(e, "component")) ?: "?",
+                 json_string_value(json_object_get(e, "kind")) ?: "?",
+                 json_string_value(json_object_get(e, "version")) ?: "?",
+                 (long long)json_integer_value(json_object_get(e, "svn")),
+                 json_string_value(json_object_get(e, "path")) ?: "?");
+        ctl_sanitize(line);
+        printf("%s\n", line);
+    }
+}
+
+/* Asks before signing unless yes: only on a terminal. 0 to go on, else the exit code. */
+static int
+confirm(struct ctl *c, int yes, int64_t version)
+{
+    char answer[16];
+    if (yes)
+        return CTL_EXIT_OK;
+    if (!isatty(STDIN_FILENO))
+        return ctl_usage_error(c, "not a terminal: confirm with --yes");
+    fprintf(stderr, "sign and publish targets version %lld? [y/N] ", (long long)version);
+    if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y')) {
+        ctl_err("not signed");
+        return CTL_EXIT_API;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* Signs env with a threshold of the targets keys of the current image root found in dir. */
+static int
+sign_as_targets(struct ctl *c, const char *dir, json_t *env)
+{
+    struct ctl_ota_keys ks;
+    json_t *root = NULL;
+    int rc = current_root(c, "image", &root);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    const json_t *role =
+        json_object_get(json_object_get(json_object_get(root, "signed"), "roles"), "targets");
+    json_int_t thr = json_integer_value(json_object_get(role, "threshold"));
+    rc = CTL_EXIT_LOCAL;
+    if (ctl_ota_keys_load(dir, "targets", json_object_get(role, "keyids"), &ks) != 0)
+        goto out;
+    if (thr < 1 || ks.n < (size_t)thr) {
+        ctl_err("%s holds %zu of the %lld targets keys needed", dir, ks.n, (long long)thr);
+        goto out;
+    }
+    if (ctl_ota_sign(env, &ks, (size_t)thr) == thr)
+        rc = CTL_EXIT_OK;
+out:
+    ctl_ota_keys_wipe(&ks);
+    json_decref(root);
+    return rc;
+}
+
+/* Fetches the proposal, shows what changes, signs it with the targets keys in dir, uploads it. */
+static int
+sign_targets(struct ctl *c, const char *dir, int yes)
+{
+    json_t *p = NULL, *out = NULL;
+    int rc = ctl_request_object(c, "GET", "/v1/ota/targets/proposal", NULL, &p);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    json_t *env = json_object_get(p, "proposal");
+    int64_t version =
+        json_integer_value(json_object_get(json_object_get(env, "signed"), "version"));
+    const json_t *added = json_object_get(p, "added"), *removed = json_object_get(p, "removed");
+    if (!c->json) {
+        printf("targets version %lld: %zu added, %zu removed\n", (long long)version,
+               json_array_size(added), json_array_size(removed));
+        print_changes(added, '+');
+        print_changes(removed, '-');
+    }
+    if ((rc = confirm(c, yes, version)) != CTL_EXIT_OK ||
+        (rc = sign_as_targets(c, dir, env)) != CTL_EXIT_OK ||
+        (rc = ctl_request_object(c, "PUT", "/v1/ota/targets", env, &out)) != CTL_EXIT_OK)
+        goto out;
+    if (c->json)
+        ctl_print_json(out);
+    else
+        printf("targets version %lld published (snapshot %lld, timestamp %lld)\n",
+               (long long)json_integer_value(json_object_get(out, "targets")),
+               (long long)json_integer_value(json_object_get(out, "snapshot")),
+               (long long)json_integer_value(json_object_get(out, "timestamp")));
+out:
+    json_decref(p);
+    json_decref(out);
+    return rc;
+}
+
+/* Parses the key options (counts and thresholds default to 0: "not given"). */
+static int
+key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_opts *o)
+{
+    const char *pos[1] = {NULL};
+    const struct ctl_opt opts[] = {{"--dir", CTL_OPT_STR, &o->dir, NULL},
+                                   {"--root-keys", CTL_OPT_STR, &o->root_keys, NULL},
+                                   {"--new-root-keys", CTL_OPT_STR, &o->root_keys, NULL},
+                                   {"--root-threshold", CTL_OPT_STR, &o->root_thr, NULL},
+                                   {"--targets-keys", CTL_OPT_STR, &o->targets_keys, NULL},
+                                   {"--targets-threshold", CTL_OPT_STR, &o->targets_thr, NULL},
+                                   {"--expires-days", CTL_OPT_STR, &o->days, NULL},
+                                   {NULL, 0, NULL, NULL}};
+    memset(o, 0, sizeof(*o));
+    o->ndays = DEFAULT_EXPIRES_DAYS;
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (strcmp(pos[0], sub) != 0)
+        return ctl_usage_error(c, "unknown subcommand '%s'", pos[0]);
+    if (o->dir == NULL || o->dir[0] == '\0')
+        return ctl_usage_error(c, "--dir is required");
+    const struct {
+        const char *s, *what;
+        int64_t max, *out;
+    } ints[] = {{o->root_keys, "root keys", CTL_OTA_MAX_KEYS, &o->nroot},
+                {o->root_thr, "root threshold", CTL_OTA_MAX_KEYS, &o->kroot},
+                {o->targets_keys, "targets keys", CTL_OTA_MAX_KEYS, &o->ntargets},
+                {o->targets_thr, "targets threshold", CTL_OTA_MAX_KEYS, &o->ktargets},
+                {o->days, "expires days", 3650, &o->ndays}};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (ints[i].s != NULL && ctl_int(c, ints[i].what, ints[i].s, 1, ints[i].max, ints[i].out))
+            return CTL_EXIT_USAGE;
+    return CTL_EXIT_OK;
+}
+
+/* Builds root version of repo from the spec, signs it with each of the key sets, uploads it. */
+static int
+publish_root(struct ctl *c, const char *repo, int64_t version, int64_t days,
+             const struct ctl_ota_root_spec *spec, const struct ctl_ota_keys *signers[2])
+{
+    json_t *env = ctl_ota_build_root(version, util_now() + days * 86400, spec);
+    int rc = env != NULL ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
+    for (int i = 0; rc == CTL_EXIT_OK && i < 2; i++)
+        if (signers[i] != NULL && ctl_ota_sign(env, signers[i], 0) < 0)
+            rc = CTL_EXIT_LOCAL;
+    if (rc == CTL_EXIT_OK)
+        rc = put_root(c, repo, env);
+    json_decref(env);
+    return rc;
+}
+
+static int
+ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
+{
+    struct key_opts o;
+    struct ctl_ota_keys online[3], root, targets;
+    int rc = key_options(c, argc, argv, "init", &o);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    o.nroot = o.nroot ? o.nroot : 1;
+    o.kroot = o.kroot ? o.kroot : 1;
+    o.ntargets = o.ntargets ? o.ntargets : 1;
+    o.ktargets = o.ktargets ? o.ktargets : 1;
+    if (o.kroot > o.nroot || o.ktargets > o.ntargets)
+        return ctl_usage_error(c, "a threshold cannot exceed its number of keys");
+    memset(&root, 0, sizeof(root));
+    memset(&targets, 0, sizeof(targets));
+    if (ctl_ota_keys_load(o.dir, "root", NULL, &root) == 0 && root.n > 0) {
+        ctl_err("%s holds root keys already (aegisctl ota root rotate changes them)", o.dir);
+        rc = CTL_EXIT_LOCAL;
+        goto out;
+    }
+    if ((rc = fetch_online(c, online)) != CTL_EXIT_OK)
+        goto out;
+    rc = CTL_EXIT_LOCAL;
+    if (ctl_ota_keys_make(o.dir, "root", (size_t)o.nroot, &root) != 0 ||
+        ctl_ota_keys_make(o.dir, "targets", (size_t)o.ntargets, &targets) != 0)
+        goto out;
+    const struct ctl_ota_keys *signers[2] = {&root, NULL};
+    struct ctl_ota_root_spec image = {{&root, &targets, &online[0], &online[1]},
+                                      {o.kroot, o.ktargets, 1, 1}};
+    struct ctl_ota_root_spec director = {{&root, &online[2], &online[2], &online[2]},
+                                         {o.kroot, 1, 1, 1}};
+    if ((rc = publish_root(c, "image", 1, o.ndays, &image, signers)) != CTL_EXIT_OK ||
+        (rc = publish_root(c, "director", 1, o.ndays, &director, signers)) != CTL_EXIT_OK)
+        goto out;
+    /* The repository serves timestamp, snapshot and targets from its first targets version. */
+    rc = sign_targets(c, o.dir, 1);
+out:
+    ctl_ota_keys_wipe(&root);
+    ctl_ota_keys_wipe(&targets);
+    return rc;
+}
+
+static int
+ctl_ota_sign_cmd(struct ctl *c, int argc, char **argv)
+{
+    const char *dir = NULL;
+    int yes = 0;
+    const struct ctl_opt opts[] = {{"--dir", CTL_OPT_STR, &dir, NULL},
+                                   {"--yes", CTL_OPT_FLAG, NULL, &yes},
+                                   {NULL, 0, NULL, NULL}};
+    int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (dir == NULL || dir[0] == '\0')
+        return ctl_usage_error(c, "--dir is required");
+    return sign_targets(c, dir, yes);
+}
+
+/* One role of the rotated roots: the new keys made in dir (n > 0) or the current ones kept, and
+ * the threshold (k > 0, or the current one). */
+static int
+rotated_role(const char *dir, const json_t *cur, const char *role, int64_t n, int64_t k,
+             struct ctl_ota_keys *ks, int64_t *thr)
+{
+    const json_t *r = json_object_get(json_object_get(cur, "roles"), role);
+    if ((n > 0 ? ctl_ota_keys_make(dir, role, (size_t)n, ks) : ctl_ota_root_keys(cur, role, ks)) !=
+        0)
+        return -1;
+    *thr = k > 0 ? k : json_integer_value(json_object_get(r, "threshold"));
+    if (*thr > (int64_t)ks->n) {
+        ctl_err("the %s threshold %lld exceeds its %zu keys", role, (long long)*thr, ks->n);
+        return -1;
+    }
+    return 0;
+}
+
+/* The root keys of the current root cur found in dir, at least its threshold. */
+static int
+old_signers(const char *dir, const json_t *cur, struct ctl_ota_keys *ks)
+{
+    const json_t *r = json_object_get(json_object_get(cur, "roles"), "root");
+    json_int_t thr = json_integer_value(json_object_get(r, "threshold"));
+    if (ctl_ota_keys_load(dir, "root", json_object_get(r, "keyids"), ks) != 0)
+        return -1;
+    if (ks->n < (size_t)thr) {
+        ctl_err("%s holds %zu of the %lld current root keys needed", dir, ks->n, (long long)thr);
+        return -1;
+    }
+    return 0;
+}
+
+/* The rotation itself, once both current roots are known (rotate below). */
+static int
+rotate(struct ctl *c, const struct key_opts *o, const json_t *img, const json_t *dir_root)
+{
+    struct ctl_ota_keys online[3], root, targets, old_img, old_dir;
+    int64_t kroot = 0, ktargets = 0;
+    int rc = CTL_EXIT_LOCAL;
+    memset(&root, 0, sizeof(root));
+    memset(&targets, 0, sizeof(targets));
+    memset(&old_dir, 0, sizeof(old_dir));
+    if (old_signers(o->dir, img, &old_img) != 0 || old_signers(o->dir, dir_root, &old_dir) != 0)
+        goto out;
+    if ((rc = fetch_online(c, online)) != CTL_EXIT_OK)
+        goto out;
+    rc = CTL_EXIT_LOCAL;
+    if (rotated_role(o->dir, img, "root", o->nroot, o->kroot, &root, &kroot) != 0 ||
+        rotated_role(o->dir, img, "targets", o->ntargets, o->ktargets, &targets, &ktargets) != 0)
+        goto out;
+    /* Without new root keys, the old ones in dir sign for the new root too. */
+    const struct ctl_ota_keys *si[2] = {&old_img, o->nroot > 0 ? &root : NULL};
+    const struct ctl_ota_keys *sd[2] = {&old_dir, o->nroot > 0 ? &root : NULL};
+    struct ctl_ota_root_spec image = {{&root, &targets, &online[0], &online[1]},
+                                      {kroot, ktargets, 1, 1}};
+    struct ctl_ota_root_spec director = {{&root, &online[2], &online[2], &online[2]},
+                                         {kroot, 1, 1, 1}};
+    int64_t vi = json_integer_value(json_object_get(img, "version")) + 1;
+    int64_t vd = json_integer_value(json_object_get(dir_root, "version")) + 1;
+    if ((rc = publish_root(c, "image", vi, o->ndays, &image, si)) != CTL_EXIT_OK) {
+        /* not in effect: the new key files go */
+        const json_t *roles = json_object_get(img, "roles");
+        ctl_ota_keys_prune(o->dir, "root",
+                           json_object_get(json_object_get(roles, "root"), "keyids"));
+        ctl_ota_keys_prune(o->dir, "targets",
+                           json_object_get(json_object_get(roles, "targets"), "keyids"));
+        goto out;
+    }
+    if ((rc = publish_root(c, "director", vd, o->ndays, &director, sd)) != CTL_EXIT_OK)
+        goto out; /* the image root changed: every key file stays */
+    rc = CTL_EXIT_OK;
+out:
+    ctl_ota_keys_wipe(&old_img);
+    ctl_ota_keys_wipe(&old_dir);
+    ctl_ota_keys_wipe(&root);
+    ctl_ota_keys_wipe(&targets);
+    return rc;
+}
+
+static int
+ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
+{
+    struct key_opts o;
+    json_t *img = NULL, *dir_root = NULL, *now_img = NULL;
+    int rc = key_options(c, argc, argv, "rotate", &o);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if ((rc = current_root(c, "image", &img)) != CTL_EXIT_OK ||
+        (rc = current_root(c, "director", &dir_root)) != CTL_EXIT_OK ||
+        (rc = rotate(c, &o, json_object_get(img, "signed"), json_object_get(dir_root, "signed"))) !=
+            CTL_EXIT_OK)
+        goto out;
+    /* Published: the retired key files go, and new targets keys sign a new targets version (the
+     * current one is signed by keys the new root no longer trusts). */
+    if ((rc = current_root(c, "image", &now_img)) != CTL_EXIT_OK)
+        goto out;
+    const json_t *roles = json_object_get(json_object_get(now_img, "signed"), "roles");
+    ctl_ota_keys_prune(o.dir, "root", json_object_get(json_object_get(roles, "root"), "keyids"));
+    ctl_ota_keys_prune(o.dir, "targets",
+                       json_object_get(json_object_get(roles, "targets"), "keyids"));
+    if (o.ntargets > 0 || o.ktargets > 0)
+        rc = sign_targets(c, o.dir, 1);
+out:
+    json_decref(img);
+    json_decref(dir_root);
+    json_decref(now_img);
+    return rc;
+}
+
+static int
+ctl_ota_status(struct ctl *c, int argc, char **argv)
+{
+    static const char *const roles[] = {"root", "targets", "snapshot", "timestamp"};
+    json_t *o = NULL;
+    int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    int rc = ctl_request_object(c, "GET", "/v1/ota/status", NULL, &o);
+    if (rc != CTL_EXIT_OK || c->json) {
+        if (rc == CTL_EXIT_OK)
+            ctl_print_json(o);
+        json_decref(o);
+        return rc;
+    }
+    printf("%-9s %-10s %-8s %s\n", "REPO", "ROLE", "VERSION", "EXPIRES");
+    for (int r = 0; r < 2; r++) {
+        const char *repo = r == 0 ? "image" : "director";
+        for (int i = 0; i < (r == 0 ? 4 : 1); i++) {
+            const json_t *e = json_object_get(json_object_get(o, repo), roles[i]);
+            if (!json_is_object(e))
+                printf("%-9s %-10s %-8s %s\n", repo, roles[i], "-", "-");
+            else
+                printf("%-9s %-10s %-8lld %s\n", repo, roles[i],
+                       (long long)json_integer_value(json_object_get(e, "version")),
+                       json_string_value(json_object_get(e, "expires")) ?: "-");
+        }
+    }
+    json_decref(o);
+    return CTL_EXIT_OK;
+}
+
+const struct ctl_cmd cmd_ota_cmds[] = {
+    {"ota", "keys", ctl_ota_keys_init, 1,
+     "init --dir DIR [--root-keys N] [--root-threshold K] [--targets-keys N] "
+     "[--targets-threshold K] [--expires-days D]",
+     "make the offline TUF keys and publish the first roots",
+     "On the manufacturer's machine: makes N root and N targets ed25519 keys (default 1 each,\n"
+     "threshold K, default 1) as 0600 files in DIR (created 0700), fetches the tenant's online\n"
+     "keys, signs image root 1 and director root 1 (expiring in D days, default 365) with the\n"
+     "root keys and publishes them, then signs and publishes the first targets version (every\n"
+     "image uploaded so far). Private keys never leave DIR: keep it offline and backed up.\n"
+     "Refused when DIR already holds root keys.\n",
+     NULL},
+    {"ota", "sign", ctl_ota_sign_cmd, 1, "--dir DIR [--yes]",
+     "sign and publish a new targets version",
+     "Fetches the service's proposal (every image of the tenant as a target), prints what it\n"
+     "adds and removes (component, kind, version, svn, path), asks (unless --yes; without a\n"
+     "terminal --yes is required), signs it with a threshold of the targets keys in DIR and\n"
+     "publishes it; the service adds a new snapshot and timestamp.\n",
+     NULL},
+    {"ota", "root", ctl_ota_root_rotate, 1,
+     "rotate --dir DIR [--new-root-keys N] [--root-threshold K] [--targets-keys N] "
+     "[--targets-threshold K] [--expires-days D]",
+     "publish the next root of both repositories",
+     "Publishes N+1.root.json of the image and of the director repository, signed by a\n"
+     "threshold of the current root keys in DIR and by every new root key. --new-root-keys N\n"
+     "makes N new root keys (which replace the current ones), --targets-keys N new targets keys;\n"
+     "thresholds default to the current ones; the roots expire in D days (default 365). The\n"
+     "retired key files are deleted only once both roots are published; with new targets keys or\n"
+     "threshold a new targets version is then signed and published.\n",
+     NULL},
+    {"ota", "status", ctl_ota_status, 1, "", "show the TUF repositories' versions",
+     "Prints the version and expiry of every role of the image and director repositories.\n", NULL},
+    {NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL},
+};
