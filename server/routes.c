@@ -104,6 +104,10 @@ static const struct route table[] = {
       dev_trust_bundle),
     R("POST", "/v1/device/telemetry", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_TELEMETRY,
       dev_telemetry),
+    R("GET", "/v1/device/images/{sha256}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_image_get),
+    R("HEAD", "/v1/device/images/{sha256}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_image_get),
 };
 
 const struct route *

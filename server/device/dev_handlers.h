@@ -17,4 +17,7 @@ void dev_trust_bundle(api_req *r);
 /* failure reporting upload (dev_telemetry.c, mutual TLS, docs/telemetry.md) */
 void dev_telemetry(api_req *r);
 
+/* image download (dev_images.c, mutual TLS, docs/update.md 5): GET and HEAD */
+void dev_image_get(api_req *r);
+
 #endif
