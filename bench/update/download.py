@@ -29,14 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import benchlib  # noqa: E402
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from test_images import rss_kib  # noqa: E402
 
 
 def curl(url, cacert, cert=None, key=None, n=1):
@@ -113,6 +106,7 @@ def main():
     config.update(dict(kv.split("=", 1) for kv in a.set))
     d = harness.Daemon(config=config, log_level="warn")
     tmp = tempfile.mkdtemp(prefix="aegis-bench-dl-")
+    os.chmod(tmp, 0o755)  # nginx's unprivileged workers read the file below it
     nginx = None
     try:
         d.start()

@@ -16,17 +16,10 @@ import time
 import urllib.parse
 
 import harness
+from test_images import rss_kib
 from test_mtls import Device
 
 BIG = 48 * 1024 * 1024
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class ImageDownloadTest(harness.DaemonTestCase):
