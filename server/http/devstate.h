@@ -11,8 +11,8 @@
  * cache is not used: every call reads the database, as before the cache.
  *
  * Unknown devices are cached too (an import changes their generation). Memory: one entry of about
- * 100 bytes per device seen, at most DEVSTATE_MAX_ENTRIES (then an entry of the same hash bucket is
- * replaced). Thread-safe. */
+ * 150 bytes per device seen (1.5 MiB for 10,000 devices), at most DEVSTATE_MAX_ENTRIES (then an
+ * entry of the same hash bucket is replaced), plus a 512 KiB bucket array. Thread-safe. */
 #ifndef AEGIS_DEVSTATE_H
 #define AEGIS_DEVSTATE_H
 
