@@ -120,6 +120,10 @@ static const struct route table[] = {
       dev_tuf_file),
     R("GET", "/v1/device/director/{file}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_tuf_director_file),
+    R("GET", "/v1/device/images/{sha256}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_image_get),
+    R("HEAD", "/v1/device/images/{sha256}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_image_get),
 };
 
 const struct route *

@@ -21,5 +21,7 @@ void dev_telemetry(api_req *r);
  * repository's, of the caller's tenant; also served on the manufacturer's token routes */
 void dev_tuf_file(api_req *r);
 void dev_tuf_director_file(api_req *r);
+/* image download (dev_images.c, mutual TLS, docs/update.md 5): GET and HEAD */
+void dev_image_get(api_req *r);
 
 #endif

@@ -25,6 +25,9 @@ struct devauth_identity;
 /* Extra response headers a handler may set (api_reply_header), and the longest value. */
 #define API_MAX_RESP_HEADERS 4
 #define API_RESP_HEADER_MAX 160
+/* Bytes a file reply (api_reply_file) reads from disk at once: the memory each download holds, and
+ * what one send hands to TLS (four 16 KiB records). bench/update/download.py measured it. */
+#define API_FILE_BLOCK (64 * 1024)
 
 /* The reader of a streaming reply (api_reply_stream): writes up to max bytes of the body at offset
  * pos into buf and returns their number (> 0), API_STREAM_END after the last byte, or
@@ -88,6 +91,10 @@ typedef struct api_req {
     api_stream_read stream_read;
     void (*stream_free)(void *ctx);
     void *stream_ctx;
+    /* a file reply (api_reply_file): owned by the request until the response takes it */
+    int file_fd; /* valid only when has_file */
+    int has_file;
+    uint64_t file_offset, file_len;
     /* a streaming body (api_stream_body): set while the sink takes the body */
     struct api_body_sink sink;
     int sinking;
@@ -137,6 +144,33 @@ void api_reply_page(api_req *r, json_t *items, const char *next_cursor);
 void api_stream_body(api_req *r, const struct api_body_sink *sink);
 void api_reply_stream(api_req *r, int status, const char *ctype, api_stream_read read,
                       void (*free_ctx)(void *ctx), void *ctx);
+/* Replies with len bytes of the regular file fd starting at offset, read from disk as the client
+ * takes them (never whole in memory: one block of API_FILE_BLOCK bytes per reply). fd is stolen:
+ * closed when the response is done or dropped. A file that turns out shorter than offset + len cuts
+ * the connection (the client sees a truncated body). Implemented in api_file.c. */
+void api_reply_file(api_req *r, int status, int fd, uint64_t offset, uint64_t len,
+                    const char *ctype);
+
+/* What a request's Range header asks of a representation (RFC 9110 14). */
+enum api_range_kind {
+    API_RANGE_WHOLE = 0,         /* no usable Range: answer the whole representation (200) */
+    API_RANGE_PART = 1,          /* one satisfiable range *first..*last (inclusive): 206 */
+    API_RANGE_UNSATISFIABLE = 2, /* a range that starts at or past the end: 416 */
+};
+/* Parses a Range value h (may be NULL) against a representation of size bytes. Only one byte range
+ * is honoured ("bytes=a-b", "bytes=a-", "bytes=-n", b clipped to size - 1); several ranges, another
+ * unit or a malformed value are API_RANGE_WHOLE (RFC 9110 14.2 lets a server ignore them). */
+enum api_range_kind api_range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
+/* api_range_parse of the request's Range, applied only to a GET and only when an If-Range is absent
+ * or names etag (a quoted strong entity tag) exactly; otherwise API_RANGE_WHOLE. */
+enum api_range_kind api_range(api_req *r, uint64_t size, const char *etag, uint64_t *first,
+                              uint64_t *last);
+/* The whole file reply of a representation with a strong entity tag: Accept-Ranges: bytes and ETag
+ * on every answer; 304 when If-None-Match names etag; else the Range (api_range) decides between
+ * 200 with the whole file, 206 with Content-Range: bytes a-b/size, and 416 (a JSON error) whose
+ * Content-Range names only the size (RFC 9110 15.5.17). fd (stolen) is the open file of exactly
+ * size bytes. */
+void api_reply_file_ranged(api_req *r, int fd, uint64_t size, const char *etag, const char *ctype);
 /* Replies with a raw body (text is malloc'd, stolen). */
 void api_reply_text(api_req *r, int status, const char *ctype, char *text, size_t len);
 /* Replies {"error": code, "message": ...}. */

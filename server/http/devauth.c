@@ -1,5 +1,6 @@
 #include "devauth.h"
 
+#include "devstate.h"
 #include "log.h"
 #include "pki.h"
 #include "proto_identity.h"
@@ -32,6 +33,7 @@ struct cache_slot {
 
 struct devauth {
     store *st;
+    devstate *states; /* the devices' registry state, in memory (devstate.h) */
     pthread_mutex_t lock;
     pthread_cond_t reloaded; /* signalled when a reload ends; uses CLOCK_MONOTONIC */
     struct cache_slot slots[CACHE_SLOTS];
@@ -47,6 +49,10 @@ devauth_new(store *st)
     if (d == NULL)
         return NULL;
     d->st = st;
+    if ((d->states = devstate_new(st)) == NULL) {
+        free(d);
+        return NULL;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -63,6 +69,7 @@ devauth_free(devauth *d)
         return;
     for (int i = 0; i < CACHE_SLOTS; i++)
         X509_STORE_free(d->slots[i].trust);
+    devstate_free(d->states);
     pthread_cond_destroy(&d->reloaded);
     pthread_mutex_destroy(&d->lock);
     free(d);
@@ -342,14 +349,14 @@ out:
     return rc;
 }
 
-/* The device's state now: claimed by the certificate's tenant and not blocked. Fills
- * group/product. */
+/* The device's state now (devstate.h: from memory while no change was committed since it was
+ * read): claimed by the certificate's tenant and not blocked. Fills group/product. */
 static enum devauth_result
 check_device(devauth *d, struct devauth_identity *id, char *err, size_t errlen)
 {
-    struct store_device_auth dev;
+    struct devstate_dev dev;
     enum devauth_result rc;
-    int src = store_device_auth(d->st, id->device_id, &dev);
+    int src = devstate_get(d->states, id->device_id, &dev);
     if (src == STORE_ERR) {
         rc = DEVAUTH_ERROR;
         snprintf(err, errlen, "database unavailable");

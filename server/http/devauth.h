@@ -5,7 +5,8 @@
  *   - it chains to one of that tenant's unexpired issuing CAs (old and new during rollover), is
  *     within its validity, and has the clientAuth purpose;
  *   - the device exists, is claimed by that tenant, and is not blocked at this moment (checked on
- *     every call, so a block takes effect on the next request).
+ *     every call, so a block takes effect on the next request; from memory, without a database
+ *     read, while the device's state has not changed: devstate.h).
  * Tenant trust stores are cached for a few seconds. A chain that does not verify against a cached
  * store loaded before the call began is checked once more against the tenant's CAs read from the
  * database then, so a certificate from a CA just added by `aegisctl pki rotate` (by any process on

@@ -503,6 +503,7 @@ request_free(struct request *q)
     stream_abort(q); /* a body the client never finished */
     if (q->r.stream_ctx != NULL && q->r.stream_free != NULL)
         q->r.stream_free(q->r.stream_ctx); /* a stream reply that was never sent */
+    http_file_drop(&q->r);                 /* a file reply that was never sent */
     json_decref(q->r.json);
     json_decref(q->r.resp);
     free(q->r.resp_text);

@@ -66,6 +66,11 @@ struct request {
 /* Builds the response of q (JSON, text or streaming; the headers every answer carries, a
  * Retry-After on every 503) and queues it on c. */
 enum MHD_Result http_queue_reply(struct request *q, struct MHD_Connection *c);
+/* The response of a file reply (api_file.c), which takes over r's file; NULL when out of memory
+ * (r keeps the file). */
+struct MHD_Response *http_file_response(api_req *r);
+/* Closes a file reply that was never sent (no-op without one). */
+void http_file_drop(api_req *r);
 /* Moves the request's connection to state st (http_conns.h). */
 void http_track_state(struct request *q, enum http_conn_state st);
 

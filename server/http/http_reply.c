@@ -71,12 +71,16 @@ http_queue_reply(struct request *q, struct MHD_Connection *c)
         ctype = r->resp_ctype;
     }
     struct MHD_Response *resp;
-    if (buf == NULL && r->stream_read != NULL)
+    if (buf == NULL && r->has_file) {
+        resp = http_file_response(r);
+        ctype = r->resp_ctype;
+    } else if (buf == NULL && r->stream_read != NULL) {
         resp = stream_response(r, &ctype);
-    else
+    } else {
         resp = MHD_create_response_from_buffer(len, buf != NULL ? buf : (void *)"",
                                                buf != NULL ? MHD_RESPMEM_MUST_FREE
                                                            : MHD_RESPMEM_PERSISTENT);
+    }
     if (resp == NULL) {
         free(buf);
         return MHD_NO;

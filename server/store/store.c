@@ -195,6 +195,7 @@ store__finish(store *s, struct conn *c, int rc, json_t *obj, json_t **out)
 struct conn *
 store__take(store *s)
 {
+    atomic_fetch_add(&s->calls, 1);
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0)
         pthread_cond_wait(&s->cond, &s->lock);
@@ -398,6 +399,10 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
         errbuf_set(err, errlen, "out of memory");
         goto out;
     }
+    if (store__devgen_open(s, path) != 0) {
+        errbuf_set(err, errlen, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < pool_size; i++) {
         if (conn_open(&s->conns[i], path, err, errlen) != 0)
             goto out;
@@ -424,6 +429,7 @@ store_close(store *s)
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->write_lock);
     }
+    store__devgen_close(s);
     free(s->conns);
     free(s->idle);
     free(s);

@@ -242,6 +242,19 @@ struct store_device_auth {
 };
 /* STORE_NOTFOUND for an unknown device, STORE_INVALID for a malformed id. */
 int store_device_auth(store *s, const char *device_id, struct store_device_auth *out);
+/* The generation of the device's registry state (store_device_auth's fields): it changes after
+ * every committed change of them by any process on the database (import, claim, transfer, move,
+ * block, unblock), so a copy of the state read after seeing generation g is current for as long as
+ * the generation is still g. Devices share STORE_DEVGEN_SLOTS counters, so a change of one may
+ * also change another's generation (never the reverse). A load from memory: no database access. */
+#define STORE_DEVGEN_SLOTS 4096
+uint64_t store_device_gen(store *s, const char *device_id);
+/* 1 when the generations are shared with the other processes on the database (a file mapped
+ * beside it), 0 when they only see this process's changes (the file could not be used: logged). */
+int store_device_gen_shared(const store *s);
+/* How many calls took a database connection so far (for tests: a path that must not touch the
+ * database leaves it unchanged). */
+uint64_t store_calls(const store *s);
 
 /* --- audit log: {"id", "actor", "action", "object_type", "object_id", "detail" (object),
  * "created_at"} --- */
@@ -593,6 +606,12 @@ int store_image_get(store *s, int64_t tenant_id, const char *sha256, json_t **ou
 /* A page of the tenant's images, oldest first. */
 int store_image_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                      char *next_cursor);
+/* Opens the tenant's image sha256 for reading: STORE_OK with *fd (the caller's to close) and *size,
+ * the file <dir>/<tenant>/<sha256> of the tenant's row, checked to be a regular file (no symlink)
+ * of the row's size; STORE_NOTFOUND for a malformed sha256, another tenant's image, or a row whose
+ * file is missing or not what the row says (logged); STORE_ERR. */
+int store_image_open(store *s, const char *dir, int64_t tenant_id, const char *sha256, int *fd,
+                     int64_t *size);
 /* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get. */
 int store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha256,
                        const struct store_actor *a);

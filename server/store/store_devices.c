@@ -305,8 +305,21 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        store__device_changed(s, e[i].device_id);
     if (rc == STORE_OK && created != NULL)
         *created = x.created;
+    return rc;
+}
+
+int
+store__device_finish(store *s, struct conn *c, int rc, const char *device_id, json_t *obj,
+                     json_t **out)
+{
+    rc = store__finish(s, c, rc, obj, out);
+    /* After the commit (see store__device_changed); a rollback changed nothing. */
+    if (rc == STORE_OK)
+        store__device_changed(s, device_id);
     return rc;
 }
 
@@ -468,7 +481,7 @@ store_device_claim(store *s, int64_t tenant_id, const char *device_id, int64_t g
         goto out;
     rc = store__device_load(s, c, tenant_id, device_id, &obj);
 out:
-    return store__finish(s, c, rc, obj, out);
+    return store__device_finish(s, c, rc, device_id, obj, out);
 }
 
 /* The shared body of move and block/unblock: the device must be claimed by the tenant; change()
@@ -507,7 +520,7 @@ devices_change(store *s, int64_t tenant_id, const char *device_id,
         goto out;
     rc = store__device_load(s, c, tenant_id, device_id, &obj);
 out:
-    return store__finish(s, c, rc, obj, out);
+    return store__device_finish(s, c, rc, device_id, obj, out);
 }
 
 static int

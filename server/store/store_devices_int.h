@@ -37,4 +37,9 @@ int store__device_claim_own(store *s, struct conn *c, int64_t tenant_id, const c
 int store__device_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
                        json_t **out);
 
+/* store__finish for a change of the device's registry state: after a commit, marks the change
+ * (store__device_changed). */
+int store__device_finish(store *s, struct conn *c, int rc, const char *device_id, json_t *obj,
+                         json_t **out);
+
 #endif

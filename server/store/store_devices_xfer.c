@@ -170,5 +170,5 @@ store_device_claim_transfer(store *s, int64_t tenant_id, const char *device_id, 
         goto out;
     rc = store__device_load(s, c, tenant_id, device_id, &obj);
 out:
-    return store__finish(s, c, rc, obj, out);
+    return store__device_finish(s, c, rc, device_id, obj, out);
 }

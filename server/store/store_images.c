@@ -300,6 +300,40 @@ store_image_get(store *s, int64_t tenant_id, const char *sha256, json_t **out)
 }
 
 int
+store_image_open(store *s, const char *dir, int64_t tenant_id, const char *sha256, int *fd,
+                 int64_t *size)
+{
+    char path[PATH_MAX];
+    sqlite3_stmt *st = NULL;
+    struct stat sb;
+    int rc = STORE_NOTFOUND;
+
+    *fd = -1;
+    *size = 0;
+    if (sha256 == NULL || !proto_digest_hex_ok(sha256, strlen(sha256)) ||
+        image_path(path, sizeof(path), dir, tenant_id, sha256) != 0)
+        return STORE_NOTFOUND;
+    struct conn *c = store__take(s);
+    if ((rc = image_row(s, c, tenant_id, sha256, &st)) == STORE_OK)
+        *size = sqlite3_column_int64(st, 1);
+    store__give(s, c);
+    if (rc != STORE_OK)
+        return rc;
+    /* The name comes from the validated digest only; O_NOFOLLOW refuses a symlink put there. */
+    int f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0 || fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || (int64_t)sb.st_size != *size) {
+        log_warn("msg=\"an image's file is missing or not its row's\" path=%s error=\"%s\"", path,
+                 f < 0 ? strerror(errno) : "wrong type or size");
+        if (f >= 0)
+            close(f);
+        *size = 0;
+        return STORE_NOTFOUND;
+    }
+    *fd = f;
+    return STORE_OK;
+}
+
+int
 store_image_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                  char *next_cursor)
 {

@@ -72,6 +72,12 @@ struct store {
      * while it writes (its connection checkpoints by itself). */
     atomic_uint_least64_t ingest_commit_ns;
     atomic_uint_least64_t errors;
+    /* calls that took a connection (store_calls) */
+    atomic_uint_least64_t calls;
+    /* the device-state generations (store_devgen.c): STORE_DEVGEN_SLOTS counters, shared with other
+     * processes on the database when devgen_shared */
+    atomic_uint_least64_t *devgen;
+    int devgen_shared;
 };
 
 /* --- errors --- */
@@ -81,6 +87,15 @@ int store__db_error(store *s, struct conn *c, const char *what);
 /* Turns the failed sqlite3_step result rc of a write into a STORE code: a unique violation is
  * STORE_CONFLICT, a CHECK violation STORE_INVALID, anything else a logged STORE_ERR. */
 int store__write_error(store *s, struct conn *c, int rc, const char *what);
+
+/* --- device-state generations (store_devgen.c) --- */
+/* Maps the generations of the database at path (or private ones, logged): 0, or -1 when out of
+ * memory. */
+int store__devgen_open(store *s, const char *path);
+void store__devgen_close(store *s);
+/* Marks a committed change of the device's registry state (store_device_gen): called after the
+ * commit, so a reader that saw the old generation reads again and sees the change. */
+void store__device_changed(store *s, const char *device_id);
 
 /* --- retention --- */
 /* Runs one retention DELETE (sql binds ?1 = arg and ?2 = max_rows, 1..PURGE_MAX) in its own

@@ -1,5 +1,6 @@
 /* The one way the store's unit tests remove a test database: the file, its write-ahead log and
- * shared-memory files, and the temporary directory that held them. */
+ * shared-memory files, the store's device-state generations, and the temporary directory that held
+ * them. */
 #ifndef AEGIS_TEST_DB_FILES_H
 #define AEGIS_TEST_DB_FILES_H
 
@@ -14,6 +15,8 @@ test_rm_db(const char *path, const char *dir)
     snprintf(p, sizeof(p), "%s-wal", path);
     unlink(p);
     snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-devgen", path);
     unlink(p);
     rmdir(dir);
 }

@@ -73,7 +73,7 @@ static void
 test_migration_4_backfills_samples(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/aegis-mig4-XXXXXX", path[64], sql[1024], err[256] = "", p[80];
+    char dir[] = "/tmp/aegis-mig4-XXXXXX", path[64], sql[1024], err[256] = "";
     sqlite3 *db = NULL;
     store *s = NULL;
     int applied = 0;
@@ -135,12 +135,7 @@ test_migration_4_backfills_samples(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-    rmdir(dir);
+    test_rm_db(path, dir);
 }
 
 static void
