@@ -593,7 +593,8 @@ int store_image_get(store *s, int64_t tenant_id, const char *sha256, json_t **ou
 /* A page of the tenant's images, oldest first. */
 int store_image_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                      char *next_cursor);
-/* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get. */
+/* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get;
+ * STORE_CONFLICT while a running, paused or halted deployment uses the image. */
 int store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha256,
                        const struct store_actor *a);
 

@@ -26,7 +26,7 @@
 
 #define POOL_MAX 64
 #define PURGE_MAX 100000   /* rows per retention batch */
-#define STMT_CACHE_MAX 128 /* statements per connection: every SQL_ constant of store*.c */
+#define STMT_CACHE_MAX 192 /* statements per connection: every SQL_ constant of store*.c */
 #define BUSY_TIMEOUT_MS 5000
 #define NAME_MAX_BYTES STORE_NAME_MAX
 #define DESC_MAX_BYTES 1024
