@@ -69,9 +69,9 @@ bad_waves:
 static int
 parse_new(api_req *r, struct store_deploy_new *nd)
 {
-    static const char *const keys[] = {"group_id",     "name",         "images",
-                                       "waves",        "soak_seconds", "failure_threshold_pct",
-                                       "min_attempts", NULL};
+    static const char *const keys[] = {
+        "group_id",     "name", "images", "waves", "soak_seconds", "failure_threshold_pct",
+        "min_attempts", NULL};
     int64_t pct = 0;
     memset(nd, 0, sizeof(*nd));
     if (api_body_object(r, keys) != 0 || int_field(r, "group_id", 1, INT64_MAX, &nd->group_id) ||

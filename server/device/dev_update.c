@@ -46,8 +46,8 @@ fail:
 static int
 parse_status(api_req *r, struct store_attempt *at, const char **state_name)
 {
-    static const char *const keys[] = {"attempt_id", "deployment_id", "image", "state", "reason",
-                                       NULL};
+    static const char *const keys[] = {"attempt_id", "deployment_id", "image",
+                                       "state",      "reason",        NULL};
     json_t *dep;
     if (api_body_object(r, keys) != 0)
         return -1;

@@ -50,7 +50,7 @@ static const char SQL_DEPLOY_DEVICES[] = "SELECT id FROM devices WHERE tenant_id
                                          "group_id = ?2 ORDER BY id";
 
 static const char *const state_names[STORE_DEPLOY_NSTATES] = {"running", "paused", "halted",
-                                                               "aborted", "completed"};
+                                                              "aborted", "completed"};
 
 const char *
 store_deploy_state_name(enum store_deploy_state s)
@@ -153,7 +153,8 @@ deploy_images(store *s, struct conn *c, struct store_deployment *d)
         copy_col(im->hardware, sizeof(im->hardware), st, 6);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : store__db_error(s, c, "deploy images");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK
+                                                 : store__db_error(s, c, "deploy images");
 }
 
 /* Loads the tenant's deployment id with its images. */
@@ -220,7 +221,8 @@ store_deploy_json(const struct store_deployment *d, int64_t now)
 /* Checks and inserts the images of d for deployment id: STORE_NOTFOUND (an image not the
  * tenant's), STORE_INVALID (two of one component). */
 static int
-add_images(store *s, struct conn *c, int64_t tenant_id, int64_t id, const struct store_deploy_new *d)
+add_images(store *s, struct conn *c, int64_t tenant_id, int64_t id,
+           const struct store_deploy_new *d)
 {
     char comps[STORE_DEPLOY_IMAGES_MAX][65];
     int rc = STORE_OK;
@@ -228,8 +230,8 @@ add_images(store *s, struct conn *c, int64_t tenant_id, int64_t id, const struct
         sqlite3_stmt *st = store__prep(s, c, SQL_DEPLOY_IMAGE_OWNED);
         if (st == NULL)
             return STORE_ERR;
-        rc = store__bound(s, c,
-                          sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, d->images[i]));
+        rc = store__bound(
+            s, c, sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, d->images[i]));
         if (rc == STORE_OK && (rc = store__step_row(s, c, st, "deploy image")) == STORE_OK)
             copy_col(comps[i], sizeof(comps[i]), st, 0);
         sqlite3_reset(st);
@@ -278,13 +280,12 @@ insert_deployment(store *s, struct conn *c, int64_t tenant_id, const struct stor
     snprintf(waves + o, sizeof(waves) - o, "]");
     if (st == NULL)
         return STORE_ERR;
-    rc = store__bound(s, c,
-                      sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, d->group_id) |
-                          store__bind_text(st, 3, d->name) | store__bind_text(st, 4, waves) |
-                          sqlite3_bind_int64(st, 5, d->soak_seconds) |
-                          sqlite3_bind_int(st, 6, d->threshold_pct) |
-                          sqlite3_bind_int64(st, 7, d->min_attempts) |
-                          sqlite3_bind_int64(st, 8, now));
+    rc = store__bound(
+        s, c,
+        sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, d->group_id) |
+            store__bind_text(st, 3, d->name) | store__bind_text(st, 4, waves) |
+            sqlite3_bind_int64(st, 5, d->soak_seconds) | sqlite3_bind_int(st, 6, d->threshold_pct) |
+            sqlite3_bind_int64(st, 7, d->min_attempts) | sqlite3_bind_int64(st, 8, now));
     if (rc == STORE_OK)
         rc = store__step_done(s, c, st, "deploy insert");
     *id = sqlite3_last_insert_rowid(c->db);
@@ -310,8 +311,9 @@ store_deploy_create(store *s, int64_t tenant_id, const struct store_deploy_new *
     w = "image";
     if ((rc = add_images(s, c, tenant_id, *id, d)) != STORE_OK)
         goto out;
-    rc = store__audit(s, c, tenant_id, a, "deployment.create", "deployment", *id, NULL,
-                      json_pack("{s:I, s:s}", "group_id", (json_int_t)d->group_id, "name", d->name));
+    rc =
+        store__audit(s, c, tenant_id, a, "deployment.create", "deployment", *id, NULL,
+                     json_pack("{s:I, s:s}", "group_id", (json_int_t)d->group_id, "name", d->name));
     if (rc == STORE_OK)
         rc = store__director_bump(s, c, tenant_id, now, gen);
 out:
@@ -355,9 +357,8 @@ store_deploy_list(store *s, int64_t tenant_id, const struct store_page *pg, int6
     rc = store__bound(s, c,
                       sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, before) |
                           sqlite3_bind_int(st, 3, pg->limit + 1));
-    if (rc != STORE_OK ||
-        (rc = store__collect_rows(s, c, st, sizeof(struct store_deployment), deploy_row, &rows,
-                                  &n)) != STORE_OK)
+    if (rc != STORE_OK || (rc = store__collect_rows(s, c, st, sizeof(struct store_deployment),
+                                                    deploy_row, &rows, &n)) != STORE_OK)
         goto out;
     struct store_deployment *ds = rows;
     if (n > (size_t)pg->limit) {
@@ -423,9 +424,9 @@ apply(struct store_deployment *d, enum store_deploy_action act, int expect_wave,
 static const char *
 action_name(enum store_deploy_action act)
 {
-    static const char *const names[] = {"deployment.pause",   "deployment.resume",
-                                        "deployment.abort",   "deployment.advance",
-                                        "deployment.halt",    "deployment.advance"};
+    static const char *const names[] = {"deployment.pause", "deployment.resume",
+                                        "deployment.abort", "deployment.advance",
+                                        "deployment.halt",  "deployment.advance"};
     return names[act];
 }
 
@@ -435,14 +436,14 @@ save(store *s, struct conn *c, const struct store_deployment *d)
     sqlite3_stmt *st = store__prep(s, c, SQL_DEPLOY_SET);
     if (st == NULL)
         return STORE_ERR;
-    int rc = store__bound(
-        s, c,
-        sqlite3_bind_int64(st, 1, d->id) |
-            store__bind_text(st, 2, store_deploy_state_name(d->state)) |
-            sqlite3_bind_int(st, 3, d->current_wave) | sqlite3_bind_int64(st, 4, d->wave_started_at) |
-            sqlite3_bind_int64(st, 5, d->checks_since) |
-            store__bind_text(st, 6, d->reason[0] != '\0' ? d->reason : NULL) |
-            sqlite3_bind_int64(st, 7, d->updated_at));
+    int rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, d->id) |
+                              store__bind_text(st, 2, store_deploy_state_name(d->state)) |
+                              sqlite3_bind_int(st, 3, d->current_wave) |
+                              sqlite3_bind_int64(st, 4, d->wave_started_at) |
+                              sqlite3_bind_int64(st, 5, d->checks_since) |
+                              store__bind_text(st, 6, d->reason[0] != '\0' ? d->reason : NULL) |
+                              sqlite3_bind_int64(st, 7, d->updated_at));
     return rc == STORE_OK ? store__step_done(s, c, st, "deploy update") : rc;
 }
 

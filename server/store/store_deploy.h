@@ -68,9 +68,9 @@ struct store_deploy_new {
     const char *images[STORE_DEPLOY_IMAGES_MAX]; /* sha256 hex */
     int nwaves;
     int waves[STORE_DEPLOY_WAVES_MAX];
-    int64_t soak_seconds;  /* 0 .. 31536000 */
-    int threshold_pct;     /* 1 .. 100 */
-    int64_t min_attempts;  /* 1 .. 1000000 */
+    int64_t soak_seconds; /* 0 .. 31536000 */
+    int threshold_pct;    /* 1 .. 100 */
+    int64_t min_attempts; /* 1 .. 1000000 */
 };
 /* 1 if the waves are 1..10 cumulative percents, strictly increasing in 1..100, ending at 100. */
 int store_deploy_waves_ok(const int *waves, int n);
@@ -80,13 +80,13 @@ int store_deploy_waves_ok(const int *waves, int n);
  * image is not the tenant's (what names which: "group" or "image", may be NULL); STORE_CONFLICT:
  * the group has a running, paused or halted deployment already. */
 int store_deploy_create(store *s, int64_t tenant_id, const struct store_deploy_new *d, int64_t now,
-                        const struct store_actor *a, int64_t *id, int64_t *gen,
-                        const char **what);
+                        const struct store_actor *a, int64_t *id, int64_t *gen, const char **what);
 /* The tenant's deployment. STORE_NOTFOUND for another tenant's. */
 int store_deploy_get(store *s, int64_t tenant_id, int64_t id, struct store_deployment *out);
 /* The API object of d: {"id", "group_id", "name", "images": [sha256...], "waves", "soak_seconds",
  * "failure_threshold_pct", "min_attempts", "state", "current_wave", "wave_started_at",
- * "soak_remaining_s", "reason" (null | text), "created_at", "updated_at"}; NULL when out of memory. */
+ * "soak_remaining_s", "reason" (null | text), "created_at", "updated_at"}; NULL when out of memory.
+ */
 json_t *store_deploy_json(const struct store_deployment *d, int64_t now);
 /* A page of the tenant's deployments, newest first (cursor: the last id). */
 int store_deploy_list(store *s, int64_t tenant_id, const struct store_page *pg, int64_t now,
@@ -176,8 +176,8 @@ struct store_deploy_flag {
     char component[65];
     char version[33];
     char previous_version[33];
-    char signature[65]; /* new_bucket: the bucket's */
-    int64_t devices;    /* new_bucket: the bucket's devices */
+    char signature[65];                     /* new_bucket: the bucket's */
+    int64_t devices;                        /* new_bucket: the bucket's devices */
     double crash_rate, previous_crash_rate; /* rate_regression, per device-hour */
 };
 int store_deploy_flag_hit(store *s, const struct store_deployment *d, int64_t since,

@@ -35,12 +35,13 @@ static const char SQL_ATTEMPT_LATEST[] =
  * new_bucket its bucket, which lists the versions it was seen on. */
 static const char SQL_FLAG_HIT[] =
     "SELECT f.kind, f.component, i.version, coalesce(f.previous_version, ''), "
-    "coalesce(b.signature, ''), coalesce(b.devices, 0), "
+    "coalesce(b.signature, ''), coalesce(s.devices, 0), "
     "coalesce(json_extract(f.detail, '$.crash_rate'), 0), "
     "coalesce(json_extract(f.detail, '$.previous_crash_rate'), 0) "
     "FROM deployment_images d JOIN images i ON i.tenant_id = d.tenant_id AND i.sha256 = d.sha256 "
     "JOIN failure_flags f ON f.tenant_id = d.tenant_id AND f.component = i.component "
-    "LEFT JOIN failure_buckets b ON b.id = f.bucket_id "
+    "LEFT JOIN failure_buckets b ON b.id = f.bucket_id LEFT JOIN bucket_stats s ON s.bucket_id = "
+    "b.id "
     "WHERE d.deployment_id = ?1 AND f.created_at >= ?2 AND "
     "((f.kind = 'rate_regression' AND f.image_version = i.version) OR (f.kind = 'new_bucket' AND "
     "EXISTS (SELECT 1 FROM bucket_versions v WHERE v.bucket_id = f.bucket_id AND "
@@ -101,8 +102,8 @@ attempt_ok(const struct store_attempt *at)
     int needs_reason = at->state == STORE_ATTEMPT_FAILED || at->state == STORE_ATTEMPT_ROLLED_BACK;
     return at->tenant_id > 0 && store__device_id_ok(at->device_id) &&
            store_attempt_id_ok(at->attempt_id) && at->deployment_id > 0 && at->image != NULL &&
-           proto_digest_hex_ok(at->image, strlen(at->image)) && at->wave >= 1 &&
-           at->state >= 0 && at->state < STORE_ATTEMPT_NSTATES &&
+           proto_digest_hex_ok(at->image, strlen(at->image)) && at->wave >= 1 && at->state >= 0 &&
+           at->state < STORE_ATTEMPT_NSTATES &&
            (at->reason == NULL ? !needs_reason : store__text_ok(at->reason, 1, 200));
 }
 
@@ -176,9 +177,8 @@ store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int 
         rc = STORE_ERR;
         goto out;
     }
-    rc = store__bound(s, c,
-                      store__bind_text(st, 1, at->device_id) |
-                          store__bind_text(st, 2, at->attempt_id));
+    rc = store__bound(
+        s, c, store__bind_text(st, 1, at->device_id) | store__bind_text(st, 2, at->attempt_id));
     if (rc == STORE_OK)
         rc = store__step_row(s, c, st, "attempt get");
     if (rc == STORE_OK) {
@@ -195,8 +195,8 @@ out:
 }
 
 int
-store_attempt_failures(store *s, int64_t deployment_id, int wave, int64_t since,
-                       int64_t *finished, int64_t *bad)
+store_attempt_failures(store *s, int64_t deployment_id, int wave, int64_t since, int64_t *finished,
+                       int64_t *bad)
 {
     struct conn *c = store__take(s);
     sqlite3_stmt *st = store__prep(s, c, SQL_ATTEMPT_FAILURES);
@@ -224,8 +224,7 @@ latest_row(sqlite3_stmt *st, void *elem)
 }
 
 int
-store_attempt_latest(store *s, int64_t deployment_id, struct store_device_attempt **out,
-                     size_t *n)
+store_attempt_latest(store *s, int64_t deployment_id, struct store_device_attempt **out, size_t *n)
 {
     return store__typed_rows(s, SQL_ATTEMPT_LATEST, deployment_id, 0, sizeof(**out), latest_row,
                              (void **)out, n);
@@ -247,7 +246,8 @@ store_deploy_flag_hit(store *s, const struct store_deployment *d, int64_t since,
     int rc = STORE_ERR;
     memset(out, 0, sizeof(*out));
     if (st != NULL)
-        rc = store__bound(s, c, sqlite3_bind_int64(st, 1, d->id) | sqlite3_bind_int64(st, 2, since));
+        rc =
+            store__bound(s, c, sqlite3_bind_int64(st, 1, d->id) | sqlite3_bind_int64(st, 2, since));
     if (rc == STORE_OK)
         rc = store__step_row(s, c, st, "deploy flags");
     if (rc == STORE_OK) {
@@ -271,7 +271,8 @@ store__director_bump(store *s, struct conn *c, int64_t tenant_id, int64_t now, i
     sqlite3_stmt *st = store__prep(s, c, SQL_GEN_BUMP);
     int rc = STORE_ERR;
     if (st != NULL)
-        rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now));
+        rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, tenant_id) | sqlite3_bind_int64(st, 2, now));
     if (rc == STORE_OK && (rc = store__step_row(s, c, st, "director bump")) == STORE_OK &&
         gen != NULL)
         *gen = sqlite3_column_int64(st, 0);

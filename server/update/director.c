@@ -257,14 +257,14 @@ answer_signed(const struct plan *p, const struct director_device *dev, char *err
         const struct store_deploy_image *im = &dep->images[i];
         if (im->size < 0)
             continue; /* deleted after its deployment finished */
-        json_t *custom = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "component", im->component,
-                                   "kind", im->kind, "version", im->version, "svn",
-                                   (json_int_t)im->svn, "hardware", im->hardware, "deployment_id",
-                                   (json_int_t)dep->id);
+        json_t *custom =
+            json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "component", im->component, "kind",
+                      im->kind, "version", im->version, "svn", (json_int_t)im->svn, "hardware",
+                      im->hardware, "deployment_id", (json_int_t)dep->id);
         snprintf(path, sizeof(path), "%s/%s", im->component, im->sha256);
-        rc = custom != NULL ? ota_meta_targets_add(s, path, im->size, im->sha256, custom, err,
-                                                   errlen)
-                            : -1;
+        rc = custom != NULL
+                 ? ota_meta_targets_add(s, path, im->size, im->sha256, custom, err, errlen)
+                 : -1;
         json_decref(custom);
     }
     if (rc == 0)

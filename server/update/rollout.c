@@ -91,8 +91,8 @@ check_one(store *st, const struct store_deployment *d, int64_t now, struct rollo
     if (halt_reason(st, d, reason, sizeof(reason)) != 0)
         return -1;
     if (reason[0] != '\0') {
-        rc = store_deploy_transition(st, d->tenant_id, d->id, STORE_DEPLOY_HALT, 0, reason, now,
-                                     &a, NULL, NULL);
+        rc = store_deploy_transition(st, d->tenant_id, d->id, STORE_DEPLOY_HALT, 0, reason, now, &a,
+                                     NULL, NULL);
         if (rc == STORE_OK) {
             run->halted++;
             log_warn("msg=\"deployment halted\" tenant=%lld deployment=%lld reason=\"%s\"",
@@ -149,15 +149,15 @@ progress_json(const struct store_deployment *d, const struct wave_counts *w)
         for (int k = 0; k < STORE_ATTEMPT_NSTATES; k++)
             started += s[k];
         json_array_append_new(
-            a, json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "wave", i + 1, "percent",
-                         d->waves[i] - (i > 0 ? d->waves[i - 1] : 0), "devices",
-                         (json_int_t)w[i].devices, "committed",
-                         (json_int_t)s[STORE_ATTEMPT_COMMITTED], "rolled_back",
-                         (json_int_t)s[STORE_ATTEMPT_ROLLED_BACK], "failed",
-                         (json_int_t)s[STORE_ATTEMPT_FAILED], "in_progress",
-                         (json_int_t)(s[STORE_ATTEMPT_DOWNLOADING] + s[STORE_ATTEMPT_INSTALLED] +
-                                      s[STORE_ATTEMPT_BOOTED]),
-                         "waiting", (json_int_t)(w[i].devices - started)));
+            a,
+            json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "wave", i + 1, "percent",
+                      d->waves[i] - (i > 0 ? d->waves[i - 1] : 0), "devices",
+                      (json_int_t)w[i].devices, "committed", (json_int_t)s[STORE_ATTEMPT_COMMITTED],
+                      "rolled_back", (json_int_t)s[STORE_ATTEMPT_ROLLED_BACK], "failed",
+                      (json_int_t)s[STORE_ATTEMPT_FAILED], "in_progress",
+                      (json_int_t)(s[STORE_ATTEMPT_DOWNLOADING] + s[STORE_ATTEMPT_INSTALLED] +
+                                   s[STORE_ATTEMPT_BOOTED]),
+                      "waiting", (json_int_t)(w[i].devices - started)));
     }
     return a;
 }
