@@ -358,3 +358,26 @@ class DeploymentsTest(TelemetryBase):
         text = self.client.request("GET", "/metrics", token=None)[2].decode()
         self.assertRegex(text, r'aegis_update_attempts_total\{state="committed"\} [1-9]')
         self.assertRegex(text, r'aegis_update_attempts_total\{state="downloading"\} [1-9]')
+
+    def test_cli(self):
+        g, img = self.group(), self.image(version="2.7.0")
+        p = self.d.ctl("deployments", "create", str(g), "cli rollout", "--images", img["sha256"], "--waves", "10,100",
+                       "--soak", "600", "--threshold", "30", "--min-attempts", "5", json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        dep = json.loads(p.stdout)
+        self.assertEqual((dep["waves"], dep["soak_seconds"], dep["failure_threshold_pct"], dep["min_attempts"]),
+                         ([10, 100], 600, 30, 5))
+        p = self.d.ctl("deployments", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("ID"), p.stdout)
+        self.assertIn("cli rollout", p.stdout)
+        p = self.d.ctl("deployments", "pause", str(dep["id"]), "--reason", "checking", json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["state"], "paused")
+        self.assertEqual(self.d.ctl("deployments", "pause", str(dep["id"])).returncode, 1, "409: already paused")
+        for action, state in (("resume", "running"), ("advance", "running"), ("abort", "aborted")):
+            p = self.d.ctl("deployments", action, str(dep["id"]), json_out=True)
+            self.assertEqual((p.returncode, json.loads(p.stdout)["state"]), (0, state), p.stderr)
+        p = self.d.ctl("deployments", "show", str(dep["id"]), json_out=True)
+        self.assertEqual(json.loads(p.stdout)["progress"][0]["wave"], 1)
+        self.assertEqual(self.d.ctl("deployments", "create", str(g), "x", "--waves", "10,50").returncode, 2)
