@@ -62,12 +62,11 @@ store_deploy_state_name(enum store_deploy_state s)
 static int
 state_parse(const char *name, enum store_deploy_state *out)
 {
-    for (int i = 0; i < STORE_DEPLOY_NSTATES; i++)
-        if (name != NULL && strcmp(name, state_names[i]) == 0) {
-            *out = (enum store_deploy_state)i;
-            return 0;
-        }
-    return -1;
+    int i = store__name_index(state_names, STORE_DEPLOY_NSTATES, name);
+    if (i < 0)
+        return -1;
+    *out = (enum store_deploy_state)i;
+    return 0;
 }
 
 int
@@ -98,13 +97,6 @@ out:
     return rc;
 }
 
-static void
-copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    snprintf(dst, len, "%s", t != NULL ? t : "");
-}
-
 /* DEPLOY_COLS into the zeroed deployment elem (images not yet). */
 static int
 deploy_row(sqlite3_stmt *st, void *elem)
@@ -113,14 +105,14 @@ deploy_row(sqlite3_stmt *st, void *elem)
     d->id = sqlite3_column_int64(st, 0);
     d->tenant_id = sqlite3_column_int64(st, 1);
     d->group_id = sqlite3_column_int64(st, 2);
-    copy_col(d->name, sizeof(d->name), st, 3);
+    store__copy_col(d->name, sizeof(d->name), st, 3);
     d->soak_seconds = sqlite3_column_int64(st, 5);
     d->threshold_pct = sqlite3_column_int(st, 6);
     d->min_attempts = sqlite3_column_int64(st, 7);
     d->current_wave = sqlite3_column_int(st, 9);
     d->wave_started_at = sqlite3_column_int64(st, 10);
     d->checks_since = sqlite3_column_int64(st, 11);
-    copy_col(d->reason, sizeof(d->reason), st, 12);
+    store__copy_col(d->reason, sizeof(d->reason), st, 12);
     d->created_at = sqlite3_column_int64(st, 13);
     d->updated_at = sqlite3_column_int64(st, 14);
     if (waves_parse((const char *)sqlite3_column_text(st, 4), d) != 0 ||
@@ -144,13 +136,13 @@ deploy_images(store *s, struct conn *c, struct store_deployment *d)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && d->nimages < STORE_DEPLOY_IMAGES_MAX) {
         struct store_deploy_image *im = &d->images[d->nimages++];
         memset(im, 0, sizeof(*im));
-        copy_col(im->sha256, sizeof(im->sha256), st, 0);
+        store__copy_col(im->sha256, sizeof(im->sha256), st, 0);
         im->size = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
-        copy_col(im->component, sizeof(im->component), st, 2);
-        copy_col(im->kind, sizeof(im->kind), st, 3);
-        copy_col(im->version, sizeof(im->version), st, 4);
+        store__copy_col(im->component, sizeof(im->component), st, 2);
+        store__copy_col(im->kind, sizeof(im->kind), st, 3);
+        store__copy_col(im->version, sizeof(im->version), st, 4);
         im->svn = sqlite3_column_int64(st, 5);
-        copy_col(im->hardware, sizeof(im->hardware), st, 6);
+        store__copy_col(im->hardware, sizeof(im->hardware), st, 6);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK
@@ -233,7 +225,7 @@ add_images(store *s, struct conn *c, int64_t tenant_id, int64_t id,
         rc = store__bound(
             s, c, sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, d->images[i]));
         if (rc == STORE_OK && (rc = store__step_row(s, c, st, "deploy image")) == STORE_OK)
-            copy_col(comps[i], sizeof(comps[i]), st, 0);
+            store__copy_col(comps[i], sizeof(comps[i]), st, 0);
         sqlite3_reset(st);
         for (size_t j = 0; j < i && rc == STORE_OK; j++)
             if (strcmp(comps[j], comps[i]) == 0)
@@ -524,7 +516,7 @@ store_deploy_count_states(store *s, int64_t counts[STORE_DEPLOY_NSTATES])
 static int
 device_id_row(sqlite3_stmt *st, void *elem)
 {
-    copy_col(elem, 65, st, 0);
+    store__copy_col(elem, 65, st, 0);
     return 0;
 }
 

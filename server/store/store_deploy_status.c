@@ -65,14 +65,29 @@ store_attempt_state_name(enum store_attempt_state s)
 }
 
 int
+store__name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n && name != NULL; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void
+store__copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    snprintf(dst, len, "%s", t != NULL ? t : "");
+}
+
+int
 store_attempt_state_parse(const char *name, enum store_attempt_state *out)
 {
-    for (int i = 0; i < STORE_ATTEMPT_NSTATES; i++)
-        if (name != NULL && strcmp(name, attempt_names[i]) == 0) {
-            *out = (enum store_attempt_state)i;
-            return 0;
-        }
-    return -1;
+    int i = store__name_index(attempt_names, STORE_ATTEMPT_NSTATES, name);
+    if (i < 0)
+        return -1;
+    *out = (enum store_attempt_state)i;
+    return 0;
 }
 
 int
@@ -218,8 +233,7 @@ static int
 latest_row(sqlite3_stmt *st, void *elem)
 {
     struct store_device_attempt *a = elem;
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    snprintf(a->device_id, sizeof(a->device_id), "%s", id != NULL ? id : "");
+    store__copy_col(a->device_id, sizeof(a->device_id), st, 0);
     return store_attempt_state_parse((const char *)sqlite3_column_text(st, 1), &a->state);
 }
 
@@ -228,13 +242,6 @@ store_attempt_latest(store *s, int64_t deployment_id, struct store_device_attemp
 {
     return store__typed_rows(s, SQL_ATTEMPT_LATEST, deployment_id, 0, sizeof(**out), latest_row,
                              (void **)out, n);
-}
-
-static void
-col_copy(char *dst, size_t len, sqlite3_stmt *st, int i)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    snprintf(dst, len, "%s", t != NULL ? t : "");
 }
 
 int
@@ -252,11 +259,11 @@ store_deploy_flag_hit(store *s, const struct store_deployment *d, int64_t since,
         rc = store__step_row(s, c, st, "deploy flags");
     if (rc == STORE_OK) {
         out->found = 1;
-        col_copy(out->kind, sizeof(out->kind), st, 0);
-        col_copy(out->component, sizeof(out->component), st, 1);
-        col_copy(out->version, sizeof(out->version), st, 2);
-        col_copy(out->previous_version, sizeof(out->previous_version), st, 3);
-        col_copy(out->signature, sizeof(out->signature), st, 4);
+        store__copy_col(out->kind, sizeof(out->kind), st, 0);
+        store__copy_col(out->component, sizeof(out->component), st, 1);
+        store__copy_col(out->version, sizeof(out->version), st, 2);
+        store__copy_col(out->previous_version, sizeof(out->previous_version), st, 3);
+        store__copy_col(out->signature, sizeof(out->signature), st, 4);
         out->devices = sqlite3_column_int64(st, 5);
         out->crash_rate = sqlite3_column_double(st, 6);
         out->previous_crash_rate = sqlite3_column_double(st, 7);
