@@ -1,9 +1,10 @@
 /* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the
  * command in the command files' tables and runs it: cmd_local.c (data directory), and one file per
- * API resource (cmd_tenant.c, cmd_products.c, cmd_images.c, cmd_ota.c, cmd_devices.c, cmd_attest.c,
- * cmd_failures.c, cmd_audit.c). */
+ * API resource (cmd_tenant.c, cmd_products.c, cmd_images.c, cmd_ota.c, cmd_deployments.c,
+ * cmd_devices.c, cmd_attest.c, cmd_failures.c, cmd_audit.c). */
 #include "cmd_attest.h"
 #include "cmd_audit.h"
+#include "cmd_deployments.h"
 #include "cmd_devices.h"
 #include "cmd_failures.h"
 #include "cmd_local.h"
@@ -24,8 +25,8 @@
 
 /* Every command file's table, in the order of `aegisctl --help`. */
 static const struct ctl_cmd *const tables[] = {
-    cmd_local_cmds,   cmd_tenant_cmds, cmd_products_cmds, cmd_images_cmds, cmd_ota_cmds,
-    cmd_devices_cmds, cmd_attest_cmds, cmd_failures_cmds, cmd_audit_cmds};
+    cmd_local_cmds,       cmd_tenant_cmds,  cmd_products_cmds, cmd_images_cmds,   cmd_ota_cmds,
+    cmd_deployments_cmds, cmd_devices_cmds, cmd_attest_cmds,   cmd_failures_cmds, cmd_audit_cmds};
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 /* The command after prev in the tables (prev NULL: the first), or NULL after the last. */

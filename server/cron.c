@@ -1,8 +1,10 @@
 #include "cron.h"
 
+#include "director.h"
 #include "log.h"
 #include "metrics.h"
 #include "upd_online.h"
+#include "rollout.h"
 #include "util.h"
 
 #include <assert.h>
@@ -37,6 +39,7 @@ static void purge_reports(cron *c);
 static void purge_attestations(cron *c);
 static void checkpoint(cron *c);
 static void resign_tuf(cron *c);
+static void rollouts(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -46,6 +49,7 @@ static const struct step steps[] = {
     {"purge_attestations", 5000, purge_attestations},
     {"checkpoint", 2000, checkpoint},
     {"resign_tuf", 60000, resign_tuf},
+    {"rollouts", 1000, rollouts},
 };
 /* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -112,6 +116,23 @@ detect_failures(cron *c)
         metrics_failure_flags(c->metrics, METRICS_FLAG_RATE_REGRESSION, (uint64_t)raised);
         log_info("msg=\"failure flags raised\" kind=rate_regression count=%d", raised);
     }
+}
+
+/* Staged rollouts (docs/update.md section 7): halts and advances of running deployments, then the
+ * director takes the new generations (and re-signs answers that near their expiry). */
+static void
+rollouts(cron *c)
+{
+    _Static_assert(STORE_DEPLOY_NSTATES == METRICS_DEPLOYMENT_STATES, "deployment states");
+    struct rollout_run run;
+    int64_t counts[STORE_DEPLOY_NSTATES];
+    int64_t now = util_now();
+    rollout_check(c->st, now, &run);
+    if (director_default() != NULL)
+        director_sync(director_default(), now);
+    metrics_rollout(c->metrics,
+                    store_deploy_count_states(c->st, counts) == STORE_OK ? counts : NULL,
+                    (uint64_t)run.halted, (uint64_t)(run.advanced + run.completed));
 }
 
 /* Deletes with purge, in batches of RETENTION_BATCH, what is older than days. */

@@ -8,6 +8,7 @@
 #include "attest_nonce.h"
 #include "config.h"
 #include "cron.h"
+#include "director.h"
 #include "devauth.h"
 #include "http.h"
 #include "ingest.h"
@@ -42,6 +43,7 @@ struct daemon_state {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     cron *cron;
+    director *director; /* the update director (director.h), also director_default() */
     const char **route_labels, **route_methods; /* for metrics, which borrows them */
     uint64_t drain_deadline_ns;
     int draining;
@@ -282,6 +284,9 @@ open_all(struct daemon_state *d)
     if (d->app.ingest == NULL)
         return -1;
     d->app.devauth = devauth_new(d->app.st);
+    if ((d->director = director_new(d->app.st, d->app.sg)) == NULL)
+        return -1;
+    director_set_default(d->director);
     return d->app.devauth != NULL ? 0 : -1;
 }
 
@@ -297,6 +302,8 @@ close_all(struct daemon_state *d)
     d->http = NULL;
     ingest_free(d->app.ingest);
     devauth_free(d->app.devauth);
+    director_set_default(NULL);
+    director_free(d->director);
     signer_free(d->app.sg);
     ratelimit_free(d->app.challenge_rl);
     ratelimit_free(d->app.telemetry_rl);

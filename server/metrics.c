@@ -29,6 +29,12 @@ static const char *const attest_results[] = {
     "bad_csr", "log_mismatch",   "unknown_measurement", "rollback", "other"};
 #define NATTEST (sizeof(attest_results) / sizeof(attest_results[0]))
 
+/* Update attempt states (store_deploy.h's order) and deployment states, for their series. */
+static const char *const attempt_states[METRICS_ATTEMPT_STATES] = {
+    "downloading", "installed", "booted", "committed", "rolled_back", "failed"};
+static const char *const deployment_states[METRICS_DEPLOYMENT_STATES] = {
+    "running", "paused", "halted", "aborted", "completed"};
+
 struct metrics {
     size_t nroutes;
     const char *const *labels;
@@ -41,7 +47,29 @@ struct metrics {
     atomic_int_fast64_t ingest_in_flight;
     atomic_uint_fast64_t ingest_commits, ingest_group_reports, ingest_flushes;
     atomic_uint_fast64_t attestations[NATTEST]; /* by attest_results */
+    atomic_uint_fast64_t attempts[METRICS_ATTEMPT_STATES];
+    atomic_int_fast64_t deployments[METRICS_DEPLOYMENT_STATES];
+    atomic_uint_fast64_t rollout_halts, rollout_advances;
 };
+
+void
+metrics_update_attempt(struct metrics *m, int state)
+{
+    if (m != NULL && state >= 0 && state < METRICS_ATTEMPT_STATES)
+        atomic_fetch_add(&m->attempts[state], 1);
+}
+
+void
+metrics_rollout(struct metrics *m, const int64_t by_state[METRICS_DEPLOYMENT_STATES],
+                uint64_t halts, uint64_t advances)
+{
+    if (m == NULL)
+        return;
+    for (int i = 0; by_state != NULL && i < METRICS_DEPLOYMENT_STATES; i++)
+        atomic_store(&m->deployments[i], by_state[i]);
+    atomic_fetch_add(&m->rollout_halts, halts);
+    atomic_fetch_add(&m->rollout_advances, advances);
+}
 
 void
 metrics_attestation(struct metrics *m, const char *reason)
@@ -238,6 +266,30 @@ render_histogram(struct buf *b, const char *label, const char *method, struct se
             label, method, (unsigned long long)count);
 }
 
+/* Update attempts, deployments per state and the rollout's own transitions. */
+static void
+render_updates(struct buf *b, struct metrics *m)
+{
+    bprintf(b, "# HELP aegis_update_attempts_total Update status reports that moved an attempt, "
+               "by the state reached.\n"
+               "# TYPE aegis_update_attempts_total counter\n");
+    for (int i = 0; i < METRICS_ATTEMPT_STATES; i++)
+        bprintf(b, "aegis_update_attempts_total{state=\"%s\"} %llu\n", attempt_states[i],
+                (unsigned long long)atomic_load(&m->attempts[i]));
+    bprintf(b, "# HELP aegis_deployments Deployments by state (all tenants).\n"
+               "# TYPE aegis_deployments gauge\n");
+    for (int i = 0; i < METRICS_DEPLOYMENT_STATES; i++)
+        bprintf(b, "aegis_deployments{state=\"%s\"} %lld\n", deployment_states[i],
+                (long long)atomic_load(&m->deployments[i]));
+    bprintf(b,
+            "# HELP aegis_rollout_transitions_total Rollout changes made by the rollout checks.\n"
+            "# TYPE aegis_rollout_transitions_total counter\n"
+            "aegis_rollout_transitions_total{kind=\"halt\"} %llu\n"
+            "aegis_rollout_transitions_total{kind=\"advance\"} %llu\n",
+            (unsigned long long)atomic_load(&m->rollout_halts),
+            (unsigned long long)atomic_load(&m->rollout_advances));
+}
+
 char *
 metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
 {
@@ -312,6 +364,7 @@ metrics_render(struct metrics *m, uint64_t db_errors, size_t *len)
         bprintf(&b, "aegis_attestations_total{result=\"%s\",reason=\"%s\"} %llu\n",
                 i == 0 ? "pass" : "fail", i == 0 ? "" : attest_results[i],
                 (unsigned long long)atomic_load(&m->attestations[i]));
+    render_updates(&b, m);
     if (b.oom) {
         free(b.p);
         return NULL;

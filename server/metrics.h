@@ -39,6 +39,15 @@ void metrics_ingest_commit(struct metrics *m, uint64_t reports);
 /* One flush of the telemetry log by the syncer, however many groups it made durable
  * (aegis_ingest_flushes_total). */
 void metrics_ingest_flush(struct metrics *m);
+/* One update attempt moved to state (store_deploy.h's enum store_attempt_state order:
+ * aegis_update_attempts_total{state}). */
+#define METRICS_ATTEMPT_STATES 6
+void metrics_update_attempt(struct metrics *m, int state);
+/* The rollout step's figures: deployments per state (store_deploy.h's order; NULL: unchanged) for
+ * the aegis_deployments gauge, and the halts and advances (completions included) it just made. */
+#define METRICS_DEPLOYMENT_STATES 5
+void metrics_rollout(struct metrics *m, const int64_t by_state[METRICS_DEPLOYMENT_STATES],
+                     uint64_t halts, uint64_t advances);
 
 /* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on
  * OOM. */

@@ -1,7 +1,9 @@
 #include "routes.h"
 
+#include "api_deploy.h"
 #include "api_handlers.h"
 #include "dev_handlers.h"
+#include "dev_update.h"
 
 #define R(m, p, a, role, b, l, h)                                                                  \
     {                                                                                              \
@@ -39,6 +41,21 @@ static const struct route table[] = {
       dev_tuf_file),
     R("GET", "/v1/ota/director/{file}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       dev_tuf_director_file),
+    /* deployments and staged rollouts (docs/api.md "Deployments") */
+    R("POST", "/v1/deployments", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
+      api_deployments_create),
+    R("GET", "/v1/deployments", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_deployments_list),
+    R("GET", "/v1/deployments/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_deployments_get),
+    R("POST", "/v1/deployments/{id}/pause", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
+      LIMIT_DEFAULT, api_deployments_pause),
+    R("POST", "/v1/deployments/{id}/resume", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
+      LIMIT_DEFAULT, api_deployments_resume),
+    R("POST", "/v1/deployments/{id}/abort", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
+      LIMIT_DEFAULT, api_deployments_abort),
+    R("POST", "/v1/deployments/{id}/advance", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON_OPTIONAL,
+      LIMIT_DEFAULT, api_deployments_advance),
     /* products */
     R("POST", "/v1/products", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
       api_products_create),
@@ -124,6 +141,10 @@ static const struct route table[] = {
       dev_image_get),
     R("HEAD", "/v1/device/images/{sha256}", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_image_get),
+    R("GET", "/v1/device/update", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_update_check),
+    R("POST", "/v1/device/update/status", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_DEFAULT,
+      dev_update_status),
 };
 
 const struct route *

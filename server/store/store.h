@@ -612,7 +612,8 @@ int store_image_list(store *s, int64_t tenant_id, const struct store_page *pg, j
  * file is missing or not what the row says (logged); STORE_ERR. */
 int store_image_open(store *s, const char *dir, int64_t tenant_id, const char *sha256, int *fd,
                      int64_t *size);
-/* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get. */
+/* Deletes the row, then the file under dir. STORE_NOTFOUND as for store_image_get;
+ * STORE_CONFLICT while a running, paused or halted deployment uses the image. */
 int store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha256,
                        const struct store_actor *a);
 

@@ -30,6 +30,10 @@ static const char SQL_IMAGE_ADD[] =
     "INSERT INTO images (tenant_id, sha256, size, product_id, component, kind, version, svn, "
     "hardware, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char SQL_IMAGE_DELETE[] = "DELETE FROM images WHERE tenant_id = ?1 AND sha256 = ?2";
+static const char SQL_IMAGE_DEPLOYED[] =
+    "SELECT 1 FROM deployment_images d JOIN deployments p ON p.id = d.deployment_id "
+    "WHERE d.tenant_id = ?1 AND d.sha256 = ?2 AND p.state IN ('running', 'paused', 'halted') "
+    "LIMIT 1";
 static const char SQL_PRODUCT_OWNED[] = "SELECT 1 FROM products WHERE id = ?1 AND tenant_id = ?2";
 
 struct store_image_upload {
@@ -365,6 +369,14 @@ store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha
     if ((rc = store__begin(s, c)) != STORE_OK ||
         (rc = image_row(s, c, tenant_id, sha256, &st)) != STORE_OK)
         goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_IMAGE_DEPLOYED)) == NULL)
+        goto out;
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, sha256));
+    if (rc == STORE_OK && (rc = store__step_row(s, c, st, "image deployed")) != STORE_NOTFOUND) {
+        rc = rc == STORE_OK ? STORE_CONFLICT : rc; /* a deployment that is not over uses it */
+        goto out;
+    }
     rc = STORE_ERR;
     if ((st = store__prep(s, c, SQL_IMAGE_DELETE)) == NULL)
         goto out;

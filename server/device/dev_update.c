@@ -1,0 +1,125 @@
+/* dev_update: GET /v1/device/update and POST /v1/device/update/status (dev_update.h). The check is
+ * the hottest endpoint of the service: it is answered from the director's memory (director.h). */
+#include "dev_update.h"
+
+#include "api_util.h"
+#include "app.h"
+#include "devauth.h"
+#include "director.h"
+#include "log.h"
+#include "metrics.h"
+#include "rollout.h"
+#include "store_deploy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+dev_update_check(api_req *r)
+{
+    const struct devauth_identity *id = r->device;
+    director *d = director_default();
+    struct director_device dev = {id->tenant_id, id->device_id, id->group_id};
+    char etag[DIRECTOR_ETAG_MAX], err[160];
+    char *body = NULL;
+    size_t len = 0;
+
+    if (d == NULL || director_answer(d, &dev, util_now(), etag, NULL, NULL, err, sizeof(err)) != 0)
+        goto fail;
+    api_reply_header(r, "ETag", etag);
+    api_reply_header(r, "Cache-Control", "no-cache");
+    if (api_if_none_match(r, etag)) {
+        api_reply(r, 304, NULL);
+        return;
+    }
+    if (director_answer(d, &dev, util_now(), etag, &body, &len, err, sizeof(err)) != 0)
+        goto fail;
+    api_reply_text(r, 200, "application/json", body, len);
+    return;
+fail:
+    log_error("msg=\"director answer failed\" tenant=%lld device=%s err=\"%s\"",
+              (long long)id->tenant_id, id->device_id, d != NULL ? err : "no director");
+    api_error(r, 500, "internal", "the update metadata could not be made");
+}
+
+/* The report's fields into at (strings borrowed from r->json): -1 with a 400 set. */
+static int
+parse_status(api_req *r, struct store_attempt *at, const char **state_name)
+{
+    static const char *const keys[] = {"attempt_id", "deployment_id", "image",
+                                       "state",      "reason",        NULL};
+    json_t *dep;
+    if (api_body_object(r, keys) != 0)
+        return -1;
+    at->attempt_id = json_string_value(json_object_get(r->json, "attempt_id"));
+    at->image = json_string_value(json_object_get(r->json, "image"));
+    at->reason = json_string_value(json_object_get(r->json, "reason"));
+    *state_name = json_string_value(json_object_get(r->json, "state"));
+    dep = json_object_get(r->json, "deployment_id");
+    at->deployment_id = json_is_integer(dep) ? json_integer_value(dep) : 0;
+    if (!store_attempt_id_ok(at->attempt_id)) {
+        api_invalid(r, "'attempt_id' must be 1-64 of [A-Za-z0-9._-]");
+        return -1;
+    }
+    if (at->deployment_id < 1 || at->image == NULL || strlen(at->image) != 64 ||
+        store_attempt_state_parse(*state_name, &at->state) != 0) {
+        api_invalid(r, "'deployment_id' (integer), 'image' (sha256 hex) and 'state' (downloading, "
+                       "installed, booted, committed, rolled_back or failed) are required");
+        return -1;
+    }
+    if (json_object_get(r->json, "reason") != NULL &&
+        (at->reason == NULL || at->reason[0] == '\0' || strlen(at->reason) > 200)) {
+        api_invalid(r, "'reason' must be a string of 1-200 bytes");
+        return -1;
+    }
+    if (at->reason == NULL &&
+        (at->state == STORE_ATTEMPT_FAILED || at->state == STORE_ATTEMPT_ROLLED_BACK)) {
+        api_invalid(r, "'reason' is required for failed and rolled_back");
+        return -1;
+    }
+    return 0;
+}
+
+void
+dev_update_status(api_req *r)
+{
+    const struct devauth_identity *id = r->device;
+    struct store_attempt at = {0};
+    struct store_deployment *dep = calloc(1, sizeof(*dep));
+    const char *state_name = NULL;
+    int changed = 0, rc;
+
+    if (dep == NULL) {
+        api_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    if (parse_status(r, &at, &state_name) != 0)
+        goto out;
+    at.tenant_id = id->tenant_id;
+    at.device_id = id->device_id;
+    rc = store_deploy_get(r->app->st, id->tenant_id, at.deployment_id, dep);
+    if (rc != STORE_OK) {
+        api_store_error(r, rc, "deployment");
+        goto out;
+    }
+    at.wave = rollout_wave_of(id->device_id, dep);
+    rc = store_attempt_report(r->app->st, &at, util_now(), &changed);
+    if (rc == STORE_NOTFOUND)
+        api_invalid(r, "'image' is not one of the deployment's images");
+    else if (rc == STORE_CONFLICT)
+        api_error(r, 409, "conflict",
+                  "attempt %s is past '%s' already, or about another deployment or image",
+                  at.attempt_id, state_name);
+    else if (rc != STORE_OK)
+        api_store_error(r, rc, "attempt");
+    else {
+        if (changed)
+            metrics_update_attempt(r->app->metrics, (int)at.state);
+        api_reply_built(r, 200,
+                        json_pack("{s:s, s:I, s:s, s:i, s:b}", "attempt_id", at.attempt_id,
+                                  "deployment_id", (json_int_t)at.deployment_id, "state",
+                                  state_name, "wave", at.wave, "changed", changed));
+    }
+out:
+    free(dep);
+}

@@ -1,0 +1,447 @@
+/* director: per-device TUF targets answers from memory (director.h). One mutex guards the two
+ * maps (tenants, devices); signing and store reads happen outside it. A plan is shared by the
+ * answers being built from it, so it is reference-counted. */
+#include "director.h"
+
+#include "hmap.h"
+#include "ota_meta.h"
+#include "rollout.h"
+#include "signer.h"
+#include "store_deploy.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each group's current deployment of a tenant, as of one generation. */
+struct plan {
+    atomic_int refs;
+    int64_t generation;
+    int64_t loaded_at;
+    int64_t expires;
+    size_t n;
+    struct store_deployment *deps;
+};
+
+struct tenant_state {
+    int64_t generation; /* the newest known */
+    struct plan *plan;  /* NULL until asked; may be of an older generation */
+};
+
+struct device_entry {
+    int64_t tenant_id, group_id, generation;
+    char etag[DIRECTOR_ETAG_MAX];
+    char *body;
+    size_t len;
+};
+
+struct director {
+    store *st;
+    struct signer *sg;
+    pthread_mutex_t lock;
+    struct hmap tenants; /* tenant id -> ts[] */
+    struct tenant_state *ts;
+    size_t tcap;
+    struct hmap devices; /* device id -> ds[] */
+    struct device_entry *ds;
+    size_t dcap;
+};
+
+static _Atomic(director *) default_director;
+
+void
+director_set_default(director *d)
+{
+    atomic_store(&default_director, d);
+}
+
+director *
+director_default(void)
+{
+    return atomic_load(&default_director);
+}
+
+director *
+director_new(store *st, struct signer *sg)
+{
+    director *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->st = st;
+    d->sg = sg;
+    pthread_mutex_init(&d->lock, NULL);
+    return d;
+}
+
+static void
+plan_unref(struct plan *p)
+{
+    if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1) {
+        free(p->deps);
+        free(p);
+    }
+}
+
+static void
+clear_devices(director *d)
+{
+    for (size_t i = 0; i < hmap_count(&d->devices); i++)
+        free(d->ds[i].body);
+    hmap_clear(&d->devices);
+}
+
+void
+director_free(director *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < hmap_count(&d->tenants); i++)
+        plan_unref(d->ts[i].plan);
+    hmap_clear(&d->tenants);
+    free(d->ts);
+    clear_devices(d);
+    free(d->ds);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+/* Grows *arr (elements of size bytes, *cap of them) to hold index idx. Under the lock. */
+static int
+grow(void **arr, size_t *cap, size_t idx, size_t size)
+{
+    if (idx < *cap)
+        return 0;
+    size_t ncap = *cap > 0 ? *cap * 2 : 64;
+    void *p = realloc(*arr, ncap * size);
+    if (p == NULL)
+        return -1;
+    memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* The tenant's state, added with generation gen when absent (NULL when out of memory). Under the
+ * lock. */
+static struct tenant_state *
+tenant_at(director *d, int64_t tenant_id, int64_t gen)
+{
+    char k[HMAP_KEY_MAX];
+    size_t idx, klen = hmap_key_i64(k, 0, tenant_id);
+    int added = 0;
+    if (hmap_insert(&d->tenants, k, klen, &idx, &added) != 0 ||
+        grow((void **)&d->ts, &d->tcap, idx, sizeof(*d->ts)) != 0)
+        return NULL; /* an index without a slot is never read: the slot is grown first next time */
+    if (added || d->ts[idx].generation < gen)
+        d->ts[idx].generation = gen;
+    return &d->ts[idx];
+}
+
+static struct tenant_state *
+tenant_find(director *d, int64_t tenant_id)
+{
+    char k[HMAP_KEY_MAX];
+    size_t klen = hmap_key_i64(k, 0, tenant_id), idx = hmap_find(&d->tenants, k, klen);
+    return idx != HMAP_NONE && idx < d->tcap ? &d->ts[idx] : NULL;
+}
+
+void
+director_note(director *d, int64_t tenant_id, int64_t gen)
+{
+    pthread_mutex_lock(&d->lock);
+    tenant_at(d, tenant_id, gen);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Loads the tenant's plan for generation gen from the store (and makes sure its director key
+ * exists). */
+static struct plan *
+plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
+{
+    struct plan *p = calloc(1, sizeof(*p));
+    char key[64];
+    ota_key pub;
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(key, sizeof(key), "tenants/%lld/tuf-director", (long long)tenant_id);
+    if (store_deploy_plan(d->st, tenant_id, &p->deps, &p->n) != STORE_OK) {
+        snprintf(err, errlen, "cannot load the tenant's deployments");
+        goto fail;
+    }
+    if (signer_ed25519_public(d->sg, key, 1, &pub, err, errlen) != 0)
+        goto fail;
+    atomic_init(&p->refs, 1);
+    p->generation = gen;
+    p->loaded_at = util_now();
+    p->expires = p->loaded_at + DIRECTOR_EXPIRY_S;
+    return p;
+fail:
+    free(p->deps);
+    free(p);
+    return NULL;
+}
+
+/* The tenant's plan of its newest known generation (a reference the caller drops with
+ * plan_unref), or NULL with err. */
+static struct plan *
+plan_get(director *d, int64_t tenant_id, char *err, size_t errlen)
+{
+    struct tenant_state *t;
+    struct plan *p = NULL;
+    int64_t gen = 1;
+
+    pthread_mutex_lock(&d->lock);
+    if ((t = tenant_find(d, tenant_id)) == NULL) {
+        pthread_mutex_unlock(&d->lock);
+        if (store_director_generation(d->st, tenant_id, &gen) != STORE_OK) {
+            snprintf(err, errlen, "cannot read the director generation");
+            return NULL;
+        }
+        pthread_mutex_lock(&d->lock);
+        t = tenant_at(d, tenant_id, gen);
+    }
+    if (t != NULL && t->plan != NULL && t->plan->generation == t->generation) {
+        p = t->plan;
+        atomic_fetch_add(&p->refs, 1);
+    }
+    gen = t != NULL ? t->generation : gen;
+    pthread_mutex_unlock(&d->lock);
+    if (p != NULL)
+        return p;
+    if ((p = plan_load(d, tenant_id, gen, err, errlen)) == NULL)
+        return NULL;
+    pthread_mutex_lock(&d->lock);
+    t = tenant_find(d, tenant_id);
+    if (t != NULL && (t->plan == NULL || t->plan->generation < gen)) {
+        plan_unref(t->plan);
+        t->plan = p;
+        atomic_fetch_add(&p->refs, 1);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return p;
+}
+
+/* The group's current deployment in p, or NULL. */
+static const struct store_deployment *
+plan_deployment(const struct plan *p, int64_t group_id)
+{
+    for (size_t i = 0; i < p->n && group_id > 0; i++)
+        if (p->deps[i].group_id == group_id)
+            return &p->deps[i];
+    return NULL;
+}
+
+/* The deployment whose images the device is offered, or NULL. */
+static const struct store_deployment *
+offered(const struct plan *p, const struct director_device *dev)
+{
+    const struct store_deployment *dep = plan_deployment(p, dev->group_id);
+    return dep != NULL && rollout_eligible(dev->device_id, dep) ? dep : NULL;
+}
+
+/* The "signed" object of the device's answer. */
+static json_t *
+answer_signed(const struct plan *p, const struct director_device *dev, char *err, size_t errlen)
+{
+    const struct store_deployment *dep = offered(p, dev);
+    json_t *s = ota_meta_new_targets(p->generation, p->expires);
+    char path[140];
+    int rc = s != NULL ? 0 : -1;
+    for (size_t i = 0; dep != NULL && i < dep->nimages && rc == 0; i++) {
+        const struct store_deploy_image *im = &dep->images[i];
+        if (im->size < 0)
+            continue; /* deleted after its deployment finished */
+        json_t *custom =
+            json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "component", im->component, "kind",
+                      im->kind, "version", im->version, "svn", (json_int_t)im->svn, "hardware",
+                      im->hardware, "deployment_id", (json_int_t)dep->id);
+        snprintf(path, sizeof(path), "%s/%s", im->component, im->sha256);
+        rc = custom != NULL
+                 ? ota_meta_targets_add(s, path, im->size, im->sha256, custom, err, errlen)
+                 : -1;
+        json_decref(custom);
+    }
+    if (rc == 0)
+        rc = json_object_set_new(
+            s, "custom",
+            json_pack("{s:s, s:I, s:o, s:o}", "device_id", dev->device_id, "tenant_id",
+                      (json_int_t)dev->tenant_id, "deployment_id",
+                      dep != NULL ? json_integer(dep->id) : json_null(), "wave",
+                      dep != NULL ? json_integer(rollout_wave_of(dev->device_id, dep))
+                                  : json_null()));
+    if (rc != 0) {
+        json_decref(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Builds and signs the device's answer from p into e (body malloc'd). */
+static int
+answer_build(director *d, const struct plan *p, const struct director_device *dev,
+             struct device_entry *e, char *err, size_t errlen)
+{
+    json_t *env = NULL, *sobj = answer_signed(p, dev, err, errlen);
+    char *bytes = NULL, key[64], sig[OTA_SIG_HEX_LEN], keyid[OTA_KEYID_HEX_LEN];
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[crypto_hash_sha256_BYTES * 2 + 1];
+    size_t blen = 0;
+    int rc = -1;
+
+    snprintf(key, sizeof(key), "tenants/%lld/tuf-director", (long long)dev->tenant_id);
+    if (sobj == NULL || (env = ota_meta_envelope(sobj)) == NULL ||
+        ota_meta_signed_bytes(env, &bytes, &blen, err, errlen) != 0 ||
+        signer_ed25519_sign(d->sg, key, (const unsigned char *)bytes, blen, sig, keyid, err,
+                            errlen) != 0)
+        goto out;
+    if (json_array_append_new(json_object_get(env, "signatures"),
+                              json_pack("{s:s, s:s}", "keyid", keyid, "sig", sig)) != 0 ||
+        ota_meta_dump(env, &e->body, &e->len, err, errlen) != 0)
+        goto out;
+    crypto_hash_sha256(h, (const unsigned char *)e->body, e->len);
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    snprintf(e->etag, sizeof(e->etag), "\"%lld-%.16s\"", (long long)p->generation, hex);
+    e->tenant_id = dev->tenant_id;
+    e->group_id = dev->group_id;
+    e->generation = p->generation;
+    rc = 0;
+out:
+    if (rc != 0 && err[0] == '\0')
+        snprintf(err, errlen, "cannot build the director metadata");
+    free(bytes);
+    json_decref(env);
+    return rc;
+}
+
+/* Copies e out to the caller. */
+static int
+copy_out(const struct device_entry *e, char etag[DIRECTOR_ETAG_MAX], char **body, size_t *len)
+{
+    memcpy(etag, e->etag, DIRECTOR_ETAG_MAX);
+    if (body == NULL)
+        return 0;
+    if ((*body = malloc(e->len + 1)) == NULL)
+        return -1;
+    memcpy(*body, e->body, e->len);
+    (*body)[e->len] = '\0';
+    *len = e->len;
+    return 0;
+}
+
+/* Looks up a fresh cached answer: 1 copied out, 0 none, -1 out of memory. Under the lock. */
+static int
+cached(director *d, const struct director_device *dev, char etag[DIRECTOR_ETAG_MAX], char **body,
+       size_t *len)
+{
+    const struct tenant_state *t = tenant_find(d, dev->tenant_id);
+    size_t idx = hmap_find(&d->devices, dev->device_id, strlen(dev->device_id));
+    if (t == NULL || idx == HMAP_NONE || idx >= d->dcap)
+        return 0;
+    const struct device_entry *e = &d->ds[idx];
+    if (e->body == NULL || e->tenant_id != dev->tenant_id || e->group_id != dev->group_id ||
+        e->generation != t->generation)
+        return 0;
+    return copy_out(e, etag, body, len) == 0 ? 1 : -1;
+}
+
+/* Keeps e (its body taken) as the device's answer. Under the lock. */
+static void
+keep(director *d, const struct director_device *dev, struct device_entry *e)
+{
+    size_t idx;
+    int added;
+    if (hmap_count(&d->devices) >= DIRECTOR_CACHE_MAX)
+        clear_devices(d);
+    if (hmap_insert(&d->devices, dev->device_id, strlen(dev->device_id), &idx, &added) != 0 ||
+        grow((void **)&d->ds, &d->dcap, idx, sizeof(*d->ds)) != 0)
+        return; /* not cached: built again next time */
+    if (!added && d->ds[idx].generation > e->generation)
+        return; /* a newer answer got there first */
+    free(d->ds[idx].body);
+    d->ds[idx] = *e;
+    e->body = NULL;
+}
+
+int
+director_answer(director *d, const struct director_device *dev, int64_t now,
+                char etag[DIRECTOR_ETAG_MAX], char **body, size_t *len, char *err, size_t errlen)
+{
+    struct device_entry e = {0};
+    struct plan *p;
+    int rc;
+
+    (void)now;
+    err[0] = '\0';
+    pthread_mutex_lock(&d->lock);
+    rc = cached(d, dev, etag, body, len);
+    pthread_mutex_unlock(&d->lock);
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    if ((p = plan_get(d, dev->tenant_id, err, errlen)) == NULL)
+        return -1;
+    rc = answer_build(d, p, dev, &e, err, errlen);
+    plan_unref(p);
+    if (rc != 0)
+        return -1;
+    rc = copy_out(&e, etag, body, len);
+    pthread_mutex_lock(&d->lock);
+    keep(d, dev, &e);
+    pthread_mutex_unlock(&d->lock);
+    free(e.body);
+    return rc;
+}
+
+int
+director_names_image(director *d, const struct director_device *dev, const char *sha256)
+{
+    char err[128];
+    struct plan *p = plan_get(d, dev->tenant_id, err, sizeof(err));
+    int found = 0;
+    if (p == NULL)
+        return -1;
+    const struct store_deployment *dep = offered(p, dev);
+    for (size_t i = 0; dep != NULL && i < dep->nimages && !found; i++)
+        found = dep->images[i].size >= 0 && strcmp(dep->images[i].sha256, sha256) == 0;
+    plan_unref(p);
+    return found;
+}
+
+int
+director_sync(director *d, int64_t now)
+{
+    struct store_generation *g = NULL;
+    int64_t stale[64];
+    size_t n = 0, nstale = 0;
+    int rc = 0;
+
+    if (store_director_generations(d->st, &g, &n) != STORE_OK)
+        return -1;
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < n; i++)
+        if (tenant_find(d, g[i].tenant_id) != NULL)
+            tenant_at(d, g[i].tenant_id, g[i].generation);
+    for (size_t i = 0; i < hmap_count(&d->tenants) && i < d->tcap && nstale < 64; i++) {
+        const struct plan *p = d->ts[i].plan;
+        size_t klen;
+        const char *k = hmap_key(&d->tenants, i, &klen);
+        if (p != NULL && p->generation == d->ts[i].generation &&
+            p->loaded_at < now - DIRECTOR_RESIGN_S && klen == sizeof(int64_t))
+            memcpy(&stale[nstale++], k, sizeof(int64_t));
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(g);
+    for (size_t i = 0; i < nstale; i++) {
+        int64_t gen;
+        if (store_director_bump(d->st, stale[i], now, &gen) == STORE_OK)
+            director_note(d, stale[i], gen);
+        else
+            rc = -1;
+    }
+    return rc;
+}
