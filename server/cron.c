@@ -1,5 +1,7 @@
 #include "cron.h"
 
+#include "app.h"
+
 #include "director.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +62,7 @@ struct cron {
     const struct config *cfg;
     struct metrics *metrics;
     struct signer *sg;
+    struct director *director;
     uint64_t last_ms[NSTEPS];
 };
 
@@ -128,8 +131,8 @@ rollouts(cron *c)
     int64_t counts[STORE_DEPLOY_NSTATES];
     int64_t now = util_now();
     rollout_check(c->st, now, &run);
-    if (director_default() != NULL)
-        director_sync(director_default(), now);
+    if (c->director != NULL)
+        director_sync(c->director, now);
     metrics_rollout(c->metrics,
                     store_deploy_count_states(c->st, counts) == STORE_OK ? counts : NULL,
                     (uint64_t)run.halted, (uint64_t)(run.advanced + run.completed));
@@ -190,17 +193,17 @@ on_tick(uv_timer_t *t)
 }
 
 cron *
-cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m,
-           struct signer *sg)
+cron_start(uv_loop_t *loop, const struct app *app)
 {
-    assert(loop != NULL && st != NULL && cfg != NULL);
+    assert(loop != NULL && app != NULL && app->st != NULL && app->cfg != NULL);
     cron *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    c->st = st;
-    c->cfg = cfg;
-    c->metrics = m;
-    c->sg = sg;
+    c->st = app->st;
+    c->cfg = app->cfg;
+    c->metrics = app->metrics;
+    c->sg = app->sg;
+    c->director = app->director;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_tick, 1000, 1000);

@@ -12,14 +12,13 @@
 typedef struct cron cron;
 
 struct metrics;
-struct signer;
+struct app;
 
-/* Starts the tick on loop, with the store, configuration, metrics (may be NULL) and signer (the
- * online TUF keys) the steps use;
- * all must outlive it. Returns NULL on allocation failure. Stop with cron_stop before the loop's
- * last run: the memory is freed in the timer's close callback. */
-cron *cron_start(uv_loop_t *loop, store *st, const struct config *cfg, struct metrics *m,
-                 struct signer *sg);
+/* Starts the tick on loop with the daemon's state (its store, configuration, metrics, signer for
+ * the online TUF keys, and director), which must outlive it. Returns NULL on allocation failure.
+ * Stop with cron_stop before the loop's last run: the memory is freed in the timer's close
+ * callback. */
+cron *cron_start(uv_loop_t *loop, const struct app *app);
 void cron_stop(cron *c);
 
 #endif

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "cron.h"
 #include "director.h"
+#include "upd_recovery.h"
 #include "devauth.h"
 #include "http.h"
 #include "ingest.h"
@@ -43,7 +44,6 @@ struct daemon_state {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     cron *cron;
-    director *director; /* the update director (director.h), also director_default() */
     const char **route_labels, **route_methods; /* for metrics, which borrows them */
     uint64_t drain_deadline_ns;
     int draining;
@@ -284,9 +284,9 @@ open_all(struct daemon_state *d)
     if (d->app.ingest == NULL)
         return -1;
     d->app.devauth = devauth_new(d->app.st);
-    if ((d->director = director_new(d->app.st, d->app.sg)) == NULL)
+    if ((d->app.director = director_new(d->app.st, d->app.sg)) == NULL ||
+        (d->app.recovery = upd_recovery_new()) == NULL)
         return -1;
-    director_set_default(d->director);
     return d->app.devauth != NULL ? 0 : -1;
 }
 
@@ -302,8 +302,8 @@ close_all(struct daemon_state *d)
     d->http = NULL;
     ingest_free(d->app.ingest);
     devauth_free(d->app.devauth);
-    director_set_default(NULL);
-    director_free(d->director);
+    director_free(d->app.director);
+    upd_recovery_free(d->app.recovery);
     signer_free(d->app.sg);
     ratelimit_free(d->app.challenge_rl);
     ratelimit_free(d->app.telemetry_rl);
@@ -413,7 +413,7 @@ run_loop(struct daemon_state *d)
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
-    d->cron = cron_start(&d->loop, d->app.st, &d->cfg, d->app.metrics, d->app.sg);
+    d->cron = cron_start(&d->loop, &d->app);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
     int rc = write_ready_file(d);

@@ -16,7 +16,7 @@
 static void
 note_generation(const api_req *r, int64_t gen)
 {
-    director *d = director_default();
+    director *d = r->app->director;
     if (d != NULL && gen > 0)
         director_note(d, r->tenant_id, gen);
 }

@@ -18,6 +18,8 @@
 #include "api_util.h"
 #include "attest.h"
 #include "attest_nonce.h"
+#include "director.h"
+#include "upd_recovery.h"
 #include "proto_event.h"
 #include "proto_identity.h"
 #include "log.h"
@@ -145,6 +147,7 @@ struct attempt {
     char digest[PROTO_EVENTS_MAX][PROTO_HASH_HEX + 1];
     struct store_attest_ctx ctx; /* what the store read for the attempt */
     json_t *measurements;        /* the event log as presented, for the record */
+    int platform_refused; /* checks 7-8 failed on a bootloader or os event: recovery applies */
 };
 
 /* Records the attempt of a registered device. Returns the store code. */
@@ -167,6 +170,44 @@ record(struct attempt *a, const char *reason, const char *serial, int64_t not_af
     return rc;
 }
 
+/* The recovery grant of a device refused for its platform (docs/update.md section 8):
+ * {"token", "expires_at", "director"}, or NULL when its group has nothing to offer (or on any
+ * error: the refusal stands without it). */
+static json_t *
+recovery_grant(struct attempt *a)
+{
+    const struct app *app = a->r->app;
+    struct upd_recovery_grant g = {.tenant_id = a->ctx.tenant_id};
+    char err[MSG_MAX] = "", token[UPD_RECOVERY_TOKEN_HEX], when[32];
+    char *body = NULL;
+    size_t len = 0;
+    json_t *dev = NULL, *director_json = NULL, *out = NULL;
+
+    if (app->director == NULL || app->recovery == NULL ||
+        store_device_get(app->st, a->ctx.tenant_id, a->ev.device_id, &dev) != STORE_OK)
+        goto out;
+    snprintf(g.device_id, sizeof(g.device_id), "%s", a->ev.device_id);
+    struct director_device dd = {a->ctx.tenant_id, a->ev.device_id,
+                                 json_integer_value(json_object_get(dev, "group_id"))};
+    if (director_recovery_answer(app->director, &dd, g.images, UPD_RECOVERY_IMAGES, &g.nimages,
+                                 &body, &len, err, sizeof(err)) != 0 ||
+        (director_json = json_loadb(body, len, 0, NULL)) == NULL ||
+        upd_recovery_grant(app->recovery, &g, a->now, token) != 0)
+        goto out;
+    out = json_pack("{s:s, s:s, s:O}", "token", token, "expires_at",
+                    util_rfc3339(g.expires_at, when, sizeof(when)), "director", director_json);
+    log_info("msg=\"recovery granted\" device=%s tenant=%lld images=%zu", a->ev.device_id,
+             (long long)a->ctx.tenant_id, g.nimages);
+out:
+    if (out == NULL && err[0] != '\0')
+        log_info("msg=\"no recovery\" device=%s reason=\"%s\"", a->ev.device_id, err);
+    sodium_memzero(token, sizeof(token));
+    json_decref(director_json);
+    json_decref(dev);
+    free(body);
+    return out;
+}
+
 static void fail(struct attempt *a, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -185,8 +226,13 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
     metrics_attestation(a->r->app->metrics, reason);
     log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
              a->ev.device_id, (long long)a->ctx.tenant_id, a->r->peer);
-    api_error_with(a->r, 403, "attestation_failed", json_pack("{s:s}", "reason", reason), "%s",
-                   msg);
+    json_t *extra = json_pack("{s:s}", "reason", reason);
+    json_t *grant = a->platform_refused ? recovery_grant(a) : NULL;
+    if (extra != NULL && grant != NULL)
+        json_object_set_new(extra, "recovery", grant);
+    else
+        json_decref(grant);
+    api_error_with(a->r, 403, "attestation_failed", extra, "%s", msg);
 }
 
 /* Answers an attempt that did not prove possession of the identity key: reason (bad_nonce or
@@ -317,6 +363,7 @@ check_measurements(struct attempt *a)
     for (i = 0; i < n && a->ctx.known[i]; i++)
         ;
     if (i < n) {
+        a->platform_refused = a->ev.events[i].stage != PROTO_STAGE_APP;
         fail(a, "unknown_measurement",
              "event_log[%zu] (%s %s %s, svn %lld) matches no reference value", i, m[i].stage,
              m[i].component, m[i].version, (long long)m[i].svn);
@@ -325,6 +372,7 @@ check_measurements(struct attempt *a)
     for (i = 0; i < n && m[i].svn >= a->ctx.min_svn[i]; i++)
         ;
     if (i < n) {
+        a->platform_refused = a->ev.events[i].stage != PROTO_STAGE_APP;
         fail(a, "rollback", "event_log[%zu] (%s) has svn %lld, below the minimum %lld", i,
              m[i].component, (long long)m[i].svn, (long long)a->ctx.min_svn[i]);
         return -1;

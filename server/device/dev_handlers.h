@@ -23,5 +23,14 @@ void dev_tuf_file(api_req *r);
 void dev_tuf_director_file(api_req *r);
 /* image download (dev_images.c, mutual TLS, docs/update.md 5): GET and HEAD */
 void dev_image_get(api_req *r);
+/* the same bytes at the image repository's consistent target path (tuf/targets/{component}/{file})
+ */
+void dev_tuf_target(api_req *r);
+/* Streams the image sha256 of r->tenant_id (Range, ETag), for a caller already authorised. */
+void dev_image_serve(api_req *r, const char *sha256);
+/* the recovery path (dev_recovery.c, docs/update.md 8): bearer grant, no client certificate */
+void dev_recovery_tuf_file(api_req *r);
+void dev_recovery_director_file(api_req *r);
+void dev_recovery_image(api_req *r);
 
 #endif

@@ -18,7 +18,7 @@ void
 dev_update_check(api_req *r)
 {
     const struct devauth_identity *id = r->device;
-    director *d = director_default();
+    director *d = r->app->director;
     struct director_device dev = {id->tenant_id, id->device_id, id->group_id};
     char etag[DIRECTOR_ETAG_MAX], err[160];
     char *body = NULL;

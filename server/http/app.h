@@ -13,6 +13,8 @@ struct devauth;
 struct devauth_identity;
 struct ratelimit;
 struct ingest;
+struct director;
+struct upd_recovery;
 
 /* Long-lived daemon state shared by all requests (read-only after start, or internally
  * synchronised). */
@@ -29,6 +31,10 @@ struct app {
     /* the telemetry writer (ingest.h), never NULL while HTTP serves; stopped (uploads answer 503)
      * and freed only around http_stop (main.c close_all) */
     struct ingest *ingest;
+    /* the update director (server/update/director.h): each device's signed answer, from memory */
+    struct director *director;
+    /* grants of the recovery path (server/update/upd_recovery.h) */
+    struct upd_recovery *recovery;
     /* the MAC key of attestation nonces (the database's: attest_nonce.h); never logged */
     unsigned char nonce_key[STORE_NONCE_KEY_LEN];
 };

@@ -51,20 +51,6 @@ struct director {
     size_t dcap;
 };
 
-static _Atomic(director *) default_director;
-
-void
-director_set_default(director *d)
-{
-    atomic_store(&default_director, d);
-}
-
-director *
-director_default(void)
-{
-    return atomic_load(&default_director);
-}
-
 director *
 director_new(store *st, struct signer *sg)
 {
@@ -237,26 +223,55 @@ plan_deployment(const struct plan *p, int64_t group_id)
     return NULL;
 }
 
-/* The deployment whose images the device is offered, or NULL. */
-static const struct store_deployment *
+/* What an answer offers: the deployment (NULL: nothing) and whether only its platform images (a
+ * recovery answer, docs/update.md section 8). */
+struct offer {
+    const struct store_deployment *dep;
+    int recovery;
+};
+
+/* The device's offer: its group's deployment when its wave is in. */
+static struct offer
 offered(const struct plan *p, const struct director_device *dev)
 {
     const struct store_deployment *dep = plan_deployment(p, dev->group_id);
-    return dep != NULL && rollout_eligible(dev->device_id, dep) ? dep : NULL;
+    struct offer o = {dep != NULL && rollout_eligible(dev->device_id, dep) ? dep : NULL, 0};
+    return o;
+}
+
+/* A recovery offer: the group's running or completed deployment, whatever the device's wave (a
+ * paused or halted release is not pushed to devices that cannot run anything else). */
+static struct offer
+recovery_offer(const struct plan *p, const struct director_device *dev)
+{
+    const struct store_deployment *dep = plan_deployment(p, dev->group_id);
+    int live =
+        dep != NULL && (dep->state == STORE_DEPLOY_RUNNING || dep->state == STORE_DEPLOY_COMPLETED);
+    struct offer o = {live ? dep : NULL, 1};
+    return o;
+}
+
+/* Whether image im of o's deployment is named: not deleted since, and a platform image in a
+ * recovery answer. */
+static int
+offer_names(const struct offer *o, const struct store_deploy_image *im)
+{
+    return im->size >= 0 && (!o->recovery || strcmp(im->kind, "os") == 0);
 }
 
 /* The "signed" object of the device's answer. */
 static json_t *
-answer_signed(const struct plan *p, const struct director_device *dev, char *err, size_t errlen)
+answer_signed(const struct plan *p, const struct director_device *dev, const struct offer *o,
+              char *err, size_t errlen)
 {
-    const struct store_deployment *dep = offered(p, dev);
+    const struct store_deployment *dep = o->dep;
     json_t *s = ota_meta_new_targets(p->generation, p->expires);
     char path[140];
     int rc = s != NULL ? 0 : -1;
     for (size_t i = 0; dep != NULL && i < dep->nimages && rc == 0; i++) {
         const struct store_deploy_image *im = &dep->images[i];
-        if (im->size < 0)
-            continue; /* deleted after its deployment finished */
+        if (!offer_names(o, im))
+            continue;
         json_t *custom =
             json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "component", im->component, "kind",
                       im->kind, "version", im->version, "svn", (json_int_t)im->svn, "hardware",
@@ -267,14 +282,17 @@ answer_signed(const struct plan *p, const struct director_device *dev, char *err
                  : -1;
         json_decref(custom);
     }
+    json_t *custom =
+        rc != 0 ? NULL
+                : json_pack("{s:s, s:I, s:o, s:o}", "device_id", dev->device_id, "tenant_id",
+                            (json_int_t)dev->tenant_id, "deployment_id",
+                            dep != NULL ? json_integer(dep->id) : json_null(), "wave",
+                            dep != NULL ? json_integer(rollout_wave_of(dev->device_id, dep))
+                                        : json_null());
+    if (custom != NULL && o->recovery)
+        json_object_set_new(custom, "recovery", json_true());
     if (rc == 0)
-        rc = json_object_set_new(
-            s, "custom",
-            json_pack("{s:s, s:I, s:o, s:o}", "device_id", dev->device_id, "tenant_id",
-                      (json_int_t)dev->tenant_id, "deployment_id",
-                      dep != NULL ? json_integer(dep->id) : json_null(), "wave",
-                      dep != NULL ? json_integer(rollout_wave_of(dev->device_id, dep))
-                                  : json_null()));
+        rc = custom != NULL ? json_object_set_new(s, "custom", custom) : -1;
     if (rc != 0) {
         json_decref(s);
         return NULL;
@@ -285,9 +303,9 @@ answer_signed(const struct plan *p, const struct director_device *dev, char *err
 /* Builds and signs the device's answer from p into e (body malloc'd). */
 static int
 answer_build(director *d, const struct plan *p, const struct director_device *dev,
-             struct device_entry *e, char *err, size_t errlen)
+             const struct offer *o, struct device_entry *e, char *err, size_t errlen)
 {
-    json_t *env = NULL, *sobj = answer_signed(p, dev, err, errlen);
+    json_t *env = NULL, *sobj = answer_signed(p, dev, o, err, errlen);
     char *bytes = NULL, key[64], sig[OTA_SIG_HEX_LEN], keyid[OTA_KEYID_HEX_LEN];
     unsigned char h[crypto_hash_sha256_BYTES];
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
@@ -385,7 +403,8 @@ director_answer(director *d, const struct director_device *dev, int64_t now,
         return rc > 0 ? 0 : -1;
     if ((p = plan_get(d, dev->tenant_id, err, errlen)) == NULL)
         return -1;
-    rc = answer_build(d, p, dev, &e, err, errlen);
+    struct offer o = offered(p, dev);
+    rc = answer_build(d, p, dev, &o, &e, err, errlen);
     plan_unref(p);
     if (rc != 0)
         return -1;
@@ -405,11 +424,39 @@ director_names_image(director *d, const struct director_device *dev, const char 
     int found = 0;
     if (p == NULL)
         return -1;
-    const struct store_deployment *dep = offered(p, dev);
-    for (size_t i = 0; dep != NULL && i < dep->nimages && !found; i++)
-        found = dep->images[i].size >= 0 && strcmp(dep->images[i].sha256, sha256) == 0;
+    struct offer o = offered(p, dev);
+    for (size_t i = 0; o.dep != NULL && i < o.dep->nimages && !found; i++)
+        found = offer_names(&o, &o.dep->images[i]) && strcmp(o.dep->images[i].sha256, sha256) == 0;
     plan_unref(p);
     return found;
+}
+
+int
+director_recovery_answer(director *d, const struct director_device *dev, char (*images)[65],
+                         size_t max, size_t *n, char **body, size_t *len, char *err, size_t errlen)
+{
+    struct device_entry e = {0};
+    struct plan *p;
+    int rc = -1;
+
+    err[0] = '\0';
+    *n = 0;
+    if ((p = plan_get(d, dev->tenant_id, err, errlen)) == NULL)
+        return -1;
+    struct offer o = recovery_offer(p, dev);
+    for (size_t i = 0; o.dep != NULL && i < o.dep->nimages; i++) {
+        if (offer_names(&o, &o.dep->images[i]) && *n < max)
+            memcpy(images[(*n)++], o.dep->images[i].sha256, 65);
+    }
+    if (*n > 0 && answer_build(d, p, dev, &o, &e, err, errlen) == 0) {
+        *body = e.body;
+        *len = e.len;
+        rc = 0;
+    } else if (*n == 0) {
+        snprintf(err, errlen, "the group has no running or completed deployment with os images");
+    }
+    plan_unref(p);
+    return rc;
 }
 
 int

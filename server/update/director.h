@@ -51,16 +51,21 @@ int director_answer(director *d, const struct director_device *dev, int64_t now,
  * the plan could not be loaded. For the image download endpoint. */
 int director_names_image(director *d, const struct director_device *dev, const char *sha256);
 
+/* The recovery answer of a device refused at attestation for its platform (docs/update.md
+ * section 8): signed like director_answer's, with custom.recovery true, naming only the "os" images
+ * of its group's deployment when that is running or completed, whatever the device's wave. images
+ * gets their SHA-256 (at most max; *n of them) and *body the signed metadata (malloc'd, *len bytes;
+ * the caller frees). Not cached: refused attestations are rare. Returns 0, or -1 with a reason in
+ * err (no such deployment or image, the store or the signer failed). */
+int director_recovery_answer(director *d, const struct director_device *dev, char (*images)[65],
+                             size_t max, size_t *n, char **body, size_t *len, char *err,
+                             size_t errlen);
+
 /* The tenant's generation is gen now (after a change the caller made): answers of an older one
  * are not served again. */
 void director_note(director *d, int64_t tenant_id, int64_t gen);
 /* Reads every tenant's generation from the store, and bumps (re-signs) tenants whose plan was
  * loaded more than DIRECTOR_RESIGN_S before now. Returns 0, or -1 when the store failed. */
 int director_sync(director *d, int64_t now);
-
-/* The daemon's director, set once by main.c before the HTTP layer starts (the handlers' shared
- * state lives in struct app, which this layer cannot extend): NULL until then. */
-void director_set_default(director *d);
-director *director_default(void);
 
 #endif
