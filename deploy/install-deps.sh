@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian 12 packages Aegis needs to build, run and test. Idempotent: installs only what is missing.
 # faketime (libfaketime): the integration tests run aegisd in the future to expire device certificates.
+# python3-cryptography: the update tests verify ed25519 signatures independently of the C code.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev openssl libsqlite3-dev \
-libjansson-dev libuv1-dev libsodium-dev libcurl4-openssl-dev curl libcmocka-dev python3 faketime"
+libjansson-dev libuv1-dev libsodium-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
+faketime"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

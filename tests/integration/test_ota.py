@@ -15,6 +15,7 @@ import harness
 import test_mtls
 import test_sim
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 FAKETIME_LIB = test_sim.FAKETIME_LIB
 
@@ -33,7 +34,7 @@ class Key:
 
     def __init__(self, seed=None):
         self.sk = Ed25519PrivateKey.from_private_bytes(seed) if seed else Ed25519PrivateKey.generate()
-        pub = self.sk.public_key().public_bytes_raw().hex()
+        pub = self.sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
         self.keyid, self.obj = keyid_of(pub)
 
     @classmethod
