@@ -49,7 +49,9 @@ ctl_images_upload(struct ctl *c, int argc, char **argv)
 {
     const char *pos[1] = {NULL};
     const char *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    const struct ctl_opt opts[] = {{"--product", CTL_OPT_STR, &v[0], NULL},
+    int register_refval = 0;
+    const struct ctl_opt opts[] = {{"--register-refval", CTL_OPT_FLAG, NULL, &register_refval},
+                                   {"--product", CTL_OPT_STR, &v[0], NULL},
                                    {"--component", CTL_OPT_STR, &v[1], NULL},
                                    {"--kind", CTL_OPT_STR, &v[2], NULL},
                                    {"--image-version", CTL_OPT_STR, &v[3], NULL},
@@ -69,6 +71,8 @@ ctl_images_upload(struct ctl *c, int argc, char **argv)
         return ctl_parse_exit(pr);
     if (upload_query(c, v, &q) != 0)
         return CTL_EXIT_USAGE;
+    if (register_refval)
+        ctl_query_add(&q, "register_refval", "true");
     if ((in = fopen(pos[0], "rb")) == NULL || fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode)) {
         ctl_err("%s: %s", pos[0], in == NULL ? strerror(errno) : "not a regular file");
         rc = CTL_EXIT_LOCAL;
@@ -101,19 +105,22 @@ ctl_images_delete(struct ctl *c, int argc, char **argv)
 
 const struct ctl_cmd cmd_images_cmds[] = {
     {"images", "upload", ctl_images_upload, 1,
-     "FILE --product ID --component C --kind os|app --image-version V --svn N --hardware H",
+     "FILE --product ID --component C --kind os|app --image-version V --svn N --hardware H "
+     "[--register-refval]",
      "upload an update image",
      "Uploads FILE as an update image (streamed; at most the server's image_max_bytes) and prints\n"
      "the image, named by its SHA-256. Uploading the same file with the same fields again is\n"
      "harmless (the same image); with other fields it is refused (409 conflict).\n"
      "\n"
-     "Options (all required):\n"
+     "Options (all required but the last):\n"
      "  --product ID          one of the tenant's products\n"
      "  --component C         1-64 of [a-z0-9._-]\n"
      "  --kind os|app\n"
      "  --image-version V     1-32 printable characters\n"
      "  --svn N               security version, 0-4294967295\n"
-     "  --hardware H          hardware class, 1-64 of [a-z0-9._-]\n",
+     "  --hardware H          hardware class, 1-64 of [a-z0-9._-]\n"
+     "  --register-refval     (app images) also make the image the tenant's reference value of\n"
+     "                        its component and version, so devices that install it still attest\n",
      NULL},
     {"images", "list", ctl_res_list, 1, "", "list update images",
      "Lists every update image of the tenant (all pages).\n", &images_res},

@@ -58,6 +58,18 @@ parse_fields(api_req *r, struct store_image *img)
         query_text(r, "version", img->version, sizeof(img->version)) != 0 ||
         query_text(r, "hardware", img->hardware, sizeof(img->hardware)) != 0)
         return -1;
+    const char *reg = api_query(r, "register_refval");
+    if (reg != NULL && strcmp(reg, "true") != 0 && strcmp(reg, "false") != 0) {
+        api_error(r, 400, "validation_failed", "'register_refval' is true or false");
+        return -1;
+    }
+    img->register_refval = reg != NULL && strcmp(reg, "true") == 0;
+    if (img->register_refval && strcmp(img->kind, "app") != 0) {
+        api_error(r, 400, "validation_failed",
+                  "'register_refval' applies to app images only: bootloader and OS reference "
+                  "values are the service operator's");
+        return -1;
+    }
     if (!store_image_ok(img)) {
         api_error(r, 400, "validation_failed",
                   "component and hardware: 1-64 of [a-z0-9._-]; kind: os or app; version: 1-32 "
@@ -97,7 +109,12 @@ sink_done(void *ctx, api_req *r)
     int rc =
         store_image_upload_commit(r->app->st, iu->u, r->tenant_id, &iu->img, &a, &obj, &created);
     iu->u = NULL; /* freed by the commit */
-    if (rc == STORE_CONFLICT)
+    if (rc == STORE_CONFLICT && iu->img.register_refval)
+        api_error(r, 409, "conflict",
+                  "image %s exists with other fields, or the tenant has a reference value of %s "
+                  "%s with another svn or digest",
+                  iu->img.sha256, iu->img.component, iu->img.version);
+    else if (rc == STORE_CONFLICT)
         api_error(r, 409, "conflict", "image %s exists with other fields", iu->img.sha256);
     else if (rc == STORE_NOTFOUND)
         api_error(r, 404, "not_found", "no such product");

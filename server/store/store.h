@@ -579,6 +579,9 @@ struct store_image {
     char version[33];   /* proto_version_ok */
     int64_t svn;        /* 0..2^32-1 */
     char hardware[65];  /* the hardware class, named like a component */
+    /* app images only: also register the image as the tenant's reference value of its component
+     * and version (stage app, digest = sha256), in the upload's transaction (store_image_ok) */
+    int register_refval;
 };
 /* 1 if the manufacturer's fields of img are acceptable. */
 int store_image_ok(const struct store_image *img);

@@ -4,6 +4,7 @@
  * two, and is replaced by the next upload of the same bytes. */
 #include "store.h"
 #include "store_int.h"
+#include "store_refval_int.h"
 
 #include "log.h"
 #include "proto_fields.h"
@@ -71,7 +72,8 @@ image_list_json(sqlite3_stmt *st)
 int
 store_image_ok(const struct store_image *img)
 {
-    return img != NULL && proto_component_ok(img->component, strlen(img->component)) &&
+    return img != NULL && (!img->register_refval || strcmp(img->kind, "app") == 0) &&
+           proto_component_ok(img->component, strlen(img->component)) &&
            (strcmp(img->kind, "os") == 0 || strcmp(img->kind, "app") == 0) &&
            proto_version_ok(img->version, strlen(img->version)) && img->svn >= 0 &&
            img->svn <= PROTO_SVN_MAX && proto_component_ok(img->hardware, strlen(img->hardware)) &&
@@ -226,6 +228,18 @@ insert(store *s, struct conn *c, int64_t tenant_id, const struct store_image *im
     return rc;
 }
 
+/* The app image's reference value, when the upload asks for it (an upload that registers a value
+ * conflicting with the tenant's stores nothing). */
+static int
+register_refval(store *s, struct conn *c, int64_t tenant_id, const struct store_image *img,
+                const struct store_actor *a)
+{
+    if (!img->register_refval)
+        return STORE_OK;
+    struct store_measurement m = {"app", img->component, img->version, img->svn, img->sha256};
+    return store__refval_ensure(s, c, tenant_id, &m, a);
+}
+
 /* Finishes the bytes of u: the digest into img, the file flushed. */
 static int
 seal(store_image_upload *u, struct store_image *img)
@@ -261,10 +275,12 @@ store_image_upload_commit(store *s, store_image_upload *u, int64_t tenant_id,
         goto out;
     rc = existing(s, c, tenant_id, img, &obj, &same);
     if (rc == STORE_OK) {
-        rc = same ? STORE_OK : STORE_CONFLICT; /* the same bytes are not two images */
+        rc = same ? register_refval(s, c, tenant_id, img, a)
+                  : STORE_CONFLICT; /* the same bytes are not two images */
         goto out;
     }
-    if (rc != STORE_NOTFOUND || (rc = insert(s, c, tenant_id, img, a)) != STORE_OK)
+    if (rc != STORE_NOTFOUND || (rc = insert(s, c, tenant_id, img, a)) != STORE_OK ||
+        (rc = register_refval(s, c, tenant_id, img, a)) != STORE_OK)
         goto out;
     /* The file is in place and durable before the row commits; a rename over a file a crash left
      * behind replaces it with the same bytes. */

@@ -126,13 +126,46 @@ measurement_detail(const struct store_measurement *v)
                      "version", v->version, "svn", (json_int_t)v->svn, "digest", v->digest);
 }
 
+/* Inserts v with its audit row (tenants' values) in c's transaction; *id gets its row id. */
+static int
+refval_insert(store *s, struct conn *c, int64_t tenant_id, const struct store_measurement *v,
+              const struct store_actor *a, int64_t *id)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_REFVAL_ADD);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, tenant_id) | bind_measurement(st, 2, v) |
+                              sqlite3_bind_int64(st, 7, util_now()));
+    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "refval insert")) != STORE_OK)
+        return rc;
+    *id = sqlite3_last_insert_rowid(c->db);
+    if (tenant_id > 0)
+        rc = store__audit(s, c, tenant_id, a, "refval.create", "refval", *id, NULL,
+                          measurement_detail(v));
+    return rc;
+}
+
+int
+store__refval_ensure(store *s, struct conn *c, int64_t tenant_id, const struct store_measurement *v,
+                     const struct store_actor *a)
+{
+    int known = 0;
+    int64_t id = 0;
+    assert(tenant_id > 0 && strcmp(v->stage, "app") == 0);
+    int rc = store__refval_known(s, c, tenant_id, v, &known);
+    if (rc != STORE_OK || known)
+        return rc;
+    return refval_insert(s, c, tenant_id, v, a, &id); /* UNIQUE: another value is a conflict */
+}
+
 int
 store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
                  const struct store_actor *a, json_t **out)
 {
     struct conn *c = NULL;
-    sqlite3_stmt *st = NULL;
     json_t *obj = NULL;
+    int64_t id = 0;
     int rc = STORE_INVALID;
 
     if (out != NULL)
@@ -142,19 +175,8 @@ store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
-        (tenant_id > 0 && (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK))
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_REFVAL_ADD)) == NULL)
-        goto out;
-    rc = store__bound(s, c,
-                      sqlite3_bind_int64(st, 1, tenant_id) | bind_measurement(st, 2, v) |
-                          sqlite3_bind_int64(st, 7, util_now()));
-    if (rc != STORE_OK || (rc = store__step_done(s, c, st, "refval insert")) != STORE_OK)
-        goto out;
-    int64_t id = sqlite3_last_insert_rowid(c->db);
-    if (tenant_id > 0 && (rc = store__audit(s, c, tenant_id, a, "refval.create", "refval", id, NULL,
-                                            measurement_detail(v))) != STORE_OK)
+        (tenant_id > 0 && (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK) ||
+        (rc = refval_insert(s, c, tenant_id, v, a, &id)) != STORE_OK)
         goto out;
     rc = store__load_by_id(s, c, SQL_REFVAL_GET, id, tenant_id, refval_json, &obj);
 out:

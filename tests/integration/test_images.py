@@ -108,6 +108,38 @@ class ImagesTest(harness.DaemonTestCase):
         after = set(os.listdir(self.images_dir())) if os.path.isdir(self.images_dir()) else set()
         self.assertEqual(after, before)
 
+    def refvals(self, component):
+        return [v for v in self.list_all("/v1/reference-values") if v["component"] == component]
+
+    def test_app_image_registers_its_reference_value(self):
+        """register_refval=true makes an app image the tenant's reference value in the upload's transaction (so a
+        device that boots it still attests); a conflicting value stores nothing; OS images cannot register."""
+        data = os.urandom(4096)
+        sha = hashlib.sha256(data).hexdigest()
+        q = dict(kind="app", component="thermo-app", version="3.0.0", svn=4)
+        self.assertError(self.upload(data, register_refval="true", **dict(q, kind="os")), 400, "validation_failed")
+        self.assertError(self.upload(data, register_refval="yes", **q), 400, "validation_failed")
+        self.assertEqual(self.refvals("thermo-app"), [])
+        img = self.assertOk(self.upload(data, register_refval="true", **q), 201)
+        vals = self.refvals("thermo-app")
+        self.assertEqual([(v["stage"], v["version"], v["svn"], v["digest"]) for v in vals],
+                         [("app", "3.0.0", 4, sha)])
+        # the same upload again: the same image, still one value
+        self.assertEqual(self.assertOk(self.upload(data, register_refval="true", **q), 200), img)
+        self.assertEqual(len(self.refvals("thermo-app")), 1)
+        # other bytes for the same component and version: the value conflicts, nothing is stored
+        other = os.urandom(4096)
+        before = self.leftovers(), set(os.listdir(self.images_dir()))
+        self.assertError(self.upload(other, register_refval="true", **q), 409, "conflict")
+        self.assertError(self.api("GET", "/v1/images/" + hashlib.sha256(other).hexdigest()), 404, "not_found")
+        self.assertEqual((self.leftovers(), set(os.listdir(self.images_dir()))), before)
+        self.assertEqual(len(self.refvals("thermo-app")), 1)
+        # without the flag the same bytes are just an image
+        self.assertOk(self.upload(other, **dict(q, version="3.0.1")), 201)
+        self.assertEqual(len(self.refvals("thermo-app")), 1)
+        actions = [e["action"] for e in self.assertOk(self.api("GET", "/v1/audit"))["items"]]
+        self.assertIn("refval.create", actions)
+
     def raw(self):
         raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=30)
         return self.d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
