@@ -10,6 +10,8 @@
 #include "util.h"
 
 #include <assert.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Used nonces are kept until they expire (from then on their MAC check refuses them), then deleted
@@ -40,6 +42,7 @@ static void detect_failures(cron *c);
 static void purge_reports(cron *c);
 static void purge_attestations(cron *c);
 static void checkpoint(cron *c);
+static void sweep_uploads(cron *c);
 static void resign_tuf(cron *c);
 static void rollouts(cron *c);
 
@@ -50,6 +53,7 @@ static const struct step steps[] = {
     {"purge_reports", 5000, purge_reports},
     {"purge_attestations", 5000, purge_attestations},
     {"checkpoint", 2000, checkpoint},
+    {"sweep_uploads", 600000, sweep_uploads},
     {"resign_tuf", 60000, resign_tuf},
     {"rollouts", 1000, rollouts},
 };
@@ -65,6 +69,19 @@ struct cron {
     struct director *director;
     uint64_t last_ms[NSTEPS];
 };
+
+/* Image uploads a crash cut off leave their temporary file (store_image_sweep). */
+static void
+sweep_uploads(cron *c)
+{
+    char dir[PATH_MAX];
+    int removed = 0;
+    snprintf(dir, sizeof(dir), "%s/images", c->cfg->data_dir);
+    if (store_image_sweep(dir, &removed) != 0)
+        log_warn("msg=\"cannot sweep the image upload directory\" dir=%s", dir);
+    else if (removed > 0)
+        log_info("msg=\"removed leftover image uploads\" count=%d", removed);
+}
 
 /* API requests never checkpoint the write-ahead log (store.h store_checkpoint): this keeps it short
  * when the telemetry writer, which checkpoints by itself, is idle. */
@@ -204,6 +221,10 @@ cron_start(uv_loop_t *loop, const struct app *app)
     c->metrics = app->metrics;
     c->sg = app->sg;
     c->director = app->director;
+    /* Every step runs at the first tick (unsigned: now - last_ms is the period then, however young
+     * the monotonic clock is). */
+    for (size_t i = 0; i < NSTEPS; i++)
+        c->last_ms[i] = uv_now(loop) - steps[i].period_ms;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_tick, 1000, 1000);

@@ -595,6 +595,10 @@ int store_image_upload_write(store_image_upload *u, const void *p, size_t n, cha
                              size_t errlen);
 /* Removes the temporary file and frees u (NULL: no-op). */
 void store_image_upload_abort(store_image_upload *u);
+/* Deletes what crashed uploads left in <dir>/tmp/: files no upload holds locked (each live upload
+ * keeps an flock on its file, in any process on the host) and unwritten for a minute. *removed gets
+ * their number. Returns 0, or -1 when the directory cannot be read. */
+int store_image_sweep(const char *dir, int *removed);
 /* Completes u as the tenant's image img (sha256 and size set from the bytes): the file becomes
  * <dir>/<tenant>/<sha256>, durable before its row commits. STORE_OK with *out (the image's JSON)
  * and *created 1, or 0 when the tenant had these bytes with the same fields already (idempotent);

@@ -10,11 +10,15 @@
 #include "proto_fields.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +119,9 @@ store_image_upload_begin(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "image directory path too long");
         goto fail;
     }
-    if (util_mkdirs(tmpdir, 0700) != 0 || (u->fd = mkostemp(u->tmp, O_CLOEXEC)) < 0) {
+    /* Locked while the upload lives, so store_image_sweep never takes it for a crash's leftover. */
+    if (util_mkdirs(tmpdir, 0700) != 0 || (u->fd = mkostemp(u->tmp, O_CLOEXEC)) < 0 ||
+        flock(u->fd, LOCK_EX) != 0) {
         snprintf(err, errlen, "cannot create an upload file under %s: %s", tmpdir, strerror(errno));
         u->tmp[0] = '\0';
         goto fail;
@@ -125,6 +131,44 @@ store_image_upload_begin(const char *dir, char *err, size_t errlen)
 fail:
     store_image_upload_abort(u);
     return NULL;
+}
+
+/* An upload file untouched this long and not locked is a crash's leftover (store_image_sweep). */
+#define SWEEP_AGE_S 60
+
+/* A leftover: an upload file nobody holds locked that has not been written for SWEEP_AGE_S. */
+static int
+orphan(int dfd, const char *name, time_t now)
+{
+    struct stat st;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int gone = 0;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime >= SWEEP_AGE_S &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0)
+        gone = unlinkat(dfd, name, 0) == 0;
+    close(fd); /* drops the lock */
+    return gone;
+}
+
+int
+store_image_sweep(const char *dir, int *removed)
+{
+    char tmpdir[PATH_MAX];
+    *removed = 0;
+    if (snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", dir) >= (int)sizeof(tmpdir))
+        return -1;
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : -1;
+    time_t now = time(NULL);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strncmp(e->d_name, "upload-", 7) == 0)
+            *removed += orphan(dirfd(d), e->d_name, now);
+    }
+    closedir(d);
+    return 0;
 }
 
 int

@@ -140,6 +140,37 @@ class ImagesTest(harness.DaemonTestCase):
         actions = [e["action"] for e in self.assertOk(self.api("GET", "/v1/audit"))["items"]]
         self.assertIn("refval.create", actions)
 
+    def test_leftover_uploads_are_swept(self):
+        """A crash leaves an upload's temporary file behind: the daemon deletes such files (unlocked and
+        unwritten for a minute) at its start and every 10 minutes, never a file an upload in flight holds
+        locked, however old, and nothing that is not an upload file."""
+        import fcntl
+        tmp = os.path.join(self.d.data_dir, "images", "tmp")
+        os.makedirs(tmp, exist_ok=True)
+        old = time.time() - 300
+        paths = {n: os.path.join(tmp, n) for n in ("upload-crashed", "upload-fresh", "upload-live", "other")}
+        for p in paths.values():
+            with open(p, "wb") as f:
+                f.write(b"partial")
+        for n in ("upload-crashed", "upload-live", "other"):
+            os.utime(paths[n], (old, old))
+        live = open(paths["upload-live"], "rb")
+        try:
+            fcntl.flock(live, fcntl.LOCK_EX)  # as an upload in flight (in another daemon) holds it
+            self.d.stop()
+            self.d.start()
+            deadline = time.monotonic() + 10
+            while os.path.exists(paths["upload-crashed"]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertFalse(os.path.exists(paths["upload-crashed"]))
+            for n in ("upload-fresh", "upload-live", "other"):
+                self.assertTrue(os.path.exists(paths[n]), n)
+        finally:
+            live.close()
+            for n in ("upload-fresh", "upload-live", "other"):
+                if os.path.exists(paths[n]):
+                    os.unlink(paths[n])
+
     def raw(self):
         raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=30)
         return self.d.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
