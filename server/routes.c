@@ -150,6 +150,8 @@ static const struct route table[] = {
       dev_recovery_director_file),
     R("GET", "/v1/device/recovery/images/{sha256}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_recovery_image),
+    R("HEAD", "/v1/device/recovery/images/{sha256}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
+      dev_recovery_image),
     R("GET", "/v1/device/update", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_update_check),
     R("POST", "/v1/device/update/status", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_DEFAULT,

@@ -170,6 +170,23 @@ record(struct attempt *a, const char *reason, const char *serial, int64_t not_af
     return rc;
 }
 
+/* Whether a platform image of a recovery answer would pass attestation once installed: a reference
+ * value (as bootloader or os) not below the tenant's minimum. Images that would fail again are not
+ * offered: the device would heal into a second refusal. */
+static int
+recovery_accepts(void *ctx, const struct store_deploy_image *im)
+{
+    const struct attempt *a = ctx;
+    static const char *const stages[] = {"os", "bootloader"};
+    for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {
+        struct store_measurement m = {stages[i], im->component, im->version, im->svn, im->sha256};
+        int ok = 0;
+        if (store_refval_accepts(a->r->app->st, a->ctx.tenant_id, &m, &ok) == STORE_OK && ok)
+            return 1;
+    }
+    return 0;
+}
+
 /* The recovery grant of a device refused for its platform (docs/update.md section 8):
  * {"token", "expires_at", "director"}, or NULL when its group has nothing to offer (or on any
  * error: the refusal stands without it). */
@@ -189,8 +206,9 @@ recovery_grant(struct attempt *a)
     snprintf(g.device_id, sizeof(g.device_id), "%s", a->ev.device_id);
     struct director_device dd = {a->ctx.tenant_id, a->ev.device_id,
                                  json_integer_value(json_object_get(dev, "group_id"))};
-    if (director_recovery_answer(app->director, &dd, g.images, UPD_RECOVERY_IMAGES, &g.nimages,
-                                 &body, &len, err, sizeof(err)) != 0 ||
+    struct director_filter filter = {recovery_accepts, a};
+    if (director_recovery_answer(app->director, &dd, &filter, g.images, UPD_RECOVERY_IMAGES,
+                                 &g.nimages, &body, &len, err, sizeof(err)) != 0 ||
         (director_json = json_loadb(body, len, 0, NULL)) == NULL ||
         upd_recovery_grant(app->recovery, &g, a->now, token) != 0)
         goto out;

@@ -297,6 +297,10 @@ int store_nonce_purge(store *s, int64_t now, int max_rows, int *purged);
  * values have no tenant audit log. */
 int store_refval_add(store *s, int64_t tenant_id, const struct store_measurement *v,
                      const struct store_actor *a, json_t **out);
+/* *ok = 1 when measurement m would pass attestation checks 7 and 8 for the tenant: it equals a
+ * reference value (the platform's for bootloader and os, the tenant's for app) and its svn is not
+ * below the tenant's minimum for its component. */
+int store_refval_accepts(store *s, int64_t tenant_id, const struct store_measurement *m, int *ok);
 /* Page, by id, of the platform values and (tenant_id > 0) the tenant's. */
 int store_refval_list(store *s, int64_t tenant_id, const struct store_page *pg, json_t **items,
                       char *next_cursor);

@@ -265,6 +265,23 @@ out:
     return rc;
 }
 
+int
+store_refval_accepts(store *s, int64_t tenant_id, const struct store_measurement *m, int *ok)
+{
+    int known = 0;
+    int64_t min_svn = -1;
+    *ok = 0;
+    if (tenant_id <= 0 || !store__measurement_ok(m))
+        return STORE_INVALID;
+    struct conn *c = store__take(s);
+    int rc = store__refval_known(s, c, tenant_id, m, &known);
+    if (rc == STORE_OK && known)
+        rc = store__minimum_of(s, c, tenant_id, m->component, &min_svn);
+    store__give(s, c);
+    *ok = rc == STORE_OK && known && m->svn >= min_svn;
+    return rc;
+}
+
 /* --- Security minimums --- */
 
 /* Loads the tenant's minimum of component into *out (may be NULL: existence only). */

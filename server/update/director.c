@@ -228,6 +228,7 @@ plan_deployment(const struct plan *p, int64_t group_id)
 struct offer {
     const struct store_deployment *dep;
     int recovery;
+    const struct director_filter *filter; /* recovery answers: which images to keep, or NULL */
 };
 
 /* The device's offer: its group's deployment when its wave is in. */
@@ -235,19 +236,20 @@ static struct offer
 offered(const struct plan *p, const struct director_device *dev)
 {
     const struct store_deployment *dep = plan_deployment(p, dev->group_id);
-    struct offer o = {dep != NULL && rollout_eligible(dev->device_id, dep) ? dep : NULL, 0};
+    struct offer o = {dep != NULL && rollout_eligible(dev->device_id, dep) ? dep : NULL, 0, NULL};
     return o;
 }
 
 /* A recovery offer: the group's running or completed deployment, whatever the device's wave (a
  * paused or halted release is not pushed to devices that cannot run anything else). */
 static struct offer
-recovery_offer(const struct plan *p, const struct director_device *dev)
+recovery_offer(const struct plan *p, const struct director_device *dev,
+               const struct director_filter *filter)
 {
     const struct store_deployment *dep = plan_deployment(p, dev->group_id);
     int live =
         dep != NULL && (dep->state == STORE_DEPLOY_RUNNING || dep->state == STORE_DEPLOY_COMPLETED);
-    struct offer o = {live ? dep : NULL, 1};
+    struct offer o = {live ? dep : NULL, 1, filter};
     return o;
 }
 
@@ -256,7 +258,9 @@ recovery_offer(const struct plan *p, const struct director_device *dev)
 static int
 offer_names(const struct offer *o, const struct store_deploy_image *im)
 {
-    return im->size >= 0 && (!o->recovery || strcmp(im->kind, "os") == 0);
+    if (im->size < 0 || (o->recovery && strcmp(im->kind, "os") != 0))
+        return 0;
+    return !o->recovery || o->filter == NULL || o->filter->accept(o->filter->ctx, im);
 }
 
 /* The "signed" object of the device's answer. */
@@ -432,8 +436,9 @@ director_names_image(director *d, const struct director_device *dev, const char 
 }
 
 int
-director_recovery_answer(director *d, const struct director_device *dev, char (*images)[65],
-                         size_t max, size_t *n, char **body, size_t *len, char *err, size_t errlen)
+director_recovery_answer(director *d, const struct director_device *dev,
+                         const struct director_filter *accept, char (*images)[65], size_t max,
+                         size_t *n, char **body, size_t *len, char *err, size_t errlen)
 {
     struct device_entry e = {0};
     struct plan *p;
@@ -443,7 +448,7 @@ director_recovery_answer(director *d, const struct director_device *dev, char (*
     *n = 0;
     if ((p = plan_get(d, dev->tenant_id, err, errlen)) == NULL)
         return -1;
-    struct offer o = recovery_offer(p, dev);
+    struct offer o = recovery_offer(p, dev, accept);
     for (size_t i = 0; o.dep != NULL && i < o.dep->nimages; i++) {
         if (offer_names(&o, &o.dep->images[i]) && *n < max)
             memcpy(images[(*n)++], o.dep->images[i].sha256, 65);
@@ -453,7 +458,9 @@ director_recovery_answer(director *d, const struct director_device *dev, char (*
         *len = e.len;
         rc = 0;
     } else if (*n == 0) {
-        snprintf(err, errlen, "the group has no running or completed deployment with os images");
+        snprintf(err, errlen,
+                 "the group has no running or completed deployment with an os image that would "
+                 "pass attestation");
     }
     plan_unref(p);
     return rc;

@@ -16,6 +16,7 @@
 #define AEGIS_DIRECTOR_H
 
 #include "store.h"
+#include "store_deploy.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,15 +52,23 @@ int director_answer(director *d, const struct director_device *dev, int64_t now,
  * the plan could not be loaded. For the image download endpoint. */
 int director_names_image(director *d, const struct director_device *dev, const char *sha256);
 
+/* Which images a recovery answer may name, beyond the rules below: accept(ctx, image) returns 1 to
+ * keep it (e.g. only images that would pass attestation). */
+struct director_filter {
+    int (*accept)(void *ctx, const struct store_deploy_image *im);
+    void *ctx;
+};
+
 /* The recovery answer of a device refused at attestation for its platform (docs/update.md
  * section 8): signed like director_answer's, with custom.recovery true, naming only the "os" images
- * of its group's deployment when that is running or completed, whatever the device's wave. images
+ * of its group's deployment when that is running or completed, whatever the device's wave, that
+ * accept keeps (NULL: all of them). images
  * gets their SHA-256 (at most max; *n of them) and *body the signed metadata (malloc'd, *len bytes;
  * the caller frees). Not cached: refused attestations are rare. Returns 0, or -1 with a reason in
  * err (no such deployment or image, the store or the signer failed). */
-int director_recovery_answer(director *d, const struct director_device *dev, char (*images)[65],
-                             size_t max, size_t *n, char **body, size_t *len, char *err,
-                             size_t errlen);
+int director_recovery_answer(director *d, const struct director_device *dev,
+                             const struct director_filter *accept, char (*images)[65], size_t max,
+                             size_t *n, char **body, size_t *len, char *err, size_t errlen);
 
 /* The tenant's generation is gen now (after a change the caller made): answers of an older one
  * are not served again. */
