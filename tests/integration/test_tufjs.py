@@ -292,15 +292,15 @@ class TufJsTest(harness.DaemonTestCase):
         st = self.status()
         tg = json.loads(self.stored("targets", st["targets"]["version"]))["signed"]
         tg["version"] += 1
-        evil = dict(self.os_img, sha256=hashlib.sha256(b"evil").hexdigest())
-        tg["targets"]["aegis-os/" + evil["sha256"]] = {"length": 4, "hashes": {"sha256": evil["sha256"]},
-                                                       "custom": tg["targets"]["aegis-os/" + self.os_img["sha256"]]
-                                                       ["custom"]}
+        # a target the manufacturer never signed, listed with the custom fields of a real one
+        evil = hashlib.sha256(b"evil").hexdigest()
+        custom = tg["targets"]["aegis-os/" + self.os_img["sha256"]]["custom"]
+        tg["targets"]["aegis-os/" + evil] = {"length": 4, "hashes": {"sha256": evil}, "custom": custom}
         snap_key = self.online_key("snapshot")
         targets = snap_key.sign({"signed": tg, "signatures": []})
-        snap = snap_key.sign({"signed": {"_type": "snapshot", "spec_version": "1.0.31",
-                                         "version": st["snapshot"]["version"] + 1, "expires": iso(time.time() + 7 * 86400),
-                                         "meta": {"targets.json": {"version": tg["version"]}}}, "signatures": []})
+        snap = {"_type": "snapshot", "spec_version": "1.0.31", "version": st["snapshot"]["version"] + 1,
+                "expires": iso(time.time() + 7 * 86400), "meta": {"targets.json": {"version": tg["version"]}}}
+        snap = snap_key.sign({"signed": snap, "signatures": []})
         rows = self.insert({"targets": targets, "snapshot": snap})
         try:
             rows += self.insert({"timestamp": self.online_timestamp(st["timestamp"]["version"] + 1,
