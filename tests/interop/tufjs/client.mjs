@@ -11,8 +11,19 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import { Readable } from 'node:stream';
+import * as modelErrors from '@tufjs/models/dist/error.js';
 import { BaseFetcher, Updater } from 'tuf-js';
-import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import * as clientErrors from 'tuf-js/dist/error.js';
+
+const { DownloadHTTPError } = clientErrors;
+
+// tuf-js wraps some failures in a RuntimeError whose message embeds the cause as `${error}`, which prints
+// "Error: ..." for its error classes (they do not set a name); naming them lets the test see which check refused.
+for (const errors of [clientErrors, modelErrors]) {
+  for (const [name, cls] of Object.entries(errors)) {
+    if (typeof cls === 'function' && cls.prototype instanceof Error) cls.prototype.name = name;
+  }
+}
 
 class MtlsFetcher extends BaseFetcher {
   constructor(tls) {
