@@ -53,16 +53,19 @@ def main():
     print("| image download, several at once | %.0f MiB/s | %.0f MiB/s | %.2f |"
           % (dl["aegisd_mib_s_parallel"], dl["nginx_mib_s_parallel"], dl["ratio_download_parallel"]))
     print()
-    print("aegisd RSS, %d devices: %.1f MiB after the first pass (every answer built and cached), %+.1f MiB after a "
-          "second pass, %+.1f MiB after the load window" % (c["devices"], c["rss_pass1_kib"] / 1024,
-                                                           c["rss_growth_pass2_kib"] / 1024,
-                                                           c["rss_growth_load_kib"] / 1024))
+    print("%d devices provisioned and attested in %.0f s; full passes (a connection per device) %.1f s (200) and "
+          "%.1f s (304)" % (c["devices"], c["provision_s"], c["pass1_s"], c["pass2_s"]))
+    print("aegisd RSS: %.1f MiB before the passes, %.1f MiB after the first (every answer built and cached), %+.1f MiB "
+          "after a second pass, %+.1f MiB after the load window"
+          % (c["rss_start_kib"] / 1024, c["rss_pass1_kib"] / 1024, c["rss_growth_pass2_kib"] / 1024,
+             c["rss_growth_load_kib"] / 1024))
     print()
     out = {"ratio_check": c["ratio_check"], "ratio_check_304": c["ratio_check_304"],
            "ratio_check_cpu": c["ratio_check_cpu"],
            "ratio_download": dl["ratio_download"], "ratio_download_parallel": dl["ratio_download_parallel"],
            "checks_per_s": c["aegisd_checks_s"], "nginx_per_s": c["nginx_200_s"], "devices": c["devices"],
-           "rss_pass1_kib": c["rss_pass1_kib"], "rss_growth_pass2_kib": c["rss_growth_pass2_kib"],
+           "rss_start_kib": c["rss_start_kib"], "rss_pass1_kib": c["rss_pass1_kib"],
+           "rss_growth_pass2_kib": c["rss_growth_pass2_kib"],
            "rss_growth_load_kib": c["rss_growth_load_kib"], "download_rss_growth_mib": dl["rss_growth_mib"]}
     print(" ".join("%s=%s" % (k, "%d" % v if isinstance(v, int) else "%.2f" % v) for k, v in out.items()))
 
