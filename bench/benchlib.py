@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -87,3 +88,12 @@ http {
         except OSError:
             time.sleep(0.1)
     return proc, port
+
+
+def stop(nginx, d, tmp):
+    """Stops nginx (a process, or None), cleans up the daemon d and removes the folder tmp."""
+    if nginx is not None:
+        nginx.terminate()
+        nginx.wait()
+    d.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -41,20 +41,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import benchlib  # noqa: E402
+from test_images import rss_kib  # noqa: E402
 
 PATH = "/v1/device/update"
 
 
 def connload(build):
     return os.path.join(build, "bench", "conns", "connload")
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def setup_fleet(d, sim, tmp, devices):
@@ -183,11 +176,7 @@ def measure(a, out):
         out["rss_load_kib"] = rss_kib(pid)
         out["answer_bytes"] = len(body)
     finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait()
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        benchlib.stop(nginx, d, tmp)
     return rows
 
 

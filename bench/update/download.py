@@ -16,7 +16,6 @@ usage: bench/update/download.py [--build build] [--mib 64] [--rounds 7] [--paral
 import argparse
 import base64
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -143,11 +142,7 @@ def main():
         out["size_mib"] = a.mib
         print(" ".join("%s=%.2f" % kv for kv in out.items()))
     finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait()
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        benchlib.stop(nginx, d, tmp)
 
 
 if __name__ == "__main__":
