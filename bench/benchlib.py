@@ -3,23 +3,37 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
 
 
-def provision_fleet(d, sim, fleet, devices):
-    """aegis-sim provision + devices import + the fleet's reference values + one attestation run, against the
-    running daemon d (a tests/integration/harness.Daemon). The credentials are in fleet/dev-NNNNN/storage/."""
+def provision_fleet(d, sim, fleet, devices, group=None):
+    """aegis-sim provision + devices import (into device group `group` when given) + the fleet's reference values
+    + one attestation run, against the running daemon d (a tests/integration/harness.Daemon). The credentials are
+    in fleet/dev-NNNNN/storage/."""
     subprocess.run([sim, "provision", "--devices", str(devices), "--dir", fleet], check=True,
                    stdout=subprocess.DEVNULL)
-    d.ctl("devices", "import", os.path.join(fleet, "import.json"))
+    d.ctl("devices", "import", os.path.join(fleet, "import.json"), *(["--group", str(group)] if group else []))
     for rv in json.load(open(os.path.join(fleet, "refvals.json"))):
         opts = ["refvals", "add", "--stage", rv["stage"], "--component", rv["component"], "--version",
                 rv["version"], "--svn", str(rv["svn"]), "--digest", rv["digest"]]
         (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
     subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
                     "--json"], check=True, stdout=subprocess.DEVNULL)
+
+
+def fleet_certs(fleet, devices, certdir):
+    """The fleet's device certificates and keys (after provision_fleet) as certdir/dev-I.crt and .key, the layout
+    of bench/conns/connload's --certdir."""
+    os.makedirs(certdir)
+    for i in range(devices):
+        cred = json.load(open(os.path.join(fleet, "dev-%05d" % i, "storage", "credential.json")))
+        with open(os.path.join(certdir, "dev-%d.crt" % i), "w") as f:
+            f.write(cred["certificate"])
+        with open(os.path.join(certdir, "dev-%d.key" % i), "w") as f:
+            f.write(cred["key"])
 
 
 def free_port():
@@ -74,3 +88,12 @@ http {
         except OSError:
             time.sleep(0.1)
     return proc, port
+
+
+def stop(nginx, d, tmp):
+    """Stops nginx (a process, or None), cleans up the daemon d and removes the folder tmp."""
+    if nginx is not None:
+        nginx.terminate()
+        nginx.wait()
+    d.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)

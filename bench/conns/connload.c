@@ -6,6 +6,8 @@
  *   connload load  --port P --cacert F [--certdir D --devices K] [--conns C] [--seconds S]
  *                  [--path P] [--pid PID[,PID...]] [--header "Name: value"] [--expect STATUS]
  *   connload stall --port P [--conns N] [--src A.B.C.D] [--hello] [--max-seconds S]
+ *   connload pass  --port P --cacert F --certdir D --devices K [--inflight I] [--path P]
+ *                  [--save-etags] [--send-etags] [--expect STATUS]
  *
  * hold: opens N mutual-TLS keep-alive connections from source address --src (127.0.0.x, so many
  * holders do not share one set of ephemeral ports), at most I handshakes in flight, does one GET
@@ -17,9 +19,14 @@
  * processes (summed) over the measured window. Last line: key=value figures.
  * stall: N connections that start a TLS handshake and then stall: with --hello the ClientHello is
  * sent and nothing after it, without it nothing at all. Same ready/stdin protocol as hold.
+ * pass: one connection per device (K of them, at most I handshakes in flight), one GET each, then
+ * closed; prints "pass ok=N failed=M seconds=S" (failed: no connection, or another status than
+ * --expect). With --save-etags each answer's ETag value is written to DIR/dev-I.etag.
  * --header adds one request header (e.g. If-None-Match); --expect is the status that counts as a
- * success (default 200; 304 for conditional update checks).
- * Device certificates: DIR/dev-I.crt and DIR/dev-I.key for I in 0..K-1, used round-robin. */
+ * success (default 200; 304 for conditional update checks). --send-etags (any mode) sends device
+ * I's requests with "If-None-Match: " and the contents of DIR/dev-I.etag: each device has an ETag
+ * of its own, so one fixed header cannot match them all. Device certificates: DIR/dev-I.crt and
+ * DIR/dev-I.key for I in 0..K-1, used round-robin. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,11 +65,13 @@ struct conn {
     size_t sent;
     double started;
     int requests;
+    int dev; /* the device whose certificate (and request) it uses */
 };
 
 struct opts {
     const char *mode, *cacert, *certdir, *path, *src, *header;
     int port, conns, devices, inflight, seconds, max_seconds, hello, expect;
+    int save_etags, send_etags;
     const char *pids; /* comma-separated */
 };
 
@@ -70,9 +79,9 @@ struct run {
     struct opts o;
     int ep;
     struct conn *c;
-    SSL_CTX **ctx; /* one per device */
-    char req[512];
-    size_t req_len;
+    SSL_CTX **ctx;    /* one per device */
+    char (*req)[512]; /* the request of each device (one when --send-etags is not given) */
+    size_t *req_len;
     int started, done, failed, open;
     /* load mode */
     int warm; /* connections past their warm-up request */
@@ -187,11 +196,12 @@ conn_open(struct run *r, struct conn *c, int idx)
         return -1;
     c->st = ST_CONNECT;
     c->started = now_s();
+    c->dev = idx % r->o.devices;
     struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &e) != 0)
         return -1;
     if (strcmp(r->o.mode, "stall") != 0 || r->o.hello) {
-        c->ssl = SSL_new(r->ctx[idx % r->o.devices]);
+        c->ssl = SSL_new(r->ctx[c->dev]);
         if (c->ssl == NULL)
             return -1;
         SSL_set_fd(c->ssl, c->fd);
@@ -233,11 +243,41 @@ start_request(struct run *r, struct conn *c)
     set_events(r, c, EPOLLOUT);
 }
 
+/* Writes the ETag value of the response in c->buf (NUL-terminated) to DIR/dev-I.etag. */
+static int
+save_etag(const struct run *r, const struct conn *c)
+{
+    char path[4096];
+    const char *end = strstr(c->buf, "\r\n\r\n");
+    for (const char *p = c->buf; end != NULL && p < end; p++) {
+        if (p[0] != '\n' || strncasecmp(p + 1, "ETag:", 5) != 0)
+            continue;
+        p += 6;
+        p += strspn(p, " ");
+        int n = (int)strcspn(p, "\r");
+        snprintf(path, sizeof(path), "%s/dev-%d.etag", r->o.certdir, c->dev);
+        FILE *f = fopen(path, "we");
+        if (f == NULL)
+            return -1;
+        fprintf(f, "%.*s\n", n, p);
+        return fclose(f) == 0 ? 0 : -1;
+    }
+    return -1;
+}
+
 static void
 request_done(struct run *r, struct conn *c, int status)
 {
     double t = now_s();
     c->requests++;
+    if (strcmp(r->o.mode, "pass") == 0) {
+        c->buf[c->got] = '\0';
+        if (status != r->o.expect || (r->o.save_etags && save_etag(r, c) != 0))
+            r->failed++;
+        conn_close(r, c, 0);
+        r->done++;
+        return;
+    }
     if (strcmp(r->o.mode, "hold") == 0) {
         free(c->buf);
         c->buf = NULL;
@@ -314,10 +354,11 @@ step(struct run *r, struct conn *c, uint32_t ev)
         return;
     }
     if (c->st == ST_WRITE) {
-        n = SSL_write(c->ssl, r->req + c->sent, (int)(r->req_len - c->sent));
+        int q = r->o.send_etags ? c->dev : 0;
+        n = SSL_write(c->ssl, r->req[q] + c->sent, (int)(r->req_len[q] - c->sent));
         if (n > 0) {
             c->sent += (size_t)n;
-            if (c->sent == r->req_len) {
+            if (c->sent == r->req_len[q]) {
                 c->st = ST_READ;
                 set_events(r, c, EPOLLIN);
             }
@@ -537,8 +578,12 @@ parse(int argc, char **argv, struct opts *o)
     o->mode = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(k, "--hello") == 0) {
-            o->hello = 1;
+        int *flag = strcmp(k, "--hello") == 0        ? &o->hello
+                    : strcmp(k, "--save-etags") == 0 ? &o->save_etags
+                    : strcmp(k, "--send-etags") == 0 ? &o->send_etags
+                                                     : NULL;
+        if (flag != NULL) {
+            *flag = 1;
             continue;
         }
         if (v == NULL)
@@ -573,13 +618,50 @@ parse(int argc, char **argv, struct opts *o)
         else
             return -1;
     }
+    int pass = strcmp(o->mode, "pass") == 0;
     int known = strcmp(o->mode, "hold") == 0 || strcmp(o->mode, "load") == 0 ||
-                strcmp(o->mode, "stall") == 0;
+                strcmp(o->mode, "stall") == 0 || pass;
+    if (pass)
+        o->conns = o->devices; /* one connection per device */
+    if ((pass || o->save_etags || o->send_etags) && o->certdir == NULL)
+        return -1;
     if (!known || o->port <= 0 || o->port > 65535 || o->conns < 1 || o->conns > MAX_CONNS ||
         o->devices < 1 || o->devices > MAX_DEVICES || o->inflight < 1 || o->seconds < 1 ||
         o->max_seconds < 1 || strlen(o->path) > 200 ||
         (o->header != NULL && (strlen(o->header) > 200 || strpbrk(o->header, "\r\n") != NULL)))
         return -1;
+    return 0;
+}
+
+/* The request of each device (with its If-None-Match under --send-etags), or one for all. */
+static int
+build_requests(struct run *r)
+{
+    int n = r->o.send_etags ? r->o.devices : 1;
+    char path[4096], etag[256], hdr[300] = "";
+    r->req = calloc((size_t)n, sizeof(*r->req));
+    r->req_len = calloc((size_t)n, sizeof(*r->req_len));
+    if (r->req == NULL || r->req_len == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (r->o.send_etags) {
+            snprintf(path, sizeof(path), "%s/dev-%d.etag", r->o.certdir, i);
+            FILE *f = fopen(path, "re");
+            int ok = f != NULL && fgets(etag, sizeof(etag), f) != NULL;
+            if (f != NULL)
+                fclose(f);
+            if (!ok) {
+                fprintf(stderr, "connload: cannot read %s\n", path);
+                return -1;
+            }
+            etag[strcspn(etag, "\r\n")] = '\0';
+            snprintf(hdr, sizeof(hdr), "If-None-Match: %s\r\n", etag);
+        }
+        r->req_len[i] = (size_t)snprintf(
+            r->req[i], sizeof(r->req[i]),
+            "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: connload\r\n%s%s%s\r\n", r->o.path,
+            hdr, r->o.header != NULL ? r->o.header : "", r->o.header != NULL ? "\r\n" : "");
+    }
     return 0;
 }
 
@@ -589,9 +671,10 @@ main(int argc, char **argv)
     struct run r;
     memset(&r, 0, sizeof(r));
     if (parse(argc, argv, &r.o) != 0) {
-        fprintf(stderr, "usage: connload hold|load|stall --port P [--cacert F] [--certdir D "
+        fprintf(stderr, "usage: connload hold|load|stall|pass --port P [--cacert F] [--certdir D "
                         "--devices K] [--conns N] [--src IP] [--path P] [--inflight I] "
-                        "[--seconds S] [--max-seconds S] [--pid PID[,PID...]] [--hello]\n");
+                        "[--seconds S] [--max-seconds S] [--pid PID[,PID...]] [--hello] "
+                        "[--header H] [--expect STATUS] [--save-etags] [--send-etags]\n");
         return 2;
     }
     raise_nofile(r.o.conns + 16);
@@ -603,9 +686,8 @@ main(int argc, char **argv)
             fprintf(stderr, "connload: cannot load device %d's credential\n", i);
             return 1;
         }
-    r.req_len = (size_t)snprintf(
-        r.req, sizeof(r.req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: connload\r\n%s%s\r\n",
-        r.o.path, r.o.header != NULL ? r.o.header : "", r.o.header != NULL ? "\r\n" : "");
+    if (build_requests(&r) != 0)
+        return 1;
     r.c = calloc((size_t)r.o.conns, sizeof(*r.c));
     r.ep = epoll_create1(EPOLL_CLOEXEC);
     if (r.c == NULL || r.ep < 0)
@@ -616,6 +698,10 @@ main(int argc, char **argv)
         return run_load(&r);
     double t0 = now_s();
     open_all(&r, t0 + r.o.max_seconds);
+    if (strcmp(r.o.mode, "pass") == 0) {
+        printf("pass ok=%d failed=%d seconds=%.1f\n", r.done - r.failed, r.failed, now_s() - t0);
+        return r.done == r.o.conns && r.failed == 0 ? 0 : 1;
+    }
     printf("ready open=%d failed=%d seconds=%.1f\n", r.open, r.failed, now_s() - t0);
     fflush(stdout);
     hold_idle(&r, t0 + r.o.max_seconds);

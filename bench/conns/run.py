@@ -132,13 +132,7 @@ def rss_kib(pid):
 def provision(d, sim, fleet, devices, certdir):
     """A fleet of attested devices; their certificates and keys as DIR/dev-I.crt and .key."""
     benchlib.provision_fleet(d, sim, fleet, devices)
-    os.makedirs(certdir)
-    for i in range(devices):
-        cred = json.load(open(os.path.join(fleet, "dev-%05d" % i, "storage", "credential.json")))
-        with open(os.path.join(certdir, "dev-%d.crt" % i), "w") as f:
-            f.write(cred["certificate"])
-        with open(os.path.join(certdir, "dev-%d.key" % i), "w") as f:
-            f.write(cred["key"])
+    benchlib.fleet_certs(fleet, devices, certdir)
 
 
 def start_nginx(tmp, cert, key, max_conns):

@@ -16,7 +16,6 @@ usage: bench/update/download.py [--build build] [--mib 64] [--rounds 7] [--paral
 import argparse
 import base64
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,19 +66,27 @@ class RssPeak:
 
 
 def setup_daemon(d, data, tmp):
-    """A product, the image, and a claimed device with a certificate: (sha256, cert, key)."""
+    """A product, the image, a claimed device with a certificate in a group, and a deployment of the image to the
+    group (a device downloads only images its director answer names): (sha256, cert, key)."""
     from test_mtls import Device
     c = d.client()
-    st, _, body = c.api("POST", "/v1/products", {"name": "bench"})
-    assert st == 201, body
-    q = {"product_id": body["id"], "component": "aegis-os", "kind": "os", "version": "1.0.0", "svn": 1,
+    st, _, prod = c.api("POST", "/v1/products", {"name": "bench"})
+    assert st == 201, prod
+    q = {"product_id": prod["id"], "component": "aegis-os", "kind": "os", "version": "1.0.0", "svn": 1,
          "hardware": "gw"}
     st, _, img = c.api("POST", "/v1/images?" + urllib.parse.urlencode(q), data,
                        content_type="application/octet-stream")
     assert st == 201, img
+    st, _, grp = c.api("POST", "/v1/device-groups", {"name": "bench", "product_id": prod["id"]})
+    assert st == 201, grp
     dev = Device(tmp, "bench-dev")
-    st, _, body = c.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}], "claim": True})
+    st, _, body = c.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}], "claim": True,
+                                                       "group_id": grp["id"]})
     assert st in (200, 201), body
+    st, _, body = c.api("POST", "/v1/deployments", {"group_id": grp["id"], "name": "bench", "images": [img["sha256"]],
+                                                    "waves": [100], "soak_seconds": 0, "failure_threshold_pct": 50,
+                                                    "min_attempts": 1})
+    assert st == 201, body
     tid = d.tenant_ids["acme"]
     base = os.path.join(d.pki_dir, "tenants", str(tid), "ca-1")
     return img["sha256"], dev.issue(base + ".crt", base + ".key", tid), dev.key
@@ -135,11 +142,7 @@ def main():
         out["size_mib"] = a.mib
         print(" ".join("%s=%.2f" % kv for kv in out.items()))
     finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait()
-        d.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+        benchlib.stop(nginx, d, tmp)
 
 
 if __name__ == "__main__":
