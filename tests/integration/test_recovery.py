@@ -313,7 +313,11 @@ class RecoveryTest(test_attest.AttestBase):
         self.assertNotEqual(first, second)
         self.assertEqual(self.rget(first, path)[0], 401, "the old grant is gone")
         self.assertEqual(self.rget(second, path)[0], 200)
-        # another device's grant does not replace it
+        # another device's grant does not replace it, nor a refusal without a grant, nor a pass (docs/update.md 8:
+        # the grant lasts until it expires)
         self.grant(self.device_in(self.group))
+        self.assertNoGrant(dev, events=[BOOT, OS, event("app", "thermo", "9.9.9", 3)])
+        self.assertEqual(self.rget(second, path)[0], 200)
+        self.assertEqual(self.attest(dev)[0], 200)
         self.assertEqual(self.rget(second, path)[0], 200)
 
