@@ -26,7 +26,29 @@ from test_mtls import Device
 BIG = 48 * 1024 * 1024
 
 
-class ImageDownloadTest(harness.DaemonTestCase):
+class RolloutFixtures:
+    """Device groups and deployments for a class with cls.client and cls.product (and cls.ngroups = 0)."""
+
+    @classmethod
+    def new_group(cls):
+        cls.ngroups += 1
+        st, _, body = cls.client.api("POST", "/v1/device-groups", {"name": "g%d" % cls.ngroups,
+                                                                   "product_id": cls.product})
+        assert st == 201, body
+        return body["id"]
+
+    @classmethod
+    def deploy(cls, group, shas, waves=(100,), soak=0, threshold=50, min_attempts=10):
+        """A running deployment of shas to group (by default soak 0 and one wave: it completes within a second;
+        either way every device of the group is offered the images)."""
+        st, _, body = cls.client.api("POST", "/v1/deployments", {
+            "group_id": group, "name": "release", "images": list(shas), "waves": list(waves),
+            "soak_seconds": soak, "failure_threshold_pct": threshold, "min_attempts": min_attempts})
+        assert st == 201, body
+        return body
+
+
+class ImageDownloadTest(RolloutFixtures, harness.DaemonTestCase):
     tenants = ("acme", "globex")
     config = {"image_max_bytes": 64 * 1024 * 1024}
 
@@ -53,24 +75,6 @@ class ImageDownloadTest(harness.DaemonTestCase):
                                      token=token or cls.d.token, content_type="application/octet-stream")
         assert st in (200, 201), (st, body)
         return body["sha256"]
-
-    @classmethod
-    def new_group(cls):
-        cls.ngroups += 1
-        st, _, body = cls.client.api("POST", "/v1/device-groups", {"name": "g%d" % cls.ngroups,
-                                                                   "product_id": cls.product})
-        assert st == 201, body
-        return body["id"]
-
-    @classmethod
-    def deploy(cls, group, shas, waves=(100,), soak=0):
-        """A running deployment of shas to group (soak 0 and one wave: it completes within a second; either
-        way every device of the group is offered the images)."""
-        st, _, body = cls.client.api("POST", "/v1/deployments", {
-            "group_id": group, "name": "download", "images": shas, "waves": list(waves), "soak_seconds": soak,
-            "failure_threshold_pct": 50, "min_attempts": 10})
-        assert st == 201, body
-        return body
 
     @classmethod
     def device(cls, tenant, name, group=...):

@@ -18,6 +18,7 @@ import test_attest
 import test_mtls
 from test_attest import APP, BOOT, OS, event
 from test_deployments import canonical, position
+from test_image_download import RolloutFixtures
 from test_ota import verified
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -31,7 +32,7 @@ def parse_time(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-class RecoveryTest(test_attest.AttestBase):
+class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
     tenants = ("acme", "rival")
 
     @classmethod
@@ -54,29 +55,13 @@ class RecoveryTest(test_attest.AttestBase):
                         LEGACY_OS["version"], "--svn", str(LEGACY_OS["svn"]), "--digest", LEGACY_OS["digest"])
         # the group's release: waves 1 % then 100 %, so almost every device is still waiting for wave 2
         cls.group = cls.new_group()
-        cls.dep = cls.deploy(cls.group, [cls.os_img, cls.app_img], waves=(1, 100))
+        cls.dep = cls.deploy(cls.group, [cls.os_img["sha256"], cls.app_img["sha256"]], waves=(1, 100), soak=3600)
 
     @classmethod
     def upload(cls, data, component, kind, version, svn):
         q = urllib.parse.urlencode({"product_id": cls.product, "component": component, "kind": kind,
                                     "version": version, "svn": svn, "hardware": "gw"})
         st, _, body = cls.client.api("POST", "/v1/images?" + q, data, content_type="application/octet-stream")
-        assert st == 201, body
-        return body
-
-    @classmethod
-    def new_group(cls):
-        cls.ngroups += 1
-        st, _, body = cls.client.api("POST", "/v1/device-groups", {"name": "r%d" % cls.ngroups,
-                                                                   "product_id": cls.product})
-        assert st == 201, body
-        return body["id"]
-
-    @classmethod
-    def deploy(cls, group, images, waves=(100,), soak=3600, threshold=50, min_attempts=10):
-        st, _, body = cls.client.api("POST", "/v1/deployments", {
-            "group_id": group, "name": "release", "images": [i["sha256"] for i in images], "waves": list(waves),
-            "soak_seconds": soak, "failure_threshold_pct": threshold, "min_attempts": min_attempts})
         assert st == 201, body
         return body
 
@@ -258,11 +243,11 @@ class RecoveryTest(test_attest.AttestBase):
         self.assertNoGrant(self.device_in(None))  # in no group
         self.assertNoGrant(self.device_in(self.new_group()))  # a group without a deployment
         g = self.new_group()
-        self.deploy(g, [self.app_img])
+        self.deploy(g, [self.app_img["sha256"]], soak=3600)
         self.assertNoGrant(self.device_in(g))  # a deployment of app images only
         # paused: none; resumed: a grant; completed: still one; aborted: none
         g = self.new_group()
-        dep = self.deploy(g, [self.os_img], waves=(50, 100))
+        dep = self.deploy(g, [self.os_img["sha256"]], waves=(50, 100), soak=3600)
         dev = self.device_in(g)
         self.assertOk(self.api("POST", "/v1/deployments/%d/pause" % dep["id"]))
         self.assertNoGrant(dev)
@@ -273,14 +258,14 @@ class RecoveryTest(test_attest.AttestBase):
         self.assertEqual(done["state"], "completed")
         self.grant(dev)
         g = self.new_group()
-        dep = self.deploy(g, [self.os_img])
+        dep = self.deploy(g, [self.os_img["sha256"]], soak=3600)
         dev = self.device_in(g)
         self.assertOk(self.api("POST", "/v1/deployments/%d/abort" % dep["id"]))
         self.assertNoGrant(dev)
 
     def test_no_grant_while_halted(self):
         g = self.new_group()
-        dep = self.deploy(g, [self.os_img], threshold=1, min_attempts=1)
+        dep = self.deploy(g, [self.os_img["sha256"]], soak=3600, threshold=1, min_attempts=1)
         # a device with a certificate reports a failed attempt: the rollout halts itself
         reporter = test_mtls.Device(self.tmp, "reporter-%d" % self.n)
         self.assertOk(self.api("POST", "/v1/devices/import", {"devices": [{"public_key": reporter.pub}],
