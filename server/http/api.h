@@ -21,7 +21,8 @@ struct app;
 struct devauth_identity;
 
 #define API_MAX_PARAMS 2
-/* The longest path segment a route takes: 129 for a TUF consistent target name, <sha256>.<sha256>. */
+/* The longest path segment a route takes: 129 for a TUF consistent target name, <sha256>.<sha256>.
+ */
 #define API_PARAM_MAX 136
 /* Extra response headers a handler may set (api_reply_header), and the longest value. */
 #define API_MAX_RESP_HEADERS 4

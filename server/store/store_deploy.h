@@ -184,8 +184,8 @@ int store_deploy_flag_hit(store *s, const struct store_deployment *d, int64_t si
                           struct store_deploy_flag *out);
 
 /* --- the director's generation (docs/update.md section 4) --- */
-/* The tenant's generation (1 when it never changed). */
-int store_director_generation(store *s, int64_t tenant_id, int64_t *gen);
+/* The tenant's generation (1 when it never changed) and when it was made (*at, 0 for 1). */
+int store_director_generation(store *s, int64_t tenant_id, int64_t *gen, int64_t *at);
 /* Bumps it by one (at time now) in its own transaction; *gen gets the new value. */
 int store_director_bump(store *s, int64_t tenant_id, int64_t now, int64_t *gen);
 /* Every tenant's generation that is not 1: tenant ids and generations, malloc'd (caller frees). */

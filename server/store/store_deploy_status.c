@@ -51,7 +51,7 @@ static const char SQL_GEN_BUMP[] =
     "ON CONFLICT (tenant_id) DO UPDATE SET generation = generation + 1, updated_at = ?2 "
     "RETURNING generation";
 static const char SQL_GEN_GET[] =
-    "SELECT generation FROM director_generations WHERE tenant_id = ?1";
+    "SELECT generation, updated_at FROM director_generations WHERE tenant_id = ?1";
 static const char SQL_GEN_ALL[] = "SELECT tenant_id, generation FROM director_generations";
 
 static const char *const attempt_names[STORE_ATTEMPT_NSTATES] = {
@@ -301,16 +301,19 @@ store_director_bump(store *s, int64_t tenant_id, int64_t now, int64_t *gen)
 }
 
 int
-store_director_generation(store *s, int64_t tenant_id, int64_t *gen)
+store_director_generation(store *s, int64_t tenant_id, int64_t *gen, int64_t *at)
 {
     struct conn *c = store__take(s);
     sqlite3_stmt *st = store__prep(s, c, SQL_GEN_GET);
     int rc = STORE_ERR;
     *gen = 1;
+    *at = 0;
     if (st != NULL)
         rc = store__bound(s, c, sqlite3_bind_int64(st, 1, tenant_id));
-    if (rc == STORE_OK && (rc = store__step_row(s, c, st, "director generation")) == STORE_OK)
+    if (rc == STORE_OK && (rc = store__step_row(s, c, st, "director generation")) == STORE_OK) {
         *gen = sqlite3_column_int64(st, 0);
+        *at = sqlite3_column_int64(st, 1);
+    }
     store__give(s, c);
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }

@@ -21,7 +21,7 @@
 struct plan {
     atomic_int refs;
     int64_t generation;
-    int64_t loaded_at;
+    int64_t made_at; /* when the generation was made (the store's time of it) */
     int64_t expires;
     size_t n;
     struct store_deployment *deps;
@@ -43,7 +43,8 @@ struct director {
     store *st;
     struct signer *sg;
     pthread_mutex_t lock;
-    struct hmap tenants; /* tenant id -> ts[] */
+    pthread_mutex_t load_lock; /* held around a plan load: one at a time, so a herd loads once */
+    struct hmap tenants;       /* tenant id -> ts[] */
     struct tenant_state *ts;
     size_t tcap;
     struct hmap devices; /* device id -> ds[] */
@@ -60,6 +61,7 @@ director_new(store *st, struct signer *sg)
     d->st = st;
     d->sg = sg;
     pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->load_lock, NULL);
     return d;
 }
 
@@ -92,6 +94,7 @@ director_free(director *d)
     clear_devices(d);
     free(d->ds);
     pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->load_lock);
     free(d);
 }
 
@@ -143,12 +146,16 @@ director_note(director *d, int64_t tenant_id, int64_t gen)
     pthread_mutex_unlock(&d->lock);
 }
 
-/* Loads the tenant's plan for generation gen from the store (and makes sure its director key
- * exists). */
+/* Loads the tenant's plan from the store (and makes sure its director key exists): its newest
+ * generation, at least gen. The plan carries the time its generation was made, not the time it
+ * was loaded, so every daemon on the database, and a restarted one, signs one version with one
+ * expiry. A generation older than DIRECTOR_RESIGN_S (or none yet: the tenant never changed) is
+ * replaced by a new one first, so no answer is built that expires within 12 hours. */
 static struct plan *
 plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
 {
     struct plan *p = calloc(1, sizeof(*p));
+    int64_t now = util_now();
     char key[64];
     ota_key pub;
     if (p == NULL) {
@@ -156,6 +163,17 @@ plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
         return NULL;
     }
     snprintf(key, sizeof(key), "tenants/%lld/tuf-director", (long long)tenant_id);
+    if (store_director_generation(d->st, tenant_id, &p->generation, &p->made_at) != STORE_OK ||
+        (p->made_at < now - DIRECTOR_RESIGN_S &&
+         store_director_bump(d->st, tenant_id, now, &p->generation) != STORE_OK)) {
+        snprintf(err, errlen, "cannot read the director generation");
+        goto fail;
+    }
+    if (p->made_at < now - DIRECTOR_RESIGN_S)
+        p->made_at = now; /* just bumped */
+    if (p->generation < gen)
+        p->generation = gen; /* only a database restored from an older copy has a lower one */
+    /* the deployments after the generation: the plan is never older than its label */
     if (store_deploy_plan(d->st, tenant_id, &p->deps, &p->n) != STORE_OK) {
         snprintf(err, errlen, "cannot load the tenant's deployments");
         goto fail;
@@ -163,9 +181,7 @@ plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
     if (signer_ed25519_public(d->sg, key, 1, &pub, err, errlen) != 0)
         goto fail;
     atomic_init(&p->refs, 1);
-    p->generation = gen;
-    p->loaded_at = util_now();
-    p->expires = p->loaded_at + DIRECTOR_EXPIRY_S;
+    p->expires = p->made_at + DIRECTOR_EXPIRY_S;
     return p;
 fail:
     free(p->deps);
@@ -173,43 +189,46 @@ fail:
     return NULL;
 }
 
+/* The tenant's plan when it is of its newest known generation (a reference), else NULL with *gen
+ * that generation. A tenant seen for the first time is added (generation 1: plan_load reads
+ * its real one). */
+static struct plan *
+plan_current(director *d, int64_t tenant_id, int64_t *gen)
+{
+    struct plan *p = NULL;
+    pthread_mutex_lock(&d->lock);
+    struct tenant_state *t = tenant_at(d, tenant_id, 1);
+    *gen = t != NULL ? t->generation : 1;
+    if (t != NULL && t->plan != NULL && t->plan->generation == t->generation) {
+        p = t->plan;
+        atomic_fetch_add(&p->refs, 1);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return p;
+}
+
 /* The tenant's plan of its newest known generation (a reference the caller drops with
  * plan_unref), or NULL with err. */
 static struct plan *
 plan_get(director *d, int64_t tenant_id, char *err, size_t errlen)
 {
-    struct tenant_state *t;
-    struct plan *p = NULL;
-    int64_t gen = 1;
-
-    pthread_mutex_lock(&d->lock);
-    if ((t = tenant_find(d, tenant_id)) == NULL) {
-        pthread_mutex_unlock(&d->lock);
-        if (store_director_generation(d->st, tenant_id, &gen) != STORE_OK) {
-            snprintf(err, errlen, "cannot read the director generation");
-            return NULL;
-        }
-        pthread_mutex_lock(&d->lock);
-        t = tenant_at(d, tenant_id, gen);
-    }
-    if (t != NULL && t->plan != NULL && t->plan->generation == t->generation) {
-        p = t->plan;
-        atomic_fetch_add(&p->refs, 1);
-    }
-    gen = t != NULL ? t->generation : gen;
-    pthread_mutex_unlock(&d->lock);
+    int64_t gen;
+    struct plan *p = plan_current(d, tenant_id, &gen);
     if (p != NULL)
         return p;
-    if ((p = plan_load(d, tenant_id, gen, err, errlen)) == NULL)
-        return NULL;
-    pthread_mutex_lock(&d->lock);
-    t = tenant_find(d, tenant_id);
-    if (t != NULL && (t->plan == NULL || t->plan->generation < gen)) {
-        plan_unref(t->plan);
-        t->plan = p;
-        atomic_fetch_add(&p->refs, 1);
+    pthread_mutex_lock(&d->load_lock);
+    if ((p = plan_current(d, tenant_id, &gen)) == NULL &&
+        (p = plan_load(d, tenant_id, gen, err, errlen)) != NULL) {
+        pthread_mutex_lock(&d->lock);
+        struct tenant_state *t = tenant_at(d, tenant_id, p->generation);
+        if (t != NULL && (t->plan == NULL || t->plan->generation < p->generation)) {
+            plan_unref(t->plan);
+            t->plan = p;
+            atomic_fetch_add(&p->refs, 1);
+        }
+        pthread_mutex_unlock(&d->lock);
     }
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&d->load_lock);
     return p;
 }
 
@@ -485,7 +504,7 @@ director_sync(director *d, int64_t now)
         size_t klen;
         const char *k = hmap_key(&d->tenants, i, &klen);
         if (p != NULL && p->generation == d->ts[i].generation &&
-            p->loaded_at < now - DIRECTOR_RESIGN_S && klen == sizeof(int64_t))
+            p->made_at < now - DIRECTOR_RESIGN_S && klen == sizeof(int64_t))
             memcpy(&stale[nstale++], k, sizeof(int64_t));
     }
     pthread_mutex_unlock(&d->lock);

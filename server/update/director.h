@@ -8,8 +8,10 @@
  * Generations: every change of what devices should install bumps the tenant's generation in the
  * store (store_deploy.h) in the change's transaction; the changer then calls director_note (the
  * API handlers), or director_sync picks it up (the cron step, every second, also for changes made
- * by another process). director_sync also bumps a tenant whose answers are older than
- * DIRECTOR_RESIGN_S, so answers are re-signed long before they expire (DIRECTOR_EXPIRY_S).
+ * by another process). An answer expires DIRECTOR_EXPIRY_S after its generation was made (the
+ * store's time, so one version has one expiry in every daemon and across restarts); director_sync,
+ * and a plan load, bump a tenant whose generation is older than DIRECTOR_RESIGN_S, so answers are
+ * re-signed long before they expire.
  *
  * Thread-safe. Ownership: bodies returned are malloc'd copies the caller frees. */
 #ifndef AEGIS_DIRECTOR_H
@@ -23,8 +25,8 @@
 
 struct signer;
 
-#define DIRECTOR_EXPIRY_S 86400 /* an answer's "expires": its plan's load time + 1 day */
-#define DIRECTOR_RESIGN_S 43200 /* a plan older than this gets a new generation */
+#define DIRECTOR_EXPIRY_S 86400 /* an answer's "expires": its generation's time + 1 day */
+#define DIRECTOR_RESIGN_S 43200 /* a generation older than this is replaced by a new one */
 #define DIRECTOR_ETAG_MAX 48    /* a quoted ETag and its NUL */
 /* The per-device cache is emptied when it grows beyond this many devices (and refills). */
 #define DIRECTOR_CACHE_MAX 200000
@@ -73,8 +75,9 @@ int director_recovery_answer(director *d, const struct director_device *dev,
 /* The tenant's generation is gen now (after a change the caller made): answers of an older one
  * are not served again. */
 void director_note(director *d, int64_t tenant_id, int64_t gen);
-/* Reads every tenant's generation from the store, and bumps (re-signs) tenants whose plan was
- * loaded more than DIRECTOR_RESIGN_S before now. Returns 0, or -1 when the store failed. */
+/* Reads every tenant's generation from the store, and bumps (re-signs) tenants whose loaded
+ * plan's generation was made more than DIRECTOR_RESIGN_S before now. Returns 0, or -1 when the
+ * store failed. */
 int director_sync(director *d, int64_t now);
 
 #endif
