@@ -53,6 +53,9 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
         assert p.returncode == 0, p.stdout + p.stderr
         cls.d.ctl_local("refvals", "add", "--stage", "os", "--component", LEGACY_OS["component"], "--version",
                         LEGACY_OS["version"], "--svn", str(LEGACY_OS["svn"]), "--digest", LEGACY_OS["digest"])
+        # the operator knows the release's OS as good before it rolls out: a grant offers only such images
+        cls.d.ctl_local("refvals", "add", "--stage", "os", "--component", "aegis-os", "--version", "2.4.0",
+                        "--svn", "8", "--digest", cls.os_img["sha256"])
         # the group's release: waves 1 % then 100 %, so almost every device is still waiting for wave 2
         cls.group = cls.new_group()
         cls.dep = cls.deploy(cls.group, [cls.os_img["sha256"], cls.app_img["sha256"]], waves=(1, 100), soak=3600)
@@ -172,11 +175,9 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
             st, _, raw = self.rget(tok, "/v1/device/recovery/images/" + sha)
             self.assertEqual((st, json.loads(raw)["error"]), (404, "not_found"), why)
 
-        # installed and rebooted: the operator knows the new OS as good, and the device passes
+        # installed and rebooted: its new OS is a reference value, and the device passes
         self.assertEqual(hashlib.sha256(data).hexdigest(), self.os_img["sha256"])
         healed = event("os", "aegis-os", "2.4.0", 8, hashlib.sha256(data).hexdigest())
-        self.d.ctl_local("refvals", "add", "--stage", "os", "--component", "aegis-os", "--version", "2.4.0",
-                         "--svn", "8", "--digest", healed["digest"])
         st, _, body = self.attest(dev, events=[BOOT, healed, APP])
         self.assertEqual((st, body.get("result")), (200, "pass"), body)
         self.assertEqual([r["result"] for r in self.records(dev)], ["pass", "fail"])
@@ -262,6 +263,19 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
         dev = self.device_in(g)
         self.assertOk(self.api("POST", "/v1/deployments/%d/abort" % dep["id"]))
         self.assertNoGrant(dev)
+        # an OS image that would be refused again (no reference value, or below the tenant's minimum): none
+        g = self.new_group()
+        self.deploy(g, [self.stray_img["sha256"]], soak=3600)
+        dev = self.device_in(g)
+        self.assertNoGrant(dev)
+        self.d.ctl_local("refvals", "add", "--stage", "os", "--component", "aegis-os", "--version", "2.4.1",
+                         "--svn", "9", "--digest", self.stray_img["sha256"])
+        self.grant(dev)
+        self.assertOk(self.api("PUT", "/v1/security-minimums/aegis-os", {"min_svn": 10}))
+        try:
+            self.assertNoGrant(dev)
+        finally:
+            self.api("DELETE", "/v1/security-minimums/aegis-os")
 
     def test_no_grant_while_halted(self):
         g = self.new_group()
