@@ -23,7 +23,7 @@ static const struct ctl_resource deployments_res = {"/v1/deployments", deploymen
                                                     CTL_ID_INT, NULL};
 
 /* Appends each comma-separated item of list to the new array *out, as a digest (ints 0) or an
- * integer in [1, 100]. -1 with a usage error printed. */
+ * integer in [1, 100]. -1 with a usage error printed and *out NULL; else *out is the caller's. */
 static int
 split(struct ctl *c, const char *what, const char *list, int ints, json_t **out)
 {
@@ -38,8 +38,11 @@ split(struct ctl *c, const char *what, const char *list, int ints, json_t **out)
          t = strtok_r(NULL, ",", &save)) {
         char sha[65];
         int64_t v;
-        if (ints ? ctl_int(c, what, t, 1, 100, &v) != 0 : ctl_parse_digest(c, t, sha) != 0)
+        if (ints ? ctl_int(c, what, t, 1, 100, &v) != 0 : ctl_parse_digest(c, t, sha) != 0) {
+            json_decref(*out); /* the caller owns *out only on success */
+            *out = NULL;
             return -1;
+        }
         json_array_append_new(*out, ints ? json_integer(v) : json_string(sha));
     }
     return *out != NULL ? 0 : -1;

@@ -53,6 +53,10 @@ static const struct key_def keys[] = {
     {"flag_new_bucket_devices", INT(flag_new_bucket_devices, 1, 1000000)},
     {"flag_rate_factor_pct", INT(flag_rate_factor_pct, 101, 100000)},
     {"flag_min_device_hours", INT(flag_min_device_hours, 1, 1000000000)},
+    {"update_status_rate", INT(update_status_rate, 1, 1000000)},
+    {"update_status_burst", INT(update_status_burst, 1, 1000000)},
+    {"update_attempt_retention_days", INT(update_attempt_retention_days, 1, 3650)},
+    {"director_cache_max", INT(director_cache_max, 1, 100000000)},
 };
 
 void
@@ -86,6 +90,10 @@ config_defaults(struct config *c)
     c->flag_new_bucket_devices = 10;
     c->flag_rate_factor_pct = 200;
     c->flag_min_device_hours = 24;
+    c->update_status_rate = 2;
+    c->update_status_burst = 20;
+    c->update_attempt_retention_days = 90;
+    c->director_cache_max = 200000;
 }
 
 int

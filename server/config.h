@@ -45,6 +45,11 @@ struct config {
     int64_t flag_rate_factor_pct;    /* flag a version whose crash rate exceeds its predecessor's
                                       * by this factor, in percent (200 = 2.0x) */
     int64_t flag_min_device_hours;   /* device-hours both versions need before they are compared */
+    /* update distribution (docs/update.md) */
+    int64_t update_status_rate;            /* status reports per s per device (token bucket) */
+    int64_t update_status_burst;           /* and the burst allowed above that rate */
+    int64_t update_attempt_retention_days; /* attempts of deployments over for longer are deleted */
+    int64_t director_cache_max;            /* devices whose director answer is kept in memory */
 };
 
 /* Fills c with the defaults. */

@@ -45,6 +45,8 @@ static void checkpoint(cron *c);
 static void sweep_uploads(cron *c);
 static void resign_tuf(cron *c);
 static void rollouts(cron *c);
+static void purge_attempts(cron *c);
+static void rollout_waves(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -56,6 +58,8 @@ static const struct step steps[] = {
     {"sweep_uploads", 600000, sweep_uploads},
     {"resign_tuf", 60000, resign_tuf},
     {"rollouts", 1000, rollouts},
+    {"purge_attempts", 60000, purge_attempts},
+    {"rollout_waves", 5000, rollout_waves},
 };
 /* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -148,8 +152,10 @@ rollouts(cron *c)
     int64_t counts[STORE_DEPLOY_NSTATES];
     int64_t now = util_now();
     rollout_check(c->st, now, &run);
-    if (c->director != NULL)
+    if (c->director != NULL) {
         director_sync(c->director, now);
+        metrics_director(c->metrics, director_built(c->director));
+    }
     metrics_rollout(c->metrics,
                     store_deploy_count_states(c->st, counts) == STORE_OK ? counts : NULL,
                     (uint64_t)run.halted, (uint64_t)(run.advanced + run.completed));
@@ -191,6 +197,25 @@ purge_attestations(cron *c)
 {
     retention(c, store_attestation_purge, c->cfg->attestation_retention_days,
               "attestation records");
+}
+
+/* Retention: update attempts of deployments aborted or completed more than
+ * update_attempt_retention_days ago go (docs/update.md section 6). */
+static void
+purge_attempts(cron *c)
+{
+    retention(c, store_attempt_purge, c->cfg->update_attempt_retention_days, "update attempts");
+}
+
+/* The devices of the running deployments' current waves by state, for /metrics (every 5 s: it
+ * reads each group's devices). */
+static void
+rollout_waves(cron *c)
+{
+    _Static_assert(ROLLOUT_WAVE_NSTATES == METRICS_WAVE_STATES, "wave states");
+    int64_t w[ROLLOUT_WAVE_NSTATES];
+    if (rollout_wave_totals(c->st, w) == 0)
+        metrics_rollout_waves(c->metrics, w);
 }
 
 static void

@@ -220,7 +220,13 @@ open_rate_limits(struct daemon_state *d)
                                         (double)d->cfg.challenge_burst, RATELIMIT_DEFAULT_CAPACITY);
     d->app.telemetry_rl = ratelimit_new((double)d->cfg.telemetry_rate,
                                         (double)d->cfg.telemetry_burst, RATELIMIT_DEFAULT_CAPACITY);
-    return d->app.challenge_rl != NULL && d->app.telemetry_rl != NULL ? 0 : -1;
+    d->app.update_status_rl =
+        ratelimit_new((double)d->cfg.update_status_rate, (double)d->cfg.update_status_burst,
+                      RATELIMIT_DEFAULT_CAPACITY);
+    return d->app.challenge_rl != NULL && d->app.telemetry_rl != NULL &&
+                   d->app.update_status_rl != NULL
+               ? 0
+               : -1;
 }
 
 /* Descriptors the daemon needs besides its connections and libmicrohttpd's accept slack: database
@@ -287,6 +293,7 @@ open_all(struct daemon_state *d)
     if ((d->app.director = director_new(d->app.st, d->app.sg)) == NULL ||
         (d->app.recovery = upd_recovery_new()) == NULL)
         return -1;
+    director_set_cache_max(d->app.director, (size_t)d->cfg.director_cache_max);
     return d->app.devauth != NULL ? 0 : -1;
 }
 
@@ -307,6 +314,7 @@ close_all(struct daemon_state *d)
     signer_free(d->app.sg);
     ratelimit_free(d->app.challenge_rl);
     ratelimit_free(d->app.telemetry_rl);
+    ratelimit_free(d->app.update_status_rl);
     metrics_free(d->app.metrics);
     store_close(d->app.st);
     sodium_memzero(d->app.nonce_key, sizeof(d->app.nonce_key));

@@ -34,6 +34,8 @@ static const char *const attempt_states[METRICS_ATTEMPT_STATES] = {
     "downloading", "installed", "booted", "committed", "rolled_back", "failed"};
 static const char *const deployment_states[METRICS_DEPLOYMENT_STATES] = {
     "running", "paused", "halted", "aborted", "completed"};
+static const char *const wave_states[METRICS_WAVE_STATES] = {
+    "devices", "waiting", "in_progress", "committed", "rolled_back", "failed"};
 
 struct metrics {
     size_t nroutes;
@@ -50,6 +52,8 @@ struct metrics {
     atomic_uint_fast64_t attempts[METRICS_ATTEMPT_STATES];
     atomic_int_fast64_t deployments[METRICS_DEPLOYMENT_STATES];
     atomic_uint_fast64_t rollout_halts, rollout_advances;
+    atomic_int_fast64_t wave_devices[METRICS_WAVE_STATES];
+    atomic_uint_fast64_t director_built;
 };
 
 void
@@ -69,6 +73,20 @@ metrics_rollout(struct metrics *m, const int64_t by_state[METRICS_DEPLOYMENT_STA
         atomic_store(&m->deployments[i], by_state[i]);
     atomic_fetch_add(&m->rollout_halts, halts);
     atomic_fetch_add(&m->rollout_advances, advances);
+}
+
+void
+metrics_rollout_waves(struct metrics *m, const int64_t by_state[METRICS_WAVE_STATES])
+{
+    for (int i = 0; m != NULL && i < METRICS_WAVE_STATES; i++)
+        atomic_store(&m->wave_devices[i], by_state[i]);
+}
+
+void
+metrics_director(struct metrics *m, uint64_t built)
+{
+    if (m != NULL)
+        atomic_store(&m->director_built, built);
 }
 
 void
@@ -288,6 +306,18 @@ render_updates(struct buf *b, struct metrics *m)
             "aegis_rollout_transitions_total{kind=\"advance\"} %llu\n",
             (unsigned long long)atomic_load(&m->rollout_halts),
             (unsigned long long)atomic_load(&m->rollout_advances));
+    bprintf(b, "# HELP aegis_rollout_wave_devices Devices of the running deployments' current "
+               "waves (all tenants), by their latest update attempt.\n"
+               "# TYPE aegis_rollout_wave_devices gauge\n");
+    for (int i = 0; i < METRICS_WAVE_STATES; i++)
+        bprintf(b, "aegis_rollout_wave_devices{state=\"%s\"} %lld\n", wave_states[i],
+                (long long)atomic_load(&m->wave_devices[i]));
+    bprintf(b,
+            "# HELP aegis_director_answers_built_total Director answers built and signed "
+            "(a cache miss of GET /v1/device/update).\n"
+            "# TYPE aegis_director_answers_built_total counter\n"
+            "aegis_director_answers_built_total %llu\n",
+            (unsigned long long)atomic_load(&m->director_built));
 }
 
 char *

@@ -48,6 +48,13 @@ void metrics_update_attempt(struct metrics *m, int state);
 #define METRICS_DEPLOYMENT_STATES 5
 void metrics_rollout(struct metrics *m, const int64_t by_state[METRICS_DEPLOYMENT_STATES],
                      uint64_t halts, uint64_t advances);
+/* The devices of the running deployments' current waves by state (rollout.h's enum
+ * rollout_wave_state order: aegis_rollout_wave_devices{state} gauge). */
+#define METRICS_WAVE_STATES 6
+void metrics_rollout_waves(struct metrics *m, const int64_t by_state[METRICS_WAVE_STATES]);
+/* The director's answers built (signed) since the start, a counter
+ * (aegis_director_answers_built_total). */
+void metrics_director(struct metrics *m, uint64_t built);
 
 /* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on
  * OOM. */

@@ -5,7 +5,9 @@
 
 #include "api_util.h"
 #include "app.h"
+#include "deploy_check.h"
 #include "director.h"
+#include "proto_fields.h"
 #include "rollout.h"
 #include "store_deploy.h"
 
@@ -51,17 +53,17 @@ arrays(api_req *r, struct store_deploy_new *nd)
     nd->nimages = json_array_size(images);
     if (!json_is_array(waves) || json_array_size(waves) < 1 ||
         json_array_size(waves) > STORE_DEPLOY_WAVES_MAX)
-        goto bad_waves;
+        goto out;
     json_array_foreach(waves, i, v)
     {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100)
-            goto bad_waves;
+            goto out;
         nd->waves[i] = (int)json_integer_value(v);
     }
     nd->nwaves = (int)json_array_size(waves);
     if (store_deploy_waves_ok(nd->waves, nd->nwaves))
         return 0;
-bad_waves:
+out:
     api_invalid(r, "'waves' must be 1-10 cumulative percents, increasing, ending at 100");
     return -1;
 }
@@ -102,6 +104,33 @@ reply_deployment(api_req *r, int status, const struct store_deployment *d)
     api_reply(r, status, obj);
 }
 
+/* Whether every image is published (deploy_check.h): -1 with the answer set when not. An image
+ * that is not the tenant's answers 404 as store_deploy_create would. */
+static int
+published(api_req *r, const struct store_deploy_new *nd)
+{
+    char missing[65], err[128];
+    json_t *img = NULL;
+    int rc = deploy_check_published(r->app->st, r->tenant_id, nd->images, nd->nimages, missing, err,
+                                    sizeof(err));
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
+        api_error(r, 500, "internal", "%s", err);
+        return -1;
+    }
+    rc = store_image_get(r->app->st, r->tenant_id, missing, &img);
+    json_decref(img);
+    if (rc != STORE_OK)
+        api_store_error(r, rc, "image");
+    else
+        api_error(r, 409, "not_published",
+                  "image %s is not in the tenant's signed targets, so no device would install it; "
+                  "sign it first: aegisctl ota sign",
+                  missing);
+    return -1;
+}
+
 void
 api_deployments_create(api_req *r)
 {
@@ -118,10 +147,20 @@ api_deployments_create(api_req *r)
     }
     if (parse_new(r, &nd) != 0)
         goto out;
+    for (size_t i = 0; i < nd.nimages; i++)
+        if (nd.images[i] == NULL || !proto_digest_hex_ok(nd.images[i], strlen(nd.images[i]))) {
+            api_invalid(r, "'images' must be lower-case hex sha256s");
+            goto out;
+        }
+    if (published(r, &nd) != 0)
+        goto out;
     rc = store_deploy_create(r->app->st, r->tenant_id, &nd, util_now(), &a, &id, &gen, &what);
     if (rc == STORE_CONFLICT)
         api_error(r, 409, "conflict", "group %lld has a running, paused or halted deployment",
                   (long long)nd.group_id);
+    else if (rc == STORE_INVALID && strcmp(what, "product") == 0)
+        api_invalid(r, "an image is of another product than the group's: no device of the group "
+                       "would install it");
     else if (rc == STORE_INVALID)
         api_invalid(r, "bad fields: images must be sha256s, at most one per component");
     else if (rc != STORE_OK)

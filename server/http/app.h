@@ -28,6 +28,8 @@ struct app {
     struct ratelimit *challenge_rl;
     /* telemetry uploads per device (NULL: no limit) */
     struct ratelimit *telemetry_rl;
+    /* update status reports per device (NULL: no limit) */
+    struct ratelimit *update_status_rl;
     /* the telemetry writer (ingest.h), never NULL while HTTP serves; stopped (uploads answer 503)
      * and freed only around http_stop (main.c close_all) */
     struct ingest *ingest;

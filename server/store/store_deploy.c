@@ -27,8 +27,10 @@ static const char SQL_DEPLOY_IMAGE_ADD[] =
     "INSERT INTO deployment_images (deployment_id, tenant_id, sha256) VALUES (?1, ?2, ?3)";
 static const char SQL_DEPLOY_GROUP_OWNED[] =
     "SELECT 1 FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
+/* The image's component, and whether it is of the group's product. */
 static const char SQL_DEPLOY_IMAGE_OWNED[] =
-    "SELECT component FROM images WHERE tenant_id = ?1 AND sha256 = ?2";
+    "SELECT i.component, i.product_id = g.product_id FROM images i JOIN device_groups g "
+    "ON g.tenant_id = i.tenant_id AND g.id = ?3 WHERE i.tenant_id = ?1 AND i.sha256 = ?2";
 static const char SQL_DEPLOY_GET[] =
     "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_DEPLOY_IMAGES[] =
@@ -211,25 +213,36 @@ store_deploy_json(const struct store_deployment *d, int64_t now)
 }
 
 /* Checks and inserts the images of d for deployment id: STORE_NOTFOUND (an image not the
- * tenant's), STORE_INVALID (two of one component). */
+ * tenant's), STORE_INVALID (two of one component: *what "component"; of another product than the
+ * group's: "product"). */
 static int
 add_images(store *s, struct conn *c, int64_t tenant_id, int64_t id,
-           const struct store_deploy_new *d)
+           const struct store_deploy_new *d, const char **what)
 {
     char comps[STORE_DEPLOY_IMAGES_MAX][65];
-    int rc = STORE_OK;
+    int rc = STORE_OK, same_product = 0;
     for (size_t i = 0; i < d->nimages && rc == STORE_OK; i++) {
         sqlite3_stmt *st = store__prep(s, c, SQL_DEPLOY_IMAGE_OWNED);
         if (st == NULL)
             return STORE_ERR;
-        rc = store__bound(
-            s, c, sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, d->images[i]));
-        if (rc == STORE_OK && (rc = store__step_row(s, c, st, "deploy image")) == STORE_OK)
+        rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, tenant_id) |
+                              store__bind_text(st, 2, d->images[i]) |
+                              sqlite3_bind_int64(st, 3, d->group_id));
+        if (rc == STORE_OK && (rc = store__step_row(s, c, st, "deploy image")) == STORE_OK) {
             store__copy_col(comps[i], sizeof(comps[i]), st, 0);
+            same_product = sqlite3_column_int(st, 1);
+        }
         sqlite3_reset(st);
+        if (rc == STORE_OK && !same_product) {
+            *what = "product";
+            rc = STORE_INVALID;
+        }
         for (size_t j = 0; j < i && rc == STORE_OK; j++)
-            if (strcmp(comps[j], comps[i]) == 0)
+            if (strcmp(comps[j], comps[i]) == 0) {
+                *what = "component";
                 rc = STORE_INVALID;
+            }
         if (rc != STORE_OK)
             break;
         if ((st = store__prep(s, c, SQL_DEPLOY_IMAGE_ADD)) == NULL)
@@ -301,7 +314,7 @@ store_deploy_create(store *s, int64_t tenant_id, const struct store_deploy_new *
         (rc = insert_deployment(s, c, tenant_id, d, now, id)) != STORE_OK)
         goto out;
     w = "image";
-    if ((rc = add_images(s, c, tenant_id, *id, d)) != STORE_OK)
+    if ((rc = add_images(s, c, tenant_id, *id, d, &w)) != STORE_OK)
         goto out;
     rc =
         store__audit(s, c, tenant_id, a, "deployment.create", "deployment", *id, NULL,
@@ -407,7 +420,9 @@ apply(struct store_deployment *d, enum store_deploy_action act, int expect_wave,
             d->state = STORE_DEPLOY_COMPLETED;
         else
             d->current_wave++;
-        d->wave_started_at = d->checks_since = now;
+        /* checks_since stays: a flag raised before the advance and not yet checked still halts
+         * (docs/update.md section 7); failures are counted per wave anyway. */
+        d->wave_started_at = now;
         return 0;
     }
     return -1;

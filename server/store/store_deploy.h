@@ -16,6 +16,8 @@
 #define STORE_DEPLOY_IMAGES_MAX 16
 #define STORE_DEPLOY_REASON_MAX 256 /* with the NUL */
 #define STORE_ATTEMPT_ID_MAX 64
+/* Attempts a device may record at one deployment (a bound on the rows one device can write). */
+#define STORE_ATTEMPTS_MAX 32
 
 enum store_deploy_state {
     STORE_DEPLOY_RUNNING = 0,
@@ -76,9 +78,11 @@ struct store_deploy_new {
 int store_deploy_waves_ok(const int *waves, int n);
 
 /* Creates a running deployment in wave 1 and bumps the tenant's director generation (*gen, may be
- * NULL). STORE_INVALID: bad fields, or two images of one component; STORE_NOTFOUND: the group or an
- * image is not the tenant's (what names which: "group" or "image", may be NULL); STORE_CONFLICT:
- * the group has a running, paused or halted deployment already. */
+ * NULL). STORE_INVALID: bad fields, two images of one component (*what "component"), or an image
+ * of another product than the group's ("product"); STORE_NOTFOUND: the group or an image is not
+ * the tenant's (what names which: "group" or "image", may be NULL); STORE_CONFLICT: the group has
+ * a running, paused or halted deployment already. Whether the images are published is the
+ * caller's check (deploy_check.h). */
 int store_deploy_create(store *s, int64_t tenant_id, const struct store_deploy_new *d, int64_t now,
                         const struct store_actor *a, int64_t *id, int64_t *gen, const char **what);
 /* The tenant's deployment. STORE_NOTFOUND for another tenant's. */
@@ -143,6 +147,7 @@ struct store_attempt {
     const char *device_id;
     const char *attempt_id; /* 1..64 of [A-Za-z0-9._-] */
     int64_t deployment_id;
+    int64_t group_id;  /* the device's group: the deployment's, else STORE_NOTFOUND */
     const char *image; /* sha256 hex, one of the deployment's */
     int wave;          /* the device's wave in the deployment (1-based) */
     enum store_attempt_state state;
@@ -150,13 +155,23 @@ struct store_attempt {
 };
 /* 1 when attempt_id is 1..64 of [A-Za-z0-9._-]. */
 int store_attempt_id_ok(const char *attempt_id);
-/* Records a report at time now: a new attempt, or one moved forward (*changed 1); the same state
- * again (*changed 0, STORE_OK). STORE_CONFLICT: the attempt is in a later or another terminal state
- * already, or was about another deployment or image; STORE_NOTFOUND: the deployment is not the
- * tenant's or the image not one of its; STORE_INVALID: bad fields. */
-int store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int *changed);
-/* Attempts of the deployment in wave finished (a terminal state) at or after since: *finished, and
- * *bad of them failed or rolled back. */
+/* What store_attempt_report did. */
+enum store_attempt_outcome {
+    STORE_ATTEMPT_SAME = 0,  /* the same state again (STORE_OK), or refused */
+    STORE_ATTEMPT_MOVED = 1, /* a new attempt, or one moved forward (STORE_OK) */
+    STORE_ATTEMPT_CAPPED,    /* a new attempt beyond STORE_ATTEMPTS_MAX (STORE_CONFLICT) */
+};
+/* Records a report at time now (*outcome: enum store_attempt_outcome). STORE_CONFLICT: the attempt
+ * is in a later or another terminal state already, or was about another deployment or image, or
+ * the device has STORE_ATTEMPTS_MAX attempts at the deployment already; STORE_NOTFOUND: the
+ * deployment is not the tenant's, not of the device's group, or the image not one of its;
+ * STORE_INVALID: bad fields. */
+int store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int *outcome);
+/* Deletes (at most max_rows) attempts of deployments aborted or completed before `before`, in one
+ * transaction; *purged (may be NULL) gets the count. */
+int store_attempt_purge(store *s, int64_t before, int max_rows, int *purged);
+/* The devices of the deployment's wave whose latest attempt finished (a terminal state) at or
+ * after since: *finished, and *bad of them whose latest failed or rolled back. */
 int store_attempt_failures(store *s, int64_t deployment_id, int wave, int64_t since,
                            int64_t *finished, int64_t *bad);
 /* Each device's latest attempt at the deployment: device ids and states, malloc'd in one array

@@ -15,9 +15,12 @@
 
 static const char SQL_ATTEMPT_GET[] = "SELECT deployment_id, image, state FROM update_attempts "
                                       "WHERE device_id = ?1 AND attempt_id = ?2";
+/* The image of the deployment of the tenant, offered to the device's group. */
 static const char SQL_ATTEMPT_TARGET[] =
     "SELECT 1 FROM deployment_images d JOIN deployments p ON p.id = d.deployment_id "
-    "WHERE d.deployment_id = ?1 AND p.tenant_id = ?2 AND d.sha256 = ?3";
+    "WHERE d.deployment_id = ?1 AND p.tenant_id = ?2 AND d.sha256 = ?3 AND p.group_id = ?4";
+static const char SQL_ATTEMPT_COUNT[] =
+    "SELECT count(*) FROM update_attempts WHERE device_id = ?1 AND deployment_id = ?2";
 static const char SQL_ATTEMPT_ADD[] =
     "INSERT INTO update_attempts (device_id, attempt_id, tenant_id, deployment_id, image, wave, "
     "state, reason, created_at, updated_at, finished_at) "
@@ -25,9 +28,19 @@ static const char SQL_ATTEMPT_ADD[] =
 static const char SQL_ATTEMPT_SET[] =
     "UPDATE update_attempts SET state = ?3, reason = ?4, updated_at = ?5, finished_at = ?6 "
     "WHERE device_id = ?1 AND attempt_id = ?2";
+/* Devices, not attempts: each device's latest finished attempt in the wave (a device that failed
+ * and then committed counts as committed; one that fails ten times counts once). Ties within a
+ * second go to the later attempt_id. */
 static const char SQL_ATTEMPT_FAILURES[] =
-    "SELECT count(*), coalesce(sum(state IN ('failed', 'rolled_back')), 0) FROM update_attempts "
-    "WHERE deployment_id = ?1 AND wave = ?2 AND finished_at >= ?3";
+    "SELECT count(*), coalesce(sum(state IN ('failed', 'rolled_back')), 0) FROM "
+    "(SELECT state, row_number() OVER (PARTITION BY device_id ORDER BY finished_at DESC, "
+    "updated_at DESC, attempt_id DESC) AS n FROM update_attempts "
+    "WHERE deployment_id = ?1 AND wave = ?2 AND finished_at >= ?3) WHERE n = 1";
+/* Attempts of deployments that ended (aborted, or completed) before ?1. */
+static const char SQL_ATTEMPT_PURGE[] =
+    "DELETE FROM update_attempts WHERE (device_id, attempt_id) IN (SELECT a.device_id, "
+    "a.attempt_id FROM update_attempts a JOIN deployments p ON p.id = a.deployment_id "
+    "WHERE p.state IN ('aborted', 'completed') AND p.updated_at < ?1 LIMIT ?2)";
 static const char SQL_ATTEMPT_LATEST[] =
     "SELECT device_id, state, max(updated_at) FROM update_attempts WHERE deployment_id = ?1 "
     "GROUP BY device_id";
@@ -115,7 +128,7 @@ static int
 attempt_ok(const struct store_attempt *at)
 {
     int needs_reason = at->state == STORE_ATTEMPT_FAILED || at->state == STORE_ATTEMPT_ROLLED_BACK;
-    return at->tenant_id > 0 && store__device_id_ok(at->device_id) &&
+    return at->tenant_id > 0 && at->group_id > 0 && store__device_id_ok(at->device_id) &&
            store_attempt_id_ok(at->attempt_id) && at->deployment_id > 0 && at->image != NULL &&
            proto_digest_hex_ok(at->image, strlen(at->image)) && at->wave >= 1 && at->state >= 0 &&
            at->state < STORE_ATTEMPT_NSTATES &&
@@ -166,27 +179,51 @@ attempt_write(store *s, struct conn *c, const char *sql, const struct store_atte
     return rc == STORE_OK ? store__step_done(s, c, st, "attempt write") : rc;
 }
 
+/* Whether the deployment's image is offered to the device's group: STORE_OK or STORE_NOTFOUND. */
+static int
+attempt_target(store *s, struct conn *c, const struct store_attempt *at)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_ATTEMPT_TARGET);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(
+        s, c,
+        sqlite3_bind_int64(st, 1, at->deployment_id) | sqlite3_bind_int64(st, 2, at->tenant_id) |
+            store__bind_text(st, 3, at->image) | sqlite3_bind_int64(st, 4, at->group_id));
+    return rc == STORE_OK ? store__step_row(s, c, st, "attempt target") : rc;
+}
+
+/* A new attempt of the device at the deployment, unless it has STORE_ATTEMPTS_MAX already
+ * (*outcome STORE_ATTEMPT_CAPPED, STORE_CONFLICT). */
+static int
+attempt_add(store *s, struct conn *c, const struct store_attempt *at, int64_t now, int *outcome)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_ATTEMPT_COUNT);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(s, c,
+                          store__bind_text(st, 1, at->device_id) |
+                              sqlite3_bind_int64(st, 2, at->deployment_id));
+    if (rc == STORE_OK && (rc = store__step_row(s, c, st, "attempt count")) == STORE_OK &&
+        sqlite3_column_int64(st, 0) >= STORE_ATTEMPTS_MAX) {
+        *outcome = STORE_ATTEMPT_CAPPED;
+        return STORE_CONFLICT;
+    }
+    return rc == STORE_OK ? attempt_write(s, c, SQL_ATTEMPT_ADD, at, now) : rc;
+}
+
 int
-store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int *changed)
+store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int *outcome)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st;
     int rc = STORE_INVALID, write = 1;
 
-    *changed = 0;
+    *outcome = STORE_ATTEMPT_SAME;
     if (at == NULL || !attempt_ok(at))
         return rc;
     c = store__take(s);
-    if ((rc = store__begin_light(s, c)) != STORE_OK)
-        goto out;
-    rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_ATTEMPT_TARGET)) == NULL)
-        goto out;
-    rc = store__bound(s, c,
-                      sqlite3_bind_int64(st, 1, at->deployment_id) |
-                          sqlite3_bind_int64(st, 2, at->tenant_id) |
-                          store__bind_text(st, 3, at->image));
-    if (rc != STORE_OK || (rc = store__step_row(s, c, st, "attempt target")) != STORE_OK)
+    if ((rc = store__begin_light(s, c)) != STORE_OK || (rc = attempt_target(s, c, at)) != STORE_OK)
         goto out;
     if ((st = store__prep(s, c, SQL_ATTEMPT_GET)) == NULL) {
         rc = STORE_ERR;
@@ -200,13 +237,20 @@ store_attempt_report(store *s, const struct store_attempt *at, int64_t now, int 
         if ((rc = progress(st, at, &write)) == STORE_OK && write)
             rc = attempt_write(s, c, SQL_ATTEMPT_SET, at, now);
     } else if (rc == STORE_NOTFOUND) {
-        rc = attempt_write(s, c, SQL_ATTEMPT_ADD, at, now);
+        rc = attempt_add(s, c, at, now, outcome);
     }
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
-    *changed = rc == STORE_OK && write;
+    if (rc == STORE_OK && write)
+        *outcome = STORE_ATTEMPT_MOVED;
     return rc;
+}
+
+int
+store_attempt_purge(store *s, int64_t before, int max_rows, int *purged)
+{
+    return store__purge(s, SQL_ATTEMPT_PURGE, before, max_rows, purged, "attempt purge");
 }
 
 int

@@ -1,6 +1,7 @@
 /* store_devices: the device registry (store.h): import, claim, move, block, list, get, and the
  * lookup that authenticates a device. */
 #include "store.h"
+#include "store_deploy_int.h"
 #include "store_devices_int.h"
 #include "store_int.h"
 
@@ -298,6 +299,10 @@ store_device_import(store *s, int64_t tenant_id, const struct store_import_entry
     for (size_t i = 0; i < n; i++)
         if ((rc = devices_import_one(s, c, &x, &e[i])) != STORE_OK)
             goto out;
+    /* Devices claimed into a group get that group's answer (docs/update.md section 4). */
+    if (x.claim && group_id > 0 &&
+        (rc = store__director_bump(s, c, tenant_id, x.now, NULL)) != STORE_OK)
+        goto out;
     rc = store__audit(s, c, tenant_id, a, "device.import", "device", 0, NULL,
                       json_pack("{s:I, s:I, s:b, s:o}", "count", (json_int_t)n, "created",
                                 (json_int_t)x.created, "claimed", x.claim, "group_id",
@@ -454,7 +459,9 @@ store__device_claim_own(store *s, struct conn *c, int64_t tenant_id, const char 
         return rc;
     }
     if ((rc = store__device_claim_row(s, c, device_id, tenant_id, o.shadow, group_id,
-                                      util_now())) != STORE_OK) {
+                                      util_now())) != STORE_OK ||
+        (group_id > 0 &&
+         (rc = store__director_bump(s, c, tenant_id, util_now(), NULL)) != STORE_OK)) {
         json_decref(detail);
         return rc;
     }
@@ -535,8 +542,11 @@ devices_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *devi
         return rc;
     if (o->group_id == ch->group_id)
         return STORE_OK; /* already there */
+    /* Another group, another director answer: a new version of the tenant's answers
+     * (docs/update.md section 4). */
     if ((rc = devices_update(s, c, o->shadow ? SQL_SHADOW_MOVE : SQL_DEVICE_MOVE, device_id,
-                             tenant_id, ch->group_id, -1, util_now(), "device move")) != STORE_OK)
+                             tenant_id, ch->group_id, -1, util_now(), "device move")) != STORE_OK ||
+        (rc = store__director_bump(s, c, tenant_id, util_now(), NULL)) != STORE_OK)
         return rc;
     return store__audit(s, c, tenant_id, a, "device.move", "device", 0, device_id,
                         json_pack("{s:o, s:o}", "group_id",

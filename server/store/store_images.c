@@ -3,6 +3,7 @@
  * complete file that is durable on disk; a file without a row is left only by a crash between the
  * two, and is replaced by the next upload of the same bytes. */
 #include "store.h"
+#include "store_deploy_int.h"
 #include "store_int.h"
 #include "store_refval_int.h"
 
@@ -35,10 +36,12 @@ static const char SQL_IMAGE_ADD[] =
     "INSERT INTO images (tenant_id, sha256, size, product_id, component, kind, version, svn, "
     "hardware, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char SQL_IMAGE_DELETE[] = "DELETE FROM images WHERE tenant_id = ?1 AND sha256 = ?2";
+/* In a group's current deployment (its newest that is not aborted: running, paused, halted or
+ * completed), which the director names (docs/update.md section 4). */
 static const char SQL_IMAGE_DEPLOYED[] =
-    "SELECT 1 FROM deployment_images d JOIN deployments p ON p.id = d.deployment_id "
-    "WHERE d.tenant_id = ?1 AND d.sha256 = ?2 AND p.state IN ('running', 'paused', 'halted') "
-    "LIMIT 1";
+    "SELECT 1 FROM deployment_images d WHERE d.tenant_id = ?1 AND d.sha256 = ?2 AND "
+    "d.deployment_id IN (SELECT max(id) FROM deployments WHERE tenant_id = ?1 AND "
+    "state <> 'aborted' GROUP BY group_id) LIMIT 1";
 static const char SQL_PRODUCT_OWNED[] = "SELECT 1 FROM products WHERE id = ?1 AND tenant_id = ?2";
 
 struct store_image_upload {
@@ -445,6 +448,10 @@ store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha
         rc = store__step_done(s, c, st, "image delete");
     if (rc == STORE_OK)
         rc = store__audit(s, c, tenant_id, a, "image.delete", "image", 0, sha256, json_object());
+    /* An older completed deployment may become current again after an abort: its answers then
+     * leave the image out, which is a change of what devices should install. */
+    if (rc == STORE_OK)
+        rc = store__director_bump(s, c, tenant_id, util_now(), NULL);
 out:
     if (c != NULL) {
         rc = store__end_tx(s, c, rc);

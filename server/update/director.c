@@ -10,6 +10,7 @@
 #include "store_deploy.h"
 #include "util.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -47,9 +48,12 @@ struct director {
     struct hmap tenants;       /* tenant id -> ts[] */
     struct tenant_state *ts;
     size_t tcap;
-    struct hmap devices; /* device id -> ds[] */
+    struct hmap devices; /* device id -> ds[]; entries without a body were evicted */
     struct device_entry *ds;
     size_t dcap;
+    size_t live;      /* entries with a body */
+    size_t cache_max; /* at most this many live entries */
+    atomic_uint_fast64_t built;
 };
 
 director *
@@ -60,6 +64,7 @@ director_new(store *st, struct signer *sg)
         return NULL;
     d->st = st;
     d->sg = sg;
+    d->cache_max = DIRECTOR_CACHE_MAX;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->load_lock, NULL);
     return d;
@@ -80,6 +85,22 @@ clear_devices(director *d)
     for (size_t i = 0; i < hmap_count(&d->devices); i++)
         free(d->ds[i].body);
     hmap_clear(&d->devices);
+    d->live = 0;
+}
+
+void
+director_set_cache_max(director *d, size_t max)
+{
+    assert(max >= 1);
+    pthread_mutex_lock(&d->lock);
+    d->cache_max = max;
+    pthread_mutex_unlock(&d->lock);
+}
+
+uint64_t
+director_built(director *d)
+{
+    return atomic_load(&d->built);
 }
 
 void
@@ -167,7 +188,7 @@ plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
         (p->made_at < now - DIRECTOR_RESIGN_S &&
          store_director_bump(d->st, tenant_id, now, &p->generation) != STORE_OK)) {
         snprintf(err, errlen, "cannot read the director generation");
-        goto fail;
+        goto out;
     }
     if (p->made_at < now - DIRECTOR_RESIGN_S)
         p->made_at = now; /* just bumped */
@@ -176,14 +197,14 @@ plan_load(director *d, int64_t tenant_id, int64_t gen, char *err, size_t errlen)
     /* the deployments after the generation: the plan is never older than its label */
     if (store_deploy_plan(d->st, tenant_id, &p->deps, &p->n) != STORE_OK) {
         snprintf(err, errlen, "cannot load the tenant's deployments");
-        goto fail;
+        goto out;
     }
     if (signer_ed25519_public(d->sg, key, 1, &pub, err, errlen) != 0)
-        goto fail;
+        goto out;
     atomic_init(&p->refs, 1);
     p->expires = p->made_at + DIRECTOR_EXPIRY_S;
     return p;
-fail:
+out:
     free(p->deps);
     free(p);
     return NULL;
@@ -375,20 +396,76 @@ copy_out(const struct device_entry *e, char etag[DIRECTOR_ETAG_MAX], char **body
     return 0;
 }
 
-/* Looks up a fresh cached answer: 1 copied out, 0 none, -1 out of memory. Under the lock. */
+/* Looks up a fresh cached answer: 1 copied out, 0 none, -1 out of memory. *moved is set when the
+ * device's answer of this generation was for another group (or tenant). Under the lock. */
 static int
 cached(director *d, const struct director_device *dev, char etag[DIRECTOR_ETAG_MAX], char **body,
-       size_t *len)
+       size_t *len, int *moved)
 {
     const struct tenant_state *t = tenant_find(d, dev->tenant_id);
     size_t idx = hmap_find(&d->devices, dev->device_id, strlen(dev->device_id));
+    *moved = 0;
     if (t == NULL || idx == HMAP_NONE || idx >= d->dcap)
         return 0;
     const struct device_entry *e = &d->ds[idx];
-    if (e->body == NULL || e->tenant_id != dev->tenant_id || e->group_id != dev->group_id ||
-        e->generation != t->generation)
+    if (e->body == NULL || e->generation != t->generation)
         return 0;
+    if (e->tenant_id != dev->tenant_id || e->group_id != dev->group_id) {
+        *moved = 1;
+        return 0;
+    }
     return copy_out(e, etag, body, len) == 0 ? 1 : -1;
+}
+
+/* Frees one live entry's body, picked at random (so no access pattern makes every check miss, as
+ * a cyclic one does with LRU or clock). Under the lock, with d->live > 0. */
+static void
+evict_one(director *d)
+{
+    size_t n = hmap_count(&d->devices), i = randombytes_uniform((uint32_t)n);
+    assert(d->live > 0 && n <= UINT32_MAX);
+    for (size_t k = 0; k < n; k++, i = (i + 1) % n) {
+        if (i < d->dcap && d->ds[i].body != NULL) {
+            free(d->ds[i].body);
+            d->ds[i].body = NULL;
+            d->live--;
+            return;
+        }
+    }
+}
+
+/* Rebuilds the map with the live entries only, so evicted keys do not pile up. Under the lock.
+ * Out of memory: everything is dropped (answers are built again). */
+static void
+compact(director *d)
+{
+    struct hmap m = {0};
+    size_t cap = d->live > 0 ? d->live : 1, n = 0;
+    struct device_entry *ds = calloc(cap, sizeof(*ds));
+    for (size_t i = 0; ds != NULL && i < hmap_count(&d->devices) && i < d->dcap; i++) {
+        size_t klen, idx;
+        int added;
+        const void *k = hmap_key(&d->devices, i, &klen);
+        if (d->ds[i].body == NULL)
+            continue;
+        if (hmap_insert(&m, k, klen, &idx, &added) != 0) {
+            hmap_clear(&m);
+            free(ds);
+            ds = NULL;
+            break;
+        }
+        assert(idx == n);
+        ds[n++] = d->ds[i];
+        d->ds[i].body = NULL;
+    }
+    clear_devices(d);
+    if (ds == NULL)
+        return;
+    free(d->ds);
+    d->devices = m;
+    d->ds = ds;
+    d->dcap = cap;
+    d->live = n;
 }
 
 /* Keeps e (its body taken) as the device's answer. Under the lock. */
@@ -397,16 +474,34 @@ keep(director *d, const struct director_device *dev, struct device_entry *e)
 {
     size_t idx;
     int added;
-    if (hmap_count(&d->devices) >= DIRECTOR_CACHE_MAX)
-        clear_devices(d);
+    if (hmap_count(&d->devices) >= 2 * d->cache_max)
+        compact(d);
     if (hmap_insert(&d->devices, dev->device_id, strlen(dev->device_id), &idx, &added) != 0 ||
         grow((void **)&d->ds, &d->dcap, idx, sizeof(*d->ds)) != 0)
         return; /* not cached: built again next time */
     if (!added && d->ds[idx].generation > e->generation)
         return; /* a newer answer got there first */
+    if (d->ds[idx].body == NULL) {
+        if (d->live >= d->cache_max)
+            evict_one(d);
+        d->live++;
+    }
     free(d->ds[idx].body);
     d->ds[idx] = *e;
     e->body = NULL;
+}
+
+/* Reads the tenant's generation from the store now (as director_sync does for every tenant). */
+static int
+director_sync_tenant(director *d, int64_t tenant_id, char *err, size_t errlen)
+{
+    int64_t gen, made_at;
+    if (store_director_generation(d->st, tenant_id, &gen, &made_at) != STORE_OK) {
+        snprintf(err, errlen, "cannot read the director generation");
+        return -1;
+    }
+    director_note(d, tenant_id, gen);
+    return 0;
 }
 
 int
@@ -415,15 +510,20 @@ director_answer(director *d, const struct director_device *dev, int64_t now,
 {
     struct device_entry e = {0};
     struct plan *p;
-    int rc;
+    int rc, moved;
 
-    (void)now;
     err[0] = '\0';
     pthread_mutex_lock(&d->lock);
-    rc = cached(d, dev, etag, body, len);
+    rc = cached(d, dev, etag, body, len, &moved);
     pthread_mutex_unlock(&d->lock);
     if (rc != 0)
         return rc > 0 ? 0 : -1;
+    /* A device moved to another group changes its answer: the move bumped the generation in its
+     * transaction (store_devices.c), so take it now rather than at the next director_sync, and
+     * never sign a different answer with the version of the one it replaces. */
+    if (moved && director_sync_tenant(d, dev->tenant_id, err, errlen) != 0)
+        return -1;
+    (void)now;
     if ((p = plan_get(d, dev->tenant_id, err, errlen)) == NULL)
         return -1;
     struct offer o = offered(p, dev);
@@ -431,6 +531,7 @@ director_answer(director *d, const struct director_device *dev, int64_t now,
     plan_unref(p);
     if (rc != 0)
         return -1;
+    atomic_fetch_add(&d->built, 1);
     rc = copy_out(&e, etag, body, len);
     pthread_mutex_lock(&d->lock);
     keep(d, dev, &e);

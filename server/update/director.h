@@ -28,7 +28,8 @@ struct signer;
 #define DIRECTOR_EXPIRY_S 86400 /* an answer's "expires": its generation's time + 1 day */
 #define DIRECTOR_RESIGN_S 43200 /* a generation older than this is replaced by a new one */
 #define DIRECTOR_ETAG_MAX 48    /* a quoted ETag and its NUL */
-/* The per-device cache is emptied when it grows beyond this many devices (and refills). */
+/* The default number of devices whose answer is kept (director_set_cache_max); beyond it, an
+ * answer at random is dropped for each new one. */
 #define DIRECTOR_CACHE_MAX 200000
 
 typedef struct director director;
@@ -36,6 +37,10 @@ typedef struct director director;
 /* st and sg must outlive it. NULL when out of memory. */
 director *director_new(store *st, struct signer *sg);
 void director_free(director *d);
+/* Keeps at most max (>= 1) devices' answers in memory (the config's director_cache_max). */
+void director_set_cache_max(director *d, size_t max);
+/* The answers built (signed) since director_new: the cache misses, for /metrics. */
+uint64_t director_built(director *d);
 
 /* The device whose answer is asked (from its authenticated identity). */
 struct director_device {

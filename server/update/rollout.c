@@ -139,15 +139,28 @@ struct wave_counts {
     int64_t devices, by_state[STORE_ATTEMPT_NSTATES];
 };
 
+static int64_t
+in_progress(const struct wave_counts *w)
+{
+    const int64_t *s = w->by_state;
+    return s[STORE_ATTEMPT_DOWNLOADING] + s[STORE_ATTEMPT_INSTALLED] + s[STORE_ATTEMPT_BOOTED];
+}
+
+static int64_t
+waiting(const struct wave_counts *w)
+{
+    int64_t started = 0;
+    for (int k = 0; k < STORE_ATTEMPT_NSTATES; k++)
+        started += w->by_state[k];
+    return w->devices - started;
+}
+
 static json_t *
 progress_json(const struct store_deployment *d, const struct wave_counts *w)
 {
     json_t *a = json_array();
     for (int i = 0; i < d->nwaves && a != NULL; i++) {
         const int64_t *s = w[i].by_state;
-        int64_t started = 0;
-        for (int k = 0; k < STORE_ATTEMPT_NSTATES; k++)
-            started += s[k];
         json_array_append_new(
             a,
             json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "wave", i + 1, "percent",
@@ -155,25 +168,22 @@ progress_json(const struct store_deployment *d, const struct wave_counts *w)
                       (json_int_t)w[i].devices, "committed", (json_int_t)s[STORE_ATTEMPT_COMMITTED],
                       "rolled_back", (json_int_t)s[STORE_ATTEMPT_ROLLED_BACK], "failed",
                       (json_int_t)s[STORE_ATTEMPT_FAILED], "in_progress",
-                      (json_int_t)(s[STORE_ATTEMPT_DOWNLOADING] + s[STORE_ATTEMPT_INSTALLED] +
-                                   s[STORE_ATTEMPT_BOOTED]),
-                      "waiting", (json_int_t)(w[i].devices - started)));
+                      (json_int_t)in_progress(&w[i]), "waiting", (json_int_t)waiting(&w[i])));
     }
     return a;
 }
 
-int
-rollout_progress(store *st, const struct store_deployment *d, json_t **out)
+/* The devices now in d's group per wave (w[0 .. nwaves)), each counted by its latest attempt. */
+static int
+count_waves(store *st, const struct store_deployment *d, struct wave_counts *w)
 {
-    struct wave_counts w[STORE_DEPLOY_WAVES_MAX];
     char(*ids)[65] = NULL;
     struct store_device_attempt *at = NULL;
     struct hmap m = {0};
     size_t nids = 0, nat = 0;
     int rc = -1;
 
-    *out = NULL;
-    memset(w, 0, sizeof(w));
+    memset(w, 0, sizeof(*w) * STORE_DEPLOY_WAVES_MAX);
     if (store_deploy_group_devices(st, d->tenant_id, d->group_id, &ids, &nids) != STORE_OK ||
         store_attempt_latest(st, d->id, &at, &nat) != STORE_OK)
         goto out;
@@ -190,10 +200,55 @@ rollout_progress(store *st, const struct store_deployment *d, json_t **out)
         if (idx != HMAP_NONE)
             c->by_state[at[idx].state]++;
     }
-    rc = (*out = progress_json(d, w)) != NULL ? 0 : -1;
+    rc = 0;
 out:
     hmap_clear(&m);
     free(ids);
     free(at);
+    return rc;
+}
+
+int
+rollout_progress(store *st, const struct store_deployment *d, json_t **out)
+{
+    struct wave_counts w[STORE_DEPLOY_WAVES_MAX];
+    *out = NULL;
+    if (count_waves(st, d, w) != 0)
+        return -1;
+    return (*out = progress_json(d, w)) != NULL ? 0 : -1;
+}
+
+const char *
+rollout_wave_state_name(enum rollout_wave_state s)
+{
+    static const char *const names[ROLLOUT_WAVE_NSTATES] = {
+        "devices", "waiting", "in_progress", "committed", "rolled_back", "failed"};
+    assert(s >= 0 && s < ROLLOUT_WAVE_NSTATES);
+    return names[s];
+}
+
+int
+rollout_wave_totals(store *st, int64_t totals[ROLLOUT_WAVE_NSTATES])
+{
+    struct store_deployment *ds = NULL;
+    struct wave_counts w[STORE_DEPLOY_WAVES_MAX];
+    size_t n = 0;
+    int rc = 0;
+
+    memset(totals, 0, sizeof(int64_t) * ROLLOUT_WAVE_NSTATES);
+    if (store_deploy_running(st, &ds, &n) != STORE_OK)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = count_waves(st, &ds[i], w)) != 0)
+            break;
+        const struct wave_counts *c = &w[ds[i].current_wave - 1];
+        totals[ROLLOUT_WAVE_DEVICES] += c->devices;
+        totals[ROLLOUT_WAVE_WAITING] += waiting(c);
+        totals[ROLLOUT_WAVE_IN_PROGRESS] += in_progress(c);
+        totals[ROLLOUT_WAVE_COMMITTED] += c->by_state[STORE_ATTEMPT_COMMITTED];
+        totals[ROLLOUT_WAVE_ROLLED_BACK] += c->by_state[STORE_ATTEMPT_ROLLED_BACK];
+        totals[ROLLOUT_WAVE_FAILED] += c->by_state[STORE_ATTEMPT_FAILED];
+    }
+    free(ds);
     return rc;
 }

@@ -38,4 +38,20 @@ int rollout_check(store *st, int64_t now, struct rollout_run *run);
  * latest attempt. *out is the caller's. */
 int rollout_progress(store *st, const struct store_deployment *d, json_t **out);
 
+/* The series of /metrics' per-wave progress (aegis_rollout_wave_devices{state}). */
+enum rollout_wave_state {
+    ROLLOUT_WAVE_DEVICES = 0, /* in the current wave */
+    ROLLOUT_WAVE_WAITING,     /* of them: no attempt yet */
+    ROLLOUT_WAVE_IN_PROGRESS, /* latest attempt downloading, installed or booted */
+    ROLLOUT_WAVE_COMMITTED,
+    ROLLOUT_WAVE_ROLLED_BACK,
+    ROLLOUT_WAVE_FAILED,
+    ROLLOUT_WAVE_NSTATES
+};
+/* "devices", "waiting", "in_progress", "committed", "rolled_back", "failed". */
+const char *rollout_wave_state_name(enum rollout_wave_state s);
+/* The devices of every running deployment's current wave, summed per state (as
+ * rollout_progress counts them). Returns 0, or -1 when the store failed. */
+int rollout_wave_totals(store *st, int64_t totals[ROLLOUT_WAVE_NSTATES]);
+
 #endif

@@ -33,20 +33,29 @@ def canonical(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-class DeploymentsTest(TelemetryBase):
+class DeployBase(TelemetryBase):
+    """Helpers: products, groups, images published in each tenant's signed targets (docs/update.md section 2.3:
+    a deployment offers only published images), deployments, device requests."""
     tenants = ("acme", "globex")
-    config = {"telemetry_rate": 100000, "telemetry_burst": 100000, "flag_new_bucket_devices": 2,
-              "flag_min_device_hours": 1, "flag_rate_factor_pct": 200}
 
     @classmethod
     def prepare(cls):
         super().prepare()
         cls.ngroup = 0
         cls.products = {}
+        cls.keydirs = {}
         for t in cls.tenants:
             st, _, p = cls.client.api("POST", "/v1/products", {"name": "gw"}, token=cls.d.tokens[t])
             assert st == 201, p
             cls.products[t] = p["id"]
+            cls.keydirs[t] = os.path.join(cls.d.tmp, "ota-keys-" + t)
+            p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydirs[t], token=cls.d.tokens[t])
+            assert p.returncode == 0, p.stdout + p.stderr
+
+    def publish(self, tenant="acme"):
+        """aegisctl ota sign: the tenant's images become its newest signed targets."""
+        p = self.d.ctl("ota", "sign", "--dir", self.keydirs[tenant], "--yes", token=self.token_of(tenant))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     # --- helpers ---
 
@@ -55,12 +64,14 @@ class DeploymentsTest(TelemetryBase):
         return self.create("/v1/device-groups", {"name": "g%d" % self.ngroup, "product_id": self.products[tenant]},
                            token=self.token_of(tenant))["id"]
 
-    def image(self, component="aegis-os", version="2.0.0", tenant="acme", kind="os"):
+    def image(self, component="aegis-os", version="2.0.0", tenant="acme", kind="os", publish=True, product=None):
         data = os.urandom(1000)
-        q = urllib.parse.urlencode({"product_id": self.products[tenant], "component": component, "kind": kind,
-                                    "version": version, "svn": 3, "hardware": "gw-a"})
+        q = urllib.parse.urlencode({"product_id": product or self.products[tenant], "component": component,
+                                    "kind": kind, "version": version, "svn": 3, "hardware": "gw-a"})
         img = self.assertOk(self.api("POST", "/v1/images?" + q, data, token=self.token_of(tenant),
                                      content_type="application/octet-stream"), 201)
+        if publish:
+            self.publish(tenant)
         return img
 
     def deploy(self, group, images, tenant="acme", waves=(100,), soak=3600, threshold=20, min_attempts=1,
@@ -134,6 +145,16 @@ class DeploymentsTest(TelemetryBase):
         items = self.list_all("/v1/audit", token=self.token_of(tenant))
         return [(a["action"], (a.get("detail") or {}).get("reason")) for a in reversed(items)
                 if a.get("object_type") == "deployment" and str(a.get("object_id")) == str(dep["id"])]
+
+    def metric(self, name):
+        text = self.client.request("GET", "/metrics", token=None)[2].decode()
+        return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+                if line.startswith(name)}
+
+
+class DeploymentsTest(DeployBase):
+    config = {"telemetry_rate": 100000, "telemetry_burst": 100000, "flag_new_bucket_devices": 2,
+              "flag_min_device_hours": 1, "flag_rate_factor_pct": 200, "update_status_burst": 50}
 
     # --- tests ---
 
@@ -381,3 +402,123 @@ class DeploymentsTest(TelemetryBase):
         p = self.d.ctl("deployments", "show", str(dep["id"]), json_out=True)
         self.assertEqual(json.loads(p.stdout)["progress"][0]["wave"], 1)
         self.assertEqual(self.d.ctl("deployments", "create", str(g), "x", "--waves", "10,50").returncode, 2)
+
+    # --- review fixes (docs/update.md sections 4, 6, 7) ---
+
+    def test_create_refuses_unpublished_and_other_product(self):
+        g = self.group()
+        img = self.image(version="3.1.0", publish=False)
+        st, _, body = self.deploy(g, [img])
+        self.assertEqual((st, body["error"]), (409, "not_published"), body)
+        self.assertIn("aegisctl ota sign", body["message"])
+        self.publish()
+        other = self.create("/v1/products", {"name": "other"})["id"]
+        foreign = self.image(version="3.1.1", product=other)
+        self.assertError(self.deploy(g, [foreign]), 400, "validation_failed")
+        self.assertError(self.deploy(g, ["A" * 64]), 400, "validation_failed")
+        self.created(g, [img])
+
+    def test_image_of_a_completed_deployment_is_in_use(self):
+        g, img = self.group(), self.image(version="3.2.0")
+        dep = self.created(g, [img])
+        self.assertEqual(self.assertOk(self.act(dep, "advance"))["state"], "completed")
+        self.assertError(self.api("DELETE", "/v1/images/" + img["sha256"]), 409, "conflict")
+        dc = self.make_device(group=g)
+        signed, _ = self.answer(dc)
+        self.assertEqual(list(signed["targets"]), ["aegis-os/" + img["sha256"]])
+
+    def test_status_reports_only_for_the_devices_group_and_wave(self):
+        g, img = self.group(), self.image(version="3.3.0")
+        dep = self.created(g, [img], waves=(1, 100))
+        devs = [self.make_device(group=g) for _ in range(4)]
+        late = next(dc for dc in devs if wave_of(dc.dev.id, dep["id"], [1, 100]) == 2)
+        st, body = self.status(late, dep, img, "failed", reason="not my wave")
+        self.assertEqual((st, body["error"]), (409, "conflict"), body)
+        outsider = self.make_device(group=self.group())
+        st, body = self.status(outsider, dep, img, "failed", reason="not my group")
+        self.assertEqual((st, body["error"]), (404, "not_found"), body)
+        self.assertEqual(self.show(dep)["state"], "running")
+        upper = {"attempt_id": "u1", "deployment_id": dep["id"], "image": img["sha256"].upper(), "state": "downloading"}
+        st, _, raw = self.device_request(late, "POST", "/v1/device/update/status", upper)
+        self.assertEqual((st, json.loads(raw)["error"]), (400, "validation_failed"))
+        self.assertOk(self.act(dep, "advance"))
+        self.assertEqual(self.status(late, dep, img, "downloading")[0], 200)
+
+    def test_halt_counts_devices_not_attempts(self):
+        g, img = self.group(), self.image(version="3.4.0")
+        a, b = self.make_device(group=g), self.make_device(group=g)
+        dep = self.created(g, [img], threshold=60, min_attempts=2)
+        for i in range(3):
+            self.assertEqual(self.status(a, dep, img, "failed", attempt="f%d" % i, reason="flash")[0], 200)
+        self.assertEqual(self.status(b, dep, img, "committed", attempt="ok")[0], 200)
+        time.sleep(2.5)
+        self.assertEqual(self.show(dep)["state"], "running", "1 of 2 devices failed: 50% < 60%")
+
+    def test_attempt_cap_and_rate_limit(self):
+        g, img = self.group(), self.image(version="3.5.0")
+        dep = self.created(g, [img])
+        capped, flood = self.make_device(group=g), self.make_device(group=g)
+        for i in range(32):
+            self.assertEqual(self.status(capped, dep, img, "downloading", attempt="c%d" % i)[0], 200)
+        st, body = self.status(capped, dep, img, "downloading", attempt="c32")
+        self.assertEqual((st, body["error"]), (409, "conflict"), body)
+        self.assertIn("32 attempts", body["message"])
+        body = {"attempt_id": "r", "deployment_id": dep["id"], "image": img["sha256"], "state": "downloading"}
+        seen = None
+        for _ in range(80):
+            st, hdrs, raw = self.device_request(flood, "POST", "/v1/device/update/status", body)
+            if st == 429:
+                seen = (hdrs, json.loads(raw))
+                break
+        self.assertIsNotNone(seen, "no 429 after 80 reports with a burst of 50")
+        self.assertGreaterEqual(int(seen[0]["Retry-After"]), 1)
+        self.assertEqual(seen[1]["error"], "rate_limited")
+
+    def test_moving_a_device_bumps_the_version(self):
+        g1, g2, img = self.group(), self.group(), self.image(version="3.6.0")
+        self.created(g1, [img])
+        dc = self.make_device(group=g2)
+        before, etag = self.answer(dc)
+        self.assertEqual(before["targets"], {})
+        self.assertOk(self.api("PATCH", "/v1/devices/" + dc.dev.id, {"group_id": g1}))
+        after, etag2 = self.answer(dc)
+        self.assertEqual(list(after["targets"]), ["aegis-os/" + img["sha256"]])
+        self.assertGreater(after["version"], before["version"], "another answer, a higher version")
+        self.assertNotEqual(etag, etag2)
+
+    def test_wave_progress_in_metrics(self):
+        g, img = self.group(), self.image(version="3.7.0")
+        dc = self.make_device(group=g)
+        dep = self.created(g, [img])
+        self.assertEqual(self.status(dc, dep, img, "installed")[0], 200)
+        deadline = time.monotonic() + 15
+        while True:
+            m = self.metric("aegis_rollout_wave_devices")
+            if m.get('aegis_rollout_wave_devices{state="in_progress"}', 0) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertGreaterEqual(m.get('aegis_rollout_wave_devices{state="in_progress"}', 0), 1, m)
+        self.assertGreaterEqual(m['aegis_rollout_wave_devices{state="devices"}'], 1)
+        self.assertEqual(set(m), {'aegis_rollout_wave_devices{state="%s"}' % s for s in
+                                  ("devices", "waiting", "in_progress", "committed", "rolled_back", "failed")})
+
+
+class DirectorCacheTest(DeployBase):
+    """The director keeps at most director_cache_max answers and drops one at random for each new one, instead of
+    emptying its cache (docs/update.md section 4): five devices polling in turn through a cache of four mostly hit."""
+    tenants = ("acme",)
+    config = {"director_cache_max": 4}
+
+    def test_eviction_is_per_entry(self):
+        g = self.group()
+        devs = [self.make_device(group=g) for _ in range(5)]
+        for dc in devs:
+            self.answer(dc)
+        time.sleep(1.5)  # the counter is copied into /metrics every second
+        built = self.metric("aegis_director_answers_built_total")["aegis_director_answers_built_total"]
+        for _ in range(2):
+            for dc in devs:
+                self.answer(dc)
+        time.sleep(1.5)
+        again = self.metric("aegis_director_answers_built_total")["aegis_director_answers_built_total"] - built
+        self.assertLessEqual(again, 8, "emptying the cache at its limit rebuilds all 10")
