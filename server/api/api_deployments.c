@@ -49,7 +49,10 @@ arrays(api_req *r, struct store_deploy_new *nd)
         api_invalid(r, "'images' must be an array of 1-16 image sha256s");
         return -1;
     }
-    json_array_foreach(images, i, v) nd->images[i] = json_string_value(v);
+    json_array_foreach(images, i, v)
+    {
+        nd->images[i] = json_string_value(v);
+    }
     nd->nimages = json_array_size(images);
     if (!json_is_array(waves) || json_array_size(waves) < 1 ||
         json_array_size(waves) > STORE_DEPLOY_WAVES_MAX)

@@ -91,7 +91,10 @@ waves_parse(const char *text, struct store_deployment *d)
     int rc = -1;
     if (!json_is_array(a) || json_array_size(a) > STORE_DEPLOY_WAVES_MAX)
         goto out;
-    json_array_foreach(a, i, v) d->waves[i] = (int)json_integer_value(v);
+    json_array_foreach(a, i, v)
+    {
+        d->waves[i] = (int)json_integer_value(v);
+    }
     d->nwaves = (int)json_array_size(a);
     rc = store_deploy_waves_ok(d->waves, d->nwaves) ? 0 : -1;
 out:
