@@ -94,7 +94,7 @@ class OtaTest(harness.DaemonTestCase):
         os.makedirs(cls.tmp)
         cls.image = cls.upload_image(b"os image 1" * 1000, "2.0.0", 5)
         p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir, "--root-keys", "3", "--root-threshold", "2",
-                      "--targets-keys", "2", "--targets-threshold", "2")
+                      "--targets-keys", "2", "--targets-threshold", "2", "--yes")
         assert p.returncode == 0, p.stdout + p.stderr
         cls.init_out = p.stdout
         # a device of acme, with a certificate from the tenant's issuing CA
@@ -227,8 +227,9 @@ class OtaTest(harness.DaemonTestCase):
         img = self.upload_image(b"app image" * 333, "1.4.0", 2, component="aegis-app")
         p = self.d.ctl("ota", "sign", "--dir", self.keydir, "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("+ aegis-app  os 1.4.0 svn 2", p.stdout)
-        self.assertIn("1 added, 0 removed", p.stdout)
+        self.assertIn("+ aegis-app  os 1.4.0 svn 2  gw-rev-b  sha256 %s  length %d" % (img["sha256"], img["size"]),
+                      p.stdout)
+        self.assertIn("1 added, 0 removed, 0 changed", p.stdout)
         after = self.status()["image"]
         for role in ("targets", "snapshot", "timestamp"):
             self.assertEqual(after[role]["version"], before[role]["version"] + 1, role)
@@ -441,7 +442,7 @@ class OtaTest(harness.DaemonTestCase):
         before = self.status()
         old_ids = set(self.root()["signed"]["roles"]["root"]["keyids"])
         p = self.d.ctl("ota", "root", "rotate", "--dir", self.keydir, "--new-root-keys", "2", "--root-threshold",
-                       "1", "--targets-keys", "3", "--targets-threshold", "3")
+                       "1", "--targets-keys", "3", "--targets-threshold", "3", "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         after = self.status()
         self.assertEqual(after["image"]["root"]["version"], before["image"]["root"]["version"] + 1)
@@ -483,7 +484,7 @@ class OtaResignTest(harness.DaemonTestCase):
     @unittest.skipUnless(os.path.exists(FAKETIME_LIB), "libfaketime missing (deploy/install-deps.sh installs it)")
     def test_resign_in_the_future(self):
         keydir = os.path.join(self.d.tmp, "keys")
-        p = self.d.ctl("ota", "keys", "init", "--dir", keydir)
+        p = self.d.ctl("ota", "keys", "init", "--dir", keydir, "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         before = self.assertOk(self.api("GET", "/v1/ota/status"))["image"]
         self.restart_in_future("+4d")
