@@ -488,32 +488,40 @@ ctl_ota_status(struct ctl *c, int argc, char **argv)
 const struct ctl_cmd cmd_ota_cmds[] = {
     {"ota", "keys", ctl_ota_keys_init, 1,
      "init --dir DIR [--root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D]",
+     "[--targets-threshold K] [--expires-days D] [--yes]",
      "make the offline TUF keys and publish the first roots",
      "On the manufacturer's machine: makes N root and N targets ed25519 keys (default 1 each,\n"
      "threshold K, default 1) as 0600 files in DIR (created 0700), fetches the tenant's online\n"
      "keys, signs image root 1 and director root 1 (expiring in D days, default 365) with the\n"
-     "root keys and publishes them, then signs and publishes the first targets version (every\n"
-     "image uploaded so far). Private keys never leave DIR: keep it offline and backed up.\n"
-     "Refused when DIR already holds root keys.\n",
+     "root keys, publishes them and keeps them as the trusted roots in DIR/trusted, then signs\n"
+     "and publishes the first targets version as ota sign does (without a terminal --yes is\n"
+     "required). Private keys never leave DIR: keep it offline and backed up. Refused when DIR\n"
+     "already holds root keys.\n",
      NULL},
-    {"ota", "sign", ctl_ota_sign_cmd, 1, "--dir DIR [--yes]",
+    {"ota", "sign", ctl_ota_sign_cmd, 1,
+     "--dir DIR [--yes] [--expect SHA256[,SHA256...]] [--expires-days D]",
      "sign and publish a new targets version",
-     "Fetches the service's proposal (every image of the tenant as a target), prints what it\n"
-     "adds and removes (component, kind, version, svn, path), asks (unless --yes; without a\n"
-     "terminal --yes is required), signs it with a threshold of the targets keys in DIR and\n"
-     "publishes it; the service adds a new snapshot and timestamp.\n",
+     "Brings the trusted roots in DIR up to the server's through the verified root chain, "
+     "verifies\n"
+     "the current targets with the trusted targets keys, fetches the proposal (every image of the\n"
+     "tenant, expiring in D days, default 365), checks it and prints what it adds, removes and\n"
+     "changes, computed here (component, kind, version, svn, hardware, SHA-256, length).\n"
+     "--expect refuses unless exactly those SHA-256s are added and nothing is changed. Asks\n"
+     "(type yes; --yes instead; without a terminal --yes is required), signs with a threshold of\n"
+     "the trusted targets keys in DIR and publishes it.\n",
      NULL},
     {"ota", "root", ctl_ota_root_rotate, 1,
      "rotate --dir DIR [--new-root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D]",
+     "[--targets-threshold K] [--expires-days D] [--yes]",
      "publish the next root of both repositories",
-     "Publishes N+1.root.json of the image and of the director repository, signed by a\n"
-     "threshold of the current root keys in DIR and by every new root key. --new-root-keys N\n"
-     "makes N new root keys (which replace the current ones), --targets-keys N new targets keys;\n"
-     "thresholds default to the current ones; the roots expire in D days (default 365). The\n"
-     "retired key files are deleted only once both roots are published; with new targets keys or\n"
-     "threshold a new targets version is then signed and published.\n",
+     "Publishes N+1.root.json of the image and of the director repository (N the trusted root,\n"
+     "which must be the server's newest), signed by a threshold of the trusted root keys in DIR\n"
+     "and by every new root key. --new-root-keys N makes N new root keys (which replace the\n"
+     "current ones), --targets-keys N new targets keys; kept keys and default thresholds come "
+     "from\n"
+     "the trusted root; the roots expire in D days (default 365). The retired key files are\n"
+     "deleted only once both roots are published; with new targets keys or threshold a new\n"
+     "targets version is then signed as ota sign does (without a terminal --yes is required).\n",
      NULL},
     {"ota", "status", ctl_ota_status, 1, "", "show the TUF repositories' versions",
      "Prints the version and expiry of every role of the image and director repositories.\n", NULL},
