@@ -118,7 +118,7 @@ verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, j
                  int64_t *version)
 {
     json_t *st = NULL, *env = NULL;
-    char path[64], err[512];
+    char path[64], err[512], err2[512];
     *cur = NULL;
     int rc = ctl_request_object(c, "GET", "/v1/ota/status", NULL, &st);
     *version = json_integer_value(
@@ -131,7 +131,7 @@ verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, j
         return rc;
     const struct ota_want w = {OTA_ROLE_TARGETS, -1, *version, 0};
     if (ota_verify_meta(trusted, env, &w, NULL, err, sizeof(err)) == 0 ||
-        (prev != NULL && ota_verify_meta(prev, env, &w, NULL, NULL, 0) == 0))
+        (prev != NULL && ota_verify_meta(prev, env, &w, NULL, err2, sizeof(err2)) == 0))
         *cur = json_incref(json_object_get(json_object_get(env, "signed"), "targets"));
     else
         fprintf(stderr,
