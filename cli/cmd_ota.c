@@ -1,11 +1,15 @@
 /* aegisctl ota: the manufacturer's side of the TUF repositories (docs/update.md 2): offline root
  * and targets keys made and kept in a local directory, roots and targets signed here and
- * uploaded, never a private key sent (ctl_ota.h). */
+ * uploaded, never a private key sent (ctl_ota.h). The server is not trusted: roots come from the
+ * directory's trusted roots (ctl_ota_trust.h), and what a targets proposal changes is computed
+ * here against targets verified with the trusted keys (ctl_ota_targets.h). */
 #include "cmd_ota.h"
 
 #include "ctl_args.h"
 #include "ctl_client.h"
 #include "ctl_ota.h"
+#include "ctl_ota_targets.h"
+#include "ctl_ota_trust.h"
 #include "ota_meta.h"
 #include "util.h"
 
@@ -19,6 +23,15 @@
 struct key_opts {
     const char *dir, *root_keys, *root_thr, *targets_keys, *targets_thr, *days;
     int64_t nroot, kroot, ntargets, ktargets, ndays;
+    int yes;
+};
+
+/* How a targets version is signed: confirmation given (--yes), the SHA-256s it must add
+ * (--expect, may be NULL), its lifetime in days. */
+struct sign_opts {
+    int yes;
+    const char *expect;
+    int64_t days;
 };
 
 /* The tenant's online keys (GET /v1/ota/keys) as three one-key sets: snapshot, timestamp,
@@ -43,29 +56,6 @@ fetch_online(struct ctl *c, struct ctl_ota_keys online[3])
     return rc;
 }
 
-/* The current root envelope of repo ("image" or "director"); a usage of keys init is suggested
- * when there is none. */
-static int
-current_root(struct ctl *c, const char *repo, json_t **env)
-{
-    json_t *st = NULL;
-    char path[96];
-    *env = NULL;
-    int rc = ctl_request_object(c, "GET", "/v1/ota/status", NULL, &st);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    json_int_t v = json_integer_value(
-        json_object_get(json_object_get(json_object_get(st, repo), "root"), "version"));
-    json_decref(st);
-    if (v < 1) {
-        ctl_err("the %s repository has no root yet (aegisctl ota keys init)", repo);
-        return CTL_EXIT_API;
-    }
-    snprintf(path, sizeof(path), "/v1/ota/%s/%lld.root.json",
-             strcmp(repo, "image") == 0 ? "repo" : "director", (long long)v);
-    return ctl_request_object(c, "GET", path, NULL, env);
-}
-
 static int
 put_root(struct ctl *c, const char *repo, const json_t *env)
 {
@@ -80,24 +70,8 @@ put_root(struct ctl *c, const char *repo, const json_t *env)
     return rc;
 }
 
-static void
-print_changes(const json_t *list, char mark)
-{
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        const json_t *e = json_array_get(list, i);
-        char line[512];
-        snprintf(line, sizeof(line), "%c %s  %s %s svn %lld  %s", mark,
-                 json_string_value(json_object_get(e, "component")) ?: "?",
-                 json_string_value(json_object_get(e, "kind")) ?: "?",
-                 json_string_value(json_object_get(e, "version")) ?: "?",
-                 (long long)json_integer_value(json_object_get(e, "svn")),
-                 json_string_value(json_object_get(e, "path")) ?: "?");
-        ctl_sanitize(line);
-        printf("%s\n", line);
-    }
-}
-
-/* Asks before signing unless yes: only on a terminal. 0 to go on, else the exit code. */
+/* Asks before signing unless yes: only on a terminal, and only "yes" goes on. 0 to go on, else
+ * the exit code. */
 static int
 confirm(struct ctl *c, int yes, int64_t version)
 {
@@ -106,27 +80,22 @@ confirm(struct ctl *c, int yes, int64_t version)
         return CTL_EXIT_OK;
     if (!isatty(STDIN_FILENO))
         return ctl_usage_error(c, "not a terminal: confirm with --yes");
-    fprintf(stderr, "sign and publish targets version %lld? [y/N] ", (long long)version);
-    if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y')) {
+    fprintf(stderr, "sign and publish targets version %lld? type yes: ", (long long)version);
+    if (fgets(answer, sizeof(answer), stdin) == NULL || strcmp(answer, "yes\n") != 0) {
         ctl_err("not signed");
         return CTL_EXIT_API;
     }
     return CTL_EXIT_OK;
 }
 
-/* Signs env with a threshold of the targets keys of the current image root found in dir. */
+/* Signs env with a threshold of the targets keys of the trusted image root s found in dir. */
 static int
-sign_as_targets(struct ctl *c, const char *dir, json_t *env)
+sign_as_targets(const char *dir, const json_t *s, json_t *env)
 {
     struct ctl_ota_keys ks;
-    json_t *root = NULL;
-    int rc = current_root(c, "image", &root);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    const json_t *role =
-        json_object_get(json_object_get(json_object_get(root, "signed"), "roles"), "targets");
+    const json_t *role = json_object_get(json_object_get(s, "roles"), "targets");
     json_int_t thr = json_integer_value(json_object_get(role, "threshold"));
-    rc = CTL_EXIT_LOCAL;
+    int rc = CTL_EXIT_LOCAL;
     if (ctl_ota_keys_load(dir, "targets", json_object_get(role, "keyids"), &ks) != 0)
         goto out;
     if (thr < 1 || ks.n < (size_t)thr) {
@@ -137,30 +106,71 @@ sign_as_targets(struct ctl *c, const char *dir, json_t *env)
         rc = CTL_EXIT_OK;
 out:
     ctl_ota_keys_wipe(&ks);
-    json_decref(root);
     return rc;
 }
 
-/* Fetches the proposal, shows what changes, signs it with the targets keys in dir, uploads it. */
+/* The server's current targets map, verified with the trusted root's targets keys or prev's (the
+ * root before a rotation that changed them; may be NULL): *cur a new reference, NULL when there
+ * is none, or when it does not verify (a warning says so: every proposed target then counts as
+ * added, so nothing goes unshown). *version the server's current targets version. */
 static int
-sign_targets(struct ctl *c, const char *dir, int yes)
+verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, json_t **cur,
+                 int64_t *version)
 {
-    json_t *p = NULL, *out = NULL;
-    int rc = ctl_request_object(c, "GET", "/v1/ota/targets/proposal", NULL, &p);
-    if (rc != CTL_EXIT_OK)
+    json_t *st = NULL, *env = NULL;
+    char path[64], err[512], err2[512];
+    *cur = NULL;
+    int rc = ctl_request_object(c, "GET", "/v1/ota/status", NULL, &st);
+    *version = json_integer_value(
+        json_object_get(json_object_get(json_object_get(st, "image"), "targets"), "version"));
+    json_decref(st);
+    if (rc != CTL_EXIT_OK || *version < 1)
         return rc;
-    json_t *env = json_object_get(p, "proposal");
-    int64_t version =
-        json_integer_value(json_object_get(json_object_get(env, "signed"), "version"));
-    const json_t *added = json_object_get(p, "added"), *removed = json_object_get(p, "removed");
-    if (!c->json) {
-        printf("targets version %lld: %zu added, %zu removed\n", (long long)version,
-               json_array_size(added), json_array_size(removed));
-        print_changes(added, '+');
-        print_changes(removed, '-');
-    }
-    if ((rc = confirm(c, yes, version)) != CTL_EXIT_OK ||
-        (rc = sign_as_targets(c, dir, env)) != CTL_EXIT_OK ||
+    snprintf(path, sizeof(path), "/v1/ota/repo/%lld.targets.json", (long long)*version);
+    if ((rc = ctl_request_object(c, "GET", path, NULL, &env)) != CTL_EXIT_OK)
+        return rc;
+    const struct ota_want w = {OTA_ROLE_TARGETS, -1, *version, 0};
+    if (ota_verify_meta(trusted, env, &w, NULL, err, sizeof(err)) == 0 ||
+        (prev != NULL && ota_verify_meta(prev, env, &w, NULL, err2, sizeof(err2)) == 0))
+        *cur = json_incref(json_object_get(json_object_get(env, "signed"), "targets"));
+    else
+        fprintf(stderr,
+                "warning: the current targets version %lld is not signed by the trusted targets "
+                "keys (%s): every proposed target counts as added\n",
+                (long long)*version, err);
+    json_decref(env);
+    return CTL_EXIT_OK;
+}
+
+/* Fetches the proposal, checks it and what it changes against the verified current targets,
+ * shows that, asks, signs it with the trusted root's targets keys in dir and uploads it. prev as
+ * verified_targets. */
+static int
+sign_targets(struct ctl *c, const char *dir, const struct ctl_ota_trusted *t, const ota_root *prev,
+             const struct sign_opts *so)
+{
+    json_t *cur = NULL, *p = NULL, *env = NULL, *out = NULL;
+    struct ctl_ota_diff d = {NULL, NULL, NULL};
+    int64_t version = 0;
+    char path[80];
+    int rc = verified_targets(c, t->root, prev, &cur, &version);
+    snprintf(path, sizeof(path), "/v1/ota/targets/proposal?expires_days=%lld", (long long)so->days);
+    if (rc != CTL_EXIT_OK || (rc = ctl_request_object(c, "GET", path, NULL, &p)) != CTL_EXIT_OK)
+        goto out;
+    const json_t *s = json_object_get(json_object_get(p, "proposal"), "signed");
+    const json_t *next = json_object_get(s, "targets");
+    rc = CTL_EXIT_API;
+    if (ctl_ota_check_proposal(s, version + 1, util_now(), so->days) != 0 ||
+        ctl_ota_diff_make(cur, next, &d) != 0)
+        goto out;
+    if (!c->json)
+        ctl_ota_diff_print(&d, cur, next, version + 1);
+    if ((so->expect != NULL && ctl_ota_diff_expect(&d, next, so->expect) != 0) ||
+        (rc = confirm(c, so->yes, version + 1)) != CTL_EXIT_OK)
+        goto out;
+    /* only the checked "signed" is signed and sent, never the server's envelope as it came */
+    rc = (env = ota_meta_envelope(json_deep_copy(s))) != NULL ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
+    if (rc != CTL_EXIT_OK || (rc = sign_as_targets(dir, ctl_ota_trusted_signed(t), env)) != 0 ||
         (rc = ctl_request_object(c, "PUT", "/v1/ota/targets", env, &out)) != CTL_EXIT_OK)
         goto out;
     if (c->json)
@@ -171,7 +181,10 @@ sign_targets(struct ctl *c, const char *dir, int yes)
                (long long)json_integer_value(json_object_get(out, "snapshot")),
                (long long)json_integer_value(json_object_get(out, "timestamp")));
 out:
+    ctl_ota_diff_free(&d);
+    json_decref(cur);
     json_decref(p);
+    json_decref(env);
     json_decref(out);
     return rc;
 }
@@ -188,6 +201,7 @@ key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_op
                                    {"--targets-keys", CTL_OPT_STR, &o->targets_keys, NULL},
                                    {"--targets-threshold", CTL_OPT_STR, &o->targets_thr, NULL},
                                    {"--expires-days", CTL_OPT_STR, &o->days, NULL},
+                                   {"--yes", CTL_OPT_FLAG, NULL, &o->yes},
                                    {NULL, 0, NULL, NULL}};
     memset(o, 0, sizeof(*o));
     o->ndays = DEFAULT_EXPIRES_DAYS;
@@ -212,9 +226,10 @@ key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_op
     return CTL_EXIT_OK;
 }
 
-/* Builds root version of repo from the spec, signs it with each of the key sets, uploads it. */
+/* Builds root version of repo from the spec, signs it with each of the key sets, uploads it and
+ * keeps it as the trusted root of repo in dir. */
 static int
-publish_root(struct ctl *c, const char *repo, int64_t version, int64_t days,
+publish_root(struct ctl *c, const char *dir, const char *repo, int64_t version, int64_t days,
              const struct ctl_ota_root_spec *spec, const struct ctl_ota_keys *signers[2])
 {
     json_t *env = ctl_ota_build_root(version, util_now() + days * 86400, spec);
@@ -222,9 +237,34 @@ publish_root(struct ctl *c, const char *repo, int64_t version, int64_t days,
     for (int i = 0; rc == CTL_EXIT_OK && i < 2; i++)
         if (signers[i] != NULL && ctl_ota_sign(env, signers[i], 0) < 0)
             rc = CTL_EXIT_LOCAL;
-    if (rc == CTL_EXIT_OK)
-        rc = put_root(c, repo, env);
+    if (rc == CTL_EXIT_OK && (rc = put_root(c, repo, env)) == CTL_EXIT_OK &&
+        ctl_ota_trust_save(dir, repo, env) != 0)
+        rc = CTL_EXIT_LOCAL;
     json_decref(env);
+    return rc;
+}
+
+/* Without a terminal to ask on, a command that will sign targets needs --yes up front (before it
+ * changes anything). */
+static int
+needs_yes(struct ctl *c, int yes)
+{
+    if (yes || isatty(STDIN_FILENO))
+        return CTL_EXIT_OK;
+    return ctl_usage_error(c, "not a terminal: confirm the targets version it signs with --yes");
+}
+
+/* Signs and publishes a new targets version against the trusted image root in dir (after keys
+ * init or a rotation; prev: the root before it, may be NULL). */
+static int
+sign_after(struct ctl *c, const char *dir, const ota_root *prev, int yes)
+{
+    struct ctl_ota_trusted t;
+    const struct sign_opts so = {yes, NULL, DEFAULT_EXPIRES_DAYS};
+    int rc = ctl_ota_trust_sync(c, dir, "image", &t);
+    if (rc == CTL_EXIT_OK)
+        rc = sign_targets(c, dir, &t, prev, &so);
+    ctl_ota_trusted_free(&t);
     return rc;
 }
 
@@ -242,6 +282,8 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
     o.ktargets = o.ktargets ? o.ktargets : 1;
     if (o.kroot > o.nroot || o.ktargets > o.ntargets)
         return ctl_usage_error(c, "a threshold cannot exceed its number of keys");
+    if ((rc = needs_yes(c, o.yes)) != CTL_EXIT_OK)
+        return rc;
     memset(&root, 0, sizeof(root));
     memset(&targets, 0, sizeof(targets));
     if (ctl_ota_keys_load(o.dir, "root", NULL, &root) == 0 && root.n > 0) {
@@ -260,11 +302,11 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
                                       {o.kroot, o.ktargets, 1, 1}};
     struct ctl_ota_root_spec director = {{&root, &online[2], &online[2], &online[2]},
                                          {o.kroot, 1, 1, 1}};
-    if ((rc = publish_root(c, "image", 1, o.ndays, &image, signers)) != CTL_EXIT_OK ||
-        (rc = publish_root(c, "director", 1, o.ndays, &director, signers)) != CTL_EXIT_OK)
+    if ((rc = publish_root(c, o.dir, "image", 1, o.ndays, &image, signers)) != CTL_EXIT_OK ||
+        (rc = publish_root(c, o.dir, "director", 1, o.ndays, &director, signers)) != CTL_EXIT_OK)
         goto out;
     /* The repository serves timestamp, snapshot and targets from its first targets version. */
-    rc = sign_targets(c, o.dir, 1);
+    rc = sign_after(c, o.dir, NULL, o.yes);
 out:
     ctl_ota_keys_wipe(&root);
     ctl_ota_keys_wipe(&targets);
@@ -274,17 +316,26 @@ out:
 static int
 ctl_ota_sign_cmd(struct ctl *c, int argc, char **argv)
 {
-    const char *dir = NULL;
-    int yes = 0;
+    const char *dir = NULL, *days = NULL;
+    struct sign_opts so = {0, NULL, DEFAULT_EXPIRES_DAYS};
+    struct ctl_ota_trusted t;
     const struct ctl_opt opts[] = {{"--dir", CTL_OPT_STR, &dir, NULL},
-                                   {"--yes", CTL_OPT_FLAG, NULL, &yes},
+                                   {"--yes", CTL_OPT_FLAG, NULL, &so.yes},
+                                   {"--expect", CTL_OPT_STR, &so.expect, NULL},
+                                   {"--expires-days", CTL_OPT_STR, &days, NULL},
                                    {NULL, 0, NULL, NULL}};
     int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
     if (pr != 0)
         return ctl_parse_exit(pr);
     if (dir == NULL || dir[0] == '\0')
         return ctl_usage_error(c, "--dir is required");
-    return sign_targets(c, dir, yes);
+    if (days != NULL && ctl_int(c, "expires days", days, 1, 3650, &so.days))
+        return CTL_EXIT_USAGE;
+    int rc = ctl_ota_trust_sync(c, dir, "image", &t);
+    if (rc == CTL_EXIT_OK)
+        rc = sign_targets(c, dir, &t, NULL, &so);
+    ctl_ota_trusted_free(&t);
+    return rc;
 }
 
 /* One role of the rotated roots: the new keys made in dir (n > 0) or the current ones kept, and
@@ -320,7 +371,7 @@ old_signers(const char *dir, const json_t *cur, struct ctl_ota_keys *ks)
     return 0;
 }
 
-/* The rotation itself, once both current roots are known (rotate below). */
+/* The rotation itself, from the trusted roots img and dir_root ("signed" of each). */
 static int
 rotate(struct ctl *c, const struct key_opts *o, const json_t *img, const json_t *dir_root)
 {
@@ -347,7 +398,7 @@ rotate(struct ctl *c, const struct key_opts *o, const json_t *img, const json_t 
                                          {kroot, 1, 1, 1}};
     int64_t vi = json_integer_value(json_object_get(img, "version")) + 1;
     int64_t vd = json_integer_value(json_object_get(dir_root, "version")) + 1;
-    if ((rc = publish_root(c, "image", vi, o->ndays, &image, si)) != CTL_EXIT_OK) {
+    if ((rc = publish_root(c, o->dir, "image", vi, o->ndays, &image, si)) != CTL_EXIT_OK) {
         /* not in effect: the new key files go */
         const json_t *roles = json_object_get(img, "roles");
         ctl_ota_keys_prune(o->dir, "root",
@@ -356,7 +407,7 @@ rotate(struct ctl *c, const struct key_opts *o, const json_t *img, const json_t 
                            json_object_get(json_object_get(roles, "targets"), "keyids"));
         goto out;
     }
-    if ((rc = publish_root(c, "director", vd, o->ndays, &director, sd)) != CTL_EXIT_OK)
+    if ((rc = publish_root(c, o->dir, "director", vd, o->ndays, &director, sd)) != CTL_EXIT_OK)
         goto out; /* the image root changed: every key file stays */
     rc = CTL_EXIT_OK;
 out:
@@ -371,29 +422,34 @@ static int
 ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
 {
     struct key_opts o;
-    json_t *img = NULL, *dir_root = NULL, *now_img = NULL;
+    struct ctl_ota_trusted img = {NULL, NULL}, dir_root = {NULL, NULL};
     int rc = key_options(c, argc, argv, "rotate", &o);
-    if (rc != CTL_EXIT_OK)
+    int resign = o.ntargets > 0 || o.ktargets > 0;
+    if (rc != CTL_EXIT_OK || (resign && (rc = needs_yes(c, o.yes)) != CTL_EXIT_OK))
         return rc;
-    if ((rc = current_root(c, "image", &img)) != CTL_EXIT_OK ||
-        (rc = current_root(c, "director", &dir_root)) != CTL_EXIT_OK ||
-        (rc = rotate(c, &o, json_object_get(img, "signed"), json_object_get(dir_root, "signed"))) !=
+    /* the kept keys and thresholds come from the trusted roots, brought up to the server's */
+    if ((rc = ctl_ota_trust_sync(c, o.dir, "image", &img)) != CTL_EXIT_OK ||
+        (rc = ctl_ota_trust_sync(c, o.dir, "director", &dir_root)) != CTL_EXIT_OK ||
+        (rc = rotate(c, &o, ctl_ota_trusted_signed(&img), ctl_ota_trusted_signed(&dir_root))) !=
             CTL_EXIT_OK)
         goto out;
     /* Published: the retired key files go, and new targets keys sign a new targets version (the
-     * current one is signed by keys the new root no longer trusts). */
-    if ((rc = current_root(c, "image", &now_img)) != CTL_EXIT_OK)
-        goto out;
-    const json_t *roles = json_object_get(json_object_get(now_img, "signed"), "roles");
-    ctl_ota_keys_prune(o.dir, "root", json_object_get(json_object_get(roles, "root"), "keyids"));
-    ctl_ota_keys_prune(o.dir, "targets",
-                       json_object_get(json_object_get(roles, "targets"), "keyids"));
-    if (o.ntargets > 0 || o.ktargets > 0)
-        rc = sign_targets(c, o.dir, 1);
+     * current one is signed by keys the new root no longer trusts: it is verified with the old). */
+    struct ctl_ota_trusted now = {NULL, NULL};
+    if ((rc = ctl_ota_trust_sync(c, o.dir, "image", &now)) == CTL_EXIT_OK) {
+        const json_t *roles = json_object_get(ctl_ota_trusted_signed(&now), "roles");
+        ctl_ota_keys_prune(o.dir, "root",
+                           json_object_get(json_object_get(roles, "root"), "keyids"));
+        ctl_ota_keys_prune(o.dir, "targets",
+                           json_object_get(json_object_get(roles, "targets"), "keyids"));
+        if (resign)
+            rc = sign_targets(c, o.dir, &now, img.root,
+                              &(struct sign_opts){o.yes, NULL, DEFAULT_EXPIRES_DAYS});
+    }
+    ctl_ota_trusted_free(&now);
 out:
-    json_decref(img);
-    json_decref(dir_root);
-    json_decref(now_img);
+    ctl_ota_trusted_free(&img);
+    ctl_ota_trusted_free(&dir_root);
     return rc;
 }
 
@@ -432,32 +488,40 @@ ctl_ota_status(struct ctl *c, int argc, char **argv)
 const struct ctl_cmd cmd_ota_cmds[] = {
     {"ota", "keys", ctl_ota_keys_init, 1,
      "init --dir DIR [--root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D]",
+     "[--targets-threshold K] [--expires-days D] [--yes]",
      "make the offline TUF keys and publish the first roots",
      "On the manufacturer's machine: makes N root and N targets ed25519 keys (default 1 each,\n"
      "threshold K, default 1) as 0600 files in DIR (created 0700), fetches the tenant's online\n"
      "keys, signs image root 1 and director root 1 (expiring in D days, default 365) with the\n"
-     "root keys and publishes them, then signs and publishes the first targets version (every\n"
-     "image uploaded so far). Private keys never leave DIR: keep it offline and backed up.\n"
-     "Refused when DIR already holds root keys.\n",
+     "root keys, publishes them and keeps them as the trusted roots in DIR/trusted, then signs\n"
+     "and publishes the first targets version as ota sign does (without a terminal --yes is\n"
+     "required). Private keys never leave DIR: keep it offline and backed up. Refused when DIR\n"
+     "already holds root keys.\n",
      NULL},
-    {"ota", "sign", ctl_ota_sign_cmd, 1, "--dir DIR [--yes]",
+    {"ota", "sign", ctl_ota_sign_cmd, 1,
+     "--dir DIR [--yes] [--expect SHA256[,SHA256...]] [--expires-days D]",
      "sign and publish a new targets version",
-     "Fetches the service's proposal (every image of the tenant as a target), prints what it\n"
-     "adds and removes (component, kind, version, svn, path), asks (unless --yes; without a\n"
-     "terminal --yes is required), signs it with a threshold of the targets keys in DIR and\n"
-     "publishes it; the service adds a new snapshot and timestamp.\n",
+     "Brings the trusted roots in DIR up to the server's through the verified root chain, "
+     "verifies\n"
+     "the current targets with the trusted targets keys, fetches the proposal (every image of the\n"
+     "tenant, expiring in D days, default 365), checks it and prints what it adds, removes and\n"
+     "changes, computed here (component, kind, version, svn, hardware, SHA-256, length).\n"
+     "--expect refuses unless exactly those SHA-256s are added and nothing is changed. Asks\n"
+     "(type yes; --yes instead; without a terminal --yes is required), signs with a threshold of\n"
+     "the trusted targets keys in DIR and publishes it.\n",
      NULL},
     {"ota", "root", ctl_ota_root_rotate, 1,
      "rotate --dir DIR [--new-root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D]",
+     "[--targets-threshold K] [--expires-days D] [--yes]",
      "publish the next root of both repositories",
-     "Publishes N+1.root.json of the image and of the director repository, signed by a\n"
-     "threshold of the current root keys in DIR and by every new root key. --new-root-keys N\n"
-     "makes N new root keys (which replace the current ones), --targets-keys N new targets keys;\n"
-     "thresholds default to the current ones; the roots expire in D days (default 365). The\n"
-     "retired key files are deleted only once both roots are published; with new targets keys or\n"
-     "threshold a new targets version is then signed and published.\n",
+     "Publishes N+1.root.json of the image and of the director repository (N the trusted root,\n"
+     "which must be the server's newest), signed by a threshold of the trusted root keys in DIR\n"
+     "and by every new root key. --new-root-keys N makes N new root keys (which replace the\n"
+     "current ones), --targets-keys N new targets keys; kept keys and default thresholds come "
+     "from\n"
+     "the trusted root; the roots expire in D days (default 365). The retired key files are\n"
+     "deleted only once both roots are published; with new targets keys or threshold a new\n"
+     "targets version is then signed as ota sign does (without a terminal --yes is required).\n",
      NULL},
     {"ota", "status", ctl_ota_status, 1, "", "show the TUF repositories' versions",
      "Prints the version and expiry of every role of the image and director repositories.\n", NULL},

@@ -151,24 +151,32 @@ json_t *
 ctl_ota_build_root(int64_t version, int64_t expires, const struct ctl_ota_root_spec *spec)
 {
     char err[256];
-    json_t *s = ota_meta_new_root(version, expires);
+    json_t *s = ota_meta_new_root(version, expires), *env = NULL;
     if (s == NULL) {
         ctl_err("cannot build the root");
         return NULL;
     }
     for (int r = 0; r < OTA_ROLE_COUNT; r++) {
         const struct ctl_ota_keys *ks = spec->keys[r];
+        /* a threshold the keys cannot meet would leave the repository stuck for good */
+        if (spec->threshold[r] < 1 || spec->threshold[r] > (int64_t)ks->n) {
+            snprintf(err, sizeof(err), "the %s threshold %lld is not within its %zu key(s)",
+                     ota_role_name((ota_role)r), (long long)spec->threshold[r], ks->n);
+            goto out;
+        }
         for (size_t i = 0; i < ks->n; i++)
             if (ota_meta_root_add_key(s, (ota_role)r, &ks->k[i], err, sizeof(err)) != 0)
-                goto fail;
+                goto out;
         if (ota_meta_root_set_threshold(s, (ota_role)r, spec->threshold[r], err, sizeof(err)) != 0)
-            goto fail;
+            goto out;
     }
-    return ota_meta_envelope(s);
-fail:
-    ctl_err("cannot build the root: %s", err);
+    env = ota_meta_envelope(s);
+    s = NULL;
+out:
+    if (env == NULL)
+        ctl_err("cannot build the root: %s", s != NULL ? err : "out of memory");
     json_decref(s);
-    return NULL;
+    return env;
 }
 
 int

@@ -1,8 +1,8 @@
 /* ctl_ota: the manufacturer's offline TUF keys of aegisctl ota (docs/cli.md "ota") and the roots
  * built from them. A key directory holds one private key file (ota_keys.h, mode 0600) per key,
  * named "<role>.<keyid>.ed25519" with role "root" or "targets"; which of them count is decided by
- * the repository's current root, never by the file names. Private keys never leave the
- * directory: only signatures and public keys are sent. */
+ * the repository's trusted root (ctl_ota_trust.h), never by the file names nor by the server.
+ * Private keys never leave the directory: only signatures and public keys are sent. */
 #ifndef AEGIS_CTL_OTA_H
 #define AEGIS_CTL_OTA_H
 
@@ -41,8 +41,8 @@ struct ctl_ota_root_spec {
     const struct ctl_ota_keys *keys[4]; /* root, targets, snapshot, timestamp */
     int64_t threshold[4];
 };
-/* A root envelope (unsigned) of version, expiring at expires, with the spec's keys. NULL with the
- * error printed. */
+/* A root envelope (unsigned) of version, expiring at expires, with the spec's keys; refused (NULL)
+ * when a threshold is not within 1 .. its number of keys. NULL with the error printed. */
 json_t *ctl_ota_build_root(int64_t version, int64_t expires, const struct ctl_ota_root_spec *spec);
 /* Signs env with at most max keys of ks (all when max is 0). Returns the number that signed, or -1
  * with the error printed. */

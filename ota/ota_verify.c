@@ -85,6 +85,13 @@ ota_root_nkeys(const ota_root *r, ota_role role)
     return r->roles[role].n;
 }
 
+const ota_key *
+ota_root_key(const ota_root *r, ota_role role, size_t i)
+{
+    assert(role >= 0 && role < OTA_ROLE_COUNT && i < r->roles[role].n);
+    return &r->roles[role].keys[i];
+}
+
 /* {"signed": object, "signatures": [{"keyid": string, "sig": string}, ...]}. */
 static int
 check_envelope(const json_t *env, char *err, size_t errlen)
@@ -298,6 +305,11 @@ parse_root(const json_t *s, ota_root **out, char *err, size_t errlen)
         errbuf_set(err, errlen, "root: keys and roles objects are required");
         return OTA_E_FORMAT;
     }
+    if (json_object_size(keys) > OTA_MAX_ROOT_KEYS) {
+        errbuf_set(err, errlen, "root: %zu keys, at most %d", json_object_size(keys),
+                   OTA_MAX_ROOT_KEYS);
+        return OTA_E_FORMAT;
+    }
     if (json_object_size(roles) != OTA_ROLE_COUNT) {
         errbuf_set(err, errlen, "root: roles must be exactly root, targets, snapshot, timestamp");
         return OTA_E_FORMAT;
@@ -371,17 +383,23 @@ count_signatures(const struct role_keys *rk, const json_t *sigs, const unsigned 
     return 0;
 }
 
-/* The threshold check of rk over env (already checked by check_envelope). who names the keys in
- * the message ("root", "the trusted root's root", ...). */
+/* The threshold check of rk over env (already checked by check_envelope), which may carry at most
+ * max_sigs signatures. who names the keys in the message ("root", "the trusted root's root",
+ * ...). */
 static int
-check_threshold(const struct role_keys *rk, const json_t *env, const char *who, int *valid,
-                char *err, size_t errlen)
+check_threshold(const struct role_keys *rk, const json_t *env, size_t max_sigs, const char *who,
+                int *valid, char *err, size_t errlen)
 {
     char *bytes = NULL;
     size_t len = 0;
     struct sig_count c = {0};
     const json_t *sigs = json_object_get(env, "signatures");
     int rc;
+    if (json_array_size(sigs) > max_sigs) {
+        errbuf_set(err, errlen, "%s: %zu signatures, at most %zu for its keys", who,
+                   json_array_size(sigs), max_sigs);
+        return OTA_E_FORMAT;
+    }
     if (ota_meta_signed_bytes(env, &bytes, &len, err, errlen) < 0)
         return OTA_E_FORMAT;
     rc = count_signatures(rk, sigs, (const unsigned char *)bytes, len, &c);
@@ -411,7 +429,8 @@ ota_verify_signatures(const ota_root *r, ota_role role, const json_t *env, int *
     int rc = check_envelope(env, err, errlen);
     if (rc < 0)
         return rc;
-    return check_threshold(&r->roles[role], env, ota_role_name(role), valid, err, errlen);
+    return check_threshold(&r->roles[role], env, OTA_MAX_SIGS(r->roles[role].n),
+                           ota_role_name(role), valid, err, errlen);
 }
 
 int
@@ -425,7 +444,8 @@ ota_root_load(const json_t *env, ota_root **out, char *err, size_t errlen)
     rc = parse_root(json_object_get(env, "signed"), &r, err, errlen);
     if (rc < 0)
         return rc;
-    rc = check_threshold(&r->roles[OTA_ROLE_ROOT], env, "root (self-signed)", NULL, err, errlen);
+    rc = check_threshold(&r->roles[OTA_ROLE_ROOT], env, OTA_MAX_SIGS(r->roles[OTA_ROLE_ROOT].n),
+                         "root (self-signed)", NULL, err, errlen);
     if (rc < 0) {
         ota_root_free(r);
         return rc;
@@ -446,11 +466,13 @@ ota_verify_root_update(const ota_root *trusted, const json_t *env, ota_root **ne
     rc = parse_root(json_object_get(env, "signed"), &r, err, errlen);
     if (rc < 0)
         return rc;
-    rc = check_threshold(&trusted->roles[OTA_ROLE_ROOT], env, "new root by the trusted root's keys",
-                         NULL, err, errlen);
+    /* a rotation carries the signatures of both key sets */
+    size_t max = OTA_MAX_SIGS(trusted->roles[OTA_ROLE_ROOT].n + r->roles[OTA_ROLE_ROOT].n);
+    rc = check_threshold(&trusted->roles[OTA_ROLE_ROOT], env, max,
+                         "new root by the trusted root's keys", NULL, err, errlen);
     if (rc < 0)
         goto out;
-    rc = check_threshold(&r->roles[OTA_ROLE_ROOT], env, "new root by its own keys", NULL, err,
+    rc = check_threshold(&r->roles[OTA_ROLE_ROOT], env, max, "new root by its own keys", NULL, err,
                          errlen);
     if (rc < 0)
         goto out;
@@ -491,7 +513,8 @@ ota_verify_meta(const ota_root *r, const json_t *env, const struct ota_want *w, 
     ota_root_free(parsed);
     if (rc < 0)
         return rc;
-    rc = check_threshold(&r->roles[w->role], env, name, NULL, err, errlen);
+    rc = check_threshold(&r->roles[w->role], env, OTA_MAX_SIGS(r->roles[w->role].n), name, NULL,
+                         err, errlen);
     if (rc < 0)
         return rc;
     if ((w->version > 0 && c.version != w->version) ||
@@ -506,6 +529,78 @@ ota_verify_meta(const ota_root *r, const json_t *env, const struct ota_want *w, 
         errbuf_set(err, errlen, "%s: expired at %s", name,
                    util_rfc3339(c.expires, when, sizeof(when)));
         return OTA_E_EXPIRED;
+    }
+    return 0;
+}
+
+/* 1 when obj has no member other than the n names. */
+static int
+only_members(const json_t *obj, const char *const *names, size_t n)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(k, names[i]) != 0)
+            i++;
+        if (i == n)
+            return 0;
+    }
+    return 1;
+}
+
+/* One target of the image repository (ota_check_image_targets). */
+static int
+check_image_target(const char *path, const json_t *t, char *err, size_t errlen)
+{
+    static const char *const TARGET[] = {"length", "hashes", "custom"};
+    static const char *const CUSTOM[] = {"component", "kind",     "version",
+                                         "svn",       "hardware", "product_id"};
+    const json_t *hashes = json_object_get(t, "hashes");
+    const json_t *c = json_object_get(t, "custom");
+    const char *sha = json_string_value(json_object_get(hashes, "sha256"));
+    const char *comp = json_string_value(json_object_get(c, "component"));
+    const char *kind = json_string_value(json_object_get(c, "kind"));
+    const char *slash = strrchr(path, '/');
+    const json_t *svn = json_object_get(c, "svn");
+    int ok = check_target(path, t, err, errlen) == 0 && only_members(t, TARGET, 3) &&
+             json_object_size(hashes) == 1 && json_is_object(c) && only_members(c, CUSTOM, 6) &&
+             json_object_size(c) == 6 && comp != NULL && slash != NULL &&
+             strlen(comp) == (size_t)(slash - path) && strncmp(path, comp, strlen(comp)) == 0 &&
+             strcmp(slash + 1, sha) == 0 && kind != NULL &&
+             (strcmp(kind, "os") == 0 || strcmp(kind, "app") == 0) &&
+             json_is_string(json_object_get(c, "version")) &&
+             json_is_string(json_object_get(c, "hardware")) &&
+             json_is_integer(json_object_get(c, "product_id")) && json_is_integer(svn) &&
+             json_integer_value(svn) >= 0;
+    if (ok)
+        return 0;
+    errbuf_set(err, errlen,
+               "targets: target %.160s is not \"<component>/<sha256>\" with length, "
+               "hashes.sha256 (only) and custom component, kind, version, svn, hardware, "
+               "product_id (only)",
+               path);
+    return OTA_E_FORMAT;
+}
+
+int
+ota_check_image_targets(const json_t *s, char *err, size_t errlen)
+{
+    static const char *const SIGNED[] = {"_type", "spec_version", "version", "expires", "targets"};
+    const json_t *targets = json_object_get(s, "targets");
+    const char *path;
+    json_t *t;
+    if (!json_is_object(s) || !only_members(s, SIGNED, 5) || !json_is_object(targets)) {
+        errbuf_set(err, errlen,
+                   "targets: \"signed\" may only have _type, spec_version, version, expires and "
+                   "targets (no delegations)");
+        return OTA_E_FORMAT;
+    }
+    json_object_foreach((json_t *)targets, path, t)
+    {
+        if (check_image_target(path, t, err, errlen) != 0)
+            return OTA_E_FORMAT;
     }
     return 0;
 }

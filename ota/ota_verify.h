@@ -9,7 +9,11 @@
  *
  * A root's key ids must be the SHA-256 of their key objects' canonical JSON (ota_keys.h), its
  * roles must be exactly the four top-level roles, each with distinct key ids present in "keys"
- * and a threshold >= 1.
+ * and a threshold >= 1; it holds at most OTA_MAX_ROOT_KEYS keys.
+ *
+ * Work is capped so that a hostile file cannot cost unbounded ed25519 verifications: metadata
+ * checked against a role of n keys may carry at most 2n + 8 signatures (a root update: 2 (n + m)
+ * + 8, n and m the root keys of the trusted and of the new root); more is OTA_E_FORMAT.
  *
  * Every function returns 0, or one of the negative codes below with a message that says which
  * check failed and why. */
@@ -32,6 +36,11 @@ enum {
     OTA_E_NOMEM = -7,
 };
 
+/* Most keys a root may hold ("keys" members). */
+#define OTA_MAX_ROOT_KEYS 64
+/* Most signatures metadata checked against a role of n keys may carry. */
+#define OTA_MAX_SIGS(n) (2 * (size_t)(n) + 8)
+
 /* A short name of a code ("signatures", "expired", ...), for logs and API errors. */
 const char *ota_verify_strerror(int code);
 
@@ -49,6 +58,9 @@ int64_t ota_root_expires(const ota_root *r);
 /* Threshold of a role, and its number of keys. */
 int64_t ota_root_threshold(const ota_root *r, ota_role role);
 size_t ota_root_nkeys(const ota_root *r, ota_role role);
+/* The i-th key (i < ota_root_nkeys) of a role: its public key and key id, no secret. Borrowed
+ * from r. */
+const ota_key *ota_root_key(const ota_root *r, ota_role role, size_t i);
 
 /* The root chain step (TUF client workflow 5.3.4 to 5.3.6): env (N+1.root.json) must have
  * "_type" root, be signed by a threshold of trusted's root keys AND by a threshold of its own root
@@ -75,5 +87,15 @@ int ota_verify_meta(const ota_root *r, const json_t *env, const struct ota_want 
  * gets the number of distinct role keys with a valid signature. */
 int ota_verify_signatures(const ota_root *r, ota_role role, const json_t *env, int *valid,
                           char *err, size_t errlen);
+
+/* The stricter shape of the image repository's targets (docs/update.md 2.1), on top of
+ * ota_verify_meta's: "signed" has exactly the members _type, spec_version, version, expires and
+ * targets (no delegations: Aegis does not support them, ota/README.md), and every target path is
+ * "<component>/<sha256>" whose sha256 is the target's hashes.sha256 (its only hash), with a
+ * length >= 0 and custom {"component" (the path's), "kind" ("os" | "app"), "version" (string),
+ * "svn" (integer >= 0), "hardware" (string), "product_id" (integer)} and nothing else. The
+ * service checks it on upload, aegisctl on the proposal it signs; a device SHOULD too. Returns 0
+ * or OTA_E_FORMAT with a message. */
+int ota_check_image_targets(const json_t *signed_obj, char *err, size_t errlen);
 
 #endif

@@ -38,6 +38,9 @@ upd_error(api_req *r, int rc, const char *err)
     case UPD_E_NOTFOUND:
         status = 404;
         break;
+    case UPD_E_TOO_LARGE:
+        status = 413;
+        break;
     default:
         log_error("msg=\"update repository failure\" tenant=%lld err=\"%s\"",
                   (long long)r->tenant_id, err);
@@ -52,7 +55,9 @@ api_ota_keys(api_req *r)
 {
     ota_key keys[UPD_KEY_COUNT];
     char err[UPD_ERR_LEN];
-    int rc = upd_online_keys(r->app->sg, r->tenant_id, keys, err, sizeof(err));
+    /* only operators and admins make the keys: a reader's look never changes anything */
+    int rc =
+        upd_online_keys(r->app->sg, r->tenant_id, r->role >= ROLE_OPERATOR, keys, err, sizeof(err));
     if (rc != UPD_OK)
         upd_error(r, rc, err);
     else

@@ -20,6 +20,9 @@ static const char SQL_TUF_NEWEST[] =
 static const char SQL_TUF_ADD[] =
     "INSERT INTO tuf_meta (tenant_id, repo, role, version, expires, body, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_TUF_VERSION[] =
+    "SELECT COALESCE(MAX(version), 0) FROM tuf_meta WHERE tenant_id = ?1 AND repo = ?2 AND "
+    "role = ?3";
 static const char SQL_TUF_TENANTS[] = "SELECT DISTINCT tenant_id FROM tuf_meta "
                                       "WHERE repo = 'image' AND role = 'timestamp' ORDER BY 1";
 
@@ -112,6 +115,34 @@ insert_file(store *s, struct conn *c, int64_t tenant_id, const char *repo,
     return rc == STORE_OK ? store__step_done(s, c, st, "tuf insert") : rc;
 }
 
+/* STORE_OK when the newest version of e's role is e->version, else STORE_CONFLICT. */
+static int
+check_expect(store *s, struct conn *c, int64_t tenant_id, const struct store_tuf_expect *e)
+{
+    sqlite3_stmt *st = store__prep(s, c, SQL_TUF_VERSION);
+    if (st == NULL)
+        return STORE_ERR;
+    int rc = store__bound(s, c,
+                          sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, e->repo) |
+                              store__bind_text(st, 3, e->role));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "tuf version");
+    if (rc == STORE_OK && sqlite3_column_int64(st, 0) != e->version)
+        rc = STORE_CONFLICT;
+    return rc;
+}
+
+static int
+expect_ok(const struct store_tuf_expect *expect, size_t n)
+{
+    if (n > PUBLISH_MAX || (n > 0 && expect == NULL))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!repo_ok(expect[i].repo) || role_name(expect[i].role) == NULL || expect[i].version < 0)
+            return 0;
+    return 1;
+}
+
 static int
 files_ok(const struct store_tuf_file *files, size_t n)
 {
@@ -126,17 +157,20 @@ files_ok(const struct store_tuf_file *files, size_t n)
 
 int
 store_tuf_publish(store *s, int64_t tenant_id, const char *repo, const struct store_tuf_file *files,
-                  size_t n, const struct store_actor *a, const char *action, json_t *detail)
+                  size_t n, const struct store_tuf_expect *expect, size_t nexpect,
+                  const struct store_actor *a, const char *action, json_t *detail)
 {
     struct conn *c = NULL;
     int rc = STORE_INVALID;
-    if (!repo_ok(repo) || !files_ok(files, n) || tenant_id <= 0 ||
+    if (!repo_ok(repo) || !files_ok(files, n) || !expect_ok(expect, nexpect) || tenant_id <= 0 ||
         (action != NULL && !store__actor_ok(a)))
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
         (rc = store__tenant_exists(s, c, tenant_id)) != STORE_OK)
         goto out;
+    for (size_t i = 0; i < nexpect && rc == STORE_OK; i++)
+        rc = check_expect(s, c, tenant_id, &expect[i]);
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
         rc = insert_file(s, c, tenant_id, repo, &files[i]);
     if (rc == STORE_OK && action != NULL) {

@@ -37,12 +37,22 @@ void store_tuf_file_free(struct store_tuf_file *f);
 int store_tuf_get(store *s, int64_t tenant_id, const char *repo, const char *role, int64_t version,
                   struct store_tuf_file *out);
 
+/* What the newest version of a role of the tenant must still be when a publication commits (0:
+ * none yet): what the caller verified the new files against. */
+struct store_tuf_expect {
+    const char *repo, *role;
+    int64_t version;
+};
+
 /* Adds the n files (1..8) to the tenant's repo in one transaction, with the audit row action
- * (e.g. "ota.targets.publish") whose detail is stolen (NULL: out of memory). STORE_CONFLICT when
- * one of the versions exists, STORE_NOTFOUND when the tenant does not. */
+ * (e.g. "ota.targets.publish") whose detail is stolen (NULL: out of memory). Inside the
+ * transaction, each of the nexpect (0..8) expectations is checked first. STORE_CONFLICT when one
+ * of them does not hold or one of the versions exists (another publication came first),
+ * STORE_NOTFOUND when the tenant does not exist. */
 int store_tuf_publish(store *s, int64_t tenant_id, const char *repo,
-                      const struct store_tuf_file *files, size_t n, const struct store_actor *a,
-                      const char *action, json_t *detail);
+                      const struct store_tuf_file *files, size_t n,
+                      const struct store_tuf_expect *expect, size_t nexpect,
+                      const struct store_actor *a, const char *action, json_t *detail);
 
 /* The ids of the tenants whose image repository has a timestamp (the online roles to keep
  * fresh): *ids malloc'd (NULL when none), caller frees. */

@@ -115,7 +115,11 @@ upd_refresh(store *st, struct signer *sg, int64_t tenant_id, int64_t now, int *r
                                 errlen)) != UPD_OK)
         goto out;
     n++;
-    rc = store_tuf_publish(st, tenant_id, STORE_TUF_IMAGE, out, n, NULL, NULL, NULL);
+    /* only on top of what it was made from: a publication meanwhile wins */
+    const struct store_tuf_expect e[] = {{STORE_TUF_IMAGE, "timestamp", cur[0].version},
+                                         {STORE_TUF_IMAGE, "snapshot", cur[1].version},
+                                         {STORE_TUF_IMAGE, "targets", cur[2].version}};
+    rc = store_tuf_publish(st, tenant_id, STORE_TUF_IMAGE, out, n, e, 3, NULL, NULL, NULL);
     if (rc == STORE_OK)
         *resigned = (int)n;
     rc = rc == STORE_OK ? UPD_OK : rc == STORE_CONFLICT ? UPD_E_CONFLICT : UPD_E_INTERNAL;

@@ -40,6 +40,8 @@ upd_strerror(int code)
         return "conflict";
     case UPD_E_NOTFOUND:
         return "not_found";
+    case UPD_E_TOO_LARGE:
+        return "payload_too_large";
     default:
         return "internal";
     }
@@ -75,18 +77,25 @@ upd_key_name(int64_t tenant_id, upd_key k, char *buf, size_t len)
 }
 
 int
-upd_online_keys(struct signer *sg, int64_t tenant_id, ota_key keys[UPD_KEY_COUNT], char *err,
-                size_t errlen)
+upd_online_keys(struct signer *sg, int64_t tenant_id, int create, ota_key keys[UPD_KEY_COUNT],
+                char *err, size_t errlen)
 {
     char name[64];
     for (int k = 0; k < UPD_KEY_COUNT; k++) {
-        if (upd_key_name(tenant_id, (upd_key)k, name, sizeof(name)) != 0 ||
-            signer_ed25519_public(sg, name, 1, &keys[k], err, errlen) != 0) {
-            log_error("msg=\"online TUF key unavailable\" tenant=%lld key=%s err=\"%s\"",
-                      (long long)tenant_id, KEY_SUFFIX[k], err);
-            snprintf(err, errlen, "the online keys are unavailable");
+        if (upd_key_name(tenant_id, (upd_key)k, name, sizeof(name)) != 0)
             return UPD_E_INTERNAL;
+        if (signer_ed25519_public(sg, name, create, &keys[k], err, errlen) == 0)
+            continue;
+        if (!create) { /* a reader's question never makes keys */
+            snprintf(err, errlen,
+                     "the online keys do not exist yet (an operator's or admin's GET /v1/ota/keys "
+                     "makes them)");
+            return UPD_E_NOTFOUND;
         }
+        log_error("msg=\"online TUF key unavailable\" tenant=%lld key=%s err=\"%s\"",
+                  (long long)tenant_id, KEY_SUFFIX[k], err);
+        snprintf(err, errlen, "the online keys are unavailable");
+        return UPD_E_INTERNAL;
     }
     return UPD_OK;
 }
@@ -245,6 +254,12 @@ upd_file_of(const json_t *env, struct store_tuf_file *f, char *err, size_t errle
     f->version = json_integer_value(json_object_get(s, "version"));
     if (ota_meta_dump(env, &f->body, &f->len, err, errlen) != 0)
         return UPD_E_BAD_METADATA;
+    static const size_t max[OTA_ROLE_COUNT] = {UPD_MAX_ROOT_BYTES, UPD_MAX_TARGETS_BYTES,
+                                               UPD_MAX_SNAPSHOT_BYTES, UPD_MAX_TIMESTAMP_BYTES};
+    if (f->len > max[role]) {
+        snprintf(err, errlen, "%s: %zu bytes, at most %zu", f->role, f->len, max[role]);
+        return UPD_E_TOO_LARGE;
+    }
     return UPD_OK;
 }
 
@@ -259,34 +274,47 @@ role_is_only(const json_t *s, const char *role, const char *keyid)
            strcmp(json_string_value(json_array_get(ids, 0)), keyid) == 0;
 }
 
-/* 1 when role of s lists none of the online keys. */
+/* 1 when no key of role in r has the public key of an online key (under whatever key id: a key
+ * object with an extra member has another id but the same key). */
 static int
-role_is_offline(const json_t *s, const char *role, const ota_key keys[UPD_KEY_COUNT])
+role_is_offline(const ota_root *r, ota_role role, const ota_key keys[UPD_KEY_COUNT])
 {
-    const json_t *ids =
-        json_object_get(json_object_get(json_object_get(s, "roles"), role), "keyids");
-    for (size_t i = 0; i < json_array_size(ids); i++)
-        for (int k = 0; k < UPD_KEY_COUNT; k++) {
-            const char *id = json_string_value(json_array_get(ids, i));
-            if (id == NULL || strcmp(id, keys[k].keyid) == 0)
+    for (size_t i = 0; i < ota_root_nkeys(r, role); i++)
+        for (int k = 0; k < UPD_KEY_COUNT; k++)
+            if (memcmp(ota_root_key(r, role, i)->pk, keys[k].pk, OTA_PK_BYTES) == 0)
                 return 0;
-        }
     return 1;
+}
+
+/* Every role's threshold is at most its number of keys (a higher one could never be met: the
+ * repository would be stuck for good). */
+static int
+check_thresholds(const ota_root *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < OTA_ROLE_COUNT; i++) {
+        if (ota_root_threshold(r, (ota_role)i) > (int64_t)ota_root_nkeys(r, (ota_role)i)) {
+            snprintf(err, errlen, "root: role %s has threshold %lld but %zu key(s)",
+                     ota_role_name((ota_role)i), (long long)ota_root_threshold(r, (ota_role)i),
+                     ota_root_nkeys(r, (ota_role)i));
+            return UPD_E_KEYS;
+        }
+    }
+    return UPD_OK;
 }
 
 /* The online-key rules of a root of repo (docs/update.md 1). */
 static int
-check_keys(const json_t *env, int image, const ota_key keys[UPD_KEY_COUNT], char *err,
-           size_t errlen)
+check_keys(const json_t *env, const ota_root *r, int image, const ota_key keys[UPD_KEY_COUNT],
+           char *err, size_t errlen)
 {
     const json_t *s = json_object_get(env, "signed");
     const char *dir = keys[UPD_KEY_DIRECTOR].keyid;
-    int ok =
-        json_is_true(json_object_get(s, "consistent_snapshot")) && role_is_offline(s, "root", keys);
+    int ok = json_is_true(json_object_get(s, "consistent_snapshot")) &&
+             role_is_offline(r, OTA_ROLE_ROOT, keys);
     if (image)
         ok = ok && role_is_only(s, "snapshot", keys[UPD_KEY_SNAPSHOT].keyid) &&
              role_is_only(s, "timestamp", keys[UPD_KEY_TIMESTAMP].keyid) &&
-             role_is_offline(s, "targets", keys);
+             role_is_offline(r, OTA_ROLE_TARGETS, keys);
     else
         ok = ok && role_is_only(s, "targets", dir) && role_is_only(s, "snapshot", dir) &&
              role_is_only(s, "timestamp", dir);
@@ -295,10 +323,10 @@ check_keys(const json_t *env, int image, const ota_key keys[UPD_KEY_COUNT], char
     snprintf(err, errlen,
              image ? "the image root must have consistent_snapshot true, exactly the online "
                      "snapshot and timestamp keys (GET /v1/ota/keys) with threshold 1 for those "
-                     "roles, and no online key for root or targets"
+                     "roles, and no online public key for root or targets"
                    : "the director root must have consistent_snapshot true, exactly the online "
                      "director key (GET /v1/ota/keys) with threshold 1 for targets, snapshot and "
-                     "timestamp, and no online key for root");
+                     "timestamp, and no online public key for root");
     return UPD_E_KEYS;
 }
 
@@ -336,7 +364,7 @@ upd_root_publish(store *st, struct signer *sg, int64_t tenant_id, const char *re
     int rc;
 
     memset(&f, 0, sizeof(f));
-    if ((rc = upd_online_keys(sg, tenant_id, keys, err, errlen)) != UPD_OK ||
+    if ((rc = upd_online_keys(sg, tenant_id, 1, keys, err, errlen)) != UPD_OK ||
         (rc = verify_root(st, tenant_id, repo, env, &next, err, errlen)) != UPD_OK)
         goto out;
     rc = UPD_E_EXPIRES;
@@ -348,10 +376,13 @@ upd_root_publish(store *st, struct signer *sg, int64_t tenant_id, const char *re
         snprintf(err, errlen, "root: expires more than %d days ahead", UPD_MAX_EXPIRES_DAYS);
         goto out;
     }
-    if ((rc = check_keys(env, image, keys, err, errlen)) != UPD_OK ||
+    if ((rc = check_keys(env, next, image, keys, err, errlen)) != UPD_OK ||
+        (rc = check_thresholds(next, err, errlen)) != UPD_OK ||
         (rc = upd_file_of(env, &f, err, errlen)) != UPD_OK)
         goto out;
-    rc = store_tuf_publish(st, tenant_id, repo, &f, 1, a, "ota.root.publish",
+    /* the root it was verified against must still be the newest when it is stored */
+    const struct store_tuf_expect e = {repo, "root", f.version - 1};
+    rc = store_tuf_publish(st, tenant_id, repo, &f, 1, &e, 1, a, "ota.root.publish",
                            json_pack("{s:s, s:I}", "repo", repo, "version", (json_int_t)f.version));
     if (rc == STORE_CONFLICT) {
         snprintf(err, errlen, "root version %lld was published meanwhile", (long long)f.version);

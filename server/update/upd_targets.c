@@ -200,23 +200,32 @@ check_targets(store *st, int64_t tenant_id, const json_t *env, char *err, size_t
     return UPD_OK;
 }
 
-/* Verifies env as the next targets of the tenant; *f gets its file. */
+/* The versions a publication was verified against: the image root's, and the newest targets,
+ * snapshot and timestamp (0: none). */
+struct basis {
+    int64_t root, targets, snapshot, timestamp;
+};
+
+/* Verifies env as the next targets of the tenant; *f gets its file, *b what it was verified
+ * against. */
 static int
 verify_targets(store *st, int64_t tenant_id, const json_t *env, int64_t now,
-               struct store_tuf_file *f, char *err, size_t errlen)
+               struct store_tuf_file *f, struct basis *b, char *err, size_t errlen)
 {
     ota_root *root = NULL;
-    int64_t cur = 0;
     int rc = upd_current_root(st, tenant_id, STORE_TUF_IMAGE, &root, NULL);
     if (rc == UPD_E_NOTFOUND) {
         snprintf(err, errlen, "the image repository has no root yet (PUT /v1/ota/root)");
         rc = UPD_E_NO_ROOT;
         goto out;
     }
-    if (rc != UPD_OK || (rc = newest_version(st, tenant_id, "targets", &cur)) != UPD_OK)
+    if (rc != UPD_OK || (rc = newest_version(st, tenant_id, "targets", &b->targets)) != UPD_OK)
         goto out;
-    struct ota_want w = {OTA_ROLE_TARGETS, now, cur + 1, 0};
+    b->root = ota_root_version(root);
+    struct ota_want w = {OTA_ROLE_TARGETS, now, b->targets + 1, 0};
     if ((rc = upd_of_ota(ota_verify_meta(root, env, &w, NULL, err, errlen))) != UPD_OK ||
+        (rc = upd_of_ota(ota_check_image_targets(json_object_get(env, "signed"), err, errlen))) !=
+            UPD_OK ||
         (rc = upd_file_of(env, f, err, errlen)) != UPD_OK)
         goto out;
     if (f->expires > now + UPD_MAX_EXPIRES_DAYS * 86400LL) {
@@ -230,43 +239,68 @@ out:
     return rc;
 }
 
+/* One attempt of upd_targets_publish: verified, signed online and stored on condition that
+ * nothing it was verified against changed meanwhile (UPD_E_CONFLICT: try again). */
+static int
+publish_once(store *st, struct signer *sg, int64_t tenant_id, const json_t *env,
+             const struct store_actor *a, int64_t now, struct store_tuf_file f[3], char *err,
+             size_t errlen)
+{
+    struct basis b = {0, 0, 0, 0};
+    int rc;
+    if ((rc = verify_targets(st, tenant_id, env, now, &f[0], &b, err, errlen)) != UPD_OK ||
+        (rc = newest_version(st, tenant_id, "snapshot", &b.snapshot)) != UPD_OK ||
+        (rc = newest_version(st, tenant_id, "timestamp", &b.timestamp)) != UPD_OK ||
+        (rc = upd_new_snapshot(sg, tenant_id, b.snapshot + 1, f[0].version, now, &f[1], err,
+                               errlen)) != UPD_OK ||
+        (rc = upd_new_timestamp(sg, tenant_id, b.timestamp + 1, &f[1], now, &f[2], err, errlen)) !=
+            UPD_OK)
+        return rc;
+    const struct store_tuf_expect e[] = {{STORE_TUF_IMAGE, "root", b.root},
+                                         {STORE_TUF_IMAGE, "targets", b.targets},
+                                         {STORE_TUF_IMAGE, "snapshot", b.snapshot},
+                                         {STORE_TUF_IMAGE, "timestamp", b.timestamp}};
+    json_t *detail = json_pack(
+        "{s:I, s:I, s:I, s:I}", "version", (json_int_t)f[0].version, "targets",
+        (json_int_t)json_object_size(json_object_get(json_object_get(env, "signed"), "targets")),
+        "snapshot", (json_int_t)f[1].version, "timestamp", (json_int_t)f[2].version);
+    rc = store_tuf_publish(st, tenant_id, STORE_TUF_IMAGE, f, 3, e, 4, a, "ota.targets.publish",
+                           detail);
+    if (rc == STORE_CONFLICT) {
+        snprintf(err, errlen, "the repository changed while targets version %lld was published",
+                 (long long)f[0].version);
+        return UPD_E_CONFLICT;
+    }
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "the targets could not be stored");
+        return UPD_E_INTERNAL;
+    }
+    return UPD_OK;
+}
+
 int
 upd_targets_publish(store *st, struct signer *sg, int64_t tenant_id, const json_t *env,
                     const struct store_actor *a, int64_t now, json_t **out, char *err,
                     size_t errlen)
 {
     struct store_tuf_file f[3]; /* targets, snapshot, timestamp */
-    int64_t snap = 0, ts = 0;
-    int rc;
+    int rc = UPD_E_CONFLICT;
     memset(f, 0, sizeof(f));
     *out = NULL;
-    if ((rc = verify_targets(st, tenant_id, env, now, &f[0], err, errlen)) != UPD_OK ||
-        (rc = newest_version(st, tenant_id, "snapshot", &snap)) != UPD_OK ||
-        (rc = newest_version(st, tenant_id, "timestamp", &ts)) != UPD_OK ||
-        (rc = upd_new_snapshot(sg, tenant_id, snap + 1, f[0].version, now, &f[1], err, errlen)) !=
-            UPD_OK ||
-        (rc = upd_new_timestamp(sg, tenant_id, ts + 1, &f[1], now, &f[2], err, errlen)) != UPD_OK)
-        goto out;
-    json_t *detail = json_pack(
-        "{s:I, s:I, s:I, s:I}", "version", (json_int_t)f[0].version, "targets",
-        (json_int_t)json_object_size(json_object_get(json_object_get(env, "signed"), "targets")),
-        "snapshot", (json_int_t)f[1].version, "timestamp", (json_int_t)f[2].version);
-    rc = store_tuf_publish(st, tenant_id, STORE_TUF_IMAGE, f, 3, a, "ota.targets.publish", detail);
-    if (rc == STORE_CONFLICT) {
-        snprintf(err, errlen, "targets version %lld was published meanwhile",
-                 (long long)f[0].version);
-        rc = UPD_E_CONFLICT;
-        goto out;
+    /* A conflict is a root rotation, another targets version or the cron's re-signing that came
+     * between verification and storing: the next attempt verifies against what is there now, so
+     * stale input gets its own error (signatures, version) and a re-signing costs nothing. */
+    for (int i = 0; i < UPD_PUBLISH_TRIES && rc == UPD_E_CONFLICT; i++) {
+        for (int j = 0; j < 3; j++)
+            store_tuf_file_free(&f[j]);
+        rc = publish_once(st, sg, tenant_id, env, a, now, f, err, errlen);
     }
-    rc = rc == STORE_OK ? UPD_OK : UPD_E_INTERNAL;
-    if (rc == UPD_OK)
-        *out = json_pack("{s:I, s:I, s:I}", "targets", (json_int_t)f[0].version, "snapshot",
-                         (json_int_t)f[1].version, "timestamp", (json_int_t)f[2].version);
-    if (rc == UPD_OK && *out == NULL)
+    if (rc == UPD_OK && (*out = json_pack("{s:I, s:I, s:I}", "targets", (json_int_t)f[0].version,
+                                          "snapshot", (json_int_t)f[1].version, "timestamp",
+                                          (json_int_t)f[2].version)) == NULL) {
+        snprintf(err, errlen, "out of memory");
         rc = UPD_E_INTERNAL;
-    if (rc == UPD_E_INTERNAL)
-        snprintf(err, errlen, "the targets could not be stored");
-out:
+    }
     for (int i = 0; i < 3; i++)
         store_tuf_file_free(&f[i]);
     return rc;

@@ -94,7 +94,7 @@ class OtaTest(harness.DaemonTestCase):
         os.makedirs(cls.tmp)
         cls.image = cls.upload_image(b"os image 1" * 1000, "2.0.0", 5)
         p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir, "--root-keys", "3", "--root-threshold", "2",
-                      "--targets-keys", "2", "--targets-threshold", "2")
+                      "--targets-keys", "2", "--targets-threshold", "2", "--yes")
         assert p.returncode == 0, p.stdout + p.stderr
         cls.init_out = p.stdout
         # a device of acme, with a certificate from the tenant's issuing CA
@@ -227,8 +227,9 @@ class OtaTest(harness.DaemonTestCase):
         img = self.upload_image(b"app image" * 333, "1.4.0", 2, component="aegis-app")
         p = self.d.ctl("ota", "sign", "--dir", self.keydir, "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("+ aegis-app  os 1.4.0 svn 2", p.stdout)
-        self.assertIn("1 added, 0 removed", p.stdout)
+        self.assertIn("+ aegis-app  os 1.4.0 svn 2  gw-rev-b  sha256 %s  length %d" % (img["sha256"], img["size"]),
+                      p.stdout)
+        self.assertIn("1 added, 0 removed, 0 changed", p.stdout)
         after = self.status()["image"]
         for role in ("targets", "snapshot", "timestamp"):
             self.assertEqual(after[role]["version"], before[role]["version"] + 1, role)
@@ -275,13 +276,16 @@ class OtaTest(harness.DaemonTestCase):
         # a target that is not an image, or with the wrong length, hash or custom fields
         path, t = next(iter(prop["signed"]["targets"].items()))
         fake = "f" * 64
-        for mutate in (lambda ts: ts.__setitem__("aegis-os/" + fake, dict(t, hashes={"sha256": fake})),
-                       lambda ts: ts[path].__setitem__("length", t["length"] + 1),
-                       lambda ts: ts[path]["custom"].__setitem__("svn", 99),
-                       lambda ts: ts.__setitem__("other/" + path.split("/")[1], ts.pop(path))):
+        for mutate, st, code in (
+                (lambda ts: ts.__setitem__("aegis-os/" + fake, dict(t, hashes={"sha256": fake})), 422,
+                 "unknown_target"),
+                (lambda ts: ts[path].__setitem__("length", t["length"] + 1), 422, "unknown_target"),
+                (lambda ts: ts[path]["custom"].__setitem__("svn", 99), 422, "unknown_target"),
+                # a path whose component is not the target's own is not even well-formed
+                (lambda ts: ts.__setitem__("other/" + path.split("/")[1], ts.pop(path)), 400, "bad_metadata")):
             p = json.loads(json.dumps(prop))
             mutate(p["signed"]["targets"])
-            self.assertError(self.put_targets(signed(p, good)), 422, "unknown_target")
+            self.assertError(self.put_targets(signed(p, good)), st, code)
         # not metadata at all
         self.assertError(self.put_targets({"signed": {"_type": "snapshot"}, "signatures": []}), 400,
                          "bad_metadata")
@@ -294,6 +298,61 @@ class OtaTest(harness.DaemonTestCase):
         self.assertError(self.api("PUT", "/v1/ota/targets", signed(prop, good), token=tok), 403, "forbidden")
         # and the valid one is accepted
         self.assertEqual(self.assertOk(self.put_targets(signed(prop, good)), 201)["targets"], cur + 1)
+
+    def test_3b_hostile_uploads(self):
+        """What a compromised client or a careless manufacturer could upload is refused: online key material
+        under another key id, thresholds above the key count, delegations or other members in targets, work
+        beyond the caps (signatures, keys), files above the sizes docs/update.md 2.1 states."""
+        good = self.targets_keys()
+        roots = self.key_files("root")
+        cur = self.root()
+        cs = cur["signed"]
+        rkeys = [k for k in roots if k.keyid in cs["roles"]["root"]["keyids"]]
+        nxt = json.loads(json.dumps(cur))
+        nxt["signed"]["version"] = cs["version"] + 1
+        nxt["signed"]["expires"] = iso(time.time() + 86400 * 30)
+        put = lambda env: self.api("PUT", "/v1/ota/root?repo=image", env)
+        # the online snapshot key's public key as a targets (or root) key, under another key id
+        keys = self.assertOk(self.api("GET", "/v1/ota/keys"))
+        for role in ("targets", "root"):
+            p = json.loads(json.dumps(nxt))
+            obj = dict(keys["snapshot"]["key"], keyid_hash_algorithms=["sha256"])
+            kid = hashlib.sha256(canonical(obj)).hexdigest()
+            self.assertNotEqual(kid, keys["snapshot"]["keyid"])
+            p["signed"]["keys"][kid] = obj
+            p["signed"]["roles"][role]["keyids"].append(kid)
+            self.assertError(put(signed(p, rkeys)), 422, "keys")
+        # a threshold above the number of keys would brick the repository
+        p = json.loads(json.dumps(nxt))
+        p["signed"]["roles"]["targets"]["threshold"] = len(p["signed"]["roles"]["targets"]["keyids"]) + 1
+        r = put(signed(p, rkeys))
+        self.assertError(r, 422, "keys")
+        self.assertIn("threshold", r[2]["message"])
+        # more than 64 keys in a root
+        p = json.loads(json.dumps(nxt))
+        for _ in range(65):
+            k = Key()
+            p["signed"]["keys"][k.keyid] = k.obj
+        self.assertError(put(signed(p, rkeys)), 400, "bad_metadata")
+        # a root file above 64 KiB
+        p = json.loads(json.dumps(nxt))
+        p["signed"]["padding"] = "x" * (64 * 1024)
+        self.assertError(put(signed(p, rkeys)), 413, "payload_too_large")
+        self.assertEqual(self.status()["image"]["root"]["version"], cs["version"])
+
+        prop = self.proposal()
+        # delegations (or any other member) in targets
+        for extra in ({"delegations": {"keys": {}, "roles": []}}, {"custom": {}}):
+            p = json.loads(json.dumps(prop))
+            p["signed"].update(extra)
+            self.assertError(self.put_targets(signed(p, good)), 400, "bad_metadata")
+        # more signatures than 2 x (number of targets keys) + 8
+        p = signed(prop, good)
+        p["signatures"] += [p["signatures"][0]] * (2 * len(good) + 8)
+        r = self.put_targets(p)
+        self.assertError(r, 400, "bad_metadata")
+        self.assertIn("signatures", r[2]["message"])
+        self.assertEqual(self.status()["image"]["targets"]["version"], prop["signed"]["version"] - 1)
 
     def test_4_root_refusals(self):
         roots = self.key_files("root")
@@ -350,11 +409,18 @@ class OtaTest(harness.DaemonTestCase):
         for path in ("/v1/device/tuf/1.root.json", "/v1/device/tuf/timestamp.json",
                      "/v1/device/tuf/1.targets.json", "/v1/device/director/1.root.json"):
             self.assertEqual(self.dev_get(path, dev=gdev)[0], 404, path)
+        # a reader's look makes no keys: 404 until an operator or admin asks (or the first root)
+        tid = self.d.tenant_ids["globex"]
+        reader = self.assertOk(self.api("POST", "/v1/tokens", {"name": "r", "role": "reader"}, token=other),
+                               201)["token"]
+        self.assertError(self.api("GET", "/v1/ota/keys", token=reader), 404, "not_found")
+        self.assertFalse(os.path.exists(os.path.join(self.d.pki_dir, "tenants", str(tid), "tuf-snapshot.ed25519")))
         # globex's keys are its own
         ka = self.assertOk(self.api("GET", "/v1/ota/keys"))
         kg = self.assertOk(self.api("GET", "/v1/ota/keys", token=other))
         for r in ("snapshot", "timestamp", "director"):
             self.assertNotEqual(ka[r]["keyid"], kg[r]["keyid"])
+        self.assertEqual(self.assertOk(self.api("GET", "/v1/ota/keys", token=reader)), kg)
         # targets for globex before a root: no_root
         prop = self.assertOk(self.api("GET", "/v1/ota/targets/proposal", token=other))["proposal"]
         self.assertEqual(prop["signed"]["targets"], {})
@@ -376,7 +442,7 @@ class OtaTest(harness.DaemonTestCase):
         before = self.status()
         old_ids = set(self.root()["signed"]["roles"]["root"]["keyids"])
         p = self.d.ctl("ota", "root", "rotate", "--dir", self.keydir, "--new-root-keys", "2", "--root-threshold",
-                       "1", "--targets-keys", "3", "--targets-threshold", "3")
+                       "1", "--targets-keys", "3", "--targets-threshold", "3", "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         after = self.status()
         self.assertEqual(after["image"]["root"]["version"], before["image"]["root"]["version"] + 1)
@@ -418,7 +484,7 @@ class OtaResignTest(harness.DaemonTestCase):
     @unittest.skipUnless(os.path.exists(FAKETIME_LIB), "libfaketime missing (deploy/install-deps.sh installs it)")
     def test_resign_in_the_future(self):
         keydir = os.path.join(self.d.tmp, "keys")
-        p = self.d.ctl("ota", "keys", "init", "--dir", keydir)
+        p = self.d.ctl("ota", "keys", "init", "--dir", keydir, "--yes")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         before = self.assertOk(self.api("GET", "/v1/ota/status"))["image"]
         self.restart_in_future("+4d")

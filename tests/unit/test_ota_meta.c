@@ -429,6 +429,137 @@ test_format_refusals(void **state)
     ota_root_free(r);
 }
 
+/* ota_root_key gives each role's public keys, in root order, without secrets. */
+static void
+test_root_key_accessor(void **state)
+{
+    (void)state;
+    ota_key rk[OTA_ROLE_COUNT], tk[3];
+    ota_root *r = NULL;
+    keygen(rk, OTA_ROLE_COUNT);
+    keygen(tk, 3);
+    ota_key *keys[] = {&rk[0], tk, &rk[2], &rk[3]};
+    const int n[] = {1, 3, 1, 1}, th[] = {1, 2, 1, 1};
+    json_t *env = signed_by(make_root(1, keys, n, th), &rk[0], 1);
+    assert_int_equal(ota_root_load(env, &r, err, sizeof(err)), 0);
+    assert_int_equal(ota_root_nkeys(r, OTA_ROLE_TARGETS), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const ota_key *k = ota_root_key(r, OTA_ROLE_TARGETS, i);
+        assert_memory_equal(k->pk, tk[i].pk, OTA_PK_BYTES);
+        assert_string_equal(k->keyid, tk[i].keyid);
+        assert_int_equal(k->has_secret, 0);
+    }
+    assert_memory_equal(ota_root_key(r, OTA_ROLE_TIMESTAMP, 0)->pk, rk[3].pk, OTA_PK_BYTES);
+    json_decref(env);
+    ota_root_free(r);
+}
+
+/* At most 2n + 8 signatures for a role of n keys, 2 (n + m) + 8 for a root update; at most
+ * OTA_MAX_ROOT_KEYS keys in a root. */
+static void
+test_work_caps(void **state)
+{
+    (void)state;
+    ota_key rk[OTA_ROLE_COUNT], nk[2];
+    ota_root *r = simple_root(rk), *next = NULL, *big = NULL;
+    struct ota_want w = {.role = OTA_ROLE_TARGETS, .now = NOW};
+    json_t *env = signed_by(ota_meta_new_targets(1, T2030), &rk[1], 1);
+    json_t *sigs = json_object_get(env, "signatures");
+    while (json_array_size(sigs) < OTA_MAX_SIGS(1))
+        json_array_append_new(sigs, json_deep_copy(json_array_get(sigs, 0)));
+    assert_int_equal(ota_verify_meta(r, env, &w, NULL, err, sizeof(err)), 0);
+    json_array_append_new(sigs, json_deep_copy(json_array_get(sigs, 0)));
+    assert_int_equal(ota_verify_meta(r, env, &w, NULL, err, sizeof(err)), OTA_E_FORMAT);
+    assert_non_null(strstr(err, "at most 10"));
+    json_decref(env);
+    /* a rotation from 1 to 2 root keys may carry 2 (1 + 2) + 8 = 14 signatures */
+    keygen(nk, 2);
+    ota_key *keys[] = {nk, &rk[1], &rk[2], &rk[3]};
+    const int n[] = {2, 1, 1, 1}, th[] = {2, 1, 1, 1};
+    env = signed_by(make_root(2, keys, n, th), nk, 2);
+    sign_more(env, &rk[0], 1);
+    sigs = json_object_get(env, "signatures");
+    while (json_array_size(sigs) < 14)
+        json_array_append_new(sigs, json_deep_copy(json_array_get(sigs, 0)));
+    assert_int_equal(ota_verify_root_update(r, env, &next, err, sizeof(err)), 0);
+    ota_root_free(next);
+    json_array_append_new(sigs, json_deep_copy(json_array_get(sigs, 0)));
+    assert_int_equal(ota_verify_root_update(r, env, &next, err, sizeof(err)), OTA_E_FORMAT);
+    assert_null(next);
+    json_decref(env);
+    /* 65 keys in a root */
+    json_t *s = make_root(1, (ota_key *const[]){&rk[0], &rk[1], &rk[2], &rk[3]},
+                          (const int[]){1, 1, 1, 1}, (const int[]){1, 1, 1, 1});
+    for (int i = 0; i < OTA_MAX_ROOT_KEYS - 3; i++) {
+        ota_key k;
+        keygen(&k, 1);
+        assert_int_equal(ota_meta_root_add_key(s, OTA_ROLE_TARGETS, &k, err, sizeof(err)), 0);
+    }
+    env = signed_by(s, &rk[0], 1);
+    assert_int_equal(ota_root_load(env, &big, err, sizeof(err)), OTA_E_FORMAT);
+    assert_non_null(strstr(err, "65 keys, at most 64"));
+    json_decref(env);
+    ota_root_free(r);
+}
+
+/* The image repository's targets: only the five members, "<component>/<sha256>" paths, the
+ * custom fields and nothing else. */
+static void
+test_image_targets_shape(void **state)
+{
+    (void)state;
+    char sha[65], path[80];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    snprintf(path, sizeof(path), "aegis-os/%s", sha);
+    json_t *custom =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:i}", "component", "aegis-os", "kind", "os",
+                  "version", "2.0.0", "svn", 5, "hardware", "gw", "product_id", 1);
+    json_t *good = ota_meta_new_targets(2, T2030);
+    assert_int_equal(ota_meta_targets_add(good, path, 10, sha, custom, err, sizeof(err)), 0);
+    assert_int_equal(ota_check_image_targets(good, err, sizeof(err)), 0);
+    for (int i = 0; i < 9; i++) {
+        json_t *s = json_deep_copy(good);
+        json_t *t = json_object_get(json_object_get(s, "targets"), path);
+        json_t *c = json_object_get(t, "custom");
+        switch (i) {
+        case 0:
+            json_object_set_new(s, "delegations", json_pack("{s:{}, s:[]}", "keys", "roles"));
+            break;
+        case 1:
+            json_object_set_new(s, "custom", json_object());
+            break;
+        case 2: /* the path's sha is not the hash */
+            json_object_set_new(
+                json_object_get(t, "hashes"), "sha256",
+                json_string("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"));
+            break;
+        case 3: /* another component than the path's */
+            json_object_set_new(c, "component", json_string("aegis"));
+            break;
+        case 4:
+            json_object_set_new(c, "kind", json_string("bootloader"));
+            break;
+        case 5:
+            json_object_del(c, "svn");
+            break;
+        case 6:
+            json_object_set_new(c, "extra", json_true());
+            break;
+        case 7:
+            json_object_set_new(json_object_get(t, "hashes"), "sha512", json_string("00"));
+            break;
+        case 8:
+            json_object_set_new(json_object_get(s, "targets"), "x.bin", json_deep_copy(t));
+            break;
+        }
+        assert_int_equal(ota_check_image_targets(s, err, sizeof(err)), OTA_E_FORMAT);
+        json_decref(s);
+    }
+    json_decref(custom);
+    json_decref(good);
+}
+
 int
 main(void)
 {
@@ -440,6 +571,9 @@ main(void)
         cmocka_unit_test(test_expiry_type_spec_version),
         cmocka_unit_test(test_root_rotation),
         cmocka_unit_test(test_format_refusals),
+        cmocka_unit_test(test_root_key_accessor),
+        cmocka_unit_test(test_work_caps),
+        cmocka_unit_test(test_image_targets_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
