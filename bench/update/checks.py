@@ -66,6 +66,7 @@ def setup_fleet(d, sim, tmp, devices):
                                 "version": "2.2.0", "svn": 4, "hardware": "gw"})
     st, _, img = c.api("POST", "/v1/images?" + q, os.urandom(4096), content_type="application/octet-stream")
     assert st == 201, img
+    d.ota_publish(os.path.join(tmp, "ota-keys"))
     st, _, dep = c.api("POST", "/v1/deployments", {"group_id": grp["id"], "name": "bench", "images": [img["sha256"]],
                                                    "waves": [100], "soak_seconds": 0, "failure_threshold_pct": 50,
                                                    "min_attempts": 1})

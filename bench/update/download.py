@@ -83,6 +83,7 @@ def setup_daemon(d, data, tmp):
     st, _, body = c.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}], "claim": True,
                                                        "group_id": grp["id"]})
     assert st in (200, 201), body
+    d.ota_publish(os.path.join(tmp, "ota-keys"))
     st, _, body = c.api("POST", "/v1/deployments", {"group_id": grp["id"], "name": "bench", "images": [img["sha256"]],
                                                     "waves": [100], "soak_seconds": 0, "failure_threshold_pct": 50,
                                                     "min_attempts": 1})

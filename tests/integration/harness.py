@@ -404,6 +404,16 @@ class Daemon:
     def url(self):
         return "https://127.0.0.1:%d" % self.port
 
+    def ota_publish(self, keydir, token=...):
+        """Publishes every image of the token's tenant in its TUF image repository, as its manufacturer would
+        (docs/update.md 2): `aegisctl ota keys init` into keydir the first time (offline keys and the trusted
+        roots), `aegisctl ota sign` after; a deployment names only published images."""
+        trusted = os.path.join(keydir, "trusted", "image-root.json")
+        step = ("sign",) if os.path.exists(trusted) else ("keys", "init")
+        p = self.ctl("ota", *step, "--dir", keydir, "--yes", token=token)
+        if p.returncode != 0:
+            raise RuntimeError("aegisctl ota %s: %s%s" % (" ".join(step), p.stdout, p.stderr))
+
     def ctl(self, *args, token=..., json_out=False, timeout=CTL_TIMEOUT, server=None, cacert=None):
         """Runs aegisctl against the live daemon; returns CompletedProcess."""
         tok = self.token if token is ... else token

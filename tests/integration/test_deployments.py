@@ -49,7 +49,7 @@ class DeployBase(TelemetryBase):
             assert st == 201, p
             cls.products[t] = p["id"]
             cls.keydirs[t] = os.path.join(cls.d.tmp, "ota-keys-" + t)
-            p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydirs[t], token=cls.d.tokens[t])
+            p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydirs[t], "--yes", token=cls.d.tokens[t])
             assert p.returncode == 0, p.stdout + p.stderr
 
     def publish(self, tenant="acme"):

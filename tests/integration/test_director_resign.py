@@ -32,6 +32,7 @@ class DirectorResignTest(harness.DaemonTestCase):
                                     "version": "2.0.0", "svn": 1, "hardware": "gw"})
         img = self.assertOk(self.api("POST", "/v1/images?" + q, os.urandom(1000),
                                      content_type="application/octet-stream"), 201)
+        self.d.ota_publish(os.path.join(self.d.tmp, "ota-keys"))
         self.create("/v1/deployments", {"group_id": group, "name": "r", "images": [img["sha256"]], "waves": [100],
                                         "soak_seconds": 0, "failure_threshold_pct": 50, "min_attempts": 1})
         tmp = os.path.join(self.d.tmp, "devices")

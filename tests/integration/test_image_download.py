@@ -40,7 +40,9 @@ class RolloutFixtures:
     @classmethod
     def deploy(cls, group, shas, waves=(100,), soak=0, threshold=50, min_attempts=10):
         """A running deployment of shas to group (by default soak 0 and one wave: it completes within a second;
-        either way every device of the group is offered the images)."""
+        either way every device of the group is offered the images), published in the tenant's TUF repository
+        first."""
+        cls.d.ota_publish(os.path.join(cls.d.tmp, "ota-keys"))
         st, _, body = cls.client.api("POST", "/v1/deployments", {
             "group_id": group, "name": "release", "images": list(shas), "waves": list(waves),
             "soak_seconds": soak, "failure_threshold_pct": threshold, "min_attempts": min_attempts})

@@ -43,7 +43,7 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
         assert st == 201, body
         cls.product = body["id"]
         cls.keydir = os.path.join(cls.d.tmp, "ota-keys")
-        p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir)
+        p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir, "--yes")
         assert p.returncode == 0, p.stdout + p.stderr
         cls.os_data = os.urandom(200 * 1024 + 17)
         cls.os_img = cls.upload(cls.os_data, "aegis-os", "os", "2.4.0", 8)

@@ -74,7 +74,8 @@ class TufJsTest(harness.DaemonTestCase):
         cls.os_data = os.urandom(20000)
         cls.os_img = cls.upload(cls.os_data, "aegis-os", "os", "2.0.0")
         cls.keydir = os.path.join(cls.work, "keys")
-        p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir, "--root-keys", "2", "--root-threshold", "1")
+        p = cls.d.ctl("ota", "keys", "init", "--dir", cls.keydir, "--root-keys", "2", "--root-threshold", "1",
+                      "--yes")
         assert p.returncode == 0, p.stdout + p.stderr
         cls.deployment = cls.deploy([cls.os_img])
         # a device of the group, with a certificate of the tenant's issuing CA (valid past the faketime case)
