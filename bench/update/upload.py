@@ -21,17 +21,10 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+from test_images import rss_kib  # noqa: E402
 
 CHUNK = 1024 * 1024
 SAMPLE_EVERY = 32  # MiB
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def pattern(i):
