@@ -92,7 +92,6 @@ transition(struct ctl *c, int argc, char **argv, const char *action)
 {
     const char *reason = NULL;
     const struct ctl_opt opts[] = {{"--reason", CTL_OPT_STR, &reason, NULL}, {NULL, 0, NULL, NULL}};
-    char path[96];
     int64_t id;
     int ec, rc = CTL_EXIT_USAGE;
     json_t *body = json_object();
@@ -103,6 +102,7 @@ transition(struct ctl *c, int argc, char **argv, const char *action)
         return ec;
     }
     if (reason == NULL || ctl_set_str(c, body, "--reason", "reason", reason) == 0) {
+        char path[96];
         snprintf(path, sizeof(path), "/v1/deployments/%lld/%s", (long long)id, action);
         rc = ctl_show(c, "POST", path, body);
     }

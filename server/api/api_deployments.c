@@ -195,13 +195,13 @@ api_deployments_get(api_req *r)
 {
     struct store_deployment *d = calloc(1, sizeof(*d));
     int64_t id;
-    int rc;
     if (d == NULL) {
         api_error(r, 500, "internal", "out of memory");
         return;
     }
     if (api_param_id(r, 0, "deployment", &id) == 0) {
-        if ((rc = store_deploy_get(r->app->st, r->tenant_id, id, d)) != STORE_OK)
+        int rc = store_deploy_get(r->app->st, r->tenant_id, id, d);
+        if (rc != STORE_OK)
             api_store_error(r, rc, "deployment");
         else
             reply_deployment(r, 200, d);

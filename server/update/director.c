@@ -442,7 +442,7 @@ compact(director *d)
     struct hmap m = {0};
     size_t cap = d->live > 0 ? d->live : 1, n = 0;
     struct device_entry *ds = calloc(cap, sizeof(*ds));
-    for (size_t i = 0; ds != NULL && i < hmap_count(&d->devices) && i < d->dcap; i++) {
+    for (size_t i = 0; ds != NULL && n < cap && i < hmap_count(&d->devices) && i < d->dcap; i++) {
         size_t klen, idx;
         int added;
         const void *k = hmap_key(&d->devices, i, &klen);
@@ -600,7 +600,8 @@ director_sync(director *d, int64_t now)
     for (size_t i = 0; i < n; i++)
         if (tenant_find(d, g[i].tenant_id) != NULL)
             tenant_at(d, g[i].tenant_id, g[i].generation);
-    for (size_t i = 0; i < hmap_count(&d->tenants) && i < d->tcap && nstale < 64; i++) {
+    for (size_t i = 0; d->ts != NULL && i < hmap_count(&d->tenants) && i < d->tcap && nstale < 64;
+         i++) {
         const struct plan *p = d->ts[i].plan;
         size_t klen;
         const char *k = hmap_key(&d->tenants, i, &klen);

@@ -51,7 +51,7 @@ all_images(store *st, int64_t tenant_id, json_t **out)
     int rc = all != NULL ? STORE_OK : STORE_ERR;
     do {
         struct store_page pg = {next[0] != '\0' ? next : NULL, IMAGES_PAGE};
-        char cursor[sizeof(next)];
+        char cursor[sizeof(next)] = "";
         json_t *items = NULL;
         if (rc == STORE_OK)
             rc = store_image_list(st, tenant_id, &pg, &items, cursor);
