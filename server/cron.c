@@ -158,7 +158,7 @@ rollouts(cron *c)
     }
     metrics_rollout(c->metrics,
                     store_deploy_count_states(c->st, counts) == STORE_OK ? counts : NULL,
-                    (uint64_t)run.halted, (uint64_t)(run.advanced + run.completed));
+                    (uint64_t)run.halted, (uint64_t)run.advanced + (uint64_t)run.completed);
 }
 
 /* Deletes with purge, in batches of RETENTION_BATCH, what is older than days. */

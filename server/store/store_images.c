@@ -418,16 +418,17 @@ int
 store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha256,
                    const struct store_actor *a)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], gone[PATH_MAX + 32];
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = STORE_NOTFOUND;
+    int rc = STORE_NOTFOUND, moved = 0;
 
     if (sha256 == NULL || !proto_digest_hex_ok(sha256, strlen(sha256)))
         goto out;
     rc = STORE_INVALID;
     if (!store__actor_ok(a) || image_path(path, sizeof(path), dir, tenant_id, sha256) != 0)
         goto out;
+    snprintf(gone, sizeof(gone), "%s.deleted.%ld", path, (long)getpid());
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
         (rc = image_row(s, c, tenant_id, sha256, &st)) != STORE_OK)
@@ -452,14 +453,22 @@ store_image_delete(store *s, const char *dir, int64_t tenant_id, const char *sha
      * leave the image out, which is a change of what devices should install. */
     if (rc == STORE_OK)
         rc = store__director_bump(s, c, tenant_id, util_now(), NULL);
+    /* The file leaves its name while the write lock is held, as an upload of the same bytes places
+     * its file under that lock: a re-upload that commits after this one finds the name free, and
+     * the unlink below can never take its file. */
+    if (rc == STORE_OK && rename(path, gone) != 0 && errno != ENOENT)
+        rc = STORE_ERR;
+    moved = rc == STORE_OK;
 out:
     if (c != NULL) {
         rc = store__end_tx(s, c, rc);
         store__give(s, c);
     }
+    if (moved && rc != STORE_OK)
+        (void)rename(gone, path); /* the delete rolled back: the image keeps its file */
     /* After the commit: a crash in between leaves a file without a row, never the reverse. */
-    if (rc == STORE_OK && unlink(path) != 0 && errno != ENOENT)
-        log_warn("msg=\"cannot remove a deleted image's file\" path=%s error=\"%s\"", path,
+    if (moved && rc == STORE_OK && unlink(gone) != 0 && errno != ENOENT)
+        log_warn("msg=\"cannot remove a deleted image's file\" path=%s error=\"%s\"", gone,
                  strerror(errno));
     return rc;
 }
