@@ -28,17 +28,19 @@ dev_update_check(api_req *r)
     char *body = NULL;
     size_t len = 0;
 
+    /* The tag alone first: the hot path (304) copies no body. A 200 takes tag and body from one
+     * call, so they always belong together. */
     if (d == NULL || director_answer(d, &dev, util_now(), etag, NULL, NULL, err, sizeof(err)) != 0)
+        goto out;
+    if (!api_if_none_match(r, etag) &&
+        director_answer(d, &dev, util_now(), etag, &body, &len, err, sizeof(err)) != 0)
         goto out;
     api_reply_header(r, "ETag", etag);
     api_reply_header(r, "Cache-Control", "no-cache");
-    if (api_if_none_match(r, etag)) {
+    if (body == NULL)
         api_reply(r, 304, NULL);
-        return;
-    }
-    if (director_answer(d, &dev, util_now(), etag, &body, &len, err, sizeof(err)) != 0)
-        goto out;
-    api_reply_text(r, 200, "application/json", body, len);
+    else
+        api_reply_text(r, 200, "application/json", body, len);
     return;
 out:
     /* The plan or the signer could not be read now (a busy or failing store): the device asks

@@ -34,7 +34,7 @@ static const char SQL_DEPLOY_IMAGE_OWNED[] =
 static const char SQL_DEPLOY_GET[] =
     "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_DEPLOY_IMAGES[] =
-    "SELECT d.sha256, i.size, i.component, i.kind, i.version, i.svn, i.hardware "
+    "SELECT d.sha256, i.size, i.component, i.kind, i.version, i.svn, i.hardware, i.product_id "
     "FROM deployment_images d LEFT JOIN images i ON i.tenant_id = d.tenant_id AND "
     "i.sha256 = d.sha256 WHERE d.deployment_id = ?1 ORDER BY i.component, d.sha256";
 static const char SQL_DEPLOY_LIST[] = "SELECT " DEPLOY_COLS " FROM deployments "
@@ -148,6 +148,7 @@ deploy_images(store *s, struct conn *c, struct store_deployment *d)
         store__copy_col(im->version, sizeof(im->version), st, 4);
         im->svn = sqlite3_column_int64(st, 5);
         store__copy_col(im->hardware, sizeof(im->hardware), st, 6);
+        im->product_id = sqlite3_column_int64(st, 7);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK

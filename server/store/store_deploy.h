@@ -39,6 +39,7 @@ struct store_deploy_image {
     char version[33];
     int64_t svn;
     char hardware[65];
+    int64_t product_id;
 };
 
 struct store_deployment {

@@ -82,7 +82,8 @@ plan_unref(struct plan *p)
 static void
 clear_devices(director *d)
 {
-    for (size_t i = 0; i < hmap_count(&d->devices); i++)
+    /* a key whose entry could not be grown into has no entry: bounded by the capacity too */
+    for (size_t i = 0; i < hmap_count(&d->devices) && i < d->dcap; i++)
         free(d->ds[i].body);
     hmap_clear(&d->devices);
     d->live = 0;
@@ -108,7 +109,7 @@ director_free(director *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < hmap_count(&d->tenants); i++)
+    for (size_t i = 0; i < hmap_count(&d->tenants) && i < d->tcap; i++)
         plan_unref(d->ts[i].plan);
     hmap_clear(&d->tenants);
     free(d->ts);
@@ -316,10 +317,10 @@ answer_signed(const struct plan *p, const struct director_device *dev, const str
         const struct store_deploy_image *im = &dep->images[i];
         if (!offer_names(o, im))
             continue;
-        json_t *custom =
-            json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "component", im->component, "kind",
-                      im->kind, "version", im->version, "svn", (json_int_t)im->svn, "hardware",
-                      im->hardware, "deployment_id", (json_int_t)dep->id);
+        json_t *custom = json_pack(
+            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "component", im->component, "kind", im->kind,
+            "version", im->version, "svn", (json_int_t)im->svn, "hardware", im->hardware,
+            "product_id", (json_int_t)im->product_id, "deployment_id", (json_int_t)dep->id);
         snprintf(path, sizeof(path), "%s/%s", im->component, im->sha256);
         rc = custom != NULL
                  ? ota_meta_targets_add(s, path, im->size, im->sha256, custom, err, errlen)
@@ -450,6 +451,8 @@ compact(director *d)
             continue;
         if (hmap_insert(&m, k, klen, &idx, &added) != 0) {
             hmap_clear(&m);
+            for (size_t j = 0; j < n; j++)
+                free(ds[j].body); /* moved out of d->ds already */
             free(ds);
             ds = NULL;
             break;

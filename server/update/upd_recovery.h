@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define UPD_RECOVERY_MAX 4096
-#define UPD_RECOVERY_IMAGES 8
+#define UPD_RECOVERY_IMAGES 16 /* as many as a deployment holds (STORE_DEPLOY_IMAGES_MAX) */
 #define UPD_RECOVERY_TTL_S 900
 #define UPD_RECOVERY_TOKEN_HEX 65 /* 64 hex characters and the NUL */
 

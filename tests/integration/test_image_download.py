@@ -20,7 +20,7 @@ import urllib.parse
 
 import harness
 from test_deployments import position
-from test_images import rss_kib
+from test_images import rss_kib, without_asan_quarantine
 from test_mtls import Device
 
 BIG = 48 * 1024 * 1024
@@ -56,11 +56,7 @@ class ImageDownloadTest(RolloutFixtures, harness.DaemonTestCase):
 
     @classmethod
     def daemon_env(cls):
-        # Under AddressSanitizer (make check) freed memory sits in a quarantine instead of being reused, so the
-        # TLS layer's per-record buffers would show as RSS growth in test_rss_flat_during_a_large_download: this
-        # class runs its daemon without the quarantine (other sanitizer checks stay on; ignored by other builds).
-        opts = os.environ.get("ASAN_OPTIONS", "")
-        return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"}
+        return without_asan_quarantine()  # test_rss_flat_during_a_large_download measures the daemon
 
     @classmethod
     def prepare(cls):
