@@ -154,7 +154,7 @@ static const struct route table[] = {
       dev_recovery_image),
     R("GET", "/v1/device/update", AUTH_DEVICE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT,
       dev_update_check),
-    R("POST", "/v1/device/update/status", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_DEFAULT,
+    R("POST", "/v1/device/update/status", AUTH_DEVICE, ROLE_NONE, BODY_JSON, LIMIT_STATUS,
       dev_update_status),
 };
 

@@ -56,6 +56,8 @@ route_limit(const struct http_server *h, int route)
         return ROUTER_TELEMETRY_MAX_BYTES;
     if (t[route].limit == LIMIT_IMAGE)
         return (size_t)h->app->cfg->image_max_bytes;
+    if (t[route].limit == LIMIT_STATUS)
+        return ROUTER_STATUS_MAX_BYTES;
     return (size_t)h->app->cfg->max_body_bytes;
 }
 

@@ -29,10 +29,13 @@ enum body_limit {
     LIMIT_EVIDENCE,  /* ROUTER_EVIDENCE_MAX_BYTES: device attestation bodies (docs/protocol.md 3) */
     LIMIT_TELEMETRY, /* ROUTER_TELEMETRY_MAX_BYTES: telemetry uploads (docs/telemetry.md 1) */
     LIMIT_IMAGE,     /* config image_max_bytes: update images */
+    LIMIT_STATUS,    /* ROUTER_STATUS_MAX_BYTES: update status reports (docs/update.md 6) */
 };
 
 #define ROUTER_EVIDENCE_MAX_BYTES PROTO_EVIDENCE_BODY_MAX
 #define ROUTER_TELEMETRY_MAX_BYTES PROTO_TEL_BODY_MAX
+/* A status report's fields fit in well under 1 KiB; a device that loops pays for little parsing. */
+#define ROUTER_STATUS_MAX_BYTES 4096
 
 struct route {
     const char *method;

@@ -288,6 +288,12 @@ class DeploymentsTest(DeployBase):
         self.assertIsNone(signed["custom"]["deployment_id"])
         dep = self.created(g, [img], waves=(30, 100))
         waves = {dc.dev.id: wave_of(dc.dev.id, dep["id"], [30, 100]) for dc in devs}
+        for _ in range(60):  # positions are random: make sure both waves have a device (bounded)
+            if set(waves.values()) == {1, 2}:
+                break
+            devs.append(self.make_device(group=g))
+            waves[devs[-1].dev.id] = wave_of(devs[-1].dev.id, dep["id"], [30, 100])
+        self.assertEqual(set(waves.values()), {1, 2})
         for dc in devs:
             signed, etag = self.answer(dc)
             self.assertNotEqual(etag, etag0)
@@ -301,7 +307,8 @@ class DeploymentsTest(DeployBase):
                 t = signed["targets"][path]
                 self.assertEqual((t["length"], t["hashes"]["sha256"]), (img["size"], img["sha256"]))
                 self.assertEqual(t["custom"], {"component": "aegis-os", "kind": "os", "version": "2.4.0", "svn": 3,
-                                               "hardware": "gw-a", "deployment_id": dep["id"]})
+                                               "hardware": "gw-a", "product_id": self.products["acme"],
+                                               "deployment_id": dep["id"]})
                 self.assertEqual((signed["custom"]["deployment_id"], signed["custom"]["wave"]), (dep["id"], 1))
             else:
                 self.assertEqual(signed["targets"], {}, "wave 2 waits")

@@ -129,7 +129,8 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
         t = s["targets"][self.os_target()]
         self.assertEqual((t["length"], t["hashes"]), (self.os_img["size"], {"sha256": self.os_img["sha256"]}))
         self.assertEqual(t["custom"], {"component": "aegis-os", "kind": "os", "version": "2.4.0", "svn": 8,
-                                       "hardware": "gw", "deployment_id": self.dep["id"]})
+                                       "hardware": "gw", "product_id": self.product,
+                                       "deployment_id": self.dep["id"]})
         self.assertEqual(s["custom"]["deployment_id"], self.dep["id"])
         tok = rec["token"]
 
