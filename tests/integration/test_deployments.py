@@ -377,6 +377,9 @@ class DeploymentsTest(DeployBase):
         self.assertEqual(self.status(dc, dep, img, "downloading", attempt="bad id!")[0], 400)
         self.assertEqual(self.status(dc, dep, img, "downloading", attempt="x" * 65)[0], 400)
         self.assertEqual(self.status(dc, dep, img, "exploded", attempt="a3")[0], 400)
+        big = {"attempt_id": "a5", "deployment_id": dep["id"], "image": img["sha256"], "state": "downloading",
+               "padding": "p" * 5000}
+        self.assertEqual(self.device_request(dc, "POST", "/v1/device/update/status", big)[0], 413, "4 KiB at most")
         self.assertEqual(self.status(dc, dep, other, "downloading", attempt="a4")[0], 400, "not the deployment's")
         self.assertEqual(self.status(dc, {"id": 999999}, img, "downloading", attempt="a5")[0], 404)
         self.assertEqual(self.status(dc, dep, img, "failed", attempt="a6", reason="disk full")[0], 200)
