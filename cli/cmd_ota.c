@@ -131,7 +131,8 @@ out:
 /* The server's current targets map, verified with the trusted root's targets keys or prev's (the
  * root before a rotation that changed them; may be NULL): *cur a new reference, NULL when there
  * is none, or when it does not verify (a warning says so: every proposed target then counts as
- * added, so nothing goes unshown). *version the server's current targets version. */
+ * added, so nothing goes unshown). *version the server's current targets version. trusted NULL:
+ * no root yet (keys init), when a server that lists targets is refused. */
 static int
 verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, json_t **cur,
                  int64_t *version)
@@ -145,6 +146,11 @@ verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, j
     json_decref(st);
     if (rc != CTL_EXIT_OK || *version < 1)
         return rc;
+    if (trusted == NULL) {
+        ctl_err("refused: the server lists targets version %lld before any root",
+                (long long)*version);
+        return CTL_EXIT_API;
+    }
     snprintf(path, sizeof(path), "/v1/ota/repo/%lld.targets.json", (long long)*version);
     if ((rc = ctl_request_object(c, "GET", path, NULL, &env)) != CTL_EXIT_OK)
         return rc;
@@ -193,18 +199,34 @@ show(const struct ctl *c, const struct proposal *pr)
     ctl_ota_diff_print(c->json ? stderr : stdout, &pr->d, pr->cur, pr->next, pr->version);
 }
 
-/* A rotation's re-sign signs the current targets again, nothing else: refused (CTL_EXIT_API,
- * with the changes shown) when pr changes anything. */
+/* What the options require of the changes pr makes: none at all for a rotation's re-sign (it
+ * signs the current targets again, nothing else), exactly the --expect entries if given. 0, or
+ * CTL_EXIT_API with the reason printed. */
 static int
-refuse_changes(const struct ctl *c, const struct proposal *pr, int shown)
+judge(const struct proposal *pr, const struct sign_opts *so)
 {
-    if (ctl_ota_diff_empty(&pr->d))
-        return CTL_EXIT_OK;
-    if (!shown)
-        show(c, pr);
-    ctl_err("refused: a rotation re-signs the current targets unchanged, and the proposal changes "
-            "them (sign those changes with ota sign first)");
-    return CTL_EXIT_API;
+    if (so->unchanged && !ctl_ota_diff_empty(&pr->d)) {
+        ctl_err("refused: a rotation re-signs the current targets unchanged, and the proposal "
+                "changes them (sign those changes with ota sign first)");
+        return CTL_EXIT_API;
+    }
+    if (so->expect != NULL && ctl_ota_diff_expect(&pr->d, pr->next, so->expect) != 0)
+        return CTL_EXIT_API;
+    return CTL_EXIT_OK;
+}
+
+/* Before keys init or a rotation publishes roots: the proposal judged as sign_targets will judge
+ * it after them (against the current targets verified with trusted, NULL before any root), so
+ * that a refusal publishes nothing. The changes are shown only when refused. */
+static int
+judge_before(struct ctl *c, const ota_root *trusted, const struct sign_opts *so)
+{
+    struct proposal pr;
+    int rc = propose(c, trusted, NULL, so->days, &pr);
+    if (rc == CTL_EXIT_OK && (rc = judge(&pr, so)) != CTL_EXIT_OK)
+        show(c, &pr);
+    proposal_free(&pr);
+    return rc;
 }
 
 /* Fetches the proposal, checks it and what it changes against the verified current targets,
@@ -220,9 +242,7 @@ sign_targets(struct ctl *c, const char *dir, const struct ctl_ota_trusted *t, co
     if (rc != CTL_EXIT_OK)
         goto out;
     show(c, &pr);
-    rc = CTL_EXIT_API;
-    if ((so->unchanged && refuse_changes(c, &pr, 1) != CTL_EXIT_OK) ||
-        (so->expect != NULL && ctl_ota_diff_expect(&pr.d, pr.next, so->expect) != 0) ||
+    if ((rc = judge(&pr, so)) != CTL_EXIT_OK ||
         (rc = confirm(c, so->yes, pr.version)) != CTL_EXIT_OK)
         goto out;
     /* only the checked "signed" is signed and sent, never the server's envelope as it came */
@@ -351,7 +371,8 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
         rc = CTL_EXIT_LOCAL;
         goto out;
     }
-    if ((rc = fetch_online(c, online)) != CTL_EXIT_OK)
+    if ((so.expect != NULL && (rc = judge_before(c, NULL, &so)) != CTL_EXIT_OK) ||
+        (rc = fetch_online(c, online)) != CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_LOCAL;
     if (ctl_ota_keys_make(o.dir, "root", (size_t)o.nroot, &root) != 0 ||
@@ -478,20 +499,6 @@ out:
     return rc;
 }
 
-/* Before a rotation that re-signs the targets: CTL_EXIT_OK when the server's proposal, checked
- * here, equals the current targets verified with trusted; refused otherwise (sign_targets checks
- * it again after the rotation: the server may change its answer in between). */
-static int
-unchanged_now(struct ctl *c, const ota_root *trusted)
-{
-    struct proposal pr;
-    int rc = propose(c, trusted, NULL, DEFAULT_EXPIRES_DAYS, &pr);
-    if (rc == CTL_EXIT_OK)
-        rc = refuse_changes(c, &pr, 0);
-    proposal_free(&pr);
-    return rc;
-}
-
 static int
 ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
 {
@@ -499,13 +506,14 @@ ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
     struct ctl_ota_trusted img = {NULL, NULL}, dir_root = {NULL, NULL};
     int rc = key_options(c, argc, argv, "rotate", &o);
     int resign = o.ntargets > 0 || o.ktargets > 0;
+    const struct sign_opts so = {o.yes, NULL, DEFAULT_EXPIRES_DAYS, 1};
     if (rc != CTL_EXIT_OK || (resign && (rc = needs_yes(c, o.yes)) != CTL_EXIT_OK))
         return rc;
     /* the kept keys and thresholds come from the trusted roots, brought up to the server's; a
      * re-sign that would change the targets is refused before anything is published */
     if ((rc = ctl_ota_trust_sync(c, o.dir, "image", &img)) != CTL_EXIT_OK ||
         (rc = ctl_ota_trust_sync(c, o.dir, "director", &dir_root)) != CTL_EXIT_OK ||
-        (resign && (rc = unchanged_now(c, img.root)) != CTL_EXIT_OK) ||
+        (resign && (rc = judge_before(c, img.root, &so)) != CTL_EXIT_OK) ||
         (rc = rotate(c, &o, ctl_ota_trusted_signed(&img), ctl_ota_trusted_signed(&dir_root))) !=
             CTL_EXIT_OK)
         goto out;
@@ -519,8 +527,7 @@ ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
         ctl_ota_keys_prune(o.dir, "targets",
                            json_object_get(json_object_get(roles, "targets"), "keyids"));
         if (resign)
-            rc = sign_targets(c, o.dir, &now, img.root,
-                              &(struct sign_opts){o.yes, NULL, DEFAULT_EXPIRES_DAYS, 1});
+            rc = sign_targets(c, o.dir, &now, img.root, &so);
     }
     ctl_ota_trusted_free(&now);
 out:
