@@ -31,7 +31,7 @@ struct key_opts {
  * nothing (a rotation's re-sign). */
 struct sign_opts {
     int yes;
-    const json_t *expect;
+    json_t *expect;
     int64_t days;
     int unchanged;
 };
@@ -391,7 +391,7 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
 out:
     ctl_ota_keys_wipe(&root);
     ctl_ota_keys_wipe(&targets);
-    json_decref((json_t *)so.expect);
+    json_decref(so.expect);
     return rc;
 }
 
@@ -415,7 +415,7 @@ ctl_ota_sign_cmd(struct ctl *c, int argc, char **argv)
     if (expect != NULL && (so.expect = ctl_ota_expect_parse(c, expect)) == NULL)
         return CTL_EXIT_USAGE;
     int rc = sign_with_trusted(c, dir, &so);
-    json_decref((json_t *)so.expect);
+    json_decref(so.expect);
     return rc;
 }
 
@@ -571,25 +571,28 @@ ctl_ota_status(struct ctl *c, int argc, char **argv)
 const struct ctl_cmd cmd_ota_cmds[] = {
     {"ota", "keys", ctl_ota_keys_init, 1,
      "init --dir DIR [--root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D] [--yes]",
+     "[--targets-threshold K] [--expires-days D] [--expect ENTRY[,ENTRY...]] [--yes]",
      "make the offline TUF keys and publish the first roots",
      "On the manufacturer's machine: makes N root and N targets ed25519 keys (default 1 each,\n"
      "threshold K, default 1) as 0600 files in DIR (created 0700), fetches the tenant's online\n"
      "keys, signs image root 1 and director root 1 (expiring in D days, default 365) with the\n"
      "root keys, publishes them and keeps them as the trusted roots in DIR/trusted, then signs\n"
-     "and publishes the first targets version as ota sign does (without a terminal --yes is\n"
-     "required). Private keys never leave DIR: keep it offline and backed up. Refused when DIR\n"
-     "already holds root keys.\n",
+     "and publishes the first targets version as ota sign does, printing the list it signs\n"
+     "(without a terminal --yes is required). --expect as ota sign's, checked before any key is\n"
+     "made or root published. Private keys never leave DIR: keep it offline and backed up.\n"
+     "Refused when DIR already holds root keys.\n",
      NULL},
     {"ota", "sign", ctl_ota_sign_cmd, 1,
-     "--dir DIR [--yes] [--expect SHA256[,SHA256...]] [--expires-days D]",
+     "--dir DIR [--yes] [--expect ENTRY[,ENTRY...]] [--expires-days D]",
      "sign and publish a new targets version",
      "Brings the trusted roots in DIR up to the server's through the verified root chain, "
      "verifies\n"
      "the current targets with the trusted targets keys, fetches the proposal (every image of the\n"
-     "tenant, expiring in D days, default 365), checks it and prints what it adds, removes and\n"
-     "changes, computed here (component, kind, version, svn, hardware, SHA-256, length).\n"
-     "--expect refuses unless exactly those SHA-256s are added and nothing is changed. Asks\n"
+     "tenant, expiring in D days, default 365), checks it (the image field rules, one target per\n"
+     "SHA-256) and prints what it adds, removes and changes, computed here (component, kind,\n"
+     "version, svn, hardware, SHA-256, length). --expect refuses unless exactly its entries are\n"
+     "added, each with its fields, and nothing is changed; an ENTRY is SHA256 or\n"
+     "SHA256:COMPONENT:VERSION:SVN[:KIND[:HARDWARE]] (in VERSION, %2C %3A %25 for , : %). Asks\n"
      "(type yes; --yes instead; without a terminal --yes is required), signs with a threshold of\n"
      "the trusted targets keys in DIR and publishes it.\n",
      NULL},
@@ -604,7 +607,9 @@ const struct ctl_cmd cmd_ota_cmds[] = {
      "from\n"
      "the trusted root; the roots expire in D days (default 365). The retired key files are\n"
      "deleted only once both roots are published; with new targets keys or threshold a new\n"
-     "targets version is then signed as ota sign does (without a terminal --yes is required).\n",
+     "targets version is then signed as ota sign does (without a terminal --yes is required),\n"
+     "and only if it equals the verified current targets: checked before anything is\n"
+     "published, refused otherwise (sign pending changes with ota sign first).\n",
      NULL},
     {"ota", "status", ctl_ota_status, 1, "", "show the TUF repositories' versions",
      "Prints the version and expiry of every role of the image and director repositories.\n", NULL},
