@@ -19,20 +19,39 @@
 
 #define DEFAULT_EXPIRES_DAYS 365
 
-/* The options shared by keys init and root rotate. */
+/* The options shared by keys init and root rotate (--expect: keys init only). */
 struct key_opts {
-    const char *dir, *root_keys, *root_thr, *targets_keys, *targets_thr, *days;
+    const char *dir, *root_keys, *root_thr, *targets_keys, *targets_thr, *days, *expect;
     int64_t nroot, kroot, ntargets, ktargets, ndays;
     int yes;
 };
 
-/* How a targets version is signed: confirmation given (--yes), the SHA-256s it must add
- * (--expect, may be NULL), its lifetime in days. */
+/* How a targets version is signed: confirmation given (--yes), what it must add (a parsed
+ * --expect, ctl_ota_expect_parse; may be NULL), its lifetime in days, and whether it must change
+ * nothing (a rotation's re-sign). */
 struct sign_opts {
     int yes;
-    const char *expect;
+    json_t *expect;
     int64_t days;
+    int unchanged;
 };
+
+/* A targets proposal checked here, and what it changes from the verified current targets. */
+struct proposal {
+    json_t *cur, *p;        /* the current targets map (NULL: none verified), the answer */
+    const json_t *s, *next; /* in p: the proposal's "signed" and its targets map */
+    struct ctl_ota_diff d;
+    int64_t version; /* of the proposal */
+};
+
+static void
+proposal_free(struct proposal *pr)
+{
+    ctl_ota_diff_free(&pr->d);
+    json_decref(pr->cur);
+    json_decref(pr->p);
+    memset(pr, 0, sizeof(*pr));
+}
 
 /* The tenant's online keys (GET /v1/ota/keys) as three one-key sets: snapshot, timestamp,
  * director. */
@@ -112,7 +131,8 @@ out:
 /* The server's current targets map, verified with the trusted root's targets keys or prev's (the
  * root before a rotation that changed them; may be NULL): *cur a new reference, NULL when there
  * is none, or when it does not verify (a warning says so: every proposed target then counts as
- * added, so nothing goes unshown). *version the server's current targets version. */
+ * added, so nothing goes unshown). *version the server's current targets version. trusted NULL:
+ * no root yet (keys init), when a server that lists targets is refused. */
 static int
 verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, json_t **cur,
                  int64_t *version)
@@ -126,6 +146,11 @@ verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, j
     json_decref(st);
     if (rc != CTL_EXIT_OK || *version < 1)
         return rc;
+    if (trusted == NULL) {
+        ctl_err("refused: the server lists targets version %lld before any root",
+                (long long)*version);
+        return CTL_EXIT_API;
+    }
     snprintf(path, sizeof(path), "/v1/ota/repo/%lld.targets.json", (long long)*version);
     if ((rc = ctl_request_object(c, "GET", path, NULL, &env)) != CTL_EXIT_OK)
         return rc;
@@ -142,6 +167,68 @@ verified_targets(struct ctl *c, const ota_root *trusted, const ota_root *prev, j
     return CTL_EXIT_OK;
 }
 
+/* Fetches the proposal of targets expiring in days and checks it (ctl_ota_check_proposal,
+ * ctl_ota_check_added) and computes what it changes from the current targets verified with
+ * trusted (or prev, as verified_targets). *pr filled (proposal_free) whatever the result. */
+static int
+propose(struct ctl *c, const ota_root *trusted, const ota_root *prev, int64_t days,
+        struct proposal *pr)
+{
+    char path[80];
+    int64_t version = 0;
+    memset(pr, 0, sizeof(*pr));
+    int rc = verified_targets(c, trusted, prev, &pr->cur, &version);
+    snprintf(path, sizeof(path), "/v1/ota/targets/proposal?expires_days=%lld", (long long)days);
+    if (rc != CTL_EXIT_OK || (rc = ctl_request_object(c, "GET", path, NULL, &pr->p)) != CTL_EXIT_OK)
+        return rc;
+    pr->version = version + 1;
+    pr->s = json_object_get(json_object_get(pr->p, "proposal"), "signed");
+    pr->next = json_object_get(pr->s, "targets");
+    if (ctl_ota_check_proposal(pr->s, pr->version, util_now(), days) != 0 ||
+        ctl_ota_diff_make(pr->cur, pr->next, &pr->d) != 0 ||
+        ctl_ota_check_added(&pr->d, pr->next) != 0)
+        return CTL_EXIT_API;
+    return CTL_EXIT_OK;
+}
+
+/* What pr changes, shown before anything is signed: on stdout, or on stderr with --json (whose
+ * stdout is the one JSON answer). */
+static void
+show(const struct ctl *c, const struct proposal *pr)
+{
+    ctl_ota_diff_print(c->json ? stderr : stdout, &pr->d, pr->cur, pr->next, pr->version);
+}
+
+/* What the options require of the changes pr makes: none at all for a rotation's re-sign (it
+ * signs the current targets again, nothing else), exactly the --expect entries if given. 0, or
+ * CTL_EXIT_API with the reason printed. */
+static int
+judge(const struct proposal *pr, const struct sign_opts *so)
+{
+    if (so->unchanged && !ctl_ota_diff_empty(&pr->d)) {
+        ctl_err("refused: a rotation re-signs the current targets unchanged, and the proposal "
+                "changes them (sign those changes with ota sign first)");
+        return CTL_EXIT_API;
+    }
+    if (so->expect != NULL && ctl_ota_diff_expect(&pr->d, pr->next, so->expect) != 0)
+        return CTL_EXIT_API;
+    return CTL_EXIT_OK;
+}
+
+/* Before keys init or a rotation publishes roots: the proposal judged as sign_targets will judge
+ * it after them (against the current targets verified with trusted, NULL before any root), so
+ * that a refusal publishes nothing. The changes are shown only when refused. */
+static int
+judge_before(struct ctl *c, const ota_root *trusted, const struct sign_opts *so)
+{
+    struct proposal pr;
+    int rc = propose(c, trusted, NULL, so->days, &pr);
+    if (rc == CTL_EXIT_OK && (rc = judge(&pr, so)) != CTL_EXIT_OK)
+        show(c, &pr);
+    proposal_free(&pr);
+    return rc;
+}
+
 /* Fetches the proposal, checks it and what it changes against the verified current targets,
  * shows that, asks, signs it with the trusted root's targets keys in dir and uploads it. prev as
  * verified_targets. */
@@ -149,27 +236,17 @@ static int
 sign_targets(struct ctl *c, const char *dir, const struct ctl_ota_trusted *t, const ota_root *prev,
              const struct sign_opts *so)
 {
-    json_t *cur = NULL, *p = NULL, *env = NULL, *out = NULL;
-    struct ctl_ota_diff d = {NULL, NULL, NULL};
-    int64_t version = 0;
-    char path[80];
-    int rc = verified_targets(c, t->root, prev, &cur, &version);
-    snprintf(path, sizeof(path), "/v1/ota/targets/proposal?expires_days=%lld", (long long)so->days);
-    if (rc != CTL_EXIT_OK || (rc = ctl_request_object(c, "GET", path, NULL, &p)) != CTL_EXIT_OK)
+    struct proposal pr;
+    json_t *env = NULL, *out = NULL;
+    int rc = propose(c, t->root, prev, so->days, &pr);
+    if (rc != CTL_EXIT_OK)
         goto out;
-    const json_t *s = json_object_get(json_object_get(p, "proposal"), "signed");
-    const json_t *next = json_object_get(s, "targets");
-    rc = CTL_EXIT_API;
-    if (ctl_ota_check_proposal(s, version + 1, util_now(), so->days) != 0 ||
-        ctl_ota_diff_make(cur, next, &d) != 0)
-        goto out;
-    if (!c->json)
-        ctl_ota_diff_print(&d, cur, next, version + 1);
-    if ((so->expect != NULL && ctl_ota_diff_expect(&d, next, so->expect) != 0) ||
-        (rc = confirm(c, so->yes, version + 1)) != CTL_EXIT_OK)
+    show(c, &pr);
+    if ((rc = judge(&pr, so)) != CTL_EXIT_OK ||
+        (rc = confirm(c, so->yes, pr.version)) != CTL_EXIT_OK)
         goto out;
     /* only the checked "signed" is signed and sent, never the server's envelope as it came */
-    rc = (env = ota_meta_envelope(json_deep_copy(s))) != NULL ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
+    rc = (env = ota_meta_envelope(json_deep_copy(pr.s))) != NULL ? CTL_EXIT_OK : CTL_EXIT_LOCAL;
     if (rc != CTL_EXIT_OK || (rc = sign_as_targets(dir, ctl_ota_trusted_signed(t), env)) != 0 ||
         (rc = ctl_request_object(c, "PUT", "/v1/ota/targets", env, &out)) != CTL_EXIT_OK)
         goto out;
@@ -181,9 +258,7 @@ sign_targets(struct ctl *c, const char *dir, const struct ctl_ota_trusted *t, co
                (long long)json_integer_value(json_object_get(out, "snapshot")),
                (long long)json_integer_value(json_object_get(out, "timestamp")));
 out:
-    ctl_ota_diff_free(&d);
-    json_decref(cur);
-    json_decref(p);
+    proposal_free(&pr);
     json_decref(env);
     json_decref(out);
     return rc;
@@ -201,6 +276,7 @@ key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_op
                                    {"--targets-keys", CTL_OPT_STR, &o->targets_keys, NULL},
                                    {"--targets-threshold", CTL_OPT_STR, &o->targets_thr, NULL},
                                    {"--expires-days", CTL_OPT_STR, &o->days, NULL},
+                                   {"--expect", CTL_OPT_STR, &o->expect, NULL},
                                    {"--yes", CTL_OPT_FLAG, NULL, &o->yes},
                                    {NULL, 0, NULL, NULL}};
     memset(o, 0, sizeof(*o));
@@ -212,6 +288,8 @@ key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_op
         return ctl_usage_error(c, "unknown subcommand '%s'", pos[0]);
     if (o->dir == NULL || o->dir[0] == '\0')
         return ctl_usage_error(c, "--dir is required");
+    if (o->expect != NULL && strcmp(sub, "init") != 0)
+        return ctl_usage_error(c, "--expect: a rotation re-signs the current targets unchanged");
     const struct {
         const char *s, *what;
         int64_t max, *out;
@@ -254,16 +332,14 @@ needs_yes(struct ctl *c, int yes)
     return ctl_usage_error(c, "not a terminal: confirm the targets version it signs with --yes");
 }
 
-/* Signs and publishes a new targets version against the trusted image root in dir (after keys
- * init or a rotation; prev: the root before it, may be NULL). */
+/* Signs and publishes a new targets version against the trusted image root in dir. */
 static int
-sign_after(struct ctl *c, const char *dir, const ota_root *prev, int yes)
+sign_with_trusted(struct ctl *c, const char *dir, const struct sign_opts *so)
 {
     struct ctl_ota_trusted t;
-    const struct sign_opts so = {yes, NULL, DEFAULT_EXPIRES_DAYS};
     int rc = ctl_ota_trust_sync(c, dir, "image", &t);
     if (rc == CTL_EXIT_OK)
-        rc = sign_targets(c, dir, &t, prev, &so);
+        rc = sign_targets(c, dir, &t, NULL, so);
     ctl_ota_trusted_free(&t);
     return rc;
 }
@@ -273,6 +349,7 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
 {
     struct key_opts o;
     struct ctl_ota_keys online[3], root, targets;
+    struct sign_opts so = {0, NULL, DEFAULT_EXPIRES_DAYS, 0};
     int rc = key_options(c, argc, argv, "init", &o);
     if (rc != CTL_EXIT_OK)
         return rc;
@@ -284,6 +361,9 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "a threshold cannot exceed its number of keys");
     if ((rc = needs_yes(c, o.yes)) != CTL_EXIT_OK)
         return rc;
+    so.yes = o.yes;
+    if (o.expect != NULL && (so.expect = ctl_ota_expect_parse(c, o.expect)) == NULL)
+        return CTL_EXIT_USAGE;
     memset(&root, 0, sizeof(root));
     memset(&targets, 0, sizeof(targets));
     if (ctl_ota_keys_load(o.dir, "root", NULL, &root) == 0 && root.n > 0) {
@@ -291,7 +371,8 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
         rc = CTL_EXIT_LOCAL;
         goto out;
     }
-    if ((rc = fetch_online(c, online)) != CTL_EXIT_OK)
+    if ((so.expect != NULL && (rc = judge_before(c, NULL, &so)) != CTL_EXIT_OK) ||
+        (rc = fetch_online(c, online)) != CTL_EXIT_OK)
         goto out;
     rc = CTL_EXIT_LOCAL;
     if (ctl_ota_keys_make(o.dir, "root", (size_t)o.nroot, &root) != 0 ||
@@ -306,22 +387,22 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
         (rc = publish_root(c, o.dir, "director", 1, o.ndays, &director, signers)) != CTL_EXIT_OK)
         goto out;
     /* The repository serves timestamp, snapshot and targets from its first targets version. */
-    rc = sign_after(c, o.dir, NULL, o.yes);
+    rc = sign_with_trusted(c, o.dir, &so);
 out:
     ctl_ota_keys_wipe(&root);
     ctl_ota_keys_wipe(&targets);
+    json_decref(so.expect);
     return rc;
 }
 
 static int
 ctl_ota_sign_cmd(struct ctl *c, int argc, char **argv)
 {
-    const char *dir = NULL, *days = NULL;
-    struct sign_opts so = {0, NULL, DEFAULT_EXPIRES_DAYS};
-    struct ctl_ota_trusted t;
+    const char *dir = NULL, *days = NULL, *expect = NULL;
+    struct sign_opts so = {0, NULL, DEFAULT_EXPIRES_DAYS, 0};
     const struct ctl_opt opts[] = {{"--dir", CTL_OPT_STR, &dir, NULL},
                                    {"--yes", CTL_OPT_FLAG, NULL, &so.yes},
-                                   {"--expect", CTL_OPT_STR, &so.expect, NULL},
+                                   {"--expect", CTL_OPT_STR, &expect, NULL},
                                    {"--expires-days", CTL_OPT_STR, &days, NULL},
                                    {NULL, 0, NULL, NULL}};
     int pr = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL);
@@ -331,10 +412,10 @@ ctl_ota_sign_cmd(struct ctl *c, int argc, char **argv)
         return ctl_usage_error(c, "--dir is required");
     if (days != NULL && ctl_int(c, "expires days", days, 1, 3650, &so.days))
         return CTL_EXIT_USAGE;
-    int rc = ctl_ota_trust_sync(c, dir, "image", &t);
-    if (rc == CTL_EXIT_OK)
-        rc = sign_targets(c, dir, &t, NULL, &so);
-    ctl_ota_trusted_free(&t);
+    if (expect != NULL && (so.expect = ctl_ota_expect_parse(c, expect)) == NULL)
+        return CTL_EXIT_USAGE;
+    int rc = sign_with_trusted(c, dir, &so);
+    json_decref(so.expect);
     return rc;
 }
 
@@ -425,11 +506,14 @@ ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
     struct ctl_ota_trusted img = {NULL, NULL}, dir_root = {NULL, NULL};
     int rc = key_options(c, argc, argv, "rotate", &o);
     int resign = o.ntargets > 0 || o.ktargets > 0;
+    const struct sign_opts so = {o.yes, NULL, DEFAULT_EXPIRES_DAYS, 1};
     if (rc != CTL_EXIT_OK || (resign && (rc = needs_yes(c, o.yes)) != CTL_EXIT_OK))
         return rc;
-    /* the kept keys and thresholds come from the trusted roots, brought up to the server's */
+    /* the kept keys and thresholds come from the trusted roots, brought up to the server's; a
+     * re-sign that would change the targets is refused before anything is published */
     if ((rc = ctl_ota_trust_sync(c, o.dir, "image", &img)) != CTL_EXIT_OK ||
         (rc = ctl_ota_trust_sync(c, o.dir, "director", &dir_root)) != CTL_EXIT_OK ||
+        (resign && (rc = judge_before(c, img.root, &so)) != CTL_EXIT_OK) ||
         (rc = rotate(c, &o, ctl_ota_trusted_signed(&img), ctl_ota_trusted_signed(&dir_root))) !=
             CTL_EXIT_OK)
         goto out;
@@ -443,8 +527,7 @@ ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
         ctl_ota_keys_prune(o.dir, "targets",
                            json_object_get(json_object_get(roles, "targets"), "keyids"));
         if (resign)
-            rc = sign_targets(c, o.dir, &now, img.root,
-                              &(struct sign_opts){o.yes, NULL, DEFAULT_EXPIRES_DAYS});
+            rc = sign_targets(c, o.dir, &now, img.root, &so);
     }
     ctl_ota_trusted_free(&now);
 out:
@@ -488,25 +571,28 @@ ctl_ota_status(struct ctl *c, int argc, char **argv)
 const struct ctl_cmd cmd_ota_cmds[] = {
     {"ota", "keys", ctl_ota_keys_init, 1,
      "init --dir DIR [--root-keys N] [--root-threshold K] [--targets-keys N] "
-     "[--targets-threshold K] [--expires-days D] [--yes]",
+     "[--targets-threshold K] [--expires-days D] [--expect ENTRY[,ENTRY...]] [--yes]",
      "make the offline TUF keys and publish the first roots",
      "On the manufacturer's machine: makes N root and N targets ed25519 keys (default 1 each,\n"
      "threshold K, default 1) as 0600 files in DIR (created 0700), fetches the tenant's online\n"
      "keys, signs image root 1 and director root 1 (expiring in D days, default 365) with the\n"
      "root keys, publishes them and keeps them as the trusted roots in DIR/trusted, then signs\n"
-     "and publishes the first targets version as ota sign does (without a terminal --yes is\n"
-     "required). Private keys never leave DIR: keep it offline and backed up. Refused when DIR\n"
-     "already holds root keys.\n",
+     "and publishes the first targets version as ota sign does, printing the list it signs\n"
+     "(without a terminal --yes is required). --expect as ota sign's, checked before any key is\n"
+     "made or root published. Private keys never leave DIR: keep it offline and backed up.\n"
+     "Refused when DIR already holds root keys.\n",
      NULL},
     {"ota", "sign", ctl_ota_sign_cmd, 1,
-     "--dir DIR [--yes] [--expect SHA256[,SHA256...]] [--expires-days D]",
+     "--dir DIR [--yes] [--expect ENTRY[,ENTRY...]] [--expires-days D]",
      "sign and publish a new targets version",
      "Brings the trusted roots in DIR up to the server's through the verified root chain, "
      "verifies\n"
      "the current targets with the trusted targets keys, fetches the proposal (every image of the\n"
-     "tenant, expiring in D days, default 365), checks it and prints what it adds, removes and\n"
-     "changes, computed here (component, kind, version, svn, hardware, SHA-256, length).\n"
-     "--expect refuses unless exactly those SHA-256s are added and nothing is changed. Asks\n"
+     "tenant, expiring in D days, default 365), checks it (the image field rules, one target per\n"
+     "SHA-256) and prints what it adds, removes and changes, computed here (component, kind,\n"
+     "version, svn, hardware, SHA-256, length). --expect refuses unless exactly its entries are\n"
+     "added, each with its fields, and nothing is changed; an ENTRY is SHA256 or\n"
+     "SHA256:COMPONENT:VERSION:SVN[:KIND[:HARDWARE]] (in VERSION, %2C %3A %25 for , : %). Asks\n"
      "(type yes; --yes instead; without a terminal --yes is required), signs with a threshold of\n"
      "the trusted targets keys in DIR and publishes it.\n",
      NULL},
@@ -521,7 +607,9 @@ const struct ctl_cmd cmd_ota_cmds[] = {
      "from\n"
      "the trusted root; the roots expire in D days (default 365). The retired key files are\n"
      "deleted only once both roots are published; with new targets keys or threshold a new\n"
-     "targets version is then signed as ota sign does (without a terminal --yes is required).\n",
+     "targets version is then signed as ota sign does (without a terminal --yes is required),\n"
+     "and only if it equals the verified current targets: checked before anything is\n"
+     "published, refused otherwise (sign pending changes with ota sign first).\n",
      NULL},
     {"ota", "status", ctl_ota_status, 1, "", "show the TUF repositories' versions",
      "Prints the version and expiry of every role of the image and director repositories.\n", NULL},

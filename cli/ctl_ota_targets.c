@@ -1,12 +1,16 @@
 /* ctl_ota_targets: local checks of a targets proposal and its changes (ctl_ota_targets.h). */
 #include "ctl_ota_targets.h"
 
+#include "ctl_args.h"
 #include "ctl_print.h"
 #include "ota_meta.h"
 #include "ota_verify.h"
+#include "proto_fields.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -80,91 +84,253 @@ ctl_ota_diff_empty(const struct ctl_ota_diff *d)
            0;
 }
 
-/* One line of a target: mark, component, kind, version, svn, hardware, SHA-256, length. */
+int
+ctl_ota_check_added(const struct ctl_ota_diff *d, const json_t *next)
+{
+    const char *path;
+    json_t *t, *count = json_object();
+    int rc = count != NULL ? 0 : -1;
+    /* the proposal passed ota_check_image_targets: every target has its sha256 */
+    json_object_foreach((json_t *)next, path, t)
+    {
+        const char *sha =
+            json_string_value(json_object_get(json_object_get(t, "hashes"), "sha256"));
+        json_int_t n = json_integer_value(json_object_get(count, sha));
+        if (rc == 0 && json_object_set_new(count, sha, json_integer(n + 1)) != 0)
+            rc = -1;
+    }
+    if (rc != 0)
+        ctl_err("out of memory");
+    for (size_t i = 0; rc == 0 && i < json_array_size(d->added); i++) {
+        path = json_string_value(json_array_get(d->added, i));
+        const char *sha = json_string_value(
+            json_object_get(json_object_get(json_object_get(next, path), "hashes"), "sha256"));
+        if (json_integer_value(json_object_get(count, sha)) > 1) {
+            ctl_err("refused: the proposal adds %s, whose SHA-256 another of its targets has too "
+                    "(one image is one target)",
+                    path);
+            rc = -1;
+        }
+    }
+    json_decref(count);
+    return rc;
+}
+
+/* The string v when it is one of at most max bytes, else "?": a line is never truncated. */
+static const char *
+bounded(const json_t *v, size_t max)
+{
+    return json_is_string(v) && json_string_length(v) <= max ? json_string_value(v) : "?";
+}
+
+#define TARGET_FMT "%s %s  %s %s svn %lld  %s  sha256 %s  length %lld"
+/* The longest line: the format's text, a mark, the bounded fields and two 64-bit integers. */
+#define TARGET_LINE                                                                                \
+    (sizeof(TARGET_FMT) + sizeof("  was") + 2 * PROTO_COMPONENT_MAX + sizeof("app") +              \
+     PROTO_VERSION_MAX + PROTO_HASH_HEX + 2 * 20)
+
+/* One line of a target: mark, component, kind, version, svn, hardware, SHA-256, length. Fields
+ * outside their rule (only in targets signed before the rules were checked) print as "?". */
 static void
-print_target(const char *mark, const json_t *t)
+print_target(FILE *f, const char *mark, const json_t *t)
 {
     const json_t *c = json_object_get(t, "custom");
-    char line[640];
-    snprintf(line, sizeof(line), "%s %s  %s %s svn %lld  %s  sha256 %s  length %lld", mark,
-             json_string_value(json_object_get(c, "component")) ?: "?",
-             json_string_value(json_object_get(c, "kind")) ?: "?",
-             json_string_value(json_object_get(c, "version")) ?: "?",
-             (long long)json_integer_value(json_object_get(c, "svn")),
-             json_string_value(json_object_get(c, "hardware")) ?: "?",
-             json_string_value(json_object_get(json_object_get(t, "hashes"), "sha256")) ?: "?",
-             (long long)json_integer_value(json_object_get(t, "length")));
+    char line[TARGET_LINE];
+    assert(strlen(mark) < sizeof("  was"));
+    int n =
+        snprintf(line, sizeof(line), TARGET_FMT, mark,
+                 bounded(json_object_get(c, "component"), PROTO_COMPONENT_MAX),
+                 bounded(json_object_get(c, "kind"), 3),
+                 bounded(json_object_get(c, "version"), PROTO_VERSION_MAX),
+                 (long long)json_integer_value(json_object_get(c, "svn")),
+                 bounded(json_object_get(c, "hardware"), PROTO_COMPONENT_MAX),
+                 bounded(json_object_get(json_object_get(t, "hashes"), "sha256"), PROTO_HASH_HEX),
+                 (long long)json_integer_value(json_object_get(t, "length")));
+    assert(n >= 0 && (size_t)n < sizeof(line));
     ctl_sanitize(line);
-    printf("%s\n", line);
+    fprintf(f, "%s\n", line);
 }
 
 static void
-print_list(const json_t *paths, const json_t *in, const char *mark, const json_t *was)
+print_list(FILE *f, const json_t *paths, const json_t *in, const char *mark, const json_t *was)
 {
     for (size_t i = 0; i < json_array_size(paths); i++) {
         const char *p = json_string_value(json_array_get(paths, i));
-        print_target(mark, json_object_get(in, p));
+        print_target(f, mark, json_object_get(in, p));
         if (was != NULL)
-            print_target("  was", json_object_get(was, p));
+            print_target(f, "  was", json_object_get(was, p));
     }
 }
 
 void
-ctl_ota_diff_print(const struct ctl_ota_diff *d, const json_t *cur, const json_t *next,
+ctl_ota_diff_print(FILE *f, const struct ctl_ota_diff *d, const json_t *cur, const json_t *next,
                    int64_t version)
 {
-    printf("targets version %lld: %zu added, %zu removed, %zu changed\n", (long long)version,
-           json_array_size(d->added), json_array_size(d->removed), json_array_size(d->changed));
-    print_list(d->added, next, "+", NULL);
-    print_list(d->removed, cur, "-", NULL);
-    print_list(d->changed, next, "~", cur);
+    fprintf(f, "targets version %lld: %zu added, %zu removed, %zu changed\n", (long long)version,
+            json_array_size(d->added), json_array_size(d->removed), json_array_size(d->changed));
+    print_list(f, d->added, next, "+", NULL);
+    print_list(f, d->removed, cur, "-", NULL);
+    print_list(f, d->changed, next, "~", cur);
 }
 
-/* The comma-separated list as a set (a JSON object of its members); NULL when it repeats one. */
+/* The fields an --expect entry may name after its SHA-256, in their order. */
+static const char *const EXPECT_FIELDS[] = {"component", "version", "svn", "kind", "hardware"};
+#define EXPECT_ENTRY_MAX 512
+
+/* The version of an --expect entry: %XX escapes decoded (a version may hold ',' ':' '%'), then
+ * the image rule. Returns a new string, or NULL. */
 static json_t *
-expect_set(const char *expect)
+expect_version(const char *s)
+{
+    char out[PROTO_VERSION_MAX + 1];
+    size_t n = 0;
+    for (; *s != '\0' && n < sizeof(out); n++) {
+        uint8_t b;
+        if (*s == '%' && proto_unhex(s + 1, strnlen(s + 1, 2), &b, 1, 0) != 0)
+            return NULL;
+        out[n] = *s == '%' ? (char)b : *s;
+        s += *s == '%' ? 3 : 1;
+    }
+    return *s == '\0' && proto_version_ok(out, n) ? json_stringn(out, n) : NULL;
+}
+
+/* One field (i of EXPECT_FIELDS) of an --expect entry as the proposal's custom holds it, or NULL
+ * with a usage error. */
+static json_t *
+expect_field(struct ctl *c, size_t i, const char *s)
+{
+    int64_t svn;
+    json_t *v = NULL;
+    switch (i) {
+    case 0:
+    case 4:
+        v = proto_component_ok(s, strlen(s)) ? json_string(s) : NULL;
+        break;
+    case 1:
+        v = expect_version(s);
+        break;
+    case 2:
+        if (ctl_int(c, "--expect: SVN", s, 0, PROTO_SVN_MAX, &svn) != 0)
+            return NULL;
+        v = json_integer(svn);
+        break;
+    case 3:
+        v = strcmp(s, "os") == 0 || strcmp(s, "app") == 0 ? json_string(s) : NULL;
+        break;
+    }
+    if (v == NULL)
+        ctl_usage_error(c, "--expect: '%.64s' is not a valid %s", s, EXPECT_FIELDS[i]);
+    return v;
+}
+
+/* One entry "SHA256[:COMPONENT:VERSION:SVN[:KIND[:HARDWARE]]]" (NUL-terminated in buf, which it
+ * splits) into set: SHA-256 (lower case) -> the fields it names. Returns 0, or -1 with a usage
+ * error. */
+static int
+expect_entry(struct ctl *c, char *buf, json_t *set)
+{
+    char *tok[7], sha[PROTO_HASH_HEX + 1];
+    uint8_t h[PROTO_HASH_LEN];
+    size_t n = 0;
+    /* split at every ':', keeping empty fields (refused below, not skipped) */
+    for (char *p = buf; p != NULL && n < 7; n++) {
+        tok[n] = p;
+        p = strchr(p, ':');
+        if (p != NULL)
+            *p++ = '\0';
+    }
+    if (n == 2 || n == 3 || n > 6 || strlen(tok[0]) != PROTO_HASH_HEX ||
+        proto_unhex(tok[0], PROTO_HASH_HEX, h, sizeof(h), 0) != 0) {
+        ctl_usage_error(c, "--expect: an entry is SHA256 or "
+                           "SHA256:COMPONENT:VERSION:SVN[:KIND[:HARDWARE]]");
+        return -1;
+    }
+    proto_hex(h, sizeof(h), sha);
+    json_t *want = json_object();
+    int rc = want != NULL && json_object_get(set, sha) == NULL ? 0 : -1;
+    if (rc != 0)
+        ctl_usage_error(c, "--expect: %s is named twice", sha);
+    for (size_t i = 1; rc == 0 && i < n; i++) {
+        json_t *v = expect_field(c, i - 1, tok[i]);
+        rc = v != NULL ? json_object_set_new(want, EXPECT_FIELDS[i - 1], v) : -1;
+    }
+    if (rc == 0 && json_object_set_new(set, sha, want) == 0)
+        return 0;
+    json_decref(want);
+    return -1;
+}
+
+json_t *
+ctl_ota_expect_parse(struct ctl *c, const char *expect)
 {
     json_t *set = json_object();
-    for (const char *p = expect; set != NULL && *p != '\0';) {
+    char buf[EXPECT_ENTRY_MAX];
+    if (set == NULL || expect[0] == '\0')
+        goto fail;
+    for (const char *p = expect; *p != '\0';) {
         size_t l = strcspn(p, ",");
-        char sha[OTA_SHA256_HEX_LEN];
-        snprintf(sha, sizeof(sha), "%.*s", (int)(l < 64 ? l : 64), p);
-        if (l != 64 || json_object_get(set, sha) != NULL ||
-            json_object_set_new(set, sha, json_true()) != 0) {
-            json_decref(set);
-            return NULL;
+        if (l == 0 || l >= sizeof(buf)) {
+            ctl_usage_error(c, "--expect: an empty or overlong entry");
+            goto fail;
         }
+        memcpy(buf, p, l);
+        buf[l] = '\0';
+        if (expect_entry(c, buf, set) != 0)
+            goto fail;
         p += l + (p[l] == ',');
     }
     return set;
+fail:
+    if (set == NULL || expect[0] == '\0')
+        ctl_usage_error(c, "--expect: at least one entry");
+    json_decref(set);
+    return NULL;
+}
+
+/* The fields named by want that the added target t (of the checked proposal) does not have: 0, or
+ * -1 with the difference printed. */
+static int
+expect_fields(const char *path, const json_t *t, const json_t *want)
+{
+    const json_t *custom = json_object_get(t, "custom");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v)
+    {
+        const json_t *got = json_object_get(custom, k);
+        if (got == NULL || !json_equal((json_t *)got, v)) {
+            char *g = json_dumps(got, JSON_ENCODE_ANY), *w = json_dumps(v, JSON_ENCODE_ANY);
+            ctl_err("refused: --expect: the proposal adds %s with %s %s, %s expected", path, k,
+                    g ? g : "?", w ? w : "?");
+            free(g);
+            free(w);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int
-ctl_ota_diff_expect(const struct ctl_ota_diff *d, const json_t *next, const char *expect)
+ctl_ota_diff_expect(const struct ctl_ota_diff *d, const json_t *next, const json_t *want)
 {
-    json_t *set = expect_set(expect);
-    int rc = -1;
-    if (set == NULL || json_object_size(set) == 0) {
-        ctl_err("--expect: distinct SHA-256s (64 hex characters) separated by commas");
-        goto out;
-    }
     for (size_t i = 0; i < json_array_size(d->added); i++) {
-        const json_t *t = json_object_get(next, json_string_value(json_array_get(d->added, i)));
+        const char *path = json_string_value(json_array_get(d->added, i));
+        const json_t *t = json_object_get(next, path);
         const char *sha =
             json_string_value(json_object_get(json_object_get(t, "hashes"), "sha256"));
-        if (sha == NULL || json_object_get(set, sha) == NULL) {
-            ctl_err("refused: --expect: the proposal also adds %.64s", sha ? sha : "?");
-            goto out;
+        const json_t *w = json_object_get(want, sha);
+        if (w == NULL) {
+            ctl_err("refused: --expect: the proposal also adds %s", path);
+            return -1;
         }
+        if (expect_fields(path, t, w) != 0)
+            return -1;
     }
-    if (json_object_size(set) != json_array_size(d->added) || json_array_size(d->changed) != 0) {
+    if (json_object_size(want) != json_array_size(d->added) || json_array_size(d->changed) != 0) {
         ctl_err("refused: --expect: the proposal adds %zu and changes %zu target(s), %zu expected "
                 "added",
-                json_array_size(d->added), json_array_size(d->changed), json_object_size(set));
-        goto out;
+                json_array_size(d->added), json_array_size(d->changed), json_object_size(want));
+        return -1;
     }
-    rc = 0;
-out:
-    json_decref(set);
-    return rc;
+    return 0;
 }

@@ -2,6 +2,7 @@
 #include "ota_verify.h"
 
 #include "errbuf.h"
+#include "proto_fields.h"
 #include "util.h"
 
 #include <assert.h>
@@ -550,6 +551,40 @@ only_members(const json_t *obj, const char *const *names, size_t n)
     return 1;
 }
 
+/* 1 when v is a JSON string of the component rule (component, hardware). */
+static int
+component_ok(const json_t *v)
+{
+    return json_is_string(v) && proto_component_ok(json_string_value(v), json_string_length(v));
+}
+
+/* The rule of the image fields that custom c breaks (docs/update.md 2.1, the service's rules for
+ * an upload), or NULL when it keeps them all. */
+static const char *
+custom_rule_broken(const json_t *c)
+{
+    const json_t *kind = json_object_get(c, "kind");
+    const json_t *version = json_object_get(c, "version");
+    const json_t *svn = json_object_get(c, "svn");
+    const json_t *product = json_object_get(c, "product_id");
+    if (!component_ok(json_object_get(c, "component")))
+        return "component: 1-64 of [a-z0-9._-]";
+    if (!component_ok(json_object_get(c, "hardware")))
+        return "hardware: 1-64 of [a-z0-9._-]";
+    if (!json_is_string(kind) ||
+        (strcmp(json_string_value(kind), "os") != 0 && strcmp(json_string_value(kind), "app") != 0))
+        return "kind: \"os\" or \"app\"";
+    if (!json_is_string(version) ||
+        !proto_version_ok(json_string_value(version), json_string_length(version)))
+        return "version: 1-32 printable ASCII characters (0x21-0x7e)";
+    if (!json_is_integer(svn) || json_integer_value(svn) < 0 ||
+        json_integer_value(svn) > PROTO_SVN_MAX)
+        return "svn: an integer 0..4294967295";
+    if (!json_is_integer(product) || json_integer_value(product) < 1)
+        return "product_id: an integer >= 1";
+    return NULL;
+}
+
 /* One target of the image repository (ota_check_image_targets). */
 static int
 check_image_target(const char *path, const json_t *t, char *err, size_t errlen)
@@ -561,27 +596,26 @@ check_image_target(const char *path, const json_t *t, char *err, size_t errlen)
     const json_t *c = json_object_get(t, "custom");
     const char *sha = json_string_value(json_object_get(hashes, "sha256"));
     const char *comp = json_string_value(json_object_get(c, "component"));
-    const char *kind = json_string_value(json_object_get(c, "kind"));
     const char *slash = strrchr(path, '/');
-    const json_t *svn = json_object_get(c, "svn");
     int ok = check_target(path, t, err, errlen) == 0 && only_members(t, TARGET, 3) &&
              json_object_size(hashes) == 1 && json_is_object(c) && only_members(c, CUSTOM, 6) &&
              json_object_size(c) == 6 && comp != NULL && slash != NULL &&
              strlen(comp) == (size_t)(slash - path) && strncmp(path, comp, strlen(comp)) == 0 &&
-             strcmp(slash + 1, sha) == 0 && kind != NULL &&
-             (strcmp(kind, "os") == 0 || strcmp(kind, "app") == 0) &&
-             json_is_string(json_object_get(c, "version")) &&
-             json_is_string(json_object_get(c, "hardware")) &&
-             json_is_integer(json_object_get(c, "product_id")) && json_is_integer(svn) &&
-             json_integer_value(svn) >= 0;
-    if (ok)
-        return 0;
-    errbuf_set(err, errlen,
-               "targets: target %.160s is not \"<component>/<sha256>\" with length, "
-               "hashes.sha256 (only) and custom component, kind, version, svn, hardware, "
-               "product_id (only)",
-               path);
-    return OTA_E_FORMAT;
+             strcmp(slash + 1, sha) == 0;
+    if (!ok) {
+        errbuf_set(err, errlen,
+                   "targets: target %.160s is not \"<component>/<sha256>\" with length, "
+                   "hashes.sha256 (only) and custom component, kind, version, svn, hardware, "
+                   "product_id (only)",
+                   path);
+        return OTA_E_FORMAT;
+    }
+    const char *broken = custom_rule_broken(c);
+    if (broken != NULL) {
+        errbuf_set(err, errlen, "targets: target %.160s: custom %s", path, broken);
+        return OTA_E_FORMAT;
+    }
+    return 0;
 }
 
 int

@@ -92,10 +92,13 @@ int ota_verify_signatures(const ota_root *r, ota_role role, const json_t *env, i
  * ota_verify_meta's: "signed" has exactly the members _type, spec_version, version, expires and
  * targets (no delegations: Aegis does not support them, ota/README.md), and every target path is
  * "<component>/<sha256>" whose sha256 is the target's hashes.sha256 (its only hash), with a
- * length >= 0 and custom {"component" (the path's), "kind" ("os" | "app"), "version" (string),
- * "svn" (integer >= 0), "hardware" (string), "product_id" (integer)} and nothing else. The
- * service checks it on upload, aegisctl on the proposal it signs; a device SHOULD too. Returns 0
- * or OTA_E_FORMAT with a message. */
+ * length >= 0 and custom {"component" (the path's), "kind", "version", "svn", "hardware",
+ * "product_id"} and nothing else, each following the service's rule for an image upload
+ * (proto_fields.h): component and hardware 1-64 of [a-z0-9._-], kind "os" or "app", version 1-32
+ * printable ASCII characters (0x21-0x7e), svn an integer 0..PROTO_SVN_MAX, product_id an integer
+ * >= 1. The service checks it on upload, aegisctl on the proposal it signs; a device SHOULD too
+ * (a target that breaks a rule is then not installable, whoever signed it). Returns 0 or
+ * OTA_E_FORMAT with a message naming the target and the rule. */
 int ota_check_image_targets(const json_t *signed_obj, char *err, size_t errlen);
 
 #endif

@@ -560,6 +560,72 @@ test_image_targets_shape(void **state)
     json_decref(good);
 }
 
+/* The image field rules (the service's for an upload) on the custom fields: each value just
+ * inside a bound passes, just outside is refused with the rule named. */
+static void
+test_image_targets_field_rules(void **state)
+{
+    (void)state;
+    char sha[65], path[80], v32[33], v600[601], h65[66];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    memset(v32, 'x', 32);
+    v32[32] = '\0';
+    memset(v600, '1', 600);
+    v600[600] = '\0';
+    memset(h65, 'h', 65);
+    h65[65] = '\0';
+    snprintf(path, sizeof(path), "aegis-os/%s", sha);
+    json_t *custom = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i}", "component", "aegis-os", "kind",
+                               "app", "version", v32, "svn", (json_int_t)4294967295LL, "hardware",
+                               "gw-rev.b_2", "product_id", 1);
+    json_t *good = ota_meta_new_targets(2, T2030);
+    assert_int_equal(ota_meta_targets_add(good, path, 0, sha, custom, err, sizeof(err)), 0);
+    assert_int_equal(ota_check_image_targets(good, err, sizeof(err)), 0);
+    const struct {
+        const char *field;
+        json_t *value;
+        const char *rule;
+    } bad[] = {
+        {"version", json_string(v600), "version: 1-32"},
+        {"version", json_string("123456789012345678901234567890123"), "version: 1-32"},
+        {"version", json_string(""), "version: 1-32"},
+        {"version", json_string("2.0 beta"), "version: 1-32"},
+        {"version", json_string("2.0\x7f"), "version: 1-32"},
+        {"version", json_stringn("2.0\0x", 5), "version: 1-32"},
+        {"version", json_integer(2), "version: 1-32"},
+        {"svn", json_integer(4294967296LL), "svn: an integer 0..4294967295"},
+        {"svn", json_integer(-1), "svn: an integer 0..4294967295"},
+        {"svn", json_real(1.0), "svn: an integer 0..4294967295"},
+        {"product_id", json_integer(0), "product_id: an integer >= 1"},
+        {"product_id", json_string("1"), "product_id: an integer >= 1"},
+        {"hardware", json_string("GW"), "hardware: 1-64"},
+        {"hardware", json_string(""), "hardware: 1-64"},
+        {"hardware", json_string(".."), "hardware: 1-64"},
+        {"hardware", json_string(h65), "hardware: 1-64"},
+        {"kind", json_string("OS"), "kind: \"os\" or \"app\""},
+        {"kind", json_null(), "kind: \"os\" or \"app\""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *s = json_deep_copy(good);
+        json_t *c = json_object_get(json_object_get(json_object_get(s, "targets"), path), "custom");
+        json_object_set_new(c, bad[i].field, bad[i].value);
+        assert_int_equal(ota_check_image_targets(s, err, sizeof(err)), OTA_E_FORMAT);
+        assert_non_null(strstr(err, bad[i].rule));
+        json_decref(s);
+    }
+    /* a component outside the rule, in the path and in custom alike */
+    json_t *s = ota_meta_new_targets(2, T2030);
+    snprintf(path, sizeof(path), "Aegis-os/%s", sha);
+    json_object_set_new(custom, "component", json_string("Aegis-os"));
+    assert_int_equal(ota_meta_targets_add(s, path, 0, sha, custom, err, sizeof(err)), 0);
+    assert_int_equal(ota_check_image_targets(s, err, sizeof(err)), OTA_E_FORMAT);
+    assert_non_null(strstr(err, "component: 1-64"));
+    json_decref(s);
+    json_decref(custom);
+    json_decref(good);
+}
+
 int
 main(void)
 {
@@ -574,6 +640,7 @@ main(void)
         cmocka_unit_test(test_root_key_accessor),
         cmocka_unit_test(test_work_caps),
         cmocka_unit_test(test_image_targets_shape),
+        cmocka_unit_test(test_image_targets_field_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
