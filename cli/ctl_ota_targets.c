@@ -229,15 +229,17 @@ expect_field(struct ctl *c, size_t i, const char *s)
 static int
 expect_entry(struct ctl *c, char *buf, json_t *set)
 {
-    char *tok[7], sha[PROTO_HASH_HEX + 1];
+    char *tok[7] = {NULL}, sha[PROTO_HASH_HEX + 1];
     uint8_t h[PROTO_HASH_LEN];
     size_t n = 0;
     /* split at every ':', keeping empty fields (refused below, not skipped) */
-    for (char *p = buf; p != NULL && n < 7; n++) {
-        tok[n] = p;
-        p = strchr(p, ':');
-        if (p != NULL)
-            *p++ = '\0';
+    for (char *p = buf; n < 7;) {
+        tok[n++] = p;
+        char *colon = strchr(p, ':');
+        if (colon == NULL)
+            break;
+        *colon = '\0';
+        p = colon + 1;
     }
     if (n == 2 || n == 3 || n > 6 || strlen(tok[0]) != PROTO_HASH_HEX ||
         proto_unhex(tok[0], PROTO_HASH_HEX, h, sizeof(h), 0) != 0) {

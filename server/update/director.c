@@ -83,8 +83,10 @@ static void
 clear_devices(director *d)
 {
     /* a key whose entry could not be grown into has no entry: bounded by the capacity too */
-    for (size_t i = 0; i < hmap_count(&d->devices) && i < d->dcap; i++)
+    for (size_t i = 0; i < hmap_count(&d->devices) && i < d->dcap; i++) {
         free(d->ds[i].body);
+        d->ds[i].body = NULL; /* keep() frees the body of the slot a new key reuses */
+    }
     hmap_clear(&d->devices);
     d->live = 0;
 }
@@ -443,18 +445,15 @@ compact(director *d)
     struct hmap m = {0};
     size_t cap = d->live > 0 ? d->live : 1, n = 0;
     struct device_entry *ds = calloc(cap, sizeof(*ds));
-    for (size_t i = 0; ds != NULL && n < cap && i < hmap_count(&d->devices) && i < d->dcap; i++) {
+    int failed = ds == NULL;
+    for (size_t i = 0; !failed && n < cap && i < hmap_count(&d->devices) && i < d->dcap; i++) {
         size_t klen, idx;
         int added;
         const void *k = hmap_key(&d->devices, i, &klen);
         if (d->ds[i].body == NULL)
             continue;
         if (hmap_insert(&m, k, klen, &idx, &added) != 0) {
-            hmap_clear(&m);
-            for (size_t j = 0; j < n; j++)
-                free(ds[j].body); /* moved out of d->ds already */
-            free(ds);
-            ds = NULL;
+            failed = 1;
             break;
         }
         assert(idx == n);
@@ -462,8 +461,13 @@ compact(director *d)
         d->ds[i].body = NULL;
     }
     clear_devices(d);
-    if (ds == NULL)
+    if (failed) {
+        hmap_clear(&m);
+        for (size_t j = 0; ds != NULL && j < n; j++)
+            free(ds[j].body); /* moved out of d->ds already */
+        free(ds);
         return;
+    }
     free(d->ds);
     d->devices = m;
     d->ds = ds;
