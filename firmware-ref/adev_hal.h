@@ -54,6 +54,12 @@ int adev_storage_write(adev_storage *st, const char *name, const void *data, siz
 int adev_storage_remove(adev_storage *st, const char *name);
 /* 1 when the blob exists, 0 when not. */
 int adev_storage_exists(adev_storage *st, const char *name);
+/* Appends len bytes to a blob, creating it when missing (not secret). NOT atomic: after a crash
+ * the blob holds its old bytes plus any prefix of the new ones, never other bytes; for partial
+ * downloads, which are checked by their digest before use. 0 or -1. */
+int adev_storage_append(adev_storage *st, const char *name, const void *data, size_t len);
+/* The size of a blob in bytes into *size. 0, -1 on error, -2 when the blob does not exist. */
+int adev_storage_size(adev_storage *st, const char *name, uint64_t *size);
 /* Wipes and frees a buffer returned by adev_storage_read that held a secret (accepts NULL). */
 void adev_storage_free_secret(uint8_t *data, size_t len);
 void adev_storage_free(adev_storage *st);
@@ -104,6 +110,20 @@ struct adev_http_request {
     const char *client_key_pem;  /* its private key, PEM; required with client_cert_pem */
     int64_t now;                 /* the device's clock for validity checks; 0: the platform's */
     uint32_t timeout_ms;         /* whole request; 0: the transport's default */
+    /* Extra request headers, "Name: value" each (e.g. "If-None-Match: \"x\"", "Range:
+     * bytes=5-"), NULL-terminated array, or NULL. At most 8, each under 256 bytes. */
+    const char *const *headers;
+    /* Largest response body accepted, in bytes; 0: the transport's default (1 MiB). A body that
+     * grows past it is cut off at once (endless data costs at most max_body + one network read)
+     * and the request fails with ADEV_NET_TOO_LARGE. */
+    size_t max_body;
+    /* When set, the body is not buffered: each piece is passed to on_body as it arrives (2xx
+     * answers only; other statuses are buffered as usual, up to the default cap), and the
+     * response's body is then NULL / 0. A nonzero return aborts the request with
+     * ADEV_NET_OTHER. Bytes passed before a failure (a timeout, a cut connection) stay passed:
+     * that is what a download resumes from. */
+    int (*on_body)(void *arg, const void *data, size_t len);
+    void *on_body_arg;
 };
 
 struct adev_http_response {
@@ -111,7 +131,11 @@ struct adev_http_response {
     long status;      /* HTTP status when err == ADEV_NET_OK, else 0 */
     const char *body; /* NUL-terminated; owned by the transport, valid during the callback */
     size_t body_len;
-    long retry_after_s; /* Retry-After in seconds, or -1 when absent */
+    long retry_after_s;        /* Retry-After in seconds, or -1 when absent */
+    const char *etag;          /* the ETag header's value as sent (quotes included), or NULL */
+    const char *content_range; /* the Content-Range header's value, or NULL */
+    /* bytes received (passed to on_body, or in body), also when err != ADEV_NET_OK */
+    uint64_t received;
     const char *detail; /* the transport's error text for logs, "" when none (no secrets) */
 };
 
@@ -190,6 +214,44 @@ adev_timer_cancel(adev_timers *t, adev_timer *timer)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A/B slots and the boot control block (the bootloader's environment), and the security-version
+ * counters. Two slots each hold a complete bootable system: the boot manifest and its images in
+ * the layout of boot.h, reached as an adev_storage (so measured boot reads a slot as it reads any
+ * storage). The boot control block says which slot is committed and which one, if any, boots on
+ * trial; abboot.h is the state machine over it (the bootloader's choice, install, commit,
+ * rollback). Writes of the control block and of each counter are atomic. */
+
+typedef struct adev_slots adev_slots;
+
+#define ADEV_SLOT_COUNT 2
+#define ADEV_BOOTCTL_REASON_MAX 64
+
+struct adev_bootctl {
+    int active;       /* the committed slot (0 or 1): what boots without a trial */
+    int trial;        /* the slot to boot on trial, or -1 */
+    unsigned tries;   /* trial boots left; the bootloader decrements it before each one */
+    int booted;       /* the slot the bootloader chose for the running boot */
+    int booted_trial; /* 1 when the running boot is a trial boot */
+    /* why the last trial ended without a commit ("" when none, or once the agent reported it) */
+    char rollback_reason[ADEV_BOOTCTL_REASON_MAX];
+    uint64_t seq; /* bumped by every write (for tests and logs) */
+};
+
+/* The storage of slot i (0 or 1), borrowed from s. */
+adev_storage *adev_slots_storage(adev_slots *s, int i);
+/* Reads the boot control block. 0, -1 on error, -2 when there is none (factory state). */
+int adev_bootctl_read(adev_slots *s, struct adev_bootctl *out);
+/* Replaces it atomically (a power loss leaves the old block or the new one). 0 or -1. */
+int adev_bootctl_write(adev_slots *s, const struct adev_bootctl *c);
+/* The security version of a component (its anti-rollback counter, like a fuse): 0 when never
+ * raised. 0 or -1. */
+int adev_svn_read(adev_slots *s, const char *component, uint32_t *svn);
+/* Raises the counter of component to svn; a value at or below the current one changes nothing
+ * (counters never go down). Atomic. 0 or -1. */
+int adev_svn_raise(adev_slots *s, const char *component, uint32_t svn);
+void adev_slots_free(adev_slots *s);
+
+/* ------------------------------------------------------------------------------------------ */
 /* One device's platform, as the attestation client sees it. Borrowed: the owner keeps every part
  * alive until the device is freed. */
 struct adev_hal {
@@ -198,6 +260,7 @@ struct adev_hal {
     adev_clock *clock;
     adev_transport *transport;
     adev_timers *timers;
+    adev_slots *slots; /* A/B slots, or NULL: a device without updates (boots from storage) */
 };
 
 #endif

@@ -87,12 +87,34 @@ struct adev_device_config {
      * returns nonzero the answer is thrown away unapplied (power lost after the request went out)
      * and the upload ends with ADEV_FAILED "power_loss". */
     int (*fault_lose_ack)(adev_device *d, void *arg);
+
+    /* Updates (docs/update.md; device_update.c): on when the HAL has slots and hardware is set.
+     * The director's answers are checked against the device's own identity: its device id, the
+     * tenant id of its certificate's SAN URI, hardware and product_id. */
+    const char *hardware;           /* the device's hardware class (copied), or NULL */
+    int64_t product_id;             /* the product it was provisioned as */
+    const char *image_root_json;    /* the trusted 1.root.json (or later) of the tenant's image
+                                       repository, used when none is stored yet (copied) */
+    const char *director_root_json; /* the same for the director repository (copied) */
+    unsigned update_tries; /* trial boots of a new slot before the bootloader gives up; 0: 1 */
+    uint64_t update_backoff_base_ms; /* retry backoff after a failed attempt; 0: 300000 (5 min) */
+    uint64_t update_backoff_max_ms;  /* 0: 86400000 (24 h) */
+    size_t download_chunk_max;       /* test fault: a download request asks for at most this many
+                                        bytes (Range), so downloads take several requests; 0: all */
+    /* Test fault: called at each named point of an update (docs/update.md "power loss"):
+     * "download" (after each received piece is stored), "downloaded", "staged", "armed",
+     * "committing" (between the control block write and the counters), "committed",
+     * "reported"; a nonzero return means the power is lost there: the operation stops at once
+     * (nothing more is written; no report follows) and the caller drops the device. */
+    int (*fault_point)(adev_device *d, const char *point, void *arg);
 };
 
 enum adev_op {
     ADEV_OP_ATTEST = 1,
     ADEV_OP_WHOAMI = 2,
     ADEV_OP_UPLOAD = 3,
+    ADEV_OP_UPDATE = 4,  /* adev_device_update: one update check */
+    ADEV_OP_CONFIRM = 5, /* adev_device_update_commit / _reject: end a trial boot */
 };
 
 enum adev_outcome {
@@ -121,6 +143,15 @@ struct adev_report {
     unsigned stored, duplicates, rejected;
     unsigned crashes_acked; /* crash reports among stored and duplicates */
     size_t remaining;       /* reports left in the queue */
+    /* update and confirm: reason is "up_to_date" (nothing to install), "installed" (reboot to
+     * try it: reboot == 1), "committed", "rolled_back", or a refusal code of docs/update.md 3
+     * ("timestamp_expired", "not_in_repository", "rollback", "hash_mismatch", "too_large", ...:
+     * ADEV_REJECTED) or a client-side failure (ADEV_FAILED) */
+    int reboot;
+    int64_t deployment_id;       /* of the director answer acted on, or 0 */
+    char update_version[32 + 1]; /* the version of the (first) target installed, or "" */
+    unsigned status_sent;        /* status reports the service answered during the operation */
+    size_t status_queued;        /* status reports still queued */
 };
 
 typedef void (*adev_report_cb)(adev_device *dev, const struct adev_report *r, void *arg);
@@ -140,6 +171,20 @@ int adev_device_whoami(adev_device *d);
  * ADEV_PASS "ok" once the queue is empty (at once when it was). 0, or -1 when busy or without a
  * queue. */
 int adev_device_upload(adev_device *d);
+/* One update check (docs/update.md 3-6; needs hal->slots and cfg.hardware): sends the queued
+ * status reports, then asks the director (If-None-Match with the last ETag), verifies the image
+ * repository's TUF chain and the director's answer, and for the targets both agree on that the
+ * device does not run: downloads each (resuming with Range), checks length and SHA-256, stages
+ * them into the inactive slot and arms it for a trial boot; reports "installed" with reboot = 1.
+ * Refused while the running boot is a trial (commit or reject it first). 0, or -1 when busy. */
+int adev_device_update(adev_device *d);
+/* Ends a trial boot after its health period: commits it (the attestation of this boot must have
+ * passed; else it rejects with "attestation_<reason>"), raises the security-version counters and
+ * reports "committed". 0, or -1 when busy or not on trial. */
+int adev_device_update_commit(adev_device *d);
+/* Ends a trial boot without a commit (a failed health check): the next boot is the old slot;
+ * reports "rolled_back" with reason (1-63 printable ASCII). 0, or -1 when busy or not on trial. */
+int adev_device_update_reject(adev_device *d, const char *reason);
 /* The measurements of the last boot the device ran (n == 0 before any). */
 const struct adev_boot_log *adev_device_boot_log(const adev_device *d);
 /* 1 when the device holds a credential (in storage). */
