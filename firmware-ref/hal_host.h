@@ -30,6 +30,15 @@ adev_storage *adev_host_storage_open(const char *dir);
 /* As adev_host_storage_open, with flags (0 or ADEV_HOST_STORAGE_NOSYNC). */
 adev_storage *adev_host_storage_open_flags(const char *dir, int flags);
 
+/* Opens (creating them, 0700, if needed) the A/B slots of DIR:
+ *   DIR/slots/0/, DIR/slots/1/   each slot's storage (the layout of adev_host_storage_open's
+ *                                DIR/storage, one level down: DIR/slots/<i>/storage/<name>)
+ *   DIR/slots/bootctl.json       the boot control block (atomic: temp + fsync + rename)
+ *   DIR/slots/svn.json           the security-version counters (atomic; raised only)
+ * flags: 0 or ADEV_HOST_STORAGE_NOSYNC (applies to the slots' storage and both files). NULL on
+ * failure. Free with adev_slots_free. */
+adev_slots *adev_host_slots_open(const char *dir, int flags);
+
 /* A clock that is time() + skew_s seconds. */
 adev_clock *adev_host_clock_new(int64_t skew_s);
 void adev_host_clock_set_skew(adev_clock *c, int64_t skew_s);
