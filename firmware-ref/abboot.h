@@ -59,10 +59,13 @@ adev_storage *adev_ab_running(adev_slots *s);
 /* Stages images upd[0..n) (stage, component, version, svn, bytes; at most one per component)
  * into the inactive slot: the active slot's manifest with those components' entries replaced
  * (an os replaces the os stage; an app replaces the app of that component, or is added), the
- * images it keeps copied. Refuses while a trial is pending or running. */
+ * images it keeps copied. The slot's old manifest is removed first, so an interrupted stage leaves
+ * a slot without one (arm refuses it; staging again completes it). Refuses while a trial is
+ * pending or running (also a rejected one, until the next boot). */
 int adev_ab_stage(adev_slots *s, const struct adev_image *upd, size_t n, char *err, size_t errlen);
 
-/* Arms the staged slot for tries trial boots (0: ADEV_AB_TRIES). */
+/* Arms the staged slot for tries trial boots (0: ADEV_AB_TRIES; at most 255) once measured boot
+ * of it succeeds (a complete manifest and every image). */
 int adev_ab_arm(adev_slots *s, unsigned tries, char *err, size_t errlen);
 
 /* Commits the running trial boot and raises the counters. Only on a trial boot. */
@@ -75,7 +78,8 @@ int adev_ab_reject(adev_slots *s, const char *reason, char *err, size_t errlen);
 /* Clears a reported rollback reason (the agent queued its report). */
 int adev_ab_clear_rollback(adev_slots *s, char *err, size_t errlen);
 
-/* 1 when the running boot is a trial boot, 0 when not, -1 on error. */
+/* 1 when the running boot is a trial boot that can still be committed or rejected, 0 when not
+ * (also after a reject), -1 on error. */
 int adev_ab_on_trial(adev_slots *s);
 
 /* What the committed (active) slot runs for component: version into version[cap], svn, and the

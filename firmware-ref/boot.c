@@ -9,18 +9,9 @@
 
 #define MANIFEST_MAX 65536
 
-/* What an image claims to be (from the manifest). */
-struct entry {
-    int stage;
-    char component[PROTO_COMPONENT_MAX + 1];
-    char version[PROTO_VERSION_MAX + 1];
-    uint32_t svn;
-    char image[ADEV_STORAGE_NAME_MAX + 1];
-};
-
 /* Parses one manifest entry strictly (no unknown keys). */
 static int
-parse_entry(json_t *o, struct entry *e)
+parse_entry(json_t *o, struct adev_manifest_entry *e)
 {
     const char *stage = NULL, *component = NULL, *version = NULL, *image = NULL;
     json_int_t svn = -1;
@@ -42,10 +33,8 @@ parse_entry(json_t *o, struct entry *e)
     return 0;
 }
 
-/* Reads the manifest: the boot chain into chain[PROTO_EVENTS_MAX] (*n entries) and the previous OS
- * (if any) into *prev (*has_prev). */
-static int
-load_manifest(adev_storage *st, struct entry *chain, size_t *n, struct entry *prev, int *has_prev)
+int
+adev_manifest_read(adev_storage *st, struct adev_manifest *m)
 {
     int rc = -1;
     uint8_t *text = NULL;
@@ -54,30 +43,29 @@ load_manifest(adev_storage *st, struct entry *chain, size_t *n, struct entry *pr
     json_int_t version = 0;
     json_error_t jerr;
 
-    *n = 0;
-    *has_prev = 0;
-    if (adev_storage_read(st, ADEV_MANIFEST, MANIFEST_MAX, &text, &len) != 0)
+    memset(m, 0, sizeof(*m));
+    int r = adev_storage_read(st, ADEV_MANIFEST, MANIFEST_MAX, &text, &len);
+    if (r != 0) {
+        rc = r == -2 ? -2 : -1;
         goto out;
+    }
     root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL || json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:o, s?o}", "version",
                                        &version, "stages", &stages, "previous", &previous) != 0)
         goto out;
     if (version != 1 || !json_is_array(stages) || json_array_size(stages) > PROTO_EVENTS_MAX ||
-        (previous != NULL && !json_is_array(previous)))
+        (previous != NULL &&
+         (!json_is_array(previous) || json_array_size(previous) > ADEV_PREVIOUS_MAX)))
         goto out;
     for (size_t i = 0; i < json_array_size(stages); i++) {
-        if (parse_entry(json_array_get(stages, i), &chain[i]) != 0)
+        if (parse_entry(json_array_get(stages, i), &m->stages[i]) != 0)
             goto out;
-        (*n)++;
+        m->n++;
     }
     for (size_t i = 0; previous != NULL && i < json_array_size(previous); i++) {
-        struct entry e;
-        if (parse_entry(json_array_get(previous, i), &e) != 0)
+        if (parse_entry(json_array_get(previous, i), &m->previous[i]) != 0)
             goto out;
-        if (e.stage == PROTO_STAGE_OS && !*has_prev) {
-            *prev = e;
-            *has_prev = 1;
-        }
+        m->nprev++;
     }
     rc = 0;
 out:
@@ -89,7 +77,7 @@ out:
 /* One stage measuring the next: reads the image, hashes it, fills the event. tamper flips a byte
  * of the loaded bytes first (simulated modified flash). */
 static int
-measure(adev_storage *st, const struct entry *e, int tamper, struct proto_event *ev)
+measure(adev_storage *st, const struct adev_manifest_entry *e, int tamper, struct proto_event *ev)
 {
     int rc = -1;
     uint8_t *img = NULL;
@@ -115,9 +103,8 @@ out:
 int
 adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_boot_log *out)
 {
-    struct entry chain[PROTO_EVENTS_MAX], prev;
-    size_t n = 0;
-    int has_prev = 0;
+    struct adev_manifest m;
+    struct adev_manifest_entry *chain = m.stages;
     struct adev_boot_opts none = {0, 0};
 
     if (st == NULL || out == NULL)
@@ -125,13 +112,17 @@ adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_b
     if (opts == NULL)
         opts = &none;
     memset(out, 0, sizeof(*out));
-    if (load_manifest(st, chain, &n, &prev, &has_prev) != 0)
+    if (adev_manifest_read(st, &m) != 0)
         return -1;
+    size_t n = m.n;
     assert(n <= PROTO_EVENTS_MAX); /* out->events has room for the whole chain */
     if (opts->boot_previous_os) {
-        if (!has_prev || n < 2 || chain[1].stage != PROTO_STAGE_OS)
+        const struct adev_manifest_entry *prev = NULL;
+        for (size_t i = 0; i < m.nprev && prev == NULL; i++)
+            prev = m.previous[i].stage == PROTO_STAGE_OS ? &m.previous[i] : NULL;
+        if (prev == NULL || n < 2 || chain[1].stage != PROTO_STAGE_OS)
             return -1;
-        chain[1] = prev; /* the bootloader picks the other slot */
+        chain[1] = *prev; /* the bootloader picks the other slot */
     }
     /* ROM measures the bootloader, the bootloader the OS, the OS each app: every stage measures
      * and extends before it hands over control, so a stage cannot hide itself from the log. */
@@ -165,7 +156,8 @@ adev_boot_install(adev_storage *st, const struct adev_image *boot, size_t n,
     struct proto_event check[PROTO_EVENTS_MAX];
     size_t apps = 0;
 
-    if (st == NULL || boot == NULL || n > PROTO_EVENTS_MAX || (nprev > 0 && previous == NULL))
+    if (st == NULL || boot == NULL || n > PROTO_EVENTS_MAX || nprev > ADEV_PREVIOUS_MAX ||
+        (nprev > 0 && previous == NULL))
         goto out;
     for (size_t i = 0; i < n; i++) {
         memset(&check[i], 0, sizeof(check[i]));

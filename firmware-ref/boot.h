@@ -32,6 +32,29 @@ struct adev_boot_log {
     uint8_t composite[32];
 };
 
+/* One manifest entry: what an image claims to be and the blob that holds it. */
+struct adev_manifest_entry {
+    int stage; /* enum proto_stage */
+    char component[PROTO_COMPONENT_MAX + 1];
+    char version[PROTO_VERSION_MAX + 1];
+    uint32_t svn;
+    char image[ADEV_STORAGE_NAME_MAX + 1];
+};
+
+#define ADEV_PREVIOUS_MAX 8 /* older images a manifest keeps */
+
+/* The manifest of a storage: the boot chain in boot order, and the older images kept. */
+struct adev_manifest {
+    struct adev_manifest_entry stages[PROTO_EVENTS_MAX];
+    size_t n;
+    struct adev_manifest_entry previous[ADEV_PREVIOUS_MAX];
+    size_t nprev;
+};
+
+/* Reads and checks the manifest of st strictly (its images are not read). 0, -2 when there is
+ * none, -1 when it is malformed or unreadable. */
+int adev_manifest_read(adev_storage *st, struct adev_manifest *m);
+
 /* Boots from st. opts may be NULL. Returns 0; -1 on a missing or malformed manifest or image. */
 int adev_boot_run(adev_storage *st, const struct adev_boot_opts *opts, struct adev_boot_log *out);
 

@@ -1,5 +1,6 @@
 /* hal_host: key store, storage, clock and randomness of adev_hal.h on a Linux host. */
 #include "hal_host.h"
+#include "hal_host_int.h"
 
 #include "util.h"
 
@@ -38,12 +39,27 @@ struct adev_clock {
     int64_t skew;
 };
 
+static adev_host_write_hook write_hook;
+static void *write_hook_arg;
+
 /* --- files ---------------------------------------------------------------------------------- */
 
-/* Reads a whole file of at most max bytes (NUL-terminated copy). Returns 0, -1, -2 (missing) or
- * -3 (too large). */
-static int
-read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+void
+adev_host_set_write_hook(adev_host_write_hook hook, void *arg)
+{
+    write_hook = hook;
+    write_hook_arg = arg;
+}
+
+void
+adev_host_hook(const char *path, const void *data, size_t len)
+{
+    if (write_hook != NULL)
+        write_hook(write_hook_arg, path, data, len);
+}
+
+int
+adev_host_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
 {
     int rc = -1, fd = -1;
     uint8_t *buf = NULL;
@@ -90,8 +106,8 @@ out:
     return rc;
 }
 
-static int
-make_dir(const char *path)
+int
+adev_host_make_dir(const char *path)
 {
     if (mkdir(path, 0700) == 0)
         return 0;
@@ -125,7 +141,7 @@ adev_host_keystore_create(const char *dir, int *created)
         *created = 0;
     if (dir == NULL || keystore_paths(dir, kdir, kfile) != 0)
         goto out;
-    if (make_dir(dir) != 0 || make_dir(kdir) != 0)
+    if (adev_host_make_dir(dir) != 0 || adev_host_make_dir(kdir) != 0)
         goto out;
     if (access(kfile, F_OK) == 0) {
         rc = 0;
@@ -163,7 +179,7 @@ adev_host_keystore_open(const char *dir)
         goto out;
     if (stat(kfile, &stt) != 0 || (stt.st_mode & 077) != 0)
         goto out;
-    if (read_file(kfile, 16384, &pem, &pem_len) != 0)
+    if (adev_host_read_file(kfile, 16384, &pem, &pem_len) != 0)
         goto out;
     bio = BIO_new_mem_buf(pem, (int)pem_len);
     if (bio == NULL)
@@ -251,9 +267,8 @@ blob_path(const adev_storage *st, const char *name, char *path)
     return n > 0 && n < PATH_BUF ? 0 : -1;
 }
 
-/* Removes ".<name>.tmp.*" files: writes interrupted by a crash. */
-static void
-remove_stale_temps(const char *dir)
+void
+adev_host_remove_stale_temps(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d == NULL)
@@ -281,9 +296,10 @@ adev_host_storage_open_flags(const char *dir, int flags)
     if (dir == NULL)
         goto out;
     int n = snprintf(path, sizeof(path), "%s/%s", dir, STORAGE_DIR);
-    if (n <= 0 || (size_t)n >= sizeof(path) || make_dir(dir) != 0 || make_dir(path) != 0)
+    if (n <= 0 || (size_t)n >= sizeof(path) || adev_host_make_dir(dir) != 0 ||
+        adev_host_make_dir(path) != 0)
         goto out;
-    remove_stale_temps(path);
+    adev_host_remove_stale_temps(path);
     st = calloc(1, sizeof(*st));
     if (st == NULL || (st->dir = strdup(path)) == NULL)
         goto out;
@@ -305,7 +321,7 @@ adev_storage_read(adev_storage *st, const char *name, size_t max, uint8_t **data
     *len = 0;
     if (blob_path(st, name, path) != 0)
         return -1;
-    return read_file(path, max, data, len);
+    return adev_host_read_file(path, max, data, len);
 }
 
 int
@@ -314,6 +330,7 @@ adev_storage_write(adev_storage *st, const char *name, const void *data, size_t 
     char path[PATH_BUF];
     if (blob_path(st, name, path) != 0 || (data == NULL && len > 0))
         return -1;
+    adev_host_hook(path, data, len);
     return util_write_file_flags(path, data != NULL ? data : "", len,
                                  (flags & ADEV_STORAGE_SECRET) ? 0600 : 0644,
                                  st->nosync ? UTIL_WRITE_NOSYNC : 0);
@@ -325,6 +342,7 @@ adev_storage_remove(adev_storage *st, const char *name)
     char path[PATH_BUF];
     if (blob_path(st, name, path) != 0)
         return -1;
+    adev_host_hook(path, NULL, 0);
     if (unlink(path) != 0 && errno != ENOENT)
         return -1;
     return st->nosync ? 0 : util_fsync_dir(st->dir);
@@ -338,6 +356,55 @@ adev_storage_exists(adev_storage *st, const char *name)
     if (blob_path(st, name, path) != 0)
         return 0;
     return stat(path, &stt) == 0 && S_ISREG(stt.st_mode);
+}
+
+int
+adev_storage_append(adev_storage *st, const char *name, const void *data, size_t len)
+{
+    char path[PATH_BUF];
+    int rc = -1, fd = -1;
+    const uint8_t *p = data;
+
+    if (blob_path(st, name, path) != 0 || (data == NULL && len > 0))
+        goto out;
+    adev_host_hook(path, data, len);
+    int existed = access(path, F_OK) == 0;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        goto out;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto out;
+        p += n;
+        len -= (size_t)n;
+    }
+    /* a new name must reach the directory too, or a power loss could drop the whole blob */
+    if (!st->nosync && (fsync(fd) != 0 || (!existed && util_fsync_dir(st->dir) != 0)))
+        goto out;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int
+adev_storage_size(adev_storage *st, const char *name, uint64_t *size)
+{
+    char path[PATH_BUF];
+    struct stat stt;
+    if (size == NULL || blob_path(st, name, path) != 0)
+        return -1;
+    *size = 0;
+    if (lstat(path, &stt) != 0)
+        return errno == ENOENT ? -2 : -1;
+    if (!S_ISREG(stt.st_mode))
+        return -1;
+    *size = (uint64_t)stt.st_size;
+    return 0;
 }
 
 void

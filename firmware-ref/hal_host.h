@@ -39,6 +39,13 @@ adev_storage *adev_host_storage_open_flags(const char *dir, int flags);
  * failure. Free with adev_slots_free. */
 adev_slots *adev_host_slots_open(const char *dir, int flags);
 
+/* Test seam for power-loss tests: hook(arg, path, data, len) runs before every change this port
+ * makes to a file (storage write, append or removal (data NULL), boot control block, counters),
+ * in the writing process; a test kills the process there, or first leaves a truncated temporary
+ * file as a write cut short would. Process-wide; NULL removes it. Not for production code. */
+typedef void (*adev_host_write_hook)(void *arg, const char *path, const void *data, size_t len);
+void adev_host_set_write_hook(adev_host_write_hook hook, void *arg);
+
 /* A clock that is time() + skew_s seconds. */
 adev_clock *adev_host_clock_new(int64_t skew_s);
 void adev_host_clock_set_skew(adev_clock *c, int64_t skew_s);

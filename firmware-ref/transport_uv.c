@@ -14,6 +14,8 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_BODY_MAX (1u << 20)
+#define EXTRA_HEADERS_MAX 8
+#define EXTRA_HEADER_LEN 256
 
 /* A socket curl asked us to watch. */
 struct sock {
@@ -44,7 +46,12 @@ struct adev_http_call {
     struct curl_slist *headers;
     char *body;
     size_t len, cap, max;
+    uint64_t received; /* body bytes accepted: buffered or passed to on_body */
     int too_large;
+    int (*on_body)(void *arg, const void *data, size_t len);
+    void *on_body_arg;
+    int mode; /* with on_body: 0 undecided, 1 streaming (a 2xx), 2 buffering (any other status) */
+    char etag[EXTRA_HEADER_LEN], content_range[EXTRA_HEADER_LEN];
     int64_t now;
     adev_http_cb cb;
     void *arg;
@@ -193,14 +200,36 @@ on_timer_change(CURLM *multi, long timeout_ms, void *userp)
 
 /* --- requests -------------------------------------------------------------------------------- */
 
+/* With on_body, the status decides (once, at the first body bytes; the headers are in by then)
+ * whether the body streams out or is buffered as an error answer under the transport's cap. */
+static void
+choose_mode(adev_http_call *c)
+{
+    long status = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    c->mode = status >= 200 && status < 300 ? 1 : 2;
+    if (c->mode == 2)
+        c->max = c->t->net->body_max;
+}
+
 static size_t
 on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     adev_http_call *c = userp;
     size_t n = size * nmemb;
-    if (n > c->max - c->len) {
+    if (c->on_body != NULL && c->mode == 0)
+        choose_mode(c);
+    /* checked on every piece, not only against Content-Length: chunked data has none, and an
+     * endless body must stop here at once */
+    if (n > c->max - c->received) {
         c->too_large = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (c->mode == 1) {
+        if (c->on_body(c->on_body_arg, data, n) != 0)
+            return 0; /* CURLE_WRITE_ERROR without too_large: ADEV_NET_OTHER */
+        c->received += n;
+        return n;
     }
     if (c->len + n + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 1024;
@@ -214,6 +243,7 @@ on_write(char *data, size_t size, size_t nmemb, void *userp)
     }
     memcpy(c->body + c->len, data, n);
     c->len += n;
+    c->received += n;
     c->body[c->len] = '\0';
     return n;
 }
@@ -286,6 +316,46 @@ map_error(adev_http_call *c, CURLcode res)
     }
 }
 
+/* Copies the last value of response header name into buf (cap bytes); "" when absent or longer. */
+static void
+copy_header(CURL *easy, const char *name, char *buf, size_t cap)
+{
+    struct curl_header *h = NULL;
+    buf[0] = '\0';
+    if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value != NULL &&
+        strlen(h->value) < cap)
+        snprintf(buf, cap, "%s", h->value);
+}
+
+/* The response of a finished call (pointers into c, valid until c is freed). */
+static void
+fill_response(adev_http_call *c, CURLcode res, struct adev_http_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->err = map_error(c, res);
+    r->retry_after_s = -1;
+    if (r->err == ADEV_NET_OK) {
+        curl_off_t ra = 0;
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        if (curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            r->retry_after_s = ra > 86400 ? 86400 : (long)ra;
+    }
+    copy_header(c->easy, "ETag", c->etag, sizeof(c->etag));
+    copy_header(c->easy, "Content-Range", c->content_range, sizeof(c->content_range));
+    r->etag = c->etag[0] != '\0' ? c->etag : NULL;
+    r->content_range = c->content_range[0] != '\0' ? c->content_range : NULL;
+    if (c->errbuf[0] == '\0' && res != CURLE_OK)
+        snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_easy_strerror(res));
+    int streamed = c->on_body != NULL && r->status >= 200 && r->status < 300;
+    if (r->err != ADEV_NET_OK)
+        r->body = "";
+    else if (!streamed)
+        r->body = c->body != NULL ? c->body : "";
+    r->body_len = r->err == ADEV_NET_OK && !streamed ? c->len : 0;
+    r->received = c->received;
+    r->detail = c->errbuf;
+}
+
 /* Collects finished transfers and calls their callbacks. A callback may start or cancel requests
  * and free its transport (even this call's): the call is detached, and its easy handle released
  * from the transport's share, before its callback runs. */
@@ -304,26 +374,31 @@ check_done(struct adev_uvnet *net)
         if (c == NULL)
             continue;
         struct adev_http_response r;
-        memset(&r, 0, sizeof(r));
-        r.err = map_error(c, res);
-        r.retry_after_s = -1;
-        if (r.err == ADEV_NET_OK) {
-            curl_off_t ra = 0;
-            curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
-            if (curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-                r.retry_after_s = ra > 86400 ? 86400 : (long)ra;
-        }
-        if (c->errbuf[0] == '\0' && res != CURLE_OK)
-            snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_easy_strerror(res));
-        r.body = c->body != NULL && r.err == ADEV_NET_OK ? c->body : "";
-        r.body_len = r.err == ADEV_NET_OK ? c->len : 0;
-        r.detail = c->errbuf;
+        fill_response(c, res, &r);
         call_detach(c);
         curl_easy_cleanup(c->easy);
         c->easy = NULL;
         c->cb(&r, c->arg);
         call_free(c);
     }
+}
+
+/* The caller's extra headers onto c->headers: at most EXTRA_HEADERS_MAX of "Name: value", each
+ * shorter than EXTRA_HEADER_LEN, one line each (no CR/LF: nothing can be smuggled in). */
+static int
+add_headers(adev_http_call *c, const char *const *headers)
+{
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        const char *h = headers[i], *colon = strchr(h, ':');
+        if (i >= EXTRA_HEADERS_MAX || strlen(h) >= EXTRA_HEADER_LEN || colon == NULL ||
+            colon == h || strpbrk(h, "\r\n") != NULL)
+            return -1;
+        struct curl_slist *l = curl_slist_append(c->headers, h);
+        if (l == NULL)
+            return -1;
+        c->headers = l;
+    }
+    return 0;
 }
 
 static adev_http_call *
@@ -345,8 +420,15 @@ uvt_request(adev_transport *base, const struct adev_http_request *req, adev_http
     c->t = t;
     c->cb = cb;
     c->arg = arg;
-    c->max = net->body_max;
+    c->max = req->max_body ? req->max_body : net->body_max;
     c->now = req->now;
+    c->on_body = req->on_body;
+    c->on_body_arg = req->on_body_arg;
+    /* curl refuses a declared length over this before any body byte; on_write cuts the rest.
+     * With on_body an error answer is buffered under the transport's cap instead. */
+    size_t declared_max = c->max;
+    if (c->on_body != NULL && net->body_max > declared_max)
+        declared_max = net->body_max;
 
     struct curl_blob ca = {(void *)req->ca_pem, strlen(req->ca_pem), CURL_BLOB_COPY};
     ok &= curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK;
@@ -359,7 +441,7 @@ uvt_request(adev_transport *base, const struct adev_http_request *req, adev_http
     ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, c) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, net) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)net->body_max) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)declared_max) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                            (long)(req->timeout_ms ? req->timeout_ms : net->timeout_ms)) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)net->connect_timeout_ms) == CURLE_OK;
@@ -395,7 +477,7 @@ uvt_request(adev_transport *base, const struct adev_http_request *req, adev_http
             goto out;
         c->headers = curl_slist_append(c->headers, ct);
     }
-    if (c->headers == NULL)
+    if (c->headers == NULL || add_headers(c, req->headers) != 0)
         goto out;
     ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK;
     if (strcmp(req->method, "GET") == 0) {

@@ -10,7 +10,10 @@
  * TLS: peer and host name verification always on, trust only in the request's ca_pem
  * (CURLOPT_CAINFO_BLOB, no CA path), TLS 1.2 or newer, client certificate and key through
  * CURLOPT_SSLCERT_BLOB / CURLOPT_SSLKEY_BLOB, certificate validity checked at the request's
- * `now` (the device's clock). Response bodies over body_max fail with ADEV_NET_TOO_LARGE.
+ * `now` (the device's clock). Response bodies over the request's max_body (else body_max) fail with
+ * ADEV_NET_TOO_LARGE: curl refuses a declared length over it (CURLOPT_MAXFILESIZE) and the write
+ * callback cuts any body (chunked, endless) at the first piece past it. ETag and Content-Range are
+ * read with curl_easy_header once the transfer ends.
  *
  * Not thread-safe: use from the loop's thread only. */
 #ifndef ADEV_TRANSPORT_UV_H

@@ -1,6 +1,7 @@
 /* Unit tests of firmware-ref/hal_host.c: the key store never gives out its private key, storage
  * writes are atomic (also when the writer is killed mid-write), blob names cannot escape the
- * storage directory, secrets are 0600; clock skew; randomness. */
+ * storage directory, secrets are 0600; appends and sizes; the A/B slots' files (validated, counters
+ * raised only); clock skew; randomness. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -352,6 +353,159 @@ test_clock_and_random(void **state)
     assert_string_equal(adev_net_err_reason(ADEV_NET_TIMEOUT), "timeout");
 }
 
+static void
+test_storage_append_and_size(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    adev_storage *st = adev_host_storage_open(dir);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    uint64_t size = 99;
+
+    assert_non_null(st);
+    assert_int_equal(adev_storage_size(st, "part", &size), -2);
+    assert_int_equal(adev_storage_append(st, "part", "abc", 3), 0);
+    assert_int_equal(adev_storage_append(st, "part", "", 0), 0);
+    assert_int_equal(adev_storage_append(st, "part", "defg", 4), 0);
+    assert_int_equal(adev_storage_size(st, "part", &size), 0);
+    assert_int_equal(size, 7);
+    assert_int_equal(adev_storage_read(st, "part", 100, &data, &len), 0);
+    assert_int_equal(len, 7);
+    assert_memory_equal(data, "abcdefg", 7);
+    free(data);
+    /* the same names as every other storage call */
+    assert_int_equal(adev_storage_append(st, "../escape", "x", 1), -1);
+    assert_int_equal(adev_storage_append(st, ".hidden", "x", 1), -1);
+    assert_int_equal(adev_storage_size(st, "../escape", &size), -1);
+    /* a write replaces what was appended; a removal ends it */
+    assert_int_equal(adev_storage_write(st, "part", "z", 1, 0), 0);
+    assert_int_equal(adev_storage_size(st, "part", &size), 0);
+    assert_int_equal(size, 1);
+    assert_int_equal(adev_storage_remove(st, "part"), 0);
+    assert_int_equal(adev_storage_size(st, "part", &size), -2);
+    adev_storage_free(st);
+    rmtree(dir);
+}
+
+static void
+write_text(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/slots/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+test_slots(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char path[512];
+    struct stat stt;
+    struct adev_bootctl c, back;
+    uint32_t svn = 99;
+
+    /* stale temporaries of an interrupted write are gone after opening */
+    snprintf(path, sizeof(path), "%s/slots", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    write_text(dir, ".bootctl.json.tmp.1.0", "{");
+    adev_slots *s = adev_host_slots_open(dir, 0);
+    assert_non_null(s);
+    snprintf(path, sizeof(path), "%s/slots/.bootctl.json.tmp.1.0", dir);
+    assert_int_not_equal(stat(path, &stt), 0);
+    /* two storages, DIR/slots/<i>/storage */
+    assert_null(adev_slots_storage(s, 2));
+    assert_null(adev_slots_storage(s, -1));
+    assert_int_equal(adev_storage_write(adev_slots_storage(s, 1), "x.img", "1", 1, 0), 0);
+    snprintf(path, sizeof(path), "%s/slots/1/storage/x.img", dir);
+    assert_int_equal(stat(path, &stt), 0);
+    assert_int_equal(adev_storage_exists(adev_slots_storage(s, 0), "x.img"), 0);
+
+    /* the control block: none, then what was written */
+    assert_int_equal(adev_bootctl_read(s, &c), -2);
+    memset(&c, 0, sizeof(c));
+    c.active = 1;
+    c.trial = 0;
+    c.tries = 3;
+    c.booted = 0;
+    c.booted_trial = 1;
+    snprintf(c.rollback_reason, sizeof(c.rollback_reason), "boot_limit");
+    c.seq = 42;
+    assert_int_equal(adev_bootctl_write(s, &c), 0);
+    assert_int_equal(adev_bootctl_read(s, &back), 0);
+    assert_int_equal(back.active, 1);
+    assert_int_equal(back.trial, 0);
+    assert_int_equal(back.tries, 3);
+    assert_int_equal(back.booted, 0);
+    assert_int_equal(back.booted_trial, 1);
+    assert_string_equal(back.rollback_reason, "boot_limit");
+    assert_int_equal(back.seq, 42);
+    /* impossible blocks are refused on write and on read */
+    c.trial = 1; /* the active slot on trial */
+    assert_int_equal(adev_bootctl_write(s, &c), -1);
+    c.trial = -1;
+    c.active = 2;
+    assert_int_equal(adev_bootctl_write(s, &c), -1);
+    const char *bad[] = {
+        "",
+        "[]",
+        "{",
+        "{\"active\": 0}",
+        "{\"active\":0,\"trial\":-1,\"tries\":0,\"booted\":0,\"booted_trial\":false,"
+        "\"rollback_reason\":\"\",\"seq\":1,\"extra\":1}",
+        "{\"active\":0,\"trial\":0,\"tries\":0,\"booted\":0,\"booted_trial\":false,"
+        "\"rollback_reason\":\"\",\"seq\":1}",
+        "{\"active\":0,\"trial\":-1,\"tries\":100000,\"booted\":0,\"booted_trial\":false,"
+        "\"rollback_reason\":\"\",\"seq\":1}",
+        "{\"active\":0,\"trial\":-1,\"tries\":0,\"booted\":0,\"booted_trial\":false,"
+        "\"rollback_reason\":\"a\\nb\",\"seq\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_text(dir, "bootctl.json", bad[i]);
+        assert_int_equal(adev_bootctl_read(s, &back), -1);
+    }
+    char big[8192];
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    write_text(dir, "bootctl.json", big);
+    assert_int_equal(adev_bootctl_read(s, &back), -1);
+
+    /* counters: 0 until raised, raised only */
+    assert_int_equal(adev_svn_read(s, "aegis-os", &svn), 0);
+    assert_int_equal(svn, 0);
+    assert_int_equal(adev_svn_raise(s, "aegis-os", 0), 0);
+    snprintf(path, sizeof(path), "%s/slots/svn.json", dir);
+    assert_int_not_equal(stat(path, &stt), 0); /* raising to 0 changes nothing */
+    assert_int_equal(adev_svn_raise(s, "aegis-os", 5), 0);
+    assert_int_equal(adev_svn_raise(s, "aegis-os", 4), 0);
+    assert_int_equal(adev_svn_raise(s, "thermo", 4294967295u), 0);
+    assert_int_equal(adev_svn_read(s, "aegis-os", &svn), 0);
+    assert_int_equal(svn, 5);
+    assert_int_equal(adev_svn_read(s, "thermo", &svn), 0);
+    assert_int_equal(svn, 4294967295u);
+    assert_int_equal(adev_svn_raise(s, "Bad Name", 1), -1);
+    assert_int_equal(adev_svn_read(s, "", &svn), -1);
+    /* a malformed file is an error, never a reset to 0 */
+    write_text(dir, "svn.json", "{\"aegis-os\": -1}");
+    assert_int_equal(adev_svn_read(s, "aegis-os", &svn), -1);
+    assert_int_equal(adev_svn_raise(s, "aegis-os", 9), -1);
+    write_text(dir, "svn.json", "[5]");
+    assert_int_equal(adev_svn_read(s, "aegis-os", &svn), -1);
+    adev_slots_free(s);
+
+    /* reopened (also without syncing): the same files */
+    s = adev_host_slots_open(dir, ADEV_HOST_STORAGE_NOSYNC);
+    assert_non_null(s);
+    assert_int_equal(adev_storage_exists(adev_slots_storage(s, 1), "x.img"), 1);
+    adev_slots_free(s);
+    adev_slots_free(NULL);
+    rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -361,6 +515,8 @@ main(void)
         cmocka_unit_test(test_storage_basics),
         cmocka_unit_test(test_storage_atomic_under_kill),
         cmocka_unit_test(test_clock_and_random),
+        cmocka_unit_test(test_storage_append_and_size),
+        cmocka_unit_test(test_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
