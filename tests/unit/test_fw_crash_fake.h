@@ -505,7 +505,7 @@ up_teardown(void **state)
 static inline void
 power_on(struct fake *f, const struct action *script, size_t n, struct adev_device_config *cfg)
 {
-    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm};
+    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm, NULL};
     struct adev_device_config def;
     memset(&def, 0, sizeof(def));
     if (cfg == NULL)

@@ -262,7 +262,7 @@ test_dropped_sent_once(void **state)
 {
     struct fake *f = *state;
     struct adev_crash_opts small = {3, NULL};
-    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm};
+    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm, NULL};
     struct adev_device_config cfg;
 
     store_credential(f);
@@ -397,7 +397,7 @@ test_upload_refusals(void **state)
     assert_int_equal(f->batch_sizes[0], 5); /* the 413 batch of 9 was not served */
     assert_int_equal(f->requests, 1);
     /* without a queue there is no upload */
-    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm};
+    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm, NULL};
     struct adev_device_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.server_url = "https://aegis.test";

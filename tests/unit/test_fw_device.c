@@ -407,7 +407,7 @@ teardown(void **state)
 static void
 make_device(struct fake *f, const struct step *script, size_t n, struct adev_device_config *cfg)
 {
-    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm};
+    struct adev_hal hal = {f->ks, f->st, f->clk, &f->t, &f->tm, NULL};
     struct adev_device_config def;
     memset(&def, 0, sizeof(def));
     if (cfg == NULL)
