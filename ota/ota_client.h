@@ -135,9 +135,9 @@ const json_t *ota_client_find_target(const ota_client *c, const char *path);
  * root's targets keys, unexpired at now, version >= the last accepted answer's (an equal one is
  * accepted), and its signed.custom naming device_id (64 lower-case hex) and tenant_id (missing or
  * malformed: "director_format"; another device's or tenant's: "director_device"), at most
- * OTA_CLIENT_DIRECTOR_MAX bytes. On success it becomes the
- * last accepted answer and *signed_out (may be NULL) gets its "signed" object (borrowed from c,
- * valid until the next call on c). */
+ * OTA_CLIENT_DIRECTOR_MAX bytes. On success it becomes the last accepted answer and *signed_out
+ * (may be NULL) gets its "signed" object (borrowed from c, valid until the next call on c); on a
+ * failure *signed_out is NULL. */
 int ota_client_director(ota_client *c, const char *bytes, size_t len, int64_t now,
                         const char *device_id, int64_t tenant_id, const json_t **signed_out,
                         char *err, size_t errlen);
