@@ -2,6 +2,7 @@
 #include "device.h"
 #include "device_int.h"
 
+#include "abboot.h"
 #include "evidence.h"
 
 #include <assert.h>
@@ -203,8 +204,9 @@ device_schedule(adev_device *d, uint64_t ms, void (*step)(adev_device *))
 
 /* Retries a failed request (again) when the failure may pass and attempts remain, else ends
  * the operation with the failure. */
-static void
-retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*again)(adev_device *))
+int
+device_retry_later(adev_device *d, const struct adev_http_response *resp,
+                   void (*again)(adev_device *))
 {
     int retryable = 0;
 
@@ -214,23 +216,31 @@ retry_or_fail(adev_device *d, const struct adev_http_response *resp, void (*agai
         retryable = 1;
     if (resp->err == ADEV_NET_OK && (resp->status == 429 || resp->status == 503))
         retryable = 1;
-    if (retryable && d->attempts < d->cfg.max_attempts) {
-        uint64_t delay_ms;
-        if (resp->retry_after_s >= 0) {
-            uint64_t s = (uint64_t)resp->retry_after_s;
-            delay_ms = 1000 * (s < d->cfg.retry_after_max_s ? s : d->cfg.retry_after_max_s);
-        } else {
-            unsigned shift = d->retries > 16 ? 16 : d->retries;
-            uint64_t full = (uint64_t)d->cfg.backoff_base_ms << shift;
-            if (full > d->cfg.backoff_max_ms)
-                full = d->cfg.backoff_max_ms;
-            delay_ms = full / 2 + rand_below(full / 2 + 1); /* "equal jitter" */
-        }
-        if (device_schedule(d, delay_ms, again) == 0) {
-            d->retries++;
-            return;
-        }
+    if (!retryable || d->attempts >= d->cfg.max_attempts)
+        return 0;
+    uint64_t delay_ms;
+    if (resp->retry_after_s >= 0) {
+        uint64_t s = (uint64_t)resp->retry_after_s;
+        delay_ms = 1000 * (s < d->cfg.retry_after_max_s ? s : d->cfg.retry_after_max_s);
+    } else {
+        unsigned shift = d->retries > 16 ? 16 : d->retries;
+        uint64_t full = (uint64_t)d->cfg.backoff_base_ms << shift;
+        if (full > d->cfg.backoff_max_ms)
+            full = d->cfg.backoff_max_ms;
+        delay_ms = full / 2 + rand_below(full / 2 + 1); /* "equal jitter" */
     }
+    if (device_schedule(d, delay_ms, again) != 0)
+        return 0;
+    d->retries++;
+    return 1;
+}
+
+void
+device_retry_or_fail(adev_device *d, const struct adev_http_response *resp,
+                     void (*again)(adev_device *))
+{
+    if (device_retry_later(d, resp, again))
+        return;
     if (resp->err != ADEV_NET_OK) {
         device_finish(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0, NULL);
         return;
@@ -278,7 +288,9 @@ adev_device_attest(adev_device *d)
 static void
 start_attest(adev_device *d)
 {
-    if (adev_boot_run(d->hal.storage, &d->cfg.boot, &d->boot) != 0) {
+    /* with A/B slots, the bootloader (adev_ab_boot) chose the slot this boot runs */
+    adev_storage *sys = d->hal.slots != NULL ? adev_ab_running(d->hal.slots) : d->hal.storage;
+    if (sys == NULL || adev_boot_run(sys, &d->cfg.boot, &d->boot) != 0) {
         fail_internal(d, "boot_failed", 0);
         return;
     }
@@ -300,7 +312,7 @@ on_challenge(const struct adev_http_response *resp, void *arg)
 
     d->call = NULL;
     if (resp->err != ADEV_NET_OK || resp->status != 200) {
-        retry_or_fail(d, resp, send_challenge);
+        device_retry_or_fail(d, resp, send_challenge);
         goto out;
     }
     root = json_loadb(resp->body, resp->body_len, 0, NULL);
@@ -361,6 +373,7 @@ attest_passed(adev_device *d, const struct adev_http_response *resp)
         goto out;
     }
     device_drop_credential(d);
+    d->attested = 1;
     if (d->cfg.auto_renew) {
         int64_t wait_s = extra.renew_at - adev_clock_now(d->hal.clock);
         uint64_t ms = wait_s > 0 ? (uint64_t)wait_s * 1000 : 0;
@@ -385,7 +398,7 @@ on_attest(const struct adev_http_response *resp, void *arg)
 
     d->call = NULL;
     if (resp->err != ADEV_NET_OK || resp->status == 429 || resp->status == 503) {
-        retry_or_fail(d, resp, send_challenge); /* the nonce may be spent: start over */
+        device_retry_or_fail(d, resp, send_challenge); /* the nonce may be spent: start over */
         return;
     }
     if (resp->status == 200 && d->cfg.fault_replay && !d->replayed) {
@@ -394,6 +407,8 @@ on_attest(const struct adev_http_response *resp, void *arg)
         return;
     }
     if (resp->status != 200) {
+        if (resp->status == 403)
+            device_take_recovery(d, resp);
         const char *code = device_refusal_code(d, resp);
         device_finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status,
                       NULL);
@@ -461,7 +476,7 @@ on_whoami(const struct adev_http_response *resp, void *arg)
 
     d->call = NULL;
     if (resp->err != ADEV_NET_OK || resp->status != 200) {
-        retry_or_fail(d, resp, send_whoami);
+        device_retry_or_fail(d, resp, send_whoami);
         goto out;
     }
     root = json_loadb(resp->body, resp->body_len, 0, NULL);
@@ -547,6 +562,16 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->url[--n] = '\0';
     d->cfg.server_url = d->url;
     d->cfg.server_ca_pem = d->ca;
+    d->hw = dup_str(cfg->hardware);
+    d->img_root = dup_str(cfg->image_root_json);
+    d->dir_root = dup_str(cfg->director_root_json);
+    if ((cfg->hardware != NULL && d->hw == NULL) ||
+        (cfg->image_root_json != NULL && d->img_root == NULL) ||
+        (cfg->director_root_json != NULL && d->dir_root == NULL))
+        goto out;
+    d->cfg.hardware = d->hw;
+    d->cfg.image_root_json = d->img_root;
+    d->cfg.director_root_json = d->dir_root;
     if (d->cfg.max_attempts == 0)
         d->cfg.max_attempts = DEFAULT_ATTEMPTS;
     if (d->cfg.backoff_base_ms == 0)
@@ -565,6 +590,12 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
         d->cfg.upload_backoff_base_ms = DEFAULT_UPLOAD_BASE_MS;
     if (d->cfg.upload_backoff_max_ms == 0)
         d->cfg.upload_backoff_max_ms = DEFAULT_UPLOAD_MAX_MS;
+    if (d->cfg.update_backoff_base_ms == 0)
+        d->cfg.update_backoff_base_ms = 300000; /* docs/update.md 4: at least 5 minutes */
+    if (d->cfg.update_backoff_max_ms == 0)
+        d->cfg.update_backoff_max_ms = 86400000;
+    if (d->cfg.update_tries == 0)
+        d->cfg.update_tries = 1;
     if (adev_keystore_public_der(hal->keys, spki) != 0 || adev_device_id(spki, d->id) != 0)
         goto out;
     proto_hex(d->id, sizeof(d->id), d->id_hex);
@@ -605,6 +636,11 @@ adev_device_free(adev_device *d)
     adev_opkey_free(d->op_key);
     free(d->evidence);
     free(d->upload_body);
+    device_update_free(d);
+    free(d->rec_director);
+    free(d->hw);
+    free(d->img_root);
+    free(d->dir_root);
     adev_crash_abandon(d->cfg.crashq);
     device_drop_credential(d);
     free(d->url);

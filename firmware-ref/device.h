@@ -185,6 +185,12 @@ int adev_device_update_commit(adev_device *d);
 /* Ends a trial boot without a commit (a failed health check): the next boot is the old slot;
  * reports "rolled_back" with reason (1-63 printable ASCII). 0, or -1 when busy or not on trial. */
 int adev_device_update_reject(adev_device *d, const char *reason);
+/* 1 when the last attestation refusal carried a recovery grant (docs/update.md 8): the next
+ * adev_device_update then fetches through the recovery routes with its bearer token and installs
+ * what its director answer names (the grant is spent by an install). */
+int adev_device_has_recovery(const adev_device *d);
+/* A poll delay: period_ms +-20 %, uniformly (so a fleet's checks spread out). */
+uint64_t adev_update_poll_ms(uint64_t period_ms);
 /* The measurements of the last boot the device ran (n == 0 before any). */
 const struct adev_boot_log *adev_device_boot_log(const adev_device *d);
 /* 1 when the device holds a credential (in storage). */

@@ -52,9 +52,31 @@ struct adev_device {
     char *upload_body;
     struct adev_report up; /* acknowledgements counted so far */
 
+    /* updates (device_update*.c) */
+    int attested;                   /* an attestation passed since this device object was made (on
+                                       this boot, with this boot's measurements) */
+    struct upd_ctx *upd;            /* the update operation in progress, or NULL */
+    char rec_token[65];             /* a recovery grant from an attestation refusal ("" none) */
+    char *rec_director;             /* its director answer (JSON text), or NULL */
+    char trial_reason[64];          /* adev_device_update_reject's reason */
+    char *hw, *img_root, *dir_root; /* copies of cfg.hardware, image_ and director_root_json */
+
     char reason[REASON_MAX];
     char detail[DETAIL_MAX];
 };
+
+/* Schedules again after a backoff when the failed request may pass and attempts remain: 1, else 0
+ * (nothing done; d->detail has the failure). */
+int device_retry_later(adev_device *d, const struct adev_http_response *resp,
+                       void (*again)(adev_device *));
+/* Retries a failed request (again) when the failure may pass and attempts remain, else ends the
+ * operation with the failure (device.c). */
+void device_retry_or_fail(adev_device *d, const struct adev_http_response *resp,
+                          void (*again)(adev_device *));
+/* Keeps the recovery grant of an attestation refusal's body (docs/update.md 8), if any. */
+void device_take_recovery(adev_device *d, const struct adev_http_response *resp);
+/* Frees the update operation's state (accepts none). */
+void device_update_free(adev_device *d);
 
 /* d->detail gets s, printable ASCII only (it ends up in logs and summaries). */
 void device_set_detail(adev_device *d, const char *s);

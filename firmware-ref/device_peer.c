@@ -31,6 +31,18 @@ san_identity(X509 *cert, int64_t *tenant, char id[65], char *uri, size_t urilen)
     return found && uris == 1 ? 0 : -1;
 }
 
+int
+adev_cert_identity(const char *cert_pem, int64_t *tenant, char id[65])
+{
+    char uri[ADEV_PEER_URI_MAX];
+    BIO *bio = BIO_new_mem_buf(cert_pem, -1);
+    X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    int rc = cert != NULL ? san_identity(cert, tenant, id, uri, sizeof(uri)) : -1;
+    X509_free(cert);
+    BIO_free(bio);
+    return rc;
+}
+
 /* Adds every certificate of pem to the context's trust store; the number added, -1 on error. */
 static int
 trust_bundle(SSL_CTX *ctx, const char *pem)

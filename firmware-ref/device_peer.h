@@ -20,6 +20,10 @@ struct adev_peer_self {
     char device_id[65];
 };
 
+/* The tenant and device id of a certificate's one Aegis SAN URI (the first certificate of
+ * cert_pem). 0, or -1 when there is none or more than one URI. */
+int adev_cert_identity(const char *cert_pem, int64_t *tenant, char id[65]);
+
 /* A TLS context (client and server) for talking to peer devices with credential c: chain, key,
  * trust store of the bundle, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, TLS 1.2 at least.
  * *self gets the identity of c's certificate. Returns a new SSL_CTX (SSL_CTX_free), or NULL with a
