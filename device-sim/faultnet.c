@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HOLD 64                /* truncate-image: bytes held back from the end */
 #define ENDLESS_CHUNK 16384    /* endless-image: garbage per on_body call */
@@ -153,9 +154,10 @@ forge_director(struct fnet *f, json_t *env)
     const char *path;
     json_t *t;
 
-    if (fd->fault == UF_REPLAY && fd->replayed == 1) {
-        /* the check that made the device trust the newer timestamp must not install */
-        fd->replayed = 2;
+    if (fd->fault == UF_REPLAY && fd->replayed == 0) {
+        /* the check (director first, then the image repository, docs/update.md 9.2) that makes
+         * the device trust a newer timestamp must not install */
+        fd->replayed = 1;
         json_object_set_new(sg, "targets", json_object());
         return 1;
     }
@@ -219,8 +221,8 @@ forge_repo(struct fnet *f, enum kind kind, json_t *env, const ota_key **key)
     case UF_REPLAY:
         if (kind != K_TIMESTAMP)
             return 0;
-        if (fd->replayed == 0) { /* once: a newer timestamp, so that the real one is a rollback */
-            fd->replayed = 1;
+        if (fd->replayed == 1) { /* once: a newer timestamp, so that the real one is a rollback */
+            fd->replayed = 2;
             json_object_set_new(sg, "version", json_integer(version + VERSION_JUMP));
             *key = &f->keys->timestamp;
             return 1;
@@ -485,6 +487,16 @@ fnet_request(adev_transport *t, const struct adev_http_request *req, adev_http_c
     }
     if (c->kind == K_SNAPSHOT || c->kind == K_TARGETS)
         r.url = real_url(f, c->kind, req->url, url, sizeof(url));
+    const char *hdrs[9];
+    if (c->kind == K_DIRECTOR && f->fd->fault != UF_NONE && req->headers != NULL) {
+        /* a faulty device always gets a whole answer (a 304 would skip the checks to fail) */
+        size_t n = 0;
+        for (size_t i = 0; req->headers[i] != NULL && n < 8; i++)
+            if (strncasecmp(req->headers[i], "If-None-Match:", 14) != 0)
+                hdrs[n++] = req->headers[i];
+        hdrs[n] = NULL;
+        r.headers = hdrs;
+    }
     c->inner = adev_transport_request(f->inner, &r, on_inner, c);
     if (c->inner == NULL) {
         free(c);
