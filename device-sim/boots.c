@@ -556,6 +556,33 @@ boots_open_queue(struct sim *s, struct simdev *sd)
     return 0;
 }
 
+void
+boots_device_setup(struct sim *s, struct simdev *sd, struct adev_device_config *cfg,
+                   struct adev_hal *hal)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->server_url = s->server;
+    cfg->server_ca_pem = s->ca_pem;
+    cfg->timeout_ms = s->timeout_ms;
+    cfg->max_attempts = s->attempts;
+    cfg->backoff_base_ms = ATTEST_BACKOFF_MS;
+    cfg->boot.tamper_os = sd->fault == F_TAMPERED_OS;
+    cfg->boot.boot_previous_os = sd->fault == F_OLD_OS;
+    cfg->fault_replay = sd->fault == F_REPLAY;
+    cfg->crashq = sd->bd.q;
+    cfg->upload_after_attest = 1;
+    cfg->upload_max_attempts = s->bt.upload_attempts;
+    cfg->upload_backoff_base_ms = s->bt.backoff_base_ms;
+    cfg->upload_backoff_max_ms = s->bt.backoff_max_ms;
+    cfg->fault_lose_ack = lose_ack;
+    hal->keys = sd->ks;
+    hal->storage = sd->st;
+    hal->clock = sd->clk;
+    hal->transport = sd->tr;
+    hal->timers = adev_uvnet_timers(s->net);
+    hal->slots = NULL;
+}
+
 /* Power on: the queue from storage, the reboot report, a device, its attestation. */
 static int
 boot(struct sim *s, struct simdev *sd)
@@ -578,26 +605,7 @@ boot(struct sim *s, struct simdev *sd)
     sd->tr = offline_tr_new(adev_uvnet_transport_new(s->net), adev_uvnet_timers(s->net), bd);
     if (sd->tr == NULL)
         return -1;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.server_url = s->server;
-    cfg.server_ca_pem = s->ca_pem;
-    cfg.timeout_ms = s->timeout_ms;
-    cfg.max_attempts = s->attempts;
-    cfg.backoff_base_ms = ATTEST_BACKOFF_MS;
-    cfg.boot.tamper_os = sd->fault == F_TAMPERED_OS;
-    cfg.boot.boot_previous_os = sd->fault == F_OLD_OS;
-    cfg.fault_replay = sd->fault == F_REPLAY;
-    cfg.crashq = bd->q;
-    cfg.upload_after_attest = 1;
-    cfg.upload_max_attempts = s->bt.upload_attempts;
-    cfg.upload_backoff_base_ms = s->bt.backoff_base_ms;
-    cfg.upload_backoff_max_ms = s->bt.backoff_max_ms;
-    cfg.fault_lose_ack = lose_ack;
-    hal.keys = sd->ks;
-    hal.storage = sd->st;
-    hal.clock = sd->clk;
-    hal.transport = sd->tr;
-    hal.timers = adev_uvnet_timers(s->net);
+    boots_device_setup(s, sd, &cfg, &hal);
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL)
         return -1;

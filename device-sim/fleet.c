@@ -149,6 +149,7 @@ dev_start(struct sim *s, struct simdev *sd)
     hal.clock = sd->clk;
     hal.transport = sd->tr;
     hal.timers = adev_uvnet_timers(s->net);
+    hal.slots = NULL; /* `run` boots from storage */
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL)
         goto out;

@@ -227,6 +227,9 @@ size_t boots_images(const struct simdev *sd, struct adev_crash_image *images);
  * boot, period seconds after the last heartbeat, with what runs. */
 void boots_crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_t period,
                  const struct adev_crash_image *images, size_t n_images);
+/* The device configuration and HAL of a boot (its ks, st, clk, tr and queue are open). */
+void boots_device_setup(struct sim *s, struct simdev *sd, struct adev_device_config *cfg,
+                        struct adev_hal *hal);
 /* The boot's failure-report queue from storage and its reboot report (bd->reset_cause). 0 or -1. */
 int boots_open_queue(struct sim *s, struct simdev *sd);
 

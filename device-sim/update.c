@@ -19,7 +19,6 @@
 #include <string.h>
 
 #define TICK_MS 200
-#define ATTEST_BACKOFF_MS 200
 #define ATTEST_RETRY_S 30 /* a device whose attestation failed tries again after (scaled) */
 #define CRASH_REASON "crashed_on_trial"
 
@@ -313,28 +312,13 @@ boot(struct sim *s, struct simdev *sd)
                           &u->keys, sd->slots);
     if (sd->tr == NULL)
         return -1;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.server_url = s->server;
-    cfg.server_ca_pem = s->ca_pem;
-    cfg.timeout_ms = s->timeout_ms;
-    cfg.max_attempts = s->attempts;
-    cfg.backoff_base_ms = ATTEST_BACKOFF_MS;
-    cfg.crashq = sd->bd.q;
-    cfg.upload_after_attest = 1;
-    cfg.upload_max_attempts = s->bt.upload_attempts;
-    cfg.upload_backoff_base_ms = s->bt.backoff_base_ms;
-    cfg.upload_backoff_max_ms = s->bt.backoff_max_ms;
+    boots_device_setup(s, sd, &cfg, &hal);
     cfg.hardware = u->o.hardware;
     cfg.product_id = u->o.product_id;
     cfg.image_root_json = u->o.image_root;
     cfg.director_root_json = u->o.director_root;
     cfg.update_backoff_base_ms = (uint64_t)(300000.0 / u->o.time_scale) + 1;
     cfg.update_backoff_max_ms = (uint64_t)(86400000.0 / u->o.time_scale) + 1;
-    hal.keys = sd->ks;
-    hal.storage = sd->st;
-    hal.clock = sd->clk;
-    hal.transport = sd->tr;
-    hal.timers = adev_uvnet_timers(s->net);
     hal.slots = sd->slots;
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL || strcmp(adev_device_id_hex(sd->dev), s->ids[sd->index]) != 0)

@@ -52,15 +52,7 @@ class SimUpdateTest(SimMixin, harness.DaemonTestCase):
 
     @classmethod
     def prepare(cls):
-        cls.fleet = os.path.join(cls.d.tmp, "fleet")
-        p = cls.sim("provision", "--devices", TOTAL, "--dir", cls.fleet, "--hardware", HW)
-        assert p.returncode == 0, p.stderr
-        with open(os.path.join(cls.fleet, "import.json")) as f:
-            cls.keys = json.load(f)
-        with open(os.path.join(cls.fleet, "devices.json")) as f:
-            cls.ids = [e["device_id"] for e in json.load(f)]
-        with open(os.path.join(cls.fleet, "refvals.json")) as f:
-            cls.refvals = json.load(f)
+        cls.provision(TOTAL)  # the default hardware class is HW (D/fleet.json)
         st, _, prod = cls.client.api("POST", "/v1/products", {"name": "sim"})
         assert st == 201, prod
         cls.product = prod["id"]
