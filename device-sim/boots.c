@@ -254,8 +254,8 @@ offline_tr_new(adev_transport *inner, adev_timers *timers, struct boots_dev *bd)
 
 /* --- one device's boots ---------------------------------------------------------------------- */
 
-static void
-tally(json_t *obj, const char *key, json_int_t by)
+void
+boots_tally(json_t *obj, const char *key, json_int_t by)
 {
     json_object_set_new(obj, key, json_integer(json_integer_value(json_object_get(obj, key)) + by));
 }
@@ -356,9 +356,9 @@ running(const struct adev_boot_log *log, const char *component, const char **app
 
 /* A crash of spec at uptime (since boot), period seconds after the boot's last heartbeat, with
  * what runs (images): one of SITES deterministic crash sites of the component and version. */
-static void
-crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_t period,
-      const struct adev_crash_image *images, size_t n_images)
+void
+boots_crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_t period,
+            const struct adev_crash_image *images, size_t n_images)
 {
     struct sim *s = sd->sim;
     struct boots_dev *bd = &sd->bd;
@@ -398,7 +398,7 @@ crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_
     ci.n_images = n_images;
     ci.free_memory = 16384 + (uint32_t)(next_u64(s) % 49152);
     snprintf(site_key, sizeof(site_key), "%s@%s", ci.component, ci.image_version);
-    tally(s->crash_sites, site_key, 1);
+    boots_tally(s->crash_sites, site_key, 1);
     bd->crashes_made++;
     int r = adev_crash_record(bd->q, &ci);
     if (r == ADEV_CRASH_QUEUED || r == ADEV_CRASH_REPEAT) /* a repeat adds to the report's */
@@ -416,6 +416,24 @@ crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_
     }
 }
 
+size_t
+boots_images(const struct simdev *sd, struct adev_crash_image *images)
+{
+    const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
+    size_t n = 0;
+    for (size_t i = 0; log != NULL && i < log->n && n < PROTO_TEL_IMAGES_MAX; i++) {
+        images[n].component = log->events[i].component;
+        images[n].version = log->events[i].version;
+        n++;
+    }
+    if (n == 0) { /* the boot failed: what the manifest would have run */
+        images[0].component = "aegis-app";
+        images[0].version = "1.0.0";
+        n = 1;
+    }
+    return n;
+}
+
 /* The boot runs: a heartbeat after --uptime, then a crash (the device resets) or a planned
  * reboot. */
 static void
@@ -423,7 +441,6 @@ boot_runs(struct simdev *sd)
 {
     struct sim *s = sd->sim;
     struct boots_dev *bd = &sd->bd;
-    const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
     struct adev_crash_image images[PROTO_TEL_IMAGES_MAX];
     struct adev_crash_heartbeat hb;
 
@@ -432,16 +449,7 @@ boot_runs(struct simdev *sd)
         return;
     }
     memset(&hb, 0, sizeof(hb));
-    for (size_t i = 0; log != NULL && i < log->n && hb.n_images < PROTO_TEL_IMAGES_MAX; i++) {
-        images[hb.n_images].component = log->events[i].component;
-        images[hb.n_images].version = log->events[i].version;
-        hb.n_images++;
-    }
-    if (hb.n_images == 0) { /* the boot failed: what the manifest would have run */
-        images[0].component = "aegis-app";
-        images[0].version = "1.0.0";
-        hb.n_images = 1;
-    }
+    hb.n_images = boots_images(sd, images);
     hb.images = images;
     hb.uptime_s = s->bt.uptime_s;
     hb.free_memory = 16384 + (uint32_t)(next_u64(s) % 49152);
@@ -463,7 +471,7 @@ boot_runs(struct simdev *sd)
         bd->early_crashes++;
     }
     if (spec != NULL) {
-        crash(sd, spec, at, since_hb, images, hb.n_images);
+        boots_crash(sd, spec, at, since_hb, images, hb.n_images);
         power_off(sd, NULL); /* the crash recorded the reason */
         return;
     }
@@ -488,7 +496,7 @@ boots_on_report(struct simdev *sd, const struct adev_report *r)
 
     if (r->op == ADEV_OP_ATTEST) {
         fleet_record(sd, S_ATTEST, r);
-        tally(s->attest_outcomes, r->reason, 1);
+        boots_tally(s->attest_outcomes, r->reason, 1);
         if (r->next_op == ADEV_OP_UPLOAD)
             return; /* the upload's report follows */
         boot_runs(sd);
@@ -498,7 +506,7 @@ boots_on_report(struct simdev *sd, const struct adev_report *r)
         boot_runs(sd);
         return;
     }
-    tally(s->upload_outcomes, r->reason, 1);
+    boots_tally(s->upload_outcomes, r->reason, 1);
     bd->uploads++;
     bd->upload_requests += r->attempts;
     bd->batches += r->batches;
@@ -525,14 +533,11 @@ boots_on_report(struct simdev *sd, const struct adev_report *r)
     boot_runs(sd);
 }
 
-/* Power on: the queue from storage, the reboot report, a device, its attestation. */
-static int
-boot(struct sim *s, struct simdev *sd)
+int
+boots_open_queue(struct sim *s, struct simdev *sd)
 {
     struct boots_dev *bd = &sd->bd;
     struct adev_crash_opts qo = {s->bt.queue, sd->clk};
-    struct adev_device_config cfg;
-    struct adev_hal hal;
 
     bd->q = adev_crash_open(sd->st, &qo);
     if (bd->q == NULL)
@@ -548,6 +553,46 @@ boot(struct sim *s, struct simdev *sd)
         return -1;
     count_result(bd, r, T_REBOOT);
     bd->reset_cause = NULL;
+    return 0;
+}
+
+void
+boots_device_setup(struct sim *s, struct simdev *sd, struct adev_device_config *cfg,
+                   struct adev_hal *hal)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->server_url = s->server;
+    cfg->server_ca_pem = s->ca_pem;
+    cfg->timeout_ms = s->timeout_ms;
+    cfg->max_attempts = s->attempts;
+    cfg->backoff_base_ms = ATTEST_BACKOFF_MS;
+    cfg->boot.tamper_os = sd->fault == F_TAMPERED_OS;
+    cfg->boot.boot_previous_os = sd->fault == F_OLD_OS;
+    cfg->fault_replay = sd->fault == F_REPLAY;
+    cfg->crashq = sd->bd.q;
+    cfg->upload_after_attest = 1;
+    cfg->upload_max_attempts = s->bt.upload_attempts;
+    cfg->upload_backoff_base_ms = s->bt.backoff_base_ms;
+    cfg->upload_backoff_max_ms = s->bt.backoff_max_ms;
+    cfg->fault_lose_ack = lose_ack;
+    hal->keys = sd->ks;
+    hal->storage = sd->st;
+    hal->clock = sd->clk;
+    hal->transport = sd->tr;
+    hal->timers = adev_uvnet_timers(s->net);
+    hal->slots = NULL;
+}
+
+/* Power on: the queue from storage, the reboot report, a device, its attestation. */
+static int
+boot(struct sim *s, struct simdev *sd)
+{
+    struct boots_dev *bd = &sd->bd;
+    struct adev_device_config cfg;
+    struct adev_hal hal;
+
+    if (boots_open_queue(s, sd) != 0)
+        return -1;
     bd->offline_armed = 0;
     bd->offline_until_ms = 0;
     if (!bd->draining && s->bt.offline > 0 && boots_uniform(s) < s->bt.offline) {
@@ -560,26 +605,7 @@ boot(struct sim *s, struct simdev *sd)
     sd->tr = offline_tr_new(adev_uvnet_transport_new(s->net), adev_uvnet_timers(s->net), bd);
     if (sd->tr == NULL)
         return -1;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.server_url = s->server;
-    cfg.server_ca_pem = s->ca_pem;
-    cfg.timeout_ms = s->timeout_ms;
-    cfg.max_attempts = s->attempts;
-    cfg.backoff_base_ms = ATTEST_BACKOFF_MS;
-    cfg.boot.tamper_os = sd->fault == F_TAMPERED_OS;
-    cfg.boot.boot_previous_os = sd->fault == F_OLD_OS;
-    cfg.fault_replay = sd->fault == F_REPLAY;
-    cfg.crashq = bd->q;
-    cfg.upload_after_attest = 1;
-    cfg.upload_max_attempts = s->bt.upload_attempts;
-    cfg.upload_backoff_base_ms = s->bt.backoff_base_ms;
-    cfg.upload_backoff_max_ms = s->bt.backoff_max_ms;
-    cfg.fault_lose_ack = lose_ack;
-    hal.keys = sd->ks;
-    hal.storage = sd->st;
-    hal.clock = sd->clk;
-    hal.transport = sd->tr;
-    hal.timers = adev_uvnet_timers(s->net);
+    boots_device_setup(s, sd, &cfg, &hal);
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL)
         return -1;

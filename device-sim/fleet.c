@@ -29,8 +29,10 @@ static void fill(struct sim *s);
 void
 fleet_dev_destroy(struct simdev *sd)
 {
-    adev_device_free(sd->dev); /* before the queue it borrows */
+    adev_device_free(sd->dev); /* before the queue and slots it borrows */
     boots_dev_destroy(sd);
+    adev_slots_free(sd->slots);
+    sd->slots = NULL;
     adev_transport_free(sd->tr);
     adev_clock_free(sd->clk);
     adev_storage_free(sd->st);
@@ -79,6 +81,10 @@ fleet_on_report(adev_device *dev, const struct adev_report *r, void *arg)
 {
     struct simdev *sd = arg;
     (void)dev;
+    if (sd->sim->up != NULL) {
+        upd_on_report(sd, r);
+        return;
+    }
     if (sd->sim->bt.boots > 0) {
         boots_on_report(sd, r);
         return;
@@ -143,6 +149,7 @@ dev_start(struct sim *s, struct simdev *sd)
     hal.clock = sd->clk;
     hal.transport = sd->tr;
     hal.timers = adev_uvnet_timers(s->net);
+    hal.slots = NULL; /* `run` boots from storage */
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL)
         goto out;
@@ -209,10 +216,8 @@ add_service(json_t *t, const struct service_count *before, const struct service_
         json_pack("{s:I, s:I, s:b}", "reports", reports, "crash_reports", crashes, "equal", equal));
 }
 
-/* Reads the fleet's device list and selects the run's devices [from, from + n): ids, CA,
- * per-device tables and faults. SIM_EXIT_OK, or the exit code (message printed). */
-static int
-select_devices(struct sim *s, const struct fleet_args *a, long *total)
+int
+fleet_select_devices(struct sim *s, const struct fleet_args *a, long *total)
 {
     *total = sim_fleet_size(s->fleet, &s->ids);
     if (*total <= 0) {
@@ -261,9 +266,8 @@ service_before(struct sim *s, const struct fleet_args *a, char **token,
     return SIM_EXIT_OK;
 }
 
-/* The run's tallies, the devices' slots, the loop and the network. 0 or -1. */
-static int
-loop_setup(struct sim *s, int *loop_ok)
+int
+fleet_loop_setup(struct sim *s, int *loop_ok)
 {
     s->rng = s->bt.seed;
     s->upload_outcomes = json_object();
@@ -333,9 +337,8 @@ out:
     return rc;
 }
 
-/* Frees everything of the run (accepts a run stopped at any step). */
-static void
-cleanup(struct sim *s, struct fleet_args *a, char *token, long total, int loop_ok)
+void
+fleet_cleanup(struct sim *s, struct fleet_args *a, char *token, long total, int loop_ok)
 {
     for (size_t i = 0; s->devs != NULL && i < s->n; i++)
         fleet_dev_destroy(&s->devs[i]);
@@ -372,19 +375,19 @@ fleet_main(int argc, char **argv, int whoami_only)
     s.whoami_only = whoami_only;
     if (fleet_parse_args(argc, argv, &s, &a, &rc) != 0)
         goto out;
-    rc = select_devices(&s, &a, &total);
+    rc = fleet_select_devices(&s, &a, &total);
     if (rc != SIM_EXIT_OK)
         goto out;
     boots_defaults(&s.bt);
     rc = SIM_EXIT_ERROR;
     if (service_before(&s, &a, &token, &held_before) != SIM_EXIT_OK ||
-        loop_setup(&s, &loop_ok) != 0 || run_devices(&s, &elapsed_s) != 0 ||
+        fleet_loop_setup(&s, &loop_ok) != 0 || run_devices(&s, &elapsed_s) != 0 ||
         report(&s, &a, token, &held_before, elapsed_s) != 0)
         goto out;
     /* outcomes are data; a device that could not even start (its directory is broken) is not */
     rc = s.setup_errors == 0 ? SIM_EXIT_OK : SIM_EXIT_ERROR;
 out:
-    cleanup(&s, &a, token, total, loop_ok);
+    fleet_cleanup(&s, &a, token, total, loop_ok);
     return rc;
 }
 

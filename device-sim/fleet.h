@@ -38,7 +38,7 @@ extern const char *const fleet_step_names[S_COUNT];
 
 /* --fault NAME[=COUNT|@I,J,..] */
 struct fault_spec {
-    enum fault f;
+    int f;       /* an enum fault, or of `update` an enum upd_fault */
     long count;  /* devices to take from the lowest free indexes, or 0 */
     size_t *idx; /* explicit indexes (absolute, malloc'd), or NULL */
     size_t n_idx;
@@ -107,6 +107,7 @@ struct boots_dev {
 };
 
 struct sim;
+struct upd_run;
 
 struct simdev {
     struct sim *sim;
@@ -118,6 +119,7 @@ struct simdev {
     adev_clock *clk;
     adev_transport *tr;
     adev_device *dev;
+    adev_slots *slots; /* update: the device's A/B slots while powered */
     struct result *res;
     struct boots_dev bd;
 };
@@ -137,7 +139,9 @@ struct sim {
     int64_t skew;
     uint32_t timeout_ms;
     unsigned attempts;
-    enum fault *faults; /* per selected device */
+    int *faults; /* per selected device: enum fault, or enum upd_fault with update */
+    int update;  /* the `update` command (update.c) */
+    struct upd_run *up;
     struct result *results;
     struct simdev *devs;
     int setup_errors;
@@ -154,7 +158,19 @@ struct sim {
  * the usage on stderr). */
 int fleet_parse_args(int argc, char **argv, struct sim *s, struct fleet_args *a, int *exit_code);
 void fleet_args_free(struct fleet_args *a);
+/* The defaults of s and a before parsing (also resets getopt). */
+void fleet_opts_defaults(struct sim *s, struct fleet_args *a);
+/* One option of the device flow (getopt letters of fleet_opts.c: d s c n f k W r F x w t a j N
+ * T) into s or a: 1 when malformed, else 0. */
+int fleet_parse_run_opt(int c, struct sim *s, struct fleet_args *a);
+/* One option of the boot cycle (B C P O D U Q b A S) into s->bt: -1 when c is none of them, 1
+ * when malformed, else 0. */
+int fleet_parse_boot_opt(int c, struct sim *s, struct fleet_args *a);
 void fleet_usage(FILE *f, int whoami);
+/* Parses NAME, NAME=COUNT or NAME@I[,J...] with names[1..count) (names[0]: none). 0 or -1
+ * (spec->idx malloc'd: fleet_args_free). */
+int fleet_parse_fault(const char *arg, const char *const *names, int count,
+                      struct fault_spec *spec);
 /* Assigns the specs' faults to the selected devices (s->faults). 0, or -1 (message printed). */
 int fleet_assign_faults(struct sim *s, const struct fault_spec *specs, size_t n_specs);
 
@@ -175,6 +191,14 @@ void fleet_record(struct simdev *sd, enum step st, const struct adev_report *r);
 void fleet_dev_destroy(struct simdev *sd);
 /* The device is finished: frees it and starts the next one. */
 void fleet_dev_done(struct simdev *sd);
+/* Reads the fleet's device list and selects the run's devices (ids, CA, per-device tables, the
+ * faults of a->specs). SIM_EXIT_OK, or the exit code (message printed); *total: the fleet size. */
+int fleet_select_devices(struct sim *s, const struct fleet_args *a, long *total);
+/* The run's tallies, the devices' slots, the loop and the network; *loop_ok when the loop must
+ * be closed. 0 or -1. */
+int fleet_loop_setup(struct sim *s, int *loop_ok);
+/* Frees everything of the run (accepts a run stopped at any step). */
+void fleet_cleanup(struct sim *s, struct fleet_args *a, char *token, long total, int loop_ok);
 
 /* --- boots.c --- */
 
@@ -193,7 +217,25 @@ json_t *boots_summary(struct sim *s);
 json_t *boots_device_json(const struct simdev *sd);
 /* Prints the "telemetry" object as text. */
 void boots_print(json_t *telemetry);
+/* Adds by to obj's integer key. */
+void boots_tally(json_t *obj, const char *key, json_int_t by);
 /* A uniform double in [0, 1) from the run's generator. */
 double boots_uniform(struct sim *s);
+/* What runs, from the device's boot log, into images[PROTO_TEL_IMAGES_MAX]; the count. */
+size_t boots_images(const struct simdev *sd, struct adev_crash_image *images);
+/* Records a crash of spec in the device's queue (its crash site, counts): at uptime seconds since
+ * boot, period seconds after the last heartbeat, with what runs. */
+void boots_crash(struct simdev *sd, const struct crash_spec *spec, uint32_t uptime, uint32_t period,
+                 const struct adev_crash_image *images, size_t n_images);
+/* The device configuration and HAL of a boot (its ks, st, clk, tr and queue are open). */
+void boots_device_setup(struct sim *s, struct simdev *sd, struct adev_device_config *cfg,
+                        struct adev_hal *hal);
+/* The boot's failure-report queue from storage and its reboot report (bd->reset_cause). 0 or -1. */
+int boots_open_queue(struct sim *s, struct simdev *sd);
+
+/* --- update.c --- */
+
+/* A report of the device's firmware during the update cycle. */
+void upd_on_report(struct simdev *sd, const struct adev_report *r);
 
 #endif

@@ -11,25 +11,24 @@
 #define SKEW_DEFAULT (-86400) /* the clock-skew fault: one day behind */
 #define ATTEMPTS_DEFAULT 8
 
-static enum fault
-fault_parse(const char *name, size_t len)
+static int
+fault_parse(const char *name, size_t len, const char *const *names, int count)
 {
-    for (int i = 1; i < F_COUNT; i++) {
-        if (strlen(fleet_fault_names[i]) == len && strncmp(fleet_fault_names[i], name, len) == 0)
-            return (enum fault)i;
+    for (int i = 1; i < count; i++) {
+        if (strlen(names[i]) == len && strncmp(names[i], name, len) == 0)
+            return i;
     }
-    return F_NONE;
+    return 0;
 }
 
-/* NAME, NAME=COUNT or NAME@I[,J...] */
-static int
-parse_fault(const char *arg, struct fault_spec *spec)
+int
+fleet_parse_fault(const char *arg, const char *const *names, int count, struct fault_spec *spec)
 {
     const char *sep = strpbrk(arg, "=@");
     size_t len = sep ? (size_t)(sep - arg) : strlen(arg);
     memset(spec, 0, sizeof(*spec));
-    spec->f = fault_parse(arg, len);
-    if (spec->f == F_NONE)
+    spec->f = fault_parse(arg, len, names, count);
+    if (spec->f == 0)
         return -1;
     if (sep == NULL) {
         spec->count = 1;
@@ -111,8 +110,8 @@ fleet_usage(FILE *f, int whoami)
 }
 
 /* One option of the device flow into s or a. Returns 1 when the option is malformed. */
-static int
-parse_run_opt(int c, struct sim *s, struct fleet_args *a)
+int
+fleet_parse_run_opt(int c, struct sim *s, struct fleet_args *a)
 {
     int64_t v = 0;
     int bad = 0;
@@ -147,7 +146,8 @@ parse_run_opt(int c, struct sim *s, struct fleet_args *a)
         s->fresh = 1;
         break;
     case 'x':
-        if (a->n_specs >= FAULT_SPECS_MAX || parse_fault(optarg, &a->specs[a->n_specs]) != 0) {
+        if (a->n_specs >= FAULT_SPECS_MAX ||
+            fleet_parse_fault(optarg, fleet_fault_names, F_COUNT, &a->specs[a->n_specs]) != 0) {
             fprintf(stderr, "aegis-sim: bad --fault %s\n", optarg);
             bad = 1;
         } else {
@@ -182,8 +182,8 @@ parse_run_opt(int c, struct sim *s, struct fleet_args *a)
 
 /* One option of the boot cycle (--boots and the failure-reporting options) into s->bt. Returns
  * -1 when c is not one, 1 when the option is malformed, else 0. */
-static int
-parse_boot_opt(int c, struct sim *s, struct fleet_args *a)
+int
+fleet_parse_boot_opt(int c, struct sim *s, struct fleet_args *a)
 {
     int64_t v = 0;
     int bad = 0;
@@ -252,6 +252,17 @@ parse_boot_opt(int c, struct sim *s, struct fleet_args *a)
     return bad;
 }
 
+void
+fleet_opts_defaults(struct sim *s, struct fleet_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->n_opt = -1;
+    s->concurrency = CONCURRENCY_DEFAULT;
+    s->skew = SKEW_DEFAULT;
+    s->attempts = ATTEMPTS_DEFAULT;
+    optind = 1;
+}
+
 int
 fleet_parse_args(int argc, char **argv, struct sim *s, struct fleet_args *a, int *exit_code)
 {
@@ -285,20 +296,15 @@ fleet_parse_args(int argc, char **argv, struct sim *s, struct fleet_args *a, int
                                          {NULL, 0, NULL, 0}};
     int c, bad = 0;
 
-    memset(a, 0, sizeof(*a));
-    a->n_opt = -1;
-    s->concurrency = CONCURRENCY_DEFAULT;
-    s->skew = SKEW_DEFAULT;
-    s->attempts = ATTEMPTS_DEFAULT;
-    optind = 1;
+    fleet_opts_defaults(s, a);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'h') {
             fleet_usage(stdout, s->whoami_only);
             *exit_code = SIM_EXIT_OK;
             return -1;
         }
-        int r = parse_boot_opt(c, s, a);
-        bad |= r < 0 ? parse_run_opt(c, s, a) : r;
+        int r = fleet_parse_boot_opt(c, s, a);
+        bad |= r < 0 ? fleet_parse_run_opt(c, s, a) : r;
     }
     if (a->boot_opts && s->bt.boots == 0)
         s->bt.boots = 1; /* the failure-reporting options imply one boot */
@@ -348,7 +354,7 @@ fleet_assign_faults(struct sim *s, const struct fault_spec *specs, size_t n_spec
             s->faults[cursor] = specs[k].f;
         }
     }
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < s->n && !s->update; i++) {
         int wrong = s->whoami_only ? (s->faults[i] != F_NONE && s->faults[i] != F_EXPIRED_CERT)
                                    : s->faults[i] == F_EXPIRED_CERT;
         if (wrong) {

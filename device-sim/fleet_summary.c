@@ -87,7 +87,7 @@ faults_json(struct sim *s)
             continue;
         }
         for (size_t i = 0; i < s->n; i++) {
-            if (s->faults[i] != (enum fault)f)
+            if (s->faults[i] != (int)f)
                 continue;
             json_array_append_new(idx, json_integer((json_int_t)(s->first + i)));
             /* a device's outcome: the code of its first failed step, or "pass" */

@@ -18,7 +18,9 @@ usage(FILE *f)
                "            [--boots N] [--crash RATE[@COMPONENT[:VERSION]]]... [--drain]\n"
                "            [--power-loss P] [--offline P]\n"
                "  whoami    --dir D --server URL --cacert FILE [--devices N] [--from I] [--json]\n"
-               "  d2d       --dir D --a I --b J\n");
+               "  d2d       --dir D --a I --b J\n"
+               "  update    --dir D --server URL --cacert FILE --product-id P --image-root FILE\n"
+               "            --director-root FILE [--time-scale X] [--fault NAME]... [--json]\n");
 }
 
 int
@@ -28,10 +30,8 @@ main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {
-        {"provision", sim_provision},
-        {"run", sim_run},
-        {"whoami", sim_whoami},
-        {"d2d", sim_d2d},
+        {"provision", sim_provision}, {"run", sim_run}, {"whoami", sim_whoami}, {"d2d", sim_d2d},
+        {"update", sim_update},
     };
 
     if (argc < 2) {

@@ -5,6 +5,7 @@
 
 #include "boot.h"
 #include "evidence.h"
+#include "abboot.h"
 #include "hal_host.h"
 
 #include <getopt.h>
@@ -34,6 +35,7 @@
 #define APP_VERSION "1.0.0"
 #define APP_SVN 1
 #define APP_SIZE 4096
+#define HW_DEFAULT "sim-hw"
 
 /* Deterministic image bytes per component and version: SHA256(component 00 version 00 ctr). */
 static uint8_t *
@@ -103,10 +105,12 @@ spki_pem(const uint8_t *der, size_t len)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: aegis-sim provision --devices N --dir D [--tenant-app NAME]\n"
+    fprintf(f, "usage: aegis-sim provision --devices N --dir D [--tenant-app NAME] [--hardware H]\n"
                "  Creates N device directories D/dev-NNNNN with identity keys and images, and\n"
                "  D/import.json, D/refvals.json, D/devices.json. Existing identity keys are kept.\n"
-               "  --tenant-app NAME   component name of the app image (default " APP_DEFAULT ")\n");
+               "  --tenant-app NAME   component name of the app image (default " APP_DEFAULT ")\n"
+               "  --hardware H        the devices' hardware class, kept in D/fleet.json (default "
+               "" HW_DEFAULT ")\n");
 }
 
 /* Writes one device: key store, images and manifest. Appends its public key and ID. */
@@ -118,6 +122,8 @@ provision_one(const char *fleet, size_t i, const struct adev_image *boot,
     char dir[SIM_PATH_MAX], idhex[PROTO_HASH_HEX + 1];
     adev_keystore *ks = NULL;
     adev_storage *st = NULL;
+    adev_slots *slots = NULL;
+    char err[256] = "";
     uint8_t spki[ADEV_SPKI_LEN], id[32];
     char *pem = NULL;
 
@@ -127,6 +133,12 @@ provision_one(const char *fleet, size_t i, const struct adev_image *boot,
         goto out;
     if (adev_boot_install(st, boot, 3, prev, 1) != 0)
         goto out;
+    /* the same system in A/B slots, for `update` (the storage's manifest stays for `run`) */
+    if ((slots = adev_host_slots_open(dir, ADEV_HOST_STORAGE_NOSYNC)) == NULL ||
+        adev_ab_factory(slots, boot, 3, prev, 1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "aegis-sim provision: slots: %s\n", err);
+        goto out;
+    }
     if (adev_keystore_public_der(ks, spki) != 0 || adev_device_id(spki, id) != 0 ||
         (pem = spki_pem(spki, sizeof(spki))) == NULL)
         goto out;
@@ -141,6 +153,7 @@ out:
     if (rc != 0)
         fprintf(stderr, "aegis-sim provision: device %zu (%s) failed\n", i, dir);
     free(pem);
+    adev_slots_free(slots);
     adev_storage_free(st);
     adev_keystore_free(ks);
     return rc;
@@ -169,13 +182,14 @@ int
 sim_provision(int argc, char **argv)
 {
     int rc = SIM_EXIT_ERROR;
-    const char *fleet = NULL, *app = APP_DEFAULT;
+    const char *fleet = NULL, *app = APP_DEFAULT, *hw = HW_DEFAULT;
     int64_t n = 0;
     uint8_t *bl = NULL, *os = NULL, *os_old = NULL, *appimg = NULL;
-    json_t *import = NULL, *refvals = NULL, *devices = NULL;
+    json_t *import = NULL, *refvals = NULL, *devices = NULL, *info = NULL;
     static const struct option opts[] = {{"devices", required_argument, NULL, 'n'},
                                          {"dir", required_argument, NULL, 'd'},
                                          {"tenant-app", required_argument, NULL, 'a'},
+                                         {"hardware", required_argument, NULL, 'H'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -194,6 +208,9 @@ sim_provision(int argc, char **argv)
             break;
         case 'a':
             app = optarg;
+            break;
+        case 'H':
+            hw = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -215,6 +232,10 @@ sim_provision(int argc, char **argv)
         snprintf(probe.component, sizeof(probe.component), "%s", app) < 0 ||
         proto_event_check(&probe) != 0) {
         fprintf(stderr, "aegis-sim provision: --tenant-app must be 1-64 chars of [a-z0-9._-]\n");
+        return SIM_EXIT_USAGE;
+    }
+    if (!proto_component_ok(hw, strlen(hw))) { /* the image rule of a hardware class */
+        fprintf(stderr, "aegis-sim provision: --hardware must be 1-64 chars of [a-z0-9._-]\n");
         return SIM_EXIT_USAGE;
     }
     if (mkdir(fleet, 0755) != 0) {
@@ -257,7 +278,9 @@ sim_provision(int argc, char **argv)
     }
     if (dump_to(fleet, "import.json", import) != 0 ||
         dump_to(fleet, "refvals.json", refvals) != 0 ||
-        dump_to(fleet, "devices.json", devices) != 0)
+        dump_to(fleet, "devices.json", devices) != 0 ||
+        (info = json_pack("{s:s, s:s}", "hardware", hw, "app", app)) == NULL ||
+        dump_to(fleet, "fleet.json", info) != 0)
         goto out;
     printf("provisioned %lld devices in %s (app %s)\n", (long long)n, fleet, app);
     rc = SIM_EXIT_OK;
@@ -269,5 +292,6 @@ out:
     json_decref(import);
     json_decref(refvals);
     json_decref(devices);
+    json_decref(info);
     return rc;
 }

@@ -27,6 +27,7 @@ int sim_provision(int argc, char **argv);
 int sim_run(int argc, char **argv);
 int sim_whoami(int argc, char **argv);
 int sim_d2d(int argc, char **argv);
+int sim_update(int argc, char **argv);
 
 /* --- common.c --- */
 
