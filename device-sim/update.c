@@ -269,7 +269,8 @@ upd_on_report(struct simdev *sd, const struct adev_report *r)
         power_off(sd, "user", 0);
         return;
     }
-    if (strcmp(r->reason, "up_to_date") != 0 && strcmp(r->reason, "committed") != 0)
+    /* up_to_date, backoff (a refused target not yet due again), attempt_limit: nothing new */
+    if (r->outcome != ADEV_PASS)
         refused(sd, r);
     poll_later(sd, sd->sim->up->o.poll_s);
 }
@@ -303,6 +304,7 @@ boot(struct sim *s, struct simdev *sd)
     if (ab.rolled_back[0] != '\0') {
         ud->rollbacks++;
         ud->outcome = UO_ROLLED_BACK;
+        ud->flushed = 0; /* its rolled_back report is still to be queued and sent */
         changed(sd);
     }
     check_target(sd);
