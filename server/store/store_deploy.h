@@ -180,6 +180,7 @@ int store_attempt_failures(store *s, int64_t deployment_id, int wave, int64_t si
 struct store_device_attempt {
     char device_id[65];
     enum store_attempt_state state;
+    char reason[65]; /* of a failed or rolled-back attempt (its first 64 bytes), else "" */
 };
 int store_attempt_latest(store *s, int64_t deployment_id, struct store_device_attempt **out,
                          size_t *n);

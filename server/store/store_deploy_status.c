@@ -42,7 +42,8 @@ static const char SQL_ATTEMPT_PURGE[] =
     "a.attempt_id FROM update_attempts a JOIN deployments p ON p.id = a.deployment_id "
     "WHERE p.state IN ('aborted', 'completed') AND p.updated_at < ?1 LIMIT ?2)";
 static const char SQL_ATTEMPT_LATEST[] =
-    "SELECT device_id, state, max(updated_at) FROM update_attempts WHERE deployment_id = ?1 "
+    "SELECT device_id, state, coalesce(reason, ''), max(updated_at) FROM update_attempts "
+    "WHERE deployment_id = ?1 "
     "GROUP BY device_id";
 /* A flag on one of the deployment's (component, version): rate_regression names the version,
  * new_bucket its bucket, which lists the versions it was seen on. */
@@ -278,6 +279,7 @@ latest_row(sqlite3_stmt *st, void *elem)
 {
     struct store_device_attempt *a = elem;
     store__copy_col(a->device_id, sizeof(a->device_id), st, 0);
+    store__copy_col(a->reason, sizeof(a->reason), st, 2);
     return store_attempt_state_parse((const char *)sqlite3_column_text(st, 1), &a->state);
 }
 

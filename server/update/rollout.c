@@ -137,6 +137,7 @@ rollout_check(store *st, int64_t now, struct rollout_run *run)
 
 struct wave_counts {
     int64_t devices, by_state[STORE_ATTEMPT_NSTATES];
+    json_t *reasons; /* {reason: devices} of the failed and rolled-back latest attempts */
 };
 
 static int64_t
@@ -169,8 +170,19 @@ progress_json(const struct store_deployment *d, const struct wave_counts *w)
                       "rolled_back", (json_int_t)s[STORE_ATTEMPT_ROLLED_BACK], "failed",
                       (json_int_t)s[STORE_ATTEMPT_FAILED], "in_progress",
                       (json_int_t)in_progress(&w[i]), "waiting", (json_int_t)waiting(&w[i])));
+        json_object_set(json_array_get(a, (size_t)i), "reasons", w[i].reasons);
     }
     return a;
+}
+
+/* Frees what count_waves made (also after its failure). */
+static void
+wave_counts_clear(struct wave_counts *w)
+{
+    for (int i = 0; i < STORE_DEPLOY_WAVES_MAX; i++) {
+        json_decref(w[i].reasons);
+        w[i].reasons = NULL;
+    }
 }
 
 /* The devices now in d's group per wave (w[0 .. nwaves)), each counted by its latest attempt. */
@@ -184,6 +196,9 @@ count_waves(store *st, const struct store_deployment *d, struct wave_counts *w)
     int rc = -1;
 
     memset(w, 0, sizeof(*w) * STORE_DEPLOY_WAVES_MAX);
+    for (int i = 0; i < STORE_DEPLOY_WAVES_MAX; i++)
+        if ((w[i].reasons = json_object()) == NULL)
+            goto out;
     if (store_deploy_group_devices(st, d->tenant_id, d->group_id, &ids, &nids) != STORE_OK ||
         store_attempt_latest(st, d->id, &at, &nat) != STORE_OK)
         goto out;
@@ -197,8 +212,14 @@ count_waves(store *st, const struct store_deployment *d, struct wave_counts *w)
         struct wave_counts *c = &w[rollout_wave_of(ids[i], d) - 1];
         size_t idx = hmap_find(&m, ids[i], strlen(ids[i]));
         c->devices++;
-        if (idx != HMAP_NONE)
-            c->by_state[at[idx].state]++;
+        if (idx == HMAP_NONE)
+            continue;
+        c->by_state[at[idx].state]++;
+        if (at[idx].state == STORE_ATTEMPT_FAILED || at[idx].state == STORE_ATTEMPT_ROLLED_BACK) {
+            const char *why = at[idx].reason[0] != '\0' ? at[idx].reason : "unknown";
+            json_t *n = json_object_get(c->reasons, why);
+            json_object_set_new(c->reasons, why, json_integer(json_integer_value(n) + 1));
+        }
     }
     rc = 0;
 out:
@@ -212,10 +233,12 @@ int
 rollout_progress(store *st, const struct store_deployment *d, json_t **out)
 {
     struct wave_counts w[STORE_DEPLOY_WAVES_MAX];
+    int rc = -1;
     *out = NULL;
-    if (count_waves(st, d, w) != 0)
-        return -1;
-    return (*out = progress_json(d, w)) != NULL ? 0 : -1;
+    if (count_waves(st, d, w) == 0)
+        rc = (*out = progress_json(d, w)) != NULL ? 0 : -1;
+    wave_counts_clear(w);
+    return rc;
 }
 
 const char *
@@ -239,8 +262,11 @@ rollout_wave_totals(store *st, int64_t totals[ROLLOUT_WAVE_NSTATES])
     if (store_deploy_running(st, &ds, &n) != STORE_OK)
         return -1;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((rc = count_waves(st, &ds[i], w)) != 0)
+        rc = count_waves(st, &ds[i], w);
+        if (rc != 0) {
+            wave_counts_clear(w);
             break;
+        }
         const struct wave_counts *c = &w[ds[i].current_wave - 1];
         totals[ROLLOUT_WAVE_DEVICES] += c->devices;
         totals[ROLLOUT_WAVE_WAITING] += waiting(c);
@@ -248,6 +274,7 @@ rollout_wave_totals(store *st, int64_t totals[ROLLOUT_WAVE_NSTATES])
         totals[ROLLOUT_WAVE_COMMITTED] += c->by_state[STORE_ATTEMPT_COMMITTED];
         totals[ROLLOUT_WAVE_ROLLED_BACK] += c->by_state[STORE_ATTEMPT_ROLLED_BACK];
         totals[ROLLOUT_WAVE_FAILED] += c->by_state[STORE_ATTEMPT_FAILED];
+        wave_counts_clear(w);
     }
     free(ds);
     return rc;

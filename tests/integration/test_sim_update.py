@@ -46,13 +46,14 @@ CONFIG = {
 }
 
 
-class SimUpdateTest(SimMixin, harness.DaemonTestCase):
-    tenants = ("acme",)
-    config = CONFIG
+class UpdateFixtures(SimMixin):
+    """What a rollout through the simulator needs: a product, the tenant's offline TUF keys and both repositories'
+    trusted 1.root.json (what a device ships with), app images that are also reference values; and helpers for
+    groups, deployments, simulator runs and what the service recorded. Shared with test_update_e2e.py."""
 
     @classmethod
-    def prepare(cls):
-        cls.provision(TOTAL)  # the default hardware class is HW (D/fleet.json)
+    def prepare_repos(cls, n_devices):
+        cls.provision(n_devices)  # the default hardware class is HW (D/fleet.json)
         st, _, prod = cls.client.api("POST", "/v1/products", {"name": "sim"})
         assert st == 201, prod
         cls.product = prod["id"]
@@ -68,31 +69,38 @@ class SimUpdateTest(SimMixin, harness.DaemonTestCase):
             cls.roots[repo] = os.path.join(cls.d.tmp, "%s-1.root.json" % repo)
             with open(cls.roots[repo], "wb") as f:
                 f.write(raw)
-        cls.good = cls.upload(b"good release 1.1.0 " * 300, "1.1.0", 2)
-        cls.bad = cls.upload(b"crashing release 1.2.0 " * 300, "1.2.0", 3)
+        cls.server_keys = os.path.join(cls.d.pki_dir, "tenants", str(cls.d.tenant_ids["acme"]))
+
+    @classmethod
+    def sign(cls):
         p = cls.d.ctl("ota", "sign", "--dir", cls.keydir, "--yes")
         assert p.returncode == 0, p.stdout + p.stderr
-        cls.server_keys = os.path.join(cls.d.pki_dir, "tenants", str(cls.d.tenant_ids["acme"]))
 
     # --- helpers ---
 
     @classmethod
-    def upload(cls, data, version, svn):
-        """An app image of the fleet's product and hardware, also its attestation reference value."""
-        q = urllib.parse.urlencode({"product_id": cls.product, "component": "aegis-app", "kind": "app",
-                                    "version": version, "svn": svn, "hardware": HW, "register_refval": "true"})
+    def upload(cls, data, version, svn, component="aegis-app", kind="app"):
+        """An image of the fleet's product and hardware; an app image is also its attestation reference value."""
+        q = {"product_id": cls.product, "component": component, "kind": kind, "version": version, "svn": svn,
+             "hardware": HW}
+        if kind == "app":
+            q["register_refval"] = "true"
+        q = urllib.parse.urlencode(q)
         st, _, body = cls.client.api("POST", "/v1/images?" + q, data, content_type="application/octet-stream")
         assert st == 201, body
         return body
 
-    def group_of(self, indexes):
+    @classmethod
+    def group_of(cls, indexes):
         """A new group holding the devices (imported and claimed into it)."""
-        type(self).ngroup += 1
-        g = self.create("/v1/device-groups", {"name": "sim%d" % self.ngroup, "product_id": self.product})["id"]
-        body = {"devices": [{"public_key": self.keys[i]} for i in indexes], "claim": True, "group_id": g}
-        st, _, out = self.api("POST", "/v1/devices/import", body)
-        self.assertIn(st, (200, 201), out)
-        return g
+        cls.ngroup += 1
+        st, _, g = cls.client.api("POST", "/v1/device-groups", {"name": "sim%d" % cls.ngroup,
+                                                                "product_id": cls.product})
+        assert st == 201, g
+        body = {"devices": [{"public_key": cls.keys[i]} for i in indexes], "claim": True, "group_id": g["id"]}
+        st, _, out = cls.client.api("POST", "/v1/devices/import", body)
+        assert st in (200, 201), out
+        return g["id"]
 
     def deploy(self, group, image, waves, soak, threshold=20, min_attempts=1):
         body = {"group_id": group, "name": "sim rollout", "images": [image["sha256"]], "waves": list(waves),
@@ -125,6 +133,18 @@ class SimUpdateTest(SimMixin, harness.DaemonTestCase):
         self.assertTrue(items, "device %d has no attestation record" % i)
         self.assertEqual(items[0]["result"], "pass", items[0])
         return [m["version"] for m in items[0]["measurements"] if m["component"] == "aegis-app"]
+
+
+class SimUpdateTest(UpdateFixtures, harness.DaemonTestCase):
+    tenants = ("acme",)
+    config = CONFIG
+
+    @classmethod
+    def prepare(cls):
+        cls.prepare_repos(TOTAL)
+        cls.good = cls.upload(b"good release 1.1.0 " * 300, "1.1.0", 2)
+        cls.bad = cls.upload(b"crashing release 1.2.0 " * 300, "1.2.0", 3)
+        cls.sign()
 
     # --- tests ---
 
@@ -160,11 +180,15 @@ class SimUpdateTest(SimMixin, harness.DaemonTestCase):
         f = s["faults"][name]
         self.assertEqual(f["indexes"], devs)
         rows = [a for a in self.attempts(devs)]
+        progress = self.show(dep)["progress"]
         if name == "crash-update":
             self.assertEqual(f["outcomes"], {"rolled_back": 2}, s["results"])
             for i in devs:
                 self.assertIn("rolled_back", [st for (j, st, _, _) in rows if j == i], rows)
                 self.assertEqual(self.last_measured_app(i), ["1.0.0"])
+            # the manufacturer sees it through the API: both devices rolled back, and why
+            self.assertEqual((progress[0]["rolled_back"], progress[0]["reasons"]),
+                             (2, {"crashed_on_trial": 2}), progress)
             return
         want = EXPECTED[name]
         self.assertEqual(f["outcomes"], {want: 2}, s["results"])
@@ -172,6 +196,7 @@ class SimUpdateTest(SimMixin, harness.DaemonTestCase):
             failed = [(st, reason) for (j, st, reason, _) in rows if j == i and st == "failed"]
             self.assertIn(("failed", want), failed, rows)
             self.assertNotIn("committed", [st for (j, st, _, _) in rows if j == i])
+        self.assertEqual((progress[0]["failed"], progress[0]["reasons"]), (2, {want: 2}), progress)
         self.assertEqual(self.show(dep)["state"], "running")
 
     def test_fault_corrupt_image(self):
