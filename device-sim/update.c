@@ -14,9 +14,11 @@
 #include "abboot.h"
 #include "hal_host.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TICK_MS 200
 #define ATTEST_RETRY_S 30 /* a device whose attestation failed tries again after (scaled) */
@@ -138,11 +140,33 @@ trial_crash(struct simdev *sd)
     return 0;
 }
 
+/* --kill-at: the whole process dies here (a power loss of every device at once). */
+static void
+maybe_kill(struct sim *s, const char *point)
+{
+    struct upd_opts *o = &s->up->o;
+    if (o->kill_point[0] == '\0' || strcmp(o->kill_point, point) != 0 || --o->kill_n > 0)
+        return;
+    fflush(NULL);
+    kill(getpid(), SIGKILL);
+}
+
+/* The agent's fault points (device.h): only --kill-at uses them. */
+static int
+on_fault_point(adev_device *dev, const char *point, void *arg)
+{
+    struct simdev *sd = arg;
+    (void)dev;
+    maybe_kill(sd->sim, point);
+    return 0;
+}
+
 static void
 health_over(void *arg)
 {
     struct simdev *sd = arg;
     sd->bd.timer = NULL;
+    maybe_kill(sd->sim, "trial");
     if (adev_device_update_commit(sd->dev) != 0)
         broken(sd, "cannot end the trial boot");
 }
@@ -301,12 +325,13 @@ boot(struct sim *s, struct simdev *sd)
         fprintf(stderr, "aegis-sim: device %zu: bootloader: %s\n", sd->index, err);
         return -1;
     }
+    maybe_kill(s, "boot");
     ud->boots++;
     ud->on_trial = (uint8_t)ab.trial;
+    ud->flushed = 0; /* until an update check of this boot sent its reports */
     if (ab.rolled_back[0] != '\0') {
         ud->rollbacks++;
         ud->outcome = UO_ROLLED_BACK;
-        ud->flushed = 0; /* its rolled_back report is still to be queued and sent */
         changed(sd);
     }
     check_target(sd);
@@ -323,6 +348,8 @@ boot(struct sim *s, struct simdev *sd)
     cfg.director_root_json = u->o.director_root;
     cfg.update_backoff_base_ms = (uint64_t)(300000.0 / u->o.time_scale) + 1;
     cfg.update_backoff_max_ms = (uint64_t)(86400000.0 / u->o.time_scale) + 1;
+    if (u->o.kill_point[0] != '\0')
+        cfg.fault_point = on_fault_point;
     hal.slots = sd->slots;
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
     if (sd->dev == NULL || strcmp(adev_device_id_hex(sd->dev), s->ids[sd->index]) != 0)
@@ -377,8 +404,11 @@ over(struct sim *s)
         return 0;
     for (size_t i = 0; i < s->n; i++) {
         const struct upd_dev *ud = &u->ud[i];
-        int ended = ud->at_target || ud->broken ||
-                    ((ud->outcome == UO_REFUSED || ud->outcome == UO_ROLLED_BACK) && ud->flushed);
+        /* at its target (committed) or refused or rolled back, with its reports sent */
+        int ended =
+            ud->broken ||
+            ((ud->at_target || ud->outcome == UO_REFUSED || ud->outcome == UO_ROLLED_BACK) &&
+             ud->flushed && !ud->on_trial);
         if (!ended)
             return 0;
     }

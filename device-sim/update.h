@@ -18,6 +18,12 @@ struct upd_opts {
     int64_t product_id;
     double time_scale, health_s, poll_s, duration_s, idle_stop_s;
     char until_component[PROTO_COMPONENT_MAX + 1], until_version[PROTO_VERSION_MAX + 1];
+    /* --kill-at POINT[:N]: the process kills itself (SIGKILL: a power loss of the whole fleet) the
+     * N-th time (default 1) any device reaches POINT, one of the agent's fault points (device.h)
+     * or the simulator's "boot" (after the bootloader's write) and "trial" (on a trial boot, after
+     * its attestation, before the commit) */
+    char kill_point[16];
+    long kill_n;
 };
 
 /* One device over the whole run: kept while it is powered off (small, so that 10,000 fit). */

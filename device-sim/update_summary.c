@@ -19,6 +19,7 @@ usage(FILE *f)
         "                        --image-root FILE --director-root FILE [--hardware H]\n"
         "                        [--devices N] [--from I] [--concurrency K] [--time-scale X]\n"
         "                        [--health S] [--poll S] [--duration S] [--idle-stop S]\n"
+        "                        [--kill-at POINT[:N]]\n"
         "                        [--until-version COMPONENT@VERSION]\n"
         "                        [--crash RATE@COMPONENT:VERSION]... [--fault NAME[=N|@I,J]]...\n"
         "                        [--server-keys DIR] [--seed N] [--json] [--no-fsync]\n"
@@ -53,6 +54,27 @@ parse_seconds(const char *arg, double min, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* --kill-at POINT[:N] (update.h). 0 or -1. */
+static int
+parse_kill(const char *arg, struct upd_opts *o)
+{
+    static const char *const points[] = {"boot",  "download",   "downloaded", "staged",  "armed",
+                                         "trial", "committing", "committed",  "reported"};
+    const char *colon = strchr(arg, ':');
+    size_t n = colon != NULL ? (size_t)(colon - arg) : strlen(arg);
+    int64_t count = 1;
+
+    if (colon != NULL && sim_parse_i64(colon + 1, 1, 1000000000, &count) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
+        if (strlen(points[i]) == n && strncmp(points[i], arg, n) == 0) {
+            snprintf(o->kill_point, sizeof(o->kill_point), "%s", points[i]);
+            o->kill_n = (long)count;
+            return 0;
+        }
+    return -1;
 }
 
 /* One option of update's own. 1 when malformed, -1 when c is not one, else 0. */
@@ -98,6 +120,8 @@ parse_update_opt(int c, struct sim *s, struct fleet_args *a, struct upd_opts *o)
         return parse_seconds(optarg, 0.1, &o->idle_stop_s) != 0;
     case 'V':
         return parse_until(optarg, o) != 0;
+    case 'Z':
+        return parse_kill(optarg, o) != 0;
     default:
         (void)s;
         return -1;
@@ -154,6 +178,7 @@ upd_parse_args(int argc, char **argv, struct sim *s, struct fleet_args *a, struc
                                          {"duration", required_argument, NULL, 'u'},
                                          {"idle-stop", required_argument, NULL, 'i'},
                                          {"until-version", required_argument, NULL, 'V'},
+                                         {"kill-at", required_argument, NULL, 'Z'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct upd_opts *o = &u->o;
@@ -208,8 +233,8 @@ final_class(const struct upd_dev *ud)
 {
     if (ud->broken)
         return "setup_error";
-    if (ud->commits > 0 && ud->outcome == UO_COMMITTED)
-        return "updated";
+    if ((ud->commits > 0 && ud->outcome == UO_COMMITTED) || ud->at_target)
+        return "updated"; /* (at its --until-version: also when it committed in an earlier run) */
     if (ud->rollbacks > 0 && ud->outcome == UO_ROLLED_BACK)
         return "rolled_back";
     if (ud->outcome == UO_REFUSED)

@@ -595,7 +595,7 @@ adev_device_new(const struct adev_hal *hal, const struct adev_device_config *cfg
     if (d->cfg.update_backoff_max_ms == 0)
         d->cfg.update_backoff_max_ms = 86400000;
     if (d->cfg.update_tries == 0)
-        d->cfg.update_tries = 1;
+        d->cfg.update_tries = 2;
     if (adev_keystore_public_der(hal->keys, spki) != 0 || adev_device_id(spki, d->id) != 0)
         goto out;
     proto_hex(d->id, sizeof(d->id), d->id_hex);

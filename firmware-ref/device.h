@@ -96,7 +96,7 @@ struct adev_device_config {
     const char *image_root_json;    /* the trusted 1.root.json (or later) of the tenant's image
                                        repository, used when none is stored yet (copied) */
     const char *director_root_json; /* the same for the director repository (copied) */
-    unsigned update_tries; /* trial boots of a new slot before the bootloader gives up; 0: 1 */
+    unsigned update_tries; /* trial boots of a new slot before the bootloader gives up; 0: 2 */
     uint64_t update_backoff_base_ms; /* retry backoff after a failed attempt; 0: 300000 (5 min) */
     uint64_t update_backoff_max_ms;  /* 0: 86400000 (24 h) */
     size_t download_chunk_max;       /* test fault: a download request asks for at most this many
