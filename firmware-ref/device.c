@@ -374,6 +374,7 @@ attest_passed(adev_device *d, const struct adev_http_response *resp)
     }
     device_drop_credential(d);
     d->attested = 1;
+    d->rec_token[0] = '\0'; /* a passing attestation needs no recovery grant */
     if (d->cfg.auto_renew) {
         int64_t wait_s = extra.renew_at - adev_clock_now(d->hal.clock);
         uint64_t ms = wait_s > 0 ? (uint64_t)wait_s * 1000 : 0;
@@ -410,6 +411,7 @@ on_attest(const struct adev_http_response *resp, void *arg)
         if (resp->status == 403)
             device_take_recovery(d, resp);
         const char *code = device_refusal_code(d, resp);
+        snprintf(d->attest_refusal, sizeof(d->attest_refusal), "%s", code);
         device_finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status,
                       NULL);
         return;

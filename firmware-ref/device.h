@@ -103,7 +103,8 @@ struct adev_device_config {
                                         bytes (Range), so downloads take several requests; 0: all */
     /* Test fault: called at each named point of an update (docs/update.md "power loss"):
      * "download" (after each received piece is stored), "downloaded", "staged", "armed",
-     * "committing" (between the control block write and the counters), "committed",
+     * "committing" (before the commit's or rejection's control-block write), "committed" (after
+     * it and the counters),
      * "reported"; a nonzero return means the power is lost there: the operation stops at once
      * (nothing more is written; no report follows) and the caller drops the device. */
     int (*fault_point)(adev_device *d, const char *point, void *arg);

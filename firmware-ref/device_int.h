@@ -53,13 +53,14 @@ struct adev_device {
     struct adev_report up; /* acknowledgements counted so far */
 
     /* updates (device_update*.c) */
-    int attested;                   /* an attestation passed since this device object was made (on
-                                       this boot, with this boot's measurements) */
-    struct upd_ctx *upd;            /* the update operation in progress, or NULL */
-    char rec_token[65];             /* a recovery grant from an attestation refusal ("" none) */
-    char *rec_director;             /* its director answer (JSON text), or NULL */
-    char trial_reason[64];          /* adev_device_update_reject's reason */
-    char *hw, *img_root, *dir_root; /* copies of cfg.hardware, image_ and director_root_json */
+    int attested;                    /* an attestation passed since this device object was made (on
+                                        this boot, with this boot's measurements) */
+    struct upd_ctx *upd;             /* the update operation in progress, or NULL */
+    char rec_token[65];              /* a recovery grant from an attestation refusal ("" none) */
+    char *rec_director;              /* its director answer (JSON text), or NULL */
+    char trial_reason[64];           /* adev_device_update_reject's reason */
+    char attest_refusal[REASON_MAX]; /* the last attestation's refusal code on this boot, or "" */
+    char *hw, *img_root, *dir_root;  /* copies of cfg.hardware, image_ and director_root_json */
 
     char reason[REASON_MAX];
     char detail[DETAIL_MAX];

@@ -67,8 +67,17 @@ upd_retry(adev_device *d, const struct adev_http_response *resp, void (*again)(a
         upd_finish(d, ADEV_FAILED, adev_net_err_reason(resp->err), 0);
         return;
     }
+    if (d->upd->recovery && resp->status == 401)
+        d->rec_token[0] = '\0'; /* the grant expired or was replaced: attest again for a new one */
     const char *code = device_refusal_code(d, resp);
     upd_finish(d, resp->status >= 500 ? ADEV_FAILED : ADEV_REJECTED, code, resp->status);
+}
+
+void
+upd_progress(adev_device *d)
+{
+    d->attempts = 0;
+    d->retries = 0;
 }
 
 void
@@ -155,8 +164,13 @@ upd_begin(adev_device *d)
         return NULL;
     }
     if (upd_state_load(d->hal.storage, &d->upd->st) != 0) {
-        upd_finish(d, ADEV_FAILED, "storage_error", 0);
-        return NULL;
+        /* unreadable: forget it rather than never update again (the A/B state is the bootloader's,
+         * and the service keeps the attempts; at worst one attempt goes unreported) */
+        memset(&d->upd->st, 0, sizeof(d->upd->st));
+        if (upd_state_save(d->hal.storage, &d->upd->st) != 0) {
+            upd_finish(d, ADEV_FAILED, "storage_error", 0);
+            return NULL;
+        }
     }
     if (!d->have_cred && device_load_credential(d) != 0 && d->rec_token[0] == '\0') {
         upd_finish(d, ADEV_FAILED, "no_certificate", 0);
@@ -174,6 +188,11 @@ upd_start(adev_device *d)
         return;
     if (upd_reconcile(d) != 0) {
         upd_finish(d, ADEV_FAILED, "storage_error", 0);
+        return;
+    }
+    if (d->upd->st.at.state >= UPD_INSTALLED) { /* armed: nothing more before the reboot */
+        d->upd->rep.reboot = 1;
+        upd_finish(d, ADEV_PASS, "installed", 0);
         return;
     }
     if (d->rec_token[0] != '\0') { /* a recovery grant: its answer, its routes, no reports */
@@ -216,6 +235,7 @@ on_status(const struct adev_http_response *resp, void *arg)
      * anything else keeps it for the next flush */
     if (resp->err == ADEV_NET_OK && (resp->status == 200 || resp->status == 400 ||
                                      resp->status == 404 || resp->status == 409)) {
+        upd_progress(d);
         if (upd_outbox_pop(d->hal.storage) != 0) {
             upd_finish(d, ADEV_FAILED, "storage_error", 0);
             return;
@@ -304,9 +324,12 @@ upd_refuse(adev_device *d, const char *reason, const char *detail)
     const json_t *dep = json_object_get(json_object_get(sig, "custom"), "deployment_id");
     const char *path;
     const json_t *t;
+    size_t n = 0;
 
     json_object_foreach((json_t *)targets, path, t)
     {
+        if (++n > UPD_IMAGES_MAX) /* an answer names at most 16: a longer one is junk */
+            break;
         if (refuse_target(d, json_is_integer(dep) ? json_integer_value(dep) : 0, path, t, reason) !=
             0) {
             upd_finish(d, ADEV_FAILED, "storage_error", 0);
@@ -336,6 +359,8 @@ on_director(const struct adev_http_response *resp, void *arg)
     struct upd_ctx *u = d->upd;
 
     d->call = NULL;
+    if (resp->err == ADEV_NET_OK && (resp->status == 200 || resp->status == 304))
+        upd_progress(d);
     if (resp->err == ADEV_NET_OK && resp->status == 304 && u->st.at.state == UPD_NONE) {
         upd_finish(d, ADEV_PASS, "up_to_date", 304);
         return;
@@ -383,10 +408,13 @@ load_client(adev_device *d, const char *blob, const char *root, char *err, size_
     uint8_t *data = NULL;
     size_t len = 0;
     ota_client *c = NULL;
-    if (adev_storage_read(d->hal.storage, blob, OTA_CLIENT_TARGETS_MAX * 2, &data, &len) == 0)
+    int r = adev_storage_read(d->hal.storage, blob, OTA_CLIENT_STATE_MAX, &data, &len);
+    if (r == 0)
         c = ota_client_load((const char *)data, len, err, errlen);
     free(data);
-    if (c == NULL)
+    /* only a device that never stored a state starts from the root it shipped with: falling back
+     * from a damaged one would forget every rollback floor and trust retired root keys again */
+    if (r == -2)
         c = ota_client_new(root, strlen(root), err, errlen);
     return c;
 }
@@ -411,6 +439,21 @@ loop_client(adev_device *d)
     return d->upd->dir != NULL ? d->upd->dir : d->upd->img;
 }
 
+/* The root loop is over (a 404, or the most steps of one check): the last root must be unexpired;
+ * a device further behind continues at its next check from the roots it verified. */
+static void
+roots_end(adev_device *d)
+{
+    ota_client *c = loop_client(d);
+    char err[256];
+    if (ota_client_roots_done(c, adev_clock_now(d->hal.clock), err, sizeof(err)) != 0) {
+        save_client(d, c, c == d->upd->dir ? ADEV_BLOB_TUF_DIRECTOR : ADEV_BLOB_TUF_IMAGE);
+        refuse_client(d, c, err);
+        return;
+    }
+    d->upd->after_roots(d);
+}
+
 static void
 on_root(const struct adev_http_response *resp, void *arg)
 {
@@ -419,12 +462,10 @@ on_root(const struct adev_http_response *resp, void *arg)
     char err[256];
 
     d->call = NULL;
+    if (resp->err == ADEV_NET_OK && (resp->status == 200 || resp->status == 404))
+        upd_progress(d);
     if (resp->err == ADEV_NET_OK && resp->status == 404) { /* the end of the chain */
-        if (ota_client_roots_done(c, adev_clock_now(d->hal.clock), err, sizeof(err)) != 0) {
-            refuse_client(d, c, err);
-            return;
-        }
-        d->upd->after_roots(d);
+        roots_end(d);
         return;
     }
     if (resp->err != ADEV_NET_OK || resp->status != 200) {
@@ -432,6 +473,7 @@ on_root(const struct adev_http_response *resp, void *arg)
         return;
     }
     if (ota_client_root(c, resp->body, resp->body_len, err, sizeof(err)) != 0) {
+        save_client(d, c, c == d->upd->dir ? ADEV_BLOB_TUF_DIRECTOR : ADEV_BLOB_TUF_IMAGE);
         refuse_client(d, c, err);
         return;
     }
@@ -444,7 +486,7 @@ root_next(adev_device *d)
     char name[64], path[128];
     ota_client *c = loop_client(d);
     if (ota_client_root_name(c, name, sizeof(name)) != 0) {
-        upd_refuse(d, "root_version", "too many root versions in one check");
+        roots_end(d); /* the most root steps of one check: go on from there */
         return;
     }
     snprintf(path, sizeof(path), "%s%s", d->upd->repo_prefix, name);
@@ -471,6 +513,7 @@ on_meta(const struct adev_http_response *resp, void *arg)
         upd_retry(d, resp, fetch_meta);
         return;
     }
+    upd_progress(d);
     if (u->meta_step == 0)
         rc = ota_client_timestamp(u->img, resp->body, resp->body_len, now, err, sizeof(err));
     else if (u->meta_step == 1)
@@ -483,8 +526,16 @@ on_meta(const struct adev_http_response *resp, void *arg)
         return;
     }
     u->meta_step++;
-    if (u->meta_step == 2 && ota_client_targets_current(u->img))
+    if (u->meta_step == 2 && ota_client_targets_current(u->img)) {
+        /* not fetched again: the trusted copy must still be unexpired (a service that keeps
+         * naming an expired targets file is a freeze attack) */
+        if (ota_client_targets_unexpired(u->img, now, err, sizeof(err)) != 0) {
+            save_client(d, u->img, ADEV_BLOB_TUF_IMAGE);
+            refuse_client(d, u->img, err);
+            return;
+        }
         u->meta_step++;
+    }
     fetch_meta(d);
 }
 

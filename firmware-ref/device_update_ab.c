@@ -29,7 +29,7 @@ upd_install(adev_device *d)
     struct upd_ctx *u = d->upd;
     struct upd_attempt *a = &u->st.at;
     struct adev_image imgs[UPD_IMAGES_MAX];
-    char err[256], name[40];
+    char err[256];
 
     for (size_t i = 0; i < a->n; i++) {
         imgs[i].stage = strcmp(a->img[i].kind, "os") == 0 ? PROTO_STAGE_OS : PROTO_STAGE_APP;
@@ -54,15 +54,13 @@ upd_install(adev_device *d)
     if (upd_power_lost(d, "armed"))
         return;
     a->state = UPD_INSTALLED;
-    if (upd_report_all(d, "installed", NULL) != 0 || upd_save(d) != 0) {
-        if (d->upd != NULL)
-            upd_finish(d, ADEV_FAILED, "storage_error", 0);
+    if (upd_save(d) != 0)
+        return; /* ended (and reported) by upd_save: d may be gone */
+    if (upd_report_all(d, "installed", NULL) != 0) {
+        upd_finish(d, ADEV_FAILED, "storage_error", 0);
         return;
     }
-    for (size_t i = 0; i < a->n; i++) { /* the download area is free again */
-        snprintf(name, sizeof(name), "dl-%.32s", a->img[i].sha);
-        adev_storage_remove(d->hal.storage, name);
-    }
+    upd_drop_downloads(d); /* the download area is free again */
     u->after_flush = installed_done;
     upd_flush(d);
 }
@@ -87,6 +85,7 @@ end_attempt(adev_device *d, const char *state, const char *reason)
     }
     snprintf(d->upd->rep.update_version, sizeof(d->upd->rep.update_version), "%s",
              s->at.img[0].version);
+    upd_drop_downloads(d);
     memset(&s->at, 0, sizeof(s->at));
     return 0;
 }
@@ -103,12 +102,19 @@ upd_reconcile(adev_device *d)
     if (adev_bootctl_read(d->hal.slots, &bc) != 0)
         return -1;
     int slot = s->at.slot;
-    if (bc.trial == slot) { /* armed: installed, and on trial once it booted */
+    /* armed, but the power went before the attempt recorded it, and the trial is already over: a
+     * rollback reason is only ever left by a trial (and cleared once reported or superseded) */
+    int armed_unrecorded = s->at.state == UPD_DOWNLOADING && bc.trial != slot &&
+                           bc.active != slot && bc.rollback_reason[0] != '\0';
+    if (bc.trial == slot || armed_unrecorded) {
         if (s->at.state < UPD_INSTALLED) {
             s->at.state = UPD_INSTALLED;
+            upd_drop_downloads(d);
             if (upd_report_all(d, "installed", NULL) != 0)
                 return -1;
         }
+    }
+    if (bc.trial == slot) { /* on trial once it booted */
         if (bc.booted_trial && bc.booted == slot && s->at.state < UPD_BOOTED) {
             s->at.state = UPD_BOOTED;
             if (upd_report_all(d, "booted", NULL) != 0)
@@ -119,7 +125,9 @@ upd_reconcile(adev_device *d)
             return -1;
     } else if (s->at.state >= UPD_INSTALLED) { /* the trial ended without a commit */
         const char *why = bc.rollback_reason[0] != '\0' ? bc.rollback_reason : "boot_limit";
-        if (end_attempt(d, "rolled_back", why) != 0 ||
+        /* stored before the reason is cleared: a power loss in between leaves a reason that the
+         * next attempt clears (new_attempt), never a second report */
+        if (end_attempt(d, "rolled_back", why) != 0 || upd_state_save(d->hal.storage, s) != 0 ||
             adev_ab_clear_rollback(d->hal.slots, err, sizeof(err)) != 0)
             return -1;
     }
@@ -174,7 +182,11 @@ commit_start(adev_device *d)
 {
     if (upd_begin(d) == NULL)
         return;
-    confirm(d, d->attested ? NULL : "not_attested");
+    char why[ADEV_BOOTCTL_REASON_MAX];
+    if (!d->attested) /* docs/update.md 9.1: commit only after a passing attestation of this boot */
+        snprintf(why, sizeof(why), "attestation_%.40s",
+                 d->attest_refusal[0] != '\0' ? d->attest_refusal : "missing");
+    confirm(d, d->attested ? NULL : why);
 }
 
 static void

@@ -25,6 +25,26 @@ svn_of(const char *component, void *arg)
     return svn;
 }
 
+/* 1 when the committed slot runs component (any image of it). */
+static int
+has_component(adev_device *d, const char *component)
+{
+    char ver[40], running[65];
+    uint32_t svn;
+    return adev_ab_installed(d->hal.slots, component, ver, sizeof(ver), &svn, running) == 0;
+}
+
+void
+upd_drop_downloads(adev_device *d)
+{
+    const struct upd_attempt *a = &d->upd->st.at;
+    char name[40];
+    for (size_t i = 0; i < a->n; i++) {
+        snprintf(name, sizeof(name), "dl-%.32s", a->img[i].sha);
+        adev_storage_remove(d->hal.storage, name);
+    }
+}
+
 /* 1 when the committed slot runs exactly the image sha of component. */
 static int
 runs(adev_device *d, const char *component, const char *sha)
@@ -75,7 +95,8 @@ same_attempt(const struct upd_attempt *a, int64_t dep, const struct upd_image *w
     return 1;
 }
 
-/* A new attempt of images want[0..n): ids, the inactive slot, "downloading" reports. 0 or -1. */
+/* A new attempt of images want[0..n): ids, the inactive slot (its "downloading" reports are queued
+ * once it is saved). 0 or -1. */
 static int
 new_attempt(adev_device *d, int64_t dep, const struct upd_image *want, size_t n)
 {
@@ -83,9 +104,16 @@ new_attempt(adev_device *d, int64_t dep, const struct upd_image *want, size_t n)
     struct adev_bootctl bc;
     uint8_t r[8];
 
-    if (s->at.state == UPD_DOWNLOADING && upd_report_all(d, "failed", "superseded") != 0)
-        return -1;
-    if (adev_bootctl_read(d->hal.slots, &bc) != 0 || adev_random(r, sizeof(r)) != 0)
+    char err[128];
+    if (s->at.state == UPD_DOWNLOADING) {
+        if (upd_report_all(d, "failed", "superseded") != 0)
+            return -1;
+        upd_drop_downloads(d);
+    }
+    /* a rollback reason left by a power loss after its report was queued belongs to no attempt */
+    if (adev_bootctl_read(d->hal.slots, &bc) != 0 || adev_random(r, sizeof(r)) != 0 ||
+        (bc.rollback_reason[0] != '\0' &&
+         adev_ab_clear_rollback(d->hal.slots, err, sizeof(err)) != 0))
         return -1;
     memset(&s->at, 0, sizeof(s->at));
     s->at.state = UPD_DOWNLOADING;
@@ -103,7 +131,7 @@ new_attempt(adev_device *d, int64_t dep, const struct upd_image *want, size_t n)
         s->counted_attempts = 0;
     }
     s->counted_attempts += (unsigned)n;
-    return upd_report_all(d, "downloading", NULL);
+    return 0;
 }
 
 void
@@ -129,8 +157,19 @@ upd_plan(adev_device *d)
             upd_refuse(d, "director_format", "a target the agent cannot read");
             return;
         }
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(want[k].component, want[n].component) == 0) {
+                upd_refuse(d, "director_format", "two targets for one component");
+                return;
+            }
         if (runs(d, want[n].component, want[n].sha))
             continue; /* it runs that image: nothing to do, nothing to report */
+        if (strcmp(want[n].kind, "os") == 0 && !has_component(d, want[n].component)) {
+            /* an OS under another name would replace this one past its anti-rollback counter */
+            upd_refuse(d, "unknown_component",
+                       "an OS image of a component the device does not run");
+            return;
+        }
         if (ota_client_agree(u->img, path, t, &facts, reason, err, sizeof(err)) != 0) {
             upd_refuse(d, reason, err); /* nothing is installed */
             return;
@@ -141,15 +180,18 @@ upd_plan(adev_device *d)
         n++;
     }
     if (n == 0 && u->st.at.state == UPD_DOWNLOADING &&
-        upd_report_all(d, "failed", "superseded") == 0) /* no longer offered */
+        upd_report_all(d, "failed", "superseded") == 0) { /* no longer offered */
+        upd_drop_downloads(d);
         memset(&u->st.at, 0, sizeof(u->st.at));
+    }
     if (n == 0 || waiting > 0 || dep <= 0) {
         snprintf(u->st.etag, sizeof(u->st.etag), "%s", n == 0 ? u->etag : "");
         if (upd_save(d) == 0)
             upd_finish(d, ADEV_PASS, n == 0 ? "up_to_date" : "backoff", 200);
         return;
     }
-    if (!same_attempt(&u->st.at, dep, want, n)) {
+    int fresh = !same_attempt(&u->st.at, dep, want, n);
+    if (fresh) {
         if (u->st.counted_deployment == dep && u->st.counted_attempts + n > UPD_ATTEMPTS_MAX) {
             upd_finish(d, ADEV_PASS, "attempt_limit", 200);
             return;
@@ -162,6 +204,12 @@ upd_plan(adev_device *d)
     snprintf(u->rep.update_version, sizeof(u->rep.update_version), "%s", want[0].version);
     if (upd_save(d) != 0)
         return;
+    /* queued once the attempt is stored: a power loss before leaves no report of an unknown
+     * attempt (after, a repeated report is harmless) */
+    if (fresh && upd_report_all(d, "downloading", NULL) != 0) {
+        upd_finish(d, ADEV_FAILED, "storage_error", 0);
+        return;
+    }
     u->cur = 0;
     u->after_flush = upd_download;
     upd_flush(d); /* "downloading" goes out first */
@@ -226,6 +274,20 @@ fail_attempt(adev_device *d, const char *reason, const char *detail)
 
 static void verify_image(adev_device *d);
 
+/* The stored bytes are not a prefix of the image (a 206 elsewhere, a 416 while the stored bytes do
+ * not match): start the download over, once per image; a second time ends the attempt. */
+static void
+start_over(adev_device *d, const char *name, const char *reason, const char *detail)
+{
+    adev_storage_remove(d->hal.storage, name);
+    if (d->upd->restarted) {
+        fail_attempt(d, reason, detail);
+        return;
+    }
+    d->upd->restarted = 1;
+    upd_download(d);
+}
+
 /* Keeps the last got bytes of the download area (a 200 answered a resume with the whole image). */
 static int
 keep_suffix(adev_device *d, const char *name, uint64_t got)
@@ -253,10 +315,14 @@ on_download(const struct adev_http_response *resp, void *arg)
         return;
     }
     blob_of(&u->st.at.img[u->cur], name);
-    if (u->over) {
+    if (u->over || resp->err == ADEV_NET_TOO_LARGE) {
+        /* the target's length is the hard limit of every answer (the transport's max_body, and
+         * on_piece behind it) */
         fail_attempt(d, "too_large", "the image's answer is longer than its target's length");
         return;
     }
+    if (resp->err == ADEV_NET_OK && resp->status >= 200 && resp->status < 300)
+        upd_progress(d);
     if (resp->err != ADEV_NET_OK ||
         (resp->status != 200 && resp->status != 206 && resp->status != 416)) {
         if (u->got > 0 && u->progress < 1000) { /* cut off after progress: resume at once */
@@ -275,11 +341,11 @@ on_download(const struct adev_http_response *resp, void *arg)
         char want[48];
         snprintf(want, sizeof(want), "bytes %llu-", (unsigned long long)u->have);
         if (resp->content_range == NULL || strncmp(resp->content_range, want, strlen(want)) != 0) {
-            adev_storage_remove(d->hal.storage, name); /* not where it left off: start over */
-            upd_retry(d, resp, upd_download);
+            start_over(d, name, "bad_range", "a 206 that does not continue the download");
             return;
         }
     }
+    u->had_416 = resp->status == 416;
     uint64_t have = resp->status == 200 ? u->got : u->have + u->got;
     const struct upd_image *im = &u->st.at.img[u->cur];
     if (resp->status != 416 && u->got == u->asked && have < im->length) {
@@ -355,6 +421,10 @@ verify_image(adev_device *d)
     }
     if (r != 0 || len != im->length) {
         free(data);
+        if (u->had_416 && !u->restarted) { /* docs/update.md 5: a 416 that does not match */
+            start_over(d, name, "length_mismatch", "the stored image does not match");
+            return;
+        }
         fail_attempt(d, r == -3 ? "too_large" : "length_mismatch",
                      "the downloaded image's length is not its target's");
         return;
@@ -363,6 +433,10 @@ verify_image(adev_device *d)
     proto_hex(digest, sizeof(digest), hex);
     if (strcmp(hex, im->sha) != 0) {
         free(data);
+        if (u->had_416 && !u->restarted) {
+            start_over(d, name, "hash_mismatch", "the stored image does not match");
+            return;
+        }
         fail_attempt(d, "hash_mismatch", "the downloaded image's SHA-256 is not its target's");
         return;
     }
@@ -373,5 +447,7 @@ verify_image(adev_device *d)
         return;
     u->cur++;
     u->progress = 0;
+    u->restarted = 0;
+    u->had_416 = 0;
     upd_download(d);
 }

@@ -26,9 +26,11 @@ struct upd_ctx {
     /* download */
     size_t cur;
     uint64_t have, asked, got;
-    int over;     /* the body grew past the hard limit */
-    int progress; /* resumes in a row */
-    int lost;     /* the test fault: the power went during a download */
+    int over;      /* the body grew past the hard limit */
+    int progress;  /* resumes in a row */
+    int lost;      /* the test fault: the power went during a download */
+    int restarted; /* the current image's download was started over once */
+    int had_416;   /* the last answer was 416 (the stored bytes should be the whole image) */
     uint8_t *data[UPD_IMAGES_MAX];
     size_t len[UPD_IMAGES_MAX];
     struct adev_report rep;
@@ -67,6 +69,11 @@ int upd_get(adev_device *d, const char *path, size_t max, const char *const *hea
 void upd_plan(adev_device *d);
 /* Starts (or resumes) the attempt's downloads. */
 void upd_download(adev_device *d);
+/* Removes the download area of the attempt's images. */
+void upd_drop_downloads(adev_device *d);
+/* A request was answered: the retry budget of the operation starts again (max_attempts counts
+ * failures in a row, not the check's many requests). */
+void upd_progress(adev_device *d);
 /* device_update_ab.c: the verified images into the inactive slot, and the switch. */
 void upd_install(adev_device *d);
 /* Brings the attempt's recorded state in line with the boot control block after a reboot or a

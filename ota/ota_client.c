@@ -484,6 +484,10 @@ ota_client_timestamp(ota_client *c, const char *bytes, size_t len, int64_t now, 
         rc = check_named_floor(F_TIMESTAMP, env,
                                max64(named_version(ts->env, F_TIMESTAMP), c->t[F_SNAPSHOT].version),
                                err, errlen);
+    if (rc == 0 && ts->env != NULL && v == ts->version) {
+        json_decref(env); /* the same version: nothing new, the trusted one stays (TUF 5.4.3.1) */
+        return 0;
+    }
     return finish(c, F_TIMESTAMP, env, v, rc);
 }
 
@@ -508,6 +512,25 @@ int
 ota_client_targets_name(const ota_client *c, char *name, size_t cap)
 {
     return named_file(c, F_SNAPSHOT, name, cap);
+}
+
+int
+ota_client_targets_unexpired(ota_client *c, int64_t now, char *err, size_t errlen)
+{
+    const json_t *env = c->t[F_TARGETS].env;
+    const char *exp = json_string_value(json_object_get(json_object_get(env, "signed"), "expires"));
+    int64_t at = 0;
+    c->reason[0] = '\0';
+    if (env == NULL || exp == NULL || util_parse_rfc3339(exp, &at) != 0) {
+        errbuf_set(err, errlen, "targets: none trusted");
+        return fail(c, F_TARGETS, OTA_E_FORMAT);
+    }
+    if (at <= now) {
+        errbuf_set(err, errlen, "targets: the trusted version %" PRId64 " expired at %s",
+                   c->t[F_TARGETS].version, exp);
+        return fail(c, F_TARGETS, OTA_E_EXPIRED);
+    }
+    return 0;
 }
 
 int

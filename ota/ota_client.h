@@ -100,10 +100,10 @@ int ota_client_roots_done(ota_client *c, int64_t now, char *err, size_t errlen);
 
 /* --- image repository ---------------------------------------------------------------------- */
 
-/* timestamp.json: signed by a threshold of the timestamp keys, version >= the trusted one's (an
- * equal one is accepted), the snapshot version it names >= the one the trusted timestamp named and
- * >= the trusted snapshot's, the hashes it names (if any) with a sha256, unexpired. Becomes
- * trusted. */
+/* timestamp.json: signed by a threshold of the timestamp keys, version >= the trusted one's, the
+ * snapshot version it names >= the one the trusted timestamp named and >= the trusted snapshot's,
+ * the hashes it names (if any) with a sha256, unexpired. Becomes trusted, except at an equal
+ * version: it passes, and the trusted one stays (nothing new; TUF 5.4.3.1). */
 int ota_client_timestamp(ota_client *c, const char *bytes, size_t len, int64_t now, char *err,
                          size_t errlen);
 /* "<V>.snapshot.json" for the trusted timestamp's V. -1 without a trusted timestamp. */
@@ -117,6 +117,9 @@ int ota_client_snapshot(ota_client *c, const char *bytes, size_t len, int64_t no
                         size_t errlen);
 /* "<T>.targets.json" for the trusted snapshot's T. -1 without a trusted snapshot. */
 int ota_client_targets_name(const ota_client *c, char *name, size_t cap);
+/* The trusted targets must not be expired at now (when they are reused without fetching them
+ * again, ota_client_targets_current): else "targets_expired" and OTA_E_EXPIRED. */
+int ota_client_targets_unexpired(ota_client *c, int64_t now, char *err, size_t errlen);
 /* 1 when the trusted targets are already version T (the file need not be fetched again), else 0. */
 int ota_client_targets_current(const ota_client *c);
 /* The targets: length and SHA-256 equal to the snapshot's (when it names them), signed by a

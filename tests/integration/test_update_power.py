@@ -1,9 +1,9 @@
 """Power loss at any step of an update (issue 12 item 2; docs/update.md 9.1 "Power loss"), with the whole simulator
 process killed (SIGKILL) by `aegis-sim update --kill-at POINT:N`: during the download (after the N-th stored piece),
 after the digest check, after the inactive slot was written, after the switch (the slot armed), on the trial boot
-(after the bootloader's write, and after the attestation, before the commit), between the commit's two writes,
-after the commit, and after a status report was answered. After each kill the same devices are powered on again by a
-new simulator process: every one must boot a good slot (its first attestation passes: a broken or mixed slot would
+(after the bootloader's write, and after the attestation, before the commit), before the commit's control-block
+write, after the commit (the point between the commit's two writes is cut in tests/unit/test_fw_ab.c), and after a
+status report was answered. After each kill the same devices are powered on again by a new simulator process: every one must boot a good slot (its first attestation passes: a broken or mixed slot would
 fail to boot or measure wrong), finish the update, and the service must hold one committed attempt per device whose
 reports arrived in order (the state machine of docs/update.md 6 refuses any other order).
 

@@ -495,6 +495,29 @@ test_targets(void **state)
     ota_client_free(c);
 }
 
+/* Targets reused without fetching them again must still be unexpired (a service that keeps naming
+ * an expired targets file is a freeze attack); a timestamp of the trusted version changes nothing.
+ */
+static void
+test_reused_targets_and_equal_timestamp(void **state)
+{
+    (void)state;
+    ota_client *c = client_of(image_roles());
+    publish(c, 2, 2, 1);
+    assert_int_equal(ota_client_targets_current(c), 1);
+    OK(ota_client_targets_unexpired(c, NOW, err, sizeof(err)));
+    REFUSED(c, ota_client_targets_unexpired(c, LATER, err, sizeof(err)), OTA_E_EXPIRED,
+            "targets_expired");
+    /* timestamp version 2 again, other content (another expiry): passes, the trusted one stays */
+    char *before = state_of(c);
+    OK(ts_step(c, timestamp_file(2, LATER + DAY, 2, NULL, KEYS(&TSK))));
+    char *after = state_of(c);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    ota_client_free(c);
+}
+
 /* A snapshot that names the length and hash of targets.json: they are checked. */
 static void
 test_targets_named_hash(void **state)
@@ -781,6 +804,7 @@ main(void)
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_targets),
         cmocka_unit_test(test_targets_named_hash),
+        cmocka_unit_test(test_reused_targets_and_equal_timestamp),
         cmocka_unit_test(test_rotation_forgets),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_director),
