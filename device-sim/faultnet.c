@@ -2,12 +2,14 @@
  *
  * Requests pass to the real transport; the answer of a faulty device is rewritten before the
  * device sees it. Image faults act on the streamed body (on_body) so that the agent's own checks
- * (length limit, hash) are what refuses; metadata faults re-sign JSON with the service's online
- * keys. Answers are classified by URL (docs/update.md 2.1, 4, 5). */
+ * (length limit, hash) are what refuses, or the body cap exactly as the real transport applies it
+ * (endless-image); metadata faults re-sign JSON with the service's online keys. Answers are
+ * classified by URL (docs/update.md 2.1, 4, 5). */
 #include "faultnet.h"
 
 #include "ota_meta.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 #define HOLD 64                /* truncate-image: bytes held back from the end */
 #define ENDLESS_CHUNK 16384    /* endless-image: garbage per on_body call */
-#define DEFAULT_CAP (1u << 20) /* the transport's default max_body */
+#define DEFAULT_CAP (1u << 20) /* transport_uv's default body_max (the simulator keeps it) */
 #define PAST "2001-01-01T00:00:00Z"
 #define VERSION_JUMP 1000 /* replay: the newer timestamp served first */
 
@@ -350,18 +352,30 @@ on_image_body(void *arg, const void *data, size_t len)
     }
 }
 
-/* endless-image: after the real bytes, garbage until the device's own limit refuses it (or the
- * transport's cap would). The response's err says which. */
+/* endless-image: after the real bytes (which the real transport delivered under the request's
+ * max_body), garbage without end, cut exactly as transport_uv's on_write cuts any body: a piece
+ * that would take the body past the cap (max_body, else the engine's body_max) is not delivered,
+ * and the request ends with ADEV_NET_TOO_LARGE. The agent's own length check on what it is given
+ * stays the second barrier. */
 static void
 feed_endless(struct adev_http_call *c, struct adev_http_response *r)
 {
     static const uint8_t garbage[ENDLESS_CHUNK] = {0x5a};
     uint64_t cap = c->max_body > 0 ? c->max_body : DEFAULT_CAP;
-    while (!c->aborted && c->passed <= cap)
+    assert(c->passed <= cap); /* the real transport enforced the cap on the real bytes */
+    while (!c->aborted && sizeof(garbage) <= cap - c->passed)
         pass(c, garbage, sizeof(garbage));
-    r->err = c->aborted ? ADEV_NET_OTHER : ADEV_NET_TOO_LARGE;
-    r->status = 0;
-    r->detail = c->aborted ? "aborted by on_body" : "response body over max_body (simulated)";
+    r->status = 0; /* as fill_response leaves a failed request */
+    r->body = "";
+    r->body_len = 0;
+    r->received = c->passed;
+    if (c->aborted) { /* transport_uv: CURLE_WRITE_ERROR without too_large */
+        r->err = ADEV_NET_OTHER;
+        r->detail = "aborted by on_body";
+    } else {
+        r->err = ADEV_NET_TOO_LARGE;
+        r->detail = "response body over max_body (simulated endless body)";
+    }
 }
 
 /* --- the transport --------------------------------------------------------------------------- */
@@ -482,8 +496,6 @@ fnet_request(adev_transport *t, const struct adev_http_request *req, adev_http_c
         c->on_body_arg = req->on_body_arg;
         r.on_body = on_image_body;
         r.on_body_arg = c;
-        if (f->fd->fault == UF_ENDLESS)
-            r.max_body = 0; /* the wrapper plays the cap (feed_endless) */
     }
     if (c->kind == K_SNAPSHOT || c->kind == K_TARGETS)
         r.url = real_url(f, c->kind, req->url, url, sizeof(url));

@@ -6,7 +6,9 @@
  * boot, a health period (--health / --time-scale) that a matching --crash (or the crash-update
  * fault) cuts short with a crash (recorded in the queue, the trial rejected, a reboot), else a
  * commit -> an update check: "installed" reboots at once, anything else powers off and polls
- * again after --poll / --time-scale (+-20 %). The run stops after --duration, when every device
+ * again after --poll / --time-scale, spread by the agent's adev_update_poll_ms. A refusal
+ * (ADEV_REJECTED) is recorded with its reason; a failure (ADEV_FAILED: network, storage, timeout)
+ * is only counted, and the device polls again. The run stops after --duration, when every device
  * runs --until-version or ended refused or rolled back, or after --idle-stop seconds without a
  * change. */
 #include "update.h"
@@ -45,13 +47,11 @@ changed(struct simdev *sd)
     run_of(sd)->changed_ms = sim_now_ms();
 }
 
-/* ms of simulated seconds at the run's time scale, with +-jitter (0..1). */
+/* ms of simulated seconds at the run's time scale. */
 static uint64_t
-scaled_ms(struct sim *s, double seconds, double jitter)
+scaled_ms(const struct sim *s, double seconds)
 {
     double ms = seconds * 1000.0 / s->up->o.time_scale;
-    if (jitter > 0)
-        ms *= 1.0 - jitter + 2.0 * jitter * boots_uniform(s);
     return ms < 1 ? 1 : (uint64_t)ms;
 }
 
@@ -98,10 +98,12 @@ power_off(struct simdev *sd, const char *reset_cause, int64_t delay_ms)
     }
 }
 
+/* The next power-on after a poll period, spread by the agent's own jitter (what a real device
+ * running the reference agent waits). */
 static void
 poll_later(struct simdev *sd, double seconds)
 {
-    power_off(sd, "user", (int64_t)scaled_ms(sd->sim, seconds, 0.2));
+    power_off(sd, "user", (int64_t)adev_update_poll_ms(scaled_ms(sd->sim, seconds)));
 }
 
 static void
@@ -207,7 +209,7 @@ after_attest(struct simdev *sd)
         ud->crash_k = sd->res->pass[S_ATTEST] ? trial_crash(sd) : 0;
         int c = ud->crash_k != 0;
         double health = s->up->o.health_s;
-        uint64_t ms = scaled_ms(s, c ? health * boots_uniform(s) : health, 0);
+        uint64_t ms = scaled_ms(s, c ? health * boots_uniform(s) : health);
         sd->bd.timer =
             adev_timer_start(adev_uvnet_timers(s->net), ms, c ? crash_now : health_over, sd);
         if (sd->bd.timer == NULL)
@@ -238,6 +240,15 @@ refused(struct simdev *sd, const struct adev_report *r)
             ud->outcome = UO_REFUSED;
         changed(sd);
     }
+}
+
+/* A check the device could not complete (the network, its storage, a timeout): not a verdict on
+ * the release, so it neither refuses nor ends the device's run; the next poll tries again. */
+static void
+failed(struct simdev *sd, const struct adev_report *r)
+{
+    ud_of(sd)->errors++;
+    boots_tally(run_of(sd)->errors, r->reason, 1);
 }
 
 static void
@@ -295,9 +306,11 @@ upd_on_report(struct simdev *sd, const struct adev_report *r)
         power_off(sd, "user", 0);
         return;
     }
-    /* up_to_date, backoff (a refused target not yet due again), attempt_limit: nothing new */
-    if (r->outcome != ADEV_PASS)
+    /* ADEV_PASS: up_to_date, backoff (a refused target not yet due again), attempt_limit */
+    if (r->outcome == ADEV_REJECTED)
         refused(sd, r);
+    else if (r->outcome == ADEV_FAILED)
+        failed(sd, r);
     poll_later(sd, sd->sim->up->o.poll_s);
 }
 
@@ -466,7 +479,8 @@ upd_setup(struct sim *s, struct upd_run *u)
     u->ud = calloc(s->n, sizeof(*u->ud));
     u->wait = calloc(s->n, sizeof(*u->wait));
     u->refusals = json_object();
-    if (u->ud == NULL || u->wait == NULL || u->refusals == NULL)
+    u->errors = json_object();
+    if (u->ud == NULL || u->wait == NULL || u->refusals == NULL || u->errors == NULL)
         return -1;
     for (size_t i = 0; i < s->n; i++) {
         u->ud[i].fd.fault = (uint8_t)s->faults[i];
@@ -493,6 +507,7 @@ upd_free(struct upd_run *u)
     free(u->ud);
     free(u->wait);
     json_decref(u->refusals);
+    json_decref(u->errors);
     upd_opts_free(&u->o);
 }
 

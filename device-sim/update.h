@@ -34,6 +34,7 @@ struct upd_dev {
     char reason[OTA_REASON_MAX];         /* the first refusal, or "" */
     char version[PROTO_VERSION_MAX + 1]; /* what it committed last */
     uint32_t boots, checks, installs, commits, rollbacks, refusals, crashes;
+    uint32_t errors; /* update checks that ended ADEV_FAILED */
 };
 
 struct upd_run {
@@ -44,7 +45,8 @@ struct upd_run {
     size_t wait_head, wait_n;
     adev_timer *tick; /* the stop check */
     double t0_ms, changed_ms, elapsed_s;
-    json_t *refusals; /* reason -> count of refusals */
+    json_t *refusals; /* reason -> count of refusals (ADEV_REJECTED update checks) */
+    json_t *errors;   /* reason -> count of update checks that failed (ADEV_FAILED) */
 };
 
 /* --- update_summary.c --- */

@@ -266,14 +266,14 @@ static json_t *
 device_json(const struct sim *s, size_t i)
 {
     const struct upd_dev *ud = &s->up->ud[i];
-    return json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:s?, s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:i}",
-                     "index", (json_int_t)(s->first + i), "device_id", s->ids[s->first + i],
-                     "fault", faultnet_names[ud->fd.fault], "outcome", final_class(ud), "reason",
-                     ud->reason[0] ? ud->reason : NULL, "version",
-                     ud->version[0] ? ud->version : NULL, "wave", ud->fd.wave, "deployment_id",
-                     (json_int_t)ud->fd.deployment_id, "boots", (int)ud->boots, "checks",
-                     (int)ud->checks, "installs", (int)ud->installs, "commits", (int)ud->commits,
-                     "rollbacks", (int)ud->rollbacks, "crashes", (int)ud->crashes);
+    return json_pack(
+        "{s:I, s:s, s:s?, s:s, s:s?, s:s?, s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "index",
+        (json_int_t)(s->first + i), "device_id", s->ids[s->first + i], "fault",
+        faultnet_names[ud->fd.fault], "outcome", final_class(ud), "reason",
+        ud->reason[0] ? ud->reason : NULL, "version", ud->version[0] ? ud->version : NULL, "wave",
+        ud->fd.wave, "deployment_id", (json_int_t)ud->fd.deployment_id, "boots", (int)ud->boots,
+        "checks", (int)ud->checks, "installs", (int)ud->installs, "commits", (int)ud->commits,
+        "rollbacks", (int)ud->rollbacks, "crashes", (int)ud->crashes, "errors", (int)ud->errors);
 }
 
 static json_t *
@@ -311,13 +311,14 @@ build(struct sim *s)
         json_array_append_new(results, device_json(s, i));
     }
     getrusage(RUSAGE_SELF, &ru);
-    sum = json_pack("{s:s, s:I, s:I, s:i, s:f, s:f, s:I, s:f, s:O, s:O, s:O, s:{s:O}, s:i, s:O}",
-                    "mode", "update", "devices", (json_int_t)s->n, "from", (json_int_t)s->first,
-                    "concurrency", (int)s->concurrency, "time_scale", u->o.time_scale, "elapsed_s",
-                    u->elapsed_s, "updated", (json_int_t)updated, "devices_updated_per_s",
-                    u->elapsed_s > 0 ? (double)updated / u->elapsed_s : 0.0, "waves", waves,
-                    "faults", faults, "refusals", u->refusals, "attest", "outcomes",
-                    s->attest_outcomes, "peak_rss_kib", (int)ru.ru_maxrss, "results", results);
+    sum =
+        json_pack("{s:s, s:I, s:I, s:i, s:f, s:f, s:I, s:f, s:O, s:O, s:O, s:O, s:{s:O}, s:i, s:O}",
+                  "mode", "update", "devices", (json_int_t)s->n, "from", (json_int_t)s->first,
+                  "concurrency", (int)s->concurrency, "time_scale", u->o.time_scale, "elapsed_s",
+                  u->elapsed_s, "updated", (json_int_t)updated, "devices_updated_per_s",
+                  u->elapsed_s > 0 ? (double)updated / u->elapsed_s : 0.0, "waves", waves, "faults",
+                  faults, "refusals", u->refusals, "errors", u->errors, "attest", "outcomes",
+                  s->attest_outcomes, "peak_rss_kib", (int)ru.ru_maxrss, "results", results);
 out:
     json_decref(waves);
     json_decref(faults);
@@ -356,6 +357,12 @@ print_text(json_t *sum)
         }
         printf("\n");
     }
+    printf("  check errors (not refusals; the device polls again):");
+    json_object_foreach(json_object_get(sum, "errors"), r, v)
+    {
+        printf(" %s %lld", r, (long long)json_integer_value(v));
+    }
+    printf("\n");
 #undef G
 }
 

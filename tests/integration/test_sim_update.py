@@ -10,6 +10,9 @@ Device index layout of the fleet (one tenant, one product, hardware "sim-hw"):
                             refuse with the fault's reason, and the service records `failed` with it
     CRASH0 .. CRASH0+CRASH  a crashing release over 3 waves: wave 1 rolls back, the rollout halts by itself,
                             later waves are never offered
+    ROLL0, ROLL0 + 1        a genuinely signed release whose svn (0) is below what the devices run (aegis-app
+                            1.0.0, svn 1 from provisioning, their counters raised to it at factory): both refuse
+                            with `rollback`, and the deployment's progress shows it
 """
 
 import json
@@ -31,7 +34,8 @@ EXPECTED = {"corrupt-image": "hash_mismatch", "truncate-image": "length_mismatch
 FAULT0 = GOOD
 CRASH0 = FAULT0 + 2 * len(FAULTS)
 CRASH = 30
-TOTAL = CRASH0 + CRASH
+ROLL0 = CRASH0 + CRASH
+TOTAL = ROLL0 + 2
 HW = "sim-hw"
 SCALE = 600  # a poll of 300 s takes 0.5 s, a health period of 60 s 0.1 s
 
@@ -144,6 +148,7 @@ class SimUpdateTest(UpdateFixtures, harness.DaemonTestCase):
         cls.prepare_repos(TOTAL)
         cls.good = cls.upload(b"good release 1.1.0 " * 300, "1.1.0", 2)
         cls.bad = cls.upload(b"crashing release 1.2.0 " * 300, "1.2.0", 3)
+        cls.older = cls.upload(b"older release 0.9.0 " * 300, "0.9.0", 0)
         cls.sign()
 
     # --- tests ---
@@ -229,7 +234,31 @@ class SimUpdateTest(UpdateFixtures, harness.DaemonTestCase):
     def test_fault_crash_update(self):
         self.run_fault(9)
 
+    def test_signed_lower_svn_release_refused(self):
+        """The manufacturer itself signs and deploys an older release (svn 0 < the devices' counter 1): no fault, no
+        forged metadata; the agent's own svn check refuses it, and the manufacturer sees why through the API."""
+        devs = [ROLL0, ROLL0 + 1]
+        dep = self.deploy(self.group_of(devs), self.older, (100,), soak=3600, threshold=100, min_attempts=1000)
+        s = self.update(ROLL0, 2, "--until-version", "aegis-app@0.9.0", "--duration", 60)
+        self.assertEqual(s["setup_errors"], 0)
+        self.assertEqual(s["updated"], 0, s["results"])
+        for r in s["results"]:
+            self.assertEqual((r["outcome"], r["reason"], r["installs"]), ("refused", "rollback", 0), r)
+        self.assertEqual(s["refusals"].get("rollback"), 2, s["refusals"])
+        rows = self.attempts(devs)
+        for i in devs:
+            self.assertIn(("failed", "rollback"), [(st, reason) for (j, st, reason, _) in rows if j == i], rows)
+            self.assertNotIn("committed", [st for (j, st, _, _) in rows if j == i], rows)
+            self.assertEqual(self.last_measured_app(i), ["1.0.0"])
+        d = self.show(dep)
+        progress = d["progress"]
+        self.assertEqual((progress[0]["failed"], progress[0]["reasons"]), (2, {"rollback": 2}), progress)
+        self.assertEqual(d["state"], "running", d)
+
     def test_crashing_release_halts_by_itself(self):
+        """Wave 1 of a release that crashes every device on trial rolls back and the rollout halts by itself. Which
+        halt check fires first is left open on purpose (the crash-rate flag or the update-failure rate of wave 1:
+        both are the service doing its job); test_update_e2e.py covers the crash-flag path specifically."""
         devs = list(range(CRASH0, CRASH0 + CRASH))
         waves = (30, 60, 100)
         dep = self.deploy(self.group_of(devs), self.bad, waves, soak=3600, threshold=20, min_attempts=2)
