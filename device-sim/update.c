@@ -100,9 +100,12 @@ power_off(struct simdev *sd, const char *reset_cause, int64_t delay_ms)
 
 /* The next power-on after a poll period, spread by the agent's own jitter (what a real device
  * running the reference agent waits). */
+/* Sleeps until the next poll: the device keeps running the same boot (its certificate, its
+ * measurements) but the simulator drops its memory; only a reboot runs the bootloader. */
 static void
 poll_later(struct simdev *sd, double seconds)
 {
+    ud_of(sd)->wake = 1;
     power_off(sd, "user", (int64_t)adev_update_poll_ms(scaled_ms(sd->sim, seconds)));
 }
 
@@ -216,7 +219,8 @@ after_attest(struct simdev *sd)
             broken(sd, "cannot start the health period");
         return;
     }
-    if (!sd->res->pass[S_ATTEST] && !adev_device_has_recovery(sd->dev)) {
+    ud->cert_ok = sd->res->pass[S_ATTEST] != 0;
+    if (!ud->cert_ok && !adev_device_has_recovery(sd->dev)) {
         poll_later(sd, ATTEST_RETRY_S);
         return;
     }
@@ -316,15 +320,15 @@ upd_on_report(struct simdev *sd, const struct adev_report *r)
 
 /* --- power ----------------------------------------------------------------------------------- */
 
-/* Opens the device's HAL, runs the bootloader and starts the boot's attestation. 0 or -1. */
+/* The device's HAL and a device over it (the crash queue opened, no boot of it). 0 or -1. */
 static int
-boot(struct sim *s, struct simdev *sd)
+open_device(struct sim *s, struct simdev *sd, int reboot)
 {
     struct upd_run *u = s->up;
     struct upd_dev *ud = ud_of(sd);
-    struct adev_ab_boot ab;
     struct adev_device_config cfg;
     struct adev_hal hal;
+    struct adev_ab_boot ab;
     char dir[SIM_PATH_MAX], err[256];
     int flags = s->no_fsync ? ADEV_HOST_STORAGE_NOSYNC : 0;
 
@@ -334,22 +338,29 @@ boot(struct sim *s, struct simdev *sd)
         (sd->clk = adev_host_clock_new(0)) == NULL ||
         (sd->slots = adev_host_slots_open(dir, flags)) == NULL)
         return -1;
-    if (adev_ab_boot(sd->slots, &ab, err, sizeof(err)) != 0) {
-        fprintf(stderr, "aegis-sim: device %zu: bootloader: %s\n", sd->index, err);
-        return -1;
+    if (reboot) {
+        if (adev_ab_boot(sd->slots, &ab, err, sizeof(err)) != 0) {
+            fprintf(stderr, "aegis-sim: device %zu: bootloader: %s\n", sd->index, err);
+            return -1;
+        }
+        maybe_kill(s, "boot");
+        ud->boots++;
+        ud->on_trial = (uint8_t)ab.trial;
+        ud->flushed = 0; /* until an update check of this boot sent its reports */
+        ud->cert_ok = 0;
+        if (ab.rolled_back[0] != '\0') {
+            ud->rollbacks++;
+            ud->outcome = UO_ROLLED_BACK;
+            changed(sd);
+        }
+        check_target(sd);
+        if (boots_open_queue(s, sd) != 0) /* a new boot: its reboot report */
+            return -1;
+    } else {
+        struct adev_crash_opts qo = {s->bt.queue, sd->clk};
+        if ((sd->bd.q = adev_crash_open(sd->st, &qo)) == NULL)
+            return -1;
     }
-    maybe_kill(s, "boot");
-    ud->boots++;
-    ud->on_trial = (uint8_t)ab.trial;
-    ud->flushed = 0; /* until an update check of this boot sent its reports */
-    if (ab.rolled_back[0] != '\0') {
-        ud->rollbacks++;
-        ud->outcome = UO_ROLLED_BACK;
-        changed(sd);
-    }
-    check_target(sd);
-    if (boots_open_queue(s, sd) != 0)
-        return -1;
     sd->tr = faultnet_new(adev_uvnet_transport_new(s->net), adev_uvnet_timers(s->net), &ud->fd,
                           &u->keys, sd->slots);
     if (sd->tr == NULL)
@@ -365,8 +376,24 @@ boot(struct sim *s, struct simdev *sd)
         cfg.fault_point = on_fault_point;
     hal.slots = sd->slots;
     sd->dev = adev_device_new(&hal, &cfg, fleet_on_report, sd);
-    if (sd->dev == NULL || strcmp(adev_device_id_hex(sd->dev), s->ids[sd->index]) != 0)
+    return sd->dev != NULL && strcmp(adev_device_id_hex(sd->dev), s->ids[sd->index]) == 0 ? 0 : -1;
+}
+
+/* Power on: a reboot (the bootloader, the boot's attestation), or a wake from sleep to poll (an
+ * update check with the certificate of this boot, or the attestation again if it had failed).
+ * 0 or -1. */
+static int
+boot(struct sim *s, struct simdev *sd)
+{
+    struct upd_dev *ud = ud_of(sd);
+    int reboot = !ud->wake;
+    ud->wake = 0;
+    if (open_device(s, sd, reboot) != 0)
         return -1;
+    if (!reboot && ud->cert_ok) {
+        ud->checks++;
+        return adev_device_update(sd->dev);
+    }
     sd->step = S_ATTEST;
     return adev_device_attest(sd->dev);
 }

@@ -30,7 +30,9 @@ struct upd_opts {
 struct upd_dev {
     struct faultnet_dev fd;
     uint8_t powered, queued, on_trial, outcome, at_target, flushed, broken;
-    uint8_t crash_k;                     /* the crash of this trial boot (update.c) */
+    uint8_t wake;    /* the next power-on is a wake from sleep (a poll), not a reboot */
+    uint8_t cert_ok; /* the boot's attestation passed: a wake checks for updates at once */
+    uint8_t crash_k; /* the crash of this trial boot (update.c) */
     char reason[OTA_REASON_MAX];         /* the first refusal, or "" */
     char version[PROTO_VERSION_MAX + 1]; /* what it committed last */
     uint32_t boots, checks, installs, commits, rollbacks, refusals, crashes;

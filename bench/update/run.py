@@ -5,8 +5,12 @@ and as the last line key=value figures: ratio_check (aegisd 304s / nginx's 200s 
 >= 0.9), ratio_download (target >= 0.8), and the RSS figures (rss_growth_pass2_kib: growth over a second full
 pass of the fleet, rss_growth_load_kib: after the load window, both against the first pass).
 
+(c) fleet-scale updates (fleet.py, issue 12 item 8): devices updated per second through one aegisd with 1 MiB
+images, next to the same fleet's attestation rate, and aegis-sim's peak RSS (devices_updated_per_s,
+update_vs_attest, sim_rss_mib_10k).
+
 usage: bench/update/run.py [--build build] [--devices 10000] [--conns 20] [--seconds 5] [--rounds 5]
-                           [--mib 64] [--download-rounds 7]
+                           [--mib 64] [--download-rounds 7] [--fleet-devices 10000]
 """
 
 import argparse
@@ -29,15 +33,27 @@ def download(build, mib, rounds):
     return {k: float(v) for k, v in (x.split("=") for x in p.stdout.strip().splitlines()[-1].split())}
 
 
+def fleet(build, devices):
+    """fleet.py's key=value figures (it runs its own daemon and simulator)."""
+    p = subprocess.run([sys.executable, os.path.join(HERE, "fleet.py"), "--build", build, "--devices", str(devices)],
+                       capture_output=True, text=True, timeout=7200)
+    if p.returncode != 0:
+        raise RuntimeError("fleet.py failed: %s" % p.stderr[-3000:])
+    print(p.stdout, end="", flush=True)
+    return {k: float(v) for k, v in (x.split("=") for x in p.stdout.strip().splitlines()[-1].split())}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.environ.get("AEGIS_BUILD", "build"))
     checks.add_args(ap)
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--download-rounds", type=int, default=7)
+    ap.add_argument("--fleet-devices", type=int, default=10000, help="fleet.py's fleet (0: skip it)")
     a = ap.parse_args()
     c, _ = checks.run(a)
     dl = download(a.build, a.mib, a.download_rounds)
+    fl = fleet(a.build, a.fleet_devices) if a.fleet_devices > 0 else {}
     print()
     print("| measurement | aegisd | nginx | ratio |")
     print("|---|---|---|---|")
@@ -67,6 +83,12 @@ def main():
            "rss_start_kib": c["rss_start_kib"], "rss_pass1_kib": c["rss_pass1_kib"],
            "rss_growth_pass2_kib": c["rss_growth_pass2_kib"],
            "rss_growth_load_kib": c["rss_growth_load_kib"], "download_rss_growth_mib": dl["rss_growth_mib"]}
+    if fl:
+        print("| devices updated through every step (1 MiB image), %d devices in one aegis-sim | %.1f/s | "
+              "attestations alone %.1f/s | %.2f |" % (fl["devices"], fl["devices_updated_per_s"], fl["attest_per_s"],
+                                                    fl["update_vs_attest"]))
+        out.update({"devices_updated_per_s": fl["devices_updated_per_s"], "update_vs_attest": fl["update_vs_attest"],
+                    "sim_rss_mib_10k": fl["sim_rss_mib_10k"]})
     print(" ".join("%s=%s" % (k, "%d" % v if isinstance(v, int) else "%.2f" % v) for k, v in out.items()))
 
 

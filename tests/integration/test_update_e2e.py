@@ -40,7 +40,10 @@ class UpdateEndToEndTest(UpdateFixtures, harness.DaemonTestCase):
         cls.recovery_group = cls.group_of(range(FLEET, FLEET + RECOVER))
 
     def run_fleet(self, *args, first=0, n=FLEET):
-        return self.update(first, n, "--concurrency", 64, *args, timeout=600)
+        s = self.update(first, n, "--concurrency", 64, *args, timeout=600)
+        print("\n[test_update_e2e] %d devices: %.1f s, attestations %s, refusals %s" % (
+            n, s["elapsed_s"], s["attest"]["outcomes"], s["refusals"]), flush=True)
+        return s
 
     def last_measured(self, i, component):
         items = self.assertOk(self.api("GET", "/v1/devices/%s/attestations?limit=1" % self.ids[i]))["items"]
