@@ -323,6 +323,12 @@ on_download(const struct adev_http_response *resp, void *arg)
     }
     if (resp->err == ADEV_NET_OK && resp->status >= 200 && resp->status < 300)
         upd_progress(d);
+    if (resp->err == ADEV_NET_OK && resp->status == 404) {
+        /* the service serves only what the device's current answer names (docs/update.md 5): the
+         * rollout stopped (paused, halted, aborted) while it downloaded */
+        fail_attempt(d, "superseded", "the image is no longer offered");
+        return;
+    }
     if (resp->err != ADEV_NET_OK ||
         (resp->status != 200 && resp->status != 206 && resp->status != 416)) {
         if (u->got > 0 && u->progress < 1000) { /* cut off after progress: resume at once */
