@@ -89,6 +89,7 @@ def measure(a):
                            check=True)
         ref = json.loads(p.stdout)
         out["attest_per_s"] = ref["devices_per_s"]
+        c = d.client()  # the first connection idled past the daemon's connection_timeout meanwhile
         _, img = release(d, c, tmp, prod["id"], a.image_mib)
         paths = roots(c, tmp)
         st, _, dep = c.api("POST", "/v1/deployments", {"group_id": grp["id"], "name": "bench",

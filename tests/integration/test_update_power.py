@@ -11,6 +11,7 @@ The write-level matrix (every single write of the A/B state machine interrupted,
 unit test tests/unit/test_fw_ab.c."""
 
 import os
+import random
 import signal
 
 import harness
@@ -20,6 +21,13 @@ from test_sim_update import CONFIG, UpdateFixtures
 KILLS = [("boot", 1), ("boot", 2), ("download", 1), ("download", 2), ("download", 4), ("downloaded", 1),
          ("staged", 1), ("armed", 1), ("armed", 2), ("trial", 1), ("committing", 1), ("committed", 1),
          ("committed", 2), ("reported", 1), ("reported", 3), ("reported", 6)]
+# and more rounds at points and counts drawn with a fixed seed (the same every run, so a failure repeats)
+_rng = random.Random(12)
+_MAX_N = {"download": 6, "reported": 6, "boot": 3}
+for _ in range(12):
+    _point = _rng.choice(["boot", "download", "downloaded", "staged", "armed", "trial", "committing", "committed",
+                          "reported"])
+    KILLS.append((_point, _rng.randint(1, _MAX_N.get(_point, 2))))
 PER_ROUND = 2
 
 
