@@ -430,6 +430,19 @@ power_on_timer(void *arg)
 
 /* --- the run --------------------------------------------------------------------------------- */
 
+/* 1 while a device is between an install and its end (on trial, or armed and not yet rebooted):
+ * quiet, but not idle; --idle-stop waits for it (--duration still bounds the run). */
+static int
+mid_update(const struct sim *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct upd_dev *ud = &s->up->ud[i];
+        if (!ud->broken && (ud->on_trial || ud->installs > ud->commits + ud->rollbacks))
+            return 1;
+    }
+    return 0;
+}
+
 /* 1 when the run is over (--duration, --until-version, --idle-stop). */
 static int
 over(struct sim *s)
@@ -438,7 +451,7 @@ over(struct sim *s)
     double now = sim_now_ms();
     if (now - u->t0_ms >= u->o.duration_s * 1000.0)
         return 1;
-    if (u->o.idle_stop_s > 0 && now - u->changed_ms >= u->o.idle_stop_s * 1000.0)
+    if (u->o.idle_stop_s > 0 && now - u->changed_ms >= u->o.idle_stop_s * 1000.0 && !mid_update(s))
         return 1;
     if (u->o.until_component[0] == '\0')
         return 0;
