@@ -180,14 +180,14 @@ forge_director(struct fnet *f, json_t *env)
         free(copy);
         return 1;
     }
-    case UF_UNLISTED:
-        json_object_foreach(targets, path, t)
-        {
-            json_object_set_new(t, "length",
-                                json_integer(json_integer_value(json_object_get(t, "length")) + 1));
-            break;
-        }
+    case UF_UNLISTED: { /* the first target, with another length */
+        json_t *first = json_object_iter_value(json_object_iter(targets));
+        if (first != NULL)
+            json_object_set_new(
+                first, "length",
+                json_integer(json_integer_value(json_object_get(first, "length")) + 1));
         return 1;
+    }
     case UF_LOWER_SVN:
         json_object_foreach(targets, path, t)
         {
@@ -480,7 +480,7 @@ fnet_request(adev_transport *t, const struct adev_http_request *req, adev_http_c
     struct fnet *f = (struct fnet *)t;
     struct adev_http_call *c = calloc(1, sizeof(*c));
     struct adev_http_request r = *req;
-    char url[2048];
+    char url[2048]; // cppcheck-suppress variableScope ; r.url points into it until the request
 
     if (c == NULL)
         return NULL;

@@ -131,7 +131,7 @@ trial_crash(struct simdev *sd)
     const struct adev_boot_log *log = adev_device_boot_log(sd->dev);
     if (ud_of(sd)->fd.fault == UF_CRASH_UPDATE)
         return CRASH_OWN;
-    for (size_t k = 0; k < s->bt.n_crash && k < CRASH_OWN - 1; k++) {
+    for (size_t k = 0; k < s->bt.n_crash && k < CRASH_SPECS_MAX; k++) {
         const struct crash_spec *c = &s->bt.crash[k];
         for (size_t i = 0; log != NULL && i < log->n; i++) {
             const struct proto_event *e = &log->events[i];
@@ -328,8 +328,7 @@ open_device(struct sim *s, struct simdev *sd, int reboot)
     struct upd_dev *ud = ud_of(sd);
     struct adev_device_config cfg;
     struct adev_hal hal;
-    struct adev_ab_boot ab;
-    char dir[SIM_PATH_MAX], err[256];
+    char dir[SIM_PATH_MAX];
     int flags = s->no_fsync ? ADEV_HOST_STORAGE_NOSYNC : 0;
 
     if (sim_device_dir(s->fleet, sd->index, dir) != 0 ||
@@ -339,6 +338,8 @@ open_device(struct sim *s, struct simdev *sd, int reboot)
         (sd->slots = adev_host_slots_open(dir, flags)) == NULL)
         return -1;
     if (reboot) {
+        struct adev_ab_boot ab;
+        char err[256];
         if (adev_ab_boot(sd->slots, &ab, err, sizeof(err)) != 0) {
             fprintf(stderr, "aegis-sim: device %zu: bootloader: %s\n", sd->index, err);
             return -1;

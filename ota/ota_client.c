@@ -456,10 +456,10 @@ ota_client_root(ota_client *c, const char *bytes, size_t len, char *err, size_t 
 int
 ota_client_roots_done(ota_client *c, int64_t now, char *err, size_t errlen)
 {
-    char when[32];
     c->reason[0] = '\0';
     c->root_steps = 0;
     if (ota_root_expires(c->root) <= now) {
+        char when[32];
         errbuf_set(err, errlen, "root: version %" PRId64 " expired at %s",
                    ota_root_version(c->root),
                    util_rfc3339(ota_root_expires(c->root), when, sizeof(when)));
