@@ -277,7 +277,7 @@ refused_done(adev_device *d)
 
 /* Queues "failed" with reason for one target of the answer (a new attempt) and its backoff. */
 static int
-refuse_target(adev_device *d, int64_t dep, const char *path, const json_t *t, const char *reason)
+refuse_target(adev_device *d, int64_t dep, const json_t *t, const char *reason)
 {
     struct upd_state *s = &d->upd->st;
     const char *sha = json_string_value(json_object_get(json_object_get(t, "hashes"), "sha256"));
@@ -287,7 +287,6 @@ refuse_target(adev_device *d, int64_t dep, const char *path, const json_t *t, co
     const char *comp =
         json_string_value(json_object_get(json_object_get(t, "custom"), "component"));
 
-    (void)path;
     if (sha == NULL || strlen(sha) != 64 || dep <= 0)
         return 0; /* nothing the service could record */
     if (comp != NULL &&
@@ -330,8 +329,7 @@ upd_refuse(adev_device *d, const char *reason, const char *detail)
     {
         if (++n > UPD_IMAGES_MAX) /* an answer names at most 16: a longer one is junk */
             break;
-        if (refuse_target(d, json_is_integer(dep) ? json_integer_value(dep) : 0, path, t, reason) !=
-            0) {
+        if (refuse_target(d, json_is_integer(dep) ? json_integer_value(dep) : 0, t, reason) != 0) {
             upd_finish(d, ADEV_FAILED, "storage_error", 0);
             return;
         }

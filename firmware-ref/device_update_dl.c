@@ -57,7 +57,7 @@ runs(adev_device *d, const char *component, const char *sha)
 
 /* Fills im from a verified director target. 0 or -1. */
 static int
-image_of(const char *path, const json_t *t, struct upd_image *im)
+image_of(const json_t *t, struct upd_image *im)
 {
     const json_t *c = json_object_get(t, "custom");
     const char *sha = json_string_value(json_object_get(json_object_get(t, "hashes"), "sha256"));
@@ -66,7 +66,6 @@ image_of(const char *path, const json_t *t, struct upd_image *im)
     const char *ver = json_string_value(json_object_get(c, "version"));
     const json_t *svn = json_object_get(c, "svn"), *len = json_object_get(t, "length");
 
-    (void)path;
     memset(im, 0, sizeof(*im));
     if (sha == NULL || comp == NULL || kind == NULL || ver == NULL || !json_is_integer(svn) ||
         !json_is_integer(len) || json_integer_value(len) < 0 ||
@@ -153,7 +152,7 @@ upd_plan(adev_device *d)
     u->rep.deployment_id = dep;
     json_object_foreach((json_t *)targets, path, t)
     {
-        if (n == UPD_IMAGES_MAX || image_of(path, t, &want[n]) != 0) {
+        if (n == UPD_IMAGES_MAX || image_of(t, &want[n]) != 0) {
             upd_refuse(d, "director_format", "a target the agent cannot read");
             return;
         }
