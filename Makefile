@@ -8,7 +8,7 @@
 BUILD    ?= build
 SAN      ?=
 FUZZ     ?=
-PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium libcurl
+PKGS     := libmicrohttpd gnutls openssl sqlite3 jansson libuv libsodium libcurl libseccomp
 CC       ?= cc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -42,13 +42,14 @@ INC_lib       := lib
 INC_proto     := proto lib
 INC_ota       := ota proto lib
 INC_pki       := pki ota proto lib
+INC_signer    := signer pki ota proto lib
 INC_core      := server lib
 INC_store     := server/store proto lib
-INC_http      := server/http server/store server pki ota proto lib
-INC_update    := server/update server/store server pki ota proto lib
-INC_device    := server/device server/update server/http server/store server pki ota proto lib
-INC_api       := server/api server/update server/http server/store server pki ota proto lib
-INC_daemon    := server server/api server/device server/update server/http server/store pki ota proto lib
+INC_http      := server/http server/store server signer pki ota proto lib
+INC_update    := server/update server/store server signer pki ota proto lib
+INC_device    := server/device server/update server/http server/store server signer pki ota proto lib
+INC_api       := server/api server/update server/http server/store server signer pki ota proto lib
+INC_daemon    := server server/api server/device server/update server/http server/store signer pki ota proto lib
 INC_cli       := cli server/store server pki ota proto lib
 INC_fw        := firmware-ref ota proto lib
 INC_sim       := device-sim firmware-ref ota proto lib
@@ -60,6 +61,7 @@ SRCS_lib    := $(wildcard lib/*.c)
 SRCS_proto  := $(wildcard proto/*.c)
 SRCS_ota    := $(wildcard ota/*.c)
 SRCS_pki    := $(wildcard pki/*.c)
+SRCS_signer := $(wildcard signer/*.c)
 SRCS_core   := server/config.c server/metrics.c
 SRCS_store  := $(wildcard server/store/*.c)
 SRCS_http   := $(wildcard server/http/*.c)
@@ -74,13 +76,14 @@ SRCS_sim    := $(wildcard device-sim/*.c)
 lib_of = $(BUILD)/libaegis_$(1).a
 objs_of = $(SRCS_$(1):%.c=$(BUILD)/%.o)
 # Per-object include paths: every object of a layer gets that layer's -I list.
-$(foreach L,lib proto ota pki core store http update device api daemon cli fw sim,\
+$(foreach L,lib proto ota pki signer core store http update device api daemon cli fw sim,\
   $(eval $(call objs_of,$(L)): LAYER_INC := $(INC_$(L))))
 
 LIB_lib    := $(call lib_of,lib)
 LIB_proto  := $(call lib_of,proto)
 LIB_ota    := $(if $(SRCS_ota),$(call lib_of,ota))
 LIB_pki    := $(call lib_of,pki)
+LIB_signer := $(call lib_of,signer)
 LIB_core   := $(call lib_of,core)
 LIB_store  := $(call lib_of,store)
 LIB_http   := $(call lib_of,http)
@@ -93,6 +96,7 @@ $(LIB_lib): $(call objs_of,lib)
 $(LIB_proto): $(call objs_of,proto)
 $(LIB_ota): $(call objs_of,ota)
 $(LIB_pki): $(call objs_of,pki)
+$(LIB_signer): $(call objs_of,signer)
 $(LIB_core): $(call objs_of,core)
 $(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
 $(LIB_http): $(call objs_of,http)
@@ -106,7 +110,7 @@ $(BUILD)/%.a:
 
 # Link order: highest layer first.
 BASE_LIBS   := $(LIB_proto) $(LIB_lib)
-SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_update) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
+SERVER_LIBS := $(LIB_api) $(LIB_device) $(LIB_update) $(LIB_http) $(LIB_store) $(LIB_core) $(LIB_signer) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
 CLI_LIBS    := $(LIB_store) $(LIB_core) $(LIB_pki) $(LIB_ota) $(BASE_LIBS)
 DEV_LIBS    := $(FW_LIB) $(LIB_ota) $(BASE_LIBS)
 
@@ -208,7 +212,7 @@ fuzz: deps
 	    -artifact_prefix=build-fuzz/fuzz_$$f- build-fuzz/corpus/$$f fuzz/corpus/$$f; \
 	done
 
-C_DIRS := lib proto ota pki server server/http server/device server/api server/store cli firmware-ref \
+C_DIRS := lib proto ota pki signer server server/http server/device server/api server/store cli firmware-ref \
           device-sim
 ALL_C := $(foreach d,$(C_DIRS),$(wildcard $(d)/*.c))
 format:
@@ -230,9 +234,10 @@ lint: $(BUILD)/gen/schema.c
 	cppcheck --enable=warning,style,performance,portability --std=c11 --quiet --inline-suppr --error-exitcode=1 \
 	  -D_GNU_SOURCE $(addprefix -I,$(INC_daemon) $(INC_cli) $(INC_sim)) --suppress=missingIncludeSystem \
 	  $(ALL_C)
-	@set -e; for L in lib proto ota pki core store http update device api daemon cli; do \
+	@set -e; for L in lib proto ota pki signer core store http update device api daemon cli; do \
 	  case $$L in lib) f="$(SRCS_lib)"; i="$(INC_lib)";; proto) f="$(SRCS_proto)"; i="$(INC_proto)";; \
 	  ota) f="$(SRCS_ota)"; i="$(INC_ota)";; pki) f="$(SRCS_pki)"; i="$(INC_pki)";; \
+	  signer) f="$(SRCS_signer)"; i="$(INC_signer)";; \
 	  core) f="$(SRCS_core)"; i="$(INC_core)";; store) f="$(SRCS_store)"; i="$(INC_store)";; \
 	  http) f="$(SRCS_http)"; i="$(INC_http)";; update) f="$(SRCS_update)"; i="$(INC_update)";; \
 	  device) f="$(SRCS_device)"; i="$(INC_device)";; \

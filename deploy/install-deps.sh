@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian 12 packages Aegis needs to build, run and test. Idempotent: installs only what is missing.
 # faketime (libfaketime): the integration tests run aegisd in the future to expire device certificates.
+# libseccomp-dev: the signer process's system-call filter (docs/architecture.md "The signer process").
 # python3-cryptography: the update tests verify ed25519 signatures independently of the C code.
 # nodejs, npm (only when no node is on the PATH): the tuf-js interoperability test (tests/interop/tufjs) runs the
 # public TUF client against aegisd; its packages come from the npm registry (`npm ci`, pinned by package-lock.json).
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev openssl libsqlite3-dev \
-libjansson-dev libuv1-dev libsodium-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
+libjansson-dev libuv1-dev libsodium-dev libseccomp-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
 faketime"
 missing=""
 for p in $PKGS; do

@@ -57,6 +57,11 @@ static const struct key_def keys[] = {
     {"update_status_burst", INT(update_status_burst, 1, 1000000)},
     {"update_attempt_retention_days", INT(update_attempt_retention_days, 1, 3650)},
     {"director_cache_max", INT(director_cache_max, 1, 100000000)},
+    {"issuance_log", STR(issuance_log)},
+    {"signer_issue_rate", INT(signer_issue_rate, 1, 1000000)},
+    {"signer_issue_burst", INT(signer_issue_burst, 1, 10000000)},
+    {"signer_timeout_ms", INT(signer_timeout_ms, 100, 600000)},
+    {"key_isolation", STR(key_isolation)},
 };
 
 void
@@ -94,6 +99,10 @@ config_defaults(struct config *c)
     c->update_status_burst = 20;
     c->update_attempt_retention_days = 90;
     c->director_cache_max = 200000;
+    c->signer_issue_rate = 500;
+    c->signer_issue_burst = 5000;
+    c->signer_timeout_ms = 5000;
+    snprintf(c->key_isolation, sizeof(c->key_isolation), "auto");
 }
 
 int
@@ -256,8 +265,14 @@ config_finalize(struct config *c, char *err, size_t errlen)
     if (derive(c->database, sizeof(c->database), c->data_dir, "aegis.db") != 0 ||
         derive(c->pki_dir, sizeof(c->pki_dir), c->data_dir, "pki") != 0 ||
         derive(c->tls_cert, sizeof(c->tls_cert), c->pki_dir, "server.crt") != 0 ||
-        derive(c->tls_key, sizeof(c->tls_key), c->pki_dir, "server.key") != 0) {
+        derive(c->tls_key, sizeof(c->tls_key), c->pki_dir, "server.key") != 0 ||
+        derive(c->issuance_log, sizeof(c->issuance_log), c->pki_dir, "issuance.log") != 0) {
         snprintf(err, errlen, "derived path too long (data_dir or pki_dir)");
+        return -1;
+    }
+    if (strcmp(c->key_isolation, "auto") != 0 && strcmp(c->key_isolation, "required") != 0 &&
+        strcmp(c->key_isolation, "off") != 0) {
+        snprintf(err, errlen, "key_isolation: expected auto, required or off");
         return -1;
     }
     return 0;

@@ -50,6 +50,14 @@ struct config {
     int64_t update_status_burst;           /* and the burst allowed above that rate */
     int64_t update_attempt_retention_days; /* attempts of deployments over for longer are deleted */
     int64_t director_cache_max;            /* devices whose director answer is kept in memory */
+    /* the signer process (docs/architecture.md "The signer process") */
+    char issuance_log[CONFIG_PATH_MAX]; /* default: <pki_dir>/issuance.log */
+    int64_t signer_issue_rate;          /* device certificates per s per tenant (token bucket) */
+    int64_t signer_issue_burst;         /* and the burst allowed above that rate */
+    int64_t signer_timeout_ms;          /* a request the signer has not answered by then: 503 */
+    /* how aegisd keeps itself from the key files: "auto" (Landlock when the kernel has it, else a
+     * warning), "required" (refuse to start without it) or "off" */
+    char key_isolation[16];
 };
 
 /* Fills c with the defaults. */

@@ -203,11 +203,22 @@ open_metrics(struct daemon_state *d)
     return d->app.metrics ? 0 : -1;
 }
 
+/* Forks the signer process: before anything else starts a thread or reads a secret (the signer
+ * is a copy of this process as it is now). */
 static int
 open_signer(struct daemon_state *d)
 {
     char err[512];
-    d->app.sg = signer_new(d->cfg.pki_dir, err, sizeof(err));
+    int64_t threads = d->cfg.threads > 0 ? d->cfg.threads : util_ncpu();
+    struct signer_opts o = {d->cfg.pki_dir,
+                            d->cfg.tls_key,
+                            d->cfg.issuance_log,
+                            d->cfg.cert_lifetime_s,
+                            (double)d->cfg.signer_issue_rate,
+                            (double)d->cfg.signer_issue_burst,
+                            d->cfg.signer_timeout_ms,
+                            (size_t)threads + 4};
+    d->app.sg = signer_start(&o, err, sizeof(err));
     if (d->app.sg == NULL)
         log_error("msg=\"signer: %s\"", err);
     return d->app.sg != NULL ? 0 : -1;
@@ -282,7 +293,7 @@ open_all(struct daemon_state *d)
         return -1;
     log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d->cfg.data_dir);
     raise_nofile(&d->cfg);
-    if (open_store(d) != 0 || open_signer(d) != 0 || open_rate_limits(d) != 0 ||
+    if (open_signer(d) != 0 || open_store(d) != 0 || open_rate_limits(d) != 0 ||
         open_metrics(d) != 0)
         return -1;
     /* after the metrics, which it counts into */

@@ -455,27 +455,34 @@ load_issuer(struct attempt *a, struct issuer *is)
     return 0;
 }
 
-/* Issues the device certificate from the CSR (profile of section 3.4). *leaf is malloc'd. */
+/* Issues the device certificate from the CSR: the signer process builds the profile of section 3.4
+ * itself and enforces its own limits, so its refusals map to answers here. *leaf is malloc'd. */
 static int
 issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
 {
-    char uri[PROTO_IDENTITY_URI_MAX + 1], err[MSG_MAX];
-
-    /* The evidence's device id was checked, and a device's tenant is a row id (>= 1). */
-    int rc = proto_identity_uri_format(a->ctx.tenant_id, a->ev.device_id, uri, sizeof(uri));
-    assert(rc == 0);
-    (void)rc;
-    struct pki_leaf_profile p = {
-        a->ev.device_id, a->ctx.tenant_name, uri, NULL, NULL, 1, 1, a->r->app->cfg->cert_lifetime_s,
-        a->now};
-    if (signer_issue_from_csr(a->r->app->sg, is->ca->key_name, is->ca->cert_pem, a->ev.csr_pem,
-                              a->ev.csr_pem_len, &p, leaf, err, sizeof(err)) != 0) {
-        log_error("msg=\"cannot issue a device certificate\" device=%s tenant=%lld err=\"%s\"",
-                  a->ev.device_id, (long long)a->ctx.tenant_id, err);
+    char err[MSG_MAX];
+    struct signer_leaf_req req = {a->ctx.tenant_id,
+                                  a->ctx.tenant_name,
+                                  a->ev.device_id,
+                                  is->ca->key_name,
+                                  a->ev.csr_pem,
+                                  a->ev.csr_pem_len,
+                                  a->r->app->cfg->cert_lifetime_s};
+    int rc = signer_issue_device_cert(a->r->app->sg, &req, leaf, err, sizeof(err));
+    if (rc == 0)
+        return 0;
+    log_error("msg=\"cannot issue a device certificate\" device=%s tenant=%lld rc=%d err=\"%s\"",
+              a->ev.device_id, (long long)a->ctx.tenant_id, rc, err);
+    if (rc == SIGNER_UNAVAILABLE) {
+        a->r->retry_after = 1;
+        api_error(a->r, 503, "signer_unavailable", "the signer is restarting; try again");
+    } else if (rc == SIGNER_BUSY) {
+        a->r->retry_after = 1;
+        api_error(a->r, 503, "signer_busy", "the tenant's certificate issuance rate is spent");
+    } else {
         api_error(a->r, 500, "internal", "cannot issue the certificate");
-        return -1;
     }
-    return 0;
+    return -1;
 }
 
 /* Issues the certificate, records the pass and answers 200. */

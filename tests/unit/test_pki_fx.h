@@ -6,7 +6,7 @@
 #define AEGIS_TEST_PKI_FX_H
 
 #include "pki.h"
-#include "signer.h"
+#include "keyring.h"
 #include "util.h"
 
 #include <openssl/bn.h>

@@ -1,8 +1,8 @@
-/* signer_ed25519: the online TUF keys of signer.h. Kept apart from the CA keys' code because they
+/* keyring_ed25519: the online TUF keys of keyring.h. Kept apart from the CA keys' code because they
  * differ in format (ota_keys.h files), in cache (a few keys, used for every director answer) and in
  * policy (each key signs one role). */
-#include "signer.h"
-#include "signer_int.h"
+#include "keyring.h"
+#include "keyring_int.h"
 
 #include "errbuf.h"
 
@@ -59,20 +59,20 @@ out:
 /* Copies the named key (with its secret) into *out from the cache, loading (or creating) it on a
  * miss. The caller wipes *out. */
 static int
-get_ed_key(signer *s, const char *name, int create, ota_key *out, char *err, size_t errlen)
+get_ed_key(keyring *s, const char *name, int create, ota_key *out, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     int rc = -1;
-    if (!signer_valid_key_name(name) || role_of_name(name) == NULL) {
+    if (!keyring_valid_key_name(name) || role_of_name(name) == NULL) {
         errbuf_set(err, errlen, "signer: not an online TUF key name");
         return -1;
     }
-    if (snprintf(path, sizeof(path), "%s/%s.ed25519", signer_dir(s), name) >= (int)sizeof(path)) {
+    if (snprintf(path, sizeof(path), "%s/%s.ed25519", keyring_dir(s), name) >= (int)sizeof(path)) {
         errbuf_set(err, errlen, "signer: key path too long");
         return -1;
     }
-    signer_lock(s);
-    if (signer_ed_cache_get(s, name, out) == 0) {
+    keyring_lock(s);
+    if (keyring_ed_cache_get(s, name, out) == 0) {
         rc = 0;
         goto out;
     }
@@ -83,16 +83,16 @@ get_ed_key(signer *s, const char *name, int create, ota_key *out, char *err, siz
     }
     if (ota_key_load(path, out, err, errlen) != 0)
         goto out;
-    signer_ed_cache_put(s, name, out);
+    keyring_ed_cache_put(s, name, out);
     rc = 0;
 out:
-    signer_unlock(s);
+    keyring_unlock(s);
     return rc;
 }
 
 int
-signer_ed25519_public(signer *s, const char *key_name, int create, ota_key *pub, char *err,
-                      size_t errlen)
+keyring_ed25519_public(keyring *s, const char *key_name, int create, ota_key *pub, char *err,
+                       size_t errlen)
 {
     ota_key k;
     if (get_ed_key(s, key_name, create, &k, err, errlen) != 0)
@@ -124,13 +124,13 @@ allowed_to_sign(const char *name, const unsigned char *msg, size_t len, char *er
 }
 
 int
-signer_ed25519_sign(signer *s, const char *key_name, const unsigned char *msg, size_t len,
-                    char sig_hex[OTA_SIG_HEX_LEN], char keyid[OTA_KEYID_HEX_LEN], char *err,
-                    size_t errlen)
+keyring_ed25519_sign(keyring *s, const char *key_name, const unsigned char *msg, size_t len,
+                     char sig_hex[OTA_SIG_HEX_LEN], char keyid[OTA_KEYID_HEX_LEN], char *err,
+                     size_t errlen)
 {
     ota_key k;
     int rc = -1;
-    if (s == NULL || msg == NULL || len > SIGNER_MSG_MAX) {
+    if (s == NULL || msg == NULL || len > KEYRING_MSG_MAX) {
         errbuf_set(err, errlen, "signer: message missing or too large");
         return -1;
     }

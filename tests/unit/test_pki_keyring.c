@@ -1,4 +1,4 @@
-/* Unit tests of pki/signer.c, the only door to CA keys: issuing from a CSR as pki_issue_from_csr
+/* Unit tests of pki/keyring.c, the signer process's keys: issuing from a CSR as pki_issue_from_csr
  * does, signing bytes, refusing key names outside the PKI directory and keys others may read,
  * and use from several threads at once. */
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include "test_pki_fx.h"
 
-struct signer_env {
+struct keyring_env {
     char dir[PATH_MAX];
     char key_name[128];
     char *ca_pem;
@@ -17,7 +17,7 @@ struct signer_env {
 };
 
 static void
-signer_env_make(struct signer_env *e, const char *name)
+keyring_env_make(struct keyring_env *e, const char *name)
 {
     char err[512], p[PATH_MAX + 32];
     int created = 0;
@@ -35,7 +35,7 @@ signer_env_make(struct signer_env *e, const char *name)
 }
 
 static void
-signer_env_free(struct signer_env *e)
+keyring_env_free(struct keyring_env *e)
 {
     free(e->ca_pem);
     X509_free(e->root);
@@ -46,20 +46,20 @@ static void
 test_signer_issue(void **state)
 {
     (void)state;
-    struct signer_env e;
+    struct keyring_env e;
     char err[512], p[PATH_MAX + 160];
     char *leaf_pem = NULL;
     X509 *direct = NULL;
     EVP_PKEY *ca_key = NULL;
-    signer_env_make(&e, "signer");
+    keyring_env_make(&e, "signer");
 
-    signer *s = signer_new(e.dir, err, sizeof(err));
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
     char *csr = make_csr(dev, dev, 0);
     struct pki_leaf_profile prof = device_profile(util_now());
-    assert_int_equal(signer_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof,
-                                           &leaf_pem, err, sizeof(err)),
+    assert_int_equal(keyring_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof,
+                                            &leaf_pem, err, sizeof(err)),
                      0);
     assert_non_null(leaf_pem);
     X509 *leaf = pki_cert_from_pem(leaf_pem, strlen(leaf_pem));
@@ -92,22 +92,22 @@ test_signer_issue(void **state)
 
     /* Second issue comes from the cache. */
     char *again = NULL;
-    assert_int_equal(signer_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof, &again,
-                                           err, sizeof(err)),
+    assert_int_equal(keyring_issue_from_csr(s, e.key_name, e.ca_pem, csr, strlen(csr), &prof,
+                                            &again, err, sizeof(err)),
                      0);
     free(again);
     again = NULL;
 
     /* A CA certificate that does not belong to the key; a bad CSR; a bad CA PEM. */
     char *root_pem = pki_cert_pem(e.root);
-    assert_int_equal(signer_issue_from_csr(s, e.key_name, root_pem, csr, strlen(csr), &prof, &again,
-                                           err, sizeof(err)),
+    assert_int_equal(keyring_issue_from_csr(s, e.key_name, root_pem, csr, strlen(csr), &prof,
+                                            &again, err, sizeof(err)),
                      -1);
     assert_int_equal(
-        signer_issue_from_csr(s, e.key_name, e.ca_pem, "junk", 4, &prof, &again, err, sizeof(err)),
+        keyring_issue_from_csr(s, e.key_name, e.ca_pem, "junk", 4, &prof, &again, err, sizeof(err)),
         -1);
-    assert_int_equal(signer_issue_from_csr(s, e.key_name, "junk", csr, strlen(csr), &prof, &again,
-                                           err, sizeof(err)),
+    assert_int_equal(keyring_issue_from_csr(s, e.key_name, "junk", csr, strlen(csr), &prof, &again,
+                                            err, sizeof(err)),
                      -1);
     assert_null(again);
 
@@ -118,20 +118,20 @@ test_signer_issue(void **state)
     free(leaf_pem);
     free(csr);
     EVP_PKEY_free(dev);
-    signer_free(s);
-    signer_env_free(&e);
+    keyring_free(s);
+    keyring_env_free(&e);
 }
 
 static void
 test_signer_key_names(void **state)
 {
     (void)state;
-    struct signer_env e;
+    struct keyring_env e;
     char err[512];
     unsigned char *sig = NULL;
     size_t siglen = 0;
-    signer_env_make(&e, "signer-names");
-    signer *s = signer_new(e.dir, err, sizeof(err));
+    keyring_env_make(&e, "signer-names");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
     static const char *const bad[] = {
@@ -151,35 +151,35 @@ test_signer_key_names(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        assert_int_equal(signer_sign_bytes(s, bad[i], (const unsigned char *)"m", 1, &sig, &siglen,
-                                           err, sizeof(err)),
+        assert_int_equal(keyring_sign_bytes(s, bad[i], (const unsigned char *)"m", 1, &sig, &siglen,
+                                            err, sizeof(err)),
                          -1);
         assert_non_null(strstr(err, "key name"));
         assert_null(sig);
         char *pem = NULL;
         struct pki_leaf_profile prof = device_profile(util_now());
         assert_int_equal(
-            signer_issue_from_csr(s, bad[i], e.ca_pem, "x", 1, &prof, &pem, err, sizeof(err)), -1);
+            keyring_issue_from_csr(s, bad[i], e.ca_pem, "x", 1, &prof, &pem, err, sizeof(err)), -1);
         assert_null(pem);
     }
     /* Well-formed but missing. */
-    assert_int_equal(signer_sign_bytes(s, "tenants/1/ca-9", (const unsigned char *)"m", 1, &sig,
-                                       &siglen, err, sizeof(err)),
+    assert_int_equal(keyring_sign_bytes(s, "tenants/1/ca-9", (const unsigned char *)"m", 1, &sig,
+                                        &siglen, err, sizeof(err)),
                      -1);
     /* A key readable by others is refused through the signer too. */
     char p[PATH_MAX + 32];
     snprintf(p, sizeof(p), "%s/server.key", e.dir);
     assert_int_equal(chmod(p, 0644), 0);
-    assert_int_equal(signer_sign_bytes(s, "server", (const unsigned char *)"m", 1, &sig, &siglen,
-                                       err, sizeof(err)),
+    assert_int_equal(keyring_sign_bytes(s, "server", (const unsigned char *)"m", 1, &sig, &siglen,
+                                        err, sizeof(err)),
                      -1);
     assert_non_null(strstr(err, "server.key"));
     assert_int_equal(chmod(p, 0600), 0);
     /* A directory that does not exist. */
-    assert_null(signer_new("/nonexistent/aegis/pki", err, sizeof(err)));
-    signer_free(NULL);
-    signer_free(s);
-    signer_env_free(&e);
+    assert_null(keyring_new("/nonexistent/aegis/pki", err, sizeof(err)));
+    keyring_free(NULL);
+    keyring_free(s);
+    keyring_env_free(&e);
 }
 
 /* EVP_DigestVerify with a fresh context (OpenSSL 3.0 keeps the first key when a context is
@@ -201,17 +201,18 @@ static void
 test_signer_sign_bytes(void **state)
 {
     (void)state;
-    struct signer_env e;
+    struct keyring_env e;
     char err[512];
     unsigned char *sig = NULL;
     size_t siglen = 0;
     static const unsigned char msg[] = "{\"signed\":{\"version\":1}}";
-    signer_env_make(&e, "signer-sign");
-    signer *s = signer_new(e.dir, err, sizeof(err));
+    keyring_env_make(&e, "signer-sign");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
     assert_int_equal(
-        signer_sign_bytes(s, e.key_name, msg, sizeof(msg) - 1, &sig, &siglen, err, sizeof(err)), 0);
+        keyring_sign_bytes(s, e.key_name, msg, sizeof(msg) - 1, &sig, &siglen, err, sizeof(err)),
+        0);
     assert_non_null(sig);
     assert_true(siglen > 8 && siglen <= 72);
     assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
@@ -225,25 +226,25 @@ test_signer_sign_bytes(void **state)
     sig = NULL;
 
     /* With the tenant CA key, and over an empty message. */
-    assert_int_equal(signer_sign_bytes(s, e.key_name, (const unsigned char *)"", 0, &sig, &siglen,
-                                       err, sizeof(err)),
+    assert_int_equal(keyring_sign_bytes(s, e.key_name, (const unsigned char *)"", 0, &sig, &siglen,
+                                        err, sizeof(err)),
                      0);
     assert_int_equal(verify_sig(X509_get0_pubkey(e.ca), sig, siglen, (const unsigned char *)"", 0),
                      1);
     free(sig);
-    signer_free(s);
-    signer_env_free(&e);
+    keyring_free(s);
+    keyring_env_free(&e);
 }
 
 struct thread_arg {
-    signer *s;
-    struct signer_env *e;
+    keyring *s;
+    struct keyring_env *e;
     char *csr;
     int failures;
 };
 
 static void *
-signer_thread(void *p)
+keyring_thread(void *p)
 {
     struct thread_arg *a = p;
     char err[512];
@@ -252,11 +253,12 @@ signer_thread(void *p)
         unsigned char *sig = NULL;
         size_t siglen = 0;
         struct pki_leaf_profile prof = device_profile(util_now());
-        if (signer_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr, strlen(a->csr), &prof,
-                                  &pem, err, sizeof(err)) != 0)
+        if (keyring_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr, strlen(a->csr),
+                                   &prof, &pem, err, sizeof(err)) != 0)
             a->failures++;
-        if (signer_sign_bytes(a->s, i % 2 ? a->e->key_name : "server", (const unsigned char *)"abc",
-                              3, &sig, &siglen, err, sizeof(err)) != 0)
+        if (keyring_sign_bytes(a->s, i % 2 ? a->e->key_name : "server",
+                               (const unsigned char *)"abc", 3, &sig, &siglen, err,
+                               sizeof(err)) != 0)
             a->failures++;
         free(pem);
         free(sig);
@@ -268,18 +270,18 @@ static void
 test_signer_threads(void **state)
 {
     (void)state;
-    struct signer_env e;
+    struct keyring_env e;
     char err[512];
     pthread_t t[4];
     struct thread_arg args[4];
-    signer_env_make(&e, "signer-threads");
-    signer *s = signer_new(e.dir, err, sizeof(err));
+    keyring_env_make(&e, "signer-threads");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
     char *csr = make_csr(dev, dev, 0);
     for (int i = 0; i < 4; i++) {
         args[i] = (struct thread_arg){.s = s, .e = &e, .csr = csr};
-        assert_int_equal(pthread_create(&t[i], NULL, signer_thread, &args[i]), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, keyring_thread, &args[i]), 0);
     }
     for (int i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(t[i], NULL), 0);
@@ -287,8 +289,8 @@ test_signer_threads(void **state)
     }
     free(csr);
     EVP_PKEY_free(dev);
-    signer_free(s);
-    signer_env_free(&e);
+    keyring_free(s);
+    keyring_env_free(&e);
 }
 
 /* The online TUF keys: made once (the same key on every later call and for a second signer), 0600,
@@ -297,29 +299,29 @@ static void
 test_signer_ed25519(void **state)
 {
     (void)state;
-    struct signer_env e;
+    struct keyring_env e;
     char err[512], sig[OTA_SIG_HEX_LEN], keyid[OTA_KEYID_HEX_LEN], p[PATH_MAX + 64];
     ota_key pub, again;
     struct stat st;
-    signer_env_make(&e, "signer-ed");
-    signer *s = signer_new(e.dir, err, sizeof(err));
+    keyring_env_make(&e, "signer-ed");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-snapshot", 0, &pub, err, sizeof(err)),
+    assert_int_equal(keyring_ed25519_public(s, "tenants/1/tuf-snapshot", 0, &pub, err, sizeof(err)),
                      -1);
-    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-snapshot", 1, &pub, err, sizeof(err)),
+    assert_int_equal(keyring_ed25519_public(s, "tenants/1/tuf-snapshot", 1, &pub, err, sizeof(err)),
                      0);
     assert_int_equal(pub.has_secret, 0);
     snprintf(p, sizeof(p), "%s/tenants/1/tuf-snapshot.ed25519", e.dir);
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    signer *s2 = signer_new(e.dir, err, sizeof(err));
+    keyring *s2 = keyring_new(e.dir, err, sizeof(err));
     assert_int_equal(
-        signer_ed25519_public(s2, "tenants/1/tuf-snapshot", 1, &again, err, sizeof(err)), 0);
+        keyring_ed25519_public(s2, "tenants/1/tuf-snapshot", 1, &again, err, sizeof(err)), 0);
     assert_string_equal(again.keyid, pub.keyid);
 
     const char *snap = "{\"_type\":\"snapshot\",\"version\":1}";
-    assert_int_equal(signer_ed25519_sign(s, "tenants/1/tuf-snapshot", (const unsigned char *)snap,
-                                         strlen(snap), sig, keyid, err, sizeof(err)),
+    assert_int_equal(keyring_ed25519_sign(s, "tenants/1/tuf-snapshot", (const unsigned char *)snap,
+                                          strlen(snap), sig, keyid, err, sizeof(err)),
                      0);
     assert_string_equal(keyid, pub.keyid);
     assert_int_equal(
@@ -335,19 +337,20 @@ test_signer_ed25519(void **state)
         {"tenants/1/tuf-root", "{\"_type\":\"root\"}"},
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        assert_int_equal(signer_ed25519_sign(s, refused[i][0], (const unsigned char *)refused[i][1],
-                                             strlen(refused[i][1]), sig, keyid, err, sizeof(err)),
+        assert_int_equal(keyring_ed25519_sign(s, refused[i][0],
+                                              (const unsigned char *)refused[i][1],
+                                              strlen(refused[i][1]), sig, keyid, err, sizeof(err)),
                          -1);
     }
     const char *dir = "{\"_type\":\"targets\",\"custom\":{\"device\":\"d\"}}";
-    assert_int_equal(signer_ed25519_public(s, "tenants/1/tuf-director", 1, &pub, err, sizeof(err)),
+    assert_int_equal(keyring_ed25519_public(s, "tenants/1/tuf-director", 1, &pub, err, sizeof(err)),
                      0);
-    assert_int_equal(signer_ed25519_sign(s, "tenants/1/tuf-director", (const unsigned char *)dir,
-                                         strlen(dir), sig, keyid, err, sizeof(err)),
+    assert_int_equal(keyring_ed25519_sign(s, "tenants/1/tuf-director", (const unsigned char *)dir,
+                                          strlen(dir), sig, keyid, err, sizeof(err)),
                      0);
-    signer_free(s2);
-    signer_free(s);
-    signer_env_free(&e);
+    keyring_free(s2);
+    keyring_free(s);
+    keyring_env_free(&e);
 }
 
 int

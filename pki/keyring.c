@@ -1,5 +1,5 @@
-#include "signer.h"
-#include "signer_int.h"
+#include "keyring.h"
+#include "keyring_int.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -25,11 +25,11 @@ struct slot {
 
 struct ed_slot {
     char name[KEY_NAME_MAX + 1];
-    ota_key key; /* with its secret; wiped on eviction and in signer_free */
+    ota_key key; /* with its secret; wiped on eviction and in keyring_free */
     int used;
 };
 
-struct signer {
+struct keyring {
     char dir[PATH_MAX];
     pthread_mutex_t lock; /* guards slots, next, ed and ed_next */
     struct slot slots[CACHE_SLOTS];
@@ -51,7 +51,7 @@ ossl_err(char *err, size_t errlen, const char *what)
  * ".../root"): roots are offline keys (the service root, each tenant's device root) that the daemon
  * never uses, so no request can make it sign with one. */
 int
-signer_valid_key_name(const char *name)
+keyring_valid_key_name(const char *name)
 {
     size_t n = strnlen(name, KEY_NAME_MAX + 1);
     if (n == 0 || n > KEY_NAME_MAX || name[0] == '/' || name[n - 1] == '/')
@@ -69,10 +69,10 @@ signer_valid_key_name(const char *name)
     return 1;
 }
 
-signer *
-signer_new(const char *pki_dir, char *err, size_t errlen)
+keyring *
+keyring_new(const char *pki_dir, char *err, size_t errlen)
 {
-    signer *s = NULL;
+    keyring *s = NULL;
     struct stat st;
     if (pki_dir == NULL || *pki_dir == '\0') {
         snprintf(err, errlen, "signer: no PKI directory given");
@@ -102,7 +102,7 @@ out:
 }
 
 void
-signer_free(signer *s)
+keyring_free(keyring *s)
 {
     if (s == NULL)
         return;
@@ -114,25 +114,25 @@ signer_free(signer *s)
 }
 
 const char *
-signer_dir(const signer *s)
+keyring_dir(const keyring *s)
 {
     return s->dir;
 }
 
 void
-signer_lock(signer *s)
+keyring_lock(keyring *s)
 {
     pthread_mutex_lock(&s->lock);
 }
 
 void
-signer_unlock(signer *s)
+keyring_unlock(keyring *s)
 {
     pthread_mutex_unlock(&s->lock);
 }
 
 int
-signer_ed_cache_get(signer *s, const char *name, ota_key *out)
+keyring_ed_cache_get(keyring *s, const char *name, ota_key *out)
 {
     for (size_t i = 0; i < ED_SLOTS; i++) {
         if (s->ed[i].used && strcmp(s->ed[i].name, name) == 0) {
@@ -144,7 +144,7 @@ signer_ed_cache_get(signer *s, const char *name, ota_key *out)
 }
 
 void
-signer_ed_cache_put(signer *s, const char *name, const ota_key *k)
+keyring_ed_cache_put(keyring *s, const char *name, const ota_key *k)
 {
     struct ed_slot *sl = NULL;
     for (size_t i = 0; i < ED_SLOTS && sl == NULL; i++) {
@@ -164,12 +164,12 @@ signer_ed_cache_put(signer *s, const char *name, const ota_key *k)
 /* The key named name, from the cache or loaded (permissions checked). The caller owns one reference
  * and releases it with EVP_PKEY_free. */
 static EVP_PKEY *
-get_key(signer *s, const char *name, char *err, size_t errlen)
+get_key(keyring *s, const char *name, char *err, size_t errlen)
 {
     EVP_PKEY *key = NULL, *loaded = NULL;
     char path[PATH_MAX];
 
-    if (name == NULL || !signer_valid_key_name(name)) {
+    if (name == NULL || !keyring_valid_key_name(name)) {
         snprintf(err, errlen, "signer: bad key name (expected [a-z0-9/-]{1,64})");
         return NULL;
     }
@@ -217,9 +217,9 @@ out:
 }
 
 int
-signer_issue_from_csr(signer *s, const char *key_name, const char *ca_cert_pem, const char *csr_pem,
-                      size_t csr_len, const struct pki_leaf_profile *p, char **cert_pem, char *err,
-                      size_t errlen)
+keyring_issue_from_csr(keyring *s, const char *key_name, const char *ca_cert_pem,
+                       const char *csr_pem, size_t csr_len, const struct pki_leaf_profile *p,
+                       char **cert_pem, char *err, size_t errlen)
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
@@ -254,8 +254,8 @@ out:
 }
 
 int
-signer_sign_bytes(signer *s, const char *key_name, const unsigned char *msg, size_t len,
-                  unsigned char **sig, size_t *siglen, char *err, size_t errlen)
+keyring_sign_bytes(keyring *s, const char *key_name, const unsigned char *msg, size_t len,
+                   unsigned char **sig, size_t *siglen, char *err, size_t errlen)
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
@@ -265,8 +265,8 @@ signer_sign_bytes(signer *s, const char *key_name, const unsigned char *msg, siz
 
     *sig = NULL;
     *siglen = 0;
-    if (s == NULL || (msg == NULL && len > 0) || len > SIGNER_MSG_MAX) {
-        snprintf(err, errlen, "signer: message missing or larger than %d bytes", SIGNER_MSG_MAX);
+    if (s == NULL || (msg == NULL && len > 0) || len > KEYRING_MSG_MAX) {
+        snprintf(err, errlen, "signer: message missing or larger than %d bytes", KEYRING_MSG_MAX);
         goto out;
     }
     key = get_key(s, key_name, err, errlen);
