@@ -2,13 +2,14 @@
 # Installs the Debian 12 packages Aegis needs to build, run and test. Idempotent: installs only what is missing.
 # faketime (libfaketime): the integration tests run aegisd in the future to expire device certificates.
 # libseccomp-dev: the signer process's system-call filter (docs/architecture.md "The signer process").
+# gdb: tests/integration/test_signer.py calls open(2) inside the running aegisd to prove it cannot open the keys.
 # python3-cryptography: the update tests verify ed25519 signatures independently of the C code.
 # nodejs, npm (only when no node is on the PATH): the tuf-js interoperability test (tests/interop/tufjs) runs the
 # public TUF client against aegisd; its packages come from the npm registry (`npm ci`, pinned by package-lock.json).
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev openssl libsqlite3-dev \
 libjansson-dev libuv1-dev libsodium-dev libseccomp-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
-faketime"
+faketime gdb"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

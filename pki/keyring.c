@@ -1,9 +1,14 @@
 #include "keyring.h"
 #include "keyring_int.h"
 
+#include "pki_util.h"
+
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -21,6 +26,7 @@
 struct slot {
     char name[KEY_NAME_MAX + 1];
     EVP_PKEY *key; /* the cache's reference; users take their own with EVP_PKEY_up_ref */
+    X509 *cert;    /* <name>.crt, parsed on the first keyring_issue with the key (else NULL) */
 };
 
 struct ed_slot {
@@ -36,6 +42,7 @@ struct keyring {
     size_t next; /* slot to evict when the table is full */
     struct ed_slot ed[ED_SLOTS];
     size_t ed_next;
+    EVP_PKEY *tls; /* keyring_tls_load's key (guarded by lock) */
 };
 
 static void
@@ -106,8 +113,11 @@ keyring_free(keyring *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
         EVP_PKEY_free(s->slots[i].key);
+        X509_free(s->slots[i].cert);
+    }
+    EVP_PKEY_free(s->tls);
     sodium_memzero(s->ed, sizeof(s->ed));
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -161,14 +171,49 @@ keyring_ed_cache_put(keyring *s, const char *name, const ota_key *k)
     sl->used = 1;
 }
 
-/* The key named name, from the cache or loaded (permissions checked). The caller owns one reference
- * and releases it with EVP_PKEY_free. */
-static EVP_PKEY *
-get_key(keyring *s, const char *name, char *err, size_t errlen)
+/* The cache slot of name, loading the key on a miss (permissions checked), evicting the oldest
+ * slot when the table is full. Called with the lock held. */
+static struct slot *
+slot_of(keyring *s, const char *name, const char *path, char *err, size_t errlen)
 {
-    EVP_PKEY *key = NULL, *loaded = NULL;
+    EVP_PKEY *loaded = NULL;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        if (s->slots[i].key != NULL && strcmp(s->slots[i].name, name) == 0)
+            return &s->slots[i];
+    }
+    /* Loading under the lock keeps two threads from loading one key twice; it happens once per
+     * key. */
+    if (pki_load_key(path, &loaded, err, errlen) != 0)
+        return NULL;
+    struct slot *sl = NULL;
+    for (size_t i = 0; i < CACHE_SLOTS && sl == NULL; i++) {
+        if (s->slots[i].key == NULL)
+            sl = &s->slots[i];
+    }
+    if (sl == NULL) {
+        sl = &s->slots[s->next];
+        s->next = (s->next + 1) % CACHE_SLOTS;
+        /* users of the evicted key and certificate hold their own references */
+        EVP_PKEY_free(sl->key);
+        X509_free(sl->cert);
+    }
+    snprintf(sl->name, sizeof(sl->name), "%s", name);
+    sl->key = loaded;
+    sl->cert = NULL;
+    return sl;
+}
+
+/* The key named name, from the cache or loaded, and (when cert is not NULL) its certificate
+ * <name>.crt, parsed once per key. The caller owns one reference to each (EVP_PKEY_free,
+ * X509_free). */
+static EVP_PKEY *
+get_key(keyring *s, const char *name, X509 **cert, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
     char path[PATH_MAX];
 
+    if (cert != NULL)
+        *cert = NULL;
     if (name == NULL || !keyring_valid_key_name(name)) {
         snprintf(err, errlen, "signer: bad key name (expected [a-z0-9/-]{1,64})");
         return NULL;
@@ -178,42 +223,86 @@ get_key(keyring *s, const char *name, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (s->slots[i].key != NULL && strcmp(s->slots[i].name, name) == 0) {
-            if (EVP_PKEY_up_ref(s->slots[i].key) == 1)
-                key = s->slots[i].key;
-            else
-                snprintf(err, errlen, "signer: cannot reference key");
-            goto out;
-        }
-    }
-    /* Loading under the lock keeps two threads from loading one key twice; it happens once per
-     * key. */
-    if (pki_load_key(path, &loaded, err, errlen) != 0)
+    struct slot *sl = slot_of(s, name, path, err, errlen);
+    if (sl == NULL)
         goto out;
-    struct slot *sl = NULL;
-    for (size_t i = 0; i < CACHE_SLOTS && sl == NULL; i++) {
-        if (s->slots[i].key == NULL)
-            sl = &s->slots[i];
+    if (cert != NULL && sl->cert == NULL) {
+        memcpy(path + strlen(path) - 4, ".crt", 4); /* <name>.key -> <name>.crt */
+        if (pki_load_cert(path, &sl->cert, err, errlen) != 0)
+            goto out;
     }
-    if (sl == NULL) {
-        sl = &s->slots[s->next];
-        s->next = (s->next + 1) % CACHE_SLOTS;
-        EVP_PKEY_free(sl->key); /* users of the evicted key hold their own references */
-        sl->key = NULL;
-    }
-    if (EVP_PKEY_up_ref(loaded) != 1) {
+    if (EVP_PKEY_up_ref(sl->key) != 1 || (cert != NULL && X509_up_ref(sl->cert) != 1)) {
         snprintf(err, errlen, "signer: cannot reference key");
         goto out;
     }
-    snprintf(sl->name, sizeof(sl->name), "%s", name);
-    sl->key = loaded;
-    key = loaded;
-    loaded = NULL;
+    key = sl->key;
+    if (cert != NULL)
+        *cert = sl->cert;
 out:
     pthread_mutex_unlock(&s->lock);
-    EVP_PKEY_free(loaded);
     return key;
+}
+
+int
+keyring_issued_of(X509 *cert, struct keyring_issued *out, char *err, size_t errlen)
+{
+    int rc = -1;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    if (hex == NULL || strlen(hex) >= sizeof(out->serial_hex) ||
+        pki_asn1_to_unix(X509_get0_notAfter(cert), &out->not_after) != 0) {
+        snprintf(err, errlen, "signer: cannot read the certificate's serial or notAfter");
+        goto out;
+    }
+    for (size_t i = 0; hex[i] != '\0'; i++)
+        out->serial_hex[i] = (char)tolower((unsigned char)hex[i]);
+    out->serial_hex[strlen(hex)] = '\0';
+    rc = 0;
+out:
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return rc;
+}
+
+/* The leaf from csr_pem under (key, ca) as PEM into *cert_pem, and (out not NULL) its serial and
+ * notAfter. */
+static int
+issue_pem(EVP_PKEY *key, X509 *ca, const char *csr_pem, size_t csr_len,
+          const struct pki_leaf_profile *p, char **cert_pem, struct keyring_issued *out, char *err,
+          size_t errlen)
+{
+    X509 *leaf = NULL;
+    int rc = -1;
+    if (pki_issue_from_csr(key, ca, csr_pem, csr_len, p, &leaf, err, errlen) != 0 ||
+        (out != NULL && keyring_issued_of(leaf, out, err, errlen) != 0))
+        goto out;
+    *cert_pem = pki_cert_pem(leaf);
+    if (*cert_pem == NULL) {
+        ossl_err(err, errlen, "signer: cannot encode certificate");
+        goto out;
+    }
+    rc = 0;
+out:
+    X509_free(leaf);
+    return rc;
+}
+
+int
+keyring_issue(keyring *s, const char *key_name, const char *csr_pem, size_t csr_len,
+              const struct pki_leaf_profile *p, char **cert_pem, struct keyring_issued *out,
+              char *err, size_t errlen)
+{
+    X509 *ca = NULL;
+    *cert_pem = NULL;
+    if (s == NULL || csr_pem == NULL || p == NULL || out == NULL) {
+        snprintf(err, errlen, "signer: missing argument");
+        return -1;
+    }
+    EVP_PKEY *key = get_key(s, key_name, &ca, err, errlen);
+    int rc = key != NULL ? issue_pem(key, ca, csr_pem, csr_len, p, cert_pem, out, err, errlen) : -1;
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    return rc;
 }
 
 int
@@ -223,7 +312,7 @@ keyring_issue_from_csr(keyring *s, const char *key_name, const char *ca_cert_pem
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
-    X509 *ca = NULL, *leaf = NULL;
+    X509 *ca = NULL;
 
     *cert_pem = NULL;
     if (s == NULL || ca_cert_pem == NULL || csr_pem == NULL || p == NULL) {
@@ -235,20 +324,72 @@ keyring_issue_from_csr(keyring *s, const char *key_name, const char *ca_cert_pem
         snprintf(err, errlen, "signer: CA certificate is not a PEM certificate");
         goto out;
     }
-    key = get_key(s, key_name, err, errlen);
+    key = get_key(s, key_name, NULL, err, errlen);
     if (key == NULL)
         goto out;
-    if (pki_issue_from_csr(key, ca, csr_pem, csr_len, p, &leaf, err, errlen) != 0)
-        goto out;
-    *cert_pem = pki_cert_pem(leaf);
-    if (*cert_pem == NULL) {
-        ossl_err(err, errlen, "signer: cannot encode certificate");
-        goto out;
-    }
-    rc = 0;
+    rc = issue_pem(key, ca, csr_pem, csr_len, p, cert_pem, NULL, err, errlen);
 out:
-    X509_free(leaf);
     X509_free(ca);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int
+keyring_tls_load(keyring *s, const char *path, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    if (s == NULL || path == NULL || pki_load_key(path, &key, err, errlen) != 0)
+        return -1;
+    /* sig[72] of keyring_tls_sign holds a P-256 signature and no larger one */
+    if (!pki_is_p256(key)) {
+        snprintf(err, errlen, "signer: TLS key %s is not EC P-256", path);
+        EVP_PKEY_free(key);
+        return -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    EVP_PKEY_free(s->tls);
+    s->tls = key;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* ECDSA-SHA256 over msg with key into sig (*siglen: its room in, its length out). */
+static int
+digest_sign(EVP_PKEY *key, const unsigned char *msg, size_t len, unsigned char *sig, size_t *siglen,
+            char *err, size_t errlen)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok =
+        md != NULL && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+        EVP_DigestSign(md, sig, siglen, msg != NULL ? msg : (const unsigned char *)"", len) == 1;
+    if (!ok)
+        ossl_err(err, errlen, "signer: signing failed");
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+int
+keyring_tls_sign(keyring *s, const unsigned char *data, size_t len, unsigned char sig[72],
+                 size_t *siglen, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    *siglen = 0;
+    if (s == NULL || data == NULL || len > KEYRING_MSG_MAX) {
+        snprintf(err, errlen, "signer: TLS data missing or too large");
+        return -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->tls != NULL && EVP_PKEY_up_ref(s->tls) == 1)
+        key = s->tls;
+    pthread_mutex_unlock(&s->lock);
+    if (key == NULL) {
+        snprintf(err, errlen, "signer: no TLS key loaded");
+        return -1;
+    }
+    size_t n = 72;
+    int rc = digest_sign(key, data, len, sig, &n, err, errlen);
+    if (rc == 0)
+        *siglen = n;
     EVP_PKEY_free(key);
     return rc;
 }
@@ -259,7 +400,6 @@ keyring_sign_bytes(keyring *s, const char *key_name, const unsigned char *msg, s
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
-    EVP_MD_CTX *md = NULL;
     unsigned char *buf = NULL;
     size_t n = 0;
 
@@ -269,7 +409,7 @@ keyring_sign_bytes(keyring *s, const char *key_name, const unsigned char *msg, s
         snprintf(err, errlen, "signer: message missing or larger than %d bytes", KEYRING_MSG_MAX);
         goto out;
     }
-    key = get_key(s, key_name, err, errlen);
+    key = get_key(s, key_name, NULL, err, errlen);
     if (key == NULL)
         goto out;
     /* An ECDSA DER signature is at most EVP_PKEY_get_size bytes; *siglen gets the actual length. */
@@ -284,19 +424,14 @@ keyring_sign_bytes(keyring *s, const char *key_name, const unsigned char *msg, s
         snprintf(err, errlen, "signer: out of memory");
         goto out;
     }
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(md, buf, &n, msg != NULL ? msg : (const unsigned char *)"", len) != 1) {
-        ossl_err(err, errlen, "signer: signing failed");
+    if (digest_sign(key, msg, len, buf, &n, err, errlen) != 0)
         goto out;
-    }
     *sig = buf;
     *siglen = n;
     buf = NULL;
     rc = 0;
 out:
     free(buf);
-    EVP_MD_CTX_free(md);
     EVP_PKEY_free(key);
     return rc;
 }

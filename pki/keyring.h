@@ -18,8 +18,10 @@ typedef struct keyring keyring;
 keyring *keyring_new(const char *pki_dir, char *err, size_t errlen);
 void keyring_free(keyring *s);
 
-/* Issues a leaf from csr_pem with the key key_name and its certificate ca_cert_pem (the profile as
- * in pki_issue_from_csr). *cert_pem gets the leaf PEM (malloc'd, caller frees). key_name is
+/* Issues a leaf from csr_pem with the key key_name and a CA certificate the caller hands in,
+ * ca_cert_pem (the profile as in pki_issue_from_csr). Only for the in-process signer shim
+ * (signer/signer.c); the signer process uses keyring_issue, which never takes a CA certificate
+ * from its caller. *cert_pem gets the leaf PEM (malloc'd, caller frees). key_name is
  * [a-z0-9/-]{1,64} and may not contain "..". Returns 0 / -1. */
 int keyring_issue_from_csr(keyring *s, const char *key_name, const char *ca_cert_pem,
                            const char *csr_pem, size_t csr_len, const struct pki_leaf_profile *p,

@@ -18,4 +18,7 @@ void keyring_unlock(keyring *s);
 int keyring_ed_cache_get(keyring *s, const char *name, ota_key *out);
 void keyring_ed_cache_put(keyring *s, const char *name, const ota_key *k);
 
+/* The serial (lowercase hex) and notAfter of cert into *out. Returns 0 / -1. */
+int keyring_issued_of(X509 *cert, struct keyring_issued *out, char *err, size_t errlen);
+
 #endif

@@ -5,6 +5,10 @@
 #include "director.h"
 #include "log.h"
 #include "metrics.h"
+#include "pki.h"
+#include "pki_util.h"
+#include "sg_policy.h"
+#include "signer.h"
 #include "upd_online.h"
 #include "rollout.h"
 #include "util.h"
@@ -13,6 +17,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Used nonces are kept until they expire (from then on their MAC check refuses them), then deleted
  * in batches this large, so one tick never holds the write lock for long. */
@@ -47,6 +52,7 @@ static void resign_tuf(cron *c);
 static void rollouts(cron *c);
 static void purge_attempts(cron *c);
 static void rollout_waves(cron *c);
+static void rotate_cas(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -60,6 +66,7 @@ static const struct step steps[] = {
     {"rollouts", 1000, rollouts},
     {"purge_attempts", 60000, purge_attempts},
     {"rollout_waves", 5000, rollout_waves},
+    {"rotate_cas", 3600000, rotate_cas},
 };
 /* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -216,6 +223,56 @@ rollout_waves(cron *c)
     int64_t w[ROLLOUT_WAVE_NSTATES];
     if (rollout_wave_totals(c->st, w) == 0)
         metrics_rollout_waves(c->metrics, w);
+}
+
+/* Records the CA the signer made for the tenant as its active one. */
+static int
+record_ca(cron *c, int64_t tenant_id, const char *key_name, const char *pem)
+{
+    int64_t nb = 0, na = 0, id = 0;
+    X509 *x = pki_cert_from_pem(pem, strlen(pem));
+    int ok = x != NULL && pki_asn1_to_unix(X509_get0_notBefore(x), &nb) == 0 &&
+             pki_asn1_to_unix(X509_get0_notAfter(x), &na) == 0;
+    X509_free(x);
+    struct store_actor actor = {tenant_id, "aegisd (CA rollover)"};
+    if (!ok || store_ca_add(c->st, tenant_id, pem, key_name, nb, na, 1, &actor, &id) != STORE_OK)
+        return -1;
+    log_info("msg=\"issuing CA rolled over\" tenant=%lld ca=%s not_after=%lld",
+             (long long)tenant_id, key_name, (long long)na);
+    return 0;
+}
+
+/* CA rollover (docs/security.md): a tenant whose newest issuing CA ends within the signer's window
+ * gets a new one, made and kept by the signer; devices are issued from it from then on, and the old
+ * one stays trusted until it expires. Tenants without a CA are left to `aegisctl pki rotate`. */
+static void
+rotate_cas(cron *c)
+{
+    struct store_tenant *ts = NULL;
+    size_t nt = 0;
+    int64_t now = util_now();
+    if (store_tenant_load_all(c->st, &ts, &nt) != STORE_OK)
+        return;
+    for (size_t i = 0; i < nt; i++) {
+        struct store_ca *cas = NULL;
+        size_t n = 0;
+        char err[512] = "", *key = NULL, *pem = NULL;
+        if (store_ca_load_all(c->st, ts[i].id, now, &cas, &n) != STORE_OK)
+            continue;
+        int64_t newest = 0;
+        for (size_t j = 0; j < n; j++)
+            newest = cas[j].not_after > newest ? cas[j].not_after : newest;
+        store_ca_free(cas, n);
+        if (n == 0 || newest - now >= SG_CA_ROLLOVER_WINDOW_S)
+            continue;
+        if (signer_ca_rollover(c->sg, ts[i].id, ts[i].name, &key, &pem, err, sizeof(err)) != 0 ||
+            record_ca(c, ts[i].id, key, pem) != 0)
+            log_error("msg=\"CA rollover failed\" tenant=%lld err=\"%s\"", (long long)ts[i].id,
+                      err);
+        free(key);
+        free(pem);
+    }
+    free(ts);
 }
 
 static void

@@ -58,13 +58,16 @@ int sg_policy_tuf(const char *key_name, const unsigned char *msg, size_t len, in
                   char *err, size_t errlen);
 
 /* Checks that data is what a TLS server signs with its key: a TLS 1.3 server CertificateVerify
- * content (64 spaces, "TLS 1.3, server CertificateVerify", 0, a 32..64 byte transcript hash) or
- * TLS 1.2 ECDHE ServerKeyExchange data (client random 32, server random 32, named_curve (3),
- * a curve id, a point length and that many bytes). Returns 0 or SIGNER_REFUSED. */
+ * content (64 spaces, "TLS 1.3, server CertificateVerify", 0, a transcript hash of 32 or 48 bytes)
+ * or TLS 1.2 ECDHE ServerKeyExchange data (client random 32, server random 32, named_curve (3),
+ * a curve id of secp256r1 (23), secp384r1 (24), x25519 (29) or x448 (30), a point length that is
+ * that curve's (65, 97, 32, 56) and exactly that many bytes to the end). Returns 0 or
+ * SIGNER_REFUSED. */
 int sg_policy_tls(const unsigned char *data, size_t len, char *err, size_t errlen);
 
 /* Whether a CA rollover is allowed: the tenant's newest CA (its notAfter newest_not_after, 0 when
- * it has none) ends within SG_CA_ROLLOVER_WINDOW_S of now. Returns 0 or SIGNER_REFUSED. */
+ * it has none, which allows the tenant its first) ends within SG_CA_ROLLOVER_WINDOW_S of now.
+ * Returns 0 or SIGNER_REFUSED. */
 int sg_policy_ca_rollover(int64_t newest_not_after, int64_t now, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,10 @@
 
 /* The worker's filter. Returns 0, or -1 (message in err). */
 int sg_seccomp_worker(char *err, size_t errlen);
-/* The supervisor's filter: fork, wait, poll, write on its sockets, and what logging needs. */
+/* The supervisor's filter: the worker's allow-list (filters stack, and the worker it forks runs
+ * under this one too) plus fork (clone without namespace, thread or shared-memory flags; clone3
+ * fails with ENOSYS), wait4/waitid, kill, timers, and seccomp(2) so the worker can add its own.
+ * Returns 0, or -1 (message in err). */
 int sg_seccomp_supervisor(char *err, size_t errlen);
 
 #endif

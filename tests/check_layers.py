@@ -21,7 +21,7 @@ import tempfile
 # configuration, the metrics registry and the version. The rest of server/ (main.c, cron, routes)
 # is the daemon itself, above every layer.
 CORE = {"server/config.h", "server/config.c", "server/metrics.h", "server/metrics.c",
-        "server/version.h"}
+        "server/isolate.h", "server/isolate.c", "server/version.h"}
 
 BASE = ["proto", "lib"]
 SERVER = ["server/store", "core", "signer", "pki", "ota"] + BASE

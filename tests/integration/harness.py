@@ -210,7 +210,8 @@ class Daemon:
         self.data_dir = os.path.join(self.tmp, "data")
         self.pki_dir = os.path.join(self.data_dir, "pki")
         self.cacert = os.path.join(self.pki_dir, "root.crt")
-        self.ready_file = os.path.join(self.tmp, "ready")
+        # apart from data/ (which holds pki/): aegisd writes it after it has shut itself off the keys
+        self.ready_file = os.path.join(self.tmp, "run", "ready")
         self.wrapper = []  # a command the daemon runs under, e.g. ["prlimit", "--nofile=300", "--"]
         self.config_path = None
         self.log_level = log_level
@@ -227,6 +228,7 @@ class Daemon:
         _instances.append(self)
         try:
             os.mkdir(self.data_dir, 0o700)
+            os.mkdir(os.path.dirname(self.ready_file), 0o700)
             self.ctl_local("pki", "init", "--hosts", hosts)
             for name in tenants:
                 self.create_tenant(name)

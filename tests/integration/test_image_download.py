@@ -240,7 +240,7 @@ class ImageDownloadTest(RolloutFixtures, harness.DaemonTestCase):
         """Two daemons on one database (docs/protocol.md 3): a block through the second one's API is seen by the
         first one's next request (the device-state generations are shared through a file beside the database)."""
         dev, cert = self.device("acme", "blk2")
-        ready = os.path.join(self.d.tmp, "ready2")
+        ready = os.path.join(os.path.dirname(self.d.ready_file), "ready2")
         argv = [a if a != self.d.ready_file else ready for a in self.d.argv()]
         err = open(os.path.join(self.d.tmp, "aegisd2.stderr"), "wb")
         p2 = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)

@@ -1,6 +1,7 @@
 /* Unit tests of pki/keyring.c, the signer process's keys: issuing from a CSR as pki_issue_from_csr
- * does, signing bytes, refusing key names outside the PKI directory and keys others may read,
- * and use from several threads at once. */
+ * does (with the CA certificate from the PKI directory, parsed once), the TLS key, the tenants'
+ * issuing CAs (newest, rollover), signing bytes, refusing key names outside the PKI directory and
+ * keys others may read, and use from several threads at once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include "test_pki_fx.h"
+
+#include <ctype.h>
 
 struct keyring_env {
     char dir[PATH_MAX];
@@ -236,6 +239,185 @@ test_signer_sign_bytes(void **state)
     keyring_env_free(&e);
 }
 
+/* keyring_issue: the CA certificate comes from <pki_dir>/<key_name>.crt, parsed once with its key;
+ * the serial and notAfter it reports are the leaf's. */
+static void
+test_keyring_issue_cached_ca(void **state)
+{
+    (void)state;
+    struct keyring_env e;
+    char err[512], p[PATH_MAX + 160];
+    char *pem = NULL;
+    struct keyring_issued out;
+    keyring_env_make(&e, "keyring-issue");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    EVP_PKEY *dev = keygen("EC", "P-256", 0);
+    char *csr = make_csr(dev, dev, 0);
+    struct pki_leaf_profile prof = device_profile(util_now());
+
+    assert_int_equal(
+        keyring_issue(s, e.key_name, csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)), 0);
+    X509 *leaf = pki_cert_from_pem(pem, strlen(pem));
+    assert_non_null(leaf);
+    assert_int_equal(verify_chain(e.root, e.ca, leaf, X509_PURPOSE_SSL_CLIENT), 1);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    char *hex = BN_bn2hex(bn);
+    for (char *c = hex; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    assert_string_equal(out.serial_hex, hex);
+    assert_int_equal(out.not_after, asn1_unix(X509_get0_notAfter(leaf)));
+    assert_int_equal(out.not_after, prof.now + prof.lifetime_s);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    X509_free(leaf);
+    free(pem);
+    pem = NULL;
+
+    /* Parsed once: a certificate file replaced after the first use changes nothing. */
+    snprintf(p, sizeof(p), "%s/%s.crt", e.dir, e.key_name);
+    write_text(p, "not a certificate\n");
+    assert_int_equal(
+        keyring_issue(s, e.key_name, csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)), 0);
+    free(pem);
+    pem = NULL;
+    /* A new keyring reads it: a broken file, and then another CA's certificate for the key. */
+    keyring *s2 = keyring_new(e.dir, err, sizeof(err));
+    assert_int_equal(
+        keyring_issue(s2, e.key_name, csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)), -1);
+    keyring_free(s2);
+    char *root_pem = pki_cert_pem(e.root);
+    write_text(p, root_pem);
+    s2 = keyring_new(e.dir, err, sizeof(err));
+    assert_int_equal(
+        keyring_issue(s2, e.key_name, csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)), -1);
+    assert_null(pem);
+    /* No such key, a bad name, a bad CSR. */
+    assert_int_equal(
+        keyring_issue(s, "tenants/1/ca-9", csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)),
+        -1);
+    assert_int_equal(
+        keyring_issue(s, "tenants/1/root", csr, strlen(csr), &prof, &pem, &out, err, sizeof(err)),
+        -1);
+    assert_int_equal(keyring_issue(s, e.key_name, "junk", 4, &prof, &pem, &out, err, sizeof(err)),
+                     -1);
+    assert_null(pem);
+    free(root_pem);
+    keyring_free(s2);
+    free(csr);
+    EVP_PKEY_free(dev);
+    keyring_free(s);
+    keyring_env_free(&e);
+}
+
+/* The TLS key: loaded once, ECDSA-SHA256 that the server certificate's key verifies; P-256 only. */
+static void
+test_keyring_tls(void **state)
+{
+    (void)state;
+    struct keyring_env e;
+    char err[512], p[PATH_MAX + 32];
+    unsigned char sig[72];
+    size_t siglen = 0;
+    static const unsigned char data[] = "what a TLS server signs";
+    X509 *server = NULL;
+    keyring_env_make(&e, "keyring-tls");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(keyring_tls_sign(s, data, sizeof(data), sig, &siglen, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no TLS key"));
+
+    snprintf(p, sizeof(p), "%s/server.key", e.dir);
+    assert_int_equal(keyring_tls_load(s, p, err, sizeof(err)), 0);
+    assert_int_equal(keyring_tls_sign(s, data, sizeof(data), sig, &siglen, err, sizeof(err)), 0);
+    assert_true(siglen > 8 && siglen <= 72);
+    snprintf(p, sizeof(p), "%s/server.crt", e.dir);
+    assert_int_equal(pki_load_cert(p, &server, err, sizeof(err)), 0);
+    assert_int_equal(verify_sig(X509_get0_pubkey(server), sig, siglen, data, sizeof(data)), 1);
+    assert_int_not_equal(verify_sig(X509_get0_pubkey(server), sig, siglen, data, 3), 1);
+
+    /* A P-384 key (its signature would not fit in 72 bytes), a missing file, a world-readable key.
+     */
+    EVP_PKEY *big = keygen("EC", "P-384", 0);
+    snprintf(p, sizeof(p), "%s/p384.key", e.dir);
+    assert_int_equal(pki_write_key(p, big, err, sizeof(err)), 0);
+    assert_int_equal(keyring_tls_load(s, p, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "P-256"));
+    snprintf(p, sizeof(p), "%s/none.key", e.dir);
+    assert_int_equal(keyring_tls_load(s, p, err, sizeof(err)), -1);
+    snprintf(p, sizeof(p), "%s/server.key", e.dir);
+    assert_int_equal(chmod(p, 0644), 0);
+    assert_int_equal(keyring_tls_load(s, p, err, sizeof(err)), -1);
+    /* the loaded key is still there */
+    assert_int_equal(keyring_tls_sign(s, data, sizeof(data), sig, &siglen, err, sizeof(err)), 0);
+    EVP_PKEY_free(big);
+    X509_free(server);
+    keyring_free(s);
+    keyring_env_free(&e);
+}
+
+/* keyring_ca_newest finds the highest ca-<n>.crt; keyring_ca_create makes the next one, which then
+ * issues. */
+static void
+test_keyring_ca(void **state)
+{
+    (void)state;
+    struct keyring_env e;
+    char err[512], name[80], p[PATH_MAX + 32];
+    char *pem = NULL, *leaf = NULL;
+    struct keyring_issued out, lo;
+    int64_t na = -1;
+    keyring_env_make(&e, "keyring-ca");
+    keyring *s = keyring_new(e.dir, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(keyring_ca_newest(s, 1, &na, err, sizeof(err)), 0);
+    assert_int_equal(na, asn1_unix(X509_get0_notAfter(e.ca)));
+    assert_int_equal(keyring_ca_newest(s, 2, &na, err, sizeof(err)), 0);
+    assert_int_equal(na, 0);
+    assert_int_equal(keyring_ca_newest(s, 0, &na, err, sizeof(err)), -1);
+
+    int64_t before = util_now();
+    assert_int_equal(keyring_ca_create(s, 1, "Tenant One", 2 * 365 * 86400LL, name, &pem, &out, err,
+                                       sizeof(err)),
+                     0);
+    assert_string_equal(name, "tenants/1/ca-2");
+    X509 *ca2 = pki_cert_from_pem(pem, strlen(pem));
+    assert_non_null(ca2);
+    assert_int_equal(out.not_after, asn1_unix(X509_get0_notAfter(ca2)));
+    assert_true(out.not_after >= before + 2 * 365 * 86400LL - 5);
+    assert_true(strlen(out.serial_hex) > 0);
+    assert_int_equal(keyring_ca_newest(s, 1, &na, err, sizeof(err)), 0);
+    assert_int_equal(na, out.not_after);
+    /* a stray name does not count */
+    snprintf(p, sizeof(p), "%s/tenants/1/ca-99.crt.bak", e.dir);
+    write_text(p, "x");
+    assert_int_equal(keyring_ca_newest(s, 1, &na, err, sizeof(err)), 0);
+    assert_int_equal(na, out.not_after);
+
+    EVP_PKEY *dev = keygen("EC", "P-256", 0);
+    char *csr = make_csr(dev, dev, 0);
+    struct pki_leaf_profile prof = device_profile(util_now());
+    assert_int_equal(keyring_issue(s, name, csr, strlen(csr), &prof, &leaf, &lo, err, sizeof(err)),
+                     0);
+    X509 *l = pki_cert_from_pem(leaf, strlen(leaf));
+    assert_int_equal(verify_chain(e.root, ca2, l, X509_PURPOSE_SSL_CLIENT), 1);
+    /* A second tenant gets its first CA (and its device root) from nothing. */
+    free(pem);
+    assert_int_equal(keyring_ca_create(s, 2, "Two", 86400, name, &pem, &out, err, sizeof(err)), 0);
+    assert_string_equal(name, "tenants/2/ca-1");
+    free(pem);
+    assert_int_equal(keyring_ca_create(s, 0, "Zero", 86400, name, &pem, &out, err, sizeof(err)),
+                     -1);
+    assert_null(pem);
+    X509_free(l);
+    free(leaf);
+    free(csr);
+    EVP_PKEY_free(dev);
+    X509_free(ca2);
+    keyring_free(s);
+    keyring_env_free(&e);
+}
+
 struct thread_arg {
     keyring *s;
     struct keyring_env *e;
@@ -253,8 +435,11 @@ keyring_thread(void *p)
         unsigned char *sig = NULL;
         size_t siglen = 0;
         struct pki_leaf_profile prof = device_profile(util_now());
-        if (keyring_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr, strlen(a->csr),
-                                   &prof, &pem, err, sizeof(err)) != 0)
+        struct keyring_issued out;
+        if ((i % 2 ? keyring_issue(a->s, a->e->key_name, a->csr, strlen(a->csr), &prof, &pem, &out,
+                                   err, sizeof(err))
+                   : keyring_issue_from_csr(a->s, a->e->key_name, a->e->ca_pem, a->csr,
+                                            strlen(a->csr), &prof, &pem, err, sizeof(err))) != 0)
             a->failures++;
         if (keyring_sign_bytes(a->s, i % 2 ? a->e->key_name : "server",
                                (const unsigned char *)"abc", 3, &sig, &siglen, err,
@@ -359,7 +544,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signer_issue),      cmocka_unit_test(test_signer_key_names),
         cmocka_unit_test(test_signer_sign_bytes), cmocka_unit_test(test_signer_threads),
-        cmocka_unit_test(test_signer_ed25519),
+        cmocka_unit_test(test_signer_ed25519),    cmocka_unit_test(test_keyring_issue_cached_ca),
+        cmocka_unit_test(test_keyring_tls),       cmocka_unit_test(test_keyring_ca),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,239 @@
+"""The signer process (docs/architecture.md "The signer process", docs/security.md) against the real daemon:
+aegisd holds no private key (its memory is searched for every key of the PKI directory, the signer's is the
+control that the search finds them), cannot open the key files (open(2) called inside the running aegisd with
+gdb), every issued certificate is in the signer's hash-chained issuance log, the per-tenant issuance rate is the
+signer's own, a killed signer is restarted while aegisd answers 503 and loses nothing acknowledged, and the
+signer exits when aegisd dies."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from cryptography.hazmat.primitives import serialization
+
+import harness
+import memscan
+from test_attest import AttestBase
+
+WAIT_S = 20
+
+
+def children(pid):
+    """The pids of pid's children (all its threads')."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def signer_pids(daemon_pid):
+    """(supervisor, worker) of a running aegisd; the worker may be None while it restarts."""
+    sup = [p for p in children(daemon_pid) if comm(p) == "aegis-sigsup"]
+    if len(sup) != 1:
+        raise AssertionError("aegisd %d has %d signer supervisors" % (daemon_pid, len(sup)))
+    workers = [p for p in children(sup[0]) if comm(p) == "aegis-signer" and alive(p)]
+    return sup[0], (workers[0] if workers else None)
+
+
+def key_needles(pki_dir):
+    """{label: [byte strings]} for every private key under pki_dir: an EC key's scalar in both byte orders
+    (OpenSSL and nettle keep big numbers as little-endian words), an ed25519 seed as bytes and as its hex."""
+    needles = {}
+    for root, _, files in os.walk(pki_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            label = os.path.relpath(path, pki_dir)
+            if name.endswith(".key"):
+                with open(path, "rb") as f:
+                    key = serialization.load_pem_private_key(f.read(), None)
+                d = key.private_numbers().private_value.to_bytes(32, "big")
+                needles[label] = [d, d[::-1]]
+            elif name.endswith(".ed25519"):
+                with open(path) as f:
+                    seed_hex = json.load(f)["keyval"]["private"]
+                needles[label] = [bytes.fromhex(seed_hex), seed_hex.encode()]
+    return needles
+
+
+def gdb_call(pid, expr):
+    """Evaluates expr inside the running process pid (gdb attaches, calls, detaches); returns the value."""
+    p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "print (long)(%s)" % expr,
+                        "-ex", "print (int)*(int *)__errno_location()"],
+                       capture_output=True, text=True, timeout=120)
+    vals = [l.split("=", 1)[1].strip() for l in p.stdout.splitlines() if l.startswith("$")]
+    if len(vals) != 2:
+        raise AssertionError("gdb could not call into %d:\n%s\n%s" % (pid, p.stdout[-2000:], p.stderr[-2000:]))
+    return int(vals[0]), int(vals[1])
+
+
+class SignerTest(AttestBase):
+    """One daemon; attestations issue certificates through the signer."""
+
+    config = {"signer_issue_rate": "1", "signer_issue_burst": "6", "key_isolation": "required"}
+
+    def attest_ok(self, dev=None):
+        dev = dev or self.new_device()
+        st, _, body = self.attest(dev)
+        self.assertEqual(st, 200, body)
+        return dev, body
+
+    def test_no_private_key_in_aegisd_memory(self):
+        """Every private key of the PKI directory (service root, server TLS key, the tenant's device root and
+        issuing CA, the online TUF keys) is absent from aegisd's memory after it served TLS, issued a
+        certificate and signed a director answer; the same search finds the keys the signer worker uses."""
+        dev, body = self.attest_ok()
+        # a director answer makes the online director key (and signs with it)
+        c = self.d.client(token=None)
+        st, _, _ = c.request("GET", "/v1/device/update", headers={})
+        self.assertIn(st, (401, 403, 200, 204, 304))
+        needles = key_needles(self.d.pki_dir)
+        self.assertTrue(any(k.endswith("ca-1.key") for k in needles), needles.keys())
+        self.assertIn("server.key", needles)
+        found = memscan.scan_process_memory(self.d.proc.pid, [n for v in needles.values() for n in v])
+        leaked = [k for k, v in needles.items() if any(n in found for n in v)]
+        self.assertEqual(leaked, [], "private key material in aegisd's memory")
+        _, worker = signer_pids(self.d.proc.pid)
+        found = memscan.scan_process_memory(worker, [n for v in needles.values() for n in v])
+        used = [k for k in ("server.key",) + tuple(k for k in needles if k.endswith("ca-1.key"))]
+        for k in used:
+            self.assertTrue(any(n in found for n in needles[k]),
+                            "the search did not find %s in the signer worker: the search is blind" % k)
+
+    def test_key_files_cannot_be_opened_by_aegisd(self):
+        """open(2) called inside the running aegisd: every key file fails with EACCES (Landlock), whatever its
+        mode; the database, as a control, opens."""
+        pid = self.d.proc.pid
+        db = os.path.join(self.d.data_dir, "aegis.db")
+        fd, _ = gdb_call(pid, 'open("%s", 0)' % db)
+        self.assertGreaterEqual(fd, 0, "the control failed: aegisd could not open its own database")
+        gdb_call(pid, "close(%d)" % fd)
+        for label in sorted(key_needles(self.d.pki_dir)):
+            path = os.path.join(self.d.pki_dir, label)
+            os.chmod(path, 0o644)  # the file modes are not what keeps aegisd out
+            try:
+                fd, errno = gdb_call(pid, 'open("%s", 0)' % path)
+            finally:
+                os.chmod(path, 0o600)
+            self.assertEqual((fd, errno), (-1, 13), "aegisd opened %s" % label)
+        self.assertIn("keys isolated", self.d.log())
+
+    def test_issuance_log_has_every_certificate(self):
+        """Each issued certificate's serial is in the signer's issuance log, whose lines chain by SHA-256."""
+        serials = []
+        for _ in range(2):
+            _, body = self.attest_ok()
+            pem = body["certificate"]
+            out = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem.encode(),
+                                 capture_output=True, check=True).stdout.decode()
+            serials.append(out.strip().split("=", 1)[1].lower().lstrip("0"))
+        with open(os.path.join(self.d.pki_dir, "issuance.log"), "rb") as f:
+            lines = f.read().splitlines()
+        prev = "0" * 64
+        logged = set()
+        for line in lines:
+            rec = json.loads(line)
+            self.assertEqual(rec["prev"], prev)
+            prev = hashlib.sha256(line).hexdigest()
+            if rec["kind"] == "device_cert":
+                logged.add(rec["serial"].lstrip("0"))
+        for s in serials:
+            self.assertIn(s, logged)
+
+    def test_tenant_issuance_rate_is_the_signers(self):
+        """Past the burst (6) at 1/s, an attestation that passed answers 503 signer_busy with Retry-After."""
+        busy = None
+        for _ in range(12):
+            st, hdrs, body = self.attest(self.new_device())
+            if st == 503:
+                busy = (hdrs, body)
+                break
+            self.assertEqual(st, 200, body)
+        self.assertIsNotNone(busy, "12 attestations in a row were never refused")
+        self.assertEqual(busy[1]["error"], "signer_busy")
+        self.assertIn("retry-after", {k.lower() for k in busy[0]})
+        time.sleep(2.5)
+        self.attest_ok()
+
+
+class SignerRestartTest(AttestBase):
+    """Crashes: the signer killed under aegisd, and aegisd killed under the signer."""
+
+    def test_killed_signer_is_restarted(self):
+        dev, _ = self.attest_ok_()
+        # acknowledged data before the crash: a telemetry-free check through the API is enough here
+        before = self.records(dev)
+        sup, worker = signer_pids(self.d.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT_S
+        statuses = []
+        while time.monotonic() < deadline:
+            dev2 = self.new_device()
+            try:
+                c = self.d.client(token=None)
+                st, _, body = c.api("POST", "/v1/device/attest/challenge", {"device_id": dev2.id}, token=None)
+                self.assertEqual(st, 200, body)
+                st, _, body = c.api("POST", "/v1/device/attest", dev2.evidence(body["nonce"]), token=None)
+            except OSError as e:  # a handshake while the worker is down
+                statuses.append(type(e).__name__)
+                time.sleep(0.1)
+                continue
+            statuses.append(st)
+            if st == 200:
+                break
+            self.assertEqual((st, body.get("error")), (503, "signer_unavailable"), body)
+            time.sleep(0.1)
+        self.assertEqual(statuses[-1], 200, statuses)
+        sup2, worker2 = signer_pids(self.d.proc.pid)
+        self.assertEqual(sup2, sup)
+        self.assertNotEqual(worker2, worker)
+        self.assertEqual(self.records(dev), before, "records changed across the signer's crash")
+        self.assertIn("signer worker", self.d.log())
+
+    def attest_ok_(self):
+        dev = self.new_device()
+        st, _, body = self.attest(dev)
+        self.assertEqual(st, 200, body)
+        return dev, body
+
+    def test_zz_signer_exits_with_aegisd(self):
+        """SIGKILL to aegisd: supervisor and worker are gone within seconds."""
+        sup, worker = signer_pids(self.d.proc.pid)
+        self.d.kill()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and (alive(sup) or alive(worker)):
+            time.sleep(0.1)
+        self.assertFalse(alive(sup), "the signer supervisor outlived aegisd")
+        self.assertFalse(alive(worker), "the signer worker outlived aegisd")
+        self.d.start()
+        type(self).client = self.d.client()
+        type(self).dev_client = self.d.client(token=None)
+        self.attest_ok_()
+
+
+if __name__ == "__main__":
+    unittest.main()
