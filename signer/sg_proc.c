@@ -2,6 +2,7 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "sg_seccomp.h"
 #include "sg_serve.h"
 #include "sg_wire.h"
 #include "util.h"
@@ -216,7 +217,9 @@ worker_main(const struct signer_opts *o, const int *fds, size_t n)
     }
     if (ch == NULL || pf == NULL)
         goto out;
-    if ((sv = sg_serve_new(o, err, sizeof(err))) == NULL) {
+    /* The keys and the log are open before the filter, which allows no more than using them. */
+    if ((sv = sg_serve_new(o, err, sizeof(err))) == NULL ||
+        sg_seccomp_worker(err, sizeof(err)) != 0) {
         char q[LOG_QUOTE_BUF];
         log_error("msg=\"signer worker cannot start\" reason=%s", log_quote(q, sizeof(q), err));
         size_t len = sg_serve_start_failure(ch[0].tx, err);
@@ -352,6 +355,11 @@ sup_main(const struct signer_opts *o, const int *fds, size_t n, int lifeline, pi
     sigprocmask(SIG_BLOCK, &chld, NULL);
     if ((s.sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
         log_error("msg=\"signer: signalfd failed\" errno=%d", errno);
+        _exit(1);
+    }
+    char err[256], q[LOG_QUOTE_BUF];
+    if (sg_seccomp_supervisor(err, sizeof(err)) != 0) {
+        log_error("msg=\"signer: no seccomp filter\" reason=%s", log_quote(q, sizeof(q), err));
         _exit(1);
     }
     sup_loop(&s);

@@ -11,6 +11,7 @@
 #include "test_pki_fx.h"
 
 #include "ota_keys.h"
+#include "sg_ilog.h"
 #include "sg_proc.h"
 #include "sg_wire.h"
 #include "signer.h"
@@ -176,9 +177,47 @@ test_issue(void **state)
     assert_int_not_equal(signer_issue_device_cert(s, &q, &none, err, sizeof(err)), 0);
     assert_null(none);
     assert_int_equal(signer_restarts(s), 0);
+    /* the issuance is in the signer's log, durable before the answer */
+    size_t lines = 0;
+    assert_int_equal(sg_ilog_verify(e.ilog, &lines, err, sizeof(err)), 0);
+    assert_int_equal(lines, 1);
+    /* a tenant whose newest CA is far from its end gets no new one */
+    char *kn = NULL, *ca = NULL;
+    assert_int_equal(signer_ca_rollover(s, 1, "Tenant One", &kn, &ca, err, sizeof(err)),
+                     SIGNER_REFUSED);
+    assert_null(kn);
 
     X509_free(leaf);
     free(pem);
+    free(csr);
+    EVP_PKEY_free(dev);
+    signer_free(s);
+    assert_no_child();
+    env_free(&e);
+}
+
+/* Past the tenant's burst the signer answers BUSY, another tenant still gets its certificate. */
+static void
+test_rate(void **state)
+{
+    (void)state;
+    struct env e;
+    char err[512], *pem = NULL;
+    env_make(&e, "rate");
+    e.o.issue_rate = 0.001;
+    e.o.issue_burst = 2;
+    signer *s = signer_start(&e.o, err, sizeof(err));
+    assert_non_null(s);
+    EVP_PKEY *dev = keygen("EC", "P-256", 0);
+    char *csr = make_csr(dev, dev, 0);
+    struct signer_leaf_req q = {1, "Tenant One", DEVICE_ID, e.key_name, csr, strlen(csr), 86400};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(signer_issue_device_cert(s, &q, &pem, err, sizeof(err)), 0);
+        free(pem);
+    }
+    assert_int_equal(signer_issue_device_cert(s, &q, &pem, err, sizeof(err)), SIGNER_BUSY);
+    assert_null(pem);
+    assert_non_null(strstr(err, "retry after"));
     free(csr);
     EVP_PKEY_free(dev);
     signer_free(s);
@@ -422,9 +461,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_issue),         cmocka_unit_test(test_ed25519_and_tls),
-        cmocka_unit_test(test_malformed),     cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_start_failure),
+        cmocka_unit_test(test_issue),           cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_ed25519_and_tls), cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_restart),         cmocka_unit_test(test_start_failure),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
