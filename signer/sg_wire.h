@@ -15,8 +15,8 @@
  *     offset 12 u32      body length: exactly the frame's length minus 16
  * then the body: a sequence of fields, each a u32 length n and n bytes, in the fixed order given
  * for the code below. Field types: int = n is 8, a two's complement signed 64-bit integer; flag =
- * n is 1, the byte 0 or 1; str = bytes none of which is NUL (the receiver adds the NUL; a
- * maximum per field is given where one applies); bytes = any bytes.
+ * n is 1, the byte 0 or 1; str = bytes none of which is NUL (the receiver adds the NUL; see
+ * Limits); bytes = any bytes.
  *
  * Requests (code = op) and the body of their OK reply:
  *     1 PING               ()                                    -> (int worker pid)
@@ -41,12 +41,24 @@
  * An ERR with request id 0 is the worker's start failure (its message says why) and is written on
  * the first socket before the worker exits.
  *
+ * Limits. A key_name is at most 64 bytes, CA_ROLLOVER's tenant_name at most 128 (longer: ERR).
+ * The fields of ISSUE_DEVICE_CERT are bounded only by the frame: the signer's policy judges them
+ * and answers REFUSED naming the rule (tenant name 1..128 printable bytes, device id 64 lowercase
+ * hex, ca_key_name "tenants/<tenant_id>/ca-<n>", CSR 1..8192 bytes, lifetime 1..its maximum).
+ * TLS_SIGN data and ED25519_SIGN messages that are not what a TLS server or that online role signs
+ * are REFUSED too.
+ *
+ * Answering. The signer reads one frame from each socket that has one, answers the requests that
+ * issue nothing at once, appends the issuances of that batch to its issuance log, makes the log
+ * durable with one fdatasync and only then sends the issuances' replies (ERR when the log cannot
+ * be written: no certificate leaves the signer unlogged).
+ *
  * Receiving is strict: a frame shorter than 16 bytes, with another magic, a body length other than
  * the frame's, an unknown code, a field whose length runs past the body, a missing field, a
  * fixed-size field of another size, a NUL inside a str, or bytes after the last field is malformed
- * (the signer answers ERR, copying the request id when the header was whole; aegisd treats a
- * malformed reply as no reply). Replies whose request id is not the one awaited are stale and
- * dropped. */
+ * (the signer answers ERR, copying bytes 8..11 as the request id when the frame has at least 16
+ * bytes, 0 otherwise; aegisd treats a malformed reply as no reply). Replies whose request id is
+ * not the one awaited are stale and dropped. */
 #ifndef AEGIS_SG_WIRE_H
 #define AEGIS_SG_WIRE_H
 
