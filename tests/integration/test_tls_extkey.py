@@ -6,6 +6,7 @@ import os
 import socket
 import ssl
 import subprocess
+import time
 
 import harness
 import memscan
@@ -30,12 +31,8 @@ class TlsHandshakeTest(harness.DaemonTestCase):
     def handshake(self, version):
         ctx = ssl.create_default_context(cafile=self.d.cacert)
         ctx.minimum_version = ctx.maximum_version = version
-        raw = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
-        try:
-            return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-        except BaseException:
-            raw.close()
-            raise
+        return ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.d.port), timeout=10),
+                               server_hostname="127.0.0.1")
 
     def test_tls12_and_tls13_handshakes(self):
         served = pem_to_der(os.path.join(self.d.pki_dir, "server.crt"))
@@ -46,14 +43,9 @@ class TlsHandshakeTest(harness.DaemonTestCase):
                     self.assertEqual(s.getpeercert(binary_form=True), served)
                     if name == "TLSv1.2":  # the signed key exchange: ECDHE with the ECDSA server key
                         self.assertIn("ECDHE-ECDSA", s.cipher()[0])
-                    s.sendall(b"GET /healthz HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n")
-                    data = b""
-                    while True:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+                    s.sendall(b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n")
+                    status, head, _, _ = test_lifecycle.read_response(s, time.monotonic() + 10)
+                    self.assertEqual(status, 200, head)
 
     def test_many_handshakes_in_parallel(self):
         # The one external key serves every thread's handshakes at once.
