@@ -3,20 +3,26 @@
     found = scan_process_memory(pid, [needle, ...])
     found.hits     {needle: address of its first occurrence} for the needles found
     found.scanned  bytes read; found.skipped: regions that could not be read
+    found.too_large  (start, end, path) of the mappings over MAX_REGION, not read
 
 Reads /proc/PID/maps and then every readable mapping through /proc/PID/mem, in chunks that overlap by the
 longest needle's length - 1, so a needle that straddles two chunks is still found. Regions the kernel will not
 hand out ([vvar], [vsyscall], device mappings, pages gone since maps was read) are skipped and counted, never
-fatal. Not being allowed to read the process at all (another user, not dumpable, Yama) raises PermissionError:
+fatal. Mappings over MAX_REGION are not read but listed: AddressSanitizer's shadow is one readable mapping of
+about 14 TiB, and reading it would make the kernel build page tables for all of it (tens of GiB: the OOM killer
+ends the scanned process). Not being allowed to read the process at all (another user, not dumpable, Yama) raises PermissionError:
 a scan that read nothing must not pass for "not found" (callers should also check found.scanned).
 
 ec_private_needles(path) gives the forms of an EC private key's scalar to look for."""
 
 import collections
 
-ScanResult = collections.namedtuple("ScanResult", "hits scanned skipped")
+ScanResult = collections.namedtuple("ScanResult", "hits scanned skipped too_large")
 
 CHUNK = 1 << 20
+# Far more than any mapping of aegisd's own data (its whole readable memory is under 100 MiB, under 400 MiB with
+# sanitizers), far less than a sanitizer's shadow.
+MAX_REGION = 4 << 30
 # Mappings that are not the process's data: reading them fails or shows kernel pages.
 SPECIAL = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
 
@@ -75,8 +81,11 @@ def scan_process_memory(pid, needles):
     overlap = max(len(n) for n in needles) - 1
     hits, scanned, skipped = {}, 0, 0
     regions = _regions(pid)
+    too_large = [r for r in regions if r[1] - r[0] > MAX_REGION]
     with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
         for start, end, _path in regions:
+            if end - start > MAX_REGION:
+                continue
             got = _scan_region(mem, start, end, needles, overlap, hits)
             if got is None:
                 skipped += 1
@@ -84,7 +93,7 @@ def scan_process_memory(pid, needles):
                 scanned += got
             if len(hits) == len(needles):
                 break
-    return ScanResult(hits, scanned, skipped)
+    return ScanResult(hits, scanned, skipped, too_large)
 
 
 def ec_private_needles(key_pem_path):
