@@ -123,6 +123,23 @@ signer_tls_sign(signer *s, const unsigned char *data, size_t len, unsigned char 
 }
 
 int
+signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGEST_LEN],
+                       unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err, size_t errlen)
+{
+    int rc = SIGNER_ERR;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(s->tls, NULL);
+    *siglen = SIGNER_SIG_MAX;
+    if (ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+        EVP_PKEY_sign(ctx, sig, siglen, digest, SIGNER_TLS_DIGEST_LEN) == 1)
+        rc = 0;
+    else
+        errbuf_set(err, errlen, "TLS signature failed");
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+int
 signer_ca_rollover(signer *s, int64_t tenant_id, const char *tenant_name, char **key_name,
                    char **cert_pem, char *err, size_t errlen)
 {
