@@ -368,6 +368,20 @@ digest_sign(EVP_PKEY *key, const unsigned char *msg, size_t len, unsigned char *
     return ok ? 0 : -1;
 }
 
+/* The TLS key, referenced for the caller (EVP_PKEY_free), or NULL (message in err). */
+static EVP_PKEY *
+tls_key_ref(keyring *s, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->tls != NULL && EVP_PKEY_up_ref(s->tls) == 1)
+        key = s->tls;
+    pthread_mutex_unlock(&s->lock);
+    if (key == NULL)
+        snprintf(err, errlen, "signer: no TLS key loaded");
+    return key;
+}
+
 int
 keyring_tls_sign(keyring *s, const unsigned char *data, size_t len, unsigned char sig[72],
                  size_t *siglen, char *err, size_t errlen)
@@ -378,20 +392,34 @@ keyring_tls_sign(keyring *s, const unsigned char *data, size_t len, unsigned cha
         snprintf(err, errlen, "signer: TLS data missing or too large");
         return -1;
     }
-    pthread_mutex_lock(&s->lock);
-    if (s->tls != NULL && EVP_PKEY_up_ref(s->tls) == 1)
-        key = s->tls;
-    pthread_mutex_unlock(&s->lock);
-    if (key == NULL) {
-        snprintf(err, errlen, "signer: no TLS key loaded");
+    if ((key = tls_key_ref(s, err, errlen)) == NULL)
         return -1;
-    }
     size_t n = 72;
     int rc = digest_sign(key, data, len, sig, &n, err, errlen);
     if (rc == 0)
         *siglen = n;
     EVP_PKEY_free(key);
     return rc;
+}
+
+int
+keyring_tls_sign_digest(keyring *s, const unsigned char digest[32], unsigned char sig[72],
+                        size_t *siglen, char *err, size_t errlen)
+{
+    EVP_PKEY *key = tls_key_ref(s, err, errlen);
+    EVP_PKEY_CTX *ctx = key != NULL ? EVP_PKEY_CTX_new(key, NULL) : NULL;
+    size_t n = 72;
+    *siglen = 0;
+    int ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_sign(ctx, sig, &n, digest, 32) == 1;
+    if (ok)
+        *siglen = n;
+    else if (key != NULL)
+        ossl_err(err, errlen, "signer: signing failed");
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
 }
 
 int

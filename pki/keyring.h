@@ -46,6 +46,9 @@ int keyring_issue(keyring *s, const char *key_name, const char *csr_pem, size_t 
 int keyring_tls_load(keyring *s, const char *path, char *err, size_t errlen);
 int keyring_tls_sign(keyring *s, const unsigned char *data, size_t len, unsigned char sig[72],
                      size_t *siglen, char *err, size_t errlen);
+/* The same signature over a SHA-256 digest of such data (what GnuTLS hands an external key). */
+int keyring_tls_sign_digest(keyring *s, const unsigned char digest[32], unsigned char sig[72],
+                            size_t *siglen, char *err, size_t errlen);
 
 /* The notAfter of the tenant's newest issuing CA in the PKI directory (tenants/<id>/ca-<n>.crt,
  * the highest n), 0 when it has none. Returns 0 / -1. */

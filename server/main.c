@@ -144,21 +144,14 @@ setup_logging(const struct config *cfg)
     return 0;
 }
 
-/* Reads the TLS certificate and key; the key file must be private. Caller wipes and frees *key. */
+/* Reads the TLS certificate chain. The key is the signer's alone (open_signer): aegisd never reads
+ * it. Caller frees *cert. */
 static int
-load_tls(const struct config *cfg, char **cert, char **key)
+load_tls(const struct config *cfg, char **cert)
 {
-    char err[512];
-    if (pki_check_key_perms(cfg->tls_key, err, sizeof(err)) != 0) {
-        log_error("msg=\"TLS key refused: %s\" hint=\"run: aegisctl --data-dir %s pki init\"", err,
-                  cfg->data_dir);
-        return -1;
-    }
-    size_t klen = 0;
     *cert = util_read_file(cfg->tls_cert, PEM_MAX, NULL);
-    *key = util_read_file(cfg->tls_key, PEM_MAX, &klen);
-    if (*cert == NULL || *key == NULL) {
-        log_error("msg=\"cannot read TLS certificate %s or key %s\"", cfg->tls_cert, cfg->tls_key);
+    if (*cert == NULL) {
+        log_error("msg=\"cannot read TLS certificate %s\"", cfg->tls_cert);
         return -1;
     }
     return 0;
@@ -337,9 +330,9 @@ static int
 start_http(struct daemon_state *d)
 {
     char err[512];
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL;
     int port = 0, rc = -1;
-    if (load_tls(&d->cfg, &cert, &key) != 0)
+    if (load_tls(&d->cfg, &cert) != 0)
         goto out;
     int fd = http_listen(d->cfg.listen_host, d->cfg.listen_port, &port, err, sizeof(err));
     if (fd < 0) {
@@ -348,7 +341,7 @@ start_http(struct daemon_state *d)
     }
     size_t nroutes;
     const struct route *routes = routes_table(&nroutes);
-    d->http = http_start(&d->app, routes, nroutes, fd, cert, key, err, sizeof(err));
+    d->http = http_start(&d->app, routes, nroutes, fd, cert, err, sizeof(err));
     if (d->http == NULL) {
         log_error("msg=\"%s\"", err);
         goto out;
@@ -360,10 +353,6 @@ start_http(struct daemon_state *d)
     d->port = port;
     rc = 0;
 out:
-    if (key != NULL) {
-        sodium_memzero(key, strlen(key));
-        free(key);
-    }
     free(cert);
     return rc;
 }

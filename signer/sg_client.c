@@ -504,30 +504,54 @@ signer_ed25519_sign(signer *s, const char *key_name, const unsigned char *msg, s
     return rc;
 }
 
+/* The DER signature of a reply into sig. Returns 0 or a SIGNER_* code. */
+static int
+sig_of(struct call *k, unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err, size_t errlen)
+{
+    const unsigned char *p;
+    size_t n = 0;
+    sg_wire_get(&k->r, &p, &n);
+    int rc = call_done(k, err, errlen);
+    if (rc == 0 && (n == 0 || n > SIGNER_SIG_MAX)) {
+        errbuf_set(err, errlen, "signer: a signature of %zu bytes", n);
+        rc = SIGNER_ERR;
+    } else if (rc == 0) {
+        memcpy(sig, p, n);
+        *siglen = n;
+    }
+    return rc;
+}
+
+/* TLS_SIGN and TLS_SIGN_DIGEST: one bytes field in, a signature out. */
+static int
+tls_call(signer *s, uint16_t op, const unsigned char *data, size_t len,
+         unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err, size_t errlen)
+{
+    struct call k;
+    *siglen = 0;
+    int rc = call_begin(s, &k, op, err, errlen);
+    if (rc != 0)
+        return rc;
+    sg_wire_put(&k.w, data, len);
+    if ((rc = call_run(&k, err, errlen)) == 0)
+        rc = sig_of(&k, sig, siglen, err, errlen);
+    call_end(&k);
+    return rc;
+}
+
 int
 signer_tls_sign(signer *s, const unsigned char *data, size_t len, unsigned char sig[SIGNER_SIG_MAX],
                 size_t *siglen, char *err, size_t errlen)
 {
-    struct call k;
-    const unsigned char *p;
-    size_t n;
-    *siglen = 0;
-    int rc = call_begin(s, &k, SG_OP_TLS_SIGN, err, errlen);
-    if (rc != 0)
-        return rc;
-    sg_wire_put(&k.w, data, len);
-    if ((rc = call_run(&k, err, errlen)) == 0) {
-        sg_wire_get(&k.r, &p, &n);
-        if ((rc = call_done(&k, err, errlen)) == 0 && (n == 0 || n > SIGNER_SIG_MAX)) {
-            errbuf_set(err, errlen, "signer: a signature of %zu bytes", n);
-            rc = SIGNER_ERR;
-        } else if (rc == 0) {
-            memcpy(sig, p, n);
-            *siglen = n;
-        }
-    }
-    call_end(&k);
-    return rc;
+    return tls_call(s, SG_OP_TLS_SIGN, data, len, sig, siglen, err, errlen);
+}
+
+int
+signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGEST_LEN],
+                       unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err, size_t errlen)
+{
+    return tls_call(s, SG_OP_TLS_SIGN_DIGEST, digest, SIGNER_TLS_DIGEST_LEN, sig, siglen, err,
+                    errlen);
 }
 
 int

@@ -221,6 +221,28 @@ op_tls_sign(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct answe
 }
 
 static void
+op_tls_sign_digest(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct answer *a)
+{
+    const unsigned char *digest;
+    size_t len, siglen = 0;
+    unsigned char sig[SIGNER_SIG_MAX];
+    sg_wire_get(r, &digest, &len);
+    if (decoded(r, a) != 0)
+        return;
+    if (len != SIGNER_TLS_DIGEST_LEN) {
+        a->status = SG_ST_REFUSED;
+        snprintf(a->msg, sizeof(a->msg), "signer policy: a TLS digest is %d bytes",
+                 SIGNER_TLS_DIGEST_LEN);
+        return;
+    }
+    if (keyring_tls_sign_digest(sv->kr, digest, sig, &siglen, a->msg, sizeof(a->msg)) != 0) {
+        a->status = SG_ST_ERR;
+        return;
+    }
+    sg_wire_put(w, sig, siglen);
+}
+
+static void
 op_ca_rollover(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct answer *a)
 {
     int64_t tenant_id, newest = 0, now = util_now();
@@ -278,6 +300,8 @@ handler_of(uint16_t op)
         return op_tls_sign;
     case SG_OP_CA_ROLLOVER:
         return op_ca_rollover;
+    case SG_OP_TLS_SIGN_DIGEST:
+        return op_tls_sign_digest;
     default:
         return NULL;
     }

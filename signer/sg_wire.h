@@ -28,6 +28,7 @@
  *                                                                    str key id, 64 hex)
  *     5 TLS_SIGN           (bytes data)                          -> (bytes DER signature, <= 72)
  *     6 CA_ROLLOVER        (int tenant_id, str tenant_name)      -> (str key_name; str CA PEM)
+ *     7 TLS_SIGN_DIGEST    (bytes SHA-256 digest, 32)            -> (bytes DER signature, <= 72)
  * Replies (code = status):
  *     0x8000 OK         the op's reply body above
  *     0x8001 ERR        (str message): malformed request or internal failure
@@ -46,7 +47,8 @@
  * and answers REFUSED naming the rule (tenant name 1..128 printable bytes, device id 64 lowercase
  * hex, ca_key_name "tenants/<tenant_id>/ca-<n>", CSR 1..8192 bytes, lifetime 1..its maximum).
  * TLS_SIGN data and ED25519_SIGN messages that are not what a TLS server or that online role signs
- * are REFUSED too.
+ * are REFUSED too; a TLS_SIGN_DIGEST digest that is not 32 bytes is (its content cannot be
+ * checked: GnuTLS hands an external key only the digest of the handshake data).
  *
  * Answering. The signer reads one frame from each socket that has one, answers the requests that
  * issue nothing at once, appends the issuances of that batch to its issuance log, makes the log
@@ -77,6 +79,7 @@ enum sg_op {
     SG_OP_ED25519_SIGN = 4,
     SG_OP_TLS_SIGN = 5,
     SG_OP_CA_ROLLOVER = 6,
+    SG_OP_TLS_SIGN_DIGEST = 7,
 };
 
 enum sg_status {

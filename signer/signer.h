@@ -83,6 +83,14 @@ int signer_ed25519_sign(signer *s, const char *key_name, const unsigned char *ms
  * 1.2 ServerKeyExchange parameters. Returns 0 or a SIGNER_* code. */
 int signer_tls_sign(signer *s, const unsigned char *data, size_t len,
                     unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err, size_t errlen);
+/* The same signature over the SHA-256 digest of such data: what a GnuTLS external key is asked
+ * (GnuTLS 3.7 hashes an ECDSA key's TLS 1.2 and 1.3 handshake data itself and hands its external
+ * key only the digest, server/http/http_tlskey.c), so the content is no longer there to check.
+ * Returns 0 or a SIGNER_* code. */
+#define SIGNER_TLS_DIGEST_LEN 32
+int signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGEST_LEN],
+                           unsigned char sig[SIGNER_SIG_MAX], size_t *siglen, char *err,
+                           size_t errlen);
 
 /* CA rollover: a new issuing CA for the tenant, made and kept by the signer under the tenant's
  * device root, allowed only when the tenant's newest CA ends within the rollover window

@@ -6,6 +6,7 @@
 #include "http_conns.h"
 #include "http_guard.h"
 #include "http_hs.h"
+#include "http_tlskey.h"
 #include "http_unescape.h"
 #include "log.h"
 #include "metrics.h"
@@ -613,7 +614,7 @@ ticket_key_free(struct http_server *h)
 
 http_server *
 http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
-           const char *cert_pem, const char *key_pem, char *err, size_t errlen)
+           const char *chain_pem, char *err, size_t errlen)
 {
     struct http_server *h = calloc(1, sizeof(*h));
     if (h == NULL) {
@@ -632,6 +633,9 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     struct http_conns_limits lim = {cfg->max_connections, cfg->header_timeout_s,
                                     cfg->connection_timeout_s, cfg->min_body_rate,
                                     cfg->per_ip_connections};
+    h->tls = http_tlskey_new(app->sg, chain_pem, err, errlen);
+    if (h->tls == NULL || http_tlskey_serve(h->tls, err, errlen) != 0)
+        goto fail;
     h->conns = http_conns_start(&lim, err, errlen);
     if (h->conns == NULL)
         goto fail;
@@ -647,8 +651,8 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     h->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_HTTPS_CERT_CALLBACK, http_tlskey_retrieve, MHD_OPTION_HTTPS_PRIORITIES,
+        TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->max_connections + HTTP_ACCEPT_SLACK),
         /* no MHD_OPTION_PER_IP_CONNECTION_LIMIT: http_conns keeps per_ip_connections, letting
          * idle connections of the address give way first */
@@ -657,7 +661,7 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
         (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
-        snprintf(err, errlen, "cannot start the HTTPS server (bad TLS certificate or key?)");
+        snprintf(err, errlen, "cannot start the HTTPS server");
         goto fail;
     }
     return h;
@@ -665,6 +669,7 @@ fail:
     close(listen_fd);
     http_hs_stop(h->hs);
     http_conns_stop(h->conns);
+    http_tlskey_free(h->tls);
     ticket_key_free(h);
     pthread_mutex_destroy(&h->defer_lock);
     free(h);
@@ -702,6 +707,7 @@ http_stop(http_server *h)
     http_conns_stop(h->conns); /* after libmicrohttpd: it removed every connection */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    http_tlskey_free(h->tls); /* after libmicrohttpd: it joined every thread that handshakes */
     ticket_key_free(h);
     pthread_mutex_destroy(&h->defer_lock);
     free(h);

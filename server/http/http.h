@@ -22,14 +22,14 @@ typedef struct http_server http_server;
 int http_listen(const char *host, int port, int *bound_port, char *err, size_t errlen);
 
 /* Starts serving routes[0..n) (borrowed: must outlive the server) on listen_fd (ownership passes to
- * the server) with the TLS certificate chain and key in cert_pem / key_pem (the key buffer is wiped
- * by the caller after return; it is not kept). Every TLS session asks the client for a certificate,
+ * the server) with the TLS certificate chain in chain_pem (leaf first; parsed, not kept) and the
+ * TLS key's signatures from the signer app->sg (http_tlskey.h): the server never holds the TLS
+ * private key. Every TLS session asks the client for a certificate,
  * optionally and with an empty list of CA names (each tenant has its own device root, see
  * docs/protocol.md §4): device routes then require one (devauth.h), the others ignore it.
  * Returns NULL on error (message in err). Free with http_stop. */
 http_server *http_start(const struct app *app, const struct route *routes, size_t nroutes,
-                        int listen_fd, const char *cert_pem, const char *key_pem, char *err,
-                        size_t errlen);
+                        int listen_fd, const char *chain_pem, char *err, size_t errlen);
 /* Stops accepting connections; requests in progress go on. */
 void http_quiesce(http_server *h);
 /* Requests in progress (accepted, response not yet fully sent). */

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "http_conns.h"
 #include "http_hs.h"
+#include "http_tlskey.h"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
@@ -31,6 +32,7 @@ struct http_server {
     gnutls_datum_t ticket_key;
     http_conns *conns; /* deadlines and eviction (http_conns.h) */
     http_hs *hs;       /* handshakes wait outside libmicrohttpd (http_hs.h); NULL with poll */
+    http_tlskey *tls;  /* the certificate chain and the signer-backed key (http_tlskey.h) */
 };
 
 /* libmicrohttpd's socket context: what lives as long as one connection. */

@@ -270,6 +270,17 @@ test_ed25519_and_tls(void **state)
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(srv)), 1);
     assert_int_equal(EVP_DigestVerify(md, der, dlen, tbs, sizeof(tbs)), 1);
     EVP_MD_CTX_free(md);
+    /* the same over the digest (GnuTLS's external key), which verifies against the data */
+    unsigned char digest[SIGNER_TLS_DIGEST_LEN];
+    assert_int_equal(EVP_Digest(tbs, sizeof(tbs), digest, NULL, EVP_sha256(), NULL), 1);
+    assert_int_equal(signer_tls_sign_digest(s, digest, der, &dlen, err, sizeof(err)), 0);
+    md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(srv)), 1);
+    assert_int_equal(EVP_DigestVerify(md, der, dlen, tbs, sizeof(tbs)), 1);
+    EVP_MD_CTX_free(md);
+    /* data no TLS server signs is refused */
+    assert_int_equal(signer_tls_sign(s, digest, sizeof(digest), der, &dlen, err, sizeof(err)),
+                     SIGNER_REFUSED);
     X509_free(srv);
 
     signer_free(s);
