@@ -9,7 +9,6 @@
 
 #include <assert.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +22,7 @@ struct http_tlskey {
 /* The identity http_tlskey_retrieve answers with. It cannot use the session's pointer instead:
  * that is libmicrohttpd's connection, or http_hs's state in epoll mode. Set before libmicrohttpd
  * starts its threads, cleared after it joined them. */
-static _Atomic(const http_tlskey *) serving;
+static _Atomic(http_tlskey *) serving;
 
 /* What a TLS 1.3 server signs (RFC 8446 §4.4.3) ahead of the transcript hash. */
 static const char CV_PREFIX_TEXT[] = "TLS 1.3, server CertificateVerify";
@@ -136,7 +135,8 @@ http_tlskey_new(signer *sg, const char *chain_pem, char *err, size_t errlen)
     }
     k->sg = sg;
     k->nchain = HTTP_TLSKEY_CHAIN_MAX;
-    gnutls_datum_t pem = {(unsigned char *)(uintptr_t)chain_pem, (unsigned int)strlen(chain_pem)};
+    /* GnuTLS takes the PEM text read-only through a non-const datum. */
+    gnutls_datum_t pem = {(unsigned char *)chain_pem, (unsigned int)strlen(chain_pem)};
     int rc = gnutls_pcert_list_import_x509_raw(k->chain, &k->nchain, &pem, GNUTLS_X509_FMT_PEM,
                                                GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
     if (rc < 0) {
@@ -174,7 +174,7 @@ http_tlskey_free(http_tlskey *k)
 {
     if (k == NULL)
         return;
-    const http_tlskey *self = k;
+    http_tlskey *self = k;
     atomic_compare_exchange_strong(&serving, &self, NULL);
     if (k->key != NULL)
         gnutls_privkey_deinit(k->key);
@@ -186,7 +186,7 @@ http_tlskey_free(http_tlskey *k)
 int
 http_tlskey_serve(http_tlskey *k, char *err, size_t errlen)
 {
-    const http_tlskey *none = NULL;
+    http_tlskey *none = NULL;
     if (!atomic_compare_exchange_strong(&serving, &none, k)) {
         errbuf_set(err, errlen, "another HTTPS server already serves in this process");
         return -1;
@@ -200,12 +200,11 @@ http_tlskey_retrieve(gnutls_session_t s, const gnutls_datum_t *req_ca_rdn, int n
                      gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey)
 {
     (void)s, (void)req_ca_rdn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
-    const http_tlskey *k = atomic_load(&serving);
+    http_tlskey *k = atomic_load(&serving);
     if (k == NULL)
         return -1;
-    /* GnuTLS 3.7 takes non-const pointers but neither writes through them nor frees them (the
-     * retrieve_function2 contract). */
-    *pcert = (gnutls_pcert_st *)(uintptr_t)k->chain;
+    /* GnuTLS neither writes through nor frees what this callback returns (retrieve_function2). */
+    *pcert = k->chain;
     *pcert_length = k->nchain;
     *pkey = k->key;
     return 0;

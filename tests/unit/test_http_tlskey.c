@@ -17,7 +17,6 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +40,7 @@ signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGEST_L
         snprintf(err, errlen, "signer unavailable (fake)");
         return SIGNER_UNAVAILABLE;
     }
-    gnutls_datum_t d = {(unsigned char *)(uintptr_t)digest, SIGNER_TLS_DIGEST_LEN}, out = {NULL, 0};
+    gnutls_datum_t d = {(unsigned char *)digest, SIGNER_TLS_DIGEST_LEN}, out = {NULL, 0};
     assert_int_equal(gnutls_privkey_sign_hash2(fake_key, GNUTLS_SIGN_ECDSA_SHA256, 0, &d, &out), 0);
     assert_true(out.size <= SIGNER_SIG_MAX);
     memcpy(sig, out.data, out.size);
@@ -51,7 +50,8 @@ signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGEST_L
 }
 
 /* Any non-NULL pointer: the fake ignores it. */
-#define SG ((signer *)(uintptr_t)1)
+static char sg_dummy;
+#define SG ((signer *)(void *)&sg_dummy)
 
 struct ident {
     gnutls_x509_privkey_t key;
