@@ -12,6 +12,7 @@
 #include "upd_recovery.h"
 #include "devauth.h"
 #include "http.h"
+#include "isolate.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -26,6 +27,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -48,7 +50,8 @@ struct daemon_state {
     uint64_t drain_deadline_ns;
     int draining;
     const char *ready_file;
-    int port; /* the bound port, once listening */
+    char *tls_cert; /* the certificate chain (PEM), read before aegisd shuts itself off the PKI */
+    int port;       /* the bound port, once listening */
     int check_only;
 };
 
@@ -139,19 +142,6 @@ setup_logging(const struct config *cfg)
     log_set_level(lvl);
     if (log_open(cfg->log_file) != 0) {
         fprintf(stderr, "aegisd: cannot open log file %s\n", cfg->log_file);
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads the TLS certificate chain. The key is the signer's alone (open_signer): aegisd never reads
- * it. Caller frees *cert. */
-static int
-load_tls(const struct config *cfg, char **cert)
-{
-    *cert = util_read_file(cfg->tls_cert, PEM_MAX, NULL);
-    if (*cert == NULL) {
-        log_error("msg=\"cannot read TLS certificate %s\"", cfg->tls_cert);
         return -1;
     }
     return 0;
@@ -278,6 +268,65 @@ raise_nofile(struct config *cfg)
     }
 }
 
+/* Key files the restriction is proved with: the TLS key, the service root's, and one issuing CA's
+ * and one online TUF key's when there are any. */
+static size_t
+key_probes(const struct config *c, char bufs[][CONFIG_PATH_MAX + 64], const char **probes,
+           size_t max)
+{
+    static const char *const patterns[] = {"%s/root.key", "%s/tenants/*/ca-*.key",
+                                           "%s/tenants/*/*.ed25519"};
+    size_t n = 0;
+    probes[n++] = c->tls_key;
+    for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]) && n < max; i++) {
+        glob_t g;
+        char pat[CONFIG_PATH_MAX + 64];
+        snprintf(pat, sizeof(pat), patterns[i], c->pki_dir);
+        if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+            snprintf(bufs[n], sizeof(bufs[n]), "%s", g.gl_pathv[0]);
+            probes[n] = bufs[n];
+            n++;
+        }
+        globfree(&g);
+    }
+    return n;
+}
+
+/* Shuts aegisd off the key files (isolate.h), which only the signer reads from now on: after the
+ * store is open (its files exist) and before any thread starts (Landlock binds the calling thread
+ * and what it starts later). */
+static int
+isolate_self(struct daemon_state *d)
+{
+    const struct config *c = &d->cfg;
+    char err[1200], bufs[4][CONFIG_PATH_MAX + 64];
+    const char *keys[] = {c->pki_dir, c->tls_key, c->issuance_log};
+    const char *probes[4];
+    enum isolate_mode mode = ISOLATE_AUTO;
+    int abi = 0;
+    if (isolate_parse_mode(c->key_isolation, &mode) != 0) /* config_finalize checked it */
+        return -1;
+    if ((d->tls_cert = util_read_file(c->tls_cert, PEM_MAX, NULL)) == NULL) {
+        log_error("msg=\"cannot read TLS certificate %s\"", c->tls_cert);
+        return -1;
+    }
+    size_t np = key_probes(c, bufs, probes, 4);
+    struct isolate_paths p = {keys,        3,           probes,      np,
+                              c->database, c->data_dir, c->log_file, d->ready_file};
+    if (isolate_apply(&p, mode, &abi, err, sizeof(err)) != 0) {
+        log_error("msg=\"%s\" hint=\"key_isolation = off disables it (not recommended)\"", err);
+        return -1;
+    }
+    if (abi > 0)
+        log_info("msg=\"keys isolated\" mechanism=landlock abi=%d probes=%zu", abi, np);
+    else if (mode == ISOLATE_AUTO)
+        log_warn("msg=\"keys NOT isolated: this kernel has no Landlock, aegisd can open the key "
+                 "files\" hint=\"key_isolation = required refuses to start without it\"");
+    else
+        log_warn("msg=\"key isolation off (key_isolation = off): aegisd can open the key files\"");
+    return 0;
+}
+
 /* The steps before HTTPS, in order; each logs its own failure (out of memory aside). */
 static int
 open_all(struct daemon_state *d)
@@ -286,8 +335,8 @@ open_all(struct daemon_state *d)
         return -1;
     log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d->cfg.data_dir);
     raise_nofile(&d->cfg);
-    if (open_signer(d) != 0 || open_store(d) != 0 || open_rate_limits(d) != 0 ||
-        open_metrics(d) != 0)
+    if (open_signer(d) != 0 || open_store(d) != 0 || isolate_self(d) != 0 ||
+        open_rate_limits(d) != 0 || open_metrics(d) != 0)
         return -1;
     /* after the metrics, which it counts into */
     d->app.ingest = ingest_new(d->app.st, (size_t)d->cfg.ingest_queue_max, d->app.metrics);
@@ -324,16 +373,14 @@ close_all(struct daemon_state *d)
     sodium_memzero(d->app.nonce_key, sizeof(d->app.nonce_key));
     free(d->route_labels);
     free(d->route_methods);
+    free(d->tls_cert);
 }
 
 static int
 start_http(struct daemon_state *d)
 {
     char err[512];
-    char *cert = NULL;
     int port = 0, rc = -1;
-    if (load_tls(&d->cfg, &cert) != 0)
-        goto out;
     int fd = http_listen(d->cfg.listen_host, d->cfg.listen_port, &port, err, sizeof(err));
     if (fd < 0) {
         log_error("msg=\"%s\"", err);
@@ -341,7 +388,7 @@ start_http(struct daemon_state *d)
     }
     size_t nroutes;
     const struct route *routes = routes_table(&nroutes);
-    d->http = http_start(&d->app, routes, nroutes, fd, cert, err, sizeof(err));
+    d->http = http_start(&d->app, routes, nroutes, fd, d->tls_cert, err, sizeof(err));
     if (d->http == NULL) {
         log_error("msg=\"%s\"", err);
         goto out;
@@ -353,7 +400,6 @@ start_http(struct daemon_state *d)
     d->port = port;
     rc = 0;
 out:
-    free(cert);
     return rc;
 }
 
