@@ -1,6 +1,7 @@
 /* pki: certificate building (pki.h): root and issuing CAs, and leaves issued from a CSR or for a
  * key, with the subject, extensions and SAN of a profile. */
 #include "pki.h"
+#include "pki_der.h"
 #include "pki_util.h"
 
 #include "util.h"
@@ -95,7 +96,7 @@ add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 /* A new X509 v3 with serial, subject, issuer name, public key and validity set. */
 static X509 *
-cert_skeleton(X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pubkey,
+cert_skeleton(X509_NAME *subject, const X509_NAME *issuer_name, const struct pki_csr *pubkey,
               int64_t not_before, int64_t not_after)
 {
     X509 *cert = X509_new();
@@ -104,7 +105,7 @@ cert_skeleton(X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pubkey
     if (X509_set_version(cert, X509_VERSION_3) != 1 || set_random_serial(cert) != 0 ||
         X509_set_subject_name(cert, subject) != 1 ||
         X509_set_issuer_name(cert, issuer_name != NULL ? issuer_name : subject) != 1 ||
-        X509_set_pubkey(cert, pubkey) != 1 || set_validity(cert, not_before, not_after) != 0) {
+        pki_csr_set_pubkey(cert, pubkey) != 0 || set_validity(cert, not_before, not_after) != 0) {
         X509_free(cert);
         return NULL;
     }
@@ -155,7 +156,8 @@ make_ca_cert(EVP_PKEY *parent_key, X509 *parent, const char *cn, const char *org
         pki_ossl_err(err, errlen, "bad subject name");
         goto out;
     }
-    cert = cert_skeleton(name, parent != NULL ? X509_get_subject_name(parent) : NULL, key,
+    struct pki_csr subject = {key, NULL};
+    cert = cert_skeleton(name, parent != NULL ? X509_get_subject_name(parent) : NULL, &subject,
                          not_before, not_after);
     if (cert == NULL) {
         pki_ossl_err(err, errlen, "cannot build certificate");
@@ -322,10 +324,10 @@ out:
     return rc;
 }
 
-/* The leaf for pubkey under ca_cert, per profile. */
+/* The leaf for the subject's key under ca_cert, per profile. */
 static int
-issue_leaf(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pubkey, const struct pki_leaf_profile *p,
-           X509 **out, char *err, size_t errlen)
+issue_leaf(EVP_PKEY *ca_key, X509 *ca_cert, const struct pki_csr *subject,
+           const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen)
 {
     int rc = -1;
     X509 *cert = NULL;
@@ -349,7 +351,7 @@ issue_leaf(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pubkey, const struct pki_l
         snprintf(err, errlen, "profile allows neither clientAuth nor serverAuth");
         goto out;
     }
-    if (!pki_is_p256(pubkey)) {
+    if (!pki_is_p256(subject->key)) {
         snprintf(err, errlen, "subject key is not EC P-256");
         goto out;
     }
@@ -379,7 +381,7 @@ issue_leaf(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pubkey, const struct pki_l
         pki_ossl_err(err, errlen, "bad subject name");
         goto out;
     }
-    cert = cert_skeleton(name, X509_get_subject_name(ca_cert), pubkey, not_before, not_after);
+    cert = cert_skeleton(name, X509_get_subject_name(ca_cert), subject, not_before, not_after);
     if (cert == NULL) {
         pki_ossl_err(err, errlen, "cannot build certificate");
         goto out;
@@ -414,9 +416,13 @@ int
 pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t csr_len,
                    const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen)
 {
+    static const char *const why[] = {"not a PEM certificate request", "CSR key is not EC P-256",
+                                      "CSR signature does not verify"};
     int rc = -1;
     BIO *bio = NULL;
-    X509_REQ *req = NULL;
+    unsigned char *der = NULL;
+    long len = 0;
+    struct pki_csr csr = {NULL, NULL};
 
     *out = NULL;
     if (csr_pem == NULL || csr_len == 0 || csr_len > CSR_PEM_MAX) {
@@ -428,31 +434,28 @@ pki_issue_from_csr(EVP_PKEY *ca_key, X509 *ca_cert, const char *csr_pem, size_t 
         pki_ossl_err(err, errlen, "cannot allocate");
         goto out;
     }
-    req = PEM_read_bio_X509_REQ(bio, NULL, pki_no_passphrase, NULL);
-    if (req == NULL) {
-        pki_ossl_err(err, errlen, "not a PEM certificate request");
-        goto out;
+    /* As PEM_read_bio_X509_REQ, without d2i_X509_REQ's key decoder (pki_der.h). */
+    const unsigned char *q = NULL;
+    int crc = PKI_CSR_NOT_CSR;
+    if (PEM_bytes_read_bio(&der, &len, NULL, PEM_STRING_X509_REQ, bio, pki_no_passphrase, NULL) ==
+            1 &&
+        len > 0) {
+        q = der;
+        crc = pki_csr_parse(&q, (size_t)len, &csr);
     }
-    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
-    if (pub == NULL) {
-        pki_ossl_err(err, errlen, "CSR has an unreadable public key");
-        goto out;
-    }
-    if (!pki_is_p256(pub)) {
-        snprintf(err, errlen, "CSR key is not EC P-256");
-        goto out;
-    }
-    if (X509_REQ_verify(req, pub) != 1) {
-        pki_ossl_err(err, errlen, "CSR signature does not verify");
+    if (crc != 0) {
+        assert(crc >= PKI_CSR_BAD_SIGNATURE && crc <= PKI_CSR_NOT_CSR);
+        pki_ossl_err(err, errlen, why[-crc - 1]);
         goto out;
     }
     /* Only the verified public key is taken from the CSR: subject and extensions come from the
      * profile. */
-    if (issue_leaf(ca_key, ca_cert, pub, p, out, err, errlen) != 0)
+    if (issue_leaf(ca_key, ca_cert, &csr, p, out, err, errlen) != 0)
         goto out;
     rc = 0;
 out:
-    X509_REQ_free(req);
+    pki_csr_free(&csr);
+    OPENSSL_free(der);
     BIO_free(bio);
     return rc;
 }
@@ -461,5 +464,6 @@ int
 pki_issue_for_key(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *subject_key,
                   const struct pki_leaf_profile *p, X509 **out, char *err, size_t errlen)
 {
-    return issue_leaf(ca_key, ca_cert, subject_key, p, out, err, errlen);
+    struct pki_csr subject = {subject_key, NULL};
+    return issue_leaf(ca_key, ca_cert, &subject, p, out, err, errlen);
 }

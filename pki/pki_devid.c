@@ -1,6 +1,7 @@
 /* pki_devid: device IDs, the hex SHA-256 of a P-256 public key's DER SubjectPublicKeyInfo
  * (pki.h), with a reusable parser for bulk imports. */
 #include "pki.h"
+#include "pki_der.h"
 #include "pki_util.h"
 
 #include "proto_fields.h"
@@ -159,27 +160,17 @@ pki_pubkey_from_pem(const char *pem, size_t len)
     unsigned char *der = NULL;
     long derlen = 0;
     EVP_PKEY *key = NULL;
-    OSSL_DECODER_CTX *dctx = NULL;
 
     if (pem == NULL || len == 0 || len > PUBKEY_PEM_MAX)
         goto out;
     bio = BIO_new_mem_buf(pem, (int)len);
     if (bio == NULL || PEM_read_bio(bio, &name, &header, &der, &derlen) != 1 ||
-        strcmp(name, "PUBLIC KEY") != 0)
+        strcmp(name, "PUBLIC KEY") != 0 || derlen <= 0)
         goto out;
-    /* A decoder narrowed to DER SubjectPublicKeyInfo of EC: a third of the generic PEM path. */
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "DER", "SubjectPublicKeyInfo", "EC",
-                                         EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-    const unsigned char *q = der;
-    size_t qlen = (size_t)derlen;
-    if (dctx == NULL || OSSL_DECODER_from_data(dctx, &q, &qlen) != 1 || qlen != 0 ||
-        !pki_is_p256(key)) {
-        EVP_PKEY_free(key);
-        key = NULL;
-    }
+    /* Not a decoder (a third of the generic PEM path, still 115 µs): pki_der.h. */
+    key = pki_der_p256_pubkey(der, (size_t)derlen);
 out:
     ERR_clear_error();
-    OSSL_DECODER_CTX_free(dctx);
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(der);

@@ -4,6 +4,7 @@
 #include "errbuf.h"
 #include "jsonx.h"
 #include "pki.h"
+#include "pki_der.h"
 #include "proto_fields.h"
 
 #include <openssl/bio.h>
@@ -342,65 +343,56 @@ out:
 int
 attest_check_csr(const unsigned char *der, size_t len, char *err, size_t errlen)
 {
-    X509_REQ *req = NULL;
+    struct pki_csr csr;
     const unsigned char *p = der;
-    int rc = -1;
 
     if (der == NULL || len == 0 || len > ATTEST_CSR_DER_MAX) {
         errbuf_set(err, errlen, "the CSR is empty or too large");
-        goto out;
+        return -1;
     }
-    req = d2i_X509_REQ(NULL, &p, (long)len);
-    if (req == NULL || p != der + len) {
+    int rc = pki_csr_parse(&p, len, &csr);
+    if (rc == 0 && p != der + len)
+        rc = PKI_CSR_NOT_CSR;
+    pki_csr_free(&csr);
+    if (rc == PKI_CSR_NOT_CSR)
         errbuf_set(err, errlen, "the CSR is not one DER PKCS#10 request");
-        goto out;
-    }
-    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
-    if (!pki_is_p256(pub)) {
+    else if (rc == PKI_CSR_NOT_P256)
         errbuf_set(err, errlen, "the CSR's key is not EC P-256");
-        goto out;
-    }
-    if (X509_REQ_verify(req, pub) != 1) {
+    else if (rc != 0)
         errbuf_set(err, errlen, "the CSR's self-signature does not verify");
-        goto out;
-    }
-    rc = 0;
-out:
-    ERR_clear_error();
-    X509_REQ_free(req);
-    return rc;
+    return rc == 0 ? 0 : -1;
 }
 
-static int
-asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+/* The DER of a PEM certificate (OPENSSL_free), as PEM_read_bio_X509 takes it. */
+static unsigned char *
+cert_der(const char *pem, long *len)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return -1;
-    *out = (int64_t)timegm(&tm);
-    return 0;
+    unsigned char *der = NULL;
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    if (bio == NULL || PEM_bytes_read_bio(&der, len, NULL, PEM_STRING_X509, bio, NULL, NULL) != 1)
+        der = NULL;
+    BIO_free(bio);
+    return der;
 }
 
 int
 attest_cert_info(const char *pem, char serial[ATTEST_SERIAL_HEX_MAX], int64_t *not_before,
                  int64_t *not_after, char *err, size_t errlen)
 {
-    X509 *cert = NULL;
     BIGNUM *bn = NULL;
+    unsigned char *der = NULL;
     char *hex = NULL;
+    long len = 0;
     int rc = -1;
 
     serial[0] = '\0';
-    if (pem == NULL || (cert = pki_cert_from_pem(pem, strlen(pem))) == NULL) {
+    /* Not d2i_X509: OpenSSL 3.0 would set up a key decoder for the leaf's key (pki_der.h). */
+    if (pem == NULL || (der = cert_der(pem, &len)) == NULL) {
         errbuf_set(err, errlen, "not a PEM certificate");
         goto out;
     }
-    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-    hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-    if (hex == NULL || strlen(hex) >= ATTEST_SERIAL_HEX_MAX ||
-        asn1_time_unix(X509_get0_notBefore(cert), not_before) != 0 ||
-        asn1_time_unix(X509_get0_notAfter(cert), not_after) != 0) {
+    if (pki_der_cert_facts(der, (size_t)len, &bn, not_before, not_after) != 0 ||
+        (hex = BN_bn2hex(bn)) == NULL || strlen(hex) >= ATTEST_SERIAL_HEX_MAX) {
         errbuf_set(err, errlen, "unreadable certificate serial or validity");
         goto out;
     }
@@ -411,8 +403,8 @@ attest_cert_info(const char *pem, char serial[ATTEST_SERIAL_HEX_MAX], int64_t *n
 out:
     ERR_clear_error();
     OPENSSL_free(hex);
+    OPENSSL_free(der);
     BN_free(bn);
-    X509_free(cert);
     return rc;
 }
 

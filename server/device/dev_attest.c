@@ -10,7 +10,8 @@
  *
  * An attempt talks to the store twice: store_attest_load uses the nonce up and reads everything
  * the checks need, store_attestation_record writes the outcome. The certificate is issued by the
- * signer in between. */
+ * signer in between. A pass is answered once its record is durable, with the request deferred
+ * meanwhile (store_attestation_record_durable: one flush of the log for many attestations). */
 #include "dev_handlers.h"
 #include "app.h"
 #include "api.h"
@@ -150,11 +151,11 @@ struct attempt {
     int platform_refused; /* checks 7-8 failed on a bootloader or os event: recovery applies */
 };
 
-/* Records the attempt of a registered device. Returns the store code. */
-static int
-record(struct attempt *a, const char *reason, const char *serial, int64_t not_after)
+/* The record of the attempt (strings borrowed from a). */
+static struct store_attestation
+record_of(const struct attempt *a, const char *reason, const char *serial, int64_t not_after)
 {
-    struct store_attestation rec = {
+    return (struct store_attestation){
         .device_id = a->ev.device_id,
         .at = a->now,
         .pass = reason == NULL,
@@ -164,6 +165,13 @@ record(struct attempt *a, const char *reason, const char *serial, int64_t not_af
         .cert_not_after = not_after,
         .peer = a->r->peer[0] != '\0' ? a->r->peer : NULL,
     };
+}
+
+/* Records the failed attempt of a registered device. Returns the store code. */
+static int
+record(struct attempt *a, const char *reason)
+{
+    struct store_attestation rec = record_of(a, reason, NULL, 0);
     int rc = store_attestation_record(a->r->app->st, &rec, NULL);
     if (rc != STORE_OK)
         log_error("msg=\"cannot record an attestation\" device=%s rc=%d", a->ev.device_id, rc);
@@ -240,7 +248,7 @@ fail(struct attempt *a, const char *reason, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     assert(a->ctx.registered);
-    (void)record(a, reason, NULL, 0);
+    (void)record(a, reason);
     metrics_attestation(a->r->app->metrics, reason);
     log_info("msg=attestation result=fail reason=%s device=%s tenant=%lld peer=%s", reason,
              a->ev.device_id, (long long)a->ctx.tenant_id, a->r->peer);
@@ -485,7 +493,66 @@ issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
     return -1;
 }
 
-/* Issues the certificate, records the pass and answers 200. */
+/* A pass waiting for its record to be durable: the deferred request and its answer. */
+struct pending_pass {
+    api_deferred *d;
+    json_t *body; /* the 200 answer */
+    struct metrics *metrics;
+    int64_t tenant_id;
+    char device_id[PROTO_HASH_HEX + 1];
+    char serial[ATTEST_SERIAL_HEX_MAX];
+    char peer[sizeof(((api_req *)0)->peer)];
+};
+
+/* The store's answer (store_durable_fn): the certificate is answered only once its record is
+ * durable. Runs on the store's syncer thread: touches nothing of the request but p. */
+static void
+pass_durable(void *arg, int rc)
+{
+    struct pending_pass *p = arg;
+    if (rc == STORE_OK) {
+        metrics_attestation(p->metrics, NULL);
+        log_info("msg=attestation result=pass device=%s tenant=%lld serial=%s peer=%s",
+                 p->device_id, (long long)p->tenant_id, p->serial, p->peer);
+        api_deferred_reply(p->d, 200, p->body, 0);
+    } else {
+        log_error("msg=\"cannot record an attestation\" device=%s rc=%d", p->device_id, rc);
+        json_decref(p->body);
+        api_deferred_reply(p->d, 500,
+                           json_pack("{s:s, s:s}", "error", "internal", "message",
+                                     "cannot record the attestation"),
+                           0);
+    }
+    free(p);
+}
+
+/* Records the pass and answers body (stolen) once the record is durable: the request is deferred,
+ * so that this thread serves others while the log is flushed (one flush for many attestations). */
+static void
+record_pass(struct attempt *a, const char *serial, int64_t not_after, json_t *body)
+{
+    struct pending_pass *p = calloc(1, sizeof(*p));
+    if (p == NULL || body == NULL) {
+        free(p);
+        json_decref(body);
+        api_error(a->r, 500, "internal", "out of memory");
+        return;
+    }
+    *p = (struct pending_pass){
+        .body = body, .metrics = a->r->app->metrics, .tenant_id = a->ctx.tenant_id};
+    snprintf(p->device_id, sizeof(p->device_id), "%s", a->ev.device_id);
+    snprintf(p->serial, sizeof(p->serial), "%s", serial);
+    snprintf(p->peer, sizeof(p->peer), "%s", a->r->peer);
+    struct store_attestation rec = record_of(a, NULL, serial, not_after);
+    p->d = api_defer(a->r);
+    int rc = store_attestation_record_durable(a->r->app->st, &rec, pass_durable, p);
+    if (rc != STORE_OK) {
+        a->r->err_code = "internal";
+        pass_durable(p, rc);
+    }
+}
+
+/* Issues the certificate, records the pass and answers 200 once the record is durable. */
 static void
 pass(struct attempt *a)
 {
@@ -503,18 +570,11 @@ pass(struct attempt *a)
         api_error(a->r, 500, "internal", "cannot assemble the certificate chain");
         goto out;
     }
-    if (record(a, NULL, serial, not_after) != STORE_OK) {
-        api_error(a->r, 500, "internal", "cannot record the attestation");
-        goto out;
-    }
-    metrics_attestation(a->r->app->metrics, NULL);
-    log_info("msg=attestation result=pass device=%s tenant=%lld serial=%s peer=%s", a->ev.device_id,
-             (long long)a->ctx.tenant_id, serial, a->r->peer);
-    api_reply_built(a->r, 200,
-                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "result", "pass", "certificate",
-                              leaf, "chain", chain, "trust_bundle", is.bundle, "not_before",
-                              util_rfc3339(not_before, nb, sizeof(nb)), "not_after",
-                              util_rfc3339(not_after, na, sizeof(na))));
+    record_pass(a, serial, not_after,
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "result", "pass", "certificate", leaf,
+                          "chain", chain, "trust_bundle", is.bundle, "not_before",
+                          util_rfc3339(not_before, nb, sizeof(nb)), "not_after",
+                          util_rfc3339(not_after, na, sizeof(na))));
 out:
     free(leaf);
     free(chain);

@@ -399,7 +399,7 @@ store_open(const char *path, int pool_size, store **out, char *err, size_t errle
         errbuf_set(err, errlen, "out of memory");
         goto out;
     }
-    if (store__devgen_open(s, path) != 0) {
+    if (store__devgen_open(s, path) != 0 || store__attest_sync_open(s, path) != 0) {
         errbuf_set(err, errlen, "out of memory");
         goto out;
     }
@@ -422,6 +422,7 @@ store_close(store *s)
 {
     if (s == NULL)
         return;
+    store__attest_sync_close(s);
     for (int i = 0; s->conns != NULL && i < s->size; i++)
         conn_close(&s->conns[i]);
     if (s->sync_ready) {

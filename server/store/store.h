@@ -374,6 +374,15 @@ struct store_attestation {
  * claim by another tenant does not carry the last attestation over). STORE_NOTFOUND: the device is
  * not in the registry. *id (may be NULL) gets the record's id. */
 int store_attestation_record(store *s, const struct store_attestation *a, int64_t *id);
+/* As store_attestation_record, made durable in groups (store_attest_sync.c): the record is
+ * committed before this returns, without a flush of the write-ahead log; done(arg, rc) is then
+ * called, from the store's syncer thread, once one flush has made it (with every record committed
+ * before) durable: rc STORE_OK, or STORE_ERR (logged: durability unknown, acknowledge nothing; the
+ * store stays so until a restart). Returns the commit's store code; done is called exactly once
+ * when it is STORE_OK, and may run before this returns. store_close calls every pending done. */
+typedef void (*store_durable_fn)(void *arg, int rc);
+int store_attestation_record_durable(store *s, const struct store_attestation *a,
+                                     store_durable_fn done, void *arg);
 /* Page of the device's records, newest first. STORE_NOTFOUND: the device is not visible to the
  * tenant. */
 int store_attestation_list_device(store *s, int64_t tenant_id, const char *device_id,

@@ -4,6 +4,7 @@
  * rules as every store file (store_int.h): one connection per call, changes in one BEGIN IMMEDIATE
  * transaction, values only bound. */
 #include "store.h"
+#include "store_attest_int.h"
 #include "store_int.h"
 #include "store_refval_int.h"
 
@@ -368,7 +369,7 @@ out:
 }
 
 int
-store_attestation_record(store *s, const struct store_attestation *a, int64_t *id)
+store__attestation_write(store *s, const struct store_attestation *a, int light, int64_t *id)
 {
     struct conn *c = NULL;
     char *measurements = NULL;
@@ -383,7 +384,7 @@ store_attestation_record(store *s, const struct store_attestation *a, int64_t *i
     if (measurements == NULL)
         goto out;
     c = store__take(s);
-    if ((rc = store__begin(s, c)) != STORE_OK ||
+    if ((rc = light ? store__begin_light(s, c) : store__begin(s, c)) != STORE_OK ||
         (rc = record_tenant(s, c, a->device_id, &tenant_id)) != STORE_OK ||
         (rc = attestation_insert(s, c, tenant_id, a, measurements)) != STORE_OK)
         goto out;
@@ -396,4 +397,10 @@ out:
     if (rc == STORE_OK && id != NULL)
         *id = new_id;
     return rc;
+}
+
+int
+store_attestation_record(store *s, const struct store_attestation *a, int64_t *id)
+{
+    return store__attestation_write(s, a, 0, id);
 }

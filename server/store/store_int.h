@@ -78,6 +78,8 @@ struct store {
      * processes on the database when devgen_shared */
     atomic_uint_least64_t *devgen;
     int devgen_shared;
+    /* attestation records' group flush (store_attest_sync.c) */
+    struct store_attest_sync *attest_sync;
 };
 
 /* --- errors --- */
@@ -93,6 +95,11 @@ int store__write_error(store *s, struct conn *c, int rc, const char *what);
  * memory. */
 int store__devgen_open(store *s, const char *path);
 void store__devgen_close(store *s);
+/* --- attestation records' group flush (store_attest_sync.c) --- */
+/* Sets it up (its thread starts with the first record): 0, or -1 when out of memory. */
+int store__attest_sync_open(store *s, const char *path);
+/* Answers what is queued, stops the syncer. Before the pool's connections close. */
+void store__attest_sync_close(store *s);
 /* Marks a committed change of the device's registry state (store_device_gen): called after the
  * commit, so a reader that saw the old generation reads again and sees the change. */
 void store__device_changed(store *s, const char *device_id);
