@@ -157,7 +157,7 @@ static char *
 format_line(const sg_ilog *l, const struct sg_ilog_rec *r)
 {
     json_t *j =
-        json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "seq", (json_int_t)(l->seq + 1),
+        json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "seq", (json_int_t)l->seq + 1,
                   "time", (json_int_t)r->time, "kind", r->kind, "tenant", (json_int_t)r->tenant_id,
                   "subject", r->subject, "serial", r->serial_hex, "issuer", r->issuer, "not_after",
                   (json_int_t)r->not_after, "prev", l->prev);
