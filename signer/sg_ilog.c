@@ -8,10 +8,10 @@
 #include "errbuf.h"
 #include "proto_fields.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ struct sg_ilog {
     int failed;  /* a write or sync failed: the file's tail is unknown, refuse everything */
     int64_t seq; /* of the last line */
     char prev[ILOG_HEX + 1];
-    char path[256];
+    char path[PATH_MAX];
 };
 
 static void
