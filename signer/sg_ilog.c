@@ -8,10 +8,10 @@
 #include "errbuf.h"
 #include "proto_fields.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ struct sg_ilog {
     int failed;  /* a write or sync failed: the file's tail is unknown, refuse everything */
     int64_t seq; /* of the last line */
     char prev[ILOG_HEX + 1];
-    char path[256];
+    char path[PATH_MAX];
 };
 
 static void
@@ -157,7 +157,7 @@ static char *
 format_line(const sg_ilog *l, const struct sg_ilog_rec *r)
 {
     json_t *j =
-        json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "seq", (json_int_t)(l->seq + 1),
+        json_pack("{s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "seq", (json_int_t)l->seq + 1,
                   "time", (json_int_t)r->time, "kind", r->kind, "tenant", (json_int_t)r->tenant_id,
                   "subject", r->subject, "serial", r->serial_hex, "issuer", r->issuer, "not_after",
                   (json_int_t)r->not_after, "prev", l->prev);

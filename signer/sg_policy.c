@@ -137,7 +137,8 @@ bucket_of(sg_policy *p, int64_t tenant_id, double now)
 int
 sg_policy_take(sg_policy *p, int64_t tenant_id, double now, int64_t *retry_after_s)
 {
-    assert(tenant_id != 0);
+    if (tenant_id < 1) /* 0 marks a free entry; sg_policy_leaf refuses these anyway */
+        return SIGNER_REFUSED;
     struct bucket *b = bucket_of(p, tenant_id, now);
     b->used = ++p->tick;
     if (now > b->last) {

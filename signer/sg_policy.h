@@ -45,7 +45,8 @@ int sg_policy_leaf(const sg_policy *p, const struct signer_leaf_req *req, int64_
                    struct pki_leaf_profile *out, char uri[160], char *err, size_t errlen);
 
 /* Takes one issuance from the tenant's bucket at time now (seconds, monotonic). Returns 0, or
- * SIGNER_BUSY when it is empty (*retry_after_s gets the seconds until a token). A bounded table:
+ * SIGNER_BUSY when it is empty (*retry_after_s gets the seconds until a token), or SIGNER_REFUSED
+ * for a tenant id below 1. A bounded table:
  * the least recently used tenant is forgotten (and starts full) when it is full. */
 int sg_policy_take(sg_policy *p, int64_t tenant_id, double now, int64_t *retry_after_s);
 

@@ -155,6 +155,8 @@ test_buckets(void **state)
     assert_int_equal(retry, 1);
     /* another tenant has its own bucket */
     assert_int_equal(sg_policy_take(pol, 2, t, &retry), 0);
+    assert_int_equal(sg_policy_take(pol, 0, t, &retry), SIGNER_REFUSED);
+    assert_int_equal(sg_policy_take(pol, -1, t, &retry), SIGNER_REFUSED);
     /* half a second gives one token back, no more */
     assert_int_equal(sg_policy_take(pol, 1, t + 0.5, &retry), 0);
     assert_int_equal(sg_policy_take(pol, 1, t + 0.5, &retry), SIGNER_BUSY);

@@ -52,15 +52,28 @@ assert_sigsys(int st)
     assert_int_equal(WTERMSIG(st), SIGSYS);
 }
 
+/* A child under a filter doing what. */
+struct filtered {
+    int (*filter)(char *err, size_t errlen);
+    void (*what)(void);
+};
+
 static int
-worker_then(void *arg)
+filtered_then(void *arg)
 {
+    const struct filtered *f = arg;
     char err[256];
-    void (*what)(void) = (void (*)(void))arg;
-    if (sg_seccomp_worker(err, sizeof(err)) != 0)
+    if (f->filter(err, sizeof(err)) != 0)
         return 10;
-    what();
+    f->what();
     return 0;
+}
+
+static int
+under(int (*filter)(char *, size_t), void (*what)(void))
+{
+    struct filtered f = {filter, what};
+    return in_child(filtered_then, &f);
 }
 
 static void
@@ -101,6 +114,24 @@ do_exec_memory(void)
 }
 
 static void
+do_mprotect_exec(void)
+{
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        _exit(13);
+    (void)mprotect(m, 4096, PROT_READ | PROT_EXEC);
+    _exit(12);
+}
+
+/* A signal to itself (abort(), raise()) is allowed. */
+static void
+do_raise(void)
+{
+    raise(SIGTERM);
+    _exit(12);
+}
+
+static void
 do_kill_parent(void)
 {
     (void)kill(getppid(), 0);
@@ -120,13 +151,17 @@ static void
 test_worker_refuses(void **state)
 {
     (void)state;
-    assert_exit0(in_child(worker_then, (void *)do_nothing));
-    assert_sigsys(in_child(worker_then, (void *)do_socket));
-    assert_sigsys(in_child(worker_then, (void *)do_socketpair));
-    assert_sigsys(in_child(worker_then, (void *)do_exec));
-    assert_sigsys(in_child(worker_then, (void *)do_exec_memory));
-    assert_sigsys(in_child(worker_then, (void *)do_kill_parent));
-    assert_sigsys(in_child(worker_then, (void *)do_fork));
+    assert_exit0(under(sg_seccomp_worker, do_nothing));
+    assert_sigsys(under(sg_seccomp_worker, do_socket));
+    assert_sigsys(under(sg_seccomp_worker, do_socketpair));
+    assert_sigsys(under(sg_seccomp_worker, do_exec));
+    assert_sigsys(under(sg_seccomp_worker, do_exec_memory));
+    assert_sigsys(under(sg_seccomp_worker, do_mprotect_exec));
+    assert_sigsys(under(sg_seccomp_worker, do_kill_parent));
+    int st = under(sg_seccomp_worker, do_raise);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    assert_sigsys(under(sg_seccomp_worker, do_fork));
 }
 
 /* The worker's work, prepared as the signer does (keyring, policy, log opened; no key loaded). */
@@ -296,17 +331,6 @@ supervisor_then_worker(void *arg)
     return 0;
 }
 
-static int
-supervisor_then(void *arg)
-{
-    char err[256];
-    void (*what)(void) = (void (*)(void))arg;
-    if (sg_seccomp_supervisor(err, sizeof(err)) != 0)
-        return 10;
-    what();
-    return 0;
-}
-
 static void
 do_new_namespace(void)
 {
@@ -346,11 +370,11 @@ test_supervisor(void **state)
     free(w.csr);
     close(sv[0]);
     close(sv[1]);
-    assert_sigsys(in_child(supervisor_then, (void *)do_new_namespace));
-    assert_sigsys(in_child(supervisor_then, (void *)do_thread_clone));
-    assert_sigsys(in_child(supervisor_then, (void *)do_unshare));
-    assert_sigsys(in_child(supervisor_then, (void *)do_socket));
-    assert_sigsys(in_child(supervisor_then, (void *)do_exec));
+    assert_sigsys(under(sg_seccomp_supervisor, do_new_namespace));
+    assert_sigsys(under(sg_seccomp_supervisor, do_thread_clone));
+    assert_sigsys(under(sg_seccomp_supervisor, do_unshare));
+    assert_sigsys(under(sg_seccomp_supervisor, do_socket));
+    assert_sigsys(under(sg_seccomp_supervisor, do_exec));
 }
 
 int
