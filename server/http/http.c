@@ -29,10 +29,14 @@
 #include <unistd.h>
 
 /* TLS 1.2 and 1.3 only, server's cipher preference; in TLS 1.2 only ECDHE key exchange (forward
- * secrecy) with AEAD ciphers (no CBC, no SHA-1 MAC). TLS 1.3's suites are all of that kind. */
+ * secrecy) with AEAD ciphers (no CBC, no SHA-1 MAC). TLS 1.3's suites are all of that kind. X25519
+ * first among the groups: with %SERVER_PRECEDENCE GnuTLS 3.7 otherwise prefers P-256, and a client
+ * that sent only an X25519 key share (OpenSSL's and libcurl's default) is sent a HelloRetryRequest:
+ * one more round trip and a second key exchange for every new connection. */
 #define TLS_PRIORITIES                                                                             \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
-    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:"  \
+    "+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:%SERVER_PRECEDENCE"
 /* Bounds request heads (libmicrohttpd's per-connection pool), which 0.9.75 zeroes whole after each
  * request, so an idle connection keeps all of it resident: 64 KiB cost 76 KiB per idle connection,
  * 10 KiB costs 20 (bench/conns). Device request heads are under 1 KiB. */
