@@ -10,12 +10,14 @@ connections, with the same client (bench/attest/attload) in the same run, and th
 3. aegisd (the harness daemon: rate limits raised, per_ip_connections=0) with a provisioned fleet (aegis-sim
    provision, import, reference values); `attload attest`: each attestation a new TLS connection with the
    challenge and the evidence on it, a certificate expected.
-For each server the client's processes x connections (--shapes) are tried and the best rate reported, with the
-CPU shares of the client and the server over that window (of all cores: the client and the servers share them).
+For each server the client's processes x connections (--shapes) are tried, the two servers alternating, and the
+best rate reported, with the CPU shares of the client and the server over that window (of all cores: the client and
+the servers share them) and the server's CPU per operation (ratio_cpu_per_op: nginx's CPU per connection / aegisd's
+per attestation, what ratio_nginx_new_conn becomes when the servers are CPU-bound on a quiet machine).
 Last output line: key=value figures.
 
-usage: bench/attest/run.py [--build build] [--devices 1000] [--seconds 10] [--shapes 2x16,2x32,2x64]
-                           [--rounds 1] [--no-nginx] [--set key=value]...
+usage: bench/attest/run.py [--build build] [--devices 1000] [--seconds 10] [--shapes 1x8,2x16,2x32,2x64]
+                           [--rounds 2] [--no-nginx] [--set key=value]... [--perf FILE]
 """
 
 import argparse
@@ -52,7 +54,7 @@ def openssl_speed():
 
 
 def attload(build, mode, port, procs, conns, seconds, extra):
-    """One attload run; its JSON summary, with server_cpu_share (of all cores) of the processes pid_fn names."""
+    """One attload run: its JSON summary."""
     args = [os.path.join(build, "bench", "attest", "attload"), mode, "--port", str(port), "--procs", str(procs),
             "--conns", str(conns), "--seconds", str(seconds), "--count", "10000000"] + extra
     p = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
@@ -61,23 +63,88 @@ def attload(build, mode, port, procs, conns, seconds, extra):
     return json.loads(p.stdout)
 
 
-def sweep(name, shapes, rounds, run_one, server_pid):
-    """Runs run_one(procs, conns) per shape and round; prints each; returns the best row by rate."""
-    best = None
-    for procs, conns in shapes:
-        for _ in range(rounds):
-            pids = benchlib.tree_pids(server_pid)
-            cpu0 = benchlib.cpu_seconds(pids)
-            r = run_one(procs, conns)
-            r["server_cpu_share"] = (benchlib.cpu_seconds(pids) - cpu0) / (r["elapsed_s"] * os.cpu_count())
-            r["procs"], r["conns"] = procs, conns
-            errs = {k: v for k, v in r["errors"].items() if v}
-            print("%-6s P=%d C=%-3d %7.0f /s  p50 %6.1f ms  p99 %6.1f ms  ok %d errors %s  cpu: client %.0f%% "
-                  "server %.0f%%" % (name, procs, conns, r["rate"], r["p50_ms"], r["p99_ms"], r["ok"], errs or "none",
-                                     100 * r["client_cpu_share"], 100 * r["server_cpu_share"]), flush=True)
-            if best is None or r["rate"] > best["rate"]:
-                best = r
-    return best
+def measure(name, procs, conns, run_one, server_pid):
+    """One run_one(procs, conns) with the CPU of the server's process tree over it; prints and returns its row."""
+    pids = benchlib.tree_pids(server_pid)
+    cpu0 = benchlib.cpu_seconds(pids)
+    r = run_one(procs, conns)
+    cpu = benchlib.cpu_seconds(pids) - cpu0
+    r["server_cpu_share"] = cpu / (r["elapsed_s"] * os.cpu_count())
+    r["server_cpu_ms"] = 1000.0 * cpu / max(r["ok"], 1)
+    r["client_cpu_ms"] = 1000.0 * r["client_cpu_s"] / max(r["ok"], 1)
+    r["procs"], r["conns"] = procs, conns
+    errs = {k: v for k, v in r["errors"].items() if v}
+    print("%-6s P=%d C=%-3d %6.0f/s  p50 %6.1f ms  p99 %6.1f ms  ok %-6d errors %-5s  cpu: client %2.0f%% "
+          "server %2.0f%%; per op: client %.2f ms, server %.2f ms"
+          % (name, procs, conns, r["rate"], r["p50_ms"], r["p99_ms"], r["ok"], errs or "none",
+             100 * r["client_cpu_share"], 100 * r["server_cpu_share"], r["client_cpu_ms"], r["server_cpu_ms"]),
+          flush=True)
+    return r
+
+
+def profile(out, pid, run):
+    """run() with aegisd (pid, and the processes it forked) under perf record -g; prints the top 15 symbols by
+    inclusive cost (children included), per attestation."""
+    pids = ",".join(str(p) for p in benchlib.tree_pids(pid))
+    perf = subprocess.Popen(["perf", "record", "-q", "-g", "--call-graph", "dwarf,16384", "-F", "499", "-o", out,
+                             "-p", pids], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    syncs = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync",
+                              "-p", pids], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        r = run()
+    finally:
+        for p in (perf, syncs):
+            p.send_signal(2)
+        perf.wait()
+        counts = syncs.communicate()[1]
+    rep = subprocess.run(["perf", "report", "-i", out, "--children", "--sort", "sym", "-g", "none", "--stdio",
+                          "--percent-limit", "1"], capture_output=True, text=True).stdout
+    # Thread entry frames and the unnamed frames of stripped libraries carry no information.
+    rows = [ln for ln in rep.splitlines() if ln.strip() and not ln.startswith("#")
+            and not re.search(r"\] (0x[0-9a-f]+|clone3|start_thread)$", ln)]
+    print("perf (aegisd, %d attestations; Children = inclusive, Self = exclusive share of aegisd's samples):"
+          % r["ok"])
+    print("\n".join(rows[:15]))
+    for line in counts.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].strip().isdigit():
+            print("%s: %.2f per attestation" % (f[2], int(f[0]) / max(r["ok"], 1)))
+
+
+def best_of(rows):
+    return max(rows, key=lambda r: r["rate"]) if rows else None
+
+
+def spread(rows, key):
+    vals = [r[key] for r in rows]
+    return "%.0f-%.0f" % (min(vals), max(vals)) if key == "rate" else "%.2f-%.2f" % (min(vals), max(vals))
+
+
+def summary(args, bound, ng, at, ng_rows, at_rows):
+    """The human summary and the last key=value line."""
+    print("devices=%d seconds=%g, client and servers on the same %d cores" % (args.devices, args.seconds,
+                                                                          os.cpu_count()))
+    for name, b, rows in (("nginx new TLS connections, one GET each", ng, ng_rows),
+                          ("aegisd attestations, a new TLS connection each", at, at_rows)):
+        if b is None:
+            continue
+        same = [r for r in rows if (r["procs"], r["conns"]) == (b["procs"], b["conns"])]
+        print("%s: best %.0f/s at P=%d C=%d (this shape over the rounds: %s/s), p50 %.1f ms, p99 %.1f ms; "
+              "cpu: client %.0f%%, server %.0f%%; server CPU per op %.2f ms (range %s), client %.2f ms"
+              % (name, b["rate"], b["procs"], b["conns"], spread(same, "rate"), b["p50_ms"], b["p99_ms"],
+                 100 * b["client_cpu_share"], 100 * b["server_cpu_share"], b["server_cpu_ms"],
+                 spread(rows, "server_cpu_ms"), b["client_cpu_ms"]))
+    out = [("attest_per_s", "%.0f" % at["rate"])]
+    if ng is not None:
+        out += [("nginx_conn_per_s", "%.0f" % ng["rate"]), ("ratio_nginx_new_conn", "%.2f" % (at["rate"] / ng["rate"])),
+                # CPU per operation is what the rates become when the servers have the cores to themselves.
+                ("ratio_cpu_per_op", "%.2f" % (ng["server_cpu_ms"] / at["server_cpu_ms"]))]
+    out += [("p50_ms", "%.1f" % at["p50_ms"]), ("p99_ms", "%.1f" % at["p99_ms"]), ("bound_per_s", "%.0f" % bound),
+            ("ratio_bound", "%.2f" % (at["rate"] / bound)), ("aegisd_cpu_ms", "%.2f" % at["server_cpu_ms"]),
+            ("client_cpu_attest", "%.2f" % at["client_cpu_share"])]
+    if ng is not None:
+        out += [("nginx_cpu_ms", "%.2f" % ng["server_cpu_ms"]), ("client_cpu_nginx", "%.2f" % ng["client_cpu_share"])]
+    print(" ".join("%s=%s" % kv for kv in out))
 
 
 def daemon_config(extra):
@@ -92,9 +159,11 @@ def main():
     ap.add_argument("--build", default=os.environ.get("AEGIS_BUILD", "build"))
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--shapes", default="2x16,2x32,2x64", help="client processes x connections each, to try")
-    ap.add_argument("--rounds", type=int, default=1, help="runs per shape")
+    ap.add_argument("--shapes", default="1x8,2x16,2x32,2x64", help="client processes x connections each, to try")
+    ap.add_argument("--rounds", type=int, default=2, help="runs per shape and server")
     ap.add_argument("--no-nginx", action="store_true")
+    ap.add_argument("--perf", metavar="FILE", help="then one more aegisd run at the best shape under perf record -g "
+                    "(written to FILE), and its top symbols by inclusive cost")
     ap.add_argument("--set", action="append", default=[], help="extra aegisd config key=value")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
@@ -113,7 +182,7 @@ def main():
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     tmp = tempfile.mkdtemp(prefix="aegis-attest-", dir=shm)
     nginx = None
-    ng = None
+    ng_rows, at_rows = [], []
     try:
         d.start()
         fleet = os.path.join(tmp, "fleet")
@@ -122,16 +191,21 @@ def main():
             nginx, nport = benchlib.start_nginx(tmp, os.path.join(d.pki_dir, "server.crt"),
                                                 os.path.join(d.pki_dir, "server.key"), "hello.txt", "hello\n",
                                                 server_extra=NGINX_TLS)
-            ng = sweep("nginx", shapes, args.rounds,
-                       lambda p, c: attload(build, "get", nport, p, c, args.seconds, ["--path", "/hello.txt"]),
-                       nginx.pid)
-            nginx.terminate()
-            nginx.wait()
-            nginx = None
-        at = sweep("aegisd", shapes, args.rounds,
-                   lambda p, c: attload(build, "attest", d.port, p, c, args.seconds,
-                                        ["--fleet", fleet, "--devices", str(args.devices)]),
-                   d.proc.pid)
+        # The two servers alternate, shape by shape and round by round, so that a change in what else runs on
+        # the machine falls on both.
+        for _ in range(args.rounds):
+            for procs, conns in shapes:
+                if nginx is not None:
+                    ng_rows.append(measure("nginx", procs, conns, lambda p, c: attload(
+                        build, "get", nport, p, c, args.seconds, ["--path", "/hello.txt"]), nginx.pid))
+                at_rows.append(measure("aegisd", procs, conns, lambda p, c: attload(
+                    build, "attest", d.port, p, c, args.seconds, ["--fleet", fleet, "--devices", str(args.devices)]),
+                    d.proc.pid))
+        if args.perf:
+            b = best_of(at_rows)
+            profile(args.perf, d.proc.pid, lambda: measure("aegisd", b["procs"], b["conns"], lambda p, c: attload(
+                build, "attest", d.port, p, c, args.seconds, ["--fleet", fleet, "--devices", str(args.devices)]),
+                d.proc.pid))
         d.stop()
     finally:
         if nginx is not None:
@@ -140,28 +214,7 @@ def main():
         d.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print("devices=%d, client and servers on the same %d cores" % (args.devices, os.cpu_count()))
-    if ng is not None:
-        print("nginx new TLS connections (one GET each): %.0f/s at P=%d C=%d, p50 %.1f ms, p99 %.1f ms "
-              "(cpu: client %.0f%%, nginx %.0f%%)" % (ng["rate"], ng["procs"], ng["conns"], ng["p50_ms"],
-                                                      ng["p99_ms"], 100 * ng["client_cpu_share"],
-                                                      100 * ng["server_cpu_share"]))
-    print("aegisd attestations (new TLS connection each): %.0f/s at P=%d C=%d, p50 %.1f ms, p99 %.1f ms "
-          "(cpu: client %.0f%%, aegisd %.0f%%)" % (at["rate"], at["procs"], at["conns"], at["p50_ms"],
-                                                   at["p99_ms"], 100 * at["client_cpu_share"],
-                                                   100 * at["server_cpu_share"]))
-    out = [("attest_per_s", "%.0f" % at["rate"])]
-    if ng is not None:
-        out += [("nginx_conn_per_s", "%.0f" % ng["rate"]), ("ratio_nginx_new_conn", "%.2f" % (at["rate"] / ng["rate"]))]
-    out += [("p50_ms", "%.1f" % at["p50_ms"]), ("p99_ms", "%.1f" % at["p99_ms"]), ("bound_per_s", "%.0f" % bound),
-            ("ratio_bound", "%.2f" % (at["rate"] / bound)),
-            ("client_cpu_attest", "%.2f" % at["client_cpu_share"]),
-            ("server_cpu_attest", "%.2f" % at["server_cpu_share"])]
-    if ng is not None:
-        out += [("client_cpu_nginx", "%.2f" % ng["client_cpu_share"]),
-                ("server_cpu_nginx", "%.2f" % ng["server_cpu_share"])]
-    print(" ".join("%s=%s" % kv for kv in out))
-
+    summary(args, bound, best_of(ng_rows), best_of(at_rows), ng_rows, at_rows)
 
 if __name__ == "__main__":
     main()
