@@ -22,8 +22,8 @@
  * offered (default P-256, so neither server answers with a HelloRetryRequest).
  * Output: one JSON object: count, ok, errors by kind, elapsed_s, rate (ok/s), p50_ms, p99_ms
  * (of the whole attestation or request, connect to last byte), client_cpu_s (user + system of the
- * workers) and client_cpu_share (of all cores over elapsed_s). Exit 0 when it ran, 2 on a usage or
- * setup error. */
+ * workers) and client_cpu_share (of all cores over elapsed_s). Exit 0 when it ran, 1 when a worker
+ * failed to run (its share is missing from the figures), 2 on a usage or setup error. */
 #include "boot.h"
 #include "evidence.h"
 #include "hal_host.h"
@@ -223,6 +223,17 @@ devices_load(const char *fleet, int n)
         }
     }
     return devs;
+}
+
+static void
+devices_free(struct device *devs, int n)
+{
+    for (int i = 0; devs != NULL && i < n; i++) {
+        adev_keystore_free(devs[i].ks);
+        free(devs[i].csr_pem);
+        free(devs[i].challenge);
+    }
+    free(devs);
 }
 
 /* The evidence request of device d over nonce (malloc'd; NULL on failure). */
@@ -710,8 +721,18 @@ main(int argc, char **argv)
     close(start[0]);
     double t0 = now_s();
     close(start[1]); /* every worker's read returns: go */
-    while (wait(NULL) > 0 || errno == EINTR)
-        ;
+    int st, failed = 0;
+    pid_t pid;
+    while ((pid = wait(&st)) > 0 || errno == EINTR) {
+        if (pid > 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+            failed++;
+    }
     report(res, o.procs, now_s() - t0);
-    return 0;
+    devices_free(w.devs, o.devices);
+    free(w.get_req);
+    SSL_CTX_free(w.ctx);
+    munmap(res, sizeof(*res) * (size_t)o.procs);
+    if (failed > 0)
+        fprintf(stderr, "attload: %d worker(s) failed\n", failed);
+    return failed > 0 ? 1 : 0;
 }

@@ -18,6 +18,7 @@ Last output line: key=value figures.
 
 usage: bench/attest/run.py [--build build] [--devices 1000] [--seconds 10] [--shapes 1x8,2x16,2x32,2x64]
                            [--rounds 2] [--no-nginx] [--set key=value]... [--perf FILE]
+                           [--attload PATH]
 """
 
 import argparse
@@ -53,9 +54,12 @@ def openssl_speed():
     raise RuntimeError("cannot parse openssl speed output:\n" + out)
 
 
+ATTLOAD = None  # the client binary (--attload, default BUILD/bench/attest/attload)
+
+
 def attload(build, mode, port, procs, conns, seconds, extra):
     """One attload run: its JSON summary."""
-    args = [os.path.join(build, "bench", "attest", "attload"), mode, "--port", str(port), "--procs", str(procs),
+    args = [ATTLOAD or os.path.join(build, "bench", "attest", "attload"), mode, "--port", str(port), "--procs", str(procs),
             "--conns", str(conns), "--seconds", str(seconds), "--count", "10000000"] + extra
     p = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
     if p.returncode != 0:
@@ -162,11 +166,14 @@ def main():
     ap.add_argument("--shapes", default="1x8,2x16,2x32,2x64", help="client processes x connections each, to try")
     ap.add_argument("--rounds", type=int, default=2, help="runs per shape and server")
     ap.add_argument("--no-nginx", action="store_true")
+    ap.add_argument("--attload", help="the client binary (e.g. a sanitizer build's)")
     ap.add_argument("--perf", metavar="FILE", help="then one more aegisd run at the best shape under perf record -g "
                     "(written to FILE), and its top symbols by inclusive cost")
     ap.add_argument("--set", action="append", default=[], help="extra aegisd config key=value")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
+    global ATTLOAD
+    ATTLOAD = args.attload
     os.environ["AEGIS_BUILD"] = build
     import harness  # noqa: E402  (after AEGIS_BUILD is set)
 
