@@ -223,9 +223,10 @@ format:
 BENCH_SRCS := $(wildcard bench/*/*.c)
 bench: all $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-$(BUILD)/bench/%: bench/%.c
+# They are device-side clients: they may use the device stack (firmware-ref/ and below).
+$(BUILD)/bench/%: bench/%.c $(DEV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) -D_GNU_SOURCE $(CFLAGS) $(addprefix -I,$(INC_fw)) $(LDFLAGS) -o $@ $< $(DEV_LIBS) $(LDLIBS)
 
 # Static analysis of the service and the device stack (zero warnings expected).
 # Each file is analysed with its own layer's include paths.

@@ -9,19 +9,52 @@ import subprocess
 import time
 
 
-def provision_fleet(d, sim, fleet, devices, group=None):
+def provision_fleet(d, sim, fleet, devices, group=None, attest=True):
     """aegis-sim provision + devices import (into device group `group` when given) + the fleet's reference values
-    + one attestation run, against the running daemon d (a tests/integration/harness.Daemon). The credentials are
-    in fleet/dev-NNNNN/storage/."""
+    + (with attest) one attestation run, against the running daemon d (a tests/integration/harness.Daemon). The
+    credentials are in fleet/dev-NNNNN/storage/."""
     subprocess.run([sim, "provision", "--devices", str(devices), "--dir", fleet], check=True,
                    stdout=subprocess.DEVNULL)
     d.ctl("devices", "import", os.path.join(fleet, "import.json"), *(["--group", str(group)] if group else []))
     for rv in json.load(open(os.path.join(fleet, "refvals.json"))):
         opts = ["refvals", "add", "--stage", rv["stage"], "--component", rv["component"], "--version",
                 rv["version"], "--svn", str(rv["svn"]), "--digest", rv["digest"]]
-        (d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts))
+        p = d.ctl_local(*opts) if rv["stage"] != "app" else d.ctl(*opts)
+        if p.returncode != 0:
+            raise RuntimeError("refvals add failed: %s" % p.stderr)
+    if not attest:
+        return
     subprocess.run([sim, "run", "--dir", fleet, "--server", d.url(), "--cacert", d.cacert, "--no-whoami",
                     "--json"], check=True, stdout=subprocess.DEVNULL)
+
+
+def tree_pids(pid):
+    """pid and all its descendants (threads' children included)."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes pids so far (those gone count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
 
 
 def fleet_certs(fleet, devices, certdir):

@@ -45,7 +45,7 @@ RULES = {
     "tests/fw": ["firmware-ref", "ota"] + BASE,
     "tests": ["daemon", "server/api", "server/device", "server/update", "server/http"] + SERVER,
     "fuzz": ["daemon", "server/api", "server/device", "server/update", "server/http"] + SERVER,
-    "bench": [],
+    "bench": ["firmware-ref", "ota"] + BASE,
 }
 C_DIRS = ["lib", "proto", "ota", "pki", "signer", "server", "server/store", "server/http", "server/update",
           "server/device", "server/api", "cli", "firmware-ref", "device-sim", "tests/unit", "tests/tools", "fuzz",
