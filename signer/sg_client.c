@@ -344,11 +344,13 @@ signer_start(const struct signer_opts *o, char *err, size_t errlen)
     s->ch = calloc(n, sizeof(*s->ch));
     s->free_idx = calloc(n, sizeof(*s->free_idx));
     theirs = malloc(n * sizeof(*theirs));
+    for (size_t i = 0; theirs != NULL && i < n; i++)
+        theirs[i] = -1;
     if (s->ch == NULL || s->free_idx == NULL || theirs == NULL)
         goto oom;
     s->n = n;
     for (size_t i = 0; i < n; i++)
-        s->ch[i].fd = theirs[i] = -1;
+        s->ch[i].fd = -1;
     if (make_sockets(s, theirs, &lifeline_r, err, errlen) != 0 ||
         (s->pid = sg_proc_spawn(o, theirs, n, lifeline_r, err, errlen)) < 0 ||
         ping(s, err, errlen) != 0)
@@ -361,7 +363,7 @@ oom:
     errbuf_set(err, errlen, "out of memory");
 fail:
     if (theirs != NULL)
-        close_fds(theirs, s->n);
+        close_fds(theirs, n);
     if (lifeline_r >= 0)
         close(lifeline_r);
     free(theirs);

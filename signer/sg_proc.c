@@ -146,16 +146,18 @@ serve_chan(sg_serve *sv, struct wchan *c)
 static void
 flush_pending(sg_serve *sv, struct wchan *ch, size_t n)
 {
-    char err[256], q[LOG_QUOTE_BUF];
+    char err[256];
     int any = 0, ok;
     for (size_t i = 0; i < n; i++)
         any |= ch[i].pending;
     if (!any)
         return;
     ok = sg_serve_sync(sv, err, sizeof(err)) == 0;
-    if (!ok)
+    if (!ok) {
+        char q[LOG_QUOTE_BUF];
         log_error("msg=\"signer: issuance log sync failed\" reason=%s",
                   log_quote(q, sizeof(q), err));
+    }
     for (size_t i = 0; i < n; i++) {
         if (!ch[i].pending)
             continue;
@@ -357,8 +359,9 @@ sup_main(const struct signer_opts *o, const int *fds, size_t n, int lifeline, pi
         log_error("msg=\"signer: signalfd failed\" errno=%d", errno);
         _exit(1);
     }
-    char err[256], q[LOG_QUOTE_BUF];
+    char err[256];
     if (sg_seccomp_supervisor(err, sizeof(err)) != 0) {
+        char q[LOG_QUOTE_BUF];
         log_error("msg=\"signer: no seccomp filter\" reason=%s", log_quote(q, sizeof(q), err));
         _exit(1);
     }

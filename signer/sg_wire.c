@@ -43,7 +43,8 @@ sg_wire_begin(struct sg_writer *w, unsigned char *buf, size_t cap, uint16_t code
     w->cap = cap;
     w->len = SG_WIRE_HDR;
     w->overflow = 0;
-    memcpy(buf, SG_WIRE_MAGIC, 4);
+    for (size_t i = 0; i < 4; i++) /* the magic's 4 bytes, without its string's NUL */
+        buf[i] = (unsigned char)SG_WIRE_MAGIC[i];
     put_u16(buf + 4, SG_WIRE_VERSION);
     put_u16(buf + 6, code);
     put_u32(buf + 8, id);

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 import harness
 import memscan
+import test_sim
 from test_attest import AttestBase
 
 WAIT_S = 20
@@ -234,6 +235,43 @@ class SignerRestartTest(AttestBase):
         type(self).client = self.d.client()
         type(self).dev_client = self.d.client(token=None)
         self.attest_ok_()
+
+
+class CaRolloverTest(AttestBase):
+    """CA rollover through the signer (docs/security.md): aegisd restarted 710 days ahead, 20 days before the
+    tenant's issuing CA (2 years) ends, has the signer make ca-2 under the tenant's device root; the next device
+    certificate is issued from it, and the issuance log records the new CA."""
+
+    tenants = ("acme",)
+
+    @unittest.skipUnless(os.path.exists(test_sim.FAKETIME_LIB), "libfaketime missing (install-deps installs it)")
+    def test_ca_rolled_over_before_it_ends(self):
+        tid = self.d.tenant_ids["acme"]
+        tdir = os.path.join(self.d.pki_dir, "tenants", str(tid))
+        self.assertFalse(os.path.exists(os.path.join(tdir, "ca-2.crt")))
+        test_sim.ExpiredCertTest.restart_in_future(self, "+710d")
+        type(self).client = self.d.client()
+        type(self).dev_client = self.d.client(token=None)
+        deadline = time.monotonic() + WAIT_S
+        while "issuing CA rolled over" not in self.d.log():
+            self.assertLess(time.monotonic(), deadline, "no CA rollover:\n" + harness.tail(self.d.log()))
+            time.sleep(0.2)
+        ca2 = os.path.join(tdir, "ca-2.crt")
+        self.assertTrue(os.path.exists(ca2))
+        dev = self.new_device()
+        st, _, body = self.attest(dev)
+        self.assertEqual(st, 200, body)
+        leaf = os.path.join(self.d.tmp, "leaf.pem")
+        with open(leaf, "w") as f:
+            f.write(body["certificate"])
+        at = str(int(time.time()) + 710 * 86400 + 60)
+        p = subprocess.run(["openssl", "verify", "-attime", at, "-partial_chain", "-CAfile", ca2, leaf],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(os.path.join(self.d.pki_dir, "issuance.log")) as f:
+            kinds = [json.loads(line)["kind"] for line in f]
+        self.assertIn("ca", kinds)
+        self.assertEqual(kinds[-1], "device_cert")
 
 
 if __name__ == "__main__":
