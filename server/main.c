@@ -45,6 +45,8 @@ struct daemon_state {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
+    uv_timer_t signer_watch;
+    int signer_lost; /* the signer's supervisor is gone: stop and exit 1 */
     cron *cron;
     const char **route_labels, **route_methods; /* for metrics, which borrows them */
     uint64_t drain_deadline_ns;
@@ -416,6 +418,19 @@ on_drain_tick(uv_timer_t *t)
 }
 
 static void
+begin_drain(struct daemon_state *d, int signum)
+{
+    if (d->draining)
+        return;
+    d->draining = 1;
+    log_info("msg=\"shutting down: draining requests\" signal=%d active=%d", signum,
+             http_active(d->http));
+    http_quiesce(d->http);
+    d->drain_deadline_ns = util_mono_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
+    uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
+}
+
+static void
 on_signal(uv_signal_t *s, int signum)
 {
     struct daemon_state *d = s->data;
@@ -425,14 +440,22 @@ on_signal(uv_signal_t *s, int signum)
         log_info("msg=\"log reopened\"");
         return;
     }
-    if (d->draining)
+    begin_drain(d, signum);
+}
+
+/* The signer's supervisor restarts its worker; if the supervisor itself is gone, no TLS handshake
+ * can be signed any more and aegisd cannot fork a new signer: it drains and exits 1, for its
+ * service manager to start both again (signer.h signer_alive). */
+static void
+on_signer_watch(uv_timer_t *t)
+{
+    struct daemon_state *d = t->data;
+    if (d->signer_lost || signer_alive(d->app.sg))
         return;
-    d->draining = 1;
-    log_info("msg=\"shutting down: draining requests\" signal=%d active=%d", signum,
-             http_active(d->http));
-    http_quiesce(d->http);
-    d->drain_deadline_ns = util_mono_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
-    uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
+    d->signer_lost = 1;
+    log_error("msg=\"the signer process is gone: stopping\" hint=\"the service manager restarts "
+              "aegisd and its signer\"");
+    begin_drain(d, 0);
 }
 
 /* Tells whoever waits for the daemon (tests, scripts) the bound port. Written once the signal
@@ -467,6 +490,9 @@ run_loop(struct daemon_state *d)
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
+    uv_timer_init(&d->loop, &d->signer_watch);
+    d->signer_watch.data = d;
+    uv_timer_start(&d->signer_watch, on_signer_watch, 500, 500);
     d->cron = cron_start(&d->loop, &d->app);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
@@ -477,9 +503,10 @@ run_loop(struct daemon_state *d)
     for (int i = 0; i < 3; i++)
         uv_close((uv_handle_t *)sigs[i], NULL);
     uv_close((uv_handle_t *)&d->drain_timer, NULL);
+    uv_close((uv_handle_t *)&d->signer_watch, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
-    return rc;
+    return d->signer_lost ? -1 : rc;
 }
 
 int

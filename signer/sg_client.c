@@ -414,6 +414,18 @@ signer_free(signer *s)
     free(s);
 }
 
+int
+signer_alive(signer *s)
+{
+    int status = 0;
+    if (s->pid <= 0)
+        return 0;
+    if (waitpid(s->pid, &status, WNOHANG) != s->pid)
+        return 1;
+    s->pid = -1;
+    return 0;
+}
+
 pid_t
 signer_pid(const signer *s)
 {

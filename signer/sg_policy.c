@@ -118,19 +118,29 @@ sg_policy_leaf(const sg_policy *p, const struct signer_leaf_req *req, int64_t no
     return 0;
 }
 
-/* The tenant's bucket, found or made (refilled to the burst), evicting the least recently used. */
+/* 1 when bucket b would be full again at now: forgetting it then gives its tenant nothing. */
+static int
+refilled(const sg_policy *p, const struct bucket *b, double now)
+{
+    return b->tenant_id == 0 || b->tokens + (now - b->last) * p->o.issue_rate >= p->o.issue_burst;
+}
+
+/* The tenant's bucket, found or made (full), in place of the least recently used bucket that is
+ * full again. NULL when every bucket still counts spent tokens: evicting one would hand its tenant
+ * a fresh burst (requests for a thousand made-up tenants must not reset a real one's). */
 static struct bucket *
 bucket_of(sg_policy *p, int64_t tenant_id, double now)
 {
-    struct bucket *lru = &p->b[0];
+    struct bucket *lru = NULL;
     for (size_t i = 0; i < SG_BUCKETS; i++) {
         struct bucket *b = &p->b[i];
         if (b->tenant_id == tenant_id)
             return b;
-        if (b->tenant_id == 0 || (lru->tenant_id != 0 && b->used < lru->used))
+        if (refilled(p, b, now) && (lru == NULL || b->used < lru->used))
             lru = b;
     }
-    *lru = (struct bucket){tenant_id, p->o.issue_burst, now, 0};
+    if (lru != NULL)
+        *lru = (struct bucket){tenant_id, p->o.issue_burst, now, 0};
     return lru;
 }
 
@@ -140,6 +150,10 @@ sg_policy_take(sg_policy *p, int64_t tenant_id, double now, int64_t *retry_after
     if (tenant_id < 1) /* 0 marks a free entry; sg_policy_leaf refuses these anyway */
         return SIGNER_REFUSED;
     struct bucket *b = bucket_of(p, tenant_id, now);
+    if (b == NULL) {
+        *retry_after_s = 1;
+        return SIGNER_BUSY;
+    }
     b->used = ++p->tick;
     if (now > b->last) {
         double t = b->tokens + (now - b->last) * p->o.issue_rate;

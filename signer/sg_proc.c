@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -348,6 +349,11 @@ sup_main(const struct signer_opts *o, const int *fds, size_t n, int lifeline, pi
 {
     struct sup s = {o, fds, n, lifeline, -1, 0};
     bind_to_parent(aegisd, "aegis-sigsup");
+    /* No core file of the keys, and no /proc/<pid>/mem for a process of the same user without
+     * CAP_SYS_PTRACE; both are inherited by every worker forked from here. */
+    struct rlimit no_core = {0, 0};
+    if (prctl(PR_SET_DUMPABLE, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0)
+        _exit(1);
     child_signals();
     if (close_others(fds, n, lifeline) != 0)
         log_warn("msg=\"signer: cannot list inherited descriptors\"");

@@ -40,6 +40,11 @@ struct signer_opts {
 signer *signer_start(const struct signer_opts *o, char *err, size_t errlen);
 /* Closes the sockets (the signer exits) and reaps it. Accepts NULL. */
 void signer_free(signer *s);
+/* 1 while the signer's supervisor runs, 0 once it has exited (it is reaped then). The supervisor
+ * restarts its worker, but nothing restarts the supervisor: aegisd cannot fork a new signer (its
+ * Landlock domain would bind the child too), so it stops and lets its service manager start both
+ * again. Call from one thread. */
+int signer_alive(signer *s);
 /* The signer supervisor's pid (its worker is its only child). */
 pid_t signer_pid(const signer *s);
 /* How many times the signer's worker was restarted since start. */

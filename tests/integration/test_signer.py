@@ -71,9 +71,13 @@ def key_needles(pki_dir):
             label = os.path.relpath(path, pki_dir)
             if name.endswith(".key"):
                 with open(path, "rb") as f:
-                    key = serialization.load_pem_private_key(f.read(), None)
+                    pem = f.read()
+                key = serialization.load_pem_private_key(pem, None)
                 d = key.private_numbers().private_value.to_bytes(32, "big")
-                needles[label] = [d, d[::-1]]
+                # and the file's text, as a buffer it was read into would hold it: its first two base64 lines,
+                # which carry the scalar (the last one is the public point's, also in the certificate)
+                lines = [l for l in pem.splitlines() if l and not l.startswith(b"-----")]
+                needles[label] = [d, d[::-1]] + lines[:2]
             elif name.endswith(".ed25519"):
                 with open(path) as f:
                     seed_hex = json.load(f)["keyval"]["private"]
@@ -235,6 +239,18 @@ class SignerRestartTest(AttestBase):
         type(self).client = self.d.client()
         type(self).dev_client = self.d.client(token=None)
         self.attest_ok_()
+
+    def test_zzz_lost_supervisor_stops_aegisd(self):
+        """Nothing restarts the signer's supervisor (aegisd cannot fork a new signer under its Landlock domain):
+        killed, aegisd drains and exits 1 for its service manager to start both again."""
+        sup, _ = signer_pids(self.d.proc.pid)
+        os.kill(sup, signal.SIGKILL)
+        rc = self.d.wait(WAIT_S)
+        self.assertEqual(rc, 1, harness.tail(self.d.log()))
+        self.assertIn("the signer process is gone", self.d.log())
+        self.d.start()
+        type(self).client = self.d.client()
+        type(self).dev_client = self.d.client(token=None)
 
 
 class CaRolloverTest(AttestBase):

@@ -180,7 +180,8 @@ test_buckets(void **state)
     sg_policy_free(pol);
 }
 
-/* The table holds 1024 tenants: the least recently used is forgotten (and starts full again). */
+/* The table holds 1024 tenants. Only a bucket that is full again may be forgotten (the least
+ * recently used of those): made-up tenants cannot reset a real tenant's spent bucket. */
 static void
 test_buckets_lru(void **state)
 {
@@ -192,11 +193,15 @@ test_buckets_lru(void **state)
         assert_int_equal(sg_policy_take(pol, id, 0, &retry), 0);
     /* all spent; tenant 1 used last */
     assert_int_equal(sg_policy_take(pol, 1, 0, &retry), SIGNER_BUSY);
-    /* a new tenant evicts the least recently used (2), not 1 */
-    assert_int_equal(sg_policy_take(pol, 5000, 0, &retry), 0);
-    assert_int_equal(sg_policy_take(pol, 1, 0, &retry), SIGNER_BUSY);
-    assert_int_equal(sg_policy_take(pol, 3, 0, &retry), SIGNER_BUSY);
-    assert_int_equal(sg_policy_take(pol, 2, 0, &retry), 0); /* forgotten: full again */
+    /* every bucket still counts a spent token: a new tenant waits instead of evicting one */
+    for (int64_t id = 5000; id < 7000; id++)
+        assert_int_equal(sg_policy_take(pol, id, 0, &retry), SIGNER_BUSY);
+    assert_int_equal(sg_policy_take(pol, 2, 0, &retry), SIGNER_BUSY); /* not reset */
+    /* 1000 s later every bucket is full again: the least recently used (2) gives way, harmlessly */
+    assert_int_equal(sg_policy_take(pol, 5000, 1000, &retry), 0);
+    assert_int_equal(sg_policy_take(pol, 5000, 1000, &retry), SIGNER_BUSY);
+    assert_int_equal(sg_policy_take(pol, 2, 1000, &retry), 0); /* full, as it would have been */
+    assert_int_equal(sg_policy_take(pol, 2, 1000, &retry), SIGNER_BUSY);
     sg_policy_free(pol);
 }
 
