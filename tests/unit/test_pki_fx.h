@@ -206,4 +206,39 @@ device_profile(int64_t now)
     return p;
 }
 
+/* A PKI directory with the service root, tenant 1's device root and its issuing CA ca-1 (the
+ * keyring's and the signer process's tests). Free with tenant_pki_free. */
+struct tenant_pki {
+    char dir[PATH_MAX];
+    char key_name[128];
+    char *ca_pem;
+    X509 *root, *ca;
+};
+
+static inline void
+tenant_pki_make(struct tenant_pki *e, const char *name)
+{
+    char err[512], p[PATH_MAX + 32];
+    int created = 0;
+    memset(e, 0, sizeof(*e));
+    tmp_path(e->dir, sizeof(e->dir), name);
+    assert_int_equal(pki_init_dir(e->dir, "localhost", &created, err, sizeof(err)), 0);
+    assert_int_equal(pki_tenant_ca_create(e->dir, 1, "Tenant One", 365 * 86400LL, e->key_name,
+                                          sizeof(e->key_name), &e->ca_pem, NULL, NULL, err,
+                                          sizeof(err)),
+                     0);
+    snprintf(p, sizeof(p), "%s/tenants/1/root.crt", e->dir); /* the tenant's device root */
+    assert_int_equal(pki_load_cert(p, &e->root, err, sizeof(err)), 0);
+    e->ca = pki_cert_from_pem(e->ca_pem, strlen(e->ca_pem));
+    assert_non_null(e->ca);
+}
+
+static inline void
+tenant_pki_free(struct tenant_pki *e)
+{
+    free(e->ca_pem);
+    X509_free(e->root);
+    X509_free(e->ca);
+}
+
 #endif

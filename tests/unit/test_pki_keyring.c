@@ -12,49 +12,16 @@
 
 #include <ctype.h>
 
-struct keyring_env {
-    char dir[PATH_MAX];
-    char key_name[128];
-    char *ca_pem;
-    X509 *root, *ca;
-};
-
-static void
-keyring_env_make(struct keyring_env *e, const char *name)
-{
-    char err[512], p[PATH_MAX + 32];
-    int created = 0;
-    memset(e, 0, sizeof(*e));
-    tmp_path(e->dir, sizeof(e->dir), name);
-    assert_int_equal(pki_init_dir(e->dir, "localhost", &created, err, sizeof(err)), 0);
-    assert_int_equal(pki_tenant_ca_create(e->dir, 1, "Tenant One", 365 * 86400LL, e->key_name,
-                                          sizeof(e->key_name), &e->ca_pem, NULL, NULL, err,
-                                          sizeof(err)),
-                     0);
-    snprintf(p, sizeof(p), "%s/tenants/1/root.crt", e->dir); /* the tenant's device root */
-    assert_int_equal(pki_load_cert(p, &e->root, err, sizeof(err)), 0);
-    e->ca = pki_cert_from_pem(e->ca_pem, strlen(e->ca_pem));
-    assert_non_null(e->ca);
-}
-
-static void
-keyring_env_free(struct keyring_env *e)
-{
-    free(e->ca_pem);
-    X509_free(e->root);
-    X509_free(e->ca);
-}
-
 static void
 test_signer_issue(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512], p[PATH_MAX + 160];
     char *leaf_pem = NULL;
     X509 *direct = NULL;
     EVP_PKEY *ca_key = NULL;
-    keyring_env_make(&e, "signer");
+    tenant_pki_make(&e, "signer");
 
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
@@ -122,18 +89,18 @@ test_signer_issue(void **state)
     free(csr);
     EVP_PKEY_free(dev);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 static void
 test_signer_key_names(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512];
     unsigned char *sig = NULL;
     size_t siglen = 0;
-    keyring_env_make(&e, "signer-names");
+    tenant_pki_make(&e, "signer-names");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
@@ -182,7 +149,7 @@ test_signer_key_names(void **state)
     assert_null(keyring_new("/nonexistent/aegis/pki", err, sizeof(err)));
     keyring_free(NULL);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 /* EVP_DigestVerify with a fresh context (OpenSSL 3.0 keeps the first key when a context is
@@ -204,12 +171,12 @@ static void
 test_signer_sign_bytes(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512];
     unsigned char *sig = NULL;
     size_t siglen = 0;
     static const unsigned char msg[] = "{\"signed\":{\"version\":1}}";
-    keyring_env_make(&e, "signer-sign");
+    tenant_pki_make(&e, "signer-sign");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
 
@@ -236,7 +203,7 @@ test_signer_sign_bytes(void **state)
                      1);
     free(sig);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 /* keyring_issue: the CA certificate comes from <pki_dir>/<key_name>.crt, parsed once with its key;
@@ -245,11 +212,11 @@ static void
 test_keyring_issue_cached_ca(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512], p[PATH_MAX + 160];
     char *pem = NULL;
     struct keyring_issued out;
-    keyring_env_make(&e, "keyring-issue");
+    tenant_pki_make(&e, "keyring-issue");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
@@ -307,7 +274,7 @@ test_keyring_issue_cached_ca(void **state)
     free(csr);
     EVP_PKEY_free(dev);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 /* The TLS key: loaded once, ECDSA-SHA256 that the server certificate's key verifies; P-256 only. */
@@ -315,13 +282,13 @@ static void
 test_keyring_tls(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512], p[PATH_MAX + 32];
     unsigned char sig[72];
     size_t siglen = 0;
     static const unsigned char data[] = "what a TLS server signs";
     X509 *server = NULL;
-    keyring_env_make(&e, "keyring-tls");
+    tenant_pki_make(&e, "keyring-tls");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     assert_int_equal(keyring_tls_sign(s, data, sizeof(data), sig, &siglen, err, sizeof(err)), -1);
@@ -353,7 +320,7 @@ test_keyring_tls(void **state)
     EVP_PKEY_free(big);
     X509_free(server);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 /* keyring_ca_newest finds the highest ca-<n>.crt; keyring_ca_create makes the next one, which then
@@ -362,12 +329,12 @@ static void
 test_keyring_ca(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512], name[80], p[PATH_MAX + 32];
     char *pem = NULL, *leaf = NULL;
     struct keyring_issued out, lo;
     int64_t na = -1;
-    keyring_env_make(&e, "keyring-ca");
+    tenant_pki_make(&e, "keyring-ca");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     assert_int_equal(keyring_ca_newest(s, 1, &na, err, sizeof(err)), 0);
@@ -415,12 +382,12 @@ test_keyring_ca(void **state)
     EVP_PKEY_free(dev);
     X509_free(ca2);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 struct thread_arg {
     keyring *s;
-    struct keyring_env *e;
+    struct tenant_pki *e;
     char *csr;
     int failures;
 };
@@ -455,11 +422,11 @@ static void
 test_signer_threads(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512];
     pthread_t t[4];
     struct thread_arg args[4];
-    keyring_env_make(&e, "signer-threads");
+    tenant_pki_make(&e, "signer-threads");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
@@ -475,7 +442,7 @@ test_signer_threads(void **state)
     free(csr);
     EVP_PKEY_free(dev);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 /* The online TUF keys: made once (the same key on every later call and for a second signer), 0600,
@@ -484,11 +451,11 @@ static void
 test_signer_ed25519(void **state)
 {
     (void)state;
-    struct keyring_env e;
+    struct tenant_pki e;
     char err[512], sig[OTA_SIG_HEX_LEN], keyid[OTA_KEYID_HEX_LEN], p[PATH_MAX + 64];
     ota_key pub, again;
     struct stat st;
-    keyring_env_make(&e, "signer-ed");
+    tenant_pki_make(&e, "signer-ed");
     keyring *s = keyring_new(e.dir, err, sizeof(err));
     assert_non_null(s);
     assert_int_equal(keyring_ed25519_public(s, "tenants/1/tuf-snapshot", 0, &pub, err, sizeof(err)),
@@ -535,7 +502,7 @@ test_signer_ed25519(void **state)
                      0);
     keyring_free(s2);
     keyring_free(s);
-    keyring_env_free(&e);
+    tenant_pki_free(&e);
 }
 
 int

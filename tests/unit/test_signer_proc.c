@@ -27,41 +27,25 @@
 #define DEVICE_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 struct env {
-    char dir[PATH_MAX], tls_key[PATH_MAX + 16], ilog[PATH_MAX + 16];
-    char key_name[128];
-    char *ca_pem;
-    X509 *root, *ca;
+    struct tenant_pki t;
+    char tls_key[PATH_MAX + 16], ilog[PATH_MAX + 16];
     struct signer_opts o;
 };
 
 static void
 env_make(struct env *e, const char *name)
 {
-    char err[512], p[PATH_MAX + 32];
-    int created = 0;
-    memset(e, 0, sizeof(*e));
-    tmp_path(e->dir, sizeof(e->dir), name);
-    assert_int_equal(pki_init_dir(e->dir, "localhost", &created, err, sizeof(err)), 0);
-    assert_int_equal(pki_tenant_ca_create(e->dir, 1, "Tenant One", 365 * 86400LL, e->key_name,
-                                          sizeof(e->key_name), &e->ca_pem, NULL, NULL, err,
-                                          sizeof(err)),
-                     0);
-    snprintf(p, sizeof(p), "%s/tenants/1/root.crt", e->dir);
-    assert_int_equal(pki_load_cert(p, &e->root, err, sizeof(err)), 0);
-    e->ca = pki_cert_from_pem(e->ca_pem, strlen(e->ca_pem));
-    assert_non_null(e->ca);
-    snprintf(e->tls_key, sizeof(e->tls_key), "%s/server.key", e->dir);
-    snprintf(e->ilog, sizeof(e->ilog), "%s/issuance.log", e->dir);
-    struct signer_opts o = {e->dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0, 100.0, 5000, 3};
+    tenant_pki_make(&e->t, name);
+    snprintf(e->tls_key, sizeof(e->tls_key), "%s/server.key", e->t.dir);
+    snprintf(e->ilog, sizeof(e->ilog), "%s/issuance.log", e->t.dir);
+    struct signer_opts o = {e->t.dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0, 100.0, 5000, 3};
     e->o = o;
 }
 
 static void
 env_free(struct env *e)
 {
-    free(e->ca_pem);
-    X509_free(e->root);
-    X509_free(e->ca);
+    tenant_pki_free(&e->t);
 }
 
 /* No child of this process is left, zombie or not. */
@@ -158,11 +142,11 @@ test_issue(void **state)
 
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
     char *csr = make_csr(dev, dev, 0);
-    struct signer_leaf_req q = {1, "Tenant One", DEVICE_ID, e.key_name, csr, strlen(csr), 86400};
+    struct signer_leaf_req q = {1, "Tenant One", DEVICE_ID, e.t.key_name, csr, strlen(csr), 86400};
     assert_int_equal(signer_issue_device_cert(s, &q, &pem, err, sizeof(err)), 0);
     X509 *leaf = pki_cert_from_pem(pem, strlen(pem));
     assert_non_null(leaf);
-    assert_int_equal(verify_chain(e.root, e.ca, leaf, X509_PURPOSE_SSL_CLIENT), 1);
+    assert_int_equal(verify_chain(e.t.root, e.t.ca, leaf, X509_PURPOSE_SSL_CLIENT), 1);
     assert_cn(leaf, DEVICE_ID);
 
     /* a lifetime beyond the signer's maximum is refused, whatever aegisd asks */
@@ -210,7 +194,7 @@ test_rate(void **state)
     assert_non_null(s);
     EVP_PKEY *dev = keygen("EC", "P-256", 0);
     char *csr = make_csr(dev, dev, 0);
-    struct signer_leaf_req q = {1, "Tenant One", DEVICE_ID, e.key_name, csr, strlen(csr), 86400};
+    struct signer_leaf_req q = {1, "Tenant One", DEVICE_ID, e.t.key_name, csr, strlen(csr), 86400};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(signer_issue_device_cert(s, &q, &pem, err, sizeof(err)), 0);
         free(pem);
@@ -264,7 +248,7 @@ test_ed25519_and_tls(void **state)
     assert_int_equal(signer_tls_sign(s, tbs, sizeof(tbs), der, &dlen, err, sizeof(err)), 0);
     char crt[PATH_MAX + 16];
     X509 *srv = NULL;
-    snprintf(crt, sizeof(crt), "%s/server.crt", e.dir);
+    snprintf(crt, sizeof(crt), "%s/server.crt", e.t.dir);
     assert_int_equal(pki_load_cert(crt, &srv, err, sizeof(err)), 0);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(srv)), 1);
@@ -459,7 +443,7 @@ test_start_failure(void **state)
     struct env e;
     char err[512] = "";
     env_make(&e, "startfail");
-    snprintf(e.tls_key, sizeof(e.tls_key), "%s/no-such.key", e.dir);
+    snprintf(e.tls_key, sizeof(e.tls_key), "%s/no-such.key", e.t.dir);
     signer *s = signer_start(&e.o, err, sizeof(err));
     assert_null(s);
     print_message("start failure: %s\n", err);
