@@ -2,9 +2,9 @@
  * (test_lifecycle.py). While the environment has WAL_EMFILE=1, a read-only open(2) of a path that
  * ends in "-wal" fails with EMFILE, as it would for a daemon started with too few free file
  * descriptors: that is how the telemetry writer opens the write-ahead log to flush it, while
- * SQLite's own opens (read-write) and aegisd's O_PATH handle for its Landlock rule (server/isolate.c)
- * go through. Says so on stderr the first time. Built without
- * sanitizers (Makefile, PRELOAD_LIBS). */
+ * SQLite's own opens (read-write) and aegisd's O_PATH handle for its Landlock rule
+ * (server/isolate.c) go through. Says so on stderr the first time. Built without sanitizers
+ * (Makefile, PRELOAD_LIBS). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +25,7 @@ refused(const char *path, int flags)
     const char *on = getenv("WAL_EMFILE");
     size_t n = path != NULL ? strlen(path) : 0;
     if (on == NULL || strcmp(on, "1") != 0 || (flags & O_ACCMODE) != O_RDONLY ||
-        (flags & O_PATH) != 0 || n < 4 ||
-        strcmp(path + n - 4, "-wal") != 0)
+        (flags & O_PATH) != 0 || n < 4 || strcmp(path + n - 4, "-wal") != 0)
         return 0;
     if (atomic_exchange(&said, 1) == 0)
         fprintf(stderr, "wal_emfile: refusing %s with EMFILE\n", path);
