@@ -56,8 +56,8 @@ sg_policy_free(sg_policy *p)
 }
 
 /* Printable UTF-8 of 1..SG_TENANT_NAME_MAX bytes: no C0 or C1 control character, no DEL. */
-static int
-printable_name(const char *s)
+int
+sg_policy_tenant_name_ok(const char *s)
 {
     size_t n = strnlen(s, SG_TENANT_NAME_MAX + 1);
     if (n == 0 || n > SG_TENANT_NAME_MAX)
@@ -91,7 +91,7 @@ sg_policy_leaf(const sg_policy *p, const struct signer_leaf_req *req, int64_t no
     const char *why = NULL;
     if (req->tenant_id < 1)
         why = "tenant id must be at least 1";
-    else if (req->tenant_name == NULL || !printable_name(req->tenant_name))
+    else if (req->tenant_name == NULL || !sg_policy_tenant_name_ok(req->tenant_name))
         why = "tenant name must be 1..128 bytes of printable UTF-8";
     else if (req->device_id == NULL ||
              !proto_digest_hex_ok(req->device_id, strnlen(req->device_id, PROTO_HASH_HEX + 1)))

@@ -44,6 +44,10 @@ void sg_policy_free(sg_policy *p);
 int sg_policy_leaf(const sg_policy *p, const struct signer_leaf_req *req, int64_t now,
                    struct pki_leaf_profile *out, char uri[160], char *err, size_t errlen);
 
+/* 1 when s is a tenant name the signer writes into a certificate (a leaf's O, a rolled-over CA's
+ * subject): 1..SG_TENANT_NAME_MAX bytes of UTF-8 without control characters, else 0. */
+int sg_policy_tenant_name_ok(const char *s);
+
 /* Takes one issuance from the tenant's bucket at time now (seconds, monotonic). Returns 0, or
  * SIGNER_BUSY when it is empty (*retry_after_s gets the seconds until a token), or SIGNER_REFUSED
  * for a tenant id below 1. A bounded table:

@@ -254,9 +254,10 @@ op_ca_rollover(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct an
     sg_wire_get_str(r, &name, SG_TENANT_NAME_MAX);
     if (decoded(r, a) != 0)
         return;
-    if (tenant_id < 1) {
+    if (tenant_id < 1 || !sg_policy_tenant_name_ok(name)) {
         a->status = SG_ST_REFUSED;
-        snprintf(a->msg, sizeof(a->msg), "signer policy: tenant id must be at least 1");
+        snprintf(a->msg, sizeof(a->msg),
+                 "signer policy: tenant id must be at least 1 and the name printable");
         return;
     }
     if (keyring_ca_newest(sv->kr, tenant_id, &newest, a->msg, sizeof(a->msg)) != 0) {

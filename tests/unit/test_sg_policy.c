@@ -59,6 +59,10 @@ static void
 test_leaf_refused(void **state)
 {
     (void)state;
+    /* the name rule, also applied to a rolled-over CA's subject */
+    assert_int_equal(sg_policy_tenant_name_ok("Thermostat Z\xc3\xbcrich"), 1);
+    assert_int_equal(sg_policy_tenant_name_ok(""), 0);
+    assert_int_equal(sg_policy_tenant_name_ok("evil\nCN=root"), 0);
     char uri[160], err[256], name[200];
     struct pki_leaf_profile p;
     sg_policy *pol = sg_policy_new(&opts);
