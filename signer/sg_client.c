@@ -234,6 +234,9 @@ call_begin(signer *s, struct call *k, uint16_t op, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     k->c = &s->ch[k->idx];
+    /* Before the request is written: stale frames are read into the same buffer. */
+    if ((rc = drain(k, err, errlen)) != 0)
+        return rc;
     do
         k->id = atomic_fetch_add(&s->next_id, 1) + 1;
     while (k->id == 0);
@@ -252,9 +255,6 @@ call_run(struct call *k, char *err, size_t errlen)
         errbuf_set(err, errlen, "the request is larger than %d bytes", SG_WIRE_MAX);
         return SIGNER_ERR;
     }
-    int rc = drain(k, err, errlen);
-    if (rc != 0)
-        return rc;
     if (sg_proc_send(k->c->fd, k->c->buf, (size_t)len) != 0) {
         errbuf_set(err, errlen, "cannot write to the signer: %s", strerror(errno));
         return SIGNER_UNAVAILABLE;
