@@ -25,6 +25,17 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2, /* unknown command or option, missing or malformed argument */
     CTL_EXIT_CONN = 3,  /* connection or TLS failure */
     CTL_EXIT_LOCAL = 4, /* local failure: files, database, PKI */
+    CTL_EXIT_AUTH = 5,  /* the API refused the credentials: 401 (unauthorized) or 403 (forbidden) */
+    CTL_EXIT_NOT_FOUND = 6, /* the API answered 404, or a device ID prefix matched nothing */
+};
+
+/* How results are printed (global -o / --output, --json, --no-headers; ctl_print). */
+enum ctl_output {
+    CTL_OUT_TABLE = 0, /* tables fitted to the terminal, "key: value" for one object */
+    CTL_OUT_WIDE,      /* tables with every column, never truncated */
+    CTL_OUT_JSON,      /* the API's JSON, pretty (--json is -o json) */
+    CTL_OUT_JSONPATH,  /* -o jsonpath=EXPR: the selected values, one per line (ctl.jsonpath) */
+    CTL_OUT_NAME,      /* -o name: the IDs only, one per line (for scripts and xargs) */
 };
 
 struct ctl;
@@ -57,7 +68,10 @@ struct ctl {
     const char *token_arg;   /* --token, or NULL */
     const char *token_file;  /* --token-file, or NULL */
     const char *cacert; /* --cacert / AEGIS_CACERT, or NULL (then <pki_dir>/root.crt if present) */
-    int json;           /* --json */
+    int json;           /* --json or -o json (kept equal to output == CTL_OUT_JSON) */
+    enum ctl_output output; /* -o / --output */
+    const char *jsonpath;   /* the EXPR of -o jsonpath=EXPR, else NULL */
+    int no_headers;         /* --no-headers: tables without their header line */
     int api_explicit;   /* --server, --token or --token-file was given */
     const struct ctl_cmd *cmd; /* the command being run, for usage messages */
     struct ctl_client *api;    /* the API session (lazily made, ctl_client_cleanup), or NULL */
