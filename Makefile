@@ -182,9 +182,11 @@ unit: $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_BINS) $(PRELOAD_LIBS)
 deps:
 	@sh deploy/install-deps.sh
 
+# `make run PORT=9443` serves on another port (default 8443); everything it prints follows it.
+PORT ?= 8443
 run: deps
 	@$(MAKE) --no-print-directory all
-	@sh deploy/dev-run.sh $(BUILD)
+	@PORT=$(PORT) sh deploy/dev-run.sh $(BUILD)
 
 # The layer rules of the include graph (tests/check_layers.py), also run by tests/run.sh.
 layers:

@@ -2,6 +2,7 @@
 
 #include "ctl_args.h"
 #include "ctl_client.h"
+#include "ctl_refimport.h"
 #include "ctl_res.h"
 #include "ctl_store.h"
 #include "proto_fields.h"
@@ -244,6 +245,18 @@ const struct ctl_cmd cmd_attest_cmds[] = {
      "  --version V     1-32 printable ASCII characters, no spaces (required)\n"
      "  --svn N         security version, 0-4294967295 (required)\n"
      "  --digest HEX    SHA-256 of the image, 64 hex characters (required)\n",
+     NULL},
+    {"refvals", "import", ctl_refvals_import, CTL_BOTH, "FILE",
+     "add a fleet's reference values from a file (platform: local; app: API)",
+     "Adds every reference value of FILE, a JSON array of {\"stage\", \"component\", \"version\",\n"
+     "\"svn\", \"digest\"} (the refvals.json that `aegis-sim provision` writes; 1-1000 entries).\n"
+     "Platform values (bootloader, os) are the service operator's: with --data-dir or --config "
+     "they\n"
+     "are added on the data directory, otherwise they must be on the service already (checked\n"
+     "through the API). App values are the tenant's and are added through the API (operator\n"
+     "role). A value the service holds with the same svn and digest counts as present, so the\n"
+     "import can be repeated; another svn or digest for the same stage, component and version is\n"
+     "an error (remove the old value first). Prints one line per value and the counts.\n",
      NULL},
     {"refvals", "remove", ctl_refvals_remove, CTL_BOTH, "ID",
      "remove a reference value (platform: local; app: API)",

@@ -265,6 +265,8 @@ out:
 }
 
 /* Parses the key options (counts and thresholds default to 0: "not given"). */
+#define KEY_OPTS_HELP (-1) /* key_options: --help was asked and answered */
+
 static int
 key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_opts *o)
 {
@@ -283,7 +285,7 @@ key_options(struct ctl *c, int argc, char **argv, const char *sub, struct key_op
     o->ndays = DEFAULT_EXPIRES_DAYS;
     int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
     if (pr != 0)
-        return ctl_parse_exit(pr);
+        return pr > 0 ? KEY_OPTS_HELP : CTL_EXIT_USAGE;
     if (strcmp(pos[0], sub) != 0)
         return ctl_usage_error(c, "unknown subcommand '%s'", pos[0]);
     if (o->dir == NULL || o->dir[0] == '\0')
@@ -352,7 +354,7 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
     struct sign_opts so = {0, NULL, DEFAULT_EXPIRES_DAYS, 0};
     int rc = key_options(c, argc, argv, "init", &o);
     if (rc != CTL_EXIT_OK)
-        return rc;
+        return rc == KEY_OPTS_HELP ? CTL_EXIT_OK : rc;
     o.nroot = o.nroot ? o.nroot : 1;
     o.kroot = o.kroot ? o.kroot : 1;
     o.ntargets = o.ntargets ? o.ntargets : 1;
@@ -366,7 +368,9 @@ ctl_ota_keys_init(struct ctl *c, int argc, char **argv)
         return CTL_EXIT_USAGE;
     memset(&root, 0, sizeof(root));
     memset(&targets, 0, sizeof(targets));
-    if (ctl_ota_keys_load(o.dir, "root", NULL, &root) == 0 && root.n > 0) {
+    /* A directory that does not exist yet holds no keys (and is made below). */
+    if (access(o.dir, F_OK) == 0 && ctl_ota_keys_load(o.dir, "root", NULL, &root) == 0 &&
+        root.n > 0) {
         ctl_err("%s holds root keys already (aegisctl ota root rotate changes them)", o.dir);
         rc = CTL_EXIT_LOCAL;
         goto out;
@@ -507,6 +511,8 @@ ctl_ota_root_rotate(struct ctl *c, int argc, char **argv)
     int rc = key_options(c, argc, argv, "rotate", &o);
     int resign = o.ntargets > 0 || o.ktargets > 0;
     const struct sign_opts so = {o.yes, NULL, DEFAULT_EXPIRES_DAYS, 1};
+    if (rc == KEY_OPTS_HELP)
+        return CTL_EXIT_OK;
     if (rc != CTL_EXIT_OK || (resign && (rc = needs_yes(c, o.yes)) != CTL_EXIT_OK))
         return rc;
     /* the kept keys and thresholds come from the trusted roots, brought up to the server's; a

@@ -1,9 +1,18 @@
 #!/bin/sh
 # `make run`: on first run creates a local dev PKI, a config, a database and a dev tenant under var/,
-# then runs aegisd in the foreground on https://127.0.0.1:8443.
+# then runs aegisd in the foreground on https://127.0.0.1:$PORT (default 8443).
 set -eu
 BUILD=${1:-build}
 VAR=var
+PORT=${PORT:-8443}
+case "$PORT" in
+'' | *[!0-9]*) echo "make run: PORT must be a number, not '$PORT'" >&2; exit 2 ;;
+esac
+if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
+    echo "make run: PORT must be 1-65535, not $PORT" >&2
+    exit 2
+fi
+URL=https://127.0.0.1:$PORT
 CTL="$BUILD/aegisctl --data-dir $VAR"
 mkdir -p "$VAR"
 chmod 0700 "$VAR"
@@ -21,15 +30,17 @@ if [ ! -f "$VAR/dev-admin.token" ]; then
 fi
 cat <<MSG
 
-  Aegis dev instance
+  Aegis dev instance on $URL
   config      $VAR/aegisd.conf
   database    $VAR/aegis.db
   PKI         $VAR/pki (root CA: $VAR/pki/root.crt)
   dev token   $VAR/dev-admin.token (admin of tenant 'dev'; dev only, keep it private)
 
   Try:
-    curl --cacert $VAR/pki/root.crt -H "Authorization: Bearer \$(cat $VAR/dev-admin.token)" https://127.0.0.1:8443/v1/tenant
-    $BUILD/aegisctl --cacert $VAR/pki/root.crt --token-file $VAR/dev-admin.token products list
+    curl --cacert $VAR/pki/root.crt -H "Authorization: Bearer \$(cat $VAR/dev-admin.token)" $URL/v1/tenant
+    $BUILD/aegisctl --server $URL --cacert $VAR/pki/root.crt --token-file $VAR/dev-admin.token products list
+    curl -s --cacert $VAR/pki/root.crt $URL/metrics | head
+  A simulated fleet: README.md, "A simulated fleet" (with AEGIS_SERVER=$URL).
 
 MSG
-exec "$BUILD/aegisd" --config "$VAR/aegisd.conf"
+exec "$BUILD/aegisd" --config "$VAR/aegisd.conf" --listen "127.0.0.1:$PORT"
