@@ -208,15 +208,17 @@ table_fit(struct table *t, size_t width)
     return 0;
 }
 
+/* One line of t: row i's cells, or the headers when i is the row count. */
 static void
-table_row(FILE *f, const struct table *t, const char *const *cells)
+table_row(FILE *f, const struct table *t, size_t i)
 {
     for (size_t j = 0; j < t->ncols; j++) {
+        const char *s = i < t->nrows ? t->cell[i * t->ncols + j] : t->col[j]->header;
         if (j + 1 < t->ncols) {
-            ctl_text_pad(f, cells[j], t->w[j]);
+            ctl_text_pad(f, s, t->w[j]);
             fputs("  ", f);
         } else {
-            fprintf(f, "%s\n", cells[j]);
+            fprintf(f, "%s\n", s);
         }
     }
 }
@@ -232,14 +234,10 @@ ctl_table_write(FILE *f, const json_t *items, const struct ctl_col *cols,
         ctl_err("out of memory");
         goto out;
     }
-    if (!o->no_headers) {
-        const char *h[t.ncols];
-        for (size_t j = 0; j < t.ncols; j++)
-            h[j] = t.col[j]->header;
-        table_row(f, &t, h);
-    }
+    if (!o->no_headers)
+        table_row(f, &t, t.nrows);
     for (size_t i = 0; i < t.nrows; i++)
-        table_row(f, &t, (const char *const *)&t.cell[i * t.ncols]);
+        table_row(f, &t, i);
 out:
     table_free(&t);
 }
