@@ -147,6 +147,15 @@ $(BUILD)/tests/test_fw_%: tests/unit/test_fw_%.c $(DEV_LIBS)
 	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_fwtest)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
 	  -o $@ $< $(DEV_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
+# Unit tests of the CLI (test_ctl_*.c) see the CLI's layers and link its objects (all but main's,
+# as a library: each test takes only what it uses).
+LIB_cli := $(call lib_of,cli)
+$(LIB_cli): $(filter-out $(BUILD)/cli/aegisctl.o,$(call objs_of,cli))
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c $(LIB_cli) $(CLI_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_cli)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	  -o $@ $< $(LIB_cli) $(CLI_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_test)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \

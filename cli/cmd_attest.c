@@ -11,11 +11,14 @@
 #include <string.h>
 
 /* Columns of reference value tables (the local and the API listing). */
-static const struct ctl_col refval_cols[] = {
-    {"ID", "id", 0},           {"SCOPE", "scope", 0},
-    {"STAGE", "stage", 0},     {"COMPONENT", "component", 0},
-    {"VERSION", "version", 0}, {"SVN", "svn", 0},
-    {"DIGEST", "digest", 0},   {NULL, NULL, 0}};
+static const struct ctl_col refval_cols[] = {{"ID", "id", 0, 0},
+                                             {"SCOPE", "scope", 0, 0},
+                                             {"STAGE", "stage", 0, 0},
+                                             {"COMPONENT", "component", 0, CTL_COL_CUT},
+                                             {"VERSION", "version", 0, CTL_COL_CUT},
+                                             {"SVN", "svn", 0, 0},
+                                             {"DIGEST", "digest", 0, 0},
+                                             {NULL, NULL, 0, 0}};
 
 /* --- platform reference values, on the data directory --- */
 
@@ -40,10 +43,7 @@ refvals_add_local(struct ctl *c, const struct store_measurement *m)
                 r == STORE_INVALID ? "invalid value" : "database error");
         goto out;
     }
-    if (c->json)
-        ctl_print_json(o);
-    else
-        ctl_print_object(o);
+    ctl_print_result(c, o, refval_cols);
     rc = CTL_EXIT_OK;
 out:
     json_decref(o);
@@ -74,10 +74,8 @@ refvals_list_local(struct ctl *c)
             break;
         memcpy(cursor, next, sizeof(cursor));
     }
-    if (c->json)
-        ctl_print_json(all);
-    else
-        ctl_print_table(all, refval_cols);
+    if (!ctl_print_data(c, all, refval_cols))
+        ctl_print_table(c, all, refval_cols);
 out:
     json_decref(items);
     json_decref(all);
@@ -109,17 +107,20 @@ refvals_remove_local(struct ctl *c, int64_t id)
 static const struct ctl_resource refvals_res = {"/v1/reference-values", refval_cols, NULL,
                                                 CTL_ID_INT, refvals_list_local};
 
-static const struct ctl_col minimum_cols[] = {{"COMPONENT", "component", 0},
-                                              {"MIN_SVN", "min_svn", 0},
-                                              {"UPDATED_AT", "updated_at", 0},
-                                              {NULL, NULL, 0}};
+static const struct ctl_col minimum_cols[] = {{"COMPONENT", "component", 0, CTL_COL_CUT},
+                                              {"MIN_SVN", "min_svn", 0, 0},
+                                              {"UPDATED_AT", "updated_at", 0, 0},
+                                              {NULL, NULL, 0, 0}};
 static const struct ctl_resource minimums_res = {"/v1/security-minimums", minimum_cols, NULL,
                                                  CTL_ID_NONE, NULL};
 
-static const struct ctl_col attestation_cols[] = {
-    {"ID", "id", 0},         {"CREATED_AT", "created_at", 0}, {"DEVICE_ID", "device_id", 0},
-    {"RESULT", "result", 0}, {"REASON", "reason", 0},         {"PEER", "peer", 0},
-    {NULL, NULL, 0}};
+static const struct ctl_col attestation_cols[] = {{"ID", "id", 0, 0},
+                                                  {"CREATED_AT", "created_at", 0, 0},
+                                                  {"DEVICE_ID", "device_id", 0, 0},
+                                                  {"RESULT", "result", 0, 0},
+                                                  {"REASON", "reason", 0, CTL_COL_CUT},
+                                                  {"PEER", "peer", 0, CTL_COL_CUT},
+                                                  {NULL, NULL, 0, 0}};
 static const struct ctl_filter attestation_filters[] = {
     {"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},

@@ -2,14 +2,14 @@
 
 #include "ctl_res.h"
 
-static const struct ctl_col audit_cols[] = {{"ID", "id", 0},
-                                            {"CREATED_AT", "created_at", 0},
-                                            {"ACTOR", "actor", 0},
-                                            {"ACTION", "action", 0},
-                                            {"OBJECT_TYPE", "object_type", 0},
-                                            {"OBJECT_ID", "object_id", 0},
-                                            {"DETAIL", "detail", 60},
-                                            {NULL, NULL, 0}};
+static const struct ctl_col audit_cols[] = {{"ID", "id", 0, 0},
+                                            {"CREATED_AT", "created_at", 0, 0},
+                                            {"ACTOR", "actor", 0, CTL_COL_CUT},
+                                            {"ACTION", "action", 0, 0},
+                                            {"OBJECT_TYPE", "object_type", 0, 0},
+                                            {"OBJECT_ID", "object_id", 0, 0},
+                                            {"DETAIL", "detail", 60, CTL_COL_CUT},
+                                            {NULL, NULL, 0, 0}};
 static const struct ctl_filter audit_filters[] = {
     {"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},

@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct ctl_col deployment_cols[] = {{"ID", "id", 0},
-                                                 {"GROUP_ID", "group_id", 0},
-                                                 {"NAME", "name", 24},
-                                                 {"STATE", "state", 0},
-                                                 {"WAVE", "current_wave", 0},
-                                                 {"SOAK_LEFT_S", "soak_remaining_s", 0},
-                                                 {"UPDATED_AT", "updated_at", 0},
-                                                 {"REASON", "reason", 60},
-                                                 {NULL, NULL, 0}};
+static const struct ctl_col deployment_cols[] = {{"ID", "id", 0, 0},
+                                                 {"GROUP_ID", "group_id", 0, 0},
+                                                 {"NAME", "name", 24, CTL_COL_CUT},
+                                                 {"STATE", "state", 0, 0},
+                                                 {"WAVE", "current_wave", 0, 0},
+                                                 {"SOAK_LEFT_S", "soak_remaining_s", 0, 0},
+                                                 {"UPDATED_AT", "updated_at", 0, 0},
+                                                 {"REASON", "reason", 60, CTL_COL_CUT},
+                                                 {NULL, NULL, 0, 0}};
 static const struct ctl_resource deployments_res = {"/v1/deployments", deployment_cols, NULL,
                                                     CTL_ID_INT, NULL};
 

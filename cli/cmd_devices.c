@@ -12,12 +12,14 @@
 
 #define IMPORT_FILE_MAX ((size_t)256 * 1024 * 1024)
 
-static const struct ctl_col device_cols[] = {{"ID", "id", 0},
-                                             {"STATE", "state", 0},
-                                             {"GROUP_ID", "group_id", 0},
-                                             {"PRODUCT_ID", "product_id", 0},
-                                             {"CLAIMED_AT", "claimed_at", 0},
-                                             {NULL, NULL, 0}};
+static const struct ctl_col device_cols[] = {{"ID", "id", 0, 0},
+                                             {"STATE", "state", 0, 0},
+                                             {"GROUP_ID", "group_id", 0, 0},
+                                             {"PRODUCT_ID", "product_id", 0, 0},
+                                             {"CLAIMED_AT", "claimed_at", 0, 0},
+                                             {"UPDATED_AT", "updated_at", 0, CTL_COL_WIDE},
+                                             {"ATTESTATION", "attestation", 0, CTL_COL_WIDE},
+                                             {NULL, NULL, 0, 0}};
 static const struct ctl_filter device_filters[] = {
     {"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
     {"--group", CTL_F_ID, "group_id", NULL, NULL, NULL},
@@ -178,9 +180,7 @@ ctl_devices_import(struct ctl *c, int argc, char **argv)
     rc = ctl_request_object(c, "POST", "/v1/devices/import", body, &o);
     if (rc != CTL_EXIT_OK)
         goto out;
-    if (c->json) {
-        ctl_print_json(o);
-    } else {
+    if (!ctl_print_data(c, o, NULL)) {
         json_t *imp = json_object_get(o, "imported"), *cre = json_object_get(o, "created");
         if (!json_is_integer(imp) || !json_is_integer(cre)) {
             ctl_err("bad_response: expected \"imported\" and \"created\" counts");

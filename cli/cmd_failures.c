@@ -11,15 +11,15 @@
 
 #define PATH_LEN 4096
 
-static const struct ctl_col bucket_cols[] = {{"ID", "id", 0},
-                                             {"COUNT", "count", 0},
-                                             {"DEVICES", "devices", 0},
-                                             {"COMPONENT", "component", 24},
-                                             {"REASON", "reason", 0},
-                                             {"PC", "pc", 0},
-                                             {"FIRST_SEEN", "first_seen", 0},
-                                             {"LAST_SEEN", "last_seen", 0},
-                                             {NULL, NULL, 0}};
+static const struct ctl_col bucket_cols[] = {{"ID", "id", 0, 0},
+                                             {"COUNT", "count", 0, 0},
+                                             {"DEVICES", "devices", 0, 0},
+                                             {"COMPONENT", "component", 24, CTL_COL_CUT},
+                                             {"REASON", "reason", 0, CTL_COL_CUT},
+                                             {"PC", "pc", 0, 0},
+                                             {"FIRST_SEEN", "first_seen", 0, 0},
+                                             {"LAST_SEEN", "last_seen", 0, 0},
+                                             {NULL, NULL, 0, 0}};
 static const struct ctl_filter bucket_filters[] = {
     {"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
@@ -38,15 +38,15 @@ static const struct ctl_filter bucket_filters[] = {
 static const struct ctl_resource buckets_res = {"/v1/failures/buckets", bucket_cols, bucket_filters,
                                                 CTL_ID_INT, NULL};
 
-static const struct ctl_col flag_cols[] = {{"ID", "id", 0},
-                                           {"CREATED_AT", "created_at", 0},
-                                           {"KIND", "kind", 0},
-                                           {"COMPONENT", "component", 24},
-                                           {"VERSION", "image_version", 0},
-                                           {"PREVIOUS", "previous_version", 0},
-                                           {"BUCKET", "bucket_id", 0},
-                                           {"DETAIL", "detail", 60},
-                                           {NULL, NULL, 0}};
+static const struct ctl_col flag_cols[] = {{"ID", "id", 0, 0},
+                                           {"CREATED_AT", "created_at", 0, 0},
+                                           {"KIND", "kind", 0, 0},
+                                           {"COMPONENT", "component", 24, CTL_COL_CUT},
+                                           {"VERSION", "image_version", 0, CTL_COL_CUT},
+                                           {"PREVIOUS", "previous_version", 0, CTL_COL_CUT},
+                                           {"BUCKET", "bucket_id", 0, 0},
+                                           {"DETAIL", "detail", 60, CTL_COL_CUT},
+                                           {NULL, NULL, 0, 0}};
 static const struct ctl_filter flag_filters[] = {{"--limit", CTL_F_LIMIT, NULL, NULL, NULL, NULL},
                                                  {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
                                                  {"--all", CTL_F_ALL, NULL, NULL, NULL, NULL},
@@ -95,18 +95,18 @@ round_reals(json_t *items, const char *key, int digits)
 static int
 ctl_failures_show(struct ctl *c, int argc, char **argv)
 {
-    static const struct ctl_col vcols[] = {{"IMAGE_VERSION", "image_version", 0},
-                                           {"COUNT", "count", 0},
-                                           {"FIRST_SEEN", "first_seen", 0},
-                                           {"LAST_SEEN", "last_seen", 0},
-                                           {NULL, NULL, 0}};
-    static const struct ctl_col scols[] = {{"RECEIVED_AT", "received_at", 0},
-                                           {"DEVICE_ID", "device_id", 0},
-                                           {"REPORT_ID", "report_id", 0},
-                                           {"VERSION", "image_version", 0},
-                                           {"LR", "lr", 0},
-                                           {"MESSAGE", "message", 50},
-                                           {NULL, NULL, 0}};
+    static const struct ctl_col vcols[] = {{"IMAGE_VERSION", "image_version", 0, CTL_COL_CUT},
+                                           {"COUNT", "count", 0, 0},
+                                           {"FIRST_SEEN", "first_seen", 0, 0},
+                                           {"LAST_SEEN", "last_seen", 0, 0},
+                                           {NULL, NULL, 0, 0}};
+    static const struct ctl_col scols[] = {{"RECEIVED_AT", "received_at", 0, 0},
+                                           {"DEVICE_ID", "device_id", 0, 0},
+                                           {"REPORT_ID", "report_id", 0, CTL_COL_ID},
+                                           {"VERSION", "image_version", 0, CTL_COL_CUT},
+                                           {"LR", "lr", 0, 0},
+                                           {"MESSAGE", "message", 50, CTL_COL_CUT},
+                                           {NULL, NULL, 0, 0}};
     int64_t id;
     int ec;
     char path[64];
@@ -117,18 +117,16 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (c->json) {
-        ctl_print_json(o);
-    } else {
+    if (!ctl_print_data(c, o, NULL)) {
         json_t *versions = json_incref(json_object_get(o, "versions"));
         json_t *samples = json_incref(json_object_get(o, "samples"));
         json_object_del(o, "versions");
         json_object_del(o, "samples");
         ctl_print_object(o);
         printf("\nversions:\n");
-        ctl_print_table(versions, vcols);
+        ctl_print_table(c, versions, vcols);
         printf("\nsamples (newest first):\n");
-        ctl_print_table(samples, scols);
+        ctl_print_table(c, samples, scols);
         json_decref(versions);
         json_decref(samples);
     }
@@ -139,17 +137,17 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
 static int
 ctl_failures_device(struct ctl *c, int argc, char **argv)
 {
-    static const struct ctl_col cols[] = {{"REPORT_ID", "report_id", 0},
-                                          {"TYPE", "type", 0},
-                                          {"RECEIVED_AT", "received_at", 0},
-                                          {"UPTIME_S", "uptime_s", 0},
-                                          {"COMPONENT", "component", 20},
-                                          {"VERSION", "image_version", 0},
-                                          {"REASON", "reason", 0},
-                                          {"PC", "pc", 0},
-                                          {"BUCKET", "bucket_id", 0},
-                                          {"MESSAGE", "message", 40},
-                                          {NULL, NULL, 0}};
+    static const struct ctl_col cols[] = {{"REPORT_ID", "report_id", 0, CTL_COL_ID},
+                                          {"TYPE", "type", 0, 0},
+                                          {"RECEIVED_AT", "received_at", 0, 0},
+                                          {"UPTIME_S", "uptime_s", 0, 0},
+                                          {"COMPONENT", "component", 20, CTL_COL_CUT},
+                                          {"VERSION", "image_version", 0, CTL_COL_CUT},
+                                          {"REASON", "reason", 0, CTL_COL_CUT},
+                                          {"PC", "pc", 0, 0},
+                                          {"BUCKET", "bucket_id", 0, 0},
+                                          {"MESSAGE", "message", 40, CTL_COL_CUT},
+                                          {NULL, NULL, 0, 0}};
     const char *type = NULL, *limit_s = NULL, *cursor = NULL;
     int all = 0;
     const struct ctl_opt opts[] = {{"--type", CTL_OPT_STR, &type, NULL},
@@ -171,7 +169,7 @@ ctl_failures_device(struct ctl *c, int argc, char **argv)
             return ctl_usage_error(c, "--type: expected crash, heartbeat or reboot");
         ctl_query_add(&q, "type", type);
     }
-    if (c->json)
+    if (!ctl_print_text_mode(c))
         return ctl_list_print(c, path, &q, limit, cursor, all, cols);
     /* the device's counters come with every page */
     char one[192];
@@ -199,20 +197,20 @@ ctl_failures_device(struct ctl *c, int argc, char **argv)
 static int
 ctl_failures_rates(struct ctl *c, int argc, char **argv)
 {
-    static const struct ctl_col vcols[] = {{"COMPONENT", "component", 24},
-                                           {"VERSION", "image_version", 0},
-                                           {"FIRST_SEEN", "first_seen", 0},
-                                           {"DEVICE_HOURS", "device_hours", 0},
-                                           {"CRASHES", "crashes", 0},
-                                           {"CRASHES_PER_HOUR", "crash_rate", 0},
-                                           {NULL, NULL, 0}};
-    static const struct ctl_col pcols[] = {{"PERIOD", "period_start", 0},
-                                           {"COMPONENT", "component", 24},
-                                           {"VERSION", "image_version", 0},
-                                           {"DEVICE_HOURS", "device_hours", 0},
-                                           {"CRASHES", "crashes", 0},
-                                           {"CRASHES_PER_HOUR", "crash_rate", 0},
-                                           {NULL, NULL, 0}};
+    static const struct ctl_col vcols[] = {{"COMPONENT", "component", 24, CTL_COL_CUT},
+                                           {"VERSION", "image_version", 0, CTL_COL_CUT},
+                                           {"FIRST_SEEN", "first_seen", 0, 0},
+                                           {"DEVICE_HOURS", "device_hours", 0, 0},
+                                           {"CRASHES", "crashes", 0, 0},
+                                           {"CRASHES_PER_HOUR", "crash_rate", 0, 0},
+                                           {NULL, NULL, 0, 0}};
+    static const struct ctl_col pcols[] = {{"PERIOD", "period_start", 0, 0},
+                                           {"COMPONENT", "component", 24, CTL_COL_CUT},
+                                           {"VERSION", "image_version", 0, CTL_COL_CUT},
+                                           {"DEVICE_HOURS", "device_hours", 0, 0},
+                                           {"CRASHES", "crashes", 0, 0},
+                                           {"CRASHES_PER_HOUR", "crash_rate", 0, 0},
+                                           {NULL, NULL, 0, 0}};
     const char *component = NULL, *since = NULL, *until = NULL, *gran = NULL;
     const struct ctl_opt opts[] = {{"--component", CTL_OPT_STR, &component, NULL},
                                    {"--since", CTL_OPT_STR, &since, NULL},
@@ -244,9 +242,7 @@ ctl_failures_rates(struct ctl *c, int argc, char **argv)
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (c->json) {
-        ctl_print_json(o);
-    } else {
+    if (!ctl_print_data(c, o, NULL)) {
         json_t *versions = json_object_get(o, "versions"), *items = json_object_get(o, "items");
         const json_t *fleet = json_object_get(o, "fleet");
         round_reals(versions, "device_hours", 1);
@@ -256,9 +252,9 @@ ctl_failures_rates(struct ctl *c, int argc, char **argv)
         const char *gran_s = text_or(o, "granularity", "period");
         printf("%s to %s, by %s\n\nversions:\n", text_or(o, "since", "?"), text_or(o, "until", "?"),
                gran_s);
-        ctl_print_table(versions, vcols);
+        ctl_print_table(c, versions, vcols);
         printf("\nper %s:\n", gran_s);
-        ctl_print_table(items, pcols);
+        ctl_print_table(c, items, pcols);
         double dh = json_number_value(json_object_get(fleet, "device_hours"));
         double free_h = json_number_value(json_object_get(fleet, "crash_free_device_hours"));
         printf("\nfleet: %.1f device-hours, %lld crashes, %.1f crash-free device-hours", dh,

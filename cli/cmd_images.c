@@ -10,16 +10,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0},
-                                            {"SIZE", "size", 0},
-                                            {"PRODUCT_ID", "product_id", 0},
-                                            {"COMPONENT", "component", 24},
-                                            {"KIND", "kind", 0},
-                                            {"VERSION", "version", 20},
-                                            {"SVN", "svn", 0},
-                                            {"HARDWARE", "hardware", 20},
-                                            {"CREATED_AT", "created_at", 0},
-                                            {NULL, NULL, 0}};
+static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, 0},
+                                            {"SIZE", "size", 0, 0},
+                                            {"PRODUCT_ID", "product_id", 0, 0},
+                                            {"COMPONENT", "component", 24, CTL_COL_CUT},
+                                            {"KIND", "kind", 0, 0},
+                                            {"VERSION", "version", 20, CTL_COL_CUT},
+                                            {"SVN", "svn", 0, 0},
+                                            {"HARDWARE", "hardware", 20, CTL_COL_CUT},
+                                            {"CREATED_AT", "created_at", 0, 0},
+                                            {NULL, NULL, 0, 0}};
 static const struct ctl_resource images_res = {"/v1/images", image_cols, NULL, CTL_ID_DEVICE, NULL};
 
 /* The upload's query string from the options; -1 (usage error printed) when one is missing. */
@@ -81,7 +81,7 @@ ctl_images_upload(struct ctl *c, int argc, char **argv)
     snprintf(path, sizeof(path), "/v1/images%s", q.s);
     rc = ctl_upload(c, path, in, (uint64_t)st.st_size, &o);
     if (rc == CTL_EXIT_OK)
-        ctl_print_result(c->json, o);
+        ctl_print_result(c, o, image_cols);
 out:
     json_decref(o);
     if (in != NULL)

@@ -575,8 +575,10 @@ out:
 static int
 ctl_tenant_list(struct ctl *c, int argc, char **argv)
 {
-    static const struct ctl_col cols[] = {
-        {"ID", "id", 0}, {"NAME", "name", 0}, {"CREATED_AT", "created_at", 0}, {NULL, NULL, 0}};
+    static const struct ctl_col cols[] = {{"ID", "id", 0, 0},
+                                          {"NAME", "name", 0, CTL_COL_CUT},
+                                          {"CREATED_AT", "created_at", 0, 0},
+                                          {NULL, NULL, 0, 0}};
     store *st = NULL;
     json_t *tenants = NULL;
     int pr = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
@@ -590,10 +592,8 @@ ctl_tenant_list(struct ctl *c, int argc, char **argv)
         rc = CTL_EXIT_LOCAL;
         goto out;
     }
-    if (c->json)
-        ctl_print_json(tenants);
-    else
-        ctl_print_table(tenants, cols);
+    if (!ctl_print_data(c, tenants, cols))
+        ctl_print_table(c, tenants, cols);
 out:
     json_decref(tenants);
     store_close(st);

@@ -6,21 +6,22 @@
 
 #include <stdio.h>
 
-static const struct ctl_col product_cols[] = {{"ID", "id", 0},
-                                              {"NAME", "name", 40},
-                                              {"CREATED_AT", "created_at", 0},
-                                              {"UPDATED_AT", "updated_at", 0},
-                                              {"DESCRIPTION", "description", 50},
-                                              {NULL, NULL, 0}};
+static const struct ctl_col product_cols[] = {{"ID", "id", 0, 0},
+                                              {"NAME", "name", 40, CTL_COL_CUT},
+                                              {"CREATED_AT", "created_at", 0, 0},
+                                              {"UPDATED_AT", "updated_at", 0, 0},
+                                              {"DESCRIPTION", "description", 50, CTL_COL_CUT},
+                                              {NULL, NULL, 0, 0}};
 static const struct ctl_resource products_res = {"/v1/products", product_cols, NULL, CTL_ID_INT,
                                                  NULL};
 
-static const struct ctl_col group_cols[] = {{"ID", "id", 0},
-                                            {"PRODUCT_ID", "product_id", 0},
-                                            {"NAME", "name", 40},
-                                            {"CREATED_AT", "created_at", 0},
-                                            {"DESCRIPTION", "description", 50},
-                                            {NULL, NULL, 0}};
+static const struct ctl_col group_cols[] = {{"ID", "id", 0, 0},
+                                            {"PRODUCT_ID", "product_id", 0, 0},
+                                            {"NAME", "name", 40, CTL_COL_CUT},
+                                            {"CREATED_AT", "created_at", 0, 0},
+                                            {"UPDATED_AT", "updated_at", 0, CTL_COL_WIDE},
+                                            {"DESCRIPTION", "description", 50, CTL_COL_CUT},
+                                            {NULL, NULL, 0, 0}};
 static const struct ctl_filter group_filters[] = {
     {"--product", CTL_F_ID, "product_id", NULL, NULL, NULL}, {NULL, 0, NULL, NULL, NULL, NULL}};
 static const struct ctl_resource groups_res = {"/v1/device-groups", group_cols, group_filters,

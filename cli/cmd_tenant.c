@@ -10,13 +10,13 @@
 
 static const struct ctl_resource tenant_res = {"/v1/tenant", NULL, NULL, CTL_ID_NONE, NULL};
 
-static const struct ctl_col token_cols[] = {{"ID", "id", 0},
-                                            {"NAME", "name", 40},
-                                            {"ROLE", "role", 0},
-                                            {"CREATED_AT", "created_at", 0},
-                                            {"CREATED_BY", "created_by", 0},
-                                            {"REVOKED_AT", "revoked_at", 0},
-                                            {NULL, NULL, 0}};
+static const struct ctl_col token_cols[] = {{"ID", "id", 0, 0},
+                                            {"NAME", "name", 40, CTL_COL_CUT},
+                                            {"ROLE", "role", 0, 0},
+                                            {"CREATED_AT", "created_at", 0, 0},
+                                            {"CREATED_BY", "created_by", 0, 0},
+                                            {"REVOKED_AT", "revoked_at", 0, 0},
+                                            {NULL, NULL, 0, 0}};
 static const struct ctl_resource tokens_res = {"/v1/tokens", token_cols, NULL, CTL_ID_NONE, NULL};
 
 static int
@@ -51,9 +51,7 @@ ctl_tokens_create(struct ctl *c, int argc, char **argv)
     if (rc != CTL_EXIT_OK)
         goto out;
     json_t *tok = json_object_get(o, "token");
-    if (c->json) {
-        ctl_print_json(o);
-    } else {
+    if (!ctl_print_data(c, o, token_cols)) {
         json_t *copy = json_copy(o);
         if (copy == NULL) {
             ctl_err("out of memory");

@@ -1,13 +1,23 @@
 #include "ctl_print.h"
 
-#include "ctl.h"
-#include "util.h"
+#include "ctl_jsonpath.h"
+#include "ctl_text.h"
 
 #include <assert.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define MIN_CUT 5 /* a column is not cut narrower than this (or its header) */
+
+void
+ctl_sanitize(char *s)
+{
+    ctl_text_sanitize(s);
+}
 
 void
 ctl_print_json(const json_t *v)
@@ -24,73 +34,12 @@ ctl_json_forget(json_t *o, const char *key)
         sodium_memzero((char *)json_string_value(v), json_string_length(v));
 }
 
-/* Number of characters (UTF-8 code points) in s. */
-static size_t
-width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            w++;
-    return w;
-}
+/* --- values as text --- */
 
-/* Bytes of a character at p that must not reach a terminal as it is, else 0: C0 and C1 controls
- * and DEL (escape sequences), and the bidirectional controls and line separators that make a
- * table show something other than its text (U+061C, U+200E-F, U+2028-E, U+2066-9), and bytes
- * that are not UTF-8. */
-static size_t
-unsafe_len(const unsigned char *p)
-{
-    if (p[0] < 0x20 || p[0] == 0x7f || util_utf8_char_len((const char *)p) == 0)
-        return 1; /* a control, or a byte of no well-formed character (a lone 0x9b is a CSI) */
-    if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) || (p[0] == 0xd8 && p[1] == 0x9c))
-        return 2;
-    if (p[0] == 0xe2 && p[1] == 0x80 &&
-        (p[2] == 0x8e || p[2] == 0x8f || (p[2] >= 0xa8 && p[2] <= 0xae)))
-        return 3;
-    if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
-        return 3;
-    return 0;
-}
-
-void
-ctl_sanitize(char *s)
-{
-    unsigned char *r = (unsigned char *)s, *w = r;
-    while (*r != '\0') {
-        size_t n = unsafe_len(r);
-        if (n > 0) {
-            *w++ = '?';
-            r += n;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-/* Cuts s (in place) to at most max characters, ending in "..." when cut. */
-static void
-truncate_to(char *s, size_t max)
-{
-    if (max < 4 || width(s) <= max)
-        return;
-    size_t chars = 0;
-    char *p = s;
-    for (; *p; p++) {
-        if (((unsigned char)*p & 0xC0) != 0x80) {
-            if (chars == max - 3)
-                break;
-            chars++;
-        }
-    }
-    memcpy(p, "...", 4);
-}
-
-/* The text of a JSON value for display (malloc'd), unsanitized; "-" for absent or null. */
+/* The text of a scalar (malloc'd, unsafe yet; NULL when out of memory): "-" for absent or null;
+ * objects and arrays as compact JSON. */
 static char *
-value_text(const json_t *v)
+scalar_text(const json_t *v)
 {
     char buf[64];
     if (v == NULL || json_is_null(v))
@@ -110,108 +59,405 @@ value_text(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-void
-ctl_print_table(const json_t *items, const struct ctl_col *cols)
+/* The text of a table cell (malloc'd, safe; NULL when out of memory): a scalar, or an array's
+ * elements as "a,b", an object's members as "k=v,k=v" (deeper values as compact JSON). */
+static char *
+cell_text(const json_t *v)
 {
-    size_t ncols = 0, nrows = json_is_array(items) ? json_array_size(items) : 0;
-    while (cols[ncols].header != NULL)
-        ncols++;
-    size_t *w = calloc(ncols + 1, sizeof(*w));
-    char **cells = calloc(nrows * ncols + 1, sizeof(*cells));
-    if (w == NULL || cells == NULL) {
+    if (!json_is_array(v) && !json_is_object(v)) {
+        char *t = scalar_text(v), *s = t != NULL ? ctl_text_safe(t, 0) : NULL;
+        free(t);
+        return s;
+    }
+    if (json_is_array(v) ? json_array_size(v) == 0 : json_object_size(v) == 0)
+        return strdup("-");
+    char *buf = NULL, *s = NULL;
+    size_t len = 0, i;
+    const char *key;
+    const json_t *e;
+    int ok = 1;
+    FILE *m = open_memstream(&buf, &len);
+    if (m == NULL)
+        return NULL;
+    if (json_is_array(v)) {
+        json_array_foreach((json_t *)v, i, e)
+        {
+            char *t = scalar_text(e);
+            ok &= t != NULL && fprintf(m, "%s%s", i > 0 ? "," : "", t) >= 0;
+            free(t);
+        }
+    } else {
+        i = 0;
+        json_object_foreach((json_t *)v, key, e)
+        {
+            char *t = scalar_text(e);
+            ok &= t != NULL && fprintf(m, "%s%s=%s", i++ > 0 ? "," : "", key, t) >= 0;
+            free(t);
+        }
+    }
+    if (fclose(m) == 0 && ok)
+        s = ctl_text_safe(buf, 0);
+    free(buf);
+    return s;
+}
+
+/* --- tables --- */
+
+/* A table being laid out: the visible columns, the cells (row-major, safe text), their widths. */
+struct table {
+    const struct ctl_col **col;
+    size_t ncols, nrows;
+    char **cell;
+    size_t *w;
+};
+
+static void
+table_free(struct table *t)
+{
+    if (t->cell != NULL)
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+            free(t->cell[i]);
+    free(t->cell);
+    free(t->col);
+    free(t->w);
+}
+
+static int
+cuttable(const struct ctl_col *col)
+{
+    return (col->flags & CTL_COL_CUT) || col->max > 0;
+}
+
+/* Fills t from items: the columns shown, each cell's text, each column's natural width. Returns
+ * 0, or -1 when out of memory. */
+static int
+table_build(struct table *t, const json_t *items, const struct ctl_col *cols,
+            const struct ctl_table_opts *o)
+{
+    size_t all = 0;
+    while (cols[all].header != NULL)
+        all++;
+    t->nrows = json_is_array(items) ? json_array_size(items) : 0;
+    t->col = calloc(all + 1, sizeof(*t->col));
+    t->w = calloc(all + 1, sizeof(*t->w));
+    if (t->col == NULL || t->w == NULL)
+        return -1;
+    for (size_t j = 0; j < all; j++)
+        if (o->wide || !(cols[j].flags & CTL_COL_WIDE))
+            t->col[t->ncols++] = &cols[j];
+    assert(t->ncols > 0);
+    if ((t->cell = calloc(t->nrows * t->ncols + 1, sizeof(*t->cell))) == NULL)
+        return -1;
+    for (size_t j = 0; j < t->ncols && !o->no_headers; j++)
+        t->w[j] = ctl_text_width(t->col[j]->header);
+    for (size_t i = 0; i < t->nrows; i++) {
+        const json_t *row = json_array_get(items, i);
+        for (size_t j = 0; j < t->ncols; j++) {
+            const json_t *v = json_is_object(row) ? json_object_get(row, t->col[j]->key) : NULL;
+            char *s = cell_text(v);
+            if (s == NULL)
+                return -1;
+            t->cell[i * t->ncols + j] = s;
+            size_t cw = ctl_text_width(s);
+            if (cw > t->w[j])
+                t->w[j] = cw;
+        }
+    }
+    return 0;
+}
+
+/* Narrows the free-text columns to their caps, then the widest of them a column at a time until
+ * the table fits width (or none can shrink more: the lines wrap), and cuts the cells to fit. */
+static int
+table_fit(struct table *t, size_t width)
+{
+    size_t total = 2 * (t->ncols - 1), *minw = calloc(t->ncols, sizeof(*minw));
+    if (minw == NULL)
+        return -1;
+    for (size_t j = 0; j < t->ncols; j++) {
+        const struct ctl_col *col = t->col[j];
+        size_t hw = ctl_text_width(col->header);
+        minw[j] = hw > MIN_CUT ? hw : MIN_CUT;
+        if (col->max > 0 && t->w[j] > col->max)
+            t->w[j] = col->max > minw[j] ? col->max : minw[j];
+        if (!cuttable(col) || minw[j] > t->w[j])
+            minw[j] = t->w[j];
+        total += t->w[j];
+    }
+    while (total > width) {
+        size_t best = t->ncols;
+        for (size_t j = 0; j < t->ncols; j++)
+            if (t->w[j] > minw[j] && (best == t->ncols || t->w[j] > t->w[best]))
+                best = j;
+        if (best == t->ncols)
+            break;
+        t->w[best]--;
+        total--;
+    }
+    free(minw);
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+        size_t j = i % t->ncols;
+        if (ctl_text_width(t->cell[i]) <= t->w[j])
+            continue;
+        char *cut = ctl_text_cut(t->cell[i], t->w[j]);
+        if (cut == NULL)
+            return -1;
+        free(t->cell[i]);
+        t->cell[i] = cut;
+    }
+    return 0;
+}
+
+/* One line of t: row i's cells, or the headers when i is the row count. */
+static void
+table_row(FILE *f, const struct table *t, size_t i)
+{
+    for (size_t j = 0; j < t->ncols; j++) {
+        const char *s = i < t->nrows ? t->cell[i * t->ncols + j] : t->col[j]->header;
+        if (j + 1 < t->ncols) {
+            ctl_text_pad(f, s, t->w[j]);
+            fputs("  ", f);
+        } else {
+            fprintf(f, "%s\n", s);
+        }
+    }
+}
+
+void
+ctl_table_write(FILE *f, const json_t *items, const struct ctl_col *cols,
+                const struct ctl_table_opts *o)
+{
+    struct table t;
+    memset(&t, 0, sizeof(t));
+    if (table_build(&t, items, cols, o) != 0 ||
+        (o->width > 0 && !o->wide && table_fit(&t, o->width) != 0)) {
         ctl_err("out of memory");
         goto out;
     }
-    for (size_t j = 0; j < ncols; j++)
-        w[j] = width(cols[j].header);
-    for (size_t i = 0; i < nrows; i++) {
-        const json_t *row = json_array_get(items, i);
-        for (size_t j = 0; j < ncols; j++) {
-            char *t = value_text(json_is_object(row) ? json_object_get(row, cols[j].key) : NULL);
-            if (t == NULL) {
-                ctl_err("out of memory");
-                goto out;
-            }
-            ctl_sanitize(t);
-            if (cols[j].max > 0)
-                truncate_to(t, cols[j].max);
-            cells[i * ncols + j] = t;
-            if (width(t) > w[j])
-                w[j] = width(t);
-        }
-    }
-    for (size_t j = 0; j < ncols; j++) {
-        if (j + 1 < ncols)
-            printf("%s%*s  ", cols[j].header, (int)(w[j] - width(cols[j].header)), "");
-        else
-            printf("%s\n", cols[j].header);
-    }
-    for (size_t i = 0; i < nrows; i++) {
-        for (size_t j = 0; j < ncols; j++) {
-            const char *t = cells[i * ncols + j];
-            if (j + 1 < ncols)
-                printf("%s%*s  ", t, (int)(w[j] - width(t)), "");
-            else
-                printf("%s\n", t);
-        }
-    }
+    if (!o->no_headers)
+        table_row(f, &t, t.nrows);
+    for (size_t i = 0; i < t.nrows; i++)
+        table_row(f, &t, i);
 out:
-    if (cells != NULL)
-        for (size_t i = 0; i < nrows * ncols; i++)
-            free(cells[i]);
-    free(cells);
-    free(w);
+    table_free(&t);
+}
+
+/* The width to fit tables to: $COLUMNS or the terminal's, when stdout is a terminal; else 0. */
+static size_t
+term_width(void)
+{
+    struct winsize ws;
+    if (!isatty(STDOUT_FILENO))
+        return 0;
+    const char *env = getenv("COLUMNS");
+    if (env != NULL) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n > 0 && n <= 100000)
+            return (size_t)n;
+    }
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 0;
+}
+
+void
+ctl_print_table(const struct ctl *c, const json_t *items, const struct ctl_col *cols)
+{
+    struct ctl_table_opts o = {c->output == CTL_OUT_WIDE, c->no_headers, term_width()};
+    ctl_table_write(stdout, items, cols, &o);
+}
+
+/* --- key: value --- */
+
+static void object_lines(FILE *f, const json_t *obj, size_t ind, int dash);
+
+/* Starts a line at indentation ind; with *dash, as the first line of an array element ("- "). */
+static void
+indent(FILE *f, size_t ind, int *dash)
+{
+    assert(!*dash || ind >= 2);
+    fprintf(f, "%*s%s", (int)(*dash ? ind - 2 : ind), "", *dash ? "- " : "");
+    *dash = 0;
+}
+
+static int
+is_nested(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) > 0) ||
+           (json_is_array(v) && json_array_size(v) > 0);
+}
+
+/* The lines of an array's elements at ind: "- value", or "- " starting an object's lines. */
+static void
+array_lines(FILE *f, const json_t *arr, size_t ind)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach((json_t *)arr, i, e)
+    {
+        if (json_is_object(e) && json_object_size(e) > 0) {
+            object_lines(f, e, ind + 2, 1);
+        } else if (is_nested(e)) {
+            fprintf(f, "%*s-\n", (int)ind, "");
+            array_lines(f, e, ind + 2);
+        } else {
+            char *t = scalar_text(e), *s = t != NULL ? ctl_text_safe(t, 0) : NULL;
+            fprintf(f, "%*s- %s\n", (int)ind, "", s != NULL ? s : "?");
+            free(t);
+            free(s);
+        }
+    }
+}
+
+/* A multi-line string's lines (PEM) below its key, at ind, empty lines left out. */
+static void
+text_lines(FILE *f, const char *text, size_t ind)
+{
+    char *t = strdup(text), *save = NULL;
+    if (t == NULL)
+        return;
+    for (char *line = strtok_r(t, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        ctl_text_sanitize(line);
+        fprintf(f, "%*s%s\n", (int)ind, "", line);
+    }
+    free(t);
+}
+
+/* An object's "key: value" lines at ind, values aligned by the keys' display width. */
+static void
+object_lines(FILE *f, const json_t *obj, size_t ind, int dash)
+{
+    const char *key;
+    const json_t *v;
+    size_t kw = 0;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t w = ctl_text_width(key);
+        kw = w > kw ? w : kw;
+    }
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        char *k = ctl_text_safe(key, 0), *t = is_nested(v) ? NULL : scalar_text(v);
+        char *s = t != NULL ? ctl_text_safe(t, 0) : NULL;
+        indent(f, ind, &dash);
+        if (k == NULL || (!is_nested(v) && s == NULL)) {
+            fputs("?: (out of memory)\n", f);
+        } else if (is_nested(v)) {
+            fprintf(f, "%s:\n", k);
+            if (json_is_object(v))
+                object_lines(f, v, ind + 2, 0);
+            else
+                array_lines(f, v, ind + 2);
+        } else if (json_is_string(v) && strchr(t, '\n') != NULL) {
+            fprintf(f, "%s:\n", k);
+            text_lines(f, t, ind + 4);
+        } else if (s[0] == '\0') {
+            fprintf(f, "%s:\n", k);
+        } else {
+            fprintf(f, "%s:", k);
+            ctl_text_pad(f, "", kw - ctl_text_width(k));
+            fprintf(f, " %s\n", s);
+        }
+        free(k);
+        free(t);
+        free(s);
+    }
+}
+
+void
+ctl_object_write(FILE *f, const json_t *obj)
+{
+    if (!json_is_object(obj)) {
+        json_dumpf(obj, f, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        fputc('\n', f);
+        return;
+    }
+    object_lines(f, obj, 0, 0);
 }
 
 void
 ctl_print_object(const json_t *obj)
 {
-    const char *key;
-    const json_t *v;
-    size_t kw = 0;
-    if (!json_is_object(obj)) {
-        ctl_print_json(obj);
-        return;
-    }
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        if (strlen(key) > kw)
-            kw = strlen(key);
-    }
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        char k[128];
-        snprintf(k, sizeof(k), "%s", key);
-        ctl_sanitize(k);
-        char *t = value_text(v);
-        if (t == NULL) {
-            ctl_err("out of memory");
-            return;
-        }
-        if (json_is_string(v) && strchr(t, '\n') != NULL) {
-            printf("%s:\n", k);
-            char *save = NULL;
-            for (char *line = strtok_r(t, "\n", &save); line != NULL;
-                 line = strtok_r(NULL, "\n", &save)) {
-                ctl_sanitize(line);
-                printf("    %s\n", line);
+    ctl_object_write(stdout, obj);
+}
+
+/* --- the data modes --- */
+
+/* -o name: the ID of v, or of each of its items, one per line. */
+static void
+names_write(FILE *f, const json_t *v, const struct ctl_col *cols)
+{
+    const char *key = "id";
+    if (cols != NULL && cols[0].header != NULL) {
+        key = cols[0].key;
+        for (size_t j = 0; cols[j].header != NULL; j++)
+            if (cols[j].flags & CTL_COL_ID) {
+                key = cols[j].key;
+                break;
             }
-        } else {
-            ctl_sanitize(t);
-            if (t[0] == '\0')
-                printf("%s:\n", k);
-            else
-                printf("%s:%*s %s\n", k, (int)(kw - strlen(key)), "", t);
-        }
+    }
+    const json_t *items = json_is_array(v) ? v : json_object_get(v, "items");
+    size_t n = json_is_array(items) ? json_array_size(items) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *id =
+            json_object_get(json_is_array(items) ? json_array_get(items, i) : v, key);
+        if (!json_is_string(id) && !json_is_integer(id))
+            continue;
+        char *t = scalar_text(id), *s = t != NULL ? ctl_text_safe(t, 0) : NULL;
+        if (s != NULL)
+            fprintf(f, "%s\n", s);
         free(t);
+        free(s);
     }
 }
 
-void
-ctl_print_result(int json, const json_t *obj)
+int
+ctl_data_write(FILE *f, enum ctl_output mode, const char *jsonpath, const json_t *v,
+               const struct ctl_col *cols, char *err, size_t errlen)
 {
-    if (json)
-        ctl_print_json(obj);
-    else
+    switch (mode) {
+    case CTL_OUT_JSON:
+        json_dumpf(v, f, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        fputc('\n', f);
+        return 1;
+    case CTL_OUT_JSONPATH:
+        return ctl_jsonpath_write(f, jsonpath != NULL ? jsonpath : "", v, err, errlen) == 0 ? 1
+                                                                                            : -1;
+    case CTL_OUT_NAME:
+        names_write(f, v, cols);
+        return 1;
+    case CTL_OUT_TABLE:
+    case CTL_OUT_WIDE:
+        return 0;
+    }
+    assert(0 && "every output mode handled");
+    return 0;
+}
+
+int
+ctl_print_text_mode(const struct ctl *c)
+{
+    return !c->json && (c->output == CTL_OUT_TABLE || c->output == CTL_OUT_WIDE);
+}
+
+int
+ctl_print_data(const struct ctl *c, const json_t *v, const struct ctl_col *cols)
+{
+    char err[160];
+    /* --json alone (c->json without c->output) is -o json too */
+    enum ctl_output mode = c->json ? CTL_OUT_JSON : c->output;
+    int r = ctl_data_write(stdout, mode, c->jsonpath, v, cols, err, sizeof(err));
+    if (r < 0) {
+        ctl_err("-o jsonpath: %s", err);
+        return 1;
+    }
+    return r;
+}
+
+void
+ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols)
+{
+    if (!ctl_print_data(c, obj, cols))
         ctl_print_object(obj);
 }

@@ -1,13 +1,21 @@
-/* ctl_print: aegisctl's output: JSON, aligned tables, "key: value" lines, and the sanitiser that
- * keeps service and device text from driving the terminal. */
+/* ctl_print: aegisctl's output in the modes of c->output (ctl.h): the data modes (-o json, -o
+ * jsonpath=EXPR, -o name) print the API's JSON or what is selected from it, for scripts; the text
+ * modes (table, -o wide) print aligned tables and "key: value" lines for people.
+ *
+ * Text from the service or a device goes through ctl_text: valid UTF-8 is kept, controls and
+ * bidirectional overrides are shown inert, and columns are aligned by display width. When stdout
+ * is a terminal, a table is fitted to its width ($COLUMNS, else TIOCGWINSZ) by cutting its widest
+ * free-text columns with "…"; with -o wide, or when stdout is not a terminal, nothing is cut. */
 #ifndef AEGIS_CTL_PRINT_H
 #define AEGIS_CTL_PRINT_H
 
+#include "ctl.h"
+
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
-/* Makes service or device text safe to print on a terminal, in place: each control character (C0,
- * DEL, C1) and each bidirectional control or line separator becomes one '?'. */
+/* Makes text safe in place (ctl_text_sanitize): for messages built from service text. */
 void ctl_sanitize(char *s);
 
 /* Prints a JSON value pretty (2-space indent) to stdout, with a final newline. */
@@ -15,23 +23,56 @@ void ctl_print_json(const json_t *v);
 /* Overwrites the string o[key] (a token shown once) in place, before o is freed. Accepts NULL. */
 void ctl_json_forget(json_t *o, const char *key);
 
-/* A column of a table: header, the object key it shows, and a width cap in characters (0 =
- * none). */
+/* struct ctl_col.flags */
+enum {
+    CTL_COL_ID = 1,   /* the ID that -o name prints (default: the table's first column) */
+    CTL_COL_WIDE = 2, /* shown with -o wide only */
+    CTL_COL_CUT = 4,  /* free text that may be cut to fit the terminal (implied by max > 0) */
+};
+
+/* A column of a table: header, the object key it shows, the width it is cut to on a terminal
+ * (0 = none; never with -o wide or when stdout is not a terminal), CTL_COL_* flags. A table is
+ * an array ended by an entry with header NULL. */
 struct ctl_col {
     const char *header;
     const char *key;
     size_t max;
+    unsigned flags;
 };
 
-/* Prints an array of objects as an aligned table (cols terminated by an entry with header NULL);
- * missing and null values show as "-". Control characters are shown as '?'. */
-void ctl_print_table(const json_t *items, const struct ctl_col *cols);
+/* How a table is laid out (ctl_table_write); ctl_print_table takes it from c and stdout. */
+struct ctl_table_opts {
+    int wide;       /* -o wide: the CTL_COL_WIDE columns too, nothing cut */
+    int no_headers; /* no header line */
+    size_t width;   /* the terminal's width to fit, 0: none (not a terminal) */
+};
+
+/* The data modes. With -o json, jsonpath or name, prints v (the whole result: an object, a page
+ * {"items": [...]} or an array) and returns 1; in the text modes prints nothing and returns 0 (the
+ * caller prints its text). -o name prints the ID of v, or of each item, one per line: the key of
+ * cols' ID column (cols may be NULL: "id"). An unusable -o jsonpath template (ARGS checks it
+ * first, ctl_jsonpath_check) is reported as an error. */
+int ctl_print_data(const struct ctl *c, const json_t *v, const struct ctl_col *cols);
+/* The same to f, with the mode and template given. Returns 1 or 0 as ctl_print_data, or -1 with
+ * the jsonpath error in err. */
+int ctl_data_write(FILE *f, enum ctl_output mode, const char *jsonpath, const json_t *v,
+                   const struct ctl_col *cols, char *err, size_t errlen);
+
+/* Prints an array of objects as a table (text modes): aligned by display width, missing and null
+ * values as "-", nested values as "a,b" (arrays) and "k=v,k=v" (objects) of their scalars. */
+void ctl_print_table(const struct ctl *c, const json_t *items, const struct ctl_col *cols);
+void ctl_table_write(FILE *f, const json_t *items, const struct ctl_col *cols,
+                     const struct ctl_table_opts *o);
 
 /* Prints an object as aligned "key: value" lines; multi-line strings (PEM) continue indented below
- * their key, nested objects and arrays print as compact JSON. */
+ * their key; nested objects print as indented "key: value" lines, arrays as "- item" lines. */
 void ctl_print_object(const json_t *obj);
+void ctl_object_write(FILE *f, const json_t *obj);
 
-/* ctl_print_json with --json, else ctl_print_object. */
-void ctl_print_result(int json, const json_t *obj);
+/* 1 in the text modes (table, wide), 0 in the data modes. */
+int ctl_print_text_mode(const struct ctl *c);
+
+/* ctl_print_data, else ctl_print_object. */
+void ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols);
 
 #endif

@@ -167,5 +167,10 @@ ctl_res_show(struct ctl *c, int argc, char **argv)
     } else {
         snprintf(path, sizeof(path), "%s", res->path);
     }
-    return ctl_show(c, "GET", path, NULL);
+    json_t *o = NULL;
+    int rc = ctl_request_object(c, "GET", path, NULL, &o);
+    if (rc == CTL_EXIT_OK)
+        ctl_print_result(c, o, res->cols); /* the resource's ID for -o name */
+    json_decref(o);
+    return rc;
 }

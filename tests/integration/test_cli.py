@@ -213,17 +213,19 @@ def _text(v):
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
+def _cell(v):
+    """A table cell: a scalar, or an array's elements "a,b" and an object's members "k=v,k=v"."""
+    if isinstance(v, list) and v:
+        return ",".join(_text(e) for e in v)
+    if isinstance(v, dict) and v:
+        return ",".join("%s=%s" % (k, _text(e)) for k, e in v.items())
+    return "-" if v in ([], {}) else _text(v)
+
+
 def render_table(items, cols):
-    """cols: (header, key, max width or 0); the last column is not padded."""
-    rows = []
-    for it in items:
-        row = []
-        for _, key, mx in cols:
-            t = _text(it.get(key))
-            if mx >= 4 and len(t) > mx:
-                t = t[:mx - 3] + "..."
-            row.append(t)
-        rows.append(row)
+    """cols: (header, key, max width or 0); the last column is not padded. Stdout is not a terminal:
+    nothing is cut (the max widths apply on a terminal only, test_cli_output.py)."""
+    rows = [[_cell(it.get(key)) for _, key, _ in cols] for it in items]
     widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, (h, _, _) in enumerate(cols)]
     lines = []
     for cells in [[h for h, _, _ in cols]] + rows:
@@ -231,17 +233,37 @@ def render_table(items, cols):
     return "".join(line + "\n" for line in lines)
 
 
-def render_object(obj):
-    kw = max(len(k) for k in obj)
+def render_object(obj, ind=0, dash=False):
+    """Nested objects as indented key: value lines, arrays as "- item" lines (an object item starts
+    on the dash's line)."""
+    kw = max((len(k) for k in obj), default=0)
     out = ""
     for k, v in obj.items():
+        pre = " " * (ind - 2) + "- " if dash else " " * ind
+        dash = False
         t = _text(v)
-        if isinstance(v, str) and "\n" in v:
-            out += k + ":\n" + "".join("    " + line + "\n" for line in v.split("\n") if line)
+        if isinstance(v, dict) and v:
+            out += pre + k + ":\n" + render_object(v, ind + 2)
+        elif isinstance(v, list) and v:
+            out += pre + k + ":\n" + render_list(v, ind + 2)
+        elif isinstance(v, str) and "\n" in v:
+            out += pre + k + ":\n" + "".join(" " * (ind + 4) + line + "\n" for line in v.split("\n") if line)
         elif t == "":
-            out += k + ":\n"
+            out += pre + k + ":\n"
         else:
-            out += k + ":" + " " * (kw - len(k)) + " " + t + "\n"
+            out += pre + k + ":" + " " * (kw - len(k)) + " " + t + "\n"
+    return out
+
+
+def render_list(items, ind):
+    out = ""
+    for e in items:
+        if isinstance(e, dict) and e:
+            out += render_object(e, ind + 2, True)
+        elif isinstance(e, list) and e:
+            out += " " * ind + "-\n" + render_list(e, ind + 2)
+        else:
+            out += " " * ind + "- " + _text(e) + "\n"
     return out
 
 
