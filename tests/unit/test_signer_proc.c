@@ -38,7 +38,8 @@ env_make(struct env *e, const char *name)
     tenant_pki_make(&e->t, name);
     snprintf(e->tls_key, sizeof(e->tls_key), "%s/server.key", e->t.dir);
     snprintf(e->ilog, sizeof(e->ilog), "%s/issuance.log", e->t.dir);
-    struct signer_opts o = {e->t.dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0, 100.0, 5000, 3};
+    struct signer_opts o = {e->t.dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0,
+                            100.0,    5000,       3,       NULL};
     e->o = o;
 }
 
