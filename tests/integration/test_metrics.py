@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from cryptography import x509
 
 import harness
 import test_attest
+import test_lifecycle
 from test_lifecycle import raw_tls, read_response, request_bytes
 from test_ops import counter, parse_metrics
 
@@ -33,9 +33,8 @@ FAMILIES = [
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+    """A port that was free a moment ago, for metrics_listen (aegisd binds it at start)."""
+    s, port = harness.free_refusing_port()
     s.close()
     return port
 
@@ -148,25 +147,14 @@ class MetricsTest(test_attest.AttestBase):
         self.assertError(self.api("GET", "/metrics", token=None), 404, "not_found")
 
 
-class OpsDaemons(harness.DaemonTestCase):
+class OpsDaemons(test_lifecycle.IsolatedDaemons):
     """Each test starts its own daemon with an operations listener."""
-
-    start_daemon = False
-
-    def setUp(self):
-        self.daemons = []
-
-    def tearDown(self):
-        for d in self.daemons:
-            d.cleanup()
 
     def new_daemon(self, config=None):
         self.ops_port = free_port()
         cfg = {"metrics_listen": "127.0.0.1:%d" % self.ops_port}
         cfg.update(config or {})
-        d = harness.Daemon(config=cfg)
-        self.daemons.append(d)
-        return d
+        return super().new_daemon(config=cfg)
 
 
 class DrainReadyzTest(OpsDaemons):
