@@ -65,6 +65,7 @@ struct metrics {
     atomic_uint_fast64_t tls_reloads[2]; /* refused, ok */
     atomic_int_fast64_t devices[METRICS_DEVICE_STATES];
     atomic_int draining;
+    atomic_uint_fast64_t signer_busy;
     const char *cron_names[METRICS_CRON_MAX];
     atomic_int_fast64_t cron_success[METRICS_CRON_MAX];
     atomic_uint_fast64_t cron_failures[METRICS_CRON_MAX];
@@ -429,6 +430,19 @@ metrics_cron_run(struct metrics *m, size_t i, int ok, int64_t when)
         atomic_store(&m->cron_success[i], when);
     else
         atomic_fetch_add(&m->cron_failures[i], 1);
+}
+
+void
+metrics_signer_busy(struct metrics *m)
+{
+    if (m != NULL)
+        atomic_fetch_add(&m->signer_busy, 1);
+}
+
+uint64_t
+metrics_signer_busy_total(struct metrics *m)
+{
+    return m != NULL ? (uint64_t)atomic_load(&m->signer_busy) : 0;
 }
 
 void

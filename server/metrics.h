@@ -78,6 +78,10 @@ void metrics_devices(struct metrics *m, const int64_t by_state[METRICS_DEVICE_ST
 #define METRICS_CRON_MAX 32
 void metrics_cron_step(struct metrics *m, size_t i, const char *name);
 void metrics_cron_run(struct metrics *m, size_t i, int ok, int64_t when);
+/* An issuance the signer refused because the tenant's rate was spent (SIGNER_BUSY): counted with
+ * the rate limiters' refusals, aegis_ratelimit_refused_total{limiter="signer_issue"}. */
+void metrics_signer_busy(struct metrics *m);
+uint64_t metrics_signer_busy_total(struct metrics *m);
 /* The drain began (aegis_draining 1; /readyz answers 503 from now on). */
 void metrics_set_draining(struct metrics *m);
 int metrics_draining(struct metrics *m);

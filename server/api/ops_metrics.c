@@ -156,10 +156,13 @@ opsm_collect(void *ctx, struct metrics_out *out)
     metrics_printf(out, "aegis_ingest_queue_capacity_reports %lld\n",
                    (long long)app->cfg->ingest_queue_max);
     metrics_family(out, "aegis_ratelimit_refused_total", "counter",
-                   "Requests refused with 429 by each rate limiter.");
+                   "Requests refused by each rate limiter (429; signer_issue: the signer's "
+                   "per-tenant issuance rate, 503 signer_busy).");
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         metrics_printf(out, "aegis_ratelimit_refused_total{limiter=\"%s\"} %llu\n", names[i],
                        (unsigned long long)ratelimit_refused(rls[i]));
+    metrics_printf(out, "aegis_ratelimit_refused_total{limiter=\"signer_issue\"} %llu\n",
+                   (unsigned long long)metrics_signer_busy_total(app->metrics));
 }
 
 /* The newest notAfter among the tenant's CAs, 0 when it has none. */

@@ -487,6 +487,7 @@ issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
         a->r->retry_after = 1;
         api_error(a->r, 503, "signer_unavailable", "the signer is restarting; try again");
     } else if (rc == SIGNER_BUSY) {
+        metrics_signer_busy(a->r->app->metrics);
         a->r->retry_after = 1;
         api_error(a->r, 503, "signer_busy", "the tenant's certificate issuance rate is spent");
     } else {

@@ -92,7 +92,7 @@ class MetricsTest(test_attest.AttestBase):
         self.assertEqual(counter(m, "aegis_build_info"), 1)
         self.assertEqual([l for l, _ in m["aegis_build_info"]][0].keys(), {"version"})
         self.assertEqual({l["limiter"] for l, _ in m["aegis_ratelimit_refused_total"]},
-                         {"challenge", "telemetry", "update_status"})
+                         {"challenge", "telemetry", "update_status", "signer_issue"})
         self.assertEqual(counter(m, "aegis_ingest_queue_capacity_reports"), 20000)
         self.assertGreater(counter(m, "aegis_database_size_bytes"), 0)
         self.assertGreater(counter(m, "process_resident_memory_bytes"), 1 << 20)
