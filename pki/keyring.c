@@ -463,3 +463,39 @@ out:
     EVP_PKEY_free(key);
     return rc;
 }
+
+int
+keyring_tls_reload(keyring *s, const char *path, const char *cert_pem, int commit, char *err,
+                   size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    X509 *leaf = pki_cert_from_pem(cert_pem, strlen(cert_pem));
+    int rc = -1;
+    if (leaf == NULL) {
+        snprintf(err, errlen, "signer: the TLS certificate file holds no PEM certificate");
+        goto out;
+    }
+    if (pki_load_key(path, &key, err, errlen) != 0)
+        goto out;
+    if (!pki_is_p256(key)) {
+        snprintf(err, errlen, "signer: TLS key %s is not EC P-256", path);
+        goto out;
+    }
+    if (X509_check_private_key(leaf, key) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "signer: the TLS key %s is not the certificate's", path);
+        goto out;
+    }
+    if (commit) {
+        pthread_mutex_lock(&s->lock);
+        EVP_PKEY_free(s->tls);
+        s->tls = key;
+        pthread_mutex_unlock(&s->lock);
+        key = NULL;
+    }
+    rc = 0;
+out:
+    EVP_PKEY_free(key);
+    X509_free(leaf);
+    return rc;
+}

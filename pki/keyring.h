@@ -49,6 +49,11 @@ int keyring_tls_sign(keyring *s, const unsigned char *data, size_t len, unsigned
 /* The same signature over a SHA-256 digest of such data (what GnuTLS hands an external key). */
 int keyring_tls_sign_digest(keyring *s, const unsigned char digest[32], unsigned char sig[72],
                             size_t *siglen, char *err, size_t errlen);
+/* Checks the key in path: EC P-256 and the public key of cert_pem's first certificate (the leaf of
+ * the chain served with it); then, when commit is set, makes it the TLS key. Files that do not
+ * match leave the old key in place (a renewal on SIGHUP). Returns 0 / -1. */
+int keyring_tls_reload(keyring *s, const char *path, const char *cert_pem, int commit, char *err,
+                       size_t errlen);
 
 /* The notAfter of the tenant's newest issuing CA in the PKI directory (tenants/<id>/ca-<n>.crt,
  * the highest n), 0 when it has none. Returns 0 / -1. */

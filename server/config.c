@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL, KEY_EVENT_LOOP };
+enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL, KEY_EVENT_LOOP, KEY_OPT_LISTEN };
 
 struct key_def {
     const char *name;
@@ -62,6 +62,7 @@ static const struct key_def keys[] = {
     {"signer_issue_burst", INT(signer_issue_burst, 1, 10000000)},
     {"signer_timeout_ms", INT(signer_timeout_ms, 100, 600000)},
     {"key_isolation", STR(key_isolation)},
+    {"metrics_listen", KEY_OPT_LISTEN, 0, 0, 0, 0},
 };
 
 void
@@ -103,6 +104,7 @@ config_defaults(struct config *c)
     c->signer_issue_burst = 5000;
     c->signer_timeout_ms = 5000;
     snprintf(c->key_isolation, sizeof(c->key_isolation), "auto");
+    c->metrics_port = -1;
 }
 
 int
@@ -133,6 +135,32 @@ config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+/* metrics_listen: "" (none), "PORT" (on loopback), or host:port. */
+static int
+set_metrics_listen(struct config *c, const char *value, const char *where, char *err, size_t errlen)
+{
+    int64_t p;
+    if (value[0] == '\0') {
+        c->metrics_host[0] = '\0';
+        c->metrics_port = -1;
+        return 0;
+    }
+    if (util_parse_i64(value, 0, 65535, &p) == 0) {
+        snprintf(c->metrics_host, sizeof(c->metrics_host), "127.0.0.1");
+        c->metrics_port = (int)p;
+        return 0;
+    }
+    if (config_parse_listen(value, c->metrics_host, sizeof(c->metrics_host), &c->metrics_port) !=
+        0) {
+        snprintf(err, errlen,
+                 "%s: metrics_listen: expected host:port, a port or nothing, got "
+                 "'%.64s'",
+                 where, value);
+        return -1;
+    }
+    return 0;
+}
+
 int
 config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
            size_t errlen)
@@ -158,6 +186,8 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
             return -1;
         }
         return 0;
+    case KEY_OPT_LISTEN:
+        return set_metrics_listen(c, value, where, err, errlen);
     case KEY_EVENT_LOOP:
         if (strcmp(value, "poll") != 0 && strcmp(value, "epoll") != 0) {
             snprintf(err, errlen, "%s: event_loop: expected poll or epoll", where);
@@ -276,4 +306,43 @@ config_finalize(struct config *c, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int
+config_key_reloadable(const char *key)
+{
+    return strcmp(key, "log_level") == 0;
+}
+
+/* Whether key k has another value in a than in b. */
+static int
+key_differs(const struct key_def *k, const struct config *a, const struct config *b)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+    switch (k->type) {
+    case KEY_LISTEN:
+        return strcmp(a->listen_host, b->listen_host) != 0 || a->listen_port != b->listen_port;
+    case KEY_OPT_LISTEN:
+        return strcmp(a->metrics_host, b->metrics_host) != 0 || a->metrics_port != b->metrics_port;
+    case KEY_LEVEL:
+        return strcmp(a->log_level, b->log_level) != 0;
+    case KEY_EVENT_LOOP:
+        return a->event_loop_epoll != b->event_loop_epoll;
+    case KEY_INT:
+        return *(const int64_t *)(const void *)pa != *(const int64_t *)(const void *)pb;
+    case KEY_STR:
+        return strcmp(pa, pb) != 0;
+    }
+    return 0;
+}
+
+const char *
+config_next_change(const struct config *a, const struct config *b, size_t *iter)
+{
+    while (*iter < sizeof(keys) / sizeof(keys[0])) {
+        const struct key_def *k = &keys[(*iter)++];
+        if (key_differs(k, a, b))
+            return k->name;
+    }
+    return NULL;
 }

@@ -58,6 +58,10 @@ struct config {
     /* how aegisd keeps itself from the key files: "auto" (Landlock when the kernel has it, else a
      * warning), "required" (refuse to start without it) or "off" */
     char key_isolation[16];
+    /* the operations listener (docs/metrics.md): plain HTTP serving /metrics, /healthz and /readyz
+     * only; metrics_port -1 = none (metrics_listen empty, the default) */
+    char metrics_host[256];
+    int metrics_port;
 };
 
 /* Fills c with the defaults. */
@@ -78,5 +82,12 @@ int config_finalize(struct config *c, char *err, size_t errlen);
 
 /* Parses "host:port" or "[v6]:port" into host and port. Returns 0 / -1. */
 int config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
+
+/* The keys SIGHUP applies without a restart (docs/metrics.md "Reloading"): log_level. Returns 1
+ * for such a key. */
+int config_key_reloadable(const char *key);
+/* The name of the first key after *iter (start at 0) whose value differs between a and b, NULL
+ * when there is none left; for SIGHUP's "needs restart" warnings. */
+const char *config_next_change(const struct config *a, const struct config *b, size_t *iter);
 
 #endif

@@ -5,6 +5,7 @@
 #include "director.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops_metrics.h"
 #include "pki.h"
 #include "pki_util.h"
 #include "sg_policy.h"
@@ -53,6 +54,7 @@ static void rollouts(cron *c);
 static void purge_attempts(cron *c);
 static void rollout_waves(cron *c);
 static void rotate_cas(cron *c);
+static void fleet_gauges(cron *c);
 
 /* clang-format off */
 static const struct step steps[] = {
@@ -67,6 +69,7 @@ static const struct step steps[] = {
     {"purge_attempts", 60000, purge_attempts},
     {"rollout_waves", 5000, rollout_waves},
     {"rotate_cas", 3600000, rotate_cas},
+    {"fleet_gauges", 15000, fleet_gauges},
 };
 /* clang-format on */
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
@@ -78,7 +81,9 @@ struct cron {
     struct metrics *metrics;
     struct signer *sg;
     struct director *director;
+    const struct app *app;
     uint64_t last_ms[NSTEPS];
+    int failed; /* the running step met an error that is not the database's (on_tick) */
 };
 
 /* Image uploads a crash cut off leave their temporary file (store_image_sweep). */
@@ -109,8 +114,9 @@ checkpoint(cron *c)
 static void
 resign_tuf(cron *c)
 {
-    int n = 0;
-    if (upd_refresh_all(c->st, c->sg, util_now(), &n) == 0 && n > 0)
+    int n = 0, rc = upd_refresh_all(c->st, c->sg, util_now(), &n);
+    c->failed = rc != 0;
+    if (rc == 0 && n > 0)
         log_info("msg=\"online TUF metadata re-signed\" files=%d", n);
 }
 
@@ -265,14 +271,26 @@ rotate_cas(cron *c)
         store_ca_free(cas, n);
         if (n == 0 || newest - now >= SG_CA_ROLLOVER_WINDOW_S)
             continue;
-        if (signer_ca_rollover(c->sg, ts[i].id, ts[i].name, &key, &pem, err, sizeof(err)) != 0 ||
-            record_ca(c, ts[i].id, key, pem) != 0)
+        int issued =
+            signer_ca_rollover(c->sg, ts[i].id, ts[i].name, &key, &pem, err, sizeof(err)) == 0;
+        if (issued)
+            metrics_cert_issued(c->metrics, METRICS_CERT_CA);
+        if (!issued || record_ca(c, ts[i].id, key, pem) != 0) {
+            c->failed = 1;
             log_error("msg=\"CA rollover failed\" tenant=%lld err=\"%s\"", (long long)ts[i].id,
                       err);
+        }
         free(key);
         free(pem);
     }
     free(ts);
+}
+
+/* Devices by state and CA expiries for /metrics (ops_metrics.h). */
+static void
+fleet_gauges(cron *c)
+{
+    c->failed = opsm_fleet(c->app) != 0;
 }
 
 static void
@@ -284,8 +302,12 @@ on_tick(uv_timer_t *t)
         if (now - c->last_ms[i] < steps[i].period_ms)
             continue;
         c->last_ms[i] = now;
-        uint64_t t0 = util_mono_ns();
+        uint64_t t0 = util_mono_ns(), errors = store_error_count(c->st);
+        c->failed = 0;
         steps[i].run(c);
+        /* A step logs its own errors; the database's are counted by the store. */
+        metrics_cron_run(c->metrics, i, !c->failed && store_error_count(c->st) == errors,
+                         util_now());
         log_debug("msg=cron step=%s dur_ms=%.2f", steps[i].name,
                   (double)(util_mono_ns() - t0) / 1e6);
     }
@@ -303,6 +325,9 @@ cron_start(uv_loop_t *loop, const struct app *app)
     c->metrics = app->metrics;
     c->sg = app->sg;
     c->director = app->director;
+    c->app = app;
+    for (size_t i = 0; i < NSTEPS; i++)
+        metrics_cron_step(c->metrics, i, steps[i].name);
     /* Every step runs at the first tick (unsigned: now - last_ms is the period then, however young
      * the monotonic clock is). */
     for (size_t i = 0; i < NSTEPS; i++)

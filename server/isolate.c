@@ -221,6 +221,20 @@ allow_written(struct ctx *c, const char *path, int must_rename)
     return allow(c, path, LANDLOCK_ACCESS_FS_WRITE_FILE, 1);
 }
 
+/* A file aegisd reads again later by name (the configuration, on SIGHUP). */
+static int
+allow_reread(struct ctx *c, const char *path)
+{
+    char copy[PATH_MAX];
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    snprintf(copy, sizeof(copy), "%s", path);
+    const char *dir = dirname(copy);
+    if (holds_key(c, dir) == NULL)
+        return allow(c, dir, LANDLOCK_ACCESS_FS_READ_FILE, 0);
+    return allow(c, path, LANDLOCK_ACCESS_FS_READ_FILE, 1);
+}
+
 /* Each probe must now fail to open. */
 static int
 prove(const struct isolate_paths *p, char *err, size_t errlen)
@@ -255,7 +269,7 @@ build_rules(struct ctx *c, const struct isolate_paths *p)
         c->nkeys++;
     }
     if (allow_system(c) != 0 || allow_data(c, p) != 0 || allow_written(c, p->log_file, 0) != 0 ||
-        allow_written(c, p->ready_file, 1) != 0)
+        allow_written(c, p->ready_file, 1) != 0 || allow_reread(c, p->config_file) != 0)
         return -1;
     return 0;
 }

@@ -27,6 +27,9 @@ struct isolate_paths {
     const char *data_dir;   /* images/ and sqlite-tmp/ under it (created when missing) */
     const char *log_file;   /* NULL or "": stderr */
     const char *ready_file; /* NULL: none */
+    /* NULL: none; read again on SIGHUP: its directory's files, or only the file itself (an edit in
+     * place, not a file renamed over it) when that directory holds a key */
+    const char *config_file;
 };
 
 /* Parses "off", "auto", "required". Returns 0 / -1. */

@@ -12,10 +12,12 @@
 #include "upd_recovery.h"
 #include "devauth.h"
 #include "http.h"
+#include "http_tlskey.h"
 #include "isolate.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops_metrics.h"
 #include "pki.h"
 #include "ratelimit.h"
 #include "routes.h"
@@ -42,6 +44,10 @@ struct daemon_state {
     struct config cfg;
     struct app app;
     http_server *http;
+    http_server *ops; /* the operations listener (metrics_listen), NULL without one */
+    /* where the configuration came from, read again on SIGHUP: the file, then the flags */
+    const char *config_file, *flag_listen, *flag_data_dir, *flag_level;
+    struct config cfg_loaded; /* as loaded, before start-up adjusted it (raise_nofile) */
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
@@ -54,6 +60,7 @@ struct daemon_state {
     const char *ready_file;
     char *tls_cert; /* the certificate chain (PEM), read before aegisd shuts itself off the PKI */
     int port;       /* the bound port, once listening */
+    int ops_port;   /* the operations listener's, 0 without one */
     int check_only;
 };
 
@@ -71,6 +78,24 @@ usage(FILE *f)
                "  -h, --help             this help\n");
 }
 
+/* The configuration from its file and the flags, on defaults: at start and on SIGHUP. Returns 0 /
+ * -1 (message in err). */
+static int
+load_config(const struct daemon_state *d, struct config *c, char *err, size_t errlen)
+{
+    config_defaults(c);
+    /* The file first, then flags on top of it. */
+    if ((d->config_file && config_load_file(c, d->config_file, err, errlen) != 0) ||
+        (d->flag_listen && config_set(c, "listen", d->flag_listen, "--listen", err, errlen) != 0) ||
+        (d->flag_data_dir &&
+         config_set(c, "data_dir", d->flag_data_dir, "--data-dir", err, errlen) != 0) ||
+        (d->flag_level &&
+         config_set(c, "log_level", d->flag_level, "--log-level", err, errlen) != 0) ||
+        config_finalize(c, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
 /* Returns 0 to go on, 1 to exit 0 (help/version), -1 to exit 2 (usage or config error). */
 static int
 parse_args(struct daemon_state *d, int argc, char **argv)
@@ -84,22 +109,21 @@ parse_args(struct daemon_state *d, int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *config_file = NULL, *listen = NULL, *data_dir = NULL, *level = NULL;
     char err[1200];
     int c;
     while ((c = getopt_long(argc, argv, "c:l:d:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            config_file = optarg;
+            d->config_file = optarg;
             break;
         case 'l':
-            listen = optarg;
+            d->flag_listen = optarg;
             break;
         case 'd':
-            data_dir = optarg;
+            d->flag_data_dir = optarg;
             break;
         case 'L':
-            level = optarg;
+            d->flag_level = optarg;
             break;
         case 'r':
             d->ready_file = optarg;
@@ -122,17 +146,11 @@ parse_args(struct daemon_state *d, int argc, char **argv)
         fprintf(stderr, "aegisd: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    config_defaults(&d->cfg);
-    /* The file first, then flags on top of it. */
-    if ((config_file && config_load_file(&d->cfg, config_file, err, sizeof(err)) != 0) ||
-        (listen && config_set(&d->cfg, "listen", listen, "--listen", err, sizeof(err)) != 0) ||
-        (data_dir &&
-         config_set(&d->cfg, "data_dir", data_dir, "--data-dir", err, sizeof(err)) != 0) ||
-        (level && config_set(&d->cfg, "log_level", level, "--log-level", err, sizeof(err)) != 0) ||
-        config_finalize(&d->cfg, err, sizeof(err)) != 0) {
+    if (load_config(d, &d->cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "aegisd: %s\n", err);
         return -1;
     }
+    d->cfg_loaded = d->cfg;
     return 0;
 }
 
@@ -185,7 +203,10 @@ open_metrics(struct daemon_state *d)
         d->route_methods[i] = t[i].method;
     }
     d->app.metrics = metrics_new(n, d->route_labels, d->route_methods);
-    return d->app.metrics ? 0 : -1;
+    if (d->app.metrics == NULL)
+        return -1;
+    metrics_set_collector(d->app.metrics, opsm_collect, &d->app);
+    return 0;
 }
 
 /* Forks the signer process: before anything else starts a thread or reads a secret (the signer
@@ -202,7 +223,8 @@ open_signer(struct daemon_state *d)
                             (double)d->cfg.signer_issue_rate,
                             (double)d->cfg.signer_issue_burst,
                             d->cfg.signer_timeout_ms,
-                            (size_t)threads + 4};
+                            (size_t)threads + 4,
+                            d->cfg.tls_cert};
     d->app.sg = signer_start(&o, err, sizeof(err));
     if (d->app.sg == NULL)
         log_error("msg=\"signer: %s\"", err);
@@ -313,8 +335,8 @@ isolate_self(struct daemon_state *d)
         return -1;
     }
     size_t np = key_probes(c, bufs, probes, 4);
-    struct isolate_paths p = {keys,        3,           probes,      np,
-                              c->database, c->data_dir, c->log_file, d->ready_file};
+    struct isolate_paths p = {
+        keys, 3, probes, np, c->database, c->data_dir, c->log_file, d->ready_file, d->config_file};
     if (isolate_apply(&p, mode, &abi, err, sizeof(err)) != 0) {
         log_error("msg=\"%s\" hint=\"key_isolation = off disables it (not recommended)\"", err);
         return -1;
@@ -362,6 +384,8 @@ close_all(struct daemon_state *d)
     ingest_stop(d->app.ingest);
     http_stop(d->http);
     d->http = NULL;
+    http_stop(d->ops);
+    d->ops = NULL;
     ingest_free(d->app.ingest);
     devauth_free(d->app.devauth);
     director_free(d->app.director);
@@ -376,6 +400,30 @@ close_all(struct daemon_state *d)
     free(d->route_labels);
     free(d->route_methods);
     free(d->tls_cert);
+}
+
+/* The operations listener (metrics_listen): plain HTTP for /metrics, /healthz and /readyz, so that
+ * scrapers and probes need not reach the devices' port. Not quiesced by a drain: /readyz answers
+ * 503 there until the process exits. */
+static int
+start_ops(struct daemon_state *d)
+{
+    char err[512];
+    size_t n;
+    int port = 0;
+    if (d->cfg.metrics_port < 0)
+        return 0;
+    int fd = http_listen(d->cfg.metrics_host, d->cfg.metrics_port, &port, err, sizeof(err));
+    const struct route *routes = opsm_routes(&n);
+    if (fd < 0 || (d->ops = http_start_plain(&d->app, routes, n, fd, err, sizeof(err))) == NULL) {
+        log_error("msg=\"metrics_listen: %s\"", err);
+        return -1;
+    }
+    log_info("msg=\"operations listener\" url=http://%s%s%s:%d/metrics",
+             strchr(d->cfg.metrics_host, ':') ? "[" : "", d->cfg.metrics_host,
+             strchr(d->cfg.metrics_host, ':') ? "]" : "", port);
+    d->ops_port = port;
+    return 0;
 }
 
 static int
@@ -400,7 +448,8 @@ start_http(struct daemon_state *d)
              strchr(d->cfg.listen_host, ':') ? "]" : "", port,
              (long long)(d->cfg.threads > 0 ? d->cfg.threads : util_ncpu()));
     d->port = port;
-    rc = 0;
+    metrics_tls_cert(d->app.metrics, http_tls_not_after(d->http));
+    rc = start_ops(d);
 out:
     return rc;
 }
@@ -423,11 +472,67 @@ begin_drain(struct daemon_state *d, int signum)
     if (d->draining)
         return;
     d->draining = 1;
+    metrics_set_draining(d->app.metrics); /* /readyz: 503 from now on, on both listeners */
     log_info("msg=\"shutting down: draining requests\" signal=%d active=%d", signum,
              http_active(d->http));
     http_quiesce(d->http);
     d->drain_deadline_ns = util_mono_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
     uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
+}
+
+/* SIGHUP: the configuration read again. The keys config_key_reloadable names take effect; a change
+ * of any other is logged as needing a restart (the running value stays). */
+static void
+reload_config(struct daemon_state *d)
+{
+    struct config *c = malloc(sizeof(*c));
+    char err[1200];
+    enum log_level lvl = LOG_INFO;
+    size_t it = 0;
+    if (c == NULL || load_config(d, c, err, sizeof(err)) != 0) {
+        log_error("msg=\"configuration not reloaded\" err=\"%s\"", c ? err : "out of memory");
+        goto out;
+    }
+    for (const char *k; (k = config_next_change(&d->cfg_loaded, c, &it)) != NULL;) {
+        if (!config_key_reloadable(k))
+            log_warn("msg=\"configuration key changed: needs a restart\" key=%s", k);
+    }
+    log_parse_level(c->log_level, &lvl);
+    log_set_level(lvl);
+    log_info("msg=\"configuration reloaded\" log_level=%s", c->log_level);
+out:
+    free(c);
+}
+
+/* SIGHUP: the TLS certificate renewed from the same files (docs/metrics.md "Reloading"). The signer
+ * checks the new pair first without using it, aegisd checks the chain, and only then the signer
+ * switches keys and aegisd serves the new chain to new handshakes. Files that do not pass leave the
+ * old pair serving. */
+static void
+reload_tls(struct daemon_state *d)
+{
+    char err[600] = "", serial[41];
+    char *chain = NULL;
+    int rc = signer_tls_reload(d->app.sg, 0, &chain, err, sizeof(err));
+    if (rc == 0)
+        rc = http_tlskey_check_chain(chain, err, sizeof(err));
+    free(chain);
+    chain = NULL;
+    if (rc == 0)
+        rc = signer_tls_reload(d->app.sg, 1, &chain, err, sizeof(err));
+    if (rc == 0)
+        rc = http_reload_tls(d->http, chain, err, sizeof(err));
+    free(chain);
+    metrics_tls_reload(d->app.metrics, rc == 0);
+    if (rc != 0) {
+        log_error("msg=\"TLS certificate not renewed: the previous one still serves\" err=\"%s\"",
+                  err);
+        return;
+    }
+    metrics_tls_cert(d->app.metrics, http_tls_not_after(d->http));
+    http_tls_serial(d->http, serial);
+    log_info("msg=\"TLS certificate renewed\" serial=%s not_after=%lld", serial,
+             (long long)http_tls_not_after(d->http));
 }
 
 static void
@@ -438,6 +543,8 @@ on_signal(uv_signal_t *s, int signum)
         if (log_reopen() != 0)
             log_error("msg=\"cannot reopen log file\"");
         log_info("msg=\"log reopened\"");
+        reload_config(d);
+        reload_tls(d);
         return;
     }
     begin_drain(d, signum);

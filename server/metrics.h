@@ -56,6 +56,53 @@ void metrics_rollout_waves(struct metrics *m, const int64_t by_state[METRICS_WAV
  * (aegis_director_answers_built_total). */
 void metrics_director(struct metrics *m, uint64_t built);
 
+/* --- the operator's series (docs/metrics.md) --- */
+
+/* A certificate the signer issued for aegisd (aegis_certificates_issued_total{kind}). */
+enum metrics_cert_kind { METRICS_CERT_DEVICE = 0, METRICS_CERT_CA = 1 };
+void metrics_cert_issued(struct metrics *m, enum metrics_cert_kind kind);
+/* The serving TLS certificate's notAfter, unix s (aegis_tls_cert_expiry_seconds). */
+void metrics_tls_cert(struct metrics *m, int64_t not_after);
+/* One reload of the TLS certificate on SIGHUP, ok or refused (aegis_tls_reloads_total{result}). */
+void metrics_tls_reload(struct metrics *m, int ok);
+/* Each tenant's newest issuing CA's notAfter, unix s (aegis_ca_expiry_seconds{tenant}): replaces
+ * the previous set (copied). Returns 0, or -1 when out of memory (the old set stays). */
+int metrics_ca_expiry(struct metrics *m, const int64_t *tenant_ids, const int64_t *not_after,
+                      size_t n);
+/* Devices by registry state: unclaimed, active, blocked (aegis_devices{state}). */
+#define METRICS_DEVICE_STATES 3
+void metrics_devices(struct metrics *m, const int64_t by_state[METRICS_DEVICE_STATES]);
+/* The periodic jobs' steps: step i's name (borrowed, must outlive m), then each run's outcome at
+ * unix time when (aegis_cron_last_success_timestamp_seconds{step},
+ * aegis_cron_failures_total{step}). At most METRICS_CRON_MAX steps; others are ignored. */
+#define METRICS_CRON_MAX 32
+void metrics_cron_step(struct metrics *m, size_t i, const char *name);
+void metrics_cron_run(struct metrics *m, size_t i, int ok, int64_t when);
+/* An issuance the signer refused because the tenant's rate was spent (SIGNER_BUSY): counted with
+ * the rate limiters' refusals, aegis_ratelimit_refused_total{limiter="signer_issue"}. */
+void metrics_signer_busy(struct metrics *m);
+uint64_t metrics_signer_busy_total(struct metrics *m);
+/* The drain began (aegis_draining 1; /readyz answers 503 from now on). */
+void metrics_set_draining(struct metrics *m);
+int metrics_draining(struct metrics *m);
+
+/* Series a collector adds to each scrape (the daemon's: process, database files and latencies,
+ * rate limits, queue capacity; server/opsm.c). fn runs on the scraping thread. */
+struct metrics_out;
+typedef void (*metrics_collect_fn)(void *ctx, struct metrics_out *out);
+/* Sets the collector (before the server starts; ctx must outlive m). */
+void metrics_set_collector(struct metrics *m, metrics_collect_fn fn, void *ctx);
+/* Appends text to a scrape. */
+void metrics_printf(struct metrics_out *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends the HELP and TYPE lines of a metric family. */
+void metrics_family(struct metrics_out *out, const char *name, const char *type, const char *help);
+/* Appends the _bucket, _sum and _count samples of a histogram in seconds; labels is "" or
+ * `k="v",...` without braces. */
+struct lathist;
+void metrics_histogram(struct metrics_out *out, const char *name, const char *labels,
+                       const struct lathist *h);
+
 /* Prometheus text (malloc'd, caller frees; *len set). db_errors is the store's error count. NULL on
  * OOM. */
 char *metrics_render(struct metrics *m, uint64_t db_errors, size_t *len);

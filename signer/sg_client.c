@@ -594,3 +594,24 @@ signer_ca_rollover(signer *s, int64_t tenant_id, const char *tenant_name, char *
     call_end(&k);
     return rc;
 }
+
+int
+signer_tls_reload(signer *s, int commit, char **chain_pem, char *err, size_t errlen)
+{
+    struct call k;
+    const char *pem;
+    *chain_pem = NULL;
+    int rc = call_begin(s, &k, SG_OP_TLS_RELOAD, err, errlen);
+    if (rc != 0)
+        return rc;
+    sg_wire_put_flag(&k.w, commit);
+    if ((rc = call_run(&k, err, errlen)) == 0) {
+        sg_wire_get_str(&k.r, &pem, SG_WIRE_MAX);
+        if ((rc = call_done(&k, err, errlen)) == 0 && (*chain_pem = strdup(pem)) == NULL) {
+            errbuf_set(err, errlen, "out of memory");
+            rc = SIGNER_ERR;
+        }
+    }
+    call_end(&k);
+    return rc;
+}

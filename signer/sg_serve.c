@@ -24,6 +24,7 @@ struct sg_serve {
     keyring *kr;
     sg_policy *pol;
     sg_ilog *ilog;
+    char *tls_key, *tls_cert; /* owned copies of the paths TLS_RELOAD reads again */
 };
 
 /* What a handler answers besides its reply fields. */
@@ -42,6 +43,11 @@ sg_serve_new(const struct signer_opts *o, char *err, size_t errlen)
     if (sv == NULL) {
         errbuf_set(err, errlen, "out of memory");
         return NULL;
+    }
+    if ((sv->tls_key = strdup(o->tls_key)) == NULL ||
+        (o->tls_cert != NULL && (sv->tls_cert = strdup(o->tls_cert)) == NULL)) {
+        errbuf_set(err, errlen, "out of memory");
+        goto fail;
     }
     if ((sv->kr = keyring_new(o->pki_dir, err, errlen)) == NULL ||
         keyring_tls_load(sv->kr, o->tls_key, err, errlen) != 0 ||
@@ -65,6 +71,8 @@ sg_serve_free(sg_serve *sv)
     keyring_free(sv->kr);
     sg_policy_free(sv->pol);
     sg_ilog_close(sv->ilog);
+    free(sv->tls_key);
+    free(sv->tls_cert);
     free(sv);
 }
 
@@ -284,6 +292,7 @@ op_ca_rollover(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct an
 }
 
 typedef void (*op_fn)(sg_serve *, struct sg_reader *, struct sg_writer *, struct answer *);
+static void op_tls_reload(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct answer *a);
 
 static op_fn
 handler_of(uint16_t op)
@@ -303,6 +312,8 @@ handler_of(uint16_t op)
         return op_ca_rollover;
     case SG_OP_TLS_SIGN_DIGEST:
         return op_tls_sign_digest;
+    case SG_OP_TLS_RELOAD:
+        return op_tls_reload;
     default:
         return NULL;
     }
@@ -374,4 +385,34 @@ sg_serve_start_failure(unsigned char *tx, const char *msg)
     struct answer a = {SG_ST_ERR, 0, 0, ""};
     snprintf(a.msg, sizeof(a.msg), "%s", msg);
     return error_reply(tx, 0, &a);
+}
+
+/* The largest certificate chain file TLS_RELOAD reads (aegisd reads no more at start). */
+#define TLS_CHAIN_MAX (64 * 1024)
+
+static void
+op_tls_reload(sg_serve *sv, struct sg_reader *r, struct sg_writer *w, struct answer *a)
+{
+    char *chain = NULL;
+    int commit = 0;
+    sg_wire_get_flag(r, &commit);
+    if (decoded(r, a) != 0)
+        return;
+    a->status = SG_ST_ERR;
+    if (sv->tls_cert == NULL) {
+        snprintf(a->msg, sizeof(a->msg), "signer: started without the TLS certificate's path");
+        return;
+    }
+    if ((chain = util_read_file(sv->tls_cert, TLS_CHAIN_MAX, NULL)) == NULL) {
+        snprintf(a->msg, sizeof(a->msg),
+                 "signer: cannot read the TLS certificate %s (at most %d "
+                 "bytes)",
+                 sv->tls_cert, TLS_CHAIN_MAX);
+        return;
+    }
+    if (keyring_tls_reload(sv->kr, sv->tls_key, chain, commit, a->msg, sizeof(a->msg)) == 0) {
+        a->status = SG_ST_OK;
+        sg_wire_put_str(w, chain);
+    }
+    free(chain);
 }

@@ -105,7 +105,7 @@ sg_wire_peek_id(const unsigned char *buf, size_t n)
 int
 sg_wire_is_op(uint16_t code)
 {
-    return code >= SG_OP_PING && code <= SG_OP_TLS_SIGN_DIGEST;
+    return code >= SG_OP_PING && code <= SG_OP_TLS_RELOAD;
 }
 
 static int

@@ -29,6 +29,7 @@
  *     5 TLS_SIGN           (bytes data)                          -> (bytes DER signature, <= 72)
  *     6 CA_ROLLOVER        (int tenant_id, str tenant_name)      -> (str key_name; str CA PEM)
  *     7 TLS_SIGN_DIGEST    (bytes SHA-256 digest, 32)            -> (bytes DER signature, <= 72)
+ *     8 TLS_RELOAD         (flag commit)                         -> (str certificate chain PEM)
  * Replies (code = status):
  *     0x8000 OK         the op's reply body above
  *     0x8001 ERR        (str message): malformed request or internal failure
@@ -49,6 +50,14 @@
  * TLS_SIGN data and ED25519_SIGN messages that are not what a TLS server or that online role signs
  * are REFUSED too; a TLS_SIGN_DIGEST digest that is not 32 bytes is (its content cannot be
  * checked: GnuTLS hands an external key only the digest of the handshake data).
+ *
+ * TLS_RELOAD makes the worker read its TLS key file and certificate chain file again (the paths it
+ * was started with) and check them: the key EC P-256 and the public key of the chain's first
+ * certificate. If they fail, it answers ERR naming what is wrong and keeps its key. If they pass,
+ * it answers with the chain file's text (at most 64 KiB) and, only when commit is 1, signs
+ * TLS_SIGN and TLS_SIGN_DIGEST with the new key from then on (commit 0 lets aegisd check the chain
+ * its own way before anything changes). A worker the supervisor restarts reads both files anew
+ * anyway.
  *
  * Answering. The signer reads one frame from each socket that has one, answers the requests that
  * issue nothing at once, appends the issuances of that batch to its issuance log, makes the log
@@ -80,6 +89,7 @@ enum sg_op {
     SG_OP_TLS_SIGN = 5,
     SG_OP_CA_ROLLOVER = 6,
     SG_OP_TLS_SIGN_DIGEST = 7,
+    SG_OP_TLS_RELOAD = 8,
 };
 
 enum sg_status {

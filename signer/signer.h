@@ -33,6 +33,7 @@ struct signer_opts {
     double issue_burst;       /* ... and the bucket's size */
     int64_t timeout_ms;       /* how long a caller waits for an answer before SIGNER_UNAVAILABLE */
     size_t channels;          /* sockets to the signer: callers served at once (others wait) */
+    const char *tls_cert;     /* the TLS certificate chain file (PEM) the key is served with */
 };
 
 /* Forks the signer (call before any thread is started: it forks) and connects to it. The signer
@@ -103,5 +104,12 @@ int signer_tls_sign_digest(signer *s, const unsigned char digest[SIGNER_TLS_DIGE
  * or a SIGNER_* code. */
 int signer_ca_rollover(signer *s, int64_t tenant_id, const char *tenant_name, char **key_name,
                        char **cert_pem, char *err, size_t errlen);
+
+/* Renewal of the server's TLS identity (SIGHUP): the signer reads its TLS key file and certificate
+ * chain file again and checks that the key is EC P-256 and the chain's leaf its certificate; if
+ * so it hands back the chain (*chain_pem, malloc'd, caller frees) and, when commit is set, signs
+ * with the new key from then on (aegisd then serves the chain to new handshakes). Otherwise it
+ * keeps the old key (SIGNER_ERR, message in err). Returns 0 or a SIGNER_* code. */
+int signer_tls_reload(signer *s, int commit, char **chain_pem, char *err, size_t errlen);
 
 #endif

@@ -4,8 +4,7 @@
 #include "api.h"
 #include "metrics.h"
 #include "api_handlers.h"
-
-#include <stdlib.h>
+#include "ops_metrics.h"
 
 void
 api_healthz(api_req *r)
@@ -16,6 +15,10 @@ api_healthz(api_req *r)
 void
 api_readyz(api_req *r)
 {
+    if (metrics_draining(r->app->metrics)) {
+        api_error(r, 503, "draining", "the service is shutting down");
+        return;
+    }
     if (store_ping(r->app->st) != STORE_OK) {
         api_error(r, 503, "unavailable", "database is not reachable");
         return;
@@ -23,14 +26,14 @@ api_readyz(api_req *r)
     api_reply(r, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* The main listener's /metrics: off when the operations listener serves it (metrics_listen), so
+ * that what the service does is not shown to the devices' side. */
 void
 api_metrics(api_req *r)
 {
-    size_t len = 0;
-    char *text = metrics_render(r->app->metrics, store_error_count(r->app->st), &len);
-    if (text == NULL) {
-        api_error(r, 500, "internal", "out of memory");
+    if (r->app->cfg->metrics_port >= 0) {
+        api_error(r, 404, "not_found", "/metrics is served on metrics_listen");
         return;
     }
-    api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    opsm_metrics(r);
 }

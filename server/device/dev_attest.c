@@ -477,14 +477,17 @@ issue_leaf(struct attempt *a, const struct issuer *is, char **leaf)
                                   a->ev.csr_pem_len,
                                   a->r->app->cfg->cert_lifetime_s};
     int rc = signer_issue_device_cert(a->r->app->sg, &req, leaf, err, sizeof(err));
-    if (rc == 0)
+    if (rc == 0) {
+        metrics_cert_issued(a->r->app->metrics, METRICS_CERT_DEVICE);
         return 0;
+    }
     log_error("msg=\"cannot issue a device certificate\" device=%s tenant=%lld rc=%d err=\"%s\"",
               a->ev.device_id, (long long)a->ctx.tenant_id, rc, err);
     if (rc == SIGNER_UNAVAILABLE) {
         a->r->retry_after = 1;
         api_error(a->r, 503, "signer_unavailable", "the signer is restarting; try again");
     } else if (rc == SIGNER_BUSY) {
+        metrics_signer_busy(a->r->app->metrics);
         a->r->retry_after = 1;
         api_error(a->r, 503, "signer_busy", "the tenant's certificate issuance rate is spent");
     } else {

@@ -407,6 +407,13 @@ refuse_before_body(struct MHD_Connection *c, const struct request *q, long long 
     return (unsigned long long)cl > (unsigned long long)q->limit + DISCARD_MAX;
 }
 
+/* GET /readyz, which a drain answers as the operations listener does (error "draining"). */
+static int
+is_ready_probe(const struct http_server *h, const struct request *q)
+{
+    return q->route >= 0 && strcmp(h->routes[q->route].pattern, "/readyz") == 0;
+}
+
 /* The access handler's first call for a request: its headers are in, its body not yet. Returns
  * MHD_YES to go on reading, or the result of queueing an early answer. */
 static enum MHD_Result
@@ -419,7 +426,8 @@ on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, c
         /* A keep-alive client's new request during the drain: everything behind the handlers
          * (e.g. the ingest writer) may already be gone. */
         q->close_after = 1;
-        api_error(&q->r, 503, "unavailable", "the service is shutting down");
+        api_error(&q->r, 503, is_ready_probe(h, q) ? "draining" : "unavailable",
+                  "the service is shutting down");
         return http_queue_reply(q, c);
     }
     if (http_guard_check(c, method, version, why, sizeof(why)) != 0) {
@@ -530,7 +538,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     uint64_t dur = util_mono_ns() - q->start_ns;
     http_track_state(q, HTTP_CONN_IDLE);
     int status = q->r.status;
-    metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status, dur);
+    if (!h->plain) /* its route indexes are not the metrics' */
+        metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status,
+                        dur);
     char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];
     log_info("msg=request method=%s route=%s status=%d dur_ms=%.2f tenant=%lld token=%lld "
              "bytes_in=%zu peer=%s%s%s%s",
@@ -590,7 +600,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
         free(ctx);
         *socket_context = NULL;
     }
-    metrics_connection(h->app->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (!h->plain)
+        metrics_connection(h->app->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 static void
@@ -616,10 +627,28 @@ ticket_key_free(struct http_server *h)
     h->ticket_key.data = NULL;
 }
 
-http_server *
-http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
-           const char *chain_pem, char *err, size_t errlen)
+/* Frees what server_new and http_start made (after libmicrohttpd stopped, or never started). */
+static void
+server_free(struct http_server *h)
 {
+    http_hs_stop(h->hs);
+    http_conns_stop(h->conns); /* after libmicrohttpd: it removed every connection */
+    http_tlskey_free(h->tls);  /* after libmicrohttpd: it joined every thread that handshakes */
+    ticket_key_free(h);
+    pthread_mutex_destroy(&h->defer_lock);
+    free(h);
+}
+
+/* The server's state before libmicrohttpd starts, with its connection limits; NULL on error
+ * (message in err; listen_fd closed). */
+static struct http_server *
+server_new(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+           int64_t max_connections, char *err, size_t errlen)
+{
+    const struct config *cfg = app->cfg;
+    struct http_conns_limits lim = {max_connections, cfg->header_timeout_s,
+                                    cfg->connection_timeout_s, cfg->min_body_rate,
+                                    cfg->per_ip_connections};
     struct http_server *h = calloc(1, sizeof(*h));
     if (h == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -631,17 +660,28 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     pthread_mutex_init(&h->defer_lock, NULL);
     h->routes = routes;
     h->nroutes = nroutes;
+    h->conns = http_conns_start(&lim, err, errlen);
+    if (h->conns == NULL) {
+        close(listen_fd);
+        server_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+http_server *
+http_start(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+           const char *chain_pem, char *err, size_t errlen)
+{
+    const struct config *cfg = app->cfg;
+    struct http_server *h =
+        server_new(app, routes, nroutes, listen_fd, cfg->max_connections, err, errlen);
+    if (h == NULL)
+        return NULL;
     if (gnutls_session_ticket_key_generate(&h->ticket_key) != GNUTLS_E_SUCCESS)
         h->ticket_key.data = NULL; /* no resumption, full handshakes only */
-    const struct config *cfg = app->cfg;
-    struct http_conns_limits lim = {cfg->max_connections, cfg->header_timeout_s,
-                                    cfg->connection_timeout_s, cfg->min_body_rate,
-                                    cfg->per_ip_connections};
     h->tls = http_tlskey_new(app->sg, chain_pem, err, errlen);
     if (h->tls == NULL || http_tlskey_serve(h->tls, err, errlen) != 0)
-        goto fail;
-    h->conns = http_conns_start(&lim, err, errlen);
-    if (h->conns == NULL)
         goto fail;
     if (cfg->event_loop_epoll && (h->hs = http_hs_start(err, errlen)) == NULL)
         goto fail;
@@ -671,13 +711,35 @@ http_start(const struct app *app, const struct route *routes, size_t nroutes, in
     return h;
 fail:
     close(listen_fd);
-    http_hs_stop(h->hs);
-    http_conns_stop(h->conns);
-    http_tlskey_free(h->tls);
-    ticket_key_free(h);
-    pthread_mutex_destroy(&h->defer_lock);
-    free(h);
+    server_free(h);
     return NULL;
+}
+
+http_server *
+http_start_plain(const struct app *app, const struct route *routes, size_t nroutes, int listen_fd,
+                 char *err, size_t errlen)
+{
+    const struct config *cfg = app->cfg;
+    struct http_server *h =
+        server_new(app, routes, nroutes, listen_fd, HTTP_PLAIN_CONNECTIONS, err, errlen);
+    if (h == NULL)
+        return NULL;
+    h->plain = 1;
+    h->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+        listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(HTTP_PLAIN_CONNECTIONS + HTTP_ACCEPT_SLACK), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout_s, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_POOL_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        snprintf(err, errlen, "cannot start the operations listener");
+        close(listen_fd);
+        server_free(h);
+        return NULL;
+    }
+    return h;
 }
 
 void
@@ -707,12 +769,7 @@ http_stop(http_server *h)
         return;
     http_hs_release(h->hs); /* libmicrohttpd aborts on suspended connections at stop */
     MHD_stop_daemon(h->mhd);
-    http_hs_stop(h->hs);
-    http_conns_stop(h->conns); /* after libmicrohttpd: it removed every connection */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
-    http_tlskey_free(h->tls); /* after libmicrohttpd: it joined every thread that handshakes */
-    ticket_key_free(h);
-    pthread_mutex_destroy(&h->defer_lock);
-    free(h);
+    server_free(h);
 }

@@ -9,6 +9,7 @@
 #include "router.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct http_server http_server;
 
@@ -30,6 +31,22 @@ int http_listen(const char *host, int port, int *bound_port, char *err, size_t e
  * Returns NULL on error (message in err). Free with http_stop. */
 http_server *http_start(const struct app *app, const struct route *routes, size_t nroutes,
                         int listen_fd, const char *chain_pem, char *err, size_t errlen);
+/* The operations listener's server (docs/metrics.md): routes as http_start's, plain HTTP on
+ * listen_fd (ownership passes), one thread, at most HTTP_PLAIN_CONNECTIONS connections, no TLS and
+ * so no device authentication (a route table of AUTH_NONE routes is what it is for); its requests
+ * are logged but not in the request metrics. Returns NULL on error (message in err). Free with
+ * http_stop. */
+#define HTTP_PLAIN_CONNECTIONS 32
+http_server *http_start_plain(const struct app *app, const struct route *routes, size_t nroutes,
+                              int listen_fd, char *err, size_t errlen);
+/* A new certificate chain for new handshakes (SIGHUP), its leaf checked against the signer's TLS
+ * key as http_start's: handshakes in progress finish with the chain they began with. Call from one
+ * thread. Returns 0, or -1 (message in err) with the old chain still serving. */
+int http_reload_tls(http_server *h, const char *chain_pem, char *err, size_t errlen);
+/* The serving leaf certificate's notAfter (unix s), 0 without TLS. */
+int64_t http_tls_not_after(const http_server *h);
+/* The serving leaf certificate's serial in lowercase hex ("" without TLS). */
+void http_tls_serial(const http_server *h, char buf[41]);
 /* Stops accepting connections; requests in progress go on. */
 void http_quiesce(http_server *h);
 /* Requests in progress (accepted, response not yet fully sent). */

@@ -33,6 +33,7 @@ struct http_server {
     http_conns *conns; /* deadlines and eviction (http_conns.h) */
     http_hs *hs;       /* handshakes wait outside libmicrohttpd (http_hs.h); NULL with poll */
     http_tlskey *tls;  /* the certificate chain and the signer-backed key (http_tlskey.h) */
+    int plain;         /* the operations listener: no TLS, not in the request metrics */
 };
 
 /* libmicrohttpd's socket context: what lives as long as one connection. */

@@ -10,13 +10,16 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct http_tlskey {
     signer *sg; /* borrowed */
     gnutls_pcert_st chain[HTTP_TLSKEY_CHAIN_MAX];
     unsigned int nchain;
-    gnutls_privkey_t key; /* external: its callbacks below, userdata = this */
+    gnutls_privkey_t key;         /* external: its callbacks below, userdata = this */
+    struct http_tlskey *replaced; /* owned: the identity this one replaced (http_tlskey_replace) */
 };
 
 /* The identity http_tlskey_retrieve answers with. It cannot use the session's pointer instead:
@@ -125,15 +128,16 @@ check_key_matches(struct http_tlskey *k, char *err, size_t errlen)
     return 0;
 }
 
-http_tlskey *
-http_tlskey_new(signer *sg, const char *chain_pem, char *err, size_t errlen)
+/* A new identity with chain_pem parsed (its leaf's key checked), without its key yet; NULL on
+ * error (message in err). */
+static struct http_tlskey *
+parse_chain(const char *chain_pem, char *err, size_t errlen)
 {
     struct http_tlskey *k = calloc(1, sizeof(*k));
     if (k == NULL) {
         errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
-    k->sg = sg;
     k->nchain = HTTP_TLSKEY_CHAIN_MAX;
     /* GnuTLS takes the PEM text read-only through a non-const datum. */
     gnutls_datum_t pem = {(unsigned char *)chain_pem, (unsigned int)strlen(chain_pem)};
@@ -152,6 +156,29 @@ http_tlskey_new(signer *sg, const char *chain_pem, char *err, size_t errlen)
     }
     if (check_leaf_key(k->chain[0].pubkey, err, errlen) != 0)
         goto fail;
+    return k;
+fail:
+    http_tlskey_free(k);
+    return NULL;
+}
+
+int
+http_tlskey_check_chain(const char *chain_pem, char *err, size_t errlen)
+{
+    struct http_tlskey *k = parse_chain(chain_pem, err, errlen);
+    int rc = k != NULL ? 0 : -1;
+    http_tlskey_free(k);
+    return rc;
+}
+
+http_tlskey *
+http_tlskey_new(signer *sg, const char *chain_pem, char *err, size_t errlen)
+{
+    struct http_tlskey *k = parse_chain(chain_pem, err, errlen);
+    if (k == NULL)
+        return NULL;
+    k->sg = sg;
+    int rc;
     if (gnutls_privkey_init(&k->key) != 0) {
         errbuf_set(err, errlen, "out of memory");
         goto fail;
@@ -172,15 +199,68 @@ fail:
 void
 http_tlskey_free(http_tlskey *k)
 {
-    if (k == NULL)
-        return;
-    http_tlskey *self = k;
-    atomic_compare_exchange_strong(&serving, &self, NULL);
-    if (k->key != NULL)
-        gnutls_privkey_deinit(k->key);
-    for (unsigned int i = 0; i < k->nchain; i++)
-        gnutls_pcert_deinit(&k->chain[i]);
-    free(k);
+    while (k != NULL) {
+        http_tlskey *self = k, *next = k->replaced;
+        atomic_compare_exchange_strong(&serving, &self, NULL);
+        if (k->key != NULL)
+            gnutls_privkey_deinit(k->key);
+        for (unsigned int i = 0; i < k->nchain; i++)
+            gnutls_pcert_deinit(&k->chain[i]);
+        free(k);
+        k = next;
+    }
+}
+
+void
+http_tlskey_replace(http_tlskey *cur, http_tlskey *next)
+{
+    assert(cur != NULL && next != NULL && next->replaced == NULL);
+    next->replaced = cur;
+    http_tlskey *expect = cur;
+    /* Only the serving identity is replaced; http_tlskey_serve made it so. */
+    int swapped = atomic_compare_exchange_strong(&serving, &expect, next);
+    assert(swapped);
+    (void)swapped;
+}
+
+/* The leaf as an X.509 certificate (caller deinits), or NULL. */
+static gnutls_x509_crt_t
+leaf_crt(const http_tlskey *k)
+{
+    gnutls_x509_crt_t crt = NULL;
+    if (k->nchain == 0 || gnutls_x509_crt_init(&crt) != 0)
+        return NULL;
+    if (gnutls_x509_crt_import(crt, &k->chain[0].cert, GNUTLS_X509_FMT_DER) != 0) {
+        gnutls_x509_crt_deinit(crt);
+        return NULL;
+    }
+    return crt;
+}
+
+int64_t
+http_tlskey_not_after(const http_tlskey *k)
+{
+    gnutls_x509_crt_t crt = leaf_crt(k);
+    if (crt == NULL)
+        return 0;
+    time_t t = gnutls_x509_crt_get_expiration_time(crt);
+    gnutls_x509_crt_deinit(crt);
+    return t == (time_t)-1 ? 0 : (int64_t)t;
+}
+
+void
+http_tlskey_serial(const http_tlskey *k, char buf[41])
+{
+    unsigned char serial[20];
+    size_t n = sizeof(serial), o = 0;
+    gnutls_x509_crt_t crt = leaf_crt(k);
+    buf[0] = '\0';
+    if (crt != NULL && gnutls_x509_crt_get_serial(crt, serial, &n) == 0) {
+        for (size_t i = 0; i < n && i < 20; i++)
+            o += (size_t)snprintf(buf + o, 41 - o, "%02x", serial[i]);
+    }
+    if (crt != NULL)
+        gnutls_x509_crt_deinit(crt);
 }
 
 int

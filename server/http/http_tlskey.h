@@ -11,6 +11,7 @@
 #include <gnutls/gnutls.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct signer;
 typedef struct http_tlskey http_tlskey;
@@ -22,9 +23,22 @@ typedef struct http_tlskey http_tlskey;
  * and checks with one signature that sg signs with the leaf's key. sg is borrowed and must outlive
  * the result. Returns NULL on error (message in err). Free with http_tlskey_free. */
 http_tlskey *http_tlskey_new(struct signer *sg, const char *chain_pem, char *err, size_t errlen);
-/* Frees the chain and the external key (and ends its serving): only once no handshake can use them
- * (after MHD_stop_daemon). Accepts NULL. */
+/* Whether chain_pem is a chain http_tlskey_new would take (its key not asked). Returns 0, or -1
+ * (message in err). */
+int http_tlskey_check_chain(const char *chain_pem, char *err, size_t errlen);
+/* Frees the chain and the external key (and ends its serving), and the identities it replaced: only
+ * once no handshake can use them (after MHD_stop_daemon). Accepts NULL. */
 void http_tlskey_free(http_tlskey *k);
+
+/* Makes next the identity http_tlskey_retrieve answers with instead of cur, which serves (SIGHUP's
+ * certificate renewal). A handshake that already took cur's chain and key may still use them, so
+ * cur is not freed: next keeps it (and what cur kept) until http_tlskey_free(next), a few KiB per
+ * renewal. Call from one thread. */
+void http_tlskey_replace(http_tlskey *cur, http_tlskey *next);
+/* The leaf certificate's notAfter (unix s), 0 if it cannot be read. */
+int64_t http_tlskey_not_after(const http_tlskey *k);
+/* The leaf certificate's serial number in lowercase hex into buf (at most 40 digits). */
+void http_tlskey_serial(const http_tlskey *k, char buf[41]);
 
 /* Makes k the identity http_tlskey_retrieve answers with, until http_tlskey_free(k): the retrieve
  * callback has no argument to find it by, so there is one per process. Call before the server

@@ -136,9 +136,16 @@ ratelimit_take(ratelimit *rl, const char *key, uint64_t now_ns, int *retry_after
         b->tokens -= 1;
     } else {
         allowed = 0;
+        atomic_fetch_add(&rl->refused, 1);
         if (retry_after_s != NULL)
             *retry_after_s = whole_seconds((1 - b->tokens) / rl->rate);
     }
     pthread_mutex_unlock(&sh->lock);
     return allowed;
+}
+
+uint64_t
+ratelimit_refused(const ratelimit *rl)
+{
+    return rl != NULL ? (uint64_t)atomic_load(&rl->refused) : 0;
 }

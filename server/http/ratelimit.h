@@ -28,5 +28,7 @@ void ratelimit_free(ratelimit *rl);
  * when allowed, 0 when over the limit with *retry_after_s (may be NULL) set to the whole seconds
  * (>= 1) until a token is back. A NULL rl or key allows everything. */
 int ratelimit_take(ratelimit *rl, const char *key, uint64_t now_ns, int *retry_after_s);
+/* Requests refused (ratelimit_take returned 0) since ratelimit_new, for /metrics. 0 for NULL. */
+uint64_t ratelimit_refused(const ratelimit *rl);
 
 #endif

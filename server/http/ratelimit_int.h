@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ struct ratelimit {
     size_t nslots; /* per shard */
     int nlocks;    /* shards whose lock is initialised */
     unsigned char hash_key[crypto_shorthash_KEYBYTES];
+    atomic_uint_fast64_t refused; /* ratelimit_refused */
     struct shard shards[NSHARDS];
 };
 

@@ -168,7 +168,10 @@ store__end_tx(store *s, struct conn *c, int rc)
     if (c == NULL)
         return rc;
     if (!sqlite3_get_autocommit(c->db)) {
-        if (rc != STORE_OK || exec1(s, c, SQL_COMMIT) != STORE_OK) {
+        uint64_t t0 = util_mono_ns();
+        if (rc == STORE_OK && exec1(s, c, SQL_COMMIT) == STORE_OK) {
+            lathist_observe(&s->commit_lat, util_mono_ns() - t0);
+        } else {
             if (!sqlite3_get_autocommit(c->db))
                 (void)exec1(s, c, SQL_ROLLBACK);
             rc = rc == STORE_OK ? STORE_ERR : rc;
@@ -434,6 +437,12 @@ store_close(store *s)
     free(s->conns);
     free(s->idle);
     free(s);
+}
+
+const struct lathist *
+store_commit_latency(const store *s, int flushes)
+{
+    return flushes ? &s->sync_lat : &s->commit_lat;
 }
 
 uint64_t

@@ -78,6 +78,15 @@ int store_ping(store *s);
 int store_checkpoint(store *s, int *log_frames, int *copied_frames);
 /* Number of database errors since open, for /metrics. */
 uint64_t store_error_count(const store *s);
+/* How long the store's COMMITs took since open (flushes 0), or its flushes of the write-ahead log
+ * that acknowledgements wait for (flushes 1: the attestation syncer's and the telemetry writer's);
+ * for /metrics. Owned by the store: valid until store_close. */
+struct lathist;
+const struct lathist *store_commit_latency(const store *s, int flushes);
+/* Devices by registry state over all tenants, in one grouped count (for /metrics): out[0]
+ * unclaimed, out[1] active, out[2] blocked. */
+#define STORE_DEVICE_STATES 3
+int store_device_state_counts(store *s, int64_t out[STORE_DEVICE_STATES]);
 
 /* --- tenants (operator-level, used by aegisctl) --- */
 #define STORE_NAME_MAX 128 /* bytes of a tenant's name */

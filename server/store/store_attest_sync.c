@@ -14,6 +14,7 @@
 #include "store_int.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -53,7 +54,10 @@ flush_log(struct store_attest_sync *g)
         log_error("msg=\"store: the attestation syncer has no handle of the write-ahead log\"");
         return STORE_ERR;
     }
-    if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+    uint64_t t0 = util_mono_ns();
+    int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+    lathist_observe(&s->sync_lat, util_mono_ns() - t0);
+    if (rc != SQLITE_OK) {
         atomic_store(&s->wal_broken, 1);
         log_error("msg=\"store: cannot flush the write-ahead log; no attestation is acknowledged "
                   "and the service is not ready until aegisd is restarted\"");

@@ -17,6 +17,8 @@
 
 #include "store.h"
 
+#include "lathist.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -80,6 +82,8 @@ struct store {
     int devgen_shared;
     /* attestation records' group flush (store_attest_sync.c) */
     struct store_attest_sync *attest_sync;
+    /* how long COMMITs and flushes of the write-ahead log take (store_commit_latency) */
+    struct lathist commit_lat, sync_lat;
 };
 
 /* --- errors --- */

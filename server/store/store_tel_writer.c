@@ -215,7 +215,10 @@ store_telemetry_sync(store_tel_writer *w)
      * once), so a later flush that succeeds proves nothing */
     if (atomic_load(&s->wal_broken))
         goto out;
-    if (fdatasync(w->wal_fd) != 0) {
+    uint64_t t0 = util_mono_ns();
+    int synced = fdatasync(w->wal_fd);
+    lathist_observe(&s->sync_lat, util_mono_ns() - t0);
+    if (synced != 0) {
         atomic_store(&s->wal_broken, 1);
         log_error("msg=\"store: cannot flush the write-ahead log; no telemetry is acknowledged and "
                   "the service is not ready until aegisd is restarted\" path=%s error=\"%s\"",

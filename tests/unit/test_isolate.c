@@ -78,7 +78,7 @@ child_checks(const struct layout *l)
 {
     const char *keys[] = {l->pki, l->key, l->ilog};
     const char *probes[] = {l->key, l->ca_key};
-    struct isolate_paths p = {keys, 3, probes, 2, l->db, l->data, NULL, l->ready};
+    struct isolate_paths p = {keys, 3, probes, 2, l->db, l->data, NULL, l->ready, NULL};
     char err[512], path[PATH_MAX + 64];
     int abi = 0;
     if (isolate_apply(&p, ISOLATE_REQUIRED, &abi, err, sizeof(err)) != 0 || abi < 1)
@@ -114,7 +114,7 @@ test_isolate_keys_closed(void **state)
         /* the behaviour without Landlock: auto isolates nothing, required refuses */
         struct layout l;
         layout_make(&l);
-        struct isolate_paths p = {NULL, 0, NULL, 0, l.db, l.data, NULL, NULL};
+        struct isolate_paths p = {NULL, 0, NULL, 0, l.db, l.data, NULL, NULL, NULL};
         char err[256];
         int abi = 1;
         assert_int_equal(isolate_apply(&p, ISOLATE_AUTO, &abi, err, sizeof(err)), 0);
@@ -156,7 +156,7 @@ test_isolate_refuses_ready_beside_keys(void **state)
         const char *keys[] = {l.pki};
         char ready[sizeof(l.data) + 8], err[512];
         snprintf(ready, sizeof(ready), "%s/ready", l.data);
-        struct isolate_paths p = {keys, 1, NULL, 0, l.db, l.data, NULL, ready};
+        struct isolate_paths p = {keys, 1, NULL, 0, l.db, l.data, NULL, ready, NULL};
         int abi = 0;
         int rc = isolate_apply(&p, ISOLATE_REQUIRED, &abi, err, sizeof(err));
         int still_open = open(l.key, O_RDONLY) >= 0;

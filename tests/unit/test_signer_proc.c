@@ -38,7 +38,8 @@ env_make(struct env *e, const char *name)
     tenant_pki_make(&e->t, name);
     snprintf(e->tls_key, sizeof(e->tls_key), "%s/server.key", e->t.dir);
     snprintf(e->ilog, sizeof(e->ilog), "%s/issuance.log", e->t.dir);
-    struct signer_opts o = {e->t.dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0, 100.0, 5000, 3};
+    struct signer_opts o = {e->t.dir, e->tls_key, e->ilog, 90 * 86400LL, 100.0,
+                            100.0,    5000,       3,       NULL};
     e->o = o;
 }
 
@@ -452,6 +453,70 @@ test_start_failure(void **state)
     env_free(&e);
 }
 
+/* The server certificate's key verifies a TLS signature the signer makes now. */
+static int
+tls_key_is_the_certs(signer *s, const char *crt)
+{
+    unsigned char digest[SIGNER_TLS_DIGEST_LEN], der[SIGNER_SIG_MAX];
+    size_t dlen = 0;
+    char err[256];
+    X509 *srv = NULL;
+    memset(digest, 7, sizeof(digest));
+    assert_int_equal(signer_tls_sign_digest(s, digest, der, &dlen, err, sizeof(err)), 0);
+    assert_int_equal(pki_load_cert(crt, &srv, err, sizeof(err)), 0);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(X509_get0_pubkey(srv), NULL);
+    int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_verify(ctx, der, dlen, digest, sizeof(digest)) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    X509_free(srv);
+    return ok;
+}
+
+/* TLS_RELOAD (sg_wire.h op 8): the chain handed back when the key is its leaf's, the key swapped
+ * only with commit, and a key that is not the certificate's refused with the old one kept. */
+static void
+test_tls_reload(void **state)
+{
+    (void)state;
+    struct env e;
+    char err[512] = "", crt[PATH_MAX + 16], *chain = NULL;
+    EVP_PKEY *other = NULL;
+    env_make(&e, "tlsreload");
+    snprintf(crt, sizeof(crt), "%s/server.crt", e.t.dir);
+    signer *s = signer_start(&e.o, err, sizeof(err));
+    assert_non_null(s);
+    /* started without the certificate's path: nothing to reload */
+    assert_int_equal(signer_tls_reload(s, 1, &chain, err, sizeof(err)), SIGNER_ERR);
+    assert_null(chain);
+    signer_free(s);
+
+    e.o.tls_cert = crt;
+    s = signer_start(&e.o, err, sizeof(err));
+    assert_non_null(s);
+    for (int commit = 0; commit < 2; commit++) {
+        assert_int_equal(signer_tls_reload(s, commit, &chain, err, sizeof(err)), 0);
+        assert_non_null(strstr(chain, "-----BEGIN CERTIFICATE-----"));
+        free(chain);
+        chain = NULL;
+    }
+    assert_true(tls_key_is_the_certs(s, crt));
+    /* another key in the key file: refused, with or without commit, and the old key signs on */
+    assert_int_equal(pki_keygen(&other, err, sizeof(err)), 0);
+    assert_int_equal(unlink(e.tls_key), 0);
+    assert_int_equal(pki_write_key(e.tls_key, other, err, sizeof(err)), 0);
+    for (int commit = 0; commit < 2; commit++) {
+        assert_int_equal(signer_tls_reload(s, commit, &chain, err, sizeof(err)), SIGNER_ERR);
+        assert_null(chain);
+        assert_non_null(strstr(err, "not the certificate's"));
+    }
+    assert_true(tls_key_is_the_certs(s, crt));
+    EVP_PKEY_free(other);
+    signer_free(s);
+    assert_no_child();
+    env_free(&e);
+}
+
 int
 main(void)
 {
@@ -459,6 +524,7 @@ main(void)
         cmocka_unit_test(test_issue),           cmocka_unit_test(test_rate),
         cmocka_unit_test(test_ed25519_and_tls), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_restart),         cmocka_unit_test(test_start_failure),
+        cmocka_unit_test(test_tls_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
