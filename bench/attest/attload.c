@@ -12,8 +12,10 @@
  * section 3); a success is 200 with a certificate. Devices dev-00000 .. dev-(K-1) of the fleet
  * (aegis-sim provision, imported into the service) are used round-robin. Everything that does not
  * depend on the nonce (identity key, event log and composite by a measured boot of the device's
- * storage, a fresh operational key and its CSR) is made before the timed phase, so the timed
- * client work per attestation is the TLS handshake, one ECDSA sign and the evidence JSON.
+ * storage, a fresh operational key and its CSR, and the evidence JSON around the nonce and the
+ * signature) is made before the timed phase, so the timed client work per attestation is the TLS
+ * handshake, the two requests, one ECDSA signature over the fresh nonce (with the device's key,
+ * through firmware-ref's keystore) and putting the nonce and the signature into the evidence.
  * get: per request a new connection and one GET of --path (default /), 200 expected.
  *
  * Both stop after N successes and failures in all (--count) or when S seconds have passed
