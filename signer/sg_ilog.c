@@ -207,20 +207,46 @@ out:
 }
 
 int
+sg_ilog_sync_begin(sg_ilog *l)
+{
+    if (l->failed)
+        return -1;
+    int pending = l->pending;
+    l->pending = 0;
+    return pending;
+}
+
+int
+sg_ilog_sync_end(sg_ilog *l, int synced, char *err, size_t errlen)
+{
+    if (synced && !l->failed)
+        return 0;
+    l->failed = 1;
+    errbuf_set(err, errlen, "issuance log %s: %s", l->path,
+               synced ? "an earlier write failed" : "fdatasync failed");
+    return -1;
+}
+
+int
+sg_ilog_fd(const sg_ilog *l)
+{
+    return l->fd;
+}
+
+int
 sg_ilog_sync(sg_ilog *l, char *err, size_t errlen)
 {
-    if (l->failed) {
-        errbuf_set(err, errlen, "issuance log %s: an earlier write failed", l->path);
-        return -1;
-    }
-    if (!l->pending)
+    int pending = sg_ilog_sync_begin(l);
+    if (pending == 0)
         return 0;
-    if (fdatasync(l->fd) != 0) {
-        l->failed = 1;
-        errbuf_set(err, errlen, "issuance log %s: fdatasync: %s", l->path, strerror(errno));
+    if (pending < 0)
+        return sg_ilog_sync_end(l, 1, err, errlen);
+    int e = fdatasync(l->fd) == 0 ? 0 : errno;
+    if (e != 0) {
+        sg_ilog_sync_end(l, 0, err, errlen);
+        errbuf_set(err, errlen, "issuance log %s: fdatasync: %s", l->path, strerror(e));
         return -1;
     }
-    l->pending = 0;
     return 0;
 }
 

@@ -32,6 +32,15 @@ int sg_ilog_append(sg_ilog *l, const struct sg_ilog_rec *r, char *err, size_t er
 /* Makes every appended record durable (fdatasync; nothing when nothing is pending). Returns 0 /
  * -1; a failure is sticky (every later append and sync fails). */
 int sg_ilog_sync(sg_ilog *l, char *err, size_t errlen);
+/* The same in two steps, for a sync done elsewhere (the worker's syncer process, sg_sync.h, on
+ * sg_ilog_fd's file): sg_ilog_sync_begin returns 1 when records were appended since the last
+ * begin (they are now the flush's to cover), 0 when none were, -1 when the log has failed;
+ * sg_ilog_sync_end reports the flush's outcome (synced: it succeeded) and returns 0, or -1 (the
+ * failure is sticky, as sg_ilog_sync's; message in err). */
+int sg_ilog_sync_begin(sg_ilog *l);
+int sg_ilog_sync_end(sg_ilog *l, int synced, char *err, size_t errlen);
+/* The log's descriptor (owned by l), for the syncer to flush. */
+int sg_ilog_fd(const sg_ilog *l);
 /* Checks the whole chain of the log at path: *lines gets the number of records. Returns 0, or -1
  * with the first broken line in err. */
 int sg_ilog_verify(const char *path, size_t *lines, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "sg_seccomp.h"
 #include "sg_serve.h"
+#include "sg_sync.h"
 #include "sg_wire.h"
 #include "util.h"
 
@@ -118,13 +119,20 @@ struct wchan {
     int fd; /* -1 once aegisd closed it */
     unsigned char *rx, *tx;
     size_t txlen;
-    int pending; /* a reply waiting for the batch's sync */
+    uint64_t waits; /* 0, or the flush (generation) its reply waits for */
 };
 
-/* Reads one frame from a ready socket and answers it (or leaves the reply pending). Returns 0, or
- * -1 when the socket is closed. */
+/* The issuance log's flushes: lines appended now are covered by flush `next`; `flying` is the one
+ * the syncer is doing (0: none). */
+struct wflush {
+    sg_sync sy;
+    uint64_t next, flying;
+};
+
+/* Reads one frame from a ready socket and answers it (or leaves the reply waiting for flush
+ * `gen`). Returns 0, or -1 when the socket is closed. */
 static int
-serve_chan(sg_serve *sv, struct wchan *c)
+serve_chan(sg_serve *sv, struct wchan *c, uint64_t gen)
 {
     ssize_t n;
     do
@@ -137,68 +145,113 @@ serve_chan(sg_serve *sv, struct wchan *c)
     int needs_sync = 0;
     c->txlen = sg_serve_one(sv, c->rx, (size_t)n, c->tx, &needs_sync);
     if (needs_sync)
-        c->pending = 1;
+        c->waits = gen;
     else
         sg_proc_send(c->fd, c->tx, c->txlen);
     return 0;
 }
 
-/* The batch's end: one sync of the issuance log, then the replies that waited for it. */
+/* Sends the replies that waited for flushes up to gen: as they are when ok, else as errors. */
 static void
-flush_pending(sg_serve *sv, struct wchan *ch, size_t n)
+release(struct wchan *ch, size_t n, uint64_t gen, int ok)
 {
-    char err[256];
-    int any = 0, ok;
-    for (size_t i = 0; i < n; i++)
-        any |= ch[i].pending;
-    if (!any)
-        return;
-    ok = sg_serve_sync(sv, err, sizeof(err)) == 0;
-    if (!ok) {
-        char q[LOG_QUOTE_BUF];
-        log_error("msg=\"signer: issuance log sync failed\" reason=%s",
-                  log_quote(q, sizeof(q), err));
-    }
     for (size_t i = 0; i < n; i++) {
-        if (!ch[i].pending)
+        if (ch[i].waits == 0 || ch[i].waits > gen)
             continue;
         if (!ok)
             ch[i].txlen = sg_serve_fail(ch[i].tx, "the issuance log cannot be written");
         if (ch[i].fd >= 0)
             sg_proc_send(ch[i].fd, ch[i].tx, ch[i].txlen);
-        ch[i].pending = 0;
+        ch[i].waits = 0;
     }
 }
 
-/* Polls every socket, serves a batch of one request per ready socket, until all are closed. */
 static void
-worker_loop(sg_serve *sv, struct wchan *ch, struct pollfd *pf, size_t n)
+log_sync_failure(const char *err)
+{
+    char q[LOG_QUOTE_BUF];
+    log_error("msg=\"signer: issuance log sync failed\" reason=%s", log_quote(q, sizeof(q), err));
+}
+
+/* Starts the next flush when none is running and replies wait for it. Returns 0, or -1 when the
+ * syncer is gone. */
+static int
+flush_start(sg_serve *sv, struct wflush *f, struct wchan *ch, size_t n)
+{
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= ch[i].waits == f->next;
+    if (f->flying != 0 || !any)
+        return 0;
+    int r = sg_serve_sync_begin(sv);
+    if (r <= 0) {
+        /* nothing appended (cannot be: a waiting reply appended a line) or the log has failed */
+        char err[256] = "";
+        int ok = r == 0 || sg_serve_sync_end(sv, 1, err, sizeof(err)) == 0;
+        if (!ok)
+            log_sync_failure(err);
+        release(ch, n, f->next++, ok);
+        return 0;
+    }
+    if (sg_sync_request(&f->sy) != 0)
+        return -1;
+    f->flying = f->next++;
+    return 0;
+}
+
+/* The syncer's answer: the replies that waited for its flush go out. Returns 0, or -1 when the
+ * syncer is gone. */
+static int
+flush_done(sg_serve *sv, struct wflush *f, struct wchan *ch, size_t n)
+{
+    char err[256];
+    int synced = sg_sync_answer(&f->sy);
+    if (synced < 0 || f->flying == 0)
+        return -1;
+    int ok = sg_serve_sync_end(sv, synced, err, sizeof(err)) == 0;
+    if (!ok)
+        log_sync_failure(err);
+    release(ch, n, f->flying, ok);
+    f->flying = 0;
+    return flush_start(sv, f, ch, n);
+}
+
+/* Polls every socket (but those whose reply waits for a flush: aegisd sends nothing more there
+ * before it has the reply) and the syncer's, serves one request per ready socket, until all are
+ * closed. Returns 0, or -1 when the syncer is gone (the worker then exits and is restarted). */
+static int
+worker_loop(sg_serve *sv, struct wflush *f, struct wchan *ch, struct pollfd *pf, size_t n)
 {
     for (;;) {
         size_t open = 0;
         for (size_t i = 0; i < n; i++) {
-            pf[i].fd = ch[i].fd;
+            pf[i].fd = ch[i].waits != 0 ? -1 : ch[i].fd;
             pf[i].events = POLLIN;
             pf[i].revents = 0;
             open += ch[i].fd >= 0;
         }
+        pf[n] = (struct pollfd){f->sy.fd, POLLIN, 0};
         if (open == 0)
-            return;
-        if (poll(pf, (nfds_t)n, -1) < 0) {
+            return 0;
+        if (poll(pf, (nfds_t)n + 1, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("msg=\"signer: poll failed\" errno=%d", errno);
-            return;
+            return 0;
         }
         for (size_t i = 0; i < n; i++) {
             if (ch[i].fd < 0 || pf[i].revents == 0)
                 continue;
-            if (serve_chan(sv, &ch[i]) != 0) {
+            if (serve_chan(sv, &ch[i], f->next) != 0) {
                 close(ch[i].fd);
                 ch[i].fd = -1;
             }
         }
-        flush_pending(sv, ch, n);
+        if ((pf[n].revents != 0 && flush_done(sv, f, ch, n) != 0) ||
+            flush_start(sv, f, ch, n) != 0) {
+            log_error("msg=\"signer: the issuance log's syncer is gone\"");
+            return -1;
+        }
     }
 }
 
@@ -209,8 +262,9 @@ worker_main(const struct signer_opts *o, const int *fds, size_t n)
     char err[512];
     int rc = 1;
     sg_serve *sv = NULL;
+    struct wflush f = {{-1, -1}, 1, 0};
     struct wchan *ch = calloc(n, sizeof(*ch));
-    struct pollfd *pf = calloc(n, sizeof(*pf));
+    struct pollfd *pf = calloc(n + 1, sizeof(*pf));
     for (size_t i = 0; ch != NULL && i < n; i++) {
         ch[i].fd = fds[i];
         ch[i].rx = malloc(SG_WIRE_MAX);
@@ -220,8 +274,10 @@ worker_main(const struct signer_opts *o, const int *fds, size_t n)
     }
     if (ch == NULL || pf == NULL)
         goto out;
-    /* The keys and the log are open before the filter, which allows no more than using them. */
+    /* The keys and the log are open, and the syncer forked, before the filter, which allows no
+     * more than using them. */
     if ((sv = sg_serve_new(o, err, sizeof(err))) == NULL ||
+        sg_sync_spawn(sv, fds, n, &f.sy, err, sizeof(err)) != 0 ||
         sg_seccomp_worker(err, sizeof(err)) != 0) {
         char q[LOG_QUOTE_BUF];
         log_error("msg=\"signer worker cannot start\" reason=%s", log_quote(q, sizeof(q), err));
@@ -230,8 +286,7 @@ worker_main(const struct signer_opts *o, const int *fds, size_t n)
         goto out;
     }
     log_info("msg=\"signer worker ready\" pid=%ld", (long)getpid());
-    worker_loop(sv, ch, pf, n);
-    rc = 0;
+    rc = worker_loop(sv, &f, ch, pf, n) == 0 ? 0 : 1;
 out:
     /* _exit: the atexit handlers are aegisd's, not this process's. */
     _exit(rc);

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
@@ -100,7 +101,9 @@ worker_rules(scmp_filter_ctx ctx)
 
 /* The supervisor's additions: fork (clone without CLONE_REFUSED; clone3, whose flags a filter
  * cannot read, fails with ENOSYS so glibc falls back to clone) and supervisor_calls. Its kill(2)
- * is not limited to itself: it stops its worker. */
+ * is not limited to itself: it stops its worker. socketpair(2) of AF_UNIX only: the worker, whose
+ * calls before its own filter are the supervisor's, makes one for its issuance log's syncer
+ * (sg_sync.h) and forks it; a socketpair reaches no other process. */
 static int
 supervisor_rules(scmp_filter_ctx ctx)
 {
@@ -108,7 +111,9 @@ supervisor_rules(scmp_filter_ctx ctx)
             0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                          SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_REFUSED, 0)) != 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+                         SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX)) != 0)
         return -1;
     return 0;
 }

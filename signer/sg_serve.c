@@ -77,9 +77,21 @@ sg_serve_free(sg_serve *sv)
 }
 
 int
-sg_serve_sync(sg_serve *sv, char *err, size_t errlen)
+sg_serve_sync_begin(sg_serve *sv)
 {
-    return sg_ilog_sync(sv->ilog, err, errlen);
+    return sg_ilog_sync_begin(sv->ilog);
+}
+
+int
+sg_serve_sync_end(sg_serve *sv, int synced, char *err, size_t errlen)
+{
+    return sg_ilog_sync_end(sv->ilog, synced, err, errlen);
+}
+
+int
+sg_serve_log_fd(const sg_serve *sv)
+{
+    return sg_ilog_fd(sv->ilog);
 }
 
 /* The status of a SIGNER_* code. */

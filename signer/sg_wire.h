@@ -60,9 +60,12 @@
  * anyway.
  *
  * Answering. The signer reads one frame from each socket that has one, answers the requests that
- * issue nothing at once, appends the issuances of that batch to its issuance log, makes the log
- * durable with one fdatasync and only then sends the issuances' replies (ERR when the log cannot
- * be written: no certificate leaves the signer unlogged).
+ * issue nothing at once and appends the issuances to its issuance log; an issuance's reply is sent
+ * only after an fdatasync of the log that began after its line was written (ERR when the log
+ * cannot be written: no certificate leaves the signer unlogged). The flushes run in a child
+ * process of the worker, one at a time, each covering every issuance appended before it began, so
+ * requests that issue nothing are answered while the disk flushes; a socket whose reply waits for
+ * a flush is not read meanwhile.
  *
  * Receiving is strict: a frame shorter than 16 bytes, with another magic, a body length other than
  * the frame's, an unknown code, a field whose length runs past the body, a missing field, a

@@ -12,8 +12,10 @@
  * section 3); a success is 200 with a certificate. Devices dev-00000 .. dev-(K-1) of the fleet
  * (aegis-sim provision, imported into the service) are used round-robin. Everything that does not
  * depend on the nonce (identity key, event log and composite by a measured boot of the device's
- * storage, a fresh operational key and its CSR) is made before the timed phase, so the timed
- * client work per attestation is the TLS handshake, one ECDSA sign and the evidence JSON.
+ * storage, a fresh operational key and its CSR, and the evidence JSON around the nonce and the
+ * signature) is made before the timed phase, so the timed client work per attestation is the TLS
+ * handshake, the two requests, one ECDSA signature over the fresh nonce (with the device's key,
+ * through firmware-ref's keystore) and putting the nonce and the signature into the evidence.
  * get: per request a new connection and one GET of --path (default /), 200 expected.
  *
  * Both stop after N successes and failures in all (--count) or when S seconds have passed
@@ -34,10 +36,10 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,9 +99,14 @@ struct device {
     uint8_t csr_hash[PROTO_HASH_LEN];
     struct proto_event ev[PROTO_EVENTS_MAX];
     size_t n_ev;
-    char *csr_pem;
     char *challenge; /* the whole challenge request */
     size_t challenge_len;
+    /* The evidence body made once with a placeholder nonce and signature, cut around them: per
+     * attestation only the nonce's hex and the signature's base64 are put in (ev_head nonce
+     * ev_mid signature ev_tail), the rest (version, device id, composite, event log, CSR) being
+     * the same every time. */
+    char *ev_head, *ev_mid;
+    size_t ev_head_len, ev_mid_len;
 };
 
 /* One worker's results, in memory shared with the parent. */
@@ -170,6 +177,43 @@ http_request(const char *method, const char *path, const char *body, const char 
     return r;
 }
 
+/* d's evidence body cut around its nonce and signature (struct device): made by firmware-ref's
+ * adev_evidence_json with a zero nonce and a placeholder signature. 0 or -1. */
+static int
+evidence_template(struct device *d, const char *csr_pem)
+{
+    static const char nonce_key[] = "\"nonce\":\"", sig_key[] = "\"signature\":\"";
+    uint8_t sig[ADEV_SIG_MAX] = {0};
+    struct adev_evidence e;
+    int rc = -1;
+
+    memset(&e, 0, sizeof(e));
+    memcpy(e.device_id, d->id, sizeof(e.device_id));
+    memcpy(e.composite, d->composite, sizeof(e.composite));
+    e.events = d->ev;
+    e.n_events = d->n_ev;
+    e.csr_pem = csr_pem;
+    e.signature = sig;
+    e.sig_len = 72;
+    char *body = adev_evidence_json(&e);
+    char *n = body != NULL ? strstr(body, nonce_key) : NULL;
+    char *g = body != NULL ? strstr(body, sig_key) : NULL;
+    /* the signature is the last member (adev_evidence_json keeps the order), the nonce before it */
+    if (n == NULL || g == NULL || g < n || strcmp(g + strlen(g) - 2, "\"}") != 0)
+        goto out;
+    n += strlen(nonce_key);
+    g += strlen(sig_key);
+    d->ev_head_len = (size_t)(n - body);
+    d->ev_mid_len = (size_t)(g - (n + PROTO_HASH_HEX));
+    if ((d->ev_head = strndup(body, d->ev_head_len)) == NULL ||
+        (d->ev_mid = strndup(n + PROTO_HASH_HEX, d->ev_mid_len)) == NULL)
+        goto out;
+    rc = 0;
+out:
+    free(body);
+    return rc;
+}
+
 /* Loads device DIR: its identity key, a measured boot of its storage, a new operational key and
  * CSR, and its challenge request. 0 or -1. */
 static int
@@ -181,7 +225,7 @@ device_load(const char *dir, struct device *d)
     struct adev_boot_log *log = calloc(1, sizeof(*log));
     uint8_t spki[ADEV_SPKI_LEN], *der = NULL;
     size_t der_len = 0;
-    char hex[PROTO_HASH_HEX + 1], body[128];
+    char hex[PROTO_HASH_HEX + 1], body[128], *csr_pem = NULL;
 
     if (log == NULL || (d->ks = adev_host_keystore_open(dir)) == NULL ||
         (st = adev_host_storage_open_flags(dir, ADEV_HOST_STORAGE_NOSYNC)) == NULL ||
@@ -193,15 +237,16 @@ device_load(const char *dir, struct device *d)
     memcpy(d->composite, log->composite, sizeof(d->composite));
     proto_hex(d->id, PROTO_HASH_LEN, hex);
     if ((op = adev_opkey_generate()) == NULL ||
-        adev_opkey_csr(op, hex, &d->csr_pem, &der, &der_len) != 0 ||
+        adev_opkey_csr(op, hex, &csr_pem, &der, &der_len) != 0 ||
         proto_sha256(der, der_len, d->csr_hash) != 0)
         goto out;
     snprintf(body, sizeof(body), "{\"device_id\":\"%s\"}", hex);
     d->challenge = http_request("POST", "/v1/device/attest/challenge", body, "", &d->challenge_len);
-    if (d->challenge == NULL)
+    if (d->challenge == NULL || evidence_template(d, csr_pem) != 0)
         goto out;
     rc = 0;
 out:
+    free(csr_pem);
     adev_opkey_free(op);
     adev_storage_free(st);
     free(der);
@@ -230,37 +275,47 @@ devices_free(struct device *devs, int n)
 {
     for (int i = 0; devs != NULL && i < n; i++) {
         adev_keystore_free(devs[i].ks);
-        free(devs[i].csr_pem);
         free(devs[i].challenge);
+        free(devs[i].ev_head);
+        free(devs[i].ev_mid);
     }
     free(devs);
 }
 
-/* The evidence request of device d over nonce (malloc'd; NULL on failure). */
+/* The evidence request of device d over nonce (malloc'd; NULL on failure): a fresh signature over
+ * (nonce, device id, composite, CSR hash) put into the device's evidence template. */
 static char *
 evidence_request(const struct device *d, const uint8_t nonce[PROTO_HASH_LEN], size_t *len)
 {
+    static const char tail[] = "\"}";
     uint8_t msg[PROTO_MSG_LEN], sig[ADEV_SIG_MAX];
     size_t sig_len = 0;
-    struct adev_evidence e;
-    char *body = NULL, *req = NULL;
+    char b64[4 * ((ADEV_SIG_MAX + 2) / 3) + 1], hdr[256];
 
     proto_attest_message(nonce, d->id, d->composite, d->csr_hash, msg);
     if (adev_keystore_sign(d->ks, msg, sizeof(msg), sig, sizeof(sig), &sig_len) != 0)
         return NULL;
-    memset(&e, 0, sizeof(e));
-    memcpy(e.device_id, d->id, sizeof(e.device_id));
-    memcpy(e.nonce, nonce, sizeof(e.nonce));
-    memcpy(e.composite, d->composite, sizeof(e.composite));
-    e.events = d->ev;
-    e.n_events = d->n_ev;
-    e.csr_pem = d->csr_pem;
-    e.signature = sig;
-    e.sig_len = sig_len;
-    body = adev_evidence_json(&e);
-    if (body != NULL)
-        req = http_request("POST", "/v1/device/attest", body, "Connection: close\r\n", len);
-    free(body);
+    size_t b64_len = (size_t)EVP_EncodeBlock((unsigned char *)b64, sig, (int)sig_len);
+    size_t blen = d->ev_head_len + PROTO_HASH_HEX + d->ev_mid_len + b64_len + sizeof(tail) - 1;
+    int h = snprintf(hdr, sizeof(hdr),
+                     "POST /v1/device/attest HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     blen);
+    char *req = malloc((size_t)h + blen + 1), *p = req;
+    if (req == NULL)
+        return NULL;
+    memcpy(p, hdr, (size_t)h);
+    p += h;
+    memcpy(p, d->ev_head, d->ev_head_len);
+    p += d->ev_head_len;
+    proto_hex(nonce, PROTO_HASH_LEN, p); /* writes a NUL after the hex, overwritten next */
+    p += PROTO_HASH_HEX;
+    memcpy(p, d->ev_mid, d->ev_mid_len);
+    p += d->ev_mid_len;
+    memcpy(p, b64, b64_len);
+    p += b64_len;
+    memcpy(p, tail, sizeof(tail));
+    *len = (size_t)h + blen;
     return req;
 }
 
@@ -395,11 +450,12 @@ conn_response(struct worker *w, struct conn *c, int status, const char *body, si
         return -1;
     if (c->phase == 1)
         return memmem(body, blen, "\"certificate\"", 13) != NULL ? -1 : E_BODY;
+    /* {"nonce":"<64 hex>",...}: the service's own reply, so a look for the member is enough */
     uint8_t nonce[PROTO_HASH_LEN];
-    json_t *root = json_loadb(body, blen, 0, NULL);
-    const char *hex = json_string_value(json_object_get(root, "nonce"));
-    int bad = hex == NULL || proto_unhex(hex, strlen(hex), nonce, sizeof(nonce), 1) != 0;
-    json_decref(root);
+    const char *hex = memmem(body, blen, "\"nonce\":\"", 9);
+    int bad = hex == NULL || (size_t)(body + blen - (hex += 9)) < PROTO_HASH_HEX + 1 ||
+              hex[PROTO_HASH_HEX] != '"' ||
+              proto_unhex(hex, PROTO_HASH_HEX, nonce, sizeof(nonce), 1) != 0;
     if (bad || (c->out = evidence_request(&w->devs[c->dev], nonce, &c->out_len)) == NULL)
         return E_BODY;
     c->out_owned = 1;
