@@ -4,12 +4,14 @@
 # libseccomp-dev: the signer process's system-call filter (docs/architecture.md "The signer process").
 # gdb: tests/integration/test_signer.py calls open(2) inside the running aegisd to prove it cannot open the keys.
 # python3-cryptography: the update tests verify ed25519 signatures independently of the C code.
+# python3-yaml, python3-jsonschema: tests/integration/openapi_check.py checks live responses against docs/openapi.yaml.
 # nodejs, npm (only when no node is on the PATH): the tuf-js interoperability test (tests/interop/tufjs) runs the
-# public TUF client against aegisd; its packages come from the npm registry (`npm ci`, pinned by package-lock.json).
+# public TUF client against aegisd, and Redocly CLI lints docs/openapi.yaml (tests/interop/openapi); their packages
+# come from the npm registry (`npm ci`, pinned by each package-lock.json).
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev openssl libsqlite3-dev \
 libjansson-dev libuv1-dev libsodium-dev libseccomp-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
-faketime gdb"
+python3-yaml python3-jsonschema faketime gdb"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
