@@ -183,5 +183,40 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("check.conf:4: duplicate key 'threads' (first set on line 2)", err)
 
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CONFIG_C = os.path.join(ROOT, "server", "config.c")
+CONF = os.path.join(ROOT, "deploy", "aegisd.conf")
+# {"name", INT(field, lo, hi)} and {"name", <anything else>} entries of config.c's key table.
+KEY_RE = re.compile(r'^\s*\{"([a-z_]+)",\s*(INT\(\w+,\s*([^,]+),\s*([^)]+)\)|.*)\},?\s*$', re.M)
+
+
+def c_int(expr):
+    """The value of a config.c bound such as 64LL * 1024 * 1024 or 7 * 86400."""
+    expr = re.sub(r"(\d+)LL\b", r"\1", expr.strip())
+    if not re.fullmatch(r"[\d\s*+]+", expr):
+        raise ValueError("unexpected bound %r" % expr)
+    return eval(expr, {"__builtins__": {}})  # digits, '*', '+' only
+
+
+class ConfigReferenceTest(unittest.TestCase):
+    """deploy/aegisd.conf is the reference of every key of server/config.c: each has a `key =` line (maybe
+    commented out) and each integer key its range lo..hi in the paragraph around that line."""
+
+    def test_every_key_and_range_documented(self):
+        with open(CONFIG_C) as f:
+            keys = KEY_RE.findall(f.read())
+        self.assertGreater(len(keys), 30)
+        with open(CONF) as f:
+            paragraphs = f.read().split("\n\n")
+        for name, _, lo, hi in keys:
+            with self.subTest(key=name):
+                line = re.compile(r"^#? ?%s = " % name, re.M)
+                para = [p for p in paragraphs if line.search(p)]
+                self.assertEqual(len(para), 1, "no (or more than one) `%s = ` line in deploy/aegisd.conf" % name)
+                if lo:
+                    rng = "%d..%d" % (c_int(lo), c_int(hi))
+                    self.assertIn(rng, para[0], "the range of %s is not in its paragraph" % name)
+
+
 if __name__ == "__main__":
     unittest.main()
