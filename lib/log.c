@@ -37,16 +37,23 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const int journal_prio[] = {7, 6, 4, 3};
 static const char *const format_names[] = {"text", "json"};
 
+/* The index of s in names[0..n), or -1. */
+static int
+name_index(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 int
 log_parse_level(const char *s, enum log_level *out)
 {
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(s, level_names[i]) == 0) {
-            *out = (enum log_level)i;
-            return 0;
-        }
-    }
-    return -1;
+    int i = name_index(level_names, 4, s);
+    if (i >= 0)
+        *out = (enum log_level)i;
+    return i >= 0 ? 0 : -1;
 }
 
 void
@@ -64,13 +71,10 @@ log_enabled(enum log_level lvl)
 int
 log_parse_format(const char *s, enum log_format *out)
 {
-    for (int i = 0; i < 2; i++) {
-        if (strcmp(s, format_names[i]) == 0) {
-            *out = (enum log_format)i;
-            return 0;
-        }
-    }
-    return -1;
+    int i = name_index(format_names, 2, s);
+    if (i >= 0)
+        *out = (enum log_format)i;
+    return i >= 0 ? 0 : -1;
 }
 
 void

@@ -62,18 +62,6 @@ jw_char(struct jw *w, const unsigned char *p)
     return n;
 }
 
-static int
-hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The content of a quoted value (log_quote's escapes undone into JSON's). */
 static void
 jw_quoted(struct jw *w, const unsigned char *p, const unsigned char *end)
@@ -84,8 +72,11 @@ jw_quoted(struct jw *w, const unsigned char *p, const unsigned char *end)
             continue;
         }
         unsigned char c = p[1];
-        if (c == 'x' && p + 3 < end && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
-            int v = hexval(p[2]) * 16 + hexval(p[3]);
+        /* log_quote writes \xHH with lower-case digits; other forms are a stray backslash. */
+        const char *hi = c == 'x' && p + 3 < end ? memchr(hex, p[2], 16) : NULL;
+        const char *lo = hi != NULL ? memchr(hex, p[3], 16) : NULL;
+        if (lo != NULL) {
+            int v = (int)(hi - hex) * 16 + (int)(lo - hex);
             if (v < 0x20 || v == 0x7F) {
                 char t[6] = {'\\', 'u', '0', '0', (char)p[2], (char)p[3]};
                 jw_put(w, t, sizeof(t));
