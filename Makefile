@@ -68,7 +68,7 @@ SRCS_http   := $(wildcard server/http/*.c)
 SRCS_update := $(wildcard server/update/*.c)
 SRCS_device := $(wildcard server/device/*.c)
 SRCS_api    := $(wildcard server/api/*.c)
-SRCS_daemon := server/main.c server/cron.c server/routes.c
+SRCS_daemon := server/main.c server/cron.c server/routes.c server/config_check.c
 SRCS_cli    := $(wildcard cli/*.c)
 SRCS_fw     := $(wildcard firmware-ref/*.c)
 SRCS_sim    := $(wildcard device-sim/*.c)
@@ -102,7 +102,7 @@ $(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
 $(LIB_http): $(call objs_of,http)
 $(LIB_update): $(call objs_of,update)
 $(LIB_device): $(call objs_of,device)
-$(LIB_api): $(call objs_of,api)
+$(LIB_api): $(call objs_of,api) $(BUILD)/gen/openapi.o
 $(FW_LIB): $(call objs_of,fw)
 $(BUILD)/%.a:
 	@rm -f $@
@@ -181,6 +181,14 @@ $(BUILD)/gen/schema.c: $(SCHEMA) db/embed.sh
 
 $(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
 	$(CC) $(CPPFLAGS) -Iserver/store $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+# So is the API's description, served as GET /openapi.yaml.
+$(BUILD)/gen/openapi.c: docs/openapi.yaml server/api/embed_text.sh
+	@mkdir -p $(dir $@)
+	sh server/api/embed_text.sh openapi_yaml docs/openapi.yaml > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/tools/%.so: tests/tools/preload/%.c
 	@mkdir -p $(dir $@)

@@ -1,5 +1,15 @@
 /* Structured logging to stderr or a file: one line per event, "ts=... level=... msg=..." plus
- * key=value pairs. Never pass secrets (tokens, keys, nonces) to these functions. Thread-safe. */
+ * key=value pairs, or the same as one JSON object per line (log_set_format). Never pass secrets
+ * (tokens, keys, nonces) to these functions. Thread-safe.
+ *
+ * Each thread has a log context (log_ctx_set): while a request is handled, every line the thread
+ * writes ends with req=<id> and, once the device is known, device=<id> (unless the line names that
+ * key itself).
+ *
+ * Under systemd (stderr is the journal's stream: $JOURNAL_STREAM names its device and inode, as
+ * systemd.exec(5) says to check), each line starts with its syslog priority as sd-daemon(3)
+ * prefixes it ("<3>" error, "<4>" warn, "<6>" info, "<7>" debug), which journald takes as the
+ * entry's PRIORITY, and without ts= (journald stamps each entry). */
 #ifndef AEGIS_LOG_H
 #define AEGIS_LOG_H
 
@@ -16,6 +26,19 @@ int log_open(const char *path);
 /* Reopens the file given to log_open (for logrotate, on SIGHUP). Returns 0 / -1. */
 int log_reopen(void);
 int log_enabled(enum log_level lvl);
+
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+/* Parses "text" or "json". Returns 0, or -1 if unknown. */
+int log_parse_format(const char *s, enum log_format *out);
+/* JSON lines: {"ts":...,"level":...,"msg":...,<the other key=value pairs>} (log_json.h says how a
+ * line's pairs become members). */
+void log_set_format(enum log_format f);
+
+/* The calling thread's context: copied (each at most LOG_CTX_MAX bytes, longer ones are cut);
+ * NULL or "" for none. A value outside [A-Za-z0-9._:-] is written quoted (log_quote). */
+#define LOG_CTX_MAX 64
+void log_ctx_set(const char *request_id, const char *device_id);
+void log_ctx_clear(void);
 
 /* Room for a quoted value of up to LOG_VALUE_MAX bytes of input escaped at worst (4 bytes each). */
 #define LOG_VALUE_MAX 128

@@ -7,7 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_LISTEN, KEY_LEVEL, KEY_EVENT_LOOP, KEY_OPT_LISTEN };
+/* KEY_STR_OPT: a string that may be empty (log_file: stderr). */
+enum key_type {
+    KEY_STR,
+    KEY_STR_OPT,
+    KEY_INT,
+    KEY_LISTEN,
+    KEY_LEVEL,
+    KEY_FORMAT,
+    KEY_EVENT_LOOP,
+    KEY_OPT_LISTEN
+};
 
 struct key_def {
     const char *name;
@@ -19,6 +29,8 @@ struct key_def {
 
 #define STR(field)                                                                                 \
     KEY_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0
+#define STR_OPT(field)                                                                             \
+    KEY_STR_OPT, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0
 #define INT(field, lo, hi) KEY_INT, offsetof(struct config, field), 0, lo, hi
 
 static const struct key_def keys[] = {
@@ -30,7 +42,8 @@ static const struct key_def keys[] = {
     {"tls_key", STR(tls_key)},
     {"log_level", KEY_LEVEL, 0, 0, 0, 0},
     {"event_loop", KEY_EVENT_LOOP, 0, 0, 0, 0},
-    {"log_file", STR(log_file)},
+    {"log_file", STR_OPT(log_file)},
+    {"log_format", KEY_FORMAT, 0, 0, 0, 0},
     {"threads", INT(threads, 0, 256)},
     {"max_connections", INT(max_connections, 1, 100000)},
     {"connection_timeout", INT(connection_timeout_s, 1, 3600)},
@@ -73,6 +86,7 @@ config_defaults(struct config *c)
     c->listen_port = 8443;
     snprintf(c->data_dir, sizeof(c->data_dir), "var");
     snprintf(c->log_level, sizeof(c->log_level), "info");
+    snprintf(c->log_format, sizeof(c->log_format), "text");
     c->threads = 0;
     c->event_loop_epoll = 1;
     c->max_connections = 1024;
@@ -161,22 +175,30 @@ set_metrics_listen(struct config *c, const char *value, const char *where, char 
     return 0;
 }
 
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The index of key in keys, or -1. */
+static int
+key_index(const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, key) == 0)
+            return (int)i;
+    return -1;
+}
+
 int
 config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
            size_t errlen)
 {
-    const struct key_def *k = NULL;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (strcmp(keys[i].name, key) == 0) {
-            k = &keys[i];
-            break;
-        }
-    }
-    if (k == NULL) {
+    int ki = key_index(key);
+    if (ki < 0) {
         snprintf(err, errlen, "%s: unknown key '%.64s'", where, key);
         return -1;
     }
+    const struct key_def *k = &keys[ki];
     enum log_level lvl;
+    enum log_format fmt;
     int64_t v;
     switch (k->type) {
     case KEY_LISTEN:
@@ -202,6 +224,13 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
         }
         snprintf(c->log_level, sizeof(c->log_level), "%s", value);
         return 0;
+    case KEY_FORMAT:
+        if (log_parse_format(value, &fmt) != 0) {
+            snprintf(err, errlen, "%s: log_format: expected text or json", where);
+            return -1;
+        }
+        snprintf(c->log_format, sizeof(c->log_format), "%s", value);
+        return 0;
     case KEY_INT:
         if (util_parse_i64(value, k->min, k->max, &v) != 0) {
             snprintf(err, errlen, "%s: %s: expected an integer from %lld to %lld, got '%.32s'",
@@ -211,7 +240,8 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
         *(int64_t *)((char *)c + k->offset) = v;
         return 0;
     case KEY_STR:
-        if (strlen(value) >= k->size || strlen(value) == 0) {
+    case KEY_STR_OPT:
+        if (strlen(value) >= k->size || (strlen(value) == 0 && k->type == KEY_STR)) {
             snprintf(err, errlen, "%s: %s: value is empty or longer than %zu bytes", where, key,
                      k->size - 1);
             return -1;
@@ -233,13 +263,58 @@ trim(char *s)
     return s;
 }
 
+/* The value after '=' (config.h: quoting and comments), in place. Returns NULL when malformed. */
+static char *
+parse_value(char *v)
+{
+    v = trim(v);
+    char *close = *v == '"' ? strchr(v + 1, '"') : NULL;
+    if (close == NULL) {
+        v[strcspn(v, "#")] = '\0';
+        return trim(v);
+    }
+    *close = '\0';
+    char *rest = trim(close + 1);
+    return *rest == '\0' || *rest == '#' ? v + 1 : NULL;
+}
+
+/* One "key = value" line, not blank nor a comment; seen[] has the line each key was set on. */
+static int
+load_line(struct config *c, char *s, const char *where, int lineno, int *seen, char *err,
+          size_t errlen)
+{
+    char *eq = strchr(s, '=');
+    if (eq == NULL) {
+        snprintf(err, errlen, "%s: expected 'key = value'", where);
+        return -1;
+    }
+    *eq = '\0';
+    char *key = trim(s);
+    char *val = parse_value(eq + 1);
+    if (val == NULL) {
+        snprintf(err, errlen, "%s: %s: only blanks or a comment may follow a quoted value", where,
+                 key);
+        return -1;
+    }
+    int ki = key_index(key);
+    if (ki >= 0 && seen[ki] != 0) {
+        snprintf(err, errlen, "%s: duplicate key '%s' (first set on line %d)", where, key,
+                 seen[ki]);
+        return -1;
+    }
+    if (config_set(c, key, val, where, err, errlen) != 0)
+        return -1;
+    seen[ki] = lineno;
+    return 0;
+}
+
 int
 config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
     int rc = -1;
     char line[2048];
     char where[CONFIG_PATH_MAX + 32];
-    int lineno = 0;
+    int lineno = 0, seen[NKEYS] = {0};
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         snprintf(err, errlen, "%s: cannot open config file", path);
@@ -255,20 +330,7 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
         char *s = trim(line);
         if (*s == '\0' || *s == '#')
             continue;
-        char *eq = strchr(s, '=');
-        if (eq == NULL) {
-            snprintf(err, errlen, "%s: expected 'key = value'", where);
-            goto out;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        char *val = trim(eq + 1);
-        size_t vl = strlen(val);
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
-            val[vl - 1] = '\0';
-            val++;
-        }
-        if (config_set(c, key, val, where, err, errlen) != 0)
+        if (load_line(c, s, where, lineno, seen, err, errlen) != 0)
             goto out;
     }
     if (ferror(f)) {
@@ -326,11 +388,14 @@ key_differs(const struct key_def *k, const struct config *a, const struct config
         return strcmp(a->metrics_host, b->metrics_host) != 0 || a->metrics_port != b->metrics_port;
     case KEY_LEVEL:
         return strcmp(a->log_level, b->log_level) != 0;
+    case KEY_FORMAT:
+        return strcmp(a->log_format, b->log_format) != 0;
     case KEY_EVENT_LOOP:
         return a->event_loop_epoll != b->event_loop_epoll;
     case KEY_INT:
         return *(const int64_t *)(const void *)pa != *(const int64_t *)(const void *)pb;
     case KEY_STR:
+    case KEY_STR_OPT:
         return strcmp(pa, pb) != 0;
     }
     return 0;

@@ -20,6 +20,7 @@ struct config {
     char tls_key[CONFIG_PATH_MAX];  /* default: <pki_dir>/server.key */
     char log_level[16];
     char log_file[CONFIG_PATH_MAX]; /* empty: stderr */
+    char log_format[8];             /* "text" or "json" (log.h) */
     int64_t threads;                /* 0: one per CPU */
     int event_loop_epoll;           /* libmicrohttpd's event loop: 0 poll, 1 epoll (default) */
     int64_t max_connections;
@@ -67,8 +68,13 @@ struct config {
 /* Fills c with the defaults. */
 void config_defaults(struct config *c);
 
-/* Reads path into c (on top of what c holds). Unknown keys, bad values and missing files are
- * refused with "file:line: reason" in err. Returns 0 / -1. */
+/* Reads path into c (on top of what c holds). Unknown keys, bad values, a key set twice and
+ * missing files are refused with "file:line: reason" in err. Returns 0 / -1.
+ * The file's lines are "key = value", blank, or comments ('#' first). A value is either quoted:
+ * from a '"' right after the '=' (and blanks) to the next '"' (no escapes; it may hold '#'),
+ * followed only by blanks or a comment; or bare: all up to a '#' (which starts a comment) or the
+ * line's end, without surrounding blanks. So a value with '#' must be quoted, one that starts with
+ * '"' cannot be (a lone '"' is bare), and "" is an empty value. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
 /* Sets one key from a string, as the file would ("listen", "data_dir", ...). where names the source

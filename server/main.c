@@ -7,6 +7,7 @@
 #include "api.h"
 #include "attest_nonce.h"
 #include "config.h"
+#include "config_check.h"
 #include "cron.h"
 #include "director.h"
 #include "upd_recovery.h"
@@ -67,15 +68,17 @@ struct daemon_state {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: aegisd [options]\n"
-               "  -c, --config FILE      configuration file (see deploy/aegisd.conf)\n"
-               "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
-               "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
-               "      --log-level LEVEL  debug, info, warn or error\n"
-               "      --ready-file FILE  write the bound port to FILE once serving\n"
-               "      --check-config     validate the configuration and exit\n"
-               "  -V, --version          print the version and exit\n"
-               "  -h, --help             this help\n");
+    fprintf(f,
+            "usage: aegisd [options]\n"
+            "  -c, --config FILE      configuration file (see deploy/aegisd.conf)\n"
+            "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
+            "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
+            "      --log-level LEVEL  debug, info, warn or error\n"
+            "      --ready-file FILE  write the bound port to FILE once serving\n"
+            "      --check-config     validate the configuration and the files and directories it\n"
+            "                         names (they exist and are usable), then exit\n"
+            "  -V, --version          print the version and exit\n"
+            "  -h, --help             this help\n");
 }
 
 /* The configuration from its file and the flags, on defaults: at start and on SIGHUP. Returns 0 /
@@ -158,8 +161,11 @@ static int
 setup_logging(const struct config *cfg)
 {
     enum log_level lvl = LOG_INFO;
+    enum log_format fmt = LOG_FORMAT_TEXT;
     log_parse_level(cfg->log_level, &lvl);
     log_set_level(lvl);
+    log_parse_format(cfg->log_format, &fmt); /* config_set checked both */
+    log_set_format(fmt);
     if (log_open(cfg->log_file) != 0) {
         fprintf(stderr, "aegisd: cannot open log file %s\n", cfg->log_file);
         return -1;
@@ -628,6 +634,12 @@ main(int argc, char **argv)
     if (pa != 0)
         return pa > 0 ? 0 : 2;
     if (d.check_only) {
+        int problems = config_check_paths(&d.cfg, stderr);
+        if (problems > 0) {
+            fprintf(stderr, "aegisd: %d problem%s with the files and directories named\n", problems,
+                    problems == 1 ? "" : "s");
+            return 2;
+        }
         printf("configuration ok\n");
         return 0;
     }

@@ -2,6 +2,7 @@
 
 #include "api_deploy.h"
 #include "api_handlers.h"
+#include "api_openapi.h"
 #include "dev_handlers.h"
 #include "dev_update.h"
 
@@ -15,6 +16,7 @@ static const struct route table[] = {
     R("GET", "/healthz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_healthz),
     R("GET", "/readyz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_readyz),
     R("GET", "/metrics", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_metrics),
+    R("GET", "/openapi.yaml", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_openapi),
     /* tenant, tokens, audit */
     R("GET", "/v1/tenant", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_tenant_get),
     R("POST", "/v1/tokens", AUTH_TOKEN, ROLE_ADMIN, BODY_JSON, LIMIT_DEFAULT, api_tokens_create),

@@ -161,6 +161,7 @@ authenticate_device(struct request *q)
     case DEVAUTH_OK:
         r->device = &q->device;
         r->tenant_id = q->device.tenant_id;
+        log_ctx_set(q->req_id, q->device.device_id); /* device= from here on */
         return 0;
     case DEVAUTH_BLOCKED:
         api_error(r, 403, "device_blocked", "%s", err);
@@ -264,6 +265,7 @@ request_new(struct http_server *h, struct MHD_Connection *c, const char *url, co
     q->limit = route_limit(h, q->route);
     peer_name(c, q->peer, sizeof(q->peer));
     memcpy(q->r.peer, q->peer, sizeof(q->r.peer));
+    router_request_id(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"), q->req_id);
     const union MHD_ConnectionInfo *sc =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct conn_ctx *ctx = sc != NULL ? sc->socket_context : NULL;
@@ -454,23 +456,21 @@ on_headers(struct http_server *h, struct request *q, struct MHD_Connection *c, c
     return MHD_YES;
 }
 
-/* libmicrohttpd's access handler. The response is queued only once the whole body has arrived
- * (never on the first call), so libmicrohttpd keeps the connection alive; the exceptions are
- * requests refused from their headers (on_headers), whose connection is closed. */
-static enum MHD_Result
-on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-          const char *version, const char *upload, size_t *upload_size, void **con_cls)
+/* A thread serves many connections' requests in turn, so each call on a request's behalf sets the
+ * log context (log.h) for its span only. */
+static void
+log_ctx_enter(const struct request *q)
 {
-    struct http_server *h = cls;
-    struct request *q = *con_cls;
-    if (q == NULL) {
-        q = request_new(h, c, url, method);
-        if (q == NULL)
-            return MHD_NO;
-        *con_cls = q;
-        http_track_state(q, HTTP_CONN_BODY);
-        return on_headers(h, q, c, method, version);
-    }
+    log_ctx_set(q->req_id, q->r.device != NULL ? q->device.device_id : NULL);
+}
+
+/* The access handler's work (on_access). The response is queued only once the whole body has
+ * arrived (never on the first call), so libmicrohttpd keeps the connection alive; the exceptions
+ * are requests refused from their headers (on_headers), whose connection is closed. */
+static enum MHD_Result
+access_step(struct http_server *h, struct request *q, struct MHD_Connection *c, const char *upload,
+            size_t *upload_size)
+{
     if (q->answered) {
         *upload_size = 0;
         return MHD_YES;
@@ -512,6 +512,30 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     return http_queue_reply(q, c);
 }
 
+/* libmicrohttpd's access handler: a new request's headers, then its body and end (access_step). */
+static enum MHD_Result
+on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+          const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    struct http_server *h = cls;
+    struct request *q = *con_cls;
+    enum MHD_Result ret;
+    if (q == NULL) {
+        q = request_new(h, c, url, method);
+        if (q == NULL)
+            return MHD_NO;
+        *con_cls = q;
+        http_track_state(q, HTTP_CONN_BODY);
+        log_ctx_enter(q);
+        ret = on_headers(h, q, c, method, version);
+    } else {
+        log_ctx_enter(q);
+        ret = access_step(h, q, c, upload, upload_size);
+    }
+    log_ctx_clear();
+    return ret;
+}
+
 static void
 request_free(struct request *q)
 {
@@ -542,6 +566,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         metrics_observe(h->app->metrics, q->route >= 0 ? (size_t)q->route : h->nroutes, status,
                         dur);
     char method[LOG_QUOTE_BUF], peer[LOG_QUOTE_BUF];
+    log_ctx_enter(q);
     log_info("msg=request method=%s route=%s status=%d dur_ms=%.2f tenant=%lld token=%lld "
              "bytes_in=%zu peer=%s%s%s%s",
              log_quote(method, sizeof(method), q->r.method), q->r.route, status, (double)dur / 1e6,
@@ -550,6 +575,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
              q->r.err_code ? q->r.err_code : "",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     request_free(q);
+    log_ctx_clear();
     *con_cls = NULL;
     atomic_fetch_sub(&h->active, 1);
 }

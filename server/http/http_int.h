@@ -9,6 +9,7 @@
 #include "http_conns.h"
 #include "http_hs.h"
 #include "http_tlskey.h"
+#include "router.h"
 
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
@@ -59,7 +60,8 @@ struct request {
     int answered;
     int close_after; /* answer with Connection: close */
     char peer[INET6_ADDRSTRLEN];
-    struct devauth_identity device; /* the authenticated device on AUTH_DEVICE routes */
+    char req_id[ROUTER_REQID_MAX + 1]; /* X-Request-Id and the log lines' req= (router.h) */
+    struct devauth_identity device;    /* the authenticated device on AUTH_DEVICE routes */
     struct http_server *server;
     struct http_conn *track;      /* the connection's deadlines; NULL if it has no context */
     int deferred;                 /* api_defer was called: the reply comes from another thread */

@@ -1,6 +1,7 @@
 #include "router.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,4 +50,18 @@ router_match(const struct route *table, size_t n, const char *method, const char
         snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", table[i].method);
     }
     return path_known ? ROUTER_BAD_METHOD : ROUTER_NOT_FOUND;
+}
+
+void
+router_request_id(const char *incoming, char out[ROUTER_REQID_MAX + 1])
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-";
+    size_t n = incoming != NULL ? strlen(incoming) : 0;
+    if (n > 0 && n <= ROUTER_REQID_MAX && strspn(incoming, ok) == n) {
+        memcpy(out, incoming, n + 1);
+        return;
+    }
+    unsigned char rnd[8];
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(out, ROUTER_REQID_MAX + 1, rnd, sizeof(rnd));
 }

@@ -55,4 +55,11 @@ struct route {
 int router_match(const struct route *table, size_t n, const char *method, const char *path,
                  char params[][API_PARAM_MAX + 1], char *allow, size_t allowlen);
 
+/* A request's id, answered in X-Request-Id and written as req= on each log line of the request:
+ * the client's own X-Request-Id (incoming, may be NULL) when it is 1..ROUTER_REQID_MAX bytes of
+ * [A-Za-z0-9._:-] (so a proxy's or a client's id ties their logs to ours, and nothing else can
+ * reach a log line or a header), else 16 random hex digits. */
+#define ROUTER_REQID_MAX 64
+void router_request_id(const char *incoming, char out[ROUTER_REQID_MAX + 1]);
+
 #endif

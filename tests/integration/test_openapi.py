@@ -1,17 +1,27 @@
-"""docs/openapi.yaml documents exactly the routes of server/routes.c.
+"""docs/openapi.yaml documents exactly the routes of server/routes.c, and is valid OpenAPI.
 
 Static check (no daemon, no YAML library): the route table is read with a regular expression over the R(...)
 entries, and openapi.yaml with a line-based reader that knows only the layout the file uses: `paths:` at
 column 0, paths as 2-space-indented keys, methods as 4-space-indented keys, operation fields at 6 spaces.
+
+Validation: Redocly CLI, pinned in tests/interop/openapi/package-lock.json and installed there with `npm ci`
+when missing, lints the file with tests/interop/openapi/redocly.yaml (its recommended rules); any error or
+warning fails. test_openapi_live.py checks the daemon's live responses against the file.
 """
 
+import json
 import os
 import re
+import shutil
+import subprocess
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 ROUTES_C = os.path.join(ROOT, "server", "routes.c")
 OPENAPI = os.path.join(ROOT, "docs", "openapi.yaml")
+LINT_DIR = os.path.join(ROOT, "tests", "interop", "openapi")
+# Nothing leaves for Redocly's telemetry or update check while the tests run.
+LINT_ENV = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"}
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -21,6 +31,8 @@ PATH_KEY_RE = re.compile(r"""^  (["']?)(/[^"']*)\1:\s*(#.*)?$""")
 METHOD_KEY_RE = re.compile(r"^    ([a-z]+):\s*(#.*)?$")
 MIN_ROLE_RE = re.compile(r"""^      x-aegis-min-role:\s*["']?([a-z]+)["']?\s*(#.*)?$""")
 SECURITY_NONE_RE = re.compile(r"^      security:\s*\[\s*\]\s*(#.*)?$")
+# The schemes an operation requires: "        - name: []" lines under its security:.
+SCHEME_RE = re.compile(r"^        - ([A-Za-z]+):\s*\[\s*\]\s*(#.*)?$")
 TOP_LEVEL_RE = re.compile(r"^[^\s#]")
 
 
@@ -116,16 +128,58 @@ class OpenApiMatchesRoutesTest(unittest.TestCase):
                 self.assertEqual(len(roles), 1, "expected one x-aegis-min-role")
                 self.assertEqual(roles[0], role, "x-aegis-min-role differs from routes.c")
                 no_security = any(SECURITY_NONE_RE.match(line) for line in body)
-                bearer = any(line.strip().startswith("- bearerAuth:") for line in body)
+                schemes = {m.group(1) for m in map(SCHEME_RE.match, body) if m}
                 if auth == "AUTH_DEVICE":
-                    self.assertTrue(no_security and not bearer, "AUTH_DEVICE route has no API security")
+                    self.assertTrue(schemes == {"deviceMTLS"} and not no_security,
+                                    "AUTH_DEVICE route must require deviceMTLS (and only it)")
                     self.assertTrue(any("x-aegis-auth: device-mtls" in line for line in body),
                                     "AUTH_DEVICE route must say x-aegis-auth: device-mtls")
+                elif auth == "AUTH_NONE" and key[0].startswith("/v1/device/recovery/"):
+                    # The handler checks a recovery grant itself (docs/update.md 8).
+                    self.assertEqual(schemes, {"recoveryGrant"}, "recovery route must require recoveryGrant")
                 elif auth == "AUTH_NONE":
-                    self.assertTrue(no_security and not bearer, "AUTH_NONE route must have security: []")
+                    self.assertTrue(no_security and not schemes, "AUTH_NONE route must have security: []")
                 elif auth == "AUTH_TOKEN":
-                    self.assertTrue(bearer and not no_security, "AUTH_TOKEN route must require bearerAuth")
+                    self.assertTrue(schemes == {"bearerAuth"} and not no_security,
+                                    "AUTH_TOKEN route must require bearerAuth")
 
+
+def redocly():
+    """argv of the pinned Redocly CLI, installing it (npm ci in LINT_DIR) when it is missing or of another
+    version; raises with what to do when node or npm is missing or npm ci fails."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise RuntimeError("the OpenAPI lint needs node and npm on the PATH (deploy/install-deps.sh)")
+    with open(os.path.join(LINT_DIR, "package.json")) as f:
+        pinned = json.load(f)["dependencies"]["@redocly/cli"]
+    pkg = os.path.join(LINT_DIR, "node_modules", "@redocly", "cli")
+    try:
+        with open(os.path.join(pkg, "package.json")) as f:
+            installed = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        installed = None
+    if installed != pinned:
+        p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=LINT_DIR, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError("npm ci in %s failed (%d; it needs the npm registry):\n%s"
+                               % (LINT_DIR, p.returncode, p.stdout[-3000:]))
+    return [node, os.path.join(pkg, "bin", "cli.js")]
+
+
+class OpenApiLintTest(unittest.TestCase):
+    def test_redocly_finds_no_problem(self):
+        argv = redocly() + ["lint", "--config", os.path.join(LINT_DIR, "redocly.yaml"), "--format=json", OPENAPI]
+        p = subprocess.run(argv, cwd=LINT_DIR, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, **LINT_ENV))
+        try:
+            report = json.loads(p.stdout)
+        except ValueError:
+            self.fail("redocly lint printed no JSON report (exit %d):\n%s" % (p.returncode, p.stderr[-3000:]))
+        problems = ["%s %s: %s (%s)" % (pr["severity"], pr["location"][0]["pointer"] if pr.get("location") else "",
+                                        pr["message"], pr["ruleId"]) for pr in report["problems"]]
+        self.assertEqual(problems, [], "redocly lint of docs/openapi.yaml")
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
 
 if __name__ == "__main__":
     unittest.main()

@@ -379,6 +379,67 @@ test_finalize(void **state)
     assert_non_null(strstr(err, "too long"));
 }
 
+static void
+test_trailing_comments(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    assert_int_equal(load(&c,
+                          "threads = 3 # three\nlog_level = debug#no blank\n"
+                          "data_dir = \"/d#1\"  # quoted: '#' is kept\npki_dir = \"p\"#c\n"
+                          "database = /x/a.db\t# tab\n",
+                          err, sizeof(err)),
+                     0);
+    assert_int_equal(c.threads, 3);
+    assert_string_equal(c.log_level, "debug");
+    assert_string_equal(c.data_dir, "/d#1");
+    assert_string_equal(c.pki_dir, "p");
+    assert_string_equal(c.database, "/x/a.db");
+    /* Text after a quoted value's closing quote. */
+    assert_int_equal(load(&c, "threads = 1\ndata_dir = \"a\" b\n", err, sizeof(err)), -1);
+    assert_where(err, 2);
+    /* A value that is only a comment is empty. */
+    assert_int_equal(load(&c, "data_dir = # none\n", err, sizeof(err)), -1);
+    assert_where(err, 1);
+}
+
+static void
+test_duplicate_key(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    assert_int_equal(
+        load(&c, "threads = 2\n# x\nlisten = 127.0.0.1:1\nthreads = 2\n", err, sizeof(err)), -1);
+    assert_where(err, 4);
+    assert_non_null(strstr(err, "duplicate key 'threads' (first set on line 1)"));
+    /* Flags after the file are not duplicates. */
+    assert_int_equal(load(&c, "threads = 2\n", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&c, "threads", "5", "--threads", err, sizeof(err)), 0);
+    assert_int_equal(c.threads, 5);
+}
+
+static void
+test_log_file_and_format(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    /* Empty log_file: stderr, as documented; bare or quoted. */
+    assert_int_equal(load(&c, "log_file =\n", err, sizeof(err)), 0);
+    assert_string_equal(c.log_file, "");
+    assert_int_equal(load(&c, "log_file = \"\"\n", err, sizeof(err)), 0);
+    assert_string_equal(c.log_file, "");
+    assert_int_equal(load(&c, "log_file = /var/log/a.log\n", err, sizeof(err)), 0);
+    assert_string_equal(c.log_file, "/var/log/a.log");
+    assert_string_equal(c.log_format, "text");
+    assert_int_equal(load(&c, "log_format = json\n", err, sizeof(err)), 0);
+    assert_string_equal(c.log_format, "json");
+    assert_int_equal(load(&c, "log_format = xml\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "log_format: expected text or json"));
+}
+
 int
 main(void)
 {
@@ -395,6 +456,9 @@ main(void)
         cmocka_unit_test(test_config_set),
         cmocka_unit_test(test_event_loop),
         cmocka_unit_test(test_finalize),
+        cmocka_unit_test(test_trailing_comments),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_log_file_and_format),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
