@@ -171,6 +171,15 @@ test_tags(void **state)
     json_decref(xy);
     audit_actions(f, f->ta, actions, sizeof(actions));
     assert_non_null(strstr(actions, "device.tag"));
+    /* A transfer takes the registration without the sender's tags: imported again, it has none. */
+    assert_int_equal(store_device_transfer_create(f->s, f->ta, id, HASH_B, util_now() + 60, &f->a),
+                     STORE_OK);
+    assert_int_equal(store_device_claim_transfer(f->s, f->tb, id, 0, HASH_B, &f->b, NULL),
+                     STORE_OK);
+    assert_int_equal(import1(f, f->ta, &f->a, id, 0, 0), STORE_OK);
+    assert_int_equal(store_device_get(f->s, f->ta, id, &d), STORE_OK);
+    assert_int_equal(json_object_size(json_object_get(d, "tags")), 0);
+    json_decref(d);
 }
 
 static void
