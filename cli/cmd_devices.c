@@ -25,6 +25,7 @@ static const struct ctl_filter device_filters[] = {
     {"--group", CTL_F_ID, "group_id", NULL, NULL, NULL},
     {"--state", CTL_F_ENUM, "state", "unclaimed|active|blocked",
      "--state: expected unclaimed, active or blocked", NULL},
+    {"--tag", CTL_F_LIST, "tag", NULL, "--tag: expected KEY=VALUE[,KEY=VALUE...]", NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
     {"--all", CTL_F_ALL, NULL, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL}};
@@ -313,6 +314,88 @@ ctl_devices_unblock(struct ctl *c, int argc, char **argv)
     return ctl_show(c, "POST", path, NULL);
 }
 
+/* --- lifecycle: unclaim, delete, tag (docs/api.md "Devices") --- */
+
+static int
+ctl_devices_unclaim(struct ctl *c, int argc, char **argv)
+{
+    char path[128];
+    int ec;
+    if (ctl_args_device(c, argc, argv, NULL, "/unclaim", path, sizeof(path), &ec) != 0)
+        return ec;
+    return ctl_show(c, "POST", path, NULL);
+}
+
+static int
+ctl_devices_delete(struct ctl *c, int argc, char **argv)
+{
+    char path[128], done[160];
+    int ec;
+    if (ctl_args_device(c, argc, argv, NULL, "", path, sizeof(path), &ec) != 0)
+        return ec;
+    snprintf(done, sizeof(done), "device %.64s deleted", path + strlen("/v1/devices/"));
+    return ctl_delete_and_say(c, path, done);
+}
+
+#define TAG_ARGS_MAX 32 /* KEY=VALUE and KEY- words of one `devices tag` */
+
+/* The tags patch of `devices tag`: KEY=VALUE sets, KEY- removes (as kubectl label). Returns the
+ * object, or NULL with the error printed. */
+static json_t *
+tags_patch(struct ctl *c, const char **words, int n)
+{
+    json_t *tags = json_object();
+    for (int i = 0; tags != NULL && i < n; i++) {
+        const char *a = words[i], *eq = strchr(a, '=');
+        size_t klen = eq != NULL ? (size_t)(eq - a) : strlen(a);
+        char key[65];
+        int removal = eq == NULL && klen > 1 && a[klen - 1] == '-';
+        if (eq == NULL && !removal)
+            goto bad;
+        klen -= (size_t)removal;
+        if (klen == 0 || klen >= sizeof(key))
+            goto bad;
+        memcpy(key, a, klen);
+        key[klen] = '\0';
+        json_t *v = removal ? json_null() : json_string(eq + 1);
+        if (v == NULL || json_object_set_new(tags, key, v) != 0)
+            goto bad;
+    }
+    if (tags == NULL)
+        ctl_err("out of memory");
+    return tags;
+bad:
+    json_decref(tags);
+    ctl_usage_error(c, "expected KEY=VALUE (set) or KEY- (remove): KEY 1-64 characters, VALUE "
+                       "UTF-8");
+    return NULL;
+}
+
+static int
+ctl_devices_tag(struct ctl *c, int argc, char **argv)
+{
+    const char *pos[1 + TAG_ARGS_MAX] = {NULL};
+    char id[65], path[128];
+    int npos = 0;
+    int pr = ctl_parse(c, argc, argv, NULL, pos, 2, 1 + TAG_ARGS_MAX, &npos);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    if (ctl_parse_device_id(c, pos[0], id) != 0)
+        return CTL_EXIT_USAGE;
+    json_t *tags = tags_patch(c, pos + 1, npos - 1);
+    if (tags == NULL)
+        return CTL_EXIT_USAGE;
+    json_t *body = json_pack("{s:o}", "tags", tags);
+    if (body == NULL) {
+        ctl_err("out of memory");
+        return CTL_EXIT_LOCAL;
+    }
+    snprintf(path, sizeof(path), "/v1/devices/%s", id);
+    int rc = ctl_show(c, "PATCH", path, body);
+    json_decref(body);
+    return rc;
+}
+
 const struct ctl_cmd cmd_devices_cmds[] = {
     {"devices", "import", ctl_devices_import, 1, "FILE [--no-claim] [--group ID]",
      "import device public keys from manufacturing",
@@ -330,12 +413,13 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "  --group ID   put the claimed devices into group ID\n",
      NULL},
     {"devices", "list", ctl_res_list, 1,
-     "[--group ID] [--state S] [--limit N] [--cursor C] [--all]", "list devices",
+     "[--group ID] [--state S] [--tag K=V[,K=V]] [--limit N] [--cursor C] [--all]", "list devices",
      "Lists devices ordered by id, one page (default 100) unless --all.\n"
      "\n"
      "Options:\n"
      "  --group ID    only devices in group ID\n"
      "  --state S     unclaimed, active or blocked\n"
+     "  --tag K=V     only devices with every one of these tags (comma-separated)\n"
      "  --limit N     page size, 1-1000\n"
      "  --cursor C    start at this cursor (next_cursor of a previous page)\n"
      "  --all         follow next_cursor to the last page\n",
@@ -368,5 +452,20 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      NULL},
     {"devices", "unblock", ctl_devices_unblock, 1, "ID", "unblock a device",
      "Unblocks the device ID.\n", NULL},
+    {"devices", "unclaim", ctl_devices_unclaim, 1, "ID", "return a device to unclaimed",
+     "Unclaims the device ID: out of its group, unblocked, and its certificates stop working at "
+     "once.\n"
+     "It stays the tenant's (claim it again, transfer it or delete it).\n",
+     NULL},
+    {"devices", "delete", ctl_devices_delete, 1, "ID", "delete a device and its records",
+     "Deletes the device ID with its attestation records, telemetry reports and update status\n"
+     "(docs/api.md \"Deleting a device\"); aggregates such as crash rates keep its share. Its\n"
+     "certificates stop working at once.\n",
+     NULL},
+    {"devices", "tag", ctl_devices_tag, 1, "ID KEY=VALUE|KEY- ...", "set or remove device tags",
+     "Sets tags (KEY=VALUE) and removes them (KEY-) on the device ID, at most 16 per device.\n"
+     "KEY is 1-64 characters of [A-Za-z0-9._/-], VALUE 0-128 bytes. List by tag with\n"
+     "`devices list --tag KEY=VALUE`.\n",
+     NULL},
     {NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL},
 };

@@ -90,6 +90,20 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
             return -1;
         lr->cursor = v;
         return 0;
+    case CTL_F_LIST:
+        for (const char *p = v; *p != '\0';) {
+            size_t w = strcspn(p, ",");
+            char item[256];
+            if (w == 0 || w >= sizeof(item)) {
+                ctl_usage_error(c, "%s", f->message);
+                return -1;
+            }
+            memcpy(item, p, w);
+            item[w] = '\0';
+            ctl_query_add(&lr->q, f->key, item);
+            p += w + (p[w] == ',');
+        }
+        return 0;
     case CTL_F_DEVICE:
         if (f->excludes != NULL && is_given(filters, g, f->excludes)) {
             ctl_usage_error(c, "%s and %s exclude each other", f->opt, f->excludes);

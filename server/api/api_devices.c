@@ -1,5 +1,5 @@
-/* REST handlers for devices (docs/api.md): import, list, get, claim, transfer, move, block,
- * unblock.
+/* REST handlers for devices (docs/api.md): import, list, get, claim, transfer, update (group and
+ * tags), block, unblock, unclaim, delete.
  *
  * Ownership (docs/api.md "Devices"): a tenant only ever sees and acts on its own registrations of
  * devices, and every answer about a device it has none of is the answer about an unknown device. A
@@ -33,6 +33,9 @@
 #define IMPORT_ERRORS_MAX 100 /* entries of an "errors" list; "error_count" has the total */
 #define TRANSFER_TTL_S (24 * 3600)
 #define TRANSFER_CODE_MAX 128 /* bytes of a presented code (ours are AUTH_SECRET_LEN) */
+#define ID_PREFIX_MIN 4       /* hex characters of ?id_prefix= */
+/* bytes of one ?tag= argument: key, '=', value, NUL */
+#define TAG_QUERY_MAX (STORE_DEVICE_TAG_KEY_MAX + 1 + STORE_DEVICE_TAG_VALUE_MAX + 1)
 
 /* Checks the {id} path parameter. Returns 0 and *id (borrowed from r), or -1 with 400 bad_request
  * set. */
@@ -54,30 +57,6 @@ static const char *
 device_what(int64_t group_id)
 {
     return group_id > 0 ? "device or device group" : "device";
-}
-
-/* Body {"group_id": n|null} of claim (optional) and move (required); null and absent give 0 (no
- * group). Returns 0, or -1 with a 400 reply set. */
-static int
-group_body(api_req *r, int required, int64_t *group_id)
-{
-    static const char *const keys[] = {"group_id", NULL};
-    char err[API_ERR_LEN];
-    int present = 0;
-
-    *group_id = 0;
-    if (api_body_object(r, keys) != 0)
-        return -1;
-    if (jsonx_int(r->json, "group_id", 0, 1, 1, INT64_MAX, group_id, &present, err, sizeof(err)) !=
-        0) {
-        api_invalid(r, err);
-        return -1;
-    }
-    if (required && !present) {
-        api_invalid(r, "field 'group_id' is required");
-        return -1;
-    }
-    return 0;
 }
 
 /* --- import --- */
@@ -338,19 +317,72 @@ state_query(api_req *r, const char **state)
     return -1;
 }
 
+/* ?id_prefix=: NULL when absent. Returns 0, or -1 with 400 bad_request set. */
+static int
+prefix_query(api_req *r, const char **prefix)
+{
+    const char *p = api_query(r, "id_prefix");
+    size_t n = p != NULL ? strlen(p) : 0;
+
+    *prefix = p;
+    if (p == NULL ||
+        (n >= ID_PREFIX_MIN && n <= PROTO_HASH_HEX && strspn(p, "0123456789abcdef") == n))
+        return 0;
+    api_error(r, 400, "bad_request", "id_prefix must be %d to %d lower-case hex characters",
+              ID_PREFIX_MIN, PROTO_HASH_HEX);
+    return -1;
+}
+
+/* Every ?tag=key=value into tags (pointing into buf, which holds copies); *n their number. Returns
+ * 0, or -1 with 400 bad_request set. */
+static int
+tag_query(api_req *r, struct store_device_tag tags[STORE_DEVICE_TAG_FILTERS_MAX],
+          char buf[STORE_DEVICE_TAG_FILTERS_MAX][TAG_QUERY_MAX], size_t *n)
+{
+    const char *vals[STORE_DEVICE_TAG_FILTERS_MAX];
+    size_t nv = api_query_all(r, "tag", vals, STORE_DEVICE_TAG_FILTERS_MAX);
+
+    *n = 0;
+    if (nv > STORE_DEVICE_TAG_FILTERS_MAX) {
+        api_error(r, 400, "bad_request", "at most %d tag filters", STORE_DEVICE_TAG_FILTERS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        char *eq = NULL;
+        if (strlen(vals[i]) < TAG_QUERY_MAX) {
+            memcpy(buf[i], vals[i], strlen(vals[i]) + 1);
+            eq = strchr(buf[i], '=');
+        }
+        if (eq != NULL)
+            *eq = '\0';
+        if (eq == NULL || !store_device_tag_ok(buf[i], eq + 1)) {
+            api_error(r, 400, "bad_request",
+                      "tag must be KEY=VALUE (KEY 1-64 of [A-Za-z0-9._/-], VALUE 0-128 bytes)");
+            return -1;
+        }
+        tags[i].key = buf[i];
+        tags[i].value = eq + 1;
+    }
+    *n = nv;
+    return 0;
+}
+
 void
 api_devices_list(api_req *r)
 {
     struct store_page pg;
+    struct store_device_filter f = {0, NULL, NULL, NULL, 0}; /* group 0: any */
+    struct store_device_tag tags[STORE_DEVICE_TAG_FILTERS_MAX];
+    char tagbuf[STORE_DEVICE_TAG_FILTERS_MAX][TAG_QUERY_MAX];
     char next[API_CURSOR_BUF] = "";
     json_t *items = NULL;
-    int64_t group_id = 0; /* 0: any */
-    const char *state = NULL;
 
-    if (api_query_i64(r, "group_id", 1, INT64_MAX, &group_id) < 0 || state_query(r, &state) != 0 ||
-        api_page(r, &pg) != 0)
+    if (api_query_i64(r, "group_id", 1, INT64_MAX, &f.group_id) < 0 ||
+        state_query(r, &f.state) != 0 || prefix_query(r, &f.id_prefix) != 0 ||
+        tag_query(r, tags, tagbuf, &f.ntags) != 0 || api_page(r, &pg) != 0)
         return;
-    int rc = store_device_list(r->app->st, r->tenant_id, group_id, state, &pg, &items, next);
+    f.tags = tags;
+    int rc = store_device_list_filtered(r->app->st, r->tenant_id, &f, &pg, &items, next);
     api_reply_list(r, rc, items, next, "device");
 }
 
@@ -447,18 +479,88 @@ out:
     sodium_memzero(raw, sizeof(raw));
 }
 
+/* The "tags" member of a PATCH body: an object of at most STORE_DEVICE_TAGS_MAX members, each a
+ * valid key with a valid string value (set) or null (removed). Returns 0, or -1 with a 400 reply
+ * set. */
+static int
+tags_body(api_req *r, const json_t **tags)
+{
+    const char *k;
+    const json_t *v;
+    const json_t *t = json_object_get(r->json, "tags");
+
+    *tags = t;
+    if (t == NULL)
+        return 0;
+    if (!json_is_object(t) || json_object_size(t) > STORE_DEVICE_TAGS_MAX)
+        goto bad;
+    json_object_foreach((json_t *)t, k, v)
+    {
+        if (json_is_null(v)
+                ? !store_device_tag_ok(k, "")
+                : !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+                      !store_device_tag_ok(k, json_string_value(v)))
+            goto bad;
+    }
+    return 0;
+bad:
+    api_invalid(r, "field 'tags' must be an object of at most 16 tags: keys 1-64 characters of "
+                   "[A-Za-z0-9._/-], values strings of 0-128 bytes without control characters, "
+                   "or null to remove one");
+    return -1;
+}
+
 void
 api_devices_update(api_req *r)
 {
+    static const char *const keys[] = {"group_id", "tags", NULL};
+    struct store_device_patch p = {0, 0, NULL};
+    char err[API_ERR_LEN];
     const char *id;
-    int64_t group_id = 0;
     json_t *obj = NULL;
 
-    if (device_param(r, &id) != 0 || group_body(r, 1, &group_id) != 0)
+    if (device_param(r, &id) != 0 || api_body_object(r, keys) != 0)
+        return;
+    if (jsonx_int(r->json, "group_id", 0, 1, 1, INT64_MAX, &p.group_id, &p.has_group, err,
+                  sizeof(err)) != 0) {
+        api_invalid(r, err);
+        return;
+    }
+    if (tags_body(r, &p.tags) != 0)
+        return;
+    if (!p.has_group && p.tags == NULL) {
+        api_invalid(r, "give 'group_id', 'tags' or both");
+        return;
+    }
+    struct store_actor a = api_actor(r);
+    int rc = store_device_patch(r->app->st, r->tenant_id, id, &p, &a, &obj);
+    if (rc == STORE_INVALID) /* the arguments were checked: only the count is left */
+        api_invalid(r, "a device has at most 16 tags");
+    else
+        api_reply_store(r, rc, 200, obj, device_what(p.group_id));
+}
+
+void
+api_devices_unclaim(api_req *r)
+{
+    const char *id;
+    json_t *obj = NULL;
+    if (device_param(r, &id) != 0)
         return;
     struct store_actor a = api_actor(r);
-    int rc = store_device_move(r->app->st, r->tenant_id, id, group_id, &a, &obj);
-    api_reply_store(r, rc, 200, obj, device_what(group_id));
+    int rc = store_device_unclaim(r->app->st, r->tenant_id, id, &a, &obj);
+    api_reply_store(r, rc, 200, obj, "device");
+}
+
+void
+api_devices_delete(api_req *r)
+{
+    const char *id;
+    if (device_param(r, &id) != 0)
+        return;
+    struct store_actor a = api_actor(r);
+    int rc = store_device_delete(r->app->st, r->tenant_id, id, &a, NULL);
+    api_reply_store(r, rc, 204, NULL, "device");
 }
 
 static void

@@ -39,6 +39,8 @@ void api_devices_claim(api_req *r);
 void api_devices_transfer(api_req *r);
 void api_devices_update(api_req *r);
 void api_devices_block(api_req *r);
+void api_devices_unclaim(api_req *r);
+void api_devices_delete(api_req *r);
 void api_devices_unblock(api_req *r);
 
 /* attestation policy and history (api_attest.c) */

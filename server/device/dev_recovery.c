@@ -5,6 +5,7 @@
 #include "api.h"
 #include "app.h"
 #include "dev_handlers.h"
+#include "devauth.h"
 #include "upd_recovery.h"
 #include "util.h"
 
@@ -18,7 +19,10 @@ granted(api_req *r, struct upd_recovery_grant *g)
 {
     const char *h = api_header(r, "Authorization");
     const char *token = h != NULL && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
-    if (token == NULL || upd_recovery_find(r->app->recovery, token, util_now(), g) != 0) {
+    /* The grant ends with the device's registration: unclaimed, transferred, blocked or deleted
+     * since, it opens nothing. */
+    if (token == NULL || upd_recovery_find(r->app->recovery, token, util_now(), g) != 0 ||
+        !devauth_device_current(r->app->devauth, g->device_id, g->tenant_id)) {
         api_error(r, 401, "unauthorized", "a valid recovery grant is required");
         return -1;
     }

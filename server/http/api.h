@@ -106,6 +106,9 @@ typedef void (*api_handler)(api_req *r);
 
 /* Query-string argument, or NULL. Borrowed from the connection. */
 const char *api_query(api_req *r, const char *key);
+/* Every value of a repeatable query argument (?tag=a&tag=b), in order, into vals (borrowed from
+ * the connection): returns their number, which is max + 1 when there are more than max. */
+size_t api_query_all(api_req *r, const char *key, const char **vals, size_t max);
 /* Request header (case-insensitive name), or NULL. Borrowed from the connection. */
 const char *api_header(api_req *r, const char *name);
 /* Integer query argument in [min, max]: 1 and *out when present, 0 when absent, -1 when malformed

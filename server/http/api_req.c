@@ -15,6 +15,35 @@ api_query(api_req *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_all {
+    const char *key;
+    const char **vals;
+    size_t max, n;
+};
+
+static enum MHD_Result
+query_all_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct query_all *q = cls;
+    (void)kind;
+    if (strcmp(key, q->key) != 0)
+        return MHD_YES;
+    if (q->n == q->max) {
+        q->n++; /* one too many: stop */
+        return MHD_NO;
+    }
+    q->vals[q->n++] = value != NULL ? value : "";
+    return MHD_YES;
+}
+
+size_t
+api_query_all(api_req *r, const char *key, const char **vals, size_t max)
+{
+    struct query_all q = {key, vals, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_all_one, &q);
+    return q.n;
+}
+
 const char *
 api_header(api_req *r, const char *name)
 {

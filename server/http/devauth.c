@@ -409,3 +409,11 @@ devauth_verify_cached(devauth *d, struct devauth_conn *cache, const struct devau
         memset(id, 0, sizeof(*id));
     return rc;
 }
+
+int
+devauth_device_current(devauth *d, const char *device_id, int64_t tenant_id)
+{
+    struct devstate_dev dev;
+    return devstate_get(d->states, device_id, &dev) == STORE_OK && tenant_id > 0 &&
+           dev.tenant_id == tenant_id && !dev.blocked;
+}

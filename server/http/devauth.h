@@ -72,4 +72,10 @@ enum devauth_result devauth_verify_cached(devauth *d, struct devauth_conn *cache
                                           const struct devauth_cert *chain, size_t n, int64_t now,
                                           struct devauth_identity *id, char *err, size_t errlen);
 
+/* 1 when the device is, now, claimed by tenant_id and not blocked (devstate.h: from memory while
+ * its state has not changed), else 0: what a credential other than a certificate (a recovery
+ * grant) must still hold on every request, so that an unclaim, transfer, block or delete ends it at
+ * once. */
+int devauth_device_current(devauth *d, const char *device_id, int64_t tenant_id);
+
 #endif

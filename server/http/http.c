@@ -117,6 +117,14 @@ authenticate_token(struct request *q, const struct route *rt)
         api_error(r, 401, "unauthorized", "unknown or revoked token");
         return -1;
     }
+    int64_t now = util_now();
+    if (tok.expires_at > 0 && now >= tok.expires_at) {
+        api_error(r, 401, "token_expired", "the token expired; create a new one");
+        return -1;
+    }
+    /* At most one write a minute per token (store_token_touch); a failed write costs nothing. */
+    if (now - tok.last_used_at >= STORE_TOKEN_TOUCH_S)
+        (void)store_token_touch(r->app->st, tok.id, now);
     r->tenant_id = tok.tenant_id;
     r->token_id = tok.id;
     r->role = auth_role_parse(tok.role);

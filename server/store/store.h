@@ -146,14 +146,26 @@ struct store_token {
     char role[16];
     unsigned char hash[32]; /* SHA-256 of the token's secret part */
     int revoked;
+    int64_t expires_at;   /* 0: never */
+    int64_t last_used_at; /* 0: never used */
 };
 /* role is "admin", "operator" or "reader". */
 int store_token_create(store *s, int64_t tenant_id, const char *name, const char *role,
                        const unsigned char hash[32], const struct store_actor *a, int64_t *id);
+/* As store_token_create, for a token that stops working at expires_at (0: never). */
+int store_token_create_expiring(store *s, int64_t tenant_id, const char *name, const char *role,
+                                const unsigned char hash[32], int64_t expires_at,
+                                const struct store_actor *a, int64_t *id);
+/* Records that token id was used at now: written only when its last_used_at is at least
+ * STORE_TOKEN_TOUCH_S older (callers skip the call when the loaded last_used_at is younger, so an
+ * authentication writes at most once a minute per token). Not audited; no fsync. */
+#define STORE_TOKEN_TOUCH_S 60
+#define STORE_TOKEN_TOUCH_S_STR "60"
+int store_token_touch(store *s, int64_t id, int64_t now);
 /* Loads a token by id for authentication (any tenant). STORE_NOTFOUND if no such token. */
 int store_token_get_auth(store *s, int64_t id, struct store_token *out);
-/* Array of {"id", "name", "role", "created_at", "created_by", "revoked_at" (null or time)}; never
- * hashes. */
+/* Array of {"id", "name", "role", "created_at", "created_by", "revoked_at" (null or time),
+ * "expires_at" (null or time), "last_used_at" (null or time)}; never hashes. */
 int store_token_list(store *s, int64_t tenant_id, json_t **out);
 /* One token of the tenant in the shape of a list item. STORE_NOTFOUND if not the tenant's. */
 int store_token_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
@@ -239,6 +251,77 @@ int store_device_move(store *s, int64_t tenant_id, const char *device_id, int64_
 /* Blocks or unblocks a claimed device (idempotent). */
 int store_device_set_blocked(store *s, int64_t tenant_id, const char *device_id, int blocked,
                              const struct store_actor *a, json_t **out);
+
+/* --- device lifecycle (store_devices.c, store_devices_life.c, store_devices_drop.c) --- */
+/* Tags of a registration: at most STORE_DEVICE_TAGS_MAX; a key is 1..64 bytes of [A-Za-z0-9._/-],
+ * a value 0..128 bytes of UTF-8 without control characters. The device object shows them as
+ * "tags": {key: value}. */
+#define STORE_DEVICE_TAGS_MAX 16
+#define STORE_DEVICE_TAG_KEY_MAX 64
+#define STORE_DEVICE_TAG_VALUE_MAX 128
+#define STORE_DEVICE_TAG_FILTERS_MAX 8
+struct store_device_tag {
+    const char *key;
+    const char *value;
+};
+/* 1 when key and value are acceptable (above). */
+int store_device_tag_ok(const char *key, const char *value);
+/* A device list's filter: group_id 0 = any; state NULL = any; id_prefix NULL = any, else 1..64
+ * lower-case hex characters (an index range); tags: every one must match (at most
+ * STORE_DEVICE_TAG_FILTERS_MAX). */
+struct store_device_filter {
+    int64_t group_id;
+    const char *state;
+    const char *id_prefix;
+    const struct store_device_tag *tags;
+    size_t ntags;
+};
+/* store_device_list with the whole filter. STORE_INVALID for a malformed filter. */
+int store_device_list_filtered(store *s, int64_t tenant_id, const struct store_device_filter *f,
+                               const struct store_page *pg, json_t **items, char *next_cursor);
+/* Returns the tenant's claimed registration of a device to unclaimed (out of its group, unblocked):
+ * the device's certificates stop working at once (device mTLS needs a claimed device), its
+ * registration, tags, attestation and transfer code stay. Idempotent on an unclaimed registration.
+ * Audit device.unclaim. */
+int store_device_unclaim(store *s, int64_t tenant_id, const char *device_id,
+                         const struct store_actor *a, json_t **out);
+/* A change of a registration (PATCH): the group when has_group (group_id 0 = none; needs a claimed
+ * device), and the tags in tags, a JSON object whose string members set a tag and null members
+ * remove one (NULL: no change). STORE_INVALID: a bad tag, or more than STORE_DEVICE_TAGS_MAX
+ * after the change (nothing changed). Audit device.move, device.tag. */
+struct store_device_patch {
+    int has_group;
+    int64_t group_id;
+    const json_t *tags;
+};
+int store_device_patch(store *s, int64_t tenant_id, const char *device_id,
+                       const struct store_device_patch *p, const struct store_actor *a,
+                       json_t **out);
+/* What deleting a registration removed (the audit row's detail). */
+struct store_device_dropped {
+    int64_t attestations;    /* records */
+    int64_t reports;         /* telemetry reports */
+    int64_t update_attempts; /* update status rows */
+    int handed_over;         /* the registry row went to the tenant of the oldest other
+                                registration instead of being deleted */
+};
+/* Deletes the tenant's registration of a device (docs/api.md "Deleting a device"): a shadow just
+ * goes; the registry row goes with every record that names the device (attestation records,
+ * telemetry reports, update attempts, transfer codes, tags, per-device telemetry marks), while the
+ * aggregates (buckets' counts, device-hours, crash rates) keep what the device added; when another
+ * tenant has a registration of the same key, the oldest such becomes the registry row instead (as
+ * if the deleting tenant had never imported it) and only the deleting tenant's records go. The
+ * device's certificates stop working at once. *out (may be NULL) gets what was removed.
+ * STORE_NOTFOUND: no registration. Audit device.delete. */
+int store_device_delete(store *s, int64_t tenant_id, const char *device_id,
+                        const struct store_actor *a, struct store_device_dropped *out);
+/* Deletes a tenant and everything it holds, in one transaction (docs/operations: aegisctl tenant
+ * delete): its devices as store_device_delete (a key another tenant also registered is handed to
+ * it), its shadows, tokens, products, groups, images' rows, TUF metadata, deployments, reference
+ * values, minimums, attestation records, telemetry and aggregates, transfer codes, CAs and audit
+ * log. Files (image bytes, CA keys) are the caller's to remove after. *devices (may be NULL) gets
+ * the number of its registrations removed. STORE_NOTFOUND: no such tenant. */
+int store_tenant_delete(store *s, int64_t tenant_id, int64_t *devices);
 
 /* What device authentication needs to know of a device, in any tenant (devices authenticate before
  * a tenant is known). tenant_id is 0 while unclaimed; group_id and product_id are 0 when none. */

@@ -1,4 +1,5 @@
-/* store_devices_int: what store_devices.c shares with store_devices_xfer.c (transfers). Each
+/* store_devices_int: what store_devices.c shares with store_devices_xfer.c (transfers),
+ * store_devices_life.c (tags) and store_devices_drop.c (deletion). Each
  * function runs on c inside the caller's transaction. */
 #ifndef AEGIS_STORE_DEVICES_INT_H
 #define AEGIS_STORE_DEVICES_INT_H
@@ -33,6 +34,15 @@ int store__device_claim_row(store *s, struct conn *c, const char *device_id, int
  * registration, or group_id > 0 not the tenant's. */
 int store__device_claim_own(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
                             int64_t group_id, json_t *detail, const struct store_actor *a);
+/* Moves the tenant's claimed registration o of a device to group_id (0 = none) with its audit row;
+ * nothing when it is there already. STORE_NOTFOUND: the group is not the tenant's. */
+int store__device_apply_move(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                             const struct store__device_reg *o, int64_t group_id,
+                             const struct store_actor *a);
+/* Deletes the tenant's registration o of a device (store_device_delete without its audit row);
+ * *d gets what went. */
+int store__device_drop(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
+                       const struct store__device_reg *o, struct store_device_dropped *d);
 /* The device as the tenant sees it (store.h's device object; *out owned by the caller). */
 int store__device_load(store *s, struct conn *c, int64_t tenant_id, const char *device_id,
                        json_t **out);

@@ -20,6 +20,9 @@ static const char SQL_XFER_TAKE[] =
     "RETURNING tenant_id";
 static const char SQL_SHADOW_DROP[] =
     "DELETE FROM device_shadows WHERE device_id = ?1 AND tenant_id = ?2";
+/* The sender's tags of the device (migration 0014) go with its registration. */
+static const char SQL_TAGS_DROP[] =
+    "DELETE FROM device_tags WHERE device_id = ?1 AND tenant_id = ?2";
 /* The owner's row becomes the receiver's, unclaimed (the claim that follows is audited as any
  * claim) and fresh: nothing of the sender's use of it stays. */
 static const char SQL_DEVICE_HAND_OVER[] =
@@ -125,7 +128,8 @@ xfer_move(store *s, struct conn *c, int64_t tenant_id, int64_t from, const char 
     struct store__device_reg o, mine;
     int rc = store__device_reg(s, c, from, device_id, &o);
 
-    if (rc != STORE_OK)
+    if (rc != STORE_OK ||
+        (rc = xfer_exec(s, c, SQL_TAGS_DROP, device_id, from, "tags drop")) != STORE_OK)
         return rc;
     if (!o.shadow) {
         if ((rc = xfer_exec(s, c, SQL_SHADOW_DROP, device_id, tenant_id, "shadow drop")) !=

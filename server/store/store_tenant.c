@@ -38,16 +38,20 @@ static const char SQL_CA_LIST[] =
     "WHERE tenant_id = ?1 AND not_after > ?2 ORDER BY active DESC, id DESC";
 
 static const char SQL_TOKEN_ADD[] =
-    "INSERT INTO api_tokens (tenant_id, name, role, hash, created_at, created_by) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO api_tokens (tenant_id, name, role, hash, created_at, created_by, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_TOKEN_AUTH[] =
-    "SELECT tenant_id, role, hash, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1";
-static const char SQL_TOKEN_LIST[] =
-    "SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens "
-    "WHERE tenant_id = ?1 ORDER BY id";
-static const char SQL_TOKEN_GET[] =
-    "SELECT id, name, role, created_at, created_by, revoked_at FROM api_tokens "
-    "WHERE id = ?1 AND tenant_id = ?2";
+    "SELECT tenant_id, role, hash, revoked_at IS NOT NULL, coalesce(expires_at, 0), "
+    "coalesce(last_used_at, 0) FROM api_tokens WHERE id = ?1";
+/* The minute's first use writes; the others of that minute find nothing to update. */
+static const char SQL_TOKEN_TOUCH[] =
+    "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1 AND "
+    "(last_used_at IS NULL OR last_used_at <= ?2 - " STORE_TOKEN_TOUCH_S_STR ")";
+#define TOKEN_COLS "id, name, role, created_at, created_by, revoked_at, expires_at, last_used_at "
+static const char SQL_TOKEN_LIST[] = "SELECT " TOKEN_COLS "FROM api_tokens "
+                                     "WHERE tenant_id = ?1 ORDER BY id";
+static const char SQL_TOKEN_GET[] = "SELECT " TOKEN_COLS "FROM api_tokens "
+                                    "WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_TOKEN_STATE[] =
     "SELECT name, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1 AND tenant_id = ?2";
 static const char SQL_TOKEN_REVOKE[] =
@@ -116,14 +120,15 @@ ca_json(const void *row)
                      "active", ca->active);
 }
 
-/* id, name, role, created_at, created_by, revoked_at */
+/* TOKEN_COLS */
 static json_t *
 token_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "name",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", store__col_id(st, 0), "name",
                      store__col_text(st, 1), "role", store__col_text(st, 2), "created_at",
                      store__col_time(st, 3), "created_by", store__col_text(st, 4), "revoked_at",
-                     store__col_time(st, 5));
+                     store__col_time(st, 5), "expires_at", store__col_time(st, 6), "last_used_at",
+                     store__col_time(st, 7));
 }
 
 /* id, actor, action, object_type, object_id, detail, created_at */
@@ -485,13 +490,21 @@ int
 store_token_create(store *s, int64_t tenant_id, const char *name, const char *role,
                    const unsigned char hash[32], const struct store_actor *a, int64_t *id)
 {
+    return store_token_create_expiring(s, tenant_id, name, role, hash, 0, a, id);
+}
+
+int
+store_token_create_expiring(store *s, int64_t tenant_id, const char *name, const char *role,
+                            const unsigned char hash[32], int64_t expires_at,
+                            const struct store_actor *a, int64_t *id)
+{
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
     int64_t new_id = 0;
     int rc = STORE_INVALID;
 
     if (!store__text_ok(name, 1, NAME_MAX_BYTES) || !role_ok(role) || hash == NULL ||
-        !store__actor_ok(a))
+        expires_at < 0 || !store__actor_ok(a))
         goto out;
     c = store__take(s);
     if ((rc = store__begin(s, c)) != STORE_OK ||
@@ -504,12 +517,14 @@ store_token_create(store *s, int64_t tenant_id, const char *name, const char *ro
                       sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, name) |
                           store__bind_text(st, 3, role) |
                           sqlite3_bind_blob(st, 4, hash, 32, SQLITE_TRANSIENT) |
-                          sqlite3_bind_int64(st, 5, util_now()) | store__bind_text(st, 6, a->who));
+                          sqlite3_bind_int64(st, 5, util_now()) | store__bind_text(st, 6, a->who) |
+                          store__bind_id(st, 7, expires_at));
     if (rc != STORE_OK || (rc = store__step_done(s, c, st, "token insert")) != STORE_OK)
         goto out;
     new_id = sqlite3_last_insert_rowid(c->db);
     rc = store__audit(s, c, tenant_id, a, "token.create", "token", new_id, NULL,
-                      json_pack("{s:s, s:s}", "name", name, "role", role));
+                      json_pack("{s:s, s:s, s:o}", "name", name, "role", role, "expires_at",
+                                expires_at > 0 ? store__json_time(expires_at) : json_null()));
 out:
     rc = store__end_tx(s, c, rc);
     store__give(s, c);
@@ -539,7 +554,31 @@ store_token_get_auth(store *s, int64_t id, struct store_token *out)
     snprintf(out->role, sizeof(out->role), "%s", (const char *)role);
     memcpy(out->hash, hash, 32);
     out->revoked = sqlite3_column_int(st, 3) != 0;
+    out->expires_at = sqlite3_column_int64(st, 4);
+    out->last_used_at = sqlite3_column_int64(st, 5);
 out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_token_touch(store *s, int64_t id, int64_t now)
+{
+    struct conn *c = store__take(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    /* Light: a last-used time lost to a power cut is only a minute's worth of information. */
+    if ((rc = store__begin_light(s, c)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_TOKEN_TOUCH)) == NULL)
+        goto out;
+    rc = store__bound(s, c, sqlite3_bind_int64(st, 1, id) | sqlite3_bind_int64(st, 2, now));
+    if (rc == STORE_OK)
+        rc = store__step_done(s, c, st, "token touch");
+out:
+    rc = store__end_tx(s, c, rc);
     store__give(s, c);
     return rc;
 }

@@ -5,7 +5,7 @@ import os
 
 import harness
 
-TOKEN_FIELDS = {"id", "name", "role", "created_at", "created_by", "revoked_at"}
+TOKEN_FIELDS = {"id", "name", "role", "created_at", "created_by", "revoked_at", "expires_at", "last_used_at"}
 
 
 def secret_of(token):
@@ -156,7 +156,9 @@ class AuthTest(harness.DaemonTestCase):
         items = self.list_all("/v1/tokens")
         mine = [t for t in items if t["id"] == made["id"]]
         self.assertEqual(len(mine), 1)
-        self.assertEqual({k: mine[0][k] for k in TOKEN_FIELDS}, {k: made[k] for k in TOKEN_FIELDS})
+        same = TOKEN_FIELDS - {"last_used_at"}  # it was used just above
+        self.assertEqual({k: mine[0][k] for k in same}, {k: made[k] for k in same})
+        self.assertRegex(mine[0]["last_used_at"], harness.RFC3339)
         self.assertEqual(self.api("DELETE", "/v1/tokens/%d" % made["id"])[0], 204)
 
     def test_token_list_never_has_secrets_or_hashes(self):

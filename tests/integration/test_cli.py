@@ -272,7 +272,8 @@ PRODUCT_COLS = [("ID", "id", 0), ("NAME", "name", 40), ("CREATED_AT", "created_a
 GROUP_COLS = [("ID", "id", 0), ("PRODUCT_ID", "product_id", 0), ("NAME", "name", 40),
               ("CREATED_AT", "created_at", 0), ("DESCRIPTION", "description", 50)]
 TOKEN_COLS = [("ID", "id", 0), ("NAME", "name", 40), ("ROLE", "role", 0), ("CREATED_AT", "created_at", 0),
-              ("CREATED_BY", "created_by", 0), ("REVOKED_AT", "revoked_at", 0)]
+              ("CREATED_BY", "created_by", 0), ("REVOKED_AT", "revoked_at", 0), ("EXPIRES_AT", "expires_at", 0),
+              ("LAST_USED_AT", "last_used_at", 0)]
 DEVICE_COLS = [("ID", "id", 0), ("STATE", "state", 0), ("GROUP_ID", "group_id", 0),
                ("PRODUCT_ID", "product_id", 0), ("CLAIMED_AT", "claimed_at", 0)]
 AUDIT_COLS = [("ID", "id", 0), ("CREATED_AT", "created_at", 0), ("ACTOR", "actor", 0), ("ACTION", "action", 0),

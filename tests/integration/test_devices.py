@@ -6,7 +6,7 @@ import threading
 import harness
 
 DEVICE_FIELDS = {"id", "state", "group_id", "product_id", "public_key", "created_at", "claimed_at", "updated_at",
-                 "attestation"}
+                 "attestation", "tags"}
 
 
 def p384_key():

@@ -221,6 +221,19 @@ class RecoveryTest(RolloutFixtures, test_attest.AttestBase):
         st, _, _ = self.dev_client.request("POST", "/v1/device/update/status", {"attempt_id": "a"}, token=tok)
         self.assertEqual(st, 401)
 
+    def test_grant_ends_with_the_registration(self):
+        """A grant is checked against the device's registration on every request, as a certificate is: a block,
+        unclaim or delete since the refusal closes it at once (issue 14: lifecycle operations)."""
+        path = "/v1/device/recovery/tuf/timestamp.json"
+        for change in (("POST", "/block"), ("POST", "/unclaim"), ("DELETE", "")):
+            dev = self.device_in(self.group)
+            tok = self.grant(dev)["token"]
+            self.assertEqual(self.rget(tok, path)[0], 200)
+            st = self.api(change[0], "/v1/devices/" + dev.id + change[1])[0]
+            self.assertIn(st, (200, 204), change)
+            st, _, raw = self.rget(tok, path)
+            self.assertEqual((st, json.loads(raw)["error"]), (401, "unauthorized"), change)
+
     # --- no grant ---
 
     def test_no_grant_for_other_refusals(self):

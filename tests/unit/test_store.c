@@ -279,7 +279,9 @@ test_tokens(void **state)
     jstr(it, "created_at");
     assert_true(json_is_null(json_object_get(it, "revoked_at")));
     assert_null(json_object_get(it, "hash"));
-    assert_int_equal(json_object_size(it), 6);
+    assert_true(json_is_null(json_object_get(it, "expires_at")));   /* never */
+    assert_true(json_is_null(json_object_get(it, "last_used_at"))); /* not yet */
+    assert_int_equal(json_object_size(it), 8);
     json_t *one = NULL;
     assert_int_equal(store_token_get(f->s, f->ta, t1, &one), STORE_OK);
     assert_true(json_equal(one, it));
