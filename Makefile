@@ -147,6 +147,13 @@ $(BUILD)/tests/test_fw_%: tests/unit/test_fw_%.c $(DEV_LIBS)
 	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_fwtest)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
 	  -o $@ $< $(DEV_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
 
+# Unit tests of the CLI's modules (test_ctl_*.c) link the CLI's objects but its main().
+CLI_OBJS := $(filter-out $(BUILD)/cli/aegisctl.o,$(call objs_of,cli))
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c $(CLI_OBJS) $(CLI_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_cli)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	  -o $@ $< $(CLI_OBJS) $(CLI_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_test)) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \

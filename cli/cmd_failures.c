@@ -54,15 +54,16 @@ static const struct ctl_filter flag_filters[] = {{"--limit", CTL_F_LIMIT, NULL, 
 static const struct ctl_resource flags_res = {"/v1/failures/flags", flag_cols, flag_filters,
                                               CTL_ID_NONE, NULL};
 
-/* --since / --until: RFC 3339 UTC times, passed on as they are. */
+/* --since / --until: times (ctl_parse_time), passed on in the API's UTC form. */
 static int
 add_time(struct ctl *c, struct ctl_query *q, const char *opt, const char *key, const char *v)
 {
+    char t[CTL_TIME_LEN];
     if (v == NULL)
         return 0;
-    if (ctl_time_ok(c, opt, v) != 0)
+    if (ctl_parse_time(c, opt, v, t) != 0)
         return -1;
-    ctl_query_add(q, key, v);
+    ctl_query_add(q, key, t);
     return 0;
 }
 
