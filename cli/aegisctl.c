@@ -95,7 +95,7 @@ static const char global_help[] =
     "                     one per line) or jsonpath=EXPR (the selected values)\n"
     "  --json             the same as -o json: API responses as received, pretty\n"
     "  --no-headers       tables without their header line\n"
-    "  --help             this help; COMMAND --help (or aegisctl help COMMAND) for a command's\n"
+    "  --help             this help; COMMAND --help (or aegisctl help COMMAND): a command's help\n"
     "  --version          print the version\n"
     "\n"
     "The context: aegisctl login --server URL [--cacert FILE] [--token-file F] stores the server, "

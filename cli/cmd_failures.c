@@ -311,7 +311,8 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "  --version V     only crashes of this image version\n"
      "  --product ID    only crashes of devices in this product\n"
      "  --group ID      only crashes of devices in this device group\n"
-     "  --since T       received at or after T (RFC 3339 UTC, e.g. 2026-11-22T10:00:00Z)\n"
+     "  --since T       received at or after T: RFC 3339 (2026-11-22T10:00:00Z, +01:00 offsets),\n"
+     "                  a date (2026-11-22) or a time back from now (90s, 15m, 1h, 2d, 1w)\n"
      "  --until T       received before T\n"
      "  --sort S        count (most reports first, default), devices or recent\n"
      "  --limit N       page size, 1-1000\n"
@@ -346,7 +347,7 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "\n"
      "Options:\n"
      "  --component C     only this component\n"
-     "  --since T         from T (RFC 3339 UTC)\n"
+     "  --since T         from T (RFC 3339, a date, or back from now: 1h, 2d)\n"
      "  --until T         to T (default now)\n"
      "  --granularity G   hour (windows up to 31 days) or day (default)\n",
      NULL},
@@ -359,7 +360,7 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "\n"
      "Options:\n"
      "  --format F    csv or jsonl (required)\n"
-     "  --since T     received at or after T (RFC 3339 UTC)\n"
+     "  --since T     received at or after T (RFC 3339, a date, or back from now: 1h, 2d)\n"
      "  --until T     received before T\n",
      NULL},
     {"failures", "flags", ctl_res_list, 1, "[--limit N] [--cursor C] [--all]",
