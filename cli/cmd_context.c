@@ -25,11 +25,12 @@ absolute(const char *what, const char *file, char *out)
         ctl_err("%s: cannot read %s: %s", what, file, strerror(errno));
         return CTL_EXIT_LOCAL;
     }
-    if (strlen(buf) >= CTL_CONTEXT_VALUE_MAX) {
+    size_t n = strlen(buf);
+    if (n >= CTL_CONTEXT_VALUE_MAX) {
         ctl_err("%s: the path is too long", what);
         return CTL_EXIT_LOCAL;
     }
-    snprintf(out, CTL_CONTEXT_VALUE_MAX, "%s", buf);
+    memcpy(out, buf, n + 1);
     return CTL_EXIT_OK;
 }
 
@@ -83,7 +84,7 @@ store_token(struct ctl_context *ctx, const char *token)
         ctl_err("the token file's path is too long");
         goto out;
     }
-    snprintf(ctx->token_file, sizeof(ctx->token_file), "%s", path);
+    memcpy(ctx->token_file, path, strlen(path) + 1);
     rc = CTL_EXIT_OK;
 out:
     sodium_memzero(text, len + 1);
