@@ -11,6 +11,11 @@
 #include <string.h>
 
 #define IMPORT_FILE_MAX ((size_t)256 * 1024 * 1024)
+/* What one import request may hold: the API takes 1-10000 entries (server/api/api_devices.c
+ * IMPORT_MAX, docs/api.md) in a body of at most import_max_bytes (8 MiB by default); a batch's
+ * entries stay under half of that default. */
+#define IMPORT_BATCH_MAX 10000
+#define IMPORT_BATCH_BYTES ((size_t)4 * 1024 * 1024)
 
 static const struct ctl_col device_cols[] = {{"ID", "id", 0, 0},
                                              {"STATE", "state", 0, 0},
@@ -120,25 +125,163 @@ oom:
     return -1;
 }
 
+/* The end (exclusive) of the batch of devs that starts at start: at most max entries and
+ * IMPORT_BATCH_BYTES of JSON, and at least one entry. */
+static size_t
+batch_end(const json_t *devs, size_t start, size_t max)
+{
+    size_t n = json_array_size(devs), bytes = 0, end = start;
+    while (end < n && end - start < max) {
+        size_t b = json_dumpb(json_array_get(devs, end), NULL, 0, JSON_COMPACT) + 1;
+        if (end > start && bytes + b > IMPORT_BATCH_BYTES)
+            break;
+        bytes += b;
+        end++;
+    }
+    return end;
+}
+
+/* The results of the batches so far. */
+struct import_run {
+    const char *file;
+    size_t nbatches, batch; /* batch: 0-based, the one being sent */
+    size_t start, end;      /* its entries [start, end) */
+    int64_t imported, created;
+    json_t *devices; /* every batch's "devices" entries, indexes in the file */
+    json_t *claimed;
+};
+
+/* Adds one batch's answer o to run; prints it when there are several. */
+static int
+import_add(struct ctl *c, struct import_run *run, const json_t *o)
+{
+    json_t *imp = json_object_get(o, "imported"), *cre = json_object_get(o, "created");
+    if (!json_is_integer(imp) || !json_is_integer(cre)) {
+        ctl_err("bad_response: expected \"imported\" and \"created\" counts");
+        return CTL_EXIT_API;
+    }
+    run->imported += json_integer_value(imp);
+    run->created += json_integer_value(cre);
+    run->claimed = json_object_get(o, "claimed");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "devices"), i, e)
+    {
+        json_t *idx = json_object_get(e, "index");
+        json_t *id = json_object_get(e, "device_id");
+        if (!json_is_integer(idx) || !json_is_string(id) ||
+            json_array_append_new(run->devices,
+                                  json_pack("{s:I, s:O}", "index",
+                                            json_integer_value(idx) + (json_int_t)run->start,
+                                            "device_id", id)) != 0) {
+            ctl_err("bad_response: malformed \"devices\" entry");
+            return CTL_EXIT_API;
+        }
+    }
+    if (run->nbatches > 1 && !c->json)
+        printf("batch %zu/%zu (entries %zu-%zu): imported %lld (%lld new)\n", run->batch + 1,
+               run->nbatches, run->start, run->end - 1, (long long)json_integer_value(imp),
+               (long long)json_integer_value(cre));
+    return CTL_EXIT_OK;
+}
+
+/* What was stored when batch run->batch failed (its error is already printed). */
+static void
+import_failed(const struct import_run *run)
+{
+    if (run->batch == 0) {
+        ctl_err("nothing was imported%s", run->nbatches > 1 ? " (the first batch failed)" : "");
+        return;
+    }
+    ctl_err("batch %zu/%zu (entries %zu-%zu of %s) failed, and the batches after it were not sent; "
+            "batches 1-%zu (entries 0-%zu: %lld devices, %lld new) ARE imported. Importing a "
+            "device again is harmless: fix the file and run the import again",
+            run->batch + 1, run->nbatches, run->start, run->end - 1, run->file, run->batch,
+            run->start - 1, (long long)run->imported, (long long)run->created);
+}
+
+/* Sends body's devices in batches of at most max entries, stopping at the first that fails, and
+ * prints the result. */
+static int
+import_batches(struct ctl *c, const char *file, const json_t *body, size_t max)
+{
+    const json_t *devs = json_object_get(body, "devices");
+    struct import_run run = {file, 0, 0, 0, 0, 0, 0, json_array(), NULL};
+    json_t *batch = NULL, *o = NULL;
+    int rc = CTL_EXIT_LOCAL;
+    if (run.devices == NULL)
+        goto oom;
+    for (size_t at = 0; at < json_array_size(devs); at = batch_end(devs, at, max))
+        run.nbatches++;
+    for (; run.start < json_array_size(devs); run.start = run.end, run.batch++) {
+        run.end = batch_end(devs, run.start, max);
+        json_t *part = json_array();
+        batch = json_copy((json_t *)body); /* claim, group_id; devices replaced */
+        if (part == NULL || batch == NULL || json_object_set_new(batch, "devices", part) != 0)
+            goto oom;
+        for (size_t i = run.start; i < run.end; i++)
+            if (json_array_append(part, json_array_get(devs, i)) != 0)
+                goto oom;
+        rc = ctl_request_entries(c, "POST", "/v1/devices/import", batch, (int64_t)run.start, &o);
+        if (rc == CTL_EXIT_OK)
+            rc = import_add(c, &run, o);
+        if (rc != CTL_EXIT_OK) {
+            import_failed(&run);
+            goto out;
+        }
+        if (run.nbatches == 1 && c->json)
+            ctl_print_json(o);
+        json_decref(batch);
+        json_decref(o);
+        batch = o = NULL;
+    }
+    if (c->json && run.nbatches > 1) {
+        o = json_pack("{s:I, s:I, s:O?, s:O, s:I}", "imported", (json_int_t)run.imported, "created",
+                      (json_int_t)run.created, "claimed", run.claimed, "devices", run.devices,
+                      "batches", (json_int_t)run.nbatches);
+        if (o == NULL)
+            goto oom;
+        ctl_print_json(o);
+    } else if (!c->json) {
+        printf("imported %lld devices (%lld new)", (long long)run.imported, (long long)run.created);
+        if (run.nbatches > 1)
+            printf(" in %zu batches", run.nbatches);
+        printf("\n");
+    }
+    rc = CTL_EXIT_OK;
+    goto out;
+oom:
+    ctl_err("out of memory");
+    rc = CTL_EXIT_LOCAL;
+out:
+    json_decref(batch);
+    json_decref(o);
+    json_decref(run.devices);
+    return rc;
+}
+
 static int
 ctl_devices_import(struct ctl *c, int argc, char **argv)
 {
     const char *pos[1] = {NULL};
-    const char *group = NULL;
+    const char *group = NULL, *batch_s = NULL;
     int no_claim = 0;
     const struct ctl_opt opts[] = {{"--no-claim", CTL_OPT_FLAG, NULL, &no_claim},
                                    {"--group", CTL_OPT_STR, &group, NULL},
+                                   {"--batch-size", CTL_OPT_STR, &batch_s, NULL},
                                    {NULL, 0, NULL, NULL}};
-    json_t *doc = NULL, *body = NULL, *o = NULL;
+    json_t *doc = NULL, *body = NULL;
     char *text = NULL;
     size_t len = 0;
-    int64_t gid = 0;
+    int64_t gid = 0, batch = IMPORT_BATCH_MAX;
     int rc;
 
     int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
     if (pr != 0)
         return ctl_parse_exit(pr);
     if (group != NULL && ctl_parse_id(c, "--group", group, &gid) != 0)
+        return CTL_EXIT_USAGE;
+    if (batch_s != NULL && ctl_int(c, "--batch-size", batch_s, 1, IMPORT_BATCH_MAX, &batch) != 0)
         return CTL_EXIT_USAGE;
     if (group != NULL && no_claim)
         return ctl_usage_error(c, "--group needs the devices claimed (drop --no-claim)");
@@ -178,19 +321,7 @@ ctl_devices_import(struct ctl *c, int argc, char **argv)
         goto out;
     }
 
-    rc = ctl_request_object(c, "POST", "/v1/devices/import", body, &o);
-    if (rc != CTL_EXIT_OK)
-        goto out;
-    if (!ctl_print_data(c, o, NULL)) {
-        json_t *imp = json_object_get(o, "imported"), *cre = json_object_get(o, "created");
-        if (!json_is_integer(imp) || !json_is_integer(cre)) {
-            ctl_err("bad_response: expected \"imported\" and \"created\" counts");
-            rc = CTL_EXIT_API;
-            goto out;
-        }
-        printf("imported %lld devices (%lld new)\n", (long long)json_integer_value(imp),
-               (long long)json_integer_value(cre));
-    }
+    rc = import_batches(c, pos[0], body, (size_t)batch);
     goto out;
 oom:
     ctl_err("out of memory");
@@ -199,7 +330,6 @@ out:
     free(text);
     json_decref(doc);
     json_decref(body);
-    json_decref(o);
     return rc;
 }
 
@@ -397,20 +527,26 @@ ctl_devices_tag(struct ctl *c, int argc, char **argv)
 }
 
 const struct ctl_cmd cmd_devices_cmds[] = {
-    {"devices", "import", ctl_devices_import, 1, "FILE [--no-claim] [--group ID]",
+    {"devices", "import", ctl_devices_import, 1, "FILE [--no-claim] [--group ID] [--batch-size N]",
      "import device public keys from manufacturing",
      "Imports devices from FILE, a JSON document that is one of:\n"
      "  [\"-----BEGIN PUBLIC KEY-----\\n...\", ...]            PEM strings\n"
      "  [{\"public_key\": \"-----BEGIN PUBLIC KEY-----...\"}, ...]\n"
      "  {\"devices\": [{\"public_key\": ...}, ...], \"claim\": true, \"group_id\": 1}   the API "
      "body\n"
-     "Keys are EC P-256 SubjectPublicKeyInfo PEM. The import is atomic: on any bad entry nothing "
-     "is\n"
-     "stored and every bad entry is listed as \"index: error: message\".\n"
+     "Keys are EC P-256 SubjectPublicKeyInfo PEM. A file above the API's limit of one request\n"
+     "(10000 devices, or about 4 MiB of keys: half the server's default import_max_bytes) is sent\n"
+     "in batches, each reported. Each batch is atomic: on any bad entry nothing of it is stored "
+     "and\n"
+     "every bad entry is listed as \"index: error: message\" (indexes in the file). The import\n"
+     "stops at the first batch that fails and says which batches were imported; importing a "
+     "device\n"
+     "again is harmless, so the fixed file can be imported again.\n"
      "\n"
      "Options:\n"
-     "  --no-claim   only register the devices, do not claim them into the tenant\n"
-     "  --group ID   put the claimed devices into group ID\n",
+     "  --no-claim       only register the devices, do not claim them into the tenant\n"
+     "  --group ID       put the claimed devices into group ID\n"
+     "  --batch-size N   at most N devices per request (1-10000, default 10000)\n",
      NULL},
     {"devices", "list", ctl_res_list, 1,
      "[--group ID] [--state S] [--tag K=V[,K=V]] [--limit N] [--cursor C] [--all]", "list devices",
@@ -425,7 +561,10 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "  --all         follow next_cursor to the last page\n",
      &devices_res},
     {"devices", "show", ctl_res_show, 1, "ID", "show a device",
-     "Shows the device ID (64 hex characters: SHA-256 of its public key).\n", &devices_res},
+     "Shows the device ID (64 hex characters: SHA-256 of its public key; or a unique prefix of "
+     "it,\n"
+     "at least 4 characters, as for every device argument).\n",
+     &devices_res},
     {"devices", "claim", ctl_devices_claim, 1, "ID [--group ID] [--transfer-code-file F]",
      "claim an imported device into the tenant",
      "Claims the device ID (idempotent for the owner). Another tenant's device is claimed with "

@@ -54,15 +54,16 @@ static const struct ctl_filter flag_filters[] = {{"--limit", CTL_F_LIMIT, NULL, 
 static const struct ctl_resource flags_res = {"/v1/failures/flags", flag_cols, flag_filters,
                                               CTL_ID_NONE, NULL};
 
-/* --since / --until: RFC 3339 UTC times, passed on as they are. */
+/* --since / --until: times (ctl_parse_time), passed on in the API's UTC form. */
 static int
 add_time(struct ctl *c, struct ctl_query *q, const char *opt, const char *key, const char *v)
 {
+    char t[CTL_TIME_LEN];
     if (v == NULL)
         return 0;
-    if (ctl_time_ok(c, opt, v) != 0)
+    if (ctl_parse_time(c, opt, v, t) != 0)
         return -1;
-    ctl_query_add(q, key, v);
+    ctl_query_add(q, key, t);
     return 0;
 }
 
@@ -306,7 +307,8 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "  --version V     only crashes of this image version\n"
      "  --product ID    only crashes of devices in this product\n"
      "  --group ID      only crashes of devices in this device group\n"
-     "  --since T       received at or after T (RFC 3339 UTC, e.g. 2026-11-22T10:00:00Z)\n"
+     "  --since T       received at or after T: RFC 3339 (2026-11-22T10:00:00Z, +01:00 offsets),\n"
+     "                  a date (2026-11-22) or a time back from now (90s, 15m, 1h, 2d, 1w)\n"
      "  --until T       received before T\n"
      "  --sort S        count (most reports first, default), devices or recent\n"
      "  --limit N       page size, 1-1000\n"
@@ -341,7 +343,7 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "\n"
      "Options:\n"
      "  --component C     only this component\n"
-     "  --since T         from T (RFC 3339 UTC)\n"
+     "  --since T         from T (RFC 3339, a date, or back from now: 1h, 2d)\n"
      "  --until T         to T (default now)\n"
      "  --granularity G   hour (windows up to 31 days) or day (default)\n",
      NULL},
@@ -354,7 +356,7 @@ const struct ctl_cmd cmd_failures_cmds[] = {
      "\n"
      "Options:\n"
      "  --format F    csv or jsonl (required)\n"
-     "  --since T     received at or after T (RFC 3339 UTC)\n"
+     "  --since T     received at or after T (RFC 3339, a date, or back from now: 1h, 2d)\n"
      "  --until T     received before T\n",
      NULL},
     {"failures", "flags", ctl_res_list, 1, "[--limit N] [--cursor C] [--all]",

@@ -20,7 +20,7 @@ static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, 0},
                                             {"HARDWARE", "hardware", 20, CTL_COL_CUT},
                                             {"CREATED_AT", "created_at", 0, 0},
                                             {NULL, NULL, 0, 0}};
-static const struct ctl_resource images_res = {"/v1/images", image_cols, NULL, CTL_ID_DEVICE, NULL};
+static const struct ctl_resource images_res = {"/v1/images", image_cols, NULL, CTL_ID_DIGEST, NULL};
 
 /* The upload's query string from the options; -1 (usage error printed) when one is missing. */
 static int

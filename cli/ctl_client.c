@@ -1,5 +1,6 @@
 #include "ctl_client.h"
 
+#include "ctl_context.h"
 #include "auth.h"
 #include "rest.h"
 #include "util.h"
@@ -45,18 +46,21 @@ token_free(char *t)
     free(t);
 }
 
-/* The token text from --token, --token-file or AEGIS_TOKEN (malloc'd), or NULL with *rc set. */
+/* The token text of s (malloc'd), or NULL with *rc set. */
 static char *
-token_text(struct ctl *c, int *rc)
+token_text(struct ctl *c, const struct ctl_settings *s, int *rc)
 {
     char *t = NULL;
-    if (c->token_arg != NULL) {
-        t = strdup(c->token_arg);
-    } else if (c->token_file != NULL) {
+    if (s->token_arg != NULL) {
+        t = strdup(s->token_arg);
+    } else if (s->token_file != NULL) {
         size_t len = 0;
-        t = util_read_file(c->token_file, TOKEN_FILE_MAX, &len);
+        t = util_read_file(s->token_file, TOKEN_FILE_MAX, &len);
         if (t == NULL) {
-            ctl_err("cannot read the token file %s", c->token_file);
+            ctl_err("cannot read the token file %s%s", s->token_file,
+                    strcmp(s->token_from, "context") == 0 ? " (named by the context: aegisctl "
+                                                            "config view)"
+                                                          : "");
             *rc = CTL_EXIT_LOCAL;
             return NULL;
         }
@@ -64,12 +68,9 @@ token_text(struct ctl *c, int *rc)
                            t[len - 1] == '\t'))
             t[--len] = '\0';
     } else {
-        const char *e = getenv("AEGIS_TOKEN");
-        if (e == NULL || e[0] == '\0') {
-            *rc = ctl_usage_error(c, "no API token: use --token-file F, AEGIS_TOKEN or --token T");
-            return NULL;
-        }
-        t = strdup(e);
+        *rc = ctl_usage_error(c, "no API token: use aegisctl login, --token-file F, AEGIS_TOKEN "
+                                 "or --token T");
+        return NULL;
     }
     if (t == NULL) {
         ctl_err("out of memory");
@@ -80,9 +81,9 @@ token_text(struct ctl *c, int *rc)
 
 /* The API token, checked for its form (malloc'd: token_free), or NULL with the exit code in *rc. */
 static char *
-load_token(struct ctl *c, int *rc)
+load_token(struct ctl *c, const struct ctl_settings *s, int *rc)
 {
-    char *t = token_text(c, rc);
+    char *t = token_text(c, s, rc);
     if (t == NULL)
         return NULL;
     int64_t id;
@@ -100,9 +101,8 @@ load_token(struct ctl *c, int *rc)
 /* The server URL without trailing slashes into base (BASE_MAX bytes). Returns 0 or the exit
  * code. */
 static int
-check_server(struct ctl *c, char *base)
+check_server(struct ctl *c, const char *srv, char *base)
 {
-    const char *srv = c->server;
     size_t sl = strlen(srv);
     while (sl > 0 && srv[sl - 1] == '/')
         sl--;
@@ -116,18 +116,18 @@ check_server(struct ctl *c, char *base)
     return CTL_EXIT_OK;
 }
 
-/* The CA file: --cacert / AEGIS_CACERT, else <pki_dir>/root.crt when present (into buf), else NULL
- * for the system's. Returns 0 or the exit code. */
+/* The CA file: cacert (--cacert, AEGIS_CACERT, the context), else <pki_dir>/root.crt when present
+ * (into buf), else NULL for the system's. Returns 0 or the exit code. */
 static int
-find_cafile(struct ctl *c, char *buf, size_t buflen, const char **ca)
+find_cafile(struct ctl *c, const char *cacert, char *buf, size_t buflen, const char **ca)
 {
     *ca = NULL;
-    if (c->cacert != NULL) {
-        if (access(c->cacert, R_OK) != 0) {
-            ctl_err("cannot read the CA file %s: %s", c->cacert, strerror(errno));
+    if (cacert != NULL) {
+        if (access(cacert, R_OK) != 0) {
+            ctl_err("cannot read the CA file %s: %s", cacert, strerror(errno));
             return CTL_EXIT_LOCAL;
         }
-        *ca = c->cacert;
+        *ca = cacert;
         return CTL_EXIT_OK;
     }
     if (ctl_config(c) != 0)
@@ -144,18 +144,24 @@ session(struct ctl *c, rest **out)
 {
     char base[BASE_MAX], cafile[PATH_MAX], err[256];
     const char *ca = NULL;
+    struct ctl_context ctx;
+    struct ctl_settings set;
     int rc;
 
     if (c->api != NULL) {
         *out = c->api->r;
         return CTL_EXIT_OK;
     }
-    rc = check_server(c, base);
+    if (ctl_context_load(&ctx) != 0)
+        return CTL_EXIT_LOCAL;
+    rc = ctl_context_settings(c, &ctx, &set);
     if (rc == CTL_EXIT_OK)
-        rc = find_cafile(c, cafile, sizeof(cafile), &ca);
+        rc = check_server(c, set.server, base);
+    if (rc == CTL_EXIT_OK)
+        rc = find_cafile(c, set.cacert, cafile, sizeof(cafile), &ca);
     if (rc != CTL_EXIT_OK)
         return rc;
-    char *token = load_token(c, &rc);
+    char *token = load_token(c, &set, &rc);
     if (token == NULL)
         return rc;
     const struct rest_opts o = {base,           ca,          token, "aegisctl/" AEGIS_VERSION,
@@ -188,9 +194,10 @@ safe_dup(const char *s)
     return t;
 }
 
-/* Prints the "errors" entries of an error reply as "<index>: <error>: <message>". */
+/* Prints the "errors" entries of an error reply as "<index>: <error>: <message>", index_base added
+ * to each index (the entries of a batch are numbered from the batch's start in its file). */
 static void
-print_entry_errors(const json_t *e)
+print_entry_errors(const json_t *e, int64_t index_base)
 {
     size_t i;
     json_t *it;
@@ -202,7 +209,7 @@ print_entry_errors(const json_t *e)
         char *ec = safe_dup(code != NULL ? code : "?");
         char *em = safe_dup(msg != NULL ? msg : "");
         fprintf(stderr, "%lld: %s: %s\n",
-                json_is_integer(idx) ? (long long)json_integer_value(idx) : -1LL,
+                json_is_integer(idx) ? (long long)(json_integer_value(idx) + index_base) : -1LL,
                 ec != NULL ? ec : "?", em != NULL ? em : "");
         free(ec);
         free(em);
@@ -212,7 +219,7 @@ print_entry_errors(const json_t *e)
 /* Prints an API error reply to stderr: "error: <code>: <message>" and any "errors" entries. With
  * --json the reply also goes to stdout as received. */
 static void
-print_api_error(struct ctl *c, const struct rest_reply *rep)
+print_api_error(struct ctl *c, const struct rest_reply *rep, int64_t index_base)
 {
     const char *code = rest_error_code(rep);
     const char *msg = rest_error_message(rep);
@@ -228,9 +235,21 @@ print_api_error(struct ctl *c, const struct rest_reply *rep)
             safe != NULL ? safe : "(no message)");
     free(safe_code);
     free(safe);
-    print_entry_errors(rep->json);
+    print_entry_errors(rep->json, index_base);
     if (c->json)
         ctl_print_json(rep->json);
+}
+
+/* The exit code of an API error's HTTP status: scripts tell refused credentials and missing objects
+ * from the other errors. */
+static int
+status_exit(long status)
+{
+    if (status == 401 || status == 403)
+        return CTL_EXIT_AUTH;
+    if (status == 404)
+        return CTL_EXIT_NOT_FOUND;
+    return CTL_EXIT_API;
 }
 
 /* The exit code of a transfer that got no usable answer (error printed). */
@@ -253,10 +272,12 @@ transfer_exit(rest *r, int rc, const char *err)
 }
 
 static int finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char *err,
-                  json_t **out);
+                  int64_t index_base, json_t **out);
 
-int
-ctl_request(struct ctl *c, const char *method, const char *path, const json_t *body, json_t **out)
+/* ctl_request with index_base for the entries of an error reply (print_entry_errors). */
+static int
+request(struct ctl *c, const char *method, const char *path, const json_t *body, int64_t index_base,
+        json_t **out)
 {
     struct rest_reply rep;
     rest *r = NULL;
@@ -267,7 +288,13 @@ ctl_request(struct ctl *c, const char *method, const char *path, const json_t *b
     if (rc != CTL_EXIT_OK)
         return rc;
     int rr = rest_request(r, method, path, body, &rep, err, sizeof(err));
-    return finish(c, r, rr, &rep, err, out);
+    return finish(c, r, rr, &rep, err, index_base, out);
+}
+
+int
+ctl_request(struct ctl *c, const char *method, const char *path, const json_t *body, json_t **out)
+{
+    return request(c, method, path, body, 0, out);
 }
 
 int
@@ -281,12 +308,13 @@ ctl_upload(struct ctl *c, const char *path, FILE *in, uint64_t size, json_t **ou
     if (rc != CTL_EXIT_OK)
         return rc;
     int rr = rest_upload(r, path, in, size, &rep, err, sizeof(err));
-    return finish(c, r, rr, &rep, err, out);
+    return finish(c, r, rr, &rep, err, 0, out);
 }
 
 /* The exit code of an answer (rr from rest_*, rep freed here), *out its JSON (may be NULL). */
 static int
-finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char *err, json_t **out)
+finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char *err,
+       int64_t index_base, json_t **out)
 {
     struct rest_reply rep = *rep_;
     int rc = CTL_EXIT_OK;
@@ -295,8 +323,8 @@ finish(struct ctl *c, rest *r, int rr, const struct rest_reply *rep_, const char
     if (rr != REST_OK && rr != REST_BAD_JSON) {
         rc = transfer_exit(r, rr, err);
     } else if (rep.status >= 400) {
-        print_api_error(c, &rep);
-        rc = CTL_EXIT_API;
+        print_api_error(c, &rep, index_base);
+        rc = status_exit(rep.status);
     } else if (rep.status < 200 || rep.status > 299) {
         ctl_err("bad_response: unexpected HTTP status %ld", rep.status);
         rc = CTL_EXIT_API;
@@ -314,7 +342,14 @@ int
 ctl_request_object(struct ctl *c, const char *method, const char *path, const json_t *body,
                    json_t **out)
 {
-    int rc = ctl_request(c, method, path, body, out);
+    return ctl_request_entries(c, method, path, body, 0, out);
+}
+
+int
+ctl_request_entries(struct ctl *c, const char *method, const char *path, const json_t *body,
+                    int64_t index_base, json_t **out)
+{
+    int rc = request(c, method, path, body, index_base, out);
     if (rc == CTL_EXIT_OK && !json_is_object(*out)) {
         ctl_err("bad_response: expected a JSON object");
         json_decref(*out);
@@ -488,8 +523,8 @@ ctl_download(struct ctl *c, const char *path, const struct ctl_query *q)
         ctl_err("cannot write the export: %s", strerror(errno));
         rc = CTL_EXIT_LOCAL;
     } else if (rep.status >= 400) {
-        print_api_error(c, &rep);
-        rc = CTL_EXIT_API;
+        print_api_error(c, &rep, 0);
+        rc = status_exit(rep.status);
     } else if (rr == REST_CONN || rr == REST_TLS) {
         ctl_err("the export was cut short after %llu bytes: %s", (unsigned long long)bytes, err);
         rc = bytes > 0 ? CTL_EXIT_API : CTL_EXIT_CONN;

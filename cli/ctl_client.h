@@ -1,7 +1,8 @@
 /* ctl_client: aegisctl's session with the REST API (docs/api.md), on lib/rest: the server URL, the
- * token (--token, --token-file, AEGIS_TOKEN) and the CA file are checked on the first request; API
- * errors are printed as "error: <code>: <message>"; every function returns an exit code
- * (CTL_EXIT_*) with its error printed. */
+ * token and the CA file (options, environment or the stored context: ctl_context) are checked on
+ * the first request; API errors are printed as "error: <code>: <message>"; every function returns
+ * an exit code (CTL_EXIT_*) with its error printed: an API error is CTL_EXIT_AUTH for 401 and 403,
+ * CTL_EXIT_NOT_FOUND for 404, else CTL_EXIT_API. */
 #ifndef AEGIS_CTL_CLIENT_H
 #define AEGIS_CTL_CLIENT_H
 
@@ -21,6 +22,10 @@ int ctl_request(struct ctl *c, const char *method, const char *path, const json_
 /* A request whose reply must be a JSON object. */
 int ctl_request_object(struct ctl *c, const char *method, const char *path, const json_t *body,
                        json_t **out);
+/* ctl_request_object for a batch of a list's entries: the indexes of an error reply's "errors"
+ * entries are printed plus index_base (the batch's first entry in the whole list). */
+int ctl_request_entries(struct ctl *c, const char *method, const char *path, const json_t *body,
+                        int64_t index_base, json_t **out);
 /* Sends the request and prints the object it answers (key: value, or as received with --json). */
 /* POST path with the size bytes of in as an octet-stream body (streamed); *out as ctl_request. */
 int ctl_upload(struct ctl *c, const char *path, FILE *in, uint64_t size, json_t **out);

@@ -48,7 +48,8 @@ enum_ok(const char *words, const char *v)
     return 0;
 }
 
-/* Checks one given option and applies it to lr. Returns 0, or -1 (usage error printed). */
+/* Checks one given option and applies it to lr. Returns 0, -1 (usage error printed), or an exit
+ * code (a device prefix that did not resolve, printed). */
 static int
 apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, size_t i,
       struct list_req *lr)
@@ -56,7 +57,8 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
     const struct ctl_filter *f = &filters[i];
     const char *v = g->val[i];
     int64_t id;
-    char dev[65];
+    char dev[65], t[CTL_TIME_LEN];
+    int rc;
     if (f->kind == CTL_F_LIMIT)
         return ctl_parse_limit(c, v, &lr->limit);
     if (f->kind == CTL_F_ALL) {
@@ -82,9 +84,10 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
         }
         break;
     case CTL_F_TIME:
-        if (ctl_time_ok(c, f->opt, v) != 0)
+        if (ctl_parse_time(c, f->opt, v, t) != 0)
             return -1;
-        break;
+        ctl_query_add(&lr->q, f->key, t);
+        return 0;
     case CTL_F_CURSOR:
         if (ctl_cursor_ok(c, v) != 0)
             return -1;
@@ -109,8 +112,8 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
             ctl_usage_error(c, "%s and %s exclude each other", f->opt, f->excludes);
             return -1;
         }
-        if (ctl_parse_device_id(c, v, dev) != 0)
-            return -1;
+        if ((rc = ctl_device_arg(c, v, dev)) != CTL_EXIT_OK)
+            return rc;
         snprintf(lr->path, sizeof(lr->path), f->arg, dev);
         return 0;
     default:
@@ -152,9 +155,11 @@ ctl_res_list(struct ctl *c, int argc, char **argv)
         return res->list_local(c);
     snprintf(lr.path, sizeof(lr.path), "%s", res->path);
     lr.all = !paged;
-    for (size_t i = 0; i < n; i++)
-        if (apply(c, filters, &g, i, &lr) != 0)
-            return CTL_EXIT_USAGE;
+    for (size_t i = 0; i < n; i++) {
+        int rc = apply(c, filters, &g, i, &lr);
+        if (rc != 0)
+            return rc < 0 ? CTL_EXIT_USAGE : rc;
+    }
     return ctl_list_print(c, lr.path, &lr.q, lr.limit, lr.cursor, lr.all, res->cols);
 }
 
@@ -175,6 +180,11 @@ ctl_res_show(struct ctl *c, int argc, char **argv)
             return CTL_EXIT_USAGE;
         snprintf(path, sizeof(path), "%s/%lld", res->path, (long long)id);
     } else if (res->id == CTL_ID_DEVICE) {
+        int rc = ctl_device_arg(c, pos[0], dev);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+        snprintf(path, sizeof(path), "%s/%s", res->path, dev);
+    } else if (res->id == CTL_ID_DIGEST) {
         if (ctl_parse_device_id(c, pos[0], dev) != 0)
             return CTL_EXIT_USAGE;
         snprintf(path, sizeof(path), "%s/%s", res->path, dev);

@@ -33,7 +33,12 @@ struct ctl_filter {
 
 /* A resource: its collection path, its table, its list options (ended by an entry with opt NULL;
  * NULL for none), and for show what its ID is. */
-enum ctl_id_kind { CTL_ID_NONE, CTL_ID_INT, CTL_ID_DEVICE };
+enum ctl_id_kind {
+    CTL_ID_NONE,
+    CTL_ID_INT,
+    CTL_ID_DEVICE, /* a device ID or a unique prefix of it (ctl_device_arg) */
+    CTL_ID_DIGEST, /* a SHA-256 in hex, 64 characters */
+};
 struct ctl_resource {
     const char *path;
     const struct ctl_col *cols;

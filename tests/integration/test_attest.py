@@ -664,7 +664,7 @@ class AttestTest(AttestBase):
         p = ctl("refvals", "add", "--stage", "app", "--component", "cli-app", "--version", "2", "--svn", "5",
                 "--digest", "ef" * 32, json_out=True)
         aid = json.loads(p.stdout)["id"]
-        self.assertEqual(self.d.ctl("refvals", "remove", str(pid)).returncode, 1)  # a platform value: 404
+        self.assertEqual(self.d.ctl("refvals", "remove", str(pid)).returncode, 6)  # a platform value: 404
         ctl("refvals", "remove", str(aid))
         self.d.ctl_local("refvals", "remove", str(pid))
         self.assertEqual(self.d.ctl_local("refvals", "remove", str(pid), check=False).returncode, 4)
@@ -672,7 +672,7 @@ class AttestTest(AttestBase):
         ctl("minimums", "set", "cli-comp", "7")
         self.assertIn("cli-comp", ctl("minimums", "list").stdout)
         ctl("minimums", "remove", "cli-comp")
-        self.assertEqual(self.d.ctl("minimums", "remove", "cli-comp").returncode, 1)
+        self.assertEqual(self.d.ctl("minimums", "remove", "cli-comp").returncode, 6)  # 404
         self.assertEqual(self.d.ctl("minimums", "set", "cli-comp", "-1").returncode, 2)
         # Attempts.
         dev = self.new_device()

@@ -1,4 +1,5 @@
-"""aegisctl against a live daemon: output, exit codes (0 ok, 1 API error, 2 usage, 3 connection, 4 local)."""
+"""aegisctl against a live daemon: output, exit codes (0 ok, 1 API error, 2 usage, 3 connection, 4 local,
+5 unauthorized or forbidden, 6 not found)."""
 
 import json
 import os
@@ -101,7 +102,7 @@ class CliTest(harness.DaemonTestCase):
         p = self.ctl("products", "list", token=tok)
         self.assertExit(p, 0)
         p = self.ctl("products", "create", "by-cli-reader", token=tok)
-        self.assertExit(p, 1)
+        self.assertExit(p, 5)  # 403
         self.assertIn("forbidden", p.stderr)
         # tokens list never shows a secret.
         p = self.ctl("tokens", "list", json_out=True)
@@ -120,7 +121,7 @@ class CliTest(harness.DaemonTestCase):
 
     def test_bad_token_is_api_error(self):
         p = self.ctl("products", "list", token="aegis_1_" + "x" * 43)
-        self.assertExit(p, 1)
+        self.assertExit(p, 5)  # 401
         self.assertIn("unauthorized", p.stderr)
 
     def test_usage_errors(self):
@@ -373,7 +374,7 @@ class CliTransferTest(harness.DaemonTestCase):
         rival = self.token_of("rival")
         # Without a code the rival cannot take it: the same answer as for an unknown device.
         p = self.d.ctl("devices", "claim", did, token=rival)
-        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.returncode, 6, p.stderr)
         self.assertIn("not_found", p.stderr)
         p = self.d.ctl("devices", "transfer", did, json_out=True)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -390,7 +391,7 @@ class CliTransferTest(harness.DaemonTestCase):
         # idempotent.
         for tok in (rival, self.token_of("acme")):
             p = self.d.ctl("devices", "claim", did, "--transfer-code-file", path, token=tok)
-            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(p.returncode, 6, p.stderr)
             self.assertIn("not_found", p.stderr)
         self.assertEqual(self.d.ctl("devices", "claim", did, token=rival).returncode, 0)
         # A missing or empty code file is a local error (exit 4), nothing is sent.

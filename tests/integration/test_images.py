@@ -281,7 +281,7 @@ class ImagesCliTest(harness.DaemonTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("image deleted", p.stdout)
         p = self.d.ctl("images", "show", sha)
-        self.assertEqual(p.returncode, 1, p.stderr)  # the API's error
+        self.assertEqual(p.returncode, 6, p.stderr)  # the API's 404
         self.assertIn("not_found", p.stderr)
         # usage errors (2) and a file that is not there (4)
         self.assertEqual(self.d.ctl(*args[:-2]).returncode, 2)

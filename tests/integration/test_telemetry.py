@@ -759,7 +759,7 @@ class ApiTest(TelemetryBase):
         self.assertEqual(len(p.stdout.splitlines()), 11)
         self.assertEqual(self.d.ctl("failures", "export").returncode, 2)
         self.assertEqual(self.d.ctl("failures", "buckets", "--sort", "x").returncode, 2)
-        self.assertEqual(self.d.ctl("failures", "show", "999999").returncode, 1)
+        self.assertEqual(self.d.ctl("failures", "show", "999999").returncode, 6)  # 404
         p = self.d.ctl("failures", "buckets", json_out=True)
         self.assertEqual(p.returncode, 0)
         self.assertEqual(len(json.loads(p.stdout)["items"]), 2)
