@@ -79,4 +79,11 @@ void http_file_drop(api_req *r);
 /* Moves the request's connection to state st (http_conns.h). */
 void http_track_state(struct request *q, enum http_conn_state st);
 
+/* http_auth.c. A bearer token, and the route's minimum role: 0, or -1 with a 401/403/503 reply
+ * set. */
+int http_authenticate_token(struct request *q, const struct route *rt);
+/* The device behind the TLS client certificate (devauth.h): 0 (r->device set, device= in the
+ * log context), or -1 with a 401/403/503 reply set. */
+int http_authenticate_device(struct request *q);
+
 #endif
