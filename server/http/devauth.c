@@ -313,6 +313,17 @@ verify_tenant_chain(devauth *d, int64_t tenant_id, X509 *leaf, STACK_OF(X509) * 
     return rc;
 }
 
+/* After a refusal only the device the certificate names stays in *id (empty when it names
+ * none), so that the refusal can be logged with it; nothing else of an unverified certificate. */
+static void
+keep_only_name(struct devauth_identity *id)
+{
+    char name[sizeof(id->device_id)];
+    memcpy(name, id->device_id, sizeof(name));
+    memset(id, 0, sizeof(*id));
+    memcpy(id->device_id, name, sizeof(name));
+}
+
 enum devauth_result
 devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n, int64_t now,
                struct devauth_identity *id, char *err, size_t errlen)
@@ -345,7 +356,7 @@ out:
     X509_free(leaf);
     sk_X509_pop_free(untrusted, X509_free);
     if (rc != DEVAUTH_OK)
-        memset(id, 0, sizeof(*id));
+        keep_only_name(id);
     return rc;
 }
 
@@ -370,6 +381,15 @@ check_device(devauth *d, struct devauth_identity *id, char *err, size_t errlen)
     if (dev.blocked) {
         rc = DEVAUTH_BLOCKED;
         snprintf(err, errlen, "device is blocked");
+        goto out;
+    }
+    /* A certificate counts only for the registration it was issued under: after an unclaim and a
+     * new claim, or a delete and a new import, the device must attest again (a blocked device
+     * would otherwise come back with its old certificate). Leaves are issued only to claimed
+     * devices, at notBefore + PKI_BACKDATE_S. */
+    if (id->not_before + PKI_BACKDATE_S < dev.claimed_at) {
+        rc = DEVAUTH_UNKNOWN_DEVICE;
+        snprintf(err, errlen, "certificate issued before the device's current registration");
         goto out;
     }
     id->group_id = dev.group_id;
@@ -400,13 +420,13 @@ devauth_verify_cached(devauth *d, struct devauth_conn *cache, const struct devau
     }
     *id = cache->id;
     if (now < id->not_before || now > id->not_after) {
-        memset(id, 0, sizeof(*id));
+        keep_only_name(id);
         snprintf(err, errlen, "client certificate refused: certificate has expired");
         return DEVAUTH_EXPIRED;
     }
     enum devauth_result rc = check_device(d, id, err, errlen);
     if (rc != DEVAUTH_OK)
-        memset(id, 0, sizeof(*id));
+        keep_only_name(id);
     return rc;
 }
 

@@ -62,8 +62,9 @@ typedef struct devauth devauth;
 devauth *devauth_new(store *st);
 void devauth_free(devauth *d);
 
-/* Checks the chain (n certificates, leaf first) at time now. On DEVAUTH_OK fills *id. err gets a
- * short reason for the log and the client (no secrets). */
+/* Checks the chain (n certificates, leaf first) at time now. On DEVAUTH_OK fills *id; on a refusal
+ * only id->device_id may be set: the device the certificate names (for the log), empty when it
+ * names none. err gets a short reason for the log and the client (no secrets). */
 enum devauth_result devauth_verify(devauth *d, const struct devauth_cert *chain, size_t n,
                                    int64_t now, struct devauth_identity *id, char *err,
                                    size_t errlen);

@@ -144,6 +144,7 @@ devstate_get(devstate *d, const char *device_id, struct devstate_dev *out)
         out->group_id = a.group_id;
         out->product_id = a.product_id;
         out->blocked = a.blocked;
+        out->claimed_at = a.claimed_at;
     }
     if (d->shared && (rc == STORE_OK || rc == STORE_NOTFOUND))
         put(d, b, device_id, gen, now_ns, rc == STORE_OK, out);

@@ -28,6 +28,7 @@ struct devstate_dev {
     int64_t group_id;
     int64_t product_id;
     int blocked;
+    int64_t claimed_at; /* when the current claim began (unix s); 0 while unclaimed */
 };
 
 typedef struct devstate devstate;

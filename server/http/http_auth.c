@@ -96,6 +96,11 @@ http_authenticate_device(struct request *q)
     struct devauth_conn *cache = ctx != NULL ? &ctx->auth : NULL;
     enum devauth_result rc = devauth_verify_cached(r->app->devauth, cache, chain, n, util_now(),
                                                    &q->device, err, sizeof(err));
+    if (rc != DEVAUTH_OK && rc != DEVAUTH_NO_CERT)
+        /* claimed_: the name in a certificate that did not authenticate (device= is only ever a
+         * verified device). */
+        log_info("msg=\"device refused\" claimed_device=%s reason=\"%s\"",
+                 q->device.device_id[0] != '\0' ? q->device.device_id : "-", err);
     switch (rc) {
     case DEVAUTH_OK:
         r->device = &q->device;

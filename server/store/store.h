@@ -330,6 +330,7 @@ struct store_device_auth {
     int64_t group_id;
     int64_t product_id;
     int blocked;
+    int64_t claimed_at; /* when the current tenant's claim began (unix s); 0 while unclaimed */
     char public_key_pem[512];
 };
 /* STORE_NOTFOUND for an unknown device, STORE_INVALID for a malformed id. */

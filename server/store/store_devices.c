@@ -108,8 +108,8 @@ static const char SQL_SHADOW_UNCLAIM[] =
     "WHERE device_id = ?1 AND tenant_id = ?2";
 static const char SQL_DEVICE_AUTH[] =
     "SELECT coalesce(d.tenant_id, 0), coalesce(d.group_id, 0), coalesce(g.product_id, 0), "
-    "d.blocked, d.public_key_pem FROM devices d LEFT JOIN device_groups g ON g.id = d.group_id "
-    "WHERE d.id = ?1";
+    "d.blocked, d.public_key_pem, coalesce(d.claimed_at, 0) FROM devices d "
+    "LEFT JOIN device_groups g ON g.id = d.group_id WHERE d.id = ?1";
 static const char SQL_GROUP_OWNED[] =
     "SELECT 1 FROM device_groups WHERE id = ?1 AND tenant_id = ?2";
 
@@ -405,6 +405,7 @@ store_device_auth(store *s, const char *device_id, struct store_device_auth *out
     out->group_id = sqlite3_column_int64(st, 1);
     out->product_id = sqlite3_column_int64(st, 2);
     out->blocked = sqlite3_column_int(st, 3) != 0;
+    out->claimed_at = sqlite3_column_int64(st, 5);
     const unsigned char *pem = sqlite3_column_text(st, 4);
     snprintf(out->public_key_pem, sizeof(out->public_key_pem), "%s", pem ? (const char *)pem : "");
     rc = STORE_OK;

@@ -85,9 +85,28 @@ class DeviceLifecycleTest(LifecycleBase):
         c.close()
         self.assertEqual(self.assertOk(self.api("POST", "/v1/devices/%s/unclaim" % dev.id))["state"], "unclaimed")
         self.assertEqual([a for a in self.actions() if a == ("device.unclaim", dev.id)], [("device.unclaim", dev.id)])
+        # Claimed again, the device must attest again: a certificate counts only for the registration
+        # it was issued under (else a blocked device, unblocked by the unclaim, would come back with its
+        # old certificate). Certificates carry whole seconds: the claim comes a second after the issuance.
+        self.assertOk(self.api("POST", "/v1/devices/%s/claim" % dev.id))
+        self.assertOk(self.api("POST", "/v1/devices/%s/block" % dev.id))
+        self.assertOk(self.api("POST", "/v1/devices/%s/unclaim" % dev.id))
+        time.sleep(1.1)
         self.assertOk(self.api("POST", "/v1/devices/%s/claim" % dev.id))
         c = self.mtls(leaf, key)
-        self.assertEqual(self.get(c, "/v1/device/whoami")[0], 200)  # claimed again: the certificate works
+        st, body = self.get(c, "/v1/device/whoami")
+        c.close()
+        self.assertEqual(st, 401, body)
+        self.assertIn("current registration", body["message"])
+        self.assertIn("claimed_device=%s" % dev.id, self.d.log())
+        csr = dev.csr(name="reclaimed")
+        st, _, body = self.attest(dev, csr=csr)
+        self.assertEqual(st, 200, body)
+        new_leaf = os.path.join(dev.dir, "leaf-reclaimed.pem")
+        with open(new_leaf, "w") as f:
+            f.write(test_attest.pem_blocks(body["chain"])[0])
+        c = self.mtls(new_leaf, csr[2])
+        self.assertEqual(self.get(c, "/v1/device/whoami")[0], 200)
         c.close()
 
     def test_transfer_stops_the_old_tenants_certificates_on_every_device_route(self):
@@ -142,9 +161,16 @@ class DeviceLifecycleTest(LifecycleBase):
         self.assertIn(("device.delete", dev.id), self.actions())
         self.assertError(self.api("DELETE", "/v1/devices/" + dev.id), 404, "not_found")
         # The key can be imported again: a new device.
-        res = self.assertOk(self.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}]}))
+        time.sleep(1.1)  # certificates carry whole seconds (see the unclaim test)
+        res = self.assertOk(self.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}],
+                                                                    "claim": True}))
         self.assertEqual(res["created"], 1)
         self.assertIsNone(self.assertOk(self.api("GET", "/v1/devices/" + dev.id))["attestation"])
+        # Imported and claimed again: the old certificate does not come back with it.
+        dc = test_telemetry.DeviceClient(self.d, types.SimpleNamespace(key=key), leaf)
+        st, _, body = dc.post(test_telemetry.batch([test_telemetry.heartbeat(4)]))
+        dc.close()
+        self.assertEqual(st, 401, body)
 
     def test_delete_hands_a_shared_key_to_the_other_importer(self):
         dev, leaf, key = self.attested()

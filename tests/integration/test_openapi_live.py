@@ -95,6 +95,11 @@ class LiveResponsesTest(DaemonTestCase):
             c("POST", "/v1/devices/%s/%s" % (other.id, action))
         for sub in ("attestations", "reports"):
             c("GET", "/v1/devices/%s/%s" % (dev.id, sub))
+        c("GET", "/v1/devices?id_prefix=" + other.id[:8])
+        c("GET", "/v1/devices?id_prefix=xyz")  # 400
+        c("POST", "/v1/devices/%s/unclaim" % other.id)
+        c("DELETE", "/v1/devices/" + other.id)
+        c("DELETE", "/v1/devices/" + other.id)  # 404 now
         return dev, cert
 
     def policy_routes(self):
