@@ -69,10 +69,10 @@ struct ctl {
     const char *token_file;  /* --token-file, or NULL */
     const char *cacert; /* --cacert / AEGIS_CACERT, or NULL (then <pki_dir>/root.crt if present) */
     int json;           /* --json or -o json (kept equal to output == CTL_OUT_JSON) */
-    enum ctl_output output; /* -o / --output */
-    const char *jsonpath;   /* the EXPR of -o jsonpath=EXPR, else NULL */
-    int no_headers;         /* --no-headers: tables without their header line */
-    int api_explicit;   /* --server, --token or --token-file was given */
+    enum ctl_output output;    /* -o / --output */
+    const char *jsonpath;      /* the EXPR of -o jsonpath=EXPR, else NULL */
+    int no_headers;            /* --no-headers: tables without their header line */
+    int api_explicit;          /* --server, --token or --token-file was given */
     const struct ctl_cmd *cmd; /* the command being run, for usage messages */
     struct ctl_client *api;    /* the API session (lazily made, ctl_client_cleanup), or NULL */
 };
