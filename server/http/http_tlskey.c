@@ -252,10 +252,11 @@ void
 http_tlskey_serial(const http_tlskey *k, char buf[41])
 {
     unsigned char serial[20];
-    size_t n = sizeof(serial), o = 0;
+    size_t n = sizeof(serial);
     gnutls_x509_crt_t crt = leaf_crt(k);
     buf[0] = '\0';
     if (crt != NULL && gnutls_x509_crt_get_serial(crt, serial, &n) == 0) {
+        size_t o = 0;
         for (size_t i = 0; i < n && i < 20; i++)
             o += (size_t)snprintf(buf + o, 41 - o, "%02x", serial[i]);
     }
