@@ -129,7 +129,7 @@ FUZZ_SECONDS ?= 60
 # without sanitizers: the daemon loads it ahead of their runtime.
 PRELOAD_LIBS := $(patsubst tests/tools/preload/%.c,$(BUILD)/tests/tools/%.so,$(wildcard tests/tools/preload/*.c))
 
-.PHONY: all run test check format lint deps clean unit bench fuzz layers
+.PHONY: all run test check format lint deps clean unit bench fuzz layers ui-test
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
 
 $(BUILD)/aegisd: $(call objs_of,daemon) $(SERVER_LIBS)
@@ -212,6 +212,14 @@ layers:
 test: deps
 	@$(MAKE) --no-print-directory all unit
 	@sh tests/run.sh $(BUILD)
+
+# The dashboard in headless chromium (opt-in; CI runs it after make test): Debian's chromium when missing, the
+# pinned puppeteer-core and axe-core (npm ci in tests/ui/), then tests/ui/test_dashboard.py. Screenshots go to
+# $(BUILD)/ui-test/; UPDATE_SCREENSHOTS=1 also copies them to docs/screenshots/.
+ui-test: deps
+	@$(MAKE) --no-print-directory all unit
+	@command -v chromium >/dev/null || apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	@AEGIS_BUILD=$(BUILD) python3 tests/ui/test_dashboard.py
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit

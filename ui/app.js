@@ -58,6 +58,7 @@ async function route() {
   }
   view.replaceChildren(box);
   view.removeAttribute('aria-busy');
+  view.dataset.route = hash; // the view for this link has painted (the browser test waits for it)
   const title = box.querySelector('h1');
   document.title = (title ? title.textContent + ' · ' : '') + 'Aegis';
   performance.mark('view-painted:' + hash);
@@ -104,7 +105,7 @@ function showSignedIn(s) {
   $('nav').hidden = s === null;
   $('who').hidden = s === null;
   if (s === null) {
-    clear($('view'));
+    clear($('view')).removeAttribute('data-route');
     clear($('alerts'));
     seenAlerts = null;
     active = null;
