@@ -102,7 +102,7 @@ $(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
 $(LIB_http): $(call objs_of,http)
 $(LIB_update): $(call objs_of,update)
 $(LIB_device): $(call objs_of,device)
-$(LIB_api): $(call objs_of,api) $(BUILD)/gen/openapi.o
+$(LIB_api): $(call objs_of,api) $(BUILD)/gen/openapi.o $(BUILD)/gen/ui.o
 $(FW_LIB): $(call objs_of,fw)
 $(BUILD)/%.a:
 	@rm -f $@
@@ -189,6 +189,15 @@ $(BUILD)/gen/openapi.c: docs/openapi.yaml server/api/embed_text.sh
 
 $(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# And the dashboard's files (ui/), served under /ui/.
+UI_FILES := $(shell find ui -type f ! -name '.*' 2>/dev/null)
+$(BUILD)/gen/ui.c: $(UI_FILES) server/api/embed_ui.sh
+	@mkdir -p $(dir $@)
+	sh server/api/embed_ui.sh ui > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/ui.o: $(BUILD)/gen/ui.c
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_api)) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/tools/%.so: tests/tools/preload/%.c
 	@mkdir -p $(dir $@)

@@ -3,6 +3,8 @@
 #include "api_deploy.h"
 #include "api_handlers.h"
 #include "api_openapi.h"
+#include "api_session.h"
+#include "api_ui.h"
 #include "dev_handlers.h"
 #include "dev_update.h"
 
@@ -17,6 +19,16 @@ static const struct route table[] = {
     R("GET", "/readyz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_readyz),
     R("GET", "/metrics", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_metrics),
     R("GET", "/openapi.yaml", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_openapi),
+    /* the dashboard (docs/api.md "Dashboard" and "Sessions"); the session routes authenticate
+     * themselves */
+    R("GET", "/", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_redirect),
+    R("GET", "/ui", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_redirect),
+    R("GET", "/ui/", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_index),
+    R("GET", "/ui/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
+    R("GET", "/ui/{dir}/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
+    R("POST", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_JSON, LIMIT_DEFAULT, api_session_create),
+    R("GET", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_session_get),
+    R("DELETE", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_session_delete),
     /* tenant, tokens, audit */
     R("GET", "/v1/tenant", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_tenant_get),
     R("POST", "/v1/tokens", AUTH_TOKEN, ROLE_ADMIN, BODY_JSON, LIMIT_DEFAULT, api_tokens_create),
