@@ -36,7 +36,7 @@ function fmtDate(ms, spanMs) {
 export function lineChart(series, opts) {
   const W = opts.width || 640;
   const H = opts.height || 220;
-  const m = {l: 56, r: 12, t: 12, b: 36};
+  const m = {l: 56, r: 44, t: 12, b: 36}; // r: room for the last date label
   const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': opts.title});
   svg.appendChild(s('title', {}, opts.title));
   const pts = series.flatMap((x) => x.points);

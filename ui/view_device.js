@@ -62,6 +62,7 @@ export async function render(view, id) {
     section('Attestation history', atts.el),
     section('Reports', reports.el),
     section('Update attempts', attempts.el));
+  await Promise.all([atts.ready, reports.ready, attempts.ready]);
 }
 
 export async function renderImages(view) {

@@ -60,6 +60,7 @@ function bucketsCard() {
     h('option', {value: 'devices'}, 'most devices'),
     h('option', {value: 'recent'}, 'most recent'));
   const holder = h('div');
+  let ready = null;
   function load() {
     const sort = sortSel.value;
     const p = pagedTable('Crash buckets by ' + sortSel.options[sortSel.selectedIndex].text, [
@@ -73,10 +74,12 @@ function bucketsCard() {
       {label: `Last ${SPARK_DAYS} days`, cell: (b) => lazyCell(b, (d) => (d.daily ? sparkline(dailyCounts(d.daily, SPARK_DAYS), 'crashes per day') : '—'))},
     ], (cursor) => get('/v1/failures/buckets' + qs({sort, limit: 25, cursor})), 'No crashes reported.');
     holder.replaceChildren(p.el);
+    ready = p.ready;
   }
   sortSel.addEventListener('change', load);
   load();
-  return section('Crash buckets', h('div', {class: 'controls'}, h('label', {for: 'bucket-sort'}, 'Sort by '), sortSel), holder);
+  const el = section('Crash buckets', h('div', {class: 'controls'}, h('label', {for: 'bucket-sort'}, 'Sort by '), sortSel), holder);
+  return {el, ready};
 }
 
 function ratesCards(rates) {
@@ -114,7 +117,9 @@ function ratesCards(rates) {
 export async function render(view) {
   const rates = await get('/v1/failures/crash-rates' + qs({granularity: 'day'})).catch((e) => e);
   const flags = flagsTable(20);
-  view.append(h('h1', null, 'Failures'), bucketsCard(), section('Emerging problems', flags.el), ...ratesCards(rates));
+  const buckets = bucketsCard();
+  view.append(h('h1', null, 'Failures'), buckets.el, section('Emerging problems', flags.el), ...ratesCards(rates));
+  await Promise.all([buckets.ready, flags.ready]);
   return {poll: () => flags.reload()};
 }
 

@@ -13,7 +13,9 @@ export async function render(view) {
     get('/v1/attestations/stats' + qs({since, bucket: 'hour'})).catch((e) => e),
   ]);
   view.append(h('h1', null, 'Fleet'));
-  view.append(statesCard(stats), attestCard(att), certCard(stats), devicesCard());
+  const devices = devicesCard();
+  view.append(statesCard(stats), attestCard(att), certCard(stats), devices.el);
+  await devices.ready;
 }
 
 function statesCard(stats) {
@@ -58,5 +60,5 @@ function devicesCard() {
     {label: 'Group', cell: (d) => (d.group_id === null ? '—' : String(d.group_id))},
     {label: 'Last attestation', cell: (d) => (d.attestation ? d.attestation.result + (d.attestation.reason ? ' (' + d.attestation.reason + ')' : '') + ', ' + fmtTime(d.attestation.at) : '—')},
   ], (cursor) => get('/v1/devices' + qs({limit: 50, cursor})), 'No devices.');
-  return section('Devices', p.el);
+  return {el: section('Devices', p.el), ready: p.ready};
 }

@@ -20,6 +20,7 @@ const paint = {};
 const axeReport = {};
 const consoleLines = [];
 const dialogs = [];
+const httpErrors = []; // shown in the result: a view may call an endpoint this server lacks
 
 function fail(msg) {
   failures.push(msg);
@@ -42,6 +43,9 @@ async function newPage() {
   const page = await browser.newPage();
   await page.setViewport({width: 1280, height: 900});
   page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
+  page.on('response', (r) => {
+    if (r.status() >= 400) httpErrors.push(r.status() + ' ' + r.request().method() + ' ' + r.url().replace(E.UI_URL, ''));
+  });
   page.on('pageerror', (e) => fail('page error: ' + e.message));
   page.on('dialog', async (d) => {
     dialogs.push(d.type() + ': ' + d.message());
@@ -60,7 +64,8 @@ async function show(page, hash, name) {
   const t0 = Date.now();
   await page.evaluate((h) => {
     document.getElementById('view').removeAttribute('data-route');
-    location.hash = h;
+    if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));
+    else location.hash = h;
   }, hash);
   await page.waitForFunction((h) => document.getElementById('view').getAttribute('data-route') === h, {timeout: 15000}, hash);
   const ms = Date.now() - t0;
@@ -229,5 +234,5 @@ try {
 const cspConsole = consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));
 check(cspConsole.length === 0, 'CSP messages in the console: ' + JSON.stringify(cspConsole));
 check(dialogs.length === 0, 'dialogs opened: ' + JSON.stringify(dialogs));
-console.log(JSON.stringify({failures, paint_ms: paint, axe: axeReport, console: consoleLines.slice(0, 50)}));
+console.log(JSON.stringify({failures, paint_ms: paint, axe: axeReport, console: consoleLines.slice(0, 50), http_errors: httpErrors}));
 process.exit(failures.length === 0 ? 0 : 1);

@@ -156,7 +156,7 @@ class DashboardTest(DeployBase):
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         env = dict(os.environ, UI_URL="https://127.0.0.1:%d" % self.d.port, UI_READER=self.reader,
-                   UI_OPERATOR=self.operator, UI_BUCKET=b["id"], UI_BUCKET_COUNT=str(b["count"]),
+                   UI_OPERATOR=self.operator, UI_BUCKET=str(b["id"]), UI_BUCKET_COUNT=str(b["count"]),
                    UI_DEPLOYMENT=str(dep["id"]), UI_DEVICE=self.devices[0].dev.id, UI_OUT=out,
                    UI_CHROMIUM=self.chromium, UI_PAYLOADS=json.dumps([XSS_IMG, XSS_SCRIPT]))
         p = subprocess.run([self.node, os.path.join(HERE, "dashboard.mjs")], cwd=HERE, env=env,
@@ -165,7 +165,10 @@ class DashboardTest(DeployBase):
         lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
         self.assertTrue(lines, "dashboard.mjs printed no result (%d):\n%s" % (p.returncode, p.stdout + p.stderr))
         res = json.loads(lines[-1])
-        print("\nfirst paint (ms, %s): %s" % ("seeded %r" % seeded if seeded else "small fleet",
+        print("\nviews calling what this server answers with an error: %s" % json.dumps(res.get("http_errors")))
+        print("axe (all impacts): %s" % json.dumps({k: [(v["id"], v["impact"]) for v in vs]
+                                                    for k, vs in res.get("axe", {}).items()}))
+        print("first paint (ms, %s): %s" % ("seeded %r" % seeded if seeded else "small fleet",
                                               json.dumps(res.get("paint_ms"))))
         self.assertEqual(res.get("failures"), [], json.dumps(res, indent=1))
         self.assertEqual(p.returncode, 0, p.stdout[-2000:])
