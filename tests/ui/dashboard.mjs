@@ -6,6 +6,7 @@
 // Inputs (environment): UI_URL, UI_READER, UI_OPERATOR, UI_BUCKET, UI_BUCKET_COUNT, UI_DEPLOYMENT, UI_DEVICE,
 // UI_OUT, UI_CHROMIUM, UI_PAYLOADS (a JSON list). Run by tests/ui/test_dashboard.py.
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import {createRequire} from 'node:module';
 import puppeteer from 'puppeteer-core';
@@ -20,6 +21,7 @@ const paint = {};
 const axeReport = {};
 const consoleLines = [];
 const dialogs = [];
+let liveFlagMs = null; // how long a new flag took to show without a reload
 const httpErrors = []; // shown in the result: a view may call an endpoint this server lacks
 
 function fail(msg) {
@@ -174,6 +176,42 @@ async function bucketChecks(page) {
   paint.bucket = await show(page, '#/failures/bucket/' + bucket, null);
 }
 
+// One telemetry upload over mutual TLS, as the device would.
+function upload(dev) {
+  const u = new URL(E.UI_URL);
+  return new Promise((resolve, reject) => {
+    const req = https.request({host: u.hostname, port: u.port, path: '/v1/device/telemetry', method: 'POST',
+      key: fs.readFileSync(dev.key), cert: fs.readFileSync(dev.cert), ca: fs.readFileSync(E.UI_CA),
+      headers: {'Content-Type': 'application/json'}}, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(dev.body));
+  });
+}
+
+// With the failures view open, a new crash wave arrives: its flag must show in the view and in the alert
+// region without a reload (the page polls).
+async function liveFlag(page) {
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+  });
+  for (const dev of JSON.parse(E.UI_LIVE_WAVE)) {
+    const st = await upload(dev);
+    check(st === 200, 'live wave upload answered ' + st);
+  }
+  const pc = E.UI_LIVE_PC.replace(/^0x0*/, '0x');
+  const t0 = Date.now();
+  await page.waitForFunction((p) => [...document.querySelectorAll('#view td')].some((td) => td.textContent.includes(p)) &&
+    document.querySelector('#alerts .alert'), {timeout: 40000, polling: 250}, pc)
+    .then(() => {
+      liveFlagMs = Date.now() - t0;
+    })
+    .catch(() => fail(`the new bucket's flag (${pc}) did not appear without a reload`));
+  check(await page.evaluate(() => window.__notReloaded === true), 'the page reloaded while waiting for the flag');
+}
+
 async function waitState(page, state) {
   await page.waitForFunction((s) => {
     const b = document.querySelector('[data-testid=deployment-state]');
@@ -187,6 +225,8 @@ async function asReader(page) {
   await shoot(page, 'fleet-first');
   await visit(page, '#/fleet', 'fleet');
   await visit(page, '#/failures', 'failures');
+  await liveFlag(page);
+  await show(page, '#/failures', null);
   await bucketChecks(page);
   await visit(page, '#/rollouts', 'rollouts');
   await visit(page, '#/rollouts/' + E.UI_DEPLOYMENT, 'rollout');
@@ -234,5 +274,5 @@ try {
 const cspConsole = consoleLines.filter((l) => /Content Security Policy|Refused to/i.test(l));
 check(cspConsole.length === 0, 'CSP messages in the console: ' + JSON.stringify(cspConsole));
 check(dialogs.length === 0, 'dialogs opened: ' + JSON.stringify(dialogs));
-console.log(JSON.stringify({failures, paint_ms: paint, axe: axeReport, console: consoleLines.slice(0, 50), http_errors: httpErrors}));
+console.log(JSON.stringify({failures, paint_ms: paint, live_flag_ms: liveFlagMs, axe: axeReport, console: consoleLines.slice(0, 50), http_errors: httpErrors}));
 process.exit(failures.length === 0 ? 0 : 1);

@@ -36,6 +36,7 @@ CRASHES_PER_DEVICE = 2
 LARGE_DEVICES = 100000
 LARGE_BUCKETS = 10000
 NODE_TIMEOUT = 600
+LIVE_PC = "0x0800cafe"
 
 
 def ui_node():
@@ -138,6 +139,12 @@ class DashboardTest(DeployBase):
         assert st == 201, body
         return body["token"]
 
+    def live_wave(self):
+        """A second crash wave, uploaded by the browser script while the failures view is open: a new bucket on
+        every device (more than flag_new_bucket_devices), so a new_bucket flag must appear without a reload."""
+        return [{"cert": dc.cert, "key": dc.dev.key, "body": batch([crash(10, version="1.0.0", pc=LIVE_PC)])}
+                for dc in self.devices]
+
     def bucket(self):
         items = self.list_all("/v1/failures/buckets?sort=recent")
         mine = [b for b in items if b["pc"] == "0x800beef"]
@@ -158,7 +165,8 @@ class DashboardTest(DeployBase):
         env = dict(os.environ, UI_URL="https://127.0.0.1:%d" % self.d.port, UI_READER=self.reader,
                    UI_OPERATOR=self.operator, UI_BUCKET=str(b["id"]), UI_BUCKET_COUNT=str(b["count"]),
                    UI_DEPLOYMENT=str(dep["id"]), UI_DEVICE=self.devices[0].dev.id, UI_OUT=out,
-                   UI_CHROMIUM=self.chromium, UI_PAYLOADS=json.dumps([XSS_IMG, XSS_SCRIPT]))
+                   UI_CHROMIUM=self.chromium, UI_PAYLOADS=json.dumps([XSS_IMG, XSS_SCRIPT]),
+                   UI_CA=self.d.cacert, UI_LIVE_WAVE=json.dumps(self.live_wave()), UI_LIVE_PC=LIVE_PC)
         p = subprocess.run([self.node, os.path.join(HERE, "dashboard.mjs")], cwd=HERE, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=NODE_TIMEOUT)
         sys.stderr.write(p.stderr)
@@ -170,6 +178,7 @@ class DashboardTest(DeployBase):
                                                     for k, vs in res.get("axe", {}).items()}))
         print("first paint (ms, %s): %s" % ("seeded %r" % seeded if seeded else "small fleet",
                                               json.dumps(res.get("paint_ms"))))
+        print("a new flag showed without a reload after %s ms" % res.get("live_flag_ms"))
         self.assertEqual(res.get("failures"), [], json.dumps(res, indent=1))
         self.assertEqual(p.returncode, 0, p.stdout[-2000:])
         # The operator's pause and resume went through the session (the audit names the token).
