@@ -92,12 +92,8 @@ async function pollAlerts() {
 
 async function tick() {
   if (document.visibilityState !== 'visible' || api.current() === null) return;
-  try {
-    await pollAlerts();
-    if (active && active.poll) await active.poll();
-  } catch (e) {
-    // A failed poll is retried at the next tick; a 401 has already signed the page out.
-  }
+  // A failed poll is retried at the next tick; a 401 has already signed the page out.
+  await Promise.all([pollAlerts().catch(() => {}), active && active.poll ? active.poll().catch(() => {}) : null]);
 }
 
 function showSignedIn(s) {
@@ -113,6 +109,8 @@ function showSignedIn(s) {
     return;
   }
   $('who-text').textContent = `${s.tenant_name} · ${s.role}`;
+  // What exists at sign-in is the baseline: only flags and halts that come later are announced.
+  pollAlerts().catch(() => {});
 }
 
 async function onSignIn(ev) {

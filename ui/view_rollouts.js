@@ -81,6 +81,8 @@ export async function renderOne(view, id) {
   const status = h('p', {class: 'muted', role: 'status'});
   async function refresh() {
     const d = await get('/v1/deployments/' + encodeURIComponent(id));
+    // The body is rebuilt on every poll: keep keyboard focus on the same action button.
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     clear(body).append(
       h('h1', null, 'Deployment ', h('q', null, d.name), ' ', stateBadge(d)),
       d.state === 'halted' ? h('p', {class: 'halt', role: 'alert'}, 'Halted: ', d.reason || 'no reason given') : null,
@@ -102,6 +104,8 @@ export async function renderOne(view, id) {
         h('dt', null, 'Created'), h('dd', null, fmtTime(d.created_at)),
         h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
         h('dt', null, 'Last transition'), h('dd', null, d.reason || '—'))));
+    const again = focused ? body.querySelector(`button[data-action="${focused}"]`) : null;
+    if (again) again.focus();
   }
   await refresh();
   view.append(h('p', null, link('#/rollouts', '← All rollouts')), status, body);

@@ -208,7 +208,13 @@ async function liveFlag(page) {
     .then(() => {
       liveFlagMs = Date.now() - t0;
     })
-    .catch(() => fail(`the new bucket's flag (${pc}) did not appear without a reload`));
+    .catch(async () => {
+      const where = await page.evaluate((p) => ({
+        table: [...document.querySelectorAll('#view td')].some((td) => td.textContent.includes(p)),
+        alerts: [...document.querySelectorAll('#alerts .alert')].map((a) => a.textContent),
+      }), pc);
+      fail(`the new bucket's flag (${pc}) did not appear without a reload: ${JSON.stringify(where)}`);
+    });
   check(await page.evaluate(() => window.__notReloaded === true), 'the page reloaded while waiting for the flag');
 }
 
