@@ -4,6 +4,7 @@
 #include "api_handlers.h"
 #include "api_openapi.h"
 #include "api_session.h"
+#include "api_stats.h"
 #include "api_ui.h"
 #include "dev_handlers.h"
 #include "dev_update.h"
@@ -21,8 +22,6 @@ static const struct route table[] = {
     R("GET", "/openapi.yaml", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_openapi),
     /* the dashboard (docs/api.md "Dashboard" and "Sessions"); the session routes authenticate
      * themselves */
-    R("GET", "/", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_redirect),
-    R("GET", "/ui", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_redirect),
     R("GET", "/ui/", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_index),
     R("GET", "/ui/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
     R("GET", "/ui/{dir}/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
@@ -95,6 +94,9 @@ static const struct route table[] = {
     R("POST", "/v1/devices/import", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_IMPORT,
       api_devices_import),
     R("GET", "/v1/devices", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_devices_list),
+    /* before /v1/devices/{id}, which would take "stats" for an id */
+    R("GET", "/v1/devices/stats", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_device_stats),
     R("GET", "/v1/devices/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_devices_get),
     R("PATCH", "/v1/devices/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
@@ -130,6 +132,8 @@ static const struct route table[] = {
       LIMIT_DEFAULT, api_minimums_delete),
     R("GET", "/v1/attestations", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_attestations_list),
+    R("GET", "/v1/attestations/stats", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_attest_stats),
     /* failure reporting (docs/telemetry.md) */
     R("GET", "/v1/failures/buckets", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_failure_buckets),
@@ -141,6 +145,10 @@ static const struct route table[] = {
       api_failures_export),
     R("GET", "/v1/failures/flags", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_failure_flags),
+    R("GET", "/v1/failures/fleet", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_fleet_series),
+    R("GET", "/v1/failures/bucket-series", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_bucket_series),
     /* device attestation: TLS without a client certificate (docs/protocol.md section 3) */
     R("POST", "/v1/device/attest/challenge", AUTH_NONE, ROLE_NONE, BODY_JSON, LIMIT_EVIDENCE,
       dev_attest_challenge),

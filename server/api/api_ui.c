@@ -72,10 +72,3 @@ api_ui_file(api_req *r)
         snprintf(path, sizeof(path), "%s/%s", r->params[0], r->params[1]);
     ui_serve(r, path);
 }
-
-void
-api_ui_redirect(api_req *r)
-{
-    (void)api_reply_header(r, "Location", "/ui/");
-    api_reply(r, 302, NULL);
-}

@@ -25,7 +25,5 @@ extern const size_t api_ui_asset_count;
 void api_ui_index(api_req *r);
 /* GET /ui/{file} and GET /ui/{dir}/{file}: that file, or 404. */
 void api_ui_file(api_req *r);
-/* GET / and GET /ui: 302 to /ui/. */
-void api_ui_redirect(api_req *r);
 
 #endif

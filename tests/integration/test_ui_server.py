@@ -5,8 +5,11 @@ with their security headers."""
 import os
 import re
 import sqlite3
+import time
 
 import harness
+import test_mtls
+import test_telemetry
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -232,7 +235,7 @@ class UiServerTest(harness.DaemonTestCase):
                 self.assertEqual((st, raw), (304, b""))
                 self.assertEqual(hdrs["ETag"], etag)
 
-    def test_ui_unknown_paths_and_redirects(self):
+    def test_ui_unknown_paths(self):
         for path in ("/ui/nope.js", "/ui/vendor/nope.js", "/ui/..%2Findex.html", "/ui/a/b/c", "/ui/index.html/x",
                      "/ui/.hidden"):
             with self.subTest(path=path):
@@ -240,9 +243,6 @@ class UiServerTest(harness.DaemonTestCase):
                 self.assertEqual(st, 404, raw)
         st, hdrs, raw = self.client.request("GET", "/ui/nope.js", token=None)
         self.check_ui_headers(hdrs)
-        for path in ("/", "/ui"):
-            st, hdrs, _ = self.client.request("GET", path, token=None)
-            self.assertEqual((st, hdrs["Location"]), (302, "/ui/"))
         self.assertEqual(self.client.request("POST", "/ui/", token=None)[0], 405)
 
     def test_zz_no_secret_in_the_log(self):
@@ -253,3 +253,117 @@ class UiServerTest(harness.DaemonTestCase):
         for s in set(UiServerTest.secrets) | set(self.secrets):
             secret = s.split("_", 2)[2] if s.startswith("aegis_") else s
             self.assertNotIn(secret, log)
+
+
+class DashboardFiguresTest(test_telemetry.TelemetryBase):
+    """The API additions the dashboard's overviews draw (docs/api.md "Dashboard figures")."""
+
+    def db(self):
+        c = sqlite3.connect(os.path.join(self.d.data_dir, "aegis.db"), timeout=30)
+        c.execute("PRAGMA busy_timeout = 30000")
+        return c
+
+    def attest(self, tenant, dev_id, result, reason=None, not_after=None, at=None):
+        with self.db() as c:
+            c.execute("INSERT INTO attestations (tenant_id, device_id, created_at, result, reason, cert_serial, "
+                      "cert_not_after) VALUES (?, ?, coalesce(?, strftime('%s','now')), ?, ?, ?, ?)",
+                      (self.d.tenant_ids[tenant], dev_id, at, result, reason,
+                       "01" if result == "pass" else None, not_after if result == "pass" else None))
+            c.execute("UPDATE devices SET attest_at = strftime('%s','now'), attest_result = ?, attest_reason = ? "
+                      "WHERE id = ?", (result, reason, dev_id))
+
+    def test_attestation_stats(self):
+        a = self.make_device()
+        o = self.make_device("other")
+        now = int(time.time())
+        self.attest("acme", a.dev.id, "pass", not_after=now + 86400)
+        self.attest("acme", a.dev.id, "pass", not_after=now + 86400)
+        self.attest("acme", a.dev.id, "fail", "rollback")
+        self.attest("acme", a.dev.id, "fail", "rollback")
+        self.attest("acme", a.dev.id, "fail", "log_mismatch")
+        self.attest("acme", a.dev.id, "fail", "rollback", at=now - 40 * 86400)  # outside any window below
+        self.attest("other", o.dev.id, "fail", "rollback")
+        body = self.assertOk(self.api("GET", "/v1/attestations/stats?granularity=hour"))
+        self.assertEqual(body["granularity"], "hour")
+        self.assertEqual(len(body["items"]), 7 * 24 + 1)  # since is rounded down to the hour
+        self.assertEqual(body["totals"], {"pass": 2, "fail": 3, "reasons": {"rollback": 2, "log_mismatch": 1}})
+        last = [i for i in body["items"] if i["pass"] or i["fail"]]
+        self.assertEqual(len(last), 1)
+        self.assertEqual(last[0]["reasons"], {"rollback": 2, "log_mismatch": 1})
+        self.assertEqual(last[0]["period_start"], time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(now)))
+        day = self.assertOk(self.api("GET", "/v1/attestations/stats?since=2026-01-01T00:00:00Z&granularity=day"
+                                     "&until=" + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 60))))
+        self.assertEqual(day["totals"]["fail"], 4)
+        other = self.assertOk(self.api("GET", "/v1/attestations/stats", token=self.token_of("other")))
+        self.assertEqual(other["totals"], {"pass": 0, "fail": 1, "reasons": {"rollback": 1}})
+        for q in ("granularity=week", "since=yesterday", "granularity=hour&since=2026-01-01T00:00:00Z",
+                  "since=2026-12-01T00:00:00Z&until=2026-11-01T00:00:00Z"):
+            with self.subTest(q=q):
+                self.assertError(self.api("GET", "/v1/attestations/stats?" + q), 400, "bad_request")
+
+    def test_device_stats(self):
+        tok = self.token_of("other")
+        before = self.assertOk(self.api("GET", "/v1/devices/stats", token=tok))
+        a, b, c = self.make_device("other"), self.make_device("other"), self.make_device("other")
+        self.assertOk(self.api("POST", "/v1/devices/%s/block" % c.dev.id, token=tok))
+        extra = test_mtls.Device(self.devdir, "unclaimed-x")
+        self.assertOk(self.api("POST", "/v1/devices/import", {"devices": [{"public_key": extra.pub}], "claim": False}, token=tok))
+        now = int(time.time())
+        self.attest("other", a.dev.id, "pass", not_after=now + 3600)
+        self.attest("other", b.dev.id, "pass", not_after=now - 10)
+        self.attest("other", b.dev.id, "fail", "rollback")
+        body = self.assertOk(self.api("GET", "/v1/devices/stats", token=tok))
+        st = before["states"]
+        self.assertEqual(body["states"], {"unclaimed": st["unclaimed"] + 1, "active": st["active"] + 2,
+                                          "blocked": st["blocked"] + 1})
+        self.assertEqual(body["attestation"]["pass"] - before["attestation"]["pass"], 1)
+        self.assertEqual(body["attestation"]["fail"] - before["attestation"]["fail"], 1)
+        self.assertEqual(body["certificates"]["expiring"] - before["certificates"]["expiring"], 1)
+        self.assertEqual(body["certificates"]["expired"] - before["certificates"]["expired"], 1)
+        self.assertEqual(body["within"], 21600)
+        listed = [e["device_id"] for e in body["expiring"]]
+        self.assertLess(listed.index(b.dev.id), listed.index(a.dev.id))  # soonest (expired) first
+        narrow = self.assertOk(self.api("GET", "/v1/devices/stats?within=60&limit=1", token=tok))
+        self.assertEqual(narrow["certificates"]["valid"] - before["certificates"]["valid"], 1)
+        self.assertEqual(len(narrow["expiring"]), 1)
+        mine = self.assertOk(self.api("GET", "/v1/devices/stats"))
+        self.assertNotIn(b.dev.id, [e["device_id"] for e in mine["expiring"]])
+        self.assertError(self.api("GET", "/v1/devices/stats?within=0"), 400, "bad_request")
+        self.assertError(self.api("GET", "/v1/devices/stats?limit=101"), 400, "bad_request")
+
+    def test_bucket_series_and_fleet(self):
+        dc = self.make_device()
+        st, _, out = dc.post(test_telemetry.batch(
+            [test_telemetry.crash(i, version="1.0.0", pc="0x0800feed") for i in range(1, 4)] +
+            [test_telemetry.crash(4, version="1.1.0", pc="0x0800feed"), test_telemetry.heartbeat(5, period=7200)]))
+        self.assertEqual(st, 200, out)
+        oc = self.make_device("other")
+        st, _, out = oc.post(test_telemetry.batch([test_telemetry.crash(1, pc="0x0800feed")]))
+        self.assertEqual(st, 200, out)
+        mine = [b for b in self.list_all("/v1/failures/buckets") if b["pc"] == "0x800feed"]
+        theirs = [b for b in self.list_all("/v1/failures/buckets", token=self.token_of("other"))
+                  if b["pc"] == "0x800feed"]
+        self.assertEqual((len(mine), len(theirs)), (1, 1))
+        bid, oid = mine[0]["id"], theirs[0]["id"]
+        body = self.assertOk(self.api("GET", "/v1/failures/bucket-series?id=%d&id=%d&days=3" % (oid, bid)))
+        self.assertEqual(body["days"], 3)
+        self.assertEqual(len(body["items"]), 1)  # the other tenant's bucket does not exist here
+        item = body["items"][0]
+        self.assertEqual(item["bucket_id"], bid)
+        self.assertEqual(item["daily"], [0, 0, 4])
+        self.assertEqual(item["versions"], [{"image_version": "1.0.0", "count": 3},
+                                            {"image_version": "1.1.0", "count": 1}])
+        for q in ("", "?id=0", "?id=x", "?id=1&days=0", "?id=1&days=91", "?" + "&".join(["id=1"] * 101)):
+            with self.subTest(q=q[:20]):
+                self.assertError(self.api("GET", "/v1/failures/bucket-series" + q), 400, "bad_request")
+        fleet = self.assertOk(self.api("GET", "/v1/failures/fleet?granularity=hour"))
+        rates = self.assertOk(self.api("GET", "/v1/failures/crash-rates?granularity=hour"))
+        self.assertEqual(len(fleet["items"]), 7 * 24 + 1)
+        hours = sum(i["device_hours"] for i in fleet["items"])
+        self.assertAlmostEqual(hours, rates["fleet"]["device_hours"])
+        self.assertGreaterEqual(hours, 2.0)
+        self.assertEqual(sum(i["crash_hours"] for i in fleet["items"]), rates["fleet"]["crash_hours"])
+        self.assertEqual(sum(i["crashes"] for i in fleet["items"]), rates["fleet"]["crashes"])
+        self.assertAlmostEqual(sum(i["crash_free_device_hours"] for i in fleet["items"]),
+                               rates["fleet"]["crash_free_device_hours"])
+        self.assertError(self.api("GET", "/v1/failures/fleet?granularity=minute"), 400, "bad_request")
