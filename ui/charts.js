@@ -135,14 +135,3 @@ export function bars(items, title) {
   });
   return svg;
 }
-
-// Daily buckets of the last `days` days ending today (UTC): [{day: 'YYYY-MM-DD', count}] -> counts, oldest first.
-export function dailyCounts(daily, days) {
-  const byDay = new Map((daily || []).map((d) => [String(d.day || d.date || d.period_start).slice(0, 10), d.count]));
-  const out = [];
-  const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
-  for (let i = days - 1; i >= 0; i--) {
-    out.push(byDay.get(new Date(today - i * 86400e3).toISOString().slice(0, 10)) || 0);
-  }
-  return out;
-}

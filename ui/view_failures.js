@@ -2,36 +2,34 @@
 // hours (charts), emerging-problem flags; and one bucket's detail with samples and frames.
 import {get, qs} from './api.js';
 import {h, section, table, pagedTable, link, fmtTime, fmtNum, short, unavailable} from './dom.js';
-import {lineChart, sparkline, dailyCounts} from './charts.js';
+import {lineChart, sparkline} from './charts.js';
 
 const SPARK_DAYS = 14;
-const details = new Map(); // bucket id -> Promise of GET /v1/failures/buckets/{id}, for the list's cells
 
-function detail(id) {
-  if (!details.has(id)) {
-    const p = get('/v1/failures/buckets/' + encodeURIComponent(id));
-    p.catch(() => details.delete(id));
-    details.set(id, p);
-  }
-  return details.get(id);
+// Daily crashes and per-version counts of a set of buckets, one request (GET /v1/failures/bucket-series):
+// a Map of bucket id (as a string) -> {daily, versions}; empty when the server lacks it.
+async function seriesOf(ids) {
+  if (ids.length === 0) return new Map();
+  const p = new URLSearchParams();
+  for (const id of ids) p.append('id', id);
+  p.set('days', SPARK_DAYS);
+  const r = await get('/v1/failures/bucket-series?' + p).catch(() => null);
+  return new Map(((r && r.items) || []).map((x) => [String(x.bucket_id), x]));
 }
 
-// A cell filled when the bucket's detail arrives, so the table paints first.
-function lazyCell(b, fill) {
-  const span = h('span', {class: 'muted'}, '…');
-  const src = b.versions ? Promise.resolve(b) : detail(b.id);
-  src.then((d) => {
-    span.textContent = '';
-    span.className = '';
-    span.append(fill(d));
-  }).catch(() => {
-    span.textContent = '—';
-  });
-  return span;
+async function bucketPage(sort, cursor) {
+  const page = await get('/v1/failures/buckets' + qs({sort, limit: 25, cursor}));
+  const series = await seriesOf((page.items || []).map((b) => b.id));
+  for (const b of page.items || []) b.series = series.get(String(b.id)) || null;
+  return page;
 }
 
-function versionsText(d) {
-  return (d.versions || []).map((v) => v.image_version + ': ' + v.count).join(', ') || '—';
+function versionsText(versions) {
+  return (versions || []).map((v) => v.image_version + ': ' + v.count).join(', ') || '—';
+}
+
+function spark(series) {
+  return series && series.daily ? sparkline(series.daily, 'crashes per day') : '—';
 }
 
 function flagTrigger(f) {
@@ -70,9 +68,9 @@ function bucketsCard() {
       {label: 'Reports', num: true, cell: (b) => h('span', {'data-testid': 'bucket-count'}, fmtNum(b.count))},
       {label: 'Devices', num: true, cell: (b) => fmtNum(b.devices)},
       {label: 'Last seen', cell: (b) => fmtTime(b.last_seen)},
-      {label: 'Per version', cell: (b) => lazyCell(b, versionsText)},
-      {label: `Last ${SPARK_DAYS} days`, cell: (b) => lazyCell(b, (d) => (d.daily ? sparkline(dailyCounts(d.daily, SPARK_DAYS), 'crashes per day') : '—'))},
-    ], (cursor) => get('/v1/failures/buckets' + qs({sort, limit: 25, cursor})), 'No crashes reported.');
+      {label: 'Per version', cell: (b) => versionsText(b.series && b.series.versions)},
+      {label: `Last ${SPARK_DAYS} days`, cell: (b) => spark(b.series)},
+    ], (cursor) => bucketPage(sort, cursor), 'No crashes reported.');
     holder.replaceChildren(p.el);
     ready = p.ready;
   }
@@ -82,7 +80,7 @@ function bucketsCard() {
   return {el, ready};
 }
 
-function ratesCards(rates) {
+function ratesCards(rates, fleetSeries) {
   if (rates instanceof Error) return [section('Crash rate per version', unavailable('Crash rates', rates))];
   const byVersion = new Map();
   for (const it of rates.items || []) {
@@ -95,9 +93,10 @@ function ratesCards(rates) {
   const fleet = rates.fleet || {};
   let freeSeries;
   let freeTitle;
-  if (rates.fleet_series) {
-    freeSeries = [{name: 'crash-free device-hours', points: rates.fleet_series.map((p) => [Date.parse(p.period_start), p.crash_free_device_hours])}];
-    freeTitle = 'Crash-free device-hours per day';
+  if (!(fleetSeries instanceof Error)) {
+    const pts = (k) => (fleetSeries.items || []).map((p) => [Date.parse(p.period_start), p[k]]);
+    freeSeries = [{name: 'crash-free device-hours', points: pts('crash_free_device_hours')}, {name: 'device-hours', points: pts('device_hours')}];
+    freeTitle = 'Crash-free device-hours and device-hours per day';
   } else {
     const sum = new Map();
     for (const it of rates.items || []) sum.set(it.period_start, (sum.get(it.period_start) || 0) + it.device_hours);
@@ -115,17 +114,20 @@ function ratesCards(rates) {
 }
 
 export async function render(view) {
-  const rates = await get('/v1/failures/crash-rates' + qs({granularity: 'day'})).catch((e) => e);
+  const [rates, fleetSeries] = await Promise.all([
+    get('/v1/failures/crash-rates' + qs({granularity: 'day'})).catch((e) => e),
+    get('/v1/failures/fleet' + qs({granularity: 'day'})).catch((e) => e),
+  ]);
   const flags = flagsTable(20);
   const buckets = bucketsCard();
-  view.append(h('h1', null, 'Failures'), buckets.el, section('Emerging problems', flags.el), ...ratesCards(rates));
+  view.append(h('h1', null, 'Failures'), buckets.el, section('Emerging problems', flags.el), ...ratesCards(rates, fleetSeries));
   await Promise.all([buckets.ready, flags.ready]);
   return {poll: () => flags.reload()};
 }
 
 export async function renderBucket(view, id) {
-  details.delete(id);
-  const b = await detail(id);
+  const [b, series] = await Promise.all([get('/v1/failures/buckets/' + encodeURIComponent(id)), seriesOf([id])]);
+  const daily = series.get(String(b.id)) || null;
   view.append(
     h('p', null, link('#/failures', '← All failures')),
     h('h1', null, 'Bucket ', h('code', null, short(b.id))),
@@ -139,7 +141,7 @@ export async function renderBucket(view, id) {
       h('dt', null, 'First seen'), h('dd', null, fmtTime(b.first_seen)),
       h('dt', null, 'Last seen'), h('dd', null, fmtTime(b.last_seen)),
       h('dt', null, 'Signature'), h('dd', null, h('code', {class: 'wrap'}, b.signature))),
-    b.daily ? sparkline(dailyCounts(b.daily, SPARK_DAYS), 'crashes per day') : null),
+    h('p', null, `Crashes per day, last ${SPARK_DAYS} days: `, spark(daily))),
     section('Per version', table('Reports per image version', [
       {label: 'Version', cell: (v) => v.image_version},
       {label: 'Reports', num: true, cell: (v) => fmtNum(v.count)},
