@@ -32,7 +32,7 @@ function fmtDate(ms, spanMs) {
 }
 
 // A time-series line chart. series: [{name, points: [[ms, y], ...]}]; opts: {title, yLabel, width, height,
-// yMax}. The title is the SVG's accessible name; a legend names each line.
+// yMax, xMin, xMax (ms: the window shown, else the data's)}. The title is the SVG's accessible name; a legend names each line.
 export function lineChart(series, opts) {
   const W = opts.width || 640;
   const H = opts.height || 220;
@@ -44,8 +44,8 @@ export function lineChart(series, opts) {
     svg.appendChild(s('text', {x: W / 2, y: H / 2, class: 'axis-label', 'text-anchor': 'middle'}, 'No data in this window'));
     return wrap(svg, series);
   }
-  let x0 = Math.min(...pts.map((p) => p[0]));
-  let x1 = Math.max(...pts.map((p) => p[0]));
+  let x0 = Number.isFinite(opts.xMin) ? opts.xMin : Math.min(...pts.map((p) => p[0]));
+  let x1 = Number.isFinite(opts.xMax) ? opts.xMax : Math.max(...pts.map((p) => p[0]));
   if (x1 === x0) {
     x0 -= 3600e3;
     x1 += 3600e3;

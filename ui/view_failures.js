@@ -105,7 +105,8 @@ function ratesCards(rates, fleetSeries) {
   }
   const pct = fleet.device_hours > 0 ? (100 * fleet.crash_free_device_hours) / fleet.device_hours : null;
   return [
-    section('Crash rate per version (7 days, daily)', lineChart(series, {title: 'Crashes per device-hour, per image version', yLabel: 'crashes / device-hour'})),
+    section('Crash rate per version (7 days, daily)', lineChart(series, {title: 'Crashes per device-hour, per image version', yLabel: 'crashes / device-hour',
+      xMin: Date.parse(rates.since), xMax: Date.parse(rates.until)})),
     section('Crash-free hours',
       h('p', {class: 'big'}, fmtNum(fleet.crash_free_device_hours), ' crash-free device-hours of ', fmtNum(fleet.device_hours),
         pct === null ? '' : ` (${pct.toFixed(2)} %)`),

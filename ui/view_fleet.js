@@ -63,6 +63,6 @@ function devicesCard() {
     {label: 'State', cell: (d) => d.state},
     {label: 'Group', cell: (d) => (d.group_id === null ? '—' : String(d.group_id))},
     {label: 'Last attestation', cell: (d) => (d.attestation ? d.attestation.result + (d.attestation.reason ? ' (' + d.attestation.reason + ')' : '') + ', ' + fmtTime(d.attestation.at) : '—')},
-  ], (cursor) => get('/v1/devices' + qs({limit: 50, cursor})), 'No devices.');
+  ], (cursor) => get('/v1/devices' + qs({limit: 25, cursor})), 'No devices.');
   return {el: section('Devices', p.el), ready: p.ready};
 }

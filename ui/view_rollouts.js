@@ -2,7 +2,7 @@
 // with the operator's actions (pause, resume, abort, advance). A reader gets no action buttons: the API
 // would refuse them (403) anyway, so offering them would only mislead.
 import {get, call, qs, canOperate, current} from './api.js';
-import {h, section, table, pagedTable, link, fmtTime, fmtNum, short, clear} from './dom.js';
+import {h, section, table, pagedTable, link, fmtTime, fmtNum, short, clear, append} from './dom.js';
 
 // Which actions each state allows (docs/api.md, Deployments).
 const ACTIONS = {
@@ -83,7 +83,7 @@ export async function renderOne(view, id) {
     const d = await get('/v1/deployments/' + encodeURIComponent(id));
     // The body is rebuilt on every poll: keep keyboard focus on the same action button.
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    clear(body).append(
+    append(clear(body), [
       h('h1', null, 'Deployment ', h('q', null, d.name), ' ', stateBadge(d)),
       d.state === 'halted' ? h('p', {class: 'halt', role: 'alert'}, 'Halted: ', d.reason || 'no reason given') : null,
       actionBar(d, refresh, status) || h('p', {class: 'muted'}, 'Read-only: your role (' + current().role + ') cannot change deployments.'),
@@ -103,7 +103,7 @@ export async function renderOne(view, id) {
         h('dt', null, 'Images'), h('dd', null, d.images.map((i) => h('div', null, link('#/images', short(i))))),
         h('dt', null, 'Created'), h('dd', null, fmtTime(d.created_at)),
         h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
-        h('dt', null, 'Last transition'), h('dd', null, d.reason || '—'))));
+        h('dt', null, 'Last transition'), h('dd', null, d.reason || '—')))]);
     const again = focused ? body.querySelector(`button[data-action="${focused}"]`) : null;
     if (again) again.focus();
   }

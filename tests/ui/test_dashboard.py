@@ -84,18 +84,18 @@ def seed_large(db_path, tenant_id):
         con.execute("""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO devices (id, public_key_pem, registered_by, tenant_id, group_id, blocked, created_at,
                                  claimed_at, updated_at)
-            SELECT printf('feed%060x', i), 'seeded', t.registered_by, t.tenant_id, NULL, i % 50 = 0, t.created_at,
+            SELECT lower(hex(randomblob(32))), 'seeded', t.registered_by, t.tenant_id, NULL, i % 50 = 0, t.created_at,
                    t.claimed_at, t.updated_at
             FROM n, (SELECT * FROM devices WHERE id = ?) t""", (LARGE_DEVICES, dev[0]))
         con.execute("""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO failure_buckets (tenant_id, signature, component, reason, pc, frames, first_seen)
-            SELECT t.tenant_id, printf('beef%060x', i), t.component, 'seeded_' || (i % 50), printf('0x%x', 4096 + i),
+            SELECT t.tenant_id, lower(hex(randomblob(32))), t.component, 'seeded_' || (i % 50), printf('0x%x', 4096 + i),
                    t.frames, t.first_seen
             FROM n, (SELECT * FROM failure_buckets WHERE id = ?) t""", (LARGE_BUCKETS, bkt[0]))
         con.execute("""INSERT INTO bucket_stats (bucket_id, last_seen, count, devices, devices_first_hour, last_report)
             SELECT b.id, s.last_seen, 1 + b.id % 7, 1, 0, 0
             FROM failure_buckets b, (SELECT * FROM bucket_stats WHERE bucket_id = ?) s
-            WHERE b.tenant_id = ? AND b.signature GLOB 'beef*'""", (bkt[0], tenant_id))
+            WHERE b.tenant_id = ? AND b.reason GLOB 'seeded_*'""", (bkt[0], tenant_id))
         con.commit()
         return {"devices": LARGE_DEVICES, "buckets": LARGE_BUCKETS}
     finally:
