@@ -7,6 +7,7 @@ import * as rollouts from './view_rollouts.js';
 import * as device from './view_device.js';
 
 const POLL_MS = 5000;
+const FLAG_KINDS = {new_bucket: 'New crash bucket on many devices', rate_regression: 'Crash-rate regression'};
 
 // Routes: [pattern, nav entry, render(view, ...captures) -> Promise<{poll?}|undefined>].
 const ROUTES = [
@@ -71,7 +72,9 @@ async function pollAlerts() {
   const ids = new Set();
   for (const f of flags.items || []) {
     ids.add('f' + f.id);
-    fresh.push(['f' + f.id, `New ${f.kind.replace('_', ' ')} flag: ${f.component || ''} ${f.image_version || ''}`, f.bucket_id ? '#/failures/bucket/' + f.bucket_id : '#/failures']);
+    const what = FLAG_KINDS[f.kind] || 'Flag ' + f.kind;
+    const on = [f.component, f.image_version].filter(Boolean).join(' ');
+    fresh.push(['f' + f.id, `${what}: ${on}`, f.bucket_id ? '#/failures/bucket/' + f.bucket_id : '#/failures']);
   }
   for (const d of deps.items || []) {
     if (d.state !== 'halted') continue;

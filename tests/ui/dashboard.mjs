@@ -228,7 +228,6 @@ async function waitState(page, state) {
 async function asReader(page) {
   await signIn(page, E.UI_READER);
   await noTokenLeft(page, E.UI_READER);
-  await shoot(page, 'fleet-first');
   await visit(page, '#/fleet', 'fleet');
   await visit(page, '#/failures', 'failures');
   await liveFlag(page);
