@@ -39,22 +39,24 @@ NODE_TIMEOUT = 600
 LIVE_PC = "0x0800cafe"
 
 
+def lock_versions(path):
+    """{package path: version} of an npm lock file (package-lock.json, or the one npm ci leaves in
+    node_modules/.package-lock.json); {} when it is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return {k: v.get("version") for k, v in json.load(f)["packages"].items() if k}
+    except (OSError, ValueError, KeyError, AttributeError):
+        return {}
+
+
 def ui_node():
-    """The node binary, with the pinned packages of tests/ui installed (npm ci when one is missing or of another
-    version; PUPPETEER_SKIP_DOWNLOAD: the browser is Debian's chromium, never a download)."""
+    """The node binary, with exactly the packages of tests/ui/package-lock.json installed (npm ci when anything
+    differs, transitive packages included; PUPPETEER_SKIP_DOWNLOAD: the browser is Debian's chromium)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         raise RuntimeError("the browser test needs node and npm on the PATH (deploy/install-deps.sh)")
-    with open(os.path.join(HERE, "package.json")) as f:
-        pinned = json.load(f)["dependencies"]
-    installed = {}
-    for name in pinned:
-        try:
-            with open(os.path.join(HERE, "node_modules", name, "package.json")) as f:
-                installed[name] = json.load(f)["version"]
-        except (OSError, ValueError, KeyError):
-            pass
-    if installed != pinned:
+    want = lock_versions(os.path.join(HERE, "package-lock.json"))
+    if not want or lock_versions(os.path.join(HERE, "node_modules", ".package-lock.json")) != want:
         env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
         p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=600, env=env)
