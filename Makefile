@@ -102,7 +102,7 @@ $(LIB_store): $(call objs_of,store) $(BUILD)/gen/schema.o
 $(LIB_http): $(call objs_of,http)
 $(LIB_update): $(call objs_of,update)
 $(LIB_device): $(call objs_of,device)
-$(LIB_api): $(call objs_of,api) $(BUILD)/gen/openapi.o
+$(LIB_api): $(call objs_of,api) $(BUILD)/gen/openapi.o $(BUILD)/gen/ui.o
 $(FW_LIB): $(call objs_of,fw)
 $(BUILD)/%.a:
 	@rm -f $@
@@ -129,7 +129,7 @@ FUZZ_SECONDS ?= 60
 # without sanitizers: the daemon loads it ahead of their runtime.
 PRELOAD_LIBS := $(patsubst tests/tools/preload/%.c,$(BUILD)/tests/tools/%.so,$(wildcard tests/tools/preload/*.c))
 
-.PHONY: all run test check format lint deps clean unit bench fuzz layers
+.PHONY: all run test check format lint deps clean unit bench fuzz layers ui-test
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
 
 $(BUILD)/aegisd: $(call objs_of,daemon) $(SERVER_LIBS)
@@ -190,6 +190,15 @@ $(BUILD)/gen/openapi.c: docs/openapi.yaml server/api/embed_text.sh
 $(BUILD)/gen/openapi.o: $(BUILD)/gen/openapi.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# And the dashboard's files (ui/), served under /ui/.
+UI_FILES := $(shell find ui -type f ! -name '.*' 2>/dev/null)
+$(BUILD)/gen/ui.c: $(UI_FILES) server/api/embed_ui.sh
+	@mkdir -p $(dir $@)
+	sh server/api/embed_ui.sh ui > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/ui.o: $(BUILD)/gen/ui.c
+	$(CC) $(CPPFLAGS) $(addprefix -I,$(INC_api)) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/tests/tools/%.so: tests/tools/preload/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) -O2 -g -fPIC -shared -o $@ $< -ldl -lpthread
@@ -212,6 +221,14 @@ layers:
 test: deps
 	@$(MAKE) --no-print-directory all unit
 	@sh tests/run.sh $(BUILD)
+
+# The dashboard in headless chromium (opt-in; CI runs it after make test): Debian's chromium when missing, the
+# pinned puppeteer-core and axe-core (npm ci in tests/ui/), then tests/ui/test_dashboard.py. Screenshots go to
+# $(BUILD)/ui-test/; UPDATE_SCREENSHOTS=1 also copies them to docs/screenshots/.
+ui-test: deps
+	@$(MAKE) --no-print-directory all unit
+	@command -v chromium >/dev/null || apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	@AEGIS_BUILD=$(BUILD) python3 tests/ui/test_dashboard.py
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit

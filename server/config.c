@@ -56,6 +56,7 @@ static const struct key_def keys[] = {
     {"min_body_rate", INT(min_body_rate, 0, 1000000000)},
     {"cert_lifetime", INT(cert_lifetime_s, 3600, 7 * 86400)},
     {"nonce_ttl", INT(nonce_ttl_s, 5, 3600)},
+    {"session_ttl", INT(session_ttl_s, 300, 7 * 86400)},
     {"challenge_rate", INT(challenge_rate, 1, 1000000)},
     {"challenge_burst", INT(challenge_burst, 1, 1000000)},
     {"telemetry_rate", INT(telemetry_rate, 1, 1000000)},
@@ -100,6 +101,7 @@ config_defaults(struct config *c)
     c->min_body_rate = 256;
     c->cert_lifetime_s = 86400;
     c->nonce_ttl_s = 60;
+    c->session_ttl_s = 43200;
     c->challenge_rate = 50;
     c->challenge_burst = 100;
     c->telemetry_rate = 5;

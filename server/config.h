@@ -34,6 +34,7 @@ struct config {
     int64_t min_body_rate;    /* bytes per s a request body must average after header_timeout */
     int64_t cert_lifetime_s;
     int64_t nonce_ttl_s;
+    int64_t session_ttl_s;   /* a dashboard session's lifetime (POST /v1/session) */
     int64_t challenge_rate;  /* attestation challenges (and, apart, attempts) per s per address */
     int64_t challenge_burst; /* and the burst allowed above that rate */
     /* failure reporting (docs/telemetry.md) */

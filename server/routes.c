@@ -3,6 +3,9 @@
 #include "api_deploy.h"
 #include "api_handlers.h"
 #include "api_openapi.h"
+#include "api_session.h"
+#include "api_stats.h"
+#include "api_ui.h"
 #include "dev_handlers.h"
 #include "dev_update.h"
 
@@ -17,6 +20,14 @@ static const struct route table[] = {
     R("GET", "/readyz", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_readyz),
     R("GET", "/metrics", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_metrics),
     R("GET", "/openapi.yaml", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_openapi),
+    /* the dashboard (docs/api.md "Dashboard" and "Sessions"); the session routes authenticate
+     * themselves */
+    R("GET", "/ui/", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_index),
+    R("GET", "/ui/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
+    R("GET", "/ui/{dir}/{file}", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_ui_file),
+    R("POST", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_JSON, LIMIT_DEFAULT, api_session_create),
+    R("GET", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_session_get),
+    R("DELETE", "/v1/session", AUTH_NONE, ROLE_NONE, BODY_NONE, LIMIT_DEFAULT, api_session_delete),
     /* tenant, tokens, audit */
     R("GET", "/v1/tenant", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_tenant_get),
     R("POST", "/v1/tokens", AUTH_TOKEN, ROLE_ADMIN, BODY_JSON, LIMIT_DEFAULT, api_tokens_create),
@@ -83,6 +94,9 @@ static const struct route table[] = {
     R("POST", "/v1/devices/import", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_IMPORT,
       api_devices_import),
     R("GET", "/v1/devices", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT, api_devices_list),
+    /* before /v1/devices/{id}, which would take "stats" for an id */
+    R("GET", "/v1/devices/stats", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_device_stats),
     R("GET", "/v1/devices/{id}", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_devices_get),
     R("PATCH", "/v1/devices/{id}", AUTH_TOKEN, ROLE_OPERATOR, BODY_JSON, LIMIT_DEFAULT,
@@ -118,6 +132,8 @@ static const struct route table[] = {
       LIMIT_DEFAULT, api_minimums_delete),
     R("GET", "/v1/attestations", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_attestations_list),
+    R("GET", "/v1/attestations/stats", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_attest_stats),
     /* failure reporting (docs/telemetry.md) */
     R("GET", "/v1/failures/buckets", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_failure_buckets),
@@ -129,6 +145,10 @@ static const struct route table[] = {
       api_failures_export),
     R("GET", "/v1/failures/flags", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_failure_flags),
+    R("GET", "/v1/failures/fleet", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_fleet_series),
+    R("GET", "/v1/failures/bucket-series", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_bucket_series),
     /* device attestation: TLS without a client certificate (docs/protocol.md section 3) */
     R("POST", "/v1/device/attest/challenge", AUTH_NONE, ROLE_NONE, BODY_JSON, LIMIT_EVIDENCE,
       dev_attest_challenge),

@@ -25,8 +25,8 @@ struct devauth_identity;
  */
 #define API_PARAM_MAX 136
 /* Extra response headers a handler may set (api_reply_header), and the longest value. */
-#define API_MAX_RESP_HEADERS 4
-#define API_RESP_HEADER_MAX 160
+#define API_MAX_RESP_HEADERS 6
+#define API_RESP_HEADER_MAX 256
 /* Bytes a file reply (api_reply_file) reads from disk at once: the memory each download holds, and
  * what one send hands to TLS (four 16 KiB records). bench/update/download.py measured it. */
 #define API_FILE_BLOCK (64 * 1024)

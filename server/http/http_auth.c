@@ -1,6 +1,8 @@
-/* http_auth: who a request comes from: the bearer token of an API route, the certificate of a
- * device route (declared in http_int.h). */
+/* http_auth: who a request comes from: the bearer token or the session cookie of an API route
+ * (http_auth.h), the certificate of a device route (declared in http_int.h). */
 #include "http_int.h"
+
+#include "http_auth.h"
 
 #include "app.h"
 #include "devauth.h"
@@ -14,52 +16,168 @@
 #include <string.h>
 #include <strings.h>
 
-/* Authenticates a bearer token and checks the route's minimum role. Sets a 401/403 reply on
- * failure. */
+/* Checks a token's text (see http_auth.h). Compares even when the id is unknown, so timing tells
+ * nothing about which ids exist. */
+int
+http_token_check(api_req *r, const char *t, struct store_token *tok)
+{
+    unsigned char hash[32];
+    int64_t id;
+    memset(tok, 0, sizeof(*tok));
+    if (strlen(t) > AUTH_TOKEN_MAX || auth_token_parse(t, &id, hash) != 0) {
+        api_error(r, 401, "unauthorized", "malformed token");
+        return -1;
+    }
+    int rc = store_token_get_auth(r->app->st, id, tok);
+    if (rc == STORE_ERR) {
+        api_error(r, 503, "unavailable", "database is not reachable");
+        return -1;
+    }
+    int match = auth_hash_equal(hash, tok->hash) && rc == STORE_OK;
+    sodium_memzero(hash, sizeof(hash));
+    if (!match || tok->revoked) {
+        api_error(r, 401, "unauthorized", "unknown or revoked token");
+        return -1;
+    }
+    if (tok->expires_at > 0 && util_now() >= tok->expires_at) {
+        api_error(r, 401, "token_expired", "the token expired; create a new one");
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes tok the request's caller (its tenant, its role now) and notes its use. */
+static void
+caller_set(api_req *r, const struct store_token *tok)
+{
+    int64_t now = util_now();
+    /* At most one write a minute per token (store_token_touch); a failed write costs nothing. */
+    if (now - tok->last_used_at >= STORE_TOKEN_TOUCH_S)
+        (void)store_token_touch(r->app->st, tok->id, now);
+    r->tenant_id = tok->tenant_id;
+    r->token_id = tok->id;
+    r->role = auth_role_parse(tok->role);
+    snprintf(r->actor, sizeof(r->actor), "token:%lld", (long long)tok->id);
+}
+
+void
+http_session_derive(const unsigned char sid[32], struct http_session_keys *k)
+{
+    static const char csrf_ctx[] = "aegis-csrf-v1";
+    unsigned char csrf[32];
+    const int v = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+    sodium_bin2base64(k->cookie, sizeof(k->cookie), sid, 32, v);
+    crypto_hash_sha256(k->id_hash, sid, 32);
+    /* Keyed by the session's secret: the CSRF token says nothing about the cookie, and only the
+     * cookie's holder can compute it again. */
+    crypto_generichash(csrf, sizeof(csrf), (const unsigned char *)csrf_ctx, sizeof(csrf_ctx) - 1,
+                       sid, 32);
+    sodium_bin2base64(k->csrf, sizeof(k->csrf), csrf, sizeof(csrf), v);
+    crypto_hash_sha256(k->csrf_hash, (const unsigned char *)k->csrf, strlen(k->csrf));
+    sodium_memzero(csrf, sizeof(csrf));
+}
+
+/* Decodes the session cookie into its 32 bytes: 0, or -1 when absent or malformed. */
+static int
+session_cookie(api_req *r, unsigned char sid[32])
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE);
+    size_t n = 0;
+    if (v == NULL || strlen(v) != HTTP_SESSION_TEXT - 1)
+        return -1;
+    if (sodium_base642bin(sid, 32, v, HTTP_SESSION_TEXT - 1, NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        n != 32)
+        return -1;
+    return 0;
+}
+
+/* 1 when the request's X-CSRF-Token hashes to the session's CSRF hash (constant time), else 0. */
+static int
+csrf_ok(api_req *r, const unsigned char want[32])
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, HTTP_CSRF_HEADER);
+    unsigned char got[32];
+    if (h == NULL || strlen(h) > 256)
+        return 0;
+    crypto_hash_sha256(got, (const unsigned char *)h, strlen(h));
+    return sodium_memcmp(got, want, 32) == 0;
+}
+
+int
+http_session_auth(api_req *r, int need_csrf, struct http_session *out)
+{
+    unsigned char sid[32];
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    if (session_cookie(r, sid) != 0) {
+        api_error(r, 401, "unauthorized", "a bearer token or a session is required");
+        goto out;
+    }
+    http_session_derive(sid, &out->keys);
+    int src = store_session_get_auth(r->app->st, out->keys.id_hash, &out->row, &out->tok);
+    if (src == STORE_NOTFOUND) {
+        api_error(r, 401, "unauthorized", "unknown session");
+        goto out;
+    }
+    if (src != STORE_OK) {
+        api_error(r, 503, "unavailable", "database is not reachable");
+        goto out;
+    }
+    int64_t now = util_now();
+    if (now >= out->row.expires_at) {
+        api_error(r, 401, "session_expired", "the session expired; sign in again");
+        goto out;
+    }
+    if (out->tok.revoked) {
+        api_error(r, 401, "unauthorized", "the session's token was revoked");
+        goto out;
+    }
+    if (out->tok.expires_at > 0 && now >= out->tok.expires_at) {
+        api_error(r, 401, "token_expired", "the session's token expired; sign in again");
+        goto out;
+    }
+    if (need_csrf && !csrf_ok(r, out->row.csrf_hash)) {
+        api_error(r, 403, "csrf", "a session's request needs its X-CSRF-Token header");
+        goto out;
+    }
+    caller_set(r, &out->tok);
+    rc = 0;
+out:
+    sodium_memzero(sid, sizeof(sid));
+    return rc;
+}
+
+/* Authenticates a bearer token, or else the session cookie with its CSRF header, and checks the
+ * route's minimum role. Sets a 401/403 reply on failure. */
 int
 http_authenticate_token(struct request *q, const struct route *rt)
 {
     api_req *r = &q->r;
     const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    struct store_token tok;
-    unsigned char hash[32];
-    int64_t id;
-    memset(&tok, 0, sizeof(tok));
-    if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0) {
-        api_error(r, 401, "unauthorized", "a bearer token is required");
-        return -1;
+    if (hdr == NULL &&
+        MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE) != NULL) {
+        struct http_session s;
+        int rc = http_session_auth(r, 1, &s);
+        sodium_memzero(&s, sizeof(s));
+        if (rc != 0)
+            return -1;
+    } else {
+        struct store_token tok;
+        if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0) {
+            api_error(r, 401, "unauthorized", "a bearer token is required");
+            return -1;
+        }
+        const char *t = hdr + 7;
+        while (*t == ' ')
+            t++;
+        int rc = http_token_check(r, t, &tok);
+        if (rc == 0)
+            caller_set(r, &tok);
+        sodium_memzero(&tok, sizeof(tok));
+        if (rc != 0)
+            return -1;
     }
-    const char *t = hdr + 7;
-    while (*t == ' ')
-        t++;
-    if (strlen(t) > AUTH_TOKEN_MAX || auth_token_parse(t, &id, hash) != 0) {
-        api_error(r, 401, "unauthorized", "malformed token");
-        return -1;
-    }
-    int rc = store_token_get_auth(r->app->st, id, &tok);
-    if (rc == STORE_ERR) {
-        api_error(r, 503, "unavailable", "database is not reachable");
-        return -1;
-    }
-    /* Compare even when the id is unknown, so timing tells nothing about which ids exist. */
-    int match = auth_hash_equal(hash, tok.hash) && rc == STORE_OK;
-    sodium_memzero(hash, sizeof(hash));
-    if (!match || tok.revoked) {
-        api_error(r, 401, "unauthorized", "unknown or revoked token");
-        return -1;
-    }
-    int64_t now = util_now();
-    if (tok.expires_at > 0 && now >= tok.expires_at) {
-        api_error(r, 401, "token_expired", "the token expired; create a new one");
-        return -1;
-    }
-    /* At most one write a minute per token (store_token_touch); a failed write costs nothing. */
-    if (now - tok.last_used_at >= STORE_TOKEN_TOUCH_S)
-        (void)store_token_touch(r->app->st, tok.id, now);
-    r->tenant_id = tok.tenant_id;
-    r->token_id = tok.id;
-    r->role = auth_role_parse(tok.role);
-    snprintf(r->actor, sizeof(r->actor), "token:%lld", (long long)tok.id);
     if (r->role < rt->min_role) {
         api_error(r, 403, "forbidden", "this action needs the %s role",
                   auth_role_name(rt->min_role));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define UNAVAILABLE_RETRY_S 5 /* Retry-After of a 503 that has no figure of its own */
 /* Most bytes a streaming reply's reader is asked for at once. */
@@ -87,7 +88,12 @@ http_queue_reply(struct request *q, struct MHD_Connection *c)
     }
     if (len > 0 || r->status != 204)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* no-store unless the handler says otherwise (the dashboard's files: no-cache) */
+    int own_cache = 0;
+    for (int i = 0; i < r->n_resp_headers; i++)
+        own_cache |= strcasecmp(r->resp_headers[i].name, MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
+    if (!own_cache)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", q->req_id);
     if (r->status == 401)

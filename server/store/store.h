@@ -172,6 +172,27 @@ int store_token_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
 /* Revokes (idempotent). STORE_NOTFOUND if not the tenant's. */
 int store_token_revoke(store *s, int64_t tenant_id, int64_t id, const struct store_actor *a);
 
+/* --- dashboard sessions (store_session.c): an API token exchanged for a cookie --- */
+struct store_session {
+    unsigned char id_hash[32];   /* SHA-256 of the cookie's 32 random bytes */
+    int64_t token_id;            /* the token it was made from; its tenant is the session's */
+    int64_t tenant_id;           /* filled by store_session_get_auth (create takes the token's) */
+    unsigned char csrf_hash[32]; /* SHA-256 of the CSRF token's text */
+    int64_t created_at;
+    int64_t expires_at;
+};
+/* Adds a session for token sess->token_id (its tenant is taken from the token), deleting every
+ * session expired at sess->created_at first. STORE_NOTFOUND if the token does not exist,
+ * STORE_INVALID if expires_at <= created_at. Not audited: the token's use is what counts. */
+int store_session_create(store *s, const struct store_session *sess);
+/* Loads the session of id_hash with its token's state into *tok (id, tenant, role, revoked,
+ * expires_at, last_used_at; no hash). STORE_NOTFOUND if no such session. The caller decides about
+ * expiry and revocation. */
+int store_session_get_auth(store *s, const unsigned char id_hash[32], struct store_session *out,
+                           struct store_token *tok);
+/* Deletes the session of id_hash. STORE_NOTFOUND if there was none. */
+int store_session_delete(store *s, const unsigned char id_hash[32]);
+
 /* --- products: {"id", "name", "description", "created_at", "updated_at"} --- */
 /* STORE_CONFLICT if the tenant has a product of that name. */
 int store_product_create(store *s, int64_t tenant_id, const char *name, const char *description,

@@ -137,11 +137,16 @@ class OpenApiMatchesRoutesTest(unittest.TestCase):
                 elif auth == "AUTH_NONE" and key[0].startswith("/v1/device/recovery/"):
                     # The handler checks a recovery grant itself (docs/update.md 8).
                     self.assertEqual(schemes, {"recoveryGrant"}, "recovery route must require recoveryGrant")
+                elif auth == "AUTH_NONE" and key[0] == "/v1/session" and key[1] != "post":
+                    # The handler checks the session cookie itself (docs/api.md "Sessions").
+                    self.assertEqual(schemes, {"sessionCookie"}, "session route must require sessionCookie")
                 elif auth == "AUTH_NONE":
                     self.assertTrue(no_security and not schemes, "AUTH_NONE route must have security: []")
                 elif auth == "AUTH_TOKEN":
-                    self.assertTrue(schemes == {"bearerAuth"} and not no_security,
-                                    "AUTH_TOKEN route must require bearerAuth")
+                    # A bearer token, or the dashboard's session cookie (with csrfToken) instead.
+                    self.assertTrue(schemes == {"bearerAuth", "sessionCookie"} and not no_security,
+                                    "AUTH_TOKEN route must take bearerAuth or sessionCookie")
+                    self.assertIn("          csrfToken: []", body, "sessionCookie without csrfToken")
 
 
 def redocly():

@@ -146,13 +146,36 @@ class LiveResponsesTest(DaemonTestCase):
         c("HEAD", "/v1/device/recovery/images/" + sha, token=None)
         c("DELETE", "/v1/images/" + sha)
 
+    def dashboard_routes(self):
+        """The dashboard's files, its sign-in and the figures its overviews draw, through a session."""
+        c = self.call
+        for p in ("/ui/", "/ui/index.html", "/ui/nope.js", "/ui/vendor/nope.js"):
+            c("GET", p, token=None)
+        c("POST", "/v1/session", {"token": "nope"}, token=None)
+        st, hdrs, raw = self.client.request("POST", "/v1/session", {"token": self.d.token}, token=None)
+        self.problems.extend(self.spec.check("POST", "/v1/session", st, hdrs, raw))
+        cookie = hdrs["Set-Cookie"].split(";")[0]
+        csrf = json.loads(raw)["csrf_token"]
+        session = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        c("GET", "/v1/session", token=None, headers={"Cookie": cookie})
+        c("GET", "/v1/tenant", token=None, headers={"Cookie": cookie})  # no CSRF header: 403
+        for p in ("/v1/attestations/stats?granularity=hour", "/v1/devices/stats", "/v1/failures/fleet",
+                  "/v1/failures/bucket-series?id=1&id=2", "/v1/failures/bucket-series"):
+            c("GET", p, token=None, headers=session)
+        c("DELETE", "/v1/session", token=None, headers=session)
+        c("GET", "/v1/session", token=None, headers={"Cookie": cookie})  # signed out: 401
+
     def test_every_route_answers_as_documented(self):
+        self.dashboard_routes()
         pid, gid = self.manufacturer_routes()
         dev, cert = self.device_admin_routes(gid)
         self.policy_routes()
         self.update_routes(pid, gid, cert)
         self.call("POST", "/v1/device/attest/challenge", {"device_id": dev.id}, token=None)
         self.call("POST", "/v1/device/attest", {}, token=None)
+        other = self.device_cert("live-c", claim=True)[0]
+        self.call("POST", "/v1/devices/%s/unclaim" % other.id)
+        self.call("DELETE", "/v1/devices/" + other.id)
         self.call("DELETE", "/v1/device-groups/%d" % gid)
         self.call("DELETE", "/v1/products/%d" % pid)
         self.assertEqual(self.problems, [], "responses that differ from docs/openapi.yaml")
