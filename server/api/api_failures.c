@@ -27,23 +27,6 @@
 
 /* --- query arguments --- */
 
-/* ?key= as an RFC 3339 UTC time: 1 and *out when present, 0 when absent, -1 with a 400 reply. */
-static int
-query_time(api_req *r, const char *key, int64_t *out)
-{
-    const char *v = api_query(r, key);
-    if (v == NULL)
-        return 0;
-    if (util_parse_rfc3339(v, out) != 0 || *out < 0) {
-        api_error(r, 400, "bad_request",
-                  "query argument '%s' must be an RFC 3339 UTC time such as "
-                  "2026-11-22T10:00:00Z",
-                  key);
-        return -1;
-    }
-    return 1;
-}
-
 /* ?since= and ?until=, each with whether it was given (an explicit 1970-01-01T00:00:00Z is a bound
  * like any other). */
 struct window {
@@ -58,8 +41,8 @@ query_window(api_req *r, struct window *w)
 {
     w->since = 0;
     w->until = INT64_MAX;
-    if ((w->has_since = query_time(r, "since", &w->since)) < 0 ||
-        (w->has_until = query_time(r, "until", &w->until)) < 0)
+    if ((w->has_since = api_query_time(r, "since", &w->since)) < 0 ||
+        (w->has_until = api_query_time(r, "until", &w->until)) < 0)
         return -1;
     if (w->has_since && w->has_until && w->since >= w->until) {
         api_error(r, 400, "bad_request", "'since' must be before 'until'");

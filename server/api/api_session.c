@@ -72,6 +72,9 @@ api_session_create(api_req *r)
     }
     if (http_token_check(r, text, &tok) != 0)
         goto out;
+    /* A sign-in is a use of the token (its last_used_at), at most one write a minute. */
+    if (util_now() - tok.last_used_at >= STORE_TOKEN_TOUCH_S)
+        (void)store_token_touch(r->app->st, tok.id, util_now());
     randombytes_buf(sid, sizeof(sid));
     http_session_derive(sid, &k);
     sodium_memzero(sid, sizeof(sid));

@@ -23,20 +23,6 @@
 #define SERIES_DAYS_DEFAULT 14
 #define SERIES_DAYS_MAX 90
 
-/* A time query argument: 1 with *out, 0 when absent, -1 with a 400 reply when malformed. */
-static int
-query_time(api_req *r, const char *key, int64_t *out)
-{
-    const char *v = api_query(r, key);
-    if (v == NULL)
-        return 0;
-    if (util_parse_rfc3339(v, out) == 0 && *out >= 0)
-        return 1;
-    api_error(r, 400, "bad_request",
-              "query argument '%s' must be an RFC 3339 UTC time such as 2026-11-22T10:00:00Z", key);
-    return -1;
-}
-
 /* The window of a series: ?granularity=hour|day (default day), ?since= (default until - 7 days,
  * rounded down to the period) and ?until= (exclusive; default: the second after now). Whole periods
  * only, at most 31 days by hour and 366 by day. 0, or -1 with a 400 reply. */
@@ -54,8 +40,8 @@ series_window(api_req *r, int64_t *since, int64_t *until, int64_t *step)
         api_error(r, 400, "bad_request", "granularity must be hour or day");
         return -1;
     }
-    if ((has_since = query_time(r, "since", since)) < 0 ||
-        (has_until = query_time(r, "until", until)) < 0)
+    if ((has_since = api_query_time(r, "since", since)) < 0 ||
+        (has_until = api_query_time(r, "until", until)) < 0)
         return -1;
     if (!has_until) /* up to now, this second included */
         *until = util_now() + 1;

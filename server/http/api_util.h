@@ -27,6 +27,23 @@ api_param_id(api_req *r, int idx, const char *what, int64_t *out)
     return -1;
 }
 
+/* ?key= as an RFC 3339 UTC time: 1 and *out when present, 0 when absent, -1 with a 400 reply. */
+static inline int
+api_query_time(api_req *r, const char *key, int64_t *out)
+{
+    const char *v = api_query(r, key);
+    if (v == NULL)
+        return 0;
+    if (util_parse_rfc3339(v, out) != 0 || *out < 0) {
+        api_error(r, 400, "bad_request",
+                  "query argument '%s' must be an RFC 3339 UTC time such as "
+                  "2026-11-22T10:00:00Z",
+                  key);
+        return -1;
+    }
+    return 1;
+}
+
 /* Requires a JSON object body with no keys outside allowed (NULL-terminated). Returns 0, or -1 with
  * 400 invalid_json (no body) or validation_failed (unknown key) set. */
 static inline int
