@@ -43,8 +43,7 @@ refvals_add_local(struct ctl *c, const struct store_measurement *m)
                 r == STORE_INVALID ? "invalid value" : "database error");
         goto out;
     }
-    ctl_print_result(c, o, refval_cols);
-    rc = CTL_EXIT_OK;
+    rc = ctl_print_result(c, o, refval_cols);
 out:
     json_decref(o);
     store_close(st);
@@ -74,8 +73,10 @@ refvals_list_local(struct ctl *c)
             break;
         memcpy(cursor, next, sizeof(cursor));
     }
-    if (!ctl_print_data(c, all, refval_cols))
+    int printed = ctl_print_data(c, all, refval_cols);
+    if (printed == 0)
         ctl_print_table(c, all, refval_cols);
+    rc = ctl_print_exit(printed);
 out:
     json_decref(items);
     json_decref(all);

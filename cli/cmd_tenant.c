@@ -102,7 +102,10 @@ ctl_tokens_create(struct ctl *c, int argc, char **argv)
     if (rc != CTL_EXIT_OK)
         goto out;
     json_t *tok = json_object_get(o, "token");
-    if (!ctl_print_data(c, o, token_cols)) {
+    int printed = ctl_print_data(c, o, token_cols);
+    if (printed < 0)
+        rc = ctl_print_exit(printed);
+    if (printed == 0) {
         json_t *copy = json_copy(o);
         if (copy == NULL) {
             ctl_err("out of memory");

@@ -1,6 +1,7 @@
 #include "ctl_args.h"
 
 #include "ctl_client.h"
+#include "ctl_jsonpath.h"
 #include "ctl_suggest.h"
 #include "proto_fields.h"
 #include "util.h"
@@ -54,6 +55,12 @@ set_output(struct ctl *c, const char *v)
     if (strncmp(v, "jsonpath=", 9) == 0) {
         if (v[9] == '\0') {
             ctl_usage_error(c, "-o jsonpath=EXPR: the expression is empty");
+            return -1;
+        }
+        /* refused here, before any request: a bad template is a usage error, not a late one */
+        char err[160];
+        if (ctl_jsonpath_check(v + 9, err, sizeof(err)) != 0) {
+            ctl_usage_error(c, "-o jsonpath: %s", err);
             return -1;
         }
         c->output = CTL_OUT_JSONPATH;

@@ -448,16 +448,22 @@ ctl_print_data(const struct ctl *c, const json_t *v, const struct ctl_col *cols)
     /* --json alone (c->json without c->output) is -o json too */
     enum ctl_output mode = c->json ? CTL_OUT_JSON : c->output;
     int r = ctl_data_write(stdout, mode, c->jsonpath, v, cols, err, sizeof(err));
-    if (r < 0) {
+    if (r < 0)
         ctl_err("-o jsonpath: %s", err);
-        return 1;
-    }
     return r;
 }
 
-void
+int
+ctl_print_exit(int printed)
+{
+    return printed < 0 ? CTL_EXIT_LOCAL : CTL_EXIT_OK;
+}
+
+int
 ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols)
 {
-    if (!ctl_print_data(c, obj, cols))
+    int r = ctl_print_data(c, obj, cols);
+    if (r == 0)
         ctl_print_object(obj);
+    return ctl_print_exit(r);
 }

@@ -50,9 +50,12 @@ struct ctl_table_opts {
 /* The data modes. With -o json, jsonpath or name, prints v (the whole result: an object, a page
  * {"items": [...]} or an array) and returns 1; in the text modes prints nothing and returns 0 (the
  * caller prints its text). -o name prints the ID of v, or of each item, one per line: the key of
- * cols' ID column (cols may be NULL: "id"). An unusable -o jsonpath template (ARGS checks it
- * first, ctl_jsonpath_check) is reported as an error. */
+ * cols' ID column (cols may be NULL: "id"). The -o jsonpath template was checked when the option
+ * was parsed (ctl_args); a failure to print it anyway (out of memory) returns -1 with the error
+ * printed, which the caller turns into its exit code with ctl_print_exit. */
 int ctl_print_data(const struct ctl *c, const json_t *v, const struct ctl_col *cols);
+/* The exit code for what ctl_print_data returned: CTL_EXIT_LOCAL for -1, else CTL_EXIT_OK. */
+int ctl_print_exit(int printed);
 /* The same to f, with the mode and template given. Returns 1 or 0 as ctl_print_data, or -1 with
  * the jsonpath error in err. */
 int ctl_data_write(FILE *f, enum ctl_output mode, const char *jsonpath, const json_t *v,
@@ -72,7 +75,7 @@ void ctl_object_write(FILE *f, const json_t *obj);
 /* 1 in the text modes (table, wide), 0 in the data modes. */
 int ctl_print_text_mode(const struct ctl *c);
 
-/* ctl_print_data, else ctl_print_object. */
-void ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols);
+/* ctl_print_data, else ctl_print_object. Returns the exit code (ctl_print_exit). */
+int ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols);
 
 #endif

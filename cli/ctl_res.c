@@ -194,7 +194,7 @@ ctl_res_show(struct ctl *c, int argc, char **argv)
     json_t *o = NULL;
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc == CTL_EXIT_OK)
-        ctl_print_result(c, o, res->cols); /* the resource's ID for -o name */
+        rc = ctl_print_result(c, o, res->cols); /* the resource's ID for -o name */
     json_decref(o);
     return rc;
 }

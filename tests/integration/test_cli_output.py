@@ -207,3 +207,9 @@ class CliDataModesTest(harness.DaemonTestCase):
         self.assertEqual(json.loads(self.ok("products", "list", "-o", "json"))["items"][0]["id"], ids[0])
         p = self.d.ctl("products", "list", "-o", "jsonpath={.items[?(@.id==1)]}")
         self.assertEqual(p.returncode, 2, p.stderr)
+        # refused when parsed, before any request: a server that cannot answer changes nothing
+        for tpl in ("jsonpath={", "jsonpath={range .items[*]}{.id}"):
+            p = self.d.ctl("products", "list", "-o", tpl, server="https://127.0.0.1:1")
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertEqual(p.stdout, "")
+            self.assertIn("jsonpath", p.stderr)

@@ -200,10 +200,13 @@ test_global_option_errors(void **state)
     char *no_val[] = {"--cacert"};
     char *flag_val[] = {"--no-headers=1"};
     char *empty_path[] = {"-o", "jsonpath="};
+    char *bad_path[] = {"-o", "jsonpath={"};
+    char *filter_path[] = {"--output=jsonpath={.items[?(@.id==1)]}"};
     struct {
         char **argv;
         int argc;
-    } cases[] = {{twice, 4}, {bad_o, 2}, {o_json, 3}, {no_val, 1}, {flag_val, 1}, {empty_path, 2}};
+    } cases[] = {{twice, 4},    {bad_o, 2},      {o_json, 3},   {no_val, 1},
+                 {flag_val, 1}, {empty_path, 2}, {bad_path, 2}, {filter_path, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ctl c;
         memset(&c, 0, sizeof(c));
