@@ -510,18 +510,22 @@ ctl_devices_tag(struct ctl *c, int argc, char **argv)
     int pr = ctl_parse(c, argc, argv, NULL, pos, 2, 1 + TAG_ARGS_MAX, &npos);
     if (pr != 0)
         return ctl_parse_exit(pr);
-    if (ctl_parse_device_id(c, pos[0], id) != 0)
-        return CTL_EXIT_USAGE;
     json_t *tags = tags_patch(c, pos + 1, npos - 1);
     if (tags == NULL)
         return CTL_EXIT_USAGE;
+    /* after the tags are checked: a usage error needs no request to resolve the prefix */
+    int rc = ctl_device_arg(c, pos[0], id);
+    if (rc != CTL_EXIT_OK) {
+        json_decref(tags);
+        return rc;
+    }
     json_t *body = json_pack("{s:o}", "tags", tags);
     if (body == NULL) {
         ctl_err("out of memory");
         return CTL_EXIT_LOCAL;
     }
     snprintf(path, sizeof(path), "/v1/devices/%s", id);
-    int rc = ctl_show(c, "PATCH", path, body);
+    rc = ctl_show(c, "PATCH", path, body);
     json_decref(body);
     return rc;
 }

@@ -322,7 +322,8 @@ class TokenLifecycleTest(LifecycleBase):
         p = self.d.ctl("devices", "tag", dev.id, "site=lyon", "rack=7", json_out=True)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["tags"], {"site": "lyon", "rack": "7"})
-        p = self.d.ctl("devices", "tag", dev.id, "rack-", json_out=True)
+        p = self.d.ctl("devices", "tag", dev.id[:12], "rack-", json_out=True)  # a unique prefix
+        self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["tags"], {"site": "lyon"})
         self.assertEqual(self.d.ctl("devices", "tag", dev.id, "nonsense").returncode, 2)
         p = self.d.ctl("devices", "list", "--tag", "site=lyon", json_out=True)
