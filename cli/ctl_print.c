@@ -36,13 +36,15 @@ ctl_json_forget(json_t *o, const char *key)
 
 /* --- values as text --- */
 
-/* The text of a scalar (malloc'd, unsafe yet; NULL when out of memory): "-" for absent or null;
- * objects and arrays as compact JSON. */
+/* The text of a scalar (malloc'd, unsafe yet; NULL when out of memory): "-" for absent or null,
+ * and for an empty object or array (as in tables: "{}" reads as noise to people); other objects
+ * and arrays as compact JSON. */
 static char *
 scalar_text(const json_t *v)
 {
     char buf[64];
-    if (v == NULL || json_is_null(v))
+    if (v == NULL || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_array(v) && json_array_size(v) == 0))
         return strdup("-");
     if (json_is_string(v))
         return strdup(json_string_value(v));

@@ -68,7 +68,8 @@ void ctl_table_write(FILE *f, const json_t *items, const struct ctl_col *cols,
                      const struct ctl_table_opts *o);
 
 /* Prints an object as aligned "key: value" lines; multi-line strings (PEM) continue indented below
- * their key; nested objects print as indented "key: value" lines, arrays as "- item" lines. */
+ * their key; nested objects print as indented "key: value" lines, arrays as "- item" lines; null,
+ * empty objects and empty arrays as "-". */
 void ctl_print_object(const json_t *obj);
 void ctl_object_write(FILE *f, const json_t *obj);
 

@@ -154,7 +154,7 @@ test_object_nested_readable(void **state)
     char *got =
         object("{\"id\": \"ab\", \"name\": \"Zürich\", \"state\": null, \"empty\": \"\","
                " \"attestation\": {\"at\": \"2026-01-01T00:00:00Z\", \"result\": \"pass\"},"
-               " \"tags\": [\"a\", \"b\"], \"none\": [],"
+               " \"tags\": [\"a\", \"b\"], \"none\": [], \"labels\": {},"
                " \"waves\": [{\"n\": 1, \"percent\": 10}, {\"n\": 2, \"sub\": {\"k\": \"v\"}}],"
                " \"pem\": \"-----BEGIN X-----\\nAAAA\\n-----END X-----\\n\"}");
     assert_string_equal(got, "id:          ab\n"
@@ -167,7 +167,8 @@ test_object_nested_readable(void **state)
                              "tags:\n"
                              "  - a\n"
                              "  - b\n"
-                             "none:        []\n"
+                             "none:        -\n"
+                             "labels:      -\n"
                              "waves:\n"
                              "  - n:       1\n"
                              "    percent: 10\n"
