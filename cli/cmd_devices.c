@@ -30,7 +30,7 @@ static const struct ctl_filter device_filters[] = {
     {"--group", CTL_F_ID, "group_id", NULL, NULL, NULL},
     {"--state", CTL_F_ENUM, "state", "unclaimed|active|blocked",
      "--state: expected unclaimed, active or blocked", NULL},
-    {"--tag", CTL_F_LIST, "tag", NULL, "--tag: expected KEY=VALUE[,KEY=VALUE...]", NULL},
+    {"--tag", CTL_F_LIST, "tag", NULL, "--tag: expected KEY=VALUE", NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
     {"--all", CTL_F_ALL, NULL, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL}};
@@ -553,13 +553,14 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "  --batch-size N   at most N devices per request (1-10000, default 10000)\n",
      NULL},
     {"devices", "list", ctl_res_list, 1,
-     "[--group ID] [--state S] [--tag K=V[,K=V]] [--limit N] [--cursor C] [--all]", "list devices",
+     "[--group ID] [--state S] [--tag K=V]... [--limit N] [--cursor C] [--all]", "list devices",
      "Lists devices ordered by id, one page (default 100) unless --all.\n"
      "\n"
      "Options:\n"
      "  --group ID    only devices in group ID\n"
      "  --state S     unclaimed, active or blocked\n"
-     "  --tag K=V     only devices with every one of these tags (comma-separated)\n"
+     "  --tag K=V     only devices with the tag K=V; repeat it (at most 8) for devices with\n"
+     "                every one of the tags; V is taken as typed (commas included)\n"
      "  --limit N     page size, 1-1000\n"
      "  --cursor C    start at this cursor (next_cursor of a previous page)\n"
      "  --all         follow next_cursor to the last page\n",

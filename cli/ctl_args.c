@@ -198,7 +198,7 @@ parse_option(struct ctl *c, int argc, char **argv, int *i, const struct ctl_opt 
             unknown_option(c, opts, a, nl);
         return g > 0 ? 0 : -1;
     }
-    if (k < 32 && (*seen & (1u << k)) != 0) {
+    if (k < 32 && (*seen & (1u << k)) != 0 && opts[k].kind != CTL_OPT_MULTI) {
         ctl_usage_error(c, "option %s given twice", opts[k].name);
         return -1;
     }
@@ -222,6 +222,16 @@ parse_option(struct ctl *c, int argc, char **argv, int *i, const struct ctl_opt 
         val = argv[++*i];
     }
     assert(opts[k].str != NULL);
+    if (opts[k].kind == CTL_OPT_MULTI) {
+        assert(opts[k].flag != NULL);
+        if (*opts[k].flag >= CTL_OPT_MULTI_MAX) {
+            ctl_usage_error(c, "option %s given more than %d times", opts[k].name,
+                            CTL_OPT_MULTI_MAX);
+            return -1;
+        }
+        opts[k].str[(*opts[k].flag)++] = val;
+        return 0;
+    }
     *opts[k].str = val;
     return 0;
 }
