@@ -459,11 +459,23 @@ ctl_devices_unclaim(struct ctl *c, int argc, char **argv)
 static int
 ctl_devices_delete(struct ctl *c, int argc, char **argv)
 {
-    char path[128], done[160];
-    int ec;
-    if (ctl_args_device(c, argc, argv, NULL, "", path, sizeof(path), &ec) != 0)
-        return ec;
-    snprintf(done, sizeof(done), "device %.64s deleted", path + strlen("/v1/devices/"));
+    const char *pos[1] = {NULL};
+    char id[65], path[128], done[160];
+    int yes = 0;
+    const struct ctl_opt opts[] = {{"--yes", CTL_OPT_FLAG, NULL, &yes}, {NULL, 0, NULL, NULL}};
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    /* as tenant delete: it cannot be undone, so it is confirmed before the prefix is even looked
+     * up */
+    if (!yes)
+        return ctl_usage_error(c, "this deletes device %.64s and its records, for good: add --yes",
+                               pos[0]);
+    int rc = ctl_device_arg(c, pos[0], id);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof(path), "/v1/devices/%s", id);
+    snprintf(done, sizeof(done), "device %s deleted", id);
     return ctl_delete_and_say(c, path, done);
 }
 
@@ -601,10 +613,10 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "once.\n"
      "It stays the tenant's (claim it again, transfer it or delete it).\n",
      NULL},
-    {"devices", "delete", ctl_devices_delete, 1, "ID", "delete a device and its records",
+    {"devices", "delete", ctl_devices_delete, 1, "ID --yes", "delete a device and its records",
      "Deletes the device ID with its attestation records, telemetry reports and update status\n"
      "(docs/api.md \"Deleting a device\"); aggregates such as crash rates keep its share. Its\n"
-     "certificates stop working at once.\n",
+     "certificates stop working at once. Cannot be undone: --yes is required.\n",
      NULL},
     {"devices", "tag", ctl_devices_tag, 1, "ID KEY=VALUE|KEY- ...", "set or remove device tags",
      "Sets tags (KEY=VALUE) and removes them (KEY-) on the device ID, at most 16 per device.\n"

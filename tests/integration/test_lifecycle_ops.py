@@ -349,8 +349,13 @@ class TokenLifecycleTest(LifecycleBase):
         self.assertEqual(p.returncode, 2, p.stderr)
         p = self.d.ctl("devices", "unclaim", dev.id, json_out=True)
         self.assertEqual((p.returncode, json.loads(p.stdout)["state"]), (0, "unclaimed"), p.stderr)
-        p = self.d.ctl("devices", "delete", dev.id)
+        p = self.d.ctl("devices", "delete", dev.id)  # not confirmed: nothing deleted
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("add --yes", p.stderr)
+        self.assertOk(self.api("GET", "/v1/devices/" + dev.id))
+        p = self.d.ctl("devices", "delete", dev.id[:12], "--yes")
         self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("device %s deleted" % dev.id, p.stdout)
         self.assertError(self.api("GET", "/v1/devices/" + dev.id), 404, "not_found")
 
 
