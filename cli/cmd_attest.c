@@ -17,7 +17,7 @@ static const struct ctl_col refval_cols[] = {{"ID", "id", 0, 0},
                                              {"COMPONENT", "component", 0, CTL_COL_CUT},
                                              {"VERSION", "version", 0, CTL_COL_CUT},
                                              {"SVN", "svn", 0, 0},
-                                             {"DIGEST", "digest", 0, 0},
+                                             {"DIGEST", "digest", 0, CTL_COL_HASH},
                                              {NULL, NULL, 0, 0}};
 
 /* --- platform reference values, on the data directory --- */
@@ -117,7 +117,7 @@ static const struct ctl_resource minimums_res = {"/v1/security-minimums", minimu
 
 static const struct ctl_col attestation_cols[] = {{"ID", "id", 0, 0},
                                                   {"CREATED_AT", "created_at", 0, 0},
-                                                  {"DEVICE_ID", "device_id", 0, 0},
+                                                  {"DEVICE_ID", "device_id", 0, CTL_COL_HASH},
                                                   {"RESULT", "result", 0, 0},
                                                   {"REASON", "reason", 0, CTL_COL_CUT},
                                                   {"PEER", "peer", 0, CTL_COL_CUT},

@@ -17,7 +17,7 @@
 #define IMPORT_BATCH_MAX 10000
 #define IMPORT_BATCH_BYTES ((size_t)4 * 1024 * 1024)
 
-static const struct ctl_col device_cols[] = {{"ID", "id", 0, 0},
+static const struct ctl_col device_cols[] = {{"ID", "id", 0, CTL_COL_HASH},
                                              {"STATE", "state", 0, 0},
                                              {"GROUP_ID", "group_id", 0, 0},
                                              {"PRODUCT_ID", "product_id", 0, 0},

@@ -102,7 +102,7 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
                                            {"LAST_SEEN", "last_seen", 0, 0},
                                            {NULL, NULL, 0, 0}};
     static const struct ctl_col scols[] = {{"RECEIVED_AT", "received_at", 0, 0},
-                                           {"DEVICE_ID", "device_id", 0, 0},
+                                           {"DEVICE_ID", "device_id", 0, CTL_COL_HASH},
                                            {"REPORT_ID", "report_id", 0, CTL_COL_ID},
                                            {"VERSION", "image_version", 0, CTL_COL_CUT},
                                            {"LR", "lr", 0, 0},

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, 0},
+static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, CTL_COL_HASH},
                                             {"SIZE", "size", 0, 0},
                                             {"PRODUCT_ID", "product_id", 0, 0},
                                             {"COMPONENT", "component", 24, CTL_COL_CUT},

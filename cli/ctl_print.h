@@ -4,8 +4,9 @@
  *
  * Text from the service or a device goes through ctl_text: valid UTF-8 is kept, controls and
  * bidirectional overrides are shown inert, and columns are aligned by display width. When stdout
- * is a terminal, a table is fitted to its width ($COLUMNS, else TIOCGWINSZ) by cutting its widest
- * free-text columns with "…"; with -o wide, or when stdout is not a terminal, nothing is cut. */
+ * is a terminal, a table is fitted to its width ($COLUMNS, else TIOCGWINSZ): device IDs and
+ * digests are shortened to a 12-character prefix and the widest free-text columns are cut with
+ * "…"; with -o wide, or when stdout is not a terminal, nothing is cut. */
 #ifndef AEGIS_CTL_PRINT_H
 #define AEGIS_CTL_PRINT_H
 
@@ -25,10 +26,18 @@ void ctl_json_forget(json_t *o, const char *key);
 
 /* struct ctl_col.flags */
 enum {
-    CTL_COL_ID = 1,   /* the ID that -o name prints (default: the table's first column) */
-    CTL_COL_WIDE = 2, /* shown with -o wide only */
-    CTL_COL_CUT = 4,  /* free text that may be cut to fit the terminal (implied by max > 0) */
+    CTL_COL_ID = 1,    /* the ID that -o name prints (default: the table's first column) */
+    CTL_COL_WIDE = 2,  /* shown with -o wide only */
+    CTL_COL_CUT = 4,   /* free text that may be cut to fit the terminal (implied by max > 0) */
+    CTL_COL_HASH = 8,  /* a device ID or SHA-256 digest: shown as its first CTL_HASH_SHORT hex
+                        * characters when the table is fitted to a terminal (git-style: the CLI
+                        * takes unique prefixes), whole with -o wide and when not a terminal */
+    CTL_COL_DROP = 16, /* low priority: left out on a terminal too narrow for the table with its
+                        * free-text columns cut to their narrowest (shown with -o wide) */
 };
+
+/* The characters of a 64-hex ID or digest a fitted table shows (CTL_COL_HASH). */
+#define CTL_HASH_SHORT 12
 
 /* A column of a table: header, the object key it shows, the width it is cut to on a terminal
  * (0 = none; never with -o wide or when stdout is not a terminal), CTL_COL_* flags. A table is
