@@ -17,7 +17,7 @@ static const struct ctl_col refval_cols[] = {{"ID", "id", 0, 0},
                                              {"COMPONENT", "component", 0, CTL_COL_CUT},
                                              {"VERSION", "version", 0, CTL_COL_CUT},
                                              {"SVN", "svn", 0, 0},
-                                             {"DIGEST", "digest", 0, 0},
+                                             {"DIGEST", "digest", 0, CTL_COL_HASH},
                                              {NULL, NULL, 0, 0}};
 
 /* --- platform reference values, on the data directory --- */
@@ -43,8 +43,7 @@ refvals_add_local(struct ctl *c, const struct store_measurement *m)
                 r == STORE_INVALID ? "invalid value" : "database error");
         goto out;
     }
-    ctl_print_result(c, o, refval_cols);
-    rc = CTL_EXIT_OK;
+    rc = ctl_print_result(c, o, refval_cols);
 out:
     json_decref(o);
     store_close(st);
@@ -74,8 +73,10 @@ refvals_list_local(struct ctl *c)
             break;
         memcpy(cursor, next, sizeof(cursor));
     }
-    if (!ctl_print_data(c, all, refval_cols))
+    int printed = ctl_print_data(c, all, refval_cols);
+    if (printed == 0)
         ctl_print_table(c, all, refval_cols);
+    rc = ctl_print_exit(printed);
 out:
     json_decref(items);
     json_decref(all);
@@ -116,7 +117,7 @@ static const struct ctl_resource minimums_res = {"/v1/security-minimums", minimu
 
 static const struct ctl_col attestation_cols[] = {{"ID", "id", 0, 0},
                                                   {"CREATED_AT", "created_at", 0, 0},
-                                                  {"DEVICE_ID", "device_id", 0, 0},
+                                                  {"DEVICE_ID", "device_id", 0, CTL_COL_HASH},
                                                   {"RESULT", "result", 0, 0},
                                                   {"REASON", "reason", 0, CTL_COL_CUT},
                                                   {"PEER", "peer", 0, CTL_COL_CUT},

@@ -6,8 +6,8 @@ static const struct ctl_col audit_cols[] = {{"ID", "id", 0, 0},
                                             {"CREATED_AT", "created_at", 0, 0},
                                             {"ACTOR", "actor", 0, CTL_COL_CUT},
                                             {"ACTION", "action", 0, 0},
-                                            {"OBJECT_TYPE", "object_type", 0, 0},
-                                            {"OBJECT_ID", "object_id", 0, 0},
+                                            {"OBJECT_TYPE", "object_type", 0, CTL_COL_DROP},
+                                            {"OBJECT_ID", "object_id", 0, CTL_COL_HASH},
                                             {"DETAIL", "detail", 60, CTL_COL_CUT},
                                             {NULL, NULL, 0, 0}};
 static const struct ctl_filter audit_filters[] = {

@@ -17,7 +17,7 @@
 #define IMPORT_BATCH_MAX 10000
 #define IMPORT_BATCH_BYTES ((size_t)4 * 1024 * 1024)
 
-static const struct ctl_col device_cols[] = {{"ID", "id", 0, 0},
+static const struct ctl_col device_cols[] = {{"ID", "id", 0, CTL_COL_HASH},
                                              {"STATE", "state", 0, 0},
                                              {"GROUP_ID", "group_id", 0, 0},
                                              {"PRODUCT_ID", "product_id", 0, 0},
@@ -30,7 +30,7 @@ static const struct ctl_filter device_filters[] = {
     {"--group", CTL_F_ID, "group_id", NULL, NULL, NULL},
     {"--state", CTL_F_ENUM, "state", "unclaimed|active|blocked",
      "--state: expected unclaimed, active or blocked", NULL},
-    {"--tag", CTL_F_LIST, "tag", NULL, "--tag: expected KEY=VALUE[,KEY=VALUE...]", NULL},
+    {"--tag", CTL_F_LIST, "tag", NULL, "--tag: expected KEY=VALUE", NULL},
     {"--cursor", CTL_F_CURSOR, NULL, NULL, NULL, NULL},
     {"--all", CTL_F_ALL, NULL, NULL, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL}};
@@ -459,11 +459,23 @@ ctl_devices_unclaim(struct ctl *c, int argc, char **argv)
 static int
 ctl_devices_delete(struct ctl *c, int argc, char **argv)
 {
-    char path[128], done[160];
-    int ec;
-    if (ctl_args_device(c, argc, argv, NULL, "", path, sizeof(path), &ec) != 0)
-        return ec;
-    snprintf(done, sizeof(done), "device %.64s deleted", path + strlen("/v1/devices/"));
+    const char *pos[1] = {NULL};
+    char id[65], path[128], done[160];
+    int yes = 0;
+    const struct ctl_opt opts[] = {{"--yes", CTL_OPT_FLAG, NULL, &yes}, {NULL, 0, NULL, NULL}};
+    int pr = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
+    if (pr != 0)
+        return ctl_parse_exit(pr);
+    /* as tenant delete: it cannot be undone, so it is confirmed before the prefix is even looked
+     * up */
+    if (!yes)
+        return ctl_usage_error(c, "this deletes device %.64s and its records, for good: add --yes",
+                               pos[0]);
+    int rc = ctl_device_arg(c, pos[0], id);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    snprintf(path, sizeof(path), "/v1/devices/%s", id);
+    snprintf(done, sizeof(done), "device %s deleted", id);
     return ctl_delete_and_say(c, path, done);
 }
 
@@ -510,18 +522,22 @@ ctl_devices_tag(struct ctl *c, int argc, char **argv)
     int pr = ctl_parse(c, argc, argv, NULL, pos, 2, 1 + TAG_ARGS_MAX, &npos);
     if (pr != 0)
         return ctl_parse_exit(pr);
-    if (ctl_parse_device_id(c, pos[0], id) != 0)
-        return CTL_EXIT_USAGE;
     json_t *tags = tags_patch(c, pos + 1, npos - 1);
     if (tags == NULL)
         return CTL_EXIT_USAGE;
+    /* after the tags are checked: a usage error needs no request to resolve the prefix */
+    int rc = ctl_device_arg(c, pos[0], id);
+    if (rc != CTL_EXIT_OK) {
+        json_decref(tags);
+        return rc;
+    }
     json_t *body = json_pack("{s:o}", "tags", tags);
     if (body == NULL) {
         ctl_err("out of memory");
         return CTL_EXIT_LOCAL;
     }
     snprintf(path, sizeof(path), "/v1/devices/%s", id);
-    int rc = ctl_show(c, "PATCH", path, body);
+    rc = ctl_show(c, "PATCH", path, body);
     json_decref(body);
     return rc;
 }
@@ -549,13 +565,14 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "  --batch-size N   at most N devices per request (1-10000, default 10000)\n",
      NULL},
     {"devices", "list", ctl_res_list, 1,
-     "[--group ID] [--state S] [--tag K=V[,K=V]] [--limit N] [--cursor C] [--all]", "list devices",
+     "[--group ID] [--state S] [--tag K=V]... [--limit N] [--cursor C] [--all]", "list devices",
      "Lists devices ordered by id, one page (default 100) unless --all.\n"
      "\n"
      "Options:\n"
      "  --group ID    only devices in group ID\n"
      "  --state S     unclaimed, active or blocked\n"
-     "  --tag K=V     only devices with every one of these tags (comma-separated)\n"
+     "  --tag K=V     only devices with the tag K=V; repeat it (at most 8) for devices with\n"
+     "                every one of the tags; V is taken as typed (commas included)\n"
      "  --limit N     page size, 1-1000\n"
      "  --cursor C    start at this cursor (next_cursor of a previous page)\n"
      "  --all         follow next_cursor to the last page\n",
@@ -596,10 +613,10 @@ const struct ctl_cmd cmd_devices_cmds[] = {
      "once.\n"
      "It stays the tenant's (claim it again, transfer it or delete it).\n",
      NULL},
-    {"devices", "delete", ctl_devices_delete, 1, "ID", "delete a device and its records",
+    {"devices", "delete", ctl_devices_delete, 1, "ID --yes", "delete a device and its records",
      "Deletes the device ID with its attestation records, telemetry reports and update status\n"
      "(docs/api.md \"Deleting a device\"); aggregates such as crash rates keep its share. Its\n"
-     "certificates stop working at once.\n",
+     "certificates stop working at once. Cannot be undone: --yes is required.\n",
      NULL},
     {"devices", "tag", ctl_devices_tag, 1, "ID KEY=VALUE|KEY- ...", "set or remove device tags",
      "Sets tags (KEY=VALUE) and removes them (KEY-) on the device ID, at most 16 per device.\n"

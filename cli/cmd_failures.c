@@ -102,7 +102,7 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
                                            {"LAST_SEEN", "last_seen", 0, 0},
                                            {NULL, NULL, 0, 0}};
     static const struct ctl_col scols[] = {{"RECEIVED_AT", "received_at", 0, 0},
-                                           {"DEVICE_ID", "device_id", 0, 0},
+                                           {"DEVICE_ID", "device_id", 0, CTL_COL_HASH},
                                            {"REPORT_ID", "report_id", 0, CTL_COL_ID},
                                            {"VERSION", "image_version", 0, CTL_COL_CUT},
                                            {"LR", "lr", 0, 0},
@@ -118,7 +118,8 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (!ctl_print_data(c, o, NULL)) {
+    int printed = ctl_print_data(c, o, NULL);
+    if (printed == 0) {
         json_t *versions = json_incref(json_object_get(o, "versions"));
         json_t *samples = json_incref(json_object_get(o, "samples"));
         json_object_del(o, "versions");
@@ -132,7 +133,7 @@ ctl_failures_show(struct ctl *c, int argc, char **argv)
         json_decref(samples);
     }
     json_decref(o);
-    return CTL_EXIT_OK;
+    return ctl_print_exit(printed);
 }
 
 static int
@@ -243,7 +244,8 @@ ctl_failures_rates(struct ctl *c, int argc, char **argv)
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (!ctl_print_data(c, o, NULL)) {
+    int printed = ctl_print_data(c, o, NULL);
+    if (printed == 0) {
         json_t *versions = json_object_get(o, "versions"), *items = json_object_get(o, "items");
         const json_t *fleet = json_object_get(o, "fleet");
         round_reals(versions, "device_hours", 1);
@@ -267,7 +269,7 @@ ctl_failures_rates(struct ctl *c, int argc, char **argv)
             printf("(truncated: narrow --since/--until or --component)\n");
     }
     json_decref(o);
-    return CTL_EXIT_OK;
+    return ctl_print_exit(printed);
 }
 
 static int

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, 0},
+static const struct ctl_col image_cols[] = {{"SHA256", "sha256", 0, CTL_COL_HASH},
                                             {"SIZE", "size", 0, 0},
                                             {"PRODUCT_ID", "product_id", 0, 0},
                                             {"COMPONENT", "component", 24, CTL_COL_CUT},
@@ -81,7 +81,7 @@ ctl_images_upload(struct ctl *c, int argc, char **argv)
     snprintf(path, sizeof(path), "/v1/images%s", q.s);
     rc = ctl_upload(c, path, in, (uint64_t)st.st_size, &o);
     if (rc == CTL_EXIT_OK)
-        ctl_print_result(c, o, image_cols);
+        rc = ctl_print_result(c, o, image_cols);
 out:
     json_decref(o);
     if (in != NULL)

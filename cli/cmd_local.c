@@ -592,8 +592,10 @@ ctl_tenant_list(struct ctl *c, int argc, char **argv)
         rc = CTL_EXIT_LOCAL;
         goto out;
     }
-    if (!ctl_print_data(c, tenants, cols))
+    int printed = ctl_print_data(c, tenants, cols);
+    if (printed == 0)
         ctl_print_table(c, tenants, cols);
+    rc = ctl_print_exit(printed);
 out:
     json_decref(tenants);
     store_close(st);

@@ -22,7 +22,7 @@ static const struct ctl_col token_cols[] = {{"ID", "id", 0, 0},
                                             {"NAME", "name", 40, CTL_COL_CUT},
                                             {"ROLE", "role", 0, 0},
                                             {"CREATED_AT", "created_at", 0, 0},
-                                            {"CREATED_BY", "created_by", 0, CTL_COL_WIDE},
+                                            {"CREATED_BY", "created_by", 0, 0},
                                             {"REVOKED_AT", "revoked_at", 0, 0},
                                             {"EXPIRES_AT", "expires_at", 0, 0},
                                             {"LAST_USED_AT", "last_used_at", 0, 0},
@@ -102,7 +102,10 @@ ctl_tokens_create(struct ctl *c, int argc, char **argv)
     if (rc != CTL_EXIT_OK)
         goto out;
     json_t *tok = json_object_get(o, "token");
-    if (!ctl_print_data(c, o, token_cols)) {
+    int printed = ctl_print_data(c, o, token_cols);
+    if (printed < 0)
+        rc = ctl_print_exit(printed);
+    if (printed == 0) {
         json_t *copy = json_copy(o);
         if (copy == NULL) {
             ctl_err("out of memory");

@@ -1,6 +1,7 @@
 #include "ctl_args.h"
 
 #include "ctl_client.h"
+#include "ctl_jsonpath.h"
 #include "ctl_suggest.h"
 #include "proto_fields.h"
 #include "util.h"
@@ -54,6 +55,12 @@ set_output(struct ctl *c, const char *v)
     if (strncmp(v, "jsonpath=", 9) == 0) {
         if (v[9] == '\0') {
             ctl_usage_error(c, "-o jsonpath=EXPR: the expression is empty");
+            return -1;
+        }
+        /* refused here, before any request: a bad template is a usage error, not a late one */
+        char err[160];
+        if (ctl_jsonpath_check(v + 9, err, sizeof(err)) != 0) {
+            ctl_usage_error(c, "-o jsonpath: %s", err);
             return -1;
         }
         c->output = CTL_OUT_JSONPATH;
@@ -191,7 +198,7 @@ parse_option(struct ctl *c, int argc, char **argv, int *i, const struct ctl_opt 
             unknown_option(c, opts, a, nl);
         return g > 0 ? 0 : -1;
     }
-    if (k < 32 && (*seen & (1u << k)) != 0) {
+    if (k < 32 && (*seen & (1u << k)) != 0 && opts[k].kind != CTL_OPT_MULTI) {
         ctl_usage_error(c, "option %s given twice", opts[k].name);
         return -1;
     }
@@ -215,6 +222,16 @@ parse_option(struct ctl *c, int argc, char **argv, int *i, const struct ctl_opt 
         val = argv[++*i];
     }
     assert(opts[k].str != NULL);
+    if (opts[k].kind == CTL_OPT_MULTI) {
+        assert(opts[k].flag != NULL);
+        if (*opts[k].flag >= CTL_OPT_MULTI_MAX) {
+            ctl_usage_error(c, "option %s given more than %d times", opts[k].name,
+                            CTL_OPT_MULTI_MAX);
+            return -1;
+        }
+        opts[k].str[(*opts[k].flag)++] = val;
+        return 0;
+    }
     *opts[k].str = val;
     return 0;
 }

@@ -10,11 +10,16 @@
 #include <jansson.h>
 #include <stdint.h>
 
-enum ctl_opt_kind { CTL_OPT_FLAG, CTL_OPT_STR };
+enum ctl_opt_kind { CTL_OPT_FLAG, CTL_OPT_STR, CTL_OPT_MULTI };
+
+/* How often a CTL_OPT_MULTI option may be given (the API takes at most 8 tag filters). */
+#define CTL_OPT_MULTI_MAX 8
 
 /* One option of a command. name includes the dashes ("--group"). For CTL_OPT_FLAG *flag is set to
- * 1; for CTL_OPT_STR *str gets the value (borrowed from argv). Both "--opt value" and "--opt=value"
- * are accepted. */
+ * 1; for CTL_OPT_STR *str gets the value (borrowed from argv). CTL_OPT_MULTI is repeatable: str
+ * points to an array of CTL_OPT_MULTI_MAX, each occurrence's value goes to str[*flag] and *flag
+ * counts them (more is a usage error); values are never split. Both "--opt value" and
+ * "--opt=value" are accepted. */
 struct ctl_opt {
     const char *name;
     enum ctl_opt_kind kind;

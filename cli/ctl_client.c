@@ -365,7 +365,7 @@ ctl_show(struct ctl *c, const char *method, const char *path, const json_t *body
     json_t *o = NULL;
     int rc = ctl_request_object(c, method, path, body, &o);
     if (rc == CTL_EXIT_OK)
-        ctl_print_result(c, o, NULL);
+        rc = ctl_print_result(c, o, NULL);
     json_decref(o);
     return rc;
 }
@@ -485,7 +485,8 @@ ctl_list_print(struct ctl *c, const char *path, const struct ctl_query *q, int64
     int rc = ctl_fetch_list(c, path, q, limit, cursor, all, &res);
     if (rc != CTL_EXIT_OK)
         return rc;
-    if (!ctl_print_data(c, res, cols)) {
+    int printed = ctl_print_data(c, res, cols);
+    if (printed == 0) {
         ctl_print_table(c, json_object_get(res, "items"), cols);
         const char *next = json_string_value(json_object_get(res, "next_cursor"));
         if (next != NULL && next[0] != '\0') {
@@ -499,7 +500,7 @@ ctl_list_print(struct ctl *c, const char *path, const struct ctl_query *q, int64
         }
     }
     json_decref(res);
-    return CTL_EXIT_OK;
+    return ctl_print_exit(printed);
 }
 
 /* --- downloads --- */

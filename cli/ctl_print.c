@@ -36,13 +36,15 @@ ctl_json_forget(json_t *o, const char *key)
 
 /* --- values as text --- */
 
-/* The text of a scalar (malloc'd, unsafe yet; NULL when out of memory): "-" for absent or null;
- * objects and arrays as compact JSON. */
+/* The text of a scalar (malloc'd, unsafe yet; NULL when out of memory): "-" for absent or null,
+ * and for an empty object or array (as in tables: "{}" reads as noise to people); other objects
+ * and arrays as compact JSON. */
 static char *
 scalar_text(const json_t *v)
 {
     char buf[64];
-    if (v == NULL || json_is_null(v))
+    if (v == NULL || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_array(v) && json_array_size(v) == 0))
         return strdup("-");
     if (json_is_string(v))
         return strdup(json_string_value(v));
@@ -103,12 +105,14 @@ cell_text(const json_t *v)
 
 /* --- tables --- */
 
-/* A table being laid out: the visible columns, the cells (row-major, safe text), their widths. */
+/* A table being laid out: the visible columns, the cells (row-major, safe text), their widths,
+ * and the CTL_COL_DROP columns left out to fit a terminal. */
 struct table {
     const struct ctl_col **col;
     size_t ncols, nrows;
     char **cell;
     size_t *w;
+    unsigned char *dropped;
 };
 
 static void
@@ -120,6 +124,15 @@ table_free(struct table *t)
     free(t->cell);
     free(t->col);
     free(t->w);
+    free(t->dropped);
+}
+
+/* 1 when s is 64 hex digits: a device ID or a SHA-256 digest. */
+static int
+is_hex64(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdefABCDEF");
+    return n == 64 && s[n] == '\0';
 }
 
 static int
@@ -140,7 +153,8 @@ table_build(struct table *t, const json_t *items, const struct ctl_col *cols,
     t->nrows = json_is_array(items) ? json_array_size(items) : 0;
     t->col = calloc(all + 1, sizeof(*t->col));
     t->w = calloc(all + 1, sizeof(*t->w));
-    if (t->col == NULL || t->w == NULL)
+    t->dropped = calloc(all + 1, sizeof(*t->dropped));
+    if (t->col == NULL || t->w == NULL || t->dropped == NULL)
         return -1;
     for (size_t j = 0; j < all; j++)
         if (o->wide || !(cols[j].flags & CTL_COL_WIDE))
@@ -157,6 +171,8 @@ table_build(struct table *t, const json_t *items, const struct ctl_col *cols,
             char *s = cell_text(v);
             if (s == NULL)
                 return -1;
+            if (o->width > 0 && !o->wide && (t->col[j]->flags & CTL_COL_HASH) && is_hex64(s))
+                s[CTL_HASH_SHORT] = '\0';
             t->cell[i * t->ncols + j] = s;
             size_t cw = ctl_text_width(s);
             if (cw > t->w[j])
@@ -166,8 +182,27 @@ table_build(struct table *t, const json_t *items, const struct ctl_col *cols,
     return 0;
 }
 
-/* Narrows the free-text columns to their caps, then the widest of them a column at a time until
- * the table fits width (or none can shrink more: the lines wrap), and cuts the cells to fit. */
+/* Leaves out CTL_COL_DROP columns, the rightmost first, while the table would not fit width even
+ * with every free-text column at its narrowest (minw); returns the width left to fit. */
+static size_t
+table_drop(struct table *t, const size_t *minw, size_t total, size_t width)
+{
+    size_t narrowest = 0;
+    for (size_t j = 0; j < t->ncols; j++)
+        narrowest += minw[j] + 2;
+    for (size_t j = t->ncols; j-- > 0 && narrowest > width + 2;) {
+        if (!(t->col[j]->flags & CTL_COL_DROP))
+            continue;
+        t->dropped[j] = 1;
+        narrowest -= minw[j] + 2;
+        total -= t->w[j] + 2;
+    }
+    return total;
+}
+
+/* Narrows the free-text columns to their caps, leaves out low-priority columns that cannot fit
+ * (table_drop), then narrows the widest free-text column a column at a time until the table fits
+ * width (or none can shrink more: the lines wrap), and cuts the cells to fit. */
 static int
 table_fit(struct table *t, size_t width)
 {
@@ -184,10 +219,11 @@ table_fit(struct table *t, size_t width)
             minw[j] = t->w[j];
         total += t->w[j];
     }
+    total = table_drop(t, minw, total, width);
     while (total > width) {
         size_t best = t->ncols;
         for (size_t j = 0; j < t->ncols; j++)
-            if (t->w[j] > minw[j] && (best == t->ncols || t->w[j] > t->w[best]))
+            if (!t->dropped[j] && t->w[j] > minw[j] && (best == t->ncols || t->w[j] > t->w[best]))
                 best = j;
         if (best == t->ncols)
             break;
@@ -212,9 +248,14 @@ table_fit(struct table *t, size_t width)
 static void
 table_row(FILE *f, const struct table *t, size_t i)
 {
-    for (size_t j = 0; j < t->ncols; j++) {
+    size_t last = t->ncols - 1;
+    while (last > 0 && t->dropped[last])
+        last--;
+    for (size_t j = 0; j <= last; j++) {
         const char *s = i < t->nrows ? t->cell[i * t->ncols + j] : t->col[j]->header;
-        if (j + 1 < t->ncols) {
+        if (t->dropped[j])
+            continue;
+        if (j < last) {
             ctl_text_pad(f, s, t->w[j]);
             fputs("  ", f);
         } else {
@@ -448,16 +489,22 @@ ctl_print_data(const struct ctl *c, const json_t *v, const struct ctl_col *cols)
     /* --json alone (c->json without c->output) is -o json too */
     enum ctl_output mode = c->json ? CTL_OUT_JSON : c->output;
     int r = ctl_data_write(stdout, mode, c->jsonpath, v, cols, err, sizeof(err));
-    if (r < 0) {
+    if (r < 0)
         ctl_err("-o jsonpath: %s", err);
-        return 1;
-    }
     return r;
 }
 
-void
+int
+ctl_print_exit(int printed)
+{
+    return printed < 0 ? CTL_EXIT_LOCAL : CTL_EXIT_OK;
+}
+
+int
 ctl_print_result(const struct ctl *c, const json_t *obj, const struct ctl_col *cols)
 {
-    if (!ctl_print_data(c, obj, cols))
+    int r = ctl_print_data(c, obj, cols);
+    if (r == 0)
         ctl_print_object(obj);
+    return ctl_print_exit(r);
 }

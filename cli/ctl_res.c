@@ -19,10 +19,12 @@ struct list_req {
     int all;
 };
 
-/* The options given, by filter index. */
+/* The options given, by filter index; the values of the (one) CTL_F_LIST filter in list. */
 struct given {
     const char *val[FILTERS_MAX];
     int flag[FILTERS_MAX];
+    const char *list[CTL_OPT_MULTI_MAX];
+    int nlist;
 };
 
 static int
@@ -65,6 +67,18 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
         lr->all = g->flag[i];
         return 0;
     }
+    if (f->kind == CTL_F_LIST) {
+        /* each occurrence is one K=V as typed: a value may hold commas */
+        for (int k = 0; k < g->nlist; k++) {
+            const char *eq = strchr(g->list[k], '=');
+            if (eq == NULL || eq == g->list[k]) {
+                ctl_usage_error(c, "%s", f->message);
+                return -1;
+            }
+            ctl_query_add(&lr->q, f->key, g->list[k]);
+        }
+        return 0;
+    }
     if (v == NULL)
         return 0;
     switch (f->kind) {
@@ -92,20 +106,6 @@ apply(struct ctl *c, const struct ctl_filter *filters, const struct given *g, si
         if (ctl_cursor_ok(c, v) != 0)
             return -1;
         lr->cursor = v;
-        return 0;
-    case CTL_F_LIST:
-        for (const char *p = v; *p != '\0';) {
-            size_t w = strcspn(p, ",");
-            char item[256];
-            if (w == 0 || w >= sizeof(item)) {
-                ctl_usage_error(c, "%s", f->message);
-                return -1;
-            }
-            memcpy(item, p, w);
-            item[w] = '\0';
-            ctl_query_add(&lr->q, f->key, item);
-            p += w + (p[w] == ',');
-        }
         return 0;
     case CTL_F_DEVICE:
         if (f->excludes != NULL && is_given(filters, g, f->excludes)) {
@@ -135,7 +135,7 @@ ctl_res_list(struct ctl *c, int argc, char **argv)
     struct given g;
     struct list_req lr;
     size_t n = 0;
-    int paged = 0;
+    int paged = 0, lists = 0;
 
     memset(&g, 0, sizeof(g));
     memset(&lr, 0, sizeof(lr));
@@ -145,6 +145,11 @@ ctl_res_list(struct ctl *c, int argc, char **argv)
         int flag = f->kind == CTL_F_ALL;
         opts[n] = (struct ctl_opt){f->opt, flag ? CTL_OPT_FLAG : CTL_OPT_STR,
                                    flag ? NULL : &g.val[n], flag ? &g.flag[n] : NULL};
+        if (f->kind == CTL_F_LIST) {
+            lists++;
+            assert(lists == 1 && "one CTL_F_LIST filter per resource (one struct given.list)");
+            opts[n] = (struct ctl_opt){f->opt, CTL_OPT_MULTI, g.list, &g.nlist};
+        }
         paged |= f->kind == CTL_F_LIMIT || f->kind == CTL_F_CURSOR || f->kind == CTL_F_ALL;
     }
     opts[n] = (struct ctl_opt){NULL, 0, NULL, NULL};
@@ -194,7 +199,7 @@ ctl_res_show(struct ctl *c, int argc, char **argv)
     json_t *o = NULL;
     int rc = ctl_request_object(c, "GET", path, NULL, &o);
     if (rc == CTL_EXIT_OK)
-        ctl_print_result(c, o, res->cols); /* the resource's ID for -o name */
+        rc = ctl_print_result(c, o, res->cols); /* the resource's ID for -o name */
     json_decref(o);
     return rc;
 }

@@ -17,7 +17,7 @@ enum ctl_filter_kind {
     CTL_F_LIMIT,     /* --limit N: the page size */
     CTL_F_CURSOR,    /* --cursor C: the first page's cursor */
     CTL_F_ALL,       /* --all: every page (a list without paging options always gets every page) */
-    CTL_F_LIST,      /* a comma-separated list: key=<item> once per item (a repeatable filter) */
+    CTL_F_LIST, /* repeatable, K=V: key=<value> once per occurrence (at most one per resource) */
 };
 
 /* One list option, checked in the order of the resource's filters (which is the order of the

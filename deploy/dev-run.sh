@@ -25,7 +25,7 @@ fi
 $CTL migrate
 if [ ! -f "$VAR/dev-admin.token" ]; then
     if ! $CTL tenant create dev --token-out "$VAR/dev-admin.token"; then
-        echo "note: tenant 'dev' exists but $VAR/dev-admin.token is gone; create a token with aegisctl tokens create" >&2
+        echo "note: tenant 'dev' exists but $VAR/dev-admin.token is gone; mint one with: $CTL tenant token dev --token-out $VAR/dev-admin.token" >&2
     fi
 fi
 cat <<MSG

@@ -205,7 +205,7 @@ class CliTest(harness.DaemonTestCase):
 
 def _text(v):
     """A JSON value as aegisctl shows it in a table or a key: value line."""
-    if v is None:
+    if v is None or v == {} or v == []:  # null, an empty object or array: "-"
         return "-"
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -260,8 +260,8 @@ class CliArgsTest(harness.DaemonTestCase):
         """The same against the daemon itself (GET /v1/devices?id_prefix=, issue 14 item 4's server side)."""
         ids = self.import_devices(2)
         st, _, page = self.api("GET", "/v1/devices?id_prefix=%s&limit=1000" % ids[1][:16])
-        if st == 400 or any(not d["id"].startswith(ids[1][:16]) for d in page["items"]):
-            self.skipTest("this daemon does not filter by ?id_prefix= yet")
+        self.assertEqual(st, 200, page)
+        self.assertEqual([d["id"] for d in page["items"]], [ids[1]], "the daemon filters by ?id_prefix=")
         p = self.run_ctl("devices", "show", ids[1][:16], *self.conn(), "-o", "json")
         self.assertExit(p, 0)
         self.assertEqual(json.loads(p.stdout)["id"], ids[1])

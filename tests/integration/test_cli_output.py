@@ -13,6 +13,7 @@ import unicodedata
 import unittest
 
 import harness
+import test_attest
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -154,13 +155,48 @@ class CliTextTest(harness.DaemonTestCase):
         self.assertIn("fit-" + "名" * 17 + "…", row)  # 4 + 34 + 1 = 39 columns <= 40
         self.assertIn("x" * 49 + "…", row)
 
-    def test_device_ids_never_cut(self):
+    def test_device_ids_short_on_a_terminal(self):
+        """On a terminal a device ID is its 12-character prefix (which the CLI resolves), never cut
+        with "…"; whole with -o wide, -o name and when stdout is not a terminal."""
         keys = harness.gen_keys(2)
         st, _, body = self.api("POST", "/v1/devices/import", {"devices": [{"public_key": k} for k in keys]})
         self.assertIn(st, (200, 201), body)
+        ids = [harness.device_id(k) for k in keys]
         out = self.on_pty(("devices", "list"), 40)
-        for k in keys:
-            self.assertIn(harness.device_id(k), out)
+        for i in ids:
+            self.assertRegex(out, r"(?m)^%s +" % i[:12])
+            self.assertNotIn(i, out)
+        for args in (("devices", "list", "-o", "wide"), ("devices", "list", "-o", "name")):
+            out = self.on_pty(args, 40)
+            for i in ids:
+                self.assertIn(i, out)
+        out = self.ok("devices", "list")
+        for i in ids:
+            self.assertIn(i, out)
+        shown = self.on_pty(("devices", "show", ids[0][:12]), 80)
+        self.assertRegex(shown, r"(?m)^id: +%s$" % ids[0])
+
+    def test_lists_fit_the_terminal(self):
+        """devices, attestations and audit lists fit 80 and 100 columns, with a device behind each."""
+        tmp = os.path.join(self.d.tmp, "fit-devices")
+        dev = test_attest.Device(tmp, "fit")
+        self.assertOk(self.api("POST", "/v1/devices/import", {"devices": [{"public_key": dev.pub}]}))
+        self.assertOk(self.api("PATCH", "/v1/devices/" + dev.id, {"tags": {"site": "x" * 100}}))
+        client = self.d.client(token=None)
+        st, _, body = client.api("POST", "/v1/device/attest/challenge", {"device_id": dev.id}, token=None)
+        self.assertEqual(st, 200, body)
+        # signed by the device, but no reference values here: refused and recorded
+        st, _, body = client.api("POST", "/v1/device/attest", dev.evidence(body["nonce"]), token=None)
+        self.assertEqual(st, 403, body)
+        for args in (("devices", "list"), ("attestations", "list"), ("audit", "list")):
+            for columns in (80, 100):
+                out = self.on_pty(args, columns)
+                lines = [l for l in out.splitlines() if l]
+                self.assertGreater(len(lines), 1, out)
+                for line in lines:
+                    self.assertLessEqual(width(line), columns, "%s at %d: %r\n%s" % (args, columns, line, out))
+                self.assertIn(dev.id[:12], out, args)
+                self.assertNotIn(dev.id, out, args)
 
     def test_nested_values_readable(self):
         keys = harness.gen_keys(1)
@@ -207,3 +243,9 @@ class CliDataModesTest(harness.DaemonTestCase):
         self.assertEqual(json.loads(self.ok("products", "list", "-o", "json"))["items"][0]["id"], ids[0])
         p = self.d.ctl("products", "list", "-o", "jsonpath={.items[?(@.id==1)]}")
         self.assertEqual(p.returncode, 2, p.stderr)
+        # refused when parsed, before any request: a server that cannot answer changes nothing
+        for tpl in ("jsonpath={", "jsonpath={range .items[*]}{.id}"):
+            p = self.d.ctl("products", "list", "-o", tpl, server="https://127.0.0.1:1")
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertEqual(p.stdout, "")
+            self.assertIn("jsonpath", p.stderr)

@@ -348,7 +348,8 @@ class TokenLifecycleTest(LifecycleBase):
         p = self.d.ctl("devices", "tag", dev.id, "site=lyon", "rack=7", json_out=True)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["tags"], {"site": "lyon", "rack": "7"})
-        p = self.d.ctl("devices", "tag", dev.id, "rack-", json_out=True)
+        p = self.d.ctl("devices", "tag", dev.id[:12], "rack-", json_out=True)  # a unique prefix
+        self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["tags"], {"site": "lyon"})
         self.assertEqual(self.d.ctl("devices", "tag", dev.id, "nonsense").returncode, 2)
         p = self.d.ctl("devices", "list", "--tag", "site=lyon", json_out=True)
@@ -356,10 +357,31 @@ class TokenLifecycleTest(LifecycleBase):
         listed = json.loads(p.stdout)
         items = listed["items"] if isinstance(listed, dict) else listed
         self.assertEqual([d["id"] for d in items], [dev.id])
+        # --tag is repeatable (AND), each one K=V as typed: a comma belongs to the value
+        p = self.d.ctl("devices", "tag", dev.id, "x=a,b", json_out=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+        def listed_ids(*tags):
+            args = [a for t in tags for a in ("--tag", t)]
+            p = self.d.ctl("devices", "list", *args, "-o", "name")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout.split()
+        self.assertEqual(listed_ids("x=a,b"), [dev.id])
+        self.assertEqual(listed_ids("site=lyon", "x=a,b"), [dev.id])
+        self.assertEqual(listed_ids("site=lyon", "x=a"), [])
+        self.assertEqual(listed_ids("site=lyon,x=a,b"), [])
+        self.assertEqual(self.d.ctl("devices", "list", "--tag", "novalue").returncode, 2)
+        p = self.d.ctl("devices", "list", *["--tag=k=v"] * 9)
+        self.assertEqual(p.returncode, 2, p.stderr)
         p = self.d.ctl("devices", "unclaim", dev.id, json_out=True)
         self.assertEqual((p.returncode, json.loads(p.stdout)["state"]), (0, "unclaimed"), p.stderr)
-        p = self.d.ctl("devices", "delete", dev.id)
+        p = self.d.ctl("devices", "delete", dev.id)  # not confirmed: nothing deleted
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("add --yes", p.stderr)
+        self.assertOk(self.api("GET", "/v1/devices/" + dev.id))
+        p = self.d.ctl("devices", "delete", dev.id[:12], "--yes")
         self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("device %s deleted" % dev.id, p.stdout)
         self.assertError(self.api("GET", "/v1/devices/" + dev.id), 404, "not_found")
 
 

@@ -97,6 +97,10 @@ class ReadmeFleetTest(unittest.TestCase):
         self.assertNotIn(":%d" % README_PORT, banner, "make run printed the default port, not PORT's")
         blocks = fleet_blocks()
         self.assertGreaterEqual(len(blocks), 4, "the README's fleet section lost its blocks")
+        # "change the first line to match": the export is the one line with the address, the rest say $AEGIS_SERVER
+        addr = "127.0.0.1:%d" % README_PORT
+        self.assertEqual([ln for b in blocks for ln in b.splitlines() if addr in ln],
+                         ["export AEGIS_SERVER=https://%s AEGIS_CACERT=var/pki/root.crt" % addr])
         # A line between blocks tells, in a failure's output, which block ran and when.
         script = "\n".join('echo "== block %d at ${SECONDS}s" >&2\n%s' % (i + 1, b) for i, b in enumerate(blocks))
         script = script.replace("127.0.0.1:%d" % README_PORT, "127.0.0.1:%d" % self.port)

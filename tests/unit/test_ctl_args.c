@@ -200,10 +200,13 @@ test_global_option_errors(void **state)
     char *no_val[] = {"--cacert"};
     char *flag_val[] = {"--no-headers=1"};
     char *empty_path[] = {"-o", "jsonpath="};
+    char *bad_path[] = {"-o", "jsonpath={"};
+    char *filter_path[] = {"--output=jsonpath={.items[?(@.id==1)]}"};
     struct {
         char **argv;
         int argc;
-    } cases[] = {{twice, 4}, {bad_o, 2}, {o_json, 3}, {no_val, 1}, {flag_val, 1}, {empty_path, 2}};
+    } cases[] = {{twice, 4},    {bad_o, 2},      {o_json, 3},   {no_val, 1},
+                 {flag_val, 1}, {empty_path, 2}, {bad_path, 2}, {filter_path, 1}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ctl c;
         memset(&c, 0, sizeof(c));
@@ -337,6 +340,41 @@ collect(void *arg, const char *opt, size_t len)
     snprintf(buf + l, 256 - l, "%s%.*s", l ? " " : "", (int)len, opt);
 }
 
+/* A CTL_OPT_MULTI option is repeatable, its values kept whole (commas included), at most
+ * CTL_OPT_MULTI_MAX of them; a CTL_OPT_STR option given twice stays a usage error. */
+static void
+test_repeatable_option(void **state)
+{
+    (void)state;
+    static struct ctl_cmd cmd = {"devices", "list", NULL, 1, "", "list", "", NULL};
+    const char *tags[CTL_OPT_MULTI_MAX] = {NULL}, *state_v = NULL;
+    int ntags = 0;
+    struct ctl_opt opts[] = {{"--tag", CTL_OPT_MULTI, tags, &ntags},
+                             {"--state", CTL_OPT_STR, &state_v, NULL},
+                             {NULL, 0, NULL, NULL}};
+    struct ctl c;
+    char *two[] = {"--tag", "x=a,b", "--state", "active", "--tag=site=lyon"};
+    memset(&c, 0, sizeof(c));
+    c.cmd = &cmd;
+    assert_int_equal(ctl_parse(&c, 5, two, opts, NULL, 0, 0, NULL), 0);
+    assert_int_equal(ntags, 2);
+    assert_string_equal(tags[0], "x=a,b");
+    assert_string_equal(tags[1], "site=lyon");
+    char *many[2 * (CTL_OPT_MULTI_MAX + 1)];
+    for (int i = 0; i < CTL_OPT_MULTI_MAX + 1; i++) {
+        many[2 * i] = "--tag";
+        many[2 * i + 1] = "k=v";
+    }
+    ntags = 0;
+    assert_int_equal(ctl_parse(&c, 2 * CTL_OPT_MULTI_MAX, many, opts, NULL, 0, 0, NULL), 0);
+    assert_int_equal(ntags, CTL_OPT_MULTI_MAX);
+    ntags = 0;
+    assert_int_equal(ctl_parse(&c, 2 * (CTL_OPT_MULTI_MAX + 1), many, opts, NULL, 0, 0, NULL), -1);
+    char *state_twice[] = {"--state", "active", "--state", "blocked"};
+    state_v = NULL;
+    assert_int_equal(ctl_parse(&c, 4, state_twice, opts, NULL, 0, 0, NULL), -1);
+}
+
 static void
 test_usage_options(void **state)
 {
@@ -366,6 +404,7 @@ main(void)
         cmocka_unit_test(test_command_option_wins),
         cmocka_unit_test(test_device_prefix),
         cmocka_unit_test(test_usage_options),
+        cmocka_unit_test(test_repeatable_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

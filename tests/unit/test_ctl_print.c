@@ -119,6 +119,33 @@ test_table_max_on_terminal_only(void **state)
                 "ID                NAME\n0123456789abcdef  a lo…\n");
 }
 
+/* On a terminal a 64-hex ID is its 12-character prefix, whole with -o wide and off a terminal;
+ * a CTL_COL_DROP column is left out when the table cannot fit with the others cut. */
+static void
+test_table_short_ids_and_drop(void **state)
+{
+    (void)state;
+    static const struct ctl_col hashed[] = {{"ID", "id", 0, CTL_COL_HASH},
+                                            {"TYPE", "type", 0, CTL_COL_DROP},
+                                            {"NOTE", "note", 0, CTL_COL_CUT},
+                                            {NULL, NULL, 0, 0}};
+    static const char id[] = "6156cd7c2e00aaaabbbbccccddddeeeeffff00001111222233334444555566667777";
+    char items[256], want[512];
+    assert_int_equal(strlen(id), 68); /* not 64: kept whole */
+    snprintf(items, sizeof(items),
+             "[{\"id\": \"%.64s\", \"type\": \"device\", \"note\": \"x\"},"
+             " {\"id\": \"%s\", \"type\": \"d\", \"note\": \"y\"}]",
+             id, "short");
+    check_table(items, hashed, 0, 0, 80,
+                "ID            TYPE    NOTE\n6156cd7c2e00  device  x\nshort         d       y\n");
+    snprintf(want, sizeof(want), "ID%62s  TYPE    NOTE\n%.64s  device  x\nshort%59s  d       y\n",
+             "", id, "");
+    check_table(items, hashed, 0, 0, 0, want);  /* not a terminal */
+    check_table(items, hashed, 1, 0, 80, want); /* -o wide */
+    /* ID 12 + 2 + TYPE 6 + 2 + NOTE 4 = 26 > 24: TYPE is left out, NOTE is then the last column */
+    check_table(items, hashed, 0, 0, 24, "ID            NOTE\n6156cd7c2e00  x\nshort         y\n");
+}
+
 static void
 test_table_nested_cells(void **state)
 {
@@ -154,7 +181,7 @@ test_object_nested_readable(void **state)
     char *got =
         object("{\"id\": \"ab\", \"name\": \"Zürich\", \"state\": null, \"empty\": \"\","
                " \"attestation\": {\"at\": \"2026-01-01T00:00:00Z\", \"result\": \"pass\"},"
-               " \"tags\": [\"a\", \"b\"], \"none\": [],"
+               " \"tags\": [\"a\", \"b\"], \"none\": [], \"labels\": {},"
                " \"waves\": [{\"n\": 1, \"percent\": 10}, {\"n\": 2, \"sub\": {\"k\": \"v\"}}],"
                " \"pem\": \"-----BEGIN X-----\\nAAAA\\n-----END X-----\\n\"}");
     assert_string_equal(got, "id:          ab\n"
@@ -167,7 +194,8 @@ test_object_nested_readable(void **state)
                              "tags:\n"
                              "  - a\n"
                              "  - b\n"
-                             "none:        []\n"
+                             "none:        -\n"
+                             "labels:      -\n"
                              "waves:\n"
                              "  - n:       1\n"
                              "    percent: 10\n"
@@ -290,6 +318,7 @@ main(void)
         cmocka_unit_test(test_table_wide_and_no_headers),
         cmocka_unit_test(test_table_fits_the_terminal),
         cmocka_unit_test(test_table_max_on_terminal_only),
+        cmocka_unit_test(test_table_short_ids_and_drop),
         cmocka_unit_test(test_table_nested_cells),
         cmocka_unit_test(test_object_nested_readable),
         cmocka_unit_test(test_data_modes),
