@@ -210,7 +210,7 @@ parse_expr(const char **pp, struct tmpl *t, size_t *open, size_t *nopen, char *e
     } else if (strncmp(p, "end", 3) == 0 && strchr(" }", p[3]) != NULL && p[3] != '\0') {
         if (*nopen == 0)
             return fail(err, errlen, "{end} without {range}");
-        if ((k = tmpl_add(t, T_END)) == NULL)
+        if (tmpl_add(t, T_END) == NULL)
             return fail(err, errlen, "out of memory");
         t->tok[open[--*nopen]].end = t->n - 1;
         p += 3;
@@ -296,15 +296,21 @@ select_values(const json_t *v, const struct step *st, size_t n, json_t *out)
         return i < 0 || i >= size ? 0
                                   : select_values(json_array_get(v, (size_t)i), st + 1, n - 1, out);
     }
-    const char *key;
     json_t *e;
-    size_t i;
     if (json_is_array(v)) {
-        json_array_foreach((json_t *)v, i,
-                           e) if (select_values(e, st + 1, n - 1, out) != 0) return -1;
+        size_t i;
+        json_array_foreach((json_t *)v, i, e)
+        {
+            if (select_values(e, st + 1, n - 1, out) != 0)
+                return -1;
+        }
     } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key,
-                            e) if (select_values(e, st + 1, n - 1, out) != 0) return -1;
+        const char *key;
+        json_object_foreach((json_t *)v, key, e)
+        {
+            if (select_values(e, st + 1, n - 1, out) != 0)
+                return -1;
+        }
     }
     return 0;
 }

@@ -74,14 +74,14 @@ cell_text(const json_t *v)
     if (json_is_array(v) ? json_array_size(v) == 0 : json_object_size(v) == 0)
         return strdup("-");
     char *buf = NULL, *s = NULL;
-    size_t len = 0, i;
-    const char *key;
+    size_t len = 0;
     const json_t *e;
     int ok = 1;
     FILE *m = open_memstream(&buf, &len);
     if (m == NULL)
         return NULL;
     if (json_is_array(v)) {
+        size_t i;
         json_array_foreach((json_t *)v, i, e)
         {
             char *t = scalar_text(e);
@@ -89,11 +89,12 @@ cell_text(const json_t *v)
             free(t);
         }
     } else {
-        i = 0;
+        const char *key, *sep = "";
         json_object_foreach((json_t *)v, key, e)
         {
             char *t = scalar_text(e);
-            ok &= t != NULL && fprintf(m, "%s%s=%s", i++ > 0 ? "," : "", key, t) >= 0;
+            ok &= t != NULL && fprintf(m, "%s%s=%s", sep, key, t) >= 0;
+            sep = ",";
             free(t);
         }
     }
@@ -151,7 +152,7 @@ table_build(struct table *t, const json_t *items, const struct ctl_col *cols,
     while (cols[all].header != NULL)
         all++;
     t->nrows = json_is_array(items) ? json_array_size(items) : 0;
-    t->col = calloc(all + 1, sizeof(*t->col));
+    t->col = calloc(all + 1, sizeof(const struct ctl_col *));
     t->w = calloc(all + 1, sizeof(*t->w));
     t->dropped = calloc(all + 1, sizeof(*t->dropped));
     if (t->col == NULL || t->w == NULL || t->dropped == NULL)
@@ -379,12 +380,13 @@ object_lines(FILE *f, const json_t *obj, size_t ind, int dash)
     }
     json_object_foreach((json_t *)obj, key, v)
     {
-        char *k = ctl_text_safe(key, 0), *t = is_nested(v) ? NULL : scalar_text(v);
+        int nested = is_nested(v);
+        char *k = ctl_text_safe(key, 0), *t = nested ? NULL : scalar_text(v);
         char *s = t != NULL ? ctl_text_safe(t, 0) : NULL;
         indent(f, ind, &dash);
-        if (k == NULL || (!is_nested(v) && s == NULL)) {
+        if (k == NULL || (!nested && (t == NULL || s == NULL))) {
             fputs("?: (out of memory)\n", f);
-        } else if (is_nested(v)) {
+        } else if (nested) {
             fprintf(f, "%s:\n", k);
             if (json_is_object(v))
                 object_lines(f, v, ind + 2, 0);

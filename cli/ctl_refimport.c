@@ -265,11 +265,12 @@ ctl_refvals_import(struct ctl *c, int argc, char **argv)
         goto out;
     }
     json_t *e;
+    n = 0;
     json_array_foreach(doc, i, e)
     {
-        if (!json_is_object(e) || entry_parse(c, pos[0], i, e, &ms[i]) != 0)
+        if (!json_is_object(e) || entry_parse(c, pos[0], i, e, &ms[n]) != 0)
             goto out;
-        napp += !is_platform(ms[i].stage);
+        napp += !is_platform(ms[n++].stage);
     }
     int local = c->data_dir != NULL || c->config_path != NULL;
     rc = local && napp < n ? import_platform(c, ms, n, &res) : CTL_EXIT_OK;

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -89,10 +90,16 @@ static int
 is_journal_stream(int fd)
 {
     const char *env = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    char end;
+    char *colon = NULL, *end = NULL;
     struct stat st;
-    if (env == NULL || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(fd, &st) != 0)
+    if (env == NULL || env[0] < '0' || env[0] > '9')
+        return 0;
+    errno = 0;
+    unsigned long long dev = strtoull(env, &colon, 10);
+    if (*colon != ':' || colon[1] < '0' || colon[1] > '9')
+        return 0;
+    unsigned long long ino = strtoull(colon + 1, &end, 10);
+    if (*end != '\0' || errno != 0 || fstat(fd, &st) != 0)
         return 0;
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }

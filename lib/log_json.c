@@ -25,6 +25,15 @@ struct jw {
 
 static const char hex[] = "0123456789abcdef";
 
+/* The value of a lower-case hex digit (what log_quote writes), else -1. */
+static int
+hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static int
 jw_put(struct jw *w, const void *s, size_t n)
 {
@@ -73,10 +82,10 @@ jw_quoted(struct jw *w, const unsigned char *p, const unsigned char *end)
         }
         unsigned char c = p[1];
         /* log_quote writes \xHH with lower-case digits; other forms are a stray backslash. */
-        const char *hi = c == 'x' && p + 3 < end ? memchr(hex, p[2], 16) : NULL;
-        const char *lo = hi != NULL ? memchr(hex, p[3], 16) : NULL;
-        if (lo != NULL) {
-            int v = (int)(hi - hex) * 16 + (int)(lo - hex);
+        int hi = c == 'x' && p + 3 < end ? hex_digit(p[2]) : -1;
+        int lo = hi >= 0 ? hex_digit(p[3]) : -1;
+        if (lo >= 0) {
+            int v = hi * 16 + lo;
             if (v < 0x20 || v == 0x7F) {
                 char t[6] = {'\\', 'u', '0', '0', (char)p[2], (char)p[3]};
                 jw_put(w, t, sizeof(t));

@@ -28,21 +28,27 @@ static int
 read_proc_stat(struct proc_stat *ps)
 {
     char buf[1024];
-    unsigned long long utime, stime, start, vsize, rss;
-    FILE *f = fopen("/proc/self/stat", "re");
-    if (f == NULL)
+    unsigned long long f[22]; /* fields 3.. of the line: f[i] is field i + 3 */
+    FILE *fp = fopen("/proc/self/stat", "re");
+    if (fp == NULL)
         return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
     buf[n] = '\0';
     /* The command name (field 2) may hold spaces and parentheses: fields restart after its last
-     * ')'. Field 3 is the state; utime is field 14. */
-    const char *p = strrchr(buf, ')');
-    if (p == NULL || sscanf(p + 2,
-                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                            "%*d %*d %llu %llu %llu",
-                            &utime, &stime, &start, &vsize, &rss) != 5)
+     * ')'. Field 3 is the state (a letter); the rest are numbers. */
+    const char *q = strrchr(buf, ')');
+    if (q == NULL || q[1] != ' ' || q[2] == '\0')
         return -1;
+    q += 3;
+    for (size_t i = 1; i < sizeof(f) / sizeof(f[0]); i++) {
+        char *end = NULL;
+        f[i] = strtoull(q, &end, 10);
+        if (end == q || (*end != ' ' && *end != '\n' && *end != '\0'))
+            return -1;
+        q = end;
+    }
+    unsigned long long utime = f[11], stime = f[12], start = f[19], vsize = f[20], rss = f[21];
     double hz = (double)sysconf(_SC_CLK_TCK);
     ps->cpu_s = (double)(utime + stime) / hz;
     ps->start_s = (double)start / hz;
@@ -60,8 +66,12 @@ boot_time(void)
     FILE *f = fopen("/proc/stat", "re");
     if (f == NULL)
         return 0;
-    while (fgets(line, sizeof(line), f) != NULL && sscanf(line, "btime %lld", &bt) != 1)
-        ;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "btime ", 6) == 0) {
+            bt = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    }
     fclose(f);
     return (int64_t)bt;
 }

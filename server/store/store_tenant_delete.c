@@ -21,6 +21,7 @@ static const char SQL_OWN_DEVICES[] =
 #define BY_DEPLOYMENT "deployment_id IN (SELECT id FROM deployments WHERE tenant_id = ?1)"
 /* ?1 = the tenant. Run once each (not cached: a tenant is deleted rarely, and the statement cache
  * holds the daemon's statements). */
+/* NOLINTBEGIN(bugprone-suspicious-missing-comma): BY_BUCKET and BY_DEPLOYMENT are concatenated */
 static const char *const TENANT_TABLES[] = {
     "DELETE FROM device_tags WHERE tenant_id = ?1",
     "DELETE FROM device_transfers WHERE tenant_id = ?1",
@@ -52,6 +53,7 @@ static const char *const TENANT_TABLES[] = {
     "DELETE FROM audit_log WHERE tenant_id = ?1",
     "DELETE FROM tenants WHERE id = ?1",
 };
+/* NOLINTEND(bugprone-suspicious-missing-comma) */
 
 struct own_device {
     char id[65];
