@@ -117,6 +117,8 @@ static const struct route table[] = {
       api_device_attestations),
     R("GET", "/v1/devices/{id}/reports", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_device_reports),
+    R("GET", "/v1/devices/{id}/update-attempts", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_device_update_attempts),
     /* attestation policy and records */
     R("GET", "/v1/reference-values", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_refvals_list),

@@ -7,6 +7,7 @@
 
 void api_deployments_create(api_req *r);
 void api_deployments_list(api_req *r);
+void api_device_update_attempts(api_req *r);
 void api_deployments_get(api_req *r);
 void api_deployments_pause(api_req *r);
 void api_deployments_resume(api_req *r);

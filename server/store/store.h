@@ -656,6 +656,11 @@ int store_bucket_get(store *s, int64_t tenant_id, int64_t id, json_t **out);
  * the device is not visible to the tenant. */
 int store_device_reports(store *s, int64_t tenant_id, const char *device_id, const char *type,
                          const struct store_page *pg, json_t **items, char *next_cursor);
+/* Page of a device's update attempts in the tenant's deployments, newest first: {"deployment_id",
+ * "attempt_id", "image", "wave", "state", "reason" (null | text), "created_at", "updated_at",
+ * "finished_at" (null | time)}. STORE_NOTFOUND: the device is not visible to the tenant. */
+int store_device_update_attempts(store *s, int64_t tenant_id, const char *device_id,
+                                 const struct store_page *pg, json_t **items, char *next_cursor);
 /* {"dropped", "reports", "last_upload" (null | time)} of a device visible to the tenant. */
 int store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_t **out);
 /* Up to limit (1..PAGE_MAX) of the tenant's reports received in [since, until), in receipt order

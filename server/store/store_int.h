@@ -202,6 +202,9 @@ json_t *store__rows_json(const void *rows, size_t n, size_t elem_size,
 /* Loads one row with a statement whose ?1 is an integer id and ?2 the tenant. */
 int store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int64_t tenant_id,
                       store__row_json_fn row_json, json_t **out);
+/* STORE_OK when the device is visible to the tenant (its owner, or its importer while unclaimed, or
+ * a tenant holding a registration of the same key), else STORE_NOTFOUND (or STORE_ERR). */
+int store__device_visible(store *s, struct conn *c, int64_t tenant_id, const char *device_id);
 /* 1 if pg is a valid page request. */
 int store__page_ok(const struct store_page *pg);
 /* An integer-id cursor: dflt when absent, STORE_INVALID when malformed. */

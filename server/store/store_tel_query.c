@@ -400,8 +400,8 @@ out:
 
 /* --- Reports --- */
 
-static int
-device_visible(store *s, struct conn *c, int64_t tenant_id, const char *device_id)
+int
+store__device_visible(store *s, struct conn *c, int64_t tenant_id, const char *device_id)
 {
     sqlite3_stmt *st = store__prep(s, c, SQL_TEL_DEVICE_VISIBLE);
     if (st == NULL)
@@ -432,7 +432,7 @@ store_device_reports(store *s, int64_t tenant_id, const char *device_id, const c
     if ((rc = store__int_cursor(pg, INT64_MAX, &before)) != STORE_OK)
         goto out;
     c = store__take(s);
-    if ((rc = device_visible(s, c, tenant_id, device_id)) != STORE_OK)
+    if ((rc = store__device_visible(s, c, tenant_id, device_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
     if ((st = store__prep(s, c, SQL_DEVICE_REPORTS)) == NULL)
@@ -460,7 +460,7 @@ store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_
     if (out == NULL || !store__device_id_ok(device_id))
         goto out;
     c = store__take(s);
-    if ((rc = device_visible(s, c, tenant_id, device_id)) != STORE_OK)
+    if ((rc = store__device_visible(s, c, tenant_id, device_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
     if ((st = store__prep(s, c, SQL_DEVICE_TELEMETRY)) == NULL)

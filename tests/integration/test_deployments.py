@@ -389,6 +389,20 @@ class DeploymentsTest(DeployBase):
         text = self.client.request("GET", "/metrics", token=None)[2].decode()
         self.assertRegex(text, r'aegis_update_attempts_total\{state="committed"\} [1-9]')
         self.assertRegex(text, r'aegis_update_attempts_total\{state="downloading"\} [1-9]')
+        # The device's attempts through the manufacturer's API (the dashboard's device view), newest first.
+        path = "/v1/devices/%s/update-attempts" % dc.dev.id
+        items = self.assertOk(self.api("GET", path))["items"]
+        self.assertEqual(sorted((a["attempt_id"], a["state"], a["reason"], a["deployment_id"]) for a in items),
+                         [("a1", "committed", None, dep["id"]), ("a6", "failed", "disk full", dep["id"])])
+        self.assertTrue(all(a["finished_at"] and a["image"] == img["sha256"] and a["wave"] == 1 for a in items))
+        first = self.assertOk(self.api("GET", path + "?limit=1"))
+        self.assertEqual(len(first["items"]), 1)
+        rest = self.assertOk(self.api("GET", path + "?limit=1&cursor=" + first["next_cursor"]))
+        self.assertEqual([first["items"][0]["attempt_id"], rest["items"][0]["attempt_id"]],
+                         [a["attempt_id"] for a in items], "pages follow the first answer's order")
+        self.assertIsNone(rest["next_cursor"])
+        self.assertError(self.api("GET", path, token=self.token_of("globex")), 404, "not_found")
+        self.assertError(self.api("GET", path + "?cursor=nodot"), 400, "bad_request")
 
     def test_cli(self):
         g, img = self.group(), self.image(version="2.7.0")

@@ -95,6 +95,8 @@ class LiveResponsesTest(DaemonTestCase):
             c("POST", "/v1/devices/%s/%s" % (other.id, action))
         for sub in ("attestations", "reports"):
             c("GET", "/v1/devices/%s/%s" % (dev.id, sub))
+        c("GET", "/v1/devices/%s/update-attempts" % dev.id)
+        c("GET", "/v1/devices/%s/update-attempts?cursor=x" % dev.id)  # 400
         c("GET", "/v1/devices?id_prefix=" + other.id[:8])
         c("GET", "/v1/devices?id_prefix=xyz")  # 400
         c("POST", "/v1/devices/%s/unclaim" % other.id)
