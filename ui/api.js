@@ -71,12 +71,15 @@ export async function signIn(token) {
   return session;
 }
 
+// The page forgets the session only once the server has (204), or when it was gone already (401):
+// after any other failure the cookie may still be valid, so the user stays signed in and sees the error.
 export async function signOut() {
   try {
     await call('DELETE', '/v1/session');
-  } finally {
-    setSession(null);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401) throw e;
   }
+  setSession(null);
 }
 
 // One API call; body (an object) is sent as JSON. Resolves to the parsed body (null for 204).

@@ -135,7 +135,12 @@ async function onSignIn(ev) {
 async function start() {
   api.onSessionChange(showSignedIn);
   $('signin-form').addEventListener('submit', onSignIn);
-  $('signout').addEventListener('click', () => api.signOut().catch(() => {}));
+  $('signout').addEventListener('click', () => api.signOut().catch((e) => {
+    const close = h('button', {type: 'button', class: 'link', 'aria-label': 'Dismiss alert'}, '×');
+    const item = h('p', {class: 'alert'}, 'Sign-out failed (' + e.message + '): you are still signed in.', ' ', close);
+    close.addEventListener('click', () => item.remove());
+    $('alerts').append(item);
+  }));
   window.addEventListener('hashchange', route);
   document.addEventListener('visibilitychange', tick);
   setInterval(tick, POLL_MS);
