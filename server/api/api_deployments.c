@@ -194,18 +194,7 @@ api_deployments_list(api_req *r)
 void
 api_device_update_attempts(api_req *r)
 {
-    struct store_page pg;
-    char next[API_CURSOR_BUF] = "";
-    json_t *items = NULL;
-    const char *id = r->params[0];
-    if (!proto_digest_hex_ok(id, strlen(id))) {
-        api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
-        return;
-    }
-    if (api_page(r, &pg) != 0)
-        return;
-    int rc = store_device_update_attempts(r->app->st, r->tenant_id, id, &pg, &items, next);
-    api_reply_list(r, rc, items, next, "device");
+    api_device_page(r, store_device_update_attempts);
 }
 
 void

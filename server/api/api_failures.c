@@ -63,17 +63,6 @@ query_component(api_req *r, const char **out)
     return 0;
 }
 
-static int
-device_param(api_req *r, const char **id)
-{
-    *id = r->params[0];
-    if (!proto_digest_hex_ok(*id, strlen(*id))) {
-        api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
-        return -1;
-    }
-    return 0;
-}
-
 /* --- buckets --- */
 
 void
@@ -134,7 +123,7 @@ api_device_reports(api_req *r)
     json_t *items = NULL, *summary = NULL, *page = NULL;
     const char *id, *type = api_query(r, "type");
 
-    if (device_param(r, &id) != 0 || api_page(r, &pg) != 0)
+    if (api_param_device(r, &id) != 0 || api_page(r, &pg) != 0)
         return;
     if (type != NULL && proto_tel_type_parse(type, strlen(type)) < 0) {
         api_error(r, 400, "bad_request", "type must be crash, heartbeat or reboot");

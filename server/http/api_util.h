@@ -4,10 +4,13 @@
 #define AEGIS_API_UTIL_H
 
 #include "api.h"
+#include "app.h"
+#include "proto_fields.h"
 #include "util.h"
 
 #include <jansson.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Size of next_cursor buffers given to store_*_list: cursors are at most 128 bytes
  * (docs/api.md). */
@@ -24,6 +27,18 @@ api_param_id(api_req *r, int idx, const char *what, int64_t *out)
         return 0;
     api_error(r, 400, "bad_request", "%s id must be an integer from 1 to %lld", what,
               (long long)INT64_MAX);
+    return -1;
+}
+
+/* Path parameter 0 as a device id (64 lower-case hex characters). Returns 0, or -1 with 400
+ * bad_request set. */
+static inline int
+api_param_device(api_req *r, const char **id)
+{
+    *id = r->params[0];
+    if (proto_digest_hex_ok(*id, strlen(*id)))
+        return 0;
+    api_error(r, 400, "bad_request", "device id must be 64 lower-case hex characters");
     return -1;
 }
 
@@ -91,6 +106,26 @@ api_reply_list(api_req *r, int rc, json_t *items, const char *next, const char *
     }
     json_decref(items);
     api_store_error(r, rc, what);
+}
+
+/* The store's page of one device's records (store_attestation_list_device,
+ * store_device_update_attempts). */
+typedef int (*api_device_page_fn)(store *s, int64_t tenant_id, const char *device_id,
+                                  const struct store_page *pg, json_t **items, char *next_cursor);
+
+/* GET /v1/devices/{id}/...: the device's page from fn, as a list reply (404 for a device the
+ * tenant cannot see). */
+static inline void
+api_device_page(api_req *r, api_device_page_fn fn)
+{
+    struct store_page pg;
+    char next[API_CURSOR_BUF] = "";
+    json_t *items = NULL;
+    const char *id;
+    if (api_param_device(r, &id) != 0 || api_page(r, &pg) != 0)
+        return;
+    int rc = fn(r->app->st, r->tenant_id, id, &pg, &items, next);
+    api_reply_list(r, rc, items, next, "device");
 }
 
 #endif
