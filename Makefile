@@ -129,7 +129,8 @@ FUZZ_SECONDS ?= 60
 # without sanitizers: the daemon loads it ahead of their runtime.
 PRELOAD_LIBS := $(patsubst tests/tools/preload/%.c,$(BUILD)/tests/tools/%.so,$(wildcard tests/tools/preload/*.c))
 
-.PHONY: all run test check format lint deps clean unit bench fuzz layers ui-test
+.PHONY: all run test check format lint deps clean unit bench fuzz layers ui-test install systemd-test compose-test \
+        demo
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
 
 $(BUILD)/aegisd: $(call objs_of,daemon) $(SERVER_LIBS)
