@@ -288,4 +288,10 @@ lint: $(BUILD)/gen/schema.c
 clean:
 	rm -rf build build-asan build-fuzz
 
+# deploy/docker-compose.yml run for real (docs/operations.md "Containers"): the image built with podman,
+# docker-compose 1.29 through podman's socket, 3 fleet replicas checked through the API, then down -v.
+# Opt-in (needs root and a few minutes); CI runs it.
+compose-test:
+	. tests/deploy/podman-env.sh || exit 1; python3 tests/deploy/test_compose.py
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
