@@ -12,7 +12,8 @@ mounted only where it belongs, no key or token in the image. Then aegisd is stop
 Prints how long each phase took. Exit status 0 when every check passed.
 
 Environment: AEGIS_COMPOSE_DEVICES (devices per replica, 20), AEGIS_COMPOSE_BASE (the image to build from,
-localhost/debian:bookworm), AEGIS_COMPOSE_KEEP=1 (leave the project up after the checks, for a look).
+localhost/debian:bookworm), AEGIS_COMPOSE_NO_CACHE=1 (build without podman's layer cache: the time a fresh
+machine such as CI's takes), AEGIS_COMPOSE_KEEP=1 (leave the project up after the checks, for a look).
 """
 import json
 import os
@@ -274,9 +275,10 @@ def main():
     p = Project(tmp)
     up = False
     try:
+        no_cache = ["--no-cache"] if os.environ.get("AEGIS_COMPOSE_NO_CACHE") == "1" else []
         phase("build (podman build)", lambda: run(
-            ["podman", "build", "-q", "--format", "docker", "--build-arg", "BASE=" + BASE, "-t", IMAGE,
-             "-f", os.path.join(ROOT, "deploy", "docker", "Dockerfile"), ROOT], 1800))
+            ["podman", "build", "-q", "--format", "docker", "--build-arg", "BASE=" + BASE, "-t", IMAGE] + no_cache +
+            ["-f", os.path.join(ROOT, "deploy", "docker", "Dockerfile"), ROOT], 1800))
         phase("podman system service", p.start_service)
         up = True
         phase("up --scale fleet=%d" % REPLICAS, lambda: p.compose(
