@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COMPOSE_FILE = os.path.join(ROOT, "deploy", "docker-compose.yml")
 PROJECT = "aegis-compose-test-%d" % os.getpid()
 IMAGE = "localhost/aegis-compose:test"
+BUILD_IMAGE = "localhost/aegis-compose:test-build"  # the build stage, tagged: its old versions can go
 REPLICAS = 3
 DEVICES = int(os.environ.get("AEGIS_COMPOSE_DEVICES", "20"))
 BASE = os.environ.get("AEGIS_COMPOSE_BASE", "localhost/debian:bookworm")
@@ -127,6 +128,26 @@ class Project:
 
 def service_of(c):
     return c["Config"]["Labels"].get("com.docker.compose.service")
+
+
+def image_id(tag):
+    out = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True,
+                         text=True, timeout=60)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def build():
+    """Builds the build stage and the image, each tagged; an earlier version of either (this test's own, by
+    its tag) is removed once replaced, so that runs do not pile up images in podman's shared store."""
+    old = {tag: image_id(tag) for tag in (BUILD_IMAGE, IMAGE)}
+    cmd = ["podman", "build", "-q", "--format", "docker", "--build-arg", "BASE=" + BASE,
+           "-f", os.path.join(ROOT, "deploy", "docker", "Dockerfile")]
+    no_cache = ["--no-cache"] if os.environ.get("AEGIS_COMPOSE_NO_CACHE") == "1" else []
+    run(cmd + no_cache + ["--target", "build", "-t", BUILD_IMAGE, ROOT], 1800)
+    run(cmd + ["-t", IMAGE, ROOT], 1800)  # the build stage from the cache just made
+    for tag, was in old.items():
+        if was and was != image_id(tag):
+            run(["podman", "rmi", was], 120, ok=False)
 
 
 def wait_flow(p):
@@ -275,10 +296,7 @@ def main():
     p = Project(tmp)
     up = False
     try:
-        no_cache = ["--no-cache"] if os.environ.get("AEGIS_COMPOSE_NO_CACHE") == "1" else []
-        phase("build (podman build)", lambda: run(
-            ["podman", "build", "-q", "--format", "docker", "--build-arg", "BASE=" + BASE, "-t", IMAGE] + no_cache +
-            ["-f", os.path.join(ROOT, "deploy", "docker", "Dockerfile"), ROOT], 1800))
+        phase("build (podman build)", build)
         phase("podman system service", p.start_service)
         up = True
         phase("up --scale fleet=%d" % REPLICAS, lambda: p.compose(
