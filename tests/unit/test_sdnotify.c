@@ -71,6 +71,15 @@ receive(const struct listener *l, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* The next datagram is exactly want. */
+static void
+expect(const struct listener *l, const char *want)
+{
+    char buf[8192];
+    receive(l, buf, sizeof(buf));
+    assert_string_equal(buf, want);
+}
+
 static void
 assert_nothing_waiting(const struct listener *l)
 {
@@ -85,20 +94,16 @@ test_path_socket(void **state)
     (void)state;
     struct listener l;
     struct sdnotify n;
-    char buf[8192];
     listen_at(&l, 0);
     assert_int_equal(sdnotify_init(&n, NULL, 0), 0);
     assert_int_equal(n.watchdog_usec, 0);
     assert_int_equal(sdnotify_send(&n, "READY=1\nSTATUS=serving"), 0);
-    receive(&l, buf, sizeof(buf));
-    assert_string_equal(buf, "READY=1\nSTATUS=serving");
+    expect(&l, "READY=1\nSTATUS=serving");
     /* each call is one datagram, in order */
     assert_int_equal(sdnotify_sendf(&n, "STOPPING=1\nSTATUS=draining %d requests", 3), 0);
     assert_int_equal(sdnotify_send(&n, "WATCHDOG=1"), 0);
-    receive(&l, buf, sizeof(buf));
-    assert_string_equal(buf, "STOPPING=1\nSTATUS=draining 3 requests");
-    receive(&l, buf, sizeof(buf));
-    assert_string_equal(buf, "WATCHDOG=1");
+    expect(&l, "STOPPING=1\nSTATUS=draining 3 requests");
+    expect(&l, "WATCHDOG=1");
     assert_nothing_waiting(&l);
     listener_close(&l);
 }
@@ -109,12 +114,10 @@ test_abstract_socket(void **state)
     (void)state;
     struct listener l;
     struct sdnotify n;
-    char buf[256];
     listen_at(&l, 1);
     assert_int_equal(sdnotify_init(&n, NULL, 0), 0);
     assert_int_equal(sdnotify_send(&n, "READY=1"), 0);
-    receive(&l, buf, sizeof(buf));
-    assert_string_equal(buf, "READY=1");
+    expect(&l, "READY=1");
     listener_close(&l);
 }
 
