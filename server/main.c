@@ -497,13 +497,14 @@ begin_drain(struct daemon_state *d, int signum)
 
 /* SIGHUP: the configuration read again. The keys config_key_reloadable names take effect; a change
  * of any other is logged as needing a restart (the running value stays). */
-static void
+static int
 reload_config(struct daemon_state *d)
 {
     struct config *c = malloc(sizeof(*c));
     char err[1200];
     enum log_level lvl = LOG_INFO;
     size_t it = 0;
+    int rc = -1;
     if (c == NULL || load_config(d, c, err, sizeof(err)) != 0) {
         log_error("msg=\"configuration not reloaded\" err=\"%s\"", c ? err : "out of memory");
         goto out;
@@ -515,8 +516,10 @@ reload_config(struct daemon_state *d)
     log_parse_level(c->log_level, &lvl);
     log_set_level(lvl);
     log_info("msg=\"configuration reloaded\" log_level=%s", c->log_level);
+    rc = 0;
 out:
     free(c);
+    return rc;
 }
 
 /* SIGHUP: the TLS certificate renewed from the same files (docs/metrics.md "Reloading"). The signer
@@ -573,11 +576,14 @@ on_signal(uv_signal_t *s, int signum)
         if (log_reopen() != 0)
             log_error("msg=\"cannot reopen log file\"");
         log_info("msg=\"log reopened\"");
-        reload_config(d);
-        int tls = reload_tls(d);
+        int conf = reload_config(d), tls = reload_tls(d);
+        /* what `systemctl status` shows until the next reload */
+        static const char *const how[2][2] = {
+            {"reloaded", "reloaded, TLS certificate NOT renewed (see the log)"},
+            {"configuration NOT reloaded (see the log)",
+             "configuration NOT reloaded, TLS certificate NOT renewed (see the log)"}};
         if (!d->draining)
-            notify_serving(d, tls == 0 ? "reloaded"
-                                       : "reloaded, TLS certificate NOT renewed (see the log)");
+            notify_serving(d, how[conf != 0][tls != 0]);
         return;
     }
     begin_drain(d, signum);

@@ -23,7 +23,7 @@ class NotifyTest(unittest.TestCase):
         cls.sockdir = None
         cls.d = None
         cls.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        d = Daemon(tenants=(), env={"WATCHDOG_USEC": str(WATCHDOG_USEC)})
+        d = Daemon(tenants=(), config={"drain_timeout": 5}, env={"WATCHDOG_USEC": str(WATCHDOG_USEC)})
         try:
             path = os.path.join(d.tmp, "notify")
             cls.sock.bind(path)
@@ -92,10 +92,22 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual([m for m in between if m != "WATCHDOG=1"], [])
         self.assertRegex(self.d.log(), re.compile(r"msg=\"TLS certificate renewed\""))
 
+        # a reload that fails says so where `systemctl status` shows it, and aegisd serves on
+        with open(self.d.config_path, "a") as f:
+            f.write("no_such_key = 1\n")
+        self.d.signal(signal.SIGHUP)
+        self.receive(["RELOADING=1"])
+        msg, _ = self.receive(["READY=1"])
+        self.assertEqual(self.fields(msg)["STATUS"],
+                         "serving HTTPS on port %d; configuration NOT reloaded (see the log)" % self.d.port)
+        self.assertIn('msg="configuration not reloaded"', self.d.log())
+        st, _, _ = self.d.client().request("GET", "/healthz")
+        self.assertEqual(st, 200)
+
         # SIGTERM: STOPPING=1 as the drain starts, then exit 0
         self.d.signal(signal.SIGTERM)
         msg, _ = self.receive(["STOPPING=1"])
-        self.assertRegex(self.fields(msg)["STATUS"], r"^draining \d+ requests \(at most \d+ s\)$")
+        self.assertRegex(self.fields(msg)["STATUS"], r"^draining \d+ requests \(at most 5 s\)$")
         self.assertEqual(self.d.wait(), 0)
         self.d.check_exit(0)
 
