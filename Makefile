@@ -62,7 +62,7 @@ SRCS_proto  := $(wildcard proto/*.c)
 SRCS_ota    := $(wildcard ota/*.c)
 SRCS_pki    := $(wildcard pki/*.c)
 SRCS_signer := $(wildcard signer/*.c)
-SRCS_core   := server/config.c server/metrics.c server/isolate.c
+SRCS_core   := server/config.c server/metrics.c server/isolate.c server/sdnotify.c
 SRCS_store  := $(wildcard server/store/*.c)
 SRCS_http   := $(wildcard server/http/*.c)
 SRCS_update := $(wildcard server/update/*.c)
@@ -287,6 +287,58 @@ lint: $(BUILD)/gen/schema.c
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Installs for an operator (docs/operations.md "Installing"): binaries, the systemd unit with its user and
+# directories, the configuration (the example, with key_isolation = required, only when none is there: an
+# existing one is never overwritten), the man pages in docs/man/, bash and zsh completions, the reference docs.
+# PREFIX and the *DIR variables choose where; DESTDIR stages it all under a root (packaging).
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/aegis
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR     ?= $(PREFIX)/share/zsh/site-functions
+INSTALL        ?= install
+MAN1 := $(wildcard docs/man/*.1)
+MAN8 := $(wildcard docs/man/*.8)
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/aegis $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(BUILD)/aegisd $(DESTDIR)$(SBINDIR)/aegisd
+	$(INSTALL) -m 0755 $(BUILD)/aegisctl $(BUILD)/aegis-sim $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/etc/aegis/|$(SYSCONFDIR)/aegis/|g' \
+	  -e 's|/usr/local/share/doc/aegis/|$(DOCDIR)/|g' deploy/systemd/aegisd.service \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/aegisd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/aegisd.service
+	$(INSTALL) -m 0644 deploy/systemd/aegis.sysusers $(DESTDIR)$(SYSUSERSDIR)/aegis.conf
+	$(INSTALL) -m 0644 deploy/systemd/aegis.tmpfiles $(DESTDIR)$(TMPFILESDIR)/aegis.conf
+	$(INSTALL) -m 0644 deploy/aegisd.conf README.md docs/operations.md $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf (the new reference: $(DOCDIR)/aegisd.conf)"; \
+	else \
+	  sed -e 's|^key_isolation = auto$$|key_isolation = required|' deploy/aegisd.conf \
+	    > $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf && chmod 0644 $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf && \
+	  echo "installed $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf"; \
+	fi
+	$(if $(MAN1),$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN8),$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
+	$(BUILD)/aegisctl completion bash > $(DESTDIR)$(BASHCOMPDIR)/aegisctl
+	$(BUILD)/aegisctl completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_aegisctl
+	@echo "next (once): systemd-sysusers; systemd-tmpfiles --create aegis.conf; systemctl daemon-reload;" \
+	  "then the PKI and a tenant as aegis (docs/operations.md \"Running under systemd\")"
+
+# aegisd under a real systemd booted in a podman container (opt-in, a few minutes; CI runs it): make install in
+# it, start (Type=notify), attest a simulated device, reload, stop with the drain, systemd-analyze verify and
+# the exposure score (tests/deploy/test_systemd.sh).
+systemd-test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/deploy/test_systemd.sh $(BUILD)
 
 # deploy/docker-compose.yml run for real (docs/operations.md "Containers"): the image built with podman,
 # docker-compose 1.29 through podman's socket, 3 fleet replicas checked through the API, then down -v.

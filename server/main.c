@@ -22,6 +22,7 @@
 #include "pki.h"
 #include "ratelimit.h"
 #include "routes.h"
+#include "sdnotify.h"
 #include "signer.h"
 #include "store.h"
 #include "util.h"
@@ -53,6 +54,8 @@ struct daemon_state {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
     uv_timer_t signer_watch;
+    uv_timer_t watchdog; /* WATCHDOG=1 pings, when the service manager asks for them */
+    struct sdnotify notify;
     int signer_lost; /* the signer's supervisor is gone: stop and exit 1 */
     cron *cron;
     const char **route_labels, **route_methods; /* for metrics, which borrows them */
@@ -364,6 +367,10 @@ open_all(struct daemon_state *d)
     if (sodium_init() < 0 || setup_logging(&d->cfg) != 0)
         return -1;
     log_info("msg=starting version=%s data_dir=%s", AEGIS_VERSION, d->cfg.data_dir);
+    char err[160];
+    if (sdnotify_init(&d->notify, err, sizeof(err)) != 0)
+        log_warn("msg=\"%s: the service manager will not hear from aegisd\"", err);
+    sdnotify_send(&d->notify, "STATUS=starting: signer, database migrations, key isolation");
     raise_nofile(&d->cfg);
     if (open_signer(d) != 0 || open_store(d) != 0 || isolate_self(d) != 0 ||
         open_rate_limits(d) != 0 || open_metrics(d) != 0)
@@ -481,6 +488,8 @@ begin_drain(struct daemon_state *d, int signum)
     metrics_set_draining(d->app.metrics); /* /readyz: 503 from now on, on both listeners */
     log_info("msg=\"shutting down: draining requests\" signal=%d active=%d", signum,
              http_active(d->http));
+    sdnotify_sendf(&d->notify, "STOPPING=1\nSTATUS=draining %d requests (at most %lld s)",
+                   http_active(d->http), (long long)d->cfg.drain_timeout_s);
     http_quiesce(d->http);
     d->drain_deadline_ns = util_mono_ns() + (uint64_t)d->cfg.drain_timeout_s * 1000000000ull;
     uv_timer_start(&d->drain_timer, on_drain_tick, 0, 20);
@@ -488,13 +497,14 @@ begin_drain(struct daemon_state *d, int signum)
 
 /* SIGHUP: the configuration read again. The keys config_key_reloadable names take effect; a change
  * of any other is logged as needing a restart (the running value stays). */
-static void
+static int
 reload_config(struct daemon_state *d)
 {
     struct config *c = malloc(sizeof(*c));
     char err[1200];
     enum log_level lvl = LOG_INFO;
     size_t it = 0;
+    int rc = -1;
     if (c == NULL || load_config(d, c, err, sizeof(err)) != 0) {
         log_error("msg=\"configuration not reloaded\" err=\"%s\"", c ? err : "out of memory");
         goto out;
@@ -506,15 +516,17 @@ reload_config(struct daemon_state *d)
     log_parse_level(c->log_level, &lvl);
     log_set_level(lvl);
     log_info("msg=\"configuration reloaded\" log_level=%s", c->log_level);
+    rc = 0;
 out:
     free(c);
+    return rc;
 }
 
 /* SIGHUP: the TLS certificate renewed from the same files (docs/metrics.md "Reloading"). The signer
  * checks the new pair first without using it, aegisd checks the chain, and only then the signer
  * switches keys and aegisd serves the new chain to new handshakes. Files that do not pass leave the
  * old pair serving. */
-static void
+static int
 reload_tls(struct daemon_state *d)
 {
     char err[600] = "", serial[41];
@@ -533,12 +545,24 @@ reload_tls(struct daemon_state *d)
     if (rc != 0) {
         log_error("msg=\"TLS certificate not renewed: the previous one still serves\" err=\"%s\"",
                   err);
-        return;
+        return -1;
     }
     metrics_tls_cert(d->app.metrics, http_tls_not_after(d->http));
     http_tls_serial(d->http, serial);
     log_info("msg=\"TLS certificate renewed\" serial=%s not_after=%lld", serial,
              (long long)http_tls_not_after(d->http));
+    return 0;
+}
+
+/* READY=1 with what `systemctl status` shows while serving; after a reload, how it went. */
+static void
+notify_serving(const struct daemon_state *d, const char *note)
+{
+    char ops[32] = "";
+    if (d->ops_port > 0)
+        snprintf(ops, sizeof(ops), ", metrics on %d", d->ops_port);
+    sdnotify_sendf(&d->notify, "READY=1\nSTATUS=serving HTTPS on port %d%s%s%s", d->port, ops,
+                   note ? "; " : "", note ? note : "");
 }
 
 static void
@@ -546,11 +570,20 @@ on_signal(uv_signal_t *s, int signum)
 {
     struct daemon_state *d = s->data;
     if (signum == SIGHUP) {
+        /* while draining, READY=1 would tell the service manager the drain was over */
+        if (!d->draining)
+            sdnotify_reloading(&d->notify, "reloading: log file, log_level, TLS certificate");
         if (log_reopen() != 0)
             log_error("msg=\"cannot reopen log file\"");
         log_info("msg=\"log reopened\"");
-        reload_config(d);
-        reload_tls(d);
+        int conf = reload_config(d), tls = reload_tls(d);
+        /* what `systemctl status` shows until the next reload */
+        static const char *const how[2][2] = {
+            {"reloaded", "reloaded, TLS certificate NOT renewed (see the log)"},
+            {"configuration NOT reloaded (see the log)",
+             "configuration NOT reloaded, TLS certificate NOT renewed (see the log)"}};
+        if (!d->draining)
+            notify_serving(d, how[conf != 0][tls != 0]);
         return;
     }
     begin_drain(d, signum);
@@ -569,6 +602,15 @@ on_signer_watch(uv_timer_t *t)
     log_error("msg=\"the signer process is gone: stopping\" hint=\"the service manager restarts "
               "aegisd and its signer\"");
     begin_drain(d, 0);
+}
+
+/* The loop still turns: a hung loop misses these and the service manager kills and restarts
+ * aegisd (WatchdogSec=). */
+static void
+on_watchdog(uv_timer_t *t)
+{
+    const struct daemon_state *d = t->data;
+    sdnotify_send(&d->notify, "WATCHDOG=1");
 }
 
 /* Tells whoever waits for the daemon (tests, scripts) the bound port. Written once the signal
@@ -609,14 +651,24 @@ run_loop(struct daemon_state *d)
     d->cron = cron_start(&d->loop, &d->app);
     if (d->cron == NULL)
         log_warn("msg=\"periodic jobs not started: out of memory\"");
+    uv_timer_init(&d->loop, &d->watchdog);
+    d->watchdog.data = d;
+    if (d->notify.watchdog_usec > 0) {
+        /* twice per period, as sd_watchdog_enabled(3) advises: one late tick is not a kill */
+        uint64_t ms = d->notify.watchdog_usec / 2000;
+        uv_timer_start(&d->watchdog, on_watchdog, 0, ms > 0 ? ms : 1);
+    }
     int rc = write_ready_file(d);
-    if (rc == 0)
+    if (rc == 0) {
+        notify_serving(d, NULL);
         uv_run(&d->loop, UV_RUN_DEFAULT);
+    }
     cron_stop(d->cron);
     for (int i = 0; i < 3; i++)
         uv_close((uv_handle_t *)sigs[i], NULL);
     uv_close((uv_handle_t *)&d->drain_timer, NULL);
     uv_close((uv_handle_t *)&d->signer_watch, NULL);
+    uv_close((uv_handle_t *)&d->watchdog, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
     return d->signer_lost ? -1 : rc;
@@ -647,6 +699,8 @@ main(int argc, char **argv)
     if (open_all(&d) == 0 && start_http(&d) == 0 && run_loop(&d) == 0) {
         log_info("msg=stopped");
         rc = 0;
+    } else {
+        sdnotify_send(&d.notify, "STATUS=failed: see the log");
     }
     close_all(&d);
     return rc;
