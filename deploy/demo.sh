@@ -233,7 +233,7 @@ update() {
         --concurrency 64 --no-fsync --time-scale 600 --json "$@"
 }
 # A device polls every 6 s (3600 s simulated) until it runs 1.1.0.
-update --poll 3600 --until-version aegis-app@1.1.0 --duration 100 >"$WORK/update-good.json"
+update --poll 3600 --until-version aegis-app@1.1.0 --duration 300 >"$WORK/update-good.json"
 fetch "/v1/deployments/$good"
 eval "$(pick state='d["state"]' committed='sum(p["committed"] for p in d["progress"])' \
     waves='"\n".join("     wave %d (%3d %%): %4d devices, %4d committed, %d rolled back, %d failed" % (p["wave"],
@@ -262,7 +262,7 @@ bad=$("$CTL" deployments create 1 "app 1.2.0" --images "$(sha "$WORK/app-1.2.0.i
     --soak 3600 --threshold 20 --min-attempts 10 -o 'jsonpath={.id}')
 # A device offered nothing polls again after 60 s (36000 s simulated); the run ends 3 s after the last install,
 # crash or rollback.
-update --poll 36000 --crash 1@aegis-app:1.2.0 --idle-stop 3 --duration 90 >"$WORK/update-bad.json"
+update --poll 36000 --crash 1@aegis-app:1.2.0 --idle-stop 3 --duration 180 >"$WORK/update-bad.json"
 fetch "/v1/deployments/$bad"
 eval "$(pick state='d["state"]' wave='d["current_wave"]' reason='d["reason"]' \
     rolled='d["progress"][0]["rolled_back"]' committed='sum(p["committed"] for p in d["progress"])' \
