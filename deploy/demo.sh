@@ -9,7 +9,7 @@
 #   sh deploy/demo.sh [BUILD]          (make demo: installs missing packages and builds first)
 #
 # Environment: DEVICES (1000), KEEP (0). Needs build/aegisd, build/aegisctl, build/aegis-sim, curl, python3.
-# The simulated devices' storage (their "flash", about 150 MB for 1,000 devices) goes to /dev/shm when it has
+# The simulated devices' storage (their "flash", about 200 MB for 1,000 devices) goes to /dev/shm when it has
 # room, so that the demo measures the service rather than the disk; the service's data directory is on TMPDIR.
 set -eu
 BUILD=${1:-build}
@@ -158,11 +158,11 @@ metric() {
 }
 
 CTL="$BUILD/aegisctl"
+SIM="$BUILD/aegis-sim"
 # The standard library is all the demo uses: Debian's own interpreter when there is one (a version manager's shim
 # on the PATH can cost a second per call).
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-SIM="$BUILD/aegis-sim"
 DATA="$WORK/data"   # the service's data directory: nothing else may live in it (key isolation)
 # aegisctl's stored context (~/.config/aegis) is neither read nor written: everything comes from the environment.
 export XDG_CONFIG_HOME="$WORK/config"
