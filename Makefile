@@ -346,4 +346,11 @@ systemd-test: deps
 compose-test:
 	. tests/deploy/podman-env.sh || exit 1; python3 tests/deploy/test_compose.py
 
+# A fresh service and a simulated fleet of 1,000 devices, start to finish (deploy/demo.sh): attestation,
+# failure reports, a rollout in waves and a bad release the service halts by itself; exits non-zero when any
+# figure read back from the API is not what it should be. DEVICES=N for another fleet size.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh deploy/demo.sh $(BUILD)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,6 +8,7 @@
 # used. Under systemd the package also enables a Prometheus server (prometheus.service, port 9090) that the tests
 # do not need: `systemctl disable --now prometheus` stops it.
 # zsh: tests/integration/test_cli_args.py loads aegisctl's zsh completion in a real zsh.
+# mandoc, groff-base: tests/integration/test_manpages.py lints docs/man/ (mandoc -T lint) and renders it as man -l does.
 # python3-yaml, python3-jsonschema: tests/integration/openapi_check.py checks live responses against docs/openapi.yaml.
 # nodejs, npm (only when no node is on the PATH): the tuf-js interoperability test (tests/interop/tufjs) runs the
 # public TUF client against aegisd, and Redocly CLI lints docs/openapi.yaml (tests/interop/openapi); their packages
@@ -15,7 +16,7 @@
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev openssl libsqlite3-dev \
 libjansson-dev libuv1-dev libsodium-dev libseccomp-dev libcurl4-openssl-dev curl libcmocka-dev python3 python3-cryptography \
-python3-yaml python3-jsonschema faketime gdb prometheus zsh"
+python3-yaml python3-jsonschema faketime gdb prometheus zsh mandoc groff-base"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
