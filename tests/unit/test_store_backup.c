@@ -164,6 +164,33 @@ test_check_refuses(void **state)
     unlink(copy);
 }
 
+/* SQLite 3.40's integrity_check says "NULL value in deployment_images.tenant_id" of every row of
+ * that table (a NOT NULL column between its primary key's columns): not a reason to refuse a
+ * backup. */
+static void
+test_check_accepts_deployment_images(void **state)
+{
+    struct fx *f = *state;
+    char copy[192], err[512] = "", sql[1024];
+    copy_path(f, "dep.db", copy, sizeof(copy));
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO products (id, tenant_id, name, created_at, updated_at) VALUES (7, %lld, "
+             "'p', 1, 1);"
+             "INSERT INTO device_groups (id, tenant_id, product_id, name, created_at, updated_at) "
+             "VALUES (8, %lld, 7, 'g', 1, 1);"
+             "INSERT INTO deployments (id, tenant_id, group_id, name, waves, soak_seconds, "
+             "failure_threshold_pct, min_attempts, state, current_wave, wave_started_at, "
+             "checks_since, created_at, updated_at) VALUES (9, %lld, 8, 'd', '[100]', 0, 10, 1, "
+             "'running', 1, 1, 1, 1, 1);"
+             "INSERT INTO deployment_images (deployment_id, tenant_id, sha256) VALUES (9, %lld, "
+             "'ab');",
+             (long long)f->ta, (long long)f->ta, (long long)f->ta, (long long)f->ta);
+    exec_on(f->path, sql);
+    assert_int_equal(store_backup(f->path, copy, NULL, err, sizeof(err)), STORE_OK);
+    assert_int_equal(count_rows(copy, "SELECT count(*) FROM deployment_images"), 1);
+    unlink(copy);
+}
+
 static void
 test_check_finds_damage(void **state)
 {
@@ -218,6 +245,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_backup_while_committing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_never_overwrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_accepts_deployment_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_finds_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
     };
