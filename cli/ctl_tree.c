@@ -1,6 +1,7 @@
 #include "ctl_tree.h"
 
 #include "errbuf.h"
+#include "proto_fields.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -14,17 +15,6 @@
 #include <unistd.h>
 
 #define COPY_BUF 65536
-
-static void
-hex_of(const unsigned char *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 /* Reads all of fd, hashing it, and writes it to out unless out is -1. 0 / -1 (errno). */
 static int
@@ -55,7 +45,7 @@ pump(int fd, int out, char sha_hex[CTL_SHA256_HEX], int64_t *size)
     }
     crypto_hash_sha256_final(&h, digest);
     if (sha_hex != NULL)
-        hex_of(digest, sizeof(digest), sha_hex);
+        proto_hex(digest, sizeof(digest), sha_hex);
     if (size != NULL)
         *size = total;
     return 0;

@@ -24,18 +24,12 @@ import harness
 from test_image_download import RolloutFixtures
 from test_mtls import Device
 from test_sim import SimMixin
+from test_sim_telemetry import CONFIG  # every device from 127.0.0.1: no per-address limits
 from test_telemetry import DeviceClient, batch, heartbeat, upload_loop
 
 FLEET = int(os.environ.get("AEGIS_BACKUP_FLEET", "40"))
 TRACKED = 6  # devices whose acknowledged reports are recorded one by one
 EXTRA = 10 ** 9  # the report_id a tracked device sends to the restored service
-CONFIG = {
-    "per_ip_connections": 0,
-    "challenge_rate": 100000,
-    "challenge_burst": 100000,
-    "telemetry_rate": 100000,
-    "telemetry_burst": 100000,
-}
 
 
 def ctl_local(data_dir, *args):

@@ -20,6 +20,7 @@ import urllib.parse
 import harness
 from test_image_download import RolloutFixtures
 from test_sim import SimMixin
+from test_sim_telemetry import CONFIG  # every device from 127.0.0.1: no per-address limits
 
 # The schema of the previous release: the migrations before issue 14's lifecycle operations (0014) and the
 # dashboard's sessions (0015).
@@ -27,13 +28,6 @@ OLD = 13
 FLEET = 20
 OTHER = 5  # the last OTHER devices belong to globex
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "db", "schema")
-CONFIG = {
-    "per_ip_connections": 0,
-    "challenge_rate": 100000,
-    "challenge_burst": 100000,
-    "telemetry_rate": 100000,
-    "telemetry_burst": 100000,
-}
 
 
 def migrations():
