@@ -384,8 +384,8 @@ stage_database(struct ctl *c, const char *dir, const char *tmp, int *version)
     }
     int rc = store_check_file(tmp, version, err, sizeof(err));
     if (rc != STORE_OK) {
-        ctl_err("the backup's database %s: %s", rc == STORE_INVALID ? "failed its checks" : "",
-                err);
+        ctl_err("the backup's database %s: %s",
+                rc == STORE_INVALID ? "failed its checks" : "cannot be read", err);
         unlink(tmp);
         return -1;
     }
@@ -458,6 +458,13 @@ ctl_restore(struct ctl *c, int argc, char **argv)
         goto out;
     if ((has && move_aside(c, &t) != 0) ||
         restore_files(c, pos[0], json_object_get(m, "files"), &t) != 0) {
+        unlink(tmp);
+        goto out;
+    }
+    /* directories that were there empty keep their mode otherwise */
+    if ((access(c->cfg.pki_dir, F_OK) == 0 && chmod(c->cfg.pki_dir, 0700) != 0) ||
+        (access(t.images, F_OK) == 0 && chmod(t.images, 0700) != 0)) {
+        ctl_err("cannot make the PKI and images directories private: %s", strerror(errno));
         unlink(tmp);
         goto out;
     }

@@ -333,6 +333,8 @@ store_in_use(const char *path, char *err, size_t errlen)
         (void)run(db, SQL_ROLLBACK, NULL, 0, err, errlen);
     } else if ((step & 0xff) == SQLITE_BUSY || (step & 0xff) == SQLITE_LOCKED) {
         rc = 1;
+    } else if ((step & 0xff) == SQLITE_NOTADB || (step & 0xff) == SQLITE_CORRUPT) {
+        rc = 0; /* the lock was granted before the file was read: nobody holds it */
     } else {
         errbuf_set(err, errlen, "cannot lock %s: %s", path, sqlite3_errmsg(db));
     }

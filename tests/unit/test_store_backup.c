@@ -226,6 +226,15 @@ test_in_use(void **state)
     copy_path(f, "none.db", missing, sizeof(missing));
     assert_int_equal(store_in_use(missing, err, sizeof(err)), 0);
     assert_int_not_equal(access(missing, F_OK), 0);
+    /* a file that is not a database is in nobody's use (restore --force may replace it) */
+    char junk[4096];
+    memset(junk, 'x', sizeof(junk));
+    int fd = open(missing, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(fd);
+    assert_int_equal(store_in_use(missing, err, sizeof(err)), 0);
+    unlink(missing);
     /* the fixture's store holds it open */
     assert_int_equal(store_in_use(f->path, err, sizeof(err)), 1);
     store_close(f->s);
