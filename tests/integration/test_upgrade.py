@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 import urllib.parse
 
 import harness
@@ -93,7 +94,12 @@ class UpgradeTest(RolloutFixtures, SimMixin, harness.DaemonTestCase):
         cls.group = cls.new_group()
         st, _, body = cls.client.api("PATCH", "/v1/devices/" + cls.ids[0], {"group_id": cls.group})
         assert st == 200, body
-        cls.deploy(cls.group, [sha])
+        dep = cls.deploy(cls.group, [sha])
+        # soak 0, one wave: the rollout step completes it within seconds; the views need it settled
+        deadline = time.monotonic() + 30
+        while cls.client.api("GET", "/v1/deployments/%d" % dep["id"])[2]["state"] != "completed":
+            assert time.monotonic() < deadline, "the deployment did not complete"
+            time.sleep(0.1)
         st, _, body = cls.client.api("POST", "/v1/devices/%s/block" % cls.ids[1])
         assert st == 200, body
         st, _, body = cls.client.api("POST", "/v1/tokens", {"name": "ci", "role": "operator"})
