@@ -1,11 +1,12 @@
 /* aegisctl: the admin and manufacturer CLI of Aegis. main() parses the global options, finds the
  * command in the command files' tables and runs it: the session and shell commands (here and
- * cmd_context.c), cmd_local.c (data directory), and one file per API resource (cmd_tenant.c,
- * cmd_products.c, cmd_images.c, cmd_ota.c, cmd_deployments.c, cmd_devices.c, cmd_attest.c,
- * cmd_failures.c, cmd_audit.c). Global options are also accepted after the command words
- * (ctl_parse). */
+ * cmd_context.c), cmd_local.c and cmd_backup.c (data directory), and one file per API resource
+ * (cmd_tenant.c, cmd_products.c, cmd_images.c, cmd_ota.c, cmd_deployments.c, cmd_devices.c,
+ * cmd_attest.c, cmd_failures.c, cmd_audit.c). Global options are also accepted after the command
+ * words (ctl_parse). */
 #include "cmd_attest.h"
 #include "cmd_audit.h"
+#include "cmd_backup.h"
 #include "cmd_context.h"
 #include "cmd_deployments.h"
 #include "cmd_devices.h"
@@ -55,9 +56,9 @@ static const struct ctl_cmd meta_cmds[] = {
 /* Every command file's table, in the order of `aegisctl --help`; the first NSESSION are the session
  * and shell commands, listed apart from the local and the API ones. */
 static const struct ctl_cmd *const tables[] = {
-    meta_cmds,         cmd_context_cmds, cmd_local_cmds,    cmd_tenant_cmds,
-    cmd_products_cmds, cmd_images_cmds,  cmd_ota_cmds,      cmd_deployments_cmds,
-    cmd_devices_cmds,  cmd_attest_cmds,  cmd_failures_cmds, cmd_audit_cmds};
+    meta_cmds,         cmd_context_cmds,  cmd_local_cmds, cmd_backup_cmds,      cmd_tenant_cmds,
+    cmd_products_cmds, cmd_images_cmds,   cmd_ota_cmds,   cmd_deployments_cmds, cmd_devices_cmds,
+    cmd_attest_cmds,   cmd_failures_cmds, cmd_audit_cmds};
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 #define NSESSION 2
 

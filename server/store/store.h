@@ -88,6 +88,27 @@ const struct lathist *store_commit_latency(const store *s, int flushes);
 #define STORE_DEVICE_STATES 3
 int store_device_state_counts(store *s, int64_t out[STORE_DEVICE_STATES]);
 
+/* --- backup and restore (aegisctl backup, restore; docs/operations.md) --- */
+/* These take database files, not an open store. */
+/* Copies the database at src_path, which other processes may be serving from, into the new file
+ * dst_path (mode 0600; an existing file is refused) with SQLite's online backup API in one step:
+ * one read transaction, so the copy holds every transaction committed before the call and none
+ * that was not whole (writers are not held up in WAL mode). The copy is one file in
+ * rollback-journal mode, fsynced, and has passed store_check_file; *version (may be NULL) gets its
+ * schema version. STORE_OK; else the copy is removed and err says why (STORE_INVALID: it failed the
+ * checks). */
+int store_backup(const char *src_path, const char *dst_path, int *version, char *err,
+                 size_t errlen);
+/* Checks a database file before a service runs on it: PRAGMA integrity_check and
+ * foreign_key_check pass, its migrations are this binary's (same versions and names, in order) and
+ * none is newer. *version (may be NULL) gets its schema version. STORE_OK, STORE_INVALID (the
+ * reason in err) or STORE_ERR (it cannot be read). */
+int store_check_file(const char *path, int *version, char *err, size_t errlen);
+/* 1 when another connection (a running aegisd, an aegisctl) has the database at path open, 0 when
+ * none has or there is no file, -1 on an error (err). Takes and drops an exclusive lock when free.
+ */
+int store_in_use(const char *path, char *err, size_t errlen);
+
 /* --- tenants (operator-level, used by aegisctl) --- */
 #define STORE_NAME_MAX 128 /* bytes of a tenant's name */
 struct store_tenant {
