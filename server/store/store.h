@@ -506,6 +506,10 @@ int store_attestation_record_durable(store *s, const struct store_attestation *a
  * tenant. */
 int store_attestation_list_device(store *s, int64_t tenant_id, const char *device_id,
                                   const struct store_page *pg, json_t **items, char *next_cursor);
+/* The device's current certificate into *out (the caller's): null when it has none, else
+ * {"attestation_id", "issued_at", "serial", "not_after"} of its newest passed attestation since its
+ * claim. STORE_NOTFOUND: the device is not visible to the tenant. */
+int store_device_certificate(store *s, int64_t tenant_id, const char *device_id, json_t **out);
 /* Page of the tenant's records, newest first; result NULL = any, else "pass" or "fail". */
 int store_attestation_list(store *s, int64_t tenant_id, const char *result,
                            const struct store_page *pg, json_t **items, char *next_cursor);

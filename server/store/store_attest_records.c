@@ -32,6 +32,14 @@ static const char SQL_ATTESTATION_LIST_RESULT[] =
 static const char SQL_ATTESTATION_LIST[] =
     "SELECT " ATTESTATION_COLS " FROM attestations "
     "WHERE tenant_id = ?1 AND id < ?2 AND ?4 IS NULL ORDER BY id DESC LIMIT ?3";
+/* The device's current certificate: the one of its newest passed attestation since its claim (a
+ * certificate counts only for the registration it was issued under, as devauth checks). One seek in
+ * attestations_passed (migration 0016). */
+static const char SQL_DEVICE_CERTIFICATE[] =
+    "SELECT a.id, a.created_at, a.cert_serial, a.cert_not_after FROM attestations a "
+    "JOIN devices d ON d.id = a.device_id AND d.tenant_id = a.tenant_id "
+    "WHERE a.tenant_id = ?1 AND a.device_id = ?2 AND a.result = 'pass' "
+    "AND a.created_at >= d.claimed_at ORDER BY a.id DESC LIMIT 1";
 /* --- JSON of rows --- */
 
 /* Column i: null, or the text as a string. */
@@ -144,6 +152,44 @@ store_attestation_list(store *s, int64_t tenant_id, const char *result, const st
         list_attestations(s, c, result != NULL ? SQL_ATTESTATION_LIST_RESULT : SQL_ATTESTATION_LIST,
                           tenant_id, result, pg, items, next_cursor);
 out:
+    store__give(s, c);
+    return rc;
+}
+
+int
+store_device_certificate(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = STORE_INVALID;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || !store__device_id_ok(device_id))
+        goto out;
+    c = store__take(s);
+    if ((rc = device_visible(s, c, device_id, tenant_id)) != STORE_OK)
+        goto out;
+    rc = STORE_ERR;
+    if ((st = store__prep(s, c, SQL_DEVICE_CERTIFICATE)) == NULL)
+        goto out;
+    rc = store__bound(s, c,
+                      sqlite3_bind_int64(st, 1, tenant_id) | store__bind_text(st, 2, device_id));
+    if (rc == STORE_OK)
+        rc = store__step_row(s, c, st, "device certificate");
+    if (rc == STORE_NOTFOUND) {
+        *out = json_null();
+        rc = STORE_OK;
+    } else if (rc == STORE_OK) {
+        *out = json_pack("{s:I, s:o, s:o, s:o}", "attestation_id", store__col_id(st, 0),
+                         "issued_at", store__col_time(st, 1), "serial", store__col_text(st, 2),
+                         "not_after", store__col_time(st, 3));
+        if (*out == NULL)
+            rc = STORE_ERR;
+    }
+out:
+    if (st != NULL)
+        sqlite3_reset(st);
     store__give(s, c);
     return rc;
 }
