@@ -350,6 +350,13 @@ isolate_self(struct daemon_state *d)
         log_error("msg=\"%s\" hint=\"key_isolation = off disables it (not recommended)\"", err);
         return -1;
     }
+    /* SQLite read SQLITE_TMPDIR when the store opened, before isolate_apply set it: without this
+     * its spill files (a GROUP BY or sort over a large table) go to /var/tmp, which Landlock
+     * refuses. */
+    if (store_temp_dir(getenv("SQLITE_TMPDIR")) != STORE_OK) {
+        log_error("msg=\"cannot set the SQLite temporary directory\"");
+        return -1;
+    }
     if (abi > 0)
         log_info("msg=\"keys isolated\" mechanism=landlock abi=%d probes=%zu", abi, np);
     else if (mode == ISOLATE_AUTO)

@@ -115,6 +115,8 @@ static const struct route table[] = {
       api_devices_unblock),
     R("GET", "/v1/devices/{id}/attestations", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_device_attestations),
+    R("GET", "/v1/devices/{id}/certificate", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
+      api_device_certificate),
     R("GET", "/v1/devices/{id}/reports", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,
       api_device_reports),
     R("GET", "/v1/devices/{id}/update-attempts", AUTH_TOKEN, ROLE_READER, BODY_NONE, LIMIT_DEFAULT,

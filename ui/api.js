@@ -22,14 +22,15 @@ export function canOperate() {
   return session !== null && (session.role === 'operator' || session.role === 'admin');
 }
 
-// fn(session or null) runs on every sign-in and sign-out (a 401 from any call is a sign-out).
+// fn(session or null, why) runs on every sign-in and sign-out (a 401 from any call is a sign-out, with why
+// 'ended').
 export function onSessionChange(fn) {
   listeners.push(fn);
 }
 
-function setSession(s) {
+function setSession(s, why) {
   session = s;
-  for (const fn of listeners) fn(s);
+  for (const fn of listeners) fn(s, why);
 }
 
 async function parse(res) {
@@ -93,7 +94,7 @@ export async function call(method, path, body) {
   }
   const res = await fetch(path, init);
   if (res.status === 401) {
-    setSession(null);
+    if (session !== null) setSession(null, 'ended');
     throw new ApiError(401, 'unauthorized', 'the session ended: sign in again');
   }
   return parse(res);

@@ -9,10 +9,11 @@ import * as device from './view_device.js';
 const POLL_MS = 5000;
 const FLAG_KINDS = {new_bucket: 'New crash bucket on many devices', rate_regression: 'Crash-rate regression'};
 
-// Routes: [pattern, nav entry, render(view, ...captures) -> Promise<{poll?}|undefined>].
+// Routes: [pattern, nav entry, render(view, ...captures) -> Promise<{poll?}|undefined>, raw]. Captures are
+// URI-decoded, except a raw route's (a query string, which URLSearchParams decodes itself).
 const ROUTES = [
   [/^#\/fleet$/, 'fleet', fleet.render],
-  [/^#\/failures$/, 'failures', failures.render],
+  [/^#\/failures(?:\?([^#]*))?$/, 'failures', failures.render, true],
   [/^#\/failures\/bucket\/([0-9a-f]{1,64})$/, 'failures', failures.renderBucket],
   [/^#\/rollouts$/, 'rollouts', rollouts.render],
   [/^#\/rollouts\/([0-9]+)$/, 'rollouts', rollouts.renderOne],
@@ -31,10 +32,10 @@ async function route() {
   if (api.current() === null) return;
   const hash = location.hash || '#/fleet';
   let match = null;
-  for (const [re, nav, fn] of ROUTES) {
+  for (const [re, nav, fn, raw] of ROUTES) {
     const m = re.exec(hash);
     if (m) {
-      match = {nav, fn, args: m.slice(1).map(decodeURIComponent)};
+      match = {nav, fn, args: m.slice(1).map((a) => (a === undefined || raw ? a : decodeURIComponent(a)))};
       break;
     }
   }
@@ -54,9 +55,12 @@ async function route() {
       active = r || null;
     }
   } catch (e) {
-    if (gen !== generation) return;
+    // A session that ended while the view loaded (a 401) has already shown the sign-in form and bumped
+    // generation: nothing of the view, not even its error, goes over it.
+    if (gen !== generation || api.current() === null) return;
     box.append(h('h1', null, 'Error'), h('p', {class: 'error'}, e.status === 404 ? 'Not found.' : e.message));
   }
+  if (api.current() === null) return;
   view.replaceChildren(box);
   view.removeAttribute('aria-busy');
   view.dataset.route = hash; // the view for this link has painted (the browser test waits for it)
@@ -79,7 +83,7 @@ async function pollAlerts() {
   for (const d of deps.items || []) {
     if (d.state !== 'halted') continue;
     ids.add('d' + d.id + d.updated_at);
-    fresh.push(['d' + d.id + d.updated_at, `Deployment "${d.name}" halted: ${d.reason || ''}`, '#/rollouts/' + d.id]);
+    fresh.push(['d' + d.id + d.updated_at, `Deployment "${d.name}": ${d.reason || 'halted'}`, '#/rollouts/' + d.id]);
   }
   if (seenAlerts !== null) {
     for (const [id, text, href] of fresh) {
@@ -99,18 +103,25 @@ async function tick() {
   await Promise.all([pollAlerts().catch(() => {}), active && active.poll ? active.poll().catch(() => {}) : null]);
 }
 
-function showSignedIn(s) {
+// why: 'ended' when an API call found the session gone (revoked or expired token, expired session).
+function showSignedIn(s, why) {
   $('signin').hidden = s !== null;
   $('nav').hidden = s === null;
   $('who').hidden = s === null;
   if (s === null) {
-    clear($('view')).removeAttribute('data-route');
+    generation++; // a view still loading is stale: it must not paint over the form
+    const view = clear($('view'));
+    view.removeAttribute('data-route');
+    view.removeAttribute('aria-busy');
     clear($('alerts'));
     seenAlerts = null;
     active = null;
+    $('signin-error').textContent = why === 'ended' ? 'Your session ended (signed out, expired or its token revoked): sign in again.' : '';
+    document.title = 'Sign in · Aegis';
     $('token').focus();
     return;
   }
+  $('signin-error').textContent = '';
   $('who-text').textContent = `${s.tenant_name} · ${s.role}`;
   // What exists at sign-in is the baseline: only flags and halts that come later are announced.
   pollAlerts().catch(() => {});

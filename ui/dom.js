@@ -70,16 +70,19 @@ export function fillRows(tbody, columns, items, empty) {
 }
 
 // A paginated table over a cursor API: fetchPage(cursor) -> {items, next_cursor}. "Next page" follows
-// next_cursor, "First page" starts over. Returns {el, reload}.
-export function pagedTable(caption, columns, fetchPage, empty) {
+// next_cursor, "First page" starts over. opts (optional): {cursor, page}, the page to start at (from a link),
+// and onPage(cursor, page) after each page shown, so the view can put it in its link. Returns {el, reload, ready}.
+export function pagedTable(caption, columns, fetchPage, empty, opts) {
+  const o = opts || {};
   const t = table(caption, columns, [], 'Loading…');
+  if (o.testid) t.dataset.testid = o.testid;
   const tbody = t.querySelector('tbody');
   const first = h('button', {type: 'button'}, 'First page');
   const next = h('button', {type: 'button'}, 'Next page');
   const status = h('span', {class: 'muted'});
-  let cursor = null;
+  let cursor = o.cursor || null;
   let nextCursor = null;
-  let page = 1;
+  let page = cursor === null ? 1 : Math.max(2, o.page || 2);
   async function load(c) {
     const r = await fetchPage(c);
     cursor = c;
@@ -88,6 +91,7 @@ export function pagedTable(caption, columns, fetchPage, empty) {
     next.disabled = nextCursor === null;
     first.disabled = cursor === null;
     status.textContent = 'Page ' + page;
+    if (o.onPage) o.onPage(cursor, page);
   }
   next.addEventListener('click', () => {
     page += 1;
@@ -98,7 +102,7 @@ export function pagedTable(caption, columns, fetchPage, empty) {
     load(null).catch(showError(status));
   });
   const el = h('div', {class: 'paged'}, t, h('div', {class: 'pager'}, first, next, status));
-  const ready = load(null).catch((e) => {
+  const ready = load(cursor).catch((e) => {
     fillRows(tbody, columns, [], e && e.status === 404 ? 'Not available on this server.' : 'Error: ' + e.message);
     next.disabled = true;
     first.disabled = true;
@@ -121,4 +125,17 @@ export function section(title, ...body) {
 export function unavailable(what, e) {
   const why = e && e.status === 404 ? 'this server does not offer it' : e && e.message ? e.message : String(e);
   return h('p', {class: 'muted'}, what + ' is not available (' + why + ').');
+}
+
+// A cell filled once its text arrives: "…" (muted) until then, "—" if it fails. The browser test waits
+// for no "…" to be left.
+export function lazyText(promise) {
+  const span = h('span', {class: 'muted'}, '…');
+  promise.then((text) => {
+    span.className = '';
+    span.textContent = text;
+  }).catch(() => {
+    span.textContent = '—';
+  });
+  return span;
 }

@@ -1,6 +1,7 @@
 // One device (attestation history, reports, update attempts, certificate) and the images list.
 import {get, qs} from './api.js';
 import {h, section, pagedTable, link, fmtTime, fmtNum, short, unavailable} from './dom.js';
+import {groupName, groupAndProduct} from './names.js';
 
 function attestText(a) {
   if (!a) return 'never attested';
@@ -13,17 +14,18 @@ function reportDetail(r) {
   return 'reboot: ' + r.reason;
 }
 
-// The certificate: the one of the newest passing attestation (records carry {serial, not_after}).
+// The device's current certificate (GET /v1/devices/{id}/certificate: its newest passed attestation since its
+// claim, however many attempts failed since).
 async function certCard(id) {
-  const page = await get(`/v1/devices/${encodeURIComponent(id)}/attestations` + qs({limit: 20})).catch((e) => e);
-  if (page instanceof Error) return section('Certificate', unavailable('The certificate', page));
-  const rec = (page.items || []).find((a) => a.certificate);
-  if (!rec) return section('Certificate', h('p', {class: 'muted'}, 'No certificate issued in the kept attestation history.'));
-  const left = (Date.parse(rec.certificate.not_after) - Date.now()) / 3600e3;
+  const r = await get(`/v1/devices/${encodeURIComponent(id)}/certificate`).catch((e) => e);
+  if (r instanceof Error) return section('Certificate', unavailable('The certificate', r));
+  const c = r.certificate;
+  if (!c) return section('Certificate', h('p', {class: 'muted', 'data-testid': 'cert-none'}, 'No current certificate (never passed attestation since its claim).'));
+  const left = (Date.parse(c.not_after) - Date.now()) / 3600e3;
   return section('Certificate', h('dl', {class: 'kv'},
-    h('dt', null, 'Serial'), h('dd', null, h('code', null, rec.certificate.serial)),
-    h('dt', null, 'Issued'), h('dd', null, fmtTime(rec.created_at)),
-    h('dt', null, 'Expires'), h('dd', null, fmtTime(rec.certificate.not_after), left > 0 ? ` (in ${left.toFixed(1)} h)` : ' (expired)')));
+    h('dt', null, 'Serial'), h('dd', null, h('code', {'data-testid': 'cert-serial'}, c.serial)),
+    h('dt', null, 'Issued'), h('dd', null, fmtTime(c.issued_at)),
+    h('dt', null, 'Expires'), h('dd', {'data-testid': 'cert-expiry'}, fmtTime(c.not_after), left > 0 ? ` (in ${left.toFixed(1)} h)` : ' (expired)')));
 }
 
 export async function render(view, id) {
@@ -35,7 +37,7 @@ export async function render(view, id) {
     {label: 'Reason', cell: (a) => a.reason || '—'},
     {label: 'Measurements', cell: (a) => (a.measurements || []).map((m) => `${m.stage || ''} ${m.component || ''} ${m.version || ''}`.trim()).join('; ')},
     {label: 'Certificate until', cell: (a) => (a.certificate ? fmtTime(a.certificate.not_after) : '—')},
-  ], (cursor) => get(base + '/attestations' + qs({limit: 20, cursor})), 'No attestation kept.');
+  ], (cursor) => get(base + '/attestations' + qs({limit: 20, cursor})), 'No attestation kept.', {testid: 'attestations'});
   const reports = pagedTable('Reports, newest first', [
     {label: 'Received', cell: (r) => fmtTime(r.received_at)},
     {label: 'Type', cell: (r) => r.type},
@@ -54,7 +56,7 @@ export async function render(view, id) {
     section('Registration', h('dl', {class: 'kv'},
       h('dt', null, 'Id'), h('dd', null, h('code', {class: 'wrap'}, d.id)),
       h('dt', null, 'State'), h('dd', null, d.state),
-      h('dt', null, 'Group'), h('dd', null, d.group_id === null ? '—' : String(d.group_id)),
+      h('dt', null, 'Group'), h('dd', null, groupAndProduct(d.group_id)),
       h('dt', null, 'Claimed'), h('dd', null, fmtTime(d.claimed_at)),
       h('dt', null, 'Last attestation'), h('dd', null, attestText(d.attestation)),
       h('dt', null, 'Tags'), h('dd', null, Object.entries(d.tags || {}).map(([k, v]) => k + '=' + v).join(', ') || '—'))),
@@ -79,7 +81,7 @@ export async function renderImages(view) {
   const deps = pagedTable('Deployments, newest first', [
     {label: 'Deployment', cell: (d) => link('#/rollouts/' + encodeURIComponent(d.id), d.name)},
     {label: 'State', cell: (d) => d.state},
-    {label: 'Group', cell: (d) => String(d.group_id)},
+    {label: 'Group', cell: (d) => groupName(d.group_id)},
     {label: 'Images', cell: (d) => d.images.map(short).join(', ')},
     {label: 'Created', cell: (d) => fmtTime(d.created_at)},
   ], (cursor) => get('/v1/deployments' + qs({limit: 20, cursor})), 'No deployments.');

@@ -52,16 +52,31 @@ export function flagsTable(limit) {
   ], (cursor) => get('/v1/failures/flags' + qs({limit, cursor})), 'No flags raised.');
 }
 
-function bucketsCard() {
-  const sortSel = h('select', {id: 'bucket-sort'},
-    h('option', {value: 'count'}, 'most reports'),
-    h('option', {value: 'devices'}, 'most devices'),
-    h('option', {value: 'recent'}, 'most recent'));
+const SORTS = {count: 'most reports', devices: 'most devices', recent: 'most recent'};
+
+// The link of the bucket list as shown: #/failures?sort=&cursor=&page= (a shared link reproduces the view).
+export function failuresHash(sort, cursor, page) {
+  const p = new URLSearchParams();
+  if (sort !== 'count') p.set('sort', sort);
+  if (cursor) {
+    p.set('cursor', cursor);
+    p.set('page', String(page));
+  }
+  const q = p.toString();
+  return '#/failures' + (q ? '?' + q : '');
+}
+
+// params: the link's query (URLSearchParams). The sort and page are kept in the link without re-rendering
+// the view (history.replaceState fires no hashchange); a new sort starts at its first page.
+function bucketsCard(params) {
+  const initial = SORTS[params.get('sort')] ? params.get('sort') : 'count';
+  const sortSel = h('select', {id: 'bucket-sort'}, Object.entries(SORTS).map(([v, text]) => h('option', {value: v}, text)));
+  sortSel.value = initial;
   const holder = h('div');
   let ready = null;
-  function load() {
+  function load(cursor, page) {
     const sort = sortSel.value;
-    const p = pagedTable('Crash buckets by ' + sortSel.options[sortSel.selectedIndex].text, [
+    const p = pagedTable('Crash buckets by ' + SORTS[sort], [
       {label: 'Bucket', cell: (b) => link('#/failures/bucket/' + encodeURIComponent(b.id), short(b.id))},
       {label: 'Component', cell: (b) => b.component},
       {label: 'Reason', cell: (b) => b.reason},
@@ -70,26 +85,50 @@ function bucketsCard() {
       {label: 'Last seen', cell: (b) => fmtTime(b.last_seen)},
       {label: 'Per version', cell: (b) => versionsText(b.series && b.series.versions)},
       {label: `Last ${SPARK_DAYS} days`, cell: (b) => spark(b.series)},
-    ], (cursor) => bucketPage(sort, cursor), 'No crashes reported.');
+    ], (c) => bucketPage(sort, c), 'No crashes reported.', {
+      cursor, page, testid: 'buckets',
+      onPage: (c, n) => {
+        const want = failuresHash(sort, c, n);
+        if (location.hash.startsWith('#/failures') && !location.hash.startsWith('#/failures/') && location.hash !== want) {
+          history.replaceState(null, '', want);
+        }
+      },
+    });
     holder.replaceChildren(p.el);
     ready = p.ready;
   }
-  sortSel.addEventListener('change', load);
-  load();
+  sortSel.addEventListener('change', () => load(null, 1));
+  load(params.get('cursor'), Number(params.get('page')) || 2);
   const el = section('Crash buckets', h('div', {class: 'controls'}, h('label', {for: 'bucket-sort'}, 'Sort by '), sortSel), holder);
   return {el, ready};
 }
 
+const RATE_SERIES_MAX = 6;
+
+// The crash-rate series drawn: the RATE_SERIES_MAX versions with the most device-hours in the window (a
+// little-run version's rate is noise) among those with a rate, and a note naming every other version with its
+// device-hours, so nothing is left out silently.
+function rateSeries(items) {
+  const byVersion = new Map();
+  for (const it of items) {
+    const key = it.component + ' ' + it.image_version;
+    if (!byVersion.has(key)) byVersion.set(key, {name: key, points: [], hours: 0});
+    const v = byVersion.get(key);
+    v.hours += it.device_hours || 0;
+    if (it.crash_rate !== null) v.points.push([Date.parse(it.period_start), it.crash_rate]);
+  }
+  const all = [...byVersion.values()].sort((a, b) => b.hours - a.hours || (a.name < b.name ? -1 : 1));
+  const drawn = all.filter((v) => v.points.length > 0).slice(0, RATE_SERIES_MAX);
+  const left = all.filter((v) => !drawn.includes(v));
+  const note = left.length === 0 ? null : h('p', {class: 'muted', 'data-testid': 'rates-left-out'},
+    `${drawn.length} of ${all.length} versions drawn (those with the most device-hours); not drawn: ` +
+    left.map((v) => `${v.name} (${fmtNum(Math.round(v.hours))} device-hours${v.points.length ? '' : ', no crash rate'})`).join(', ') + '.');
+  return {series: drawn, note};
+}
+
 function ratesCards(rates, fleetSeries) {
   if (rates instanceof Error) return [section('Crash rate per version', unavailable('Crash rates', rates))];
-  const byVersion = new Map();
-  for (const it of rates.items || []) {
-    if (it.crash_rate === null) continue;
-    const key = it.component + ' ' + it.image_version;
-    if (!byVersion.has(key)) byVersion.set(key, []);
-    byVersion.get(key).push([Date.parse(it.period_start), it.crash_rate]);
-  }
-  const series = [...byVersion].slice(0, 6).map(([name, points]) => ({name, points}));
+  const {series, note} = rateSeries(rates.items || []);
   const fleet = rates.fleet || {};
   let freeSeries;
   let freeTitle;
@@ -106,7 +145,7 @@ function ratesCards(rates, fleetSeries) {
   const pct = fleet.device_hours > 0 ? (100 * fleet.crash_free_device_hours) / fleet.device_hours : null;
   return [
     section('Crash rate per version (7 days, daily)', lineChart(series, {title: 'Crashes per device-hour, per image version', yLabel: 'crashes / device-hour',
-      xMin: Date.parse(rates.since), xMax: Date.parse(rates.until)})),
+      xMin: Date.parse(rates.since), xMax: Date.parse(rates.until)}), note),
     section('Crash-free hours',
       h('p', {class: 'big'}, fmtNum(fleet.crash_free_device_hours), ' crash-free device-hours of ', fmtNum(fleet.device_hours),
         pct === null ? '' : ` (${pct.toFixed(2)} %)`),
@@ -114,13 +153,13 @@ function ratesCards(rates, fleetSeries) {
   ];
 }
 
-export async function render(view) {
+export async function render(view, query) {
   const [rates, fleetSeries] = await Promise.all([
     get('/v1/failures/crash-rates' + qs({granularity: 'day'})).catch((e) => e),
     get('/v1/failures/fleet' + qs({granularity: 'day'})).catch((e) => e),
   ]);
   const flags = flagsTable(20);
-  const buckets = bucketsCard();
+  const buckets = bucketsCard(new URLSearchParams(query || ''));
   view.append(h('h1', null, 'Failures'), buckets.el, section('Emerging problems', flags.el), ...ratesCards(rates, fleetSeries));
   await Promise.all([buckets.ready, flags.ready]);
   return {poll: () => flags.reload()};

@@ -3,6 +3,7 @@
 // would refuse them (403) anyway, so offering them would only mislead.
 import {get, call, qs, canOperate, current} from './api.js';
 import {h, section, table, pagedTable, link, fmtTime, fmtNum, short, clear, append} from './dom.js';
+import {groupName} from './names.js';
 
 // Which actions each state allows (docs/api.md, Deployments).
 const ACTIONS = {
@@ -99,7 +100,7 @@ export async function renderOne(view, id) {
           {label: 'Reasons', cell: (w) => Object.entries(w.reasons || {}).map(([r, n]) => r + ': ' + n).join(', ') || '—'},
         ], d.progress || [])),
       section('Details', h('dl', {class: 'kv'},
-        h('dt', null, 'Group'), h('dd', null, String(d.group_id)),
+        h('dt', null, 'Group'), h('dd', null, groupName(d.group_id)),
         h('dt', null, 'Images'), h('dd', null, d.images.map((i) => h('div', null, link('#/images', short(i))))),
         h('dt', null, 'Created'), h('dd', null, fmtTime(d.created_at)),
         h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),

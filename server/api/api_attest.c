@@ -171,6 +171,20 @@ api_device_attestations(api_req *r)
 }
 
 void
+api_device_certificate(api_req *r)
+{
+    const char *id;
+    json_t *cert = NULL, *out = NULL;
+    if (api_param_device(r, &id) != 0)
+        return;
+    int rc = store_device_certificate(r->app->st, r->tenant_id, id, &cert);
+    if (rc == STORE_OK &&
+        (out = json_pack("{s:s, s:o}", "device_id", id, "certificate", cert)) == NULL)
+        rc = STORE_ERR;
+    api_reply_store(r, rc, 200, out, "device");
+}
+
+void
 api_attestations_list(api_req *r)
 {
     struct store_page pg;

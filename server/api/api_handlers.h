@@ -51,6 +51,7 @@ void api_minimums_list(api_req *r);
 void api_minimums_set(api_req *r);
 void api_minimums_delete(api_req *r);
 void api_device_attestations(api_req *r);
+void api_device_certificate(api_req *r);
 void api_attestations_list(api_req *r);
 
 /* failure reporting views (api_failures.c, docs/telemetry.md) */

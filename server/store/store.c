@@ -384,6 +384,23 @@ out:
 }
 
 int
+store_temp_dir(const char *dir)
+{
+    if (dir == NULL)
+        return STORE_OK;
+    /* sqlite3_temp_directory is SQLite's documented (if legacy) way to set it after initialisation;
+     * it must hold memory from sqlite3_malloc, freed here when this replaces an earlier value. */
+    static char *ours;
+    char *copy = sqlite3_mprintf("%s", dir);
+    if (copy == NULL)
+        return STORE_ERR;
+    sqlite3_temp_directory = copy;
+    sqlite3_free(ours);
+    ours = copy;
+    return STORE_OK;
+}
+
+int
 store_open(const char *path, int pool_size, store **out, char *err, size_t errlen)
 {
     store *s = NULL;

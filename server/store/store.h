@@ -63,6 +63,11 @@ void store_close(store *s);
 int store_migrate(store *s, int *applied, char *err, size_t errlen);
 /* Current schema version of the database (0 when empty). */
 int store_schema_version(store *s, int *version);
+/* SQLite's directory for temporary files (spilled sorts and temp b-trees) from now on; dir NULL
+ * keeps SQLite's default. SQLite reads SQLITE_TMPDIR only once, when the first store opens: key
+ * isolation sets it later. Call it before any thread uses the store. STORE_OK, or STORE_ERR when
+ * out of memory. */
+int store_temp_dir(const char *dir);
 /* A cheap query on the database, for /readyz: STORE_ERR also while telemetry cannot be made
  * durable (a flush of the log failed, or the log could not be opened for the last flush). */
 int store_ping(store *s);
@@ -522,6 +527,10 @@ int store_attestation_record_durable(store *s, const struct store_attestation *a
  * tenant. */
 int store_attestation_list_device(store *s, int64_t tenant_id, const char *device_id,
                                   const struct store_page *pg, json_t **items, char *next_cursor);
+/* The device's current certificate into *out (the caller's): null when it has none, else
+ * {"attestation_id", "issued_at", "serial", "not_after"} of its newest passed attestation since its
+ * claim. STORE_NOTFOUND: the device is not visible to the tenant. */
+int store_device_certificate(store *s, int64_t tenant_id, const char *device_id, json_t **out);
 /* Page of the tenant's records, newest first; result NULL = any, else "pass" or "fail". */
 int store_attestation_list(store *s, int64_t tenant_id, const char *result,
                            const struct store_page *pg, json_t **items, char *next_cursor);

@@ -32,6 +32,14 @@ static const char SQL_ATTESTATION_LIST_RESULT[] =
 static const char SQL_ATTESTATION_LIST[] =
     "SELECT " ATTESTATION_COLS " FROM attestations "
     "WHERE tenant_id = ?1 AND id < ?2 AND ?4 IS NULL ORDER BY id DESC LIMIT ?3";
+/* The device's current certificate: the one of its newest passed attestation since its claim (a
+ * certificate counts only for the registration it was issued under, as devauth checks). One seek in
+ * attestations_passed (migration 0016). ?1 the device, ?2 the tenant (store__device_row). */
+static const char SQL_DEVICE_CERTIFICATE[] =
+    "SELECT a.id, a.created_at, a.cert_serial, a.cert_not_after FROM attestations a "
+    "JOIN devices d ON d.id = a.device_id AND d.tenant_id = a.tenant_id "
+    "WHERE a.tenant_id = ?2 AND a.device_id = ?1 AND a.result = 'pass' "
+    "AND a.created_at >= d.claimed_at ORDER BY a.id DESC LIMIT 1";
 /* --- JSON of rows --- */
 
 /* Column i: null, or the text as a string. */
@@ -146,4 +154,19 @@ store_attestation_list(store *s, int64_t tenant_id, const char *result, const st
 out:
     store__give(s, c);
     return rc;
+}
+
+static json_t *
+certificate_json(sqlite3_stmt *st)
+{
+    return json_pack("{s:I, s:o, s:o, s:o}", "attestation_id", store__col_id(st, 0), "issued_at",
+                     store__col_time(st, 1), "serial", store__col_text(st, 2), "not_after",
+                     store__col_time(st, 3));
+}
+
+int
+store_device_certificate(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    return store__device_row(s, tenant_id, device_id, SQL_DEVICE_CERTIFICATE, "device certificate",
+                             certificate_json, json_null, out);
 }

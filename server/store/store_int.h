@@ -205,6 +205,12 @@ int store__load_by_id(store *s, struct conn *c, const char *sql, int64_t id, int
 /* STORE_OK when the device is visible to the tenant (its owner, or its importer while unclaimed, or
  * a tenant holding a registration of the same key), else STORE_NOTFOUND (or STORE_ERR). */
 int store__device_visible(store *s, struct conn *c, int64_t tenant_id, const char *device_id);
+/* The one row of sql (?1 the device id, ?2 the tenant) about a device the tenant sees, made into
+ * *out (the caller's) by row; without a row, none()'s. Takes a connection of its own.
+ * STORE_NOTFOUND: the device is not visible to the tenant; STORE_INVALID: a malformed id. */
+int store__device_row(store *s, int64_t tenant_id, const char *device_id, const char *sql,
+                      const char *what, json_t *(*row)(sqlite3_stmt *st), json_t *(*none)(void),
+                      json_t **out);
 /* 1 if pg is a valid page request. */
 int store__page_ok(const struct store_page *pg);
 /* An integer-id cursor: dflt when absent, STORE_INVALID when malformed. */

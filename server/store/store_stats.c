@@ -23,21 +23,28 @@ static const char SQL_DEVICE_STATES[] =
     "(SELECT count(*) FROM devices WHERE tenant_id = ?1 AND blocked = 1) + "
     "(SELECT count(*) FROM device_shadows WHERE tenant_id = ?1 AND claimed_at IS NOT NULL AND "
     "blocked = 1)";
-/* Only the owner's devices row has attestations (a shadow's device never authenticates to it). */
+/* Only the owner's devices row has attestations (a shadow's device never authenticates to it).
+ * The certificate is the device's current one (store_device_certificate): one seek per device in
+ * attestations_passed (migration 0016; the planner took attestations_by_result before, which walks
+ * every passed record of the tenant for each device). */
 static const char SQL_DEVICE_CERTS[] =
     "SELECT d.id, d.blocked, d.attest_result, (SELECT a.cert_not_after FROM attestations a "
-    "WHERE a.tenant_id = ?1 AND a.device_id = d.id AND a.result = 'pass' ORDER BY a.id DESC "
-    "LIMIT 1) FROM devices d WHERE d.tenant_id = ?1";
+    "INDEXED BY attestations_passed WHERE a.tenant_id = ?1 AND a.device_id = d.id AND "
+    "a.result = 'pass' AND a.created_at >= d.claimed_at ORDER BY a.id DESC LIMIT 1) "
+    "FROM devices d WHERE d.tenant_id = ?1";
 static const char SQL_FLEET_SERIES[] =
     "SELECT (hour / ?4) * ?4 AS p, sum(device_seconds), sum(crashes), sum(crash_hours) "
     "FROM telemetry_fleet WHERE tenant_id = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY p";
 static const char SQL_BUCKETS_OWNED[] =
     "SELECT b.id FROM json_each(?2) j JOIN failure_buckets b ON b.id = j.value "
     "WHERE b.tenant_id = ?1 ORDER BY j.key";
+/* Each bucket's window in telemetry_reports_crash_days (migration 0016): the planner would take
+ * the index by tenant and time otherwise, which reads every report of the window. */
 static const char SQL_BUCKET_DAILY[] =
-    "SELECT bucket_id, (received_at - ?3) / 86400, count(*) FROM telemetry_reports "
-    "WHERE tenant_id = ?1 AND received_at >= ?3 AND received_at < ?4 "
-    "AND bucket_id IN (SELECT value FROM json_each(?2)) GROUP BY 1, 2";
+    "SELECT r.bucket_id, (r.received_at - ?3) / 86400, count(*) FROM json_each(?2) j "
+    "JOIN telemetry_reports r INDEXED BY telemetry_reports_crash_days ON r.bucket_id = j.value "
+    "WHERE r.bucket_id IS NOT NULL AND r.received_at >= ?3 AND r.received_at < ?4 "
+    "AND r.tenant_id = ?1 GROUP BY 1, 2";
 static const char SQL_BUCKET_VERSIONS[] =
     "SELECT v.bucket_id, v.image_version, v.count FROM bucket_versions v "
     "JOIN failure_buckets b ON b.id = v.bucket_id "

@@ -449,7 +449,9 @@ out:
 }
 
 int
-store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+store__device_row(store *s, int64_t tenant_id, const char *device_id, const char *sql,
+                  const char *what, json_t *(*row)(sqlite3_stmt *st), json_t *(*none)(void),
+                  json_t **out)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -463,23 +465,44 @@ store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_
     if ((rc = store__device_visible(s, c, tenant_id, device_id)) != STORE_OK)
         goto out;
     rc = STORE_ERR;
-    if ((st = store__prep(s, c, SQL_DEVICE_TELEMETRY)) == NULL)
+    if ((st = store__prep(s, c, sql)) == NULL)
         goto out;
     rc = store__bound(s, c,
                       store__bind_text(st, 1, device_id) | sqlite3_bind_int64(st, 2, tenant_id));
     if (rc == STORE_OK)
-        rc = store__step_row(s, c, st, "device telemetry");
+        rc = store__step_row(s, c, st, what);
     if (rc == STORE_OK)
-        *out = json_pack("{s:I, s:I, s:o}", "dropped", store__col_id(st, 0), "reports",
-                         store__col_id(st, 1), "last_upload", store__col_time(st, 2));
+        *out = row(st);
     else if (rc == STORE_NOTFOUND)
-        *out = json_pack("{s:i, s:i, s:n}", "dropped", 0, "reports", 0, "last_upload");
+        *out = none();
     else
         goto out;
     rc = *out != NULL ? STORE_OK : STORE_ERR;
 out:
+    if (st != NULL)
+        sqlite3_reset(st);
     store__give(s, c);
     return rc;
+}
+
+static json_t *
+telemetry_json(sqlite3_stmt *st)
+{
+    return json_pack("{s:I, s:I, s:o}", "dropped", store__col_id(st, 0), "reports",
+                     store__col_id(st, 1), "last_upload", store__col_time(st, 2));
+}
+
+static json_t *
+telemetry_none(void)
+{
+    return json_pack("{s:i, s:i, s:n}", "dropped", 0, "reports", 0, "last_upload");
+}
+
+int
+store_device_telemetry(store *s, int64_t tenant_id, const char *device_id, json_t **out)
+{
+    return store__device_row(s, tenant_id, device_id, SQL_DEVICE_TELEMETRY, "device telemetry",
+                             telemetry_json, telemetry_none, out);
 }
 
 int

@@ -96,6 +96,8 @@ class LiveResponsesTest(DaemonTestCase):
         for sub in ("attestations", "reports"):
             c("GET", "/v1/devices/%s/%s" % (dev.id, sub))
         c("GET", "/v1/devices/%s/update-attempts" % dev.id)
+        c("GET", "/v1/devices/%s/certificate" % dev.id)
+        c("GET", "/v1/devices/%s/certificate" % ("0" * 64))  # 404
         c("GET", "/v1/devices/%s/update-attempts?cursor=x" % dev.id)  # 400
         c("GET", "/v1/devices?id_prefix=" + other.id[:8])
         c("GET", "/v1/devices?id_prefix=xyz")  # 400

@@ -331,6 +331,29 @@ class DashboardFiguresTest(test_telemetry.TelemetryBase):
         self.assertError(self.api("GET", "/v1/devices/stats?within=0"), 400, "bad_request")
         self.assertError(self.api("GET", "/v1/devices/stats?limit=101"), 400, "bad_request")
 
+    def test_device_certificate(self):
+        """GET /v1/devices/{id}/certificate: the newest passed attestation's since the claim, whatever failed
+        after it; null without one; another tenant's device does not exist."""
+        a, b = self.make_device(), self.make_device()
+        path = "/v1/devices/%s/certificate"
+        self.assertEqual(self.assertOk(self.api("GET", path % a.dev.id)), {"device_id": a.dev.id, "certificate": None})
+        now = int(time.time())
+        self.attest("acme", a.dev.id, "pass", not_after=now + 100)
+        self.attest("acme", a.dev.id, "pass", not_after=now + 3600)
+        for _ in range(30):  # more refusals than any page of the history
+            self.attest("acme", a.dev.id, "fail", "rollback")
+        cert = self.assertOk(self.api("GET", path % a.dev.id))["certificate"]
+        self.assertEqual((cert["serial"], cert["not_after"]),
+                         ("01", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600))), cert)
+        history = self.list_all("/v1/devices/%s/attestations" % a.dev.id)
+        self.assertEqual(cert["attestation_id"], max(h["id"] for h in history if h["result"] == "pass"))
+        # issued before the device's claim: another registration's certificate, no longer current
+        self.attest("acme", b.dev.id, "pass", not_after=now + 3600, at=now - 86400)
+        self.assertIsNone(self.assertOk(self.api("GET", path % b.dev.id))["certificate"])
+        self.assertError(self.api("GET", path % a.dev.id, token=self.token_of("other")), 404, "not_found")
+        self.assertError(self.api("GET", path % ("0" * 64)), 404, "not_found")
+        self.assertEqual(self.api("GET", path % "xyz")[0], 400)
+
     def test_bucket_series_and_fleet(self):
         dc = self.make_device()
         st, _, out = dc.post(test_telemetry.batch(
