@@ -11,8 +11,13 @@ if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null || ! com
     || ! command -v runc >/dev/null; then
     echo "podman-env: installing podman, buildah, mmdebstrap, docker-compose, runc (Debian packages)"
     apt-get update -qq || return 1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah mmdebstrap docker-compose slirp4netns \
-        fuse-overlayfs uidmap runc docker.io- containerd- >/dev/null || return 1
+    # --no-install-recommends: docker-compose recommends docker.io, which is not needed (podman serves the
+    # Docker API) and must not be installed; nothing is removed either (a workstation may run Docker). The
+    # recommended packages podman needs here are named: netavark and aardvark-dns (its network stack, with
+    # the DNS that lets compose services find each other by name), catatonit (podman run --init).
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman buildah mmdebstrap \
+        docker-compose slirp4netns fuse-overlayfs uidmap runc netavark aardvark-dns catatonit gpg >/dev/null \
+        || return 1
 fi
 cat > "$AEGIS_PODMAN_DIR/containers.conf" <<'X'
 [containers]

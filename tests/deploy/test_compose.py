@@ -15,6 +15,8 @@ Environment: AEGIS_COMPOSE_DEVICES (devices per replica, 20), AEGIS_COMPOSE_BASE
 localhost/debian:bookworm), AEGIS_COMPOSE_NO_CACHE=1 (build without podman's layer cache: the time a fresh
 machine such as CI's takes), AEGIS_COMPOSE_KEEP=1 (leave the project up after the checks, for a look).
 """
+import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -38,6 +40,13 @@ BASE = os.environ.get("AEGIS_COMPOSE_BASE", "localhost/debian:bookworm")
 SOAK = 15  # seconds per wave: the replicas take the update while the rollout is still spreading
 FLOW_TIMEOUT = 420
 UID = 10001
+# One run at a time per host: the image tags are fixed (the build stage's tag is the layer cache, a run removes
+# the versions its build replaced), so a second run waits for the first (bounded) instead of removing the image
+# the first one's containers use. The project name, the port and the directories are per run anyway.
+LOCK_FILE = "/var/tmp/aegis-compose-test.lock"
+LOCK_WAIT = 1800
+# The capabilities each service keeps (docker-compose.yml: cap_drop ALL; init adds these for its root start).
+CAPS = {"init": {"CAP_CHOWN", "CAP_SETUID", "CAP_SETGID"}}
 
 failures = []
 timings = []
@@ -57,6 +66,46 @@ def run(cmd, timeout, env=None, ok=True):
     if ok and p.returncode != 0:
         raise RuntimeError("%s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stdout[-4000:]))
     return p.stdout
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP (a CI job's timeout, a closed terminal): unwinds main() so that its cleanup runs."""
+
+
+cleaning = False
+
+
+def on_signal(signum, frame):
+    if not cleaning:  # once cleaning up, finish that: a second signal must not leave half a project behind
+        raise Terminated("signal %d" % signum)
+
+
+def lock():
+    """Takes the host's compose-test lock (held until the process exits), waiting at most LOCK_WAIT s."""
+    f = open(LOCK_FILE, "a")
+    deadline = time.monotonic() + LOCK_WAIT
+    said = False
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("another compose-test held %s for %d s" % (LOCK_FILE, LOCK_WAIT))
+            if not said:
+                print("compose-test: waiting for another run on this host (%s)" % LOCK_FILE, flush=True)
+                said = True
+            time.sleep(2)
+
+
+def landlock_abi():
+    """The host kernel's Landlock ABI version (0: none): the containers share that kernel."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): 444 on x86-64 and arm64 alike.
+        return max(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)), 0)
+    except (OSError, AttributeError):
+        return 0
 
 
 def phase(name, fn):
@@ -79,11 +128,13 @@ class Project:
         self.tmp = tmp
         self.sock = os.path.join(tmp, "podman.sock")
         self.secrets = os.path.join(tmp, "secrets")
+        self.backups = os.path.join(tmp, "backups")
+        os.mkdir(self.backups)
         self.port = free_port()
         self.service = None
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock, AEGIS_IMAGE=IMAGE,
-                        AEGIS_SECRETS=self.secrets, AEGIS_PORT=str(self.port), AEGIS_BASE=BASE,
-                        AEGIS_FLEET_DEVICES=str(DEVICES), AEGIS_SOAK=str(SOAK))
+                        AEGIS_SECRETS=self.secrets, AEGIS_BACKUPS=self.backups, AEGIS_PORT=str(self.port),
+                        AEGIS_BASE=BASE, AEGIS_FLEET_DEVICES=str(DEVICES), AEGIS_SOAK=str(SOAK))
 
     def start_service(self):
         log = open(os.path.join(self.tmp, "podman-service.log"), "w")
@@ -264,14 +315,65 @@ def check_containers(p, cs):
                 check(src != "admin.token", "the fleet has the admin token (%s)" % name)
     scan = subprocess.run(["podman", "run", "--rm", "--no-healthcheck", "--user", "root", "--entrypoint", "sh",
                            IMAGE, "-c", "find / -xdev \\( -name '*.key' -o -name '*.token' -o -name '*.ed25519' "
-                           "\\) -print; find /var/lib/aegis /var/lib/aegis-release /var/lib/aegis-factory "
-                           "-mindepth 1"], capture_output=True, text=True, timeout=120)
+                           "-o -type f -perm /6000 \\) -print; find /var/lib/aegis /var/lib/aegis-release "
+                           "/var/lib/aegis-factory /var/lib/aegis-fleet -mindepth 1"],
+                          capture_output=True, text=True, timeout=120)
     check(scan.returncode == 0 and scan.stdout.strip() == "",
-          "the image holds keys, tokens or state (or the scan failed):\n" + scan.stdout + scan.stderr)
+          "the image holds keys, tokens, state or setuid/setgid files (or the scan failed):\n" + scan.stdout +
+          scan.stderr)
+    check_hardening(p, cs, aegisd)
+
+
+def check_hardening(p, cs, aegisd):
+    """docker-compose.yml's hardening, as the runtime applied it: the capabilities each container kept (its
+    bounding set), no-new-privileges, the read-only root filesystem; in the running aegisd, its kernel view
+    of the same, and Landlock hiding the keys from it where the kernel has Landlock."""
+    for name, c in sorted(cs.items()):
+        want = CAPS.get(service_of(c), set())
+        check(set(c.get("BoundingCaps") or []) == want, "%s keeps capabilities %s, not %s" % (
+            name, sorted(c.get("BoundingCaps") or []), sorted(want)))
+        hc = c["HostConfig"]
+        check("no-new-privileges" in (hc.get("SecurityOpt") or []), "%s: no no-new-privileges in %s" % (
+            name, hc.get("SecurityOpt")))
+        check(hc.get("ReadonlyRootfs") is True, "%s: the root filesystem is writable" % name)
+    if len(aegisd) != 1:
+        return
+    status = run(["podman", "exec", aegisd[0], "grep", "-E", "^(CapBnd|CapEff|NoNewPrivs):", "/proc/1/status"], 60)
+    check(sorted(status.split()) == sorted(["CapBnd:", "CapEff:", "NoNewPrivs:", "0" * 16, "0" * 16, "1"]),
+          "aegisd (PID 1 of its container) is not without capabilities and no_new_privs:\n" + status)
+    # A directory of the image that the service user owns (the fleets' mount point, not mounted here): only
+    # the read-only root filesystem can refuse the write.
+    wr = subprocess.run(["podman", "exec", aegisd[0], "touch", "/var/lib/aegis-fleet/x"],
+                        capture_output=True, text=True, timeout=60)
+    check(wr.returncode != 0 and "Read-only file system" in wr.stderr,
+          "aegisd's container can write its root filesystem: %s" % wr.stderr)
+    log = p.compose("logs", "--no-color", "aegisd", timeout=60)
+    abi = landlock_abi()
+    if abi:
+        check('msg="keys isolated" mechanism=landlock' in log,
+              "the kernel has Landlock (ABI %d) but aegisd's log does not say its keys are isolated" % abi)
+    else:
+        print("compose-test: this kernel has no Landlock: key isolation not checked", flush=True)
+
+
+def check_backup(p):
+    """docs/operations.md's backup of a compose deployment, run in the running one: aegisctl in the aegisd
+    container writes the backup into the bind-mounted backups directory, MANIFEST.json last."""
+    out = p.compose("exec", "-T", "aegisd", "aegisctl", "--config", "/etc/aegis/aegisd.conf", "backup",
+                    "/backups/compose-test", timeout=120)
+    print("compose-test: " + out.strip(), flush=True)
+    manifest = os.path.join(p.backups, "compose-test", "MANIFEST.json")
+    if check(os.path.isfile(manifest), "the backup has no MANIFEST.json: %s" % out):
+        with open(manifest) as f:
+            names = [e.get("path") or e.get("name") for e in json.load(f).get("files", [])]
+        check("aegis.db" in names, "the backup's manifest does not list aegis.db: %s" % names[:5])
 
 
 def stop_and_down(p):
     """aegisd drains and exits 0 on SIGTERM; down -v leaves nothing of the project behind."""
+    # The fleets' anonymous volumes (their devices' state) go with down -v too.
+    anon = {m["Name"] for c in p.containers().values() for m in c.get("Mounts", [])
+            if m.get("Type") == "volume" and not m.get("Name", "").startswith(PROJECT)}
     t = time.monotonic()
     p.compose("stop", "-t", "10", "aegisd", timeout=60)
     print("compose-test: stop aegisd took %.1f s" % (time.monotonic() - t), flush=True)
@@ -284,14 +386,18 @@ def stop_and_down(p):
     p.compose("down", "-v", "--remove-orphans", timeout=120)
     check(not p.containers(), "containers left after down")
     vols = run(["podman", "volume", "ls", "-q"], 60).split()
-    check(not [v for v in vols if v.startswith(PROJECT)], "volumes left after down")
+    check(not [v for v in vols if v.startswith(PROJECT) or v in anon], "volumes left after down")
     nets = run(["podman", "network", "ls", "--format", "{{.Name}}"], 60).split()
     check(not [n for n in nets if n.startswith(PROJECT)], "networks left after down")
 
 
 def main():
+    global cleaning
     t0 = time.monotonic()
     keep = os.environ.get("AEGIS_COMPOSE_KEEP") == "1"
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    held = lock()
     tmp = tempfile.mkdtemp(prefix="aegis-compose-")
     p = Project(tmp)
     up = False
@@ -306,12 +412,14 @@ def main():
         hostnames = check_exits(cs)
         phase("checks through the API", lambda: check_devices(Api(p), hostnames))
         phase("checks of the containers", lambda: check_containers(p, cs))
+        phase("aegisctl backup in aegisd's container", lambda: check_backup(p))
         if not keep:
             phase("stop aegisd, down -v", lambda: stop_and_down(p))
             up = False
-    except Exception as e:  # a step that could not run at all: report it, then clean up
+    except (Exception, Terminated, KeyboardInterrupt) as e:  # a step could not run: report it, clean up
         check(False, "%s: %s" % (type(e).__name__, e))
     finally:
+        cleaning = True
         if keep:
             print("compose-test: left up: DOCKER_HOST=unix://%s docker-compose -f %s -p %s ...; the socket "
                   "service is pid %s" % (p.sock, COMPOSE_FILE, PROJECT, p.service and p.service.pid))
@@ -322,6 +430,7 @@ def main():
                 p.compose("down", "-v", "--remove-orphans", timeout=120, ok=False)
             p.stop_service()
             shutil.rmtree(tmp, ignore_errors=True)
+        held.close()
     total = time.monotonic() - t0
     print("compose-test: " + ", ".join("%s %.0f s" % t for t in timings) + "; total %.0f s" % total)
     print("compose-test: %s" % ("passed" if not failures else "%d check(s) failed" % len(failures)))
