@@ -63,6 +63,9 @@ void store_close(store *s);
 int store_migrate(store *s, int *applied, char *err, size_t errlen);
 /* Current schema version of the database (0 when empty). */
 int store_schema_version(store *s, int *version);
+/* How many migrations compiled into the binary the database lacks (store_migrate would apply them):
+ * *pending, 0 on error. Returns STORE_OK or an error. */
+int store_migrations_pending(store *s, int *pending);
 /* A cheap query on the database, for /readyz: STORE_ERR also while telemetry cannot be made
  * durable (a flush of the log failed, or the log could not be opened for the last flush). */
 int store_ping(store *s);
