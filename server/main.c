@@ -74,17 +74,20 @@ struct daemon_state {
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: aegisd [options]\n"
-            "  -c, --config FILE      configuration file (see deploy/aegisd.conf)\n"
-            "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
-            "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
-            "      --log-level LEVEL  debug, info, warn or error\n"
-            "      --ready-file FILE  write the bound port to FILE once serving\n"
-            "      --check-config     validate the configuration and the files and directories it\n"
-            "                         names (they exist and are usable), then exit\n"
-            "  -V, --version          print the version and exit\n"
-            "  -h, --help             this help\n");
+    fprintf(
+        f,
+        "usage: aegisd [options]\n"
+        "  -c, --config FILE      configuration file, e.g. /etc/aegis/aegisd.conf; every key is\n"
+        "                         in the reference: share/doc/aegis/aegisd.conf under the\n"
+        "                         install prefix (/usr/local), deploy/aegisd.conf in the source\n"
+        "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
+        "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
+        "      --log-level LEVEL  debug, info, warn or error\n"
+        "      --ready-file FILE  write the bound port to FILE once serving\n"
+        "      --check-config     validate the configuration and the files and directories it\n"
+        "                         names (they exist and are usable), then exit\n"
+        "  -V, --version          print the version and exit\n"
+        "  -h, --help             this help\n");
 }
 
 /* The configuration from its file and the flags, on defaults: at start and on SIGHUP. Returns 0 /
