@@ -106,7 +106,10 @@ cx 'systemd-sysusers && systemd-tmpfiles --create aegis.conf && systemctl daemon
 cx 'runuser -u aegis -- aegisctl --data-dir /var/lib/aegis pki init --hosts localhost,127.0.0.1 &&
     runuser -u aegis -- aegisctl --data-dir /var/lib/aegis tenant create acme --token-out /var/lib/aegis/admin.token' \
     >/dev/null || fail "pki init / tenant create as aegis"
-ok "make install in the container; user aegis, /var/lib/aegis and /var/log/aegis 0700; PKI and tenant made as aegis"
+R=$(cx 'aegisctl --config /etc/aegis/aegisd.conf migrate 2>&1; echo "exit $?"')
+echo "$R" | grep -q 'belongs to aegis, not root.*runuser -u aegis -- aegisctl' && echo "$R" | grep -qx 'exit 4' \
+    || fail "root's aegisctl on /var/lib/aegis was not refused: $R"
+ok "make install in the container; user aegis, /var/lib/aegis and /var/log/aegis 0700; PKI and tenant made as aegis; root's aegisctl refused there"
 
 # Type=notify: `systemctl start` returns only once READY=1 came (or fails).
 timeout 90 podman exec "$C" systemctl start aegisd || fail "systemctl start aegisd"
