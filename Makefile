@@ -130,7 +130,7 @@ FUZZ_SECONDS ?= 60
 PRELOAD_LIBS := $(patsubst tests/tools/preload/%.c,$(BUILD)/tests/tools/%.so,$(wildcard tests/tools/preload/*.c))
 
 .PHONY: all run test check format lint deps clean unit bench fuzz layers ui-test install systemd-test compose-test \
-        demo
+        demo uninstall
 all: $(BUILD)/aegisd $(BUILD)/aegisctl $(BUILD)/aegis-sim
 
 $(BUILD)/aegisd: $(call objs_of,daemon) $(SERVER_LIBS)
@@ -318,6 +318,8 @@ install: all
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/aegisd.service
 	$(INSTALL) -m 0644 deploy/systemd/aegis.sysusers $(DESTDIR)$(SYSUSERSDIR)/aegis.conf
 	$(INSTALL) -m 0644 deploy/systemd/aegis.tmpfiles $(DESTDIR)$(TMPFILESDIR)/aegis.conf
+	$(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 0644 deploy/logrotate/aegis $(DESTDIR)$(SYSCONFDIR)/logrotate.d/aegis
 	$(INSTALL) -m 0644 deploy/aegisd.conf README.md docs/operations.md $(DESTDIR)$(DOCDIR)/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf ]; then \
 	  echo "kept $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf (the new reference: $(DOCDIR)/aegisd.conf)"; \
@@ -332,6 +334,17 @@ install: all
 	$(BUILD)/aegisctl completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_aegisctl
 	@echo "next (once): systemd-sysusers; systemd-tmpfiles --create aegis.conf; systemctl daemon-reload;" \
 	  "then the PKI and a tenant as aegis (docs/operations.md \"Running under systemd\")"
+
+# Removes what install put, with the same PREFIX/DESTDIR/*DIR; keeps the configuration
+# (SYSCONFDIR/aegis/aegisd.conf) and the service's state (/var/lib/aegis, /var/log/aegis, the user aegis).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/aegisd $(DESTDIR)$(BINDIR)/aegisctl $(DESTDIR)$(BINDIR)/aegis-sim \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/aegisd.service $(DESTDIR)$(SYSUSERSDIR)/aegis.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/aegis.conf $(DESTDIR)$(SYSCONFDIR)/logrotate.d/aegis \
+	  $(DESTDIR)$(BASHCOMPDIR)/aegisctl $(DESTDIR)$(ZSHCOMPDIR)/_aegisctl \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/aegis/aegisd.conf and the service's data (/var/lib/aegis, /var/log/aegis)"
 
 # aegisd under a real systemd booted in a podman container (opt-in, a few minutes; CI runs it): make install in
 # it, start (Type=notify), attest a simulated device, reload, stop with the drain, systemd-analyze verify and

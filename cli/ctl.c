@@ -1,6 +1,11 @@
 #include "ctl.h"
 
+#include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void
 verr(const char *fmt, va_list ap)
@@ -70,6 +75,28 @@ ctl_local_mode(const struct ctl *c)
     return (c->data_dir != NULL || c->config_path != NULL) && !c->api_explicit;
 }
 
+/* Root working on a data directory that belongs to another user (the service's, e.g. aegis under
+ * systemd) would leave root-owned 0600 files there (a new CA key, a TLS key, a restored database)
+ * that the service cannot read: an outage at its next use. So root is refused there, with the fix.
+ * 0, or -1 (printed). */
+static int
+check_owner(const struct ctl *c)
+{
+    struct stat st;
+    if (geteuid() != 0 || stat(c->cfg.data_dir, &st) != 0 || st.st_uid == 0)
+        return 0;
+    const struct passwd *pw = getpwuid(st.st_uid);
+    char name[64];
+    if (pw != NULL && pw->pw_name != NULL)
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof(name), "%lu", (unsigned long)st.st_uid);
+    ctl_err("the data directory %s belongs to %s, not root: files root made there would be "
+            "unreadable to the service. Run as that user: runuser -u %s -- aegisctl ...",
+            c->cfg.data_dir, name, name);
+    return -1;
+}
+
 int
 ctl_config(struct ctl *c)
 {
@@ -84,6 +111,8 @@ ctl_config(struct ctl *c)
         goto fail;
     if (config_finalize(&c->cfg, err, sizeof(err)) != 0)
         goto fail;
+    if (ctl_local_mode(c) && check_owner(c) != 0)
+        return -1;
     c->cfg_ready = 1;
     return 0;
 fail:

@@ -41,6 +41,9 @@
 #include <uv.h>
 
 #define PEM_MAX (64 * 1024)
+/* EXTEND_TIMEOUT_USEC asked for per pending migration: 10 minutes (a table rebuild of a large
+ * database), far above what one takes on a small one. */
+#define MIGRATION_TIMEOUT_USEC (600ULL * 1000000ULL)
 
 struct daemon_state {
     struct config cfg;
@@ -71,17 +74,20 @@ struct daemon_state {
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: aegisd [options]\n"
-            "  -c, --config FILE      configuration file (see deploy/aegisd.conf)\n"
-            "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
-            "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
-            "      --log-level LEVEL  debug, info, warn or error\n"
-            "      --ready-file FILE  write the bound port to FILE once serving\n"
-            "      --check-config     validate the configuration and the files and directories it\n"
-            "                         names (they exist and are usable), then exit\n"
-            "  -V, --version          print the version and exit\n"
-            "  -h, --help             this help\n");
+    fprintf(
+        f,
+        "usage: aegisd [options]\n"
+        "  -c, --config FILE      configuration file, e.g. /etc/aegis/aegisd.conf; every key is\n"
+        "                         in the reference: share/doc/aegis/aegisd.conf under the\n"
+        "                         install prefix (/usr/local), deploy/aegisd.conf in the source\n"
+        "  -l, --listen HOST:PORT address to serve HTTPS on (default 127.0.0.1:8443)\n"
+        "  -d, --data-dir DIR     data directory: database, PKI (default var)\n"
+        "      --log-level LEVEL  debug, info, warn or error\n"
+        "      --ready-file FILE  write the bound port to FILE once serving\n"
+        "      --check-config     validate the configuration and the files and directories it\n"
+        "                         names (they exist and are usable), then exit\n"
+        "  -V, --version          print the version and exit\n"
+        "  -h, --help             this help\n");
 }
 
 /* The configuration from its file and the flags, on defaults: at start and on SIGHUP. Returns 0 /
@@ -186,6 +192,13 @@ open_store(struct daemon_state *d)
         log_error("msg=\"cannot open database %s: %s\"", d->cfg.database, err);
         return -1;
     }
+    /* On a large database the migrations can outlast systemd's start timeout (TimeoutStartSec):
+     * ask for more, per pending migration, so that an upgrade is not killed halfway. */
+    int pending = 0;
+    if (store_migrations_pending(d->app.st, &pending) == STORE_OK && pending > 0)
+        sdnotify_sendf(&d->notify,
+                       "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=applying %d database migrations",
+                       (unsigned long long)pending * MIGRATION_TIMEOUT_USEC, pending);
     if (store_migrate(d->app.st, &applied, err, sizeof(err)) != STORE_OK) {
         log_error("msg=\"database %s refused: %s\"", d->cfg.database, err);
         return -1;
@@ -582,7 +595,8 @@ on_signal(uv_signal_t *s, int signum)
             sdnotify_reloading(&d->notify, "reloading: log file, log_level, TLS certificate");
         if (log_reopen() != 0)
             log_error("msg=\"cannot reopen log file\"");
-        log_info("msg=\"log reopened\"");
+        else
+            log_info("msg=\"log reopened\"");
         int conf = reload_config(d), tls = reload_tls(d);
         /* what `systemctl status` shows until the next reload */
         static const char *const how[2][2] = {

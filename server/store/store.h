@@ -68,6 +68,9 @@ int store_schema_version(store *s, int *version);
  * isolation sets it later. Call it before any thread uses the store. STORE_OK, or STORE_ERR when
  * out of memory. */
 int store_temp_dir(const char *dir);
+/* How many migrations compiled into the binary the database lacks (store_migrate would apply them):
+ * *pending, 0 on error. Returns STORE_OK or an error. */
+int store_migrations_pending(store *s, int *pending);
 /* A cheap query on the database, for /readyz: STORE_ERR also while telemetry cannot be made
  * durable (a flush of the log failed, or the log could not be opened for the last flush). */
 int store_ping(store *s);

@@ -168,3 +168,14 @@ store_schema_version(store *s, int *version)
         *version = rc == STORE_OK ? v : 0;
     return rc;
 }
+
+int
+store_migrations_pending(store *s, int *pending)
+{
+    int v = 0, n = 0, rc = store_schema_version(s, &v);
+    if (rc == STORE_OK)
+        for (int i = 0; i < schema_migration_count; i++)
+            n += schema_migrations[i].version > v;
+    *pending = n;
+    return rc;
+}

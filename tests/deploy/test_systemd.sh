@@ -1,15 +1,16 @@
 #!/bin/sh
 # make systemd-test: aegisd as an operator runs it, under a real systemd (issue 15 items 1 and 2).
 #   1. `make install DESTDIR=... PREFIX=/usr` on this machine: the files land where they should, the unit's paths
-#      follow PREFIX, a second install keeps an edited configuration, every docs/man page is installed.
+#      follow PREFIX, a second install keeps an edited configuration, every docs/man page is installed;
+#      `make uninstall` removes all of it but the configuration.
 #   2. A container booting systemd (podman, ../shared/RECIPES.md) with the checkout bind-mounted read-only:
 #      `make install` in it, systemd-sysusers/tmpfiles, the PKI and a tenant made as the aegis user, then
 #      `systemctl start aegisd` returns once READY=1 came (Type=notify) and the unit is active (running) with
 #      the daemon's STATUS=; aegisd, aegis-sigsup and aegis-signer run as aegis with the keys isolated;
 #      a simulated device attests against it; `systemctl reload` (RELOADING=1 ... READY=1: same main PID,
 #      STATUS= says reloaded, the journal says what was reloaded); the watchdog (WatchdogSec=2 through a
-#      drop-in: pings keep it alive); `systemctl stop`: the drain in the journal, exit status 0, no process
-#      left; `systemd-analyze verify` silent; `systemd-analyze security` exposure below 2.0.
+#      drop-in: pings keep it alive); `systemctl stop` with a request in flight (a half-sent body): the
+#      drain in the journal, the request answered, exit status 0, no process left; `systemd-analyze verify` silent; `systemd-analyze security` exposure below 2.0.
 # The container is privileged: systemd needs to make the namespaces the unit's hardening asks for. Its image
 # (tests/deploy/systemd.Containerfile) is built once and kept, tagged by the file's hash.
 # Usage: sh tests/deploy/test_systemd.sh [BUILD]   (BUILD: a build directory inside the checkout, built)
@@ -68,7 +69,13 @@ echo "# an operator's edit" >>"$STAGE/etc/aegis/aegisd.conf"
 make -s --no-print-directory install BUILD="$BUILD" DESTDIR="$STAGE" PREFIX=/usr >/dev/null 2>&1 \
     || fail "second make install"
 tail -1 "$STAGE/etc/aegis/aegisd.conf" | grep -qx "# an operator's edit" || fail "make install overwrote the config"
-ok "make install DESTDIR PREFIX=/usr: binaries, unit, sysusers, tmpfiles, config (kept on reinstall), completions, man pages"
+cmp -s deploy/logrotate/aegis "$STAGE/etc/logrotate.d/aegis" || fail "make install: /etc/logrotate.d/aegis"
+ok "make install DESTDIR PREFIX=/usr: binaries, unit, sysusers, tmpfiles, logrotate, config (kept on reinstall), completions, man pages"
+make -s --no-print-directory uninstall BUILD="$BUILD" DESTDIR="$STAGE" PREFIX=/usr >/dev/null 2>&1 \
+    || fail "make uninstall DESTDIR=... PREFIX=/usr"
+LEFT=$(cd "$STAGE" && find . ! -type d | sort | tr '\n' ' ')
+[ "$LEFT" = "./etc/aegis/aegisd.conf " ] || fail "make uninstall left: $LEFT"
+ok "make uninstall: everything install put is gone but the configuration"
 
 # --- 2. a container booting systemd ---
 . tests/deploy/podman-env.sh || exit 1
@@ -99,7 +106,10 @@ cx 'systemd-sysusers && systemd-tmpfiles --create aegis.conf && systemctl daemon
 cx 'runuser -u aegis -- aegisctl --data-dir /var/lib/aegis pki init --hosts localhost,127.0.0.1 &&
     runuser -u aegis -- aegisctl --data-dir /var/lib/aegis tenant create acme --token-out /var/lib/aegis/admin.token' \
     >/dev/null || fail "pki init / tenant create as aegis"
-ok "make install in the container; user aegis, /var/lib/aegis and /var/log/aegis 0700; PKI and tenant made as aegis"
+R=$(cx 'aegisctl --config /etc/aegis/aegisd.conf migrate 2>&1; echo "exit $?"')
+echo "$R" | grep -q 'belongs to aegis, not root.*runuser -u aegis -- aegisctl' && echo "$R" | grep -qx 'exit 4' \
+    || fail "root's aegisctl on /var/lib/aegis was not refused: $R"
+ok "make install in the container; user aegis, /var/lib/aegis and /var/log/aegis 0700; PKI and tenant made as aegis; root's aegisctl refused there"
 
 # Type=notify: `systemctl start` returns only once READY=1 came (or fails).
 timeout 90 podman exec "$C" systemctl start aegisd || fail "systemctl start aegisd"
@@ -134,8 +144,15 @@ cx 'AEGIS_TOKEN="$(cat /var/lib/aegis/admin.token)" aegisctl --server https://12
 ok "a simulated device attested against the service (certificate issued through the signer)"
 
 # Reload: RELOADING=1 then READY=1; the same process, what was reloaded in the journal and STATUS=.
+# systemd 252 lets `systemctl reload` return once /bin/kill exited, maybe before aegisd's READY=1: poll (20 s).
 timeout 60 podman exec "$C" systemctl reload aegisd || fail "systemctl reload aegisd"
-[ "$(show ActiveState)/$(show SubState)" = active/running ] || fail "not active (running) after the reload"
+i=0
+until [ "$(show ActiveState)/$(show SubState)" = active/running ] && case "$(show StatusText)" in
+    *'; reloaded') true ;; *) false ;; esac; do
+    i=$((i + 1))
+    [ $i -le 40 ] || fail "20 s after the reload: $(show ActiveState)/$(show SubState), STATUS='$(show StatusText)'"
+    sleep 0.5
+done
 [ "$(show MainPID)" = "$PID" ] || fail "the reload restarted aegisd"
 [ "$(show StatusText)" = "serving HTTPS on port 8443; reloaded" ] || fail "STATUS= after reload: '$(show StatusText)'"
 J=$(cx "journalctl -u aegisd --no-pager")
@@ -159,8 +176,60 @@ cx "journalctl -u aegisd --no-pager" | grep -q 'Watchdog timeout' && fail "a wat
 cx 'rm -r /etc/systemd/system/aegisd.service.d && systemctl daemon-reload' || fail "removing the drop-in"
 ok "watchdog: WATCHDOG=1 pings keep aegisd alive under WatchdogSec=2"
 
-# Stop: SIGTERM to aegisd alone (KillMode=mixed), the drain, exit 0, no process left.
-timeout 60 podman exec "$C" systemctl stop aegisd || fail "systemctl stop aegisd"
+# Stop: SIGTERM to aegisd alone (KillMode=mixed), the drain, exit 0, no process left. A request is in flight
+# across it: a POST whose body is half sent (the host's python3 in the container's network namespace). aegisd
+# must wait for it (drain_timeout, 10 s), answer it, and only then exit.
+podman exec "$C" cat /var/lib/aegis/pki/root.crt >"$STAGE/root.crt" && \
+    podman exec "$C" cat /var/lib/aegis/admin.token >"$STAGE/admin.token" || fail "reading the CA and token"
+cat >"$STAGE/slow.py" <<'PY'
+import json, os, socket, ssl, sys, time
+stage = sys.argv[1]
+ctx = ssl.create_default_context(cafile=os.path.join(stage, "root.crt"))
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 8443), timeout=30), server_hostname="localhost")
+token = open(os.path.join(stage, "admin.token")).read().strip()
+body = json.dumps({"name": "in-flight-at-stop"}).encode()
+half = len(body) // 2
+s.sendall(b"POST /v1/products HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + token.encode()
+          + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:half])
+print("sent", flush=True)
+deadline = time.monotonic() + 30
+while not os.path.exists(os.path.join(stage, "go")):
+    if time.monotonic() > deadline:
+        sys.exit("no go in 30 s")
+    time.sleep(0.05)
+s.sendall(body[half:])
+resp = b""
+while b"\r\n\r\n" not in resp:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    resp += chunk
+print(resp.split(b"\r\n", 1)[0].decode(), flush=True)
+PY
+CPID=$(podman inspect -f '{{.State.Pid}}' "$C")
+nsenter -t "$CPID" -n python3 "$STAGE/slow.py" "$STAGE" >"$STAGE/slow.out" 2>&1 &
+SLOW=$!
+i=0
+until grep -qx sent "$STAGE/slow.out"; do
+    i=$((i + 1))
+    [ $i -le 40 ] || fail "the slow request did not start: $(cat "$STAGE/slow.out")"
+    sleep 0.5
+done
+sleep 0.5 # aegisd reads the request's head
+timeout 60 podman exec "$C" systemctl stop aegisd >"$STAGE/stop.out" 2>&1 &
+STOP=$!
+i=0
+until cx "journalctl -u aegisd --no-pager -n 20" | grep -qE 'msg="shutting down: draining requests" signal=15 active=[1-9]'; do
+    i=$((i + 1))
+    [ $i -le 20 ] || fail "no drain with the request in flight in the journal"
+    sleep 0.5
+done
+sleep 1
+[ "$(show ActiveState)" = deactivating ] || fail "aegisd did not wait for the request in flight: $(show ActiveState)"
+touch "$STAGE/go"
+wait "$SLOW" || fail "the slow request's client: $(cat "$STAGE/slow.out")"
+grep -q '^HTTP/1.1 201' "$STAGE/slow.out" || fail "the request in flight at the stop was answered: $(cat "$STAGE/slow.out")"
+wait "$STOP" || fail "systemctl stop aegisd: $(cat "$STAGE/stop.out")"
 [ "$(show ActiveState)/$(show Result)/$(show ExecMainStatus)" = inactive/success/0 ] \
     || fail "stop: $(show ActiveState)/$(show Result)/exit $(show ExecMainStatus)"
 J=$(cx "journalctl -u aegisd --no-pager -n 20")
@@ -169,7 +238,7 @@ for line in 'msg="shutting down: draining requests" signal=15' 'msg=stopped' 'De
 done
 echo "$J" | grep -qE 'SIGKILL|Killing process' && fail "systemd had to kill something at the stop"
 cx 'pgrep -u aegis' >/dev/null && fail "processes of aegis left after the stop"
-ok "systemctl stop: drained, exit status 0, signer stopped by aegisd, nothing killed"
+ok "systemctl stop: a request in flight answered (201) during the drain, exit status 0, signer stopped by aegisd, nothing killed"
 
 # The unit, as installed, checked by systemd itself; man pages too when the checkout has aegisd(8).
 MAN=no

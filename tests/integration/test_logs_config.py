@@ -6,6 +6,7 @@ priority prefixes when stderr is the stream $JOURNAL_STREAM names, an empty log_
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import unittest
@@ -220,3 +221,40 @@ class ConfigReferenceTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LogReopenTest(unittest.TestCase):
+    """SIGHUP reopens log_file (logrotate's postrotate): `log reopened` in the new file when it could, and only then;
+    when it could not (the directory is gone), `cannot reopen log file` and aegisd logs on into the file it had."""
+
+    def test_reopen_only_said_when_done(self):
+        d = Daemon(tenants=())
+        self.addCleanup(d.cleanup)
+        logs = os.path.join(d.tmp, "logs")
+        os.mkdir(logs, 0o700)
+        d.write_config({"log_file": os.path.join(logs, "aegisd.log")})
+        d.start()
+
+        def wait_in(path, text, count=1):
+            deadline = time.monotonic() + 10
+            while harness.read_text(path).count(text) < count:
+                if time.monotonic() > deadline:
+                    self.fail("no %r (x%d) in %s:\n%s" % (text, count, path, harness.read_text(path)[-3000:]))
+                time.sleep(0.05)
+
+        # rotated as logrotate does: renamed, then SIGHUP; the new file says it
+        os.rename(os.path.join(logs, "aegisd.log"), os.path.join(logs, "aegisd.log.1"))
+        d.signal(signal.SIGHUP)
+        wait_in(os.path.join(logs, "aegisd.log"), 'msg="configuration reloaded"')
+        self.assertIn('msg="log reopened"', harness.read_text(os.path.join(logs, "aegisd.log")))
+        # the directory gone: the error, in the file aegisd still writes, and no "log reopened"
+        moved = logs + ".old"
+        os.rename(logs, moved)
+        d.signal(signal.SIGHUP)
+        cur = os.path.join(moved, "aegisd.log")
+        wait_in(cur, 'msg="configuration reloaded"', 2)
+        text = harness.read_text(cur)
+        after = text[text.index('msg="cannot reopen log file"'):]
+        self.assertNotIn('msg="log reopened"', after)
+        self.assertEqual(text.count('msg="log reopened"'), 1)
+        d.stop()

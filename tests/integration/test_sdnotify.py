@@ -4,6 +4,7 @@ READY=1 only once the listener serves, STATUS= lines, WATCHDOG=1 pings from the 
 MONOTONIC_USEC on SIGHUP and READY=1 after it, STOPPING=1 when the drain starts, exit 0. tests/deploy/
 test_systemd.sh (make systemd-test) runs the same daemon under a real systemd."""
 
+import glob
 import os
 import re
 import signal
@@ -17,7 +18,33 @@ from harness import Daemon
 WATCHDOG_USEC = 200000  # pings every 100 ms
 
 
-class NotifyTest(unittest.TestCase):
+class NotifyMixin:
+    """receive() and fields() on self.sock (the notify socket) and self.d (the daemon)."""
+
+    def receive(self, want, timeout=10.0):
+        """Messages until one has every line of want (a prefix of lines: "READY=1", ...); returns (that message,
+        the ones before it)."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("no %r from aegisd within %.0f s; got %r\n%s" % (want, timeout, before,
+                                                                          harness.tail(self.d.log())))
+            self.sock.settimeout(left)
+            try:
+                msg = self.sock.recv(8192).decode()
+            except socket.timeout:
+                continue
+            if all(w in msg.split("\n") for w in want):
+                return msg, before
+            before.append(msg)
+
+    def fields(self, msg):
+        return dict(line.split("=", 1) for line in msg.split("\n"))
+
+
+class NotifyTest(NotifyMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sockdir = None
@@ -41,28 +68,6 @@ class NotifyTest(unittest.TestCase):
         if cls.d is not None:
             cls.d.cleanup()
         cls.sock.close()
-
-    def receive(self, want, timeout=10.0):
-        """Messages until one has every line of want (a prefix of lines: "READY=1", ...); returns (that message,
-        the ones before it)."""
-        before = []
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.fail("no %r from aegisd within %.0f s; got %r\n%s" % (want, timeout, before,
-                                                                          harness.tail(self.d.log())))
-            self.sock.settimeout(left)
-            try:
-                msg = self.sock.recv(8192).decode()
-            except socket.timeout:
-                continue
-            if all(w in msg.split("\n") for w in want):
-                return msg, before
-            before.append(msg)
-
-    def fields(self, msg):
-        return dict(line.split("=", 1) for line in msg.split("\n"))
 
     def test_lifecycle(self):
         # started: READY=1 once the listener is up, with the port the ready file has
@@ -110,6 +115,41 @@ class NotifyTest(unittest.TestCase):
         self.assertRegex(self.fields(msg)["STATUS"], r"^draining \d+ requests \(at most 5 s\)$")
         self.assertEqual(self.d.wait(), 0)
         self.d.check_exit(0)
+
+
+class MigrationNotifyTest(NotifyMixin, unittest.TestCase):
+    """Pending migrations (here all of them: no database yet) make aegisd ask systemd for more start time
+    (EXTEND_TIMEOUT_USEC, per migration) before it applies them, so that TimeoutStartSec does not kill an upgrade
+    of a large database halfway; with none pending it asks for nothing."""
+
+    def setUp(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.d = Daemon(tenants=(), env={})
+        self.addCleanup(self.sock.close)
+        self.addCleanup(self.d.cleanup)
+        path = os.path.join(self.d.tmp, "notify")
+        self.sock.bind(path)
+        self.d.env["NOTIFY_SOCKET"] = path
+        db = os.path.join(self.d.data_dir, "aegis.db")
+        for f in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(f):
+                os.unlink(f)
+
+    def test_extend_timeout_when_migrations_are_pending(self):
+        n = len(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "db", "schema",
+                                       "[0-9]*.sql")))
+        self.d.start()
+        msg, before = self.receive(["READY=1"])
+        ext = [self.fields(m) for m in before if m.startswith("EXTEND_TIMEOUT_USEC=")]
+        self.assertEqual(len(ext), 1, before)
+        self.assertEqual(int(ext[0]["EXTEND_TIMEOUT_USEC"]), n * 600 * 1000000)
+        self.assertEqual(ext[0]["STATUS"], "applying %d database migrations" % n)
+        self.assertIn("migrations_applied=%d" % n, self.d.log())
+        self.d.stop()
+        # again on the migrated database: nothing pending, no extension
+        self.d.start()
+        msg, before = self.receive(["READY=1"])
+        self.assertEqual([m for m in before if "EXTEND_TIMEOUT_USEC" in m], [])
 
 
 if __name__ == "__main__":

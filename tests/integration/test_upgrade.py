@@ -23,12 +23,29 @@ from test_image_download import RolloutFixtures
 from test_sim import SimMixin
 from test_sim_telemetry import CONFIG  # every device from 127.0.0.1: no per-address limits
 
-# The schema of the previous release: the migrations before issue 14's lifecycle operations (0014) and the
-# dashboard's sessions (0015).
-OLD = 13
 FLEET = 20
 OTHER = 5  # the last OTHER devices belong to globex
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "db", "schema")
+DB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "db")
+SCHEMA_DIR = os.path.join(DB_DIR, "schema")
+
+
+def previous_release_schema():
+    """The schema version of the last release listed in db/RELEASES ("RELEASE VERSION" lines, oldest first)
+    whose schema is older than the tree's (the tree being that release itself right after it was cut)."""
+    newest = max(int(re.match(r"^(\d+)_", n).group(1)) for n in os.listdir(SCHEMA_DIR) if n.endswith(".sql"))
+    with open(os.path.join(DB_DIR, "RELEASES")) as f:
+        rows = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    if not rows or any(len(r) != 2 or not r[1].isdigit() for r in rows):
+        raise RuntimeError("db/RELEASES: lines must be 'RELEASE SCHEMA_VERSION'")
+    older = [int(r[1]) for r in rows if int(r[1]) < newest]
+    if not older:
+        raise RuntimeError("db/RELEASES lists no release older than schema %d" % newest)
+    return older[-1]
+
+
+# The schema of the previous release (db/RELEASES; 13 before issue 14's lifecycle operations and the dashboard's
+# sessions).
+OLD = previous_release_schema()
 
 
 def migrations():
