@@ -28,6 +28,11 @@ if [ ! -f "$VAR/dev-admin.token" ]; then
         echo "note: tenant 'dev' exists but $VAR/dev-admin.token is gone; mint one with: $CTL tenant token dev --token-out $VAR/dev-admin.token" >&2
     fi
 fi
+# The token as an HTTP header line, for `curl -H @FILE`: a token on a command line is visible to every user
+# (ps, /proc/PID/cmdline); a file of mode 0600 is not. Rewritten whenever the token file is newer.
+if [ -f "$VAR/dev-admin.token" ] && [ ! "$VAR/dev-admin.header" -nt "$VAR/dev-admin.token" ]; then
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$(cat "$VAR/dev-admin.token")" >"$VAR/dev-admin.header")
+fi
 cat <<MSG
 
   Aegis dev instance on $URL
@@ -35,9 +40,10 @@ cat <<MSG
   database    $VAR/aegis.db
   PKI         $VAR/pki (root CA: $VAR/pki/root.crt)
   dev token   $VAR/dev-admin.token (admin of tenant 'dev'; dev only, keep it private)
+              $VAR/dev-admin.header: the same as an "Authorization: Bearer" line, for curl -H @FILE
 
   Try:
-    curl --cacert $VAR/pki/root.crt -H "Authorization: Bearer \$(cat $VAR/dev-admin.token)" $URL/v1/tenant
+    curl --cacert $VAR/pki/root.crt -H @$VAR/dev-admin.header $URL/v1/tenant
     $BUILD/aegisctl --server $URL --cacert $VAR/pki/root.crt --token-file $VAR/dev-admin.token products list
     curl -s --cacert $VAR/pki/root.crt $URL/metrics | head
   A simulated fleet: README.md, "A simulated fleet" (with AEGIS_SERVER=$URL).
