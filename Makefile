@@ -363,7 +363,7 @@ compose-test:
 # failure reports, a rollout in waves and a bad release the service halts by itself; exits non-zero when any
 # figure read back from the API is not what it should be. DEVICES=N for another fleet size.
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) all
 	@sh deploy/demo.sh $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
